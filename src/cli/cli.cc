@@ -1,0 +1,80 @@
+#include "cli/cli.h"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/local_stack.h"
+#include "crypto/secure_heap.h"
+
+namespace coffre::cli {
+namespace {
+
+void PrintHowToConnect(const StackState& s) {
+  std::cout << "Coffre local stack in " << s.dir.string() << "\n"
+            << "  CA certificate:   " << s.ca_file.string() << "\n"
+            << "  hub host name:    " << s.hub_host << "\n"
+            << "  ports reserved:   vault " << s.ports.vault << ", MQTT " << s.ports.mqtt
+            << ", HTTPS " << s.ports.https << "\n"
+            << "  connection file:  " << (s.dir / "connection.json").string() << "\n";
+  if (s.pids.empty()) {
+    std::cout << "  running:          nothing yet (coffre-vault and coffre-hub are not built in "
+                 "this version)\n";
+  }
+  for (const auto& [name, pid] : s.pids) {
+    std::cout << "  running:          " << name << " (pid " << pid << ")\n";
+  }
+  std::cout << "Stop it with: coffre down --dir " << s.dir.string() << "\n";
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"coffre: operate a Coffre hub and its key vault"};
+  app.require_subcommand(1);
+
+  UpOptions up;
+  CLI::App* up_cmd = app.add_subcommand("up", "start the local stack in DIR (development, tests)");
+  up_cmd->add_option("--dir", up.dir, "stack directory (holds every secret of the stack)")
+      ->required();
+  up_cmd->add_option("--ports-from", up.ports_from, "pick free ports from N upward");
+  up_cmd->add_option("--hub-host", up.hub_host, "host name devices use for the hub");
+
+  std::string down_dir;
+  CLI::App* down_cmd = app.add_subcommand("down", "stop the local stack in DIR");
+  down_cmd->add_option("--dir", down_dir, "stack directory")->required();
+
+  app.add_subcommand("version", "print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (Status s = crypto::InitSecureHeap(); !s.ok()) {
+    std::cerr << "coffre: " << s << "\n";
+    return 1;
+  }
+  if (up_cmd->parsed()) {
+    Result<StackState> state = StackUp(up);
+    if (!state.has_value()) {
+      std::cerr << "coffre up: " << state.error() << "\n";
+      return 1;
+    }
+    PrintHowToConnect(*state);
+    return 0;
+  }
+  if (down_cmd->parsed()) {
+    if (Status s = StackDown(down_dir); !s.ok()) {
+      std::cerr << "coffre down: " << s << "\n";
+      return 1;
+    }
+    std::cout << "stopped the local stack in " << down_dir << "\n";
+    return 0;
+  }
+  std::cout << "coffre " << COFFRE_VERSION << "\n";
+  return 0;
+}
+
+}  // namespace coffre::cli

@@ -1,0 +1,138 @@
+#include "cli/local_stack.h"
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+#include "common/unique_fd.h"
+#include "net/certificates.h"
+
+namespace coffre::cli {
+namespace {
+
+using nlohmann::json;
+
+bool PortIsFree(uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return false;
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+Result<StackState> ReadStackFile(const std::filesystem::path& dir) {
+  COFFRE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(dir / "stack.json"));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("ports")) {
+    return DataLoss((dir / "stack.json").string() + " is not a stack record");
+  }
+  StackState s;
+  s.dir = dir;
+  s.hub_host = j.value("hub_host", "localhost");
+  const json& p = j["ports"];
+  s.ports.vault = p.value("vault", uint16_t{8443});
+  s.ports.mqtt = p.value("mqtt", uint16_t{8883});
+  s.ports.https = p.value("https", uint16_t{443});
+  if (j.contains("pids") && j["pids"].is_object()) {
+    for (auto& [name, pid] : j["pids"].items()) {
+      if (pid.is_number_integer()) s.pids[name] = pid.get<int>();
+    }
+  }
+  return s;
+}
+
+Status WriteStackFile(const StackState& s) {
+  json j = {{"hub_host", s.hub_host},
+            {"ports", {{"vault", s.ports.vault}, {"mqtt", s.ports.mqtt}, {"https", s.ports.https}}},
+            {"pids", s.pids}};
+  std::string text = j.dump(2) + "\n";
+  return WriteFileDurably(s.dir / "stack.json", AsBytes(text), 0600);
+}
+
+bool ProcessAlive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+}  // namespace
+
+Result<StackPorts> PickFreePorts(uint16_t from) {
+  StackPorts ports;
+  uint16_t* slots[] = {&ports.vault, &ports.mqtt, &ports.https};
+  uint32_t next = from;
+  for (uint16_t* slot : slots) {
+    while (next <= 65535 && !PortIsFree(static_cast<uint16_t>(next))) ++next;
+    if (next > 65535) return ResourceExhausted("no free port from " + std::to_string(from));
+    *slot = static_cast<uint16_t>(next++);
+  }
+  return ports;
+}
+
+std::string ConnectionJson(const StackState& s) {
+  json j = {{"ca_file", s.ca_file.string()}, {"hub_host", s.hub_host}, {"pids", s.pids}};
+  return j.dump(2) + "\n";
+}
+
+Result<StackState> StackUp(const UpOptions& options) {
+  if (options.dir.empty()) return InvalidArgument("--dir is required");
+  std::filesystem::path dir = std::filesystem::absolute(options.dir);
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+
+  StackState state;
+  Result<StackState> recorded = ReadStackFile(dir);
+  if (recorded.has_value()) {
+    state = std::move(*recorded);  // a restart keeps its ports
+  } else if (recorded.error().code() == StatusCode::kNotFound) {
+    state.dir = dir;
+    state.hub_host = options.hub_host;
+    if (options.ports_from != 0) {
+      COFFRE_ASSIGN_OR_RETURN(state.ports, PickFreePorts(options.ports_from));
+    }
+  } else {
+    return recorded.error();
+  }
+  // Forget processes that are gone (a crash, a reboot).
+  for (auto it = state.pids.begin(); it != state.pids.end();) {
+    it = ProcessAlive(it->second) ? std::next(it) : state.pids.erase(it);
+  }
+
+  net::ServerIdentity identity;
+  if (state.hub_host != "localhost") identity.dns_names.push_back(state.hub_host);
+  COFFRE_ASSIGN_OR_RETURN(net::StackCertificates certs,
+                          net::EnsureStackCertificates(dir / "tls", identity));
+  state.ca_file = certs.ca_file;
+
+  COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
+  std::string connection = ConnectionJson(state);
+  COFFRE_RETURN_IF_ERROR(WriteFileDurably(dir / "connection.json", AsBytes(connection), 0600));
+  return state;
+}
+
+Status StackDown(const std::filesystem::path& dir, int grace_ms) {
+  COFFRE_ASSIGN_OR_RETURN(StackState state, ReadStackFile(std::filesystem::absolute(dir)));
+  for (const auto& [name, pid] : state.pids) {
+    if (ProcessAlive(pid)) ::kill(pid, SIGTERM);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  for (const auto& [name, pid] : state.pids) {
+    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (ProcessAlive(pid)) ::kill(pid, SIGKILL);
+  }
+  state.pids.clear();
+  COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
+  std::string connection = ConnectionJson(state);
+  return WriteFileDurably(state.dir / "connection.json", AsBytes(connection), 0600);
+}
+
+}  // namespace coffre::cli

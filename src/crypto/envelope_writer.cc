@@ -1,0 +1,51 @@
+#include "crypto/envelope_writer.h"
+
+#include "crypto/envelope.h"
+
+namespace coffre::crypto {
+namespace {
+
+// A stored key under a reserved epoch means the epoch counter was rolled back (a restored
+// backup, say); reserving again moves past it. Bounded so a broken store cannot spin us.
+constexpr int kMaxReserveAttempts = 64;
+
+}  // namespace
+
+Result<std::unique_ptr<EnvelopeWriter>> EnvelopeWriter::Start(uint32_t scope, RootKey& root,
+                                                              DataKeyStore& store,
+                                                              uint64_t max_seals) {
+  if (scope == kRootKeyId) return InvalidArgument("scope id 0xFFFFFFFF is the root key's");
+  for (int attempt = 0; attempt < kMaxReserveAttempts; ++attempt) {
+    COFFRE_ASSIGN_OR_RETURN(uint64_t epoch, store.ReserveEpoch(scope));
+    DataKeyId id{scope, epoch};
+    COFFRE_ASSIGN_OR_RETURN(SecretBytes key, SecretBytes::Random(kAesGcmKeySize));
+    COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, root.WrapDataKey(id, key));
+    Status put = store.PutWrapped(id, wrapped);
+    if (put.code() == StatusCode::kAlreadyExists) continue;
+    COFFRE_RETURN_IF_ERROR(put);
+    COFFRE_ASSIGN_OR_RETURN(auto aead, AesGcm::Create(key));
+    return std::unique_ptr<EnvelopeWriter>(new EnvelopeWriter(id, std::move(aead), max_seals));
+  }
+  return Internal("data key store keeps returning epochs that are already used");
+}
+
+Status EnvelopeWriter::Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan out) {
+  if (exhausted()) {
+    return ResourceExhausted("the data key's nonce budget is used up; start a new writer");
+  }
+  EnvelopeHeader header;
+  header.key_id = id_.scope;
+  header.epoch = id_.epoch;
+  PutU64(header.nonce.data() + 4, next_counter_);  // bytes 0-3 stay zero
+  COFFRE_RETURN_IF_ERROR(SealEnvelope(*aead_, header, aad, plaintext, out));
+  ++next_counter_;
+  return Status::Ok();
+}
+
+Result<Bytes> EnvelopeWriter::Seal(ByteSpan aad, ByteSpan plaintext) {
+  Bytes out(SealedEnvelopeSize(plaintext.size()));
+  COFFRE_RETURN_IF_ERROR(Seal(aad, plaintext, out));
+  return out;
+}
+
+}  // namespace coffre::crypto

@@ -1,0 +1,51 @@
+#pragma once
+// EnvelopeWriter: seals the records of one scope (a table or partition) for one writer
+// incarnation. Nonce discipline (docs/FORMAT.md, "Nonces"):
+//   1. Start() reserves a new epoch of the scope in the DataKeyStore, durably, first;
+//   2. it draws a fresh random data key and stores it wrapped under the root key, durably, under
+//      (scope, epoch), refusing to replace one already there (then it reserves again);
+//   3. only then does it seal, with nonces 0, 1, 2, ... (a 96-bit big-endian counter) held in
+//      memory alone.
+// A crash, a restart from an old state or a second writer therefore never reuses a (key, nonce)
+// pair: every incarnation has its own fresh key, and its counter starts over under that key only.
+// A data key seals at most `max_seals` records (default 2^32); then Seal() refuses with
+// RESOURCE_EXHAUSTED and the owner starts a new incarnation (rotation by volume).
+// Thread-compatible: one writer per partition thread.
+
+#include <memory>
+
+#include "common/result.h"
+#include "crypto/aes_gcm.h"
+#include "crypto/data_key_store.h"
+#include "crypto/root_key.h"
+
+namespace coffre::crypto {
+
+inline constexpr uint64_t kMaxSealsPerDataKey = uint64_t{1} << 32;
+
+class EnvelopeWriter {
+ public:
+  // root and store are only used inside Start().
+  static Result<std::unique_ptr<EnvelopeWriter>> Start(uint32_t scope, RootKey& root,
+                                                       DataKeyStore& store,
+                                                       uint64_t max_seals = kMaxSealsPerDataKey);
+
+  // out.size() must be SealedEnvelopeSize(plaintext.size()).
+  Status Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan out);
+  Result<Bytes> Seal(ByteSpan aad, ByteSpan plaintext);
+
+  DataKeyId key_id() const { return id_; }
+  uint64_t seals() const { return next_counter_; }
+  bool exhausted() const { return next_counter_ >= max_seals_; }
+
+ private:
+  EnvelopeWriter(DataKeyId id, std::unique_ptr<AesGcm> aead, uint64_t max_seals)
+      : id_(id), aead_(std::move(aead)), max_seals_(max_seals) {}
+
+  DataKeyId id_;
+  std::unique_ptr<AesGcm> aead_;
+  uint64_t max_seals_;
+  uint64_t next_counter_ = 0;
+};
+
+}  // namespace coffre::crypto

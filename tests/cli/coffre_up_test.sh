@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Black-box check of the `coffre` binary: up, restart with the same DIR, down.
+set -euo pipefail
+coffre="$1"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+out=$("$coffre" up --dir "$dir/s" --ports-from 24000)
+echo "$out"
+grep -q "connection file:  $dir/s/connection.json" <<<"$out"
+test -s "$dir/s/tls/ca.pem"
+test -s "$dir/s/tls/server.pem"
+grep -q '"ca_file": "'"$dir"'/s/tls/ca.pem"' "$dir/s/connection.json"
+openssl verify -CAfile "$dir/s/tls/ca.pem" "$dir/s/tls/server.pem"
+
+ca_before=$(sha256sum "$dir/s/tls/ca.pem")
+"$coffre" up --dir "$dir/s" >/dev/null
+test "$ca_before" = "$(sha256sum "$dir/s/tls/ca.pem")"
+
+"$coffre" down --dir "$dir/s"
+if "$coffre" up 2>/dev/null; then echo "up without --dir must fail"; exit 1; fi
+echo "coffre up/down: ok"
