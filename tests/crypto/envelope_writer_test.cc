@@ -1,5 +1,9 @@
 #include "crypto/envelope_writer.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 #include <thread>
 
@@ -68,46 +72,81 @@ TEST_F(EnvelopeWriterTest, EpochAndWrappedKeyAreDurableBeforeTheFirstSeal) {
   EXPECT_GT(next, id.epoch);
 }
 
-// A writer that dies without any clean shutdown and is restarted from the state on disk gets a
-// new epoch and a new key: no (key, nonce) pair is used twice, and every record still opens.
+// Runs a writer incarnation in a child process that seals `count` records, writes them to
+// `out`, and is then killed with SIGKILL: no destructor, no clean shutdown, as in a crash.
+void SealInCrashingProcess(RootKey& root, const std::filesystem::path& store_dir,
+                           const std::filesystem::path& out, const std::string& tag, int count) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto store = FileDataKeyStore::Open(store_dir);
+    auto writer = EnvelopeWriter::Start(7, root, **store);
+    if (!writer.has_value()) ::_exit(2);
+    Bytes all;
+    for (int i = 0; i < count; ++i) {
+      std::string aad = tag + "/" + std::to_string(i);
+      Bytes env = *(*writer)->Seal(AsBytes(aad), AsBytes(aad));
+      Bytes len(4);
+      PutU32(len.data(), static_cast<uint32_t>(env.size()));
+      all.insert(all.end(), len.begin(), len.end());
+      all.insert(all.end(), env.begin(), env.end());
+    }
+    if (!WriteFileDurably(out, all).ok()) ::_exit(3);
+    ::kill(::getpid(), SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+}
+
+std::vector<Bytes> ReadRecords(const std::filesystem::path& path) {
+  std::vector<Bytes> out;
+  Bytes all = *ReadFile(path);
+  for (size_t pos = 0; pos + 4 <= all.size();) {
+    uint32_t n = GetU32(all.data() + pos);
+    out.emplace_back(all.begin() + pos + 4, all.begin() + pos + 4 + n);
+    pos += 4 + n;
+  }
+  return out;
+}
+
+// A writer killed without any clean shutdown and restarted from the state on disk gets a new
+// epoch and a new key: no (key, nonce) pair is used twice, and every record still opens.
 TEST_F(EnvelopeWriterTest, RestartAfterCrashNeverReusesANonceUnderAKey) {
   std::set<std::pair<uint64_t, std::string>> used;
-  std::vector<std::pair<Bytes, std::string>> records;
-  for (int incarnation = 0; incarnation < 3; ++incarnation) {
-    auto store = OpenStore();  // what a restarted process finds on disk
-    auto writer = StartWriter(*store);
-    for (int i = 0; i < 10; ++i) {
-      std::string aad = "r" + std::to_string(incarnation) + "/" + std::to_string(i);
-      COFFRE_ASSERT_OK_AND_ASSIGN(Bytes env, writer->Seal(AsBytes(aad), AsBytes(aad)));
-      EXPECT_TRUE(used.insert(KeyAndNonce(env)).second) << "reused at " << aad;
-      records.emplace_back(env, aad);
-    }
-    writer.release();  // NOLINT: simulate a crash; no destructor, no clean shutdown
-  }
   EnvelopeReader reader(*root_, *store_);
-  for (const auto& [env, aad] : records) {
-    COFFRE_ASSERT_OK_AND_ASSIGN(Bytes opened, reader.Open(env, AsBytes(aad)));
-    EXPECT_EQ(AsChars(opened), aad);
+  for (int incarnation = 0; incarnation < 3; ++incarnation) {
+    std::string tag = "r" + std::to_string(incarnation);
+    auto out = dir_.path() / tag;
+    SealInCrashingProcess(*root_, dir_.path() / "keys", out, tag, 10);
+    std::vector<Bytes> records = ReadRecords(out);
+    ASSERT_EQ(records.size(), 10u);
+    for (size_t i = 0; i < records.size(); ++i) {
+      EXPECT_TRUE(used.insert(KeyAndNonce(records[i])).second) << "reused in " << tag;
+      std::string aad = tag + "/" + std::to_string(i);
+      COFFRE_ASSERT_OK_AND_ASSIGN(Bytes opened, reader.Open(records[i], AsBytes(aad)));
+      EXPECT_EQ(AsChars(opened), aad);
+    }
   }
+  EXPECT_EQ(used.size(), 30u);
 }
 
 // Even if the epoch counter is rolled back to an old state (a restored backup), the stored data
 // key of that epoch is never replaced: the writer moves on to a fresh epoch and a fresh key.
 TEST_F(EnvelopeWriterTest, RolledBackEpochCounterDoesNotReuseOrReplaceAKey) {
-  auto old_counter = ReadFile(dir_.path() / "keys" / "epoch-7");
-  ASSERT_EQ(old_counter.status().code(), StatusCode::kNotFound);
-  auto first = StartWriter(*store_);
-  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes env, first->Seal(AsBytes("a"), AsBytes("first")));
-  first.release();  // NOLINT: crash
-  std::filesystem::remove(dir_.path() / "keys" / "epoch-7");  // roll the counter back
+  auto counter = dir_.path() / "keys" / "epoch-7";
+  ASSERT_EQ(ReadFile(counter).status().code(), StatusCode::kNotFound);
+  SealInCrashingProcess(*root_, dir_.path() / "keys", dir_.path() / "first", "a", 1);
+  std::filesystem::remove(counter);  // roll the counter back to before the first writer
 
   auto second = StartWriter(*store_);
   EXPECT_GT(second->key_id().epoch, 1u);
-  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes env2, second->Seal(AsBytes("a"), AsBytes("second")));
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes env2, second->Seal(AsBytes("a/0"), AsBytes("second")));
+  Bytes env = ReadRecords(dir_.path() / "first").at(0);
   EXPECT_NE(KeyAndNonce(env), KeyAndNonce(env2));
   EnvelopeReader reader(*root_, *store_);
-  EXPECT_EQ(AsChars(*reader.Open(env, AsBytes("a"))), "first");
-  EXPECT_EQ(AsChars(*reader.Open(env2, AsBytes("a"))), "second");
+  EXPECT_EQ(AsChars(*reader.Open(env, AsBytes("a/0"))), "a/0");
+  EXPECT_EQ(AsChars(*reader.Open(env2, AsBytes("a/0"))), "second");
 }
 
 TEST_F(EnvelopeWriterTest, ConcurrentWritersOfOneScopeGetDistinctEpochs) {
