@@ -24,6 +24,8 @@ class RootKey {
  public:
   static Result<std::unique_ptr<RootKey>> Generate();
   static Result<std::unique_ptr<RootKey>> Unwrap(KeyProvider& provider, const WrappedKey& wrapped);
+  // Adopts 32 key bytes unwrapped elsewhere (the vault's master key, unsealed by passphrase).
+  static Result<std::unique_ptr<RootKey>> FromSecret(SecretBytes key);
 
   Result<WrappedKey> WrapWith(KeyProvider& provider) const;
 
@@ -34,7 +36,6 @@ class RootKey {
  private:
   RootKey(SecretBytes key, std::unique_ptr<AesGcm> aead)
       : key_(std::move(key)), aead_(std::move(aead)) {}
-  static Result<std::unique_ptr<RootKey>> FromSecret(SecretBytes key);
 
   SecretBytes key_;
   std::mutex mu_;

@@ -1,7 +1,5 @@
 #include "keys/local_file_key_provider.h"
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,7 +8,7 @@
 #include "common/encoding.h"
 #include "common/files.h"
 #include "crypto/aes_gcm.h"
-#include "crypto/ossl.h"
+#include "crypto/aes_key_wrap.h"
 
 namespace coffre::keys {
 
@@ -19,33 +17,6 @@ using crypto::SecretBytes;
 namespace {
 
 constexpr std::string_view kAlgorithm = "A256KW";
-constexpr size_t kWrapOverhead = 8;  // RFC 3394 integrity block
-
-// One pass of AES key wrap or unwrap. RFC 3394 checks integrity on unwrap; every failure there
-// is reported as OpenFailed().
-Status KeyWrap(bool wrap, ByteSpan kek, ByteSpan in, MutableByteSpan out) {
-  crypto::CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx) return crypto::OsslError("EVP_CIPHER_CTX_new", StatusCode::kResourceExhausted);
-  EVP_CIPHER_CTX_set_flags(ctx.get(), EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-  int len = 0;
-  int final_len = 0;
-  bool ok = EVP_CipherInit_ex(ctx.get(), EVP_aes_256_wrap(), nullptr, AsUChars(kek), nullptr,
-                              wrap ? 1 : 0) == 1 &&
-            EVP_CipherUpdate(ctx.get(), AsUChars(out), &len, AsUChars(in),
-                             static_cast<int>(in.size())) == 1 &&
-            EVP_CipherFinal_ex(ctx.get(), AsUChars(out) + len, &final_len) == 1 &&
-            static_cast<size_t>(len + final_len) == out.size();
-  if (!ok) {
-    crypto::Cleanse(out);
-    if (!wrap) {
-      ERR_clear_error();
-      return crypto::OpenFailed();
-    }
-    return crypto::OsslError("AES key wrap");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 struct LocalFileKeyProvider::LoadedKey {
@@ -122,13 +93,8 @@ Result<crypto::WrappedKey> LocalFileKeyProvider::Wrap(const SecretBytes& key) {
   if (!loaded.description.enabled()) {
     return FailedPrecondition("key " + loaded.description.name + " is disabled");
   }
-  if (key.empty() || key.size() % 8 != 0) {
-    return InvalidArgument("A256KW wraps keys whose length is a multiple of 8 bytes");
-  }
-  crypto::WrappedKey wrapped{loaded.description.id, std::string(kAlgorithm),
-                             Bytes(key.size() + kWrapOverhead)};
-  COFFRE_RETURN_IF_ERROR(KeyWrap(true, loaded.key.Reveal(), key.Reveal(), wrapped.ciphertext));
-  return wrapped;
+  COFFRE_ASSIGN_OR_RETURN(Bytes ciphertext, crypto::AesKeyWrap(loaded.key.Reveal(), key.Reveal()));
+  return crypto::WrappedKey{loaded.description.id, std::string(kAlgorithm), std::move(ciphertext)};
 }
 
 Result<SecretBytes> LocalFileKeyProvider::Unwrap(const crypto::WrappedKey& wrapped) {
@@ -139,15 +105,8 @@ Result<SecretBytes> LocalFileKeyProvider::Unwrap(const crypto::WrappedKey& wrapp
   if (wrapped.key_id != loaded.description.id) {
     return NotFound("key version " + wrapped.key_id + " is not in " + path_.string());
   }
-  if (wrapped.algorithm != kAlgorithm || wrapped.ciphertext.size() <= kWrapOverhead ||
-      wrapped.ciphertext.size() % 8 != 0) {
-    return crypto::OpenFailed();
-  }
-  COFFRE_ASSIGN_OR_RETURN(SecretBytes out,
-                          SecretBytes::Allocate(wrapped.ciphertext.size() - kWrapOverhead));
-  COFFRE_RETURN_IF_ERROR(
-      KeyWrap(false, loaded.key.Reveal(), wrapped.ciphertext, out.RevealMutable()));
-  return out;
+  if (wrapped.algorithm != kAlgorithm) return crypto::OpenFailed();
+  return crypto::AesKeyUnwrap(loaded.key.Reveal(), wrapped.ciphertext);
 }
 
 }  // namespace coffre::keys

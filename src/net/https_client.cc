@@ -1,0 +1,164 @@
+#include "net/https_client.h"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <optional>
+
+namespace coffre::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+Result<Origin> ParseOrigin(std::string_view url) {
+  Origin o;
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return InvalidArgument("not a URL: " + std::string(url));
+  o.scheme = std::string(url.substr(0, scheme_end));
+  if (o.scheme != "https") return InvalidArgument("only https URLs are supported: " + std::string(url));
+  std::string_view rest = url.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find('/'));
+  std::string_view host = rest;
+  if (!rest.empty() && rest.front() == '[') {  // [::1]:8443
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) return InvalidArgument("bad IPv6 host in " + std::string(url));
+    host = rest.substr(1, close - 1);
+    rest = rest.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return InvalidArgument("bad URL " + std::string(url));
+  } else {
+    auto colon = rest.rfind(':');
+    host = rest.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
+  }
+  if (host.empty()) return InvalidArgument("URL has no host: " + std::string(url));
+  o.host = std::string(host);
+  if (!rest.empty()) {
+    std::string digits(rest.substr(1));
+    if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(digits) == 0 || std::stoul(digits) > 65535) {
+      return InvalidArgument("bad port in " + std::string(url));
+    }
+    o.port = static_cast<uint16_t>(std::stoul(digits));
+  }
+  return o;
+}
+
+struct HttpsClient::Impl {
+  explicit Impl(HttpsClientOptions o) : options(std::move(o)), ctx(ssl::context::tls_client) {}
+
+  // Runs the io_context until the pending operation completes or the deadline passes.
+  Status RunUntilDone(beast::error_code& ec, bool& done, std::string_view what) {
+    ioc.restart();
+    ioc.run_for(options.timeout + std::chrono::milliseconds(100));
+    if (!done) {
+      stream.reset();
+      return DeadlineExceeded(std::string(what) + " " + options.origin.ToString() + " timed out");
+    }
+    if (ec == beast::error::timeout) {
+      stream.reset();
+      return DeadlineExceeded(std::string(what) + " " + options.origin.ToString() + " timed out");
+    }
+    if (ec) {
+      stream.reset();
+      return Unavailable(std::string(what) + " " + options.origin.ToString() + ": " + ec.message());
+    }
+    return Status::Ok();
+  }
+
+  Status Connect() {
+    stream.emplace(ioc, ctx);
+    if (!SSL_set_tlsext_host_name(stream->native_handle(), options.origin.host.c_str())) {
+      return Internal("set TLS server name");
+    }
+    stream->set_verify_callback(ssl::host_name_verification(options.origin.host));
+    tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    auto endpoints = resolver.resolve(options.origin.host, std::to_string(options.origin.port), ec);
+    if (ec) return Unavailable("resolve " + options.origin.host + ": " + ec.message());
+    bool done = false;
+    beast::get_lowest_layer(*stream).expires_after(options.timeout);
+    beast::get_lowest_layer(*stream).async_connect(
+        endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; done = true; });
+    COFFRE_RETURN_IF_ERROR(RunUntilDone(ec, done, "connect to"));
+    done = false;
+    beast::get_lowest_layer(*stream).expires_after(options.timeout);
+    stream->async_handshake(ssl::stream_base::client, [&](beast::error_code e) {
+      ec = e;
+      done = true;
+    });
+    return RunUntilDone(ec, done, "TLS handshake with");
+  }
+
+  Result<HttpResponse> Exchange(http::request<http::string_body>& req) {
+    beast::error_code ec;
+    bool done = false;
+    beast::get_lowest_layer(*stream).expires_after(options.timeout);
+    http::async_write(*stream, req, [&](beast::error_code e, size_t) { ec = e; done = true; });
+    COFFRE_RETURN_IF_ERROR(RunUntilDone(ec, done, "send to"));
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 << 20);
+    done = false;
+    http::async_read(*stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; done = true; });
+    COFFRE_RETURN_IF_ERROR(RunUntilDone(ec, done, "read from"));
+    auto& msg = parser.get();
+    HttpResponse out;
+    out.status = msg.result_int();
+    for (const auto& f : msg) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    out.content_type = std::string(msg[http::field::content_type]);
+    out.body = std::move(msg.body());
+    if (!msg.keep_alive()) stream.reset();
+    return out;
+  }
+
+  HttpsClientOptions options;
+  asio::io_context ioc;
+  ssl::context ctx;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
+  beast::flat_buffer buffer;
+};
+
+HttpsClient::HttpsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpsClient::~HttpsClient() = default;
+
+Result<std::unique_ptr<HttpsClient>> HttpsClient::Create(HttpsClientOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  beast::error_code ec;
+  impl->ctx.set_verify_mode(ssl::verify_peer);
+  if (impl->options.ca_file.empty()) {
+    impl->ctx.set_default_verify_paths(ec);
+  } else {
+    impl->ctx.load_verify_file(impl->options.ca_file.string(), ec);
+  }
+  if (ec) return InvalidArgument("CA file " + impl->options.ca_file.string() + ": " + ec.message());
+  return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
+}
+
+Result<HttpResponse> HttpsClient::Send(std::string_view method, std::string_view target,
+                                       const HttpHeaders& headers, std::string_view body) {
+  http::request<http::string_body> req;
+  req.method_string(method);
+  req.target(target);
+  req.version(11);
+  req.set(http::field::host, impl_->options.origin.host + ":" + std::to_string(impl_->options.origin.port));
+  req.set(http::field::user_agent, "coffre");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = std::string(body);
+  req.keep_alive(true);
+  req.prepare_payload();
+  // A kept-alive connection may have been closed by the server meanwhile: retry once, fresh.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = impl_->stream.has_value();
+    if (!reused) COFFRE_RETURN_IF_ERROR(impl_->Connect());
+    Result<HttpResponse> r = impl_->Exchange(req);
+    if (r.has_value() || !reused) return r;
+  }
+  return Unavailable("request to " + impl_->options.origin.ToString() + " failed");
+}
+
+}  // namespace coffre::net

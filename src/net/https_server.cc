@@ -1,0 +1,210 @@
+#include "net/https_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <thread>
+#include <vector>
+
+namespace coffre::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+
+HttpResponse DefaultError(unsigned status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = std::string(message) + "\n";
+  return r;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ssl::context& ctx, const HttpsServerOptions& options,
+          const HttpHandler& handler)
+      : stream_(std::move(socket), ctx), options_(options), handler_(handler) {
+    beast::error_code ec;
+    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string();
+  }
+
+  void Run() {
+    // Start on the connection's strand.
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      beast::get_lowest_layer(self->stream_).expires_after(kHandshakeTimeout);
+      self->stream_.async_handshake(
+          ssl::stream_base::server,
+          [self](beast::error_code ec) { if (!ec) self->Read(); });
+    });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(options_.max_body_bytes);
+    parser_->header_limit(16 * 1024);
+    beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted) {
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      return Reply(ErrorResponse(413, "the request body is larger than " +
+                                          std::to_string(options_.max_body_bytes) + " bytes"),
+                   false);
+    }
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+        return Reply(ErrorResponse(400, "malformed HTTP request"), false);
+      }
+      return Close();
+    }
+    auto& msg = parser_->get();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    for (const auto& field : msg) {
+      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote_address = remote_;
+    bool keep_alive = msg.keep_alive();
+    Reply(handler_(req), keep_alive);
+  }
+
+  HttpResponse ErrorResponse(unsigned status, std::string_view message) const {
+    return options_.error_response ? options_.error_response(status, message)
+                                   : DefaultError(status, message);
+  }
+
+  void Reply(HttpResponse r, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->result(r.status);
+    res->version(11);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    if (!r.body.empty() || r.status != 204) res->set(http::field::content_type, r.content_type);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                        if (ec || !keep_alive) return self->Close();
+                        self->Read();
+                      });
+  }
+
+  void Close() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().close(ignored);
+    });
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  const HttpsServerOptions& options_;
+  const HttpHandler& handler_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string remote_;
+};
+
+}  // namespace
+
+struct HttpsServer::Impl {
+  Impl(HttpsServerOptions o, HttpHandler h)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        ioc(options.threads),
+        ssl_ctx(ssl::context::tls_server),
+        acceptor(asio::make_strand(ioc)) {}
+
+  void Accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (!ec) std::make_shared<Session>(std::move(s), ssl_ctx, options, handler)->Run();
+      Accept();
+    });
+  }
+
+  HttpsServerOptions options;
+  HttpHandler handler;
+  asio::io_context ioc;
+  ssl::context ssl_ctx;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool stopped = false;
+};
+
+HttpsServer::HttpsServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpsServer::~HttpsServer() { Stop(); }
+
+uint16_t HttpsServer::port() const { return impl_->port; }
+
+Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(HttpsServerOptions options,
+                                                        HttpHandler handler) {
+  if (options.threads <= 0) {
+    options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
+  beast::error_code ec;
+  impl->ssl_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                            ssl::context::no_tlsv1_1);
+  impl->ssl_ctx.use_certificate_chain_file(impl->options.cert_file.string(), ec);
+  if (ec) return InvalidArgument("TLS certificate " + impl->options.cert_file.string() + ": " +
+                                 ec.message());
+  impl->ssl_ctx.use_private_key_file(impl->options.key_file.string(), ssl::context::pem, ec);
+  if (ec) return InvalidArgument("TLS key " + impl->options.key_file.string() + ": " +
+                                 ec.message());
+
+  auto address = asio::ip::make_address(impl->options.address, ec);
+  if (ec) return InvalidArgument("listen address " + impl->options.address + ": " + ec.message());
+  tcp::endpoint endpoint(address, impl->options.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Unavailable("listen on " + impl->options.address + ":" +
+                       std::to_string(impl->options.port) + ": " + ec.message());
+  }
+  impl->port = impl->acceptor.local_endpoint().port();
+  impl->Accept();
+  for (int i = 0; i < impl->options.threads; ++i) {
+    impl->threads.emplace_back([ioc = &impl->ioc] { ioc->run(); });
+  }
+  return std::unique_ptr<HttpsServer>(new HttpsServer(std::move(impl)));
+}
+
+void HttpsServer::Stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  asio::post(impl_->acceptor.get_executor(), [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+  });
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+}
+
+}  // namespace coffre::net

@@ -1,0 +1,52 @@
+#pragma once
+// HttpsServer: an HTTP/1.1 server over TLS with keep-alive, one
+// strand per connection, `threads` io threads, a body limit, and timeouts. It hands each
+// request to a handler and writes back what the handler returns; it knows no routes.
+// Stop() (or the destructor) closes the listener and every connection, then joins the threads.
+// Thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "net/http_types.h"
+
+namespace coffre::net {
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpsServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port; see HttpsServer::port()
+  std::filesystem::path cert_file;  // PEM chain
+  std::filesystem::path key_file;   // PEM private key
+  int threads = 0;                  // 0: one per core
+  size_t max_body_bytes = size_t{1} << 20;
+  std::chrono::seconds idle_timeout{60};
+  // Builds the response for errors found before a handler runs (413 body too large, 400
+  // malformed HTTP), so they share the API's error shape.
+  std::function<HttpResponse(unsigned status, std::string_view message)> error_response;
+};
+
+class HttpsServer {
+ public:
+  static Result<std::unique_ptr<HttpsServer>> Start(HttpsServerOptions options,
+                                                    HttpHandler handler);
+  ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
+
+  uint16_t port() const;
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit HttpsServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coffre::net

@@ -1,0 +1,37 @@
+#pragma once
+// KvStore: an ordered key-value store over opaque bytes. Storage never sees plaintext: callers
+// seal values above it. `sync` writes are durable (on disk, fsynced) when they return.
+// Implementations are thread-safe.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/result.h"
+
+namespace coffre::storage {
+
+struct KvWrite {
+  std::string key;
+  Bytes value;
+  bool erase = false;
+};
+
+class KvStore {
+ public:
+  virtual ~KvStore() = default;
+
+  // NOT_FOUND if absent.
+  virtual Result<Bytes> Get(std::string_view key) = 0;
+  virtual Status Put(std::string_view key, ByteSpan value, bool sync) = 0;
+  virtual Status Delete(std::string_view key, bool sync) = 0;
+  // All or nothing.
+  virtual Status Write(const std::vector<KvWrite>& batch, bool sync) = 0;
+  // Calls `fn` for each key starting with `prefix`, in key order, until it returns false.
+  virtual Status Scan(std::string_view prefix,
+                      const std::function<bool(std::string_view key, ByteSpan value)>& fn) = 0;
+};
+
+}  // namespace coffre::storage

@@ -1,0 +1,104 @@
+#include "storage/rocks_kv_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace coffre::storage {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string m = std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return NotFound(m);
+  if (s.IsCorruption()) return DataLoss(m);
+  if (s.IsIOError()) return Unavailable(m);
+  return Internal(m);
+}
+
+rocksdb::Slice ToSlice(ByteSpan b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+rocksdb::WriteOptions WriteOpts(bool sync) {
+  rocksdb::WriteOptions o;
+  o.sync = sync;
+  return o;
+}
+
+}  // namespace
+
+RocksKvStore::RocksKvStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+RocksKvStore::~RocksKvStore() = default;
+
+Result<std::unique_ptr<RocksKvStore>> RocksKvStore::Open(const std::filesystem::path& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  // Old write-ahead logs are deleted, not archived, so erased data does not linger in them.
+  options.WAL_ttl_seconds = 0;
+  options.WAL_size_limit_MB = 0;
+  options.keep_log_file_num = 2;
+  options.max_manifest_file_size = 4 << 20;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
+  if (!s.ok()) return FromRocks(s, "open RocksDB at " + dir.string());
+  return std::unique_ptr<RocksKvStore>(new RocksKvStore(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+Result<Bytes> RocksKvStore::Get(std::string_view key) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
+  if (!s.ok()) return FromRocks(s, "get");
+  ByteSpan b = AsBytes(value);
+  return Bytes(b.begin(), b.end());
+}
+
+Status RocksKvStore::Put(std::string_view key, ByteSpan value, bool sync) {
+  return FromRocks(db_->Put(WriteOpts(sync), rocksdb::Slice(key.data(), key.size()), ToSlice(value)),
+                   "put");
+}
+
+Status RocksKvStore::Delete(std::string_view key, bool sync) {
+  return FromRocks(db_->Delete(WriteOpts(sync), rocksdb::Slice(key.data(), key.size())), "delete");
+}
+
+Status RocksKvStore::Write(const std::vector<KvWrite>& batch, bool sync) {
+  rocksdb::WriteBatch wb;
+  for (const KvWrite& w : batch) {
+    rocksdb::Status s = w.erase ? wb.Delete(w.key) : wb.Put(w.key, ToSlice(w.value));
+    if (!s.ok()) return FromRocks(s, "batch");
+  }
+  return FromRocks(db_->Write(WriteOpts(sync), &wb), "write batch");
+}
+
+Status RocksKvStore::Scan(std::string_view prefix,
+                          const std::function<bool(std::string_view, ByteSpan)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    rocksdb::Slice v = it->value();
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            ByteSpan(reinterpret_cast<const std::byte*>(v.data()), v.size()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+Status RocksKvStore::DestroyDeletedData() {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  COFFRE_RETURN_IF_ERROR(FromRocks(db_->Flush(flush), "flush"));
+  COFFRE_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(true), "sync WAL"));
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  compact.change_level = false;
+  COFFRE_RETURN_IF_ERROR(FromRocks(db_->CompactRange(compact, nullptr, nullptr), "compact"));
+  // Flushing again rolls the WAL onto a new file, so the one that saw the data becomes
+  // obsolete and is deleted.
+  COFFRE_RETURN_IF_ERROR(FromRocks(db_->Flush(flush), "flush"));
+  return Status::Ok();
+}
+
+}  // namespace coffre::storage

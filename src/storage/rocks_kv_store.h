@@ -1,0 +1,37 @@
+#pragma once
+// RocksKvStore: KvStore on RocksDB (embedded mode). DestroyDeletedData() makes deletions
+// physical: it flushes, compacts everything down to the last level (dropping overwritten and
+// deleted values), and lets RocksDB delete the old write-ahead logs and table files, so that no
+// copy of erased data stays in the store's files. Thread-safe.
+
+#include <filesystem>
+#include <memory>
+
+#include "storage/kv_store.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace coffre::storage {
+
+class RocksKvStore : public KvStore {
+ public:
+  static Result<std::unique_ptr<RocksKvStore>> Open(const std::filesystem::path& dir);
+  ~RocksKvStore() override;
+
+  Result<Bytes> Get(std::string_view key) override;
+  Status Put(std::string_view key, ByteSpan value, bool sync) override;
+  Status Delete(std::string_view key, bool sync) override;
+  Status Write(const std::vector<KvWrite>& batch, bool sync) override;
+  Status Scan(std::string_view prefix,
+              const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
+
+  Status DestroyDeletedData();
+
+ private:
+  explicit RocksKvStore(std::unique_ptr<rocksdb::DB> db);
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace coffre::storage

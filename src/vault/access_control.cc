@@ -1,0 +1,156 @@
+#include "vault/access_control.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <strings.h>
+
+#include "common/encoding.h"
+#include "crypto/random.h"
+
+namespace coffre::vault {
+namespace {
+
+using nlohmann::json;
+
+std::string TokenHash(std::string_view token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), sizeof digest));
+}
+
+Result<std::string> NewToken() {
+  Bytes raw(32);
+  COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(raw));
+  return "cvt1." + Base64UrlEncode(raw);
+}
+
+bool ValidPrincipalName(const std::string& name) {
+  if (name.empty() || name.size() > 127) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Principal FromJson(const std::string& name, const json& j) {
+  Principal p;
+  p.name = name;
+  p.admin = j.value("admin", false);
+  if (j.contains("permissions") && j["permissions"].is_array()) {
+    for (const auto& perm : j["permissions"]) {
+      if (perm.is_string()) p.permissions.insert(perm.get<std::string>());
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+const std::vector<std::string>& AllKeyPermissions() {
+  static const std::vector<std::string> kAll = {
+      "get",     "list",    "update",  "create",  "import",  "delete",
+      "recover", "backup",  "restore", "decrypt", "encrypt", "unwrapKey",
+      "wrapKey", "verify",  "sign",    "purge",   "release", "rotate",
+      "getrotationpolicy", "setrotationpolicy"};
+  return kAll;
+}
+
+Result<std::string> CanonicalPermission(std::string_view name) {
+  for (const std::string& p : AllKeyPermissions()) {
+    if (p.size() == name.size() && ::strncasecmp(p.data(), name.data(), p.size()) == 0) return p;
+  }
+  return InvalidArgument("unknown key permission '" + std::string(name) + "'");
+}
+
+Result<Principal> AccessControl::Authenticate(std::string_view token) {
+  if (token.empty() || token.size() > 512) return Unauthenticated("invalid token");
+  std::string hash = TokenHash(token);
+  Result<json> index = store_.GetJson("token/" + hash);
+  if (!index.has_value()) {
+    if (index.error().code() == StatusCode::kNotFound) return Unauthenticated("invalid token");
+    return index.error();
+  }
+  std::string name = index->value("principal", "");
+  Result<json> record = store_.GetJson("principal/" + name);
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) return Unauthenticated("invalid token");
+    return record.error();
+  }
+  std::string stored = record->value("token_sha256", "");
+  // The index already matched; this constant-time check also ties the token to the record.
+  if (stored.size() != hash.size() || CRYPTO_memcmp(stored.data(), hash.data(), hash.size()) != 0) {
+    return Unauthenticated("invalid token");
+  }
+  return FromJson(name, *record);
+}
+
+Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
+                                                    std::set<std::string> permissions, bool admin,
+                                                    bool rotate_token) {
+  if (!ValidPrincipalName(name)) {
+    return InvalidArgument("principal names are 1-127 of a-z A-Z 0-9 - _ .");
+  }
+  std::lock_guard<std::mutex> guard(mu_);
+  std::string key = "principal/" + name;
+  Result<json> existing = store_.GetJson(key);
+  if (!existing.has_value() && existing.error().code() != StatusCode::kNotFound) {
+    return existing.error();
+  }
+  PrincipalUpdate out;
+  std::vector<SealedStore::Change> changes;
+  json record = existing.has_value() ? *existing : json::object();
+  if (!existing.has_value() || rotate_token) {
+    COFFRE_ASSIGN_OR_RETURN(std::string token, NewToken());
+    std::string hash = TokenHash(token);
+    if (existing.has_value()) {
+      changes.push_back({"token/" + record.value("token_sha256", ""), {}, {}, true});
+    }
+    record["token_sha256"] = hash;
+    changes.push_back({"token/" + hash, json{{"principal", name}}, {}, false});
+    out.token = std::move(token);
+  }
+  record["permissions"] = json(permissions);
+  record["admin"] = admin || record.value("admin", false);
+  changes.insert(changes.begin(), {key, record, {}, false});
+  COFFRE_RETURN_IF_ERROR(store_.Apply(changes));
+  out.principal = FromJson(name, record);
+  return out;
+}
+
+Result<Principal> AccessControl::GetPrincipal(const std::string& name) {
+  Result<json> record = store_.GetJson("principal/" + name);
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) {
+      return NotFound("principal '" + name + "' does not exist");
+    }
+    return record.error();
+  }
+  return FromJson(name, *record);
+}
+
+Result<std::vector<Principal>> AccessControl::ListPrincipals() {
+  std::vector<Principal> out;
+  COFFRE_RETURN_IF_ERROR(store_.ScanJson("principal/", [&](const std::string& key, const json& j) {
+    out.push_back(FromJson(key.substr(10), j));
+    return true;
+  }));
+  return out;
+}
+
+Status AccessControl::DeletePrincipal(const std::string& name) {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::string key = "principal/" + name;
+  Result<json> record = store_.GetJson(key);
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) {
+      return NotFound("principal '" + name + "' does not exist");
+    }
+    return record.error();
+  }
+  return store_.Apply({{key, {}, {}, true},
+                       {"token/" + record->value("token_sha256", ""), {}, {}, true}});
+}
+
+}  // namespace coffre::vault

@@ -1,0 +1,56 @@
+#pragma once
+// AccessControl: principals, their bearer tokens and their key permissions (Azure access-policy
+// names). Tokens are 256-bit random strings shown once; only their SHA-256 is stored (sealed,
+// like every vault record), and it is compared in constant time. Every request re-reads the
+// principal, so a revoked permission takes effect on the very next request.
+// Thread-safe.
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "vault/sealed_store.h"
+
+namespace coffre::vault {
+
+// Azure Key Vault key permissions, in their canonical spelling.
+const std::vector<std::string>& AllKeyPermissions();
+// "wrapkey" -> "wrapKey"; INVALID_ARGUMENT for unknown names.
+Result<std::string> CanonicalPermission(std::string_view name);
+
+struct Principal {
+  std::string name;
+  std::set<std::string> permissions;
+  bool admin = false;  // may manage principals (the vault owner)
+  bool Can(const std::string& permission) const { return permissions.count(permission) > 0; }
+};
+
+struct PrincipalUpdate {
+  Principal principal;
+  std::optional<std::string> token;  // set when a token was issued by this call
+};
+
+class AccessControl {
+ public:
+  // store must outlive this object.
+  explicit AccessControl(SealedStore& store) : store_(store) {}
+
+  // UNAUTHENTICATED for an unknown token.
+  Result<Principal> Authenticate(std::string_view token);
+
+  // Creates the principal (issuing a token) or replaces its permissions; issues a new token
+  // (revoking the old one) when rotate_token is set.
+  Result<PrincipalUpdate> SetPrincipal(const std::string& name, std::set<std::string> permissions,
+                                       bool admin, bool rotate_token);
+  Result<Principal> GetPrincipal(const std::string& name);
+  Result<std::vector<Principal>> ListPrincipals();
+  Status DeletePrincipal(const std::string& name);
+
+ private:
+  SealedStore& store_;
+  std::mutex mu_;  // orders principal updates
+};
+
+}  // namespace coffre::vault

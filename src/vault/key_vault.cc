@@ -1,0 +1,407 @@
+#include "vault/key_vault.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "common/encoding.h"
+#include "crypto/random.h"
+
+namespace coffre::vault {
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> kRsaOps = {"encrypt", "decrypt", "sign", "verify", "wrapKey",
+                                          "unwrapKey"};
+const std::vector<std::string> kOctOps = {"encrypt", "decrypt", "wrapKey", "unwrapKey"};
+const std::vector<std::string> kKnownOps = {"encrypt", "decrypt", "sign", "verify",
+                                            "wrapKey", "unwrapKey", "import", "export"};
+
+std::string KeyKey(const std::string& name) { return "key/" + name; }
+std::string VersionKey(const std::string& name, const std::string& v) {
+  return "ver/" + name + "/" + v;
+}
+std::string MaterialKey(const std::string& name, const std::string& v) {
+  return "mat/" + name + "/" + v;
+}
+
+Status KeyNotFound(const std::string& name, const std::string& version) {
+  std::string id = version.empty() ? name : name + "/" + version;
+  return NotFound("A key with (name/id) " + id +
+                  " was not found in this key vault. If you recently deleted this key you may be "
+                  "able to recover it using the correct recovery command.");
+}
+
+Status DeletedKeyNotFound(const std::string& name) {
+  return NotFound("Deleted Key not found: " + name);
+}
+
+Result<std::string> NewVersionId() {
+  Bytes raw(16);
+  COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(raw));
+  return HexEncode(raw);
+}
+
+bool IsRsaKty(const std::string& kty) { return kty == "RSA" || kty == "RSA-HSM"; }
+bool IsOctKty(const std::string& kty) { return kty == "oct" || kty == "oct-HSM"; }
+
+json ToJson(const KeyVersion& v) {
+  json j = {{"kty", v.kty},         {"key_size", v.key_size}, {"key_ops", v.key_ops},
+            {"enabled", v.enabled}, {"created", v.created},   {"updated", v.updated},
+            {"tags", v.tags},       {"n", Base64UrlEncode(v.n)}, {"e", Base64UrlEncode(v.e)}};
+  if (v.nbf) j["nbf"] = *v.nbf;
+  if (v.exp) j["exp"] = *v.exp;
+  return j;
+}
+
+Result<KeyVersion> FromJson(const std::string& name, const std::string& version, const json& j) {
+  KeyVersion v;
+  v.name = name;
+  v.version = version;
+  v.kty = j.value("kty", "");
+  v.key_size = j.value("key_size", 0);
+  v.key_ops = j.value("key_ops", std::vector<std::string>{});
+  v.enabled = j.value("enabled", false);
+  v.created = j.value("created", int64_t{0});
+  v.updated = j.value("updated", int64_t{0});
+  v.tags = j.value("tags", json::object());
+  if (j.contains("nbf")) v.nbf = j["nbf"].get<int64_t>();
+  if (j.contains("exp")) v.exp = j["exp"].get<int64_t>();
+  COFFRE_ASSIGN_OR_RETURN(v.n, Base64UrlDecode(j.value("n", "")));
+  COFFRE_ASSIGN_OR_RETURN(v.e, Base64UrlDecode(j.value("e", "")));
+  return v;
+}
+
+Status ValidateOps(const std::vector<std::string>& ops) {
+  for (const auto& op : ops) {
+    if (std::find(kKnownOps.begin(), kKnownOps.end(), op) == kKnownOps.end()) {
+      return InvalidArgument("key_ops: unknown operation '" + op + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateAttributes(const KeyAttributesPatch& a) {
+  for (const auto* field : {&a.nbf, &a.exp}) {
+    if (field->has_value() && field->value().has_value() && *field->value() < 0) {
+      return InvalidArgument("nbf and exp must be non-negative IntDates (seconds since 1970)");
+    }
+  }
+  return Status::Ok();
+}
+
+void ApplyAttributes(KeyVersion& v, const KeyAttributesPatch& a) {
+  if (a.enabled) v.enabled = *a.enabled;
+  if (a.nbf) v.nbf = *a.nbf;
+  if (a.exp) v.exp = *a.exp;
+}
+
+}  // namespace
+
+std::string VaultSettings::RecoveryLevel() const {
+  std::string level = retention_days == 90 ? "Recoverable" : "CustomizedRecoverable";
+  return purge_protection ? level : level + "+Purgeable";
+}
+
+KeyVault::KeyVault(SealedStore& store, VaultSettings settings, Clock clock,
+                   DestroyDeletedData destroy)
+    : store_(store), settings_(settings), clock_(std::move(clock)), destroy_(std::move(destroy)) {}
+
+bool KeyVault::ValidName(std::string_view name) {
+  if (name.empty() || name.size() > 127) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+  });
+}
+
+Result<json> KeyVault::KeyRecord(const std::string& name) {
+  Result<json> record = store_.GetJson(KeyKey(name));
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) return KeyNotFound(name, "");
+    return record.error();
+  }
+  if (!(*record)["deleted"].is_null()) return KeyNotFound(name, "");
+  return record;
+}
+
+Result<KeyVersion> KeyVault::LoadVersion(const std::string& name, const std::string& version) {
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
+  const json& versions = record["versions"];
+  if (!versions.is_array() || versions.empty()) return KeyNotFound(name, version);
+  std::string v = version.empty() ? versions.back().get<std::string>() : version;
+  if (std::find(versions.begin(), versions.end(), v) == versions.end()) {
+    return KeyNotFound(name, version);
+  }
+  COFFRE_ASSIGN_OR_RETURN(json j, store_.GetJson(VersionKey(name, v)));
+  return FromJson(name, v, j);
+}
+
+Result<KeyVersion> KeyVault::AddVersion(const std::string& name, const std::string& kty,
+                                        KeyMaterial material,
+                                        std::optional<std::vector<std::string>> ops,
+                                        const KeyAttributesPatch& attributes, const json& tags) {
+  // Caller holds mu_ exclusively.
+  Result<json> existing = store_.GetJson(KeyKey(name));
+  json record = json{{"versions", json::array()}, {"deleted", nullptr}};
+  if (existing.has_value()) {
+    if (!(*existing)["deleted"].is_null()) {
+      return AlreadyExists("[ObjectIsDeletedButRecoverable] Key " + name +
+                           " is currently in a deleted but recoverable state, and its name cannot "
+                           "be reused; in this state, the key can only be recovered or purged.");
+    }
+    record = *existing;
+  } else if (existing.error().code() != StatusCode::kNotFound) {
+    return existing.error();
+  }
+  KeyVersion v;
+  v.name = name;
+  COFFRE_ASSIGN_OR_RETURN(v.version, NewVersionId());
+  v.kty = kty;
+  v.key_size = material.bits;
+  v.key_ops = ops.value_or(material.kind == KeyKind::kRsa ? kRsaOps : kOctOps);
+  v.created = v.updated = clock_();
+  v.tags = tags;
+  v.n = material.n;
+  v.e = material.e;
+  ApplyAttributes(v, attributes);
+  record["versions"].push_back(v.version);
+  COFFRE_RETURN_IF_ERROR(store_.Apply({
+      {KeyKey(name), record, {}, false},
+      {VersionKey(name, v.version), ToJson(v), {}, false},
+      {MaterialKey(name, v.version), {}, material.secret.Reveal(), false},
+  }));
+  return v;
+}
+
+Result<KeyVersion> KeyVault::Create(const std::string& name, const CreateKeyRequest& request) {
+  if (!ValidName(name)) {
+    return InvalidArgument("The key name '" + name + "' is invalid: use 1-127 of 0-9 a-z A-Z -.");
+  }
+  if (request.key_ops) COFFRE_RETURN_IF_ERROR(ValidateOps(*request.key_ops));
+  COFFRE_RETURN_IF_ERROR(ValidateAttributes(request.attributes));
+  Result<KeyMaterial> material = InvalidArgument("");
+  if (IsRsaKty(request.kty)) {
+    material = GenerateRsa(request.key_size.value_or(2048), request.public_exponent.value_or(65537));
+  } else if (IsOctKty(request.kty)) {
+    material = GenerateOct(request.key_size.value_or(256));
+  } else if (request.kty == "EC" || request.kty == "EC-HSM") {
+    return InvalidArgument("EC keys are not supported by this vault (RSA and oct are)");
+  } else {
+    return InvalidArgument("The kty '" + request.kty + "' is not a valid key type");
+  }
+  if (!material.has_value()) return material.error();
+  std::unique_lock lock(mu_);
+  return AddVersion(name, request.kty, std::move(*material), request.key_ops, request.attributes,
+                    request.tags);
+}
+
+Result<KeyVersion> KeyVault::Import(const std::string& name, ImportKeyRequest request) {
+  if (!ValidName(name)) {
+    return InvalidArgument("The key name '" + name + "' is invalid: use 1-127 of 0-9 a-z A-Z -.");
+  }
+  if (request.key_ops) COFFRE_RETURN_IF_ERROR(ValidateOps(*request.key_ops));
+  COFFRE_RETURN_IF_ERROR(ValidateAttributes(request.attributes));
+  std::unique_lock lock(mu_);
+  return AddVersion(name, request.kty, std::move(request.material), request.key_ops,
+                    request.attributes, request.tags);
+}
+
+Result<KeyVersion> KeyVault::Get(const std::string& name, const std::string& version) {
+  std::shared_lock lock(mu_);
+  return LoadVersion(name, version);
+}
+
+Result<std::vector<KeyVersion>> KeyVault::ListLatest() {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> names;
+  COFFRE_RETURN_IF_ERROR(store_.ScanJson("key/", [&](const std::string& key, const json& j) {
+    if (j["deleted"].is_null()) names.push_back(key.substr(4));
+    return true;
+  }));
+  std::vector<KeyVersion> out;
+  for (const auto& name : names) {
+    COFFRE_ASSIGN_OR_RETURN(KeyVersion v, LoadVersion(name, ""));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<std::vector<KeyVersion>> KeyVault::ListVersions(const std::string& name) {
+  std::shared_lock lock(mu_);
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
+  std::vector<KeyVersion> out;
+  for (const auto& v : record["versions"]) {
+    COFFRE_ASSIGN_OR_RETURN(json j, store_.GetJson(VersionKey(name, v.get<std::string>())));
+    COFFRE_ASSIGN_OR_RETURN(KeyVersion kv, FromJson(name, v.get<std::string>(), j));
+    out.push_back(std::move(kv));
+  }
+  return out;
+}
+
+Result<KeyVersion> KeyVault::Update(const std::string& name, const std::string& version,
+                                    const UpdateKeyRequest& request) {
+  if (request.key_ops) COFFRE_RETURN_IF_ERROR(ValidateOps(*request.key_ops));
+  COFFRE_RETURN_IF_ERROR(ValidateAttributes(request.attributes));
+  std::unique_lock lock(mu_);
+  COFFRE_ASSIGN_OR_RETURN(KeyVersion v, LoadVersion(name, version));
+  ApplyAttributes(v, request.attributes);
+  if (request.key_ops) v.key_ops = *request.key_ops;
+  if (request.tags) v.tags = *request.tags;
+  v.updated = clock_();
+  COFFRE_RETURN_IF_ERROR(store_.PutJson(VersionKey(name, v.version), ToJson(v)));
+  return v;
+}
+
+Result<KeyVersion> KeyVault::Rotate(const std::string& name) {
+  KeyVersion latest;
+  {
+    std::shared_lock lock(mu_);
+    COFFRE_ASSIGN_OR_RETURN(latest, LoadVersion(name, ""));
+  }
+  Result<KeyMaterial> material =
+      IsRsaKty(latest.kty) ? GenerateRsa(latest.key_size) : GenerateOct(latest.key_size);
+  if (!material.has_value()) return material.error();
+  std::unique_lock lock(mu_);
+  COFFRE_RETURN_IF_ERROR(KeyRecord(name).status());  // deleted meanwhile?
+  return AddVersion(name, latest.kty, std::move(*material), latest.key_ops, {}, latest.tags);
+}
+
+Result<DeletedKey> KeyVault::Delete(const std::string& name) {
+  std::unique_lock lock(mu_);
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
+  COFFRE_ASSIGN_OR_RETURN(KeyVersion latest, LoadVersion(name, ""));
+  DeletedKey d{std::move(latest), clock_(), 0};
+  d.scheduled_purge_date = d.deleted_date + int64_t{settings_.retention_days} * 86400;
+  record["deleted"] = {{"deletedDate", d.deleted_date},
+                       {"scheduledPurgeDate", d.scheduled_purge_date}};
+  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), record));
+  return d;
+}
+
+Result<DeletedKey> KeyVault::GetDeleted(const std::string& name) {
+  std::unique_lock lock(mu_);
+  COFFRE_RETURN_IF_ERROR(PurgeExpiredLocked());
+  Result<json> record = store_.GetJson(KeyKey(name));
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) return DeletedKeyNotFound(name);
+    return record.error();
+  }
+  if ((*record)["deleted"].is_null()) return DeletedKeyNotFound(name);
+  std::string v = (*record)["versions"].back().get<std::string>();
+  COFFRE_ASSIGN_OR_RETURN(json j, store_.GetJson(VersionKey(name, v)));
+  COFFRE_ASSIGN_OR_RETURN(KeyVersion latest, FromJson(name, v, j));
+  return DeletedKey{std::move(latest), (*record)["deleted"].value("deletedDate", int64_t{0}),
+                    (*record)["deleted"].value("scheduledPurgeDate", int64_t{0})};
+}
+
+Result<std::vector<DeletedKey>> KeyVault::ListDeleted() {
+  std::vector<std::string> names;
+  {
+    std::unique_lock lock(mu_);
+    COFFRE_RETURN_IF_ERROR(PurgeExpiredLocked());
+    COFFRE_RETURN_IF_ERROR(store_.ScanJson("key/", [&](const std::string& key, const json& j) {
+      if (!j["deleted"].is_null()) names.push_back(key.substr(4));
+      return true;
+    }));
+  }
+  std::vector<DeletedKey> out;
+  for (const auto& name : names) {
+    Result<DeletedKey> d = GetDeleted(name);
+    if (d.has_value()) out.push_back(std::move(*d));
+  }
+  return out;
+}
+
+Result<KeyVersion> KeyVault::Recover(const std::string& name) {
+  std::unique_lock lock(mu_);
+  COFFRE_RETURN_IF_ERROR(PurgeExpiredLocked());
+  Result<json> record = store_.GetJson(KeyKey(name));
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) return DeletedKeyNotFound(name);
+    return record.error();
+  }
+  if ((*record)["deleted"].is_null()) return DeletedKeyNotFound(name);
+  (*record)["deleted"] = nullptr;
+  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), *record));
+  return LoadVersion(name, "");
+}
+
+Status KeyVault::Purge(const std::string& name) {
+  std::unique_lock lock(mu_);
+  Result<json> record = store_.GetJson(KeyKey(name));
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) return DeletedKeyNotFound(name);
+    return record.error();
+  }
+  if ((*record)["deleted"].is_null()) return DeletedKeyNotFound(name);
+  int64_t purge_date = (*record)["deleted"].value("scheduledPurgeDate", int64_t{0});
+  if (settings_.purge_protection && clock_() < purge_date) {
+    return PermissionDenied(
+        "[PurgeProtected] Operation \"purge\" is not allowed because purge protection is "
+        "enabled for this vault. Key Vault service will automatically purge it after the "
+        "retention period has passed.");
+  }
+  return PurgeLocked(name);
+}
+
+Status KeyVault::PurgeLocked(const std::string& name) {
+  COFFRE_ASSIGN_OR_RETURN(json record, store_.GetJson(KeyKey(name)));
+  std::vector<SealedStore::Change> erase = {{KeyKey(name), {}, {}, true}};
+  for (const auto& v : record["versions"]) {
+    erase.push_back({VersionKey(name, v.get<std::string>()), {}, {}, true});
+    erase.push_back({MaterialKey(name, v.get<std::string>()), {}, {}, true});
+  }
+  COFFRE_RETURN_IF_ERROR(store_.Apply(erase));
+  return destroy_ ? destroy_() : Status::Ok();
+}
+
+Status KeyVault::PurgeExpiredLocked() {
+  std::vector<std::string> due;
+  int64_t now = clock_();
+  COFFRE_RETURN_IF_ERROR(store_.ScanJson("key/", [&](const std::string& key, const json& j) {
+    if (!j["deleted"].is_null() && j["deleted"].value("scheduledPurgeDate", int64_t{0}) <= now) {
+      due.push_back(key.substr(4));
+    }
+    return true;
+  }));
+  for (const auto& name : due) COFFRE_RETURN_IF_ERROR(PurgeLocked(name));
+  return Status::Ok();
+}
+
+Result<OperationResult> KeyVault::Operate(const std::string& name, const std::string& version,
+                                          const std::string& op, const std::string& alg,
+                                          ByteSpan value) {
+  std::shared_lock lock(mu_);
+  COFFRE_ASSIGN_OR_RETURN(KeyVersion v, LoadVersion(name, version));
+  if (!v.enabled) {
+    return FailedPrecondition("[KeyDisabled] Operation " + op +
+                              " is not allowed on a disabled key.");
+  }
+  if (std::find(v.key_ops.begin(), v.key_ops.end(), op) == v.key_ops.end()) {
+    return FailedPrecondition("[KeyOperationForbidden] Operation " + op +
+                              " is not permitted on this key.");
+  }
+  bool protects = op == "encrypt" || op == "wrapKey";
+  int64_t now = clock_();
+  if (protects && v.nbf && now < *v.nbf) {
+    return FailedPrecondition("[KeyNotYetValid] Operation " + op +
+                              " is not allowed before the key's activation date.");
+  }
+  if (protects && v.exp && now >= *v.exp) {
+    return FailedPrecondition("[KeyExpired] Operation " + op +
+                              " is not allowed on an expired key.");
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto secret, store_.GetSecret(MaterialKey(name, v.version)));
+  COFFRE_ASSIGN_OR_RETURN(
+      KeyMaterial material,
+      LoadMaterial(IsRsaKty(v.kty) ? KeyKind::kRsa : KeyKind::kOct, v.key_size, std::move(secret)));
+  OperationResult out{v.version, {}};
+  if (protects) {
+    COFFRE_ASSIGN_OR_RETURN(out.value, Encrypt(material, alg, value));
+  } else {
+    COFFRE_ASSIGN_OR_RETURN(out.value, Decrypt(material, alg, value));
+  }
+  return out;
+}
+
+}  // namespace coffre::vault

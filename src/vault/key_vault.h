@@ -1,0 +1,131 @@
+#pragma once
+// KeyVault: keys, their versions and lifecycle, as Azure Key Vault defines them
+// (../shared/specs/keyvault-api.md §3): create and import add a version; "latest" is the newest
+// version; delete is soft (all versions, recoverable until the retention ends, purge refused
+// under purge protection); crypto needs the version enabled, inside [nbf, exp) for encrypt and
+// wrap, and the operation in key_ops. Permissions are checked by the caller (the REST layer).
+//
+// Errors carry the Azure inner error code as a "[Code] " prefix of the message when there is
+// one (KeyDisabled, KeyOperationForbidden, ObjectIsDeletedButRecoverable, ...).
+// Thread-safe.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vault/key_material.h"
+#include "vault/sealed_store.h"
+
+namespace coffre::vault {
+
+struct VaultSettings {
+  bool purge_protection = false;
+  int retention_days = 90;  // 7..90
+  std::string RecoveryLevel() const;
+};
+
+struct KeyAttributesPatch {
+  std::optional<bool> enabled;
+  std::optional<std::optional<int64_t>> nbf, exp;  // outer: present; inner nullopt: clear
+};
+
+struct KeyVersion {
+  std::string name;
+  std::string version;
+  std::string kty;  // RSA, RSA-HSM, oct, oct-HSM
+  int key_size = 0;
+  std::vector<std::string> key_ops;
+  bool enabled = true;
+  std::optional<int64_t> nbf, exp;
+  int64_t created = 0, updated = 0;
+  nlohmann::json tags = nlohmann::json::object();
+  Bytes n, e;
+};
+
+struct DeletedKey {
+  KeyVersion latest;
+  int64_t deleted_date = 0;
+  int64_t scheduled_purge_date = 0;
+};
+
+struct CreateKeyRequest {
+  std::string kty;
+  std::optional<int> key_size;
+  std::optional<uint32_t> public_exponent;
+  std::optional<std::vector<std::string>> key_ops;
+  KeyAttributesPatch attributes;
+  nlohmann::json tags = nlohmann::json::object();
+};
+
+struct ImportKeyRequest {
+  std::string kty;
+  KeyMaterial material;
+  std::optional<std::vector<std::string>> key_ops;
+  KeyAttributesPatch attributes;
+  nlohmann::json tags = nlohmann::json::object();
+};
+
+struct UpdateKeyRequest {
+  std::optional<std::vector<std::string>> key_ops;
+  KeyAttributesPatch attributes;
+  std::optional<nlohmann::json> tags;
+};
+
+struct OperationResult {
+  std::string version;
+  Bytes value;
+};
+
+class KeyVault {
+ public:
+  using Clock = std::function<int64_t()>;  // seconds since the epoch
+  using DestroyDeletedData = std::function<Status()>;
+
+  // store must outlive the vault. destroy runs after a purge so no copy stays on disk.
+  KeyVault(SealedStore& store, VaultSettings settings, Clock clock, DestroyDeletedData destroy);
+
+  static bool ValidName(std::string_view name);
+
+  const VaultSettings& settings() const { return settings_; }
+
+  Result<KeyVersion> Create(const std::string& name, const CreateKeyRequest& request);
+  Result<KeyVersion> Import(const std::string& name, ImportKeyRequest request);
+  Result<KeyVersion> Get(const std::string& name, const std::string& version);  // "" = latest
+  Result<std::vector<KeyVersion>> ListLatest();
+  Result<std::vector<KeyVersion>> ListVersions(const std::string& name);
+  Result<KeyVersion> Update(const std::string& name, const std::string& version,
+                            const UpdateKeyRequest& request);
+  Result<KeyVersion> Rotate(const std::string& name);
+
+  Result<DeletedKey> Delete(const std::string& name);
+  Result<DeletedKey> GetDeleted(const std::string& name);
+  Result<std::vector<DeletedKey>> ListDeleted();
+  Result<KeyVersion> Recover(const std::string& name);
+  Status Purge(const std::string& name);
+
+  // op: "wrapKey", "unwrapKey", "encrypt", "decrypt".
+  Result<OperationResult> Operate(const std::string& name, const std::string& version,
+                                  const std::string& op, const std::string& alg, ByteSpan value);
+
+ private:
+  Result<nlohmann::json> KeyRecord(const std::string& name);  // NOT_FOUND unless live
+  Result<KeyVersion> LoadVersion(const std::string& name, const std::string& version);
+  Result<KeyVersion> AddVersion(const std::string& name, const std::string& kty,
+                                KeyMaterial material, std::optional<std::vector<std::string>> ops,
+                                const KeyAttributesPatch& attributes, const nlohmann::json& tags);
+  Status PurgeLocked(const std::string& name);
+  Status PurgeExpiredLocked();
+
+  SealedStore& store_;
+  VaultSettings settings_;
+  Clock clock_;
+  DestroyDeletedData destroy_;
+  std::shared_mutex mu_;  // writers: create, update, delete, ...; readers: get, list, crypto
+};
+
+}  // namespace coffre::vault

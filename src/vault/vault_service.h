@@ -1,0 +1,45 @@
+#pragma once
+// VaultService: one running coffre-vault. Opens (or, on first start, initialises) the vault in
+// `dir`: RocksDB store, master key sealed under the passphrase, settings, and the owner
+// principal whose token is written once to `owner_token_file`; then serves the REST API over
+// HTTPS. Wiring only: the behaviour lives in KeyVault, AccessControl and RestApi.
+// Thread-safe; Stop() or the destructor stops serving.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+
+namespace coffre::vault {
+
+struct VaultServiceOptions {
+  std::filesystem::path dir;
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 8443;
+  std::filesystem::path tls_cert, tls_key;
+  std::string passphrase;
+  std::filesystem::path owner_token_file;  // written at initialisation only
+  bool purge_protection = false;           // fixed at initialisation
+  int retention_days = 90;                 // fixed at initialisation (7..90)
+  std::string public_url;                  // empty: https://localhost:<port>
+  int threads = 0;
+};
+
+class VaultService {
+ public:
+  static Result<std::unique_ptr<VaultService>> Start(const VaultServiceOptions& options);
+  ~VaultService();
+
+  uint16_t port() const;
+  const std::string& public_url() const;
+  bool initialised_now() const;
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit VaultService(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coffre::vault
