@@ -17,13 +17,17 @@ void PrintHowToConnect(const StackState& s) {
             << "  ports reserved:   vault " << s.ports.vault << ", MQTT " << s.ports.mqtt
             << ", HTTPS " << s.ports.https << "\n"
             << "  connection file:  " << (s.dir / "connection.json").string() << "\n";
-  if (s.pids.empty()) {
-    std::cout << "  running:          nothing yet (coffre-vault and coffre-hub are not built in "
-                 "this version)\n";
-  }
   for (const auto& [name, pid] : s.pids) {
     std::cout << "  running:          " << name << " (pid " << pid << ")\n";
   }
+  if (!s.vault_url.empty()) {
+    std::cout << "  vault:            " << s.vault_url << " (customer key '" << s.key_name
+              << "', owner token in connection.json)\n"
+              << "  try:              curl --cacert " << s.ca_file.string() << " -H "
+              << "\"Authorization: Bearer $(jq -r .vault_token " << (s.dir / "connection.json").string()
+              << ")\" '" << s.vault_url << "/keys/" << s.key_name << "/?api-version=7.5'\n";
+  }
+  std::cout << "  coffre-hub:       not built in this version (next step)\n";
   std::cout << "Stop it with: coffre down --dir " << s.dir.string() << "\n";
 }
 

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/daemon.h"
+#include "cli/stack_vault.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
 #include "net/certificates.h"
@@ -61,8 +63,6 @@ Status WriteStackFile(const StackState& s) {
   return WriteFileDurably(s.dir / "stack.json", AsBytes(text), 0600);
 }
 
-bool ProcessAlive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
-
 }  // namespace
 
 Result<StackPorts> PickFreePorts(uint16_t from) {
@@ -79,6 +79,12 @@ Result<StackPorts> PickFreePorts(uint16_t from) {
 
 std::string ConnectionJson(const StackState& s) {
   json j = {{"ca_file", s.ca_file.string()}, {"hub_host", s.hub_host}, {"pids", s.pids}};
+  if (!s.vault_url.empty()) {
+    j["vault_url"] = s.vault_url;
+    j["vault_token"] = s.vault_token;
+    j["key_name"] = s.key_name;
+    j["hub_principal"] = s.hub_principal;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -111,6 +117,12 @@ Result<StackState> StackUp(const UpOptions& options) {
                           net::EnsureStackCertificates(dir / "tls", identity));
   state.ca_file = certs.ca_file;
 
+  if (options.start_vault) {
+    Status vault = EnsureVault(state);
+    // Record what was started even on failure, so `coffre down` can stop it.
+    COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
+    COFFRE_RETURN_IF_ERROR(vault);
+  }
   COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
   std::string connection = ConnectionJson(state);
   COFFRE_RETURN_IF_ERROR(WriteFileDurably(dir / "connection.json", AsBytes(connection), 0600));

@@ -24,6 +24,7 @@ struct UpOptions {
   std::filesystem::path dir;
   uint16_t ports_from = 0;  // 0: the defaults of StackPorts (those the Azure SDKs hard-code)
   std::string hub_host = "localhost";
+  bool start_vault = true;  // false: certificates, ports and connection.json only (unit tests)
 };
 
 struct StackState {
@@ -32,6 +33,10 @@ struct StackState {
   std::string hub_host;
   StackPorts ports;
   std::map<std::string, int> pids;  // running components: "vault", "hub"
+  std::string vault_url;
+  std::string vault_token;  // the key owner's token
+  std::string key_name;
+  std::string hub_principal;
 };
 
 Result<StackState> StackUp(const UpOptions& options);

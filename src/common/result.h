@@ -33,6 +33,11 @@ class [[nodiscard]] Result {
   const Status& error() const& { COFFRE_CHECK(!has_value()); return std::get<1>(v_); }
   Status&& error() && { COFFRE_CHECK(!has_value()); return std::get<1>(std::move(v_)); }
 
+  template <typename U>
+  T value_or(U&& fallback) const& {
+    return has_value() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
+  }
+
   // OK when a value is held, the error otherwise.
   Status status() const { return has_value() ? Status::Ok() : std::get<1>(v_); }
 

@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <array>
 #include <thread>
 #include <vector>
 
@@ -20,6 +21,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr uint64_t kMaxDrainBytes = 64 << 20;  // beyond this, a client just gets reset
 
 HttpResponse DefaultError(unsigned status, std::string_view message) {
   HttpResponse r;
@@ -52,13 +54,47 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void Read() {
     parser_.emplace();
-    parser_->body_limit(options_.max_body_bytes);
+    // The limit is checked in OnHeader (so a declared oversize body can be drained first) and
+    // set on the parser only then, for bodies of unknown length.
+    parser_->body_limit(boost::none);
     parser_->header_limit(16 * 1024);
     beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  // A declared body over the limit is read and dropped, then answered 413 and the connection
+  // closed: answering early, or closing with unread data (which makes the kernel send a reset),
+  // can destroy the 413 before the client reads it.
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    auto length = parser_->content_length();
+    if (length && *length > options_.max_body_bytes) {
+      size_t buffered = std::min<size_t>(buffer_.size(), *length);
+      drain_left_ = std::min<uint64_t>(*length - buffered, kMaxDrainBytes);
+      buffer_.consume(buffer_.size());
+      return DrainThenRefuse();
+    }
+    parser_->body_limit(options_.max_body_bytes);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+                     [self = shared_from_this()](beast::error_code e, size_t) { self->OnRead(e); });
+  }
+
+  void DrainThenRefuse() {
+    if (drain_left_ == 0) {
+      return Reply(ErrorResponse(413, "the request body is larger than " +
+                                          std::to_string(options_.max_body_bytes) + " bytes"),
+                   false);
+    }
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
+    stream_.async_read_some(asio::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drain_left_ -= std::min<uint64_t>(n, self->drain_left_);
+                              if (ec) return self->Close();
+                              self->DrainThenRefuse();
+                            });
   }
 
   void OnRead(beast::error_code ec) {
@@ -125,6 +161,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
+  uint64_t drain_left_ = 0;
+  std::array<char, 16384> scratch_{};
 };
 
 }  // namespace

@@ -18,7 +18,7 @@ nlohmann::json ReadJson(const std::filesystem::path& p) {
 TEST(LocalStackTest, UpWritesConnectionJsonWithTheCaAndAPrivateDirectory) {
   testing::TempDir tmp;
   auto dir = tmp.path() / "stack";
-  COFFRE_ASSERT_OK_AND_ASSIGN(StackState s, StackUp({dir, 20000, "localhost"}));
+  COFFRE_ASSERT_OK_AND_ASSIGN(StackState s, StackUp({dir, 20000, "localhost", false}));
   auto j = ReadJson(dir / "connection.json");
   EXPECT_EQ(j["ca_file"], (dir / "tls" / "ca.pem").string());
   EXPECT_EQ(j["hub_host"], "localhost");
@@ -34,9 +34,9 @@ TEST(LocalStackTest, UpWritesConnectionJsonWithTheCaAndAPrivateDirectory) {
 TEST(LocalStackTest, RestartReusesPortsAndCertificates) {
   testing::TempDir tmp;
   auto dir = tmp.path() / "stack";
-  COFFRE_ASSERT_OK_AND_ASSIGN(StackState first, StackUp({dir, 21000, "localhost"}));
+  COFFRE_ASSERT_OK_AND_ASSIGN(StackState first, StackUp({dir, 21000, "localhost", false}));
   std::string ca = *ReadTextFile(first.ca_file);
-  COFFRE_ASSERT_OK_AND_ASSIGN(StackState second, StackUp({dir, 0, "localhost"}));
+  COFFRE_ASSERT_OK_AND_ASSIGN(StackState second, StackUp({dir, 0, "localhost", false}));
   EXPECT_EQ(second.ports.vault, first.ports.vault);
   EXPECT_EQ(second.ports.mqtt, first.ports.mqtt);
   EXPECT_EQ(second.ports.https, first.ports.https);
@@ -60,7 +60,7 @@ TEST(LocalStackTest, DefaultPortsAreTheOnesTheAzureSdksHardCode) {
 TEST(LocalStackTest, DownWithNothingRunningSucceedsAndDownOfAnUnknownDirFails) {
   testing::TempDir tmp;
   auto dir = tmp.path() / "stack";
-  COFFRE_ASSERT_OK(StackUp({dir, 23000, "localhost"}).status());
+  COFFRE_ASSERT_OK(StackUp({dir, 23000, "localhost", false}).status());
   COFFRE_EXPECT_OK(StackDown(dir));
   EXPECT_THAT(StackDown(tmp.path() / "none"), testing::StatusIs(StatusCode::kNotFound));
 }

@@ -1,0 +1,71 @@
+#include "cli/daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/files.h"
+
+namespace coffre::cli {
+
+std::filesystem::path OwnBinaryDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path(".") : exe.parent_path();
+}
+
+Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std::string>& args,
+                        const std::filesystem::path& log_file) {
+  if (::access(exe.c_str(), X_OK) != 0) return NotFound(exe.string() + " is not an executable");
+  std::vector<std::string> argv_storage = {exe.string()};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoStatus("fork", errno);
+  if (pid == 0) {
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null_fd < 0 || log_fd < 0) ::_exit(127);
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::close_range(3, ~0U, 0);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return static_cast<int>(pid);
+}
+
+bool ProcessAlive(int pid) {
+  if (pid <= 0) return false;
+  // Reap it if it is our exited child, so it does not linger as a zombie that kill(0) accepts.
+  int status = 0;
+  if (::waitpid(pid, &status, WNOHANG) == pid) return false;
+  return ::kill(pid, 0) == 0;
+}
+
+Status WaitUntilReady(int pid, const std::filesystem::path& log_file,
+                      const std::function<Status()>& ready, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Status last = Unavailable("not started");
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!ProcessAlive(pid)) {
+      std::string log = ReadTextFile(log_file).value_or("");
+      if (log.size() > 2000) log = log.substr(log.size() - 2000);
+      return Unavailable("process " + std::to_string(pid) + " exited; its log says:\n" + log);
+    }
+    last = ready();
+    if (last.ok()) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return DeadlineExceeded("not ready within " + std::to_string(timeout.count()) +
+                          " ms: " + last.ToString());
+}
+
+}  // namespace coffre::cli

@@ -1,0 +1,30 @@
+#pragma once
+// Starting and watching the stack's background processes (coffre-vault, later coffre-hub).
+// Stateless, thread-compatible.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace coffre::cli {
+
+// The directory holding this executable: the stack's other binaries sit beside it.
+std::filesystem::path OwnBinaryDir();
+
+// Starts `exe args...` in its own session (it outlives this process), stdin from /dev/null,
+// stdout and stderr appended to `log_file`. Returns its pid.
+Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std::string>& args,
+                        const std::filesystem::path& log_file);
+
+bool ProcessAlive(int pid);
+
+// Polls `ready` every 50 ms until it returns OK, the process exits (then: the log's tail in the
+// error), or `timeout` passes.
+Status WaitUntilReady(int pid, const std::filesystem::path& log_file,
+                      const std::function<Status()>& ready, std::chrono::milliseconds timeout);
+
+}  // namespace coffre::cli
