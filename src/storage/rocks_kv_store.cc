@@ -40,6 +40,8 @@ Result<std::unique_ptr<RocksKvStore>> RocksKvStore::Open(const std::filesystem::
   options.WAL_size_limit_MB = 0;
   options.keep_log_file_num = 2;
   options.max_manifest_file_size = 4 << 20;
+  // Values are ciphertext (sealed above storage): compressing them only costs time.
+  options.compression = rocksdb::kNoCompression;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
   if (!s.ok()) return FromRocks(s, "open RocksDB at " + dir.string());

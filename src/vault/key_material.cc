@@ -111,8 +111,9 @@ Result<KeyMaterial> ImportOct(ByteSpan k) {
 }
 
 Result<KeyMaterial> ImportRsa(const RsaPrivateParts& parts) {
-  if (parts.n.empty() || parts.e.empty() || parts.d.empty() || parts.p.empty() || parts.q.empty()) {
-    return InvalidArgument("an RSA key to import needs n, e, d, p and q");
+  if (parts.n.empty() || parts.e.empty() || parts.d.empty() || parts.p.empty() ||
+      parts.q.empty() || parts.dp.empty() || parts.dq.empty() || parts.qi.empty()) {
+    return InvalidArgument("an RSA key to import needs n, e, d, p, q, dp, dq and qi");
   }
   size_t bits = parts.n.size() * 8;
   if (bits != 2048 && bits != 3072 && bits != 4096) {

@@ -26,8 +26,8 @@ struct KeyMaterial {
 Result<KeyMaterial> GenerateRsa(int bits, uint32_t public_exponent = 65537);
 Result<KeyMaterial> GenerateOct(int bits);
 
-// From a JWK's base64url-decoded fields: RSA needs n, e, d, p, q (dp, dq, qi recomputed if
-// absent); oct needs k.
+// From a JWK's base64url-decoded fields: RSA needs all of n, e, d, p, q, dp, dq, qi (and
+// they must be consistent); oct needs k.
 struct RsaPrivateParts {
   Bytes n, e, d, p, q, dp, dq, qi;
 };

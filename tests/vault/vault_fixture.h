@@ -1,0 +1,52 @@
+#pragma once
+// A vault on a temporary RocksDB with a test clock, as coffre-vault wires it.
+
+#include <atomic>
+
+#include "storage/rocks_kv_store.h"
+#include "test_util.h"
+#include "vault/access_control.h"
+#include "vault/key_vault.h"
+#include "vault/sealed_store.h"
+
+namespace coffre::vault {
+
+class VaultFixture {
+ public:
+  explicit VaultFixture(VaultSettings settings = {}) : settings_(settings) { Open(); }
+
+  void Open() {
+    vault_.reset();
+    access_.reset();
+    store_.reset();
+    kv_.reset();
+    kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "db").value());
+    if (master_.empty()) master_ = std::move(crypto::SecretBytes::Random(32).value());
+    store_ = std::move(SealedStore::Open(*kv_, std::move(master_.Clone().value())).value());
+    access_ = std::make_unique<AccessControl>(*store_);
+    storage::RocksKvStore* kv = kv_.get();
+    vault_ = std::make_unique<KeyVault>(
+        *store_, settings_, [this] { return now_.load(); },
+        [kv] { return kv->DestroyDeletedData(); });
+  }
+
+  void Advance(int64_t seconds) { now_ += seconds; }
+  int64_t now() const { return now_.load(); }
+
+  KeyVault& vault() { return *vault_; }
+  AccessControl& access() { return *access_; }
+  storage::RocksKvStore& kv() { return *kv_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+
+ private:
+  testing::TempDir dir_;
+  VaultSettings settings_;
+  std::atomic<int64_t> now_{1'800'000'000};
+  crypto::SecretBytes master_;
+  std::unique_ptr<storage::RocksKvStore> kv_;
+  std::unique_ptr<SealedStore> store_;
+  std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<KeyVault> vault_;
+};
+
+}  // namespace coffre::vault
