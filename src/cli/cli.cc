@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/local_stack.h"
+#include "cli/vault_commands.h"
 #include "crypto/secure_heap.h"
 
 namespace coffre::cli {
@@ -49,17 +50,20 @@ int RunCli(int argc, char** argv) {
   down_cmd->add_option("--dir", down_dir, "stack directory")->required();
 
   app.add_subcommand("version", "print the version");
+  VaultCommands vault(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 numbers its errors from 100 up; a usage error is exit code 2, as for other tools.
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   if (Status s = crypto::InitSecureHeap(); !s.ok()) {
     std::cerr << "coffre: " << s << "\n";
     return 1;
   }
+  if (vault.Selected()) return vault.Run();
   if (up_cmd->parsed()) {
     Result<StackState> state = StackUp(up);
     if (!state.has_value()) {

@@ -58,6 +58,7 @@ Status VaultHttpClient::ToStatus(const VaultReply& reply) {
                  ? PermissionDenied(text)
                  : FailedPrecondition(text);
     case 404: return NotFound(text);
+    case 405: return InvalidArgument(text);
     case 409: return AlreadyExists(text);
     case 413: return ResourceExhausted(text);
     default: break;

@@ -87,8 +87,8 @@ Result<Principal> AccessControl::Authenticate(std::string_view token) {
 }
 
 Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
-                                                    std::set<std::string> permissions, bool admin,
-                                                    bool rotate_token) {
+                                                    std::set<std::string> permissions,
+                                                    std::optional<bool> admin, bool rotate_token) {
   if (!ValidPrincipalName(name)) {
     return InvalidArgument("principal names are 1-127 of a-z A-Z 0-9 - _ .");
   }
@@ -112,7 +112,7 @@ Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
     out.token = std::move(token);
   }
   record["permissions"] = json(permissions);
-  record["admin"] = admin || record.value("admin", false);
+  record["admin"] = admin.value_or(record.value("admin", false));
   changes.insert(changes.begin(), {key, record, {}, false});
   COFFRE_RETURN_IF_ERROR(store_.Apply(changes));
   out.principal = FromJson(name, record);

@@ -40,10 +40,11 @@ class AccessControl {
   // UNAUTHENTICATED for an unknown token.
   Result<Principal> Authenticate(std::string_view token);
 
-  // Creates the principal (issuing a token) or replaces its permissions; issues a new token
-  // (revoking the old one) when rotate_token is set.
+  // Creates the principal (issuing a token) or replaces its permissions; `admin` unset keeps
+  // the current value (false for a new principal); issues a new token (revoking the old one)
+  // when rotate_token is set.
   Result<PrincipalUpdate> SetPrincipal(const std::string& name, std::set<std::string> permissions,
-                                       bool admin, bool rotate_token);
+                                       std::optional<bool> admin, bool rotate_token);
   Result<Principal> GetPrincipal(const std::string& name);
   Result<std::vector<Principal>> ListPrincipals();
   Status DeletePrincipal(const std::string& name);

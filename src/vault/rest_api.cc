@@ -102,7 +102,8 @@ HttpResponse FromStatus(const Status& s) {
 HttpResponse Ok(const json& body, unsigned status = 200) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  // Messages echo parts of the request, which may not be UTF-8: replace, never throw.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -449,8 +450,12 @@ class Handler {
     }
     const std::string& name = seg[2];
     if (method == "GET") {
-      COFFRE_HTTP_ASSIGN_OR_RETURN(Principal p, access_.GetPrincipal(name));
-      return Ok(view(p));
+      Result<Principal> p = access_.GetPrincipal(name);
+      if (!p.has_value() && p.error().code() == StatusCode::kNotFound) {
+        return RestApi::Error(404, "PrincipalNotFound", p.error().message());
+      }
+      COFFRE_HTTP_ASSIGN_OR_RETURN(Principal found, std::move(p));
+      return Ok(view(found));
     }
     if (method == "DELETE") {
       if (name == caller_.name) {
@@ -475,7 +480,7 @@ class Handler {
     COFFRE_HTTP_ASSIGN_OR_RETURN(auto admin, Field<bool>(body, "admin"));
     bool rotate = query_.count("rotateToken") && query_.at("rotateToken") == "true";
     COFFRE_HTTP_ASSIGN_OR_RETURN(PrincipalUpdate u,
-                    access_.SetPrincipal(name, std::move(set), admin.value_or(false), rotate));
+                    access_.SetPrincipal(name, std::move(set), admin, rotate));
     json out = view(u.principal);
     if (u.token) out["token"] = *u.token;
     return Ok(out);

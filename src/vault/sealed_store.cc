@@ -34,7 +34,7 @@ Status SealedStore::Put(const std::string& key, ByteSpan plaintext) {
 }
 
 Status SealedStore::PutJson(const std::string& key, const nlohmann::json& value) {
-  std::string text = value.dump();
+  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return Put(key, AsBytes(text));
 }
 
@@ -45,7 +45,9 @@ Status SealedStore::Apply(const std::vector<Change>& changes) {
     w.key = c.key;
     w.erase = c.erase;
     if (!c.erase) {
-      std::string text = c.json.has_value() ? c.json->dump() : std::string();
+      std::string text = c.json.has_value()
+                             ? c.json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                             : std::string();
       ByteSpan plain = c.json.has_value() ? AsBytes(text) : c.raw;
       COFFRE_ASSIGN_OR_RETURN(w.value, Seal(c.key, plain));
     }

@@ -52,3 +52,18 @@ TEST(AccessControlTest, PermissionNamesAreAzureSpellingsCaseInsensitive) {
 
 }  // namespace
 }  // namespace coffre::vault
+
+namespace coffre::vault {
+namespace {
+
+TEST(AccessControlTest, AdminIsKeptUnlessSetExplicitly) {
+  VaultFixture f;
+  COFFRE_ASSERT_OK(f.access().SetPrincipal("ops", {"get"}, true, false).status());
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto kept, f.access().SetPrincipal("ops", {"list"}, std::nullopt, false));
+  EXPECT_TRUE(kept.principal.admin);
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto demoted, f.access().SetPrincipal("ops", {"list"}, false, false));
+  EXPECT_FALSE(demoted.principal.admin);
+}
+
+}  // namespace
+}  // namespace coffre::vault

@@ -1,0 +1,311 @@
+#include "cli/vault_commands.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/vault_connection.h"
+#include "cli/vault_views.h"
+
+namespace coffre::cli {
+namespace {
+
+using nlohmann::json;
+
+// What a command needs once connected; it lives for one command's run.
+struct Context {
+  keys::VaultHttpClient& vault;
+  bool json_output;
+  std::ostream& out;
+};
+
+using Handler = std::function<Status(Context&)>;
+
+struct Command {
+  CLI::App* app;
+  std::string label;  // "coffre vault key show": the prefix of its errors
+  Handler run;
+};
+
+struct CreateOptions {
+  std::string kty = "RSA";
+  int size = 0;  // 0: the vault's default
+  std::vector<std::string> ops;
+  bool disabled = false;
+};
+
+// Every option of every vault command: only the selected command's are set.
+struct Options {
+  ConnectionOptions connection;
+  std::string output = "table";
+  std::string name;  // the key or principal
+  std::string version;
+  CreateOptions create;
+  std::vector<std::string> permissions;
+  bool rotate_token = false;
+};
+
+// The vault's body as JSON (nothing for an empty body), or the table `view` makes of it.
+Status Print(Context& c, const json& body, const std::function<Table(const json&)>& view) {
+  if (c.json_output) {
+    if (!body.is_null()) c.out << body.dump(2) << "\n";
+  } else {
+    c.out << view(body).Render();
+  }
+  return Status::Ok();
+}
+
+// For replies without a body (204).
+Status PrintDone(Context& c, const std::string& message) {
+  if (!c.json_output) c.out << message << "\n";
+  return Status::Ok();
+}
+
+// A list body as ListAll builds it always holds "value".
+const json& Items(const json& list) { return list["value"]; }
+
+// "/keys/{name}/{tail}"; an empty tail names the latest version.
+std::string KeyPath(const std::string& name, const std::string& tail = "") {
+  return "/keys/" + PathSegment(name) + "/" + tail;
+}
+
+std::string DeletedKeyPath(const std::string& name) { return "/deletedkeys/" + PathSegment(name); }
+
+std::string PrincipalPath(const std::string& name) {
+  return "/coffre/principals/" + PathSegment(name);
+}
+
+Status CreateKey(Context& c, const std::string& name, const CreateOptions& o) {
+  json body = {{"kty", o.kty}, {"attributes", {{"enabled", !o.disabled}}}};
+  if (o.size > 0) body["key_size"] = o.size;
+  if (!o.ops.empty()) body["key_ops"] = o.ops;
+  COFFRE_ASSIGN_OR_RETURN(json bundle, CallVault(c.vault, "POST", KeyPath(name, "create"), &body));
+  return Print(c, bundle, KeyDetails);
+}
+
+Status ShowKey(Context& c, const std::string& name, const std::string& version) {
+  COFFRE_ASSIGN_OR_RETURN(json bundle,
+                          CallVault(c.vault, "GET", KeyPath(name, PathSegment(version))));
+  return Print(c, bundle, KeyDetails);
+}
+
+// List items carry no kty, modulus or version: one GET per key fills them in. A key deleted
+// in between, or a caller without the "get" permission, still gets a row from the item.
+Result<json> LatestOrItem(Context& c, const json& item) {
+  std::string name = KeyNameOf(item);
+  if (name.empty()) return item;
+  Result<json> bundle = CallVault(c.vault, "GET", KeyPath(name));
+  if (bundle.has_value()) return bundle;
+  StatusCode code = bundle.error().code();
+  if (code == StatusCode::kNotFound || code == StatusCode::kPermissionDenied) return item;
+  return bundle;
+}
+
+Status ListKeys(Context& c) {
+  COFFRE_ASSIGN_OR_RETURN(json list, ListAll(c.vault, "/keys"));
+  if (c.json_output) return Print(c, list, nullptr);
+  Table table = KeyListTable();
+  for (const json& item : Items(list)) {
+    COFFRE_ASSIGN_OR_RETURN(json row, LatestOrItem(c, item));
+    AddKeyRow(table, row);
+  }
+  c.out << table.Render();
+  return Status::Ok();
+}
+
+Status ListVersions(Context& c, const std::string& name) {
+  COFFRE_ASSIGN_OR_RETURN(json list, ListAll(c.vault, KeyPath(name, "versions")));
+  return Print(c, list, [](const json& l) { return VersionsTable(Items(l)); });
+}
+
+Status RotateKey(Context& c, const std::string& name) {
+  COFFRE_ASSIGN_OR_RETURN(json bundle, CallVault(c.vault, "POST", KeyPath(name, "rotate")));
+  return Print(c, bundle, KeyDetails);
+}
+
+Status SetKeyEnabled(Context& c, const std::string& name, const std::string& version,
+                     bool enabled) {
+  json body = {{"attributes", {{"enabled", enabled}}}};
+  COFFRE_ASSIGN_OR_RETURN(json bundle,
+                          CallVault(c.vault, "PATCH", KeyPath(name, PathSegment(version)), &body));
+  return Print(c, bundle, KeyDetails);
+}
+
+Status DeleteKey(Context& c, const std::string& name) {
+  // No trailing slash: DELETE /keys/{name}/ is not the delete operation.
+  COFFRE_ASSIGN_OR_RETURN(json bundle, CallVault(c.vault, "DELETE", "/keys/" + PathSegment(name)));
+  return Print(c, bundle, KeyDetails);
+}
+
+Status RecoverKey(Context& c, const std::string& name) {
+  COFFRE_ASSIGN_OR_RETURN(json bundle,
+                          CallVault(c.vault, "POST", DeletedKeyPath(name) + "/recover"));
+  return Print(c, bundle, KeyDetails);
+}
+
+Status PurgeKey(Context& c, const std::string& name) {
+  COFFRE_RETURN_IF_ERROR(CallVault(c.vault, "DELETE", DeletedKeyPath(name)).status());
+  return PrintDone(c, "purged deleted key " + name);
+}
+
+Status ListDeletedKeys(Context& c) {
+  COFFRE_ASSIGN_OR_RETURN(json list, ListAll(c.vault, "/deletedkeys"));
+  return Print(c, list, [](const json& l) { return DeletedKeysTable(Items(l)); });
+}
+
+Status SetAccess(Context& c, const std::string& principal,
+                 const std::vector<std::string>& permissions, bool rotate_token) {
+  json body = {{"permissions", {{"keys", permissions}}}};
+  COFFRE_ASSIGN_OR_RETURN(json reply, CallVault(c.vault, "PUT", PrincipalPath(principal), &body,
+                                                rotate_token ? "rotateToken=true" : ""));
+  if (reply.is_object() && reply.contains("token") && !c.json_output) {
+    std::cerr << "Store the token now: the vault keeps only its hash.\n";
+  }
+  return Print(c, reply, PrincipalDetails);
+}
+
+Status RemoveAccess(Context& c, const std::string& principal) {
+  COFFRE_RETURN_IF_ERROR(CallVault(c.vault, "DELETE", PrincipalPath(principal)).status());
+  return PrintDone(c, "removed principal " + principal);
+}
+
+Status ListAccess(Context& c) {
+  COFFRE_ASSIGN_OR_RETURN(json list, ListAll(c.vault, "/coffre/principals"));
+  return Print(c, list, [](const json& l) { return PrincipalsTable(Items(l)); });
+}
+
+Status ShowAccess(Context& c, const std::string& principal) {
+  COFFRE_ASSIGN_OR_RETURN(json reply, CallVault(c.vault, "GET", PrincipalPath(principal)));
+  return Print(c, reply, PrincipalDetails);
+}
+
+void AddConnectionOptions(CLI::App& cmd, Options& o) {
+  cmd.add_option("--dir", o.connection.dir, "stack directory: DIR/connection.json names the vault");
+  cmd.add_option("--vault-url", o.connection.vault_url, "the vault, e.g. https://localhost:8443");
+  cmd.add_option("--ca-file", o.connection.ca_file, "the vault's CA (default: the system's)");
+  cmd.add_option("--token-file", o.connection.token_file,
+                 "file holding the vault token (default: DIR's, else $COFFRE_VAULT_TOKEN)");
+  cmd.add_option("--output", o.output, "table (default) or json: the vault's reply")
+      ->check(CLI::IsMember({"table", "json"}));
+}
+
+// Registers one command of `group` ("key" or "access") with the connection options.
+CLI::App* AddCommand(CLI::App& group, std::vector<Command>& commands, Options& o,
+                     const std::string& name, const std::string& description, Handler run) {
+  CLI::App* cmd = group.add_subcommand(name, description);
+  AddConnectionOptions(*cmd, o);
+  commands.push_back({cmd, "coffre vault " + group.get_name() + " " + name, std::move(run)});
+  return cmd;
+}
+
+void AddKeyCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {
+  CLI::App* key = vault.add_subcommand("key", "create, inspect, rotate, disable, delete keys");
+  key->require_subcommand(1);
+  auto named = [&](const std::string& name, const std::string& description, Handler run) {
+    CLI::App* cmd = AddCommand(*key, commands, o, name, description, std::move(run));
+    cmd->add_option("name", o.name, "key name")->required();
+    return cmd;
+  };
+  auto with_version = [&](CLI::App* cmd) {
+    cmd->add_option("--version", o.version, "a version (default: the latest)");
+  };
+
+  CLI::App* create = named("create", "create a key, or a new version of an existing one",
+                           [&o](Context& c) { return CreateKey(c, o.name, o.create); });
+  create->add_option("--kty", o.create.kty, "key type (default: RSA)")
+      ->check(CLI::IsMember({"RSA", "RSA-HSM", "oct-HSM"}));
+  create->add_option("--size", o.create.size, "key size in bits (default: the vault's)")
+      ->check(CLI::PositiveNumber);
+  create->add_option("--ops", o.create.ops, "allowed operations, e.g. wrapKey,unwrapKey")
+      ->delimiter(',');
+  create->add_flag("--disabled", o.create.disabled, "create it disabled");
+
+  with_version(
+      named("show", "show a key", [&o](Context& c) { return ShowKey(c, o.name, o.version); }));
+  AddCommand(*key, commands, o, "list", "list the keys with their latest version", ListKeys);
+  named("versions", "list a key's versions", [&o](Context& c) { return ListVersions(c, o.name); });
+  named("rotate", "make a new version of a key", [&o](Context& c) { return RotateKey(c, o.name); });
+  with_version(named("disable", "disable a key version",
+                     [&o](Context& c) { return SetKeyEnabled(c, o.name, o.version, false); }));
+  with_version(named("enable", "enable a key version",
+                     [&o](Context& c) { return SetKeyEnabled(c, o.name, o.version, true); }));
+  named("delete", "delete a key (recoverable until it is purged)",
+        [&o](Context& c) { return DeleteKey(c, o.name); });
+  named("recover", "recover a deleted key", [&o](Context& c) { return RecoverKey(c, o.name); });
+  named("purge", "destroy a deleted key for good",
+        [&o](Context& c) { return PurgeKey(c, o.name); });
+  AddCommand(*key, commands, o, "list-deleted", "list the deleted keys", ListDeletedKeys);
+}
+
+void AddAccessCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {
+  CLI::App* access = vault.add_subcommand("access", "grant and revoke principals' key permissions");
+  access->require_subcommand(1);
+  auto named = [&](const std::string& name, const std::string& description, Handler run) {
+    CLI::App* cmd = AddCommand(*access, commands, o, name, description, std::move(run));
+    cmd->add_option("principal", o.name, "principal name")->required();
+    return cmd;
+  };
+
+  CLI::App* set = named("set", "create a principal or replace its permissions", [&o](Context& c) {
+    return SetAccess(c, o.name, o.permissions, o.rotate_token);
+  });
+  set->add_option("--permissions", o.permissions, "key permissions, e.g. get,wrapKey,unwrapKey")
+      ->delimiter(',')
+      ->required();
+  set->add_flag("--rotate-token", o.rotate_token, "issue a new token (the old one stops working)");
+  named("remove", "delete a principal and its token",
+        [&o](Context& c) { return RemoveAccess(c, o.name); });
+  AddCommand(*access, commands, o, "list", "list the principals", ListAccess);
+  named("show", "show a principal", [&o](Context& c) { return ShowAccess(c, o.name); });
+}
+
+Status Execute(const Command& cmd, const VaultConnection& connection, bool json_output) {
+  COFFRE_ASSIGN_OR_RETURN(auto vault, OpenVault(connection));
+  Context c{*vault, json_output, std::cout};
+  return cmd.run(c);
+}
+
+}  // namespace
+
+struct VaultCommands::State {
+  Options options;
+  std::vector<Command> commands;
+  CLI::App* vault = nullptr;
+};
+
+VaultCommands::VaultCommands(CLI::App& app) : state_(std::make_unique<State>()) {
+  state_->vault = app.add_subcommand("vault", "manage a vault's keys and who may use them");
+  state_->vault->require_subcommand(1);
+  AddKeyCommands(*state_->vault, state_->commands, state_->options);
+  AddAccessCommands(*state_->vault, state_->commands, state_->options);
+}
+
+VaultCommands::~VaultCommands() = default;
+
+bool VaultCommands::Selected() const { return state_->vault->parsed(); }
+
+int VaultCommands::Run() {
+  const Options& o = state_->options;
+  for (const Command& cmd : state_->commands) {
+    if (!cmd.app->parsed()) continue;
+    const char* env_token = std::getenv("COFFRE_VAULT_TOKEN");
+    Result<VaultConnection> connection =
+        ResolveConnection(o.connection, env_token == nullptr ? "" : env_token);
+    if (!connection.has_value()) {
+      std::cerr << cmd.label << ": " << connection.error() << "\n";
+      return connection.error().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    if (Status s = Execute(cmd, *connection, o.output == "json"); !s.ok()) {
+      std::cerr << cmd.label << ": " << s << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  return 2;  // unreachable: CLI11 requires a command
+}
+
+}  // namespace coffre::cli
