@@ -31,8 +31,10 @@ rocksdb::WriteOptions WriteOpts(bool sync) {
 RocksKvStore::RocksKvStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
 RocksKvStore::~RocksKvStore() = default;
 
-Result<std::unique_ptr<RocksKvStore>> RocksKvStore::Open(const std::filesystem::path& dir) {
+Result<std::unique_ptr<RocksKvStore>> RocksKvStore::Open(const std::filesystem::path& dir,
+                                                         rocksdb::Env* env) {
   rocksdb::Options options;
+  if (env != nullptr) options.env = env;
   options.create_if_missing = true;
   options.paranoid_checks = true;
   // Old write-ahead logs are deleted, not archived, so erased data does not linger in them.

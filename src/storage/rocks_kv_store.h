@@ -11,13 +11,16 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 }
 
 namespace coffre::storage {
 
 class RocksKvStore : public KvStore {
  public:
-  static Result<std::unique_ptr<RocksKvStore>> Open(const std::filesystem::path& dir);
+  // `env` (tests: a fault-injecting file system) must outlive the store; null is the default.
+  static Result<std::unique_ptr<RocksKvStore>> Open(const std::filesystem::path& dir,
+                                                    rocksdb::Env* env = nullptr);
   ~RocksKvStore() override;
 
   Result<Bytes> Get(std::string_view key) override;
