@@ -4,6 +4,8 @@
 #include <openssl/sha.h>
 #include <strings.h>
 
+#include <chrono>
+
 #include "common/encoding.h"
 #include "crypto/random.h"
 
@@ -64,6 +66,12 @@ Result<std::string> CanonicalPermission(std::string_view name) {
   return InvalidArgument("unknown key permission '" + std::string(name) + "'");
 }
 
+int64_t AccessControl::SystemSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 Result<Principal> AccessControl::Authenticate(std::string_view token) {
   if (token.empty() || token.size() > 512) return Unauthenticated("invalid token");
   std::string hash = TokenHash(token);
@@ -83,12 +91,16 @@ Result<Principal> AccessControl::Authenticate(std::string_view token) {
   if (stored.size() != hash.size() || CRYPTO_memcmp(stored.data(), hash.data(), hash.size()) != 0) {
     return Unauthenticated("invalid token");
   }
+  if (record->contains("token_expires") && clock_() >= (*record)["token_expires"].get<int64_t>()) {
+    return Unauthenticated("The bearer token has expired.");
+  }
   return FromJson(name, *record);
 }
 
 Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
                                                     std::set<std::string> permissions,
-                                                    std::optional<bool> admin, bool rotate_token) {
+                                                    std::optional<bool> admin, bool rotate_token,
+                                                    std::optional<int64_t> token_ttl_seconds) {
   if (!ValidPrincipalName(name)) {
     return InvalidArgument("principal names are 1-127 of a-z A-Z 0-9 - _ .");
   }
@@ -108,6 +120,11 @@ Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
       changes.push_back({"token/" + record.value("token_sha256", ""), {}, {}, true});
     }
     record["token_sha256"] = hash;
+    if (token_ttl_seconds) {
+      record["token_expires"] = clock_() + *token_ttl_seconds;
+    } else {
+      record.erase("token_expires");
+    }
     changes.push_back({"token/" + hash, json{{"principal", name}}, {}, false});
     out.token = std::move(token);
   }

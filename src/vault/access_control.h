@@ -5,6 +5,7 @@
 // principal, so a revoked permission takes effect on the very next request.
 // Thread-safe.
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -34,23 +35,30 @@ struct PrincipalUpdate {
 
 class AccessControl {
  public:
-  // store must outlive this object.
-  explicit AccessControl(SealedStore& store) : store_(store) {}
+  using Clock = std::function<int64_t()>;  // seconds since the epoch
 
-  // UNAUTHENTICATED for an unknown token.
+  // store must outlive this object.
+  explicit AccessControl(SealedStore& store, Clock clock = SystemSeconds)
+      : store_(store), clock_(std::move(clock)) {}
+
+  static int64_t SystemSeconds();
+
+  // UNAUTHENTICATED for an unknown or expired token.
   Result<Principal> Authenticate(std::string_view token);
 
   // Creates the principal (issuing a token) or replaces its permissions; `admin` unset keeps
   // the current value (false for a new principal); issues a new token (revoking the old one)
-  // when rotate_token is set.
+  // when rotate_token is set. A token issued with `token_ttl_seconds` expires after that long.
   Result<PrincipalUpdate> SetPrincipal(const std::string& name, std::set<std::string> permissions,
-                                       std::optional<bool> admin, bool rotate_token);
+                                       std::optional<bool> admin, bool rotate_token,
+                                       std::optional<int64_t> token_ttl_seconds = std::nullopt);
   Result<Principal> GetPrincipal(const std::string& name);
   Result<std::vector<Principal>> ListPrincipals();
   Status DeletePrincipal(const std::string& name);
 
  private:
   SealedStore& store_;
+  Clock clock_;
   std::mutex mu_;  // orders principal updates
 };
 

@@ -217,7 +217,8 @@ HttpResponse RestApi::Handle(const HttpRequest& request) {
   Result<Principal> caller = access_.Authenticate(auth.substr(7));
   if (!caller.has_value()) {
     if (caller.error().code() == StatusCode::kUnauthenticated) {
-      return Challenge("The bearer token is not valid.");
+      return Challenge(caller.error().message() == "invalid token" ? "The bearer token is not valid."
+                                                                     : caller.error().message());
     }
     return FromStatus(caller.error());
   }
@@ -478,9 +479,13 @@ class Handler {
       }
     }
     COFFRE_HTTP_ASSIGN_OR_RETURN(auto admin, Field<bool>(body, "admin"));
+    COFFRE_HTTP_ASSIGN_OR_RETURN(auto ttl, Field<int64_t>(body, "token_ttl_seconds"));
+    if (ttl && (*ttl < 1 || *ttl > int64_t{10} * 365 * 86400)) {
+      return RestApi::Error(400, "BadParameter", "token_ttl_seconds must be 1 to 10 years.");
+    }
     bool rotate = query_.count("rotateToken") && query_.at("rotateToken") == "true";
     COFFRE_HTTP_ASSIGN_OR_RETURN(PrincipalUpdate u,
-                    access_.SetPrincipal(name, std::move(set), admin, rotate));
+                    access_.SetPrincipal(name, std::move(set), admin, rotate, ttl));
     json out = view(u.principal);
     if (u.token) out["token"] = *u.token;
     return Ok(out);

@@ -67,3 +67,28 @@ TEST(AccessControlTest, AdminIsKeptUnlessSetExplicitly) {
 
 }  // namespace
 }  // namespace coffre::vault
+
+namespace coffre::vault {
+namespace {
+
+TEST(AccessControlTest, TokensIssuedWithATimeToLiveExpire) {
+  VaultFixture f;
+  COFFRE_ASSERT_OK_AND_ASSIGN(PrincipalUpdate p,
+                              f.access().SetPrincipal("ci", {"get"}, std::nullopt, false, 60));
+  const std::string token = p.token.value_or("");
+  COFFRE_EXPECT_OK(f.access().Authenticate(token).status());
+  f.Advance(59);
+  COFFRE_EXPECT_OK(f.access().Authenticate(token).status());
+  f.Advance(1);
+  EXPECT_THAT(f.access().Authenticate(token).status(),
+              testing::StatusIs(StatusCode::kUnauthenticated, ::testing::HasSubstr("expired")));
+  // A new token without a time to live does not expire.
+  COFFRE_ASSERT_OK_AND_ASSIGN(PrincipalUpdate again,
+                              f.access().SetPrincipal("ci", {"get"}, std::nullopt, true));
+  const std::string fresh = again.token.value_or("");
+  f.Advance(100 * 365 * 86400LL);
+  COFFRE_EXPECT_OK(f.access().Authenticate(fresh).status());
+}
+
+}  // namespace
+}  // namespace coffre::vault

@@ -23,7 +23,7 @@ class VaultFixture {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "db").value());
     if (master_.empty()) master_ = std::move(crypto::SecretBytes::Random(32).value());
     store_ = std::move(SealedStore::Open(*kv_, std::move(master_.Clone().value())).value());
-    access_ = std::make_unique<AccessControl>(*store_);
+    access_ = std::make_unique<AccessControl>(*store_, [this] { return now_.load(); });
     storage::RocksKvStore* kv = kv_.get();
     vault_ = std::make_unique<KeyVault>(
         *store_, settings_, [this] { return now_.load(); },
