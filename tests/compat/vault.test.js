@@ -104,6 +104,23 @@ function publicKeyOf(key) {
   });
 }
 
+// Node's private RSA JWK (base64url strings) as the SDK's JsonWebKey (bytes, camelCase).
+function sdkRsaJwk(jwk, keyOps) {
+  const jwkBytes = (field) => Buffer.from(jwk[field], 'base64url');
+  return {
+    kty: 'RSA',
+    keyOps,
+    n: jwkBytes('n'),
+    e: jwkBytes('e'),
+    d: jwkBytes('d'),
+    p: jwkBytes('p'),
+    q: jwkBytes('q'),
+    dp: jwkBytes('dp'),
+    dq: jwkBytes('dq'),
+    qi: jwkBytes('qi'),
+  };
+}
+
 function assertRsaKey(key, name, bits) {
   assert.equal(key.name, name);
   assert.equal(key.keyType, 'RSA');
@@ -179,6 +196,24 @@ describe('coffre-vault driven by @azure/keyvault-keys', () => {
       const key = await kc.createOctKey(name, { hsm: true, keySize: 256 });
       assert.equal(key.keyType, 'oct-HSM');
       assert.equal(key.key.k, undefined, 'a vault never returns symmetric key material');
+    });
+
+    // maxPageSize becomes &maxresults=2; the SDK then follows nextLink ($skiptoken) verbatim.
+    it('lists keys in pages of at most 2, following nextLink to the end', TEST, async () => {
+      const prefix = uniqueName('page');
+      const names = [];
+      for (const i of [1, 2, 3]) {
+        const name = `${prefix}-${i}`;
+        await kc.createOctKey(name, { hsm: true, keySize: 256 });
+        names.push(name);
+      }
+
+      const pages = await collect(kc.listPropertiesOfKeys().byPage({ maxPageSize: 2 }));
+      assert.ok(pages.length >= 2, `expected several pages, got ${pages.length}`);
+      for (const page of pages) assert.ok(page.length <= 2, `a page of ${page.length} items`);
+      const listed = pages.flat().map((p) => p.name);
+      assert.equal(new Set(listed).size, listed.length, 'no key listed twice');
+      for (const name of names) assert.ok(listed.includes(name), `${name} not in any page`);
     });
   });
 
@@ -328,6 +363,50 @@ describe('coffre-vault driven by @azure/keyvault-keys', () => {
         body: { alg: 'RSA-OAEP-256', value: b64u(crypto.randomBytes(32)) },
       });
       assertJsonError(res, 403, 'Forbidden', 'KeyOperationForbidden');
+    });
+
+    // PATCH with tags and key_ops; then nbf in the future: wrap refused, unwrap still allowed
+    // (Azure's rule, see below). The SDK would refuse both locally: raw requests.
+    it('updateKeyProperties sets tags and key_ops; a future nbf refuses wrap but not unwrap', TEST, async () => {
+      const name = uniqueName('update');
+      const key = await kc.createRsaKey(name, { keySize: 2048 });
+      const version = key.properties.version;
+      const keyPath = `/keys/${name}/${version}`;
+      const dek = crypto.randomBytes(32);
+
+      const wrap = () => raw({ method: 'POST', path: `${keyPath}/wrapkey`, body: { alg: 'RSA-OAEP-256', value: b64u(dek) } });
+      const first = await wrap();
+      assert.equal(first.status, 200, first.text);
+
+      const updated = await kc.updateKeyProperties(name, version, { tags: { team: 'iot' }, keyOps: ['unwrapKey'] });
+      assert.deepEqual(updated.properties.tags, { team: 'iot' });
+      assert.deepEqual(updated.keyOperations, ['unwrapKey']);
+      const got = await kc.getKey(name);
+      assert.deepEqual(got.properties.tags, { team: 'iot' });
+      assert.deepEqual(got.keyOperations, ['unwrapKey']);
+
+      assertJsonError(await wrap(), 403, 'Forbidden', 'KeyOperationForbidden');
+
+      // wrapKey back in key_ops, so that the refusal below comes from nbf alone.
+      const future = new Date(Date.now() + 3600_000);
+      const pending = await kc.updateKeyProperties(name, version, {
+        notBefore: future,
+        keyOps: ['wrapKey', 'unwrapKey'],
+      });
+      assert.ok(pending.properties.notBefore > new Date(), 'nbf is in the future');
+      assert.deepEqual(pending.properties.tags, { team: 'iot' }, 'tags kept when the PATCH omits them');
+
+      const early = await wrap();
+      assertJsonError(early, 403, 'Forbidden');
+      assert.notEqual(early.json.error.innererror?.code, 'KeyOperationForbidden');
+
+      const unwrap = await raw({
+        method: 'POST',
+        path: `${keyPath}/unwrapkey`,
+        body: { alg: 'RSA-OAEP-256', value: first.json.value },
+      });
+      assert.equal(unwrap.status, 200, unwrap.text);
+      assert.deepEqual(Buffer.from(unwrap.json.value, 'base64url'), dek);
     });
 
     // Azure's rule: outside [nbf, exp) wrap is refused but unwrap still works, so data
@@ -495,6 +574,27 @@ describe('coffre-vault driven by @azure/keyvault-keys', () => {
       await expectRestError(keys(bogus).getKey(stack.key_name), 401, 'Unauthorized');
     });
 
+    it('an expired token gets 401 with a JSON body saying so', TEST, async () => {
+      const principal = uniqueName('short-lived');
+      const res = await raw({
+        method: 'PUT',
+        path: `/coffre/principals/${principal}`,
+        body: { permissions: { keys: ['get'] }, token_ttl_seconds: 1 },
+      });
+      assert.equal(res.status, 200, res.text);
+      try {
+        const token = res.json.token;
+        assert.equal((await raw({ method: 'GET', path: `/keys/${stack.key_name}/`, token })).status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 2100));  // IntDate seconds: past the second
+        const expired = await raw({ method: 'GET', path: `/keys/${stack.key_name}/`, token });
+        assertJsonError(expired, 401, 'Unauthorized');
+        assert.match(expired.json.error.message, /expired/);
+        await expectRestError(keys(token).getKey(stack.key_name), 401, 'Unauthorized');
+      } finally {
+        await s.deletePrincipal(owner, principal).catch(() => {});
+      }
+    });
+
     it('a request without Authorization gets 401 with a JSON body, before the body is parsed', TEST, async () => {
       const res = await raw({ method: 'GET', path: `/keys/${stack.key_name}/`, token: null });
       assertJsonError(res, 401, 'Unauthorized');
@@ -558,6 +658,59 @@ describe('coffre-vault driven by @azure/keyvault-keys', () => {
       assert.equal(principal.name, stack.hub_principal);
       assert.deepEqual([...principal.permissions.keys].sort(), ['get', 'unwrapKey', 'wrapKey']);
       assert.equal(principal.token, undefined, 'GET never reveals a token');
+    });
+  });
+
+  // (i) -----------------------------------------------------------------------------------------
+  describe('(i) import keys', () => {
+    it('imports an RSA-2048 key made by Node; it unwraps what Node wrapped; a re-import adds a version', TEST, async () => {
+      const name = uniqueName('import-rsa');
+      const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const jwk = sdkRsaJwk(privateKey.export({ format: 'jwk' }), ['wrapKey', 'unwrapKey']);
+
+      const imported = await kc.importKey(name, jwk);
+      assertRsaKey(imported, name, 2048);
+      assert.deepEqual(bytes(imported.key.n), jwk.n);
+      assert.deepEqual(imported.keyOperations, ['wrapKey', 'unwrapKey']);
+      assert.equal(imported.key.d, undefined, 'a vault never returns private key material');
+
+      const dek = crypto.randomBytes(32);
+      const blob = crypto.publicEncrypt(
+        { key: publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+        dek,
+      );
+      const unwrapped = await cryptoFor(imported.id).unwrapKey('RSA-OAEP-256', blob);
+      assert.deepEqual(bytes(unwrapped.result), dek);
+
+      const again = await kc.importKey(name, jwk);
+      assert.notEqual(again.properties.version, imported.properties.version);
+      const versions = await collect(kc.listPropertiesOfKeyVersions(name));
+      assert.equal(versions.length, 2);
+      assert.deepEqual(versionsOf(versions), [imported.properties.version, again.properties.version].sort());
+    });
+
+    it('imports a 256-bit oct key: A256KW round trip, k never returned', TEST, async () => {
+      const name = uniqueName('import-oct');
+      const imported = await kc.importKey(name, { kty: 'oct', k: crypto.randomBytes(32) }, { hardwareProtected: false });
+      assert.equal(imported.keyType, 'oct');
+      assert.equal(imported.key.k, undefined, 'a vault never returns symmetric key material');
+
+      const client = cryptoFor(imported.id);
+      const dek = crypto.randomBytes(32);
+      const wrapped = await client.wrapKey('A256KW', dek);
+      assert.equal(bytes(wrapped.result).length, 40, 'RFC 3394 adds 8 bytes');
+      const unwrapped = await client.unwrapKey('A256KW', wrapped.result);
+      assert.deepEqual(bytes(unwrapped.result), dek);
+    });
+
+    it('refuses a malformed RSA key (d altered or truncated) with 400 BadParameter', TEST, async () => {
+      const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const jwk = sdkRsaJwk(privateKey.export({ format: 'jwk' }), ['wrapKey', 'unwrapKey']);
+      const altered = Buffer.from(jwk.d);
+      altered[altered.length - 1] ^= 0x01;
+      for (const d of [altered, jwk.d.subarray(0, jwk.d.length - 8)]) {
+        await expectRestError(kc.importKey(uniqueName('import-bad'), { ...jwk, d }), 400, 'BadParameter');
+      }
     });
   });
 });
