@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Quick start (2): set up, build, and run the whole test suite (ctest prints the summary).
 # Every test that needs a server starts its own on a free loopback port and stops it.
+# `scripts/test.sh asan` runs the same suite under AddressSanitizer and UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+preset="${1:-release}"
 scripts/setup.sh
-scripts/build.sh release
-ctest --test-dir build/release -j "$(nproc)" --output-on-failure --timeout 600
+scripts/build.sh "$preset"
+ctest --test-dir "build/$preset" -j "$(nproc)" --output-on-failure --timeout 600

@@ -67,6 +67,21 @@ Result<EvpPkeyCtx> OaepContext(EVP_PKEY* pkey, std::string_view alg, bool encryp
   return ctx;
 }
 
+// A128KW, A192KW, A256KW for an oct key of that size; RSA-OAEP(-256) for RSA keys.
+Status CheckAlgorithm(const KeyMaterial& key, std::string_view alg) {
+  if (key.kind == KeyKind::kOct) {
+    if (!IsKeyWrapAlgorithm(alg) || std::stoi(std::string(alg.substr(1, 3))) != key.bits) {
+      return InvalidArgument("algorithm " + std::string(alg) + " does not fit this " +
+                             std::to_string(key.bits) + "-bit oct key");
+    }
+    return Status::Ok();
+  }
+  if (!IsRsaAlgorithm(alg)) {
+    return InvalidArgument("algorithm " + std::string(alg) + " is not supported for RSA keys");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status DecryptFailed() {
@@ -162,16 +177,8 @@ Result<KeyMaterial> LoadMaterial(KeyKind kind, int bits, SecretBytes secret) {
 }
 
 Result<Bytes> Encrypt(const KeyMaterial& key, std::string_view alg, ByteSpan plaintext) {
-  if (key.kind == KeyKind::kOct) {
-    if (!IsKeyWrapAlgorithm(alg) || size_t(std::stoi(std::string(alg.substr(1, 3)))) != size_t(key.bits)) {
-      return InvalidArgument("algorithm " + std::string(alg) + " does not fit this " +
-                             std::to_string(key.bits) + "-bit oct key");
-    }
-    return crypto::AesKeyWrap(key.secret.Reveal(), plaintext);
-  }
-  if (!IsRsaAlgorithm(alg)) {
-    return InvalidArgument("algorithm " + std::string(alg) + " is not supported for RSA keys");
-  }
+  COFFRE_RETURN_IF_ERROR(CheckAlgorithm(key, alg));
+  if (key.kind == KeyKind::kOct) return crypto::AesKeyWrap(key.secret.Reveal(), plaintext);
   COFFRE_ASSIGN_OR_RETURN(EvpPkey pkey, ParseRsa(key));
   COFFRE_ASSIGN_OR_RETURN(EvpPkeyCtx ctx, OaepContext(pkey.get(), alg, true));
   size_t out_len = 0;
@@ -189,17 +196,11 @@ Result<Bytes> Encrypt(const KeyMaterial& key, std::string_view alg, ByteSpan pla
 }
 
 Result<Bytes> Decrypt(const KeyMaterial& key, std::string_view alg, ByteSpan ciphertext) {
+  COFFRE_RETURN_IF_ERROR(CheckAlgorithm(key, alg));
   if (key.kind == KeyKind::kOct) {
-    if (!IsKeyWrapAlgorithm(alg) || size_t(std::stoi(std::string(alg.substr(1, 3)))) != size_t(key.bits)) {
-      return InvalidArgument("algorithm " + std::string(alg) + " does not fit this " +
-                             std::to_string(key.bits) + "-bit oct key");
-    }
     Result<SecretBytes> out = crypto::AesKeyUnwrap(key.secret.Reveal(), ciphertext);
     if (!out.has_value()) return DecryptFailed();
     return Bytes(out->Reveal().begin(), out->Reveal().end());
-  }
-  if (!IsRsaAlgorithm(alg)) {
-    return InvalidArgument("algorithm " + std::string(alg) + " is not supported for RSA keys");
   }
   COFFRE_ASSIGN_OR_RETURN(EvpPkey pkey, ParseRsa(key));
   COFFRE_ASSIGN_OR_RETURN(EvpPkeyCtx ctx, OaepContext(pkey.get(), alg, false));

@@ -124,6 +124,16 @@ Result<json> KeyVault::KeyRecord(const std::string& name) {
   return record;
 }
 
+Result<json> KeyVault::DeletedRecord(const std::string& name) {
+  Result<json> record = store_.GetJson(KeyKey(name));
+  if (!record.has_value()) {
+    if (record.error().code() == StatusCode::kNotFound) return DeletedKeyNotFound(name);
+    return record.error();
+  }
+  if ((*record)["deleted"].is_null()) return DeletedKeyNotFound(name);
+  return record;
+}
+
 Result<KeyVersion> KeyVault::LoadVersion(const std::string& name, const std::string& version) {
   COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
   const json& versions = record["versions"];
@@ -281,17 +291,12 @@ Result<DeletedKey> KeyVault::Delete(const std::string& name) {
 Result<DeletedKey> KeyVault::GetDeleted(const std::string& name) {
   std::unique_lock lock(mu_);
   COFFRE_RETURN_IF_ERROR(PurgeExpiredLocked());
-  Result<json> record = store_.GetJson(KeyKey(name));
-  if (!record.has_value()) {
-    if (record.error().code() == StatusCode::kNotFound) return DeletedKeyNotFound(name);
-    return record.error();
-  }
-  if ((*record)["deleted"].is_null()) return DeletedKeyNotFound(name);
-  std::string v = (*record)["versions"].back().get<std::string>();
+  COFFRE_ASSIGN_OR_RETURN(json record, DeletedRecord(name));
+  std::string v = record["versions"].back().get<std::string>();
   COFFRE_ASSIGN_OR_RETURN(json j, store_.GetJson(VersionKey(name, v)));
   COFFRE_ASSIGN_OR_RETURN(KeyVersion latest, FromJson(name, v, j));
-  return DeletedKey{std::move(latest), (*record)["deleted"].value("deletedDate", int64_t{0}),
-                    (*record)["deleted"].value("scheduledPurgeDate", int64_t{0})};
+  return DeletedKey{std::move(latest), record["deleted"].value("deletedDate", int64_t{0}),
+                    record["deleted"].value("scheduledPurgeDate", int64_t{0})};
 }
 
 Result<std::vector<DeletedKey>> KeyVault::ListDeleted() {
@@ -315,26 +320,16 @@ Result<std::vector<DeletedKey>> KeyVault::ListDeleted() {
 Result<KeyVersion> KeyVault::Recover(const std::string& name) {
   std::unique_lock lock(mu_);
   COFFRE_RETURN_IF_ERROR(PurgeExpiredLocked());
-  Result<json> record = store_.GetJson(KeyKey(name));
-  if (!record.has_value()) {
-    if (record.error().code() == StatusCode::kNotFound) return DeletedKeyNotFound(name);
-    return record.error();
-  }
-  if ((*record)["deleted"].is_null()) return DeletedKeyNotFound(name);
-  (*record)["deleted"] = nullptr;
-  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), *record));
+  COFFRE_ASSIGN_OR_RETURN(json record, DeletedRecord(name));
+  record["deleted"] = nullptr;
+  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), record));
   return LoadVersion(name, "");
 }
 
 Status KeyVault::Purge(const std::string& name) {
   std::unique_lock lock(mu_);
-  Result<json> record = store_.GetJson(KeyKey(name));
-  if (!record.has_value()) {
-    if (record.error().code() == StatusCode::kNotFound) return DeletedKeyNotFound(name);
-    return record.error();
-  }
-  if ((*record)["deleted"].is_null()) return DeletedKeyNotFound(name);
-  int64_t purge_date = (*record)["deleted"].value("scheduledPurgeDate", int64_t{0});
+  COFFRE_ASSIGN_OR_RETURN(json record, DeletedRecord(name));
+  int64_t purge_date = record["deleted"].value("scheduledPurgeDate", int64_t{0});
   if (settings_.purge_protection && clock_() < purge_date) {
     return PermissionDenied(
         "[PurgeProtected] Operation \"purge\" is not allowed because purge protection is "

@@ -113,7 +113,8 @@ class KeyVault {
                                   const std::string& op, const std::string& alg, ByteSpan value);
 
  private:
-  Result<nlohmann::json> KeyRecord(const std::string& name);  // NOT_FOUND unless live
+  Result<nlohmann::json> KeyRecord(const std::string& name);      // NOT_FOUND unless live
+  Result<nlohmann::json> DeletedRecord(const std::string& name);  // NOT_FOUND unless deleted
   Result<KeyVersion> LoadVersion(const std::string& name, const std::string& version);
   Result<KeyVersion> AddVersion(const std::string& name, const std::string& kty,
                                 KeyMaterial material, std::optional<std::vector<std::string>> ops,
