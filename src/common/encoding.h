@@ -21,4 +21,12 @@ std::string Base64UrlEncode(ByteSpan data);
 // Accepts base64url with or without '=' padding.
 Result<Bytes> Base64UrlDecode(std::string_view text);
 
+// Percent-decoding (RFC 3986). Malformed escapes are kept as they are. With plus_is_space, '+'
+// decodes to ' ' (HTML form and query strings); without, it stays '+'.
+std::string PercentDecode(std::string_view text, bool plus_is_space);
+
+// Escapes everything but A-Z a-z 0-9 - _ . ~ as %XX (upper-case hex), like JavaScript's
+// encodeURIComponent made strict (also ! ' ( ) *).
+std::string PercentEncode(std::string_view text);
+
 }  // namespace coffre

@@ -34,22 +34,6 @@ constexpr size_t kMaxPageSize = 25;
 const char* const kApiVersions[] = {"7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6",
                                     "7.6-preview.1", "7.6-preview.2", "2025-07-01"};
 
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      auto hex = HexDecode(s.substr(i + 1, 2));
-      if (hex.has_value() && hex->size() == 1) {
-        out.push_back(static_cast<char>((*hex)[0]));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i] == '+' ? ' ' : s[i]);
-  }
-  return out;
-}
-
 std::vector<std::string> Split(std::string_view s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -205,8 +189,8 @@ HttpResponse RestApi::Handle(const HttpRequest& request) {
     for (const std::string& pair : Split(target.substr(q + 1), '&')) {
       if (pair.empty()) continue;
       size_t eq = pair.find('=');
-      call.query[PercentDecode(pair.substr(0, eq))] =
-          eq == std::string::npos ? "" : PercentDecode(pair.substr(eq + 1));
+      call.query[PercentDecode(pair.substr(0, eq), true)] =
+          eq == std::string::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
     }
   }
   // Authentication comes first: the SDK's first request has no token and no body.

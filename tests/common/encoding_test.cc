@@ -46,3 +46,24 @@ TEST(EncodingTest, Base64UrlUsesUrlAlphabetWithoutPadding) {
 
 }  // namespace
 }  // namespace coffre
+
+namespace coffre {
+namespace {
+
+TEST(EncodingTest, PercentDecodeKeepsMalformedEscapesAndOptionallyMapsPlus) {
+  EXPECT_EQ(PercentDecode("api%2Dversion=7.5", false), "api-version=7.5");
+  EXPECT_EQ(PercentDecode("a+b%2Bc", true), "a b+c");
+  EXPECT_EQ(PercentDecode("a+b%2Bc", false), "a+b+c");
+  EXPECT_EQ(PercentDecode("100%", false), "100%");
+  EXPECT_EQ(PercentDecode("%zz%4", false), "%zz%4");
+  EXPECT_EQ(PercentDecode("%2f%2F", false), "//");
+}
+
+TEST(EncodingTest, PercentEncodeIsStrictEncodeUriComponent) {
+  EXPECT_EQ(PercentEncode("localhost/devices/dev (1)!'*~._-"),
+            "localhost%2Fdevices%2Fdev%20%281%29%21%27%2A~._-");
+  EXPECT_EQ(PercentDecode(PercentEncode("h\xc3\xa9/x"), false), "h\xc3\xa9/x");
+}
+
+}  // namespace
+}  // namespace coffre

@@ -1,0 +1,144 @@
+#include "hub/sas_token.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <strings.h>
+
+#include <charconv>
+#include <vector>
+
+#include "common/encoding.h"
+
+namespace coffre::hub {
+namespace {
+
+constexpr std::string_view kPrefix = "SharedAccessSignature ";
+constexpr size_t kMaxTokenLength = 4096;
+
+Status Invalid() { return Unauthenticated("the shared access signature is not valid"); }
+
+bool NameIs(std::string_view name, std::string_view want) {
+  return name.size() == want.size() && ::strncasecmp(name.data(), want.data(), want.size()) == 0;
+}
+
+Result<Bytes> Hmac(const crypto::SecretBytes& key, std::string_view raw_sr, std::string_view raw_se) {
+  std::string to_sign;
+  to_sign.reserve(raw_sr.size() + 1 + raw_se.size());
+  to_sign.append(raw_sr).append("\n").append(raw_se);
+  Bytes mac(EVP_MAX_MD_SIZE);
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.Reveal().data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(to_sign.data()), to_sign.size(),
+           reinterpret_cast<unsigned char*>(mac.data()), &len) == nullptr) {
+    return Internal("HMAC-SHA256 failed");
+  }
+  mac.resize(len);
+  return mac;
+}
+
+// The SDKs' escaping of a device resource: strict encodeURIComponent, with the one quirk that
+// '*' becomes "%2a" in lower case (spec §1.4).
+std::string SdkEncode(std::string_view resource) {
+  std::string out;
+  for (char c : resource) {
+    if (c == '*') {
+      out += "%2a";
+    } else {
+      out += PercentEncode(std::string_view(&c, 1));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<SasToken> ParseSasToken(std::string_view text) {
+  if (text.size() > kMaxTokenLength || text.substr(0, kPrefix.size()) != kPrefix) return Invalid();
+  std::string_view rest = text.substr(kPrefix.size());
+  std::optional<std::string_view> sr, sig, se, skn;
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view field = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    size_t eq = field.find('=');
+    if (eq == std::string_view::npos) return Invalid();
+    std::string_view name = field.substr(0, eq), value = field.substr(eq + 1);
+    std::optional<std::string_view>* slot = NameIs(name, "sr")    ? &sr
+                                            : NameIs(name, "sig") ? &sig
+                                            : NameIs(name, "se")  ? &se
+                                            : NameIs(name, "skn") ? &skn
+                                                                  : nullptr;
+    if (slot == nullptr) continue;  // unknown fields are ignored, as Azure does
+    if (slot->has_value()) return Invalid();
+    *slot = value;
+  }
+  if (!sr || !sig || !se || sr->empty()) return Invalid();
+  SasToken token;
+  token.raw_resource = std::string(*sr);
+  token.raw_expiry = std::string(*se);
+  token.resource = PercentDecode(*sr, false);
+  std::string se_text = PercentDecode(*se, false);
+  auto [end, ec] = std::from_chars(se_text.data(), se_text.data() + se_text.size(), token.expiry);
+  if (ec != std::errc() || end != se_text.data() + se_text.size() || token.expiry < 0) {
+    return Invalid();
+  }
+  Result<Bytes> signature = Base64Decode(PercentDecode(*sig, false));
+  if (!signature.has_value() || signature->size() != 32) return Invalid();
+  token.signature = std::move(*signature);
+  if (skn) {
+    token.key_name = PercentDecode(*skn, false);
+    if (token.key_name->empty()) return Invalid();
+  }
+  return token;
+}
+
+Status VerifySasToken(const SasToken& token, const crypto::SecretBytes& key, int64_t now) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes expected, Hmac(key, token.raw_resource, token.raw_expiry));
+  bool match = expected.size() == token.signature.size() &&
+               CRYPTO_memcmp(expected.data(), token.signature.data(), expected.size()) == 0;
+  if (!match) return Invalid();
+  if (token.expiry + kSasClockSkewSeconds < now) {
+    return Unauthenticated("the shared access signature has expired");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> MakeSasToken(std::string_view resource, const crypto::SecretBytes& key,
+                                 int64_t expiry, std::optional<std::string_view> key_name) {
+  std::string sr = key_name ? std::string(resource) : SdkEncode(resource);
+  std::string se = std::to_string(expiry);
+  COFFRE_ASSIGN_OR_RETURN(Bytes mac, Hmac(key, sr, se));
+  std::string token = std::string(kPrefix) + "sr=" + sr + "&sig=" + PercentEncode(Base64Encode(mac));
+  if (key_name) token += "&skn=" + PercentEncode(*key_name);
+  token += "&se=" + se;
+  return token;
+}
+
+Result<SasAudience> ParseSasAudience(std::string_view resource) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = resource.find('/', start);
+    parts.push_back(resource.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  for (std::string_view p : parts) {
+    if (p.empty()) return Unauthenticated("the token's resource is malformed");
+  }
+  SasAudience a;
+  a.host = std::string(parts[0]);
+  if (parts.size() == 1) return a;
+  if ((parts.size() == 3 || parts.size() == 5) && parts[1] == "devices") {
+    a.device_id = std::string(parts[2]);
+    if (parts.size() == 5) {
+      if (parts[3] != "modules") return Unauthenticated("the token's resource is malformed");
+      a.module_id = std::string(parts[4]);
+    }
+    return a;
+  }
+  return Unauthenticated("the token's resource is not a hub or a device");
+}
+
+}  // namespace coffre::hub
