@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Build tools, libraries, servers the tests start, and the fuzzing toolchain: DESIGN.md.
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl
-  libssl-dev libboost1.81-dev librocksdb-dev libargon2-dev libnats-dev
+  libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev libnats-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev

@@ -1,0 +1,348 @@
+#include "storage/segment_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "common/files.h"
+
+namespace coffre::storage {
+namespace {
+
+constexpr char kMagic[8] = {'C', 'F', 'S', 'E', 'G', '0', '0', '1'};
+constexpr uint64_t kHeaderBytes = 512;  // room for the file cipher's wrapped key
+constexpr uint64_t kRecordHeaderBytes = 24;  // length, crc, sequence, time
+constexpr uint64_t kIndexEvery = 64;         // a sparse index entry every 64 records
+constexpr size_t kWipeChunk = 1 << 20;
+
+std::string SegmentName(uint64_t first_sequence) {
+  char name[40];
+  std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(first_sequence));
+  return name;
+}
+
+uint32_t RecordCrc(const std::byte* header_tail, ByteSpan payload) {
+  // Over sequence and time (bytes 8..24 of the header) and the payload.
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(header_tail), 16);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
+  return static_cast<uint32_t>(crc);
+}
+
+Status PWriteAll(int fd, ByteSpan data, uint64_t offset, const std::filesystem::path& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write " + path.string(), errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status PReadAll(int fd, MutableByteSpan out, uint64_t offset, const std::filesystem::path& path) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read " + path.string(), errno);
+    }
+    if (n == 0) return DataLoss("unexpected end of " + path.string());
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct SegmentLog::Segment {
+  std::filesystem::path path;
+  UniqueFd fd;
+  uint64_t first_sequence = 0;
+  uint64_t end_sequence = 0;  // one past the last record
+  uint64_t end_offset = kHeaderBytes;
+  int64_t last_time_ms = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> index;  // (sequence, offset), sparse
+};
+
+SegmentLog::SegmentLog(std::filesystem::path dir, SegmentLogOptions options)
+    : dir_(std::move(dir)), options_(options) {}
+SegmentLog::~SegmentLog() = default;
+
+Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const std::filesystem::path& dir,
+                                                     SegmentLogOptions options) {
+  if (options.segment_bytes < kHeaderBytes + 4096) {
+    return InvalidArgument("segments must hold at least 4 KiB of records");
+  }
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  std::unique_ptr<SegmentLog> log(new SegmentLog(dir, options));
+  COFFRE_RETURN_IF_ERROR(log->Recover());
+  return log;
+}
+
+Status SegmentLog::Recover() {
+  std::vector<uint64_t> firsts;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() != 24 || name.substr(20) != ".seg") continue;
+    uint64_t first = 0;
+    auto [p, ec] = std::from_chars(name.data(), name.data() + 20, first);
+    if (ec != std::errc() || p != name.data() + 20) continue;
+    firsts.push_back(first);
+  }
+  std::sort(firsts.begin(), firsts.end());
+  for (size_t i = 0; i < firsts.size(); ++i) {
+    auto seg = std::make_shared<Segment>();
+    seg->path = dir_ / SegmentName(firsts[i]);
+    seg->fd = UniqueFd(::open(seg->path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!seg->fd) return ErrnoStatus("open " + seg->path.string(), errno);
+    seg->first_sequence = firsts[i];
+    COFFRE_RETURN_IF_ERROR(ScanSegment(*seg));
+    bool last = i + 1 == firsts.size();
+    if (!last && seg->end_sequence != firsts[i + 1]) {
+      return DataLoss("segment " + seg->path.string() + " ends at record " +
+                      std::to_string(seg->end_sequence) + " but the next starts at " +
+                      std::to_string(firsts[i + 1]));
+    }
+    if (last) COFFRE_RETURN_IF_ERROR(WipeAfter(*seg, seg->end_offset));
+    segments_.push_back(std::move(seg));
+  }
+  if (segments_.empty()) {
+    COFFRE_RETURN_IF_ERROR(StartSegment(0));
+  }
+  next_sequence_ = segments_.back()->end_sequence;
+  durable_ = next_sequence_;
+  return Status::Ok();
+}
+
+// Finds the longest run of intact records; the end is where a header is zero, torn, or out of
+// sequence.
+Status SegmentLog::ScanSegment(Segment& seg) {
+  std::byte header[kHeaderBytes];
+  COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), header, 0, seg.path));
+  if (std::memcmp(header, kMagic, sizeof kMagic) != 0 ||
+      GetU64(header + 16) != seg.first_sequence) {
+    return DataLoss(seg.path.string() + " is not a segment of this log");
+  }
+  uint64_t file_size = static_cast<uint64_t>(std::filesystem::file_size(seg.path));
+  uint64_t offset = kHeaderBytes;
+  uint64_t sequence = seg.first_sequence;
+  Bytes payload;
+  for (;;) {
+    std::byte rh[kRecordHeaderBytes];
+    if (offset + kRecordHeaderBytes > file_size) break;
+    COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), rh, offset, seg.path));
+    uint32_t length = GetU32(rh);
+    uint32_t crc = GetU32(rh + 4);
+    if (GetU64(rh + 8) != sequence || offset + kRecordHeaderBytes + length > file_size) break;
+    payload.resize(length);
+    COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), payload, offset + kRecordHeaderBytes, seg.path));
+    if (RecordCrc(rh + 8, payload) != crc) break;
+    if ((sequence - seg.first_sequence) % kIndexEvery == 0) seg.index.emplace_back(sequence, offset);
+    seg.last_time_ms = static_cast<int64_t>(GetU64(rh + 16));
+    offset += kRecordHeaderBytes + length;
+    ++sequence;
+  }
+  seg.end_offset = offset;
+  seg.end_sequence = sequence;
+  return Status::Ok();
+}
+
+// Zeroes the rest of the active segment after a crash, so a record written before the crash
+// but never made durable cannot be read back later behind a shorter new one.
+Status SegmentLog::WipeAfter(Segment& seg, uint64_t offset) {
+  uint64_t file_size = static_cast<uint64_t>(std::filesystem::file_size(seg.path));
+  Bytes zeros(kWipeChunk);
+  Bytes probe(kWipeChunk);
+  bool wrote = false;
+  for (uint64_t at = offset; at < file_size; at += kWipeChunk) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kWipeChunk, file_size - at));
+    COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), MutableByteSpan(probe).first(n), at, seg.path));
+    if (std::all_of(probe.begin(), probe.begin() + static_cast<long>(n),
+                    [](std::byte b) { return b == std::byte{0}; })) {
+      continue;
+    }
+    COFFRE_RETURN_IF_ERROR(PWriteAll(seg.fd.get(), ByteSpan(zeros).first(n), at, seg.path));
+    wrote = true;
+  }
+  if (wrote && ::fdatasync(seg.fd.get()) != 0) return ErrnoStatus("fdatasync " + seg.path.string(), errno);
+  return Status::Ok();
+}
+
+Status SegmentLog::StartSegment(uint64_t first_sequence) {
+  auto seg = std::make_shared<Segment>();
+  seg->path = dir_ / SegmentName(first_sequence);
+  seg->first_sequence = seg->end_sequence = first_sequence;
+  seg->fd = UniqueFd(::open(seg->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!seg->fd) return ErrnoStatus("create " + seg->path.string(), errno);
+  // Preallocated, so fdatasync on append never has to write file-size metadata.
+  int rc = ::posix_fallocate(seg->fd.get(), 0, static_cast<off_t>(options_.segment_bytes));
+  if (rc != 0) return ErrnoStatus("preallocate " + seg->path.string(), rc);
+  std::byte header[kHeaderBytes] = {};
+  std::memcpy(header, kMagic, sizeof kMagic);
+  PutU32(header + 8, 1);  // format version
+  PutU64(header + 16, first_sequence);
+  COFFRE_RETURN_IF_ERROR(PWriteAll(seg->fd.get(), header, 0, seg->path));
+  if (::fsync(seg->fd.get()) != 0) return ErrnoStatus("fsync " + seg->path.string(), errno);
+  COFFRE_RETURN_IF_ERROR(SyncDirectory(dir_));
+  std::lock_guard<std::mutex> guard(mu_);
+  segments_.push_back(std::move(seg));
+  return Status::Ok();
+}
+
+uint64_t SegmentLog::durable_sequence() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return durable_;
+}
+
+uint64_t SegmentLog::first_sequence() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return segments_.front()->first_sequence;
+}
+
+size_t SegmentLog::segment_count() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return segments_.size();
+}
+
+Status SegmentLog::Append(std::span<const LogRecord> records) {
+  uint64_t capacity = options_.segment_bytes - kHeaderBytes;
+  for (size_t k = 0; k < records.size(); ++k) {
+    const LogRecord& r = records[k];
+    if (r.sequence != next_sequence_ + k) {
+      return InvalidArgument("record " + std::to_string(r.sequence) + " appended where " +
+                             std::to_string(next_sequence_ + k) + " was due");
+    }
+    if (kRecordHeaderBytes + r.payload.size() > capacity) {
+      return InvalidArgument("a record of " + std::to_string(r.payload.size()) +
+                             " bytes does not fit in a segment");
+    }
+  }
+  size_t i = 0;
+  while (i < records.size()) {
+    Segment* seg = segments_.back().get();
+    // Stage as many records as fit in the active segment, then write them in one call.
+    scratch_.clear();
+    uint64_t offset = seg->end_offset;
+    size_t first = i;
+    while (i < records.size() &&
+           offset + scratch_.size() + kRecordHeaderBytes + records[i].payload.size() <=
+               options_.segment_bytes) {
+      const LogRecord& r = records[i];
+      size_t at = scratch_.size();
+      scratch_.resize(at + kRecordHeaderBytes + r.payload.size());
+      std::byte* h = scratch_.data() + at;
+      PutU32(h, static_cast<uint32_t>(r.payload.size()));
+      PutU64(h + 8, r.sequence);
+      PutU64(h + 16, static_cast<uint64_t>(r.time_ms));
+      std::memcpy(h + kRecordHeaderBytes, r.payload.data(), r.payload.size());
+      PutU32(h + 4, RecordCrc(h + 8, r.payload));
+      ++i;
+    }
+    if (i == first) {  // the active segment is full: durably finish it, then start the next
+      if (::fdatasync(seg->fd.get()) != 0) return ErrnoStatus("fdatasync " + seg->path.string(), errno);
+      COFFRE_RETURN_IF_ERROR(StartSegment(next_sequence_));
+      continue;
+    }
+    COFFRE_RETURN_IF_ERROR(PWriteAll(seg->fd.get(), scratch_, offset, seg->path));
+    std::lock_guard<std::mutex> guard(mu_);
+    uint64_t at = offset;
+    for (size_t k = first; k < i; ++k) {
+      uint64_t seq = records[k].sequence;
+      if ((seq - seg->first_sequence) % kIndexEvery == 0) seg->index.emplace_back(seq, at);
+      at += kRecordHeaderBytes + records[k].payload.size();
+      seg->last_time_ms = records[k].time_ms;
+    }
+    seg->end_offset = at;
+    seg->end_sequence = records[i - 1].sequence + 1;
+    next_sequence_ = seg->end_sequence;
+  }
+  return Status::Ok();
+}
+
+Status SegmentLog::Sync() {
+  Segment* seg = segments_.back().get();
+  if (::fdatasync(seg->fd.get()) != 0) return ErrnoStatus("fdatasync " + seg->path.string(), errno);
+  std::lock_guard<std::mutex> guard(mu_);
+  durable_ = next_sequence_;
+  return Status::Ok();
+}
+
+Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_records,
+                                                   size_t max_bytes) const {
+  std::vector<StoredRecord> out;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (from < segments_.front()->first_sequence || from > durable_) {
+    return Status(StatusCode::kInvalidArgument,
+                  "sequence " + std::to_string(from) + " is outside the retained range " +
+                      std::to_string(segments_.front()->first_sequence) + ".." +
+                      std::to_string(durable_));
+  }
+  uint64_t limit = durable_;
+  size_t bytes = 0;
+  uint64_t seq = from;
+  while (seq < limit && out.size() < max_records) {
+    auto it = std::upper_bound(segments_.begin(), segments_.end(), seq,
+                               [](uint64_t s, const auto& seg) { return s < seg->first_sequence; });
+    std::shared_ptr<const Segment> held = *std::prev(it);
+    const Segment& seg = *held;
+    // Start from the nearest index entry at or before `seq`.
+    auto idx = std::upper_bound(seg.index.begin(), seg.index.end(), std::make_pair(seq, UINT64_MAX));
+    uint64_t cursor_seq = std::prev(idx)->first;
+    uint64_t offset = std::prev(idx)->second;
+    uint64_t seg_end = std::min(seg.end_sequence, limit);
+    int fd = seg.fd.get();
+    std::filesystem::path path = seg.path;
+    lock.unlock();
+    while (cursor_seq < seg_end && out.size() < max_records) {
+      std::byte rh[kRecordHeaderBytes];
+      COFFRE_RETURN_IF_ERROR(PReadAll(fd, rh, offset, path));
+      uint32_t length = GetU32(rh);
+      if (cursor_seq >= seq) {
+        if (!out.empty() && bytes + length > max_bytes) return out;
+        StoredRecord r;
+        r.sequence = cursor_seq;
+        r.time_ms = static_cast<int64_t>(GetU64(rh + 16));
+        r.payload.resize(length);
+        COFFRE_RETURN_IF_ERROR(PReadAll(fd, r.payload, offset + kRecordHeaderBytes, path));
+        if (GetU64(rh + 8) != cursor_seq || RecordCrc(rh + 8, r.payload) != GetU32(rh + 4)) {
+          return DataLoss("record " + std::to_string(cursor_seq) + " in " + path.string() +
+                          " is damaged");
+        }
+        bytes += length;
+        out.push_back(std::move(r));
+      }
+      offset += kRecordHeaderBytes + length;
+      ++cursor_seq;
+    }
+    seq = cursor_seq;
+    lock.lock();
+  }
+  return out;
+}
+
+Result<size_t> SegmentLog::ExpireBefore(int64_t time_ms) {
+  size_t removed = 0;
+  for (;;) {
+    std::shared_ptr<Segment> victim;
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      if (segments_.size() < 2 || segments_.front()->last_time_ms >= time_ms) break;
+      victim = std::move(segments_.front());
+      segments_.erase(segments_.begin());
+    }
+    if (::unlink(victim->path.c_str()) != 0) return ErrnoStatus("delete " + victim->path.string(), errno);
+    ++removed;
+  }
+  if (removed > 0) COFFRE_RETURN_IF_ERROR(SyncDirectory(dir_));
+  return removed;
+}
+
+}  // namespace coffre::storage

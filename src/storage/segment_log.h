@@ -1,0 +1,87 @@
+#pragma once
+// SegmentLog: one telemetry partition on disk, an append-only sequence of records numbered
+// 0, 1, 2, ... kept in preallocated segment files. Storage sees opaque bytes: records arrive
+// already sealed by the customer layer. Layout: docs/formats/segment-log.md.
+//
+// Appends go to the page cache; Sync() makes everything appended so far durable with one
+// fdatasync (group commit: the partition's writer appends a batch, syncs once, then acks the
+// batch). After a crash, Open() keeps the longest run of intact records, and wipes what follows
+// so that no stale record can ever reappear. Whole segments expire by time.
+// Thread-safety: one writer thread (Append, Sync, ExpireBefore); Read may run on any thread
+// and sees records up to the last Sync.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace coffre::storage {
+
+struct LogRecord {
+  uint64_t sequence = 0;
+  int64_t time_ms = 0;  // enqueued time, milliseconds since the epoch
+  ByteSpan payload;
+};
+
+struct StoredRecord {
+  uint64_t sequence = 0;
+  int64_t time_ms = 0;
+  Bytes payload;
+};
+
+struct SegmentLogOptions {
+  uint64_t segment_bytes = uint64_t{64} << 20;  // preallocated size of each segment
+};
+
+class SegmentLog {
+ public:
+  static Result<std::unique_ptr<SegmentLog>> Open(const std::filesystem::path& dir,
+                                                  SegmentLogOptions options = {});
+  ~SegmentLog();
+
+  // The sequence the next appended record must carry (the customer layer seals with it).
+  uint64_t next_sequence() const { return next_sequence_; }
+  // Records below this are durable (and readable).
+  uint64_t durable_sequence() const;
+  uint64_t first_sequence() const;  // the oldest record still kept
+
+  // Appends records whose sequences continue next_sequence(), in order.
+  Status Append(std::span<const LogRecord> records);
+  Status Sync();
+
+  // Up to `max_records` durable records from `from` on, at most `max_bytes` of payload (at least
+  // one record if any). INVALID_ARGUMENT if `from` has expired or lies beyond the durable end.
+  Result<std::vector<StoredRecord>> Read(uint64_t from, size_t max_records, size_t max_bytes) const;
+
+  // Deletes whole segments all of whose records are older than `time_ms` (never the one being
+  // written). Returns how many segments went.
+  Result<size_t> ExpireBefore(int64_t time_ms);
+
+  size_t segment_count() const;
+
+ private:
+  struct Segment;
+  SegmentLog(std::filesystem::path dir, SegmentLogOptions options);
+  Status Recover();
+  Status ScanSegment(Segment& segment);
+  Status StartSegment(uint64_t first_sequence);
+  Status WipeAfter(Segment& segment, uint64_t offset);
+
+  std::filesystem::path dir_;
+  SegmentLogOptions options_;
+  mutable std::mutex mu_;                          // guards segments_ and durable_
+  // Oldest first; the last is active. Shared so a reader keeps a segment (and its open file)
+  // alive while an expiry removes it.
+  std::vector<std::shared_ptr<Segment>> segments_;
+  uint64_t next_sequence_ = 0;                     // writer thread only
+  uint64_t durable_ = 0;                           // guarded by mu_
+  Bytes scratch_;                                  // writer's staging buffer
+};
+
+}  // namespace coffre::storage

@@ -1,0 +1,190 @@
+#include "storage/segment_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "common/files.h"
+#include "test_util.h"
+
+namespace coffre::storage {
+namespace {
+
+using testing::StatusIs;
+
+Bytes Payload(uint64_t seq, size_t size) {
+  Bytes b(size);
+  for (size_t i = 0; i < size; ++i) b[i] = std::byte((seq * 31 + i) & 0xff);
+  return b;
+}
+
+// Appends records [from, to) with sizes that vary, optionally syncing.
+void AppendRange(SegmentLog& log, uint64_t from, uint64_t to, size_t base = 100, bool sync = true) {
+  std::vector<Bytes> payloads;
+  std::vector<LogRecord> records;
+  for (uint64_t s = from; s < to; ++s) payloads.push_back(Payload(s, base + s % 57));
+  for (uint64_t s = from; s < to; ++s) {
+    records.push_back({s, static_cast<int64_t>(1000 + s), payloads[s - from]});
+  }
+  Status appended = log.Append(records);
+  ASSERT_TRUE(appended.ok()) << appended;
+  if (sync) {
+    ASSERT_TRUE(log.Sync().ok());
+  }
+}
+
+void ExpectRecords(const SegmentLog& log, uint64_t from, uint64_t to, size_t base = 100) {
+  auto got = log.Read(from, to - from, SIZE_MAX);
+  ASSERT_TRUE(got.has_value()) << got.status();
+  ASSERT_EQ(got->size(), to - from);
+  for (uint64_t s = from; s < to; ++s) {
+    const StoredRecord& r = (*got)[s - from];
+    EXPECT_EQ(r.sequence, s);
+    EXPECT_EQ(r.time_ms, static_cast<int64_t>(1000 + s));
+    EXPECT_EQ(r.payload, Payload(s, base + s % 57)) << s;
+  }
+}
+
+std::filesystem::path OnlySegment(const std::filesystem::path& dir) {
+  for (const auto& e : std::filesystem::directory_iterator(dir)) return e.path();
+  return {};
+}
+
+TEST(SegmentLogTest, AppendsSyncsAndReadsBack) {
+  testing::TempDir dir;
+  auto log = std::move(SegmentLog::Open(dir.path()).value());
+  EXPECT_EQ(log->next_sequence(), 0u);
+  AppendRange(*log, 0, 500);
+  EXPECT_EQ(log->durable_sequence(), 500u);
+  ExpectRecords(*log, 0, 500);
+  ExpectRecords(*log, 321, 500);
+  EXPECT_EQ(log->Read(10, 5, SIZE_MAX)->size(), 5u);
+  EXPECT_EQ(log->Read(10, 100, 300)->size(), 2u);  // ~100-156 bytes each
+  EXPECT_EQ(log->Read(10, 100, 1)->size(), 1u);     // at least one record
+  EXPECT_TRUE(log->Read(500, 10, SIZE_MAX)->empty());  // a tailing reader waits
+  EXPECT_THAT(log->Read(501, 10, SIZE_MAX).status(), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(SegmentLogTest, UnsyncedRecordsAreNotReadable) {
+  testing::TempDir dir;
+  auto log = std::move(SegmentLog::Open(dir.path()).value());
+  AppendRange(*log, 0, 10);
+  AppendRange(*log, 10, 20, 100, /*sync=*/false);
+  EXPECT_EQ(log->next_sequence(), 20u);
+  EXPECT_EQ(log->durable_sequence(), 10u);
+  EXPECT_EQ(log->Read(0, 100, SIZE_MAX)->size(), 10u);
+}
+
+TEST(SegmentLogTest, RefusesGapsAndOversizeRecords) {
+  testing::TempDir dir;
+  auto log = std::move(SegmentLog::Open(dir.path(), {8192}).value());
+  Bytes p(10);
+  LogRecord gap{5, 0, p};
+  EXPECT_THAT(log->Append({&gap, 1}), StatusIs(StatusCode::kInvalidArgument));
+  Bytes big(8192);
+  LogRecord huge{0, 0, big};
+  EXPECT_THAT(log->Append({&huge, 1}), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(log->next_sequence(), 0u);
+}
+
+TEST(SegmentLogTest, RollsSegmentsAndReopensWhereItLeftOff) {
+  testing::TempDir dir;
+  {
+    auto log = std::move(SegmentLog::Open(dir.path(), {8192}).value());
+    for (uint64_t s = 0; s < 400; s += 40) AppendRange(*log, s, s + 40);
+    EXPECT_GT(log->segment_count(), 5u);
+    ExpectRecords(*log, 0, 400);
+  }
+  auto log = std::move(SegmentLog::Open(dir.path(), {8192}).value());
+  EXPECT_EQ(log->next_sequence(), 400u);
+  EXPECT_EQ(log->durable_sequence(), 400u);
+  ExpectRecords(*log, 0, 400);
+  ExpectRecords(*log, 137, 263);
+  AppendRange(*log, 400, 450);
+  ExpectRecords(*log, 380, 450);
+}
+
+// A power loss can leave any prefix of the unsynced bytes on disk, followed by stale data.
+// Reopening keeps every synced record, and never more than was written.
+TEST(SegmentLogTest, CrashAtAnyByteKeepsEverySyncedRecord) {
+  for (uint64_t cut : {0u, 1u, 23u, 24u, 25u, 130u, 999u, 2000u, 100000u}) {
+    testing::TempDir dir;
+    uint64_t synced_end = 0;
+    Bytes image;
+    {
+      auto log = std::move(SegmentLog::Open(dir.path()).value());
+      AppendRange(*log, 0, 50);
+      synced_end = log->durable_sequence();
+      AppendRange(*log, 50, 80, 100, /*sync=*/false);
+      image = *ReadFile(OnlySegment(dir.path()));
+    }
+    // What reached the disk: everything synced, then `cut` bytes of the rest, then garbage.
+    auto path = OnlySegment(dir.path());
+    size_t synced_bytes = 512;
+    for (uint64_t s = 0; s < 50; ++s) synced_bytes += 24 + 100 + s % 57;
+    for (size_t i = synced_bytes + cut; i < image.size() && i < synced_bytes + cut + 64; ++i) {
+      image[i] = std::byte(0xA5);
+    }
+    ASSERT_TRUE(WriteFileDurably(path, image).ok());
+    auto log = std::move(SegmentLog::Open(dir.path()).value());
+    EXPECT_GE(log->next_sequence(), synced_end) << "cut " << cut;
+    EXPECT_LE(log->next_sequence(), 80u) << "cut " << cut;
+    ExpectRecords(*log, 0, log->next_sequence());
+  }
+}
+
+// After a torn record, intact later records must not come back behind a new record of the same
+// length: recovery wipes them.
+TEST(SegmentLogTest, RecordsAfterATornOneNeverComeBack) {
+  testing::TempDir dir;
+  {
+    auto log = std::move(SegmentLog::Open(dir.path()).value());
+    AppendRange(*log, 0, 20);
+  }
+  auto path = OnlySegment(dir.path());
+  size_t offset_of_10 = 512;
+  for (uint64_t s = 0; s < 10; ++s) offset_of_10 += 24 + 100 + s % 57;
+  {
+    UniqueFd fd(::open(path.c_str(), O_RDWR));
+    std::byte flip{0xff};
+    ASSERT_EQ(::pwrite(fd.get(), &flip, 1, static_cast<off_t>(offset_of_10 + 30)), 1);
+  }
+  {
+    auto log = std::move(SegmentLog::Open(dir.path()).value());
+    EXPECT_EQ(log->next_sequence(), 10u);
+    // A new record 10 of exactly the old record's length.
+    AppendRange(*log, 10, 11);
+  }
+  auto log = std::move(SegmentLog::Open(dir.path()).value());
+  EXPECT_EQ(log->next_sequence(), 11u) << "the old record 11 came back";
+}
+
+TEST(SegmentLogTest, WholeSegmentsExpireByTimeAndReadsBelowThemFail) {
+  testing::TempDir dir;
+  auto log = std::move(SegmentLog::Open(dir.path(), {8192}).value());
+  for (uint64_t s = 0; s < 400; s += 40) AppendRange(*log, s, s + 40);
+  size_t before = log->segment_count();
+  COFFRE_ASSERT_OK_AND_ASSIGN(size_t removed, log->ExpireBefore(1000 + 200));
+  EXPECT_GT(removed, 0u);
+  EXPECT_EQ(log->segment_count(), before - removed);
+  EXPECT_LE(log->first_sequence(), 200u);  // nothing newer than the cutoff went
+  EXPECT_GT(log->first_sequence(), 0u);
+  EXPECT_THAT(log->Read(0, 1, SIZE_MAX).status(), StatusIs(StatusCode::kInvalidArgument));
+  ExpectRecords(*log, log->first_sequence(), 400);
+  // The active segment never expires.
+  COFFRE_ASSERT_OK(log->ExpireBefore(INT64_MAX).status());
+  EXPECT_EQ(log->segment_count(), 1u);
+  AppendRange(*log, 400, 410);
+  ExpectRecords(*log, log->first_sequence(), 410);
+}
+
+TEST(SegmentLogTest, SegmentsArePreallocated) {
+  testing::TempDir dir;
+  auto log = std::move(SegmentLog::Open(dir.path(), {1 << 20}).value());
+  AppendRange(*log, 0, 3);
+  EXPECT_EQ(std::filesystem::file_size(OnlySegment(dir.path())), uint64_t{1} << 20);
+}
+
+}  // namespace
+}  // namespace coffre::storage
