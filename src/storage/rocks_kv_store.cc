@@ -1,6 +1,11 @@
 #include "storage/rocks_kv_store.h"
 
+#include "storage/rocks_encryption.h"
+
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/env_encryption.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -28,13 +33,21 @@ rocksdb::WriteOptions WriteOpts(bool sync) {
 
 }  // namespace
 
-RocksKvStore::RocksKvStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+RocksKvStore::RocksKvStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db)
+    : encrypted_env_(std::move(env)), db_(std::move(db)) {}
 RocksKvStore::~RocksKvStore() = default;
 
 Result<std::unique_ptr<RocksKvStore>> RocksKvStore::Open(const std::filesystem::path& dir,
-                                                         rocksdb::Env* env) {
+                                                         const Options& store_options) {
   rocksdb::Options options;
-  if (env != nullptr) options.env = env;
+  if (store_options.env != nullptr) options.env = store_options.env;
+  std::unique_ptr<rocksdb::Env> encrypted;
+  if (store_options.service_key != nullptr) {
+    std::shared_ptr<rocksdb::FileSystem> base = options.env->GetFileSystem();
+    encrypted = rocksdb::NewCompositeEnv(
+        rocksdb::NewEncryptedFS(base, NewFileCipherProvider(*store_options.service_key)));
+    options.env = encrypted.get();
+  }
   options.create_if_missing = true;
   options.paranoid_checks = true;
   // Old write-ahead logs are deleted, not archived, so erased data does not linger in them.
@@ -47,7 +60,8 @@ Result<std::unique_ptr<RocksKvStore>> RocksKvStore::Open(const std::filesystem::
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
   if (!s.ok()) return FromRocks(s, "open RocksDB at " + dir.string());
-  return std::unique_ptr<RocksKvStore>(new RocksKvStore(std::unique_ptr<rocksdb::DB>(raw)));
+  return std::unique_ptr<RocksKvStore>(
+      new RocksKvStore(std::move(encrypted), std::unique_ptr<rocksdb::DB>(raw)));
 }
 
 Result<Bytes> RocksKvStore::Get(std::string_view key) {

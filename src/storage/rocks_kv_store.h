@@ -12,15 +12,27 @@
 namespace rocksdb {
 class DB;
 class Env;
+}  // namespace rocksdb
+
+namespace coffre::crypto {
+class SecretBytes;
 }
 
 namespace coffre::storage {
 
 class RocksKvStore : public KvStore {
  public:
-  // `env` (tests: a fault-injecting file system) must outlive the store; null is the default.
+  struct Options {
+    rocksdb::Env* env = nullptr;  // tests: a fault-injecting file system; must outlive the store
+    // The infrastructure layer: every file encrypted under its own key, wrapped under this one
+    // (storage/file_cipher.h). Null: files in the clear (the vault, whose records are sealed).
+    const crypto::SecretBytes* service_key = nullptr;
+  };
   static Result<std::unique_ptr<RocksKvStore>> Open(const std::filesystem::path& dir,
-                                                    rocksdb::Env* env = nullptr);
+                                                    const Options& options);
+  static Result<std::unique_ptr<RocksKvStore>> Open(const std::filesystem::path& dir) {
+    return Open(dir, Options{});
+  }
   ~RocksKvStore() override;
 
   Result<Bytes> Get(std::string_view key) override;
@@ -33,7 +45,8 @@ class RocksKvStore : public KvStore {
   Status DestroyDeletedData();
 
  private:
-  explicit RocksKvStore(std::unique_ptr<rocksdb::DB> db);
+  RocksKvStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db);
+  std::unique_ptr<rocksdb::Env> encrypted_env_;  // outlives db_
   std::unique_ptr<rocksdb::DB> db_;
 };
 

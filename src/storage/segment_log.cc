@@ -9,12 +9,15 @@
 #include <cstring>
 
 #include "common/files.h"
+#include "storage/file_cipher.h"
 
 namespace coffre::storage {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'F', 'S', 'E', 'G', '0', '0', '1'};
-constexpr uint64_t kHeaderBytes = 512;  // room for the file cipher's wrapped key
+constexpr uint64_t kHeaderBytes = 512;
+constexpr uint32_t kFlagEncrypted = 1;
+constexpr size_t kCipherHeaderAt = 24;  // the file cipher's header (wrapped per-segment key)
 constexpr uint64_t kRecordHeaderBytes = 24;  // length, crc, sequence, time
 constexpr uint64_t kIndexEvery = 64;         // a sparse index entry every 64 records
 constexpr size_t kWipeChunk = 1 << 20;
@@ -70,6 +73,16 @@ struct SegmentLog::Segment {
   uint64_t end_offset = kHeaderBytes;
   int64_t last_time_ms = 0;
   std::vector<std::pair<uint64_t, uint64_t>> index;  // (sequence, offset), sparse
+  std::unique_ptr<FileCipher> cipher;                // null: records in the clear
+
+  // Reads or prepares bytes at `offset` as they are on disk <-> as records are.
+  Status Transform(uint64_t offset, MutableByteSpan data) const {
+    return cipher ? cipher->Apply(offset, data) : Status::Ok();
+  }
+  Status ReadAt(MutableByteSpan out, uint64_t offset) const {
+    COFFRE_RETURN_IF_ERROR(PReadAll(fd.get(), out, offset, path));
+    return Transform(offset, out);
+  }
 };
 
 SegmentLog::SegmentLog(std::filesystem::path dir, SegmentLogOptions options)
@@ -131,6 +144,16 @@ Status SegmentLog::ScanSegment(Segment& seg) {
       GetU64(header + 16) != seg.first_sequence) {
     return DataLoss(seg.path.string() + " is not a segment of this log");
   }
+  bool encrypted = GetU32(header + 12) & kFlagEncrypted;
+  if (encrypted != (options_.service_key != nullptr)) {
+    return FailedPrecondition(seg.path.string() + (encrypted ? " is encrypted: a service key is needed"
+                                                             : " is not encrypted, but a service key is set"));
+  }
+  if (encrypted) {
+    COFFRE_ASSIGN_OR_RETURN(seg.cipher,
+                            FileCipher::FromHeader(*options_.service_key,
+                                                   ByteSpan(header + kCipherHeaderAt, kFileCipherHeaderBytes)));
+  }
   uint64_t file_size = static_cast<uint64_t>(std::filesystem::file_size(seg.path));
   uint64_t offset = kHeaderBytes;
   uint64_t sequence = seg.first_sequence;
@@ -138,12 +161,12 @@ Status SegmentLog::ScanSegment(Segment& seg) {
   for (;;) {
     std::byte rh[kRecordHeaderBytes];
     if (offset + kRecordHeaderBytes > file_size) break;
-    COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), rh, offset, seg.path));
+    COFFRE_RETURN_IF_ERROR(seg.ReadAt(rh, offset));
     uint32_t length = GetU32(rh);
     uint32_t crc = GetU32(rh + 4);
     if (GetU64(rh + 8) != sequence || offset + kRecordHeaderBytes + length > file_size) break;
     payload.resize(length);
-    COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), payload, offset + kRecordHeaderBytes, seg.path));
+    COFFRE_RETURN_IF_ERROR(seg.ReadAt(payload, offset + kRecordHeaderBytes));
     if (RecordCrc(rh + 8, payload) != crc) break;
     if ((sequence - seg.first_sequence) % kIndexEvery == 0) seg.index.emplace_back(sequence, offset);
     seg.last_time_ms = static_cast<int64_t>(GetU64(rh + 16));
@@ -189,6 +212,13 @@ Status SegmentLog::StartSegment(uint64_t first_sequence) {
   std::memcpy(header, kMagic, sizeof kMagic);
   PutU32(header + 8, 1);  // format version
   PutU64(header + 16, first_sequence);
+  if (options_.service_key != nullptr) {
+    PutU32(header + 12, kFlagEncrypted);
+    COFFRE_ASSIGN_OR_RETURN(seg->cipher,
+                            FileCipher::CreateNew(*options_.service_key,
+                                                  MutableByteSpan(header + kCipherHeaderAt,
+                                                                  kFileCipherHeaderBytes)));
+  }
   COFFRE_RETURN_IF_ERROR(PWriteAll(seg->fd.get(), header, 0, seg->path));
   if (::fsync(seg->fd.get()) != 0) return ErrnoStatus("fsync " + seg->path.string(), errno);
   COFFRE_RETURN_IF_ERROR(SyncDirectory(dir_));
@@ -251,6 +281,7 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
       COFFRE_RETURN_IF_ERROR(StartSegment(next_sequence_));
       continue;
     }
+    COFFRE_RETURN_IF_ERROR(seg->Transform(offset, scratch_));
     COFFRE_RETURN_IF_ERROR(PWriteAll(seg->fd.get(), scratch_, offset, seg->path));
     std::lock_guard<std::mutex> guard(mu_);
     uint64_t at = offset;
@@ -298,12 +329,11 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
     uint64_t cursor_seq = std::prev(idx)->first;
     uint64_t offset = std::prev(idx)->second;
     uint64_t seg_end = std::min(seg.end_sequence, limit);
-    int fd = seg.fd.get();
-    std::filesystem::path path = seg.path;
+    const std::filesystem::path& path = seg.path;
     lock.unlock();
     while (cursor_seq < seg_end && out.size() < max_records) {
       std::byte rh[kRecordHeaderBytes];
-      COFFRE_RETURN_IF_ERROR(PReadAll(fd, rh, offset, path));
+      COFFRE_RETURN_IF_ERROR(seg.ReadAt(rh, offset));
       uint32_t length = GetU32(rh);
       if (cursor_seq >= seq) {
         if (!out.empty() && bytes + length > max_bytes) return out;
@@ -311,7 +341,7 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
         r.sequence = cursor_seq;
         r.time_ms = static_cast<int64_t>(GetU64(rh + 16));
         r.payload.resize(length);
-        COFFRE_RETURN_IF_ERROR(PReadAll(fd, r.payload, offset + kRecordHeaderBytes, path));
+        COFFRE_RETURN_IF_ERROR(seg.ReadAt(r.payload, offset + kRecordHeaderBytes));
         if (GetU64(rh + 8) != cursor_seq || RecordCrc(rh + 8, r.payload) != GetU32(rh + 4)) {
           return DataLoss("record " + std::to_string(cursor_seq) + " in " + path.string() +
                           " is damaged");

@@ -20,6 +20,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "crypto/secret_bytes.h"
 
 namespace coffre::storage {
 
@@ -37,6 +38,9 @@ struct StoredRecord {
 
 struct SegmentLogOptions {
   uint64_t segment_bytes = uint64_t{64} << 20;  // preallocated size of each segment
+  // The infrastructure layer (storage/file_cipher.h): records encrypted under a per-segment key
+  // wrapped in the segment header. Null: records stored as given. Must outlive the log.
+  const crypto::SecretBytes* service_key = nullptr;
 };
 
 class SegmentLog {

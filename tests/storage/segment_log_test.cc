@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/files.h"
+#include "file_scan.h"
 #include "test_util.h"
 
 namespace coffre::storage {
@@ -184,6 +185,58 @@ TEST(SegmentLogTest, SegmentsArePreallocated) {
   auto log = std::move(SegmentLog::Open(dir.path(), {1 << 20}).value());
   AppendRange(*log, 0, 3);
   EXPECT_EQ(std::filesystem::file_size(OnlySegment(dir.path())), uint64_t{1} << 20);
+}
+
+}  // namespace
+}  // namespace coffre::storage
+
+namespace coffre::storage {
+namespace {
+
+TEST(EncryptedSegmentLogTest, RecordsAreUnreadableOnDiskAndReadBackWithTheServiceKey) {
+  testing::TempDir dir;
+  auto key = std::move(crypto::SecretBytes::Random(32).value());
+  Bytes known = ToBytes("KNOWN-SEALED-RECORD-BYTES-0123456789");
+  {
+    auto log = std::move(SegmentLog::Open(dir.path(), {8192, &key}).value());
+    std::vector<LogRecord> records;
+    for (uint64_t s = 0; s < 200; ++s) records.push_back({s, 5, known});
+    COFFRE_ASSERT_OK(log->Append(records));
+    COFFRE_ASSERT_OK(log->Sync());
+  }
+  EXPECT_THAT(testing::FilesContaining(dir.path(), known), ::testing::IsEmpty());
+  auto log = std::move(SegmentLog::Open(dir.path(), {8192, &key}).value());
+  EXPECT_EQ(log->next_sequence(), 200u);
+  auto got = log->Read(150, 50, SIZE_MAX);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_EQ(got->size(), 50u);
+  EXPECT_EQ((*got)[49].payload, known);
+  log.reset();
+
+  auto wrong = std::move(crypto::SecretBytes::Random(32).value());
+  EXPECT_THAT(SegmentLog::Open(dir.path(), {8192, &wrong}).status(),
+              testing::StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(SegmentLog::Open(dir.path(), {8192, nullptr}).status(),
+              testing::StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST(EncryptedSegmentLogTest, TornTailRecoveryWorksThroughTheCipher) {
+  testing::TempDir dir;
+  auto key = std::move(crypto::SecretBytes::Random(32).value());
+  {
+    auto log = std::move(SegmentLog::Open(dir.path(), {SegmentLogOptions{}.segment_bytes, &key}).value());
+    AppendRange(*log, 0, 30);
+    AppendRange(*log, 30, 40, 100, /*sync=*/false);
+  }
+  auto path = OnlySegment(dir.path());
+  Bytes image = *ReadFile(path);
+  size_t offset_of_35 = 512;
+  for (uint64_t s = 0; s < 35; ++s) offset_of_35 += 24 + 100 + s % 57;
+  image[offset_of_35 + 40] ^= std::byte{0x10};
+  ASSERT_TRUE(WriteFileDurably(path, image).ok());
+  auto log = std::move(SegmentLog::Open(dir.path(), {SegmentLogOptions{}.segment_bytes, &key}).value());
+  EXPECT_EQ(log->next_sequence(), 35u);
+  ExpectRecords(*log, 0, 35);
 }
 
 }  // namespace

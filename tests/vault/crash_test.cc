@@ -23,7 +23,7 @@ struct OpenVault {
 OpenVault Open(const std::filesystem::path& dir, const crypto::SecretBytes& master,
                rocksdb::Env* env) {
   OpenVault v;
-  v.kv = std::move(storage::RocksKvStore::Open(dir, env).value());
+  v.kv = std::move(storage::RocksKvStore::Open(dir, {env, nullptr}).value());
   v.store = std::move(SealedStore::Open(*v.kv, std::move(master.Clone().value())).value());
   v.vault = std::make_unique<KeyVault>(*v.store, VaultSettings{}, [] { return 1'800'000'000; },
                                        nullptr);
