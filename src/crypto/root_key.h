@@ -29,6 +29,10 @@ class RootKey {
 
   Result<WrappedKey> WrapWith(KeyProvider& provider) const;
 
+  // A 32-byte key for one purpose, HKDF-SHA256(root key, info = "coffre/" + label). Keys for
+  // different labels are independent; the same label always gives the same key.
+  Result<SecretBytes> DeriveKey(std::string_view label) const;
+
   Result<Bytes> WrapDataKey(DataKeyId id, const SecretBytes& data_key);
   // OpenFailed() if `wrapped` was not made by this root key for `id`.
   Result<SecretBytes> UnwrapDataKey(DataKeyId id, ByteSpan wrapped);

@@ -82,3 +82,22 @@ TEST(WrappedKeyTest, SerializationRoundTripsAndRejectsMalformedJson) {
 
 }  // namespace
 }  // namespace coffre::crypto
+
+namespace coffre::crypto {
+namespace {
+
+TEST(RootKeyTest, DerivedKeysAreStablePerLabelAndIndependentAcrossLabels) {
+  auto root = std::move(RootKey::Generate().value());
+  auto a1 = root->DeriveKey("registry-ids");
+  auto a2 = root->DeriveKey("registry-ids");
+  auto b = root->DeriveKey("twins");
+  ASSERT_TRUE(a1.has_value() && a2.has_value() && b.has_value());
+  EXPECT_EQ(a1->size(), 32u);
+  EXPECT_TRUE(*a1 == *a2);
+  EXPECT_FALSE(*a1 == *b);
+  auto other = std::move(RootKey::Generate().value());
+  EXPECT_FALSE(*other->DeriveKey("registry-ids") == *a1);
+}
+
+}  // namespace
+}  // namespace coffre::crypto

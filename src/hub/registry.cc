@@ -1,0 +1,287 @@
+#include "hub/registry.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "common/encoding.h"
+#include "crypto/random.h"
+
+namespace coffre::hub {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kRowPrefix = "dev/";
+
+Status DeviceNotFound(const std::string& id) {
+  return NotFound("Device " + id + " not found.");
+}
+
+Status CheckKey(const std::string& name, const std::string& key) {
+  Result<Bytes> raw = Base64Decode(key);
+  if (!raw.has_value() || raw->size() < 16 || raw->size() > 64) {
+    return InvalidArgument("The " + name + " must be base64 of 16 to 64 bytes.");
+  }
+  return Status::Ok();
+}
+
+Status CheckThumbprint(const std::string& t) {
+  bool hex = std::all_of(t.begin(), t.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  if (!t.empty() && (!hex || (t.size() != 40 && t.size() != 64))) {
+    return InvalidArgument("A thumbprint must be the hex SHA-1 (40) or SHA-256 (64) of a certificate.");
+  }
+  return Status::Ok();
+}
+
+json ToJson(const DeviceIdentity& d) {
+  return {{"deviceId", d.device_id},
+          {"generationId", d.generation_id},
+          {"etag", d.etag},
+          {"status", d.status == DeviceStatus::kEnabled ? "enabled" : "disabled"},
+          {"statusReason", d.status_reason},
+          {"authType", AuthTypeName(d.auth_type)},
+          {"primaryKey", d.primary_key},
+          {"secondaryKey", d.secondary_key},
+          {"primaryThumbprint", d.primary_thumbprint},
+          {"secondaryThumbprint", d.secondary_thumbprint},
+          {"connected", d.connected},
+          {"statusUpdatedMs", d.status_updated_ms},
+          {"connectionStateUpdatedMs", d.connection_state_updated_ms},
+          {"lastActivityMs", d.last_activity_ms},
+          {"c2dMessageCount", d.c2d_message_count}};
+}
+
+Result<DeviceIdentity> FromJson(const json& j) {
+  if (!j.is_object() || !j["deviceId"].is_string()) return DataLoss("device record is malformed");
+  DeviceIdentity d;
+  d.device_id = j["deviceId"].get<std::string>();
+  d.generation_id = j.value("generationId", "");
+  d.etag = j.value("etag", "");
+  d.status = j.value("status", "enabled") == "disabled" ? DeviceStatus::kDisabled : DeviceStatus::kEnabled;
+  d.status_reason = j.value("statusReason", "");
+  d.auth_type = ParseAuthType(j.value("authType", "sas")).value_or(AuthType::kSas);
+  d.primary_key = j.value("primaryKey", "");
+  d.secondary_key = j.value("secondaryKey", "");
+  d.primary_thumbprint = j.value("primaryThumbprint", "");
+  d.secondary_thumbprint = j.value("secondaryThumbprint", "");
+  d.connected = j.value("connected", false);
+  d.status_updated_ms = j.value("statusUpdatedMs", int64_t{0});
+  d.connection_state_updated_ms = j.value("connectionStateUpdatedMs", int64_t{0});
+  d.last_activity_ms = j.value("lastActivityMs", int64_t{0});
+  d.c2d_message_count = j.value("c2dMessageCount", int64_t{0});
+  return d;
+}
+
+// If-Match: "*" or the current etag, quoted or not; an absent header matches only where the
+// SDK sends none (delete).
+Status CheckEtag(const std::string& if_match, const std::string& etag, bool absent_matches) {
+  std::string wanted = if_match;
+  if (wanted.size() >= 2 && wanted.front() == '"' && wanted.back() == '"') {
+    wanted = wanted.substr(1, wanted.size() - 2);
+  }
+  if ((wanted.empty() && absent_matches) || wanted == "*" || wanted == etag) return Status::Ok();
+  return FailedPrecondition("The etag does not match the device's current etag.");
+}
+
+Result<std::string> RandomKey() {
+  COFFRE_ASSIGN_OR_RETURN(auto raw, crypto::SecretBytes::Random(32));
+  return Base64Encode(raw.Reveal());
+}
+
+}  // namespace
+
+std::string_view AuthTypeName(AuthType type) {
+  switch (type) {
+    case AuthType::kSas: return "sas";
+    case AuthType::kSelfSigned: return "selfSigned";
+    case AuthType::kCertificateAuthority: return "certificateAuthority";
+    case AuthType::kNone: return "none";
+  }
+  return "none";
+}
+
+std::optional<AuthType> ParseAuthType(std::string_view name) {
+  for (AuthType t : {AuthType::kSas, AuthType::kSelfSigned, AuthType::kCertificateAuthority,
+                     AuthType::kNone}) {
+    if (AuthTypeName(t) == name) return t;
+  }
+  return std::nullopt;
+}
+
+bool ValidDeviceId(std::string_view id) {
+  static constexpr std::string_view kSpecial = "-.%_*?!(),:=@$'";
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           kSpecial.find(c) != std::string_view::npos;
+  });
+}
+
+Registry::Registry(storage::KvStore& kv, HubKeys& keys, Clock clock)
+    : kv_(kv), keys_(keys), clock_(std::move(clock)) {}
+
+// Requires mu_.
+Result<std::string> Registry::RowKey(const std::string& device_id) {
+  if (!row_key_) {
+    COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes key, keys_.root().DeriveKey("registry-row-names"));
+    row_key_ = std::move(key);
+  }
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), row_key_->Reveal().data(), static_cast<int>(row_key_->size()),
+           reinterpret_cast<const unsigned char*>(device_id.data()), device_id.size(), mac,
+           &len) == nullptr) {
+    return Internal("HMAC-SHA256 failed");
+  }
+  return std::string(kRowPrefix) + HexEncode(ByteSpan(reinterpret_cast<std::byte*>(mac), 16));
+}
+
+Result<DeviceIdentity> Registry::Load(const std::string& row) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, kv_.Get(row));
+  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.reader().Open(sealed, AsBytes(row)));
+  json j = json::parse(AsChars(plain), nullptr, false);
+  crypto::Cleanse(plain);
+  return FromJson(j);
+}
+
+// Requires mu_.
+Status Registry::Store(const std::string& row, const DeviceIdentity& device) {
+  if (!writer_ || writer_->exhausted()) {
+    COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
+  }
+  std::string text = ToJson(device).dump(-1, ' ', false, json::error_handler_t::replace);
+  Result<Bytes> sealed = writer_->Seal(AsBytes(row), AsBytes(text));
+  crypto::Cleanse(text);
+  if (!sealed.has_value()) return sealed.error();
+  return kv_.Put(row, *sealed, /*sync=*/true);
+}
+
+Result<std::string> Registry::NewEtag() {
+  Bytes raw(8);
+  COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(raw));
+  return Base64Encode(raw);
+}
+
+Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
+  if (!ValidDeviceId(d.device_id)) {
+    return InvalidArgument("The device id '" + d.device_id + "' is invalid: 1-128 of a-z A-Z 0-9 - . % _ * ? ! ( ) , : = @ $ '.");
+  }
+  if (d.auth_type == AuthType::kSas) {
+    if (d.primary_key.empty()) {
+      COFFRE_ASSIGN_OR_RETURN(d.primary_key, RandomKey());
+    }
+    if (d.secondary_key.empty()) {
+      COFFRE_ASSIGN_OR_RETURN(d.secondary_key, RandomKey());
+    }
+    COFFRE_RETURN_IF_ERROR(CheckKey("primary key", d.primary_key));
+    COFFRE_RETURN_IF_ERROR(CheckKey("secondary key", d.secondary_key));
+  }
+  COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.primary_thumbprint));
+  COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.secondary_thumbprint));
+  std::lock_guard<std::mutex> guard(mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
+  Result<Bytes> existing = kv_.Get(row);
+  if (existing.has_value()) {
+    return AlreadyExists("A device with ID '" + d.device_id + "' is already registered.");
+  }
+  if (existing.error().code() != StatusCode::kNotFound) return existing.error();
+  int64_t now = clock_();
+  // Azure's generation ids are decimal ticks; ours are milliseconds plus randomness.
+  Bytes rnd(4);
+  COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(rnd));
+  d.generation_id = std::to_string(now) + std::to_string(GetU32(rnd.data()) % 1000000);
+  COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
+  d.status_updated_ms = now;
+  d.connected = false;
+  COFFRE_RETURN_IF_ERROR(Store(row, d));
+  return d;
+}
+
+Result<DeviceIdentity> Registry::Get(const std::string& device_id) {
+  std::string row;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    COFFRE_ASSIGN_OR_RETURN(row, RowKey(device_id));
+  }
+  Result<DeviceIdentity> d = Load(row);
+  if (!d.has_value() && d.error().code() == StatusCode::kNotFound) return DeviceNotFound(device_id);
+  return d;
+}
+
+Result<DeviceIdentity> Registry::Update(DeviceIdentity d, const std::string& if_match) {
+  std::lock_guard<std::mutex> guard(mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
+  Result<DeviceIdentity> current = Load(row);
+  if (!current.has_value()) {
+    if (current.error().code() == StatusCode::kNotFound) return DeviceNotFound(d.device_id);
+    return current.error();
+  }
+  COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current->etag, /*absent_matches=*/false));
+  // Keys left empty in an update keep their current values.
+  if (d.auth_type == AuthType::kSas) {
+    if (d.primary_key.empty()) d.primary_key = current->primary_key;
+    if (d.secondary_key.empty()) d.secondary_key = current->secondary_key;
+    COFFRE_RETURN_IF_ERROR(CheckKey("primary key", d.primary_key));
+    COFFRE_RETURN_IF_ERROR(CheckKey("secondary key", d.secondary_key));
+  }
+  COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.primary_thumbprint));
+  COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.secondary_thumbprint));
+  d.generation_id = current->generation_id;
+  d.connected = current->connected;
+  d.connection_state_updated_ms = current->connection_state_updated_ms;
+  d.last_activity_ms = current->last_activity_ms;
+  d.c2d_message_count = current->c2d_message_count;
+  d.status_updated_ms = d.status != current->status ? clock_() : current->status_updated_ms;
+  COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
+  COFFRE_RETURN_IF_ERROR(Store(row, d));
+  return d;
+}
+
+Status Registry::Delete(const std::string& device_id, const std::string& if_match) {
+  std::lock_guard<std::mutex> guard(mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
+  Result<DeviceIdentity> current = Load(row);
+  if (!current.has_value()) {
+    if (current.error().code() == StatusCode::kNotFound) return DeviceNotFound(device_id);
+    return current.error();
+  }
+  COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current->etag, /*absent_matches=*/true));
+  return kv_.Delete(row, /*sync=*/true);
+}
+
+Result<DevicePage> Registry::List(size_t max_devices, const std::string& continuation) {
+  DevicePage page;
+  std::vector<std::string> rows;
+  COFFRE_RETURN_IF_ERROR(kv_.Scan(kRowPrefix, [&](std::string_view key, ByteSpan) {
+    if (!continuation.empty() && key <= continuation) return true;
+    rows.emplace_back(key);
+    return rows.size() <= max_devices;  // one more than asked, to know whether more follow
+  }));
+  if (rows.size() > max_devices) {
+    rows.resize(max_devices);
+    page.continuation = rows.back();
+  }
+  for (const std::string& row : rows) {
+    COFFRE_ASSIGN_OR_RETURN(DeviceIdentity d, Load(row));
+    page.devices.push_back(std::move(d));
+  }
+  return page;
+}
+
+Status Registry::SetConnected(const std::string& device_id, bool connected) {
+  std::lock_guard<std::mutex> guard(mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
+  COFFRE_ASSIGN_OR_RETURN(DeviceIdentity d, Load(row));
+  int64_t now = clock_();
+  d.connected = connected;
+  d.connection_state_updated_ms = now;
+  d.last_activity_ms = now;
+  return Store(row, d);
+}
+
+}  // namespace coffre::hub

@@ -1,0 +1,85 @@
+#pragma once
+// Registry: the device identities of one hub, as Azure IoT Hub keeps them (symmetric keys or
+// X.509 thumbprints, enabled/disabled with a reason, etag, generation id, connection state).
+// Each identity is one record in the metadata store, sealed by the customer layer; the record's
+// key is an HMAC of the device id under a key derived from the hub root key, so the store does
+// not even reveal device names. Thread-safe.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "hub/hub_keys.h"
+#include "storage/kv_store.h"
+
+namespace coffre::hub {
+
+enum class DeviceStatus { kEnabled, kDisabled };
+enum class AuthType { kSas, kSelfSigned, kCertificateAuthority, kNone };
+
+std::string_view AuthTypeName(AuthType type);               // "sas", "selfSigned", ...
+std::optional<AuthType> ParseAuthType(std::string_view name);
+
+struct DeviceIdentity {
+  std::string device_id;
+  std::string generation_id;  // set on create; a re-created id gets a new one
+  std::string etag;           // changes on every update
+  DeviceStatus status = DeviceStatus::kEnabled;
+  std::string status_reason;
+  AuthType auth_type = AuthType::kSas;
+  std::string primary_key, secondary_key;                // base64, for kSas
+  std::string primary_thumbprint, secondary_thumbprint;  // hex SHA-1 or SHA-256, for kSelfSigned
+  bool connected = false;
+  int64_t status_updated_ms = 0;
+  int64_t connection_state_updated_ms = 0;
+  int64_t last_activity_ms = 0;
+  int64_t c2d_message_count = 0;
+};
+
+// Azure's rule: 1-128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '
+bool ValidDeviceId(std::string_view id);
+
+struct DevicePage {
+  std::vector<DeviceIdentity> devices;
+  std::string continuation;  // empty: no more
+};
+
+class Registry {
+ public:
+  using Clock = std::function<int64_t()>;  // milliseconds since the epoch
+
+  // kv and keys must outlive the registry.
+  Registry(storage::KvStore& kv, HubKeys& keys, Clock clock);
+
+  // Generates keys left empty (32 random bytes each) and checks given ones (base64 of 16-64
+  // bytes). ALREADY_EXISTS if the id is taken.
+  Result<DeviceIdentity> Create(DeviceIdentity device);
+  Result<DeviceIdentity> Get(const std::string& device_id);  // NOT_FOUND
+  // if_match: "*" or the current etag (quoted or not); anything else is FAILED_PRECONDITION.
+  // Keys left empty keep their current values.
+  Result<DeviceIdentity> Update(DeviceIdentity device, const std::string& if_match);
+  Status Delete(const std::string& device_id, const std::string& if_match);
+  Result<DevicePage> List(size_t max_devices, const std::string& continuation);
+
+  // Connection bookkeeping from the protocol front ends (no etag change, as in Azure).
+  Status SetConnected(const std::string& device_id, bool connected);
+
+ private:
+  Result<std::string> RowKey(const std::string& device_id);
+  Result<DeviceIdentity> Load(const std::string& row);
+  Status Store(const std::string& row, const DeviceIdentity& device);
+  Result<std::string> NewEtag();
+
+  storage::KvStore& kv_;
+  HubKeys& keys_;
+  Clock clock_;
+  std::mutex mu_;                                    // orders read-modify-write
+  std::unique_ptr<crypto::EnvelopeWriter> writer_;  // guarded by mu_
+  std::optional<crypto::SecretBytes> row_key_;       // guarded by mu_
+};
+
+}  // namespace coffre::hub
