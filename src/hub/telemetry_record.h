@@ -1,0 +1,28 @@
+#pragma once
+// The plaintext of one stored telemetry message, before the customer layer seals it:
+// who sent it, when the hub accepted it, its properties and its body, in a compact binary form
+// (docs/formats/telemetry-record.md). Stateless.
+
+#include <optional>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "hub/message.h"
+
+namespace coffre::hub {
+
+struct TelemetryMessage {
+  std::string device_id;
+  std::optional<std::string> module_id;
+  int64_t enqueued_ms = 0;
+  MessageProperties properties;
+  Bytes body;
+};
+
+// Appends the encoded form to `out`.
+void EncodeTelemetryRecord(const TelemetryMessage& message, Bytes& out);
+// DATA_LOSS if the bytes are not a record of this format.
+Result<TelemetryMessage> DecodeTelemetryRecord(ByteSpan record);
+
+}  // namespace coffre::hub

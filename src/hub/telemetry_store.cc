@@ -1,0 +1,109 @@
+#include "hub/telemetry_store.h"
+
+#include "crypto/envelope.h"
+
+namespace coffre::hub {
+
+struct TelemetryStore::Partition {
+  std::unique_ptr<storage::SegmentLog> log;
+  std::unique_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
+  Bytes plain;                                     // reused encode buffer
+  std::vector<Bytes> sealed;                       // reused envelope buffers
+};
+
+TelemetryStore::~TelemetryStore() = default;
+
+TelemetryStore::TelemetryStore(HubKeys& keys, TelemetryStoreOptions options)
+    : keys_(keys), options_(std::move(options)) {}
+
+Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesystem::path& dir,
+                                                             HubKeys& keys,
+                                                             TelemetryStoreOptions options) {
+  if (options.partitions < 1 || options.partitions > 32) {
+    return InvalidArgument("a hub has 1 to 32 telemetry partitions");
+  }
+  std::unique_ptr<TelemetryStore> store(new TelemetryStore(keys, options));
+  for (int p = 0; p < options.partitions; ++p) {
+    auto part = std::make_unique<Partition>();
+    COFFRE_ASSIGN_OR_RETURN(part->log,
+                            storage::SegmentLog::Open(dir / std::to_string(p), options.log));
+    // A fresh data key per partition and incarnation (nonce discipline, docs/FORMAT.md).
+    COFFRE_ASSIGN_OR_RETURN(part->writer, keys.StartWriter(static_cast<uint32_t>(p)));
+    store->partitions_.push_back(std::move(part));
+  }
+  return store;
+}
+
+int TelemetryStore::PartitionOf(std::string_view device_id) const {
+  uint32_t h = 2166136261u;
+  for (char c : device_id) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 16777619u;
+  }
+  return static_cast<int>(h % static_cast<uint32_t>(partitions_.size()));
+}
+
+std::string TelemetryStore::Aad(int partition, uint64_t sequence) const {
+  return "telemetry/" + options_.hub_name + "/" + std::to_string(partition) + "/" +
+         std::to_string(sequence);
+}
+
+Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
+                                                     std::span<const TelemetryMessage> messages) {
+  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  Partition& part = *partitions_[static_cast<size_t>(partition)];
+  uint64_t next = part.log->next_sequence();
+  std::vector<uint64_t> sequences;
+  std::vector<storage::LogRecord> records;
+  part.sealed.resize(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    uint64_t seq = next + i;
+    if (part.writer->exhausted()) {
+      COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition)));
+    }
+    part.plain.clear();
+    EncodeTelemetryRecord(messages[i], part.plain);
+    Bytes& sealed = part.sealed[i];
+    sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
+    std::string aad = Aad(partition, seq);
+    COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(aad), part.plain, sealed));
+    records.push_back({seq, messages[i].enqueued_ms, sealed});
+    sequences.push_back(seq);
+  }
+  crypto::Cleanse(part.plain);
+  COFFRE_RETURN_IF_ERROR(part.log->Append(records));
+  return sequences;
+}
+
+Status TelemetryStore::Commit(int partition) {
+  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  return partitions_[static_cast<size_t>(partition)]->log->Sync();
+}
+
+uint64_t TelemetryStore::end_sequence(int partition) const {
+  return partitions_[static_cast<size_t>(partition)]->log->durable_sequence();
+}
+
+Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t from,
+                                                        size_t max_messages,
+                                                        size_t max_bytes) const {
+  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  const Partition& part = *partitions_[static_cast<size_t>(partition)];
+  COFFRE_ASSIGN_OR_RETURN(auto records, part.log->Read(from, max_messages, max_bytes));
+  std::vector<StoredMessage> out;
+  for (const auto& r : records) {
+    std::string aad = Aad(partition, r.sequence);
+    Result<Bytes> plain = keys_.reader().Open(r.payload, AsBytes(aad));
+    if (!plain.has_value()) {
+      return DataLoss("telemetry record " + std::to_string(partition) + "/" +
+                      std::to_string(r.sequence) + " could not be opened");
+    }
+    Result<TelemetryMessage> m = DecodeTelemetryRecord(*plain);
+    crypto::Cleanse(*plain);
+    if (!m.has_value()) return m.error();
+    out.push_back({r.sequence, std::move(*m)});
+  }
+  return out;
+}
+
+}  // namespace coffre::hub

@@ -1,0 +1,67 @@
+#pragma once
+// TelemetryStore: the hub's device-to-cloud stream, split into partitions (default 4, ids
+// "0".."3") by a stable hash of the device id, so one device's messages keep their order.
+// Each message is sealed by the customer layer under its partition's current data key, with AAD
+// binding hub, partition and sequence number (and, through the envelope header, the data key),
+// then appended to the partition's SegmentLog (infrastructure layer below). A batch is durable
+// when Commit returns: that is when the front end may acknowledge it.
+// Thread-safety: one writer per partition at a time (the caller's partition threads); reads run
+// concurrently.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "common/result.h"
+#include "hub/hub_keys.h"
+#include "hub/telemetry_record.h"
+#include "storage/segment_log.h"
+
+namespace coffre::hub {
+
+struct TelemetryStoreOptions {
+  std::string hub_name;  // bound into every record's AAD
+  int partitions = 4;
+  storage::SegmentLogOptions log;
+};
+
+struct StoredMessage {
+  uint64_t sequence = 0;
+  TelemetryMessage message;
+};
+
+class TelemetryStore {
+ public:
+  // keys must outlive the store.
+  static Result<std::unique_ptr<TelemetryStore>> Open(const std::filesystem::path& dir,
+                                                      HubKeys& keys, TelemetryStoreOptions options);
+  ~TelemetryStore();
+
+  int partitions() const { return static_cast<int>(partitions_.size()); }
+  // Stable across restarts and machines: FNV-1a of the id, modulo the partition count.
+  int PartitionOf(std::string_view device_id) const;
+
+  // Seals and appends the messages (all of `partition`), returns their sequence numbers. They
+  // are durable, and readable, only after Commit(partition).
+  Result<std::vector<uint64_t>> Append(int partition, std::span<const TelemetryMessage> messages);
+  Status Commit(int partition);
+
+  // Durable messages of a partition from `from` on. DATA_LOSS if a record fails to open.
+  Result<std::vector<StoredMessage>> Read(int partition, uint64_t from, size_t max_messages,
+                                          size_t max_bytes) const;
+  uint64_t end_sequence(int partition) const;  // one past the last durable message
+
+ private:
+  struct Partition;
+  TelemetryStore(HubKeys& keys, TelemetryStoreOptions options);
+  std::string Aad(int partition, uint64_t sequence) const;
+
+  HubKeys& keys_;
+  TelemetryStoreOptions options_;
+  std::vector<std::unique_ptr<Partition>> partitions_;
+};
+
+}  // namespace coffre::hub
