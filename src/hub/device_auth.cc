@@ -1,0 +1,90 @@
+#include "hub/device_auth.h"
+
+#include <strings.h>
+
+#include "common/encoding.h"
+#include "hub/sas_token.h"
+
+namespace coffre::hub {
+namespace {
+
+Status NotAuthorized() { return Unauthenticated("Not authorized"); }
+
+}  // namespace
+
+Result<MqttUsername> ParseMqttUsername(std::string_view username) {
+  size_t q = username.find("/?");
+  if (q == std::string_view::npos) {
+    return InvalidArgument("the user name must end with /?api-version=...");
+  }
+  MqttUsername out;
+  out.query = std::string(username.substr(q + 2));
+  std::string_view path = username.substr(0, q);
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = path.find('/', start);
+    parts.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3) {
+    return InvalidArgument("the user name must be {host}/{device}[/{module}]/?...");
+  }
+  for (std::string_view p : parts) {
+    if (p.empty()) return InvalidArgument("the user name has an empty part");
+  }
+  out.host = std::string(parts[0]);
+  out.device_id = std::string(parts[1]);
+  if (parts.size() == 3) out.module_id = std::string(parts[2]);
+  return out;
+}
+
+bool DeviceAuthenticator::AcceptedHost(std::string_view host) const {
+  for (const std::string& h : hosts_) {
+    if (h.size() == host.size() && ::strncasecmp(h.data(), host.data(), h.size()) == 0) return true;
+  }
+  return false;
+}
+
+Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCredentials& c) {
+  COFFRE_ASSIGN_OR_RETURN(MqttUsername user, ParseMqttUsername(c.username));
+  std::string expected_client = user.device_id + (user.module_id ? "/" + *user.module_id : "");
+  if (c.client_id != expected_client) {
+    return FailedPrecondition("the client id does not match the user name");
+  }
+  if (!AcceptedHost(user.host)) return NotAuthorized();
+  if (!c.password) return InvalidArgument("no password (SAS token) was given");
+  Result<SasToken> token = ParseSasToken(*c.password);
+  if (!token.has_value()) return NotAuthorized();
+  Result<SasAudience> audience = ParseSasAudience(token->resource);
+  if (!audience.has_value() || !AcceptedHost(audience->host) ||
+      audience->device_id != user.device_id || audience->module_id != user.module_id ||
+      token->key_name.has_value()) {
+    return NotAuthorized();
+  }
+  Result<DeviceIdentity> device = registry_.Get(user.device_id);
+  if (!device.has_value()) {
+    if (device.error().code() == StatusCode::kNotFound) return NotAuthorized();
+    return device.error();  // the hub itself is failing: not the device's fault
+  }
+  if (device->status != DeviceStatus::kEnabled || device->auth_type != AuthType::kSas) {
+    return NotAuthorized();
+  }
+  int64_t now = clock_();
+  bool verified = false;
+  for (const std::string* key : {&device->primary_key, &device->secondary_key}) {
+    Result<Bytes> raw = Base64Decode(*key);
+    if (!raw.has_value()) continue;
+    Result<crypto::SecretBytes> secret = crypto::SecretBytes::CopyOf(*raw);
+    crypto::Cleanse(*raw);
+    if (secret.has_value() && VerifySasToken(*token, *secret, now).ok()) {
+      verified = true;
+      break;
+    }
+  }
+  if (!verified) return NotAuthorized();
+  return AuthenticatedDevice{user.device_id, user.module_id, token->expiry};
+}
+
+}  // namespace coffre::hub

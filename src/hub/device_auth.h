@@ -1,0 +1,62 @@
+#pragma once
+// DeviceAuthenticator: who a connecting device is, as Azure IoT Hub decides it for MQTT
+// (iothub-protocol.md §1.7, §3.1): the user name names an accepted host and the device (and
+// module), the client id matches it, the password is a SAS token whose audience is that device,
+// signed with the device's primary or secondary key, not expired, and the device is enabled.
+// Policy-signed device tokens (skn=device) come with the shared access policies.
+// Thread-safe.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "hub/registry.h"
+
+namespace coffre::hub {
+
+struct DeviceCredentials {
+  std::string_view client_id;
+  std::string_view username;
+  std::optional<std::string_view> password;  // the SAS token
+};
+
+struct AuthenticatedDevice {
+  std::string device_id;
+  std::optional<std::string> module_id;
+  int64_t expires_at = 0;  // seconds since the epoch: close the session then
+};
+
+// The parts of an IoT Hub MQTT user name "{host}/{device}[/{module}]/?{query}".
+struct MqttUsername {
+  std::string host;
+  std::string device_id;
+  std::optional<std::string> module_id;
+  std::string query;
+};
+Result<MqttUsername> ParseMqttUsername(std::string_view username);
+
+class DeviceAuthenticator {
+ public:
+  using Clock = std::function<int64_t()>;  // seconds since the epoch
+
+  // registry must outlive the authenticator. host_names: the names devices may use
+  // (compared case-insensitively), e.g. {"localhost", "127.0.0.1"}.
+  DeviceAuthenticator(Registry& registry, std::vector<std::string> host_names, Clock clock)
+      : registry_(registry), hosts_(std::move(host_names)), clock_(std::move(clock)) {}
+
+  // INVALID_ARGUMENT: malformed user name or password (CONNACK 4); FAILED_PRECONDITION: client
+  // id and user name disagree (CONNACK 2); UNAUTHENTICATED: anything about the token or the
+  // device (CONNACK 5), never saying which, as Azure does not.
+  Result<AuthenticatedDevice> AuthenticateMqtt(const DeviceCredentials& credentials);
+
+ private:
+  bool AcceptedHost(std::string_view host) const;
+
+  Registry& registry_;
+  std::vector<std::string> hosts_;
+  Clock clock_;
+};
+
+}  // namespace coffre::hub
