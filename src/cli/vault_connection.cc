@@ -1,5 +1,7 @@
 #include "cli/vault_connection.h"
 
+#include "common/encoding.h"
+
 #include "common/files.h"
 
 namespace coffre::cli {
@@ -118,22 +120,6 @@ Result<PageLink> SplitNextLink(std::string_view url) {
   return link;
 }
 
-std::string PathSegment(std::string_view name) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : name) {
-    auto c = static_cast<unsigned char>(ch);
-    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '.' || c == '~';
-    if (unreserved) {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
-}
+std::string PathSegment(std::string_view name) { return PercentEncode(name); }
 
 }  // namespace coffre::cli

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "common/encoding.h"
+#include "common/strings.h"
 #include "hub/sas_token.h"
 
 namespace coffre::hub {
@@ -20,14 +21,7 @@ Result<MqttUsername> ParseMqttUsername(std::string_view username) {
   MqttUsername out;
   out.query = std::string(username.substr(q + 2));
   std::string_view path = username.substr(0, q);
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  for (;;) {
-    size_t slash = path.find('/', start);
-    parts.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
+  std::vector<std::string_view> parts = Split(path, '/');
   if (parts.size() < 2 || parts.size() > 3) {
     return InvalidArgument("the user name must be {host}/{device}[/{module}]/?...");
   }

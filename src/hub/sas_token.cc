@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/encoding.h"
+#include "common/strings.h"
 
 namespace coffre::hub {
 namespace {
@@ -116,14 +117,7 @@ Result<std::string> MakeSasToken(std::string_view resource, const crypto::Secret
 }
 
 Result<SasAudience> ParseSasAudience(std::string_view resource) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  for (;;) {
-    size_t slash = resource.find('/', start);
-    parts.push_back(resource.substr(start, slash == std::string_view::npos ? slash : slash - start));
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
+  std::vector<std::string_view> parts = Split(resource, '/');
   for (std::string_view p : parts) {
     if (p.empty()) return Unauthenticated("the token's resource is malformed");
   }

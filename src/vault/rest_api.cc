@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/strings.h"
 
 namespace coffre::vault {
 namespace {
@@ -33,17 +34,6 @@ constexpr size_t kMaxPageSize = 25;
 
 const char* const kApiVersions[] = {"7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6",
                                     "7.6-preview.1", "7.6-preview.2", "2025-07-01"};
-
-std::vector<std::string> Split(std::string_view s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    size_t pos = s.find(sep, start);
-    out.emplace_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
-    if (pos == std::string_view::npos) return out;
-    start = pos + 1;
-  }
-}
 
 bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -186,11 +176,11 @@ HttpResponse RestApi::Handle(const HttpRequest& request) {
   size_t q = target.find('?');
   call.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) {
-    for (const std::string& pair : Split(target.substr(q + 1), '&')) {
+    for (std::string_view pair : Split(target.substr(q + 1), '&')) {
       if (pair.empty()) continue;
       size_t eq = pair.find('=');
       call.query[PercentDecode(pair.substr(0, eq), true)] =
-          eq == std::string::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
+          eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
     }
   }
   // Authentication comes first: the SDK's first request has no token and no body.
@@ -218,7 +208,9 @@ HttpResponse RestApi::Handle(const HttpRequest& request) {
   }
   call.api_version = version->second;
   if (call.path.empty() || call.path[0] != '/') return Error(404, "NotFound", "Unknown path.");
-  call.segments = Split(std::string_view(call.path).substr(1), '/');
+  for (std::string_view segment : Split(std::string_view(call.path).substr(1), '/')) {
+    call.segments.emplace_back(segment);
+  }
   return Route(call);
 }
 
