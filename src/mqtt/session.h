@@ -1,0 +1,79 @@
+#pragma once
+// Session: one device's MQTT connection as IoT Hub runs it, as a state machine over bytes: no
+// sockets, no threads. The server feeds it what it reads and writes what it returns; replies
+// from one read come back as one buffer (so many PUBACKs cost one write).
+//
+//   AwaitConnect --CONNECT, authenticated--> Connected --DISCONNECT / violation / expiry--> Closed
+//
+// Rules (iothub-protocol.md §3): MQTT 3.1.1 only (else CONNACK 1); credentials through the host
+// (CONNACK 2, 4, 5; 3 if the hub cannot decide, e.g. while its keys are inaccessible); telemetry
+// only on the device's own events topic; QoS 2, oversize messages, bad property bags, other
+// topics and any protocol violation close the connection; a QoS 1 PUBLISH is acknowledged only
+// when the host reports it durable (OnDurable); keep-alive 1.5x the client's (at most 1767 s);
+// the session ends when its SAS token expires. Thread-compatible: one strand per session.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/bytes.h"
+#include "hub/device_auth.h"
+#include "hub/telemetry_record.h"
+#include "mqtt/packets.h"
+
+namespace coffre::mqtt {
+
+// What a session needs from the hub.
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+  virtual Result<hub::AuthenticatedDevice> Authenticate(const hub::DeviceCredentials& c) = 0;
+  // Stores a telemetry message. packet_id != 0 (QoS 1): the server later calls
+  // Session::OnDurable(packet_id, status) on the session's strand.
+  virtual void SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_id) = 0;
+  virtual int64_t NowMs() = 0;
+};
+
+struct SessionLimits {
+  // Azure's 256 KB message plus room for the topic and the property bag.
+  size_t max_packet_bytes = 256 * 1024 + 16 * 1024;
+  int64_t max_keep_alive_s = 1767;
+};
+
+class Session {
+ public:
+  struct Output {
+    Bytes to_send;
+    bool close = false;    // close the connection after sending
+    std::string reason;    // why, for the log (never credentials)
+  };
+
+  // host must outlive the session.
+  explicit Session(SessionHost& host, SessionLimits limits = {}) : host_(host), limits_(limits) {}
+
+  Output OnBytes(ByteSpan data);
+  Output OnDurable(uint16_t packet_id, const Status& stored);
+  Output OnTick();  // call every second or so: keep-alive and token expiry
+
+  bool connected() const { return state_ == State::kConnected; }
+  const std::string& device_id() const { return device_.device_id; }
+
+ private:
+  enum class State { kAwaitConnect, kConnected, kClosed };
+
+  void Close(Output& out, std::string reason);
+  void HandleConnect(const Connect& c, Output& out);
+  void HandlePublish(const Publish& p, Output& out);
+  void HandleSubscribe(const Subscribe& s, Output& out);
+
+  SessionHost& host_;
+  SessionLimits limits_;
+  State state_ = State::kAwaitConnect;
+  hub::AuthenticatedDevice device_;
+  std::string events_prefix_;  // "devices/{id}/messages/events" (or the module form)
+  int64_t keep_alive_ms_ = 0;  // 0: none
+  int64_t last_packet_ms_ = 0;
+  Bytes pending_;  // bytes of an incomplete packet
+};
+
+}  // namespace coffre::mqtt

@@ -1,0 +1,231 @@
+#include "mqtt/session.h"
+
+#include <gtest/gtest.h>
+
+#include "mqtt/codec.h"
+#include "test_util.h"
+
+namespace coffre::mqtt {
+namespace {
+
+// A host that accepts the password "good" for dev-01 and records what was submitted.
+class FakeHost : public SessionHost {
+ public:
+  Result<hub::AuthenticatedDevice> Authenticate(const hub::DeviceCredentials& c) override {
+    if (next_error) return *next_error;
+    if (c.client_id != "dev-01") return FailedPrecondition("client id");
+    if (!c.password || *c.password != "good") return Unauthenticated("no");
+    return hub::AuthenticatedDevice{"dev-01", std::nullopt, expires_at};
+  }
+  void SubmitTelemetry(hub::TelemetryMessage m, uint16_t packet_id) override {
+    submitted.emplace_back(std::move(m), packet_id);
+  }
+  int64_t NowMs() override { return now_ms; }
+
+  std::optional<Status> next_error;
+  std::vector<std::pair<hub::TelemetryMessage, uint16_t>> submitted;
+  int64_t now_ms = 1'800'000'000'000;
+  int64_t expires_at = 1'800'003'600;
+};
+
+Bytes ConnectBytes(std::string_view password = "good", uint8_t level = 4, uint16_t keep_alive = 60) {
+  Connect c;
+  c.level = level;
+  c.clean_session = false;
+  c.keep_alive = keep_alive;
+  c.client_id = "dev-01";
+  c.username = "localhost/dev-01/?api-version=2021-04-12";
+  c.password = AsBytes(password);
+  Bytes out;
+  EncodeConnect(out, c);
+  return out;
+}
+
+Bytes PublishBytes(std::string_view topic, uint8_t qos, uint16_t id, std::string_view body) {
+  Bytes out;
+  EncodePublish(out, {false, qos, false, topic, id, AsBytes(body)});
+  return out;
+}
+
+std::vector<Packet> Replies(const Bytes& bytes, std::vector<Bytes>& storage) {
+  storage.push_back(bytes);
+  std::vector<Packet> out;
+  ByteSpan rest(storage.back());
+  while (!rest.empty()) {
+    auto d = DecodePacket(rest, 1 << 20);
+    EXPECT_TRUE(d.has_value() && d->has_value());
+    if (!d.has_value() || !d->has_value()) break;
+    out.push_back((*d)->packet);
+    rest = rest.subspan((*d)->size);
+  }
+  return out;
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  Session::Output Connected() {
+    Session::Output out = session_.OnBytes(ConnectBytes());
+    EXPECT_TRUE(session_.connected());
+    return out;
+  }
+  FakeHost host_;
+  Session session_{host_};
+  std::vector<Bytes> keep_;
+};
+
+TEST_F(SessionTest, ConnectAcceptedWithConnackZero) {
+  Session::Output out = Connected();
+  auto replies = Replies(out.to_send, keep_);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(std::get<ConnAck>(replies[0]).code, ConnectCode::kAccepted);
+  EXPECT_FALSE(out.close);
+  EXPECT_EQ(session_.device_id(), "dev-01");
+}
+
+TEST_F(SessionTest, RefusalsAnswerTheAzureConnackCodeAndClose) {
+  struct Case {
+    Bytes connect;
+    std::optional<Status> host_error;
+    ConnectCode code;
+  };
+  std::vector<Case> cases = {
+      {ConnectBytes("bad"), std::nullopt, ConnectCode::kNotAuthorized},
+      {ConnectBytes("good", 3), std::nullopt, ConnectCode::kBadProtocolVersion},
+      {ConnectBytes(), InvalidArgument("username"), ConnectCode::kBadUsernameOrPassword},
+      {ConnectBytes(), FailedPrecondition("client id"), ConnectCode::kIdentifierRejected},
+      {ConnectBytes(), Unavailable("keys inaccessible"), ConnectCode::kServerUnavailable},
+  };
+  for (Case& c : cases) {
+    FakeHost host;
+    host.next_error = c.host_error;
+    Session s(host);
+    Session::Output out = s.OnBytes(c.connect);
+    auto replies = Replies(out.to_send, keep_);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(std::get<ConnAck>(replies[0]).code, c.code);
+    EXPECT_TRUE(out.close);
+    EXPECT_FALSE(s.connected());
+  }
+}
+
+TEST_F(SessionTest, TelemetryIsSubmittedAndQos1IsAckedOnlyWhenDurable) {
+  Connected();
+  Bytes in = PublishBytes("devices/dev-01/messages/events/%24.mid=m1&k=v", 1, 42, "{\"t\":1}");
+  Bytes qos0 = PublishBytes("devices/dev-01/messages/events/", 0, 0, "x");
+  in.insert(in.end(), qos0.begin(), qos0.end());
+  Session::Output out = session_.OnBytes(in);
+  EXPECT_TRUE(out.to_send.empty()) << "no PUBACK before the message is durable";
+  ASSERT_EQ(host_.submitted.size(), 2u);
+  EXPECT_EQ(host_.submitted[0].second, 42);
+  EXPECT_EQ(host_.submitted[1].second, 0);
+  const hub::TelemetryMessage& m = host_.submitted[0].first;
+  EXPECT_EQ(m.device_id, "dev-01");
+  EXPECT_EQ(*m.properties.system.message_id, "m1");
+  EXPECT_EQ(m.properties.application[0].first, "k");
+  EXPECT_EQ(AsChars(m.body), "{\"t\":1}");
+  EXPECT_EQ(m.enqueued_ms, host_.now_ms);
+  Session::Output ack = session_.OnDurable(42, Status::Ok());
+  auto replies = Replies(ack.to_send, keep_);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(std::get<PacketIdOnly>(replies[0]).packet_id, 42);
+  EXPECT_TRUE(session_.OnDurable(43, Internal("disk full")).close);
+}
+
+TEST_F(SessionTest, PacketsSplitAnywhereAndRepliesOfOneReadAreCoalesced) {
+  Bytes all = ConnectBytes();
+  Bytes ping;
+  EncodeBare(ping, {PacketType::kPingReq});
+  for (int i = 0; i < 3; ++i) all.insert(all.end(), ping.begin(), ping.end());
+  Bytes replies_bytes;
+  for (std::byte b : all) {  // one byte at a time
+    Session::Output out = session_.OnBytes({&b, 1});
+    replies_bytes.insert(replies_bytes.end(), out.to_send.begin(), out.to_send.end());
+  }
+  EXPECT_EQ(Replies(replies_bytes, keep_).size(), 4u);
+  Bytes three;
+  for (int i = 0; i < 3; ++i) three.insert(three.end(), ping.begin(), ping.end());
+  Session::Output out = session_.OnBytes(three);
+  EXPECT_EQ(Replies(out.to_send, keep_).size(), 3u) << "three PINGRESPs in one buffer";
+}
+
+TEST_F(SessionTest, ViolationsCloseTheConnection) {
+  std::vector<Bytes> bad = {
+      PublishBytes("devices/dev-02/messages/events/", 1, 1, "other device"),
+      PublishBytes("devices/dev-01/messages/devicebound/", 1, 1, "wrong direction"),
+      PublishBytes("devices/dev-01/messages/events/a=%C3%28", 1, 1, "bad bag"),
+      PublishBytes("devices/dev-01/messages/events/", 1, 1, std::string(256 * 1024 + 1, 'x')),
+      ConnectBytes(),  // a second CONNECT
+  };
+  Bytes qos2;
+  EncodePublish(qos2, {false, 2, false, "devices/dev-01/messages/events/", 9, {}});
+  bad.push_back(qos2);
+  bad.push_back(testing::Hex("f000"));  // reserved packet type
+  for (const Bytes& b : bad) {
+    FakeHost host;
+    Session s(host);
+    s.OnBytes(ConnectBytes());
+    Session::Output out = s.OnBytes(b);
+    EXPECT_TRUE(out.close) << out.reason;
+    EXPECT_FALSE(out.reason.empty());
+    EXPECT_TRUE(host.submitted.empty());
+  }
+  // Anything before CONNECT.
+  FakeHost host;
+  Session s(host);
+  EXPECT_TRUE(s.OnBytes(PublishBytes("devices/dev-01/messages/events/", 0, 0, "x")).close);
+}
+
+TEST_F(SessionTest, RetainIsKeptAsAPropertyNotStored) {
+  Connected();
+  Bytes in;
+  EncodePublish(in, {false, 0, true, "devices/dev-01/messages/events/", 0, AsBytes("r")});
+  session_.OnBytes(in);
+  ASSERT_EQ(host_.submitted.size(), 1u);
+  EXPECT_EQ(host_.submitted[0].first.properties.application.back(),
+            (std::pair<std::string, std::string>{"mqtt-retain", "true"}));
+}
+
+TEST_F(SessionTest, SubscriptionsToIotHubTopicsAreGrantedAtMostQos1) {
+  Connected();
+  Bytes sub;
+  EncodeSubscribe(sub, {7,
+                        {{"devices/dev-01/messages/devicebound/#", 1},
+                         {"$iothub/twin/res/#", 0},
+                         {"$iothub/methods/POST/#", 2},
+                         {"devices/dev-02/messages/devicebound/#", 1},
+                         {"#", 0}}});
+  auto replies = Replies(session_.OnBytes(sub).to_send, keep_);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(std::get<SubAck>(replies[0]).codes,
+            (std::vector<uint8_t>{1, 0, 1, kSubscriptionFailure, kSubscriptionFailure}));
+}
+
+TEST_F(SessionTest, KeepAliveIsOneAndAHalfTimesTheClients) {
+  session_.OnBytes(ConnectBytes("good", 4, /*keep_alive=*/60));
+  host_.now_ms += 90'000;
+  EXPECT_FALSE(session_.OnTick().close);
+  host_.now_ms += 1;
+  EXPECT_TRUE(session_.OnTick().close);
+}
+
+TEST_F(SessionTest, TheSessionEndsWhenItsTokenExpires) {
+  session_.OnBytes(ConnectBytes("good", 4, /*keep_alive=*/0));
+  host_.now_ms = (host_.expires_at + 300) * 1000;
+  EXPECT_FALSE(session_.OnTick().close);
+  host_.now_ms += 1000;
+  Session::Output out = session_.OnTick();
+  EXPECT_TRUE(out.close);
+  EXPECT_NE(out.reason.find("expired"), std::string::npos);
+}
+
+TEST_F(SessionTest, DisconnectClosesQuietly) {
+  Connected();
+  Bytes d;
+  EncodeBare(d, {PacketType::kDisconnect});
+  Session::Output out = session_.OnBytes(d);
+  EXPECT_TRUE(out.close);
+  EXPECT_TRUE(out.to_send.empty());
+}
+
+}  // namespace
+}  // namespace coffre::mqtt
