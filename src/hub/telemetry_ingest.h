@@ -1,0 +1,66 @@
+#pragma once
+// TelemetryIngest: the write path of the telemetry store with group commit. Each partition has a
+// writer thread; front ends Submit messages from any thread, and the writer takes everything
+// queued (up to a batch limit), seals and appends it, makes it durable with one fdatasync, and
+// only then calls each message's completion. So a PUBACK never precedes durability, and the
+// cost of a sync is shared by every message that arrived meanwhile.
+// Thread-safe. Completions run on the partition's writer thread: keep them short (post to the
+// connection's strand).
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "hub/telemetry_store.h"
+
+namespace coffre::hub {
+
+struct IngestOptions {
+  size_t max_batch_messages = 4096;
+  size_t max_queued_messages = 65536;  // beyond this Submit refuses (back-pressure)
+};
+
+struct IngestStats {
+  uint64_t messages = 0;
+  uint64_t commits = 0;  // fdatasyncs: messages / commits is the group-commit factor
+};
+
+class TelemetryIngest {
+ public:
+  using Completion = std::function<void(const Status&)>;
+
+  // store must outlive the ingest. Starts one writer thread per partition.
+  TelemetryIngest(TelemetryStore& store, IngestOptions options = {});
+  ~TelemetryIngest();  // drains what is queued, then stops
+
+  // RESOURCE_EXHAUSTED (completion not called) when the partition's queue is full.
+  Status Submit(TelemetryMessage message, Completion done);
+
+  IngestStats stats() const;
+
+ private:
+  struct Pending {
+    TelemetryMessage message;
+    Completion done;
+  };
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable ready;
+    std::deque<Pending> items;
+    bool stopping = false;
+  };
+  void Run(int partition);
+
+  TelemetryStore& store_;
+  IngestOptions options_;
+  std::vector<std::unique_ptr<Queue>> queues_;
+  std::vector<std::thread> writers_;
+  mutable std::mutex stats_mu_;
+  IngestStats stats_;
+};
+
+}  // namespace coffre::hub
