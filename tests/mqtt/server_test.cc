@@ -1,0 +1,170 @@
+// MqttServer end to end over TLS on a loopback port: the hub's real registry, authenticator,
+// sealed telemetry store and group commit behind it.
+#include "mqtt/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <gtest/gtest.h>
+
+#include "common/encoding.h"
+#include "fakes/fake_key_provider.h"
+#include "hub/sas_token.h"
+#include "mqtt/codec.h"
+#include "net/certificates.h"
+#include "storage/rocks_kv_store.h"
+#include "test_util.h"
+
+namespace coffre::mqtt {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+// A blocking MQTT-over-TLS client, just enough for the test.
+class Client {
+ public:
+  Client(uint16_t port, const std::filesystem::path& ca) : ctx_(ssl::context::tls_client), stream_(ioc_, ctx_) {
+    ctx_.load_verify_file(ca.string());
+    stream_.set_verify_mode(ssl::verify_peer);
+    stream_.set_verify_callback(ssl::host_name_verification("localhost"));
+    stream_.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+    stream_.handshake(ssl::stream_base::client);
+  }
+  void Send(const Bytes& b) { asio::write(stream_, asio::buffer(b)); }
+  // The next packet, or nullopt when the server closed the connection.
+  std::optional<Packet> Receive() {
+    for (;;) {
+      auto d = DecodePacket(buffer_, 1 << 20);
+      if (d.has_value() && d->has_value()) {
+        last_ = Bytes(buffer_.begin(), buffer_.begin() + (*d)->size);
+        buffer_.erase(buffer_.begin(), buffer_.begin() + (*d)->size);
+        return std::move(*DecodePacket(last_, 1 << 20).value()).packet;
+      }
+      std::array<char, 4096> chunk;
+      boost::system::error_code ec;
+      size_t n = stream_.read_some(asio::buffer(chunk), ec);
+      if (ec) return std::nullopt;
+      buffer_.insert(buffer_.end(), reinterpret_cast<std::byte*>(chunk.data()),
+                     reinterpret_cast<std::byte*>(chunk.data()) + n);
+    }
+  }
+
+ private:
+  asio::io_context ioc_;
+  ssl::context ctx_;
+  ssl::stream<tcp::socket> stream_;
+  Bytes buffer_;
+  Bytes last_;
+};
+
+class MqttServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
+    kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
+    keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
+    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, [] { return int64_t{0}; });
+    hub::DeviceIdentity d;
+    d.device_id = "dev-01";
+    device_ = std::move(registry_->Create(d).value());
+    hub::TelemetryStoreOptions options;
+    options.hub_name = "localhost";
+    options.log.segment_bytes = 1 << 20;
+    store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
+    ingest_ = std::make_unique<hub::TelemetryIngest>(*store_);
+    auth_ = std::make_unique<hub::DeviceAuthenticator>(
+        *registry_, std::vector<std::string>{"localhost"}, [] { return int64_t{1'800'000'000}; });
+    MqttServerOptions so;
+    so.port = 0;
+    so.cert_file = certs_.cert_file;
+    so.key_file = certs_.key_file;
+    so.threads = 2;
+    server_ = std::move(MqttServer::Start(so, *auth_, *ingest_, *registry_).value());
+  }
+  void TearDown() override {
+    server_.reset();
+    ingest_.reset();
+  }
+  Bytes ConnectPacket(const std::string& key_b64) {
+    auto key = std::move(crypto::SecretBytes::CopyOf(*Base64Decode(key_b64)).value());
+    token_ = *hub::MakeSasToken("localhost/devices/dev-01", key, 1'800'003'600);
+    Connect c;
+    c.clean_session = false;
+    c.keep_alive = 180;
+    c.client_id = "dev-01";
+    c.username = "localhost/dev-01/?api-version=2021-04-12";
+    c.password = AsBytes(token_);
+    Bytes out;
+    EncodeConnect(out, c);
+    return out;
+  }
+
+  testing::TempDir dir_;
+  testing::FakeKeyProvider provider_;
+  net::StackCertificates certs_;
+  std::unique_ptr<storage::RocksKvStore> kv_;
+  std::unique_ptr<hub::HubKeys> keys_;
+  std::unique_ptr<hub::Registry> registry_;
+  hub::DeviceIdentity device_;
+  std::unique_ptr<hub::TelemetryStore> store_;
+  std::unique_ptr<hub::TelemetryIngest> ingest_;
+  std::unique_ptr<hub::DeviceAuthenticator> auth_;
+  std::unique_ptr<MqttServer> server_;
+  std::string token_;
+};
+
+TEST_F(MqttServerTest, DeviceConnectsSendsTelemetryAndGetsPubackAfterItIsStored) {
+  Client c(server_->port(), certs_.ca_file);
+  c.Send(ConnectPacket(device_.primary_key));
+  auto connack = c.Receive();
+  ASSERT_TRUE(connack.has_value());
+  EXPECT_EQ(std::get<ConnAck>(*connack).code, ConnectCode::kAccepted);
+  Bytes batch;
+  for (uint16_t id = 1; id <= 20; ++id) {
+    std::string body = "{\"n\":" + std::to_string(id) + "}";
+    EncodePublish(batch, {false, 1, false, "devices/dev-01/messages/events/%24.mid=m" + std::to_string(id), id,
+                          AsBytes(body)});
+  }
+  c.Send(batch);
+  for (uint16_t id = 1; id <= 20; ++id) {
+    auto ack = c.Receive();
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(std::get<PacketIdOnly>(*ack).packet_id, id);
+  }
+  int p = store_->PartitionOf("dev-01");
+  auto stored = std::move(store_->Read(p, 0, 100, SIZE_MAX).value());
+  ASSERT_EQ(stored.size(), 20u);
+  EXPECT_EQ(AsChars(stored[19].message.body), "{\"n\":20}");
+  EXPECT_TRUE(registry_->Get("dev-01")->connected);
+}
+
+TEST_F(MqttServerTest, BadTokenGetsConnackFiveAndTheConnectionCloses) {
+  Client c(server_->port(), certs_.ca_file);
+  Bytes other(32, std::byte{3});
+  c.Send(ConnectPacket(Base64Encode(other)));
+  auto connack = c.Receive();
+  ASSERT_TRUE(connack.has_value());
+  EXPECT_EQ(std::get<ConnAck>(*connack).code, ConnectCode::kNotAuthorized);
+  EXPECT_FALSE(c.Receive().has_value());
+}
+
+TEST_F(MqttServerTest, ANewConnectionOfTheSameDeviceClosesTheOlderOne) {
+  Client first(server_->port(), certs_.ca_file);
+  first.Send(ConnectPacket(device_.primary_key));
+  ASSERT_TRUE(first.Receive().has_value());
+  Client second(server_->port(), certs_.ca_file);
+  second.Send(ConnectPacket(device_.secondary_key));
+  ASSERT_TRUE(second.Receive().has_value());
+  EXPECT_FALSE(first.Receive().has_value()) << "the older connection must be closed";
+  Bytes ping;
+  EncodeBare(ping, {PacketType::kPingReq});
+  second.Send(ping);
+  auto pong = second.Receive();
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(TypeOf(*pong), PacketType::kPingResp);
+}
+
+}  // namespace
+}  // namespace coffre::mqtt
