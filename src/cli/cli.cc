@@ -28,7 +28,11 @@ void PrintHowToConnect(const StackState& s) {
               << "\"Authorization: Bearer $(jq -r .vault_token " << (s.dir / "connection.json").string()
               << ")\" '" << s.vault_url << "/keys/" << s.key_name << "/?api-version=7.5'\n";
   }
-  std::cout << "  coffre-hub:       not built in this version (next step)\n";
+  if (!s.device_id.empty()) {
+    std::cout << "  hub (MQTT):       mqtts://" << s.hub_host << ":" << s.ports.mqtt << " (device "
+              << s.device_id << ", connection string in connection.json)\n"
+              << "  not yet served:   the HTTPS device/service API on port " << s.ports.https << "\n";
+  }
   std::cout << "Stop it with: coffre down --dir " << s.dir.string() << "\n";
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/daemon.h"
+#include "cli/stack_hub.h"
 #include "cli/stack_vault.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
@@ -85,6 +86,11 @@ std::string ConnectionJson(const StackState& s) {
     j["key_name"] = s.key_name;
     j["hub_principal"] = s.hub_principal;
   }
+  if (!s.device_id.empty()) {
+    j["mqtt_port"] = s.ports.mqtt;
+    j["device_id"] = s.device_id;
+    j["device_connection_string"] = s.device_connection_string;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -118,10 +124,11 @@ Result<StackState> StackUp(const UpOptions& options) {
   state.ca_file = certs.ca_file;
 
   if (options.start_vault) {
-    Status vault = EnsureVault(state);
+    Status started = EnsureVault(state);
+    if (started.ok()) started = EnsureHub(state);
     // Record what was started even on failure, so `coffre down` can stop it.
     COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
-    COFFRE_RETURN_IF_ERROR(vault);
+    COFFRE_RETURN_IF_ERROR(started);
   }
   COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
   std::string connection = ConnectionJson(state);

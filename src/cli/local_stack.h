@@ -37,6 +37,8 @@ struct StackState {
   std::string vault_token;  // the key owner's token
   std::string key_name;
   std::string hub_principal;
+  std::string device_id;  // the demo device
+  std::string device_connection_string;
 };
 
 Result<StackState> StackUp(const UpOptions& options);

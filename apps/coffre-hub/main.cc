@@ -1,0 +1,144 @@
+// coffre-hub: the IoT hub. Wiring only: flags, keys, stores, servers, signals.
+#include <csignal>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/files.h"
+#include "crypto/secure_heap.h"
+#include "hub/device_auth.h"
+#include "hub/hub_keys.h"
+#include "hub/registry.h"
+#include "hub/telemetry_ingest.h"
+#include "hub/telemetry_store.h"
+#include "keys/vault_key_provider.h"
+#include "mqtt/server.h"
+#include "storage/file_cipher.h"
+#include "storage/rocks_kv_store.h"
+
+namespace {
+
+using namespace coffre;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+int Fail(const Status& s) {
+  std::cerr << "coffre-hub: " << s << std::endl;
+  return 1;
+}
+
+// Creates the device if missing and writes its connection string (mode 0600) for the local
+// stack, until the service API takes over this job.
+Status BootstrapDevice(hub::Registry& registry, const std::string& id, const std::string& host,
+                       const std::filesystem::path& dir) {
+  Result<hub::DeviceIdentity> device = registry.Get(id);
+  if (!device.has_value() && device.error().code() == StatusCode::kNotFound) {
+    hub::DeviceIdentity d;
+    d.device_id = id;
+    device = registry.Create(d);
+  }
+  if (!device.has_value()) return device.error();
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  std::string text = "HostName=" + host + ";DeviceId=" + id + ";SharedAccessKey=" +
+                     device->primary_key + "\n";
+  return WriteFileDurably(dir / (id + ".connection-string"), AsBytes(text), 0600);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"coffre-hub: an Azure IoT Hub-compatible hub sealed under a customer-managed key"};
+  std::filesystem::path dir, tls_cert, tls_key, token_file, vault_ca, service_key_file;
+  std::string mqtt_listen = "127.0.0.1:8883", key_uri;
+  std::vector<std::string> host_names = {"localhost"};
+  std::vector<std::string> bootstrap_devices;
+  int partitions = 4;
+  app.add_option("--dir", dir, "hub data directory")->required();
+  app.add_option("--mqtt-listen", mqtt_listen, "address:port for MQTT over TLS");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate chain")->required();
+  app.add_option("--tls-key", tls_key, "PEM private key")->required();
+  app.add_option("--host-name", host_names, "host names devices use (SAS audience)");
+  app.add_option("--vault-key-uri", key_uri, "the customer key: https://vault/keys/NAME[/VERSION]")
+      ->required();
+  app.add_option("--vault-token-file", token_file, "the hub's vault token")->required();
+  app.add_option("--vault-ca-file", vault_ca, "CA of the vault's TLS certificate");
+  app.add_option("--service-key-file", service_key_file,
+                 "the service key (infrastructure encryption); created if missing")
+      ->required();
+  app.add_option("--partitions", partitions, "telemetry partitions (fixed at creation)");
+  app.add_option("--bootstrap-device", bootstrap_devices,
+                 "create this device if missing; its connection string goes to DIR/bootstrap/");
+  CLI11_PARSE(app, argc, argv);
+
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  if (Status s = crypto::InitSecureHeap(); !s.ok()) return Fail(s);
+  if (!std::filesystem::exists(service_key_file)) {
+    if (Status s = storage::CreateServiceKeyFile(service_key_file); !s.ok()) return Fail(s);
+  }
+  Result<crypto::SecretBytes> service_key = storage::LoadServiceKeyFile(service_key_file);
+  if (!service_key.has_value()) return Fail(service_key.error());
+  Result<std::string> token = ReadTextFile(token_file);
+  if (!token.has_value()) return Fail(token.error());
+
+  keys::VaultKeyProviderOptions vault;
+  vault.key_uri = key_uri;
+  vault.ca_file = vault_ca;
+  vault.token = Trimmed(*token);
+  auto provider = keys::VaultKeyProvider::Create(std::move(vault));
+  if (!provider.has_value()) return Fail(provider.error());
+
+  if (Status s = EnsurePrivateDirectory(dir); !s.ok()) return Fail(s);
+  auto kv = storage::RocksKvStore::Open(dir / "meta", {nullptr, &*service_key});
+  if (!kv.has_value()) return Fail(kv.error());
+  auto keys = hub::HubKeys::Open(**kv, **provider);
+  if (!keys.has_value()) return Fail(keys.error().WithContext("unwrapping the hub root key"));
+  hub::Registry registry(**kv, **keys, NowMs);
+
+  hub::TelemetryStoreOptions telemetry;
+  telemetry.hub_name = host_names.front();
+  telemetry.partitions = partitions;
+  telemetry.log.service_key = &*service_key;
+  auto store = hub::TelemetryStore::Open(dir / "telemetry", **keys, telemetry);
+  if (!store.has_value()) return Fail(store.error());
+  hub::TelemetryIngest ingest(**store);
+  hub::DeviceAuthenticator auth(registry, host_names, [] { return NowMs() / 1000; });
+
+  for (const std::string& id : bootstrap_devices) {
+    if (Status s = BootstrapDevice(registry, id, host_names.front(), dir / "bootstrap"); !s.ok()) {
+      return Fail(s);
+    }
+  }
+
+  mqtt::MqttServerOptions mqtt_options;
+  auto colon = mqtt_listen.rfind(':');
+  if (colon == std::string::npos) return Fail(InvalidArgument("--mqtt-listen wants address:port"));
+  mqtt_options.address = mqtt_listen.substr(0, colon);
+  mqtt_options.port = static_cast<uint16_t>(std::stoi(mqtt_listen.substr(colon + 1)));
+  mqtt_options.cert_file = tls_cert;
+  mqtt_options.key_file = tls_key;
+  auto mqtt_server = mqtt::MqttServer::Start(mqtt_options, auth, ingest, registry);
+  if (!mqtt_server.has_value()) return Fail(mqtt_server.error());
+
+  std::cout << "coffre-hub listening on mqtts://" << mqtt_options.address << ":"
+            << (*mqtt_server)->port() << " (pid " << ::getpid() << "), customer key "
+            << (*keys)->wrapped_root().key_id << std::endl;
+  int sig = 0;
+  sigwait(&stop, &sig);
+  std::cout << "coffre-hub stopping" << std::endl;
+  (*mqtt_server)->Stop();
+  return 0;
+}

@@ -1,0 +1,71 @@
+#include "cli/stack_hub.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "cli/daemon.h"
+#include "cli/stack_vault.h"
+#include "common/files.h"
+#include "common/unique_fd.h"
+
+namespace coffre::cli {
+namespace {
+
+constexpr auto kStartTimeout = std::chrono::seconds(60);
+
+bool PortAccepts(uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Status EnsureHub(StackState& state) {
+  std::filesystem::path hub_dir = state.dir / "hub";
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(hub_dir));
+  std::filesystem::path connection_file = hub_dir / "data" / "bootstrap" /
+                                          (std::string(kDemoDevice) + ".connection-string");
+  auto it = state.pids.find("hub");
+  if (it == state.pids.end() || !ProcessAlive(it->second)) {
+    std::vector<std::string> args = {
+        "--dir", (hub_dir / "data").string(),
+        "--mqtt-listen", "127.0.0.1:" + std::to_string(state.ports.mqtt),
+        "--tls-cert", (state.dir / "tls" / "server.pem").string(),
+        "--tls-key", (state.dir / "tls" / "server-key.pem").string(),
+        "--host-name", state.hub_host,
+        "--vault-key-uri", state.vault_url + "/keys/" + state.key_name,
+        "--vault-token-file", (hub_dir / "vault-token").string(),
+        "--vault-ca-file", state.ca_file.string(),
+        "--service-key-file", (hub_dir / "service.key").string(),
+        "--bootstrap-device", kDemoDevice};
+    std::filesystem::remove(connection_file);  // so readiness means this start wrote it
+    COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-hub", args,
+                                                 hub_dir / "hub.log"));
+    state.pids["hub"] = pid;
+    auto ready = [&]() -> Status {
+      if (!std::filesystem::exists(connection_file)) return Unavailable("no device yet");
+      return PortAccepts(state.ports.mqtt) ? Status::Ok() : Unavailable("MQTT port not open yet");
+    };
+    COFFRE_RETURN_IF_ERROR(
+        WaitUntilReady(pid, hub_dir / "hub.log", ready, kStartTimeout).WithContext("starting coffre-hub"));
+  }
+  COFFRE_ASSIGN_OR_RETURN(std::string connection, ReadTextFile(connection_file));
+  state.device_id = kDemoDevice;
+  state.device_connection_string = Trimmed(connection);
+  if (state.ports.mqtt != 8883) {
+    state.device_connection_string += ";GatewayHostName=localhost:" + std::to_string(state.ports.mqtt);
+  }
+  return Status::Ok();
+}
+
+}  // namespace coffre::cli

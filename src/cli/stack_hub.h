@@ -1,0 +1,19 @@
+#pragma once
+// The hub part of the local stack: starts coffre-hub for DIR (unless it runs already) with the
+// customer key in the stack's vault and the hub principal's token, waits until it answers, and
+// records the demo device's connection string.
+//   DIR/hub/service.key   the service key (infrastructure layer), made by the hub on first start
+//   DIR/hub/data/         registry, metadata and telemetry (all encrypted twice)
+//   DIR/hub/hub.log       its log
+// When the MQTT port is not 8883 (the port the Azure SDKs assume), the device connection string
+// carries GatewayHostName=localhost:<port>, which the SDKs' MQTT transports connect to.
+
+#include "cli/local_stack.h"
+
+namespace coffre::cli {
+
+inline constexpr const char* kDemoDevice = "demo-device";
+
+Status EnsureHub(StackState& state);
+
+}  // namespace coffre::cli
