@@ -6,13 +6,16 @@
 
 #include "common/files.h"
 #include "crypto/secure_heap.h"
+#include "hub/access_policies.h"
 #include "hub/device_auth.h"
 #include "hub/hub_keys.h"
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
 #include "keys/vault_key_provider.h"
+#include "hubapi/service_api.h"
 #include "mqtt/server.h"
+#include "net/https_server.h"
 #include "storage/file_cipher.h"
 #include "storage/rocks_kv_store.h"
 
@@ -36,8 +39,25 @@ int Fail(const Status& s) {
   return 1;
 }
 
+// Splits "address:port".
+Result<std::pair<std::string, uint16_t>> Endpoint(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument(text + " is not address:port");
+  return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(std::stoi(text.substr(colon + 1))));
+}
+
+// The iothubowner connection string for the local stack's tools (mode 0600).
+Status WriteOwnerConnectionString(hub::AccessPolicies& policies, const std::string& host,
+                                  const std::filesystem::path& dir) {
+  COFFRE_ASSIGN_OR_RETURN(hub::AccessPolicy owner, policies.Get("iothubowner"));
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  std::string text = "HostName=" + host + ";SharedAccessKeyName=iothubowner;SharedAccessKey=" +
+                     owner.primary_key + "\n";
+  return WriteFileDurably(dir / "iothubowner.connection-string", AsBytes(text), 0600);
+}
+
 // Creates the device if missing and writes its connection string (mode 0600) for the local
-// stack, until the service API takes over this job.
+// stack.
 Status BootstrapDevice(hub::Registry& registry, const std::string& id, const std::string& host,
                        const std::filesystem::path& dir) {
   Result<hub::DeviceIdentity> device = registry.Get(id);
@@ -58,12 +78,13 @@ Status BootstrapDevice(hub::Registry& registry, const std::string& id, const std
 int main(int argc, char** argv) {
   CLI::App app{"coffre-hub: an Azure IoT Hub-compatible hub sealed under a customer-managed key"};
   std::filesystem::path dir, tls_cert, tls_key, token_file, vault_ca, service_key_file;
-  std::string mqtt_listen = "127.0.0.1:8883", key_uri;
+  std::string mqtt_listen = "127.0.0.1:8883", https_listen = "127.0.0.1:443", key_uri;
   std::vector<std::string> host_names = {"localhost"};
   std::vector<std::string> bootstrap_devices;
   int partitions = 4;
   app.add_option("--dir", dir, "hub data directory")->required();
   app.add_option("--mqtt-listen", mqtt_listen, "address:port for MQTT over TLS");
+  app.add_option("--https-listen", https_listen, "address:port for the HTTPS service API");
   app.add_option("--tls-cert", tls_cert, "PEM certificate chain")->required();
   app.add_option("--tls-key", tls_key, "PEM private key")->required();
   app.add_option("--host-name", host_names, "host names devices use (SAS audience)");
@@ -117,6 +138,11 @@ int main(int argc, char** argv) {
   hub::TelemetryIngest ingest(**store);
   hub::DeviceAuthenticator auth(registry, host_names, [] { return NowMs() / 1000; });
 
+  auto policies = hub::AccessPolicies::Open(**kv, **keys, host_names, [] { return NowMs() / 1000; });
+  if (!policies.has_value()) return Fail(policies.error());
+  if (Status s = WriteOwnerConnectionString(**policies, host_names.front(), dir / "bootstrap"); !s.ok()) {
+    return Fail(s);
+  }
   for (const std::string& id : bootstrap_devices) {
     if (Status s = BootstrapDevice(registry, id, host_names.front(), dir / "bootstrap"); !s.ok()) {
       return Fail(s);
@@ -124,21 +150,38 @@ int main(int argc, char** argv) {
   }
 
   mqtt::MqttServerOptions mqtt_options;
-  auto colon = mqtt_listen.rfind(':');
-  if (colon == std::string::npos) return Fail(InvalidArgument("--mqtt-listen wants address:port"));
-  mqtt_options.address = mqtt_listen.substr(0, colon);
-  mqtt_options.port = static_cast<uint16_t>(std::stoi(mqtt_listen.substr(colon + 1)));
+  auto mqtt_endpoint = Endpoint(mqtt_listen);
+  if (!mqtt_endpoint.has_value()) return Fail(mqtt_endpoint.error());
+  std::tie(mqtt_options.address, mqtt_options.port) = *mqtt_endpoint;
   mqtt_options.cert_file = tls_cert;
   mqtt_options.key_file = tls_key;
   auto mqtt_server = mqtt::MqttServer::Start(mqtt_options, auth, ingest, registry);
   if (!mqtt_server.has_value()) return Fail(mqtt_server.error());
 
+  hubapi::ServiceApi service_api(registry, **policies);
+  net::HttpsServerOptions https_options;
+  auto https_endpoint = Endpoint(https_listen);
+  if (!https_endpoint.has_value()) return Fail(https_endpoint.error());
+  std::tie(https_options.address, https_options.port) = *https_endpoint;
+  https_options.cert_file = tls_cert;
+  https_options.key_file = tls_key;
+  https_options.error_response = [](unsigned status, std::string_view message) {
+    return hubapi::ServiceApi::Error(status, status == 413 ? "MessageTooLarge" : "ArgumentInvalid", message);
+  };
+  auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
+    if (auto response = service_api.Handle(r)) return *response;
+    return hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target);
+  });
+  if (!https_server.has_value()) return Fail(https_server.error());
+
   std::cout << "coffre-hub listening on mqtts://" << mqtt_options.address << ":"
-            << (*mqtt_server)->port() << " (pid " << ::getpid() << "), customer key "
+            << (*mqtt_server)->port() << " and https://" << https_options.address << ":"
+            << (*https_server)->port() << " (pid " << ::getpid() << "), customer key "
             << (*keys)->wrapped_root().key_id << std::endl;
   int sig = 0;
   sigwait(&stop, &sig);
   std::cout << "coffre-hub stopping" << std::endl;
+  (*https_server)->Stop();
   (*mqtt_server)->Stop();
   return 0;
 }

@@ -31,7 +31,8 @@ void PrintHowToConnect(const StackState& s) {
   if (!s.device_id.empty()) {
     std::cout << "  hub (MQTT):       mqtts://" << s.hub_host << ":" << s.ports.mqtt << " (device "
               << s.device_id << ", connection string in connection.json)\n"
-              << "  not yet served:   the HTTPS device/service API on port " << s.ports.https << "\n";
+              << "  hub (HTTPS):      https://" << s.hub_host << ":" << s.ports.https
+              << " (service API; iothubowner connection string in connection.json)\n";
   }
   std::cout << "Stop it with: coffre down --dir " << s.dir.string() << "\n";
 }

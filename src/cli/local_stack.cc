@@ -88,6 +88,8 @@ std::string ConnectionJson(const StackState& s) {
   }
   if (!s.device_id.empty()) {
     j["mqtt_port"] = s.ports.mqtt;
+    j["https_port"] = s.ports.https;
+    j["service_connection_string"] = s.service_connection_string;
     j["device_id"] = s.device_id;
     j["device_connection_string"] = s.device_connection_string;
   }

@@ -39,6 +39,7 @@ struct StackState {
   std::string hub_principal;
   std::string device_id;  // the demo device
   std::string device_connection_string;
+  std::string service_connection_string;  // iothubowner
 };
 
 Result<StackState> StackUp(const UpOptions& options);

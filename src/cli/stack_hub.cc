@@ -40,6 +40,7 @@ Status EnsureHub(StackState& state) {
     std::vector<std::string> args = {
         "--dir", (hub_dir / "data").string(),
         "--mqtt-listen", "127.0.0.1:" + std::to_string(state.ports.mqtt),
+        "--https-listen", "127.0.0.1:" + std::to_string(state.ports.https),
         "--tls-cert", (state.dir / "tls" / "server.pem").string(),
         "--tls-key", (state.dir / "tls" / "server-key.pem").string(),
         "--host-name", state.hub_host,
@@ -60,6 +61,9 @@ Status EnsureHub(StackState& state) {
         WaitUntilReady(pid, hub_dir / "hub.log", ready, kStartTimeout).WithContext("starting coffre-hub"));
   }
   COFFRE_ASSIGN_OR_RETURN(std::string connection, ReadTextFile(connection_file));
+  COFFRE_ASSIGN_OR_RETURN(std::string owner, ReadTextFile(connection_file.parent_path() /
+                                                          "iothubowner.connection-string"));
+  state.service_connection_string = Trimmed(owner);
   state.device_id = kDemoDevice;
   state.device_connection_string = Trimmed(connection);
   if (state.ports.mqtt != 8883) {

@@ -1,0 +1,67 @@
+#pragma once
+// Shared access policies, as Azure IoT Hub has them: named key pairs with rights. A new hub gets
+// Azure's defaults (iothubowner, service, device, registryRead, registryReadWrite) with random
+// keys. Each policy is a record sealed by the customer layer. Service calls authenticate with a
+// SAS token signed by a policy key (skn = the policy); the caller then needs the right the
+// operation requires. Thread-safe.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "hub/hub_keys.h"
+#include "storage/kv_store.h"
+
+namespace coffre::hub {
+
+enum Right : uint32_t {
+  kRegistryRead = 1u << 0,
+  kRegistryWrite = 1u << 1,
+  kServiceConnect = 1u << 2,
+  kDeviceConnect = 1u << 3,
+};
+
+std::string RightsText(uint32_t rights);  // "RegistryRead, RegistryWrite"
+
+struct AccessPolicy {
+  std::string name;
+  std::string primary_key, secondary_key;  // base64 of 32 bytes
+  uint32_t rights = 0;
+};
+
+class AccessPolicies {
+ public:
+  using Clock = std::function<int64_t()>;  // seconds since the epoch
+
+  // kv and keys must outlive the policies. Creates the default policies if there are none.
+  static Result<std::unique_ptr<AccessPolicies>> Open(storage::KvStore& kv, HubKeys& keys,
+                                                      std::vector<std::string> host_names,
+                                                      Clock clock);
+
+  Result<AccessPolicy> Get(const std::string& name);
+  Result<std::vector<AccessPolicy>> List();
+
+  // The policy that signed `authorization` (a SAS token), if it is valid for an accepted host
+  // and holds every right in `required`. UNAUTHENTICATED for a bad, expired or unknown token;
+  // PERMISSION_DENIED for a valid one without the right.
+  Result<AccessPolicy> Authorize(std::string_view authorization, uint32_t required);
+
+ private:
+  AccessPolicies(storage::KvStore& kv, HubKeys& keys, std::vector<std::string> hosts, Clock clock)
+      : kv_(kv), keys_(keys), hosts_(std::move(hosts)), clock_(std::move(clock)) {}
+  Status Store(const AccessPolicy& policy);
+  bool AcceptedHost(std::string_view host) const;
+
+  storage::KvStore& kv_;
+  HubKeys& keys_;
+  std::vector<std::string> hosts_;
+  Clock clock_;
+  std::mutex mu_;
+  std::unique_ptr<crypto::EnvelopeWriter> writer_;  // guarded by mu_
+};
+
+}  // namespace coffre::hub

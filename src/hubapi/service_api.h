@@ -1,0 +1,32 @@
+#pragma once
+// The hub's service REST API as the azure-iothub SDK's Registry uses it
+// (iothub-protocol.md §5.1-5.3): device identities (create, get, update with If-Match, delete,
+// list) and registry statistics, authorized by shared access policy tokens (RegistryRead,
+// RegistryWrite). Errors are Azure-shaped: {"Message":"ErrorCode:<Name>;<text>", ...} with an
+// iothub-errorcode header. Thread-safe.
+
+#include "hub/access_policies.h"
+#include "hub/registry.h"
+#include "net/http_types.h"
+
+namespace coffre::hubapi {
+
+class ServiceApi {
+ public:
+  // registry and policies must outlive the API.
+  ServiceApi(hub::Registry& registry, hub::AccessPolicies& policies)
+      : registry_(registry), policies_(policies) {}
+
+  // nullopt: not a service path (another API may serve it).
+  std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
+
+  static net::HttpResponse Error(unsigned status, std::string_view code, std::string_view message);
+
+ private:
+  net::HttpResponse PutDevice(const net::HttpRequest& request, const std::string& id);
+
+  hub::Registry& registry_;
+  hub::AccessPolicies& policies_;
+};
+
+}  // namespace coffre::hubapi

@@ -1,0 +1,89 @@
+'use strict';
+// coffre-hub's service API driven by the unmodified azure-iothub SDK (Registry), on the stack
+// run_on_default_ports.sh started (COFFRE_STACK_DIR; its CA trusted via NODE_EXTRA_CA_CERTS).
+// A device the SDK creates then connects with azure-iot-device over MQTT and sends telemetry.
+
+const { describe, it, before } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const { Registry } = require('azure-iothub');
+const { Client, Message } = require('azure-iot-device');
+const { Mqtt } = require('azure-iot-device-mqtt');
+
+const TEST = { timeout: 60_000 };
+
+function uniqueId(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6)}`;
+}
+
+describe('coffre-hub service API driven by azure-iothub', () => {
+  let stack;
+  let registry;
+
+  before(() => {
+    const dir = process.env.COFFRE_STACK_DIR;
+    assert.ok(dir, 'COFFRE_STACK_DIR must name a running stack (see run_on_default_ports.sh)');
+    stack = JSON.parse(fs.readFileSync(path.join(dir, 'connection.json'), 'utf8'));
+    registry = Registry.fromConnectionString(stack.service_connection_string);
+  });
+
+  it('creates, gets, lists, updates and deletes a device', TEST, async () => {
+    const id = uniqueId('svc');
+    const created = (await registry.create({ deviceId: id, status: 'enabled' })).responseBody;
+    assert.equal(created.deviceId, id);
+    assert.equal(created.authentication.type, 'sas');
+    assert.equal(Buffer.from(created.authentication.symmetricKey.primaryKey, 'base64').length, 32);
+    assert.ok(created.etag);
+    assert.equal(created.connectionState, 'Disconnected');
+
+    const got = (await registry.get(id)).responseBody;
+    assert.equal(got.etag, created.etag);
+    const listed = (await registry.list()).responseBody;
+    assert.ok(listed.some((d) => d.deviceId === id));
+
+    await assert.rejects(registry.create({ deviceId: id }), (err) => {
+      assert.equal(err.constructor.name, 'DeviceAlreadyExistsError');
+      return true;
+    });
+
+    const updated = (await registry.update({ deviceId: id, status: 'disabled', statusReason: 'test' })).responseBody;
+    assert.equal(updated.status, 'disabled');
+    assert.notEqual(updated.etag, created.etag);
+    assert.equal(updated.authentication.symmetricKey.primaryKey, created.authentication.symmetricKey.primaryKey);
+
+    await registry.delete(id);
+    await assert.rejects(registry.get(id), (err) => {
+      assert.equal(err.constructor.name, 'DeviceNotFoundError');
+      return true;
+    });
+  });
+
+  it('a device the service created sends telemetry over MQTT', TEST, async () => {
+    const id = uniqueId('dev');
+    const device = (await registry.create({ deviceId: id })).responseBody;
+    const cs = `HostName=${stack.hub_host};DeviceId=${id};SharedAccessKey=${device.authentication.symmetricKey.primaryKey}`;
+    const client = Client.fromConnectionString(cs, Mqtt);
+    await client.open();
+    try {
+      for (let n = 0; n < 5; n++) {
+        await client.sendEvent(new Message(JSON.stringify({ n })));
+      }
+      const seen = (await registry.get(id)).responseBody;
+      assert.equal(seen.connectionState, 'Connected');
+    } finally {
+      await client.close();
+    }
+    await registry.delete(id);
+  });
+
+  it('a wrong service key is unauthorized', TEST, async () => {
+    const bad = stack.service_connection_string.replace(/SharedAccessKey=[^;]+/,
+      `SharedAccessKey=${Buffer.alloc(32, 9).toString('base64')}`);
+    await assert.rejects(Registry.fromConnectionString(bad).get('demo-device'), (err) => {
+      assert.equal(err.constructor.name, 'UnauthorizedError');
+      return true;
+    });
+  });
+});
