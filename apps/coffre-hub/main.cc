@@ -13,6 +13,7 @@
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
 #include "keys/vault_key_provider.h"
+#include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "mqtt/server.h"
 #include "net/https_server.h"
@@ -159,6 +160,7 @@ int main(int argc, char** argv) {
   if (!mqtt_server.has_value()) return Fail(mqtt_server.error());
 
   hubapi::ServiceApi service_api(registry, **policies);
+  hubapi::ReadApi read_api(**store, **policies);
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
   if (!https_endpoint.has_value()) return Fail(https_endpoint.error());
@@ -170,6 +172,7 @@ int main(int argc, char** argv) {
   };
   auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
     if (auto response = service_api.Handle(r)) return *response;
+    if (auto response = read_api.Handle(r)) return *response;
     return hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target);
   });
   if (!https_server.has_value()) return Fail(https_server.error());
