@@ -41,6 +41,28 @@ bool DeviceAuthenticator::AcceptedHost(std::string_view host) const {
   return false;
 }
 
+Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const DeviceCredentials& c,
+                                                                        const MqttUsername& user) {
+  Result<DeviceIdentity> device = registry_.Get(user.device_id);
+  if (!device.has_value()) {
+    if (device.error().code() == StatusCode::kNotFound) return NotAuthorized();
+    return device.error();
+  }
+  if (device->status != DeviceStatus::kEnabled || device->auth_type != AuthType::kSelfSigned) {
+    return NotAuthorized();
+  }
+  auto same = [](const std::string& a, const std::optional<std::string>& b) {
+    return b && !a.empty() && a.size() == b->size() &&
+           ::strncasecmp(a.data(), b->data(), a.size()) == 0;
+  };
+  bool match = false;
+  for (const std::string* t : {&device->primary_thumbprint, &device->secondary_thumbprint}) {
+    match = match || same(*t, c.certificate_sha1) || same(*t, c.certificate_sha256);
+  }
+  if (!match || c.certificate_not_after < clock_()) return NotAuthorized();
+  return AuthenticatedDevice{user.device_id, user.module_id, c.certificate_not_after};
+}
+
 Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCredentials& c) {
   COFFRE_ASSIGN_OR_RETURN(MqttUsername user, ParseMqttUsername(c.username));
   std::string expected_client = user.device_id + (user.module_id ? "/" + *user.module_id : "");
@@ -48,6 +70,9 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCr
     return FailedPrecondition("the client id does not match the user name");
   }
   if (!AcceptedHost(user.host)) return NotAuthorized();
+  if (!c.password && (c.certificate_sha1 || c.certificate_sha256)) {
+    return AuthenticateCertificate(c, user);
+  }
   if (!c.password) return InvalidArgument("no password (SAS token) was given");
   Result<SasToken> token = ParseSasToken(*c.password);
   if (!token.has_value()) return NotAuthorized();

@@ -3,6 +3,8 @@
 // (iothub-protocol.md §1.7, §3.1): the user name names an accepted host and the device (and
 // module), the client id matches it, the password is a SAS token whose audience is that device,
 // signed with the device's primary or secondary key, not expired, and the device is enabled.
+// Or, without a password, a TLS client certificate whose SHA-1 or SHA-256 thumbprint is the
+// device's primary or secondary thumbprint (authentication type selfSigned).
 // Policy-signed device tokens (skn=device) come with the shared access policies.
 // Thread-safe.
 
@@ -20,6 +22,10 @@ struct DeviceCredentials {
   std::string_view client_id;
   std::string_view username;
   std::optional<std::string_view> password;  // the SAS token
+  // The TLS client certificate's SHA-1 and SHA-256 thumbprints (hex), when one was presented.
+  std::optional<std::string> certificate_sha1 = std::nullopt;
+  std::optional<std::string> certificate_sha256 = std::nullopt;
+  int64_t certificate_not_after = 0;  // seconds since the epoch
 };
 
 struct AuthenticatedDevice {
@@ -53,6 +59,8 @@ class DeviceAuthenticator {
 
  private:
   bool AcceptedHost(std::string_view host) const;
+  Result<AuthenticatedDevice> AuthenticateCertificate(const DeviceCredentials& c,
+                                                      const MqttUsername& user);
 
   Registry& registry_;
   std::vector<std::string> hosts_;

@@ -3,12 +3,19 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <array>
+#include <ctime>
 #include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include "common/encoding.h"
 
 namespace coffre::mqtt {
 
@@ -71,7 +78,9 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
 
   // SessionHost, called on the strand.
   Result<hub::AuthenticatedDevice> Authenticate(const hub::DeviceCredentials& c) override {
-    return shared_.auth.AuthenticateMqtt(c);
+    hub::DeviceCredentials with_certificate = c;
+    AddPeerCertificate(with_certificate);
+    return shared_.auth.AuthenticateMqtt(with_certificate);
   }
   void SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_id) override {
     std::weak_ptr<Connection> weak = weak_from_this();
@@ -103,6 +112,24 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
                               self->Apply(std::move(out));
                               if (!self->closing_) self->Read();
                             });
+  }
+
+  // The client certificate's thumbprints, for X.509 (selfSigned) devices. The handshake accepted
+  // any certificate: whether it is the device's is the registry's call.
+  void AddPeerCertificate(hub::DeviceCredentials& c) {
+    X509* cert = SSL_get1_peer_certificate(stream_.native_handle());
+    if (cert == nullptr) return;
+    auto thumbprint = [cert](const EVP_MD* md) {
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      X509_digest(cert, md, digest, &len);
+      return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
+    };
+    c.certificate_sha1 = thumbprint(EVP_sha1());
+    c.certificate_sha256 = thumbprint(EVP_sha256());
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) c.certificate_not_after = timegm(&tm);
+    X509_free(cert);
   }
 
   // Only one connection per device: the newest wins.
@@ -236,6 +263,9 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
   impl->ssl_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                             ssl::context::no_tlsv1_1);
+  // Ask for a client certificate (X.509 devices) without requiring or verifying it here.
+  impl->ssl_ctx.set_verify_mode(ssl::verify_peer, ec);
+  impl->ssl_ctx.set_verify_callback([](bool, ssl::verify_context&) { return true; }, ec);
   impl->ssl_ctx.use_certificate_chain_file(impl->options.cert_file.string(), ec);
   if (!ec) impl->ssl_ctx.use_private_key_file(impl->options.key_file.string(), ssl::context::pem, ec);
   if (ec) return InvalidArgument("MQTT TLS certificate or key: " + ec.message());

@@ -87,7 +87,9 @@ void Session::HandleConnect(const Connect& c, Output& out) {
     EncodeConnAck(out.to_send, {false, ConnectCode::kBadProtocolVersion});
     return Close(out, "not MQTT 3.1.1");
   }
-  hub::DeviceCredentials credentials{c.client_id, c.username.value_or(""), std::nullopt};
+  hub::DeviceCredentials credentials;
+  credentials.client_id = c.client_id;
+  credentials.username = c.username.value_or("");
   if (c.password) credentials.password = AsChars(*c.password);
   Result<hub::AuthenticatedDevice> device = host_.Authenticate(credentials);
   if (!device.has_value()) {

@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/pem.h>
+
 #include "common/encoding.h"
+#include "crypto/ossl.h"
 #include "fakes/fake_key_provider.h"
 #include "hub/sas_token.h"
 #include "mqtt/codec.h"
@@ -25,8 +28,14 @@ using tcp = asio::ip::tcp;
 // A blocking MQTT-over-TLS client, just enough for the test.
 class Client {
  public:
-  Client(uint16_t port, const std::filesystem::path& ca) : ctx_(ssl::context::tls_client), stream_(ioc_, ctx_) {
+  Client(uint16_t port, const std::filesystem::path& ca, const net::PemCertificate* identity = nullptr)
+      : ctx_(ssl::context::tls_client), stream_(ioc_, ctx_) {
     ctx_.load_verify_file(ca.string());
+    if (identity != nullptr) {  // an X.509 device presents its certificate
+      ctx_.use_certificate(asio::buffer(identity->cert_pem), ssl::context::pem);
+      ctx_.use_private_key(asio::buffer(identity->key_pem), ssl::context::pem);
+      stream_ = ssl::stream<tcp::socket>(ioc_, ctx_);
+    }
     stream_.set_verify_mode(ssl::verify_peer);
     stream_.set_verify_callback(ssl::host_name_verification("localhost"));
     stream_.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), port});
@@ -164,6 +173,48 @@ TEST_F(MqttServerTest, ANewConnectionOfTheSameDeviceClosesTheOlderOne) {
   auto pong = second.Receive();
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(TypeOf(*pong), PacketType::kPingResp);
+}
+
+std::string Sha256Thumbprint(const std::string& pem) {
+  crypto::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  crypto::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  X509_digest(cert.get(), EVP_sha256(), digest, &len);
+  return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
+}
+
+TEST_F(MqttServerTest, AnX509DeviceConnectsWithItsCertificateThumbprint) {
+  auto cert = std::move(net::GenerateCertificateAuthority("cam-1", 3650).value());
+  hub::DeviceIdentity cam;
+  cam.device_id = "cam-1";
+  cam.auth_type = hub::AuthType::kSelfSigned;
+  cam.primary_thumbprint = Sha256Thumbprint(cert.cert_pem);
+  COFFRE_ASSERT_OK(registry_->Create(cam).status());
+  Connect c;
+  c.client_id = "cam-1";
+  c.username = "localhost/cam-1/?api-version=2021-04-12";
+  Bytes connect;
+  EncodeConnect(connect, c);
+
+  Client with_cert(server_->port(), certs_.ca_file, &cert);
+  with_cert.Send(connect);
+  auto accepted = with_cert.Receive();
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(std::get<ConnAck>(*accepted).code, ConnectCode::kAccepted);
+
+  auto other = std::move(net::GenerateCertificateAuthority("cam-1", 3650).value());
+  Client wrong_cert(server_->port(), certs_.ca_file, &other);
+  wrong_cert.Send(connect);
+  auto refused = wrong_cert.Receive();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(std::get<ConnAck>(*refused).code, ConnectCode::kNotAuthorized);
+
+  Client no_cert(server_->port(), certs_.ca_file);
+  no_cert.Send(connect);
+  auto no_password = no_cert.Receive();
+  ASSERT_TRUE(no_password.has_value());
+  EXPECT_EQ(std::get<ConnAck>(*no_password).code, ConnectCode::kBadUsernameOrPassword);
 }
 
 }  // namespace
