@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/hub_commands.h"
 #include "cli/local_stack.h"
 #include "cli/vault_commands.h"
 #include "crypto/secure_heap.h"
@@ -56,6 +57,7 @@ int RunCli(int argc, char** argv) {
 
   app.add_subcommand("version", "print the version");
   VaultCommands vault(app);
+  HubCommands hub(app);
 
   try {
     app.parse(argc, argv);
@@ -69,6 +71,7 @@ int RunCli(int argc, char** argv) {
     return 1;
   }
   if (vault.Selected()) return vault.Run();
+  if (hub.Selected()) return hub.Run();
   if (up_cmd->parsed()) {
     Result<StackState> state = StackUp(up);
     if (!state.has_value()) {

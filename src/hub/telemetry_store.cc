@@ -84,6 +84,10 @@ uint64_t TelemetryStore::end_sequence(int partition) const {
   return partitions_[static_cast<size_t>(partition)]->log->durable_sequence();
 }
 
+uint64_t TelemetryStore::begin_sequence(int partition) const {
+  return partitions_[static_cast<size_t>(partition)]->log->first_sequence();
+}
+
 Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t from,
                                                         size_t max_messages,
                                                         size_t max_bytes) const {

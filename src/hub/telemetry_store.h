@@ -52,7 +52,8 @@ class TelemetryStore {
   // Durable messages of a partition from `from` on. DATA_LOSS if a record fails to open.
   Result<std::vector<StoredMessage>> Read(int partition, uint64_t from, size_t max_messages,
                                           size_t max_bytes) const;
-  uint64_t end_sequence(int partition) const;  // one past the last durable message
+  uint64_t end_sequence(int partition) const;    // one past the last durable message
+  uint64_t begin_sequence(int partition) const;  // the oldest message still retained
 
  private:
   struct Partition;

@@ -102,13 +102,19 @@ std::optional<HttpResponse> ReadApi::Handle(const HttpRequest& request) {
   Result<hub::AccessPolicy> caller =
       policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
   if (!caller.has_value()) {
-    return ServiceApi::Error(401, "IotHubUnauthorizedAccess", caller.error().message());
+    StatusCode code = caller.error().code();
+    if (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied) {
+      return ServiceApi::Error(401, "IotHubUnauthorizedAccess", caller.error().message());
+    }
+    return ServiceApi::Error(503, "ServiceUnavailable", caller.error().message());
   }
   if (request.method != "GET") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET.");
   if (seg.size() == 2 && seg[1] == "partitions") {
     json parts = json::array();
     for (int p = 0; p < store_.partitions(); ++p) {
-      parts.push_back({{"id", std::to_string(p)}, {"endSequence", store_.end_sequence(p)}});
+      parts.push_back({{"id", std::to_string(p)},
+                       {"beginSequence", store_.begin_sequence(p)},
+                       {"endSequence", store_.end_sequence(p)}});
     }
     return Json({{"partitionCount", store_.partitions()}, {"partitions", parts}});
   }

@@ -1,0 +1,289 @@
+#include "cli/hub_commands.h"
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/hub_connection.h"
+#include "cli/hub_monitor.h"
+#include "cli/table.h"
+#include "common/encoding.h"
+#include "hub/sas_token.h"
+
+namespace coffre::cli {
+namespace {
+
+using nlohmann::json;
+
+// The port the Azure SDKs' MQTT transports use unless a GatewayHostName says otherwise.
+constexpr uint16_t kDefaultMqttPort = 8883;
+// CLI11's PositiveNumber prints a 300-digit bound when it refuses a value.
+constexpr int kMaxSeconds = std::numeric_limits<int>::max();
+
+// What a command needs once connected; it lives for one command's run.
+struct Context {
+  HubClient& hub;
+  bool json_output;
+  std::ostream& out;
+};
+
+using Handler = std::function<Status(Context&)>;
+
+struct Command {
+  CLI::App* app;
+  std::string label;  // "coffre hub device show": the prefix of its errors
+  Handler run;
+};
+
+// Every option of every hub command: only the selected command's are set.
+struct Options {
+  HubConnectionOptions connection;
+  std::string output = "table";
+  std::string device_id;
+  bool disabled = false;
+  int64_t duration_s = 3600;
+  MonitorOptions monitor;
+  int timeout_s = 0;
+};
+
+const json& Member(const json& j, const char* name) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(name);
+  return it == j.end() ? kNull : *it;
+}
+
+// A field as a table cell; "-" when missing, so a partial reply still prints.
+std::string Cell(const json& j, const char* name) {
+  const json& v = Member(j, name);
+  if (v.is_null()) return "-";
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string AuthType(const json& device) { return Cell(Member(device, "authentication"), "type"); }
+
+Table DeviceDetails(const json& d) {
+  Table t;
+  t.AddRow({"DEVICE ID", Cell(d, "deviceId")});
+  t.AddRow({"STATUS", Cell(d, "status")});
+  t.AddRow({"STATUS REASON", Cell(d, "statusReason")});
+  t.AddRow({"CONNECTION", Cell(d, "connectionState")});
+  t.AddRow({"AUTH", AuthType(d)});
+  t.AddRow({"LAST ACTIVITY", Cell(d, "lastActivityTime")});
+  t.AddRow({"C2D MESSAGES", Cell(d, "cloudToDeviceMessageCount")});
+  t.AddRow({"GENERATION ID", Cell(d, "generationId")});
+  t.AddRow({"ETAG", Cell(d, "etag")});
+  return t;
+}
+
+Table DevicesTable(const json& devices) {
+  Table t({"DEVICE ID", "STATUS", "CONNECTION", "AUTH", "LAST ACTIVITY"});
+  for (const json& d : devices.is_array() ? devices : json::array()) {
+    t.AddRow({Cell(d, "deviceId"), Cell(d, "status"), Cell(d, "connectionState"), AuthType(d),
+              Cell(d, "lastActivityTime")});
+  }
+  return t;
+}
+
+Status Print(Context& c, const json& body, const std::function<Table(const json&)>& view) {
+  if (c.json_output) {
+    c.out << body.dump(2) << "\n";
+  } else {
+    c.out << view(body).Render();
+  }
+  return Status::Ok();
+}
+
+// A single value (a token, a connection string): bare, or {"<name>": value} as az prints it.
+Status PrintValue(Context& c, const char* name, const std::string& value) {
+  c.out << (c.json_output ? json{{name, value}}.dump(2) : value) << "\n";
+  return Status::Ok();
+}
+
+std::string DevicePath(const std::string& id) { return "/devices/" + PercentEncode(id); }
+
+Status CreateDevice(Context& c, const std::string& id, bool disabled) {
+  // Null keys: the hub generates both.
+  json body = {{"deviceId", id},
+               {"status", disabled ? "disabled" : "enabled"},
+               {"authentication",
+                {{"type", "sas"},
+                 {"symmetricKey", {{"primaryKey", nullptr}, {"secondaryKey", nullptr}}}}}};
+  COFFRE_ASSIGN_OR_RETURN(json device, c.hub.Call("PUT", DevicePath(id), &body));
+  return Print(c, device, DeviceDetails);
+}
+
+Status ShowDevice(Context& c, const std::string& id) {
+  COFFRE_ASSIGN_OR_RETURN(json device, c.hub.Call("GET", DevicePath(id)));
+  return Print(c, device, DeviceDetails);
+}
+
+Status ListDevices(Context& c) {
+  COFFRE_ASSIGN_OR_RETURN(json devices, c.hub.Call("GET", "/devices"));
+  return Print(c, devices, DevicesTable);
+}
+
+Status DeleteDevice(Context& c, const std::string& id) {
+  // If-Match "*": delete whatever the current etag is, as az does.
+  COFFRE_RETURN_IF_ERROR(
+      c.hub.Call("DELETE", DevicePath(id), nullptr, {}, {{"If-Match", "\"*\""}}).status());
+  if (!c.json_output) c.out << "deleted device " << id << "\n";
+  return Status::Ok();
+}
+
+// The device's primary key (base64), as the service API returns it to a registry reader.
+Result<std::string> PrimaryKey(Context& c, const std::string& id) {
+  COFFRE_ASSIGN_OR_RETURN(json device, c.hub.Call("GET", DevicePath(id)));
+  const json& key = Member(Member(Member(device, "authentication"), "symmetricKey"), "primaryKey");
+  if (!key.is_string() || key.get_ref<const std::string&>().empty()) {
+    return FailedPrecondition("device " + id + " has no symmetric key (auth " +
+                              AuthType(device) + ")");
+  }
+  return key.get<std::string>();
+}
+
+Status ConnectionString(Context& c, const std::string& id) {
+  COFFRE_ASSIGN_OR_RETURN(std::string key, PrimaryKey(c, id));
+  const HubConnection& hub = c.hub.connection();
+  std::string text = "HostName=" + hub.host + ";DeviceId=" + id + ";SharedAccessKey=" + key;
+  // As `coffre up` writes the demo device's: the SDKs' MQTT transports connect there.
+  if (hub.mqtt_port != 0 && hub.mqtt_port != kDefaultMqttPort) {
+    text += ";GatewayHostName=localhost:" + std::to_string(hub.mqtt_port);
+  }
+  return PrintValue(c, "connectionString", text);
+}
+
+Result<std::string> DeviceToken(Context& c, const std::string& id, int64_t expiry) {
+  COFFRE_ASSIGN_OR_RETURN(std::string key_text, PrimaryKey(c, id));
+  Result<Bytes> raw = Base64Decode(key_text);
+  crypto::Cleanse(key_text);
+  if (!raw.has_value()) return Internal("device " + id + "'s primary key is not base64");
+  Result<crypto::SecretBytes> key = crypto::SecretBytes::CopyOf(*raw);
+  crypto::Cleanse(*raw);
+  if (!key.has_value()) return key.error();
+  return hub::MakeSasToken(c.hub.connection().host + "/devices/" + id, *key, expiry);
+}
+
+Status GenerateSasToken(Context& c, const std::string& device_id, int64_t duration_s) {
+  int64_t expiry = UnixNow() + duration_s;
+  const HubConnection& hub = c.hub.connection();
+  Result<std::string> token =
+      device_id.empty() ? hub::MakeSasToken(hub.host, hub.policy_key, expiry, hub.policy_name)
+                        : DeviceToken(c, device_id, expiry);
+  if (!token.has_value()) return token.error();
+  return PrintValue(c, "sas", *token);
+}
+
+void AddConnectionOptions(CLI::App& cmd, Options& o) {
+  cmd.add_option("--dir", o.connection.dir, "stack directory: DIR/connection.json names the hub");
+  cmd.add_option("--login", o.connection.login,
+                 "a policy connection string: HostName=...;SharedAccessKeyName=...;"
+                 "SharedAccessKey=...");
+  cmd.add_option("--ca-file", o.connection.ca_file,
+                 "the hub's CA (default: DIR's, else the system's)");
+  cmd.add_option("--port", o.connection.port, "the hub's HTTPS port (default: DIR's, else 443)")
+      ->check(CLI::Range(1, 65535));
+  cmd.add_option("--output", o.output, "table (default) or json")
+      ->check(CLI::IsMember({"table", "json"}));
+}
+
+CLI::App* AddCommand(CLI::App& parent, const std::string& prefix, std::vector<Command>& commands,
+                     Options& o, const std::string& name, const std::string& description,
+                     Handler run) {
+  CLI::App* cmd = parent.add_subcommand(name, description);
+  AddConnectionOptions(*cmd, o);
+  commands.push_back({cmd, prefix + name, std::move(run)});
+  return cmd;
+}
+
+void AddDeviceCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
+  CLI::App* device = hub.add_subcommand("device", "create, inspect and delete device identities");
+  device->require_subcommand(1);
+  auto named = [&](const std::string& name, const std::string& description, Handler run) {
+    CLI::App* cmd =
+        AddCommand(*device, "coffre hub device ", commands, o, name, description, std::move(run));
+    cmd->add_option("id", o.device_id, "device id")->required();
+    return cmd;
+  };
+  named("create", "create a device with generated SAS keys",
+        [&o](Context& c) { return CreateDevice(c, o.device_id, o.disabled); })
+      ->add_flag("--disabled", o.disabled, "create it disabled");
+  named("show", "show a device", [&o](Context& c) { return ShowDevice(c, o.device_id); });
+  AddCommand(*device, "coffre hub device ", commands, o, "list", "list the devices",
+             ListDevices);
+  named("delete", "delete a device", [&o](Context& c) { return DeleteDevice(c, o.device_id); });
+  named("connection-string", "print a device's connection string (primary key)",
+        [&o](Context& c) { return ConnectionString(c, o.device_id); });
+}
+
+void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
+  CLI::App* sas = AddCommand(
+      hub, "coffre hub ", commands, o, "generate-sas-token",
+      "a device token (--device-id), else a service token for the login's policy",
+      [&o](Context& c) { return GenerateSasToken(c, o.device_id, o.duration_s); });
+  sas->add_option("--device-id", o.device_id, "sign with this device's primary key");
+  sas->add_option("--duration", o.duration_s, "validity in seconds (default: 3600)")
+      ->check(CLI::Range(int64_t{1}, int64_t{kMaxSeconds}));
+
+  CLI::App* monitor = AddCommand(hub, "coffre hub ", commands, o, "monitor-events",
+                                 "print device-to-cloud messages as they arrive", [&o](Context& c) {
+                                   MonitorOptions m = o.monitor;
+                                   m.run_for = std::chrono::seconds(o.timeout_s);
+                                   m.json_output = c.json_output;
+                                   return MonitorEvents(c.hub, m, c.out);
+                                 });
+  monitor->add_option("--device-id", o.monitor.device_id, "only this device's messages");
+  monitor->add_flag("--from-start", o.monitor.from_start, "from the oldest retained message");
+  monitor->add_option("--timeout", o.timeout_s, "stop after S seconds (default: run until ^C)")
+      ->check(CLI::Range(1, kMaxSeconds));
+}
+
+Status Execute(const Command& cmd, HubConnection connection, bool json_output) {
+  COFFRE_ASSIGN_OR_RETURN(auto hub, HubClient::Create(std::move(connection)));
+  Context c{*hub, json_output, std::cout};
+  return cmd.run(c);
+}
+
+}  // namespace
+
+struct HubCommands::State {
+  Options options;
+  std::vector<Command> commands;
+  CLI::App* hub = nullptr;
+};
+
+HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
+  state_->hub = app.add_subcommand("hub", "manage a hub's devices and watch its telemetry");
+  state_->hub->require_subcommand(1);
+  AddDeviceCommands(*state_->hub, state_->commands, state_->options);
+  AddHubCommands(*state_->hub, state_->commands, state_->options);
+}
+
+HubCommands::~HubCommands() = default;
+
+bool HubCommands::Selected() const { return state_->hub->parsed(); }
+
+int HubCommands::Run() {
+  const Options& o = state_->options;
+  for (const Command& cmd : state_->commands) {
+    if (!cmd.app->parsed()) continue;
+    Result<HubConnection> connection = ResolveHubConnection(o.connection);
+    if (!connection.has_value()) {
+      std::cerr << cmd.label << ": " << connection.error().message() << "\n";
+      return connection.error().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    // The hub's errors read "<ErrorCode>: <text>" already; the Status code adds nothing.
+    if (Status s = Execute(cmd, std::move(*connection), o.output == "json"); !s.ok()) {
+      std::cerr << cmd.label << ": " << s.message() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  return 2;  // unreachable: CLI11 requires a command
+}
+
+}  // namespace coffre::cli

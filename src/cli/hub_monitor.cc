@@ -1,0 +1,143 @@
+#include "cli/hub_monitor.h"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <vector>
+
+#include "common/encoding.h"
+
+namespace coffre::cli {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kMaxBatch = 1000;  // the read API's cap
+// When a whole round found nothing, each partition's request waits this long for a message:
+// short enough that a round over all partitions stays responsive, long enough not to spin.
+constexpr std::chrono::milliseconds kIdleWait{250};
+
+// Where the monitor is in one partition: the next sequence number to ask for.
+struct Cursor {
+  std::string partition;
+  uint64_t next = 0;
+};
+
+const json& Member(const json& j, const char* name) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(name);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string Text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+
+std::optional<uint64_t> ParseOffset(const json& j) {
+  if (j.is_number_unsigned()) return j.get<uint64_t>();
+  if (!j.is_string()) return std::nullopt;
+  const std::string& s = j.get_ref<const std::string&>();
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+Result<std::vector<Cursor>> StartCursors(HubClient& hub, bool from_start) {
+  COFFRE_ASSIGN_OR_RETURN(json reply, hub.Call("GET", "/telemetry/partitions"));
+  const json& partitions = Member(reply, "partitions");
+  std::vector<Cursor> cursors;
+  for (const json& p : partitions.is_array() ? partitions : json::array()) {
+    std::optional<uint64_t> end = ParseOffset(Member(p, "endSequence"));
+    if (!Member(p, "id").is_string() || !end) {
+      return Internal("the hub's partition list is malformed: " + p.dump());
+    }
+    // --from-start begins at the oldest retained message, which retention moves up.
+    std::optional<uint64_t> begin = ParseOffset(Member(p, "beginSequence"));
+    cursors.push_back({Member(p, "id").get<std::string>(), from_start ? begin.value_or(0) : *end});
+  }
+  if (cursors.empty()) return Internal("the hub reports no telemetry partitions");
+  return cursors;
+}
+
+bool Wanted(const json& message, const std::string& device_id) {
+  return device_id.empty() || Text(Member(message, "deviceId")) == device_id;
+}
+
+// Reads one batch from `cursor`, prints the wanted messages, and advances the cursor.
+// Returns how many messages the partition had, wanted or not.
+Result<size_t> Poll(HubClient& hub, Cursor& cursor, std::chrono::milliseconds wait,
+                    const MonitorOptions& o, std::ostream& out) {
+  std::string path = "/telemetry/partitions/" + PercentEncode(cursor.partition) + "/messages";
+  std::string query = "from=" + std::to_string(cursor.next) + "&max=" + std::to_string(kMaxBatch) +
+                      "&waitMs=" + std::to_string(wait.count());
+  COFFRE_ASSIGN_OR_RETURN(json reply, hub.Call("GET", path, nullptr, query));
+  const json& messages = Member(reply, "messages");
+  std::optional<uint64_t> next = ParseOffset(Member(reply, "nextOffset"));
+  if (!messages.is_array() || !next) {
+    return Internal("the hub's reply to GET " + path + " is not a message batch");
+  }
+  for (const json& m : messages) {
+    if (Wanted(m, o.device_id)) out << (o.json_output ? EventJsonLine(m) : EventLine(m)) << "\n";
+  }
+  out.flush();
+  cursor.next = *next;
+  return messages.size();
+}
+
+// How long the next poll may wait: 0 while messages flow, never past the deadline.
+std::chrono::milliseconds WaitFor(bool idle, Clock::time_point deadline, bool bounded) {
+  if (!idle) return std::chrono::milliseconds(0);
+  if (!bounded) return kIdleWait;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::clamp(left, std::chrono::milliseconds(0), kIdleWait);
+}
+
+}  // namespace
+
+Status MonitorEvents(HubClient& hub, const MonitorOptions& o, std::ostream& out) {
+  bool bounded = o.run_for.count() > 0;
+  Clock::time_point deadline = bounded ? Clock::now() + o.run_for : Clock::time_point::max();
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Cursor> cursors, StartCursors(hub, o.from_start));
+  bool idle = false;
+  while (Clock::now() < deadline) {
+    size_t seen = 0;
+    for (Cursor& cursor : cursors) {
+      std::chrono::milliseconds wait = WaitFor(idle, deadline, bounded);
+      COFFRE_ASSIGN_OR_RETURN(size_t n, Poll(hub, cursor, wait, o, out));
+      seen += n;
+      if (Clock::now() >= deadline) break;
+    }
+    idle = seen == 0;
+  }
+  return Status::Ok();
+}
+
+std::string EventJsonLine(const json& m) {
+  nlohmann::ordered_json line;
+  line["deviceId"] = Member(m, "deviceId");
+  line["body"] = Member(m, "body");
+  if (Text(Member(m, "bodyEncoding")) == "base64") line["bodyEncoding"] = "base64";
+  const json& properties = Member(m, "properties");
+  const json& system = Member(m, "systemProperties");
+  line["properties"] = properties.is_object() ? properties : json::object();
+  line["systemProperties"] = system.is_object() ? system : json::object();
+  for (const char* field : {"partition", "offset", "sequenceNumber", "enqueuedTime"}) {
+    line[field] = Member(m, field);
+  }
+  return line.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string EventLine(const json& m) {
+  std::string body = Text(Member(m, "body"));
+  // One message, one line: a body with line breaks prints as a JSON string.
+  if (body.find_first_of("\r\n") != std::string::npos) body = json(body).dump();
+  if (Text(Member(m, "bodyEncoding")) == "base64") body = "base64:" + body;
+  std::string line = Text(Member(m, "enqueuedTime")) + "  " + Text(Member(m, "deviceId")) + "  " +
+                     Text(Member(m, "partition")) + "/" + Text(Member(m, "offset")) + "  " + body;
+  const json& properties = Member(m, "properties");
+  if (properties.is_object() && !properties.empty()) line += "  " + properties.dump();
+  return line;
+}
+
+}  // namespace coffre::cli

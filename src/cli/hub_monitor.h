@@ -1,0 +1,34 @@
+#pragma once
+// `coffre hub monitor-events`: tails the device-to-cloud stream through the hub's read API
+// (docs/formats/read-api.md), polling every partition in turn from its end (or its start), and
+// prints each message as it comes: a readable line, or one JSON object per line. Stateless.
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+
+#include "cli/hub_connection.h"
+
+namespace coffre::cli {
+
+struct MonitorOptions {
+  std::string device_id;  // empty: every device
+  bool from_start = false;
+  std::chrono::milliseconds run_for{0};  // 0: until interrupted
+  bool json_output = false;
+};
+
+// Returns OK once run_for has passed; the first error otherwise. Flushes `out` after each
+// batch, so a pipe sees messages as they arrive.
+Status MonitorEvents(HubClient& hub, const MonitorOptions& options, std::ostream& out);
+
+// One read API message as the JSON line --output json prints: deviceId, body, properties,
+// systemProperties, partition, offset, sequenceNumber, enqueuedTime (and bodyEncoding when
+// the body is base64).
+std::string EventJsonLine(const nlohmann::json& message);
+
+// The readable form: "<enqueuedTime>  <deviceId>  <partition>/<offset>  <body>  <properties>".
+std::string EventLine(const nlohmann::json& message);
+
+}  // namespace coffre::cli

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Black-box check of `coffre hub ...` against the hub of a local stack: device identities,
+# connection strings and SAS tokens that the Azure device SDK accepts, monitor-events over the
+# read API, exit codes 1 (hub error) and 2 (usage).
+set -euo pipefail
+coffre="$1"
+compat="$(cd "$(dirname "$0")/../compat" && pwd)"
+dir=$(mktemp -d)
+cleanup() {
+  "$coffre" down --dir "$dir/s" >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# `coffre hub ARGS` against the stack, as iothubowner.
+h() { "$coffre" hub "$@" --dir "$dir/s"; }
+# must_fail CODE PATTERN ARGS...: `coffre ARGS` exits with CODE and PATTERN is on stderr.
+must_fail() {
+  local code=$1 pattern=$2 rc=0 err
+  shift 2
+  err=$("$coffre" "$@" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" = "$code" ] || fail "coffre $*: exit $rc, wanted $code: $err"
+  grep -q -- "$pattern" <<<"$err" || fail "coffre $*: no '$pattern' in: $err"
+}
+# field NAME: the value on the "NAME  value" line of a details table on stdin (two spaces at
+# least: "STATUS REASON" is not "STATUS").
+field() { sed -n "s/^$1   *//p"; }
+# conn KEY: a field of the stack's connection.json.
+conn() { node -e 'console.log(require(process.argv[1])[process.argv[2]])' "$dir/s/connection.json" "$1"; }
+# send CONNECTION_STRING N TAG: N messages from that device through the Azure device SDK.
+send() {
+  NODE_PATH="$compat/node_modules" node -e '
+    const fs = require("fs");
+    const { Client, Message } = require("azure-iot-device");
+    const { Mqtt } = require("azure-iot-device-mqtt");
+    const [cs, n, tag, ca] = process.argv.slice(1);
+    (async () => {
+      const client = Client.fromConnectionString(cs, Mqtt);
+      await client.setOptions({ ca: fs.readFileSync(ca, "utf8") });
+      await client.open();
+      for (let i = 0; i < Number(n); i++) {
+        const m = new Message(JSON.stringify({ tag, i }));
+        m.properties.add("tag", tag);
+        await client.sendEvent(m);
+      }
+      await client.close();
+    })().catch((e) => { console.error(e); process.exit(1); });
+  ' "$1" "$2" "$3" "$(conn ca_file)"
+}
+# check_events DEVICE N: stdin holds exactly N JSON lines, each a message of DEVICE.
+check_events() {
+  node -e '
+    const [device, n] = process.argv.slice(1);
+    const lines = require("fs").readFileSync(0, "utf8").split("\n").filter((l) => l !== "");
+    if (lines.length !== Number(n)) throw new Error(`${lines.length} lines, wanted ${n}`);
+    for (const l of lines) {
+      const e = JSON.parse(l);
+      for (const f of ["deviceId", "body", "properties", "systemProperties", "partition",
+                       "offset", "sequenceNumber", "enqueuedTime"]) {
+        if (!(f in e)) throw new Error(`no ${f} in ${l}`);
+      }
+      if (e.deviceId !== device) throw new Error(`not ${device}: ${l}`);
+      if (e.systemProperties["iothub-connection-device-id"] !== device) throw new Error(l);
+    }
+  ' "$1" "$2"
+}
+
+port=$((50000 + RANDOM % 9000))
+"$coffre" up --dir "$dir/s" --ports-from "$port" >/dev/null
+mqtt_port=$(conn mqtt_port)
+
+# create, show, list
+out=$(h device create d1)
+[ "$(field 'DEVICE ID' <<<"$out")" = d1 ] || fail "create: $out"
+[ "$(field STATUS <<<"$out")" = enabled ] || fail "create: $out"
+[ "$(field AUTH <<<"$out")" = sas ] || fail "create: $out"
+h device show d1 --output json | grep -q '"deviceId": "d1"' || fail "show: $(h device show d1)"
+h device create d2 --disabled | grep -Eq '^STATUS +disabled$' || fail "create --disabled"
+out=$(h device list)
+grep -Eq '^DEVICE ID +STATUS +CONNECTION +AUTH +LAST ACTIVITY$' <<<"$out" || fail "list: $out"
+grep -Eq '^demo-device +enabled ' <<<"$out" || fail "list: $out"
+grep -Eq '^d1 +enabled +Disconnected +sas ' <<<"$out" || fail "list: $out"
+grep -Eq '^d2 +disabled ' <<<"$out" || fail "list: $out"
+must_fail 1 'coffre hub device create: DeviceAlreadyExists' hub device create d1 --dir "$dir/s"
+
+# connection strings and tokens
+cs=$(h device connection-string d1)
+grep -q ';DeviceId=d1;' <<<"$cs" || fail "connection-string: $cs"
+[[ "$cs" == "HostName=localhost;DeviceId=d1;SharedAccessKey="*";GatewayHostName=localhost:$mqtt_port" ]] ||
+  fail "connection-string: $cs"
+h device connection-string d1 --output json | grep -q '"connectionString": "HostName=' ||
+  fail "connection-string --output json"
+token=$(h generate-sas-token --device-id d1)
+[[ "$token" == "SharedAccessSignature sr=localhost%2Fdevices%2Fd1&sig="* ]] || fail "device token: $token"
+token=$(h generate-sas-token --duration 60)
+[[ "$token" == "SharedAccessSignature sr=localhost&sig="*"&skn=iothubowner&se="* ]] ||
+  fail "service token: $token"
+
+# the device SDK accepts the printed connection string; monitor-events reads telemetry back
+send "$(conn device_connection_string)" 3 demo
+send "$cs" 2 d1
+out=$(h monitor-events --device-id demo-device --from-start --timeout 3 --output json)
+check_events demo-device 3 <<<"$out" || fail "monitor-events --device-id demo-device: $out"
+out=$(h monitor-events --from-start --timeout 2 --output json)
+[ "$(grep -c '"deviceId":"d1"' <<<"$out")" = 2 ] || fail "monitor-events (all): $out"
+[ "$(wc -l <<<"$out")" = 5 ] || fail "monitor-events (all): $out"
+out=$(h monitor-events --device-id d1 --from-start --timeout 1)
+grep -Eq '^20[0-9-]+T[0-9:.]+Z +d1 +[0-9]+/[0-9]+ +\{"tag":"d1","i":0\} +\{"tag":"d1"\}$' <<<"$out" ||
+  fail "monitor-events (readable): $out"
+# Without --from-start it starts at the end: only what is sent while it runs.
+h monitor-events --timeout 8 --output json >"$dir/tail.out" &
+monitor=$!
+sleep 2
+send "$cs" 1 late
+wait "$monitor" || fail "monitor-events in the background failed"
+check_events d1 1 <"$dir/tail.out" || fail "monitor-events from the end: $(cat "$dir/tail.out")"
+
+# --login instead of --dir
+login=(--login "$(conn service_connection_string)" --ca-file "$(conn ca_file)" --port "$(conn https_port)")
+"$coffre" hub device list "${login[@]}" | grep -q '^d1 ' || fail "--login"
+bad=$(conn service_connection_string | sed 's/SharedAccessKey=[^;]*/SharedAccessKey=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=/')
+must_fail 1 'IotHubUnauthorizedAccess' hub device list --login "$bad" --ca-file "$(conn ca_file)" \
+  --port "$(conn https_port)"
+
+# delete
+h device delete d1 | grep -q 'deleted device d1' || fail "delete"
+must_fail 1 'coffre hub device show: DeviceNotFound: ' hub device show d1 --dir "$dir/s"
+must_fail 1 'coffre hub device delete: DeviceNotFound' hub device delete d1 --dir "$dir/s"
+h device list | grep -q '^d1 ' && fail "delete: $(h device list)"
+
+# usage errors exit 2
+must_fail 2 'no hub given' hub device list
+must_fail 2 'not a policy connection string' hub device list --login 'HostName=localhost'
+must_fail 2 '' hub device show --dir "$dir/s"
+must_fail 2 '' hub monitor-events --timeout 0 --dir "$dir/s"
+echo "coffre hub: ok"
