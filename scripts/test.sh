@@ -7,4 +7,9 @@ cd "$(dirname "$0")/.."
 preset="${1:-release}"
 scripts/setup.sh
 scripts/build.sh "$preset"
+if [ "$preset" = asan ]; then
+  # Full stacks, so tests/lsan.supp can match frames below OpenSSL's own.
+  export ASAN_OPTIONS="fast_unwind_on_malloc=0"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
+fi
 ctest --test-dir "build/$preset" -j "$(nproc)" --output-on-failure --timeout 600

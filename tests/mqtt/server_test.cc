@@ -29,19 +29,24 @@ using tcp = asio::ip::tcp;
 class Client {
  public:
   Client(uint16_t port, const std::filesystem::path& ca, const net::PemCertificate* identity = nullptr)
-      : ctx_(ssl::context::tls_client), stream_(ioc_, ctx_) {
-    ctx_.load_verify_file(ca.string());
-    if (identity != nullptr) {  // an X.509 device presents its certificate
-      ctx_.use_certificate(asio::buffer(identity->cert_pem), ssl::context::pem);
-      ctx_.use_private_key(asio::buffer(identity->key_pem), ssl::context::pem);
-      stream_ = ssl::stream<tcp::socket>(ioc_, ctx_);
-    }
+      : ctx_(Context(ca, identity)), stream_(ioc_, ctx_) {
     stream_.set_verify_mode(ssl::verify_peer);
     stream_.set_verify_callback(ssl::host_name_verification("localhost"));
     stream_.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), port});
     stream_.handshake(ssl::stream_base::client);
   }
   void Send(const Bytes& b) { asio::write(stream_, asio::buffer(b)); }
+
+  // Trusts the stack's CA; an X.509 device also presents its certificate.
+  static ssl::context Context(const std::filesystem::path& ca, const net::PemCertificate* identity) {
+    ssl::context ctx(ssl::context::tls_client);
+    ctx.load_verify_file(ca.string());
+    if (identity != nullptr) {
+      ctx.use_certificate(asio::buffer(identity->cert_pem), ssl::context::pem);
+      ctx.use_private_key(asio::buffer(identity->key_pem), ssl::context::pem);
+    }
+    return ctx;
+  }
   // The next packet, or nullopt when the server closed the connection.
   std::optional<Packet> Receive() {
     for (;;) {
