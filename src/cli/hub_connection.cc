@@ -1,5 +1,7 @@
 #include "cli/hub_connection.h"
 
+#include "cli/connection_file.h"
+
 #include "common/encoding.h"
 #include "common/files.h"
 #include "common/strings.h"
@@ -16,24 +18,10 @@ constexpr int64_t kRenewBeforeSeconds = 300;
 // Above the read API's longest long poll (10 s), so a wait is never cut off as a timeout.
 constexpr auto kRequestTimeout = std::chrono::seconds(15);
 
-std::string StringField(const json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 uint16_t PortField(const json& j, const char* name) {
   auto it = j.find(name);
   if (it == j.end() || !it->is_number_unsigned() || *it == 0 || *it > 65535) return 0;
   return it->get<uint16_t>();
-}
-
-Result<json> ReadConnectionFile(const std::filesystem::path& file) {
-  COFFRE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(file));
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return DataLoss(file.string() + " is not a connection file");
-  }
-  return j;
 }
 
 // Takes HostName and the policy out of an iothubowner-style connection string.

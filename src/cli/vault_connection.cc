@@ -1,5 +1,7 @@
 #include "cli/vault_connection.h"
 
+#include "cli/connection_file.h"
+
 #include "common/encoding.h"
 
 #include "common/files.h"
@@ -16,20 +18,6 @@ constexpr int kMaxPages = 10000;
 std::string Trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
-}
-
-std::string StringField(const json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-Result<json> ReadConnectionFile(const std::filesystem::path& file) {
-  COFFRE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(file));
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return DataLoss(file.string() + " is not a connection file");
-  }
-  return j;
 }
 
 }  // namespace

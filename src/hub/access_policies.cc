@@ -127,19 +127,9 @@ Result<AccessPolicy> AccessPolicies::Authorize(std::string_view authorization, u
     if (policy.error().code() == StatusCode::kNotFound) return NotAuthorized();
     return policy.error();
   }
-  int64_t now = clock_();
-  bool verified = false;
-  for (const std::string* key : {&policy->primary_key, &policy->secondary_key}) {
-    Result<Bytes> raw = Base64Decode(*key);
-    if (!raw.has_value()) continue;
-    Result<crypto::SecretBytes> secret = crypto::SecretBytes::CopyOf(*raw);
-    crypto::Cleanse(*raw);
-    if (secret.has_value() && VerifySasToken(*token, *secret, now).ok()) {
-      verified = true;
-      break;
-    }
+  if (!VerifySasTokenWithKeyPair(*token, policy->primary_key, policy->secondary_key, clock_()).ok()) {
+    return NotAuthorized();
   }
-  if (!verified) return NotAuthorized();
   if ((policy->rights & required) != required) {
     return PermissionDenied("The policy '" + policy->name + "' lacks " +
                             RightsText(required & ~policy->rights) + ".");

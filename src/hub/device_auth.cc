@@ -90,19 +90,9 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCr
   if (device->status != DeviceStatus::kEnabled || device->auth_type != AuthType::kSas) {
     return NotAuthorized();
   }
-  int64_t now = clock_();
-  bool verified = false;
-  for (const std::string* key : {&device->primary_key, &device->secondary_key}) {
-    Result<Bytes> raw = Base64Decode(*key);
-    if (!raw.has_value()) continue;
-    Result<crypto::SecretBytes> secret = crypto::SecretBytes::CopyOf(*raw);
-    crypto::Cleanse(*raw);
-    if (secret.has_value() && VerifySasToken(*token, *secret, now).ok()) {
-      verified = true;
-      break;
-    }
+  if (!VerifySasTokenWithKeyPair(*token, device->primary_key, device->secondary_key, clock_()).ok()) {
+    return NotAuthorized();
   }
-  if (!verified) return NotAuthorized();
   return AuthenticatedDevice{user.device_id, user.module_id, token->expiry};
 }
 

@@ -105,6 +105,21 @@ Status VerifySasToken(const SasToken& token, const crypto::SecretBytes& key, int
   return Status::Ok();
 }
 
+Status VerifySasTokenWithKeyPair(const SasToken& token, const std::string& primary_b64,
+                                 const std::string& secondary_b64, int64_t now) {
+  Status last = Invalid();
+  for (const std::string* key : {&primary_b64, &secondary_b64}) {
+    Result<Bytes> raw = Base64Decode(*key);
+    if (!raw.has_value() || raw->empty()) continue;
+    Result<crypto::SecretBytes> secret = crypto::SecretBytes::CopyOf(*raw);
+    crypto::Cleanse(*raw);
+    if (!secret.has_value()) return secret.error();
+    last = VerifySasToken(token, *secret, now);
+    if (last.ok()) return last;
+  }
+  return last;
+}
+
 Result<std::string> MakeSasToken(std::string_view resource, const crypto::SecretBytes& key,
                                  int64_t expiry, std::optional<std::string_view> key_name) {
   std::string sr = key_name ? std::string(resource) : SdkEncode(resource);

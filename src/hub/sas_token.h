@@ -38,6 +38,11 @@ Result<SasToken> ParseSasToken(std::string_view text);
 // UNAUTHENTICATED otherwise.
 Status VerifySasToken(const SasToken& token, const crypto::SecretBytes& key, int64_t now);
 
+// OK if `token` verifies with either key of a pair given as base64 (a device's or a policy's
+// primary and secondary key); UNAUTHENTICATED otherwise.
+Status VerifySasTokenWithKeyPair(const SasToken& token, const std::string& primary_b64,
+                                 const std::string& secondary_b64, int64_t now);
+
 // A token as the SDKs make it: a device token for `resource` ("host/devices/id"), which is
 // percent-encoded the SDKs' way, or a policy token when `key_name` is set (resource raw, as the
 // service SDK sends a bare host name).

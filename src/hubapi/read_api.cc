@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/time_format.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 #include "hubapi/service_api.h"
@@ -23,16 +24,6 @@ constexpr size_t kMaxMessages = 1000;
 constexpr int64_t kMaxWaitMs = 10000;
 constexpr auto kPollEvery = std::chrono::milliseconds(20);
 
-std::string IsoTime(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 std::map<std::string, std::string> Query(std::string_view target) {
   std::map<std::string, std::string> out;
@@ -69,7 +60,7 @@ json MessageJson(int partition, const hub::StoredMessage& m) {
   }
   system["iothub-connection-device-id"] = m.message.device_id;
   if (m.message.module_id) system["iothub-connection-module-id"] = *m.message.module_id;
-  system["iothub-enqueuedtime"] = IsoTime(m.message.enqueued_ms);
+  system["iothub-enqueuedtime"] = FormatIsoTime(m.message.enqueued_ms);
   system["iothub-message-source"] = "Telemetry";
   json properties = json::object();
   for (const auto& [name, value] : m.message.properties.application) properties[name] = value;
@@ -78,7 +69,7 @@ json MessageJson(int partition, const hub::StoredMessage& m) {
   return {{"partition", std::to_string(partition)},
           {"offset", std::to_string(m.sequence)},
           {"sequenceNumber", m.sequence},
-          {"enqueuedTime", IsoTime(m.message.enqueued_ms)},
+          {"enqueuedTime", FormatIsoTime(m.message.enqueued_ms)},
           {"deviceId", m.message.device_id},
           {"systemProperties", system},
           {"properties", properties},

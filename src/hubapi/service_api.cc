@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/time_format.h"
 #include "common/strings.h"
 
 namespace coffre::hubapi {
@@ -17,17 +18,6 @@ using net::HttpResponse;
 
 constexpr size_t kMaxListedDevices = 1000;  // Azure's cap on GET /devices
 
-std::string IsoTime(int64_t ms) {
-  if (ms <= 0) return "0001-01-01T00:00:00Z";
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 json DeviceJson(const hub::DeviceIdentity& d) {
   auto nullable = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
@@ -37,9 +27,9 @@ json DeviceJson(const hub::DeviceIdentity& d) {
           {"connectionState", d.connected ? "Connected" : "Disconnected"},
           {"status", d.status == hub::DeviceStatus::kEnabled ? "enabled" : "disabled"},
           {"statusReason", nullable(d.status_reason)},
-          {"connectionStateUpdatedTime", IsoTime(d.connection_state_updated_ms)},
-          {"statusUpdatedTime", IsoTime(d.status_updated_ms)},
-          {"lastActivityTime", IsoTime(d.last_activity_ms)},
+          {"connectionStateUpdatedTime", FormatIsoTime(d.connection_state_updated_ms)},
+          {"statusUpdatedTime", FormatIsoTime(d.status_updated_ms)},
+          {"lastActivityTime", FormatIsoTime(d.last_activity_ms)},
           {"cloudToDeviceMessageCount", d.c2d_message_count},
           {"authentication",
            {{"symmetricKey", {{"primaryKey", nullable(d.primary_key)}, {"secondaryKey", nullable(d.secondary_key)}}},
@@ -108,7 +98,7 @@ HttpResponse ServiceApi::Error(unsigned status, std::string_view code, std::stri
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch()).count();
   HttpResponse r = Json({{"Message", "ErrorCode:" + std::string(code) + ";" + std::string(message)},
-                         {"ExceptionMessage", "Tracking ID:coffre-TimeStamp:" + IsoTime(now)}},
+                         {"ExceptionMessage", "Tracking ID:coffre-TimeStamp:" + FormatIsoTime(now)}},
                         status);
   r.headers.emplace_back("iothub-errorcode", std::string(code));
   return r;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/encoding.h"
+#include "net/tls_listener.h"
 
 namespace coffre::mqtt {
 
@@ -259,27 +260,14 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
     options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   auto impl = std::make_unique<Impl>(std::move(options), auth, ingest, registry);
-  boost::system::error_code ec;
-  impl->ssl_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                            ssl::context::no_tlsv1_1);
+  COFFRE_RETURN_IF_ERROR(
+      net::ConfigureServerTls(impl->ssl_ctx, impl->options.cert_file, impl->options.key_file));
   // Ask for a client certificate (X.509 devices) without requiring or verifying it here.
+  boost::system::error_code ec;
   impl->ssl_ctx.set_verify_mode(ssl::verify_peer, ec);
   impl->ssl_ctx.set_verify_callback([](bool, ssl::verify_context&) { return true; }, ec);
-  impl->ssl_ctx.use_certificate_chain_file(impl->options.cert_file.string(), ec);
-  if (!ec) impl->ssl_ctx.use_private_key_file(impl->options.key_file.string(), ssl::context::pem, ec);
-  if (ec) return InvalidArgument("MQTT TLS certificate or key: " + ec.message());
-  auto address = asio::ip::make_address(impl->options.address, ec);
-  if (ec) return InvalidArgument("listen address " + impl->options.address + ": " + ec.message());
-  tcp::endpoint endpoint(address, impl->options.port);
-  impl->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(endpoint, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Unavailable("listen on " + impl->options.address + ":" +
-                       std::to_string(impl->options.port) + ": " + ec.message());
-  }
+  if (ec) return Internal("TLS client certificate settings: " + ec.message());
+  COFFRE_RETURN_IF_ERROR(net::Listen(impl->acceptor, impl->options.address, impl->options.port));
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();
   for (int i = 0; i < impl->options.threads; ++i) {

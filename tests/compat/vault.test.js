@@ -579,13 +579,15 @@ describe('coffre-vault driven by @azure/keyvault-keys', () => {
       const res = await raw({
         method: 'PUT',
         path: `/coffre/principals/${principal}`,
-        body: { permissions: { keys: ['get'] }, token_ttl_seconds: 1 },
+        // Expiry counts in whole seconds: 5 s leaves at least 4 s for the first call, even on a
+        // loaded machine.
+        body: { permissions: { keys: ['get'] }, token_ttl_seconds: 5 },
       });
       assert.equal(res.status, 200, res.text);
       try {
         const token = res.json.token;
         assert.equal((await raw({ method: 'GET', path: `/keys/${stack.key_name}/`, token })).status, 200);
-        await new Promise((resolve) => setTimeout(resolve, 2100));  // IntDate seconds: past the second
+        await new Promise((resolve) => setTimeout(resolve, 5200));  // past the expiry
         const expired = await raw({ method: 'GET', path: `/keys/${stack.key_name}/`, token });
         assertJsonError(expired, 401, 'Unauthorized');
         assert.match(expired.json.error.message, /expired/);

@@ -1,0 +1,13 @@
+#pragma once
+// Times as text. Stateless.
+
+#include <cstdint>
+#include <string>
+
+namespace coffre {
+
+// Milliseconds since the epoch as ISO 8601 UTC, "2026-11-29T20:30:01.123Z"; zero or less is
+// Azure's "never", "0001-01-01T00:00:00Z".
+std::string FormatIsoTime(int64_t ms);
+
+}  // namespace coffre

@@ -1,0 +1,33 @@
+#include "net/tls_listener.h"
+
+namespace coffre::net {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+
+Status ConfigureServerTls(ssl::context& ctx, const std::filesystem::path& cert_file,
+                          const std::filesystem::path& key_file) {
+  boost::system::error_code ec;
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx.use_certificate_chain_file(cert_file.string(), ec);
+  if (ec) return InvalidArgument("TLS certificate " + cert_file.string() + ": " + ec.message());
+  ctx.use_private_key_file(key_file.string(), ssl::context::pem, ec);
+  if (ec) return InvalidArgument("TLS key " + key_file.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+Status Listen(asio::ip::tcp::acceptor& acceptor, const std::string& address, uint16_t port) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address, ec);
+  if (ec) return InvalidArgument("listen address " + address + ": " + ec.message());
+  asio::ip::tcp::endpoint endpoint(ip, port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace coffre::net
