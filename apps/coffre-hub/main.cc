@@ -13,6 +13,7 @@
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
 #include "keys/vault_key_provider.h"
+#include "hubapi/device_api.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "mqtt/server.h"
@@ -161,6 +162,7 @@ int main(int argc, char** argv) {
 
   hubapi::ServiceApi service_api(registry, **policies);
   hubapi::ReadApi read_api(**store, **policies);
+  hubapi::DeviceApi device_api(auth, ingest);
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
   if (!https_endpoint.has_value()) return Fail(https_endpoint.error());
@@ -173,6 +175,7 @@ int main(int argc, char** argv) {
   auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
     if (auto response = service_api.Handle(r)) return *response;
     if (auto response = read_api.Handle(r)) return *response;
+    if (auto response = device_api.Handle(r)) return *response;
     return hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target);
   });
   if (!https_server.has_value()) return Fail(https_server.error());

@@ -74,15 +74,22 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCr
     return AuthenticateCertificate(c, user);
   }
   if (!c.password) return InvalidArgument("no password (SAS token) was given");
-  Result<SasToken> token = ParseSasToken(*c.password);
+  std::optional<std::string_view> module;
+  if (user.module_id) module = *user.module_id;
+  return AuthenticateToken(user.device_id, module, *c.password);
+}
+
+Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateToken(
+    std::string_view device_id, std::optional<std::string_view> module_id, std::string_view password) {
+  Result<SasToken> token = ParseSasToken(password);
   if (!token.has_value()) return NotAuthorized();
   Result<SasAudience> audience = ParseSasAudience(token->resource);
   if (!audience.has_value() || !AcceptedHost(audience->host) ||
-      audience->device_id != user.device_id || audience->module_id != user.module_id ||
+      audience->device_id != device_id || audience->module_id != module_id ||
       token->key_name.has_value()) {
     return NotAuthorized();
   }
-  Result<DeviceIdentity> device = registry_.Get(user.device_id);
+  Result<DeviceIdentity> device = registry_.Get(std::string(device_id));
   if (!device.has_value()) {
     if (device.error().code() == StatusCode::kNotFound) return NotAuthorized();
     return device.error();  // the hub itself is failing: not the device's fault
@@ -93,7 +100,9 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCr
   if (!VerifySasTokenWithKeyPair(*token, device->primary_key, device->secondary_key, clock_()).ok()) {
     return NotAuthorized();
   }
-  return AuthenticatedDevice{user.device_id, user.module_id, token->expiry};
+  std::optional<std::string> module;
+  if (module_id) module = std::string(*module_id);
+  return AuthenticatedDevice{std::string(device_id), module, token->expiry};
 }
 
 }  // namespace coffre::hub

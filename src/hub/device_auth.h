@@ -57,6 +57,11 @@ class DeviceAuthenticator {
   // device (CONNACK 5), never saying which, as Azure does not.
   Result<AuthenticatedDevice> AuthenticateMqtt(const DeviceCredentials& credentials);
 
+  // The HTTPS device API: a SAS token for exactly `device_id` (UNAUTHENTICATED otherwise).
+  Result<AuthenticatedDevice> AuthenticateToken(std::string_view device_id,
+                                                std::optional<std::string_view> module_id,
+                                                std::string_view token);
+
  private:
   bool AcceptedHost(std::string_view host) const;
   Result<AuthenticatedDevice> AuthenticateCertificate(const DeviceCredentials& c,

@@ -6,7 +6,6 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const crypto = require('node:crypto');
 
 const s = require('./lib/stack.js');
 const { Client, Message } = require('azure-iot-device');
@@ -14,39 +13,6 @@ const { Mqtt } = require('azure-iot-device-mqtt');
 
 const TEST = { timeout: 60_000 };
 
-// A service SAS token as azure-iothub makes it (iothub-protocol.md §1.4).
-function serviceToken(connectionString) {
-  const parts = Object.fromEntries(connectionString.split(';').map((p) => {
-    const i = p.indexOf('=');
-    return [p.slice(0, i), p.slice(i + 1)];
-  }));
-  const se = Math.ceil(Date.now() / 1000) + 3600;
-  const sig = crypto.createHmac('sha256', Buffer.from(parts.SharedAccessKey, 'base64'))
-    .update(`${parts.HostName}\n${se}`).digest('base64');
-  return `SharedAccessSignature sr=${parts.HostName}&sig=${encodeURIComponent(sig)}` +
-    `&skn=${parts.SharedAccessKeyName}&se=${se}`;
-}
-
-// Every message of `deviceId` in the read API, partition by partition.
-async function readBack(stack, deviceId) {
-  const url = `https://localhost:${stack.https_port}`;
-  const auth = { authorization: serviceToken(stack.service_connection_string) };
-  const get = (p) => s.rawRequest({ url, path: p, caFile: stack.ca_file, headers: auth });
-  const parts = await get('/telemetry/partitions?x=1');
-  assert.equal(parts.status, 200, parts.text);
-  const found = [];
-  for (const { id } of parts.json.partitions) {
-    let from = 0;
-    for (;;) {
-      const page = await get(`/telemetry/partitions/${id}/messages?from=${from}&max=1000`);
-      assert.equal(page.status, 200, page.text);
-      found.push(...page.json.messages.filter((m) => m.deviceId === deviceId));
-      if (page.json.messages.length === 0) break;
-      from = Number(page.json.nextOffset);
-    }
-  }
-  return found;
-}
 
 // A device client over MQTT that trusts the stack's CA.
 async function openDevice(connectionString, caFile) {
@@ -65,7 +31,7 @@ describe('coffre-hub driven by azure-iot-device over MQTT', () => {
 
   after(async () => {
     if (stack) await s.stopStack(stack);
-  });
+  }, { timeout: 60_000 });
 
   it('the demo device connects and its telemetry is acknowledged (QoS 1, durable)', TEST, async () => {
     const client = await openDevice(stack.device_connection_string, stack.ca_file);
@@ -84,7 +50,7 @@ describe('coffre-hub driven by azure-iot-device over MQTT', () => {
       await client.close();
     }
     // Everything acknowledged comes back through the read API, in order, with its properties.
-    const back = await readBack(stack, 'demo-device');
+    const back = await s.readBack(stack, 'demo-device');
     assert.equal(back.length, 10);
     back.forEach((m, n) => {
       assert.equal(m.systemProperties.messageId, `msg-${n}`);

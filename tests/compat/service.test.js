@@ -11,6 +11,8 @@ const path = require('node:path');
 const { Registry } = require('azure-iothub');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
+const { Http } = require('azure-iot-device-http');
+const s = require('./lib/stack.js');
 
 const TEST = { timeout: 60_000 };
 
@@ -74,6 +76,41 @@ describe('coffre-hub service API driven by azure-iothub', () => {
       assert.equal(seen.connectionState, 'Connected');
     } finally {
       await client.close();
+    }
+    await registry.delete(id);
+  });
+
+  it('a device sends telemetry over the HTTPS device API and it reads back', TEST, async () => {
+    const id = uniqueId('http');
+    const device = (await registry.create({ deviceId: id })).responseBody;
+    const cs = `HostName=${stack.hub_host};DeviceId=${id};SharedAccessKey=${device.authentication.symmetricKey.primaryKey}`;
+    const client = Client.fromConnectionString(cs, Http);
+    try {
+      for (let n = 0; n < 3; n++) {
+        const message = new Message(JSON.stringify({ over: 'https', n }));
+        message.messageId = `http-${n}`;
+        message.properties.add('transport', 'http');
+        await client.sendEvent(message);
+      }
+    } finally {
+      await client.close();  // stops the client's token renewal timer
+    }
+    const back = await s.readBack(stack, id);
+    assert.equal(back.length, 3);
+    back.forEach((m, n) => {
+      assert.equal(m.systemProperties.messageId, `http-${n}`);
+      assert.equal(m.properties.transport, 'http');
+      assert.deepEqual(JSON.parse(m.body), { over: 'https', n });
+    });
+    const bad = Client.fromConnectionString(cs.replace(/SharedAccessKey=[^;]+/,
+      `SharedAccessKey=${Buffer.alloc(32, 5).toString('base64')}`), Http);
+    try {
+      await assert.rejects(bad.sendEvent(new Message('x')), (err) => {
+        assert.equal(err.constructor.name, 'UnauthorizedError');
+        return true;
+      });
+    } finally {
+      await bad.close();
     }
     await registry.delete(id);
   });

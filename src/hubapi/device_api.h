@@ -1,0 +1,29 @@
+#pragma once
+// The HTTPS device API as azure-iot-device-http uses it (iothub-protocol.md §4.1): a device
+// sends one telemetry message with POST /devices/{id}/messages/events, its SAS token in the
+// Authorization header, the body as the request body (chunked is fine) and its properties in
+// iothub-* headers. The answer (204) comes only once the message is durable.
+// Thread-safe. The handler waits for the group commit on the calling (HTTPS io) thread.
+
+#include <optional>
+
+#include "hub/device_auth.h"
+#include "hub/telemetry_ingest.h"
+#include "net/http_types.h"
+
+namespace coffre::hubapi {
+
+class DeviceApi {
+ public:
+  // auth and ingest must outlive the API.
+  DeviceApi(hub::DeviceAuthenticator& auth, hub::TelemetryIngest& ingest)
+      : auth_(auth), ingest_(ingest) {}
+
+  std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
+
+ private:
+  hub::DeviceAuthenticator& auth_;
+  hub::TelemetryIngest& ingest_;
+};
+
+}  // namespace coffre::hubapi
