@@ -17,6 +17,7 @@
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "mqtt/server.h"
+#include "mqtt/websocket_options.h"
 #include "net/https_server.h"
 #include "storage/file_cipher.h"
 #include "storage/rocks_kv_store.h"
@@ -172,6 +173,8 @@ int main(int argc, char** argv) {
   https_options.error_response = [](unsigned status, std::string_view message) {
     return hubapi::ServiceApi::Error(status, status == 413 ? "MessageTooLarge" : "ArgumentInvalid", message);
   };
+  https_options.upgrade_path = mqtt::kWebSocketPath;
+  https_options.on_upgrade = (*mqtt_server)->WebSocketHandler();
   auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
     if (auto response = service_api.Handle(r)) return *response;
     if (auto response = read_api.Handle(r)) return *response;
@@ -189,5 +192,6 @@ int main(int argc, char** argv) {
   std::cout << "coffre-hub stopping" << std::endl;
   (*https_server)->Stop();
   (*mqtt_server)->Stop();
+  ingest.Stop();  // its last completions post to the servers' io contexts, stopped but alive
   return 0;
 }

@@ -8,13 +8,17 @@ TelemetryIngest::TelemetryIngest(TelemetryStore& store, IngestOptions options)
   for (int p = 0; p < store_.partitions(); ++p) writers_.emplace_back([this, p] { Run(p); });
 }
 
-TelemetryIngest::~TelemetryIngest() {
+TelemetryIngest::~TelemetryIngest() { Stop(); }
+
+void TelemetryIngest::Stop() {
   for (auto& q : queues_) {
     std::lock_guard<std::mutex> guard(q->mu);
     q->stopping = true;
     q->ready.notify_all();
   }
-  for (auto& t : writers_) t.join();
+  for (auto& t : writers_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 Status TelemetryIngest::Submit(TelemetryMessage message, Completion done) {

@@ -35,7 +35,11 @@ class TelemetryIngest {
 
   // store must outlive the ingest. Starts one writer thread per partition.
   TelemetryIngest(TelemetryStore& store, IngestOptions options = {});
-  ~TelemetryIngest();  // drains what is queued, then stops
+  ~TelemetryIngest();  // Stop()
+
+  // Refuses new messages, stores what is queued (completions run), joins the writers.
+  // Idempotent. Call it while whatever the completions post to is still alive.
+  void Stop();
 
   // RESOURCE_EXHAUSTED (completion not called) when the partition's queue is full.
   Status Submit(TelemetryMessage message, Completion done);

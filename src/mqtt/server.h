@@ -1,9 +1,10 @@
 #pragma once
-// MqttServer: MQTT over TLS (port 8883) for devices. Each connection runs a Session on its own
-// strand; what one read produces goes out in one write; QoS 1 telemetry is acknowledged when
-// TelemetryIngest reports it durable. One connection per device: a new CONNECT for a device
-// closes its older connection. Stop() closes everything and joins the io threads.
-// Thread-safe.
+// MqttServer: MQTT for devices, over TLS (port 8883) on its own listener, and over WebSocket
+// (/$iothub/websocket) on connections the HTTPS server hands over. Each connection runs a
+// Session on its own strand (mqtt/connection.h); QoS 1 telemetry is acknowledged when
+// TelemetryIngest reports it durable; one connection per device, the newest wins. Stop() closes
+// the listener and its connections and joins its io threads (WebSocket connections live on the
+// HTTPS server's threads and end with it). Thread-safe.
 
 #include <cstdint>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "mqtt/session.h"
+#include "net/https_server.h"
 
 namespace coffre::mqtt {
 
@@ -34,6 +36,12 @@ class MqttServer {
                                                    hub::TelemetryIngest& ingest,
                                                    hub::Registry& registry);
   ~MqttServer();
+
+  // Takes over an HTTPS connection that asked for a WebSocket upgrade of kWebSocketPath
+  // (mqtt/websocket_options.h). Call on the connection's strand (HttpsServer's on_upgrade).
+  void AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade);
+  // AcceptWebSocket as an HttpsServerOptions::on_upgrade.
+  net::UpgradeHandler WebSocketHandler();
 
   uint16_t port() const;
   size_t connections() const;

@@ -1,5 +1,6 @@
 #include "net/https_server.h"
 
+#include "net/http_upgrade.h"
 #include "net/tls_listener.h"
 
 #include <boost/asio.hpp>
@@ -7,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <array>
 #include <thread>
@@ -116,6 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return Close();
     }
     auto& msg = parser_->get();
+    if (IsUpgradeForUs(msg)) return HandOver();
     HttpRequest req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
@@ -126,6 +129,19 @@ class Session : public std::enable_shared_from_this<Session> {
     req.remote_address = remote_;
     bool keep_alive = msg.keep_alive();
     Reply(handler_(req), keep_alive);
+  }
+
+  bool IsUpgradeForUs(const http::request<http::string_body>& msg) const {
+    if (!options_.on_upgrade || !beast::websocket::is_upgrade(msg)) return false;
+    std::string_view target = msg.target();
+    return target.substr(0, target.find('?')) == options_.upgrade_path;
+  }
+
+  // The new owner sets its own timeouts; this session ends here.
+  void HandOver() {
+    beast::get_lowest_layer(stream_).expires_never();
+    options_.on_upgrade(std::unique_ptr<HttpUpgrade>(
+        new HttpUpgrade{std::move(stream_), parser_->release()}));
   }
 
   HttpResponse ErrorResponse(unsigned status, std::string_view message) const {

@@ -2,6 +2,7 @@
 // HttpsServer: an HTTP/1.1 server over TLS with keep-alive, one
 // strand per connection, `threads` io threads, a body limit, and timeouts. It hands each
 // request to a handler and writes back what the handler returns; it knows no routes.
+// A WebSocket upgrade on `upgrade_path` is handed over, connection and all, to `on_upgrade`.
 // Stop() (or the destructor) closes the listener and every connection, then joins the threads.
 // Thread-safe.
 
@@ -18,6 +19,8 @@
 namespace coffre::net {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+struct HttpUpgrade;  // net/http_upgrade.h
+using UpgradeHandler = std::function<void(std::unique_ptr<HttpUpgrade>)>;
 
 struct HttpsServerOptions {
   std::string address = "127.0.0.1";
@@ -30,6 +33,10 @@ struct HttpsServerOptions {
   // Builds the response for errors found before a handler runs (413 body too large, 400
   // malformed HTTP), so they share the API's error shape.
   std::function<HttpResponse(unsigned status, std::string_view message)> error_response;
+  // WebSocket upgrades of this path (query ignored) go to on_upgrade, which runs on the
+  // connection's strand and owns the connection from then on.
+  std::string upgrade_path;
+  UpgradeHandler on_upgrade;
 };
 
 class HttpsServer {

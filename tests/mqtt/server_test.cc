@@ -4,6 +4,10 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <gtest/gtest.h>
 
@@ -14,7 +18,9 @@
 #include "fakes/fake_key_provider.h"
 #include "hub/sas_token.h"
 #include "mqtt/codec.h"
+#include "mqtt/websocket_options.h"
 #include "net/certificates.h"
+#include "net/https_server.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
 
@@ -23,6 +29,8 @@ namespace {
 
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 // A blocking MQTT-over-TLS client, just enough for the test.
@@ -73,6 +81,58 @@ class Client {
   Bytes last_;
 };
 
+// A blocking MQTT-over-WebSocket client as the SDKs' MqttWs transport is: wss, subprotocol
+// "mqtt", binary messages.
+class WsClient {
+ public:
+  WsClient(uint16_t port, const std::filesystem::path& ca, std::string subprotocol = "mqtt")
+      : ctx_(Client::Context(ca, nullptr)), ws_(ioc_, ctx_) {
+    auto& tls = ws_.next_layer();
+    tls.set_verify_mode(ssl::verify_peer);
+    tls.set_verify_callback(ssl::host_name_verification("localhost"));
+    beast::get_lowest_layer(ws_).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    tls.handshake(ssl::stream_base::client);
+    ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::request_type& r) {
+      if (!subprotocol.empty()) r.set(beast::http::field::sec_websocket_protocol, subprotocol);
+    }));
+    ws_.binary(true);
+  }
+  boost::system::error_code Handshake(websocket::response_type& response) {
+    boost::system::error_code ec;
+    ws_.handshake(response, "localhost", std::string(kWebSocketPath), ec);
+    return ec;
+  }
+  void Send(const Bytes& b) { ws_.write(asio::buffer(b)); }
+  void SendText(std::string_view text) {
+    ws_.text(true);
+    ws_.write(asio::buffer(text));
+  }
+  std::optional<Packet> Receive() {
+    for (;;) {
+      auto d = DecodePacket(buffer_, 1 << 20);
+      if (d.has_value() && d->has_value()) {
+        Bytes packet(buffer_.begin(), buffer_.begin() + (*d)->size);
+        buffer_.erase(buffer_.begin(), buffer_.begin() + (*d)->size);
+        last_ = std::move(packet);
+        return std::move(*DecodePacket(last_, 1 << 20).value()).packet;
+      }
+      beast::flat_buffer message;
+      boost::system::error_code ec;
+      ws_.read(message, ec);
+      if (ec) return std::nullopt;
+      auto* data = static_cast<const std::byte*>(message.data().data());
+      buffer_.insert(buffer_.end(), data, data + message.size());
+    }
+  }
+
+ private:
+  asio::io_context ioc_;
+  ssl::context ctx_;
+  websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws_;
+  Bytes buffer_;
+  Bytes last_;
+};
+
 class MqttServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -97,7 +157,24 @@ class MqttServerTest : public ::testing::Test {
     so.threads = 2;
     server_ = std::move(MqttServer::Start(so, *auth_, *ingest_, *registry_).value());
   }
+  // The HTTPS port, as coffre-hub wires it: WebSocket upgrades of /$iothub/websocket go to the
+  // MQTT server, everything else gets 404 here.
+  void StartHttps() {
+    net::HttpsServerOptions ho;
+    ho.port = 0;
+    ho.cert_file = certs_.cert_file;
+    ho.key_file = certs_.key_file;
+    ho.threads = 2;
+    ho.upgrade_path = kWebSocketPath;
+    ho.on_upgrade = server_->WebSocketHandler();
+    https_ = std::move(net::HttpsServer::Start(ho, [](const net::HttpRequest&) {
+                         net::HttpResponse r;
+                         r.status = 404;
+                         return r;
+                       }).value());
+  }
   void TearDown() override {
+    https_.reset();
     server_.reset();
     ingest_.reset();
   }
@@ -126,6 +203,7 @@ class MqttServerTest : public ::testing::Test {
   std::unique_ptr<hub::TelemetryIngest> ingest_;
   std::unique_ptr<hub::DeviceAuthenticator> auth_;
   std::unique_ptr<MqttServer> server_;
+  std::unique_ptr<net::HttpsServer> https_;
   std::string token_;
 };
 
@@ -178,6 +256,67 @@ TEST_F(MqttServerTest, ANewConnectionOfTheSameDeviceClosesTheOlderOne) {
   auto pong = second.Receive();
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(TypeOf(*pong), PacketType::kPingResp);
+}
+
+TEST_F(MqttServerTest, MqttOverWebSocketOnTheHttpsPortStoresAndAcknowledges) {
+  StartHttps();
+  WsClient c(https_->port(), certs_.ca_file);
+  websocket::response_type response;
+  ASSERT_FALSE(c.Handshake(response));
+  EXPECT_EQ(response[beast::http::field::sec_websocket_protocol], "mqtt");
+  // CONNECT and the first PUBLISHes in one WebSocket message, the rest one per message.
+  Bytes first = ConnectPacket(device_.primary_key);
+  for (uint16_t id = 1; id <= 3; ++id) {
+    EncodePublish(first, {false, 1, false, "devices/dev-01/messages/events/", id, AsBytes("ws")});
+  }
+  c.Send(first);
+  auto connack = c.Receive();
+  ASSERT_TRUE(connack.has_value());
+  EXPECT_EQ(std::get<ConnAck>(*connack).code, ConnectCode::kAccepted);
+  for (uint16_t id = 4; id <= 10; ++id) {
+    Bytes one;
+    EncodePublish(one, {false, 1, false, "devices/dev-01/messages/events/", id, AsBytes("ws")});
+    c.Send(one);
+  }
+  for (uint16_t id = 1; id <= 10; ++id) {
+    auto ack = c.Receive();
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(std::get<PacketIdOnly>(*ack).packet_id, id);
+  }
+  auto stored = std::move(store_->Read(store_->PartitionOf("dev-01"), 0, 100, SIZE_MAX).value());
+  EXPECT_EQ(stored.size(), 10u);
+}
+
+TEST_F(MqttServerTest, WebSocketWithoutTheMqttSubprotocolIsRefused) {
+  StartHttps();
+  WsClient c(https_->port(), certs_.ca_file, "");
+  websocket::response_type response;
+  EXPECT_TRUE(c.Handshake(response));
+  EXPECT_EQ(response.result(), beast::http::status::bad_request);
+}
+
+TEST_F(MqttServerTest, ATextWebSocketMessageClosesTheConnection) {
+  StartHttps();
+  WsClient c(https_->port(), certs_.ca_file);
+  websocket::response_type response;
+  ASSERT_FALSE(c.Handshake(response));
+  c.SendText("CONNECT");
+  EXPECT_FALSE(c.Receive().has_value());
+}
+
+TEST_F(MqttServerTest, AWebSocketDeviceTakesOverItsTlsConnection) {
+  StartHttps();
+  Client tls(server_->port(), certs_.ca_file);
+  tls.Send(ConnectPacket(device_.primary_key));
+  ASSERT_TRUE(tls.Receive().has_value());
+  WsClient ws(https_->port(), certs_.ca_file);
+  websocket::response_type response;
+  ASSERT_FALSE(ws.Handshake(response));
+  ws.Send(ConnectPacket(device_.primary_key));
+  auto connack = ws.Receive();
+  ASSERT_TRUE(connack.has_value());
+  EXPECT_EQ(std::get<ConnAck>(*connack).code, ConnectCode::kAccepted);
+  EXPECT_FALSE(tls.Receive().has_value()) << "the older connection must be closed";
 }
 
 std::string Sha256Thumbprint(const std::string& pem) {

@@ -1,0 +1,173 @@
+#include "mqtt/connection.h"
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "common/encoding.h"
+
+namespace coffre::mqtt {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kOpenTimeout = std::chrono::seconds(10);
+constexpr auto kTick = std::chrono::seconds(1);
+
+}  // namespace
+
+Connection::Connection(std::unique_ptr<Transport> transport, ServerShared& shared)
+    : transport_(std::move(transport)),
+      shared_(shared),
+      timer_(transport_->executor()),
+      session_(*this, shared.limits) {}
+
+void Connection::Start() {
+  asio::dispatch(transport_->executor(), [self = shared_from_this()] {
+    self->timer_.expires_after(kOpenTimeout);
+    self->timer_.async_wait([self](boost::system::error_code ec) {
+      if (!ec && !self->opened_) self->Shutdown();
+    });
+    self->transport_->Open([self](boost::system::error_code ec) {
+      if (ec) return self->Shutdown();
+      self->opened_ = true;
+      self->Tick();
+      self->Read();
+    });
+  });
+}
+
+void Connection::Kick() {
+  asio::post(transport_->executor(), [self = shared_from_this()] { self->Shutdown(); });
+}
+
+Result<hub::AuthenticatedDevice> Connection::Authenticate(const hub::DeviceCredentials& c) {
+  hub::DeviceCredentials with_certificate = c;
+  AddPeerCertificate(with_certificate);
+  return shared_.auth.AuthenticateMqtt(with_certificate);
+}
+
+void Connection::SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_id) {
+  std::weak_ptr<Connection> weak = weak_from_this();
+  auto executor = transport_->executor();
+  Status s = shared_.ingest.Submit(std::move(message), [weak, executor, packet_id](const Status& st) {
+    if (packet_id == 0) return;  // QoS 0: stored, not acknowledged
+    asio::post(executor, [weak, packet_id, st] {
+      if (auto self = weak.lock()) self->Apply(self->session_.OnDurable(packet_id, st));
+    });
+  });
+  if (!s.ok() && packet_id != 0) {
+    // Back-pressure or shutdown: the device must not think this was stored.
+    asio::post(executor, [weak, packet_id, s] {
+      if (auto self = weak.lock()) self->Apply(self->session_.OnDurable(packet_id, s));
+    });
+  }
+}
+
+int64_t Connection::NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Connection::Read() {
+  transport_->ReadSome(asio::buffer(read_buffer_), [self = shared_from_this()](
+                                                       boost::system::error_code ec, size_t n) {
+    if (ec) return self->Shutdown();
+    bool was_connected = self->session_.connected();
+    Session::Output out = self->session_.OnBytes(
+        ByteSpan(reinterpret_cast<const std::byte*>(self->read_buffer_.data()), n));
+    if (!was_connected && self->session_.connected()) self->Register();
+    self->Apply(std::move(out));
+    if (!self->closing_) self->Read();
+  });
+}
+
+// The client certificate's thumbprints, for X.509 (selfSigned) devices. The handshake accepted
+// any certificate: whether it is the device's is the registry's call.
+void Connection::AddPeerCertificate(hub::DeviceCredentials& c) {
+  X509* cert = SSL_get1_peer_certificate(transport_->tls());
+  if (cert == nullptr) return;
+  auto thumbprint = [cert](const EVP_MD* md) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    X509_digest(cert, md, digest, &len);
+    return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
+  };
+  c.certificate_sha1 = thumbprint(EVP_sha1());
+  c.certificate_sha256 = thumbprint(EVP_sha256());
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) c.certificate_not_after = timegm(&tm);
+  X509_free(cert);
+}
+
+// Only one connection per device: the newest wins.
+void Connection::Register() {
+  std::shared_ptr<Connection> older;
+  {
+    std::lock_guard<std::mutex> guard(shared_.mu);
+    auto& slot = shared_.by_device[session_.device_id()];
+    older = slot.lock();
+    slot = weak_from_this();
+  }
+  if (older && older.get() != this) older->Kick();
+  (void)shared_.registry.SetConnected(session_.device_id(), true);
+}
+
+void Connection::Apply(Session::Output out) {
+  if (!out.to_send.empty()) {
+    writes_.push_back(std::move(out.to_send));
+    if (writes_.size() == 1) Write();
+  }
+  if (out.close) {
+    closing_ = true;
+    if (writes_.empty()) Shutdown();
+  }
+}
+
+void Connection::Write() {
+  transport_->Write(asio::buffer(writes_.front()),
+                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                      if (ec) return self->Shutdown();
+                      self->writes_.pop_front();
+                      if (!self->writes_.empty()) return self->Write();
+                      if (self->closing_) self->Shutdown();
+                    });
+}
+
+void Connection::Tick() {
+  timer_.expires_after(kTick);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->shut_) return;
+    self->Apply(self->session_.OnTick());
+    if (!self->shut_) self->Tick();
+  });
+}
+
+void Connection::Shutdown() {
+  if (shut_) return;
+  shut_ = true;
+  closing_ = true;
+  timer_.cancel();
+  if (session_.connected() || !session_.device_id().empty()) Unregister();
+  transport_->Close();
+}
+
+void Connection::Unregister() {
+  bool mine = false;
+  {
+    std::lock_guard<std::mutex> guard(shared_.mu);
+    auto it = shared_.by_device.find(session_.device_id());
+    if (it != shared_.by_device.end() && it->second.lock().get() == this) {
+      shared_.by_device.erase(it);
+      mine = true;
+    }
+  }
+  if (mine) (void)shared_.registry.SetConnected(session_.device_id(), false);
+}
+
+}  // namespace coffre::mqtt
