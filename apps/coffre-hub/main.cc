@@ -7,6 +7,7 @@
 #include "common/files.h"
 #include "crypto/secure_heap.h"
 #include "hub/access_policies.h"
+#include "hub/consumer_groups.h"
 #include "hub/device_auth.h"
 #include "hub/hub_keys.h"
 #include "hub/registry.h"
@@ -162,7 +163,9 @@ int main(int argc, char** argv) {
   if (!mqtt_server.has_value()) return Fail(mqtt_server.error());
 
   hubapi::ServiceApi service_api(registry, **policies);
-  hubapi::ReadApi read_api(**store, **policies);
+  auto groups = hub::ConsumerGroups::Open(**kv, **keys, partitions, NowMs);
+  if (!groups.has_value()) return Fail(groups.error());
+  hubapi::ReadApi read_api(**store, **groups, **policies);
   hubapi::DeviceApi device_api(auth, ingest);
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);

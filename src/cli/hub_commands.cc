@@ -10,6 +10,7 @@
 
 #include "cli/hub_connection.h"
 #include "cli/hub_monitor.h"
+#include "common/time_format.h"
 #include "cli/table.h"
 #include "common/encoding.h"
 #include "hub/sas_token.h"
@@ -46,6 +47,7 @@ struct Options {
   std::string device_id;
   bool disabled = false;
   int64_t duration_s = 3600;
+  std::string group;
   MonitorOptions monitor;
   int timeout_s = 0;
 };
@@ -220,6 +222,49 @@ void AddDeviceCommands(CLI::App& hub, std::vector<Command>& commands, Options& o
         [&o](Context& c) { return ConnectionString(c, o.device_id); });
 }
 
+std::string GroupPath(const std::string& name) {
+  return "/telemetry/consumergroups/" + PercentEncode(name);
+}
+
+Table GroupsTable(const json& reply) {
+  Table t({"NAME", "CREATED"});
+  // A list comes as {"value": [...]}, one group as itself.
+  json groups = Member(reply, "value").is_array() ? Member(reply, "value") : json::array({reply});
+  for (const json& g : groups) {
+    t.AddRow({Cell(g, "name"), Cell(g, "created")});
+  }
+  return t;
+}
+
+// `coffre hub consumer-group create|show|list|delete`, as `az iot hub consumer-group`.
+void AddConsumerGroupCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
+  CLI::App* group = hub.add_subcommand("consumer-group", "manage the telemetry stream's consumer groups");
+  group->require_subcommand(1);
+  auto named = [&](const std::string& name, const std::string& description, Handler run) {
+    CLI::App* cmd = AddCommand(*group, "coffre hub consumer-group ", commands, o, name,
+                               description, std::move(run));
+    cmd->add_option("name", o.group, "consumer group name")->required();
+  };
+  named("create", "create a consumer group", [&o](Context& c) -> Status {
+    COFFRE_ASSIGN_OR_RETURN(json g, c.hub.Call("PUT", GroupPath(o.group)));
+    return Print(c, g, GroupsTable);
+  });
+  named("show", "show a consumer group", [&o](Context& c) -> Status {
+    COFFRE_ASSIGN_OR_RETURN(json g, c.hub.Call("GET", GroupPath(o.group)));
+    return Print(c, g, GroupsTable);
+  });
+  AddCommand(*group, "coffre hub consumer-group ", commands, o, "list", "list consumer groups",
+             [](Context& c) -> Status {
+               COFFRE_ASSIGN_OR_RETURN(json all, c.hub.Call("GET", "/telemetry/consumergroups"));
+               return Print(c, all, GroupsTable);
+             });
+  named("delete", "delete a consumer group and its checkpoints", [&o](Context& c) -> Status {
+    COFFRE_RETURN_IF_ERROR(c.hub.Call("DELETE", GroupPath(o.group)).status());
+    if (!c.json_output) c.out << "deleted consumer group " << o.group << "\n";
+    return Status::Ok();
+  });
+}
+
 void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
   CLI::App* sas = AddCommand(
       hub, "coffre hub ", commands, o, "generate-sas-token",
@@ -238,6 +283,23 @@ void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
                                  });
   monitor->add_option("--device-id", o.monitor.device_id, "only this device's messages");
   monitor->add_flag("--from-start", o.monitor.from_start, "from the oldest retained message");
+  monitor->add_option("--consumer-group,--cg", o.monitor.consumer_group,
+                      "resume from this consumer group's checkpoints, and commit them");
+  monitor->add_option_function<std::string>(
+             "--enqueued-time,--et",
+             [&o](const std::string& t) {
+               if (auto ms = ParseIsoTime(t)) {
+                 o.monitor.enqueued_time_ms = *ms;
+               } else {
+                 o.monitor.enqueued_time_ms = std::stoll(t);  // milliseconds, as az takes it
+               }
+             },
+             "start at this time: ISO 8601, or milliseconds since the epoch")
+      ->check([](const std::string& t) -> std::string {
+        if (ParseIsoTime(t)) return "";
+        bool digits = !t.empty() && t.size() < 16 && t.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? "" : "not an ISO 8601 time or milliseconds since the epoch: " + t;
+      });
   monitor->add_option("--timeout", o.timeout_s, "stop after S seconds (default: run until ^C)")
       ->check(CLI::Range(1, kMaxSeconds));
 }
@@ -260,6 +322,7 @@ HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
   state_->hub = app.add_subcommand("hub", "manage a hub's devices and watch its telemetry");
   state_->hub->require_subcommand(1);
   AddDeviceCommands(*state_->hub, state_->commands, state_->options);
+  AddConsumerGroupCommands(*state_->hub, state_->commands, state_->options);
   AddHubCommands(*state_->hub, state_->commands, state_->options);
 }
 

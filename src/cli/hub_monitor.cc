@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/encoding.h"
+#include "common/time_format.h"
 
 namespace coffre::cli {
 namespace {
@@ -18,10 +19,12 @@ constexpr int kMaxBatch = 1000;  // the read API's cap
 // short enough that a round over all partitions stays responsive, long enough not to spin.
 constexpr std::chrono::milliseconds kIdleWait{250};
 
-// Where the monitor is in one partition: the next sequence number to ask for.
+// Where the monitor is in one partition: the next sequence number to ask for, or (before the
+// first read) the query that finds it.
 struct Cursor {
   std::string partition;
   uint64_t next = 0;
+  std::string first_query;  // e.g. "fromEnqueuedTime=..." until the first reply
 };
 
 const json& Member(const json& j, const char* name) {
@@ -43,7 +46,29 @@ std::optional<uint64_t> ParseOffset(const json& j) {
   return v;
 }
 
-Result<std::vector<Cursor>> StartCursors(HubClient& hub, bool from_start) {
+std::string CheckpointPath(const std::string& group, const std::string& partition) {
+  return "/telemetry/consumergroups/" + PercentEncode(group) + "/partitions/" +
+         PercentEncode(partition) + "/checkpoint";
+}
+
+// A consumer group's checkpoint for the partition, if it has one.
+Result<std::optional<uint64_t>> LoadCheckpoint(HubClient& hub, const std::string& group,
+                                               const std::string& partition) {
+  Result<json> reply = hub.Call("GET", CheckpointPath(group, partition));
+  if (!reply.has_value()) {
+    if (reply.error().code() == StatusCode::kNotFound) return std::optional<uint64_t>();
+    return reply.error();
+  }
+  std::optional<uint64_t> offset = ParseOffset(Member(*reply, "offset"));
+  if (!offset) return Internal("the hub's checkpoint is malformed: " + reply->dump());
+  return offset;
+}
+
+Result<std::vector<Cursor>> StartCursors(HubClient& hub, const MonitorOptions& o) {
+  if (!o.consumer_group.empty()) {  // a missing group is an error, not "no checkpoint"
+    COFFRE_RETURN_IF_ERROR(
+        hub.Call("GET", "/telemetry/consumergroups/" + PercentEncode(o.consumer_group)).status());
+  }
   COFFRE_ASSIGN_OR_RETURN(json reply, hub.Call("GET", "/telemetry/partitions"));
   const json& partitions = Member(reply, "partitions");
   std::vector<Cursor> cursors;
@@ -54,7 +79,19 @@ Result<std::vector<Cursor>> StartCursors(HubClient& hub, bool from_start) {
     }
     // --from-start begins at the oldest retained message, which retention moves up.
     std::optional<uint64_t> begin = ParseOffset(Member(p, "beginSequence"));
-    cursors.push_back({Member(p, "id").get<std::string>(), from_start ? begin.value_or(0) : *end});
+    Cursor cursor{Member(p, "id").get<std::string>(), o.from_start ? begin.value_or(0) : *end, ""};
+    if (o.enqueued_time_ms) {
+      cursor.first_query = "fromEnqueuedTime=" + PercentEncode(FormatIsoTime(*o.enqueued_time_ms));
+    }
+    if (!o.consumer_group.empty()) {
+      COFFRE_ASSIGN_OR_RETURN(std::optional<uint64_t> checkpoint,
+                              LoadCheckpoint(hub, o.consumer_group, cursor.partition));
+      if (checkpoint) {
+        cursor.next = std::max(*checkpoint, begin.value_or(0));
+        cursor.first_query.clear();
+      }
+    }
+    cursors.push_back(std::move(cursor));
   }
   if (cursors.empty()) return Internal("the hub reports no telemetry partitions");
   return cursors;
@@ -69,8 +106,10 @@ bool Wanted(const json& message, const std::string& device_id) {
 Result<size_t> Poll(HubClient& hub, Cursor& cursor, std::chrono::milliseconds wait,
                     const MonitorOptions& o, std::ostream& out) {
   std::string path = "/telemetry/partitions/" + PercentEncode(cursor.partition) + "/messages";
-  std::string query = "from=" + std::to_string(cursor.next) + "&max=" + std::to_string(kMaxBatch) +
-                      "&waitMs=" + std::to_string(wait.count());
+  std::string start = cursor.first_query.empty() ? "from=" + std::to_string(cursor.next)
+                                                 : cursor.first_query;
+  std::string query = start + "&max=" + std::to_string(kMaxBatch) + "&waitMs=" +
+                      std::to_string(wait.count());
   COFFRE_ASSIGN_OR_RETURN(json reply, hub.Call("GET", path, nullptr, query));
   const json& messages = Member(reply, "messages");
   std::optional<uint64_t> next = ParseOffset(Member(reply, "nextOffset"));
@@ -82,6 +121,12 @@ Result<size_t> Poll(HubClient& hub, Cursor& cursor, std::chrono::milliseconds wa
   }
   out.flush();
   cursor.next = *next;
+  cursor.first_query.clear();
+  if (!o.consumer_group.empty() && !messages.empty()) {
+    json checkpoint = {{"offset", std::to_string(cursor.next)}};
+    COFFRE_RETURN_IF_ERROR(
+        hub.Call("PUT", CheckpointPath(o.consumer_group, cursor.partition), &checkpoint).status());
+  }
   return messages.size();
 }
 
@@ -98,7 +143,7 @@ std::chrono::milliseconds WaitFor(bool idle, Clock::time_point deadline, bool bo
 Status MonitorEvents(HubClient& hub, const MonitorOptions& o, std::ostream& out) {
   bool bounded = o.run_for.count() > 0;
   Clock::time_point deadline = bounded ? Clock::now() + o.run_for : Clock::time_point::max();
-  COFFRE_ASSIGN_OR_RETURN(std::vector<Cursor> cursors, StartCursors(hub, o.from_start));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Cursor> cursors, StartCursors(hub, o));
   bool idle = false;
   while (Clock::now() < deadline) {
     size_t seen = 0;

@@ -1,9 +1,12 @@
 #pragma once
 // `coffre hub monitor-events`: tails the device-to-cloud stream through the hub's read API
-// (docs/formats/read-api.md), polling every partition in turn from its end (or its start), and
-// prints each message as it comes: a readable line, or one JSON object per line. Stateless.
+// (docs/formats/read-api.md), polling every partition in turn from its end (or its start, or an
+// enqueued time, or a consumer group's checkpoints), and prints each message as it comes: a
+// readable line, or one JSON object per line. With a consumer group it commits each partition's
+// checkpoint after printing a batch, so the next run resumes there (at least once). Stateless.
 
 #include <chrono>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -15,6 +18,8 @@ namespace coffre::cli {
 struct MonitorOptions {
   std::string device_id;  // empty: every device
   bool from_start = false;
+  std::optional<int64_t> enqueued_time_ms;  // start at the first message enqueued at or after
+  std::string consumer_group;               // resume from and commit its checkpoints
   std::chrono::milliseconds run_for{0};  // 0: until interrupted
   bool json_output = false;
 };

@@ -41,12 +41,8 @@ Result<std::unique_ptr<AccessPolicies>> AccessPolicies::Open(storage::KvStore& k
                                                              std::vector<std::string> host_names,
                                                              Clock clock) {
   std::unique_ptr<AccessPolicies> p(new AccessPolicies(kv, keys, std::move(host_names), std::move(clock)));
-  bool any = false;
-  COFFRE_RETURN_IF_ERROR(kv.Scan(kPrefix, [&](std::string_view, ByteSpan) {
-    any = true;
-    return false;
-  }));
-  if (any) return p;
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> existing, p->rows_.Rows(kPrefix, 1));
+  if (!existing.empty()) return p;
   const std::pair<const char*, uint32_t> defaults[] = {
       {"iothubowner", kRegistryRead | kRegistryWrite | kServiceConnect | kDeviceConnect},
       {"service", kServiceConnect},
@@ -63,48 +59,29 @@ Result<std::unique_ptr<AccessPolicies>> AccessPolicies::Open(storage::KvStore& k
 }
 
 Status AccessPolicies::Store(const AccessPolicy& policy) {
-  std::lock_guard<std::mutex> guard(mu_);
-  if (!writer_ || writer_->exhausted()) {
-    COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
-  }
-  std::string row = std::string(kPrefix) + policy.name;
-  std::string text = json{{"name", policy.name},
-                          {"primaryKey", policy.primary_key},
-                          {"secondaryKey", policy.secondary_key},
-                          {"rights", policy.rights}}
-                         .dump();
-  Result<Bytes> sealed = writer_->Seal(AsBytes(row), AsBytes(text));
-  crypto::Cleanse(text);
-  if (!sealed.has_value()) return sealed.error();
-  return kv_.Put(row, *sealed, /*sync=*/true);
+  return rows_.Store(std::string(kPrefix) + policy.name, json{{"name", policy.name},
+                                                             {"primaryKey", policy.primary_key},
+                                                             {"secondaryKey", policy.secondary_key},
+                                                             {"rights", policy.rights}});
 }
 
 Result<AccessPolicy> AccessPolicies::Get(const std::string& name) {
-  std::string row = std::string(kPrefix) + name;
-  Result<Bytes> sealed = kv_.Get(row);
-  if (!sealed.has_value()) {
-    if (sealed.error().code() == StatusCode::kNotFound) {
+  Result<json> j = rows_.Load(std::string(kPrefix) + name);
+  if (!j.has_value()) {
+    if (j.error().code() == StatusCode::kNotFound) {
       return NotFound("The shared access policy '" + name + "' does not exist.");
     }
-    return sealed.error();
+    return j.error();
   }
-  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.reader().Open(*sealed, AsBytes(row)));
-  json j = json::parse(AsChars(plain), nullptr, false);
-  crypto::Cleanse(plain);
-  if (!j.is_object()) return DataLoss("policy record " + name + " is malformed");
-  return AccessPolicy{j.value("name", ""), j.value("primaryKey", ""), j.value("secondaryKey", ""),
-                      j.value("rights", 0u)};
+  return AccessPolicy{j->value("name", ""), j->value("primaryKey", ""),
+                      j->value("secondaryKey", ""), j->value("rights", 0u)};
 }
 
 Result<std::vector<AccessPolicy>> AccessPolicies::List() {
-  std::vector<std::string> names;
-  COFFRE_RETURN_IF_ERROR(kv_.Scan(kPrefix, [&](std::string_view key, ByteSpan) {
-    names.emplace_back(key.substr(kPrefix.size()));
-    return true;
-  }));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kPrefix));
   std::vector<AccessPolicy> out;
-  for (const auto& n : names) {
-    COFFRE_ASSIGN_OR_RETURN(AccessPolicy p, Get(n));
+  for (const auto& row : rows) {
+    COFFRE_ASSIGN_OR_RETURN(AccessPolicy p, Get(row.substr(kPrefix.size())));
     out.push_back(std::move(p));
   }
   return out;

@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "hub/hub_keys.h"
+#include "hub/sealed_rows.h"
 #include "storage/kv_store.h"
 
 namespace coffre::hub {
@@ -52,16 +53,13 @@ class AccessPolicies {
 
  private:
   AccessPolicies(storage::KvStore& kv, HubKeys& keys, std::vector<std::string> hosts, Clock clock)
-      : kv_(kv), keys_(keys), hosts_(std::move(hosts)), clock_(std::move(clock)) {}
+      : rows_(kv, keys), hosts_(std::move(hosts)), clock_(std::move(clock)) {}
   Status Store(const AccessPolicy& policy);
   bool AcceptedHost(std::string_view host) const;
 
-  storage::KvStore& kv_;
-  HubKeys& keys_;
+  SealedRows rows_;
   std::vector<std::string> hosts_;
   Clock clock_;
-  std::mutex mu_;
-  std::unique_ptr<crypto::EnvelopeWriter> writer_;  // guarded by mu_
 };
 
 }  // namespace coffre::hub

@@ -1,9 +1,5 @@
 #include "hub/registry.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
@@ -123,42 +119,19 @@ bool ValidDeviceId(std::string_view id) {
 }
 
 Registry::Registry(storage::KvStore& kv, HubKeys& keys, Clock clock)
-    : kv_(kv), keys_(keys), clock_(std::move(clock)) {}
+    : rows_(kv, keys), clock_(std::move(clock)) {}
 
-// Requires mu_.
 Result<std::string> Registry::RowKey(const std::string& device_id) {
-  if (!row_key_) {
-    COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes key, keys_.root().DeriveKey("registry-row-names"));
-    row_key_ = std::move(key);
-  }
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), row_key_->Reveal().data(), static_cast<int>(row_key_->size()),
-           reinterpret_cast<const unsigned char*>(device_id.data()), device_id.size(), mac,
-           &len) == nullptr) {
-    return Internal("HMAC-SHA256 failed");
-  }
-  return std::string(kRowPrefix) + HexEncode(ByteSpan(reinterpret_cast<std::byte*>(mac), 16));
+  return rows_.HashedRow(kRowPrefix, "registry-row-names", device_id);
 }
 
 Result<DeviceIdentity> Registry::Load(const std::string& row) {
-  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, kv_.Get(row));
-  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.reader().Open(sealed, AsBytes(row)));
-  json j = json::parse(AsChars(plain), nullptr, false);
-  crypto::Cleanse(plain);
+  COFFRE_ASSIGN_OR_RETURN(json j, rows_.Load(row));
   return FromJson(j);
 }
 
-// Requires mu_.
 Status Registry::Store(const std::string& row, const DeviceIdentity& device) {
-  if (!writer_ || writer_->exhausted()) {
-    COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
-  }
-  std::string text = ToJson(device).dump(-1, ' ', false, json::error_handler_t::replace);
-  Result<Bytes> sealed = writer_->Seal(AsBytes(row), AsBytes(text));
-  crypto::Cleanse(text);
-  if (!sealed.has_value()) return sealed.error();
-  return kv_.Put(row, *sealed, /*sync=*/true);
+  return rows_.Store(row, ToJson(device));
 }
 
 Result<std::string> Registry::NewEtag() {
@@ -185,7 +158,7 @@ Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.secondary_thumbprint));
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
-  Result<Bytes> existing = kv_.Get(row);
+  Result<json> existing = rows_.Load(row);
   if (existing.has_value()) {
     return AlreadyExists("A device with ID '" + d.device_id + "' is already registered.");
   }
@@ -251,17 +224,14 @@ Status Registry::Delete(const std::string& device_id, const std::string& if_matc
     return current.error();
   }
   COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current->etag, /*absent_matches=*/true));
-  return kv_.Delete(row, /*sync=*/true);
+  return rows_.Erase(row);
 }
 
 Result<DevicePage> Registry::List(size_t max_devices, const std::string& continuation) {
   DevicePage page;
-  std::vector<std::string> rows;
-  COFFRE_RETURN_IF_ERROR(kv_.Scan(kRowPrefix, [&](std::string_view key, ByteSpan) {
-    if (!continuation.empty() && key <= continuation) return true;
-    rows.emplace_back(key);
-    return rows.size() <= max_devices;  // one more than asked, to know whether more follow
-  }));
+  // One more than asked, to know whether more follow.
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows,
+                          rows_.Rows(kRowPrefix, max_devices + 1, continuation));
   if (rows.size() > max_devices) {
     rows.resize(max_devices);
     page.continuation = rows.back();

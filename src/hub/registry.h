@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "hub/hub_keys.h"
+#include "hub/sealed_rows.h"
 #include "storage/kv_store.h"
 
 namespace coffre::hub {
@@ -74,12 +75,9 @@ class Registry {
   Status Store(const std::string& row, const DeviceIdentity& device);
   Result<std::string> NewEtag();
 
-  storage::KvStore& kv_;
-  HubKeys& keys_;
+  SealedRows rows_;
   Clock clock_;
-  std::mutex mu_;                                    // orders read-modify-write
-  std::unique_ptr<crypto::EnvelopeWriter> writer_;  // guarded by mu_
-  std::optional<crypto::SecretBytes> row_key_;       // guarded by mu_
+  std::mutex mu_;  // orders read-modify-write
 };
 
 }  // namespace coffre::hub

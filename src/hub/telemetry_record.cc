@@ -59,10 +59,10 @@ class Cursor {
 
 }  // namespace
 
-void EncodeTelemetryRecord(const TelemetryMessage& m, Bytes& out) {
+void EncodeTelemetryRecord(const TelemetryMessage& m, int64_t enqueued_ms, Bytes& out) {
   out.push_back(std::byte(kVersion));
   std::byte head[8];
-  PutU64(head, static_cast<uint64_t>(m.enqueued_ms));
+  PutU64(head, static_cast<uint64_t>(enqueued_ms));
   out.insert(out.end(), head, head + 8);
   PutString(out, m.device_id);
   out.push_back(std::byte(m.module_id ? 1 : 0));

@@ -20,8 +20,9 @@ struct TelemetryMessage {
   Bytes body;
 };
 
-// Appends the encoded form to `out`.
-void EncodeTelemetryRecord(const TelemetryMessage& message, Bytes& out);
+// Appends the encoded form to `out`, with the enqueued time the store assigned (the message's
+// own, moved forward if needed so that times never decrease within a partition).
+void EncodeTelemetryRecord(const TelemetryMessage& message, int64_t enqueued_ms, Bytes& out);
 // DATA_LOSS if the bytes are not a record of this format.
 Result<TelemetryMessage> DecodeTelemetryRecord(ByteSpan record);
 

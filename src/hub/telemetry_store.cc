@@ -9,6 +9,7 @@ struct TelemetryStore::Partition {
   std::unique_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
   Bytes plain;                                     // reused encode buffer
   std::vector<Bytes> sealed;                       // reused envelope buffers
+  int64_t last_enqueued_ms = 0;                    // times never decrease (SeekTime relies on it)
 };
 
 TelemetryStore::~TelemetryStore() = default;
@@ -29,6 +30,7 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
                             storage::SegmentLog::Open(dir / std::to_string(p), options.log));
     // A fresh data key per partition and incarnation (nonce discipline, docs/FORMAT.md).
     COFFRE_ASSIGN_OR_RETURN(part->writer, keys.StartWriter(static_cast<uint32_t>(p)));
+    part->last_enqueued_ms = part->log->last_time_ms();
     store->partitions_.push_back(std::move(part));
   }
   return store;
@@ -62,12 +64,14 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
       COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition)));
     }
     part.plain.clear();
-    EncodeTelemetryRecord(messages[i], part.plain);
+    int64_t enqueued_ms = std::max(messages[i].enqueued_ms, part.last_enqueued_ms);
+    part.last_enqueued_ms = enqueued_ms;
+    EncodeTelemetryRecord(messages[i], enqueued_ms, part.plain);
     Bytes& sealed = part.sealed[i];
     sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
     std::string aad = Aad(partition, seq);
     COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(aad), part.plain, sealed));
-    records.push_back({seq, messages[i].enqueued_ms, sealed});
+    records.push_back({seq, enqueued_ms, sealed});
     sequences.push_back(seq);
   }
   crypto::Cleanse(part.plain);
@@ -78,6 +82,11 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
 Status TelemetryStore::Commit(int partition) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
   return partitions_[static_cast<size_t>(partition)]->log->Sync();
+}
+
+Result<uint64_t> TelemetryStore::SeekTime(int partition, int64_t time_ms) const {
+  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  return partitions_[static_cast<size_t>(partition)]->log->SeekTime(time_ms);
 }
 
 uint64_t TelemetryStore::end_sequence(int partition) const {

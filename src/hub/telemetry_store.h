@@ -52,6 +52,9 @@ class TelemetryStore {
   // Durable messages of a partition from `from` on. DATA_LOSS if a record fails to open.
   Result<std::vector<StoredMessage>> Read(int partition, uint64_t from, size_t max_messages,
                                           size_t max_bytes) const;
+  // The first durable message enqueued at or after time_ms (end_sequence if none). Enqueued
+  // times never decrease within a partition: Append moves a message's time forward if needed.
+  Result<uint64_t> SeekTime(int partition, int64_t time_ms) const;
   uint64_t end_sequence(int partition) const;    // one past the last durable message
   uint64_t begin_sequence(int partition) const;  // the oldest message still retained
 

@@ -85,10 +85,33 @@ HttpResponse Json(const json& body) {
 
 }  // namespace
 
+namespace {
+
+// Consumer-group and checkpoint errors in the read API's shape.
+HttpResponse GroupError(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound: return ServiceApi::Error(404, "ConsumerGroupNotFound", s.message());
+    case StatusCode::kAlreadyExists: return ServiceApi::Error(409, "ConsumerGroupAlreadyExists", s.message());
+    case StatusCode::kInvalidArgument: return ServiceApi::Error(400, "ArgumentInvalid", s.message());
+    case StatusCode::kFailedPrecondition: return ServiceApi::Error(400, "ArgumentInvalid", s.message());
+    case StatusCode::kResourceExhausted: return ServiceApi::Error(403, "QuotaExceeded", s.message());
+    default: return ServiceApi::Error(500, "ServerError", s.message());
+  }
+}
+
+json GroupJson(const hub::ConsumerGroup& g) {
+  return {{"name", g.name}, {"created", FormatIsoTime(g.created_ms)}};
+}
+
+}  // namespace
+
 std::optional<HttpResponse> ReadApi::Handle(const HttpRequest& request) {
   std::string_view target = request.target;
   std::string_view path = target.substr(0, target.find('?'));
-  std::vector<std::string_view> seg = Split(path.substr(path.empty() ? 0 : 1), '/');
+  std::vector<std::string> seg;
+  for (std::string_view part : Split(path.substr(path.empty() ? 0 : 1), '/')) {
+    seg.push_back(PercentDecode(part, false));
+  }
   if (seg.empty() || seg[0] != "telemetry") return std::nullopt;
   Result<hub::AccessPolicy> caller =
       policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
@@ -99,28 +122,39 @@ std::optional<HttpResponse> ReadApi::Handle(const HttpRequest& request) {
     }
     return ServiceApi::Error(503, "ServiceUnavailable", caller.error().message());
   }
+  if (seg.size() >= 2 && seg[1] == "consumergroups") return Groups(seg, request);
   if (request.method != "GET") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET.");
-  if (seg.size() == 2 && seg[1] == "partitions") {
-    json parts = json::array();
-    for (int p = 0; p < store_.partitions(); ++p) {
-      parts.push_back({{"id", std::to_string(p)},
-                       {"beginSequence", store_.begin_sequence(p)},
-                       {"endSequence", store_.end_sequence(p)}});
-    }
-    return Json({{"partitionCount", store_.partitions()}, {"partitions", parts}});
-  }
+  if (seg.size() == 2 && seg[1] == "partitions") return Partitions();
   if (seg.size() != 4 || seg[1] != "partitions" || seg[3] != "messages") {
     return ServiceApi::Error(404, "NotFound", "No such telemetry path.");
   }
-  int partition = -1;
-  if (seg[2].size() <= 2 && !seg[2].empty() &&
-      seg[2].find_first_not_of("0123456789") == std::string_view::npos) {
-    partition = std::stoi(std::string(seg[2]));
+  int partition = PartitionId(seg[2]);
+  if (partition < 0) {
+    return ServiceApi::Error(404, "PartitionNotFound", "No partition '" + seg[2] + "'.");
   }
-  if (partition < 0 || partition >= store_.partitions()) {
-    return ServiceApi::Error(404, "PartitionNotFound", "No partition '" + std::string(seg[2]) + "'.");
+  return Messages(partition, request);
+}
+
+int ReadApi::PartitionId(std::string_view text) const {
+  if (text.empty() || text.size() > 2 || text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return -1;
   }
-  auto query = Query(target);
+  int p = std::stoi(std::string(text));
+  return p < store_.partitions() ? p : -1;
+}
+
+HttpResponse ReadApi::Partitions() {
+  json parts = json::array();
+  for (int p = 0; p < store_.partitions(); ++p) {
+    parts.push_back({{"id", std::to_string(p)},
+                     {"beginSequence", store_.begin_sequence(p)},
+                     {"endSequence", store_.end_sequence(p)}});
+  }
+  return Json({{"partitionCount", store_.partitions()}, {"partitions", parts}});
+}
+
+HttpResponse ReadApi::Messages(int partition, const HttpRequest& request) {
+  auto query = Query(request.target);
   auto from = Number(query, "from");
   auto max = Number(query, "max");
   auto wait = Number(query, "waitMs");
@@ -129,7 +163,31 @@ std::optional<HttpResponse> ReadApi::Handle(const HttpRequest& request) {
     return ServiceApi::Error(400, "ArgumentInvalid",
                              "from must be a sequence number, max 1-1000, waitMs 0-10000.");
   }
-  uint64_t start = static_cast<uint64_t>(from.value_or(0));
+  auto time = query.find("fromEnqueuedTime");
+  auto group = query.find("consumerGroup");
+  if ((from.has_value()) + (time != query.end()) + (group != query.end()) > 1) {
+    return ServiceApi::Error(400, "ArgumentInvalid",
+                             "Give one of from, fromEnqueuedTime and consumerGroup.");
+  }
+  // Where to start: an offset, the first message at or after a time, a group's checkpoint (or,
+  // without one, the oldest retained message), else the oldest retained message.
+  uint64_t start = store_.begin_sequence(partition);
+  if (from) start = static_cast<uint64_t>(*from);
+  if (time != query.end()) {
+    std::optional<int64_t> ms = ParseIsoTime(time->second);
+    if (!ms) {
+      return ServiceApi::Error(400, "ArgumentInvalid",
+                               "fromEnqueuedTime must be an ISO 8601 time, e.g. 2026-11-29T20:30:00Z.");
+    }
+    Result<uint64_t> found = store_.SeekTime(partition, *ms);
+    if (!found.has_value()) return ServiceApi::Error(500, "ServerError", found.error().message());
+    start = *found;
+  }
+  if (group != query.end()) {
+    Result<std::optional<hub::Checkpoint>> checkpoint = groups_.GetCheckpoint(group->second, partition);
+    if (!checkpoint.has_value()) return GroupError(checkpoint.error());
+    if (*checkpoint) start = std::max((*checkpoint)->offset, start);
+  }
   // Long poll: wait for the first message (bounded), without holding any lock.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait.value_or(0));
   while (store_.end_sequence(partition) <= start && std::chrono::steady_clock::now() < deadline) {
@@ -148,6 +206,83 @@ std::optional<HttpResponse> ReadApi::Handle(const HttpRequest& request) {
   return Json({{"partition", std::to_string(partition)},
                {"messages", list},
                {"nextOffset", std::to_string(next)}});
+}
+
+// /telemetry/consumergroups[/{g}[/partitions/{p}/checkpoint]]
+HttpResponse ReadApi::Groups(const std::vector<std::string>& seg, const HttpRequest& request) {
+  const std::string& method = request.method;
+  if (seg.size() == 2) {
+    if (method != "GET") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET.");
+    Result<std::vector<hub::ConsumerGroup>> all = groups_.List();
+    if (!all.has_value()) return GroupError(all.error());
+    json list = json::array();
+    for (const auto& g : *all) list.push_back(GroupJson(g));
+    return Json({{"value", list}});
+  }
+  const std::string& name = seg[2];
+  if (seg.size() == 6 && seg[3] == "partitions" && seg[5] == "checkpoint") {
+    int partition = PartitionId(seg[4]);
+    if (partition < 0) {
+      return ServiceApi::Error(404, "PartitionNotFound", "No partition '" + seg[4] + "'.");
+    }
+    return Checkpoint(name, partition, request);
+  }
+  if (seg.size() != 3) return ServiceApi::Error(404, "NotFound", "No such telemetry path.");
+  if (method == "GET") {
+    Result<hub::ConsumerGroup> g = groups_.Get(name);
+    return g.has_value() ? Json(GroupJson(*g)) : GroupError(g.error());
+  }
+  if (method == "PUT") {
+    Result<hub::ConsumerGroup> g = groups_.Create(name);
+    if (!g.has_value()) return GroupError(g.error());
+    HttpResponse r = Json(GroupJson(*g));
+    r.status = 201;
+    return r;
+  }
+  if (method == "DELETE") {
+    Status s = groups_.Delete(name);
+    if (!s.ok()) return GroupError(s);
+    HttpResponse r;
+    r.status = 204;
+    return r;
+  }
+  return ServiceApi::Error(405, "MethodNotAllowed", "Use GET, PUT or DELETE.");
+}
+
+// GET: {"offset": "N", "updated": time} or 404; PUT {"offset": "N"}: commits it.
+HttpResponse ReadApi::Checkpoint(const std::string& group, int partition,
+                                 const HttpRequest& request) {
+  if (request.method == "GET") {
+    Result<std::optional<hub::Checkpoint>> c = groups_.GetCheckpoint(group, partition);
+    if (!c.has_value()) return GroupError(c.error());
+    if (!*c) {
+      return ServiceApi::Error(404, "CheckpointNotFound",
+                               "The consumer group '" + group + "' has no checkpoint for partition " +
+                                   std::to_string(partition) + ".");
+    }
+    return Json({{"offset", std::to_string((*c)->offset)}, {"updated", FormatIsoTime((*c)->updated_ms)}});
+  }
+  if (request.method != "PUT") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET or PUT.");
+  json body = json::parse(request.body, nullptr, false);
+  std::optional<uint64_t> offset;
+  if (body.is_object() && body.contains("offset")) {
+    const json& o = body["offset"];
+    if (o.is_number_unsigned()) offset = o.get<uint64_t>();
+    if (o.is_string()) {
+      const std::string& text = o.get_ref<const std::string&>();
+      if (!text.empty() && text.size() <= 19 && text.find_first_not_of("0123456789") == std::string::npos) {
+        offset = std::stoull(text);
+      }
+    }
+  }
+  if (!offset || *offset > store_.end_sequence(partition)) {
+    return ServiceApi::Error(400, "ArgumentInvalid",
+                             "The body must be {\"offset\": \"N\"} with N at most the partition's "
+                             "end (" + std::to_string(store_.end_sequence(partition)) + ").");
+  }
+  Status s = groups_.SetCheckpoint(group, partition, *offset);
+  if (!s.ok()) return GroupError(s);
+  return Json({{"offset", std::to_string(*offset)}});
 }
 
 }  // namespace coffre::hubapi

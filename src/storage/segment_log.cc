@@ -358,6 +358,61 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
   return out;
 }
 
+int64_t SegmentLog::last_time_ms() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
+    if ((*it)->end_sequence > (*it)->first_sequence) return (*it)->last_time_ms;
+  }
+  return 0;
+}
+
+Result<uint64_t> SegmentLog::SeekTime(int64_t time_ms) const {
+  std::shared_ptr<const Segment> seg;
+  std::vector<std::pair<uint64_t, uint64_t>> index;
+  uint64_t limit = 0;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    limit = durable_;
+    for (const auto& s : segments_) {
+      if (s->end_sequence > s->first_sequence && s->last_time_ms >= time_ms) {
+        seg = s;
+        break;
+      }
+    }
+    if (!seg) return limit;
+    index = seg->index;
+  }
+  auto time_at = [&](uint64_t offset) -> Result<int64_t> {
+    std::byte rh[kRecordHeaderBytes];
+    COFFRE_RETURN_IF_ERROR(seg->ReadAt(rh, offset));
+    return static_cast<int64_t>(GetU64(rh + 16));
+  };
+  // Binary search the sparse index for the last entry enqueued before time_ms...
+  size_t lo = 0, hi = index.size();  // entries [0, lo) are before time_ms
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    COFFRE_ASSIGN_OR_RETURN(int64_t t, time_at(index[mid].second));
+    if (t < time_ms) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == 0) return std::min(seg->first_sequence, limit);
+  // ...then walk at most kIndexEvery records from it.
+  uint64_t seq = index[lo - 1].first;
+  uint64_t offset = index[lo - 1].second;
+  uint64_t end = std::min(seg->end_sequence, limit);
+  while (seq < end) {
+    std::byte rh[kRecordHeaderBytes];
+    COFFRE_RETURN_IF_ERROR(seg->ReadAt(rh, offset));
+    if (static_cast<int64_t>(GetU64(rh + 16)) >= time_ms) break;
+    offset += kRecordHeaderBytes + GetU32(rh);
+    ++seq;
+  }
+  return std::min(seq, limit);
+}
+
 Result<size_t> SegmentLog::ExpireBefore(int64_t time_ms) {
   size_t removed = 0;
   for (;;) {

@@ -63,6 +63,11 @@ class SegmentLog {
   // one record if any). INVALID_ARGUMENT if `from` has expired or lies beyond the durable end.
   Result<std::vector<StoredRecord>> Read(uint64_t from, size_t max_records, size_t max_bytes) const;
 
+  // The first durable record enqueued at or after `time_ms`, or durable_sequence() if none is.
+  // Assumes times never decrease along the log (TelemetryStore makes them so).
+  Result<uint64_t> SeekTime(int64_t time_ms) const;
+  int64_t last_time_ms() const;  // of the last appended record; 0 for an empty log
+
   // Deletes whole segments all of whose records are older than `time_ms` (never the one being
   // written). Returns how many segments went.
   Result<size_t> ExpireBefore(int64_t time_ms);

@@ -116,6 +116,29 @@ send "$cs" 1 late
 wait "$monitor" || fail "monitor-events in the background failed"
 check_events d1 1 <"$dir/tail.out" || fail "monitor-events from the end: $(cat "$dir/tail.out")"
 
+# consumer groups: a group's run commits checkpoints, the next run resumes after them
+out=$(h consumer-group list)
+grep -Eq '^\$Default ' <<<"$out" || fail "consumer-group list: $out"
+h consumer-group create alerts | grep -Eq '^alerts ' || fail "consumer-group create"
+must_fail 1 'ConsumerGroupAlreadyExists' hub consumer-group create alerts --dir "$dir/s"
+out=$(h monitor-events --consumer-group alerts --from-start --timeout 2 --output json)
+[ "$(wc -l <<<"$out")" = 6 ] || fail "monitor-events --consumer-group (first run): $out"
+send "$cs" 2 resumed
+out=$(h monitor-events --consumer-group alerts --timeout 2 --output json)
+[ "$(wc -l <<<"$out")" = 2 ] && grep -q '"tag":"resumed"' <<<"$out" ||
+  fail "monitor-events --consumer-group (resumed): $out"
+out=$(h monitor-events --cg alerts --from-start --timeout 1 --output json)
+[ -z "$out" ] || fail "monitor-events --consumer-group (nothing new): $out"
+# --enqueued-time: from a time on (everything was sent after the stack came up)
+out=$(h monitor-events --enqueued-time 2000-01-01T00:00:00Z --device-id d1 --timeout 2 --output json)
+[ "$(grep -c '"deviceId":"d1"' <<<"$out")" = 5 ] || fail "monitor-events --enqueued-time: $out"
+out=$(h monitor-events --et 4102444800000 --timeout 1 --output json)
+[ -z "$out" ] || fail "monitor-events --enqueued-time (future): $out"
+must_fail 2 'not an ISO 8601 time' hub monitor-events --enqueued-time yesterday --dir "$dir/s"
+h consumer-group delete alerts | grep -q 'deleted consumer group alerts' || fail "consumer-group delete"
+must_fail 1 'ConsumerGroupNotFound' hub monitor-events --consumer-group alerts --timeout 1 --dir "$dir/s"
+must_fail 1 'ArgumentInvalid' hub consumer-group delete '$Default' --dir "$dir/s"
+
 # --login instead of --dir
 login=(--login "$(conn service_connection_string)" --ca-file "$(conn ca_file)" --port "$(conn https_port)")
 "$coffre" hub device list "${login[@]}" | grep -q '^d1 ' || fail "--login"

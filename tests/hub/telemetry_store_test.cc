@@ -31,7 +31,7 @@ TEST(TelemetryRecordTest, RoundTripsEveryFieldAndRefusesGarbage) {
   m.properties.system.output_name = "out";
   m.properties.system.to = "/x";
   Bytes rec;
-  EncodeTelemetryRecord(m, rec);
+  EncodeTelemetryRecord(m, m.enqueued_ms, rec);
   COFFRE_ASSERT_OK_AND_ASSIGN(TelemetryMessage back, DecodeTelemetryRecord(rec));
   EXPECT_EQ(back.device_id, m.device_id);
   EXPECT_EQ(back.module_id, m.module_id);
@@ -113,6 +113,28 @@ TEST_F(TelemetryStoreTest, RestartKeepsEverythingAndContinuesUnderANewDataKey) {
   COFFRE_ASSERT_OK_AND_ASSIGN(auto got, store_->Read(p, 0, 1000, SIZE_MAX));
   ASSERT_EQ(got.size(), 80u);
   EXPECT_EQ(got[79].message.body, Message("dev-01", 79).body);
+}
+
+// Enqueued times are the hub's: a message stamped earlier than the one stored before it (two
+// connections racing) is moved forward, across restarts too, so SeekTime can binary-search.
+TEST_F(TelemetryStoreTest, EnqueuedTimesNeverDecreaseAndSeekTimeFindsThem) {
+  AppendAndCommit("dev-01", 0, 10);  // times T+0 .. T+9
+  int p = store_->PartitionOf("dev-01");
+  TelemetryMessage late = Message("dev-01", 3);  // stamped T+3
+  COFFRE_ASSERT_OK(store_->Append(p, std::span(&late, 1)).status());
+  COFFRE_ASSERT_OK(store_->Commit(p));
+  Open();
+  TelemetryMessage later = Message("dev-01", 5);
+  COFFRE_ASSERT_OK(store_->Append(p, std::span(&later, 1)).status());
+  COFFRE_ASSERT_OK(store_->Commit(p));
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto all, store_->Read(p, 0, 100, SIZE_MAX));
+  ASSERT_EQ(all.size(), 12u);
+  EXPECT_EQ(all[10].message.enqueued_ms, 1'800'000'000'009);
+  EXPECT_EQ(all[11].message.enqueued_ms, 1'800'000'000'009);
+  EXPECT_EQ(store_->SeekTime(p, 1'800'000'000'004).value(), 4u);
+  EXPECT_EQ(store_->SeekTime(p, 1'800'000'000'009).value(), 9u);
+  EXPECT_EQ(store_->SeekTime(p, 1'800'000'000'010).value(), 12u);
+  EXPECT_EQ(store_->SeekTime(p, 0).value(), 0u);
 }
 
 TEST_F(TelemetryStoreTest, UncommittedMessagesAreNotReadable) {

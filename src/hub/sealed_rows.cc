@@ -1,0 +1,66 @@
+#include "hub/sealed_rows.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "common/encoding.h"
+
+namespace coffre::hub {
+
+using nlohmann::json;
+
+Result<std::string> SealedRows::HashedRow(std::string_view prefix, std::string_view label,
+                                          std::string_view name) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = row_keys_.find(label);
+  if (it == row_keys_.end()) {
+    COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes key, keys_.root().DeriveKey(std::string(label)));
+    it = row_keys_.emplace(std::string(label), std::move(key)).first;
+  }
+  const crypto::SecretBytes& key = it->second;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.Reveal().data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(name.data()), name.size(), mac, &len) == nullptr) {
+    return Internal("HMAC-SHA256 failed");
+  }
+  return std::string(prefix) + HexEncode(ByteSpan(reinterpret_cast<std::byte*>(mac), 16));
+}
+
+Result<json> SealedRows::Load(const std::string& row) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, kv_.Get(row));
+  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.reader().Open(sealed, AsBytes(row)));
+  json j = json::parse(AsChars(plain), nullptr, false);
+  crypto::Cleanse(plain);
+  if (!j.is_object()) return DataLoss("the record in row " + row + " is malformed");
+  return j;
+}
+
+Status SealedRows::Store(const std::string& row, const json& record) {
+  std::string text = record.dump(-1, ' ', false, json::error_handler_t::replace);
+  Result<Bytes> sealed = [&]() -> Result<Bytes> {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (!writer_ || writer_->exhausted()) {
+      COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
+    }
+    return writer_->Seal(AsBytes(row), AsBytes(text));
+  }();
+  crypto::Cleanse(text);
+  if (!sealed.has_value()) return sealed.error();
+  return kv_.Put(row, *sealed, /*sync=*/true);
+}
+
+Status SealedRows::Erase(const std::string& row) { return kv_.Delete(row, /*sync=*/true); }
+
+Result<std::vector<std::string>> SealedRows::Rows(std::string_view prefix, size_t max,
+                                                  std::string_view after) {
+  std::vector<std::string> rows;
+  COFFRE_RETURN_IF_ERROR(kv_.Scan(prefix, [&](std::string_view key, ByteSpan) {
+    if (!after.empty() && key <= after) return true;
+    rows.emplace_back(key);
+    return max == 0 || rows.size() < max;
+  }));
+  return rows;
+}
+
+}  // namespace coffre::hub

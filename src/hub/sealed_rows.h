@@ -1,0 +1,49 @@
+#pragma once
+// SealedRows: the hub's JSON records in the metadata store (devices, policies, consumer groups,
+// checkpoints), each sealed by the customer layer with AAD = its row key, so that a record
+// cannot be moved to another row or read without the hub's keys. A row can be named by an HMAC
+// of the record's name under a root-derived key (HashedRow), so the store does not even reveal
+// names. Thread-safe.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "crypto/secret_bytes.h"
+#include "hub/hub_keys.h"
+#include "storage/kv_store.h"
+
+namespace coffre::hub {
+
+class SealedRows {
+ public:
+  // kv and keys must outlive the rows.
+  SealedRows(storage::KvStore& kv, HubKeys& keys) : kv_(kv), keys_(keys) {}
+
+  // prefix + hex of the first 16 bytes of HMAC-SHA256(key derived from the root for `label`,
+  // name).
+  Result<std::string> HashedRow(std::string_view prefix, std::string_view label,
+                                std::string_view name);
+
+  Result<nlohmann::json> Load(const std::string& row);  // NOT_FOUND if absent
+  Status Store(const std::string& row, const nlohmann::json& record);  // durable on return
+  Status Erase(const std::string& row);                                // durable on return
+  // Row keys under prefix, in key order, at most `max` (0: all), after `after` if not empty.
+  Result<std::vector<std::string>> Rows(std::string_view prefix, size_t max = 0,
+                                        std::string_view after = {});
+
+ private:
+  storage::KvStore& kv_;
+  HubKeys& keys_;
+  std::mutex mu_;
+  std::unique_ptr<crypto::EnvelopeWriter> writer_;          // guarded by mu_
+  std::map<std::string, crypto::SecretBytes, std::less<>> row_keys_;  // by label; guarded by mu_
+};
+
+}  // namespace coffre::hub
