@@ -36,33 +36,6 @@ uint32_t RecordCrc(const std::byte* header_tail, ByteSpan payload) {
   return static_cast<uint32_t>(crc);
 }
 
-Status PWriteAll(int fd, ByteSpan data, uint64_t offset, const std::filesystem::path& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("write " + path.string(), errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
-Status PReadAll(int fd, MutableByteSpan out, uint64_t offset, const std::filesystem::path& path) {
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("read " + path.string(), errno);
-    }
-    if (n == 0) return DataLoss("unexpected end of " + path.string());
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 struct SegmentLog::Segment {
@@ -74,19 +47,22 @@ struct SegmentLog::Segment {
   int64_t last_time_ms = 0;
   std::vector<std::pair<uint64_t, uint64_t>> index;  // (sequence, offset), sparse
   std::unique_ptr<FileCipher> cipher;                // null: records in the clear
+  SegmentFiles* files = nullptr;
 
   // Reads or prepares bytes at `offset` as they are on disk <-> as records are.
   Status Transform(uint64_t offset, MutableByteSpan data) const {
     return cipher ? cipher->Apply(offset, data) : Status::Ok();
   }
   Status ReadAt(MutableByteSpan out, uint64_t offset) const {
-    COFFRE_RETURN_IF_ERROR(PReadAll(fd.get(), out, offset, path));
+    COFFRE_RETURN_IF_ERROR(files->Read(fd.get(), out, offset, path));
     return Transform(offset, out);
   }
 };
 
 SegmentLog::SegmentLog(std::filesystem::path dir, SegmentLogOptions options)
-    : dir_(std::move(dir)), options_(options) {}
+    : dir_(std::move(dir)),
+      options_(options),
+      files_(options.files != nullptr ? *options.files : PosixSegmentFiles()) {}
 SegmentLog::~SegmentLog() = default;
 
 Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const std::filesystem::path& dir,
@@ -114,8 +90,8 @@ Status SegmentLog::Recover() {
   for (size_t i = 0; i < firsts.size(); ++i) {
     auto seg = std::make_shared<Segment>();
     seg->path = dir_ / SegmentName(firsts[i]);
-    seg->fd = UniqueFd(::open(seg->path.c_str(), O_RDWR | O_CLOEXEC));
-    if (!seg->fd) return ErrnoStatus("open " + seg->path.string(), errno);
+    seg->files = &files_;
+    COFFRE_ASSIGN_OR_RETURN(seg->fd, files_.OpenExisting(seg->path));
     seg->first_sequence = firsts[i];
     COFFRE_RETURN_IF_ERROR(ScanSegment(*seg));
     bool last = i + 1 == firsts.size();
@@ -139,7 +115,7 @@ Status SegmentLog::Recover() {
 // sequence.
 Status SegmentLog::ScanSegment(Segment& seg) {
   std::byte header[kHeaderBytes];
-  COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), header, 0, seg.path));
+  COFFRE_RETURN_IF_ERROR(files_.Read(seg.fd.get(), header, 0, seg.path));
   if (std::memcmp(header, kMagic, sizeof kMagic) != 0 ||
       GetU64(header + 16) != seg.first_sequence) {
     return DataLoss(seg.path.string() + " is not a segment of this log");
@@ -187,15 +163,15 @@ Status SegmentLog::WipeAfter(Segment& seg, uint64_t offset) {
   bool wrote = false;
   for (uint64_t at = offset; at < file_size; at += kWipeChunk) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kWipeChunk, file_size - at));
-    COFFRE_RETURN_IF_ERROR(PReadAll(seg.fd.get(), MutableByteSpan(probe).first(n), at, seg.path));
+    COFFRE_RETURN_IF_ERROR(files_.Read(seg.fd.get(), MutableByteSpan(probe).first(n), at, seg.path));
     if (std::all_of(probe.begin(), probe.begin() + static_cast<long>(n),
                     [](std::byte b) { return b == std::byte{0}; })) {
       continue;
     }
-    COFFRE_RETURN_IF_ERROR(PWriteAll(seg.fd.get(), ByteSpan(zeros).first(n), at, seg.path));
+    COFFRE_RETURN_IF_ERROR(files_.Write(seg.fd.get(), ByteSpan(zeros).first(n), at, seg.path));
     wrote = true;
   }
-  if (wrote && ::fdatasync(seg.fd.get()) != 0) return ErrnoStatus("fdatasync " + seg.path.string(), errno);
+  if (wrote) COFFRE_RETURN_IF_ERROR(files_.Sync(seg.fd.get(), seg.path));
   return Status::Ok();
 }
 
@@ -203,11 +179,9 @@ Status SegmentLog::StartSegment(uint64_t first_sequence) {
   auto seg = std::make_shared<Segment>();
   seg->path = dir_ / SegmentName(first_sequence);
   seg->first_sequence = seg->end_sequence = first_sequence;
-  seg->fd = UniqueFd(::open(seg->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!seg->fd) return ErrnoStatus("create " + seg->path.string(), errno);
+  seg->files = &files_;
   // Preallocated, so fdatasync on append never has to write file-size metadata.
-  int rc = ::posix_fallocate(seg->fd.get(), 0, static_cast<off_t>(options_.segment_bytes));
-  if (rc != 0) return ErrnoStatus("preallocate " + seg->path.string(), rc);
+  COFFRE_ASSIGN_OR_RETURN(seg->fd, files_.Create(seg->path, options_.segment_bytes));
   std::byte header[kHeaderBytes] = {};
   std::memcpy(header, kMagic, sizeof kMagic);
   PutU32(header + 8, 1);  // format version
@@ -219,9 +193,9 @@ Status SegmentLog::StartSegment(uint64_t first_sequence) {
                                                   MutableByteSpan(header + kCipherHeaderAt,
                                                                   kFileCipherHeaderBytes)));
   }
-  COFFRE_RETURN_IF_ERROR(PWriteAll(seg->fd.get(), header, 0, seg->path));
-  if (::fsync(seg->fd.get()) != 0) return ErrnoStatus("fsync " + seg->path.string(), errno);
-  COFFRE_RETURN_IF_ERROR(SyncDirectory(dir_));
+  COFFRE_RETURN_IF_ERROR(files_.Write(seg->fd.get(), header, 0, seg->path));
+  COFFRE_RETURN_IF_ERROR(files_.Sync(seg->fd.get(), seg->path, /*metadata=*/true));
+  COFFRE_RETURN_IF_ERROR(files_.SyncDirectory(dir_));
   std::lock_guard<std::mutex> guard(mu_);
   segments_.push_back(std::move(seg));
   return Status::Ok();
@@ -277,12 +251,12 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
       ++i;
     }
     if (i == first) {  // the active segment is full: durably finish it, then start the next
-      if (::fdatasync(seg->fd.get()) != 0) return ErrnoStatus("fdatasync " + seg->path.string(), errno);
+      COFFRE_RETURN_IF_ERROR(files_.Sync(seg->fd.get(), seg->path));
       COFFRE_RETURN_IF_ERROR(StartSegment(next_sequence_));
       continue;
     }
     COFFRE_RETURN_IF_ERROR(seg->Transform(offset, scratch_));
-    COFFRE_RETURN_IF_ERROR(PWriteAll(seg->fd.get(), scratch_, offset, seg->path));
+    COFFRE_RETURN_IF_ERROR(files_.Write(seg->fd.get(), scratch_, offset, seg->path));
     std::lock_guard<std::mutex> guard(mu_);
     uint64_t at = offset;
     for (size_t k = first; k < i; ++k) {
@@ -300,7 +274,7 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
 
 Status SegmentLog::Sync() {
   Segment* seg = segments_.back().get();
-  if (::fdatasync(seg->fd.get()) != 0) return ErrnoStatus("fdatasync " + seg->path.string(), errno);
+  COFFRE_RETURN_IF_ERROR(files_.Sync(seg->fd.get(), seg->path));
   std::lock_guard<std::mutex> guard(mu_);
   durable_ = next_sequence_;
   return Status::Ok();
@@ -423,10 +397,10 @@ Result<size_t> SegmentLog::ExpireBefore(int64_t time_ms) {
       victim = std::move(segments_.front());
       segments_.erase(segments_.begin());
     }
-    if (::unlink(victim->path.c_str()) != 0) return ErrnoStatus("delete " + victim->path.string(), errno);
+    COFFRE_RETURN_IF_ERROR(files_.Remove(victim->path));
     ++removed;
   }
-  if (removed > 0) COFFRE_RETURN_IF_ERROR(SyncDirectory(dir_));
+  if (removed > 0) COFFRE_RETURN_IF_ERROR(files_.SyncDirectory(dir_));
   return removed;
 }
 

@@ -21,6 +21,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "crypto/secret_bytes.h"
+#include "storage/segment_files.h"
 
 namespace coffre::storage {
 
@@ -41,6 +42,8 @@ struct SegmentLogOptions {
   // The infrastructure layer (storage/file_cipher.h): records encrypted under a per-segment key
   // wrapped in the segment header. Null: records stored as given. Must outlive the log.
   const crypto::SecretBytes* service_key = nullptr;
+  // Where the bytes go; null: the disk, through POSIX calls. Must outlive the log.
+  SegmentFiles* files = nullptr;
 };
 
 class SegmentLog {
@@ -84,6 +87,7 @@ class SegmentLog {
 
   std::filesystem::path dir_;
   SegmentLogOptions options_;
+  SegmentFiles& files_;
   mutable std::mutex mu_;                          // guards segments_ and durable_
   // Oldest first; the last is active. Shared so a reader keeps a segment (and its open file)
   // alive while an expiry removes it.

@@ -31,7 +31,8 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
     frozen_ = true;
   }
 
-  // Call after the database is closed: the disk as a power loss would leave it.
+  // Call after the database is closed: the disk as a power loss would leave it. The file
+  // system is usable again afterwards.
   void Crash() {
     std::lock_guard g(mu_);
     for (const auto& [name, f] : files_) {
@@ -42,6 +43,7 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
       COFFRE_CHECK(rc == 0 || errno == ENOENT);
     }
     files_.clear();
+    frozen_ = false;
   }
 
   size_t unsynced_bytes() const {
