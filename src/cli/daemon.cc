@@ -1,5 +1,7 @@
 #include "cli/daemon.h"
 
+#include <fstream>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -47,7 +49,14 @@ bool ProcessAlive(int pid) {
   // Reap it if it is our exited child, so it does not linger as a zombie that kill(0) accepts.
   int status = 0;
   if (::waitpid(pid, &status, WNOHANG) == pid) return false;
-  return ::kill(pid, 0) == 0;
+  if (::kill(pid, 0) != 0) return false;
+  // Killed but not yet reaped by a parent that is not us (a daemon's parent is init, which in
+  // a container may never reap): a zombie is not running.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  size_t paren = line.rfind(") ");
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
 }
 
 Status WaitUntilReady(int pid, const std::filesystem::path& log_file,
