@@ -7,6 +7,9 @@
 
 #include "common/encoding.h"
 #include "common/strings.h"
+#include <nlohmann/json.hpp>
+
+#include "hubapi/api_version.h"
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
@@ -17,6 +20,8 @@ using net::HttpResponse;
 
 constexpr auto kDurableTimeout = std::chrono::seconds(30);
 constexpr std::string_view kAppPrefix = "iothub-app-";
+constexpr std::string_view kBatchContentType = "application/vnd.microsoft.iothub.json";
+constexpr size_t kMaxBatchBytes = 256 * 1024;  // Azure's limit for a whole batch
 
 bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && ::strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
@@ -47,6 +52,38 @@ hub::MessageProperties PropertiesFrom(const net::HttpHeaders& headers) {
   return p;
 }
 
+// A batch body (iothub-protocol.md 4.2): a JSON array of {"body": base64, "properties":
+// {"iothub-app-{name}": value, ...}}, each entry one message.
+Result<std::vector<hub::TelemetryMessage>> ParseBatch(const std::string& body) {
+  nlohmann::json entries = nlohmann::json::parse(body, nullptr, false);
+  if (!entries.is_array() || entries.empty()) {
+    return InvalidArgument("A batch is a non-empty JSON array of {\"body\", \"properties\"} objects.");
+  }
+  std::vector<hub::TelemetryMessage> out;
+  for (const auto& entry : entries) {
+    const auto body_it = entry.is_object() ? entry.find("body") : entry.end();
+    if (!entry.is_object() || body_it == entry.end() || !body_it->is_string()) {
+      return InvalidArgument("Every batch entry needs a base64 \"body\".");
+    }
+    Result<Bytes> decoded = Base64Decode(body_it->get<std::string>());
+    if (!decoded.has_value()) return InvalidArgument("A batch entry's body is not base64.");
+    net::HttpHeaders properties;
+    if (auto p = entry.find("properties"); p != entry.end()) {
+      if (!p->is_object()) return InvalidArgument("A batch entry's properties must be an object.");
+      for (const auto& [name, value] : p->items()) {
+        if (!value.is_string()) return InvalidArgument("Property values must be strings.");
+        properties.emplace_back(name, value.get<std::string>());
+      }
+    }
+    hub::TelemetryMessage m;
+    m.properties = PropertiesFrom(properties);
+    COFFRE_RETURN_IF_ERROR(hub::CheckMessageSize(decoded->size(), m.properties));
+    m.body = std::move(*decoded);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<HttpResponse> DeviceApi::Handle(const HttpRequest& request) {
@@ -66,25 +103,50 @@ std::optional<HttpResponse> DeviceApi::Handle(const HttpRequest& request) {
     }
     return ServiceApi::Error(503, "ServiceUnavailable", device.error().message());
   }
-  hub::TelemetryMessage message;
-  message.device_id = device->device_id;
-  message.enqueued_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
-  message.properties = PropertiesFrom(request.headers);
-  if (Status size = hub::CheckMessageSize(request.body.size(), message.properties); !size.ok()) {
-    return ServiceApi::Error(413, "MessageTooLarge", size.message());
+  if (auto refused = CheckApiVersion(request)) return refused;
+  std::vector<hub::TelemetryMessage> messages;
+  std::string_view content_type = request.Header("Content-Type");
+  if (StartsWithNoCase(content_type, kBatchContentType)) {
+    if (request.body.size() > kMaxBatchBytes) {
+      return ServiceApi::Error(413, "MessageTooLarge", "A batch may hold at most 256 KB.");
+    }
+    Result<std::vector<hub::TelemetryMessage>> batch = ParseBatch(request.body);
+    if (!batch.has_value()) {
+      unsigned status = batch.error().code() == StatusCode::kInvalidArgument ? 400 : 413;
+      return ServiceApi::Error(status, status == 400 ? "ArgumentInvalid" : "MessageTooLarge",
+                               batch.error().message());
+    }
+    messages = std::move(*batch);
+  } else {
+    hub::TelemetryMessage message;
+    message.properties = PropertiesFrom(request.headers);
+    if (Status size = hub::CheckMessageSize(request.body.size(), message.properties); !size.ok()) {
+      return ServiceApi::Error(413, "MessageTooLarge", size.message());
+    }
+    ByteSpan body = AsBytes(request.body);
+    message.body.assign(body.begin(), body.end());
+    messages.push_back(std::move(message));
   }
-  ByteSpan body = AsBytes(request.body);
-  message.body.assign(body.begin(), body.end());
-  // Answer only once the message is durable.
-  auto stored = std::make_shared<std::promise<Status>>();
-  std::future<Status> done = stored->get_future();
-  Status submitted = ingest_.Submit(std::move(message), [stored](const Status& s) { stored->set_value(s); });
-  if (!submitted.ok()) return ServiceApi::Error(503, "ServiceUnavailable", submitted.message());
-  if (done.wait_for(kDurableTimeout) != std::future_status::ready) {
-    return ServiceApi::Error(503, "ServiceUnavailable", "the message was not stored in time");
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  // Answer only once every message is durable.
+  std::vector<std::future<Status>> stored;
+  for (hub::TelemetryMessage& message : messages) {
+    message.device_id = device->device_id;
+    message.module_id = device->module_id;
+    message.enqueued_ms = now;
+    auto promise = std::make_shared<std::promise<Status>>();
+    stored.push_back(promise->get_future());
+    Status submitted = ingest_.Submit(std::move(message), [promise](const Status& s) { promise->set_value(s); });
+    if (!submitted.ok()) return ServiceApi::Error(503, "ServiceUnavailable", submitted.message());
   }
-  if (Status s = done.get(); !s.ok()) return ServiceApi::Error(503, "ServiceUnavailable", s.message());
+  auto deadline = std::chrono::steady_clock::now() + kDurableTimeout;
+  for (std::future<Status>& done : stored) {
+    if (done.wait_until(deadline) != std::future_status::ready) {
+      return ServiceApi::Error(503, "ServiceUnavailable", "the message was not stored in time");
+    }
+    if (Status s = done.get(); !s.ok()) return ServiceApi::Error(503, "ServiceUnavailable", s.message());
+  }
   HttpResponse r;
   r.status = 204;
   return r;

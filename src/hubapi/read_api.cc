@@ -1,7 +1,6 @@
 #include "hubapi/read_api.h"
 
 #include <chrono>
-#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -25,23 +24,12 @@ constexpr int64_t kMaxWaitMs = 10000;
 constexpr auto kPollEvery = std::chrono::milliseconds(20);
 
 
-std::map<std::string, std::string> Query(std::string_view target) {
-  std::map<std::string, std::string> out;
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return out;
-  for (std::string_view pair : Split(target.substr(q + 1), '&')) {
-    size_t eq = pair.find('=');
-    out[PercentDecode(pair.substr(0, eq), true)] =
-        eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
-  }
-  return out;
-}
-
-std::optional<int64_t> Number(const std::map<std::string, std::string>& q, const char* name) {
-  auto it = q.find(name);
-  if (it == q.end() || it->second.empty()) return std::nullopt;
+// A non-negative integer parameter; -1 if it is not one; nullopt if absent or empty.
+std::optional<int64_t> Number(const HttpRequest& request, const char* name) {
+  std::optional<std::string> text = request.Query(name);
+  if (!text || text->empty()) return std::nullopt;
   char* end = nullptr;
-  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  long long v = std::strtoll(text->c_str(), &end, 10);
   if (*end != '\0' || v < 0) return -1;
   return v;
 }
@@ -154,18 +142,17 @@ HttpResponse ReadApi::Partitions() {
 }
 
 HttpResponse ReadApi::Messages(int partition, const HttpRequest& request) {
-  auto query = Query(request.target);
-  auto from = Number(query, "from");
-  auto max = Number(query, "max");
-  auto wait = Number(query, "waitMs");
+  auto from = Number(request, "from");
+  auto max = Number(request, "max");
+  auto wait = Number(request, "waitMs");
   if ((from && *from < 0) || (max && (*max < 1 || *max > int64_t{kMaxMessages})) ||
       (wait && (*wait < 0 || *wait > kMaxWaitMs))) {
     return ServiceApi::Error(400, "ArgumentInvalid",
                              "from must be a sequence number, max 1-1000, waitMs 0-10000.");
   }
-  auto time = query.find("fromEnqueuedTime");
-  auto group = query.find("consumerGroup");
-  if ((from.has_value()) + (time != query.end()) + (group != query.end()) > 1) {
+  std::optional<std::string> time = request.Query("fromEnqueuedTime");
+  std::optional<std::string> group = request.Query("consumerGroup");
+  if (from.has_value() + time.has_value() + group.has_value() > 1) {
     return ServiceApi::Error(400, "ArgumentInvalid",
                              "Give one of from, fromEnqueuedTime and consumerGroup.");
   }
@@ -173,8 +160,8 @@ HttpResponse ReadApi::Messages(int partition, const HttpRequest& request) {
   // without one, the oldest retained message), else the oldest retained message.
   uint64_t start = store_.begin_sequence(partition);
   if (from) start = static_cast<uint64_t>(*from);
-  if (time != query.end()) {
-    std::optional<int64_t> ms = ParseIsoTime(time->second);
+  if (time) {
+    std::optional<int64_t> ms = ParseIsoTime(*time);
     if (!ms) {
       return ServiceApi::Error(400, "ArgumentInvalid",
                                "fromEnqueuedTime must be an ISO 8601 time, e.g. 2026-11-29T20:30:00Z.");
@@ -183,8 +170,8 @@ HttpResponse ReadApi::Messages(int partition, const HttpRequest& request) {
     if (!found.has_value()) return ServiceApi::Error(500, "ServerError", found.error().message());
     start = *found;
   }
-  if (group != query.end()) {
-    Result<std::optional<hub::Checkpoint>> checkpoint = groups_.GetCheckpoint(group->second, partition);
+  if (group) {
+    Result<std::optional<hub::Checkpoint>> checkpoint = groups_.GetCheckpoint(*group, partition);
     if (!checkpoint.has_value()) return GroupError(checkpoint.error());
     if (*checkpoint) start = std::max((*checkpoint)->offset, start);
   }

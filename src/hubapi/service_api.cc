@@ -1,5 +1,7 @@
 #include "hubapi/service_api.h"
 
+#include "hubapi/api_version.h"
+
 #include <chrono>
 #include <ctime>
 
@@ -126,9 +128,20 @@ std::optional<HttpResponse> ServiceApi::Handle(const HttpRequest& request) {
   uint32_t right = method == "GET" ? hub::kRegistryRead : hub::kRegistryWrite;
   Result<hub::AccessPolicy> caller = policies_.Authorize(request.Header("Authorization"), right);
   if (!caller.has_value()) return FromStatus(caller.error(), "");
+  if (auto refused = CheckApiVersion(request)) return refused;
 
   if (statistics || (seg.size() == 1 || seg[1].empty())) {
     if (method != "GET") return Error(405, "MethodNotAllowed", "Use GET.");
+    // GET /devices?top=N: the first N devices (1-1000, default 1000), as Azure.
+    size_t top = kMaxListedDevices;
+    if (auto top_text = request.Query("top")) {
+      char* end = nullptr;
+      long long v = std::strtoll(top_text->c_str(), &end, 10);
+      if (top_text->empty() || *end != '\0' || v < 1 || v > static_cast<long long>(kMaxListedDevices)) {
+        return Error(400, "ArgumentInvalid", "top must be 1 to 1000.");
+      }
+      top = static_cast<size_t>(v);
+    }
     size_t total = 0, enabled = 0;
     json list = json::array();
     std::string continuation;
@@ -138,10 +151,10 @@ std::optional<HttpResponse> ServiceApi::Handle(const HttpRequest& request) {
       for (const auto& d : page->devices) {
         ++total;
         if (d.status == hub::DeviceStatus::kEnabled) ++enabled;
-        if (!statistics && list.size() < kMaxListedDevices) list.push_back(DeviceJson(d));
+        if (!statistics && list.size() < top) list.push_back(DeviceJson(d));
       }
       continuation = page->continuation;
-    } while (!continuation.empty() && (statistics || list.size() < kMaxListedDevices));
+    } while (!continuation.empty() && (statistics || list.size() < top));
     if (statistics) {
       return Json({{"totalDeviceCount", total},
                    {"enabledDeviceCount", enabled},

@@ -2,6 +2,9 @@
 
 #include <strings.h>
 
+#include "common/encoding.h"
+#include "common/strings.h"
+
 namespace coffre::net {
 
 std::string_view FindHeader(const HttpHeaders& headers, std::string_view name) {
@@ -9,6 +12,18 @@ std::string_view FindHeader(const HttpHeaders& headers, std::string_view name) {
     if (k.size() == name.size() && ::strncasecmp(k.data(), name.data(), k.size()) == 0) return v;
   }
   return {};
+}
+
+std::optional<std::string> QueryParameter(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::optional<std::string> value;
+  for (std::string_view pair : Split(target.substr(q + 1), '&')) {
+    size_t eq = pair.find('=');
+    if (PercentDecode(pair.substr(0, eq), true) != name) continue;
+    value = eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
+  }
+  return value;
 }
 
 std::string Origin::ToString() const {

@@ -2,6 +2,7 @@
 // Plain HTTP request and response values exchanged with handlers and clients, so that code
 // above net/ never sees Beast or Asio types. Value types, thread-compatible.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,10 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 // Case-insensitive lookup; empty if absent.
 std::string_view FindHeader(const HttpHeaders& headers, std::string_view name);
 
+// The percent-decoded value of a query parameter of `target` ("/path?a=1&b=x%20y"); "" for a
+// bare "?a"; nullopt if absent. The last one wins if repeated.
+std::optional<std::string> QueryParameter(std::string_view target, std::string_view name);
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path and query as sent: "/keys/k/?api%2Dversion=7.5"
@@ -22,6 +27,9 @@ struct HttpRequest {
   std::string remote_address;
 
   std::string_view Header(std::string_view name) const { return FindHeader(headers, name); }
+  std::optional<std::string> Query(std::string_view name) const {
+    return QueryParameter(target, name);
+  }
 };
 
 struct HttpResponse {

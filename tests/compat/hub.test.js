@@ -69,6 +69,23 @@ describe('coffre-hub driven by azure-iot-device over MQTT', () => {
     assert.match(res.json.Message, /^ErrorCode:IotHubUnauthorizedAccess;/);
   });
 
+  it('the REST APIs want an api-version Azure has published; GET /devices takes top', TEST, async () => {
+    const url = `https://localhost:${stack.https_port}`;
+    const headers = { authorization: s.serviceToken(stack.service_connection_string) };
+    const get = (p) => s.rawRequest({ url, path: p, caFile: stack.ca_file, headers });
+    const missing = await get('/devices/demo-device');
+    assert.equal(missing.status, 400);
+    assert.match(missing.json.Message, /^ErrorCode:ArgumentInvalid;.*api-version/);
+    const unknown = await get('/devices/demo-device?api-version=2099-01-01');
+    assert.equal(unknown.status, 400);
+    assert.equal((await get('/devices/demo-device?api-version=2021-04-12')).status, 200);
+    assert.equal((await get('/devices/demo-device?api-version=2020-09-30')).status, 200);
+    const one = await get('/devices?top=1&api-version=2021-04-12');
+    assert.equal(one.status, 200);
+    assert.equal(one.json.length, 1);
+    assert.equal((await get('/devices?top=0&api-version=2021-04-12')).status, 400);
+  });
+
   it('a wrong key is refused as unauthorized', TEST, async () => {
     const bad = stack.device_connection_string.replace(/SharedAccessKey=[^;]+/,
       `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);

@@ -95,11 +95,23 @@ describe('coffre-hub service API driven by azure-iothub', () => {
     } finally {
       await client.close();  // stops the client's token renewal timer
     }
+    // A batch (application/vnd.microsoft.iothub.json): each entry one message.
+    const batchClient = Client.fromConnectionString(cs, Http);
+    try {
+      const batch = [3, 4, 5].map((n) => {
+        const message = new Message(JSON.stringify({ over: 'https', n }));
+        message.properties.add('transport', 'http-batch');
+        return message;
+      });
+      await batchClient.sendEventBatch(batch);
+    } finally {
+      await batchClient.close();
+    }
     const back = await s.readBack(stack, id);
-    assert.equal(back.length, 3);
+    assert.equal(back.length, 6);
     back.forEach((m, n) => {
-      assert.equal(m.systemProperties.messageId, `http-${n}`);
-      assert.equal(m.properties.transport, 'http');
+      if (n < 3) assert.equal(m.systemProperties.messageId, `http-${n}`);
+      assert.equal(m.properties.transport, n < 3 ? 'http' : 'http-batch');
       assert.deepEqual(JSON.parse(m.body), { over: 'https', n });
     });
     const bad = Client.fromConnectionString(cs.replace(/SharedAccessKey=[^;]+/,
