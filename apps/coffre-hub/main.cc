@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> host_names = {"localhost"};
   std::vector<std::string> bootstrap_devices;
   int partitions = 4;
+  int retention_days = 1;
   app.add_option("--dir", dir, "hub data directory")->required();
   app.add_option("--mqtt-listen", mqtt_listen, "address:port for MQTT over TLS");
   app.add_option("--https-listen", https_listen, "address:port for the HTTPS service API");
@@ -100,6 +101,8 @@ int main(int argc, char** argv) {
                  "the service key (infrastructure encryption); created if missing")
       ->required();
   app.add_option("--partitions", partitions, "telemetry partitions (fixed at creation)");
+  app.add_option("--retention-days", retention_days, "telemetry retention, 1 to 7 days (Azure's range)")
+      ->check(CLI::Range(1, 7));
   app.add_option("--bootstrap-device", bootstrap_devices,
                  "create this device if missing; its connection string goes to DIR/bootstrap/");
   CLI11_PARSE(app, argc, argv);
@@ -139,7 +142,9 @@ int main(int argc, char** argv) {
   telemetry.log.service_key = &*service_key;
   auto store = hub::TelemetryStore::Open(dir / "telemetry", **keys, telemetry);
   if (!store.has_value()) return Fail(store.error());
-  hub::TelemetryIngest ingest(**store);
+  hub::IngestOptions ingest_options;
+  ingest_options.retention = std::chrono::hours(24 * retention_days);
+  hub::TelemetryIngest ingest(**store, ingest_options);
   hub::DeviceAuthenticator auth(registry, host_names, [] { return NowMs() / 1000; });
 
   auto policies = hub::AccessPolicies::Open(**kv, **keys, host_names, [] { return NowMs() / 1000; });

@@ -38,14 +38,32 @@ IngestStats TelemetryIngest::stats() const {
   return stats_;
 }
 
+// On the writer thread, which is the only one that may delete a partition's segments.
+void TelemetryIngest::ExpireIfDue(int partition, std::chrono::steady_clock::time_point& next_check) {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_check) return;
+  next_check = now + options_.retention_check_every;
+  int64_t wall = options_.clock ? options_.clock()
+                                : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+  Result<size_t> removed = store_.ExpireBefore(partition, wall - options_.retention.count());
+  if (!removed.has_value()) return;  // tried again at the next check
+  std::lock_guard<std::mutex> guard(stats_mu_);
+  stats_.expired_segments += *removed;
+}
+
 void TelemetryIngest::Run(int partition) {
   Queue& q = *queues_[static_cast<size_t>(partition)];
   std::vector<TelemetryMessage> messages;
   std::vector<Completion> completions;
+  auto next_check = std::chrono::steady_clock::now();
   for (;;) {
+    ExpireIfDue(partition, next_check);
     {
       std::unique_lock<std::mutex> lock(q.mu);
-      q.ready.wait(lock, [&] { return q.stopping || !q.items.empty(); });
+      bool ready = q.ready.wait_until(lock, next_check, [&] { return q.stopping || !q.items.empty(); });
+      if (!ready) continue;         // time for retention
       if (q.items.empty()) return;  // stopping, and everything queued is done
       // Group commit: take all that arrived while the previous batch was being synced.
       while (!q.items.empty() && messages.size() < options_.max_batch_messages) {

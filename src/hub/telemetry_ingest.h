@@ -3,10 +3,12 @@
 // writer thread; front ends Submit messages from any thread, and the writer takes everything
 // queued (up to a batch limit), seals and appends it, makes it durable with one fdatasync, and
 // only then calls each message's completion. So a PUBACK never precedes durability, and the
-// cost of a sync is shared by every message that arrived meanwhile.
+// cost of a sync is shared by every message that arrived meanwhile. The writers also run
+// retention: every `retention_check_every`, whole segments older than `retention` go.
 // Thread-safe. Completions run on the partition's writer thread: keep them short (post to the
 // connection's strand).
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -22,11 +24,15 @@ namespace coffre::hub {
 struct IngestOptions {
   size_t max_batch_messages = 4096;
   size_t max_queued_messages = 65536;  // beyond this Submit refuses (back-pressure)
+  std::chrono::milliseconds retention{std::chrono::hours(24)};  // Azure: 1 to 7 days
+  std::chrono::milliseconds retention_check_every{std::chrono::minutes(1)};
+  std::function<int64_t()> clock;  // ms since the epoch; null: the system clock
 };
 
 struct IngestStats {
   uint64_t messages = 0;
   uint64_t commits = 0;  // fdatasyncs: messages / commits is the group-commit factor
+  uint64_t expired_segments = 0;
 };
 
 class TelemetryIngest {
@@ -58,6 +64,7 @@ class TelemetryIngest {
     bool stopping = false;
   };
   void Run(int partition);
+  void ExpireIfDue(int partition, std::chrono::steady_clock::time_point& next_check);
 
   TelemetryStore& store_;
   IngestOptions options_;

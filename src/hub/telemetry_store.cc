@@ -89,6 +89,11 @@ Result<uint64_t> TelemetryStore::SeekTime(int partition, int64_t time_ms) const 
   return partitions_[static_cast<size_t>(partition)]->log->SeekTime(time_ms);
 }
 
+Result<size_t> TelemetryStore::ExpireBefore(int partition, int64_t time_ms) {
+  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  return partitions_[static_cast<size_t>(partition)]->log->ExpireBefore(time_ms);
+}
+
 uint64_t TelemetryStore::end_sequence(int partition) const {
   return partitions_[static_cast<size_t>(partition)]->log->durable_sequence();
 }

@@ -56,6 +56,9 @@ class TelemetryStore {
   // times never decrease within a partition: Append moves a message's time forward if needed.
   Result<uint64_t> SeekTime(int partition, int64_t time_ms) const;
   uint64_t end_sequence(int partition) const;    // one past the last durable message
+  // Retention: deletes the partition's whole segments all of whose messages were enqueued
+  // before time_ms (never the active one). Same thread as Append. Returns how many went.
+  Result<size_t> ExpireBefore(int partition, int64_t time_ms);
   uint64_t begin_sequence(int partition) const;  // the oldest message still retained
 
  private:

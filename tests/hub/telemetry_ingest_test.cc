@@ -89,7 +89,9 @@ TEST_F(TelemetryIngestTest, CompletionsComeOnlyAfterTheMessageIsDurable) {
 }
 
 TEST_F(TelemetryIngestTest, FullQueuesPushBack) {
-  TelemetryIngest ingest(*store_, {4096, 0});
+  IngestOptions no_room;
+  no_room.max_queued_messages = 0;
+  TelemetryIngest ingest(*store_, no_room);
   bool called = false;
   EXPECT_THAT(ingest.Submit(Message("dev", 0), [&](const Status&) { called = true; }),
               StatusIs(StatusCode::kResourceExhausted));
@@ -106,6 +108,58 @@ TEST_F(TelemetryIngestTest, StatsCountMessagesAndSyncs) {
   }
   EXPECT_EQ(done.load(), 100);
   // How many syncs depends on timing (not asserted beyond the bounds).
+}
+
+}  // namespace
+}  // namespace coffre::hub
+
+namespace coffre::hub {
+namespace {
+
+// Retention runs on the writers: whole segments whose messages are all older than the
+// retention go, the newer ones stay, and reads start at the oldest one kept.
+TEST_F(TelemetryIngestTest, RetentionDeletesWholeSegmentsOlderThanTheRetention) {
+  constexpr int64_t kT0 = 1'800'000'000'000;
+  constexpr int64_t kHour = 3'600'000;
+  TelemetryStoreOptions options;
+  options.hub_name = "localhost";
+  options.partitions = 1;
+  options.log.segment_bytes = 8192;
+  auto store = std::move(TelemetryStore::Open(dir_.path() / "retained", *keys_, options).value());
+  std::atomic<int64_t> now{kT0};
+  IngestOptions io;
+  io.retention = std::chrono::hours(1);
+  io.retention_check_every = std::chrono::milliseconds(10);
+  io.clock = [&now] { return now.load(); };
+  TelemetryIngest ingest(*store, io);
+  auto submit_all = [&](int from, int to, int64_t enqueued) {
+    std::atomic<int> done{0};
+    for (int n = from; n < to; ++n) {
+      TelemetryMessage m = Message("dev-01", n);
+      m.enqueued_ms = enqueued;
+      COFFRE_ASSERT_OK(ingest.Submit(std::move(m), [&done](const Status& s) {
+        EXPECT_TRUE(s.ok()) << s;
+        ++done;
+      }));
+    }
+    while (done.load() < to - from) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  submit_all(0, 300, kT0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(store->begin_sequence(0), 0u) << "nothing is older than an hour yet";
+  submit_all(300, 350, kT0 + 2 * kHour);
+  now = kT0 + 2 * kHour + 60'000;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (store->begin_sequence(0) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  uint64_t begin = store->begin_sequence(0);
+  EXPECT_GT(begin, 200u) << "the old segments went";
+  EXPECT_LE(begin, 300u) << "no segment holding a new message went";
+  EXPECT_GT(ingest.stats().expired_segments, 0u);
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto kept, store->Read(0, begin, 1000, SIZE_MAX));
+  EXPECT_EQ(kept.back().message.properties.system.message_id, "dev-01/349");
+  EXPECT_THAT(store->Read(0, 0, 1, SIZE_MAX).status(), StatusIs(StatusCode::kInvalidArgument));
 }
 
 }  // namespace
