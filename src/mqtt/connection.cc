@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "common/encoding.h"
+#include "common/log.h"
 
 namespace coffre::mqtt {
 
@@ -24,7 +25,8 @@ Connection::Connection(std::unique_ptr<Transport> transport, ServerShared& share
     : transport_(std::move(transport)),
       shared_(shared),
       timer_(transport_->executor()),
-      session_(*this, shared.limits) {}
+      session_(*this, shared.limits),
+      peer_(transport_->remote_address()) {}
 
 void Connection::Start() {
   asio::dispatch(transport_->executor(), [self = shared_from_this()] {
@@ -124,6 +126,10 @@ void Connection::Apply(Session::Output out) {
     if (writes_.size() == 1) Write();
   }
   if (out.close) {
+    if (!closing_) {
+      std::string who = session_.device_id().empty() ? "" : " device " + session_.device_id();
+      LogLine("mqtt", peer_ + who + ": closing: " + out.reason);
+    }
     closing_ = true;
     if (writes_.empty()) Shutdown();
   }

@@ -57,6 +57,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   ServerShared& shared_;
   boost::asio::steady_timer timer_;
   Session session_;
+  std::string peer_;  // for the log
   std::array<char, 16384> read_buffer_{};
   std::deque<Bytes> writes_;
   bool opened_ = false;

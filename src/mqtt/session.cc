@@ -94,7 +94,8 @@ void Session::HandleConnect(const Connect& c, Output& out) {
   Result<hub::AuthenticatedDevice> device = host_.Authenticate(credentials);
   if (!device.has_value()) {
     EncodeConnAck(out.to_send, {false, CodeFor(device.error())});
-    return Close(out, "CONNECT refused: " + std::string(StatusCodeName(device.error().code())));
+    return Close(out, "CONNECT of client '" + std::string(c.client_id) + "' refused: " +
+                          std::string(StatusCodeName(device.error().code())));
   }
   device_ = std::move(*device);
   events_prefix_ = "devices/" + device_.device_id +

@@ -19,6 +19,12 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+std::string Describe(const tcp::socket::lowest_layer_type& socket) {
+  boost::system::error_code ec;
+  tcp::endpoint peer = socket.remote_endpoint(ec);
+  return ec ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
+}
+
 class TlsTransport final : public Transport {
  public:
   TlsTransport(tcp::socket socket, ssl::context& tls) : stream_(std::move(socket), tls) {}
@@ -39,6 +45,7 @@ class TlsTransport final : public Transport {
     stream_.lowest_layer().close(ignored);
   }
   SSL* tls() override { return stream_.native_handle(); }
+  std::string remote_address() override { return Describe(stream_.next_layer()); }
 
  private:
   ssl::stream<tcp::socket> stream_;
@@ -92,6 +99,9 @@ class WebSocketTransport final : public Transport {
     socket.close(ignored);
   }
   SSL* tls() override { return ws_.next_layer().native_handle(); }
+  std::string remote_address() override {
+    return Describe(beast::get_lowest_layer(ws_).socket()) + " (websocket)";
+  }
 
  private:
   http::request<http::string_body> request_;

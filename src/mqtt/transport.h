@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace coffre::net {
 struct HttpUpgrade;
@@ -32,6 +33,8 @@ class Transport {
   virtual void Close() = 0;
   // The TLS connection, for the client certificate.
   virtual SSL* tls() = 0;
+  // "address:port" of the peer, for the log; empty if unknown.
+  virtual std::string remote_address() = 0;
 };
 
 std::unique_ptr<Transport> MakeTlsTransport(boost::asio::ip::tcp::socket socket,

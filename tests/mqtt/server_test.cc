@@ -9,6 +9,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <openssl/pem.h>
@@ -232,7 +233,8 @@ TEST_F(MqttServerTest, DeviceConnectsSendsTelemetryAndGetsPubackAfterItIsStored)
   EXPECT_TRUE(registry_->Get("dev-01")->connected);
 }
 
-TEST_F(MqttServerTest, BadTokenGetsConnackFiveAndTheConnectionCloses) {
+TEST_F(MqttServerTest, BadTokenGetsConnackFiveAClosedConnectionAndALogLine) {
+  ::testing::internal::CaptureStderr();
   Client c(server_->port(), certs_.ca_file);
   Bytes other(32, std::byte{3});
   c.Send(ConnectPacket(Base64Encode(other)));
@@ -240,6 +242,10 @@ TEST_F(MqttServerTest, BadTokenGetsConnackFiveAndTheConnectionCloses) {
   ASSERT_TRUE(connack.has_value());
   EXPECT_EQ(std::get<ConnAck>(*connack).code, ConnectCode::kNotAuthorized);
   EXPECT_FALSE(c.Receive().has_value());
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, ::testing::HasSubstr("mqtt: 127.0.0.1:"));
+  EXPECT_THAT(log, ::testing::HasSubstr("CONNECT of client 'dev-01' refused: UNAUTHENTICATED"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(token_))) << "no credentials in the log";
 }
 
 TEST_F(MqttServerTest, ANewConnectionOfTheSameDeviceClosesTheOlderOne) {
