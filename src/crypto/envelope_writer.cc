@@ -29,8 +29,20 @@ Result<std::unique_ptr<EnvelopeWriter>> EnvelopeWriter::Start(uint32_t scope, Ro
   return Internal("data key store keeps returning epochs that are already used");
 }
 
+void EnvelopeWriter::Forget() {
+  std::lock_guard<std::mutex> guard(mu_);
+  aead_.reset();  // AesGcm frees (and cleanses) its key schedule
+}
+
+bool EnvelopeWriter::exhausted() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return !aead_ || next_counter_ >= max_seals_;
+}
+
 Status EnvelopeWriter::Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan out) {
-  if (exhausted()) {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (!aead_) return Unavailable("the hub's keys are inaccessible");
+  if (next_counter_ >= max_seals_) {
     return ResourceExhausted("the data key's nonce budget is used up; start a new writer");
   }
   EnvelopeHeader header;

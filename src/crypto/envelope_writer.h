@@ -10,9 +10,12 @@
 // pair: every incarnation has its own fresh key, and its counter starts over under that key only.
 // A data key seals at most `max_seals` records (default 2^32); then Seal() refuses with
 // RESOURCE_EXHAUSTED and the owner starts a new incarnation (rotation by volume).
-// Thread-compatible: one writer per partition thread.
+// Forget() zeroizes the data key (the hub's keys became inaccessible): Seal then refuses with
+// UNAVAILABLE and exhausted() is true, so the owner starts a new writer once keys return.
+// Seal from one thread at a time; Forget from any.
 
 #include <memory>
+#include <mutex>
 
 #include "common/result.h"
 #include "crypto/aes_gcm.h"
@@ -34,16 +37,19 @@ class EnvelopeWriter {
   Status Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan out);
   Result<Bytes> Seal(ByteSpan aad, ByteSpan plaintext);
 
+  void Forget();
+
   DataKeyId key_id() const { return id_; }
   uint64_t seals() const { return next_counter_; }
-  bool exhausted() const { return next_counter_ >= max_seals_; }
+  bool exhausted() const;
 
  private:
   EnvelopeWriter(DataKeyId id, std::unique_ptr<AesGcm> aead, uint64_t max_seals)
       : id_(id), aead_(std::move(aead)), max_seals_(max_seals) {}
 
   DataKeyId id_;
-  std::unique_ptr<AesGcm> aead_;
+  mutable std::mutex mu_;         // Forget against Seal
+  std::unique_ptr<AesGcm> aead_;  // guarded by mu_; null once forgotten
   uint64_t max_seals_;
   uint64_t next_counter_ = 0;
 };

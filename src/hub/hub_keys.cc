@@ -1,15 +1,26 @@
 #include "hub/hub_keys.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <mutex>
+
 namespace coffre::hub {
 namespace {
 
 constexpr const char* kRootRecord = "keys/root";
 
+Status Inaccessible() {
+  return Unavailable("the hub's keys are inaccessible (its customer-managed key cannot be used)");
+}
+
 }  // namespace
 
 HubKeys::HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root,
                  crypto::WrappedKey wrapped)
-    : data_keys_(std::make_unique<storage::KvDataKeyStore>(kv)),
+    : kv_(kv),
+      data_keys_(std::make_unique<storage::KvDataKeyStore>(kv)),
       root_(std::move(root)),
       reader_(std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_)),
       wrapped_(std::move(wrapped)) {}
@@ -31,8 +42,92 @@ Result<std::unique_ptr<HubKeys>> HubKeys::Open(storage::KvStore& kv,
   return std::unique_ptr<HubKeys>(new HubKeys(kv, std::move(root), std::move(wrapped)));
 }
 
-Result<std::unique_ptr<crypto::EnvelopeWriter>> HubKeys::StartWriter(uint32_t scope) {
-  return crypto::EnvelopeWriter::Start(scope, *root_, *data_keys_);
+Status HubKeys::CheckUnlocked() const { return root_ ? Status::Ok() : Inaccessible(); }
+
+Result<std::shared_ptr<crypto::EnvelopeWriter>> HubKeys::StartWriter(uint32_t scope) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<crypto::EnvelopeWriter> writer,
+                          crypto::EnvelopeWriter::Start(scope, *root_, *data_keys_));
+  std::shared_ptr<crypto::EnvelopeWriter> shared = std::move(writer);
+  std::lock_guard<std::mutex> guard(writers_mu_);
+  std::erase_if(writers_, [](const auto& w) { return w.expired(); });
+  writers_.push_back(shared);
+  return shared;
+}
+
+Result<Bytes> HubKeys::Open(ByteSpan envelope, ByteSpan aad) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  return reader_->Open(envelope, aad);
+}
+
+Result<Bytes> HubKeys::Hmac(std::string_view label, std::string_view data) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  std::lock_guard<std::mutex> guard(derived_mu_);
+  auto it = derived_.find(label);
+  if (it == derived_.end()) {
+    COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes key, root_->DeriveKey(label));
+    it = derived_.emplace(std::string(label), std::move(key)).first;
+  }
+  Bytes mac(EVP_MAX_MD_SIZE);
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), it->second.Reveal().data(), static_cast<int>(it->second.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+           reinterpret_cast<unsigned char*>(mac.data()), &len) == nullptr) {
+    return Internal("HMAC-SHA256 failed");
+  }
+  mac.resize(len);
+  return mac;
+}
+
+void HubKeys::Lock() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  {
+    std::lock_guard<std::mutex> guard(writers_mu_);
+    for (auto& w : writers_) {
+      if (auto writer = w.lock()) writer->Forget();
+    }
+    writers_.clear();
+  }
+  {
+    std::lock_guard<std::mutex> guard(derived_mu_);
+    derived_.clear();  // SecretBytes zeroize on destruction
+  }
+  reader_.reset();  // its cached data keys with it
+  root_.reset();
+}
+
+Status HubKeys::Unlock(crypto::KeyProvider& provider) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (root_) return Status::Ok();
+  COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Unwrap(provider, wrapped_));
+  root_ = std::move(root);
+  reader_ = std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_);
+  return Status::Ok();
+}
+
+bool HubKeys::locked() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return !root_;
+}
+
+Status HubKeys::Rewrap(crypto::KeyProvider& provider) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, root_->WrapWith(provider));
+  // Prove the new copy opens before it replaces the old one.
+  COFFRE_ASSIGN_OR_RETURN(auto check, crypto::RootKey::Unwrap(provider, wrapped));
+  std::string record = crypto::SerializeWrappedKey(wrapped);
+  COFFRE_RETURN_IF_ERROR(kv_.Put(kRootRecord, AsBytes(record), /*sync=*/true));
+  wrapped_ = std::move(wrapped);
+  return Status::Ok();
+}
+
+crypto::WrappedKey HubKeys::wrapped_root() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return wrapped_;
 }
 
 }  // namespace coffre::hub

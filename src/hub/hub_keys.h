@@ -2,13 +2,21 @@
 // HubKeys: the customer layer's keys of one hub. At start the hub root key is unwrapped through
 // the customer's key (KeyProvider); a new hub generates one and stores only its wrapped copy
 // (key "keys/root" in the metadata store). Data keys live wrapped in the same store, one per
-// (scope, writer epoch); keys for other purposes (the registry's row names) are derived from the
-// root. No vault call is made after Open. Forget() drops every unwrapped key.
+// (scope, writer epoch); keys for other purposes (row names) are derived from the root. No vault
+// call is made except in Open, Unlock and Rewrap.
+//
+// Lock() is what the hub does when the customer's key becomes inaccessible: it zeroizes the
+// root key, every cached data key and derived key, and the data key of every writer it started;
+// from then on every call that needs a key fails with UNAVAILABLE until Unlock() unwraps the
+// root key again. Rewrap() follows a rotation of the customer's key.
 // Thread-safe.
 
 #include <cstdint>
+#include <map>
 #include <memory>
-#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
 
 #include "crypto/envelope_reader.h"
 #include "crypto/envelope_writer.h"
@@ -29,18 +37,35 @@ class HubKeys {
                                                crypto::KeyProvider& provider);
 
   // A writer incarnation for `scope`: a fresh data key, its epoch reserved durably.
-  Result<std::unique_ptr<crypto::EnvelopeWriter>> StartWriter(uint32_t scope);
-  crypto::EnvelopeReader& reader() { return *reader_; }
-  crypto::RootKey& root() { return *root_; }
-  const crypto::WrappedKey& wrapped_root() const { return wrapped_; }
+  Result<std::shared_ptr<crypto::EnvelopeWriter>> StartWriter(uint32_t scope);
+  // Opens an envelope of any scope (OpenFailed() for every failure to open).
+  Result<Bytes> Open(ByteSpan envelope, ByteSpan aad);
+  // HMAC-SHA256 of `data` under the key derived from the root for `label` (row names).
+  Result<Bytes> Hmac(std::string_view label, std::string_view data);
+
+  void Lock();
+  // Unwraps the stored root key through `provider`; OK at once if not locked.
+  Status Unlock(crypto::KeyProvider& provider);
+  bool locked() const;
+  // Wraps the root key with `provider`'s current key version and replaces the stored copy in
+  // one synced write (at every moment the old or the new copy is durable). Not while locked.
+  Status Rewrap(crypto::KeyProvider& provider);
+  crypto::WrappedKey wrapped_root() const;
 
  private:
   HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root, crypto::WrappedKey wrapped);
+  Status CheckUnlocked() const;  // requires mu_ (shared)
 
+  storage::KvStore& kv_;
   std::unique_ptr<storage::KvDataKeyStore> data_keys_;
-  std::unique_ptr<crypto::RootKey> root_;
-  std::unique_ptr<crypto::EnvelopeReader> reader_;
+  mutable std::shared_mutex mu_;  // shared: using keys; exclusive: Lock, Unlock, Rewrap
+  std::unique_ptr<crypto::RootKey> root_;            // null while locked
+  std::unique_ptr<crypto::EnvelopeReader> reader_;   // null while locked
   crypto::WrappedKey wrapped_;
+  std::mutex derived_mu_;  // under mu_ (shared) too
+  std::map<std::string, crypto::SecretBytes, std::less<>> derived_;  // by label
+  std::mutex writers_mu_;  // under mu_ (shared) too
+  std::vector<std::weak_ptr<crypto::EnvelopeWriter>> writers_;       // to forget on Lock
 };
 
 }  // namespace coffre::hub

@@ -1,8 +1,5 @@
 #include "hub/sealed_rows.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "common/encoding.h"
 
 namespace coffre::hub {
@@ -11,25 +8,13 @@ using nlohmann::json;
 
 Result<std::string> SealedRows::HashedRow(std::string_view prefix, std::string_view label,
                                           std::string_view name) {
-  std::lock_guard<std::mutex> guard(mu_);
-  auto it = row_keys_.find(label);
-  if (it == row_keys_.end()) {
-    COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes key, keys_.root().DeriveKey(std::string(label)));
-    it = row_keys_.emplace(std::string(label), std::move(key)).first;
-  }
-  const crypto::SecretBytes& key = it->second;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.Reveal().data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(name.data()), name.size(), mac, &len) == nullptr) {
-    return Internal("HMAC-SHA256 failed");
-  }
-  return std::string(prefix) + HexEncode(ByteSpan(reinterpret_cast<std::byte*>(mac), 16));
+  COFFRE_ASSIGN_OR_RETURN(Bytes mac, keys_.Hmac(label, name));
+  return std::string(prefix) + HexEncode(ByteSpan(mac).first(16));
 }
 
 Result<json> SealedRows::Load(const std::string& row) {
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed, kv_.Get(row));
-  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.reader().Open(sealed, AsBytes(row)));
+  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.Open(sealed, AsBytes(row)));
   json j = json::parse(AsChars(plain), nullptr, false);
   crypto::Cleanse(plain);
   if (!j.is_object()) return DataLoss("the record in row " + row + " is malformed");

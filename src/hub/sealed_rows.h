@@ -5,7 +5,6 @@
 // of the record's name under a root-derived key (HashedRow), so the store does not even reveal
 // names. Thread-safe.
 
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
-#include "crypto/secret_bytes.h"
 #include "hub/hub_keys.h"
 #include "storage/kv_store.h"
 
@@ -42,8 +40,7 @@ class SealedRows {
   storage::KvStore& kv_;
   HubKeys& keys_;
   std::mutex mu_;
-  std::unique_ptr<crypto::EnvelopeWriter> writer_;          // guarded by mu_
-  std::map<std::string, crypto::SecretBytes, std::less<>> row_keys_;  // by label; guarded by mu_
+  std::shared_ptr<crypto::EnvelopeWriter> writer_;  // guarded by mu_
 };
 
 }  // namespace coffre::hub

@@ -6,7 +6,7 @@ namespace coffre::hub {
 
 struct TelemetryStore::Partition {
   std::unique_ptr<storage::SegmentLog> log;
-  std::unique_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
+  std::shared_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
   Bytes plain;                                     // reused encode buffer
   std::vector<Bytes> sealed;                       // reused envelope buffers
   int64_t last_enqueued_ms = 0;                    // times never decrease (SeekTime relies on it)
@@ -111,8 +111,9 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
   std::vector<StoredMessage> out;
   for (const auto& r : records) {
     std::string aad = Aad(partition, r.sequence);
-    Result<Bytes> plain = keys_.reader().Open(r.payload, AsBytes(aad));
+    Result<Bytes> plain = keys_.Open(r.payload, AsBytes(aad));
     if (!plain.has_value()) {
+      if (plain.error().code() == StatusCode::kUnavailable) return plain.error();  // locked
       return DataLoss("telemetry record " + std::to_string(partition) + "/" +
                       std::to_string(r.sequence) + " could not be opened");
     }

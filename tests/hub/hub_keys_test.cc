@@ -1,0 +1,67 @@
+#include "hub/hub_keys.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fake_key_provider.h"
+#include "storage/rocks_kv_store.h"
+#include "test_util.h"
+
+namespace coffre::hub {
+namespace {
+
+using testing::FakeKeyProvider;
+using testing::StatusIs;
+
+class HubKeysTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
+    keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
+  }
+  testing::TempDir dir_;
+  FakeKeyProvider provider_;
+  std::unique_ptr<storage::RocksKvStore> kv_;
+  std::unique_ptr<HubKeys> keys_;
+};
+
+TEST_F(HubKeysTest, LockedKeysRefuseEverythingUntilUnlocked) {
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto writer, keys_->StartWriter(7));
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes sealed, writer->Seal(AsBytes("aad"), AsBytes("secret record")));
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes mac, keys_->Hmac("rows", "dev-01"));
+
+  keys_->Lock();
+  EXPECT_TRUE(keys_->locked());
+  EXPECT_THAT(keys_->Open(sealed, AsBytes("aad")).status(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(keys_->Hmac("rows", "dev-01").status(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(keys_->StartWriter(7).status(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_TRUE(writer->exhausted()) << "a writer started before the lock lost its data key";
+  EXPECT_THAT(writer->Seal(AsBytes("aad"), AsBytes("more")).status(), StatusIs(StatusCode::kUnavailable));
+
+  provider_.set_mode(FakeKeyProvider::Mode::kDenied);
+  EXPECT_THAT(keys_->Unlock(provider_), StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_TRUE(keys_->locked());
+  provider_.set_mode(FakeKeyProvider::Mode::kNormal);
+  COFFRE_ASSERT_OK(keys_->Unlock(provider_));
+  EXPECT_FALSE(keys_->locked());
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes plain, keys_->Open(sealed, AsBytes("aad")));
+  EXPECT_EQ(AsChars(plain), "secret record");
+  EXPECT_EQ(keys_->Hmac("rows", "dev-01").value(), mac) << "derived keys come back the same";
+  COFFRE_ASSERT_OK(keys_->StartWriter(7).status());
+}
+
+TEST_F(HubKeysTest, RewrapReplacesTheStoredCopyAndTheHubReopensWithIt) {
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto writer, keys_->StartWriter(7));
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes sealed, writer->Seal(AsBytes("aad"), AsBytes("record")));
+  crypto::WrappedKey before = keys_->wrapped_root();
+  COFFRE_ASSERT_OK(keys_->Rewrap(provider_));
+  EXPECT_NE(keys_->wrapped_root().ciphertext, before.ciphertext);
+  keys_.reset();
+  keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
+  EXPECT_EQ(keys_->wrapped_root(), keys_->wrapped_root());
+  EXPECT_EQ(AsChars(keys_->Open(sealed, AsBytes("aad")).value()), "record");
+  keys_->Lock();
+  EXPECT_THAT(keys_->Rewrap(provider_), StatusIs(StatusCode::kUnavailable));
+}
+
+}  // namespace
+}  // namespace coffre::hub
