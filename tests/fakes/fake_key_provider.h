@@ -26,7 +26,7 @@ class FakeKeyProvider : public crypto::KeyProvider {
 
   Result<crypto::WrappedKey> Wrap(const crypto::SecretBytes& key) override {
     std::lock_guard g(mu_);
-    COFFRE_RETURN_IF_ERROR(Check());
+    COFFRE_RETURN_IF_ERROR(Check(/*protects=*/true));
     crypto::GcmNonce nonce;
     COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(nonce));
     COFFRE_ASSIGN_OR_RETURN(Bytes sealed, aead_->Seal(nonce, {}, key.Reveal()));
@@ -37,7 +37,7 @@ class FakeKeyProvider : public crypto::KeyProvider {
 
   Result<crypto::SecretBytes> Unwrap(const crypto::WrappedKey& wrapped) override {
     std::lock_guard g(mu_);
-    COFFRE_RETURN_IF_ERROR(Check());
+    COFFRE_RETURN_IF_ERROR(Check(/*protects=*/false));
     if (wrapped.key_id != kId || wrapped.ciphertext.size() < 12 + 16) return crypto::OpenFailed();
     crypto::GcmNonce nonce;
     std::copy_n(wrapped.ciphertext.begin(), 12, nonce.begin());
@@ -57,12 +57,16 @@ class FakeKeyProvider : public crypto::KeyProvider {
   static constexpr const char* kId = "fake://keys/fake/1";
 
  private:
-  Status Check() {
+  // As Key Vault: an expired or not yet valid key still unwraps, but no longer wraps.
+  Status Check(bool protects) {
     ++calls_;
     if (mode_ == Mode::kUnreachable) return Unavailable("fake vault is unreachable");
     if (mode_ == Mode::kDenied) return PermissionDenied("fake vault denies access");
     if (state_ == crypto::KeyState::kDeleted) return NotFound("fake key is deleted");
-    if (state_ != crypto::KeyState::kEnabled) return FailedPrecondition("fake key is not usable");
+    if (state_ == crypto::KeyState::kDisabled) return FailedPrecondition("fake key is disabled");
+    if (state_ != crypto::KeyState::kEnabled && protects) {
+      return FailedPrecondition("fake key is expired or not yet valid");
+    }
     return Status::Ok();
   }
 

@@ -1,0 +1,156 @@
+#include "hub/key_monitor.h"
+
+#include <optional>
+
+#include "crypto/random.h"
+
+namespace coffre::hub {
+namespace {
+
+std::string_view VersionOf(std::string_view key_id) {
+  size_t slash = key_id.rfind('/');
+  return slash == std::string_view::npos ? key_id : key_id.substr(slash + 1);
+}
+
+// The reason code for a refused call.
+std::string ReasonFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kPermissionDenied:
+    case StatusCode::kUnauthenticated: return "AccessDenied";
+    case StatusCode::kFailedPrecondition: return "KeyDisabled";
+    case StatusCode::kNotFound: return "KeyDeleted";
+    case StatusCode::kUnavailable:
+    case StatusCode::kDeadlineExceeded: return "VaultUnreachable";
+    default: return "KeyUnusable";
+  }
+}
+
+}  // namespace
+
+KeyMonitor::KeyMonitor(HubKeys& keys, crypto::KeyProvider& provider, KeyMonitorOptions options,
+                       OnChange on_change)
+    : keys_(keys), provider_(provider), options_(std::move(options)), on_change_(std::move(on_change)) {
+  status_.since_ms = status_.last_good_ms = Now();
+  status_.key_id = keys_.wrapped_root().key_id;
+}
+
+KeyMonitor::~KeyMonitor() { Stop(); }
+
+int64_t KeyMonitor::Now() const {
+  if (options_.clock) return options_.clock();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void KeyMonitor::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      CheckNow();
+      lock.lock();
+      wake_.wait_for(lock, options_.interval, [this] { return stopping_; });
+    }
+  });
+}
+
+void KeyMonitor::Stop() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+EncryptionStatus KeyMonitor::status() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return status_;
+}
+
+// get, then unwrapKey of the hub's own root (which also unlocks a locked hub), then wrapKey.
+KeyMonitor::Verdict KeyMonitor::Probe() {
+  Verdict v;
+  auto refuse = [&v](const Status& s) {
+    v.access = crypto::ClassifyKeyAccess(s);
+    if (v.access == crypto::KeyAccess::kBroken) v.access = crypto::KeyAccess::kRevoked;
+    v.reason = ReasonFor(s);
+    v.detail = s.message();
+    return v;
+  };
+  Result<crypto::KeyDescription> d = provider_.Describe();
+  if (!d.has_value()) return refuse(d.error());
+  v.current_version = d->version;
+  bool expired_ok = d->state == crypto::KeyState::kExpired && !options_.expired_is_inaccessible;
+  if (!d->enabled() && !expired_ok) {
+    v.access = crypto::KeyAccess::kRevoked;
+    switch (d->state) {
+      case crypto::KeyState::kExpired: v.reason = "KeyExpired"; break;
+      case crypto::KeyState::kNotYetValid: v.reason = "KeyNotYetValid"; break;
+      case crypto::KeyState::kDeleted: v.reason = "KeyDeleted"; break;
+      default: v.reason = "KeyDisabled"; break;
+    }
+    v.detail = "the key " + d->id + " is " + std::string(crypto::KeyStateName(d->state));
+    return v;
+  }
+  if (keys_.locked()) {
+    if (Status s = keys_.Unlock(provider_); !s.ok()) return refuse(s);
+  } else {
+    Result<crypto::SecretBytes> root = provider_.Unwrap(keys_.wrapped_root());
+    if (!root.has_value()) return refuse(root.error());
+  }
+  if (!expired_ok) {
+    Result<crypto::SecretBytes> probe = crypto::SecretBytes::Random(32);
+    if (!probe.has_value()) return refuse(probe.error());
+    Result<crypto::WrappedKey> wrapped = provider_.Wrap(*probe);
+    if (!wrapped.has_value()) return refuse(wrapped.error());
+  }
+  return v;
+}
+
+void KeyMonitor::CheckNow() {
+  std::lock_guard<std::mutex> one_at_a_time(check_mu_);
+  Verdict v = Probe();
+  if (v.access == crypto::KeyAccess::kGranted && !v.current_version.empty() &&
+      v.current_version != VersionOf(keys_.wrapped_root().key_id)) {
+    // A rotation: follow it. On failure the old copy stays and the next check tries again.
+    if (Status s = keys_.Rewrap(provider_); !s.ok()) {
+      v.access = crypto::ClassifyKeyAccess(s);
+      v.reason = ReasonFor(s);
+      v.detail = "re-wrapping the root key under the new key version: " + s.message();
+    }
+  }
+  Apply(v);
+}
+
+void KeyMonitor::Apply(const Verdict& v) {
+  int64_t now = Now();
+  std::optional<EncryptionStatus> flipped;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    EncryptionStatus before = status_;
+    if (v.access == crypto::KeyAccess::kGranted) {
+      status_.accessible = true;
+      status_.reason.clear();
+      status_.detail.clear();
+      status_.last_good_ms = now;
+      if (!before.accessible || !before.reason.empty()) status_.since_ms = now;
+    } else {
+      // Unreachable within the grace period: keep serving with the cached keys, and say so.
+      bool grace = v.access == crypto::KeyAccess::kUnreachable && before.accessible &&
+                   now - status_.last_good_ms < options_.grace.count();
+      status_.accessible = grace;
+      if (before.accessible != status_.accessible || before.reason != v.reason) status_.since_ms = now;
+      status_.reason = v.reason;
+      status_.detail = v.detail;
+    }
+    status_.key_id = keys_.wrapped_root().key_id;
+    if (before.accessible != status_.accessible) flipped = status_;
+  }
+  // Lock before anyone hears of it: nothing decrypts from here on.
+  if (flipped && !flipped->accessible) keys_.Lock();
+  if (flipped && on_change_) on_change_(*flipped);
+}
+
+}  // namespace coffre::hub

@@ -1,0 +1,84 @@
+#pragma once
+// KeyMonitor: makes the hub obey its customer-managed key. Every `interval` (default 500 ms) it
+// asks the vault for what the hub needs, with the hub's own identity: get (the key's state and
+// current version), unwrapKey (of the hub's own wrapped root key) and wrapKey (of a random
+// probe), so a revoked permission shows as surely as a disabled key. Then:
+//   revoked (disabled, deleted, expired unless expired_is_inaccessible is off, not yet valid, or
+//     any of get/wrapKey/unwrapKey denied): Inaccessible at once.
+//   unreachable (network error, timeout, 5xx): the keys keep serving until `grace` after the
+//     last good check, then Inaccessible.
+//   all answered: Accessible (the root key is unwrapped again if it was locked); a newer key
+//     version (a versionless key URI) re-wraps the root key under it (HubKeys::Rewrap).
+// Turning Inaccessible locks HubKeys (every key zeroized) and then calls on_change, which the
+// hub uses to close device connections. Thread-safe; the checks run on the monitor's thread.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "crypto/key_provider.h"
+#include "hub/hub_keys.h"
+
+namespace coffre::hub {
+
+struct KeyMonitorOptions {
+  std::string key_uri;  // as configured, for messages
+  std::chrono::milliseconds interval{500};
+  std::chrono::milliseconds grace{std::chrono::seconds(60)};  // for an unreachable vault
+  bool expired_is_inaccessible = true;  // false: Key Vault's own semantics ("continue")
+  std::function<int64_t()> clock;       // ms since the epoch; null: the system clock
+};
+
+struct EncryptionStatus {
+  bool accessible = true;
+  // Why not: KeyDisabled, KeyExpired, KeyNotYetValid, KeyDeleted, AccessDenied,
+  // VaultUnreachable, KeyUnusable. While accessible but the vault is unreachable: the grace
+  // period is running and `reason` is VaultUnreachable.
+  std::string reason;
+  std::string detail;       // the vault's answer, for people
+  int64_t since_ms = 0;     // when the state (or the grace period) began
+  int64_t last_good_ms = 0;  // the last check that fully succeeded
+  std::string key_id;       // the versioned key that wraps the root key
+};
+
+class KeyMonitor {
+ public:
+  using OnChange = std::function<void(const EncryptionStatus&)>;
+
+  // keys and provider must outlive the monitor.
+  KeyMonitor(HubKeys& keys, crypto::KeyProvider& provider, KeyMonitorOptions options,
+             OnChange on_change);
+  ~KeyMonitor();  // Stop()
+
+  void Start();
+  void Stop();
+  // One check, now, on the caller's thread (tests; Start's thread does the same).
+  void CheckNow();
+  EncryptionStatus status() const;
+
+ private:
+  struct Verdict {
+    crypto::KeyAccess access = crypto::KeyAccess::kGranted;
+    std::string reason, detail;
+    std::string current_version;
+  };
+  Verdict Probe();
+  void Apply(const Verdict& v);
+  int64_t Now() const;
+
+  HubKeys& keys_;
+  crypto::KeyProvider& provider_;
+  KeyMonitorOptions options_;
+  OnChange on_change_;
+  mutable std::mutex mu_;
+  EncryptionStatus status_;  // guarded by mu_
+  std::mutex check_mu_;      // one check at a time
+  std::condition_variable wake_;
+  bool stopping_ = false;    // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace coffre::hub

@@ -1,0 +1,148 @@
+#include "hub/key_monitor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "fakes/fake_key_provider.h"
+#include "storage/rocks_kv_store.h"
+#include "test_util.h"
+
+namespace coffre::hub {
+namespace {
+
+using testing::FakeKeyProvider;
+
+class KeyMonitorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
+    keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
+    COFFRE_ASSERT_OK_AND_ASSIGN(auto writer, keys_->StartWriter(1));
+    sealed_ = std::move(writer->Seal(AsBytes("a"), AsBytes("record")).value());
+  }
+  std::unique_ptr<KeyMonitor> Monitor(bool expired_is_inaccessible = true) {
+    KeyMonitorOptions o;
+    o.key_uri = "fake://keys/fake";
+    o.grace = std::chrono::seconds(3);
+    o.expired_is_inaccessible = expired_is_inaccessible;
+    o.clock = [this] { return now_.load(); };
+    return std::make_unique<KeyMonitor>(*keys_, provider_, o, [this](const EncryptionStatus& s) {
+      changes_.push_back(s);
+    });
+  }
+  bool Decrypts() { return keys_->Open(sealed_, AsBytes("a")).has_value(); }
+
+  testing::TempDir dir_;
+  FakeKeyProvider provider_;
+  std::unique_ptr<storage::RocksKvStore> kv_;
+  std::unique_ptr<HubKeys> keys_;
+  Bytes sealed_;
+  std::atomic<int64_t> now_{1'800'000'000'000};
+  std::vector<EncryptionStatus> changes_;
+};
+
+TEST_F(KeyMonitorTest, ADisabledKeyLocksTheHubAndEnablingItUnlocks) {
+  auto monitor = Monitor();
+  monitor->CheckNow();
+  EXPECT_TRUE(monitor->status().accessible);
+  EXPECT_TRUE(changes_.empty());
+
+  provider_.set_state(crypto::KeyState::kDisabled);
+  now_ += 500;
+  monitor->CheckNow();
+  EncryptionStatus s = monitor->status();
+  EXPECT_FALSE(s.accessible);
+  EXPECT_EQ(s.reason, "KeyDisabled");
+  EXPECT_EQ(s.since_ms, now_.load());
+  EXPECT_EQ(s.key_id, FakeKeyProvider::kId);
+  EXPECT_TRUE(keys_->locked());
+  EXPECT_FALSE(Decrypts());
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_FALSE(changes_[0].accessible);
+  monitor->CheckNow();
+  EXPECT_EQ(changes_.size(), 1u) << "no news while nothing changes";
+
+  provider_.set_state(crypto::KeyState::kEnabled);
+  now_ += 500;
+  monitor->CheckNow();
+  EXPECT_TRUE(monitor->status().accessible);
+  EXPECT_FALSE(keys_->locked());
+  EXPECT_TRUE(Decrypts()) << "every earlier record reads back";
+  ASSERT_EQ(changes_.size(), 2u);
+  EXPECT_TRUE(changes_[1].accessible);
+}
+
+TEST_F(KeyMonitorTest, RevokedAccessAndDeletedKeysAreInaccessibleAtOnce) {
+  auto monitor = Monitor();
+  provider_.set_mode(FakeKeyProvider::Mode::kDenied);
+  monitor->CheckNow();
+  EXPECT_EQ(monitor->status().reason, "AccessDenied");
+  EXPECT_TRUE(keys_->locked());
+  provider_.set_mode(FakeKeyProvider::Mode::kNormal);
+  provider_.set_state(crypto::KeyState::kDeleted);
+  monitor->CheckNow();
+  EXPECT_EQ(monitor->status().reason, "KeyDeleted");
+  EXPECT_FALSE(monitor->status().accessible);
+}
+
+TEST_F(KeyMonitorTest, AnUnreachableVaultIsToleratedForTheGracePeriodOnly) {
+  auto monitor = Monitor();
+  monitor->CheckNow();
+  provider_.set_mode(FakeKeyProvider::Mode::kUnreachable);
+  now_ += 1000;
+  monitor->CheckNow();
+  EXPECT_TRUE(monitor->status().accessible);
+  EXPECT_EQ(monitor->status().reason, "VaultUnreachable") << "serving on cached keys, and saying so";
+  EXPECT_TRUE(Decrypts());
+  now_ += 1900;  // 2.9 s after the last good check
+  monitor->CheckNow();
+  EXPECT_TRUE(monitor->status().accessible);
+  now_ += 200;   // 3.1 s
+  monitor->CheckNow();
+  EXPECT_FALSE(monitor->status().accessible);
+  EXPECT_TRUE(keys_->locked());
+  // Still unreachable: no grace a second time.
+  now_ += 100;
+  monitor->CheckNow();
+  EXPECT_FALSE(monitor->status().accessible);
+  provider_.set_mode(FakeKeyProvider::Mode::kNormal);
+  monitor->CheckNow();
+  EXPECT_TRUE(monitor->status().accessible);
+  EXPECT_TRUE(Decrypts());
+}
+
+TEST_F(KeyMonitorTest, AnExpiredKeyIsInaccessibleUnlessConfiguredToContinue) {
+  provider_.set_state(crypto::KeyState::kExpired);
+  auto strict = Monitor();
+  strict->CheckNow();
+  EXPECT_EQ(strict->status().reason, "KeyExpired");
+  EXPECT_TRUE(keys_->locked());
+  strict.reset();
+  // Key Vault's own semantics: an expired key still unwraps, so the hub carries on.
+  auto lenient = Monitor(/*expired_is_inaccessible=*/false);
+  lenient->CheckNow();
+  EXPECT_TRUE(lenient->status().accessible);
+  EXPECT_FALSE(keys_->locked());
+  EXPECT_TRUE(Decrypts());
+}
+
+TEST_F(KeyMonitorTest, TheMonitorThreadNoticesWithinItsInterval) {
+  KeyMonitorOptions o;
+  o.interval = std::chrono::milliseconds(20);
+  std::atomic<int> flips{0};
+  KeyMonitor monitor(*keys_, provider_, o, [&flips](const EncryptionStatus&) { ++flips; });
+  monitor.Start();
+  provider_.set_state(crypto::KeyState::kDisabled);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (monitor.status().accessible && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(monitor.status().accessible);
+  monitor.Stop();
+  EXPECT_EQ(flips.load(), 1);
+}
+
+}  // namespace
+}  // namespace coffre::hub
