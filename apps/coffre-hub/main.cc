@@ -10,6 +10,9 @@
 #include "hub/consumer_groups.h"
 #include "hub/device_auth.h"
 #include "hub/hub_keys.h"
+#include "hub/key_monitor.h"
+#include "hubapi/encryption_api.h"
+#include "common/log.h"
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
@@ -87,6 +90,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> bootstrap_devices;
   int partitions = 4;
   int retention_days = 1;
+  int key_check_ms = 500, grace_s = 60;
+  std::string expired_key = "inaccessible";
   app.add_option("--dir", dir, "hub data directory")->required();
   app.add_option("--mqtt-listen", mqtt_listen, "address:port for MQTT over TLS");
   app.add_option("--https-listen", https_listen, "address:port for the HTTPS service API");
@@ -101,6 +106,15 @@ int main(int argc, char** argv) {
                  "the service key (infrastructure encryption); created if missing")
       ->required();
   app.add_option("--partitions", partitions, "telemetry partitions (fixed at creation)");
+  app.add_option("--key-check-interval-ms", key_check_ms,
+                 "how often the customer key is checked (get, wrapKey, unwrapKey)")
+      ->check(CLI::Range(50, 500));
+  app.add_option("--vault-grace-seconds", grace_s,
+                 "how long cached keys serve while the vault cannot be reached")
+      ->check(CLI::Range(0, 86400));
+  app.add_option("--expired-key", expired_key,
+                 "what an expired customer key means: inaccessible, or continue (Key Vault's semantics)")
+      ->check(CLI::IsMember({"inaccessible", "continue"}));
   app.add_option("--retention-days", retention_days, "telemetry retention, 1 to 7 days (Azure's range)")
       ->check(CLI::Range(1, 7));
   app.add_option("--bootstrap-device", bootstrap_devices,
@@ -158,6 +172,24 @@ int main(int argc, char** argv) {
     }
   }
 
+  hub::KeyMonitorOptions monitor_options;
+  monitor_options.key_uri = key_uri;
+  monitor_options.interval = std::chrono::milliseconds(key_check_ms);
+  monitor_options.grace = std::chrono::seconds(grace_s);
+  monitor_options.expired_is_inaccessible = expired_key == "inaccessible";
+  mqtt::MqttServer* mqtt_for_monitor = nullptr;  // set once the server runs
+  std::mutex mqtt_for_monitor_mu;
+  hub::KeyMonitor monitor(**keys, **provider, monitor_options, [&](const hub::EncryptionStatus& s) {
+    if (s.accessible) {
+      LogLine("keys", "the customer-managed key " + key_uri + " is usable again: serving");
+      return;
+    }
+    LogLine("keys", "the customer-managed key " + key_uri + " is inaccessible (" + s.reason + ": " +
+                        s.detail + "): keys zeroized, closing device connections");
+    std::lock_guard<std::mutex> guard(mqtt_for_monitor_mu);
+    if (mqtt_for_monitor != nullptr) mqtt_for_monitor->CloseAll();
+  });
+
   mqtt::MqttServerOptions mqtt_options;
   auto mqtt_endpoint = Endpoint(mqtt_listen);
   if (!mqtt_endpoint.has_value()) return Fail(mqtt_endpoint.error());
@@ -166,12 +198,17 @@ int main(int argc, char** argv) {
   mqtt_options.key_file = tls_key;
   auto mqtt_server = mqtt::MqttServer::Start(mqtt_options, auth, ingest, registry);
   if (!mqtt_server.has_value()) return Fail(mqtt_server.error());
+  {
+    std::lock_guard<std::mutex> guard(mqtt_for_monitor_mu);
+    mqtt_for_monitor = mqtt_server->get();
+  }
 
   hubapi::ServiceApi service_api(registry, **policies);
   auto groups = hub::ConsumerGroups::Open(**kv, **keys, partitions, NowMs);
   if (!groups.has_value()) return Fail(groups.error());
   hubapi::ReadApi read_api(**store, **groups, **policies);
   hubapi::DeviceApi device_api(auth, ingest);
+  hubapi::EncryptionApi encryption_api(monitor, key_uri);
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
   if (!https_endpoint.has_value()) return Fail(https_endpoint.error());
@@ -184,6 +221,8 @@ int main(int argc, char** argv) {
   https_options.upgrade_path = mqtt::kWebSocketPath;
   https_options.on_upgrade = (*mqtt_server)->WebSocketHandler();
   auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
+    if (auto response = encryption_api.Handle(r)) return *response;
+    if (auto refusal = encryption_api.RefuseIfInaccessible()) return *refusal;
     if (auto response = service_api.Handle(r)) return *response;
     if (auto response = read_api.Handle(r)) return *response;
     if (auto response = device_api.Handle(r)) return *response;
@@ -191,13 +230,20 @@ int main(int argc, char** argv) {
   });
   if (!https_server.has_value()) return Fail(https_server.error());
 
+  monitor.Start();
   std::cout << "coffre-hub listening on mqtts://" << mqtt_options.address << ":"
             << (*mqtt_server)->port() << " and https://" << https_options.address << ":"
             << (*https_server)->port() << " (pid " << ::getpid() << "), customer key "
-            << (*keys)->wrapped_root().key_id << std::endl;
+            << (*keys)->wrapped_root().key_id << ", checked every " << key_check_ms << " ms"
+            << std::endl;
   int sig = 0;
   sigwait(&stop, &sig);
   std::cout << "coffre-hub stopping" << std::endl;
+  monitor.Stop();
+  {
+    std::lock_guard<std::mutex> guard(mqtt_for_monitor_mu);
+    mqtt_for_monitor = nullptr;
+  }
   (*https_server)->Stop();
   (*mqtt_server)->Stop();
   ingest.Stop();  // its last completions post to the servers' io contexts, stopped but alive

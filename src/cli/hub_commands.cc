@@ -265,6 +265,29 @@ void AddConsumerGroupCommands(CLI::App& hub, std::vector<Command>& commands, Opt
   });
 }
 
+Table EncryptionDetails(const json& e) {
+  Table t;
+  t.AddRow({"STATE", Cell(e, "state")});
+  t.AddRow({"REASON", Cell(e, "reason").empty() ? "-" : Cell(e, "reason")});
+  t.AddRow({"DETAIL", Cell(e, "detail").empty() ? "-" : Cell(e, "detail")});
+  t.AddRow({"SINCE", Cell(e, "since")});
+  t.AddRow({"LAST GOOD CHECK", Cell(e, "lastGoodCheck")});
+  t.AddRow({"KEY URI", Cell(e, "keyUri")});
+  t.AddRow({"KEY ID", Cell(e, "keyId")});
+  return t;
+}
+
+// `coffre hub encryption show`: whether the customer-managed key is usable, and since when.
+void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
+  CLI::App* encryption = hub.add_subcommand("encryption", "the hub's customer-managed key");
+  encryption->require_subcommand(1);
+  AddCommand(*encryption, "coffre hub encryption ", commands, o, "show",
+             "the key, whether the hub can use it, and since when", [](Context& c) -> Status {
+               COFFRE_ASSIGN_OR_RETURN(json status, c.hub.Call("GET", "/$coffre/encryption"));
+               return Print(c, status, EncryptionDetails);
+             });
+}
+
 void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
   CLI::App* sas = AddCommand(
       hub, "coffre hub ", commands, o, "generate-sas-token",
@@ -323,6 +346,7 @@ HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
   state_->hub->require_subcommand(1);
   AddDeviceCommands(*state_->hub, state_->commands, state_->options);
   AddConsumerGroupCommands(*state_->hub, state_->commands, state_->options);
+  AddEncryptionCommands(*state_->hub, state_->commands, state_->options);
   AddHubCommands(*state_->hub, state_->commands, state_->options);
 }
 

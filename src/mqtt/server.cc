@@ -61,6 +61,17 @@ net::UpgradeHandler MqttServer::WebSocketHandler() {
   return [this](std::unique_ptr<net::HttpUpgrade> upgrade) { AcceptWebSocket(std::move(upgrade)); };
 }
 
+void MqttServer::CloseAll() {
+  std::vector<std::shared_ptr<Connection>> all;
+  {
+    std::lock_guard<std::mutex> guard(impl_->shared.mu);
+    for (auto& [device, weak] : impl_->shared.by_device) {
+      if (auto c = weak.lock()) all.push_back(std::move(c));
+    }
+  }
+  for (auto& c : all) c->Kick();
+}
+
 size_t MqttServer::connections() const {
   std::lock_guard<std::mutex> guard(impl_->shared.mu);
   return impl_->shared.by_device.size();

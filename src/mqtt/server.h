@@ -45,6 +45,8 @@ class MqttServer {
 
   uint16_t port() const;
   size_t connections() const;
+  // Closes every device connection (the hub's keys became inaccessible). Thread-safe.
+  void CloseAll();
   void Stop();
 
  private:
