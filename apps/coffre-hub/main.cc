@@ -10,6 +10,7 @@
 #include "hub/consumer_groups.h"
 #include "hub/device_auth.h"
 #include "hub/hub_keys.h"
+#include "hub/encryption_settings.h"
 #include "hub/key_monitor.h"
 #include "hubapi/encryption_api.h"
 #include "common/log.h"
@@ -140,8 +141,14 @@ int main(int argc, char** argv) {
   vault.key_uri = key_uri;
   vault.ca_file = vault_ca;
   vault.token = Trimmed(*token);
-  auto provider = keys::VaultKeyProvider::Create(std::move(vault));
+  auto provider = keys::VaultKeyProvider::Create(vault);
   if (!provider.has_value()) return Fail(provider.error());
+  // The key checks use their own connection with a short timeout: a vault that does not answer
+  // within 250 ms counts as unreachable (the grace period covers it), so a frozen vault cannot
+  // stall the checks past the grace period's end.
+  vault.timeout = std::chrono::milliseconds(250);
+  auto checker = keys::VaultKeyProvider::Create(vault);
+  if (!checker.has_value()) return Fail(checker.error());
 
   if (Status s = EnsurePrivateDirectory(dir); !s.ok()) return Fail(s);
   auto kv = storage::RocksKvStore::Open(dir / "meta", {nullptr, &*service_key});
@@ -172,14 +179,23 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Stored settings (coffre hub encryption set) win over the flags, which seed a new hub.
+  hub::EncryptionSettings settings{key_check_ms, grace_s, expired_key == "inaccessible"};
+  if (auto stored = hub::LoadEncryptionSettings(**kv); stored.has_value()) {
+    settings = *stored;
+  } else if (stored.error().code() != StatusCode::kNotFound) {
+    return Fail(stored.error());
+  } else if (Status s = hub::StoreEncryptionSettings(**kv, settings); !s.ok()) {
+    return Fail(s);
+  }
   hub::KeyMonitorOptions monitor_options;
   monitor_options.key_uri = key_uri;
-  monitor_options.interval = std::chrono::milliseconds(key_check_ms);
-  monitor_options.grace = std::chrono::seconds(grace_s);
-  monitor_options.expired_is_inaccessible = expired_key == "inaccessible";
+  monitor_options.interval = std::chrono::milliseconds(settings.key_check_interval_ms);
+  monitor_options.grace = std::chrono::seconds(settings.vault_grace_s);
+  monitor_options.expired_is_inaccessible = settings.expired_is_inaccessible;
   mqtt::MqttServer* mqtt_for_monitor = nullptr;  // set once the server runs
   std::mutex mqtt_for_monitor_mu;
-  hub::KeyMonitor monitor(**keys, **provider, monitor_options, [&](const hub::EncryptionStatus& s) {
+  hub::KeyMonitor monitor(**keys, **checker, monitor_options, [&](const hub::EncryptionStatus& s) {
     if (s.accessible) {
       LogLine("keys", "the customer-managed key " + key_uri + " is usable again: serving");
       return;
@@ -208,7 +224,7 @@ int main(int argc, char** argv) {
   if (!groups.has_value()) return Fail(groups.error());
   hubapi::ReadApi read_api(**store, **groups, **policies);
   hubapi::DeviceApi device_api(auth, ingest);
-  hubapi::EncryptionApi encryption_api(monitor, key_uri);
+  hubapi::EncryptionApi encryption_api(monitor, key_uri, **policies, **kv, settings);
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
   if (!https_endpoint.has_value()) return Fail(https_endpoint.error());
@@ -234,7 +250,7 @@ int main(int argc, char** argv) {
   std::cout << "coffre-hub listening on mqtts://" << mqtt_options.address << ":"
             << (*mqtt_server)->port() << " and https://" << https_options.address << ":"
             << (*https_server)->port() << " (pid " << ::getpid() << "), customer key "
-            << (*keys)->wrapped_root().key_id << ", checked every " << key_check_ms << " ms"
+            << (*keys)->wrapped_root().key_id << ", checked every " << settings.key_check_interval_ms << " ms"
             << std::endl;
   int sig = 0;
   sigwait(&stop, &sig);

@@ -4,6 +4,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ struct Options {
   bool disabled = false;
   int64_t duration_s = 3600;
   std::string group;
+  std::optional<int> check_interval_ms, grace_s;
+  std::string expired_key;
   MonitorOptions monitor;
   int timeout_s = 0;
 };
@@ -274,6 +277,10 @@ Table EncryptionDetails(const json& e) {
   t.AddRow({"LAST GOOD CHECK", Cell(e, "lastGoodCheck")});
   t.AddRow({"KEY URI", Cell(e, "keyUri")});
   t.AddRow({"KEY ID", Cell(e, "keyId")});
+  const json& settings = Member(e, "settings");
+  t.AddRow({"CHECK INTERVAL MS", Cell(settings, "keyCheckIntervalMs")});
+  t.AddRow({"VAULT GRACE SECONDS", Cell(settings, "vaultGraceSeconds")});
+  t.AddRow({"EXPIRED KEY", Cell(settings, "expiredKey")});
   return t;
 }
 
@@ -286,6 +293,26 @@ void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Option
                COFFRE_ASSIGN_OR_RETURN(json status, c.hub.Call("GET", "/$coffre/encryption"));
                return Print(c, status, EncryptionDetails);
              });
+  CLI::App* set = AddCommand(
+      *encryption, "coffre hub encryption ", commands, o, "set",
+      "how the hub follows its key: check interval, vault grace period, expired-key meaning",
+      [&o](Context& c) -> Status {
+        json body = json::object();
+        if (o.check_interval_ms) body["keyCheckIntervalMs"] = *o.check_interval_ms;
+        if (o.grace_s) body["vaultGraceSeconds"] = *o.grace_s;
+        if (!o.expired_key.empty()) body["expiredKey"] = o.expired_key;
+        if (body.empty()) return InvalidArgument("nothing to set: give --check-interval-ms, --grace-seconds or --expired-key");
+        COFFRE_ASSIGN_OR_RETURN(json status, c.hub.Call("PUT", "/$coffre/encryption", &body));
+        return Print(c, status, EncryptionDetails);
+      });
+  set->add_option("--check-interval-ms", o.check_interval_ms, "50 to 500 (default 500)")
+      ->check(CLI::Range(50, 500));
+  set->add_option("--grace-seconds", o.grace_s,
+                  "how long cached keys serve while the vault cannot be reached (default 60)")
+      ->check(CLI::Range(0, 86400));
+  set->add_option("--expired-key", o.expired_key,
+                  "inaccessible (default) or continue (Key Vault's own semantics)")
+      ->check(CLI::IsMember({"inaccessible", "continue"}));
 }
 
 void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {

@@ -1,5 +1,6 @@
 #include "hub/key_monitor.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "crypto/random.h"
@@ -50,7 +51,13 @@ void KeyMonitor::Start() {
       lock.unlock();
       CheckNow();
       lock.lock();
-      wake_.wait_for(lock, options_.interval, [this] { return stopping_; });
+      // Woken early by Stop or Reconfigure; during a grace period, checked again right at its end.
+      auto wait = options_.interval;
+      if (status_.accessible && !status_.reason.empty()) {
+        auto left = std::chrono::milliseconds(grace_since_ms_ + options_.grace.count() - Now());
+        wait = std::clamp(left, std::chrono::milliseconds(0), wait);
+      }
+      wake_.wait_for(lock, wait);
     }
   });
 }
@@ -64,6 +71,17 @@ void KeyMonitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void KeyMonitor::Reconfigure(std::chrono::milliseconds interval, std::chrono::milliseconds grace,
+                             bool expired_is_inaccessible) {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    options_.interval = interval;
+    options_.grace = grace;
+    options_.expired_is_inaccessible = expired_is_inaccessible;
+  }
+  wake_.notify_all();  // a shorter interval applies now
+}
+
 EncryptionStatus KeyMonitor::status() const {
   std::lock_guard<std::mutex> guard(mu_);
   return status_;
@@ -72,6 +90,11 @@ EncryptionStatus KeyMonitor::status() const {
 // get, then unwrapKey of the hub's own root (which also unlocks a locked hub), then wrapKey.
 KeyMonitor::Verdict KeyMonitor::Probe() {
   Verdict v;
+  bool expired_is_inaccessible;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    expired_is_inaccessible = options_.expired_is_inaccessible;
+  }
   auto refuse = [&v](const Status& s) {
     v.access = crypto::ClassifyKeyAccess(s);
     if (v.access == crypto::KeyAccess::kBroken) v.access = crypto::KeyAccess::kRevoked;
@@ -82,7 +105,7 @@ KeyMonitor::Verdict KeyMonitor::Probe() {
   Result<crypto::KeyDescription> d = provider_.Describe();
   if (!d.has_value()) return refuse(d.error());
   v.current_version = d->version;
-  bool expired_ok = d->state == crypto::KeyState::kExpired && !options_.expired_is_inaccessible;
+  bool expired_ok = d->state == crypto::KeyState::kExpired && !expired_is_inaccessible;
   if (!d->enabled() && !expired_ok) {
     v.access = crypto::KeyAccess::kRevoked;
     switch (d->state) {
@@ -137,9 +160,12 @@ void KeyMonitor::Apply(const Verdict& v) {
       status_.last_good_ms = now;
       if (!before.accessible || !before.reason.empty()) status_.since_ms = now;
     } else {
-      // Unreachable within the grace period: keep serving with the cached keys, and say so.
-      bool grace = v.access == crypto::KeyAccess::kUnreachable && before.accessible &&
-                   now - status_.last_good_ms < options_.grace.count();
+      // Unreachable: keep serving with the cached keys for the grace period, counted from the
+      // first check that found the vault gone, and say so.
+      bool unreachable = v.access == crypto::KeyAccess::kUnreachable;
+      if (unreachable && before.accessible && before.reason.empty()) grace_since_ms_ = now;
+      bool grace = unreachable && before.accessible &&
+                   now - grace_since_ms_ < options_.grace.count();
       status_.accessible = grace;
       if (before.accessible != status_.accessible || before.reason != v.reason) status_.since_ms = now;
       status_.reason = v.reason;

@@ -5,8 +5,8 @@
 // probe), so a revoked permission shows as surely as a disabled key. Then:
 //   revoked (disabled, deleted, expired unless expired_is_inaccessible is off, not yet valid, or
 //     any of get/wrapKey/unwrapKey denied): Inaccessible at once.
-//   unreachable (network error, timeout, 5xx): the keys keep serving until `grace` after the
-//     last good check, then Inaccessible.
+//   unreachable (network error, timeout, 5xx): the keys keep serving for `grace` from the first
+//     check that found the vault unreachable, then Inaccessible (checked right at that moment).
 //   all answered: Accessible (the root key is unwrapped again if it was locked); a newer key
 //     version (a versionless key URI) re-wraps the root key under it (HubKeys::Rewrap).
 // Turning Inaccessible locks HubKeys (every key zeroized) and then calls on_change, which the
@@ -55,6 +55,9 @@ class KeyMonitor {
 
   void Start();
   void Stop();
+  // New interval, grace and expiry semantics, from the next check on.
+  void Reconfigure(std::chrono::milliseconds interval, std::chrono::milliseconds grace,
+                   bool expired_is_inaccessible);
   // One check, now, on the caller's thread (tests; Start's thread does the same).
   void CheckNow();
   EncryptionStatus status() const;
@@ -71,10 +74,11 @@ class KeyMonitor {
 
   HubKeys& keys_;
   crypto::KeyProvider& provider_;
-  KeyMonitorOptions options_;
+  KeyMonitorOptions options_;  // interval, grace, expired_is_inaccessible guarded by mu_
   OnChange on_change_;
   mutable std::mutex mu_;
   EncryptionStatus status_;  // guarded by mu_
+  int64_t grace_since_ms_ = 0;  // guarded by mu_
   std::mutex check_mu_;      // one check at a time
   std::condition_variable wake_;
   bool stopping_ = false;    // guarded by mu_

@@ -92,11 +92,11 @@ TEST_F(KeyMonitorTest, AnUnreachableVaultIsToleratedForTheGracePeriodOnly) {
   monitor->CheckNow();
   provider_.set_mode(FakeKeyProvider::Mode::kUnreachable);
   now_ += 1000;
-  monitor->CheckNow();
+  monitor->CheckNow();  // the grace period starts here
   EXPECT_TRUE(monitor->status().accessible);
   EXPECT_EQ(monitor->status().reason, "VaultUnreachable") << "serving on cached keys, and saying so";
   EXPECT_TRUE(Decrypts());
-  now_ += 1900;  // 2.9 s after the last good check
+  now_ += 2900;  // 2.9 s into the grace period
   monitor->CheckNow();
   EXPECT_TRUE(monitor->status().accessible);
   now_ += 200;   // 3.1 s

@@ -1,0 +1,120 @@
+'use strict';
+// An unreachable vault, end to end: with a 3 s grace period (coffre hub encryption set), the
+// vault is frozen with SIGSTOP while a device streams. The hub keeps serving on its cached keys
+// for 3 s, is Inaccessible by 4 s (the device cut off), and when the vault is killed and
+// restarted (`coffre up`), a device connects again within 1 s. Every acknowledged message reads
+// back.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const s = require('./lib/stack.js');
+const { Client, Message } = require('azure-iot-device');
+const { Mqtt } = require('azure-iot-device-mqtt');
+const { NoRetry } = require('azure-iot-common');
+
+const GRACE_S = 3;
+
+function coffre(args) {
+  return execFileSync(path.join(process.env.COFFRE_BIN_DIR, 'coffre'), args,
+    { encoding: 'utf8', timeout: 60_000 });
+}
+
+async function openDevice(stack) {
+  const client = Client.fromConnectionString(stack.device_connection_string, Mqtt);
+  client.setRetryPolicy(new NoRetry());
+  await client.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
+  await client.open();
+  return client;
+}
+
+async function encryption(stack) {
+  const res = await s.rawRequest({ url: `https://localhost:${stack.https_port}`,
+    path: '/$coffre/encryption', caFile: stack.ca_file });
+  return res.json;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe('the vault goes away', () => {
+  let stack;
+  let vaultPid;
+  before(async () => { stack = await s.startStack(); }, { timeout: 120_000 });
+  after(async () => {
+    if (vaultPid) { try { process.kill(vaultPid, 'SIGCONT'); } catch {} }
+    if (stack) await s.stopStack(stack);
+  }, { timeout: 60_000 });
+
+  it('cached keys serve for the grace period, then Inaccessible, then back within 1 s', { timeout: 120_000 }, async () => {
+    const shown = coffre(['hub', 'encryption', 'set', '--grace-seconds', String(GRACE_S), '--dir', stack.dir]);
+    assert.match(shown, /VAULT GRACE SECONDS +3/);
+    const acked = [];
+    const client = await openDevice(stack);
+    let cutOffAt = null;
+    client.on('disconnect', () => { cutOffAt = cutOffAt ?? Date.now(); });
+    let stop = false;
+    const lane = (async () => {
+      for (let n = 0; !stop && cutOffAt === null; n++) {
+        const m = new Message(JSON.stringify({ n }));
+        m.messageId = `outage-${n}`;
+        try {
+          await client.sendEvent(m);
+          acked.push(m.messageId);
+        } catch {
+          cutOffAt = cutOffAt ?? Date.now();
+        }
+        await sleep(10);
+      }
+    })();
+    await sleep(300);
+
+    vaultPid = JSON.parse(fs.readFileSync(path.join(stack.dir, 'connection.json'), 'utf8')).pids.vault;
+    const t0 = Date.now();
+    process.kill(vaultPid, 'SIGSTOP');
+    await sleep(GRACE_S * 1000 - 500);
+    const during = await encryption(stack);
+    assert.equal(during.state, 'Accessible', 'serving on cached keys during the grace period');
+    assert.equal(during.reason, 'VaultUnreachable');
+    assert.equal(cutOffAt, null, 'the device streams on during the grace period');
+    const ackedDuringGrace = acked.length;
+
+    for (;;) {
+      if ((await encryption(stack)).state === 'Inaccessible') break;
+      assert.ok(Date.now() - t0 < 6000, 'not Inaccessible within 6 s');
+      await sleep(20);
+    }
+    const inaccessibleAfter = Date.now() - t0;
+    stop = true;
+    await lane;
+    await client.close().catch(() => {});
+    assert.ok(cutOffAt !== null, 'the device was cut off');
+
+    process.kill(vaultPid, 'SIGKILL');
+    vaultPid = null;
+    coffre(['up', '--dir', stack.dir]);  // restarts the vault on its port
+    const t1 = Date.now();
+    let again;
+    for (;;) {
+      try {
+        again = await openDevice(stack);
+        break;
+      } catch (err) {
+        if (Date.now() - t1 > 5000) throw err;
+        await sleep(50);
+      }
+    }
+    const recoveredAfter = Date.now() - t1;
+    await again.sendEvent(new Message('after the outage'));
+    await again.close();
+
+    console.log(`# inaccessible after ${inaccessibleAfter} ms, recovered ${recoveredAfter} ms after the vault's restart; acknowledged ${acked.length} (${ackedDuringGrace} by the end of the grace period)`);
+    assert.ok(inaccessibleAfter >= GRACE_S * 1000, `Inaccessible too early: ${inaccessibleAfter} ms`);
+    assert.ok(inaccessibleAfter <= GRACE_S * 1000 + 1000, `Inaccessible too late: ${inaccessibleAfter} ms`);
+    assert.ok(recoveredAfter <= 1000, `recovery took ${recoveredAfter} ms`);
+    const stored = new Set((await s.readBack(stack, 'demo-device')).map((m) => m.systemProperties.messageId));
+    assert.deepEqual(acked.filter((id) => !stored.has(id)), [], 'acknowledged and lost');
+  });
+});
