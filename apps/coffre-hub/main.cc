@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> bootstrap_devices;
   int partitions = 4;
   int retention_days = 1;
+  int data_key_hours = 24;
+  uint64_t data_key_records = uint64_t{1} << 30;
   int key_check_ms = 500, grace_s = 60;
   std::string expired_key = "inaccessible";
   app.add_option("--dir", dir, "hub data directory")->required();
@@ -116,6 +118,12 @@ int main(int argc, char** argv) {
   app.add_option("--expired-key", expired_key,
                  "what an expired customer key means: inaccessible, or continue (Key Vault's semantics)")
       ->check(CLI::IsMember({"inaccessible", "continue"}));
+  app.add_option("--data-key-rotation-hours", data_key_hours,
+                 "start a new data key per partition this often (default 24)")
+      ->check(CLI::Range(1, 24 * 365));
+  app.add_option("--data-key-max-records", data_key_records,
+                 "and after this many records (default 2^30; a key's nonce budget is 2^32)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
   app.add_option("--retention-days", retention_days, "telemetry retention, 1 to 7 days (Azure's range)")
       ->check(CLI::Range(1, 7));
   app.add_option("--bootstrap-device", bootstrap_devices,
@@ -160,6 +168,8 @@ int main(int argc, char** argv) {
   hub::TelemetryStoreOptions telemetry;
   telemetry.hub_name = host_names.front();
   telemetry.partitions = partitions;
+  telemetry.data_key_max_records = data_key_records;
+  telemetry.data_key_max_age = std::chrono::hours(data_key_hours);
   telemetry.log.service_key = &*service_key;
   auto store = hub::TelemetryStore::Open(dir / "telemetry", **keys, telemetry);
   if (!store.has_value()) return Fail(store.error());

@@ -44,11 +44,12 @@ Result<std::unique_ptr<HubKeys>> HubKeys::Open(storage::KvStore& kv,
 
 Status HubKeys::CheckUnlocked() const { return root_ ? Status::Ok() : Inaccessible(); }
 
-Result<std::shared_ptr<crypto::EnvelopeWriter>> HubKeys::StartWriter(uint32_t scope) {
+Result<std::shared_ptr<crypto::EnvelopeWriter>> HubKeys::StartWriter(uint32_t scope,
+                                                                    uint64_t max_seals) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   COFFRE_RETURN_IF_ERROR(CheckUnlocked());
   COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<crypto::EnvelopeWriter> writer,
-                          crypto::EnvelopeWriter::Start(scope, *root_, *data_keys_));
+                          crypto::EnvelopeWriter::Start(scope, *root_, *data_keys_, max_seals));
   std::shared_ptr<crypto::EnvelopeWriter> shared = std::move(writer);
   std::lock_guard<std::mutex> guard(writers_mu_);
   std::erase_if(writers_, [](const auto& w) { return w.expired(); });

@@ -36,8 +36,10 @@ class HubKeys {
   static Result<std::unique_ptr<HubKeys>> Open(storage::KvStore& kv,
                                                crypto::KeyProvider& provider);
 
-  // A writer incarnation for `scope`: a fresh data key, its epoch reserved durably.
-  Result<std::shared_ptr<crypto::EnvelopeWriter>> StartWriter(uint32_t scope);
+  // A writer incarnation for `scope`: a fresh data key, its epoch reserved durably, sealing at
+  // most `max_seals` records.
+  Result<std::shared_ptr<crypto::EnvelopeWriter>> StartWriter(
+      uint32_t scope, uint64_t max_seals = crypto::kMaxSealsPerDataKey);
   // Opens an envelope of any scope (OpenFailed() for every failure to open).
   Result<Bytes> Open(ByteSpan envelope, ByteSpan aad);
   // HMAC-SHA256 of `data` under the key derived from the root for `label` (row names).

@@ -10,6 +10,7 @@ struct TelemetryStore::Partition {
   Bytes plain;                                     // reused encode buffer
   std::vector<Bytes> sealed;                       // reused envelope buffers
   int64_t last_enqueued_ms = 0;                    // times never decrease (SeekTime relies on it)
+  std::chrono::steady_clock::time_point writer_started;
 };
 
 TelemetryStore::~TelemetryStore() = default;
@@ -29,7 +30,9 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
     COFFRE_ASSIGN_OR_RETURN(part->log,
                             storage::SegmentLog::Open(dir / std::to_string(p), options.log));
     // A fresh data key per partition and incarnation (nonce discipline, docs/FORMAT.md).
-    COFFRE_ASSIGN_OR_RETURN(part->writer, keys.StartWriter(static_cast<uint32_t>(p)));
+    COFFRE_ASSIGN_OR_RETURN(part->writer, keys.StartWriter(static_cast<uint32_t>(p),
+                                                           options.data_key_max_records));
+    part->writer_started = std::chrono::steady_clock::now();
     part->last_enqueued_ms = part->log->last_time_ms();
     store->partitions_.push_back(std::move(part));
   }
@@ -60,8 +63,12 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
   part.sealed.resize(messages.size());
   for (size_t i = 0; i < messages.size(); ++i) {
     uint64_t seq = next + i;
-    if (part.writer->exhausted()) {
-      COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition)));
+    // Rotation by volume (the writer's budget), by age, or after the keys were locked.
+    if (part.writer->exhausted() ||
+        std::chrono::steady_clock::now() - part.writer_started > options_.data_key_max_age) {
+      COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition),
+                                                             options_.data_key_max_records));
+      part.writer_started = std::chrono::steady_clock::now();
     }
     part.plain.clear();
     int64_t enqueued_ms = std::max(messages[i].enqueued_ms, part.last_enqueued_ms);

@@ -8,6 +8,7 @@
 // Thread-safety: one writer per partition at a time (the caller's partition threads); reads run
 // concurrently.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -25,6 +26,10 @@ namespace coffre::hub {
 struct TelemetryStoreOptions {
   std::string hub_name;  // bound into every record's AAD
   int partitions = 4;
+  // Data-key rotation: a partition starts a new data key after this many records or this long,
+  // whichever comes first (both far inside the 2^32-seal nonce budget of a key).
+  uint64_t data_key_max_records = uint64_t{1} << 30;
+  std::chrono::milliseconds data_key_max_age{std::chrono::hours(24)};
   storage::SegmentLogOptions log;
 };
 

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "crypto/envelope.h"
+
 #include "fakes/fake_key_provider.h"
 #include "file_scan.h"
 #include "storage/rocks_kv_store.h"
@@ -135,6 +139,42 @@ TEST_F(TelemetryStoreTest, EnqueuedTimesNeverDecreaseAndSeekTimeFindsThem) {
   EXPECT_EQ(store_->SeekTime(p, 1'800'000'000'009).value(), 9u);
   EXPECT_EQ(store_->SeekTime(p, 1'800'000'000'010).value(), 12u);
   EXPECT_EQ(store_->SeekTime(p, 0).value(), 0u);
+}
+
+// Data keys rotate by volume and by age; every record still opens.
+TEST(TelemetryStoreRotationTest, DataKeysRotateByVolumeAndByAge) {
+  testing::TempDir dir;
+  FakeKeyProvider provider;
+  auto kv = std::move(storage::RocksKvStore::Open(dir.path() / "meta").value());
+  auto keys = std::move(HubKeys::Open(*kv, provider).value());
+  TelemetryStoreOptions options;
+  options.hub_name = "localhost";
+  options.partitions = 1;
+  options.data_key_max_records = 10;
+  options.data_key_max_age = std::chrono::milliseconds(200);
+  auto store = std::move(TelemetryStore::Open(dir.path() / "telemetry", *keys, options).value());
+  auto append = [&](int from, int to) {
+    for (int n = from; n < to; ++n) {
+      TelemetryMessage m = Message("dev-01", n);
+      COFFRE_ASSERT_OK(store->Append(0, std::span(&m, 1)).status());
+    }
+    COFFRE_ASSERT_OK(store->Commit(0));
+  };
+  append(0, 25);  // by volume: records 0-9, 10-19, 20-24
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  append(25, 27);  // by age: a fresh key although the last one sealed only 5
+  auto log = std::move(storage::SegmentLog::Open(dir.path() / "telemetry" / "0").value());
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto records, log->Read(0, 100, SIZE_MAX));
+  ASSERT_EQ(records.size(), 27u);
+  std::vector<uint64_t> epochs;
+  for (const auto& r : records) epochs.push_back(crypto::ReadEnvelopeHeader(r.payload)->epoch);
+  EXPECT_EQ(epochs[0], epochs[9]);
+  EXPECT_NE(epochs[9], epochs[10]);
+  EXPECT_NE(epochs[19], epochs[20]);
+  EXPECT_EQ(epochs[20], epochs[24]);
+  EXPECT_NE(epochs[24], epochs[25]) << "rotated by age";
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto back, store->Read(0, 0, 100, SIZE_MAX));
+  EXPECT_EQ(back.size(), 27u);
 }
 
 TEST_F(TelemetryStoreTest, UncommittedMessagesAreNotReadable) {
