@@ -277,6 +277,8 @@ Table EncryptionDetails(const json& e) {
   t.AddRow({"LAST GOOD CHECK", Cell(e, "lastGoodCheck")});
   t.AddRow({"KEY URI", Cell(e, "keyUri")});
   t.AddRow({"KEY ID", Cell(e, "keyId")});
+  t.AddRow({"PURGE PROTECTION", Cell(e, "purgeProtection") == "false" ? "false (warning: a purge destroys the data)"
+                                                                      : Cell(e, "purgeProtection")});
   const json& settings = Member(e, "settings");
   t.AddRow({"CHECK INTERVAL MS", Cell(settings, "keyCheckIntervalMs")});
   t.AddRow({"VAULT GRACE SECONDS", Cell(settings, "vaultGraceSeconds")});

@@ -28,6 +28,9 @@ struct KeyDescription {
   std::string version;  // the current version
   std::string id;       // the full, versioned key identifier (a vault URL, a file URI)
   KeyState state = KeyState::kEnabled;
+  // False when the vault lets the key be purged before its retention ends (Key Vault's
+  // recoveryLevel says "Purgeable"): then one mistaken purge destroys the hub's data.
+  bool purge_protected = true;
   bool enabled() const { return state == KeyState::kEnabled; }
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "common/log.h"
 #include "crypto/random.h"
 
 namespace coffre::hub {
@@ -105,6 +106,7 @@ KeyMonitor::Verdict KeyMonitor::Probe() {
   Result<crypto::KeyDescription> d = provider_.Describe();
   if (!d.has_value()) return refuse(d.error());
   v.current_version = d->version;
+  v.purge_protected = d->purge_protected;
   bool expired_ok = d->state == crypto::KeyState::kExpired && !expired_is_inaccessible;
   if (!d->enabled() && !expired_ok) {
     v.access = crypto::KeyAccess::kRevoked;
@@ -172,6 +174,13 @@ void KeyMonitor::Apply(const Verdict& v) {
       status_.detail = v.detail;
     }
     status_.key_id = keys_.wrapped_root().key_id;
+    if (v.purge_protected) {
+      if (before.purge_protected && !*v.purge_protected) {
+        LogLine("keys", "warning: the customer-managed key " + options_.key_uri +
+                            " has no purge protection: one purge would destroy this hub's data for good");
+      }
+      status_.purge_protected = *v.purge_protected;
+    }
     if (before.accessible != status_.accessible) flipped = status_;
   }
   // Lock before anyone hears of it: nothing decrypts from here on.

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -42,6 +43,7 @@ struct EncryptionStatus {
   int64_t since_ms = 0;     // when the state (or the grace period) began
   int64_t last_good_ms = 0;  // the last check that fully succeeded
   std::string key_id;       // the versioned key that wraps the root key
+  bool purge_protected = true;  // as the vault last said; false is logged as a warning
 };
 
 class KeyMonitor {
@@ -67,6 +69,7 @@ class KeyMonitor {
     crypto::KeyAccess access = crypto::KeyAccess::kGranted;
     std::string reason, detail;
     std::string current_version;
+    std::optional<bool> purge_protected;
   };
   Verdict Probe();
   void Apply(const Verdict& v);

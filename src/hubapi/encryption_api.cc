@@ -29,6 +29,7 @@ net::HttpResponse EncryptionApi::Show() {
                          {"lastGoodCheck", FormatIsoTime(s.last_good_ms)},
                          {"keyUri", key_uri_},
                          {"keyId", s.key_id},
+                         {"purgeProtection", s.purge_protected},
                          {"settings", settings}};
   net::HttpResponse r;
   r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

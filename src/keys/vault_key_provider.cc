@@ -130,6 +130,8 @@ Result<crypto::KeyDescription> VaultKeyProvider::Describe() {
   d.name = kid.name;
   d.version = kid.version;
   d.id = key["kid"].get<std::string>();
+  std::string recovery = attributes.value("recoveryLevel", "");
+  d.purge_protected = !recovery.empty() && recovery.find("Purgeable") == std::string::npos;
   int64_t now = options_.clock();
   if (!attributes.value("enabled", false)) {
     d.state = crypto::KeyState::kDisabled;

@@ -83,7 +83,9 @@ describe('the customer-managed key rules the hub', () => {
     let client = await openDevice(stack);
     let stream = startStreaming(client, 'rotate', acked);
     await new Promise((r) => setTimeout(r, 300));
-    const before = (await encryption(stack)).keyId;
+    const initial = await encryption(stack);
+    assert.equal(initial.purgeProtection, true, 'coffre up makes the customer key purge-protected');
+    const before = initial.keyId;
     const rotated = await keys.rotateKey(stack.key_name);
     timings.rotation = await waitFor('rotation picked up', async () => (await encryption(stack)).keyId === rotated.id, 3000);
     assert.ok(timings.rotation <= LIMIT_MS + 500, `rotation took ${timings.rotation} ms`);

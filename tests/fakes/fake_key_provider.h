@@ -22,6 +22,7 @@ class FakeKeyProvider : public crypto::KeyProvider {
 
   void set_state(crypto::KeyState s) { std::lock_guard g(mu_); state_ = s; }
   void set_mode(Mode m) { std::lock_guard g(mu_); mode_ = m; }
+  void set_purge_protected(bool p) { std::lock_guard g(mu_); purge_protected_ = p; }
   int calls() const { std::lock_guard g(mu_); return calls_; }
 
   Result<crypto::WrappedKey> Wrap(const crypto::SecretBytes& key) override {
@@ -51,7 +52,7 @@ class FakeKeyProvider : public crypto::KeyProvider {
     std::lock_guard g(mu_);
     if (mode_ == Mode::kUnreachable) return Unavailable("fake vault is unreachable");
     if (mode_ == Mode::kDenied) return PermissionDenied("fake vault denies access");
-    return crypto::KeyDescription{"fake", "1", kId, state_};
+    return crypto::KeyDescription{"fake", "1", kId, state_, purge_protected_};
   }
 
   static constexpr const char* kId = "fake://keys/fake/1";
@@ -74,6 +75,7 @@ class FakeKeyProvider : public crypto::KeyProvider {
   std::unique_ptr<crypto::AesGcm> aead_;
   crypto::KeyState state_ = crypto::KeyState::kEnabled;
   Mode mode_ = Mode::kNormal;
+  bool purge_protected_ = true;
   int calls_ = 0;
 };
 

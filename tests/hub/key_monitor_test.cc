@@ -74,6 +74,17 @@ TEST_F(KeyMonitorTest, ADisabledKeyLocksTheHubAndEnablingItUnlocks) {
   EXPECT_TRUE(changes_[1].accessible);
 }
 
+TEST_F(KeyMonitorTest, AKeyWithoutPurgeProtectionIsReportedAndLogged) {
+  auto monitor = Monitor();
+  ::testing::internal::CaptureStderr();
+  provider_.set_purge_protected(false);
+  monitor->CheckNow();
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(monitor->status().purge_protected);
+  EXPECT_TRUE(monitor->status().accessible) << "a warning, not a refusal";
+  EXPECT_NE(log.find("has no purge protection"), std::string::npos) << log;
+}
+
 TEST_F(KeyMonitorTest, RevokedAccessAndDeletedKeysAreInaccessibleAtOnce) {
   auto monitor = Monitor();
   provider_.set_mode(FakeKeyProvider::Mode::kDenied);
