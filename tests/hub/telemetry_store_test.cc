@@ -177,6 +177,36 @@ TEST(TelemetryStoreRotationTest, DataKeysRotateByVolumeAndByAge) {
   EXPECT_EQ(back.size(), 27u);
 }
 
+// Both layers, shown: the raw files reveal nothing; with the service key alone (the
+// infrastructure layer removed, as an operator holding it could) every record is still a sealed
+// envelope that reveals nothing; only with the customer's key too do the records read back.
+TEST_F(TelemetryStoreTest, DoubleEncryptionEachLayerHoldsOnItsOwn) {
+  AppendAndCommit("dev-07", 0, 30);
+  int p = store_->PartitionOf("dev-07");
+  const std::string marker = "\"temperature\":";
+  EXPECT_THAT(FilesContaining(dir_.path(), AsBytes(marker)), ::testing::IsEmpty()) << "raw files";
+
+  storage::SegmentLogOptions infrastructure_only;
+  infrastructure_only.segment_bytes = 64 * 1024;
+  infrastructure_only.service_key = &service_key_;
+  auto log = std::move(
+      storage::SegmentLog::Open(dir_.path() / "telemetry" / std::to_string(p), infrastructure_only).value());
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto records, log->Read(0, 100, SIZE_MAX));
+  ASSERT_EQ(records.size(), 30u);
+  for (const auto& r : records) {
+    COFFRE_ASSERT_OK_AND_ASSIGN(crypto::EnvelopeHeader header, crypto::ReadEnvelopeHeader(r.payload));
+    EXPECT_EQ(header.key_id, static_cast<uint32_t>(p)) << "a sealed envelope of the partition";
+    std::string_view payload = AsChars(r.payload);
+    EXPECT_EQ(payload.find(marker), std::string_view::npos) << "the service key alone reveals nothing";
+    EXPECT_FALSE(DecodeTelemetryRecord(r.payload).has_value());
+  }
+  log.reset();
+
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto back, store_->Read(p, 0, 100, SIZE_MAX));
+  ASSERT_EQ(back.size(), 30u);
+  EXPECT_NE(AsChars(back[0].message.body).find(marker), std::string_view::npos) << "both keys: it reads";
+}
+
 TEST_F(TelemetryStoreTest, UncommittedMessagesAreNotReadable) {
   int p = store_->PartitionOf("dev-02");
   std::vector<TelemetryMessage> batch = {Message("dev-02", 1)};
