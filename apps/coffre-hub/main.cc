@@ -256,6 +256,7 @@ int main(int argc, char** argv) {
   });
   if (!https_server.has_value()) return Fail(https_server.error());
 
+  monitor.CheckNow();  // the status is right from the first request on
   monitor.Start();
   std::cout << "coffre-hub listening on mqtts://" << mqtt_options.address << ":"
             << (*mqtt_server)->port() << " and https://" << https_options.address << ":"

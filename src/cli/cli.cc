@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/hub_commands.h"
+#include "cli/verify_at_rest.h"
 #include "cli/local_stack.h"
 #include "cli/vault_commands.h"
 #include "crypto/secure_heap.h"
@@ -55,6 +56,14 @@ int RunCli(int argc, char** argv) {
   CLI::App* down_cmd = app.add_subcommand("down", "stop the local stack in DIR");
   down_cmd->add_option("--dir", down_dir, "stack directory")->required();
 
+  VerifyAtRestOptions at_rest;
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify-at-rest", "show what a stopped hub's files reveal with and without the service key");
+  verify_cmd->add_option("--hub-data", at_rest.hub_data, "coffre-hub's --dir")->required();
+  verify_cmd->add_option("--service-key-file", at_rest.service_key_file,
+                         "coffre-hub's --service-key-file")->required();
+  verify_cmd->add_option("--find", at_rest.find, "a text that must appear nowhere (repeatable)");
+
   app.add_subcommand("version", "print the version");
   VaultCommands vault(app);
   HubCommands hub(app);
@@ -80,6 +89,15 @@ int RunCli(int argc, char** argv) {
     }
     PrintHowToConnect(*state);
     return 0;
+  }
+  if (verify_cmd->parsed()) {
+    Result<AtRestReport> report = VerifyAtRest(at_rest);
+    if (!report.has_value()) {
+      std::cerr << "coffre verify-at-rest: " << report.error() << "\n";
+      return 1;
+    }
+    PrintAtRestReport(*report, std::cout);
+    return report->clean() ? 0 : 1;
   }
   if (down_cmd->parsed()) {
     if (Status s = StackDown(down_dir); !s.ok()) {
