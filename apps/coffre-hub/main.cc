@@ -162,7 +162,15 @@ int main(int argc, char** argv) {
   auto kv = storage::RocksKvStore::Open(dir / "meta", {nullptr, &*service_key});
   if (!kv.has_value()) return Fail(kv.error());
   auto keys = hub::HubKeys::Open(**kv, **provider);
-  if (!keys.has_value()) return Fail(keys.error().WithContext("unwrapping the hub root key"));
+  if (!keys.has_value()) {
+    // An existing hub whose vault cannot be reached, or refuses, starts Inaccessible and
+    // recovers by itself once the key can be used; a new hub cannot create its root key.
+    Status why = keys.error();
+    keys = hub::HubKeys::OpenLocked(**kv);
+    if (!keys.has_value()) return Fail(why.WithContext("unwrapping the hub root key"));
+    LogLine("keys", "starting Inaccessible: the customer-managed key " + key_uri +
+                        " cannot be used (" + why.message() + ")");
+  }
   hub::Registry registry(**kv, **keys, NowMs);
 
   hub::TelemetryStoreOptions telemetry;
@@ -180,12 +188,16 @@ int main(int argc, char** argv) {
 
   auto policies = hub::AccessPolicies::Open(**kv, **keys, host_names, [] { return NowMs() / 1000; });
   if (!policies.has_value()) return Fail(policies.error());
-  if (Status s = WriteOwnerConnectionString(**policies, host_names.front(), dir / "bootstrap"); !s.ok()) {
-    return Fail(s);
-  }
-  for (const std::string& id : bootstrap_devices) {
-    if (Status s = BootstrapDevice(registry, id, host_names.front(), dir / "bootstrap"); !s.ok()) {
+  // The local stack's connection strings need the keys; a locked start keeps the last ones.
+  if (!(*keys)->locked()) {
+    if (Status s = WriteOwnerConnectionString(**policies, host_names.front(), dir / "bootstrap");
+        !s.ok()) {
       return Fail(s);
+    }
+    for (const std::string& id : bootstrap_devices) {
+      if (Status s = BootstrapDevice(registry, id, host_names.front(), dir / "bootstrap"); !s.ok()) {
+        return Fail(s);
+      }
     }
   }
 

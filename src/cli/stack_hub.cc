@@ -49,7 +49,6 @@ Status EnsureHub(StackState& state) {
         "--vault-ca-file", state.ca_file.string(),
         "--service-key-file", (hub_dir / "service.key").string(),
         "--bootstrap-device", kDemoDevice};
-    std::filesystem::remove(connection_file);  // so readiness means this start wrote it
     COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-hub", args,
                                                  hub_dir / "hub.log"));
     state.pids["hub"] = pid;

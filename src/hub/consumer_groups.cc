@@ -35,6 +35,8 @@ Result<std::unique_ptr<ConsumerGroups>> ConsumerGroups::Open(storage::KvStore& k
       new ConsumerGroups(kv, keys, partitions, std::move(clock)));
   Result<ConsumerGroup> existing = groups->Get(std::string(kDefaultConsumerGroup));
   if (existing.has_value()) return groups;
+  // A hub opened while its keys are inaccessible created $Default when it first started.
+  if (existing.error().code() == StatusCode::kUnavailable) return groups;
   if (existing.error().code() != StatusCode::kNotFound) return existing.error();
   COFFRE_RETURN_IF_ERROR(groups->Create(std::string(kDefaultConsumerGroup)).status());
   return groups;

@@ -38,7 +38,8 @@ class ConsumerGroups {
  public:
   using Clock = std::function<int64_t()>;  // milliseconds since the epoch
 
-  // Creates "$Default" if missing. kv and keys must outlive the groups.
+  // Creates "$Default" if missing (not while the keys are locked: a hub that ever started has
+  // it). kv and keys must outlive the groups.
   static Result<std::unique_ptr<ConsumerGroups>> Open(storage::KvStore& kv, HubKeys& keys,
                                                       int partitions, Clock clock);
 

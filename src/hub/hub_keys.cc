@@ -22,8 +22,18 @@ HubKeys::HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root,
     : kv_(kv),
       data_keys_(std::make_unique<storage::KvDataKeyStore>(kv)),
       root_(std::move(root)),
-      reader_(std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_)),
+      reader_(root_ ? std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_) : nullptr),
       wrapped_(std::move(wrapped)) {}
+
+Result<crypto::WrappedKey> HubKeys::StoredRoot(storage::KvStore& kv) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes stored, kv.Get(kRootRecord));
+  return crypto::ParseWrappedKey(AsChars(stored));
+}
+
+Result<std::unique_ptr<HubKeys>> HubKeys::OpenLocked(storage::KvStore& kv) {
+  COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, StoredRoot(kv));
+  return std::unique_ptr<HubKeys>(new HubKeys(kv, nullptr, std::move(wrapped)));
+}
 
 Result<std::unique_ptr<HubKeys>> HubKeys::Open(storage::KvStore& kv,
                                                crypto::KeyProvider& provider) {

@@ -35,6 +35,9 @@ class HubKeys {
   // kv must outlive the keys. The provider is used only inside Open.
   static Result<std::unique_ptr<HubKeys>> Open(storage::KvStore& kv,
                                                crypto::KeyProvider& provider);
+  // An existing hub's keys, locked, without asking the vault (which is unreachable, or refuses):
+  // Unlock() once it answers. NOT_FOUND on a new hub (it has no wrapped root key yet).
+  static Result<std::unique_ptr<HubKeys>> OpenLocked(storage::KvStore& kv);
 
   // A writer incarnation for `scope`: a fresh data key, its epoch reserved durably, sealing at
   // most `max_seals` records.
@@ -56,6 +59,7 @@ class HubKeys {
 
  private:
   HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root, crypto::WrappedKey wrapped);
+  static Result<crypto::WrappedKey> StoredRoot(storage::KvStore& kv);
   Status CheckUnlocked() const;  // requires mu_ (shared)
 
   storage::KvStore& kv_;

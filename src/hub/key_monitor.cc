@@ -34,6 +34,11 @@ KeyMonitor::KeyMonitor(HubKeys& keys, crypto::KeyProvider& provider, KeyMonitorO
     : keys_(keys), provider_(provider), options_(std::move(options)), on_change_(std::move(on_change)) {
   status_.since_ms = status_.last_good_ms = Now();
   status_.key_id = keys_.wrapped_root().key_id;
+  if (keys_.locked()) {  // opened without the vault: Inaccessible until a check succeeds
+    status_.accessible = false;
+    status_.reason = "VaultUnreachable";
+    status_.last_good_ms = 0;
+  }
 }
 
 KeyMonitor::~KeyMonitor() { Stop(); }

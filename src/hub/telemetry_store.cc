@@ -30,9 +30,7 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
     COFFRE_ASSIGN_OR_RETURN(part->log,
                             storage::SegmentLog::Open(dir / std::to_string(p), options.log));
     // A fresh data key per partition and incarnation (nonce discipline, docs/FORMAT.md).
-    COFFRE_ASSIGN_OR_RETURN(part->writer, keys.StartWriter(static_cast<uint32_t>(p),
-                                                           options.data_key_max_records));
-    part->writer_started = std::chrono::steady_clock::now();
+    // Started on the first append: a hub may open while its keys are inaccessible.
     part->last_enqueued_ms = part->log->last_time_ms();
     store->partitions_.push_back(std::move(part));
   }
@@ -64,7 +62,7 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
   for (size_t i = 0; i < messages.size(); ++i) {
     uint64_t seq = next + i;
     // Rotation by volume (the writer's budget), by age, or after the keys were locked.
-    if (part.writer->exhausted() ||
+    if (!part.writer || part.writer->exhausted() ||
         std::chrono::steady_clock::now() - part.writer_started > options_.data_key_max_age) {
       COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition),
                                                              options_.data_key_max_records));

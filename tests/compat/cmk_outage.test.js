@@ -17,6 +17,18 @@ const { Mqtt } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
 
 const GRACE_S = 3;
+const { spawn } = require('node:child_process');
+
+// A running process's command line, to start it again the same way.
+function commandLine(pid) {
+  return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+}
+
+function respawn(argv) {
+  const proc = spawn(argv[0], argv.slice(1), { stdio: 'ignore' });
+  proc.on('error', () => {});
+  return proc;
+}
 
 function coffre(args) {
   return execFileSync(path.join(process.env.COFFRE_BIN_DIR, 'coffre'), args,
@@ -116,5 +128,66 @@ describe('the vault goes away', () => {
     assert.ok(recoveredAfter <= 1000, `recovery took ${recoveredAfter} ms`);
     const stored = new Set((await s.readBack(stack, 'demo-device')).map((m) => m.systemProperties.messageId));
     assert.deepEqual(acked.filter((id) => !stored.has(id)), [], 'acknowledged and lost');
+  });
+
+  it('a hub started while its vault is down stays Inaccessible, and serves within 1 s of the vault', { timeout: 120_000 }, async () => {
+    const pids = JSON.parse(fs.readFileSync(path.join(stack.dir, 'connection.json'), 'utf8')).pids;
+    const hubArgv = commandLine(pids.hub);
+    const vaultArgv = commandLine(pids.vault);
+    process.kill(pids.hub, 'SIGKILL');
+    process.kill(pids.vault, 'SIGKILL');
+    await sleep(200);
+    const hub = respawn(hubArgv);
+    let vault = null;
+    try {
+      let st;
+      for (const deadline = Date.now() + 20_000; ;) {
+        try {
+          st = await encryption(stack);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await sleep(50);
+        }
+      }
+      assert.equal(st.state, 'Inaccessible');
+      assert.equal(st.reason, 'VaultUnreachable');
+      const refused = Client.fromConnectionString(stack.device_connection_string, Mqtt);
+      refused.setRetryPolicy(new NoRetry());
+      await refused.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
+      await assert.rejects(refused.open(), 'no device is served without the key');
+
+      vault = respawn(vaultArgv);
+      for (const deadline = Date.now() + 20_000; ;) {  // until the vault listens again
+        const up = await new Promise((resolve) => {
+          const socket = require('node:net').connect(new URL(stack.vault_url).port, '127.0.0.1');
+          socket.on('connect', () => { socket.destroy(); resolve(true); });
+          socket.on('error', () => resolve(false));
+        });
+        if (up) break;
+        assert.ok(Date.now() < deadline, 'the vault did not come back');
+        await sleep(20);
+      }
+      const t0 = Date.now();
+      let client;
+      for (;;) {
+        try {
+          client = await openDevice(stack);
+          break;
+        } catch (err) {
+          if (Date.now() - t0 > 5000) throw err;
+          await sleep(50);
+        }
+      }
+      const servedAfter = Date.now() - t0;
+      await client.sendEvent(new Message('after a cold start without the vault'));
+      await client.close();
+      console.log(`# a hub started without its vault served ${servedAfter} ms after the vault listened`);
+      assert.ok(servedAfter <= 1000, `took ${servedAfter} ms`);
+    } finally {
+      hub.kill('SIGTERM');
+      if (vault) vault.kill('SIGTERM');
+      await sleep(500);
+    }
   });
 });

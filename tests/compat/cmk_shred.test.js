@@ -2,8 +2,8 @@
 // Crypto-shredding, end to end: a hub whose customer key lives in a vault without purge
 // protection stores telemetry; the customer deletes the key (the hub turns Inaccessible within a
 // second) and purges it. From then on the data cannot be read, even with the raw files and the
-// service key together: the hub cannot start, and `coffre verify-at-rest` finds every record
-// still sealed and the telemetry nowhere. (A vault backup taken before the purge could bring the
+// service key together: a restarted hub stays Inaccessible, and `coffre verify-at-rest` finds
+// every record still sealed and the telemetry nowhere. (A vault backup taken before the purge could bring the
 // key back: docs/SECURITY.md.)
 
 const { describe, it, before, after } = require('node:test');
@@ -17,6 +17,7 @@ const { spawn, execFile } = require('node:child_process');
 const s = require('./lib/stack.js');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
+const { NoRetry } = require('azure-iot-common');
 
 const CMK = ['get', 'wrapKey', 'unwrapKey'];
 const MARKER = 'shred-marker';
@@ -135,11 +136,20 @@ describe('purging the customer key crypto-shreds the hub', () => {
     await keys.purgeDeletedKey('shred-cmk');
     await stopHub(hub.proc);
 
-    // The key is gone for good: the hub cannot start on its data.
-    const again = await startHub(args);
-    hub = again.listening ? again : null;
-    assert.equal(again.listening, false, 'a hub whose key was purged must not serve');
-    assert.match(again.output, /KeyNotFound|not found|NOT_FOUND/i, again.output);
+    // The key is gone for good: a restarted hub stays Inaccessible and serves nothing.
+    hub = await startHub(args);
+    assert.ok(hub.listening, hub.output);
+    assert.match(hub.output, /starting Inaccessible/);
+    const after = await status();
+    assert.equal(after.state, 'Inaccessible');
+    assert.equal(after.reason, 'KeyDeleted');
+    const refused = Client.fromConnectionString(
+      `${read('shred-dev.connection-string')};GatewayHostName=localhost:${mqttPort}`, Mqtt);
+    refused.setRetryPolicy(new NoRetry());  // "server unavailable" would be retried otherwise
+    await refused.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
+    await assert.rejects(refused.open());
+    await stopHub(hub.proc);
+    hub = null;
 
     // Raw files and the service key together: every record still sealed, the telemetry nowhere.
     const verify = await new Promise((resolve) => {

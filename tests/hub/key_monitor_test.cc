@@ -74,6 +74,24 @@ TEST_F(KeyMonitorTest, ADisabledKeyLocksTheHubAndEnablingItUnlocks) {
   EXPECT_TRUE(changes_[1].accessible);
 }
 
+// A hub that starts while its vault is unreachable stays Inaccessible until it answers.
+TEST_F(KeyMonitorTest, AHubOpenedLockedStaysInaccessibleUntilTheVaultAnswers) {
+  keys_.reset();
+  keys_ = std::move(HubKeys::OpenLocked(*kv_).value());
+  provider_.set_mode(FakeKeyProvider::Mode::kUnreachable);
+  auto monitor = Monitor();
+  EXPECT_FALSE(monitor->status().accessible);
+  monitor->CheckNow();
+  EXPECT_FALSE(monitor->status().accessible) << "no grace period without keys to serve with";
+  EXPECT_FALSE(Decrypts());
+  provider_.set_mode(FakeKeyProvider::Mode::kNormal);
+  monitor->CheckNow();
+  EXPECT_TRUE(monitor->status().accessible);
+  EXPECT_TRUE(Decrypts());
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_TRUE(changes_[0].accessible);
+}
+
 TEST_F(KeyMonitorTest, AKeyWithoutPurgeProtectionIsReportedAndLogged) {
   auto monitor = Monitor();
   ::testing::internal::CaptureStderr();
