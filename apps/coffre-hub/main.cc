@@ -11,13 +11,13 @@
 #include "hub/device_auth.h"
 #include "hub/hub_keys.h"
 #include "hub/encryption_settings.h"
+#include "hub/key_custody.h"
 #include "hub/key_monitor.h"
 #include "hubapi/encryption_api.h"
 #include "common/log.h"
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
-#include "keys/vault_key_provider.h"
 #include "hubapi/device_api.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
@@ -35,11 +35,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
 }
 
 int Fail(const Status& s) {
@@ -101,9 +96,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "PEM certificate chain")->required();
   app.add_option("--tls-key", tls_key, "PEM private key")->required();
   app.add_option("--host-name", host_names, "host names devices use (SAS audience)");
-  app.add_option("--vault-key-uri", key_uri, "the customer key: https://vault/keys/NAME[/VERSION]")
-      ->required();
-  app.add_option("--vault-token-file", token_file, "the hub's vault token")->required();
+  auto* key_uri_option = app.add_option(
+      "--vault-key-uri", key_uri,
+      "the customer key: https://vault/keys/NAME[/VERSION]; without it, a new hub is "
+      "service-managed (the weaker mode) until `coffre hub encryption set --key-uri`");
+  app.add_option("--vault-token-file", token_file, "the hub's vault token")->needs(key_uri_option);
   app.add_option("--vault-ca-file", vault_ca, "CA of the vault's TLS certificate");
   app.add_option("--service-key-file", service_key_file,
                  "the service key (infrastructure encryption); created if missing")
@@ -142,34 +139,33 @@ int main(int argc, char** argv) {
   }
   Result<crypto::SecretBytes> service_key = storage::LoadServiceKeyFile(service_key_file);
   if (!service_key.has_value()) return Fail(service_key.error());
-  Result<std::string> token = ReadTextFile(token_file);
-  if (!token.has_value()) return Fail(token.error());
-
-  keys::VaultKeyProviderOptions vault;
-  vault.key_uri = key_uri;
-  vault.ca_file = vault_ca;
-  vault.token = Trimmed(*token);
-  auto provider = keys::VaultKeyProvider::Create(vault);
-  if (!provider.has_value()) return Fail(provider.error());
-  // The key checks use their own connection with a short timeout: a vault that does not answer
-  // within 250 ms counts as unreachable (the grace period covers it), so a frozen vault cannot
-  // stall the checks past the grace period's end.
-  vault.timeout = std::chrono::milliseconds(250);
-  auto checker = keys::VaultKeyProvider::Create(vault);
-  if (!checker.has_value()) return Fail(checker.error());
-
   if (Status s = EnsurePrivateDirectory(dir); !s.ok()) return Fail(s);
   auto kv = storage::RocksKvStore::Open(dir / "meta", {nullptr, &*service_key});
   if (!kv.has_value()) return Fail(kv.error());
-  auto keys = hub::HubKeys::Open(**kv, **provider);
-  if (!keys.has_value()) {
+  // Stored settings (coffre hub encryption set) win over the flags, which seed a new hub.
+  hub::EncryptionSettings initial;
+  initial.key_uri = key_uri;
+  initial.vault_token_file = token_file.string();
+  initial.vault_ca_file = vault_ca.string();
+  initial.key_check_interval_ms = key_check_ms;
+  initial.vault_grace_s = grace_s;
+  initial.expired_is_inaccessible = expired_key == "inaccessible";
+  auto config = hub::EncryptionConfig::Load(**kv, initial);
+  if (!config.has_value()) return Fail(config.error());
+  hub::EncryptionSettings settings = (*config)->Get();
+  if (!settings.customer_managed()) {
+    LogLine("keys", "warning: service-managed keys: no customer-managed key protects this hub's "
+                    "data (turn one on with `coffre hub encryption set --key-uri`)");
+  }
+  hub::KeyCustody custody(**config, *service_key, dir);
+  Status locked_because;
+  auto keys = custody.Open(**kv, &locked_because);
+  if (!keys.has_value()) return Fail(keys.error().WithContext("unwrapping the hub root key"));
+  if ((*keys)->locked()) {
     // An existing hub whose vault cannot be reached, or refuses, starts Inaccessible and
-    // recovers by itself once the key can be used; a new hub cannot create its root key.
-    Status why = keys.error();
-    keys = hub::HubKeys::OpenLocked(**kv);
-    if (!keys.has_value()) return Fail(why.WithContext("unwrapping the hub root key"));
-    LogLine("keys", "starting Inaccessible: the customer-managed key " + key_uri +
-                        " cannot be used (" + why.message() + ")");
+    // recovers by itself once the key can be used.
+    LogLine("keys", "starting Inaccessible: the customer-managed key " + settings.key_uri +
+                        " cannot be used (" + locked_because.message() + ")");
   }
   hub::Registry registry(**kv, **keys, NowMs);
 
@@ -201,28 +197,20 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Stored settings (coffre hub encryption set) win over the flags, which seed a new hub.
-  hub::EncryptionSettings settings{key_check_ms, grace_s, expired_key == "inaccessible"};
-  if (auto stored = hub::LoadEncryptionSettings(**kv); stored.has_value()) {
-    settings = *stored;
-  } else if (stored.error().code() != StatusCode::kNotFound) {
-    return Fail(stored.error());
-  } else if (Status s = hub::StoreEncryptionSettings(**kv, settings); !s.ok()) {
-    return Fail(s);
-  }
   hub::KeyMonitorOptions monitor_options;
-  monitor_options.key_uri = key_uri;
+  monitor_options.key_uri = settings.key_uri;
   monitor_options.interval = std::chrono::milliseconds(settings.key_check_interval_ms);
   monitor_options.grace = std::chrono::seconds(settings.vault_grace_s);
   monitor_options.expired_is_inaccessible = settings.expired_is_inaccessible;
   mqtt::MqttServer* mqtt_for_monitor = nullptr;  // set once the server runs
   std::mutex mqtt_for_monitor_mu;
-  hub::KeyMonitor monitor(**keys, **checker, monitor_options, [&](const hub::EncryptionStatus& s) {
+  hub::KeyMonitor monitor(**keys, custody.checker(), monitor_options, [&](const hub::EncryptionStatus& s) {
+    std::string key = (*config)->Get().key_uri;
     if (s.accessible) {
-      LogLine("keys", "the customer-managed key " + key_uri + " is usable again: serving");
+      LogLine("keys", "the customer-managed key " + key + " is usable again: serving");
       return;
     }
-    LogLine("keys", "the customer-managed key " + key_uri + " is inaccessible (" + s.reason + ": " +
+    LogLine("keys", "the customer-managed key " + key + " is inaccessible (" + s.reason + ": " +
                         s.detail + "): keys zeroized, closing device connections");
     std::lock_guard<std::mutex> guard(mqtt_for_monitor_mu);
     if (mqtt_for_monitor != nullptr) mqtt_for_monitor->CloseAll();
@@ -246,7 +234,7 @@ int main(int argc, char** argv) {
   if (!groups.has_value()) return Fail(groups.error());
   hubapi::ReadApi read_api(**store, **groups, **policies);
   hubapi::DeviceApi device_api(auth, ingest);
-  hubapi::EncryptionApi encryption_api(monitor, key_uri, **policies, **kv, settings);
+  hubapi::EncryptionApi encryption_api(monitor, **config, custody, **keys, **policies);
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
   if (!https_endpoint.has_value()) return Fail(https_endpoint.error());

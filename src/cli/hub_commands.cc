@@ -14,6 +14,7 @@
 #include "common/time_format.h"
 #include "cli/table.h"
 #include "common/encoding.h"
+#include "common/files.h"
 #include "hub/sas_token.h"
 
 namespace coffre::cli {
@@ -51,6 +52,7 @@ struct Options {
   std::string group;
   std::optional<int> check_interval_ms, grace_s;
   std::string expired_key;
+  std::string key_uri, vault_token_file, vault_ca_file;
   MonitorOptions monitor;
   int timeout_s = 0;
 };
@@ -275,7 +277,8 @@ Table EncryptionDetails(const json& e) {
   t.AddRow({"DETAIL", Cell(e, "detail").empty() ? "-" : Cell(e, "detail")});
   t.AddRow({"SINCE", Cell(e, "since")});
   t.AddRow({"LAST GOOD CHECK", Cell(e, "lastGoodCheck")});
-  t.AddRow({"KEY URI", Cell(e, "keyUri")});
+  t.AddRow({"MODE", Cell(e, "mode")});
+  t.AddRow({"KEY URI", Cell(e, "keyUri").empty() ? "-" : Cell(e, "keyUri")});
   t.AddRow({"KEY ID", Cell(e, "keyId")});
   t.AddRow({"PURGE PROTECTION", Cell(e, "purgeProtection") == "false" ? "false (warning: a purge destroys the data)"
                                                                       : Cell(e, "purgeProtection")});
@@ -300,13 +303,34 @@ void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Option
       "how the hub follows its key: check interval, vault grace period, expired-key meaning",
       [&o](Context& c) -> Status {
         json body = json::object();
+        if (!o.key_uri.empty()) {
+          if (o.vault_token_file.empty()) {
+            return InvalidArgument("--key-uri needs --vault-token-file (the hub's vault token)");
+          }
+          COFFRE_ASSIGN_OR_RETURN(std::string token, ReadTextFile(o.vault_token_file));
+          while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+          body["keyUri"] = o.key_uri;
+          body["vaultToken"] = token;
+          if (!o.vault_ca_file.empty()) {
+            COFFRE_ASSIGN_OR_RETURN(std::string ca, ReadTextFile(o.vault_ca_file));
+            body["vaultCaPem"] = ca;
+          }
+        }
         if (o.check_interval_ms) body["keyCheckIntervalMs"] = *o.check_interval_ms;
         if (o.grace_s) body["vaultGraceSeconds"] = *o.grace_s;
         if (!o.expired_key.empty()) body["expiredKey"] = o.expired_key;
-        if (body.empty()) return InvalidArgument("nothing to set: give --check-interval-ms, --grace-seconds or --expired-key");
+        if (body.empty()) {
+          return InvalidArgument("nothing to set: give --key-uri, --check-interval-ms, "
+                                 "--grace-seconds or --expired-key");
+        }
         COFFRE_ASSIGN_OR_RETURN(json status, c.hub.Call("PUT", "/$coffre/encryption", &body));
         return Print(c, status, EncryptionDetails);
       });
+  set->add_option("--key-uri", o.key_uri,
+                  "turn a customer-managed key on (or change it), online: https://vault/keys/NAME");
+  set->add_option("--vault-token-file", o.vault_token_file,
+                  "the hub's vault token for that key (get, wrapKey, unwrapKey)");
+  set->add_option("--vault-ca-file", o.vault_ca_file, "the vault's CA, if not a public one");
   set->add_option("--check-interval-ms", o.check_interval_ms, "50 to 500 (default 500)")
       ->check(CLI::Range(50, 500));
   set->add_option("--grace-seconds", o.grace_s,

@@ -8,9 +8,25 @@ constexpr const char* kRecord = "config/encryption";
 }  // namespace
 
 nlohmann::json EncryptionSettings::ToJson() const {
-  return {{"keyCheckIntervalMs", key_check_interval_ms},
+  return {{"keyUri", key_uri},
+          {"vaultTokenFile", vault_token_file},
+          {"vaultCaFile", vault_ca_file},
+          {"keyCheckIntervalMs", key_check_interval_ms},
           {"vaultGraceSeconds", vault_grace_s},
           {"expiredKey", expired_is_inaccessible ? "inaccessible" : "continue"}};
+}
+
+Result<EncryptionSettings> EncryptionSettings::FromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return DataLoss("the stored encryption settings are malformed");
+  EncryptionSettings s;
+  s.key_uri = j.value("keyUri", "");
+  s.vault_token_file = j.value("vaultTokenFile", "");
+  s.vault_ca_file = j.value("vaultCaFile", "");
+  nlohmann::json tunables = j;
+  for (const char* name : {"keyUri", "vaultTokenFile", "vaultCaFile"}) tunables.erase(name);
+  Result<EncryptionSettings> out = s.With(tunables);
+  if (!out.has_value()) return DataLoss("the stored encryption settings are malformed");
+  return out;
 }
 
 Result<EncryptionSettings> EncryptionSettings::With(const nlohmann::json& j) const {
@@ -39,17 +55,31 @@ Result<EncryptionSettings> EncryptionSettings::With(const nlohmann::json& j) con
   return out;
 }
 
-Result<EncryptionSettings> LoadEncryptionSettings(storage::KvStore& kv) {
-  COFFRE_ASSIGN_OR_RETURN(Bytes stored, kv.Get(kRecord));
-  nlohmann::json j = nlohmann::json::parse(AsChars(stored), nullptr, false);
-  Result<EncryptionSettings> settings = EncryptionSettings{}.With(j);
-  if (!settings.has_value()) return DataLoss("the stored encryption settings are malformed");
-  return settings;
+Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Load(storage::KvStore& kv,
+                                                                 const EncryptionSettings& initial) {
+  Result<Bytes> stored = kv.Get(kRecord);
+  if (stored.has_value()) {
+    COFFRE_ASSIGN_OR_RETURN(EncryptionSettings s, EncryptionSettings::FromJson(
+                                                      nlohmann::json::parse(AsChars(*stored), nullptr, false)));
+    return std::unique_ptr<EncryptionConfig>(new EncryptionConfig(kv, std::move(s)));
+  }
+  if (stored.error().code() != StatusCode::kNotFound) return stored.error();
+  std::unique_ptr<EncryptionConfig> config(new EncryptionConfig(kv, initial));
+  COFFRE_RETURN_IF_ERROR(config->Set(initial));
+  return config;
 }
 
-Status StoreEncryptionSettings(storage::KvStore& kv, const EncryptionSettings& settings) {
-  std::string text = settings.ToJson().dump();
-  return kv.Put(kRecord, AsBytes(text), /*sync=*/true);
+EncryptionSettings EncryptionConfig::Get() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return settings_;
+}
+
+Status EncryptionConfig::Set(const EncryptionSettings& next) {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::string text = next.ToJson().dump();
+  COFFRE_RETURN_IF_ERROR(kv_.Put(kRecord, AsBytes(text), /*sync=*/true));
+  settings_ = next;
+  return Status::Ok();
 }
 
 }  // namespace coffre::hub

@@ -77,6 +77,11 @@ void KeyMonitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void KeyMonitor::set_key_uri(std::string key_uri) {
+  std::lock_guard<std::mutex> guard(mu_);
+  options_.key_uri = std::move(key_uri);
+}
+
 void KeyMonitor::Reconfigure(std::chrono::milliseconds interval, std::chrono::milliseconds grace,
                              bool expired_is_inaccessible) {
   {

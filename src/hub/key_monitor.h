@@ -57,6 +57,8 @@ class KeyMonitor {
 
   void Start();
   void Stop();
+  // The key's URI for messages, after the key changed (KeyCustody::UseCustomerKey).
+  void set_key_uri(std::string key_uri);
   // New interval, grace and expiry semantics, from the next check on.
   void Reconfigure(std::chrono::milliseconds interval, std::chrono::milliseconds grace,
                    bool expired_is_inaccessible);
@@ -77,7 +79,7 @@ class KeyMonitor {
 
   HubKeys& keys_;
   crypto::KeyProvider& provider_;
-  KeyMonitorOptions options_;  // interval, grace, expired_is_inaccessible guarded by mu_
+  KeyMonitorOptions options_;  // key_uri, interval, grace, expired_is_inaccessible: mu_
   OnChange on_change_;
   mutable std::mutex mu_;
   EncryptionStatus status_;  // guarded by mu_

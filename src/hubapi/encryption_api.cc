@@ -7,6 +7,8 @@
 
 namespace coffre::hubapi {
 
+using nlohmann::json;
+
 std::optional<net::HttpResponse> EncryptionApi::Handle(const net::HttpRequest& request) {
   std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
   if (path != "/$coffre/encryption" && path != "/%24coffre/encryption") return std::nullopt;
@@ -15,24 +17,23 @@ std::optional<net::HttpResponse> EncryptionApi::Handle(const net::HttpRequest& r
   return ServiceApi::Error(405, "MethodNotAllowed", "Use GET or PUT.");
 }
 
-net::HttpResponse EncryptionApi::Show() {
+net::HttpResponse EncryptionApi::Show() const {
   hub::EncryptionStatus s = monitor_.status();
-  nlohmann::json settings;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    settings = settings_.ToJson();
-  }
-  nlohmann::json body = {{"state", s.accessible ? "Accessible" : "Inaccessible"},
-                         {"reason", s.reason},
-                         {"detail", s.detail},
-                         {"since", FormatIsoTime(s.since_ms)},
-                         {"lastGoodCheck", FormatIsoTime(s.last_good_ms)},
-                         {"keyUri", key_uri_},
-                         {"keyId", s.key_id},
-                         {"purgeProtection", s.purge_protected},
-                         {"settings", settings}};
+  hub::EncryptionSettings settings = config_.Get();
+  json tunables = settings.ToJson();
+  for (const char* name : {"keyUri", "vaultTokenFile", "vaultCaFile"}) tunables.erase(name);
+  json body = {{"state", s.accessible ? "Accessible" : "Inaccessible"},
+               {"reason", s.reason},
+               {"detail", s.detail},
+               {"since", FormatIsoTime(s.since_ms)},
+               {"lastGoodCheck", FormatIsoTime(s.last_good_ms)},
+               {"mode", settings.customer_managed() ? "customer-managed" : "service-managed"},
+               {"keyUri", settings.key_uri},
+               {"keyId", s.key_id},
+               {"purgeProtection", s.purge_protected},
+               {"settings", tunables}};
   net::HttpResponse r;
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -46,15 +47,33 @@ net::HttpResponse EncryptionApi::Update(const net::HttpRequest& request) {
                              "Changing encryption settings needs iothubowner's rights: " +
                                  caller.error().message());
   }
-  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    Result<hub::EncryptionSettings> next = settings_.With(body);
+  json body = json::parse(request.body, nullptr, false);
+  if (!body.is_object()) return ServiceApi::Error(400, "ArgumentInvalid", "The body must be a JSON object.");
+  std::lock_guard<std::mutex> one_at_a_time(update_mu_);
+  if (body.contains("keyUri")) {
+    if (!body["keyUri"].is_string() || body["keyUri"].get<std::string>().empty()) {
+      return ServiceApi::Error(400, "ArgumentInvalid",
+                               "keyUri must name a key; a customer-managed key cannot be turned off.");
+    }
+    std::string key_uri = body["keyUri"].get<std::string>();
+    std::string token = body.value("vaultToken", "");
+    std::string ca = body.value("vaultCaPem", "");
+    Status changed = custody_.UseCustomerKey(keys_, key_uri, token, ca);
+    if (!changed.ok()) {
+      bool caller_error = changed.code() == StatusCode::kInvalidArgument;
+      return ServiceApi::Error(caller_error ? 400 : 409,
+                               caller_error ? "ArgumentInvalid" : "CustomerManagedKeyUnusable",
+                               "The hub cannot use " + key_uri + ": " + changed.message());
+    }
+    monitor_.set_key_uri(key_uri);
+    for (const char* name : {"keyUri", "vaultToken", "vaultCaPem"}) body.erase(name);
+  }
+  if (!body.empty()) {
+    Result<hub::EncryptionSettings> next = config_.Get().With(body);
     if (!next.has_value()) return ServiceApi::Error(400, "ArgumentInvalid", next.error().message());
-    if (Status stored = hub::StoreEncryptionSettings(kv_, *next); !stored.ok()) {
+    if (Status stored = config_.Set(*next); !stored.ok()) {
       return ServiceApi::Error(500, "ServerError", stored.message());
     }
-    settings_ = *next;
     monitor_.Reconfigure(std::chrono::milliseconds(next->key_check_interval_ms),
                          std::chrono::seconds(next->vault_grace_s), next->expired_is_inaccessible);
   }
@@ -64,9 +83,10 @@ net::HttpResponse EncryptionApi::Update(const net::HttpRequest& request) {
 std::optional<net::HttpResponse> EncryptionApi::RefuseIfInaccessible() const {
   hub::EncryptionStatus s = monitor_.status();
   if (s.accessible) return std::nullopt;
+  std::string key = config_.Get().key_uri;
   return ServiceApi::Error(
       403, "CustomerManagedKeyInaccessible",
-      "The hub's customer-managed key " + key_uri_ + " is inaccessible since " +
+      "The hub's customer-managed key " + key + " is inaccessible since " +
           FormatIsoTime(s.since_ms) + ": " + s.reason + (s.detail.empty() ? "" : " (" + s.detail + ")") +
           ". The hub resumes by itself once the key can be used again.");
 }

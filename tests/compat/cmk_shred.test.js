@@ -11,10 +11,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
-const { spawn, execFile } = require('node:child_process');
+const { execFile } = require('node:child_process');
 
 const s = require('./lib/stack.js');
+const { freePort, startHub, stopHub } = require('./lib/hub_process.js');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
@@ -23,49 +23,6 @@ const CMK = ['get', 'wrapKey', 'unwrapKey'];
 const MARKER = 'shred-marker';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const bin = (name) => path.join(process.env.COFFRE_BIN_DIR, name);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// Starts coffre-hub; resolves once it listens, or with its exit code and output if it exits.
-function startHub(args) {
-  return new Promise((resolve) => {
-    const proc = spawn(bin('coffre-hub'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    // `output` keeps growing after the start: the returned object reads it live.
-    const result = (listening, extra) => ({ proc, get output() { return output; }, listening, ...extra });
-    const timer = setTimeout(() => resolve(result(false, { timedOut: true })), 30_000);
-    const onData = (d) => {
-      output += d;
-      if (output.includes('coffre-hub listening')) {
-        clearTimeout(timer);
-        resolve(result(true));
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve(result(false, { code }));
-    });
-  });
-}
-
-function stopHub(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.on('exit', () => resolve());
-    proc.kill('SIGTERM');
-  });
-}
 
 describe('purging the customer key crypto-shreds the hub', () => {
   let stack;

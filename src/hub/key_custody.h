@@ -1,0 +1,55 @@
+#pragma once
+// KeyCustody: who holds the key that wraps the hub's root key, the operator's service key
+// (service-managed) or the customer's vault (customer-managed), and changing it while the hub
+// runs. The choice lives in EncryptionConfig. Opening uses the provider that wrapped the stored
+// root key (its key id says which), so a change that a crash interrupted is finished at the
+// next start; a hub whose vault cannot be used opens locked (Inaccessible until it answers).
+// Thread-safe.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "crypto/secret_bytes.h"
+#include "hub/encryption_settings.h"
+#include "hub/hub_keys.h"
+#include "keys/current_key_provider.h"
+
+namespace coffre::hub {
+
+class KeyCustody {
+ public:
+  // config and service_key must outlive the custody; a changed key's token and CA files are
+  // written under `dir` (mode 0600).
+  KeyCustody(EncryptionConfig& config, const crypto::SecretBytes& service_key,
+             std::filesystem::path dir)
+      : config_(config), service_key_(service_key), dir_(std::move(dir)), checker_(nullptr) {}
+
+  // The hub's keys: a new hub's root key is created and wrapped by the configured key; an
+  // existing one is unwrapped by the provider that wrapped it, or opened locked (then
+  // *locked_because says why). Call once, before checker().
+  Result<std::unique_ptr<HubKeys>> Open(storage::KvStore& kv, Status* locked_because);
+
+  // The configured key, with a 250 ms timeout: what the KeyMonitor checks.
+  crypto::KeyProvider& checker() { return checker_; }
+
+  // Turns a customer key on, or changes it, online: stores the choice, re-wraps the root key
+  // under the new key (durable, proven to unwrap; no data is re-encrypted), and points the checks
+  // at it. On failure the previous key stays in charge.
+  Status UseCustomerKey(HubKeys& keys, const std::string& key_uri, const std::string& token,
+                        const std::string& ca_pem);
+
+ private:
+  Result<std::shared_ptr<crypto::KeyProvider>> Provider(const EncryptionSettings& s,
+                                                        std::chrono::milliseconds timeout) const;
+
+  EncryptionConfig& config_;
+  const crypto::SecretBytes& service_key_;
+  std::filesystem::path dir_;
+  std::mutex change_mu_;  // one change at a time
+  keys::CurrentKeyProvider checker_;
+};
+
+}  // namespace coffre::hub
