@@ -78,6 +78,8 @@ Status BootstrapDevice(hub::Registry& registry, const std::string& id, const std
 
 }  // namespace
 
+bool OpenSslWipesOnFree();  // wipe_on_free.cc
+
 int main(int argc, char** argv) {
   CLI::App app{"coffre-hub: an Azure IoT Hub-compatible hub sealed under a customer-managed key"};
   std::filesystem::path dir, tls_cert, tls_key, token_file, vault_ca, service_key_file;
@@ -134,6 +136,10 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   if (Status s = crypto::InitSecureHeap(); !s.ok()) return Fail(s);
+  if (!OpenSslWipesOnFree()) {
+    LogLine("memory", "warning: OpenSSL allocated before its allocator could be replaced: its "
+                      "freed buffers are not wiped");
+  }
   if (!std::filesystem::exists(service_key_file)) {
     if (Status s = storage::CreateServiceKeyFile(service_key_file); !s.ok()) return Fail(s);
   }

@@ -8,6 +8,8 @@
 
 #include <optional>
 
+#include "net/tls_listener.h"
+
 namespace coffre::net {
 
 namespace asio = boost::asio;
@@ -112,6 +114,10 @@ struct HttpsClient::Impl {
     for (const auto& f : msg) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     out.content_type = std::string(msg[http::field::content_type]);
     out.body = std::move(msg.body());
+    // The reply may carry key material (an unwrapped key): drop the read buffer's storage rather
+    // than keep old bytes in it across requests.
+    buffer.clear();
+    buffer.shrink_to_fit();
     if (!msg.keep_alive()) stream.reset();
     return out;
   }
@@ -129,6 +135,7 @@ HttpsClient::~HttpsClient() = default;
 Result<std::unique_ptr<HttpsClient>> HttpsClient::Create(HttpsClientOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options));
   beast::error_code ec;
+  ConfigureTlsHygiene(impl->ctx);
   impl->ctx.set_verify_mode(ssl::verify_peer);
   if (impl->options.ca_file.empty()) {
     impl->ctx.set_default_verify_paths(ec);

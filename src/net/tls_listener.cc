@@ -5,9 +5,15 @@ namespace coffre::net {
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
 
+void ConfigureTlsHygiene(ssl::context& ctx) {
+  SSL_CTX_set_options(ctx.native_handle(), SSL_OP_CLEANSE_PLAINTEXT);
+  SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+}
+
 Status ConfigureServerTls(ssl::context& ctx, const std::filesystem::path& cert_file,
                           const std::filesystem::path& key_file) {
   boost::system::error_code ec;
+  ConfigureTlsHygiene(ctx);
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   ctx.use_certificate_chain_file(cert_file.string(), ec);

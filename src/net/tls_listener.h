@@ -1,6 +1,6 @@
 #pragma once
-// The TLS server plumbing both servers share (HTTPS and MQTT): a server TLS context with our
-// protocol floor and the PEM files loaded, and a listening acceptor. Asio types, so included
+// The TLS plumbing our servers and clients share: a server TLS context with our protocol floor
+// and the PEM files loaded, buffer hygiene, and a listening acceptor. Asio types, so included
 // only by the two server translation units.
 
 #include <boost/asio.hpp>
@@ -13,7 +13,11 @@
 
 namespace coffre::net {
 
-// TLS 1.2 and up, the certificate chain and key from PEM files.
+// Plaintext copies in OpenSSL's record buffers are cleansed once delivered, and idle
+// connections give their buffers back (SSL_OP_CLEANSE_PLAINTEXT, SSL_MODE_RELEASE_BUFFERS).
+void ConfigureTlsHygiene(boost::asio::ssl::context& ctx);
+
+// TLS 1.2 and up, the certificate chain and key from PEM files, and the hygiene above.
 Status ConfigureServerTls(boost::asio::ssl::context& ctx, const std::filesystem::path& cert_file,
                           const std::filesystem::path& key_file);
 
