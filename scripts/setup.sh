@@ -4,14 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build tools, libraries, servers the tests start, and the fuzzing toolchain: DESIGN.md.
+# Build tools, libraries, servers the tests start (mosquitto: the reference broker of the
+# benchmarks), and the fuzzing toolchain: DESIGN.md.
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl
   libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev libnats-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  nats-server softhsm2 libsofthsm2-dev
+  nats-server softhsm2 libsofthsm2-dev mosquitto
 )
 
 as_root() {

@@ -120,10 +120,16 @@ void Connection::Register() {
   (void)shared_.registry.SetConnected(session_.device_id(), true);
 }
 
+// Everything that comes while a write is in flight goes out in the next single write: many
+// PUBACKs, one TLS record, one system call.
 void Connection::Apply(Session::Output out) {
   if (!out.to_send.empty()) {
-    writes_.push_back(std::move(out.to_send));
-    if (writes_.size() == 1) Write();
+    if (pending_.empty()) {
+      pending_ = std::move(out.to_send);
+    } else {
+      pending_.insert(pending_.end(), out.to_send.begin(), out.to_send.end());
+    }
+    if (!writing_) Write();
   }
   if (out.close) {
     if (!closing_) {
@@ -131,16 +137,19 @@ void Connection::Apply(Session::Output out) {
       LogLine("mqtt", peer_ + who + ": closing: " + out.reason);
     }
     closing_ = true;
-    if (writes_.empty()) Shutdown();
+    if (!writing_ && pending_.empty()) Shutdown();
   }
 }
 
 void Connection::Write() {
-  transport_->Write(asio::buffer(writes_.front()),
+  std::swap(in_flight_, pending_);
+  pending_.clear();
+  writing_ = true;
+  transport_->Write(asio::buffer(in_flight_),
                     [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                      self->writing_ = false;
                       if (ec) return self->Shutdown();
-                      self->writes_.pop_front();
-                      if (!self->writes_.empty()) return self->Write();
+                      if (!self->pending_.empty()) return self->Write();
                       if (self->closing_) self->Shutdown();
                     });
 }

@@ -5,7 +5,6 @@
 // (keep-alive, token expiry). One connection per device: registering a device closes its older
 // connection. Internal to the mqtt library (MqttServer creates connections).
 
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,7 +58,9 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   Session session_;
   std::string peer_;  // for the log
   std::array<char, 16384> read_buffer_{};
-  std::deque<Bytes> writes_;
+  Bytes pending_;    // to send with the next write
+  Bytes in_flight_;  // being written
+  bool writing_ = false;
   bool opened_ = false;
   bool closing_ = false;
   bool shut_ = false;

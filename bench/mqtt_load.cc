@@ -1,0 +1,323 @@
+// mqtt_load: an MQTT 3.1.1 load generator for side-by-side runs (coffre-hub, Mosquitto).
+// N connections over TLS (or plain TCP) to a loopback broker, each publishing QoS 0 or 1
+// messages of a given size with up to --inflight unacknowledged, until --count messages are
+// acknowledged (QoS 1) or sent (QoS 0), or --seconds pass. Credentials: one username/password
+// for all, or Azure IoT Hub SAS tokens made from per-device keys (--devices-file: "id key" lines).
+// One PUBLISH per write, as devices do, unless --coalesce. Prints one JSON line: msgs/s, MB/s,
+// publish-to-PUBACK latency p50/p99/p99.9 (QoS 1), and the tool's own CPU.
+// Loopback only: it refuses any other address.
+#include <sys/resource.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "common/encoding.h"
+#include "crypto/secure_heap.h"
+#include "hub/sas_token.h"
+#include "mqtt/codec.h"
+
+namespace {
+
+using namespace coffre;
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8883;
+  bool tls = true;
+  std::string ca_file;
+  int clients = 16;
+  int qos = 1;
+  size_t size = 256;
+  uint64_t count = 100000;
+  double seconds = 30;
+  int inflight = 32;
+  bool coalesce = false;
+  std::string username, password;  // shared credentials (Mosquitto)
+  std::string devices_file;        // "id key" lines: Azure SAS per device (coffre-hub)
+  std::string hub_host = "localhost";
+  std::string topic_format = "devices/{id}/messages/events/";
+};
+
+struct Shared {
+  explicit Shared(const Options& options, asio::io_context& context) : o(options), ioc(context) {}
+  const Options& o;
+  asio::io_context& ioc;
+  uint64_t issued = 0;    // publishes handed out
+  uint64_t completed = 0; // acknowledged (QoS 1) or written (QoS 0)
+  Clock::time_point start, deadline;
+  std::vector<uint32_t> latencies_us;
+  bool stopping = false;
+  int connected = 0;
+  std::string error;
+};
+
+std::string Replace(std::string s, const std::string& what, const std::string& with) {
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + with.size())) {
+    s.replace(at, what.size(), with);
+  }
+  return s;
+}
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(asio::io_context& ioc, ssl::context& ctx, Shared& shared, std::string id, std::string password)
+      : shared_(shared), socket_(ioc), tls_(socket_, ctx), id_(std::move(id)),
+        password_(std::move(password)), topic_(Replace(shared.o.topic_format, "{id}", id_)),
+        payload_(shared.o.size, std::byte{'x'}) {}
+
+  void Start(const tcp::endpoint& endpoint) {
+    socket_.async_connect(endpoint, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return self->Fail("connect: " + ec.message());
+      self->socket_.set_option(tcp::no_delay(true));
+      if (!self->shared_.o.tls) return self->SendConnect();
+      self->tls_.async_handshake(ssl::stream_base::client, [self](boost::system::error_code e) {
+        if (e) return self->Fail("TLS: " + e.message());
+        self->SendConnect();
+      });
+    });
+  }
+
+ private:
+  template <class Handler>
+  void WriteRaw(const Bytes& data, Handler h) {
+    if (shared_.o.tls) {
+      asio::async_write(tls_, asio::buffer(data), h);
+    } else {
+      asio::async_write(socket_, asio::buffer(data), h);
+    }
+  }
+  template <class Handler>
+  void ReadSome(Handler h) {
+    if (shared_.o.tls) {
+      tls_.async_read_some(asio::buffer(chunk_), h);
+    } else {
+      socket_.async_read_some(asio::buffer(chunk_), h);
+    }
+  }
+
+  void SendConnect() {
+    mqtt::Connect c;
+    c.client_id = id_;
+    c.keep_alive = 120;
+    std::string username = shared_.o.devices_file.empty()
+                               ? shared_.o.username
+                               : shared_.o.hub_host + "/" + id_ + "/?api-version=2021-04-12";
+    if (!username.empty()) c.username = username;
+    if (!password_.empty()) c.password = AsBytes(password_);
+    auto out = std::make_shared<Bytes>();
+    mqtt::EncodeConnect(*out, c);
+    WriteRaw(*out, [self = shared_from_this(), out](boost::system::error_code ec, size_t) {
+      if (ec) return self->Fail("CONNECT: " + ec.message());
+      self->Read();
+    });
+  }
+
+  void Read() {
+    ReadSome([self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      if (ec) {
+        if (!self->shared_.stopping) self->Fail("read: " + ec.message());
+        return;
+      }
+      self->in_.insert(self->in_.end(), reinterpret_cast<std::byte*>(self->chunk_.data()),
+                       reinterpret_cast<std::byte*>(self->chunk_.data()) + n);
+      size_t used = 0;
+      for (;;) {
+        auto d = mqtt::DecodePacket(ByteSpan(self->in_).subspan(used), 1 << 20);
+        if (!d.has_value()) return self->Fail("bad packet from the broker");
+        if (!d->has_value()) break;
+        self->OnPacket((*d)->packet);
+        used += (*d)->size;
+      }
+      self->in_.erase(self->in_.begin(), self->in_.begin() + static_cast<long>(used));
+      if (!self->shared_.stopping) self->Read();
+    });
+  }
+
+  void OnPacket(const mqtt::Packet& p) {
+    if (auto* ack = std::get_if<mqtt::ConnAck>(&p)) {
+      if (ack->code != mqtt::ConnectCode::kAccepted) {
+        return Fail("CONNACK " + std::to_string(static_cast<int>(ack->code)));
+      }
+      if (++shared_.connected == shared_.o.clients) shared_.start = Clock::now();
+      return Pump();
+    }
+    if (auto* ack = std::get_if<mqtt::PacketIdOnly>(&p); ack && ack->type == mqtt::PacketType::kPubAck) {
+      auto it = sent_at_.find(ack->packet_id);
+      if (it == sent_at_.end()) return;
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second).count();
+      sent_at_.erase(it);
+      shared_.latencies_us.push_back(static_cast<uint32_t>(us));
+      ++shared_.completed;
+      --inflight_;
+      Pump();
+    }
+  }
+
+  // Keeps --inflight publishes outstanding (QoS 1), or streams (QoS 0).
+  void Pump() {
+    if (writing_ || shared_.stopping) return;
+    if (shared_.connected < shared_.o.clients) return;  // all start together
+    if (Clock::now() >= shared_.deadline) return Stop();
+    Bytes& out = out_;
+    out.clear();
+    int batch = shared_.o.coalesce ? shared_.o.inflight : 1;
+    while (inflight_ < shared_.o.inflight && shared_.issued < shared_.o.count && batch-- > 0) {
+      ++shared_.issued;
+      uint16_t id = 0;
+      if (shared_.o.qos == 1) {
+        id = next_id_ = static_cast<uint16_t>(next_id_ % 65535 + 1);
+        sent_at_[id] = Clock::now();
+        ++inflight_;
+      }
+      mqtt::EncodePublish(out, {false, static_cast<uint8_t>(shared_.o.qos), false, topic_, id, payload_});
+      if (shared_.o.qos == 0) ++shared_.completed;
+    }
+    if (out.empty()) {
+      if (shared_.completed >= shared_.o.count) Stop();
+      return;
+    }
+    writing_ = true;
+    WriteRaw(out, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->Fail("write: " + ec.message());
+      self->Pump();
+    });
+  }
+
+  void Stop() {
+    if (shared_.stopping) return;
+    shared_.stopping = true;
+    shared_.ioc.stop();  // single-threaded: ends the run
+  }
+  void Fail(const std::string& why) {
+    if (shared_.error.empty()) shared_.error = id_ + ": " + why;
+    Stop();
+  }
+
+  Shared& shared_;
+  tcp::socket socket_;
+  ssl::stream<tcp::socket&> tls_;
+  std::string id_, password_, topic_;
+  Bytes payload_;
+  std::array<char, 65536> chunk_{};
+  Bytes in_, out_;
+  std::unordered_map<uint16_t, Clock::time_point> sent_at_;
+  uint16_t next_id_ = 0;
+  int inflight_ = 0;
+  bool writing_ = false;
+};
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"mqtt_load: MQTT load generator for loopback benchmarks"};
+  app.add_option("--host", o.host, "loopback address (127.0.0.1 or ::1)");
+  app.add_option("--port", o.port);
+  app.add_flag("!--plain", o.tls, "plain TCP instead of TLS");
+  app.add_option("--ca-file", o.ca_file, "CA to verify the broker");
+  app.add_option("--clients", o.clients)->check(CLI::Range(1, 20000));
+  app.add_option("--qos", o.qos)->check(CLI::IsMember({0, 1}));
+  app.add_option("--size", o.size, "payload bytes")->check(CLI::Range(size_t{1}, size_t{256 * 1024}));
+  app.add_option("--count", o.count, "messages in all")->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+  app.add_option("--seconds", o.seconds, "time bound")->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--inflight", o.inflight, "unacknowledged publishes per client")->check(CLI::Range(1, 1000));
+  app.add_flag("--coalesce", o.coalesce, "write every pending PUBLISH of a client in one write");
+  app.add_option("--username", o.username);
+  app.add_option("--password", o.password);
+  app.add_option("--devices-file", o.devices_file, "Azure SAS: lines of 'device-id base64-key'");
+  app.add_option("--hub-host", o.hub_host, "the hub's host name (SAS audience)");
+  app.add_option("--topic", o.topic_format, "topic, {id} replaced by the client id");
+  CLI11_PARSE(app, argc, argv);
+  if (o.host != "127.0.0.1" && o.host != "::1") {
+    std::cerr << "mqtt_load: loopback only (127.0.0.1 or ::1)\n";
+    return 2;
+  }
+
+  if (Status s = crypto::InitSecureHeap(); !s.ok()) {
+    std::cerr << "mqtt_load: " << s << "\n";
+    return 1;
+  }
+  std::vector<std::pair<std::string, std::string>> identities;  // client id, password
+  if (!o.devices_file.empty()) {
+    std::ifstream in(o.devices_file);
+    std::string id, key;
+    int64_t expiry = std::time(nullptr) + 3600;
+    while (in >> id >> key && static_cast<int>(identities.size()) < o.clients) {
+      auto raw = Base64Decode(key);
+      auto secret = raw.has_value() ? crypto::SecretBytes::CopyOf(*raw) : Result<crypto::SecretBytes>(raw.error());
+      if (!secret.has_value()) {
+        std::cerr << "mqtt_load: bad key for " << id << "\n";
+        return 2;
+      }
+      identities.emplace_back(id, *hub::MakeSasToken(o.hub_host + "/devices/" + id, *secret, expiry));
+    }
+    if (static_cast<int>(identities.size()) < o.clients) {
+      std::cerr << "mqtt_load: " << o.devices_file << " names fewer than " << o.clients << " devices\n";
+      return 2;
+    }
+  } else {
+    for (int i = 0; i < o.clients; ++i) identities.emplace_back("load-" + std::to_string(i), o.password);
+  }
+
+  asio::io_context ioc(1);
+  ssl::context ctx(ssl::context::tls_client);
+  if (o.tls) {
+    ctx.set_verify_mode(o.ca_file.empty() ? ssl::verify_none : ssl::verify_peer);
+    if (!o.ca_file.empty()) ctx.load_verify_file(o.ca_file);
+  }
+  Shared shared(o, ioc);
+  shared.latencies_us.reserve(static_cast<size_t>(std::min<uint64_t>(o.count, 10'000'000)));
+  shared.start = Clock::now();
+  shared.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  tcp::endpoint endpoint(asio::ip::make_address(o.host), o.port);
+  double cpu0 = CpuSeconds();
+  std::vector<std::shared_ptr<Client>> clients;
+  for (const auto& [id, password] : identities) {
+    clients.push_back(std::make_shared<Client>(ioc, ctx, shared, id, password));
+    clients.back()->Start(endpoint);
+  }
+  asio::steady_timer bound(ioc, shared.deadline + std::chrono::seconds(2));
+  bound.async_wait([&](boost::system::error_code ec) {
+    if (!ec) ioc.stop();
+  });
+  ioc.run();
+  double elapsed = std::chrono::duration<double>(Clock::now() - shared.start).count();
+  double cpu = CpuSeconds() - cpu0;
+  auto& l = shared.latencies_us;
+  std::sort(l.begin(), l.end());
+  auto pct = [&](double p) -> double {
+    if (l.empty()) return 0;
+    return l[std::min(l.size() - 1, static_cast<size_t>(p * static_cast<double>(l.size())))] / 1000.0;
+  };
+  double rate = elapsed > 0 ? static_cast<double>(shared.completed) / elapsed : 0;
+  std::printf("{\"messages\":%llu,\"seconds\":%.3f,\"msgs_per_s\":%.0f,\"mb_per_s\":%.2f,"
+              "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"tool_cpu_s\":%.3f,\"error\":\"%s\"}\n",
+              static_cast<unsigned long long>(shared.completed), elapsed, rate,
+              rate * static_cast<double>(o.size) / 1e6, pct(0.5), pct(0.99), pct(0.999), cpu,
+              shared.error.c_str());
+  return shared.error.empty() && shared.completed > 0 ? 0 : 1;
+}
