@@ -55,19 +55,44 @@ Result<hub::AuthenticatedDevice> Connection::Authenticate(const hub::DeviceCrede
 
 void Connection::SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_id) {
   std::weak_ptr<Connection> weak = weak_from_this();
-  auto executor = transport_->executor();
-  Status s = shared_.ingest.Submit(std::move(message), [weak, executor, packet_id](const Status& st) {
+  Status s = shared_.ingest.Submit(std::move(message), [weak, packet_id](const Status& st) {
     if (packet_id == 0) return;  // QoS 0: stored, not acknowledged
-    asio::post(executor, [weak, packet_id, st] {
-      if (auto self = weak.lock()) self->Apply(self->session_.OnDurable(packet_id, st));
-    });
+    if (auto self = weak.lock()) self->Durable(packet_id, st);
   });
-  if (!s.ok() && packet_id != 0) {
-    // Back-pressure or shutdown: the device must not think this was stored.
-    asio::post(executor, [weak, packet_id, s] {
-      if (auto self = weak.lock()) self->Apply(self->session_.OnDurable(packet_id, s));
-    });
+  // Back-pressure or shutdown: the device must not think this was stored.
+  if (!s.ok() && packet_id != 0) Durable(packet_id, s);
+}
+
+// From an ingest writer thread: a whole group commit's acknowledgements for this connection
+// reach its strand in one hand-off, and leave in one write.
+void Connection::Durable(uint16_t packet_id, const Status& stored) {
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> guard(acks_mu_);
+    acks_.emplace_back(packet_id, stored);
+    post = !acks_posted_;
+    acks_posted_ = true;
   }
+  if (post) asio::post(transport_->executor(), [self = shared_from_this()] { self->DrainAcks(); });
+}
+
+void Connection::DrainAcks() {
+  std::vector<std::pair<uint16_t, Status>> acks;
+  {
+    std::lock_guard<std::mutex> guard(acks_mu_);
+    acks.swap(acks_);
+    acks_posted_ = false;
+  }
+  Session::Output all;
+  for (const auto& [id, status] : acks) {
+    Session::Output out = session_.OnDurable(id, status);
+    all.to_send.insert(all.to_send.end(), out.to_send.begin(), out.to_send.end());
+    if (out.close && !all.close) {
+      all.close = true;
+      all.reason = std::move(out.reason);
+    }
+  }
+  Apply(std::move(all));
 }
 
 int64_t Connection::NowMs() {

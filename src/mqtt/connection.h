@@ -9,6 +9,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "hub/device_auth.h"
 #include "hub/registry.h"
@@ -43,6 +45,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   int64_t NowMs() override;
 
  private:
+  void Durable(uint16_t packet_id, const Status& stored);  // any thread
+  void DrainAcks();                                         // on the strand
   void Read();
   void AddPeerCertificate(hub::DeviceCredentials& c);
   void Register();
@@ -61,6 +65,9 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   Bytes pending_;    // to send with the next write
   Bytes in_flight_;  // being written
   bool writing_ = false;
+  std::mutex acks_mu_;
+  std::vector<std::pair<uint16_t, Status>> acks_;  // guarded by acks_mu_
+  bool acks_posted_ = false;                       // guarded by acks_mu_
   bool opened_ = false;
   bool closing_ = false;
   bool shut_ = false;
