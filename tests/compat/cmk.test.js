@@ -7,30 +7,13 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
 
 const s = require('./lib/stack.js');
-const { Client, Message } = require('azure-iot-device');
-const { Mqtt } = require('azure-iot-device-mqtt');
-const { NoRetry } = require('azure-iot-common');
+const { openDevice, encryption } = require('./lib/device.js');
+const { Message } = require('azure-iot-device');
 
 const LIMIT_MS = 1000;  // the hub obeys within a second
 const CMK = ['get', 'wrapKey', 'unwrapKey'];
-
-async function openDevice(stack) {
-  const client = Client.fromConnectionString(stack.device_connection_string, Mqtt);
-  client.setRetryPolicy(new NoRetry());
-  await client.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
-  await client.open();
-  return client;
-}
-
-async function encryption(stack) {
-  const res = await s.rawRequest({ url: `https://localhost:${stack.https_port}`,
-    path: '/$coffre/encryption', caFile: stack.ca_file });
-  assert.equal(res.status, 200);
-  return res.json;
-}
 
 async function waitFor(what, predicate, timeoutMs) {
   const start = Date.now();

@@ -8,16 +8,15 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const net = require('node:net');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 
 const s = require('./lib/stack.js');
-const { Client, Message } = require('azure-iot-device');
-const { Mqtt } = require('azure-iot-device-mqtt');
-const { NoRetry } = require('azure-iot-common');
+const { openDevice, encryption } = require('./lib/device.js');
+const { Message } = require('azure-iot-device');
 
 const GRACE_S = 3;
-const { spawn } = require('node:child_process');
 
 // A running process's command line, to start it again the same way.
 function commandLine(pid) {
@@ -33,20 +32,6 @@ function respawn(argv) {
 function coffre(args) {
   return execFileSync(path.join(process.env.COFFRE_BIN_DIR, 'coffre'), args,
     { encoding: 'utf8', timeout: 60_000 });
-}
-
-async function openDevice(stack) {
-  const client = Client.fromConnectionString(stack.device_connection_string, Mqtt);
-  client.setRetryPolicy(new NoRetry());
-  await client.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
-  await client.open();
-  return client;
-}
-
-async function encryption(stack) {
-  const res = await s.rawRequest({ url: `https://localhost:${stack.https_port}`,
-    path: '/$coffre/encryption', caFile: stack.ca_file });
-  return res.json;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -152,15 +137,12 @@ describe('the vault goes away', () => {
       }
       assert.equal(st.state, 'Inaccessible');
       assert.equal(st.reason, 'VaultUnreachable');
-      const refused = Client.fromConnectionString(stack.device_connection_string, Mqtt);
-      refused.setRetryPolicy(new NoRetry());
-      await refused.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
-      await assert.rejects(refused.open(), 'no device is served without the key');
+      await assert.rejects(openDevice(stack), 'no device is served without the key');
 
       vault = respawn(vaultArgv);
       for (const deadline = Date.now() + 20_000; ;) {  // until the vault listens again
         const up = await new Promise((resolve) => {
-          const socket = require('node:net').connect(new URL(stack.vault_url).port, '127.0.0.1');
+          const socket = net.connect(new URL(stack.vault_url).port, '127.0.0.1');
           socket.on('connect', () => { socket.destroy(); resolve(true); });
           socket.on('error', () => resolve(false));
         });

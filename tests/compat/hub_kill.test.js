@@ -12,22 +12,12 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
 const s = require('./lib/stack.js');
-const { Client, Message } = require('azure-iot-device');
-const { Mqtt } = require('azure-iot-device-mqtt');
-const { NoRetry } = require('azure-iot-common');
+const { openDevice } = require('./lib/device.js');
+const { Message } = require('azure-iot-device');
 
 const LANES = 16;          // sends in flight at once
 const KILL_AFTER = 400;    // acknowledged messages before the kill
 const AFTER_RESTART = 200; // acknowledged messages the new client must add
-
-async function openDevice(stack) {
-  const client = Client.fromConnectionString(stack.device_connection_string, Mqtt);
-  // The outage must surface as errors here, not as retries that outlive the test.
-  client.setRetryPolicy(new NoRetry());
-  await client.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
-  await client.open();
-  return client;
-}
 
 // Sends numbered messages on LANES lanes until `stop()` says so or a send fails; returns the
 // numbers acknowledged. `onAck` runs after each acknowledgement.

@@ -1,0 +1,29 @@
+'use strict';
+// Device clients for the tests that take the hub away (kill, key revoked, vault gone): the
+// unmodified SDK over MQTT/TLS with retries off, so an outage surfaces as an error in the test
+// instead of retries that outlive it; and the hub's encryption status.
+
+const fs = require('node:fs');
+const assert = require('node:assert/strict');
+const { Client } = require('azure-iot-device');
+const { Mqtt } = require('azure-iot-device-mqtt');
+const { NoRetry } = require('azure-iot-common');
+const s = require('./stack.js');
+
+async function openDevice(stack, connectionString = stack.device_connection_string) {
+  const client = Client.fromConnectionString(connectionString, Mqtt);
+  client.setRetryPolicy(new NoRetry());
+  await client.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
+  await client.open();
+  return client;
+}
+
+// GET /$coffre/encryption of the hub at `stack.https_port`.
+async function encryption(stack) {
+  const res = await s.rawRequest({ url: `https://localhost:${stack.https_port}`,
+    path: '/$coffre/encryption', caFile: stack.ca_file });
+  assert.equal(res.status, 200);
+  return res.json;
+}
+
+module.exports = { openDevice, encryption };
