@@ -1,11 +1,17 @@
 #include "hub/telemetry_ingest.h"
 
+#include <algorithm>
+
 namespace coffre::hub {
 
 TelemetryIngest::TelemetryIngest(TelemetryStore& store, IngestOptions options)
     : store_(store), options_(options) {
-  for (int p = 0; p < store_.partitions(); ++p) queues_.push_back(std::make_unique<Queue>());
-  for (int p = 0; p < store_.partitions(); ++p) writers_.emplace_back([this, p] { Run(p); });
+  int writers = options_.writers > 0
+                    ? options_.writers
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  writers = std::min(writers, store_.partitions());
+  for (int w = 0; w < writers; ++w) queues_.push_back(std::make_unique<Queue>());
+  for (int w = 0; w < writers; ++w) writers_.emplace_back([this, w] { Run(w); });
 }
 
 TelemetryIngest::~TelemetryIngest() { Stop(); }
@@ -22,13 +28,14 @@ void TelemetryIngest::Stop() {
 }
 
 Status TelemetryIngest::Submit(TelemetryMessage message, Completion done) {
-  Queue& q = *queues_[static_cast<size_t>(store_.PartitionOf(message.device_id))];
+  int partition = store_.PartitionOf(message.device_id);
+  Queue& q = *queues_[static_cast<size_t>(WriterOf(partition))];
   std::lock_guard<std::mutex> guard(q.mu);
   if (q.stopping) return Unavailable("the telemetry store is shutting down");
   if (q.items.size() >= options_.max_queued_messages) {
     return ResourceExhausted("too many telemetry messages are waiting to be stored");
   }
-  q.items.push_back({std::move(message), std::move(done)});
+  q.items.push_back({partition, std::move(message), std::move(done)});
   q.ready.notify_one();
   return Status::Ok();
 }
@@ -38,8 +45,8 @@ IngestStats TelemetryIngest::stats() const {
   return stats_;
 }
 
-// On the writer thread, which is the only one that may delete a partition's segments.
-void TelemetryIngest::ExpireIfDue(int partition, std::chrono::steady_clock::time_point& next_check) {
+// On the writer thread, which is the only one that may delete its partitions' segments.
+void TelemetryIngest::ExpireIfDue(int writer, std::chrono::steady_clock::time_point& next_check) {
   auto now = std::chrono::steady_clock::now();
   if (now < next_check) return;
   next_check = now + options_.retention_check_every;
@@ -47,43 +54,55 @@ void TelemetryIngest::ExpireIfDue(int partition, std::chrono::steady_clock::time
                                 : std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();
-  Result<size_t> removed = store_.ExpireBefore(partition, wall - options_.retention.count());
-  if (!removed.has_value()) return;  // tried again at the next check
-  std::lock_guard<std::mutex> guard(stats_mu_);
-  stats_.expired_segments += *removed;
+  for (int p = writer; p < store_.partitions(); p += static_cast<int>(queues_.size())) {
+    Result<size_t> removed = store_.ExpireBefore(p, wall - options_.retention.count());
+    if (!removed.has_value()) continue;  // tried again at the next check
+    std::lock_guard<std::mutex> guard(stats_mu_);
+    stats_.expired_segments += *removed;
+  }
 }
 
-void TelemetryIngest::Run(int partition) {
-  Queue& q = *queues_[static_cast<size_t>(partition)];
-  std::vector<TelemetryMessage> messages;
-  std::vector<Completion> completions;
+void TelemetryIngest::Run(int writer) {
+  Queue& q = *queues_[static_cast<size_t>(writer)];
+  // This writer's partitions, each with the batch taken for it.
+  std::vector<int> mine;
+  for (int p = writer; p < store_.partitions(); p += static_cast<int>(queues_.size())) mine.push_back(p);
+  std::vector<std::vector<TelemetryMessage>> messages(mine.size());
+  std::vector<std::vector<Completion>> completions(mine.size());
+  auto slot = [&](int partition) { return static_cast<size_t>(partition / static_cast<int>(queues_.size())); };
   auto next_check = std::chrono::steady_clock::now();
   for (;;) {
-    ExpireIfDue(partition, next_check);
+    ExpireIfDue(writer, next_check);
+    size_t taken = 0;
     {
       std::unique_lock<std::mutex> lock(q.mu);
       bool ready = q.ready.wait_until(lock, next_check, [&] { return q.stopping || !q.items.empty(); });
       if (!ready) continue;         // time for retention
       if (q.items.empty()) return;  // stopping, and everything queued is done
       // Group commit: take all that arrived while the previous batch was being synced.
-      while (!q.items.empty() && messages.size() < options_.max_batch_messages) {
-        messages.push_back(std::move(q.items.front().message));
-        completions.push_back(std::move(q.items.front().done));
+      while (!q.items.empty() && taken < options_.max_batch_messages) {
+        Pending& item = q.items.front();
+        messages[slot(item.partition)].push_back(std::move(item.message));
+        completions[slot(item.partition)].push_back(std::move(item.done));
         q.items.pop_front();
+        ++taken;
       }
     }
-    Status status = store_.Append(partition, messages).status();
-    if (status.ok()) status = store_.Commit(partition);
-    for (const Completion& done : completions) {
-      if (done) done(status);
+    uint64_t commits = 0;
+    for (size_t i = 0; i < mine.size(); ++i) {
+      if (messages[i].empty()) continue;
+      Status status = store_.Append(mine[i], messages[i]).status();
+      if (status.ok()) status = store_.Commit(mine[i]);
+      ++commits;
+      for (const Completion& done : completions[i]) {
+        if (done) done(status);
+      }
+      messages[i].clear();
+      completions[i].clear();
     }
-    {
-      std::lock_guard<std::mutex> guard(stats_mu_);
-      stats_.messages += messages.size();
-      stats_.commits += 1;
-    }
-    messages.clear();
-    completions.clear();
+    std::lock_guard<std::mutex> guard(stats_mu_);
+    stats_.messages += taken;
+    stats_.commits += commits;
   }
 }
 

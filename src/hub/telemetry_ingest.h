@@ -1,7 +1,8 @@
 #pragma once
-// TelemetryIngest: the write path of the telemetry store with group commit. Each partition has a
-// writer thread; front ends Submit messages from any thread, and the writer takes everything
-// queued (up to a batch limit), seals and appends it, makes it durable with one fdatasync, and
+// TelemetryIngest: the write path of the telemetry store with group commit. A few writer threads
+// (as many as cores, at most one per partition) each own some partitions; front ends Submit
+// messages from any thread, and a writer takes everything queued for its partitions (up to a
+// batch limit), seals and appends it, makes each partition durable with one fdatasync, and
 // only then calls each message's completion. So a PUBACK never precedes durability, and the
 // cost of a sync is shared by every message that arrived meanwhile. The writers also run
 // retention: every `retention_check_every`, whole segments older than `retention` go.
@@ -22,6 +23,7 @@
 namespace coffre::hub {
 
 struct IngestOptions {
+  int writers = 0;  // 0: min(partitions, cores); fewer threads, fewer hand-offs on few cores
   size_t max_batch_messages = 4096;
   size_t max_queued_messages = 65536;  // beyond this Submit refuses (back-pressure)
   std::chrono::milliseconds retention{std::chrono::hours(24)};  // Azure: 1 to 7 days
@@ -39,7 +41,7 @@ class TelemetryIngest {
  public:
   using Completion = std::function<void(const Status&)>;
 
-  // store must outlive the ingest. Starts one writer thread per partition.
+  // store must outlive the ingest. Starts the writer threads.
   TelemetryIngest(TelemetryStore& store, IngestOptions options = {});
   ~TelemetryIngest();  // Stop()
 
@@ -54,17 +56,19 @@ class TelemetryIngest {
 
  private:
   struct Pending {
+    int partition;
     TelemetryMessage message;
     Completion done;
   };
-  struct Queue {
+  struct Queue {  // one per writer
     std::mutex mu;
     std::condition_variable ready;
     std::deque<Pending> items;
     bool stopping = false;
   };
-  void Run(int partition);
-  void ExpireIfDue(int partition, std::chrono::steady_clock::time_point& next_check);
+  void Run(int writer);
+  void ExpireIfDue(int writer, std::chrono::steady_clock::time_point& next_check);
+  int WriterOf(int partition) const { return partition % static_cast<int>(queues_.size()); }
 
   TelemetryStore& store_;
   IngestOptions options_;
