@@ -69,6 +69,8 @@ Result<std::vector<Region>> Snapshot(int pid) {
     size_t dash = range.find('-');
     uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16);
     uint64_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    // Terabyte-sized reservations (a sanitizer's shadow memory) are not the hub's data.
+    if (end - start > (uint64_t{1} << 30)) continue;
     Region r{line, start, std::string(end - start, '\0')};
     mem.clear();
     mem.seekg(static_cast<std::streamoff>(start));
