@@ -13,17 +13,27 @@ namespace asio = boost::asio;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
+// One single-threaded io_context per thread, connections handed out in turn: a connection's
+// events, its PUBACK hand-offs and its writes all stay on one thread, with no locking inside
+// Asio and no waking of a second thread to run a handler the first one received.
 struct MqttServer::Impl {
   Impl(MqttServerOptions o, hub::DeviceAuthenticator& auth, hub::TelemetryIngest& ingest,
        hub::Registry& registry)
       : options(std::move(o)),
         shared{auth, ingest, registry, options.limits, {}, {}},
-        ioc(options.threads),
+        iocs(MakeContexts(options.threads)),
         ssl_ctx(ssl::context::tls_server),
-        acceptor(asio::make_strand(ioc)) {}
+        acceptor(*iocs.front()) {}
+
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
 
   void Accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket s) {
+    asio::io_context& next = *iocs[next_context++ % iocs.size()];
+    acceptor.async_accept(next, [this](boost::system::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
         boost::system::error_code ignored;
@@ -36,7 +46,8 @@ struct MqttServer::Impl {
 
   MqttServerOptions options;
   ServerShared shared;
-  asio::io_context ioc;
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  size_t next_context = 0;  // on the acceptor's thread only
   ssl::context ssl_ctx;
   tcp::acceptor acceptor;
   std::vector<std::thread> threads;
@@ -95,8 +106,11 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
   COFFRE_RETURN_IF_ERROR(net::Listen(impl->acceptor, impl->options.address, impl->options.port));
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();
-  for (int i = 0; i < impl->options.threads; ++i) {
-    impl->threads.emplace_back([ioc = &impl->ioc] { ioc->run(); });
+  for (auto& ioc : impl->iocs) {
+    impl->threads.emplace_back([ioc = ioc.get()] {
+      auto busy = asio::make_work_guard(*ioc);  // serve until Stop, even with no connection
+      ioc->run();
+    });
   }
   return std::unique_ptr<MqttServer>(new MqttServer(std::move(impl)));
 }
@@ -108,7 +122,7 @@ void MqttServer::Stop() {
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);
   });
-  impl_->ioc.stop();
+  for (auto& ioc : impl_->iocs) ioc->stop();
   for (auto& t : impl_->threads) t.join();
 }
 
