@@ -104,3 +104,17 @@ scenario "QoS 1, one PUBLISH per write:" --qos 1 --size 256 --inflight 32
 scenario "QoS 1, writes coalesced:" --qos 1 --size 256 --inflight 32 --coalesce
 # QoS 0 has no acknowledgement: msgs/s is what the tool wrote, not what the broker stored.
 scenario "QoS 0 (send side):" --qos 0 --size 256 --inflight 64
+
+# Many clients at a fixed rate: the latency target (p99 at most 20 ms).
+many=1000 rate=20000 many_count=200000
+[ $quick = 1 ] && many=100 rate=2000 many_count=2000
+owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$tmp/stack/connection.json")
+https_port=$(field https_port)
+echo "$many clients at a fixed $rate msgs/s, QoS 1:"
+clients=$many count=$many_count
+run coffre "$hub_pid" --port "$mqtt_port" --owner "$owner" --https-port "$https_port" \
+  --qos 1 --size 256 --inflight 8 --rate "$rate"
+c_p99=$r_p99
+run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret \
+  --qos 1 --size 256 --inflight 8 --rate "$rate"
+awk -v cp="$c_p99" -v mp="$r_p99" 'BEGIN { printf "  p99: coffre %s ms, mosquitto %s ms (target: coffre at most 20 ms)\n", cp, mp }'

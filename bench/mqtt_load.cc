@@ -19,12 +19,16 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "common/encoding.h"
+#include "common/strings.h"
+#include "crypto/random.h"
 #include "crypto/secure_heap.h"
+#include "net/https_client.h"
 #include "hub/sas_token.h"
 #include "mqtt/codec.h"
 
@@ -47,9 +51,12 @@ struct Options {
   uint64_t count = 100000;
   double seconds = 30;
   int inflight = 32;
+  double rate = 0;  // messages per second in all, spread over the clients; 0: as fast as acked
   bool coalesce = false;
   std::string username, password;  // shared credentials (Mosquitto)
   std::string devices_file;        // "id key" lines: Azure SAS per device (coffre-hub)
+  std::string owner;               // iothubowner's connection string: create the devices first
+  uint16_t https_port = 443;       // ... through the hub's service API on this port
   std::string hub_host = "localhost";
   std::string topic_format = "devices/{id}/messages/events/";
 };
@@ -77,7 +84,7 @@ std::string Replace(std::string s, const std::string& what, const std::string& w
 class Client : public std::enable_shared_from_this<Client> {
  public:
   Client(asio::io_context& ioc, ssl::context& ctx, Shared& shared, std::string id, std::string password)
-      : shared_(shared), socket_(ioc), tls_(socket_, ctx), id_(std::move(id)),
+      : shared_(shared), socket_(ioc), tls_(socket_, ctx), pace_(ioc), id_(std::move(id)),
         password_(std::move(password)), topic_(Replace(shared.o.topic_format, "{id}", id_)),
         payload_(shared.o.size, std::byte{'x'}) {}
 
@@ -155,6 +162,7 @@ class Client : public std::enable_shared_from_this<Client> {
         return Fail("CONNACK " + std::to_string(static_cast<int>(ack->code)));
       }
       if (++shared_.connected == shared_.o.clients) shared_.start = Clock::now();
+      if (shared_.o.rate > 0) return Pace();
       return Pump();
     }
     if (auto* ack = std::get_if<mqtt::PacketIdOnly>(&p); ack && ack->type == mqtt::PacketType::kPubAck) {
@@ -169,6 +177,21 @@ class Client : public std::enable_shared_from_this<Client> {
     }
   }
 
+  // Fixed rate: this client's share of --rate, one message credit per tick.
+  void Pace() {
+    if (shared_.stopping) return;
+    auto interval = std::chrono::duration<double>(shared_.o.clients / shared_.o.rate);
+    next_tick_ = next_tick_ == Clock::time_point() ? Clock::now() : next_tick_ +
+                 std::chrono::duration_cast<Clock::duration>(interval);
+    pace_.expires_at(next_tick_);
+    pace_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      ++self->credits_;
+      self->Pump();
+      self->Pace();
+    });
+  }
+
   // Keeps --inflight publishes outstanding (QoS 1), or streams (QoS 0).
   void Pump() {
     if (writing_ || shared_.stopping) return;
@@ -177,7 +200,10 @@ class Client : public std::enable_shared_from_this<Client> {
     Bytes& out = out_;
     out.clear();
     int batch = shared_.o.coalesce ? shared_.o.inflight : 1;
-    while (inflight_ < shared_.o.inflight && shared_.issued < shared_.o.count && batch-- > 0) {
+    bool paced = shared_.o.rate > 0;
+    while (inflight_ < shared_.o.inflight && shared_.issued < shared_.o.count && batch-- > 0 &&
+           (!paced || credits_ > 0)) {
+      if (paced) --credits_;
       ++shared_.issued;
       uint16_t id = 0;
       if (shared_.o.qos == 1) {
@@ -213,6 +239,9 @@ class Client : public std::enable_shared_from_this<Client> {
   Shared& shared_;
   tcp::socket socket_;
   ssl::stream<tcp::socket&> tls_;
+  asio::steady_timer pace_;
+  Clock::time_point next_tick_{};
+  int credits_ = 0;
   std::string id_, password_, topic_;
   Bytes payload_;
   std::array<char, 65536> chunk_{};
@@ -222,6 +251,47 @@ class Client : public std::enable_shared_from_this<Client> {
   int inflight_ = 0;
   bool writing_ = false;
 };
+
+// Creates (or re-keys) devices load-0 .. load-{clients-1} through the hub's service API with
+// fresh keys, and writes them to a devices file next to nothing secret-worthy: a temp file.
+Result<std::string> CreateDevices(const Options& o) {
+  std::map<std::string, std::string> parts;
+  for (std::string_view part : Split(o.owner, ';')) {
+    size_t eq = part.find('=');
+    if (eq != std::string_view::npos) parts[std::string(part.substr(0, eq))] = std::string(part.substr(eq + 1));
+  }
+  COFFRE_ASSIGN_OR_RETURN(Bytes owner_raw, Base64Decode(parts["SharedAccessKey"]));
+  COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes owner_key, crypto::SecretBytes::CopyOf(owner_raw));
+  COFFRE_ASSIGN_OR_RETURN(std::string token,
+                          hub::MakeSasToken(parts["HostName"], owner_key, std::time(nullptr) + 3600,
+                                            parts["SharedAccessKeyName"]));
+  net::HttpsClientOptions client_options;
+  client_options.origin.scheme = "https";
+  client_options.origin.host = "localhost";
+  client_options.origin.port = o.https_port;
+  client_options.ca_file = o.ca_file;
+  COFFRE_ASSIGN_OR_RETURN(auto client, net::HttpsClient::Create(client_options));
+  std::string file = "/tmp/mqtt_load_devices." + std::to_string(::getpid());
+  std::ofstream out(file);
+  for (int i = 0; i < o.clients; ++i) {
+    std::string id = "load-" + std::to_string(i);
+    Bytes raw(32);
+    COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(raw));
+    std::string key = Base64Encode(raw);
+    std::string body = "{\"deviceId\":\"" + id + "\",\"authentication\":{\"type\":\"sas\","
+                       "\"symmetricKey\":{\"primaryKey\":\"" + key + "\",\"secondaryKey\":\"" + key + "\"}}}";
+    std::string path = "/devices/" + id + "?api-version=2021-04-12";
+    net::HttpHeaders headers = {{"Authorization", token}, {"Content-Type", "application/json"}};
+    COFFRE_ASSIGN_OR_RETURN(net::HttpResponse r, client->Send("PUT", path, headers, body));
+    if (r.status == 409) {  // there from an earlier run: give it the new keys
+      headers.emplace_back("If-Match", "*");
+      COFFRE_ASSIGN_OR_RETURN(r, client->Send("PUT", path, headers, body));
+    }
+    if (r.status >= 300) return Internal("PUT /devices/" + id + ": " + std::to_string(r.status) + " " + r.body);
+    out << id << " " << key << "\n";
+  }
+  return file;
+}
 
 double CpuSeconds() {
   rusage u{};
@@ -245,6 +315,11 @@ int main(int argc, char** argv) {
   app.add_option("--count", o.count, "messages in all")->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
   app.add_option("--seconds", o.seconds, "time bound")->check(CLI::Range(0.1, 3600.0));
   app.add_option("--inflight", o.inflight, "unacknowledged publishes per client")->check(CLI::Range(1, 1000));
+  app.add_option("--rate", o.rate, "messages per second in all (0: as fast as acknowledged)")
+      ->check(CLI::Range(0.0, 10'000'000.0));
+  app.add_option("--owner", o.owner,
+                 "iothubowner's connection string: create devices load-0.. with fresh keys first");
+  app.add_option("--https-port", o.https_port, "the hub's HTTPS port, for --owner");
   app.add_flag("--coalesce", o.coalesce, "write every pending PUBLISH of a client in one write");
   app.add_option("--username", o.username);
   app.add_option("--password", o.password);
@@ -262,6 +337,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<std::pair<std::string, std::string>> identities;  // client id, password
+  if (!o.owner.empty()) {
+    Result<std::string> written = CreateDevices(o);
+    if (!written.has_value()) {
+      std::cerr << "mqtt_load: creating devices: " << written.error() << "\n";
+      return 1;
+    }
+    o.devices_file = *written;
+  }
   if (!o.devices_file.empty()) {
     std::ifstream in(o.devices_file);
     std::string id, key;
@@ -275,6 +358,7 @@ int main(int argc, char** argv) {
       }
       identities.emplace_back(id, *hub::MakeSasToken(o.hub_host + "/devices/" + id, *secret, expiry));
     }
+    if (!o.owner.empty()) std::remove(o.devices_file.c_str());  // ours: keys, gone once read
     if (static_cast<int>(identities.size()) < o.clients) {
       std::cerr << "mqtt_load: " << o.devices_file << " names fewer than " << o.clients << " devices\n";
       return 2;
