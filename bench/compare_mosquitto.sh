@@ -118,3 +118,36 @@ c_p99=$r_p99
 run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret \
   --qos 1 --size 256 --inflight 8 --rate "$rate"
 awk -v cp="$c_p99" -v mp="$r_p99" 'BEGIN { printf "  p99: coffre %s ms, mosquitto %s ms (target: coffre at most 20 ms)\n", cp, mp }'
+
+# Idle TLS connections: connects per second, CPU per connect, and memory per idle connection.
+conns=10000
+[ $quick = 1 ] && conns=100
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# connect NAME PID ARGS...: sets c_rate c_cpu_ms c_rss_kb
+connect() {
+  local name=$1 pid=$2
+  shift 2
+  local out="$tmp/connect-$name" rss0 rss1 t0 t1
+  "$load" --ca-file "$ca" --clients "$conns" --connect-only --hold 3 --seconds 300 "$@" >"$out" 2>&1 &
+  local tool=$!
+  for _ in $(seq 6000); do grep -q '^ready' "$out" && break; kill -0 $tool 2>/dev/null || break; sleep 0.05; done
+  rss0=$(rss_kb "$pid"); t0=$(cpu_ticks "$pid")
+  for _ in $(seq 6000); do grep -q '^all-connected' "$out" && break; kill -0 $tool 2>/dev/null || break; sleep 0.05; done
+  sleep 0.5
+  rss1=$(rss_kb "$pid"); t1=$(cpu_ticks "$pid")
+  wait $tool || { cat "$out"; return 1; }
+  local line
+  line=$(grep '^{' "$out")
+  c_rate=$(json connects_per_s "$line")
+  c_cpu_ms=$(awk -v t=$((t1 - t0)) -v hz="$ticks_per_s" -v n="$conns" 'BEGIN { printf "%.3f", t / hz * 1000 / n }')
+  c_rss_kb=$(awk -v a="$rss0" -v b="$rss1" -v n="$conns" 'BEGIN { printf "%.1f", (b - a) / n }')
+  printf '  %-10s %6s connects/s  broker CPU %6s ms/connect  RSS %6s KB per idle connection\n' \
+    "$name" "$c_rate" "$c_cpu_ms" "$c_rss_kb"
+}
+echo "$conns idle TLS connections:"
+connect coffre "$hub_pid" --port "$mqtt_port" --owner "$owner" --https-port "$https_port"
+cr=$c_rate cc=$c_cpu_ms cm=$c_rss_kb
+connect mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret
+awk -v cr="$cr" -v mr="$c_rate" -v cc="$cc" -v mc="$c_cpu_ms" -v cm="$cm" -v mm="$c_rss_kb" \
+  'function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+   BEGIN { printf "  ratios: connects/s %s, CPU per connect %s, RSS per connection %s (coffre / mosquitto)\n", ratio(cr, mr), ratio(cc, mc), ratio(cm, mm) }'

@@ -18,6 +18,8 @@
 #include <chrono>
 #include <deque>
 #include <fstream>
+#include <functional>
+#include <thread>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -52,6 +54,9 @@ struct Options {
   double seconds = 30;
   int inflight = 32;
   double rate = 0;  // messages per second in all, spread over the clients; 0: as fast as acked
+  bool connect_only = false;  // measure connects, then hold the idle connections --hold seconds
+  double hold = 0;
+  int connecting = 64;        // TLS handshakes in flight at once (connect-only)
   bool coalesce = false;
   std::string username, password;  // shared credentials (Mosquitto)
   std::string devices_file;        // "id key" lines: Azure SAS per device (coffre-hub)
@@ -71,6 +76,9 @@ struct Shared {
   std::vector<uint32_t> latencies_us;
   bool stopping = false;
   int connected = 0;
+  int failed = 0;
+  Clock::time_point all_connected{};
+  std::function<void()> start_next;  // connect-only: start the next client
   std::string error;
 };
 
@@ -161,7 +169,18 @@ class Client : public std::enable_shared_from_this<Client> {
       if (ack->code != mqtt::ConnectCode::kAccepted) {
         return Fail("CONNACK " + std::to_string(static_cast<int>(ack->code)));
       }
-      if (++shared_.connected == shared_.o.clients) shared_.start = Clock::now();
+      if (++shared_.connected == shared_.o.clients && !shared_.o.connect_only) {
+        shared_.start = Clock::now();
+      }
+      if (shared_.o.connect_only) {
+        if (shared_.connected == shared_.o.clients) {
+          shared_.all_connected = Clock::now();
+          std::printf("all-connected\n");
+          std::fflush(stdout);
+        }
+        if (shared_.start_next) shared_.start_next();
+        return;
+      }
       if (shared_.o.rate > 0) return Pace();
       return Pump();
     }
@@ -235,6 +254,12 @@ class Client : public std::enable_shared_from_this<Client> {
     if (shared_.error.empty()) shared_.error = id_ + ": " + why;
     Stop();
   }
+ public:
+  void Close() {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+ private:
 
   Shared& shared_;
   tcp::socket socket_;
@@ -317,6 +342,12 @@ int main(int argc, char** argv) {
   app.add_option("--inflight", o.inflight, "unacknowledged publishes per client")->check(CLI::Range(1, 1000));
   app.add_option("--rate", o.rate, "messages per second in all (0: as fast as acknowledged)")
       ->check(CLI::Range(0.0, 10'000'000.0));
+  app.add_flag("--connect-only", o.connect_only,
+               "connect every client (--connecting TLS handshakes at a time), print "
+               "all-connected, hold them idle --hold seconds, and report connects per second");
+  app.add_option("--hold", o.hold, "seconds to hold idle connections (--connect-only)");
+  app.add_option("--connecting", o.connecting, "handshakes in flight (--connect-only)")
+      ->check(CLI::Range(1, 10000));
   app.add_option("--owner", o.owner,
                  "iothubowner's connection string: create devices load-0.. with fresh keys first");
   app.add_option("--https-port", o.https_port, "the hub's HTTPS port, for --owner");
@@ -382,15 +413,51 @@ int main(int argc, char** argv) {
   std::vector<std::shared_ptr<Client>> clients;
   for (const auto& [id, password] : identities) {
     clients.push_back(std::make_shared<Client>(ioc, ctx, shared, id, password));
-    clients.back()->Start(endpoint);
+  }
+  size_t started = 0;
+  auto start_one = [&] {
+    if (started < clients.size()) clients[started++]->Start(endpoint);
+  };
+  asio::steady_timer hold(ioc);
+  if (o.connect_only) {
+    // An observer (compare_mosquitto.sh) takes the broker's baseline memory now.
+    std::printf("ready\n");
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    shared.start_next = [&] {
+      start_one();
+      if (shared.connected == o.clients) {  // all in: hold them idle, then stop
+        hold.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.hold)));
+        hold.async_wait([&](boost::system::error_code ec) {
+          if (ec) return;
+          shared.stopping = true;
+          for (auto& c : clients) c->Close();
+          ioc.stop();
+        });
+      }
+    };
+    shared.start = Clock::now();
+    for (int i = 0; i < o.connecting; ++i) start_one();
+  } else {
+    for (size_t i = 0; i < clients.size(); ++i) start_one();
   }
   asio::steady_timer bound(ioc, shared.deadline + std::chrono::seconds(2));
   bound.async_wait([&](boost::system::error_code ec) {
     if (!ec) ioc.stop();
   });
   ioc.run();
-  double elapsed = std::chrono::duration<double>(Clock::now() - shared.start).count();
   double cpu = CpuSeconds() - cpu0;
+  if (o.connect_only) {
+    double took = shared.all_connected == Clock::time_point()
+                      ? 0
+                      : std::chrono::duration<double>(shared.all_connected - shared.start).count();
+    std::printf("{\"connected\":%d,\"connect_seconds\":%.3f,\"connects_per_s\":%.0f,"
+                "\"tool_cpu_s\":%.3f,\"error\":\"%s\"}\n",
+                shared.connected, took, took > 0 ? shared.connected / took : 0, cpu,
+                shared.error.c_str());
+    return shared.error.empty() && shared.connected == o.clients ? 0 : 1;
+  }
+  double elapsed = std::chrono::duration<double>(Clock::now() - shared.start).count();
   auto& l = shared.latencies_us;
   std::sort(l.begin(), l.end());
   auto pct = [&](double p) -> double {

@@ -130,8 +130,8 @@ Result<DeviceIdentity> Registry::Load(const std::string& row) {
   return FromJson(j);
 }
 
-Status Registry::Store(const std::string& row, const DeviceIdentity& device) {
-  return rows_.Store(row, ToJson(device));
+Status Registry::Store(const std::string& row, const DeviceIdentity& device, bool sync) {
+  return rows_.Store(row, ToJson(device), sync);
 }
 
 Result<std::string> Registry::NewEtag() {
@@ -251,7 +251,7 @@ Status Registry::SetConnected(const std::string& device_id, bool connected) {
   d.connected = connected;
   d.connection_state_updated_ms = now;
   d.last_activity_ms = now;
-  return Store(row, d);
+  return Store(row, d, /*sync=*/false);
 }
 
 }  // namespace coffre::hub

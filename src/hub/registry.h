@@ -66,13 +66,14 @@ class Registry {
   Status Delete(const std::string& device_id, const std::string& if_match);
   Result<DevicePage> List(size_t max_devices, const std::string& continuation);
 
-  // Connection bookkeeping from the protocol front ends (no etag change, as in Azure).
+  // Connection bookkeeping from the protocol front ends (no etag change, as in Azure). Soft
+  // state: written without waiting for the disk (a crash may forget the last change).
   Status SetConnected(const std::string& device_id, bool connected);
 
  private:
   Result<std::string> RowKey(const std::string& device_id);
   Result<DeviceIdentity> Load(const std::string& row);
-  Status Store(const std::string& row, const DeviceIdentity& device);
+  Status Store(const std::string& row, const DeviceIdentity& device, bool sync = true);
   Result<std::string> NewEtag();
 
   SealedRows rows_;

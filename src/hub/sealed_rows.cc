@@ -21,7 +21,7 @@ Result<json> SealedRows::Load(const std::string& row) {
   return j;
 }
 
-Status SealedRows::Store(const std::string& row, const json& record) {
+Status SealedRows::Store(const std::string& row, const json& record, bool sync) {
   std::string text = record.dump(-1, ' ', false, json::error_handler_t::replace);
   Result<Bytes> sealed = [&]() -> Result<Bytes> {
     std::lock_guard<std::mutex> guard(mu_);
@@ -32,7 +32,7 @@ Status SealedRows::Store(const std::string& row, const json& record) {
   }();
   crypto::Cleanse(text);
   if (!sealed.has_value()) return sealed.error();
-  return kv_.Put(row, *sealed, /*sync=*/true);
+  return kv_.Put(row, *sealed, sync);
 }
 
 Status SealedRows::Erase(const std::string& row) { return kv_.Delete(row, /*sync=*/true); }

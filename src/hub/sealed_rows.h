@@ -30,7 +30,8 @@ class SealedRows {
                                 std::string_view name);
 
   Result<nlohmann::json> Load(const std::string& row);  // NOT_FOUND if absent
-  Status Store(const std::string& row, const nlohmann::json& record);  // durable on return
+  // Durable on return unless `sync` is false (soft state: written, not waited for).
+  Status Store(const std::string& row, const nlohmann::json& record, bool sync = true);
   Status Erase(const std::string& row);                                // durable on return
   // Row keys under prefix, in key order, at most `max` (0: all), after `after` if not empty.
   Result<std::vector<std::string>> Rows(std::string_view prefix, size_t max = 0,
