@@ -98,7 +98,7 @@ EncryptionStatus KeyMonitor::status() const {
   return status_;
 }
 
-// get, then unwrapKey of the hub's own root (which also unlocks a locked hub), then wrapKey.
+// get, then unwrapKey of the hub's own root, then wrapKey; then a locked hub unlocks.
 KeyMonitor::Verdict KeyMonitor::Probe() {
   Verdict v;
   bool expired_is_inaccessible;
@@ -129,9 +129,7 @@ KeyMonitor::Verdict KeyMonitor::Probe() {
     v.detail = "the key " + d->id + " is " + std::string(crypto::KeyStateName(d->state));
     return v;
   }
-  if (keys_.locked()) {
-    if (Status s = keys_.Unlock(provider_); !s.ok()) return refuse(s);
-  } else {
+  {
     Result<crypto::SecretBytes> root = provider_.Unwrap(keys_.wrapped_root());
     if (!root.has_value()) return refuse(root.error());
   }
@@ -140,6 +138,10 @@ KeyMonitor::Verdict KeyMonitor::Probe() {
     if (!probe.has_value()) return refuse(probe.error());
     Result<crypto::WrappedKey> wrapped = provider_.Wrap(*probe);
     if (!wrapped.has_value()) return refuse(wrapped.error());
+  }
+  // Only once every right answered does a locked hub take its root key back.
+  if (keys_.locked()) {
+    if (Status s = keys_.Unlock(provider_); !s.ok()) return refuse(s);
   }
   return v;
 }
@@ -193,8 +195,9 @@ void KeyMonitor::Apply(const Verdict& v) {
     }
     if (before.accessible != status_.accessible) flipped = status_;
   }
-  // Lock before anyone hears of it: nothing decrypts from here on.
-  if (flipped && !flipped->accessible) keys_.Lock();
+  // Lock before anyone hears of it: nothing decrypts from here on. (Also when it was already
+  // Inaccessible: whatever unlocked the keys meanwhile does not outrank the verdict.)
+  if (!status().accessible && !keys_.locked()) keys_.Lock();
   if (flipped && on_change_) on_change_(*flipped);
 }
 

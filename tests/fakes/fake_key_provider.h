@@ -23,11 +23,14 @@ class FakeKeyProvider : public crypto::KeyProvider {
   void set_state(crypto::KeyState s) { std::lock_guard g(mu_); state_ = s; }
   void set_mode(Mode m) { std::lock_guard g(mu_); mode_ = m; }
   void set_purge_protected(bool p) { std::lock_guard g(mu_); purge_protected_ = p; }
+  // Only wrapKey denied (the permission removed), as a vault can.
+  void set_wrap_denied(bool d) { std::lock_guard g(mu_); wrap_denied_ = d; }
   int calls() const { std::lock_guard g(mu_); return calls_; }
 
   Result<crypto::WrappedKey> Wrap(const crypto::SecretBytes& key) override {
     std::lock_guard g(mu_);
     COFFRE_RETURN_IF_ERROR(Check(/*protects=*/true));
+    if (wrap_denied_) return PermissionDenied("fake vault denies wrapKey");
     crypto::GcmNonce nonce;
     COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(nonce));
     COFFRE_ASSIGN_OR_RETURN(Bytes sealed, aead_->Seal(nonce, {}, key.Reveal()));
@@ -76,6 +79,7 @@ class FakeKeyProvider : public crypto::KeyProvider {
   crypto::KeyState state_ = crypto::KeyState::kEnabled;
   Mode mode_ = Mode::kNormal;
   bool purge_protected_ = true;
+  bool wrap_denied_ = false;
   int calls_ = 0;
 };
 

@@ -92,6 +92,26 @@ TEST_F(KeyMonitorTest, AHubOpenedLockedStaysInaccessibleUntilTheVaultAnswers) {
   EXPECT_TRUE(changes_[0].accessible);
 }
 
+// Access is all three rights: with unwrapKey back but wrapKey still revoked, a locked hub stays
+// locked (it never takes its root key back just to drop it again).
+TEST_F(KeyMonitorTest, ALockedHubUnlocksOnlyWhenEveryRightIsBack) {
+  auto monitor = Monitor();
+  provider_.set_mode(FakeKeyProvider::Mode::kDenied);
+  monitor->CheckNow();
+  ASSERT_TRUE(keys_->locked());
+  provider_.set_mode(FakeKeyProvider::Mode::kNormal);
+  provider_.set_wrap_denied(true);
+  monitor->CheckNow();
+  EXPECT_FALSE(monitor->status().accessible);
+  EXPECT_EQ(monitor->status().reason, "AccessDenied");
+  EXPECT_TRUE(keys_->locked());
+  EXPECT_FALSE(Decrypts());
+  provider_.set_wrap_denied(false);
+  monitor->CheckNow();
+  EXPECT_TRUE(monitor->status().accessible);
+  EXPECT_TRUE(Decrypts());
+}
+
 TEST_F(KeyMonitorTest, AKeyWithoutPurgeProtectionIsReportedAndLogged) {
   auto monitor = Monitor();
   ::testing::internal::CaptureStderr();
