@@ -15,6 +15,7 @@
 #include "cli/table.h"
 #include "common/encoding.h"
 #include "common/files.h"
+#include "common/strings.h"
 #include "hub/sas_token.h"
 
 namespace coffre::cli {
@@ -308,7 +309,7 @@ void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Option
             return InvalidArgument("--key-uri needs --vault-token-file (the hub's vault token)");
           }
           COFFRE_ASSIGN_OR_RETURN(std::string token, ReadTextFile(o.vault_token_file));
-          while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+          token = TrimEnd(std::move(token));
           body["keyUri"] = o.key_uri;
           body["vaultToken"] = token;
           if (!o.vault_ca_file.empty()) {

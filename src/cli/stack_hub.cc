@@ -7,6 +7,7 @@
 #include "cli/daemon.h"
 #include "cli/stack_vault.h"
 #include "common/files.h"
+#include "common/strings.h"
 #include "common/unique_fd.h"
 
 namespace coffre::cli {
@@ -21,11 +22,6 @@ bool PortAccepts(uint16_t port) {
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -62,9 +58,9 @@ Status EnsureHub(StackState& state) {
   COFFRE_ASSIGN_OR_RETURN(std::string connection, ReadTextFile(connection_file));
   COFFRE_ASSIGN_OR_RETURN(std::string owner, ReadTextFile(connection_file.parent_path() /
                                                           "iothubowner.connection-string"));
-  state.service_connection_string = Trimmed(owner);
+  state.service_connection_string = TrimEnd(owner);
   state.device_id = kDemoDevice;
-  state.device_connection_string = Trimmed(connection);
+  state.device_connection_string = TrimEnd(connection);
   if (state.ports.mqtt != 8883) {
     state.device_connection_string += ";GatewayHostName=localhost:" + std::to_string(state.ports.mqtt);
   }

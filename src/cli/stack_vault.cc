@@ -3,6 +3,7 @@
 #include "cli/daemon.h"
 #include "common/encoding.h"
 #include "common/files.h"
+#include "common/strings.h"
 #include "crypto/random.h"
 #include "keys/vault_http_client.h"
 
@@ -12,11 +13,6 @@ namespace {
 using nlohmann::json;
 
 constexpr auto kStartTimeout = std::chrono::seconds(60);
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
 
 Status EnsurePassphrase(const std::filesystem::path& file) {
   if (std::filesystem::exists(file)) return Status::Ok();
@@ -43,7 +39,7 @@ Status StartVault(StackState& state, const std::filesystem::path& vault_dir) {
     Result<std::string> token = ReadTextFile(vault_dir / "owner-token");
     if (!token.has_value()) return Unavailable("no owner token yet");
     COFFRE_ASSIGN_OR_RETURN(auto client, keys::VaultHttpClient::Create(
-                                             state.vault_url, state.ca_file, Trimmed(*token),
+                                             state.vault_url, state.ca_file, TrimEnd(*token),
                                              std::chrono::milliseconds(2000)));
     COFFRE_ASSIGN_OR_RETURN(keys::VaultReply reply, client->Call("GET", "/keys"));
     return keys::VaultHttpClient::ToStatus(reply);
@@ -65,7 +61,7 @@ Status EnsureVault(StackState& state) {
     COFFRE_RETURN_IF_ERROR(StartVault(state, vault_dir));
   }
   COFFRE_ASSIGN_OR_RETURN(std::string owner_token, ReadTextFile(vault_dir / "owner-token"));
-  state.vault_token = Trimmed(owner_token);
+  state.vault_token = TrimEnd(owner_token);
   state.key_name = kStackKeyName;
   state.hub_principal = kHubPrincipal;
   COFFRE_ASSIGN_OR_RETURN(auto vault, keys::VaultHttpClient::Create(state.vault_url, state.ca_file,

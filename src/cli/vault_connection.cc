@@ -5,6 +5,7 @@
 #include "common/encoding.h"
 
 #include "common/files.h"
+#include "common/strings.h"
 
 namespace coffre::cli {
 namespace {
@@ -14,11 +15,6 @@ using nlohmann::json;
 // A vault that keeps returning nextLinks must not hang the tool: 25 items a page, this is
 // 250,000 items.
 constexpr int kMaxPages = 10000;
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -42,11 +38,11 @@ Result<VaultConnection> ResolveConnection(const ConnectionOptions& options,
   }
   if (!options.token_file.empty()) {
     COFFRE_ASSIGN_OR_RETURN(std::string token, ReadTextFile(options.token_file));
-    c.token = Trimmed(std::move(token));
+    c.token = TrimEnd(std::move(token), "\r\n ");
   } else if (!dir_token.empty()) {
     c.token = dir_token;
   } else {
-    c.token = Trimmed(std::string(env_token));
+    c.token = TrimEnd(std::string(env_token), "\r\n ");
   }
   if (c.token.empty()) {
     return InvalidArgument("no vault token: use --token-file FILE or set COFFRE_VAULT_TOKEN");

@@ -1,6 +1,7 @@
 #pragma once
 // Small string helpers shared by the parsers. Stateless.
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,6 +17,12 @@ inline std::vector<std::string_view> Split(std::string_view text, char separator
     if (at == std::string_view::npos) return out;
     start = at + 1;
   }
+}
+
+// `s` without any of `chars` at its end: a token or connection string read from a file.
+inline std::string TrimEnd(std::string s, std::string_view chars = "\r\n") {
+  while (!s.empty() && chars.find(s.back()) != std::string_view::npos) s.pop_back();
+  return s;
 }
 
 }  // namespace coffre

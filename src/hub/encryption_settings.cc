@@ -7,13 +7,18 @@ constexpr const char* kRecord = "config/encryption";
 
 }  // namespace
 
-nlohmann::json EncryptionSettings::ToJson() const {
-  return {{"keyUri", key_uri},
-          {"vaultTokenFile", vault_token_file},
-          {"vaultCaFile", vault_ca_file},
-          {"keyCheckIntervalMs", key_check_interval_ms},
+nlohmann::json EncryptionSettings::TunablesJson() const {
+  return {{"keyCheckIntervalMs", key_check_interval_ms},
           {"vaultGraceSeconds", vault_grace_s},
           {"expiredKey", expired_is_inaccessible ? "inaccessible" : "continue"}};
+}
+
+nlohmann::json EncryptionSettings::ToJson() const {
+  nlohmann::json j = TunablesJson();
+  j["keyUri"] = key_uri;
+  j["vaultTokenFile"] = vault_token_file;
+  j["vaultCaFile"] = vault_ca_file;
+  return j;
 }
 
 Result<EncryptionSettings> EncryptionSettings::FromJson(const nlohmann::json& j) {

@@ -28,7 +28,8 @@ struct EncryptionSettings {
   bool expired_is_inaccessible = true;  // false: "continue", Key Vault's own semantics
 
   bool customer_managed() const { return !key_uri.empty(); }
-  nlohmann::json ToJson() const;  // the stored form, also shown by the status endpoint
+  nlohmann::json ToJson() const;        // the stored form
+  nlohmann::json TunablesJson() const;  // keyCheckIntervalMs, vaultGraceSeconds, expiredKey
   static Result<EncryptionSettings> FromJson(const nlohmann::json& j);
   // Applies the tunables present in `j` (keyCheckIntervalMs, vaultGraceSeconds, expiredKey) to
   // a copy of this; INVALID_ARGUMENT for a bad or unknown one.

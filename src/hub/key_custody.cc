@@ -2,6 +2,7 @@
 
 #include "common/files.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "keys/service_key_provider.h"
 #include "keys/vault_key_provider.h"
 
@@ -12,11 +13,6 @@ constexpr auto kOpenTimeout = std::chrono::milliseconds(3000);
 // A vault that does not answer a check within 250 ms counts as unreachable (the grace period
 // covers it), so a frozen vault cannot stall the checks past the grace period's end.
 constexpr auto kCheckTimeout = std::chrono::milliseconds(250);
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -30,7 +26,7 @@ Result<std::shared_ptr<crypto::KeyProvider>> KeyCustody::Provider(
   keys::VaultKeyProviderOptions options;
   options.key_uri = s.key_uri;
   options.ca_file = s.vault_ca_file;
-  options.token = Trimmed(std::move(token));
+  options.token = TrimEnd(std::move(token), "\r\n ");
   options.timeout = timeout;
   COFFRE_ASSIGN_OR_RETURN(auto provider, keys::VaultKeyProvider::Create(std::move(options)));
   return std::shared_ptr<crypto::KeyProvider>(std::move(provider));

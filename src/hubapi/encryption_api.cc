@@ -20,8 +20,6 @@ std::optional<net::HttpResponse> EncryptionApi::Handle(const net::HttpRequest& r
 net::HttpResponse EncryptionApi::Show() const {
   hub::EncryptionStatus s = monitor_.status();
   hub::EncryptionSettings settings = config_.Get();
-  json tunables = settings.ToJson();
-  for (const char* name : {"keyUri", "vaultTokenFile", "vaultCaFile"}) tunables.erase(name);
   json body = {{"state", s.accessible ? "Accessible" : "Inaccessible"},
                {"reason", s.reason},
                {"detail", s.detail},
@@ -31,7 +29,7 @@ net::HttpResponse EncryptionApi::Show() const {
                {"keyUri", settings.key_uri},
                {"keyId", s.key_id},
                {"purgeProtection", s.purge_protected},
-               {"settings", tunables}};
+               {"settings", settings.TunablesJson()}};
   net::HttpResponse r;
   r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/daemon.h"
 #include "common/encoding.h"
 #include "crypto/root_key.h"
 #include "hub/sas_token.h"
@@ -38,15 +39,6 @@ using nlohmann::json;
 std::string Bin(const char* name) { return std::string(COFFRE_BIN_DIR) + "/" + name; }
 
 int Shell(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
-
-bool Alive(int pid) {
-  if (::kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  size_t paren = line.rfind(") ");
-  return paren == std::string::npos || line.at(paren + 2) != 'Z';
-}
 
 struct Region {
   std::string line;  // the maps line
@@ -190,8 +182,8 @@ TEST(MemoryScanTest, AfterInaccessibleNoKeyDeviceKeyOrBodyRemainsInTheHubProcess
   ASSERT_EQ(Shell(Bin("coffre") + " vault key enable " + c["key_name"].get<std::string>() +
                 " --dir " + stack), 0);
   ::kill(hub_pid, SIGTERM);
-  for (int i = 0; i < 200 && Alive(hub_pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_FALSE(Alive(hub_pid));
+  for (int i = 0; i < 200 && cli::ProcessAlive(hub_pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_FALSE(cli::ProcessAlive(hub_pid));
   auto service_key = std::move(storage::LoadServiceKeyFile(stack + "/hub/service.key").value());
   auto kv = std::move(storage::RocksKvStore::Open(stack + "/hub/data/meta", {nullptr, &service_key}).value());
   auto wrapped = std::move(crypto::ParseWrappedKey(AsChars(kv->Get("keys/root").value())).value());
