@@ -93,6 +93,11 @@ void KeyMonitor::Reconfigure(std::chrono::milliseconds interval, std::chrono::mi
   wake_.notify_all();  // a shorter interval applies now
 }
 
+bool KeyMonitor::accessible() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return status_.accessible;
+}
+
 EncryptionStatus KeyMonitor::status() const {
   std::lock_guard<std::mutex> guard(mu_);
   return status_;
@@ -197,7 +202,7 @@ void KeyMonitor::Apply(const Verdict& v) {
   }
   // Lock before anyone hears of it: nothing decrypts from here on. (Also when it was already
   // Inaccessible: whatever unlocked the keys meanwhile does not outrank the verdict.)
-  if (!status().accessible && !keys_.locked()) keys_.Lock();
+  if (!accessible() && !keys_.locked()) keys_.Lock();
   if (flipped && on_change_) on_change_(*flipped);
 }
 

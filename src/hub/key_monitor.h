@@ -65,6 +65,7 @@ class KeyMonitor {
   // One check, now, on the caller's thread (tests; Start's thread does the same).
   void CheckNow();
   EncryptionStatus status() const;
+  bool accessible() const;  // status().accessible without copying the rest
 
  private:
   struct Verdict {

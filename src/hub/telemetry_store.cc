@@ -59,14 +59,17 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
   std::vector<uint64_t> sequences;
   std::vector<storage::LogRecord> records;
   part.sealed.resize(messages.size());
+  // Rotation by age is decided once per batch (one clock read), by volume per record.
+  auto now = std::chrono::steady_clock::now();
+  bool too_old = now - part.writer_started > options_.data_key_max_age;
   for (size_t i = 0; i < messages.size(); ++i) {
     uint64_t seq = next + i;
     // Rotation by volume (the writer's budget), by age, or after the keys were locked.
-    if (!part.writer || part.writer->exhausted() ||
-        std::chrono::steady_clock::now() - part.writer_started > options_.data_key_max_age) {
+    if (!part.writer || part.writer->exhausted() || too_old) {
       COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition),
                                                              options_.data_key_max_records));
-      part.writer_started = std::chrono::steady_clock::now();
+      part.writer_started = now;
+      too_old = false;
     }
     part.plain.clear();
     int64_t enqueued_ms = std::max(messages[i].enqueued_ms, part.last_enqueued_ms);

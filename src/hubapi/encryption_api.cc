@@ -78,7 +78,9 @@ net::HttpResponse EncryptionApi::Update(const net::HttpRequest& request) {
   return Show();
 }
 
+// On every HTTPS request: the common case costs one lock and no copy.
 std::optional<net::HttpResponse> EncryptionApi::RefuseIfInaccessible() const {
+  if (monitor_.accessible()) return std::nullopt;
   hub::EncryptionStatus s = monitor_.status();
   if (s.accessible) return std::nullopt;
   std::string key = config_.Get().key_uri;
