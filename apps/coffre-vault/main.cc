@@ -29,7 +29,14 @@ int main(int argc, char** argv) {
                  "soft-delete retention, 7 to 90 days (fixed at creation)");
   app.add_option("--public-url", options.public_url, "origin used in key ids");
   app.add_option("--threads", options.threads, "io threads (0: one per core)");
+  int64_t scheduler_period_ms = options.scheduler_period.count();
+  app.add_option("--scheduler-period-ms", scheduler_period_ms,
+                 "how often rotation policies are applied, in milliseconds of real time")
+      ->check(CLI::Range(int64_t{10}, int64_t{86'400'000}));
+  app.add_flag("--test-clock", options.test_clock,
+               "TESTS ONLY: let the owner advance the vault's clock (POST /coffre/clock)");
   CLI11_PARSE(app, argc, argv);
+  options.scheduler_period = std::chrono::milliseconds(scheduler_period_ms);
 
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
@@ -70,7 +77,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "coffre-vault listening on " << (*service)->public_url() << " (pid " << ::getpid()
-            << ")" << ((*service)->initialised_now() ? ", new vault" : "") << std::endl;
+            << ")" << ((*service)->initialised_now() ? ", new vault" : "")
+            << (options.test_clock ? ", TEST CLOCK (for tests only)" : "") << std::endl;
   int sig = 0;
   sigwait(&stop, &sig);
   std::cout << "coffre-vault stopping" << std::endl;

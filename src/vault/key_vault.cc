@@ -17,7 +17,6 @@ const std::vector<std::string> kOctOps = {"encrypt", "decrypt", "wrapKey", "unwr
 const std::vector<std::string> kKnownOps = {"encrypt", "decrypt", "sign", "verify",
                                             "wrapKey", "unwrapKey", "import", "export"};
 
-std::string KeyKey(const std::string& name) { return "key/" + name; }
 std::string VersionKey(const std::string& name, const std::string& v) {
   return "ver/" + name + "/" + v;
 }
@@ -262,7 +261,7 @@ Result<KeyVersion> KeyVault::Update(const std::string& name, const std::string& 
   return v;
 }
 
-Result<KeyVersion> KeyVault::Rotate(const std::string& name) {
+Result<KeyVersion> KeyVault::Rotate(const std::string& name, const std::string& if_latest) {
   KeyVersion latest;
   {
     std::shared_lock lock(mu_);
@@ -272,8 +271,21 @@ Result<KeyVersion> KeyVault::Rotate(const std::string& name) {
       IsRsaKty(latest.kty) ? GenerateRsa(latest.key_size) : GenerateOct(latest.key_size);
   if (!material.has_value()) return material.error();
   std::unique_lock lock(mu_);
-  COFFRE_RETURN_IF_ERROR(KeyRecord(name).status());  // deleted meanwhile?
-  return AddVersion(name, latest.kty, std::move(*material), latest.key_ops, {}, latest.tags);
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));  // deleted meanwhile?
+  if (!if_latest.empty() && record["versions"].back() != if_latest) {
+    return FailedPrecondition("[KeyRotatedMeanwhile] Key " + name + " has a newer version than " +
+                              if_latest + ".");
+  }
+  KeyAttributesPatch attributes;
+  if (record.contains("rotationPolicy")) {
+    COFFRE_ASSIGN_OR_RETURN(RotationPolicy policy,
+                            RotationPolicyFromRecord(record["rotationPolicy"]));
+    if (policy.expiry_time) {
+      attributes.exp = std::optional<int64_t>(clock_() + policy.expiry_time->seconds);
+    }
+  }
+  return AddVersion(name, latest.kty, std::move(*material), latest.key_ops, attributes,
+                    latest.tags);
 }
 
 Result<DeletedKey> KeyVault::Delete(const std::string& name) {

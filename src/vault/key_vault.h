@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vault/key_material.h"
+#include "vault/rotation_policy.h"
 #include "vault/sealed_store.h"
 
 namespace coffre::vault {
@@ -76,6 +78,13 @@ struct UpdateKeyRequest {
   std::optional<nlohmann::json> tags;
 };
 
+// A live key as the rotation scheduler sees it.
+struct KeyPolicyState {
+  KeyVersion latest;
+  RotationPolicy policy;  // the default one until one is set
+  std::map<std::string, std::string> published;  // event type -> the last version it was for
+};
+
 struct OperationResult {
   std::string version;
   Bytes value;
@@ -100,7 +109,21 @@ class KeyVault {
   Result<std::vector<KeyVersion>> ListVersions(const std::string& name);
   Result<KeyVersion> Update(const std::string& name, const std::string& version,
                             const UpdateKeyRequest& request);
-  Result<KeyVersion> Rotate(const std::string& name);
+  // A new version like the latest; its exp is now + the rotation policy's expiryTime, if set.
+  // With `if_latest`, only while that version is still the latest (FAILED_PRECONDITION else),
+  // so a scheduled rotation never doubles a manual one.
+  Result<KeyVersion> Rotate(const std::string& name, const std::string& if_latest = "");
+
+  // The rotation policy lives in the key's record: it follows the key through delete and
+  // recover, and a purge removes it. Get answers the default policy until one is set; Set
+  // takes a validated policy (ParseRotationPolicyUpdate) and keeps the first `created`.
+  Result<RotationPolicy> GetRotationPolicy(const std::string& name);
+  Result<RotationPolicy> SetRotationPolicy(const std::string& name, RotationPolicy policy);
+  Result<std::vector<KeyPolicyState>> ListPolicyStates();
+  // Records that `event_type` was published for `version`: false if it already was. Kept in
+  // the key's record, so an event is published once per version across restarts.
+  Result<bool> MarkPublished(const std::string& name, std::string_view event_type,
+                             const std::string& version);
 
   Result<DeletedKey> Delete(const std::string& name);
   Result<DeletedKey> GetDeleted(const std::string& name);
@@ -120,6 +143,7 @@ class KeyVault {
                                 KeyMaterial material, std::optional<std::vector<std::string>> ops,
                                 const KeyAttributesPatch& attributes, const nlohmann::json& tags);
   Status PurgeLocked(const std::string& name);
+  static std::string KeyKey(const std::string& name) { return "key/" + name; }
   Status PurgeExpiredLocked();
 
   SealedStore& store_;

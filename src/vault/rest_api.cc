@@ -467,6 +467,41 @@ class Handler {
     return Ok(out);
   }
 
+  HttpResponse RotationPolicyRoute(const std::string& name, const std::string& method) {
+    std::string id = Kid(name) + "/rotationpolicy";
+    if (method == "GET") {
+      if (auto d = Deny("getrotationpolicy")) return *d;
+      COFFRE_HTTP_ASSIGN_OR_RETURN(auto policy, vault_.GetRotationPolicy(name));
+      return Ok(RotationPolicyToWire(policy, id));
+    }
+    if (method != "PUT") return MethodNotAllowed();
+    if (auto d = Deny("setrotationpolicy")) return *d;
+    COFFRE_HTTP_RETURN_IF_ERROR(vault_.GetRotationPolicy(name).status());  // 404 before 400
+    COFFRE_HTTP_ASSIGN_OR_RETURN(json body, ParseBody(request_, true));
+    COFFRE_HTTP_ASSIGN_OR_RETURN(auto update, ParseRotationPolicyUpdate(body));
+    COFFRE_HTTP_ASSIGN_OR_RETURN(auto policy, vault_.SetRotationPolicy(name, std::move(update)));
+    return Ok(RotationPolicyToWire(policy, id));
+  }
+
+  // The test clock (--test-clock only): GET reads it, POST {"advance_seconds":N} moves it on.
+  HttpResponse TestClock(VaultClock& clock, const std::string& method) {
+    if (!caller_.admin) {
+      return RestApi::Error(403, "Forbidden", "Only the vault owner moves the test clock.",
+                            "AccessDenied");
+    }
+    if (method == "POST") {
+      COFFRE_HTTP_ASSIGN_OR_RETURN(json body, ParseBody(request_, true));
+      COFFRE_HTTP_ASSIGN_OR_RETURN(auto seconds, Field<int64_t>(body, "advance_seconds"));
+      if (!seconds) {
+        return RestApi::Error(400, "BadParameter", "The field 'advance_seconds' is required.");
+      }
+      COFFRE_HTTP_RETURN_IF_ERROR(clock.Advance(*seconds));
+    } else if (method != "GET") {
+      return MethodNotAllowed();
+    }
+    return Ok(json{{"now", clock.Now()}, {"offset_seconds", clock.offset()}});
+  }
+
   static HttpResponse MethodNotAllowed() {
     return RestApi::Error(405, "MethodNotAllowed", "The method is not allowed on this path.");
   }
@@ -491,6 +526,9 @@ HttpResponse RestApi::Route(Call& call) {
 
   if (seg[0] == "coffre" && n >= 2 && n <= 3 && seg[1] == "principals") {
     return h.Principals(seg, method);
+  }
+  if (seg[0] == "coffre" && n == 2 && seg[1] == "clock" && options_.test_clock != nullptr) {
+    return h.TestClock(*options_.test_clock, method);
   }
   if (seg[0] == "keys") {
     if (n == 1) {
@@ -540,9 +578,7 @@ HttpResponse RestApi::Route(Call& call) {
       if (method == "POST" && third == "backup") {
         return Error(501, "NotImplemented", "Key backup and restore are not available yet.");
       }
-      if (third == "rotationpolicy") {
-        return Error(501, "NotImplemented", "Rotation policies are not available yet.");
-      }
+      if (third == "rotationpolicy") return h.RotationPolicyRoute(name, method);
       if (method == "GET" && third == "versions") {
         if (auto d = h.Deny("list")) return *d;
         COFFRE_HTTP_ASSIGN_OR_RETURN(auto versions, vault_.ListVersions(name));

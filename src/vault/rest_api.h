@@ -11,6 +11,7 @@
 #include "net/http_types.h"
 #include "vault/access_control.h"
 #include "vault/key_vault.h"
+#include "vault/vault_clock.h"
 
 namespace coffre::vault {
 
@@ -19,6 +20,9 @@ struct RestApiOptions {
   std::string challenge_authorization =
       "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000";
   std::string challenge_resource = "https://vault.azure.net";
+  // Set only for a vault started with --test-clock: the owner may then advance it through
+  // GET/POST /coffre/clock. Must outlive the API.
+  VaultClock* test_clock = nullptr;
 };
 
 class RestApi {

@@ -10,26 +10,24 @@
 #include "vault/key_vault.h"
 #include "vault/master_key.h"
 #include "vault/rest_api.h"
+#include "vault/rotation_scheduler.h"
 #include "vault/sealed_store.h"
+#include "vault/vault_clock.h"
 
 namespace coffre::vault {
 namespace {
 
 constexpr const char* kOwner = "owner";
 
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 struct VaultService::Impl {
   std::unique_ptr<storage::RocksKvStore> kv;
   std::unique_ptr<SealedStore> store;
+  std::unique_ptr<VaultClock> clock;
   std::unique_ptr<AccessControl> access;
   std::unique_ptr<KeyVault> vault;
+  std::unique_ptr<RotationScheduler> scheduler;
   std::unique_ptr<RestApi> api;
   std::atomic<RestApi*> api_ready{nullptr};
   std::unique_ptr<net::HttpsServer> server;
@@ -45,12 +43,16 @@ const std::string& VaultService::public_url() const { return impl_->public_url; 
 bool VaultService::initialised_now() const { return impl_->initialised_now; }
 
 void VaultService::Stop() {
+  if (impl_ && impl_->scheduler) impl_->scheduler->Stop();
   if (impl_ && impl_->server) impl_->server->Stop();
 }
 
 Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOptions& options) {
   if (options.retention_days < 7 || options.retention_days > 90) {
     return InvalidArgument("retention days must be between 7 and 90");
+  }
+  if (options.scheduler_period <= std::chrono::milliseconds(0)) {
+    return InvalidArgument("the scheduler period must be positive");
   }
   auto impl = std::make_unique<Impl>();
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(options.dir));
@@ -64,7 +66,10 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   if (!master.has_value()) return master.error();
   COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db"));
   COFFRE_ASSIGN_OR_RETURN(impl->store, SealedStore::Open(*impl->kv, std::move(*master)));
-  impl->access = std::make_unique<AccessControl>(*impl->store);
+  COFFRE_ASSIGN_OR_RETURN(impl->clock, VaultClock::Open(*impl->store));
+  VaultClock* clock = impl->clock.get();
+  auto now = [clock] { return clock->Now(); };
+  impl->access = std::make_unique<AccessControl>(*impl->store, now);
 
   VaultSettings settings{options.purge_protection, options.retention_days};
   Result<nlohmann::json> stored = impl->store->GetJson("vault/settings");
@@ -86,8 +91,10 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   }
 
   storage::RocksKvStore* kv = impl->kv.get();
-  impl->vault = std::make_unique<KeyVault>(*impl->store, settings, NowSeconds,
+  impl->vault = std::make_unique<KeyVault>(*impl->store, settings, now,
                                             [kv] { return kv->DestroyDeletedData(); });
+  impl->scheduler = std::make_unique<RotationScheduler>(*impl->vault, /*sink=*/nullptr, now,
+                                                        options.scheduler_period);
 
   net::HttpsServerOptions server_options;
   server_options.address = options.listen_address;
@@ -112,8 +119,10 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   while (!impl->public_url.empty() && impl->public_url.back() == '/') impl->public_url.pop_back();
   RestApiOptions api_options;
   api_options.public_origin = impl->public_url;
+  if (options.test_clock) api_options.test_clock = impl->clock.get();
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);
+  impl->scheduler->Start();
   return std::unique_ptr<VaultService>(new VaultService(std::move(impl)));
 }
 

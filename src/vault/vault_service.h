@@ -5,6 +5,7 @@
 // HTTPS. Wiring only: the behaviour lives in KeyVault, AccessControl and RestApi.
 // Thread-safe; Stop() or the destructor stops serving.
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -24,6 +25,9 @@ struct VaultServiceOptions {
   int retention_days = 90;                 // fixed at initialisation (7..90)
   std::string public_url;                  // empty: https://localhost:<port>
   int threads = 0;
+  // Tests only: the owner may advance the vault's clock (POST /coffre/clock); docs/VAULT.md.
+  bool test_clock = false;
+  std::chrono::milliseconds scheduler_period{1000};  // how often rotation policies are applied
 };
 
 class VaultService {

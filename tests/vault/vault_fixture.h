@@ -35,6 +35,7 @@ class VaultFixture {
 
   KeyVault& vault() { return *vault_; }
   AccessControl& access() { return *access_; }
+  SealedStore& store() { return *store_; }
   storage::RocksKvStore& kv() { return *kv_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
 
