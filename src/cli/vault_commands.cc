@@ -38,6 +38,11 @@ struct CreateOptions {
   bool disabled = false;
 };
 
+// `coffre vault key policy set`: ISO 8601 durations, empty when not given.
+struct PolicyOptions {
+  std::string rotate_after, rotate_before_expiry, notify_before_expiry, expires_in;
+};
+
 // Every option of every vault command: only the selected command's are set.
 struct Options {
   ConnectionOptions connection;
@@ -45,6 +50,7 @@ struct Options {
   std::string name;  // the key or principal
   std::string version;
   CreateOptions create;
+  PolicyOptions policy;
   std::vector<std::string> permissions;
   bool rotate_token = false;
 };
@@ -157,6 +163,28 @@ Status ListDeletedKeys(Context& c) {
   return Print(c, list, [](const json& l) { return DeletedKeysTable(Items(l)); });
 }
 
+Status ShowPolicy(Context& c, const std::string& name) {
+  COFFRE_ASSIGN_OR_RETURN(json policy, CallVault(c.vault, "GET", KeyPath(name, "rotationpolicy")));
+  return Print(c, policy, PolicyDetails);
+}
+
+// Replaces the whole policy, as the vault's PUT does; the vault validates the durations and
+// adds its default Notify (30 days before expiry) when none is given.
+Status SetPolicy(Context& c, const std::string& name, const PolicyOptions& o) {
+  json actions = json::array();
+  auto add = [&](const char* type, const char* trigger, const std::string& time) {
+    if (!time.empty()) actions.push_back({{"trigger", {{trigger, time}}}, {"action", {{"type", type}}}});
+  };
+  add("Rotate", "timeAfterCreate", o.rotate_after);
+  add("Rotate", "timeBeforeExpiry", o.rotate_before_expiry);
+  add("Notify", "timeBeforeExpiry", o.notify_before_expiry);
+  json body = {{"lifetimeActions", actions}, {"attributes", json::object()}};
+  if (!o.expires_in.empty()) body["attributes"]["expiryTime"] = o.expires_in;
+  COFFRE_ASSIGN_OR_RETURN(json policy,
+                          CallVault(c.vault, "PUT", KeyPath(name, "rotationpolicy"), &body));
+  return Print(c, policy, PolicyDetails);
+}
+
 Status SetAccess(Context& c, const std::string& principal,
                  const std::vector<std::string>& permissions, bool rotate_token) {
   json body = {{"permissions", {{"keys", permissions}}}};
@@ -202,6 +230,31 @@ CLI::App* AddCommand(CLI::App& group, std::vector<Command>& commands, Options& o
   return cmd;
 }
 
+// `coffre vault key policy show|set NAME`.
+void AddPolicyCommands(CLI::App& key, std::vector<Command>& commands, Options& o) {
+  CLI::App* policy = key.add_subcommand("policy", "show or set a key's rotation policy");
+  policy->require_subcommand(1);
+  auto named = [&](const std::string& name, const std::string& description, Handler run) {
+    CLI::App* cmd = AddCommand(*policy, commands, o, name, description, std::move(run));
+    commands.back().label = "coffre vault key policy " + name;
+    cmd->add_option("name", o.name, "key name")->required();
+    return cmd;
+  };
+  named("show", "show a key's rotation policy (the default one until one is set)",
+        [&o](Context& c) { return ShowPolicy(c, o.name); });
+  CLI::App* set = named("set", "replace a key's rotation policy (durations in ISO 8601)",
+                        [&o](Context& c) { return SetPolicy(c, o.name, o.policy); });
+  CLI::Option* after = set->add_option("--rotate-after", o.policy.rotate_after,
+                                       "rotate this long after a version's creation, e.g. P90D");
+  set->add_option("--rotate-before-expiry", o.policy.rotate_before_expiry,
+                  "rotate this long before a version's expiry, e.g. P30D (needs --expires-in)")
+      ->excludes(after);
+  set->add_option("--notify-before-expiry", o.policy.notify_before_expiry,
+                  "publish KeyNearExpiry this long before expiry (default: P30D)");
+  set->add_option("--expires-in", o.policy.expires_in,
+                  "the expiry that rotation gives each new version, e.g. P2Y");
+}
+
 void AddKeyCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {
   CLI::App* key = vault.add_subcommand("key", "create, inspect, rotate, disable, delete keys");
   key->require_subcommand(1);
@@ -239,6 +292,7 @@ void AddKeyCommands(CLI::App& vault, std::vector<Command>& commands, Options& o)
   named("purge", "destroy a deleted key for good",
         [&o](Context& c) { return PurgeKey(c, o.name); });
   AddCommand(*key, commands, o, "list-deleted", "list the deleted keys", ListDeletedKeys);
+  AddPolicyCommands(*key, commands, o);
 }
 
 void AddAccessCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {

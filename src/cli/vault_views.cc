@@ -142,6 +142,28 @@ Table DeletedKeysTable(const json& items) {
   return t;
 }
 
+Table PolicyDetails(const json& policy) {
+  const json& attributes = Member(policy, "attributes");
+  std::string rotate = kMissing, notify = kMissing;
+  const json& actions = Member(policy, "lifetimeActions");
+  for (const json& action : actions.is_array() ? actions : json::array()) {
+    const json& trigger = Member(action, "trigger");
+    std::string when = Member(trigger, "timeAfterCreate").is_string()
+                           ? "after creation " + Text(Member(trigger, "timeAfterCreate"))
+                           : "before expiry " + Text(Member(trigger, "timeBeforeExpiry"));
+    std::string type = Text(Member(Member(action, "action"), "type"));
+    (type == "Rotate" ? rotate : notify) = when;
+  }
+  Table t;
+  t.AddRow({"ID", Text(Member(policy, "id"))});
+  t.AddRow({"ROTATE", rotate});
+  t.AddRow({"NOTIFY", notify});
+  t.AddRow({"EXPIRES IN", Text(Member(attributes, "expiryTime"))});
+  t.AddRow({"CREATED", IsoTime(Member(attributes, "created"))});
+  t.AddRow({"UPDATED", IsoTime(Member(attributes, "updated"))});
+  return t;
+}
+
 Table PrincipalDetails(const json& principal) {
   Table t;
   t.AddRow({"NAME", Text(Member(principal, "name"))});

@@ -23,6 +23,10 @@ Table VersionsTable(const nlohmann::json& items);
 // GET /deletedkeys items: NAME DELETED SCHEDULED-PURGE ENABLED.
 Table DeletedKeysTable(const nlohmann::json& items);
 
+// A key's rotation policy (GET/PUT /keys/{n}/rotationpolicy) as "FIELD  value" lines: ID,
+// ROTATE ("after creation P90D" or "before expiry P30D"), NOTIFY, EXPIRES IN, CREATED, UPDATED.
+Table PolicyDetails(const nlohmann::json& policy);
+
 // One principal, with its new token if the vault issued one.
 Table PrincipalDetails(const nlohmann::json& principal);
 

@@ -95,9 +95,32 @@ v access remove app1 | grep -q 'removed principal app1'
 v access list | grep -q '^app1 ' && fail "access remove: $(v access list)"
 must_fail 1 'UNAUTHENTICATED' vault key list "${as_app1[@]}" --token-file "$dir/app1-token"
 
+# rotation policy: the default, set (replaces it), show, rotate honours expiryTime, errors
+out=$(v key policy show hub-cmk)
+grep -Eq '^ID +https://localhost:[0-9]+/keys/hub-cmk/rotationpolicy$' <<<"$out" || fail "policy id: $out"
+[ "$(field ROTATE <<<"$out")" = - ] || fail "default policy rotates: $out"
+[ "$(field NOTIFY <<<"$out")" = "before expiry P30D" ] || fail "default notify: $out"
+[ "$(field CREATED <<<"$out")" = - ] || fail "default policy has a creation time: $out"
+v key create pol1 --kty oct-HSM >/dev/null
+out=$(v key policy set pol1 --rotate-after P90D --expires-in P2Y)
+[ "$(field ROTATE <<<"$out")" = "after creation P90D" ] || fail "policy set: $out"
+[ "$(field NOTIFY <<<"$out")" = "before expiry P30D" ] || fail "policy set default notify: $out"
+[ "$(field "EXPIRES IN" <<<"$out")" = P2Y ] || fail "policy set expiry: $out"
+grep -Eq "^CREATED +$iso\$" <<<"$out" || fail "policy set created: $out"
+v key policy show pol1 --output json | grep -q '"expiryTime": "P2Y"' || fail "policy show json"
+out=$(v key policy set pol1 --rotate-before-expiry P30D --notify-before-expiry P10D --expires-in P90D)
+[ "$(field ROTATE <<<"$out")" = "before expiry P30D" ] || fail "policy replace: $out"
+[ "$(field NOTIFY <<<"$out")" = "before expiry P10D" ] || fail "policy replace notify: $out"
+v key rotate pol1 --output json | grep -q '"exp": [0-9]' || fail "rotate ignored expiryTime"
+must_fail 1 'BadParameter.*28 days' vault key policy set pol1 --expires-in P27D --dir "$dir/s"
+must_fail 1 "'90d' is not a valid ISO 8601 duration" vault key policy set pol1 --rotate-after 90d --dir "$dir/s"
+must_fail 1 KeyNotFound vault key policy show nope --dir "$dir/s"
+must_fail 2 'excludes' vault key policy set pol1 --rotate-after P90D --rotate-before-expiry P30D --dir "$dir/s"
+[ "$(v key policy show pol1 | field "EXPIRES IN")" = P90D ] || fail "a refused policy changed it"
+
 # usage errors exit 2
 must_fail 2 'no vault given' vault key list
 must_fail 2 'no vault token' vault key list --vault-url "$url"
 must_fail 2 '' vault key show --dir "$dir/s"
 must_fail 2 '' vault key create k2 --kty EC --dir "$dir/s"
-echo "coffre vault key/access: ok"
+echo "coffre vault key/policy/access: ok"
