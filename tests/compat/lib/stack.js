@@ -206,7 +206,8 @@ function waitForListening(proc, output, timeoutMs) {
 
 // A second, standalone vault reusing the stack's TLS certificate (issued for localhost by the
 // stack's CA, so stack.ca_file trusts it too).
-async function startVault(stack, { purgeProtection = false, retentionDays } = {}) {
+// `testClock`: start it with --test-clock (the owner may advance its clock, see advanceClock).
+async function startVault(stack, { purgeProtection = false, retentionDays, testClock = false } = {}) {
   const tmp = makeTempDir('coffre-vault-');
   const vaultDir = path.join(tmp, 'v');
   fs.mkdirSync(vaultDir, { mode: 0o700 }); // empty: the vault initialises it on first start
@@ -226,6 +227,7 @@ async function startVault(stack, { purgeProtection = false, retentionDays } = {}
   ];
   if (purgeProtection) args.push('--purge-protection');
   if (retentionDays !== undefined) args.push('--retention-days', String(retentionDays));
+  if (testClock) args.push('--test-clock');
 
   const proc = spawn(path.join(binDir(), 'coffre-vault'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // A late 'error' (e.g. a failed kill) must not crash the test process as an unhandled event.
@@ -415,6 +417,13 @@ async function deletePrincipal(vault, name) {
   expectStatus(res, 204, `DELETE ${principalPath(name)}`);
 }
 
+// Moves the test clock of a vault started with `testClock` on; resolves with its new state
+// {now, offset_seconds}.
+async function advanceClock(vault, seconds) {
+  const res = await adminRequest(vault, 'POST', '/coffre/clock', { advance_seconds: seconds });
+  return expectStatus(res, 200, 'POST /coffre/clock').json;
+}
+
 // A service SAS token as azure-iothub makes it (iothub-protocol.md §1.4).
 function serviceToken(connectionString) {
   const parts = Object.fromEntries(connectionString.split(';').map((p) => {
@@ -466,4 +475,5 @@ module.exports = {
   getPrincipal,
   listPrincipals,
   deletePrincipal,
+  advanceClock,
 };
