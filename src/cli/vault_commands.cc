@@ -173,7 +173,8 @@ Status ShowPolicy(Context& c, const std::string& name) {
 Status SetPolicy(Context& c, const std::string& name, const PolicyOptions& o) {
   json actions = json::array();
   auto add = [&](const char* type, const char* trigger, const std::string& time) {
-    if (!time.empty()) actions.push_back({{"trigger", {{trigger, time}}}, {"action", {{"type", type}}}});
+    if (time.empty()) return;
+    actions.push_back({{"trigger", {{trigger, time}}}, {"action", {{"type", type}}}});
   };
   add("Rotate", "timeAfterCreate", o.rotate_after);
   add("Rotate", "timeBeforeExpiry", o.rotate_before_expiry);

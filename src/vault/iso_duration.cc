@@ -15,9 +15,12 @@ struct Unit {
 };
 
 constexpr Unit kUnits[] = {
-    {'Y', false, 365 * kSecondsPerDay}, {'M', false, 30 * kSecondsPerDay},
-    {'W', false, 7 * kSecondsPerDay},   {'D', false, kSecondsPerDay},
-    {'H', true, 3600},                  {'M', true, 60},
+    {'Y', false, 365 * kSecondsPerDay},
+    {'M', false, 30 * kSecondsPerDay},
+    {'W', false, 7 * kSecondsPerDay},
+    {'D', false, kSecondsPerDay},
+    {'H', true, 3600},
+    {'M', true, 60},
     {'S', true, 1},
 };
 

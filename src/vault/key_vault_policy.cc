@@ -25,8 +25,7 @@ Result<RotationPolicy> KeyVault::GetRotationPolicy(const std::string& name) {
   return PolicyOf(record);
 }
 
-Result<RotationPolicy> KeyVault::SetRotationPolicy(const std::string& name,
-                                                   RotationPolicy policy) {
+Result<RotationPolicy> KeyVault::SetRotationPolicy(const std::string& name, RotationPolicy policy) {
   std::unique_lock lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
   COFFRE_ASSIGN_OR_RETURN(RotationPolicy current, PolicyOf(record));

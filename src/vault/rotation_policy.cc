@@ -36,11 +36,14 @@ Result<const json*> Member(const json& object, const char* name, json::value_t e
 Result<LifetimeAction> ParseAction(const json& item, size_t index) {
   std::string where = "lifetimeActions[" + std::to_string(index) + "]";
   if (!item.is_object()) return InvalidArgument(where + " must be an object.");
-  COFFRE_ASSIGN_OR_RETURN(const json* action, Member(item, "action", json::value_t::object, where + "."));
-  COFFRE_ASSIGN_OR_RETURN(const json* trigger, Member(item, "trigger", json::value_t::object, where + "."));
+  COFFRE_ASSIGN_OR_RETURN(const json* action,
+                          Member(item, "action", json::value_t::object, where + "."));
+  COFFRE_ASSIGN_OR_RETURN(const json* trigger,
+                          Member(item, "trigger", json::value_t::object, where + "."));
   if (action == nullptr) return InvalidArgument(where + ".action is required.");
   if (trigger == nullptr) return InvalidArgument(where + ".trigger is required.");
-  COFFRE_ASSIGN_OR_RETURN(const json* type, Member(*action, "type", json::value_t::string, where + ".action."));
+  COFFRE_ASSIGN_OR_RETURN(const json* type,
+                          Member(*action, "type", json::value_t::string, where + ".action."));
   LifetimeAction out;
   std::string type_text = type == nullptr ? "" : type->get<std::string>();
   if (::strcasecmp(type_text.c_str(), "Rotate") == 0) {
@@ -51,13 +54,15 @@ Result<LifetimeAction> ParseAction(const json& item, size_t index) {
     return InvalidArgument(where + ".action.type must be Rotate or Notify.");
   }
   std::optional<LifetimeTrigger> kind;
-  for (LifetimeTrigger candidate : {LifetimeTrigger::kTimeAfterCreate, LifetimeTrigger::kTimeBeforeExpiry}) {
+  for (LifetimeTrigger candidate :
+       {LifetimeTrigger::kTimeAfterCreate, LifetimeTrigger::kTimeBeforeExpiry}) {
     std::string field_where = where + ".trigger.";
     COFFRE_ASSIGN_OR_RETURN(const json* time, Member(*trigger, TriggerName(candidate),
                                                      json::value_t::string, field_where));
     if (time == nullptr) continue;
     if (kind) {
-      return InvalidArgument(where + ".trigger must have either timeAfterCreate or "
+      return InvalidArgument(where +
+                             ".trigger must have either timeAfterCreate or "
                              "timeBeforeExpiry, not both.");
     }
     kind = candidate;
@@ -71,9 +76,7 @@ Result<LifetimeAction> ParseAction(const json& item, size_t index) {
   return out;
 }
 
-std::string Days(int64_t seconds) {
-  return std::to_string(seconds / kSecondsPerDay) + " days";
-}
+std::string Days(int64_t seconds) { return std::to_string(seconds / kSecondsPerDay) + " days"; }
 
 Status Validate(const RotationPolicy& p) {
   int rotates = 0, notifies = 0;
@@ -112,20 +115,22 @@ Status Validate(const RotationPolicy& p) {
 // Reads lifetimeActions and expiryTime; created and updated are the caller's business.
 Result<RotationPolicy> ParseWire(const json& body) {
   RotationPolicy p;
-  COFFRE_ASSIGN_OR_RETURN(const json* actions, Member(body, "lifetimeActions", json::value_t::array, ""));
+  COFFRE_ASSIGN_OR_RETURN(const json* actions,
+                          Member(body, "lifetimeActions", json::value_t::array, ""));
   if (actions != nullptr) {
     for (size_t i = 0; i < actions->size(); ++i) {
       COFFRE_ASSIGN_OR_RETURN(LifetimeAction a, ParseAction((*actions)[i], i));
       p.actions.push_back(std::move(a));
     }
   }
-  COFFRE_ASSIGN_OR_RETURN(const json* attributes, Member(body, "attributes", json::value_t::object, ""));
+  COFFRE_ASSIGN_OR_RETURN(const json* attributes,
+                          Member(body, "attributes", json::value_t::object, ""));
   if (attributes != nullptr) {
     COFFRE_ASSIGN_OR_RETURN(const json* expiry, Member(*attributes, "expiryTime",
                                                        json::value_t::string, "attributes."));
     if (expiry != nullptr) {
-      COFFRE_ASSIGN_OR_RETURN(p.expiry_time,
-                              IsoDuration::Parse(expiry->get<std::string>(), "attributes.expiryTime"));
+      COFFRE_ASSIGN_OR_RETURN(
+          p.expiry_time, IsoDuration::Parse(expiry->get<std::string>(), "attributes.expiryTime"));
     }
   }
   return p;

@@ -9,11 +9,10 @@
 // Value types; the functions are stateless.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "vault/iso_duration.h"

@@ -94,8 +94,8 @@ Status RotationScheduler::PublishOnce(std::string_view type, const KeyVersion& v
     return first.error().code() == StatusCode::kNotFound ? Status::Ok() : first.error();
   }
   if (!*first || sink_ == nullptr) return Status::Ok();
-  sink_->Publish(KeyEvent{std::string(type), version.name, version.version, version.nbf,
-                          version.exp, now});
+  sink_->Publish(
+      KeyEvent{std::string(type), version.name, version.version, version.nbf, version.exp, now});
   return Status::Ok();
 }
 

@@ -7,8 +7,8 @@
 namespace coffre::vault {
 namespace {
 
-using testing::StatusIs;
 using ::testing::HasSubstr;
+using testing::StatusIs;
 
 int64_t Seconds(std::string_view text) {
   Result<IsoDuration> d = IsoDuration::Parse(text);
@@ -33,12 +33,12 @@ TEST(IsoDurationTest, ParsesEveryUnitWithYearsOf365AndMonthsOf30Days) {
 
 TEST(IsoDurationTest, RejectsWhatIsNotADurationWithAClearMessage) {
   for (const char* bad :
-       {"", "P", "PT", "90D", "p90d", "P90", "PD", "P1D2Y", "P1M1Y", "P1DT", "PT1D", "P1H",
-        "P1.5D", "P1,5D", "P-1D", "P+1D", "P1D1D", "PT1S1M", "P1W2D", "P1Y1W", "P0D", "PT0S",
-        "P 1D", "P1DX", "P1TD", "PT1HT1M", "P12345678901D"}) {
-    EXPECT_THAT(IsoDuration::Parse(bad, "expiryTime").status(),
-                StatusIs(StatusCode::kInvalidArgument,
-                         HasSubstr("is not a valid ISO 8601 duration")))
+       {"",      "P",     "PT",  "90D",   "p90d",  "P90",  "PD",   "P1D2Y",   "P1M1Y",
+        "P1DT",  "PT1D",  "P1H", "P1.5D", "P1,5D", "P-1D", "P+1D", "P1D1D",   "PT1S1M",
+        "P1W2D", "P1Y1W", "P0D", "PT0S",  "P 1D",  "P1DX", "P1TD", "PT1HT1M", "P12345678901D"}) {
+    EXPECT_THAT(
+        IsoDuration::Parse(bad, "expiryTime").status(),
+        StatusIs(StatusCode::kInvalidArgument, HasSubstr("is not a valid ISO 8601 duration")))
         << "'" << bad << "'";
   }
   EXPECT_THAT(IsoDuration::Parse("P1.5D", "attributes.expiryTime").status(),

@@ -88,8 +88,7 @@ TEST(KeyVaultPolicyTest, MarkPublishedIsTrueOncePerVersion) {
   EXPECT_TRUE(*f.vault().MarkPublished("k", "A", "v2"));
   f.Open();
   EXPECT_FALSE(*f.vault().MarkPublished("k", "A", "v2"));
-  EXPECT_THAT(f.vault().MarkPublished("nope", "A", "v1").status(),
-              StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(f.vault().MarkPublished("nope", "A", "v1").status(), StatusIs(StatusCode::kNotFound));
 }
 
 }  // namespace

@@ -8,8 +8,8 @@ namespace coffre::vault {
 namespace {
 
 using nlohmann::json;
-using testing::StatusIs;
 using ::testing::HasSubstr;
+using testing::StatusIs;
 
 json Action(const char* type, const char* trigger, const char* time) {
   return {{"trigger", {{trigger, time}}}, {"action", {{"type", type}}}};
@@ -78,9 +78,11 @@ TEST(RotationPolicyTest, AppliesAzuresDefaultValidation) {
       {{Action("Notify", "timeBeforeExpiry", "P1D")}, nullptr, nullptr},
       {{Action("Notify", "timeAfterCreate", "P30D")}, nullptr, "timeBeforeExpiry trigger only"},
       {{Action("Rotate", "timeAfterCreate", "P30D"), Action("Rotate", "timeAfterCreate", "P60D")},
-       nullptr, "at most one Rotate"},
+       nullptr,
+       "at most one Rotate"},
       {{Action("Notify", "timeBeforeExpiry", "P30D"), Action("Notify", "timeBeforeExpiry", "P9D")},
-       nullptr, "one Notify"},
+       nullptr,
+       "one Notify"},
   };
   for (const Case& c : cases) {
     json body = Body(c.actions, c.expiry);
@@ -130,8 +132,8 @@ TEST(RotationPolicyTest, RecordRoundTripKeepsCreatedAndUpdated) {
   COFFRE_ASSERT_OK_AND_ASSIGN(RotationPolicy back, RotationPolicyFromRecord(record));
   EXPECT_EQ(RotationPolicyToRecord(back), record);
   EXPECT_EQ(record["attributes"]["created"], 1'800'000'000);
-  EXPECT_FALSE(RotationPolicyToWire(RotationPolicy::Default(), "id")["attributes"].contains(
-      "created"));
+  EXPECT_FALSE(
+      RotationPolicyToWire(RotationPolicy::Default(), "id")["attributes"].contains("created"));
 }
 
 }  // namespace

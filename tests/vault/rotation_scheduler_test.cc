@@ -48,8 +48,8 @@ RotationPolicy Policy(const char* json_text) {
 
 struct SchedulerTest : ::testing::Test {
   RotationScheduler Scheduler() {
-    return RotationScheduler(f.vault(), &sink, [this] { return f.now(); },
-                             std::chrono::milliseconds(10));
+    return RotationScheduler(
+        f.vault(), &sink, [this] { return f.now(); }, std::chrono::milliseconds(10));
   }
   size_t Versions(const std::string& name) { return f.vault().ListVersions(name)->size(); }
 
@@ -156,8 +156,8 @@ TEST_F(SchedulerTest, NotifyFollowsThePolicysTriggerAndWorksWithoutASink) {
   COFFRE_ASSERT_OK(Scheduler().RunOnce());
   EXPECT_TRUE(sink.events().empty());
   f.Advance(1);
-  RotationScheduler without_sink(f.vault(), nullptr, [this] { return f.now(); },
-                                 std::chrono::milliseconds(10));
+  RotationScheduler without_sink(
+      f.vault(), nullptr, [this] { return f.now(); }, std::chrono::milliseconds(10));
   COFFRE_ASSERT_OK(f.vault().Delete("k").status());
   COFFRE_ASSERT_OK(without_sink.RunOnce());  // "unheard": marked, published nowhere
   COFFRE_ASSERT_OK(f.vault().Recover("k").status());
