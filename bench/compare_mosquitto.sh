@@ -5,9 +5,15 @@
 # per scenario, msgs/s, p99 latency and broker CPU per message for each, and the ratios.
 #   bench/compare_mosquitto.sh [BUILD_DIR] [--quick]
 # --quick: a few thousand messages per run (the test suite's smoke run); else 200,000.
+# It also builds coffre-hub with the customer layer compiled out (BUILD/../bench-plain, cmake
+# -DCOFFRE_WITHOUT_CUSTOMER_LAYER=ON; ccache makes it one compile and three links) to show what
+# that layer costs, sustains 1,000,000 messages while counting the bytes each broker wrote to
+# disk, and reads every retained message back through the read API.
 set -euo pipefail
 build=${1:-build/release}
 build=$(cd "$build" && pwd)
+source_dir=$(cd "$(dirname "$0")/.." && pwd)
+plain_build="$(dirname "$build")/bench-plain"
 quick=0
 [ "${2:-}" = "--quick" ] && quick=1
 command -v mosquitto >/dev/null || { echo "SKIP: mosquitto is not installed (scripts/setup.sh installs it)"; exit 77; }
@@ -19,21 +25,32 @@ seconds=60
 [ $quick = 1 ] && count=3000 && seconds=10
 clients=16
 
+# The benchmark build without the customer layer (never a runtime option).
+cmake -S "$source_dir" -B "$plain_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOFFRE_BENCH=OFF \
+  -DCOFFRE_WITHOUT_CUSTOMER_LAYER=ON >/dev/null
+cmake --build "$plain_build" -j "$(nproc)" --target coffre coffre-hub coffre-vault >/dev/null
+
 tmp=$(mktemp -d)
 mosq_pid=
+vault_pid=
 cleanup() {
+  [ -n "$vault_pid" ] && kill -CONT "$vault_pid" 2>/dev/null || true
   [ -n "$mosq_pid" ] && kill "$mosq_pid" 2>/dev/null || true
   "$coffre" down --dir "$tmp/stack" >/dev/null 2>&1 || true
+  "$plain_build/apps/coffre" down --dir "$tmp/plain" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 base=$((40000 + RANDOM % 9000))
 "$coffre" up --dir "$tmp/stack" --ports-from "$base" >/dev/null
-field() { sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" "$tmp/stack/connection.json" | head -1; }
+# field NAME [STACK_DIR]: a value of the stack's connection.json.
+field() { sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" "${2:-$tmp/stack}/connection.json" | head -1; }
 mqtt_port=$(field mqtt_port)
 ca="$tmp/stack/tls/ca.pem"
-hub_pid=$(sed -n 's/.*"hub": *\([0-9]*\).*/\1/p' "$tmp/stack/connection.json" | head -1)
+pid_of() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" "$2/connection.json" | head -1; }
+hub_pid=$(pid_of hub "$tmp/stack")
+vault_pid=$(pid_of vault "$tmp/stack")
 
 # The devices the load tool connects as (Azure SAS from each device's key).
 : >"$tmp/devices"
@@ -76,7 +93,8 @@ run() {
   shift 2
   local t0 t1 out
   t0=$(cpu_ticks "$pid")
-  out=$("$load" --ca-file "$ca" --clients "$clients" --count "$count" --seconds "$seconds" "$@")
+  out=$("$load" --ca-file "$ca" --clients "$clients" --count "$count" --seconds "$seconds" "$@") ||
+    { echo "  $name: the load tool failed: $out"; return 1; }
   t1=$(cpu_ticks "$pid")
   r_rate=$(json msgs_per_s "$out")
   r_p99=$(json p99_ms "$out")
@@ -92,7 +110,8 @@ scenario() {
   shift
   echo "$title"
   run coffre "$hub_pid" --port "$mqtt_port" --devices-file "$tmp/devices" "$@"
-  local c_rate=$r_rate c_p99=$r_p99 c_cpu=$r_cpu_us
+  c_rate=$r_rate
+  local c_p99=$r_p99 c_cpu=$r_cpu_us
   run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret "$@"
   awk -v cr="$c_rate" -v mr="$r_rate" -v cp="$c_p99" -v mp="$r_p99" -v cc="$c_cpu" -v mc="$r_cpu_us" \
     'function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
@@ -101,9 +120,32 @@ scenario() {
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); $count messages per run, $clients clients, 256 B, TLS"
 scenario "QoS 1, one PUBLISH per write:" --qos 1 --size 256 --inflight 32
+short_rate=$c_rate
 scenario "QoS 1, writes coalesced:" --qos 1 --size 256 --inflight 32 --coalesce
-# QoS 0 has no acknowledgement: msgs/s is what the tool wrote, not what the broker stored.
-scenario "QoS 0 (send side):" --qos 0 --size 256 --inflight 64
+# QoS 0: each client ends with a QoS 1 fence; timed until every fence is acknowledged.
+scenario "QoS 0 (until each client's trailing QoS 1 fence is acknowledged):" --qos 0 --size 256 --inflight 64
+
+# Encryption cost: the same load against a hub built without the customer layer, alternating
+# twice (the best run of each counts), with the full hub's vault frozen (SIGSTOP) while the full
+# hub runs: no vault call is on the message path, so freezing the vault changes nothing inside
+# the hub's grace period (60 s).
+mkdir -p "$tmp/plain" && cp -r "$tmp/stack/tls" "$tmp/plain/"  # the same CA and certificate
+"$plain_build/apps/coffre" up --dir "$tmp/plain" --ports-from $((base + 60)) >/dev/null
+plain_pid=$(pid_of hub "$tmp/plain")
+plain_owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$tmp/plain/connection.json")
+plain_devices=(--port "$(field mqtt_port "$tmp/plain")" --owner "$plain_owner" --https-port "$(field https_port "$tmp/plain")")
+echo "Encryption cost (QoS 1, one PUBLISH per write; the full hub's vault frozen during its runs):"
+best_full=0 best_plain=0
+for _ in 1 2; do
+  kill -STOP "$vault_pid"
+  run "both" "$hub_pid" --port "$mqtt_port" --devices-file "$tmp/devices" --qos 1 --size 256 --inflight 32
+  kill -CONT "$vault_pid"
+  best_full=$(awk -v a="$best_full" -v b="$r_rate" 'BEGIN { print (b > a ? b : a) }')
+  run "infra only" "$plain_pid" "${plain_devices[@]}" --qos 1 --size 256 --inflight 32
+  best_plain=$(awk -v a="$best_plain" -v b="$r_rate" 'BEGIN { print (b > a ? b : a) }')
+done
+awk -v f="$best_full" -v p="$best_plain" 'BEGIN { printf "  best: both layers %s msgs/s, customer layer compiled out %s msgs/s: %.1f%% fewer with it (target: at most 5%%)\n", f, p, (p > 0 ? (1 - f / p) * 100 : 0) }'
+"$plain_build/apps/coffre" down --dir "$tmp/plain" >/dev/null
 
 # Many clients at a fixed rate: the latency target (p99 at most 20 ms).
 many=1000 rate=20000 many_count=200000
@@ -151,3 +193,31 @@ connect mosquitto "$mosq_pid" --port "$mosq_port" --username load --password sec
 awk -v cr="$cr" -v mr="$c_rate" -v cc="$cc" -v mc="$c_cpu_ms" -v cm="$cm" -v mm="$c_rss_kb" \
   'function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
    BEGIN { printf "  ratios: connects/s %s, CPU per connect %s, RSS per connection %s (coffre / mosquitto)\n", ratio(cr, mr), ratio(cc, mc), ratio(cm, mm) }'
+
+# Sustained: a million messages, throughput against the short run's, and the bytes each broker
+# caused to be written to disk (/proc/PID/io write_bytes) against the payload bytes.
+sustain=1000000
+[ $quick = 1 ] && sustain=5000
+io_written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
+echo "Sustained, $sustain messages, QoS 1, one PUBLISH per write, 16 clients:"
+clients=16 count=$sustain seconds=300
+for broker in coffre mosquitto; do
+  if [ $broker = coffre ]; then
+    pid=$hub_pid w0=$(io_written "$hub_pid")
+    # --owner: the many-clients run gave load-0.. new keys.
+    run coffre "$hub_pid" --port "$mqtt_port" --owner "$owner" --https-port "$https_port" --qos 1 --size 256 --inflight 32
+    sustained_rate=$r_rate
+  else
+    pid=$mosq_pid w0=$(io_written "$mosq_pid")
+    run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret --qos 1 --size 256 --inflight 32
+  fi
+  w1=$(io_written "$pid")
+  awk -v b=$((w1 - w0)) -v n="$r_msgs" -v name=$broker 'BEGIN { printf "  %-10s wrote %.1f MB to disk for %.1f MB of payload: %.2fx the payload bytes\n", name, b / 1e6, n * 256 / 1e6, (n > 0 ? b / (n * 256) : 0) }'
+done
+awk -v s="$sustained_rate" -v r="$short_rate" 'BEGIN { printf "  coffre sustained %s msgs/s = %.2fx its short run (%s msgs/s; target at least 0.9x; disk target at most 2x the payload)\n", s, (r > 0 ? s / r : 0), r }'
+
+# Reading back: every retained message through the read API, one reader per partition.
+echo "Read-back of every retained message through the read API:"
+out=$("$build/bench/read_back" --dir "$tmp/stack")
+rb_rate=$(json msgs_per_s "$out")
+awk -v n="$(json messages "$out")" -v r="$rb_rate" -v s="$sustained_rate" 'BEGIN { printf "  read_back  %d messages at %s msgs/s = %.2fx the sustained ingest rate (target at least 1x)\n", n, r, (s > 0 ? r / s : 0) }'

@@ -5,6 +5,9 @@
 // for all, or Azure IoT Hub SAS tokens made from per-device keys (--devices-file: "id key" lines).
 // One PUBLISH per write, as devices do, unless --coalesce. Prints one JSON line: msgs/s, MB/s,
 // publish-to-PUBACK latency p50/p99/p99.9 (QoS 1), and the tool's own CPU.
+// QoS 0 is timed on the broker's side: once a client has written its last message it sends one
+// QoS 1 PUBLISH (a fence) and the run ends when every fence is acknowledged. A broker handles a
+// connection's packets in order, so by then it has taken in every QoS 0 message before it.
 // Loopback only: it refuses any other address.
 #include <sys/resource.h>
 
@@ -77,8 +80,10 @@ struct Shared {
   bool stopping = false;
   int connected = 0;
   int failed = 0;
+  int fenced = 0;  // QoS 0: clients whose fence was acknowledged
   Clock::time_point all_connected{};
   std::function<void()> start_next;  // connect-only: start the next client
+  std::function<void()> start_all;   // the last CONNACK: every client starts publishing
   std::string error;
 };
 
@@ -181,10 +186,14 @@ class Client : public std::enable_shared_from_this<Client> {
         if (shared_.start_next) shared_.start_next();
         return;
       }
-      if (shared_.o.rate > 0) return Pace();
-      return Pump();
+      if (shared_.connected == shared_.o.clients) shared_.start_all();
+      return;
     }
     if (auto* ack = std::get_if<mqtt::PacketIdOnly>(&p); ack && ack->type == mqtt::PacketType::kPubAck) {
+      if (fence_sent_ && ack->packet_id == fence_id_) {
+        if (++shared_.fenced == shared_.o.clients) Stop();
+        return;
+      }
       auto it = sent_at_.find(ack->packet_id);
       if (it == sent_at_.end()) return;
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second).count();
@@ -215,7 +224,9 @@ class Client : public std::enable_shared_from_this<Client> {
   void Pump() {
     if (writing_ || shared_.stopping) return;
     if (shared_.connected < shared_.o.clients) return;  // all start together
-    if (Clock::now() >= shared_.deadline) return Stop();
+    bool time_up = Clock::now() >= shared_.deadline;
+    if (shared_.o.qos == 0 && (time_up || shared_.issued >= shared_.o.count)) return SendFence();
+    if (time_up) return Stop();
     Bytes& out = out_;
     out.clear();
     int batch = shared_.o.coalesce ? shared_.o.inflight : 1;
@@ -245,6 +256,20 @@ class Client : public std::enable_shared_from_this<Client> {
     });
   }
 
+  // QoS 0: one QoS 1 PUBLISH after this client's last message (see the file comment).
+  void SendFence() {
+    if (fence_sent_) return;
+    fence_sent_ = true;
+    fence_id_ = 1;
+    out_.clear();
+    mqtt::EncodePublish(out_, {false, 1, false, topic_, fence_id_, payload_});
+    writing_ = true;
+    WriteRaw(out_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->Fail("write: " + ec.message());
+    });
+  }
+
   void Stop() {
     if (shared_.stopping) return;
     shared_.stopping = true;
@@ -255,6 +280,11 @@ class Client : public std::enable_shared_from_this<Client> {
     Stop();
   }
  public:
+  // Starts publishing: paced (--rate) or as fast as acknowledgements allow.
+  void Begin() {
+    if (shared_.o.rate > 0) return Pace();
+    Pump();
+  }
   void Close() {
     boost::system::error_code ignored;
     socket_.close(ignored);
@@ -275,6 +305,8 @@ class Client : public std::enable_shared_from_this<Client> {
   uint16_t next_id_ = 0;
   int inflight_ = 0;
   bool writing_ = false;
+  bool fence_sent_ = false;
+  uint16_t fence_id_ = 0;
 };
 
 // Creates (or re-keys) devices load-0 .. load-{clients-1} through the hub's service API with
@@ -414,6 +446,9 @@ int main(int argc, char** argv) {
   for (const auto& [id, password] : identities) {
     clients.push_back(std::make_shared<Client>(ioc, ctx, shared, id, password));
   }
+  shared.start_all = [&] {
+    for (auto& c : clients) c->Begin();
+  };
   size_t started = 0;
   auto start_one = [&] {
     if (started < clients.size()) clients[started++]->Start(endpoint);

@@ -1,8 +1,18 @@
 #include "hub/telemetry_store.h"
 
+#include "common/log.h"
 #include "crypto/envelope.h"
 
 namespace coffre::hub {
+
+// A benchmark build (cmake -DCOFFRE_WITHOUT_CUSTOMER_LAYER=ON, bench/compare_mosquitto.sh) stores
+// telemetry records unsealed, under the infrastructure file cipher only, to measure what the
+// customer layer costs. A build flag on purpose: no runtime switch can turn the layer off.
+#ifdef COFFRE_WITHOUT_CUSTOMER_LAYER
+constexpr bool kCustomerLayer = false;
+#else
+constexpr bool kCustomerLayer = true;
+#endif
 
 struct TelemetryStore::Partition {
   std::unique_ptr<storage::SegmentLog> log;
@@ -23,6 +33,10 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
                                                              TelemetryStoreOptions options) {
   if (options.partitions < 1 || options.partitions > 32) {
     return InvalidArgument("a hub has 1 to 32 telemetry partitions");
+  }
+  if (!kCustomerLayer) {
+    LogLine("telemetry", "BENCHMARK BUILD: the customer encryption layer is compiled out; "
+                         "telemetry is stored without it. Never use this build for real data.");
   }
   std::unique_ptr<TelemetryStore> store(new TelemetryStore(keys, options));
   for (int p = 0; p < options.partitions; ++p) {
@@ -65,7 +79,7 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
   for (size_t i = 0; i < messages.size(); ++i) {
     uint64_t seq = next + i;
     // Rotation by volume (the writer's budget), by age, or after the keys were locked.
-    if (!part.writer || part.writer->exhausted() || too_old) {
+    if (kCustomerLayer && (!part.writer || part.writer->exhausted() || too_old)) {
       COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition),
                                                              options_.data_key_max_records));
       part.writer_started = now;
@@ -76,9 +90,13 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
     part.last_enqueued_ms = enqueued_ms;
     EncodeTelemetryRecord(messages[i], enqueued_ms, part.plain);
     Bytes& sealed = part.sealed[i];
-    sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
-    std::string aad = Aad(partition, seq);
-    COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(aad), part.plain, sealed));
+    if constexpr (kCustomerLayer) {
+      sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
+      std::string aad = Aad(partition, seq);
+      COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(aad), part.plain, sealed));
+    } else {
+      sealed = part.plain;
+    }
     records.push_back({seq, enqueued_ms, sealed});
     sequences.push_back(seq);
   }
@@ -118,6 +136,11 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
   COFFRE_ASSIGN_OR_RETURN(auto records, part.log->Read(from, max_messages, max_bytes));
   std::vector<StoredMessage> out;
   for (const auto& r : records) {
+    if constexpr (!kCustomerLayer) {
+      COFFRE_ASSIGN_OR_RETURN(TelemetryMessage m, DecodeTelemetryRecord(r.payload));
+      out.push_back({r.sequence, std::move(m)});
+      continue;
+    }
     std::string aad = Aad(partition, r.sequence);
     Result<Bytes> plain = keys_.Open(r.payload, AsBytes(aad));
     if (!plain.has_value()) {
