@@ -49,6 +49,23 @@ Result<EvpPkey> ParseRsa(const KeyMaterial& key) {
   return pkey;
 }
 
+// The public key alone, from n and e: wrapKey and encrypt never touch the private key.
+Result<EvpPkey> RsaPublicKey(const KeyMaterial& key) {
+  ParamBld bld(OSSL_PARAM_BLD_new());
+  crypto::BignumPtr n(BN_bin2bn(AsUChars(ByteSpan(key.n)), static_cast<int>(key.n.size()), nullptr));
+  crypto::BignumPtr e(BN_bin2bn(AsUChars(ByteSpan(key.e)), static_cast<int>(key.e.size()), nullptr));
+  bool ok = bld && n && e && OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) == 1 &&
+            OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) == 1;
+  Params params(ok ? OSSL_PARAM_BLD_to_param(bld.get()) : nullptr);
+  EvpPkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return crypto::OsslError("RSA public key", StatusCode::kDataLoss);
+  }
+  return EvpPkey(raw);
+}
+
 const EVP_MD* OaepDigest(std::string_view alg) {
   if (alg == "RSA-OAEP") return EVP_sha1();
   if (alg == "RSA-OAEP-256") return EVP_sha256();
@@ -164,6 +181,16 @@ Result<KeyMaterial> ImportRsa(const RsaPrivateParts& parts) {
   return FromPkey(pkey.get());
 }
 
+KeyMaterial StoredMaterial(KeyKind kind, int bits, SecretBytes secret, Bytes n, Bytes e) {
+  KeyMaterial m;
+  m.kind = kind;
+  m.bits = bits;
+  m.secret = std::move(secret);
+  m.n = std::move(n);
+  m.e = std::move(e);
+  return m;
+}
+
 Result<KeyMaterial> LoadMaterial(KeyKind kind, int bits, SecretBytes secret) {
   KeyMaterial m;
   m.kind = kind;
@@ -179,7 +206,7 @@ Result<KeyMaterial> LoadMaterial(KeyKind kind, int bits, SecretBytes secret) {
 Result<Bytes> Encrypt(const KeyMaterial& key, std::string_view alg, ByteSpan plaintext) {
   COFFRE_RETURN_IF_ERROR(CheckAlgorithm(key, alg));
   if (key.kind == KeyKind::kOct) return crypto::AesKeyWrap(key.secret.Reveal(), plaintext);
-  COFFRE_ASSIGN_OR_RETURN(EvpPkey pkey, ParseRsa(key));
+  COFFRE_ASSIGN_OR_RETURN(EvpPkey pkey, RsaPublicKey(key));
   COFFRE_ASSIGN_OR_RETURN(EvpPkeyCtx ctx, OaepContext(pkey.get(), alg, true));
   size_t out_len = 0;
   if (EVP_PKEY_encrypt(ctx.get(), nullptr, &out_len, AsUChars(plaintext), plaintext.size()) != 1) {

@@ -1,7 +1,8 @@
 #pragma once
 // Key material of one vault key version and the cryptographic operations on it. Private parts
 // never leave: RSA keys are held as PKCS#8 DER and oct keys as raw bytes, both in SecretBytes,
-// and parsed into OpenSSL only for the duration of one operation.
+// and parsed into OpenSSL only for the duration of one operation. RSA encryption (wrapKey) uses
+// the public parts n and e alone.
 // Every failure to decrypt or unwrap is the same INVALID_ARGUMENT error (no padding oracle).
 // Stateless, thread-safe.
 
@@ -36,6 +37,9 @@ Result<KeyMaterial> ImportOct(ByteSpan k);
 
 // Rebuilds the public parts after loading `secret` from storage.
 Result<KeyMaterial> LoadMaterial(KeyKind kind, int bits, crypto::SecretBytes secret);
+// The stored parts as they are, when the public ones are known (a version's n and e): no parse.
+// An RSA key's secret may be empty when only Encrypt (public) will use it.
+KeyMaterial StoredMaterial(KeyKind kind, int bits, crypto::SecretBytes secret, Bytes n, Bytes e);
 
 // Algorithms: RSA-OAEP (SHA-1), RSA-OAEP-256 (SHA-256, MGF1-SHA-256); A128KW/A192KW/A256KW.
 bool IsRsaAlgorithm(std::string_view alg);

@@ -398,10 +398,15 @@ Result<OperationResult> KeyVault::Operate(const std::string& name, const std::st
     return FailedPrecondition("[KeyExpired] Operation " + op +
                               " is not allowed on an expired key.");
   }
-  COFFRE_ASSIGN_OR_RETURN(auto secret, store_.GetSecret(MaterialKey(name, v.version)));
-  COFFRE_ASSIGN_OR_RETURN(
-      KeyMaterial material,
-      LoadMaterial(IsRsaKty(v.kty) ? KeyKind::kRsa : KeyKind::kOct, v.key_size, std::move(secret)));
+  // RSA wrap and encrypt need only the public parts the version record holds: the private key
+  // is neither read nor parsed for them.
+  bool rsa = IsRsaKty(v.kty);
+  crypto::SecretBytes secret;
+  if (!rsa || !protects) {
+    COFFRE_ASSIGN_OR_RETURN(secret, store_.GetSecret(MaterialKey(name, v.version)));
+  }
+  KeyMaterial material = StoredMaterial(rsa ? KeyKind::kRsa : KeyKind::kOct, v.key_size,
+                                        std::move(secret), std::move(v.n), std::move(v.e));
   OperationResult out{v.version, {}};
   if (protects) {
     COFFRE_ASSIGN_OR_RETURN(out.value, Encrypt(material, alg, value));
