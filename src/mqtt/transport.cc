@@ -25,32 +25,6 @@ std::string Describe(const tcp::socket::lowest_layer_type& socket) {
   return ec ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
 }
 
-class TlsTransport final : public Transport {
- public:
-  TlsTransport(tcp::socket socket, ssl::context& tls) : stream_(std::move(socket), tls) {}
-
-  asio::any_io_executor executor() override { return stream_.get_executor(); }
-  void Open(Done done) override {
-    stream_.async_handshake(ssl::stream_base::server, std::move(done));
-  }
-  void ReadSome(asio::mutable_buffer into, IoDone done) override {
-    stream_.async_read_some(into, std::move(done));
-  }
-  void Write(asio::const_buffer data, IoDone done) override {
-    asio::async_write(stream_, data, std::move(done));
-  }
-  void Close() override {
-    boost::system::error_code ignored;
-    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.lowest_layer().close(ignored);
-  }
-  SSL* tls() override { return stream_.native_handle(); }
-  std::string remote_address() override { return Describe(stream_.next_layer()); }
-
- private:
-  ssl::stream<tcp::socket> stream_;
-};
-
 class WebSocketTransport final : public Transport {
  public:
   WebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade, size_t max_message_bytes)
@@ -109,10 +83,6 @@ class WebSocketTransport final : public Transport {
 };
 
 }  // namespace
-
-std::unique_ptr<Transport> MakeTlsTransport(tcp::socket socket, ssl::context& tls) {
-  return std::make_unique<TlsTransport>(std::move(socket), tls);
-}
 
 std::unique_ptr<Transport> MakeWebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade,
                                                   size_t max_message_bytes) {

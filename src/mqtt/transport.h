@@ -37,6 +37,7 @@ class Transport {
   virtual std::string remote_address() = 0;
 };
 
+// OpenSSL on the socket itself (tls_socket_transport.cc): no per-connection buffers while idle.
 std::unique_ptr<Transport> MakeTlsTransport(boost::asio::ip::tcp::socket socket,
                                             boost::asio::ssl::context& tls);
 

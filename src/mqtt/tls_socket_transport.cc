@@ -1,0 +1,157 @@
+// MQTT over TLS with OpenSSL reading and writing the (non-blocking) socket itself, and Asio only
+// waiting for readiness. Why not asio::ssl::stream: its engine keeps two 17 KB buffers per
+// connection for as long as the connection lives (most of an idle device's memory), copies every
+// record through them, and hands back one record per read. Here OpenSSL's own buffers are freed
+// while a connection is idle (SSL_MODE_RELEASE_BUFFERS on the context), and one ReadSome drains
+// every record already there (read-ahead), so many small PUBLISHes cost one read and one parse.
+// Every operation is tried first and waits only on SSL_ERROR_WANT_READ/WANT_WRITE.
+// Single-threaded like every Transport: the connection's io_context runs all of it.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "mqtt/transport.h"
+
+namespace coffre::mqtt {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+
+class TlsSocketTransport final : public Transport {
+ public:
+  TlsSocketTransport(tcp::socket socket, asio::ssl::context& tls)
+      : socket_(std::move(socket)), ssl_(SSL_new(tls.native_handle())) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ssl_ && !ec && SSL_set_fd(ssl_.get(), socket_.native_handle()) == 1) {
+      SSL_set_read_ahead(ssl_.get(), 1);
+      SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+      SSL_set_accept_state(ssl_.get());
+    } else {
+      ssl_.reset();
+    }
+  }
+
+  asio::any_io_executor executor() override { return socket_.get_executor(); }
+
+  void Open(Done done) override {
+    if (!ssl_) return done(asio::error::no_memory);
+    Handshake(std::move(done));
+  }
+
+  void ReadSome(asio::mutable_buffer into, IoDone done) override {
+    size_t total = 0;
+    while (total < into.size()) {
+      ERR_clear_error();
+      size_t n = 0;
+      int ok = SSL_read_ex(ssl_.get(), static_cast<char*>(into.data()) + total,
+                           into.size() - total, &n);
+      if (ok == 1) {
+        total += n;
+        continue;
+      }
+      int error = SSL_get_error(ssl_.get(), ok);
+      if (total > 0 && (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)) break;
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        return Wait(error, [this, into, done = std::move(done)](boost::system::error_code ec) mutable {
+          if (ec) return done(ec, 0);
+          ReadSome(into, std::move(done));
+        });
+      }
+      if (total > 0) break;  // the error again on the next read, after these bytes
+      return done(ErrorOf(error), 0);
+    }
+    // Completed from the executor, never inside the caller's frame.
+    asio::post(socket_.get_executor(), [done = std::move(done), total] { done({}, total); });
+  }
+
+  void Write(asio::const_buffer data, IoDone done) override { WriteFrom(data, 0, std::move(done)); }
+
+  void Close() override {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+  SSL* tls() override { return ssl_.get(); }
+  std::string remote_address() override {
+    boost::system::error_code ec;
+    tcp::endpoint peer = socket_.remote_endpoint(ec);
+    return ec ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
+
+ private:
+  void Handshake(Done done) {
+    ERR_clear_error();
+    int ok = SSL_do_handshake(ssl_.get());
+    if (ok == 1) return asio::post(socket_.get_executor(), [done = std::move(done)] { done({}); });
+    int error = SSL_get_error(ssl_.get(), ok);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+      return Wait(error, [this, done = std::move(done)](boost::system::error_code ec) mutable {
+        if (ec) return done(ec);
+        Handshake(std::move(done));
+      });
+    }
+    done(ErrorOf(error));
+  }
+
+  // Writes data[written..] entirely (records as they fit the socket), then completes.
+  void WriteFrom(asio::const_buffer data, size_t written, IoDone done) {
+    while (written < data.size()) {
+      ERR_clear_error();
+      size_t n = 0;
+      int ok = SSL_write_ex(ssl_.get(), static_cast<const char*>(data.data()) + written,
+                            data.size() - written, &n);
+      if (ok == 1) {
+        written += n;
+        continue;
+      }
+      int error = SSL_get_error(ssl_.get(), ok);
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        return Wait(error, [this, data, written, done = std::move(done)](
+                               boost::system::error_code ec) mutable {
+          if (ec) return done(ec, written);
+          WriteFrom(data, written, std::move(done));
+        });
+      }
+      return done(ErrorOf(error), written);
+    }
+    asio::post(socket_.get_executor(), [done = std::move(done), written] { done({}, written); });
+  }
+
+  template <class Handler>
+  void Wait(int want, Handler&& handler) {
+    socket_.async_wait(want == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
+                       std::forward<Handler>(handler));
+  }
+
+  // SSL_get_error's verdict as an error_code: a clean close is eof, a TLS failure carries
+  // OpenSSL's reason.
+  static boost::system::error_code ErrorOf(int error) {
+    if (error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+    if (error == SSL_ERROR_SSL) {
+      unsigned long e = ERR_get_error();
+      ERR_clear_error();
+      return {static_cast<int>(e ? e : 1), asio::error::get_ssl_category()};
+    }
+    if (error == SSL_ERROR_SYSCALL && errno != 0 && errno != EAGAIN) {
+      return {errno, boost::system::system_category()};
+    }
+    return asio::error::eof;
+  }
+
+  tcp::socket socket_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> MakeTlsTransport(tcp::socket socket, asio::ssl::context& tls) {
+  return std::make_unique<TlsSocketTransport>(std::move(socket), tls);
+}
+
+}  // namespace coffre::mqtt
