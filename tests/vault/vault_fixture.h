@@ -14,6 +14,11 @@ namespace coffre::vault {
 class VaultFixture {
  public:
   explicit VaultFixture(VaultSettings settings = {}) : settings_(settings) { Open(); }
+  // A second vault of the same master key lineage (a copy of the sealed master key).
+  VaultFixture(VaultSettings settings, const crypto::SecretBytes& master)
+      : settings_(settings), master_(std::move(master.Clone().value())) {
+    Open();
+  }
 
   void Open() {
     vault_.reset();
@@ -37,6 +42,7 @@ class VaultFixture {
   AccessControl& access() { return *access_; }
   storage::RocksKvStore& kv() { return *kv_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
+  const crypto::SecretBytes& master_key() const { return master_; }
 
  private:
   testing::TempDir dir_;
