@@ -27,8 +27,9 @@ struct Vault {
     char tmpl[] = "/tmp/coffre-fuzz-vault-XXXXXX";
     dir = ::mkdtemp(tmpl);
     kv = std::move(storage::RocksKvStore::Open(dir / "db").value());
-    store = std::move(
-        vault::SealedStore::Open(*kv, std::move(crypto::SecretBytes::Random(32).value())).value());
+    auto master = std::move(crypto::SecretBytes::Random(32).value());
+    backup = std::move(vault::KeyBackup::Create(master).value());
+    store = std::move(vault::SealedStore::Open(*kv, std::move(master)).value());
     access = std::make_unique<vault::AccessControl>(*store);
     std::set<std::string> all(vault::AllKeyPermissions().begin(), vault::AllKeyPermissions().end());
     token = *access->SetPrincipal("owner", all, true, true).value().token;
@@ -38,7 +39,8 @@ struct Vault {
     oct.kty = "oct-HSM";
     COFFRE_CHECK(keys->Create("k", oct).has_value());
     api = std::make_unique<vault::RestApi>(*keys, *access,
-                                           vault::RestApiOptions{"https://localhost:8443"});
+                                           vault::RestApiOptions{"https://localhost:8443"},
+                                           backup.get());
   }
   ~Vault() {
     std::error_code ec;
@@ -49,6 +51,7 @@ struct Vault {
   std::unique_ptr<vault::SealedStore> store;
   std::unique_ptr<vault::AccessControl> access;
   std::unique_ptr<vault::KeyVault> keys;
+  std::unique_ptr<vault::KeyBackup> backup;
   std::unique_ptr<vault::RestApi> api;
   std::string token;
 };

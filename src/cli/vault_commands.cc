@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,8 @@
 
 #include "cli/vault_connection.h"
 #include "cli/vault_views.h"
+#include "common/encoding.h"
+#include "common/files.h"
 
 namespace coffre::cli {
 namespace {
@@ -53,6 +56,7 @@ struct Options {
   PolicyOptions policy;
   std::vector<std::string> permissions;
   bool rotate_token = false;
+  std::string file;  // key backup and restore
 };
 
 // The vault's body as JSON (nothing for an empty body), or the table `view` makes of it.
@@ -158,6 +162,27 @@ Status PurgeKey(Context& c, const std::string& name) {
   return PrintDone(c, "purged deleted key " + name);
 }
 
+// The blob is sealed by the vault; the file holds its bytes as the SDK's backupKey returns them.
+Status BackupKey(Context& c, const std::string& name, const std::string& file) {
+  if (std::filesystem::exists(file)) {
+    return AlreadyExists(file + " exists: a backup never replaces a file, choose another name");
+  }
+  COFFRE_ASSIGN_OR_RETURN(json reply, CallVault(c.vault, "POST", KeyPath(name, "backup")));
+  if (!reply.is_object() || !reply.contains("value") || !reply["value"].is_string()) {
+    return DataLoss("the vault's backup reply holds no value");
+  }
+  COFFRE_ASSIGN_OR_RETURN(Bytes blob, Base64UrlDecode(reply["value"].get<std::string>()));
+  COFFRE_RETURN_IF_ERROR(WriteFileDurably(file, blob, 0600));
+  return PrintDone(c, "backed up key " + name + " (all versions) to " + file);
+}
+
+Status RestoreKey(Context& c, const std::string& file) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes blob, ReadFile(file));
+  json body = {{"value", Base64UrlEncode(blob)}};
+  COFFRE_ASSIGN_OR_RETURN(json bundle, CallVault(c.vault, "POST", "/keys/restore", &body));
+  return Print(c, bundle, KeyDetails);
+}
+
 Status ListDeletedKeys(Context& c) {
   COFFRE_ASSIGN_OR_RETURN(json list, ListAll(c.vault, "/deletedkeys"));
   return Print(c, list, [](const json& l) { return DeletedKeysTable(Items(l)); });
@@ -257,7 +282,8 @@ void AddPolicyCommands(CLI::App& key, std::vector<Command>& commands, Options& o
 }
 
 void AddKeyCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {
-  CLI::App* key = vault.add_subcommand("key", "create, inspect, rotate, disable, delete keys");
+  CLI::App* key =
+      vault.add_subcommand("key", "create, inspect, rotate, disable, delete, back up keys");
   key->require_subcommand(1);
   auto named = [&](const std::string& name, const std::string& description, Handler run) {
     CLI::App* cmd = AddCommand(*key, commands, o, name, description, std::move(run));
@@ -294,6 +320,16 @@ void AddKeyCommands(CLI::App& vault, std::vector<Command>& commands, Options& o)
         [&o](Context& c) { return PurgeKey(c, o.name); });
   AddCommand(*key, commands, o, "list-deleted", "list the deleted keys", ListDeletedKeys);
   AddPolicyCommands(*key, commands, o);
+  named("backup", "write a backup of a key (all versions, sealed by the vault) to a file",
+        [&o](Context& c) { return BackupKey(c, o.name, o.file); })
+      ->add_option("--file", o.file, "the file to write (mode 0600; must not exist)")
+      ->required();
+  AddCommand(*key, commands, o, "restore",
+             "restore a key from a backup file into a vault of the same master key",
+             [&o](Context& c) { return RestoreKey(c, o.file); })
+      ->add_option("--file", o.file, "a file written by `coffre vault key backup`")
+      ->required()
+      ->check(CLI::ExistingFile);
 }
 
 void AddAccessCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {

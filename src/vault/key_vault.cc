@@ -35,6 +35,12 @@ Status DeletedKeyNotFound(const std::string& name) {
   return NotFound("Deleted Key not found: " + name);
 }
 
+Status DeletedButRecoverable(const std::string& name) {
+  return AlreadyExists("[ObjectIsDeletedButRecoverable] Key " + name +
+                       " is currently in a deleted but recoverable state, and its name cannot "
+                       "be reused; in this state, the key can only be recovered or purged.");
+}
+
 Result<std::string> NewVersionId() {
   Bytes raw(16);
   COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(raw));
@@ -154,9 +160,7 @@ Result<KeyVersion> KeyVault::AddVersion(const std::string& name, const std::stri
   json record = json{{"versions", json::array()}, {"deleted", nullptr}};
   if (existing.has_value()) {
     if (!(*existing)["deleted"].is_null()) {
-      return AlreadyExists("[ObjectIsDeletedButRecoverable] Key " + name +
-                           " is currently in a deleted but recoverable state, and its name cannot "
-                           "be reused; in this state, the key can only be recovered or purged.");
+      return DeletedButRecoverable(name);
     }
     record = *existing;
   } else if (existing.error().code() != StatusCode::kNotFound) {
@@ -335,6 +339,72 @@ Result<KeyVersion> KeyVault::Recover(const std::string& name) {
   COFFRE_ASSIGN_OR_RETURN(json record, DeletedRecord(name));
   record["deleted"] = nullptr;
   COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), record));
+  return LoadVersion(name, "");
+}
+
+Result<KeySnapshot> KeyVault::Snapshot(const std::string& name) {
+  std::shared_lock lock(mu_);
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
+  KeySnapshot snapshot;
+  snapshot.name = name;
+  std::vector<crypto::SecretBytes> materials;
+  size_t total = 0;
+  for (const auto& id : record["versions"]) {
+    const std::string& v = id.get_ref<const std::string&>();
+    COFFRE_ASSIGN_OR_RETURN(json j, store_.GetJson(VersionKey(name, v)));
+    COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes m, store_.GetSecret(MaterialKey(name, v)));
+    snapshot.versions.push_back({v, std::move(j), total, m.size()});
+    total += m.size();
+    materials.push_back(std::move(m));
+  }
+  record.erase("versions");
+  record.erase("deleted");
+  snapshot.record = std::move(record);
+  COFFRE_ASSIGN_OR_RETURN(snapshot.material, crypto::SecretBytes::Allocate(total));
+  for (size_t i = 0; i < materials.size(); ++i) {
+    ByteSpan m = materials[i].Reveal();
+    std::copy(m.begin(), m.end(),
+              snapshot.material.RevealMutable().begin() + snapshot.versions[i].material_offset);
+  }
+  return snapshot;
+}
+
+Result<KeyVersion> KeyVault::Restore(const KeySnapshot& snapshot) {
+  const std::string& name = snapshot.name;
+  if (!ValidName(name) || snapshot.versions.empty()) {
+    return InvalidArgument("The key backup names no valid key.");
+  }
+  json record = snapshot.record.is_object() ? snapshot.record : json::object();
+  record["versions"] = json::array();
+  record["deleted"] = nullptr;
+  std::vector<SealedStore::Change> changes;
+  for (const auto& v : snapshot.versions) {
+    // The blob is authentic, but its records must still read back as versions.
+    bool readable = false;
+    try {
+      readable = v.record.is_object() && FromJson(name, v.id, v.record).has_value();
+    } catch (const json::exception&) {  // a field of the wrong type: not readable
+    }
+    if (!readable || v.material_offset + v.material_size > snapshot.material.size()) {
+      return InvalidArgument("The key backup holds a version that cannot be read: " + v.id);
+    }
+    record["versions"].push_back(v.id);
+    changes.push_back({VersionKey(name, v.id), v.record, {}, false});
+    changes.push_back({MaterialKey(name, v.id), {}, snapshot.MaterialOf(v), false});
+  }
+  changes.insert(changes.begin(), {KeyKey(name), record, {}, false});
+
+  std::unique_lock lock(mu_);
+  COFFRE_RETURN_IF_ERROR(PurgeExpiredLocked());
+  Result<json> existing = store_.GetJson(KeyKey(name));
+  if (existing.has_value()) {
+    if (!(*existing)["deleted"].is_null()) return DeletedButRecoverable(name);
+    return AlreadyExists("There was a conflict restoring the key " + name +
+                         ": a key with this name already exists in this vault. Restore needs "
+                         "the name to be free (never used, or purged).");
+  }
+  if (existing.error().code() != StatusCode::kNotFound) return existing.error();
+  COFFRE_RETURN_IF_ERROR(store_.Apply(changes));
   return LoadVersion(name, "");
 }
 

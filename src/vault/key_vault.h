@@ -21,6 +21,7 @@
 
 #include "vault/key_material.h"
 #include "vault/rotation_policy.h"
+#include "vault/key_snapshot.h"
 #include "vault/sealed_store.h"
 
 namespace coffre::vault {
@@ -130,6 +131,12 @@ class KeyVault {
   Result<std::vector<DeletedKey>> ListDeleted();
   Result<KeyVersion> Recover(const std::string& name);
   Status Purge(const std::string& name);
+
+  // Backup and restore act on all versions (KeyBackup seals the snapshot). Restore brings the
+  // key back with its version ids, attributes and key record, also after a purge; it refuses a
+  // live name (ALREADY_EXISTS) and a deleted one ([ObjectIsDeletedButRecoverable]).
+  Result<KeySnapshot> Snapshot(const std::string& name);
+  Result<KeyVersion> Restore(const KeySnapshot& snapshot);
 
   // op: "wrapKey", "unwrapKey", "encrypt", "decrypt".
   Result<OperationResult> Operate(const std::string& name, const std::string& version,

@@ -220,9 +220,9 @@ namespace {
 class Handler {
  public:
   Handler(KeyVault& vault, AccessControl& access, const RestApiOptions& options,
-          const Principal& caller, const std::string& api_version,
+          const KeyBackup* backup, const Principal& caller, const std::string& api_version,
           const std::map<std::string, std::string>& query, const HttpRequest& request)
-      : vault_(vault), access_(access), options_(options), caller_(caller),
+      : vault_(vault), access_(access), options_(options), backup_(backup), caller_(caller),
         api_version_(api_version), query_(query), request_(request) {}
 
   // 403 AccessDenied unless the caller holds `permission`.
@@ -408,6 +408,34 @@ class Handler {
     return response;
   }
 
+  // All versions of the key, sealed for this vault's master key lineage (key_backup.h).
+  HttpResponse Backup(const std::string& name) {
+    if (auto d = Deny("backup")) return *d;
+    if (backup_ == nullptr) return BackupUnavailable();
+    COFFRE_HTTP_ASSIGN_OR_RETURN(KeySnapshot snapshot, vault_.Snapshot(name));
+    COFFRE_HTTP_ASSIGN_OR_RETURN(Bytes blob, backup_->Seal(snapshot));
+    return Ok(json{{"value", Base64UrlEncode(blob)}});
+  }
+
+  HttpResponse Restore() {
+    if (auto d = Deny("restore")) return *d;
+    if (backup_ == nullptr) return BackupUnavailable();
+    COFFRE_HTTP_ASSIGN_OR_RETURN(json body, ParseBody(request_, true));
+    COFFRE_HTTP_ASSIGN_OR_RETURN(auto value, Field<std::string>(body, "value"));
+    if (!value) return RestApi::Error(400, "BadParameter", "The field 'value' is required.");
+    Result<Bytes> blob = DecodeLenient(*value);
+    if (!blob.has_value()) {
+      return RestApi::Error(400, "BadParameter", "The value is not valid base64url.");
+    }
+    COFFRE_HTTP_ASSIGN_OR_RETURN(KeySnapshot snapshot, backup_->Open(*blob));
+    COFFRE_HTTP_ASSIGN_OR_RETURN(KeyVersion v, vault_.Restore(snapshot));
+    return Ok(Bundle(v));
+  }
+
+  static HttpResponse BackupUnavailable() {
+    return RestApi::Error(501, "NotImplemented", "Key backup and restore are not configured.");
+  }
+
   HttpResponse Principals(const std::vector<std::string>& seg, const std::string& method) {
     if (!caller_.admin) {
       return RestApi::Error(403, "Forbidden", "Only the vault owner manages principals.",
@@ -509,6 +537,7 @@ class Handler {
   KeyVault& vault_;
   AccessControl& access_;
   const RestApiOptions& options_;
+  const KeyBackup* backup_;
   const Principal& caller_;
   const std::string& api_version_;
   const std::map<std::string, std::string>& query_;
@@ -518,7 +547,7 @@ class Handler {
 }  // namespace
 
 HttpResponse RestApi::Route(Call& call) {
-  Handler h(vault_, access_, options_, call.caller, call.api_version, call.query,
+  Handler h(vault_, access_, options_, backup_, call.caller, call.api_version, call.query,
             call.request);
   const auto& seg = call.segments;
   const std::string& method = call.request.method;
@@ -544,9 +573,7 @@ HttpResponse RestApi::Route(Call& call) {
       }
       return h.Page("/keys", std::move(items), sort_keys);
     }
-    if (n == 2 && seg[1] == "restore" && method == "POST") {
-      return Error(501, "NotImplemented", "Key backup and restore are not available yet.");
-    }
+    if (n == 2 && seg[1] == "restore" && method == "POST") return h.Restore();
     const std::string& name = seg[1];
     if (!KeyVault::ValidName(name)) {
       return Error(400, "BadParameter",
@@ -575,9 +602,7 @@ HttpResponse RestApi::Route(Call& call) {
         COFFRE_HTTP_ASSIGN_OR_RETURN(KeyVersion v, vault_.Rotate(name));
         return Ok(h.Bundle(v));
       }
-      if (method == "POST" && third == "backup") {
-        return Error(501, "NotImplemented", "Key backup and restore are not available yet.");
-      }
+      if (method == "POST" && third == "backup") return h.Backup(name);
       if (third == "rotationpolicy") return h.RotationPolicyRoute(name, method);
       if (method == "GET" && third == "versions") {
         if (auto d = h.Deny("list")) return *d;

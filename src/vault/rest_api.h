@@ -10,6 +10,7 @@
 
 #include "net/http_types.h"
 #include "vault/access_control.h"
+#include "vault/key_backup.h"
 #include "vault/key_vault.h"
 #include "vault/vault_clock.h"
 
@@ -27,9 +28,11 @@ struct RestApiOptions {
 
 class RestApi {
  public:
-  // vault and access must outlive the API.
-  RestApi(KeyVault& vault, AccessControl& access, RestApiOptions options)
-      : vault_(vault), access_(access), options_(std::move(options)) {}
+  // vault, access and backup must outlive the API. Without `backup`, backup and restore
+  // answer 501.
+  RestApi(KeyVault& vault, AccessControl& access, RestApiOptions options,
+          const KeyBackup* backup = nullptr)
+      : vault_(vault), access_(access), options_(std::move(options)), backup_(backup) {}
 
   net::HttpResponse Handle(const net::HttpRequest& request);
 
@@ -45,6 +48,7 @@ class RestApi {
   KeyVault& vault_;
   AccessControl& access_;
   RestApiOptions options_;
+  const KeyBackup* backup_;
 };
 
 }  // namespace coffre::vault

@@ -7,6 +7,7 @@
 #include "net/https_server.h"
 #include "storage/rocks_kv_store.h"
 #include "vault/access_control.h"
+#include "vault/key_backup.h"
 #include "vault/key_vault.h"
 #include "vault/master_key.h"
 #include "vault/rest_api.h"
@@ -28,6 +29,7 @@ struct VaultService::Impl {
   std::unique_ptr<AccessControl> access;
   std::unique_ptr<KeyVault> vault;
   std::unique_ptr<RotationScheduler> scheduler;
+  std::unique_ptr<KeyBackup> backup;
   std::unique_ptr<RestApi> api;
   std::atomic<RestApi*> api_ready{nullptr};
   std::unique_ptr<net::HttpsServer> server;
@@ -64,6 +66,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   Result<crypto::SecretBytes> master = fresh ? CreateMasterKeyFile(master_file, options.passphrase)
                                              : UnsealMasterKey(master_file, options.passphrase);
   if (!master.has_value()) return master.error();
+  COFFRE_ASSIGN_OR_RETURN(impl->backup, KeyBackup::Create(*master));
   COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db"));
   COFFRE_ASSIGN_OR_RETURN(impl->store, SealedStore::Open(*impl->kv, std::move(*master)));
   COFFRE_ASSIGN_OR_RETURN(impl->clock, VaultClock::Open(*impl->store));
@@ -120,7 +123,8 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   RestApiOptions api_options;
   api_options.public_origin = impl->public_url;
   if (options.test_clock) api_options.test_clock = impl->clock.get();
-  impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options);
+  impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options,
+                                        impl->backup.get());
   impl->api_ready.store(impl->api.get(), std::memory_order_release);
   impl->scheduler->Start();
   return std::unique_ptr<VaultService>(new VaultService(std::move(impl)));

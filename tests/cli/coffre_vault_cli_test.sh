@@ -5,7 +5,10 @@ set -euo pipefail
 coffre="$1"
 unset COFFRE_VAULT_TOKEN
 dir=$(mktemp -d)
+vault_pids=()
 cleanup() {
+  for pid in "${vault_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${vault_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   "$coffre" down --dir "$dir/s" >/dev/null 2>&1 || true
   rm -rf "$dir"
 }
@@ -74,6 +77,57 @@ v key recover k1 | grep -Eq "^VERSION +$second$" || fail "recover"
 [ "$(v key show k1 | field VERSION)" = "$second" ] || fail "show after recover"
 v key delete k1 >/dev/null
 must_fail 1 'coffre vault key purge: .*Forbidden' vault key purge k1 --dir "$dir/s"
+
+# start_vault NAME PASSPHRASE_FILE: a standalone coffre-vault in $dir/NAME (with the stack's
+# TLS files) on a free port; a master.json already in $dir/NAME/data is opened, not replaced.
+# Sets vault_args to reach it as its owner.
+start_vault() {
+  local name=$1 passphrase=$2 port i
+  port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  mkdir -p -m 700 "$dir/$name/data"
+  "$(dirname "$coffre")/coffre-vault" --dir "$dir/$name/data" --listen "127.0.0.1:$port" \
+      --tls-cert "$dir/s/tls/server.pem" --tls-key "$dir/s/tls/server-key.pem" \
+      --passphrase-file "$passphrase" --owner-token-file "$dir/$name/owner-token" \
+      >"$dir/$name/log" 2>&1 &
+  vault_pids+=($!)
+  for i in $(seq 1 300); do
+    grep -q listening "$dir/$name/log" && break
+    sleep 0.1
+  done
+  grep -q listening "$dir/$name/log" || fail "vault $name did not start: $(cat "$dir/$name/log")"
+  vault_args=(--vault-url "https://localhost:$port" --ca-file "$dir/s/tls/ca.pem"
+              --token-file "$dir/$name/owner-token")
+}
+
+# key backup and restore: the file is private; the stack refuses it while the name is live or
+# deleted; a twin vault (a copy of the stack's sealed master key, same passphrase) restores every
+# version; a damaged file and a vault with another master key are refused
+v key create b1 --kty oct-HSM >/dev/null
+b1v2=$(v key rotate b1 | field VERSION)
+v key backup b1 --file "$dir/b1.backup" | grep -q '^backed up key b1 ' || fail "backup"
+[ "$(stat -c %a "$dir/b1.backup")" = 600 ] || fail "backup mode $(stat -c %a "$dir/b1.backup")"
+must_fail 1 'exists' vault key backup b1 --file "$dir/b1.backup" --dir "$dir/s"
+must_fail 1 'restore: .*Conflict' vault key restore --file "$dir/b1.backup" --dir "$dir/s"
+v key delete b1 >/dev/null
+must_fail 1 'Conflict/ObjectIsDeletedButRecoverable' vault key restore --file "$dir/b1.backup" --dir "$dir/s"
+mkdir -p -m 700 "$dir/twin/data"
+cp "$dir/s/vault/data/master.json" "$dir/twin/data/"
+start_vault twin "$dir/s/vault/passphrase"
+twin=("${vault_args[@]}")
+out=$("$coffre" vault key restore --file "$dir/b1.backup" "${twin[@]}")
+[ "$(field VERSION <<<"$out")" = "$b1v2" ] || fail "restore: $out"
+[ "$("$coffre" vault key versions b1 "${twin[@]}" --output json | json_count)" = 2 ] || fail "restored versions"
+head -c 60 "$dir/b1.backup" >"$dir/b1.cut"
+must_fail 1 'BadParameter' vault key restore --file "$dir/b1.cut" "${twin[@]}"
+node -e 'const fs=require("fs");const b=fs.readFileSync(process.argv[1]);b[b.length-5]^=1;fs.writeFileSync(process.argv[2],b)' \
+  "$dir/b1.backup" "$dir/b1.flipped"
+must_fail 1 'BadParameter.*integrity' vault key restore --file "$dir/b1.flipped" "${twin[@]}"
+head -c 32 /dev/urandom | base64 >"$dir/other-passphrase"
+chmod 600 "$dir/other-passphrase"
+start_vault other "$dir/other-passphrase"
+must_fail 1 'BadParameter.*different key vault' vault key restore --file "$dir/b1.backup" "${vault_args[@]}"
+must_fail 2 '' vault key backup b1 --dir "$dir/s"
+must_fail 2 '' vault key restore --file "$dir/missing.backup" --dir "$dir/s"
 
 # access: set (prints a token on creation), list, show, the token works, remove
 out=$(v access set app1 --permissions get,wrapKey,unwrapKey 2>/dev/null)

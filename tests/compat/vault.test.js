@@ -9,10 +9,10 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const s = require('./lib/stack');
+const { expectRestError, untilDone } = require('./lib/sdk_checks');
 
 // Key generation on a small machine is slow (RSA-4096 especially): generous but finite.
 const TEST = { timeout: 120_000 };
-const POLL_TIMEOUT_MS = 30_000;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -36,30 +36,6 @@ async function collect(iterable) {
   return out;
 }
 
-// The error a call must fail with (the test fails if it succeeds).
-async function failureOf(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  assert.fail('expected the call to fail, it succeeded');
-}
-
-// RestError as the SDK surfaces the vault's {"error":{"code","message","innererror"}}.
-function assertRestError(err, status, code, innerCode) {
-  const seen = `got ${err.statusCode} ${err.code} (${err.message})`;
-  assert.equal(err.statusCode, status, seen);
-  if (code !== undefined) assert.equal(err.code, code, seen);
-  if (innerCode !== undefined) assert.equal(err.details?.error?.innerError?.code, innerCode, seen);
-}
-
-async function expectRestError(promise, status, code, innerCode) {
-  const err = await failureOf(promise);
-  assertRestError(err, status, code, innerCode);
-  return err;
-}
-
 // Every error response of the vault: JSON content type and {error:{code, message}}.
 function assertJsonError(res, status, code, innerCode) {
   const seen = `got ${res.status}: ${res.text.slice(0, 500)}`;
@@ -72,22 +48,6 @@ function assertJsonError(res, status, code, innerCode) {
   assert.ok(res.json.error.message.length > 0, seen);
   if (code !== undefined) assert.equal(res.json.error.code, code, seen);
   if (innerCode !== undefined) assert.equal(res.json.error.innererror?.code, innerCode, seen);
-}
-
-// The SDK's pollers loop until the vault answers as expected; bound them.
-async function untilDone(poller, ms = POLL_TIMEOUT_MS) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      poller.stopPolling();
-      reject(new Error(`poller not done after ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([poller.pollUntilDone(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const POLL = { intervalInMs: 50 };

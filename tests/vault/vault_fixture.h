@@ -14,6 +14,11 @@ namespace coffre::vault {
 class VaultFixture {
  public:
   explicit VaultFixture(VaultSettings settings = {}) : settings_(settings) { Open(); }
+  // A second vault of the same master key lineage (a copy of the sealed master key).
+  VaultFixture(VaultSettings settings, const crypto::SecretBytes& master)
+      : settings_(settings), master_(std::move(master.Clone().value())) {
+    Open();
+  }
 
   void Open() {
     vault_.reset();
@@ -38,6 +43,7 @@ class VaultFixture {
   SealedStore& store() { return *store_; }
   storage::RocksKvStore& kv() { return *kv_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
+  const crypto::SecretBytes& master_key() const { return master_; }
 
  private:
   testing::TempDir dir_;
