@@ -3,7 +3,8 @@
 // (../shared/specs/keyvault-api.md), plus Coffre's own principal management under /coffre/.
 // Order of checks: authentication (401 + challenge, before anything is parsed), api-version,
 // route, permission (403 AccessDenied), existence (404), validation (400). Every error body is
-// Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}.
+// Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}. With an AuditLog,
+// every request is audited, and /coffre/audit serves it to the owner (audit_api.h).
 // Thread-safe.
 
 #include <string>
@@ -14,6 +15,8 @@
 
 namespace coffre::vault {
 
+class AuditLog;  // vault/audit_log.h
+
 struct RestApiOptions {
   std::string public_origin;  // "https://localhost:8443": the origin in every kid
   std::string challenge_authorization =
@@ -23,10 +26,13 @@ struct RestApiOptions {
 
 class RestApi {
  public:
-  // vault and access must outlive the API.
-  RestApi(KeyVault& vault, AccessControl& access, RestApiOptions options)
-      : vault_(vault), access_(access), options_(std::move(options)) {}
+  // vault, access and audit (if set) must outlive the API.
+  RestApi(KeyVault& vault, AccessControl& access, RestApiOptions options,
+          AuditLog* audit = nullptr)
+      : vault_(vault), access_(access), options_(std::move(options)), audit_(audit) {}
 
+  // Serves the request and, with an audit log, appends its entry (every request, refused or
+  // not).
   net::HttpResponse Handle(const net::HttpRequest& request);
 
   // An Azure-shaped error response; used for the server's own errors (413, 400) too.
@@ -35,12 +41,15 @@ class RestApi {
 
  private:
   struct Call;
+  // Sets `principal` once the caller authenticates.
+  net::HttpResponse Serve(const net::HttpRequest& request, std::string& principal);
   net::HttpResponse Route(Call& call);
   net::HttpResponse Challenge(std::string_view message) const;
 
   KeyVault& vault_;
   AccessControl& access_;
   RestApiOptions options_;
+  AuditLog* audit_;
 };
 
 }  // namespace coffre::vault

@@ -36,6 +36,7 @@ class VaultFixture {
   KeyVault& vault() { return *vault_; }
   AccessControl& access() { return *access_; }
   storage::RocksKvStore& kv() { return *kv_; }
+  SealedStore& store() { return *store_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
 
  private:
