@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/vault_audit.h"
 #include "cli/vault_connection.h"
 #include "cli/vault_views.h"
 #include "common/encoding.h"
@@ -57,6 +58,7 @@ struct Options {
   std::vector<std::string> permissions;
   bool rotate_token = false;
   std::string file;  // key backup and restore
+  int top = 20;  // audit show
 };
 
 // The vault's body as JSON (nothing for an empty body), or the table `view` makes of it.
@@ -354,6 +356,18 @@ void AddAccessCommands(CLI::App& vault, std::vector<Command>& commands, Options&
   named("show", "show a principal", [&o](Context& c) { return ShowAccess(c, o.name); });
 }
 
+void AddAuditCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {
+  CLI::App* audit = vault.add_subcommand("audit", "read and verify the vault's audit log (owner)");
+  audit->require_subcommand(1);
+  CLI::App* show =
+      AddCommand(*audit, commands, o, "show", "the newest entries, oldest first",
+                 [&o](Context& c) { return ShowAuditLog(c.vault, c.json_output, c.out, o.top); });
+  show->add_option("--top", o.top, "how many entries (1-1000, default 20)")
+      ->check(CLI::Range(1, 1000));
+  AddCommand(*audit, commands, o, "verify", "have the vault check the log's HMAC chain",
+             [](Context& c) { return VerifyAuditLog(c.vault, c.json_output, c.out); });
+}
+
 Status Execute(const Command& cmd, const VaultConnection& connection, bool json_output) {
   COFFRE_ASSIGN_OR_RETURN(auto vault, OpenVault(connection));
   Context c{*vault, json_output, std::cout};
@@ -373,6 +387,7 @@ VaultCommands::VaultCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   state_->vault->require_subcommand(1);
   AddKeyCommands(*state_->vault, state_->commands, state_->options);
   AddAccessCommands(*state_->vault, state_->commands, state_->options);
+  AddAuditCommands(*state_->vault, state_->commands, state_->options);
 }
 
 VaultCommands::~VaultCommands() = default;

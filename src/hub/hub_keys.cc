@@ -1,10 +1,9 @@
 #include "hub/hub_keys.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <mutex>
+
+#include "crypto/hmac.h"
 
 namespace coffre::hub {
 namespace {
@@ -82,15 +81,7 @@ Result<Bytes> HubKeys::Hmac(std::string_view label, std::string_view data) {
     COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes key, root_->DeriveKey(label));
     it = derived_.emplace(std::string(label), std::move(key)).first;
   }
-  Bytes mac(EVP_MAX_MD_SIZE);
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), it->second.Reveal().data(), static_cast<int>(it->second.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-           reinterpret_cast<unsigned char*>(mac.data()), &len) == nullptr) {
-    return Internal("HMAC-SHA256 failed");
-  }
-  mac.resize(len);
-  return mac;
+  return crypto::HmacSha256(it->second, AsBytes(data));
 }
 
 void HubKeys::Lock() {

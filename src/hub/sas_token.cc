@@ -1,8 +1,6 @@
 #include "hub/sas_token.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <strings.h>
 
 #include <charconv>
@@ -10,6 +8,7 @@
 
 #include "common/encoding.h"
 #include "common/strings.h"
+#include "crypto/hmac.h"
 
 namespace coffre::hub {
 namespace {
@@ -27,15 +26,7 @@ Result<Bytes> Hmac(const crypto::SecretBytes& key, std::string_view raw_sr, std:
   std::string to_sign;
   to_sign.reserve(raw_sr.size() + 1 + raw_se.size());
   to_sign.append(raw_sr).append("\n").append(raw_se);
-  Bytes mac(EVP_MAX_MD_SIZE);
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.Reveal().data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(to_sign.data()), to_sign.size(),
-           reinterpret_cast<unsigned char*>(mac.data()), &len) == nullptr) {
-    return Internal("HMAC-SHA256 failed");
-  }
-  mac.resize(len);
-  return mac;
+  return crypto::HmacSha256(key, AsBytes(to_sign));
 }
 
 // The SDKs' escaping of a device resource: strict encodeURIComponent, with the one quirk that

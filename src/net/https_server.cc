@@ -88,9 +88,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void DrainThenRefuse() {
     if (drain_left_ == 0) {
-      return Reply(ErrorResponse(413, "the request body is larger than " +
-                                          std::to_string(options_.max_body_bytes) + " bytes"),
-                   false);
+      return Refuse(413, "the request body is larger than " +
+                             std::to_string(options_.max_body_bytes) + " bytes");
     }
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
     stream_.async_read_some(asio::buffer(scratch_),
@@ -107,13 +106,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return Close();
     }
     if (ec == http::error::body_limit) {
-      return Reply(ErrorResponse(413, "the request body is larger than " +
-                                          std::to_string(options_.max_body_bytes) + " bytes"),
-                   false);
+      return Refuse(413, "the request body is larger than " +
+                             std::to_string(options_.max_body_bytes) + " bytes");
     }
     if (ec) {
       if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
-        return Reply(ErrorResponse(400, "malformed HTTP request"), false);
+        return Refuse(400, "malformed HTTP request");
       }
       return Close();
     }
@@ -144,9 +142,20 @@ class Session : public std::enable_shared_from_this<Session> {
         new HttpUpgrade{std::move(stream_), parser_->release()}));
   }
 
-  HttpResponse ErrorResponse(unsigned status, std::string_view message) const {
-    return options_.error_response ? options_.error_response(status, message)
-                                   : DefaultError(status, message);
+  // Answers (and closes) a request no handler sees; on_refused hears of it.
+  void Refuse(unsigned status, const std::string& message) {
+    HttpResponse r = options_.error_response ? options_.error_response(status, message)
+                                             : DefaultError(status, message);
+    if (options_.on_refused) {
+      HttpRequest req;
+      if (parser_ && parser_->is_header_done()) {
+        req.method = std::string(parser_->get().method_string());
+        req.target = std::string(parser_->get().target());
+      }
+      req.remote_address = remote_;
+      options_.on_refused(req, r);
+    }
+    Reply(std::move(r), false);
   }
 
   void Reply(HttpResponse r, bool keep_alive) {

@@ -33,6 +33,10 @@ struct HttpsServerOptions {
   // Builds the response for errors found before a handler runs (413 body too large, 400
   // malformed HTTP), so they share the API's error shape.
   std::function<HttpResponse(unsigned status, std::string_view message)> error_response;
+  // Told of each request the server answers by itself with error_response (413, 400), with
+  // what is known of it (method and target once its header was read, remote_address): for an
+  // audit log. Runs on the connection's strand.
+  std::function<void(const HttpRequest& request, const HttpResponse& response)> on_refused;
   // WebSocket upgrades of this path (query ignored) go to on_upgrade, which runs on the
   // connection's strand and owns the connection from then on.
   std::string upgrade_path;

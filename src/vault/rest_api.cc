@@ -8,6 +8,9 @@
 
 #include "common/encoding.h"
 #include "common/strings.h"
+#include "vault/audit_api.h"
+#include "vault/audit_log.h"
+#include "vault/audit_request.h"
 
 namespace coffre::vault {
 namespace {
@@ -171,6 +174,13 @@ HttpResponse RestApi::Challenge(std::string_view message) const {
 }
 
 HttpResponse RestApi::Handle(const HttpRequest& request) {
+  std::string principal;
+  HttpResponse response = Serve(request, principal);
+  if (audit_ != nullptr) audit_->Append(DescribeRequest(request, principal, response));
+  return response;
+}
+
+HttpResponse RestApi::Serve(const HttpRequest& request, std::string& principal) {
   Call call{request, {}, {}, {}, {}, {}};
   std::string_view target = request.target;
   size_t q = target.find('?');
@@ -197,6 +207,7 @@ HttpResponse RestApi::Handle(const HttpRequest& request) {
     return FromStatus(caller.error());
   }
   call.caller = std::move(*caller);
+  principal = call.caller.name;
   auto version = call.query.find("api-version");
   if (version == call.query.end()) {
     return Error(400, "BadParameter", "The api-version query parameter is missing.");
@@ -558,6 +569,9 @@ HttpResponse RestApi::Route(Call& call) {
   }
   if (seg[0] == "coffre" && n == 2 && seg[1] == "clock" && options_.test_clock != nullptr) {
     return h.TestClock(*options_.test_clock, method);
+  }
+  if (seg[0] == "coffre" && n >= 2 && seg[1] == "audit") {
+    return HandleAuditRoute(audit_, call.caller, method, seg, call.query);
   }
   if (seg[0] == "keys") {
     if (n == 1) {

@@ -3,7 +3,8 @@
 // (../shared/specs/keyvault-api.md), plus Coffre's own principal management under /coffre/.
 // Order of checks: authentication (401 + challenge, before anything is parsed), api-version,
 // route, permission (403 AccessDenied), existence (404), validation (400). Every error body is
-// Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}.
+// Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}. With an AuditLog,
+// every request is audited, and /coffre/audit serves it to the owner (audit_api.h).
 // Thread-safe.
 
 #include <string>
@@ -15,6 +16,8 @@
 #include "vault/vault_clock.h"
 
 namespace coffre::vault {
+
+class AuditLog;  // vault/audit_log.h
 
 struct RestApiOptions {
   std::string public_origin;  // "https://localhost:8443": the origin in every kid
@@ -28,12 +31,15 @@ struct RestApiOptions {
 
 class RestApi {
  public:
-  // vault, access and backup must outlive the API. Without `backup`, backup and restore
-  // answer 501.
+  // vault, access, backup and audit must outlive the API. Without `backup`, backup and restore
+  // answer 501; without `audit`, nothing is audited.
   RestApi(KeyVault& vault, AccessControl& access, RestApiOptions options,
-          const KeyBackup* backup = nullptr)
-      : vault_(vault), access_(access), options_(std::move(options)), backup_(backup) {}
+          const KeyBackup* backup = nullptr, AuditLog* audit = nullptr)
+      : vault_(vault), access_(access), options_(std::move(options)), backup_(backup),
+        audit_(audit) {}
 
+  // Serves the request and, with an audit log, appends its entry (every request, refused or
+  // not).
   net::HttpResponse Handle(const net::HttpRequest& request);
 
   // An Azure-shaped error response; used for the server's own errors (413, 400) too.
@@ -42,6 +48,8 @@ class RestApi {
 
  private:
   struct Call;
+  // Sets `principal` once the caller authenticates.
+  net::HttpResponse Serve(const net::HttpRequest& request, std::string& principal);
   net::HttpResponse Route(Call& call);
   net::HttpResponse Challenge(std::string_view message) const;
 
@@ -49,6 +57,7 @@ class RestApi {
   AccessControl& access_;
   RestApiOptions options_;
   const KeyBackup* backup_;
+  AuditLog* audit_;
 };
 
 }  // namespace coffre::vault

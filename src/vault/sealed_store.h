@@ -47,6 +47,12 @@ class SealedStore {
   Status ScanJson(const std::string& prefix,
                   const std::function<bool(const std::string& key, const nlohmann::json&)>& fn);
 
+  // A 32-byte key for one purpose, derived from the vault master key with HKDF-SHA256
+  // (RootKey::DeriveKey: info "coffre/" + label). Each label gives an independent key.
+  Result<crypto::SecretBytes> DeriveKey(std::string_view label) const {
+    return root_->DeriveKey(label);
+  }
+
  private:
   SealedStore(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root,
               std::unique_ptr<storage::KvDataKeyStore> deks);

@@ -8,6 +8,8 @@
 #include "storage/rocks_kv_store.h"
 #include "vault/access_control.h"
 #include "vault/key_backup.h"
+#include "vault/audit_log.h"
+#include "vault/audit_request.h"
 #include "vault/key_vault.h"
 #include "vault/master_key.h"
 #include "vault/rest_api.h"
@@ -26,6 +28,7 @@ struct VaultService::Impl {
   std::unique_ptr<storage::RocksKvStore> kv;
   std::unique_ptr<SealedStore> store;
   std::unique_ptr<VaultClock> clock;
+  std::unique_ptr<AuditLog> audit;  // outlives the server, whose threads append to it
   std::unique_ptr<AccessControl> access;
   std::unique_ptr<KeyVault> vault;
   std::unique_ptr<RotationScheduler> scheduler;
@@ -73,6 +76,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   VaultClock* clock = impl->clock.get();
   auto now = [clock] { return clock->Now(); };
   impl->access = std::make_unique<AccessControl>(*impl->store, now);
+  COFFRE_ASSIGN_OR_RETURN(impl->audit, AuditLog::Open(options.dir / "audit.log", *impl->store));
 
   VaultSettings settings{options.purge_protection, options.retention_days};
   Result<nlohmann::json> stored = impl->store->GetJson("vault/settings");
@@ -108,12 +112,19 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   server_options.error_response = [](unsigned status, std::string_view message) {
     return RestApi::Error(status, status == 413 ? "RequestTooLarge" : "BadParameter", message);
   };
+  AuditLog* audit = impl->audit.get();
+  server_options.on_refused = [audit](const net::HttpRequest& r, const net::HttpResponse& out) {
+    audit->Append(DescribeRequest(r, "", out));
+  };
   // The API needs the public URL, which needs the bound port: the handler finds the API once
   // it is published, and answers 503 in the instant before.
   auto handler = [impl_ptr = impl.get()](const net::HttpRequest& r) {
     RestApi* api = impl_ptr->api_ready.load(std::memory_order_acquire);
-    if (api == nullptr) return RestApi::Error(503, "ServiceUnavailable", "The vault is starting.");
-    return api->Handle(r);
+    if (api != nullptr) return api->Handle(r);
+    net::HttpResponse starting =
+        RestApi::Error(503, "ServiceUnavailable", "The vault is starting.");
+    impl_ptr->audit->Append(DescribeRequest(r, "", starting));
+    return starting;
   };
   COFFRE_ASSIGN_OR_RETURN(impl->server, net::HttpsServer::Start(server_options, handler));
   impl->public_url = options.public_url.empty()
@@ -124,7 +135,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   api_options.public_origin = impl->public_url;
   if (options.test_clock) api_options.test_clock = impl->clock.get();
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options,
-                                        impl->backup.get());
+                                        impl->backup.get(), audit);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);
   impl->scheduler->Start();
   return std::unique_ptr<VaultService>(new VaultService(std::move(impl)));

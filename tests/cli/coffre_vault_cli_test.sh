@@ -4,29 +4,16 @@
 set -euo pipefail
 coffre="$1"
 unset COFFRE_VAULT_TOKEN
-dir=$(mktemp -d)
-vault_pids=()
-cleanup() {
+source "$(dirname "$0")/lib.sh"
+vault_pids=()  # vaults this script starts itself (a restore into a second vault)
+cleanup_vaults() {
   for pid in "${vault_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${vault_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  "$coffre" down --dir "$dir/s" >/dev/null 2>&1 || true
-  rm -rf "$dir"
+  cleanup
 }
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+trap cleanup_vaults EXIT
 # `coffre vault ARGS` against the stack, as its owner.
 v() { "$coffre" vault "$@" --dir "$dir/s"; }
-# must_fail CODE PATTERN ARGS...: `coffre ARGS` exits with CODE and PATTERN is on stderr.
-must_fail() {
-  local code=$1 pattern=$2 rc=0 err
-  shift 2
-  err=$("$coffre" "$@" 2>&1 >/dev/null) || rc=$?
-  [ "$rc" = "$code" ] || fail "coffre $*: exit $rc, wanted $code: $err"
-  grep -q -- "$pattern" <<<"$err" || fail "coffre $*: no '$pattern' in: $err"
-}
-# json_count: the number of items in a list body on stdin.
-json_count() { node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).value.length)'; }
 # field NAME: the value on the "NAME  value" line of a details table on stdin.
 field() { sed -n "s/^$1  *//p"; }
 

@@ -1,0 +1,104 @@
+#pragma once
+// AuditLog: the vault's append-only audit trail, DIR/audit.log, one JSON line per request,
+// HMAC-chained under a key derived from the vault master key (kAuditKeyLabel), with the head
+// (entry count, last MAC, file length) sealed in the SealedStore as "audit/head".
+// Format, crash rules and what a start does with a damaged log: docs/formats/audit-log.md.
+//
+// Durability: Append writes its line to the file at once (one write(2): a crash of the
+// process loses nothing), and a background thread, every `sync_interval`, fdatasyncs the file
+// and only then seals the new head. So the head never covers bytes that are not on disk, and
+// a power loss can lose at most the entries of the last interval, which no head covered.
+// Thread-safe.
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "vault/audit_chain.h"
+#include "vault/audit_entry.h"
+#include "vault/sealed_store.h"
+
+namespace coffre::vault {
+
+struct AuditLogOptions {
+  std::chrono::milliseconds sync_interval{200};
+  std::function<int64_t()> clock_ms;  // milliseconds since the epoch; empty: the system clock
+};
+
+class AuditLog {
+ public:
+  // Opens (or creates) the log at `path` and checks its tail against the sealed head: an
+  // unsynced tail that verifies is adopted, one that does not (a torn write) is moved to
+  // `path`.rejected; damage the head proves (a shorter file, a changed last entry, a lost
+  // head) is logged loudly and recorded as an "auditDamaged" entry, and the chain goes on from
+  // the sealed head, so `Verify` keeps reporting the damage. store must outlive the log.
+  static Result<std::unique_ptr<AuditLog>> Open(const std::filesystem::path& path,
+                                                SealedStore& store, AuditLogOptions options = {});
+  ~AuditLog();  // Close()
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Numbers, timestamps (entry.seq and time_ms are ignored), chains and writes `entry`. Never
+  // fails the caller: a failed write is logged, and the entry is not in the chain.
+  void Append(const AuditEntry& entry);
+
+  // The whole log, as far as it is written now, against the live head.
+  AuditVerdict Verify() const;
+
+  // The last `n` lines, oldest first (unverified: Verify says whether to trust them).
+  // A line that is not an entry comes back with seq 0 and op "(malformed line)".
+  Result<std::vector<AuditEntry>> Tail(size_t n) const;
+
+  uint64_t count() const;  // entries in the chain
+  // What Open found wrong ("" if nothing): the damage entry's code.
+  const std::string& damage_at_open() const { return damage_at_open_; }
+
+  // fdatasync, then seal the head: what the background thread does every interval.
+  Status Sync();
+  // Stops the background thread and syncs a last time. Append is a no-op afterwards.
+  void Close();
+
+ private:
+  AuditLog(std::filesystem::path path, SealedStore& store, crypto::SecretBytes key, UniqueFd fd,
+           AuditLogOptions options);
+  Status Recover();
+  Status RejectFrom(uint64_t offset, uint64_t size);
+  Status AppendLocked(std::string_view fields);  // mu_ held
+  void SyncLoop();
+
+  const std::filesystem::path path_;
+  SealedStore& store_;
+  const crypto::SecretBytes key_;
+  UniqueFd fd_;
+  AuditLogOptions options_;
+  std::string damage_at_open_;
+
+  mutable std::mutex mu_;
+  AuditPosition head_;              // the live chain: guarded by mu_
+  bool closed_ = false;             // guarded by mu_
+  uint64_t lost_ = 0;               // entries that could not be written: guarded by mu_
+  uint64_t next_loss_report_ = 1;   // guarded by mu_
+
+  std::mutex sync_mu_;                  // one Sync at a time
+  std::optional<uint64_t> synced_seq_;  // what the sealed head covers: guarded by sync_mu_
+  std::string last_sync_error_;  // guarded by sync_mu_: each failure is logged once
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;  // guarded by stop_mu_
+  std::thread syncer_;
+};
+
+// The sealed head, as Sync writes it; NOT_FOUND before the first.
+Result<AuditPosition> ReadAuditHead(SealedStore& store);
+
+}  // namespace coffre::vault
