@@ -1,12 +1,15 @@
 #pragma once
 // The vault's HTTPS API: the Azure Key Vault keys REST API as @azure/keyvault-keys uses it
-// (../shared/specs/keyvault-api.md), plus Coffre's own principal management under /coffre/.
+// (../shared/specs/keyvault-api.md), plus Coffre's own routes under /coffre/: principal
+// management and the master key's seal status.
 // Order of checks: authentication (401 + challenge, before anything is parsed), api-version,
 // route, permission (403 AccessDenied), existence (404), validation (400). Every error body is
 // Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}.
 // Thread-safe.
 
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "net/http_types.h"
 #include "vault/access_control.h"
@@ -19,6 +22,7 @@ struct RestApiOptions {
   std::string challenge_authorization =
       "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000";
   std::string challenge_resource = "https://vault.azure.net";
+  nlohmann::json seal_status = nlohmann::json::object();  // GET /coffre/seal-status: no secret
 };
 
 class RestApi {

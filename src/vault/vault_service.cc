@@ -9,6 +9,8 @@
 #include "vault/access_control.h"
 #include "vault/key_vault.h"
 #include "vault/master_key.h"
+#include "vault/master_key_file.h"
+#include "vault/master_key_lineage.h"
 #include "vault/rest_api.h"
 #include "vault/sealed_store.h"
 
@@ -16,6 +18,34 @@ namespace coffre::vault {
 namespace {
 
 constexpr const char* kOwner = "owner";
+
+Result<crypto::SecretBytes> OpenMasterKey(const VaultServiceOptions& options,
+                                          const std::filesystem::path& file, bool fresh) {
+  if (options.pkcs11.has_value()) {
+    return fresh ? CreatePkcs11MasterKeyFile(file, *options.pkcs11)
+                 : UnsealPkcs11MasterKey(file, *options.pkcs11);
+  }
+  return fresh ? CreateMasterKeyFile(file, options.passphrase)
+               : UnsealMasterKey(file, options.passphrase);
+}
+
+// What GET /coffre/seal-status answers: how the master key is sealed, and its lineage id.
+Result<nlohmann::json> SealStatus(const std::filesystem::path& file,
+                                  const crypto::SecretBytes& master) {
+  COFFRE_ASSIGN_OR_RETURN(MasterKeySealing sealing, ReadMasterKeySealing(file));
+  COFFRE_ASSIGN_OR_RETURN(std::string lineage, MasterKeyLineage(master));
+  bool token = sealing.kdf == kPkcs11Kdf;
+  nlohmann::json status = {{"sealed", false},
+                           {"method", token ? "pkcs11" : "passphrase"},
+                           {"kdf", sealing.kdf},
+                           {"lineage", lineage}};
+  if (token) {
+    status["token_label"] = sealing.token_label;
+    status["key_label"] = sealing.key_label;
+    status["mechanism"] = sealing.mechanism;
+  }
+  return status;
+}
 
 int64_t NowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -59,9 +89,9 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   if (fresh && options.owner_token_file.empty()) {
     return InvalidArgument("a new vault needs --owner-token-file to write the owner's token to");
   }
-  Result<crypto::SecretBytes> master = fresh ? CreateMasterKeyFile(master_file, options.passphrase)
-                                             : UnsealMasterKey(master_file, options.passphrase);
+  Result<crypto::SecretBytes> master = OpenMasterKey(options, master_file, fresh);
   if (!master.has_value()) return master.error();
+  COFFRE_ASSIGN_OR_RETURN(nlohmann::json seal_status, SealStatus(master_file, *master));
   COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db"));
   COFFRE_ASSIGN_OR_RETURN(impl->store, SealedStore::Open(*impl->kv, std::move(*master)));
   impl->access = std::make_unique<AccessControl>(*impl->store);
@@ -112,6 +142,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   while (!impl->public_url.empty() && impl->public_url.back() == '/') impl->public_url.pop_back();
   RestApiOptions api_options;
   api_options.public_origin = impl->public_url;
+  api_options.seal_status = std::move(seal_status);
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);
   return std::unique_ptr<VaultService>(new VaultService(std::move(impl)));
