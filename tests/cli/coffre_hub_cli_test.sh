@@ -5,27 +5,9 @@
 set -euo pipefail
 coffre="$1"
 compat="$(cd "$(dirname "$0")/../compat" && pwd)"
-dir=$(mktemp -d)
-cleanup() {
-  "$coffre" down --dir "$dir/s" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/stack_test_lib.sh"
 # `coffre hub ARGS` against the stack, as iothubowner.
 h() { "$coffre" hub "$@" --dir "$dir/s"; }
-# must_fail CODE PATTERN ARGS...: `coffre ARGS` exits with CODE and PATTERN is on stderr.
-must_fail() {
-  local code=$1 pattern=$2 rc=0 err
-  shift 2
-  err=$("$coffre" "$@" 2>&1 >/dev/null) || rc=$?
-  [ "$rc" = "$code" ] || fail "coffre $*: exit $rc, wanted $code: $err"
-  grep -q -- "$pattern" <<<"$err" || fail "coffre $*: no '$pattern' in: $err"
-}
-# field NAME: the value on the "NAME  value" line of a details table on stdin (two spaces at
-# least: "STATUS REASON" is not "STATUS").
-field() { sed -n "s/^$1   *//p"; }
 # conn KEY: a field of the stack's connection.json.
 conn() { node -e 'console.log(require(process.argv[1])[process.argv[2]])' "$dir/s/connection.json" "$1"; }
 # send CONNECTION_STRING N TAG: N messages from that device through the Azure device SDK.

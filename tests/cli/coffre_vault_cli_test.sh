@@ -4,28 +4,11 @@
 set -euo pipefail
 coffre="$1"
 unset COFFRE_VAULT_TOKEN
-dir=$(mktemp -d)
-cleanup() {
-  "$coffre" down --dir "$dir/s" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/stack_test_lib.sh"
 # `coffre vault ARGS` against the stack, as its owner.
 v() { "$coffre" vault "$@" --dir "$dir/s"; }
-# must_fail CODE PATTERN ARGS...: `coffre ARGS` exits with CODE and PATTERN is on stderr.
-must_fail() {
-  local code=$1 pattern=$2 rc=0 err
-  shift 2
-  err=$("$coffre" "$@" 2>&1 >/dev/null) || rc=$?
-  [ "$rc" = "$code" ] || fail "coffre $*: exit $rc, wanted $code: $err"
-  grep -q -- "$pattern" <<<"$err" || fail "coffre $*: no '$pattern' in: $err"
-}
 # json_count: the number of items in a list body on stdin.
 json_count() { node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).value.length)'; }
-# field NAME: the value on the "NAME  value" line of a details table on stdin.
-field() { sed -n "s/^$1  *//p"; }
 
 port=$((41000 + RANDOM % 8000))
 "$coffre" up --dir "$dir/s" --ports-from "$port" >/dev/null
@@ -91,6 +74,13 @@ as_app1=(--vault-url "$url" --ca-file "$dir/s/tls/ca.pem")
 "$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *3072$'
 COFFRE_VAULT_TOKEN="$token" "$coffre" vault key list "${as_app1[@]}" | grep -q '^hub-cmk '
 must_fail 1 'Forbidden' vault key rotate hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token"
+
+# seal-status: a passphrase vault, running; only the owner may ask
+out=$(v seal-status)
+[ "$(field METHOD <<<"$out")" = "passphrase (argon2id)" ] || fail "seal-status: $out"
+grep -Eq '^UNSEALED +true \(running at https://localhost:[0-9]+\)$' <<<"$out" || fail "seal-status: $out"
+grep -Eq '^LINEAGE +[0-9a-f]{32}$' <<<"$out" || fail "seal-status: $out"
+must_fail 1 'Forbidden' vault seal-status "${as_app1[@]}" --token-file "$dir/app1-token"
 v access remove app1 | grep -q 'removed principal app1'
 v access list | grep -q '^app1 ' && fail "access remove: $(v access list)"
 must_fail 1 'UNAUTHENTICATED' vault key list "${as_app1[@]}" --token-file "$dir/app1-token"
