@@ -15,12 +15,29 @@ int main(int argc, char** argv) {
   vault::VaultServiceOptions options;
   std::string listen = "127.0.0.1:8443";
   std::string passphrase_file;
+  std::string pin_file;
+  vault::Pkcs11MasterKeyOptions pkcs11;
   app.add_option("--dir", options.dir, "vault directory (created on first start)")->required();
   app.add_option("--listen", listen, "address:port to serve HTTPS on");
   app.add_option("--tls-cert", options.tls_cert, "PEM certificate chain")->required();
   app.add_option("--tls-key", options.tls_key, "PEM private key")->required();
-  app.add_option("--passphrase-file", passphrase_file, "file holding the master key passphrase")
-      ->required();
+  // The master key is sealed either under a passphrase or by a key on a PKCS#11 token.
+  auto* passphrase_opt = app.add_option("--passphrase-file", passphrase_file,
+                                        "file holding the master key passphrase");
+  auto* pin_opt = app.add_option(
+      "--pkcs11-pin-file", pin_file,
+      "seal the master key by a PKCS#11 token: file holding its user PIN");
+  passphrase_opt->excludes(pin_opt);
+  app.add_option("--pkcs11-module", pkcs11.module, "PKCS#11 library")
+      ->capture_default_str()
+      ->needs(pin_opt);
+  app.add_option("--pkcs11-token-label", pkcs11.token_label,
+                 "the token's label (required for a new vault; default: the one master.json names)")
+      ->needs(pin_opt);
+  app.add_option("--pkcs11-key-label", pkcs11.key_label,
+                 std::string("label of the AES key on the token (default: master.json's, else ") +
+                     vault::kDefaultPkcs11KeyLabel + ")")
+      ->needs(pin_opt);
   app.add_option("--owner-token-file", options.owner_token_file,
                  "where a new vault writes its owner's token (mode 0600)");
   app.add_flag("--purge-protection", options.purge_protection,
@@ -37,6 +54,10 @@ int main(int argc, char** argv) {
                "TESTS ONLY: let the owner advance the vault's clock (POST /coffre/clock)");
   CLI11_PARSE(app, argc, argv);
   options.scheduler_period = std::chrono::milliseconds(scheduler_period_ms);
+  if (passphrase_file.empty() && pin_file.empty()) {
+    std::cerr << "coffre-vault: give --passphrase-file or --pkcs11-pin-file\n";
+    return 2;
+  }
 
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
@@ -60,18 +81,32 @@ int main(int argc, char** argv) {
     std::cerr << "coffre-vault: " << s << "\n";
     return 1;
   }
-  Result<std::string> passphrase = ReadTextFile(passphrase_file);
-  if (!passphrase.has_value()) {
-    std::cerr << "coffre-vault: " << passphrase.error() << "\n";
+  // The passphrase or the PIN, without the file's line end.
+  Result<std::string> secret = ReadTextFile(pin_file.empty() ? passphrase_file : pin_file);
+  if (!secret.has_value()) {
+    std::cerr << "coffre-vault: " << secret.error() << "\n";
     return 1;
   }
-  while (!passphrase->empty() && (passphrase->back() == '\n' || passphrase->back() == '\r')) {
-    passphrase->pop_back();
+  std::string_view trimmed = *secret;
+  while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) {
+    trimmed.remove_suffix(1);
   }
-  options.passphrase = *passphrase;
-  crypto::Cleanse(*passphrase);
+  if (pin_file.empty()) {
+    options.passphrase = std::string(trimmed);
+  } else {
+    Result<crypto::SecretBytes> pin = crypto::SecretBytes::CopyOf(AsBytes(trimmed));
+    if (!pin.has_value()) {
+      crypto::Cleanse(*secret);
+      std::cerr << "coffre-vault: " << pin.error() << "\n";
+      return 1;
+    }
+    pkcs11.pin = std::move(*pin);
+    options.pkcs11 = std::move(pkcs11);
+  }
+  crypto::Cleanse(*secret);
   auto service = vault::VaultService::Start(options);
   crypto::Cleanse(options.passphrase);
+  if (options.pkcs11.has_value()) options.pkcs11->pin.Wipe();
   if (!service.has_value()) {
     std::cerr << "coffre-vault: " << service.error() << "\n";
     return 1;

@@ -51,6 +51,16 @@ int RunCli(int argc, char** argv) {
       ->required();
   up_cmd->add_option("--ports-from", up.ports_from, "pick free ports from N upward");
   up_cmd->add_option("--hub-host", up.hub_host, "host name devices use for the hub");
+  auto* token_opt = up_cmd->add_option(
+      "--pkcs11-token-label", up.pkcs11.token_label,
+      "seal the vault's master key by a key on this PKCS#11 token, not a passphrase");
+  auto* pin_opt = up_cmd->add_option("--pkcs11-pin-file", up.pkcs11.pin_file,
+                                     "file holding the token's user PIN");
+  token_opt->needs(pin_opt);
+  pin_opt->needs(token_opt);
+  up_cmd->add_option("--pkcs11-module", up.pkcs11.module, "PKCS#11 library")->needs(token_opt);
+  up_cmd->add_option("--pkcs11-key-label", up.pkcs11.key_label, "label of the key on the token")
+      ->needs(token_opt);
 
   std::string down_dir;
   CLI::App* down_cmd = app.add_subcommand("down", "stop the local stack in DIR");

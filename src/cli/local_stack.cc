@@ -48,6 +48,11 @@ Result<StackState> ReadStackFile(const std::filesystem::path& dir) {
   s.ports.vault = p.value("vault", uint16_t{8443});
   s.ports.mqtt = p.value("mqtt", uint16_t{8883});
   s.ports.https = p.value("https", uint16_t{443});
+  if (j.contains("pkcs11") && j["pkcs11"].is_object()) {
+    const json& k = j["pkcs11"];
+    s.pkcs11 = {k.value("module", ""), k.value("token_label", ""), k.value("key_label", ""),
+                k.value("pin_file", "")};
+  }
   if (j.contains("pids") && j["pids"].is_object()) {
     for (auto& [name, pid] : j["pids"].items()) {
       if (pid.is_number_integer()) s.pids[name] = pid.get<int>();
@@ -60,6 +65,12 @@ Status WriteStackFile(const StackState& s) {
   json j = {{"hub_host", s.hub_host},
             {"ports", {{"vault", s.ports.vault}, {"mqtt", s.ports.mqtt}, {"https", s.ports.https}}},
             {"pids", s.pids}};
+  if (s.pkcs11.enabled()) {
+    j["pkcs11"] = {{"module", s.pkcs11.module},
+                   {"token_label", s.pkcs11.token_label},
+                   {"key_label", s.pkcs11.key_label},
+                   {"pin_file", s.pkcs11.pin_file}};
+  }
   std::string text = j.dump(2) + "\n";
   return WriteFileDurably(s.dir / "stack.json", AsBytes(text), 0600);
 }
@@ -114,6 +125,12 @@ Result<StackState> StackUp(const UpOptions& options) {
   } else {
     return recorded.error();
   }
+  const StackPkcs11 recorded_pkcs11 = state.pkcs11;
+  if (options.pkcs11.enabled()) {
+    state.pkcs11 = options.pkcs11;
+    // Absolute: a later `coffre up` may run from another working directory.
+    state.pkcs11.pin_file = std::filesystem::absolute(options.pkcs11.pin_file).string();
+  }
   // Forget processes that are gone (a crash, a reboot).
   for (auto it = state.pids.begin(); it != state.pids.end();) {
     it = ProcessAlive(it->second) ? std::next(it) : state.pids.erase(it);
@@ -127,6 +144,8 @@ Result<StackState> StackUp(const UpOptions& options) {
 
   if (options.start_vault) {
     Status started = EnsureVault(state);
+    // Options the vault refused (another method, a wrong token) are not kept for next time.
+    if (!started.ok()) state.pkcs11 = recorded_pkcs11;
     if (started.ok()) started = EnsureHub(state);
     // Record what was started even on failure, so `coffre down` can stop it.
     COFFRE_RETURN_IF_ERROR(WriteStackFile(state));

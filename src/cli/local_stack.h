@@ -20,11 +20,23 @@ struct StackPorts {
   uint16_t https = 443;
 };
 
+// The stack's vault seals its master key by a key on this PKCS#11 token instead of the
+// generated passphrase when token_label is set (coffre-vault's --pkcs11-* options). Recorded in
+// DIR/stack.json (the PIN file's path, never the PIN), so a restart needs no options.
+struct StackPkcs11 {
+  std::string module;  // empty: coffre-vault's default (Debian's SoftHSM2)
+  std::string token_label;
+  std::string key_label;  // empty: coffre-vault's default
+  std::string pin_file;
+  bool enabled() const { return !token_label.empty(); }
+};
+
 struct UpOptions {
   std::filesystem::path dir;
   uint16_t ports_from = 0;  // 0: the defaults of StackPorts (those the Azure SDKs hard-code)
   std::string hub_host = "localhost";
   bool start_vault = true;  // false: certificates, ports and connection.json only (unit tests)
+  StackPkcs11 pkcs11 = {};  // not enabled: what DIR/stack.json recorded, else the passphrase
 };
 
 struct StackState {
@@ -33,6 +45,7 @@ struct StackState {
   std::string hub_host;
   StackPorts ports;
   std::map<std::string, int> pids;  // running components: "vault", "hub"
+  StackPkcs11 pkcs11;
   std::string vault_url;
   std::string vault_token;  // the key owner's token
   std::string key_name;

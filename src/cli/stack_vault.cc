@@ -28,10 +28,18 @@ Status StartVault(StackState& state, const std::filesystem::path& vault_dir) {
       "--listen", "127.0.0.1:" + std::to_string(state.ports.vault),
       "--tls-cert", (state.dir / "tls" / "server.pem").string(),
       "--tls-key", (state.dir / "tls" / "server-key.pem").string(),
-      "--passphrase-file", (vault_dir / "passphrase").string(),
       "--owner-token-file", (vault_dir / "owner-token").string(),
       "--purge-protection",
       "--public-url", state.vault_url};
+  const StackPkcs11& p11 = state.pkcs11;
+  if (!p11.enabled()) {
+    args.insert(args.end(), {"--passphrase-file", (vault_dir / "passphrase").string()});
+  } else {
+    args.insert(args.end(), {"--pkcs11-pin-file", p11.pin_file, "--pkcs11-token-label",
+                             p11.token_label});
+    if (!p11.module.empty()) args.insert(args.end(), {"--pkcs11-module", p11.module});
+    if (!p11.key_label.empty()) args.insert(args.end(), {"--pkcs11-key-label", p11.key_label});
+  }
   COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-vault", args,
                                                vault_dir / "vault.log"));
   state.pids["vault"] = pid;
@@ -54,7 +62,7 @@ Status EnsureVault(StackState& state) {
   std::filesystem::path vault_dir = state.dir / "vault";
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(vault_dir));
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(state.dir / "hub"));
-  COFFRE_RETURN_IF_ERROR(EnsurePassphrase(vault_dir / "passphrase"));
+  if (!state.pkcs11.enabled()) COFFRE_RETURN_IF_ERROR(EnsurePassphrase(vault_dir / "passphrase"));
   state.vault_url = "https://localhost:" + std::to_string(state.ports.vault);
   auto it = state.pids.find("vault");
   if (it == state.pids.end() || !ProcessAlive(it->second)) {

@@ -11,6 +11,7 @@
 
 #include "cli/vault_audit.h"
 #include "cli/vault_connection.h"
+#include "cli/vault_seal_status.h"
 #include "cli/vault_views.h"
 #include "common/encoding.h"
 #include "common/files.h"
@@ -380,6 +381,8 @@ struct VaultCommands::State {
   Options options;
   std::vector<Command> commands;
   CLI::App* vault = nullptr;
+  CLI::App* seal_status = nullptr;  // runs without a vault too: not one of `commands`
+  std::string vault_dir;
 };
 
 VaultCommands::VaultCommands(CLI::App& app) : state_(std::make_unique<State>()) {
@@ -388,6 +391,11 @@ VaultCommands::VaultCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   AddKeyCommands(*state_->vault, state_->commands, state_->options);
   AddAccessCommands(*state_->vault, state_->commands, state_->options);
   AddAuditCommands(*state_->vault, state_->commands, state_->options);
+  state_->seal_status = state_->vault->add_subcommand(
+      "seal-status", "how the master key is sealed, whether the vault runs, its lineage id");
+  AddConnectionOptions(*state_->seal_status, state_->options);
+  state_->seal_status->add_option("--vault-dir", state_->vault_dir,
+                                  "the vault's directory (default with --dir: DIR/vault/data)");
 }
 
 VaultCommands::~VaultCommands() = default;
@@ -396,11 +404,17 @@ bool VaultCommands::Selected() const { return state_->vault->parsed(); }
 
 int VaultCommands::Run() {
   const Options& o = state_->options;
+  const char* env = std::getenv("COFFRE_VAULT_TOKEN");
+  if (state_->seal_status->parsed()) {
+    SealStatusOptions seal{o.connection, state_->vault_dir, o.output == "json"};
+    Status s = ShowSealStatus(seal, env == nullptr ? "" : env, std::cout);
+    if (s.ok()) return 0;
+    std::cerr << "coffre vault seal-status: " << s << "\n";
+    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
   for (const Command& cmd : state_->commands) {
     if (!cmd.app->parsed()) continue;
-    const char* env_token = std::getenv("COFFRE_VAULT_TOKEN");
-    Result<VaultConnection> connection =
-        ResolveConnection(o.connection, env_token == nullptr ? "" : env_token);
+    Result<VaultConnection> connection = ResolveConnection(o.connection, env == nullptr ? "" : env);
     if (!connection.has_value()) {
       std::cerr << cmd.label << ": " << connection.error() << "\n";
       return connection.error().code() == StatusCode::kInvalidArgument ? 2 : 1;

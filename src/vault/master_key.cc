@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
-#include "common/files.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/envelope.h"
 #include "crypto/random.h"
+#include "vault/master_key_file.h"
 
 namespace coffre::vault {
 namespace {
@@ -46,24 +46,17 @@ Result<SecretBytes> CreateMasterKeyFile(const std::filesystem::path& path,
   COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(header.nonce));
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed,
                           crypto::SealEnvelope(*aead, header, AsBytes(kAad), master.Reveal()));
-  nlohmann::json j = {{"version", 1},           {"kdf", "argon2id"},
-                      {"t_cost", kTimeCost},    {"m_cost_kib", kMemoryKib},
-                      {"parallelism", kParallelism}, {"salt", Base64UrlEncode(salt)},
-                      {"sealed", Base64UrlEncode(sealed)}};
-  std::string text = j.dump(2) + "\n";
-  COFFRE_RETURN_IF_ERROR(WriteFileDurably(path, AsBytes(text), 0600));
+  nlohmann::json j = {{"kdf", kPassphraseKdf},       {"t_cost", kTimeCost},
+                      {"m_cost_kib", kMemoryKib},      {"parallelism", kParallelism},
+                      {"salt", Base64UrlEncode(salt)}, {"sealed", Base64UrlEncode(sealed)}};
+  COFFRE_RETURN_IF_ERROR(WriteSealedMasterFile(path, std::move(j), master));
   return master;
 }
 
 Result<SecretBytes> UnsealMasterKey(const std::filesystem::path& path,
                                     std::string_view passphrase) {
-  COFFRE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  COFFRE_ASSIGN_OR_RETURN(nlohmann::json j, ReadSealedMasterFile(path, kPassphraseKdf));
   auto bad = [&] { return DataLoss(path.string() + " is not a sealed master key file"); };
-  if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1 ||
-      j.value("kdf", "") != "argon2id") {
-    return bad();
-  }
   auto salt = Base64UrlDecode(j.value("salt", ""));
   auto sealed = Base64UrlDecode(j.value("sealed", ""));
   uint32_t t = j.value("t_cost", 0u), m = j.value("m_cost_kib", 0u), p = j.value("parallelism", 0u);
@@ -79,6 +72,7 @@ Result<SecretBytes> UnsealMasterKey(const std::filesystem::path& path,
     return PermissionDenied("cannot unseal the vault master key: wrong passphrase or damaged " +
                             path.string());
   }
+  COFFRE_RETURN_IF_ERROR(VerifyRecordedLineage(path, j, master));
   return master;
 }
 

@@ -1,5 +1,6 @@
 #include "vault/master_lineage.h"
 
+#include "common/encoding.h"
 #include "crypto/root_key.h"
 
 namespace coffre::vault {
@@ -10,6 +11,11 @@ Result<Bytes> MasterLineageId(const crypto::SecretBytes& master_key) {
   COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes derived, root->DeriveKey("vault/master-lineage/v1"));
   ByteSpan id = derived.Reveal().first(kMasterLineageIdSize);
   return Bytes(id.begin(), id.end());
+}
+
+Result<std::string> MasterKeyLineage(const crypto::SecretBytes& master_key) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes id, MasterLineageId(master_key));
+  return HexEncode(id);
 }
 
 }  // namespace coffre::vault

@@ -8,6 +8,7 @@
 // Stateless, thread-safe.
 
 #include <cstddef>
+#include <string>
 
 #include "common/bytes.h"
 #include "common/result.h"
@@ -19,5 +20,7 @@ inline constexpr size_t kMasterLineageIdSize = 16;
 
 // kMasterLineageIdSize bytes; HexEncode them to show them.
 Result<Bytes> MasterLineageId(const crypto::SecretBytes& master_key);
+// The same id as 32 lower-case hex characters (master.json, seal-status).
+Result<std::string> MasterKeyLineage(const crypto::SecretBytes& master_key);
 
 }  // namespace coffre::vault

@@ -573,6 +573,13 @@ HttpResponse RestApi::Route(Call& call) {
   if (seg[0] == "coffre" && n >= 2 && seg[1] == "audit") {
     return HandleAuditRoute(audit_, call.caller, method, seg, call.query);
   }
+  if (seg[0] == "coffre" && n == 2 && seg[1] == "seal-status") {
+    if (method != "GET") return Handler::MethodNotAllowed();
+    if (!call.caller.admin) {
+      return Error(403, "Forbidden", "Only the vault owner reads the seal status.", "AccessDenied");
+    }
+    return Ok(options_.seal_status);
+  }
   if (seg[0] == "keys") {
     if (n == 1) {
       if (method != "GET") return Handler::MethodNotAllowed();

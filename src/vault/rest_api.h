@@ -1,6 +1,7 @@
 #pragma once
 // The vault's HTTPS API: the Azure Key Vault keys REST API as @azure/keyvault-keys uses it
-// (../shared/specs/keyvault-api.md), plus Coffre's own principal management under /coffre/.
+// (../shared/specs/keyvault-api.md), plus Coffre's own routes under /coffre/: principal
+// management and the master key's seal status.
 // Order of checks: authentication (401 + challenge, before anything is parsed), api-version,
 // route, permission (403 AccessDenied), existence (404), validation (400). Every error body is
 // Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}. With an AuditLog,
@@ -8,6 +9,8 @@
 // Thread-safe.
 
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "net/http_types.h"
 #include "vault/access_control.h"
@@ -27,6 +30,7 @@ struct RestApiOptions {
   // Set only for a vault started with --test-clock: the owner may then advance it through
   // GET/POST /coffre/clock. Must outlive the API.
   VaultClock* test_clock = nullptr;
+  nlohmann::json seal_status = nlohmann::json::object();  // GET /coffre/seal-status: no secret
 };
 
 class RestApi {

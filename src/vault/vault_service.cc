@@ -12,6 +12,8 @@
 #include "vault/audit_request.h"
 #include "vault/key_vault.h"
 #include "vault/master_key.h"
+#include "vault/master_key_file.h"
+#include "vault/master_lineage.h"
 #include "vault/rest_api.h"
 #include "vault/rotation_scheduler.h"
 #include "vault/sealed_store.h"
@@ -21,6 +23,34 @@ namespace coffre::vault {
 namespace {
 
 constexpr const char* kOwner = "owner";
+
+Result<crypto::SecretBytes> OpenMasterKey(const VaultServiceOptions& options,
+                                          const std::filesystem::path& file, bool fresh) {
+  if (options.pkcs11.has_value()) {
+    return fresh ? CreatePkcs11MasterKeyFile(file, *options.pkcs11)
+                 : UnsealPkcs11MasterKey(file, *options.pkcs11);
+  }
+  return fresh ? CreateMasterKeyFile(file, options.passphrase)
+               : UnsealMasterKey(file, options.passphrase);
+}
+
+// What GET /coffre/seal-status answers: how the master key is sealed, and its lineage id.
+Result<nlohmann::json> SealStatus(const std::filesystem::path& file,
+                                  const crypto::SecretBytes& master) {
+  COFFRE_ASSIGN_OR_RETURN(MasterKeySealing sealing, ReadMasterKeySealing(file));
+  COFFRE_ASSIGN_OR_RETURN(std::string lineage, MasterKeyLineage(master));
+  bool token = sealing.kdf == kPkcs11Kdf;
+  nlohmann::json status = {{"sealed", false},
+                           {"method", token ? "pkcs11" : "passphrase"},
+                           {"kdf", sealing.kdf},
+                           {"lineage", lineage}};
+  if (token) {
+    status["token_label"] = sealing.token_label;
+    status["key_label"] = sealing.key_label;
+    status["mechanism"] = sealing.mechanism;
+  }
+  return status;
+}
 
 }  // namespace
 
@@ -66,10 +96,10 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   if (fresh && options.owner_token_file.empty()) {
     return InvalidArgument("a new vault needs --owner-token-file to write the owner's token to");
   }
-  Result<crypto::SecretBytes> master = fresh ? CreateMasterKeyFile(master_file, options.passphrase)
-                                             : UnsealMasterKey(master_file, options.passphrase);
+  Result<crypto::SecretBytes> master = OpenMasterKey(options, master_file, fresh);
   if (!master.has_value()) return master.error();
   COFFRE_ASSIGN_OR_RETURN(impl->backup, KeyBackup::Create(*master));
+  COFFRE_ASSIGN_OR_RETURN(nlohmann::json seal_status, SealStatus(master_file, *master));
   COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db"));
   COFFRE_ASSIGN_OR_RETURN(impl->store, SealedStore::Open(*impl->kv, std::move(*master)));
   COFFRE_ASSIGN_OR_RETURN(impl->clock, VaultClock::Open(*impl->store));
@@ -134,6 +164,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   RestApiOptions api_options;
   api_options.public_origin = impl->public_url;
   if (options.test_clock) api_options.test_clock = impl->clock.get();
+  api_options.seal_status = std::move(seal_status);
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options,
                                         impl->backup.get(), audit);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);

@@ -3,14 +3,17 @@
 // `dir`: RocksDB store, master key sealed under the passphrase, settings, and the owner
 // principal whose token is written once to `owner_token_file`; then serves the REST API over
 // HTTPS. Wiring only: the behaviour lives in KeyVault, AccessControl and RestApi.
+// The master key is sealed under the passphrase or, when `pkcs11` is set, by a token's key.
 // Thread-safe; Stop() or the destructor stops serving.
 
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
+#include "vault/pkcs11_master_key.h"
 
 namespace coffre::vault {
 
@@ -19,7 +22,8 @@ struct VaultServiceOptions {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8443;
   std::filesystem::path tls_cert, tls_key;
-  std::string passphrase;
+  std::string passphrase;                        // seals the master key, unless pkcs11 is set
+  std::optional<Pkcs11MasterKeyOptions> pkcs11;  // a key on a PKCS#11 token seals it instead
   std::filesystem::path owner_token_file;  // written at initialisation only
   bool purge_protection = false;           // fixed at initialisation
   int retention_days = 90;                 // fixed at initialisation (7..90)

@@ -132,6 +132,13 @@ as_app1=(--vault-url "$url" --ca-file "$dir/s/tls/ca.pem")
 "$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *3072$'
 COFFRE_VAULT_TOKEN="$token" "$coffre" vault key list "${as_app1[@]}" | grep -q '^hub-cmk '
 must_fail 1 'Forbidden' vault key rotate hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token"
+
+# seal-status: a passphrase vault, running; only the owner may ask
+out=$(v seal-status)
+[ "$(field METHOD <<<"$out")" = "passphrase (argon2id)" ] || fail "seal-status: $out"
+grep -Eq '^UNSEALED +true \(running at https://localhost:[0-9]+\)$' <<<"$out" || fail "seal-status: $out"
+grep -Eq '^LINEAGE +[0-9a-f]{32}$' <<<"$out" || fail "seal-status: $out"
+must_fail 1 'Forbidden' vault seal-status "${as_app1[@]}" --token-file "$dir/app1-token"
 v access remove app1 | grep -q 'removed principal app1'
 v access list | grep -q '^app1 ' && fail "access remove: $(v access list)"
 must_fail 1 'UNAUTHENTICATED' vault key list "${as_app1[@]}" --token-file "$dir/app1-token"

@@ -6,6 +6,8 @@
 
 #include "file_scan.h"
 #include "test_util.h"
+#include "vault/master_key_file.h"
+#include "vault/master_lineage.h"
 
 namespace coffre::vault {
 namespace {
@@ -25,6 +27,9 @@ TEST(MasterKeyTest, UnsealsWithThePassphraseOnly) {
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+  COFFRE_ASSERT_OK_AND_ASSIGN(MasterKeySealing sealing, ReadMasterKeySealing(path));
+  EXPECT_EQ(sealing.kdf, "argon2id");
+  EXPECT_EQ(sealing.lineage, *MasterKeyLineage(master));
 }
 
 TEST(MasterKeyTest, RefusesShortPassphrasesOverwritesAndDamagedFiles) {
