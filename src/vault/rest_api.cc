@@ -8,6 +8,7 @@
 
 #include "common/encoding.h"
 #include "common/strings.h"
+#include "vault/event_subscriptions_api.h"
 
 namespace coffre::vault {
 namespace {
@@ -491,6 +492,10 @@ HttpResponse RestApi::Route(Call& call) {
 
   if (seg[0] == "coffre" && n >= 2 && n <= 3 && seg[1] == "principals") {
     return h.Principals(seg, method);
+  }
+  if (seg[0] == "coffre" && n >= 2 && n <= 3 && seg[1] == "eventsubscriptions" &&
+      options_.event_subscriptions != nullptr) {
+    return HandleEventSubscriptions(*options_.event_subscriptions, call.request, seg, call.caller);
   }
   if (seg[0] == "keys") {
     if (n == 1) {

@@ -10,6 +10,7 @@
 
 #include "net/http_types.h"
 #include "vault/access_control.h"
+#include "vault/event_subscriptions.h"
 #include "vault/key_vault.h"
 
 namespace coffre::vault {
@@ -19,6 +20,8 @@ struct RestApiOptions {
   std::string challenge_authorization =
       "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000";
   std::string challenge_resource = "https://vault.azure.net";
+  // /coffre/eventsubscriptions (event_subscriptions_api.h); null: 404. Must outlive the API.
+  EventSubscriptions* event_subscriptions = nullptr;
 };
 
 class RestApi {

@@ -7,10 +7,12 @@
 #include "net/https_server.h"
 #include "storage/rocks_kv_store.h"
 #include "vault/access_control.h"
+#include "vault/event_subscriptions.h"
 #include "vault/key_vault.h"
 #include "vault/master_key.h"
 #include "vault/rest_api.h"
 #include "vault/sealed_store.h"
+#include "vault/webhook_delivery.h"
 
 namespace coffre::vault {
 namespace {
@@ -28,6 +30,8 @@ int64_t NowSeconds() {
 struct VaultService::Impl {
   std::unique_ptr<storage::RocksKvStore> kv;
   std::unique_ptr<SealedStore> store;
+  std::unique_ptr<EventSubscriptions> subscriptions;
+  std::unique_ptr<WebhookDelivery> events;  // outlives access and vault, which publish to it
   std::unique_ptr<AccessControl> access;
   std::unique_ptr<KeyVault> vault;
   std::unique_ptr<RestApi> api;
@@ -46,6 +50,7 @@ bool VaultService::initialised_now() const { return impl_->initialised_now; }
 
 void VaultService::Stop() {
   if (impl_ && impl_->server) impl_->server->Stop();
+  if (impl_ && impl_->events) impl_->events->Stop();
 }
 
 Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOptions& options) {
@@ -64,7 +69,10 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   if (!master.has_value()) return master.error();
   COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db"));
   COFFRE_ASSIGN_OR_RETURN(impl->store, SealedStore::Open(*impl->kv, std::move(*master)));
-  impl->access = std::make_unique<AccessControl>(*impl->store);
+  COFFRE_ASSIGN_OR_RETURN(impl->subscriptions, EventSubscriptions::Open(*impl->store, NowSeconds));
+  impl->events = std::make_unique<WebhookDelivery>(*impl->subscriptions);
+  impl->access = std::make_unique<AccessControl>(*impl->store, AccessControl::SystemSeconds,
+                                                 impl->events.get());
 
   VaultSettings settings{options.purge_protection, options.retention_days};
   Result<nlohmann::json> stored = impl->store->GetJson("vault/settings");
@@ -87,7 +95,8 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
 
   storage::RocksKvStore* kv = impl->kv.get();
   impl->vault = std::make_unique<KeyVault>(*impl->store, settings, NowSeconds,
-                                            [kv] { return kv->DestroyDeletedData(); });
+                                            [kv] { return kv->DestroyDeletedData(); },
+                                            impl->events.get());
 
   net::HttpsServerOptions server_options;
   server_options.address = options.listen_address;
@@ -110,8 +119,10 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
                          ? "https://localhost:" + std::to_string(impl->server->port())
                          : options.public_url;
   while (!impl->public_url.empty() && impl->public_url.back() == '/') impl->public_url.pop_back();
+  impl->events->SetVaultOrigin(impl->public_url);
   RestApiOptions api_options;
   api_options.public_origin = impl->public_url;
+  api_options.event_subscriptions = impl->subscriptions.get();
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);
   return std::unique_ptr<VaultService>(new VaultService(std::move(impl)));
