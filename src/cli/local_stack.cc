@@ -13,6 +13,7 @@
 
 #include "cli/daemon.h"
 #include "cli/stack_hub.h"
+#include "cli/stack_key_events.h"
 #include "cli/stack_vault.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
@@ -127,6 +128,7 @@ Result<StackState> StackUp(const UpOptions& options) {
 
   if (options.start_vault) {
     Status started = EnsureVault(state);
+    if (started.ok()) started = EnsureKeyEvents(state);
     if (started.ok()) started = EnsureHub(state);
     // Record what was started even on failure, so `coffre down` can stop it.
     COFFRE_RETURN_IF_ERROR(WriteStackFile(state));

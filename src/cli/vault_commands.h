@@ -1,6 +1,7 @@
 #pragma once
-// `coffre vault key ...` and `coffre vault access ...`: an operator's commands against a vault
-// speaking the Azure Key Vault keys API plus Coffre's /coffre/principals admin API.
+// `coffre vault key ...`, `coffre vault access ...` and `coffre vault events ...`: an operator's
+// commands against a vault speaking the Azure Key Vault keys API plus Coffre's admin API
+// (/coffre/principals, /coffre/eventsubscriptions).
 // VaultCommands registers the subcommands on the tool's CLI11 app; after the app has parsed
 // argv, Run() executes the one selected. Thread-compatible.
 
