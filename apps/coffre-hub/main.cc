@@ -14,6 +14,7 @@
 #include "hub/key_custody.h"
 #include "hub/key_monitor.h"
 #include "hubapi/encryption_api.h"
+#include "hubapi/key_events_api.h"
 #include "common/log.h"
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
@@ -83,6 +84,7 @@ bool OpenSslWipesOnFree();  // wipe_on_free.cc
 int main(int argc, char** argv) {
   CLI::App app{"coffre-hub: an Azure IoT Hub-compatible hub sealed under a customer-managed key"};
   std::filesystem::path dir, tls_cert, tls_key, token_file, vault_ca, service_key_file;
+  std::filesystem::path key_events_secret_file;
   std::string mqtt_listen = "127.0.0.1:8883", https_listen = "127.0.0.1:443", key_uri;
   std::vector<std::string> host_names = {"localhost"};
   std::vector<std::string> bootstrap_devices;
@@ -104,6 +106,9 @@ int main(int argc, char** argv) {
       "service-managed (the weaker mode) until `coffre hub encryption set --key-uri`");
   app.add_option("--vault-token-file", token_file, "the hub's vault token")->needs(key_uri_option);
   app.add_option("--vault-ca-file", vault_ca, "CA of the vault's TLS certificate");
+  app.add_option("--key-events-secret-file", key_events_secret_file,
+                 "the secret of the vault's event subscription for POST /$coffre/keyevents")
+      ->needs(key_uri_option);
   app.add_option("--service-key-file", service_key_file,
                  "the service key (infrastructure encryption); created if missing")
       ->required();
@@ -153,12 +158,18 @@ int main(int argc, char** argv) {
   initial.key_uri = key_uri;
   initial.vault_token_file = token_file.string();
   initial.vault_ca_file = vault_ca.string();
+  initial.key_events_secret_file = key_events_secret_file.string();
   initial.key_check_interval_ms = key_check_ms;
   initial.vault_grace_s = grace_s;
   initial.expired_is_inaccessible = expired_key == "inaccessible";
   auto config = hub::EncryptionConfig::Load(**kv, initial);
   if (!config.has_value()) return Fail(config.error());
   hub::EncryptionSettings settings = (*config)->Get();
+  if (settings.key_events_secret_file.empty() && !key_events_secret_file.empty()) {
+    // A hub made before it subscribed to key events takes the flag's secret file.
+    settings.key_events_secret_file = key_events_secret_file.string();
+    if (Status s = (*config)->Set(settings); !s.ok()) return Fail(s);
+  }
   if (!settings.customer_managed()) {
     LogLine("keys", "warning: service-managed keys: no customer-managed key protects this hub's "
                     "data (turn one on with `coffre hub encryption set --key-uri`)");
@@ -241,6 +252,7 @@ int main(int argc, char** argv) {
   hubapi::ReadApi read_api(**store, **groups, **policies);
   hubapi::DeviceApi device_api(auth, ingest);
   hubapi::EncryptionApi encryption_api(monitor, **config, custody, **keys, **policies);
+  hubapi::KeyEventsApi key_events_api(monitor, **config, [] { return NowMs() / 1000; });
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
   if (!https_endpoint.has_value()) return Fail(https_endpoint.error());
@@ -254,6 +266,7 @@ int main(int argc, char** argv) {
   https_options.on_upgrade = (*mqtt_server)->WebSocketHandler();
   auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
     if (auto response = encryption_api.Handle(r)) return *response;
+    if (auto response = key_events_api.Handle(r)) return *response;  // also while Inaccessible
     if (auto refusal = encryption_api.RefuseIfInaccessible()) return *refusal;
     if (auto response = service_api.Handle(r)) return *response;
     if (auto response = read_api.Handle(r)) return *response;

@@ -53,7 +53,7 @@ struct Options {
   std::string group;
   std::optional<int> check_interval_ms, grace_s;
   std::string expired_key;
-  std::string key_uri, vault_token_file, vault_ca_file;
+  std::string key_uri, vault_token_file, vault_ca_file, key_events_secret_file;
   MonitorOptions monitor;
   int timeout_s = 0;
 };
@@ -317,12 +317,16 @@ void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Option
             body["vaultCaPem"] = ca;
           }
         }
+        if (!o.key_events_secret_file.empty()) {
+          COFFRE_ASSIGN_OR_RETURN(std::string secret, ReadTextFile(o.key_events_secret_file));
+          body["keyEventsSecret"] = TrimEnd(std::move(secret), "\r\n ");
+        }
         if (o.check_interval_ms) body["keyCheckIntervalMs"] = *o.check_interval_ms;
         if (o.grace_s) body["vaultGraceSeconds"] = *o.grace_s;
         if (!o.expired_key.empty()) body["expiredKey"] = o.expired_key;
         if (body.empty()) {
-          return InvalidArgument("nothing to set: give --key-uri, --check-interval-ms, "
-                                 "--grace-seconds or --expired-key");
+          return InvalidArgument("nothing to set: give --key-uri, --key-events-secret-file, "
+                                 "--check-interval-ms, --grace-seconds or --expired-key");
         }
         COFFRE_ASSIGN_OR_RETURN(json status, c.hub.Call("PUT", "/$coffre/encryption", &body));
         return Print(c, status, EncryptionDetails);
@@ -332,6 +336,9 @@ void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Option
   set->add_option("--vault-token-file", o.vault_token_file,
                   "the hub's vault token for that key (get, wrapKey, unwrapKey)");
   set->add_option("--vault-ca-file", o.vault_ca_file, "the vault's CA, if not a public one");
+  set->add_option("--key-events-secret-file", o.key_events_secret_file,
+                  "the secret of the vault's event subscription for this hub (coffre vault "
+                  "events add --endpoint https://HUB/$coffre/keyevents --secret-file FILE)");
   set->add_option("--check-interval-ms", o.check_interval_ms, "50 to 500 (default 500)")
       ->check(CLI::Range(50, 500));
   set->add_option("--grace-seconds", o.grace_s,

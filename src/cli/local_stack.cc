@@ -13,6 +13,7 @@
 
 #include "cli/daemon.h"
 #include "cli/stack_hub.h"
+#include "cli/stack_key_events.h"
 #include "cli/stack_vault.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
@@ -146,6 +147,7 @@ Result<StackState> StackUp(const UpOptions& options) {
     Status started = EnsureVault(state);
     // Options the vault refused (another method, a wrong token) are not kept for next time.
     if (!started.ok()) state.pkcs11 = recorded_pkcs11;
+    if (started.ok()) started = EnsureKeyEvents(state);
     if (started.ok()) started = EnsureHub(state);
     // Record what was started even on failure, so `coffre down` can stop it.
     COFFRE_RETURN_IF_ERROR(WriteStackFile(state));

@@ -43,6 +43,7 @@ Status EnsureHub(StackState& state) {
         "--vault-key-uri", state.vault_url + "/keys/" + state.key_name,
         "--vault-token-file", (hub_dir / "vault-token").string(),
         "--vault-ca-file", state.ca_file.string(),
+        "--key-events-secret-file", (hub_dir / "key-events-secret").string(),
         "--service-key-file", (hub_dir / "service.key").string(),
         "--bootstrap-device", kDemoDevice};
     COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-hub", args,

@@ -5,6 +5,7 @@
 //   DIR/hub/service.key   the service key (infrastructure layer), made by the hub on first start
 //   DIR/hub/data/         registry, metadata and telemetry (all encrypted twice)
 //   DIR/hub/hub.log       its log
+// and DIR/hub/key-events-secret (stack_key_events.h) for the vault's key events.
 // When the MQTT port is not 8883 (the port the Azure SDKs assume), the device connection string
 // carries GatewayHostName=localhost:<port>, which the SDKs' MQTT transports connect to.
 

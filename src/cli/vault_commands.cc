@@ -15,6 +15,7 @@
 #include "cli/vault_views.h"
 #include "common/encoding.h"
 #include "common/files.h"
+#include "crypto/secret_bytes.h"
 
 namespace coffre::cli {
 namespace {
@@ -48,6 +49,13 @@ struct PolicyOptions {
   std::string rotate_after, rotate_before_expiry, notify_before_expiry, expires_in;
 };
 
+struct EventsOptions {
+  std::string endpoint;
+  std::vector<std::string> types;
+  std::string ca_file;      // the endpoint's CA, sent to the vault as PEM
+  std::string secret_file;  // where to write the new secret instead of printing it
+};
+
 // Every option of every vault command: only the selected command's are set.
 struct Options {
   ConnectionOptions connection;
@@ -60,6 +68,7 @@ struct Options {
   bool rotate_token = false;
   std::string file;  // key backup and restore
   int top = 20;  // audit show
+  EventsOptions events;
 };
 
 // The vault's body as JSON (nothing for an empty body), or the table `view` makes of it.
@@ -240,6 +249,41 @@ Status ShowAccess(Context& c, const std::string& principal) {
   return Print(c, reply, PrincipalDetails);
 }
 
+Status AddSubscription(Context& c, const EventsOptions& o) {
+  json body = {{"endpoint", o.endpoint}};
+  if (!o.types.empty()) body["eventTypes"] = o.types;
+  if (!o.ca_file.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(std::string ca, ReadTextFile(o.ca_file));
+    body["caPem"] = ca;
+  }
+  COFFRE_ASSIGN_OR_RETURN(json reply, CallVault(c.vault, "POST", "/coffre/eventsubscriptions", &body));
+  if (reply.is_object() && reply["secret"].is_string()) {
+    std::string& secret = reply["secret"].get_ref<std::string&>();
+    if (!o.secret_file.empty()) {
+      std::string line = secret + "\n";
+      Status written = WriteFileDurably(o.secret_file, AsBytes(line), 0600);
+      crypto::Cleanse(line);
+      crypto::Cleanse(secret);
+      reply.erase("secret");
+      COFFRE_RETURN_IF_ERROR(written.WithContext("the subscription exists; its secret"));
+    } else if (!c.json_output) {
+      std::cerr << "Store the secret now: the vault shows it only once.\n";
+    }
+  }
+  return Print(c, reply, SubscriptionDetails);
+}
+
+Status ListSubscriptions(Context& c) {
+  COFFRE_ASSIGN_OR_RETURN(json list, ListAll(c.vault, "/coffre/eventsubscriptions"));
+  return Print(c, list, [](const json& l) { return SubscriptionsTable(Items(l)); });
+}
+
+Status RemoveSubscription(Context& c, const std::string& id) {
+  COFFRE_RETURN_IF_ERROR(
+      CallVault(c.vault, "DELETE", "/coffre/eventsubscriptions/" + PathSegment(id)).status());
+  return PrintDone(c, "removed event subscription " + id);
+}
+
 void AddConnectionOptions(CLI::App& cmd, Options& o) {
   cmd.add_option("--dir", o.connection.dir, "stack directory: DIR/connection.json names the vault");
   cmd.add_option("--vault-url", o.connection.vault_url, "the vault, e.g. https://localhost:8443");
@@ -250,7 +294,7 @@ void AddConnectionOptions(CLI::App& cmd, Options& o) {
       ->check(CLI::IsMember({"table", "json"}));
 }
 
-// Registers one command of `group` ("key" or "access") with the connection options.
+// Registers one command of `group` ("key", "access" or "events") with the connection options.
 CLI::App* AddCommand(CLI::App& group, std::vector<Command>& commands, Options& o,
                      const std::string& name, const std::string& description, Handler run) {
   CLI::App* cmd = group.add_subcommand(name, description);
@@ -369,6 +413,28 @@ void AddAuditCommands(CLI::App& vault, std::vector<Command>& commands, Options& 
              [](Context& c) { return VerifyAuditLog(c.vault, c.json_output, c.out); });
 }
 
+void AddEventCommands(CLI::App& vault, std::vector<Command>& commands, Options& o) {
+  CLI::App* events =
+      vault.add_subcommand("events", "webhook subscriptions to key events (Event Grid schema)");
+  events->require_subcommand(1);
+  CLI::App* add = AddCommand(*events, commands, o, "add",
+                             "subscribe an https endpoint; prints the signing secret once",
+                             [&o](Context& c) { return AddSubscription(c, o.events); });
+  add->add_option("--endpoint", o.events.endpoint, "https URL that receives the POSTs")->required();
+  add->add_option("--types", o.events.types,
+                  "only these event types, e.g. KeyDisabled,KeyNewVersionCreated (default: all)")
+      ->delimiter(',');
+  add->add_option("--ca", o.events.ca_file, "the endpoint's CA (PEM), if not a public one");
+  add->add_option("--secret-file", o.events.secret_file,
+                  "write the secret to this file (0600) instead of printing it");
+  AddCommand(*events, commands, o, "list", "list the subscriptions (never their secrets)",
+             ListSubscriptions);
+  AddCommand(*events, commands, o, "remove", "delete a subscription",
+             [&o](Context& c) { return RemoveSubscription(c, o.name); })
+      ->add_option("id", o.name, "subscription id")
+      ->required();
+}
+
 Status Execute(const Command& cmd, const VaultConnection& connection, bool json_output) {
   COFFRE_ASSIGN_OR_RETURN(auto vault, OpenVault(connection));
   Context c{*vault, json_output, std::cout};
@@ -396,6 +462,7 @@ VaultCommands::VaultCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   AddConnectionOptions(*state_->seal_status, state_->options);
   state_->seal_status->add_option("--vault-dir", state_->vault_dir,
                                   "the vault's directory (default with --dir: DIR/vault/data)");
+  AddEventCommands(*state_->vault, state_->commands, state_->options);
 }
 
 VaultCommands::~VaultCommands() = default;

@@ -1,7 +1,7 @@
 #pragma once
-// `coffre vault key ...`, `coffre vault access ...` and `coffre vault audit ...`: an operator's
-// commands against a vault speaking the Azure Key Vault keys API plus Coffre's /coffre/ admin
-// API (principals, audit log).
+// `coffre vault key ...`, `coffre vault access ...`, `coffre vault audit ...` and
+// `coffre vault events ...`: an operator's commands against a vault speaking the Azure Key Vault
+// keys API plus Coffre's admin API (/coffre/principals, /coffre/audit, /coffre/eventsubscriptions).
 // VaultCommands registers the subcommands on the tool's CLI11 app; after the app has parsed
 // argv, Run() executes the one selected. Thread-compatible.
 

@@ -182,4 +182,33 @@ Table PrincipalsTable(const json& items) {
   return t;
 }
 
+namespace {
+
+std::string EventTypes(const json& subscription) {
+  const json& types = Member(subscription, "eventTypes");
+  return types.is_array() && types.empty() ? "all" : Joined(types);
+}
+
+}  // namespace
+
+Table SubscriptionDetails(const json& subscription) {
+  Table t;
+  t.AddRow({"ID", Text(Member(subscription, "id"))});
+  t.AddRow({"ENDPOINT", Text(Member(subscription, "endpoint"))});
+  t.AddRow({"EVENT TYPES", EventTypes(subscription)});
+  t.AddRow({"CUSTOM CA", Text(Member(subscription, "customCa"))});
+  t.AddRow({"CREATED", IsoTime(Member(subscription, "created"))});
+  if (subscription.contains("secret")) t.AddRow({"SECRET", Text(Member(subscription, "secret"))});
+  return t;
+}
+
+Table SubscriptionsTable(const json& items) {
+  Table t({"ID", "ENDPOINT", "EVENT TYPES", "CREATED"});
+  for (const json& s : items) {
+    t.AddRow({Text(Member(s, "id")), Text(Member(s, "endpoint")), EventTypes(s),
+              IsoTime(Member(s, "created"))});
+  }
+  return t;
+}
+
 }  // namespace coffre::cli

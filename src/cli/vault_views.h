@@ -33,6 +33,12 @@ Table PrincipalDetails(const nlohmann::json& principal);
 // GET /coffre/principals items: NAME ADMIN PERMISSIONS.
 Table PrincipalsTable(const nlohmann::json& items);
 
+// One event subscription, with its secret if the vault just made it.
+Table SubscriptionDetails(const nlohmann::json& subscription);
+
+// GET /coffre/eventsubscriptions items: ID ENDPOINT EVENT TYPES CREATED.
+Table SubscriptionsTable(const nlohmann::json& items);
+
 // The key's name from the kid of a bundle or item ("https://v/keys/k1/ab12" -> "k1"; also
 // /deletedkeys/k1); "" if there is none.
 std::string KeyNameOf(const nlohmann::json& bundle_or_item);

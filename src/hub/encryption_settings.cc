@@ -18,6 +18,7 @@ nlohmann::json EncryptionSettings::ToJson() const {
   j["keyUri"] = key_uri;
   j["vaultTokenFile"] = vault_token_file;
   j["vaultCaFile"] = vault_ca_file;
+  j["keyEventsSecretFile"] = key_events_secret_file;
   return j;
 }
 
@@ -27,8 +28,11 @@ Result<EncryptionSettings> EncryptionSettings::FromJson(const nlohmann::json& j)
   s.key_uri = j.value("keyUri", "");
   s.vault_token_file = j.value("vaultTokenFile", "");
   s.vault_ca_file = j.value("vaultCaFile", "");
+  s.key_events_secret_file = j.value("keyEventsSecretFile", "");
   nlohmann::json tunables = j;
-  for (const char* name : {"keyUri", "vaultTokenFile", "vaultCaFile"}) tunables.erase(name);
+  for (const char* name : {"keyUri", "vaultTokenFile", "vaultCaFile", "keyEventsSecretFile"}) {
+    tunables.erase(name);
+  }
   Result<EncryptionSettings> out = s.With(tunables);
   if (!out.has_value()) return DataLoss("the stored encryption settings are malformed");
   return out;

@@ -23,6 +23,9 @@ struct EncryptionSettings {
   std::string key_uri;
   std::string vault_token_file;  // the hub's vault token (a file of mode 0600)
   std::string vault_ca_file;     // the vault's CA; empty: the system's
+  // The secret of the vault's key-event subscription for this hub (a file of mode 0600);
+  // empty: POST /$coffre/keyevents is refused.
+  std::string key_events_secret_file;
   int key_check_interval_ms = 500;  // 50-500: the hub obeys within a second
   int vault_grace_s = 60;           // 0-86400: cached keys serve while the vault is unreachable
   bool expired_is_inaccessible = true;  // false: "continue", Key Vault's own semantics

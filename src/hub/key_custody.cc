@@ -91,4 +91,17 @@ Status KeyCustody::UseCustomerKey(HubKeys& keys, const std::string& key_uri,
   return Status::Ok();
 }
 
+Status KeyCustody::UseKeyEventsSecret(const std::string& secret) {
+  std::lock_guard<std::mutex> one_at_a_time(change_mu_);
+  if (secret.empty() || secret.size() > 1024) {
+    return InvalidArgument("the key events secret must be 1 to 1024 characters");
+  }
+  std::filesystem::path key_dir = dir_ / "customer-key";
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(key_dir));
+  EncryptionSettings next = config_.Get();
+  next.key_events_secret_file = (key_dir / "key-events-secret").string();
+  COFFRE_RETURN_IF_ERROR(WriteFileDurably(next.key_events_secret_file, AsBytes(secret), 0600));
+  return config_.Set(next);
+}
+
 }  // namespace coffre::hub

@@ -41,6 +41,10 @@ class KeyCustody {
   Status UseCustomerKey(HubKeys& keys, const std::string& key_uri, const std::string& token,
                         const std::string& ca_pem);
 
+  // Stores the secret of the vault's key-event subscription for this hub (DIR/customer-key/
+  // key-events-secret, mode 0600) and points the settings at it.
+  Status UseKeyEventsSecret(const std::string& secret);
+
  private:
   Result<std::shared_ptr<crypto::KeyProvider>> Provider(const EncryptionSettings& s,
                                                         std::chrono::milliseconds timeout) const;

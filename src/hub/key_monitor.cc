@@ -54,16 +54,20 @@ void KeyMonitor::Start() {
   thread_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
+      woken_ = false;  // a wake from here on asks for a check after this one
       lock.unlock();
+      auto started = std::chrono::steady_clock::now();
       CheckNow();
       lock.lock();
-      // Woken early by Stop or Reconfigure; during a grace period, checked again right at its end.
+      // Woken early by Stop, Reconfigure or Wake; during a grace period, checked again right at
+      // its end.
       auto wait = options_.interval;
       if (status_.accessible && !status_.reason.empty()) {
         auto left = std::chrono::milliseconds(grace_since_ms_ + options_.grace.count() - Now());
         wait = std::clamp(left, std::chrono::milliseconds(0), wait);
       }
-      wake_.wait_for(lock, wait);
+      wake_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
+      if (woken_) wake_.wait_until(lock, started + kMinWakeGap, [this] { return stopping_; });
     }
   });
 }
@@ -90,7 +94,20 @@ void KeyMonitor::Reconfigure(std::chrono::milliseconds interval, std::chrono::mi
     options_.grace = grace;
     options_.expired_is_inaccessible = expired_is_inaccessible;
   }
-  wake_.notify_all();  // a shorter interval applies now
+  Wake();  // a shorter interval applies now
+}
+
+void KeyMonitor::Wake() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+uint64_t KeyMonitor::checks() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return checks_;
 }
 
 bool KeyMonitor::accessible() const {
@@ -171,6 +188,7 @@ void KeyMonitor::Apply(const Verdict& v) {
   std::optional<EncryptionStatus> flipped;
   {
     std::lock_guard<std::mutex> guard(mu_);
+    ++checks_;
     EncryptionStatus before = status_;
     if (v.access == crypto::KeyAccess::kGranted) {
       status_.accessible = true;

@@ -10,7 +10,9 @@
 //   all answered: Accessible (the root key is unwrapped again if it was locked); a newer key
 //     version (a versionless key URI) re-wraps the root key under it (HubKeys::Rewrap).
 // Turning Inaccessible locks HubKeys (every key zeroized) and then calls on_change, which the
-// hub uses to close device connections. Thread-safe; the checks run on the monitor's thread.
+// hub uses to close device connections. Wake() (a key event from the vault) only brings the next
+// check forward: the verdict is always the check's own. Thread-safe; the checks run on the
+// monitor's thread.
 
 #include <chrono>
 #include <condition_variable>
@@ -64,6 +66,12 @@ class KeyMonitor {
                    bool expired_is_inaccessible);
   // One check, now, on the caller's thread (tests; Start's thread does the same).
   void CheckNow();
+  // Asks the monitor's thread for a check now, without waiting for it: a check that starts after
+  // this call. Wakes coalesce, and checks so started are at least kMinWakeGap apart, so a burst
+  // of events costs the vault little. Does nothing before Start().
+  void Wake();
+  static constexpr std::chrono::milliseconds kMinWakeGap{50};
+  uint64_t checks() const;  // how many checks have run (tests)
   EncryptionStatus status() const;
   bool accessible() const;  // status().accessible without copying the rest
 
@@ -88,6 +96,8 @@ class KeyMonitor {
   std::mutex check_mu_;      // one check at a time
   std::condition_variable wake_;
   bool stopping_ = false;    // guarded by mu_
+  bool woken_ = false;       // guarded by mu_
+  uint64_t checks_ = 0;      // guarded by mu_
   std::thread thread_;
 };
 

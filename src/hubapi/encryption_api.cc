@@ -64,7 +64,19 @@ net::HttpResponse EncryptionApi::Update(const net::HttpRequest& request) {
                                "The hub cannot use " + key_uri + ": " + changed.message());
     }
     monitor_.set_key_uri(key_uri);
+    monitor_.Wake();  // the status names the new key from the next check: make it now
     for (const char* name : {"keyUri", "vaultToken", "vaultCaPem"}) body.erase(name);
+  }
+  if (body.contains("keyEventsSecret")) {
+    const nlohmann::json& secret = body["keyEventsSecret"];
+    Status stored = secret.is_string() ? custody_.UseKeyEventsSecret(secret.get<std::string>())
+                                       : InvalidArgument("keyEventsSecret must be a string");
+    if (!stored.ok()) {
+      bool caller_error = stored.code() == StatusCode::kInvalidArgument;
+      return ServiceApi::Error(caller_error ? 400 : 500, caller_error ? "ArgumentInvalid" : "ServerError",
+                               stored.message());
+    }
+    body.erase("keyEventsSecret");
   }
   if (!body.empty()) {
     Result<hub::EncryptionSettings> next = config_.Get().With(body);

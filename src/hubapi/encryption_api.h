@@ -7,8 +7,9 @@
 //     No credentials needed (while the key is inaccessible the hub cannot check any: its access
 //     policies are sealed too); it names the key and why, nothing secret.
 //   PUT /$coffre/encryption  iothubowner's rights. Any of "keyCheckIntervalMs",
-//     "vaultGraceSeconds", "expiredKey" (applied from the next check); and "keyUri" with
-//     "vaultToken" (and "vaultCaPem") to turn a customer key on or change it, online.
+//     "vaultGraceSeconds", "expiredKey" (applied from the next check); "keyUri" with
+//     "vaultToken" (and "vaultCaPem") to turn a customer key on or change it, online; and
+//     "keyEventsSecret", the secret of the vault's key-event subscription (key_events_api.h).
 // Thread-safe.
 
 #include <optional>

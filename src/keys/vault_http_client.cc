@@ -6,7 +6,7 @@ Result<std::unique_ptr<VaultHttpClient>> VaultHttpClient::Create(
     const std::string& vault_url, const std::filesystem::path& ca_file, std::string token,
     std::chrono::milliseconds timeout) {
   COFFRE_ASSIGN_OR_RETURN(net::Origin origin, net::ParseOrigin(vault_url));
-  COFFRE_ASSIGN_OR_RETURN(auto http, net::HttpsClient::Create({origin, ca_file, timeout}));
+  COFFRE_ASSIGN_OR_RETURN(auto http, net::HttpsClient::Create({origin, ca_file, timeout, {}}));
   return std::unique_ptr<VaultHttpClient>(
       new VaultHttpClient(std::move(http), origin.ToString(), std::move(token)));
 }

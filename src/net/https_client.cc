@@ -137,7 +137,10 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::Create(HttpsClientOptions opti
   beast::error_code ec;
   ConfigureTlsHygiene(impl->ctx);
   impl->ctx.set_verify_mode(ssl::verify_peer);
-  if (impl->options.ca_file.empty()) {
+  if (!impl->options.ca_pem.empty()) {
+    impl->ctx.add_certificate_authority(asio::buffer(impl->options.ca_pem), ec);
+    if (ec) return InvalidArgument("CA certificates (PEM): " + ec.message());
+  } else if (impl->options.ca_file.empty()) {
     impl->ctx.set_default_verify_paths(ec);
   } else {
     impl->ctx.load_verify_file(impl->options.ca_file.string(), ec);

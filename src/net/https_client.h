@@ -18,6 +18,7 @@ struct HttpsClientOptions {
   Origin origin;
   std::filesystem::path ca_file;  // empty: the system's trust store
   std::chrono::milliseconds timeout{5000};
+  std::string ca_pem;  // PEM CA certificates to trust instead of ca_file, if set
 };
 
 // "https://localhost:8443" -> Origin; INVALID_ARGUMENT for anything else (paths allowed and

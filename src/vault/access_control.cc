@@ -128,11 +128,16 @@ Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
     changes.push_back({"token/" + hash, json{{"principal", name}}, {}, false});
     out.token = std::move(token);
   }
+  Principal before = FromJson(name, record);
   record["permissions"] = json(permissions);
   record["admin"] = admin.value_or(record.value("admin", false));
   changes.insert(changes.begin(), {key, record, {}, false});
   COFFRE_RETURN_IF_ERROR(store_.Apply(changes));
   out.principal = FromJson(name, record);
+  if (!existing.has_value() || before.permissions != out.principal.permissions ||
+      before.admin != out.principal.admin) {
+    PublishPolicyChanged();
+  }
   return out;
 }
 
@@ -166,8 +171,19 @@ Status AccessControl::DeletePrincipal(const std::string& name) {
     }
     return record.error();
   }
-  return store_.Apply({{key, {}, {}, true},
-                       {"token/" + record->value("token_sha256", ""), {}, {}, true}});
+  COFFRE_RETURN_IF_ERROR(store_.Apply(
+      {{key, {}, {}, true}, {"token/" + record->value("token_sha256", ""), {}, {}, true}}));
+  PublishPolicyChanged();
+  return Status::Ok();
+}
+
+// Called with mu_ held, after the change is durable.
+void AccessControl::PublishPolicyChanged() {
+  if (events_ == nullptr) return;
+  KeyEvent event;
+  event.type = std::string(event_type::kVaultAccessPolicyChanged);
+  event.time = clock_();
+  events_->Publish(event);
 }
 
 }  // namespace coffre::vault

@@ -2,7 +2,8 @@
 // AccessControl: principals, their bearer tokens and their key permissions (Azure access-policy
 // names). Tokens are 256-bit random strings shown once; only their SHA-256 is stored (sealed,
 // like every vault record), and it is compared in constant time. Every request re-reads the
-// principal, so a revoked permission takes effect on the very next request.
+// principal, so a revoked permission takes effect on the very next request. A principal added,
+// removed, or given other permissions is published as VaultAccessPolicyChanged.
 // Thread-safe.
 
 #include <functional>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "vault/key_events.h"
 #include "vault/sealed_store.h"
 
 namespace coffre::vault {
@@ -37,9 +39,10 @@ class AccessControl {
  public:
   using Clock = std::function<int64_t()>;  // seconds since the epoch
 
-  // store must outlive this object.
-  explicit AccessControl(SealedStore& store, Clock clock = SystemSeconds)
-      : store_(store), clock_(std::move(clock)) {}
+  // store (and events, if set) must outlive this object.
+  explicit AccessControl(SealedStore& store, Clock clock = SystemSeconds,
+                         KeyEventSink* events = nullptr)
+      : store_(store), clock_(std::move(clock)), events_(events) {}
 
   static int64_t SystemSeconds();
 
@@ -57,8 +60,11 @@ class AccessControl {
   Status DeletePrincipal(const std::string& name);
 
  private:
+  void PublishPolicyChanged();
+
   SealedStore& store_;
   Clock clock_;
+  KeyEventSink* events_;  // may be null
   std::mutex mu_;  // orders principal updates
 };
 

@@ -88,6 +88,15 @@ Named Classify(std::string_view method, const std::vector<std::string_view>& seg
               s2};
     }
   }
+  if (seg[0] == "coffre" && s1 == "seal-status" && n == 2) {
+    return {ByMethod(method, {{"GET", "getSealStatus"}})};
+  }
+  if (seg[0] == "coffre" && s1 == "eventsubscriptions") {
+    if (n == 2) return {ByMethod(method, {{"GET", "listEventSubscriptions"}, {"POST", "addEventSubscription"}})};
+    if (n == 3) {
+      return {ByMethod(method, {{"GET", "getEventSubscription"}, {"DELETE", "removeEventSubscription"}})};
+    }
+  }
   if (seg[0] == "coffre" && s1 == "clock" && n == 2) {
     return {ByMethod(method, {{"GET", "getTestClock"}, {"POST", "advanceTestClock"}})};
   }

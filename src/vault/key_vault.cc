@@ -109,8 +109,18 @@ std::string VaultSettings::RecoveryLevel() const {
 }
 
 KeyVault::KeyVault(SealedStore& store, VaultSettings settings, Clock clock,
-                   DestroyDeletedData destroy)
-    : store_(store), settings_(settings), clock_(std::move(clock)), destroy_(std::move(destroy)) {}
+                   DestroyDeletedData destroy, KeyEventSink* events)
+    : store_(store),
+      settings_(settings),
+      clock_(std::move(clock)),
+      destroy_(std::move(destroy)),
+      events_(events) {}
+
+// Called with mu_ held, after the change is durable: events leave in the order of the changes.
+void KeyVault::Publish(std::string_view type, const KeyVersion& v) {
+  if (events_ == nullptr) return;
+  events_->Publish(KeyEvent{std::string(type), v.name, v.version, v.nbf, v.exp, clock_()});
+}
 
 bool KeyVault::ValidName(std::string_view name) {
   if (name.empty() || name.size() > 127) return false;
@@ -183,6 +193,7 @@ Result<KeyVersion> KeyVault::AddVersion(const std::string& name, const std::stri
       {VersionKey(name, v.version), ToJson(v), {}, false},
       {MaterialKey(name, v.version), {}, material.secret.Reveal(), false},
   }));
+  Publish(event_type::kKeyNewVersionCreated, v);
   return v;
 }
 
@@ -257,11 +268,15 @@ Result<KeyVersion> KeyVault::Update(const std::string& name, const std::string& 
   COFFRE_RETURN_IF_ERROR(ValidateAttributes(request.attributes));
   std::unique_lock lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(KeyVersion v, LoadVersion(name, version));
+  bool was_enabled = v.enabled;
   ApplyAttributes(v, request.attributes);
   if (request.key_ops) v.key_ops = *request.key_ops;
   if (request.tags) v.tags = *request.tags;
   v.updated = clock_();
   COFFRE_RETURN_IF_ERROR(store_.PutJson(VersionKey(name, v.version), ToJson(v)));
+  if (v.enabled != was_enabled) {
+    Publish(v.enabled ? event_type::kKeyEnabled : event_type::kKeyDisabled, v);
+  }
   return v;
 }
 
@@ -301,6 +316,7 @@ Result<DeletedKey> KeyVault::Delete(const std::string& name) {
   record["deleted"] = {{"deletedDate", d.deleted_date},
                        {"scheduledPurgeDate", d.scheduled_purge_date}};
   COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), record));
+  Publish(event_type::kKeyDeleted, d.latest);
   return d;
 }
 
@@ -339,7 +355,9 @@ Result<KeyVersion> KeyVault::Recover(const std::string& name) {
   COFFRE_ASSIGN_OR_RETURN(json record, DeletedRecord(name));
   record["deleted"] = nullptr;
   COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), record));
-  return LoadVersion(name, "");
+  COFFRE_ASSIGN_OR_RETURN(KeyVersion latest, LoadVersion(name, ""));
+  Publish(event_type::kKeyRecovered, latest);
+  return latest;
 }
 
 Result<KeySnapshot> KeyVault::Snapshot(const std::string& name) {
@@ -405,7 +423,11 @@ Result<KeyVersion> KeyVault::Restore(const KeySnapshot& snapshot) {
   }
   if (existing.error().code() != StatusCode::kNotFound) return existing.error();
   COFFRE_RETURN_IF_ERROR(store_.Apply(changes));
-  return LoadVersion(name, "");
+  COFFRE_ASSIGN_OR_RETURN(KeyVersion latest, LoadVersion(name, ""));
+  // To subscribers a restored key is a new latest version (a purged customer key may be back):
+  // their cue to re-check it.
+  Publish(event_type::kKeyNewVersionCreated, latest);
+  return latest;
 }
 
 Status KeyVault::Purge(const std::string& name) {
@@ -423,12 +445,21 @@ Status KeyVault::Purge(const std::string& name) {
 
 Status KeyVault::PurgeLocked(const std::string& name) {
   COFFRE_ASSIGN_OR_RETURN(json record, store_.GetJson(KeyKey(name)));
+  // What the event says of the key, read before it is gone.
+  KeyVersion latest;
+  latest.name = name;
+  if (record["versions"].is_array() && !record["versions"].empty()) {
+    std::string v = record["versions"].back().get<std::string>();
+    COFFRE_ASSIGN_OR_RETURN(json j, store_.GetJson(VersionKey(name, v)));
+    COFFRE_ASSIGN_OR_RETURN(latest, FromJson(name, v, j));
+  }
   std::vector<SealedStore::Change> erase = {{KeyKey(name), {}, {}, true}};
   for (const auto& v : record["versions"]) {
     erase.push_back({VersionKey(name, v.get<std::string>()), {}, {}, true});
     erase.push_back({MaterialKey(name, v.get<std::string>()), {}, {}, true});
   }
   COFFRE_RETURN_IF_ERROR(store_.Apply(erase));
+  Publish(event_type::kKeyPurged, latest);
   return destroy_ ? destroy_() : Status::Ok();
 }
 

@@ -5,6 +5,7 @@
 // under purge protection); crypto needs the version enabled, inside [nbf, exp) for encrypt and
 // wrap, and the operation in key_ops. Permissions are checked by the caller (the REST layer).
 //
+// Every change, once durable, is published to the optional KeyEventSink (key_events.h).
 // Errors carry the Azure inner error code as a "[Code] " prefix of the message when there is
 // one (KeyDisabled, KeyOperationForbidden, ObjectIsDeletedButRecoverable, ...).
 // Thread-safe.
@@ -19,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vault/key_events.h"
 #include "vault/key_material.h"
 #include "vault/rotation_policy.h"
 #include "vault/key_snapshot.h"
@@ -96,8 +98,10 @@ class KeyVault {
   using Clock = std::function<int64_t()>;  // seconds since the epoch
   using DestroyDeletedData = std::function<Status()>;
 
-  // store must outlive the vault. destroy runs after a purge so no copy stays on disk.
-  KeyVault(SealedStore& store, VaultSettings settings, Clock clock, DestroyDeletedData destroy);
+  // store (and events, if set) must outlive the vault. destroy runs after a purge so no copy
+  // stays on disk.
+  KeyVault(SealedStore& store, VaultSettings settings, Clock clock, DestroyDeletedData destroy,
+           KeyEventSink* events = nullptr);
 
   static bool ValidName(std::string_view name);
 
@@ -152,11 +156,13 @@ class KeyVault {
   Status PurgeLocked(const std::string& name);
   static std::string KeyKey(const std::string& name) { return "key/" + name; }
   Status PurgeExpiredLocked();
+  void Publish(std::string_view type, const KeyVersion& v);
 
   SealedStore& store_;
   VaultSettings settings_;
   Clock clock_;
   DestroyDeletedData destroy_;
+  KeyEventSink* events_;  // may be null
   std::shared_mutex mu_;  // writers: create, update, delete, ...; readers: get, list, crypto
 };
 

@@ -11,6 +11,7 @@
 #include "vault/audit_api.h"
 #include "vault/audit_log.h"
 #include "vault/audit_request.h"
+#include "vault/event_subscriptions_api.h"
 
 namespace coffre::vault {
 namespace {
@@ -579,6 +580,10 @@ HttpResponse RestApi::Route(Call& call) {
       return Error(403, "Forbidden", "Only the vault owner reads the seal status.", "AccessDenied");
     }
     return Ok(options_.seal_status);
+  }
+  if (seg[0] == "coffre" && n >= 2 && n <= 3 && seg[1] == "eventsubscriptions" &&
+      options_.event_subscriptions != nullptr) {
+    return HandleEventSubscriptions(*options_.event_subscriptions, call.request, seg, call.caller);
   }
   if (seg[0] == "keys") {
     if (n == 1) {

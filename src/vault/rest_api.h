@@ -15,6 +15,7 @@
 #include "net/http_types.h"
 #include "vault/access_control.h"
 #include "vault/key_backup.h"
+#include "vault/event_subscriptions.h"
 #include "vault/key_vault.h"
 #include "vault/vault_clock.h"
 
@@ -31,6 +32,8 @@ struct RestApiOptions {
   // GET/POST /coffre/clock. Must outlive the API.
   VaultClock* test_clock = nullptr;
   nlohmann::json seal_status = nlohmann::json::object();  // GET /coffre/seal-status: no secret
+  // /coffre/eventsubscriptions (event_subscriptions_api.h); null: 404. Must outlive the API.
+  EventSubscriptions* event_subscriptions = nullptr;
 };
 
 class RestApi {

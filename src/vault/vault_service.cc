@@ -10,6 +10,7 @@
 #include "vault/key_backup.h"
 #include "vault/audit_log.h"
 #include "vault/audit_request.h"
+#include "vault/event_subscriptions.h"
 #include "vault/key_vault.h"
 #include "vault/master_key.h"
 #include "vault/master_key_file.h"
@@ -18,6 +19,7 @@
 #include "vault/rotation_scheduler.h"
 #include "vault/sealed_store.h"
 #include "vault/vault_clock.h"
+#include "vault/webhook_delivery.h"
 
 namespace coffre::vault {
 namespace {
@@ -59,6 +61,8 @@ struct VaultService::Impl {
   std::unique_ptr<SealedStore> store;
   std::unique_ptr<VaultClock> clock;
   std::unique_ptr<AuditLog> audit;  // outlives the server, whose threads append to it
+  std::unique_ptr<EventSubscriptions> subscriptions;
+  std::unique_ptr<WebhookDelivery> events;  // outlives access and vault, which publish to it
   std::unique_ptr<AccessControl> access;
   std::unique_ptr<KeyVault> vault;
   std::unique_ptr<RotationScheduler> scheduler;
@@ -80,6 +84,7 @@ bool VaultService::initialised_now() const { return impl_->initialised_now; }
 void VaultService::Stop() {
   if (impl_ && impl_->scheduler) impl_->scheduler->Stop();
   if (impl_ && impl_->server) impl_->server->Stop();
+  if (impl_ && impl_->events) impl_->events->Stop();
 }
 
 Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOptions& options) {
@@ -105,7 +110,9 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   COFFRE_ASSIGN_OR_RETURN(impl->clock, VaultClock::Open(*impl->store));
   VaultClock* clock = impl->clock.get();
   auto now = [clock] { return clock->Now(); };
-  impl->access = std::make_unique<AccessControl>(*impl->store, now);
+  COFFRE_ASSIGN_OR_RETURN(impl->subscriptions, EventSubscriptions::Open(*impl->store, now));
+  impl->events = std::make_unique<WebhookDelivery>(*impl->subscriptions);
+  impl->access = std::make_unique<AccessControl>(*impl->store, now, impl->events.get());
   COFFRE_ASSIGN_OR_RETURN(impl->audit, AuditLog::Open(options.dir / "audit.log", *impl->store));
 
   VaultSettings settings{options.purge_protection, options.retention_days};
@@ -129,8 +136,9 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
 
   storage::RocksKvStore* kv = impl->kv.get();
   impl->vault = std::make_unique<KeyVault>(*impl->store, settings, now,
-                                            [kv] { return kv->DestroyDeletedData(); });
-  impl->scheduler = std::make_unique<RotationScheduler>(*impl->vault, /*sink=*/nullptr, now,
+                                            [kv] { return kv->DestroyDeletedData(); },
+                                            impl->events.get());
+  impl->scheduler = std::make_unique<RotationScheduler>(*impl->vault, impl->events.get(), now,
                                                         options.scheduler_period);
 
   net::HttpsServerOptions server_options;
@@ -161,10 +169,12 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
                          ? "https://localhost:" + std::to_string(impl->server->port())
                          : options.public_url;
   while (!impl->public_url.empty() && impl->public_url.back() == '/') impl->public_url.pop_back();
+  impl->events->SetVaultOrigin(impl->public_url);
   RestApiOptions api_options;
   api_options.public_origin = impl->public_url;
   if (options.test_clock) api_options.test_clock = impl->clock.get();
   api_options.seal_status = std::move(seal_status);
+  api_options.event_subscriptions = impl->subscriptions.get();
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options,
                                         impl->backup.get(), audit);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);

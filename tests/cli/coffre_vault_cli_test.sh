@@ -165,6 +165,22 @@ must_fail 1 "'90d' is not a valid ISO 8601 duration" vault key policy set pol1 -
 must_fail 1 KeyNotFound vault key policy show nope --dir "$dir/s"
 must_fail 2 'excludes' vault key policy set pol1 --rotate-after P90D --rotate-before-expiry P30D --dir "$dir/s"
 [ "$(v key policy show pol1 | field "EXPIRES IN")" = P90D ] || fail "a refused policy changed it"
+# events: `coffre up` subscribed the hub; add (secret to a file), list (no secret), remove
+v events list | grep -Eq '^[0-9a-f-]{36} +https://localhost:[0-9]+/\$coffre/keyevents +all ' \
+  || fail "events list: $(v events list)"
+out=$(v events add --endpoint https://hooks.example/kv --types KeyDisabled,keydeleted \
+      --ca "$dir/s/tls/ca.pem" --secret-file "$dir/hook-secret")
+sub=$(field ID <<<"$out")
+[ "$(field 'EVENT TYPES' <<<"$out")" = "Coffre.KeyVault.KeyDisabled,Coffre.KeyVault.KeyDeleted" ] \
+  || fail "events add: $out"
+grep -q SECRET <<<"$out" && fail "--secret-file still printed the secret"
+grep -Eq '^cwh1\.[A-Za-z0-9_-]{43}$' "$dir/hook-secret" || fail "secret file: $(cat "$dir/hook-secret")"
+[ "$(stat -c %a "$dir/hook-secret")" = 600 ] || fail "secret file mode"
+v events list --output json | grep -q secret && fail "events list shows a secret"
+must_fail 1 'BadParameter.*https' vault events add --endpoint http://hooks.example/kv --dir "$dir/s"
+must_fail 1 'BadParameter.*KeyRenamed' vault events add --endpoint https://h/x --types KeyRenamed --dir "$dir/s"
+v events remove "$sub" | grep -q "removed event subscription $sub"
+must_fail 1 'SubscriptionNotFound' vault events remove "$sub" --dir "$dir/s"
 
 # usage errors exit 2
 must_fail 2 'no vault given' vault key list

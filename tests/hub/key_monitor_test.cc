@@ -193,5 +193,34 @@ TEST_F(KeyMonitorTest, TheMonitorThreadNoticesWithinItsInterval) {
   EXPECT_EQ(flips.load(), 1);
 }
 
+// A key event wakes the thread long before its interval; a burst of wakes costs a few checks.
+TEST_F(KeyMonitorTest, WakeRunsACheckNowAndABurstCoalesces) {
+  KeyMonitorOptions o;
+  o.interval = std::chrono::seconds(30);
+  KeyMonitor monitor(*keys_, provider_, o, nullptr);
+  monitor.Start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (monitor.checks() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(monitor.checks(), 1u);
+  provider_.set_state(crypto::KeyState::kDisabled);
+  auto woken = std::chrono::steady_clock::now();
+  monitor.Wake();
+  while (monitor.status().accessible && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_FALSE(monitor.status().accessible);
+  EXPECT_LT(std::chrono::steady_clock::now() - woken, std::chrono::seconds(2));
+
+  uint64_t before = monitor.checks();
+  for (int i = 0; i < 100; ++i) monitor.Wake();
+  std::this_thread::sleep_for(KeyMonitor::kMinWakeGap * 4);
+  uint64_t burst = monitor.checks() - before;
+  EXPECT_GE(burst, 1u) << "a wake after a check asks for another";
+  EXPECT_LE(burst, 2u) << "100 wakes at once coalesce";
+  monitor.Stop();
+}
+
 }  // namespace
 }  // namespace coffre::hub

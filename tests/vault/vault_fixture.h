@@ -13,10 +13,14 @@ namespace coffre::vault {
 
 class VaultFixture {
  public:
-  explicit VaultFixture(VaultSettings settings = {}) : settings_(settings) { Open(); }
+  // events, if set, must outlive the fixture; the vault and access control publish to it.
+  explicit VaultFixture(VaultSettings settings = {}, KeyEventSink* events = nullptr)
+      : settings_(settings), events_(events) {
+    Open();
+  }
   // A second vault of the same master key lineage (a copy of the sealed master key).
   VaultFixture(VaultSettings settings, const crypto::SecretBytes& master)
-      : settings_(settings), master_(std::move(master.Clone().value())) {
+      : settings_(settings), events_(nullptr), master_(std::move(master.Clone().value())) {
     Open();
   }
 
@@ -28,11 +32,11 @@ class VaultFixture {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "db").value());
     if (master_.empty()) master_ = std::move(crypto::SecretBytes::Random(32).value());
     store_ = std::move(SealedStore::Open(*kv_, std::move(master_.Clone().value())).value());
-    access_ = std::make_unique<AccessControl>(*store_, [this] { return now_.load(); });
+    access_ = std::make_unique<AccessControl>(*store_, [this] { return now_.load(); }, events_);
     storage::RocksKvStore* kv = kv_.get();
     vault_ = std::make_unique<KeyVault>(
         *store_, settings_, [this] { return now_.load(); },
-        [kv] { return kv->DestroyDeletedData(); });
+        [kv] { return kv->DestroyDeletedData(); }, events_);
   }
 
   void Advance(int64_t seconds) { now_ += seconds; }
@@ -48,6 +52,7 @@ class VaultFixture {
  private:
   testing::TempDir dir_;
   VaultSettings settings_;
+  KeyEventSink* events_;
   std::atomic<int64_t> now_{1'800'000'000};
   crypto::SecretBytes master_;
   std::unique_ptr<storage::RocksKvStore> kv_;
