@@ -79,6 +79,13 @@ void TelemetryIngest::Run(int writer) {
       bool ready = q.ready.wait_until(lock, next_check, [&] { return q.stopping || !q.items.empty(); });
       if (!ready) continue;         // time for retention
       if (q.items.empty()) return;  // stopping, and everything queued is done
+      if (options_.commit_delay.count() > 0 && q.items.size() < options_.small_batch &&
+          !q.stopping) {
+        // A sleep, not a wait on `ready`: every Submit notifies, and each would wake us.
+        lock.unlock();
+        std::this_thread::sleep_for(options_.commit_delay);
+        lock.lock();
+      }
       // Group commit: take all that arrived while the previous batch was being synced.
       while (!q.items.empty() && taken < options_.max_batch_messages) {
         Pending& item = q.items.front();

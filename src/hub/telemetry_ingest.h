@@ -26,6 +26,11 @@ struct IngestOptions {
   int writers = 0;  // 0: min(partitions, cores); fewer threads, fewer hand-offs on few cores
   size_t max_batch_messages = 4096;
   size_t max_queued_messages = 65536;  // beyond this Submit refuses (back-pressure)
+  // Group commit with a bounded wait: a batch of fewer than `small_batch` messages waits
+  // `commit_delay` once for company, so one fdatasync (and one rewrite of the log's last,
+  // partly filled page) serves more messages. 0: commit at once.
+  std::chrono::microseconds commit_delay{500};
+  size_t small_batch = 64;
   std::chrono::milliseconds retention{std::chrono::hours(24)};  // Azure: 1 to 7 days
   std::chrono::milliseconds retention_check_every{std::chrono::minutes(1)};
   std::function<int64_t()> clock;  // ms since the epoch; null: the system clock

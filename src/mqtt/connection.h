@@ -61,7 +61,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   boost::asio::steady_timer timer_;
   Session session_;
   std::string peer_;  // for the log
-  std::array<char, 16384> read_buffer_{};
+  // Left uninitialised on purpose: an idle connection touches only the pages a read filled.
+  std::array<char, 16384> read_buffer_;
   Bytes pending_;    // to send with the next write
   Bytes in_flight_;  // being written
   bool writing_ = false;
