@@ -9,6 +9,7 @@
 #include "common/time_format.h"
 #include "common/strings.h"
 #include "common/utf8.h"
+#include "hubapi/message_json.h"
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
@@ -32,37 +33,6 @@ std::optional<int64_t> Number(const HttpRequest& request, const char* name) {
   long long v = std::strtoll(text->c_str(), &end, 10);
   if (*end != '\0' || v < 0) return -1;
   return v;
-}
-
-json MessageJson(int partition, const hub::StoredMessage& m) {
-  const hub::SystemProperties& s = m.message.properties.system;
-  json system = json::object();
-  const std::pair<const char*, const std::optional<std::string>*> fields[] = {
-      {"messageId", &s.message_id},       {"correlationId", &s.correlation_id},
-      {"userId", &s.user_id},             {"to", &s.to},
-      {"contentType", &s.content_type},   {"contentEncoding", &s.content_encoding},
-      {"absoluteExpiryTime", &s.expiry_time}, {"interfaceId", &s.interface_id},
-      {"dt-subject", &s.subject},         {"outputName", &s.output_name}};
-  for (auto [name, value] : fields) {
-    if (*value) system[name] = **value;
-  }
-  system["iothub-connection-device-id"] = m.message.device_id;
-  if (m.message.module_id) system["iothub-connection-module-id"] = *m.message.module_id;
-  system["iothub-enqueuedtime"] = FormatIsoTime(m.message.enqueued_ms);
-  system["iothub-message-source"] = "Telemetry";
-  json properties = json::object();
-  for (const auto& [name, value] : m.message.properties.application) properties[name] = value;
-  std::string_view body = AsChars(m.message.body);
-  bool text = IsValidUtf8(body, false);
-  return {{"partition", std::to_string(partition)},
-          {"offset", std::to_string(m.sequence)},
-          {"sequenceNumber", m.sequence},
-          {"enqueuedTime", FormatIsoTime(m.message.enqueued_ms)},
-          {"deviceId", m.message.device_id},
-          {"systemProperties", system},
-          {"properties", properties},
-          {"bodyEncoding", text ? "utf-8" : "base64"},
-          {"body", text ? std::string(body) : Base64Encode(m.message.body)}};
 }
 
 HttpResponse Json(const json& body) {
@@ -187,12 +157,16 @@ HttpResponse ReadApi::Messages(int partition, const HttpRequest& request) {
     return ServiceApi::Error(status, status == 400 ? "ArgumentInvalid" : "ServerError",
                              messages.error().message());
   }
-  json list = json::array();
-  for (const auto& m : *messages) list.push_back(MessageJson(partition, m));
   uint64_t next = messages->empty() ? start : messages->back().sequence + 1;
-  return Json({{"partition", std::to_string(partition)},
-               {"messages", list},
-               {"nextOffset", std::to_string(next)}});
+  HttpResponse r;
+  r.body = "{\"partition\":\"" + std::to_string(partition) + "\",\"messages\":[";
+  r.body.reserve(messages->size() * 640);
+  for (size_t i = 0; i < messages->size(); ++i) {
+    if (i > 0) r.body += ',';
+    AppendMessageJson(r.body, partition, (*messages)[i]);
+  }
+  r.body += "],\"nextOffset\":\"" + std::to_string(next) + "\"}";
+  return r;
 }
 
 // /telemetry/consumergroups[/{g}[/partitions/{p}/checkpoint]]

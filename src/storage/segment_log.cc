@@ -59,6 +59,40 @@ struct SegmentLog::Segment {
   }
 };
 
+namespace {
+
+// Reads one segment forward in 64 KB chunks: one pread and one cipher pass per chunk, instead of
+// two of each per record. Never past `end` (the segment's written end). A template only so that
+// it can hold SegmentLog's private Segment.
+template <class Segment>
+class ChunkedSegmentReader {
+ public:
+  static constexpr size_t kChunkBytes = 64 * 1024;
+
+  ChunkedSegmentReader(const Segment& segment, uint64_t end)
+      : segment_(segment), end_(end) {}
+
+  Status Read(MutableByteSpan out, uint64_t offset) {
+    if (offset < at_ || offset + out.size() > at_ + chunk_.size()) {
+      uint64_t n = std::min<uint64_t>(kChunkBytes, end_ > offset ? end_ - offset : 0);
+      if (out.size() > n) return segment_.ReadAt(out, offset);  // a large record: read it alone
+      chunk_.resize(static_cast<size_t>(n));
+      COFFRE_RETURN_IF_ERROR(segment_.ReadAt(chunk_, offset));
+      at_ = offset;
+    }
+    std::memcpy(out.data(), chunk_.data() + (offset - at_), out.size());
+    return Status::Ok();
+  }
+
+ private:
+  const Segment& segment_;
+  uint64_t end_;
+  uint64_t at_ = 0;
+  Bytes chunk_;
+};
+
+}  // namespace
+
 SegmentLog::SegmentLog(std::filesystem::path dir, SegmentLogOptions options)
     : dir_(std::move(dir)),
       options_(options),
@@ -303,11 +337,12 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
     uint64_t cursor_seq = std::prev(idx)->first;
     uint64_t offset = std::prev(idx)->second;
     uint64_t seg_end = std::min(seg.end_sequence, limit);
+    ChunkedSegmentReader reader(seg, seg.end_offset);
     const std::filesystem::path& path = seg.path;
     lock.unlock();
     while (cursor_seq < seg_end && out.size() < max_records) {
       std::byte rh[kRecordHeaderBytes];
-      COFFRE_RETURN_IF_ERROR(seg.ReadAt(rh, offset));
+      COFFRE_RETURN_IF_ERROR(reader.Read(rh, offset));
       uint32_t length = GetU32(rh);
       if (cursor_seq >= seq) {
         if (!out.empty() && bytes + length > max_bytes) return out;
@@ -315,7 +350,7 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
         r.sequence = cursor_seq;
         r.time_ms = static_cast<int64_t>(GetU64(rh + 16));
         r.payload.resize(length);
-        COFFRE_RETURN_IF_ERROR(seg.ReadAt(r.payload, offset + kRecordHeaderBytes));
+        COFFRE_RETURN_IF_ERROR(reader.Read(r.payload, offset + kRecordHeaderBytes));
         if (GetU64(rh + 8) != cursor_seq || RecordCrc(rh + 8, r.payload) != GetU32(rh + 4)) {
           return DataLoss("record " + std::to_string(cursor_seq) + " in " + path.string() +
                           " is damaged");
