@@ -10,6 +10,7 @@
 // connection's packets in order, so by then it has taken in every QoS 0 message before it.
 // Loopback only: it refuses any other address.
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -64,6 +65,7 @@ struct Options {
   std::string username, password;  // shared credentials (Mosquitto)
   std::string devices_file;        // "id key" lines: Azure SAS per device (coffre-hub)
   std::string owner;               // iothubowner's connection string: create the devices first
+  std::string keep_devices_file;   // with --owner: keep the created devices here
   uint16_t https_port = 443;       // ... through the hub's service API on this port
   std::string hub_host = "localhost";
   std::string topic_format = "devices/{id}/messages/events/";
@@ -328,8 +330,12 @@ Result<std::string> CreateDevices(const Options& o) {
   client_options.origin.port = o.https_port;
   client_options.ca_file = o.ca_file;
   COFFRE_ASSIGN_OR_RETURN(auto client, net::HttpsClient::Create(client_options));
-  std::string file = "/tmp/mqtt_load_devices." + std::to_string(::getpid());
+  std::string file = o.keep_devices_file.empty()
+                         ? "/tmp/mqtt_load_devices." + std::to_string(::getpid())
+                         : o.keep_devices_file;
+  mode_t old_mask = ::umask(077);  // device keys: the owner's eyes only
   std::ofstream out(file);
+  ::umask(old_mask);
   for (int i = 0; i < o.clients; ++i) {
     std::string id = "load-" + std::to_string(i);
     Bytes raw(32);
@@ -383,6 +389,8 @@ int main(int argc, char** argv) {
   app.add_option("--owner", o.owner,
                  "iothubowner's connection string: create devices load-0.. with fresh keys first");
   app.add_option("--https-port", o.https_port, "the hub's HTTPS port, for --owner");
+  app.add_option("--keep-devices-file", o.keep_devices_file,
+                 "with --owner: write the created devices ('id key' lines, mode 0600) here and keep them");
   app.add_flag("--coalesce", o.coalesce, "write every pending PUBLISH of a client in one write");
   app.add_option("--username", o.username);
   app.add_option("--password", o.password);
@@ -421,7 +429,9 @@ int main(int argc, char** argv) {
       }
       identities.emplace_back(id, *hub::MakeSasToken(o.hub_host + "/devices/" + id, *secret, expiry));
     }
-    if (!o.owner.empty()) std::remove(o.devices_file.c_str());  // ours: keys, gone once read
+    if (!o.owner.empty() && o.keep_devices_file.empty()) {
+      std::remove(o.devices_file.c_str());  // ours: keys, gone once read
+    }
     if (static_cast<int>(identities.size()) < o.clients) {
       std::cerr << "mqtt_load: " << o.devices_file << " names fewer than " << o.clients << " devices\n";
       return 2;
