@@ -32,12 +32,13 @@ cmake --build "$plain_build" -j "$(nproc)" --target coffre coffre-hub coffre-vau
 
 tmp=$(mktemp -d)
 mosq_pid=
-vault_pid=
+fresh_vault=
 cleanup() {
-  [ -n "$vault_pid" ] && kill -CONT "$vault_pid" 2>/dev/null || true
+  [ -n "$fresh_vault" ] && kill -CONT "$fresh_vault" 2>/dev/null || true
   [ -n "$mosq_pid" ] && kill "$mosq_pid" 2>/dev/null || true
   "$coffre" down --dir "$tmp/stack" >/dev/null 2>&1 || true
   "$plain_build/apps/coffre" down --dir "$tmp/plain" >/dev/null 2>&1 || true
+  "$coffre" down --dir "$tmp/full" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,7 +51,6 @@ mqtt_port=$(field mqtt_port)
 ca="$tmp/stack/tls/ca.pem"
 pid_of() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" "$2/connection.json" | head -1; }
 hub_pid=$(pid_of hub "$tmp/stack")
-vault_pid=$(pid_of vault "$tmp/stack")
 
 # The devices the load tool connects as (Azure SAS from each device's key).
 : >"$tmp/devices"
@@ -125,17 +125,25 @@ scenario "QoS 1, writes coalesced:" --qos 1 --size 256 --inflight 32 --coalesce
 # QoS 0: each client ends with a QoS 1 fence; timed until every fence is acknowledged.
 scenario "QoS 0 (until each client's trailing QoS 1 fence is acknowledged):" --qos 0 --size 256 --inflight 64
 
-# Encryption cost: the same load against a hub built without the customer layer, alternating
-# three times per mode (the best run of each counts: the machine's noise only ever slows a run),
-# with the full hub's vault frozen (SIGSTOP) while the full hub runs: no vault call is on the
-# message path, so freezing the vault changes nothing inside the hub's grace period (60 s).
-mkdir -p "$tmp/plain" && cp -r "$tmp/stack/tls" "$tmp/plain/"  # the same CA and certificate
-"$plain_build/apps/coffre" up --dir "$tmp/plain" --ports-from $((base + 60)) >/dev/null
-plain_pid=$(pid_of hub "$tmp/plain")
-plain_owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$tmp/plain/connection.json")
-# The plain hub's devices, once (the load tool gives them fresh keys and writes them down).
-"$load" --ca-file "$ca" --clients "$clients" --count 1 --seconds 10 --port "$(field mqtt_port "$tmp/plain")" \
-  --owner "$plain_owner" --https-port "$(field https_port "$tmp/plain")" --keep-devices-file "$tmp/plain-devices" >/dev/null
+# Encryption cost: the same load against two fresh stacks, one built without the customer layer,
+# alternating three times per mode (the best run of each counts: the machine's noise only ever
+# slows a run), with the full hub's vault frozen (SIGSTOP) while the full hub runs: no vault call
+# is on the message path, so freezing the vault changes nothing inside the hub's grace period.
+# fresh_stack NAME COFFRE PORTS_FROM: a new stack in $tmp/NAME with the same CA and certificate,
+# and its devices in $tmp/NAME-devices; sets s_pid, s_vault, s_port.
+fresh_stack() {
+  mkdir -p "$tmp/$1" && cp -r "$tmp/stack/tls" "$tmp/$1/"
+  "$2" up --dir "$tmp/$1" --ports-from "$3" >/dev/null
+  s_pid=$(pid_of hub "$tmp/$1") s_vault=$(pid_of vault "$tmp/$1") s_port=$(field mqtt_port "$tmp/$1")
+  local owner
+  owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$tmp/$1/connection.json")
+  "$load" --ca-file "$ca" --clients "$clients" --count 1 --seconds 10 --port "$s_port" --owner "$owner" \
+    --https-port "$(field https_port "$tmp/$1")" --keep-devices-file "$tmp/$1-devices" >/dev/null
+}
+fresh_stack full "$coffre" $((base + 70))
+full_pid=$s_pid full_port=$s_port fresh_vault=$s_vault
+fresh_stack plain "$plain_build/apps/coffre" $((base + 60))
+plain_pid=$s_pid plain_port=$s_port
 rounds=3
 [ $quick = 1 ] && rounds=1
 for mode in "one PUBLISH per write" "writes coalesced"; do
@@ -144,12 +152,12 @@ for mode in "one PUBLISH per write" "writes coalesced"; do
   echo "Encryption cost, QoS 1, $mode (the full hub's vault frozen during its runs):"
   best_full=0 best_plain=0 cpu_full=1e9 cpu_plain=1e9
   for _ in $(seq $rounds); do
-    kill -STOP "$vault_pid"
-    run "both" "$hub_pid" --port "$mqtt_port" --devices-file "$tmp/devices" --qos 1 --size 256 --inflight 32 "${extra[@]}"
-    kill -CONT "$vault_pid"
+    kill -STOP "$fresh_vault"
+    run "both" "$full_pid" --port "$full_port" --devices-file "$tmp/full-devices" --qos 1 --size 256 --inflight 32 "${extra[@]}"
+    kill -CONT "$fresh_vault"
     best_full=$(awk -v a="$best_full" -v b="$r_rate" 'BEGIN { print (b > a ? b : a) }')
     cpu_full=$(awk -v a="$cpu_full" -v b="$r_cpu_us" 'BEGIN { print (b < a ? b : a) }')
-    run "infra only" "$plain_pid" --port "$(field mqtt_port "$tmp/plain")" --devices-file "$tmp/plain-devices" \
+    run "infra only" "$plain_pid" --port "$plain_port" --devices-file "$tmp/plain-devices" \
       --qos 1 --size 256 --inflight 32 "${extra[@]}"
     best_plain=$(awk -v a="$best_plain" -v b="$r_rate" 'BEGIN { print (b > a ? b : a) }')
     cpu_plain=$(awk -v a="$cpu_plain" -v b="$r_cpu_us" 'BEGIN { print (b < a ? b : a) }')
@@ -157,6 +165,7 @@ for mode in "one PUBLISH per write" "writes coalesced"; do
   awk -v f="$best_full" -v p="$best_plain" -v cf="$cpu_full" -v cp="$cpu_plain" 'BEGIN { printf "  best: both layers %s msgs/s at %s us/msg, customer layer compiled out %s msgs/s at %s us/msg: %.1f%% fewer msgs/s with it (target: at most 5%%)\n", f, cf, p, cp, (p > 0 ? (1 - f / p) * 100 : 0) }'
 done
 "$plain_build/apps/coffre" down --dir "$tmp/plain" >/dev/null
+"$coffre" down --dir "$tmp/full" >/dev/null
 
 # Many clients at a fixed rate: the latency target (p99 at most 20 ms).
 many=1000 rate=20000 many_count=200000

@@ -1,5 +1,7 @@
 #include "hub/telemetry_store.h"
 
+#include <charconv>
+
 #include "common/log.h"
 #include "crypto/envelope.h"
 
@@ -18,6 +20,7 @@ struct TelemetryStore::Partition {
   std::unique_ptr<storage::SegmentLog> log;
   std::shared_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
   Bytes plain;                                     // reused encode buffer
+  std::string aad;                                 // reused AAD buffer
   std::vector<Bytes> sealed;                       // reused envelope buffers
   int64_t last_enqueued_ms = 0;                    // times never decrease (SeekTime relies on it)
   std::chrono::steady_clock::time_point writer_started;
@@ -61,8 +64,23 @@ int TelemetryStore::PartitionOf(std::string_view device_id) const {
 }
 
 std::string TelemetryStore::Aad(int partition, uint64_t sequence) const {
-  return "telemetry/" + options_.hub_name + "/" + std::to_string(partition) + "/" +
-         std::to_string(sequence);
+  std::string aad;
+  AppendAad(aad, partition, sequence);
+  return aad;
+}
+
+// Into a reused string: no allocation per record on the append path.
+void TelemetryStore::AppendAad(std::string& out, int partition, uint64_t sequence) const {
+  out.clear();
+  out += "telemetry/";
+  out += options_.hub_name;
+  out += '/';
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, partition).ptr;
+  out.append(digits, end);
+  out += '/';
+  end = std::to_chars(digits, digits + sizeof digits, sequence).ptr;
+  out.append(digits, end);
 }
 
 Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
@@ -92,8 +110,8 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
     Bytes& sealed = part.sealed[i];
     if constexpr (kCustomerLayer) {
       sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
-      std::string aad = Aad(partition, seq);
-      COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(aad), part.plain, sealed));
+      AppendAad(part.aad, partition, seq);
+      COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(part.aad), part.plain, sealed));
     } else {
       sealed = part.plain;
     }

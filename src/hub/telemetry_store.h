@@ -70,6 +70,7 @@ class TelemetryStore {
   struct Partition;
   TelemetryStore(HubKeys& keys, TelemetryStoreOptions options);
   std::string Aad(int partition, uint64_t sequence) const;
+  void AppendAad(std::string& out, int partition, uint64_t sequence) const;
 
   HubKeys& keys_;
   TelemetryStoreOptions options_;
