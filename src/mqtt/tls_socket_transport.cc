@@ -1,10 +1,12 @@
 // MQTT over TLS with OpenSSL reading and writing the (non-blocking) socket itself, and Asio only
 // waiting for readiness. Why not asio::ssl::stream: its engine keeps two 17 KB buffers per
 // connection for as long as the connection lives (most of an idle device's memory), copies every
-// record through them, and hands back one record per read. Here OpenSSL's own buffers are freed
-// while a connection is idle (SSL_MODE_RELEASE_BUFFERS on the context), and one ReadSome drains
-// every record already there (read-ahead), so many small PUBLISHes cost one read and one parse.
-// Every operation is tried first and waits only on SSL_ERROR_WANT_READ/WANT_WRITE.
+// record through them, and hands back one record per read. Here one ReadSome drains every record
+// already there (read-ahead), so many small PUBLISHes cost one read and one parse, and OpenSSL's
+// own buffers are freed once a connection has been idle for kIdleRelease: not at every drain, as
+// SSL_MODE_RELEASE_BUFFERS would, which with SSL_OP_CLEANSE_PLAINTEXT cleansed and freed 17 KB
+// per read on a busy connection. Every operation is tried first and waits only on
+// SSL_ERROR_WANT_READ/WANT_WRITE.
 // Single-threaded like every Transport: the connection's io_context runs all of it.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -22,20 +24,27 @@ struct SslFree {
   void operator()(SSL* ssl) const { SSL_free(ssl); }
 };
 
+// How long a connection waits for bytes before OpenSSL's buffers go (freed, and wiped on free).
+constexpr auto kIdleRelease = std::chrono::milliseconds(250);
+
 class TlsSocketTransport final : public Transport {
  public:
   TlsSocketTransport(tcp::socket socket, asio::ssl::context& tls)
-      : socket_(std::move(socket)), ssl_(SSL_new(tls.native_handle())) {
+      : socket_(std::move(socket)), ssl_(SSL_new(tls.native_handle())),
+        idle_timer_(socket_.get_executor()), alive_(std::make_shared<bool>(true)) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     if (ssl_ && !ec && SSL_set_fd(ssl_.get(), socket_.native_handle()) == 1) {
       SSL_set_read_ahead(ssl_.get(), 1);
       SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+      SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);  // released when idle instead
       SSL_set_accept_state(ssl_.get());
     } else {
       ssl_.reset();
     }
   }
+
+  ~TlsSocketTransport() override { *alive_ = false; }
 
   asio::any_io_executor executor() override { return socket_.get_executor(); }
 
@@ -58,7 +67,10 @@ class TlsSocketTransport final : public Transport {
       int error = SSL_get_error(ssl_.get(), ok);
       if (total > 0 && (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)) break;
       if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        ArmIdleRelease();
+        ++waits_;
         return Wait(error, [this, into, done = std::move(done)](boost::system::error_code ec) mutable {
+          waiting_ = false;
           if (ec) return done(ec, 0);
           ReadSome(into, std::move(done));
         });
@@ -73,6 +85,7 @@ class TlsSocketTransport final : public Transport {
   void Write(asio::const_buffer data, IoDone done) override { WriteFrom(data, 0, std::move(done)); }
 
   void Close() override {
+    idle_timer_.cancel();
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -123,6 +136,27 @@ class TlsSocketTransport final : public Transport {
     asio::post(socket_.get_executor(), [done = std::move(done), written] { done({}, written); });
   }
 
+  // While a read waits, once per kIdleRelease: if no read completed since the timer was set,
+  // the connection is idle and OpenSSL's read and write buffers are freed (SSL_free_buffers
+  // keeps them if they hold data). A busy connection re-arms at most once per period.
+  void ArmIdleRelease() {
+    waiting_ = true;
+    if (idle_armed_) return;
+    idle_armed_ = true;
+    uint64_t waits_then = waits_;
+    idle_timer_.expires_after(kIdleRelease);
+    idle_timer_.async_wait([this, alive = alive_, waits_then](boost::system::error_code ec) {
+      if (!*alive) return;  // the transport is gone (a completion already queued)
+      idle_armed_ = false;
+      if (ec) return;
+      if (waiting_ && waits_ == waits_then + 1) {
+        SSL_free_buffers(ssl_.get());
+      } else if (waiting_) {
+        ArmIdleRelease();
+      }
+    });
+  }
+
   template <class Handler>
   void Wait(int want, Handler&& handler) {
     socket_.async_wait(want == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
@@ -146,6 +180,11 @@ class TlsSocketTransport final : public Transport {
 
   tcp::socket socket_;
   std::unique_ptr<SSL, SslFree> ssl_;
+  asio::steady_timer idle_timer_;
+  std::shared_ptr<bool> alive_;  // false once destroyed: the idle timer's handler checks it
+  uint64_t waits_ = 0;           // read waits started
+  bool waiting_ = false;         // a read is waiting for bytes
+  bool idle_armed_ = false;
 };
 
 }  // namespace
