@@ -2,11 +2,12 @@
 // waiting for readiness. Why not asio::ssl::stream: its engine keeps two 17 KB buffers per
 // connection for as long as the connection lives (most of an idle device's memory), copies every
 // record through them, and hands back one record per read. Here one ReadSome drains every record
-// already there (read-ahead), so many small PUBLISHes cost one read and one parse, and OpenSSL's
-// own buffers are freed once a connection has been idle for kIdleRelease: not at every drain, as
-// SSL_MODE_RELEASE_BUFFERS would, which with SSL_OP_CLEANSE_PLAINTEXT cleansed and freed 17 KB
-// per read on a busy connection. Every operation is tried first and waits only on
-// SSL_ERROR_WANT_READ/WANT_WRITE.
+// already there (read-ahead), so many small PUBLISHes cost one read and one parse. OpenSSL's own
+// buffers go back as soon as a read drains them (SSL_MODE_RELEASE_BUFFERS, on the context), so an
+// idle device holds none; but on a busy connection that meant cleansing (SSL_OP_CLEANSE_PLAINTEXT)
+// and freeing 17 KB at every read, so a connection that read at least kBusyWaits times in a
+// kIdleRelease period keeps its buffers until a period passes without a read. Every operation is
+// tried first and waits only on SSL_ERROR_WANT_READ/WANT_WRITE.
 // Single-threaded like every Transport: the connection's io_context runs all of it.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -24,8 +25,9 @@ struct SslFree {
   void operator()(SSL* ssl) const { SSL_free(ssl); }
 };
 
-// How long a connection waits for bytes before OpenSSL's buffers go (freed, and wiped on free).
+// A busy connection keeps OpenSSL's buffers; one that idles for a period gives them back.
 constexpr auto kIdleRelease = std::chrono::milliseconds(250);
+constexpr uint64_t kBusyWaits = 16;  // read waits within one period that make a connection busy
 
 class TlsSocketTransport final : public Transport {
  public:
@@ -37,7 +39,6 @@ class TlsSocketTransport final : public Transport {
     if (ssl_ && !ec && SSL_set_fd(ssl_.get(), socket_.native_handle()) == 1) {
       SSL_set_read_ahead(ssl_.get(), 1);
       SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-      SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);  // released when idle instead
       SSL_set_accept_state(ssl_.get());
     } else {
       ssl_.reset();
@@ -136,9 +137,10 @@ class TlsSocketTransport final : public Transport {
     asio::post(socket_.get_executor(), [done = std::move(done), written] { done({}, written); });
   }
 
-  // While a read waits, once per kIdleRelease: if no read completed since the timer was set,
-  // the connection is idle and OpenSSL's read and write buffers are freed (SSL_free_buffers
-  // keeps them if they hold data). A busy connection re-arms at most once per period.
+  // While reads wait, a timer per kIdleRelease period counts them: kBusyWaits or more, and the
+  // connection keeps OpenSSL's buffers between reads; none since the timer was set, and the
+  // buffers are freed now (SSL_free_buffers keeps them if they hold data) and released at each
+  // drain again. Armed only from a read wait: an idle device costs one timer per message.
   void ArmIdleRelease() {
     waiting_ = true;
     if (idle_armed_) return;
@@ -149,11 +151,14 @@ class TlsSocketTransport final : public Transport {
       if (!*alive) return;  // the transport is gone (a completion already queued)
       idle_armed_ = false;
       if (ec) return;
-      if (waiting_ && waits_ == waits_then + 1) {
-        SSL_free_buffers(ssl_.get());
-      } else if (waiting_) {
-        ArmIdleRelease();
+      uint64_t waits = waits_ - waits_then;  // the wait that armed the timer counts one
+      if (waits >= kBusyWaits) {
+        SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+      } else {
+        SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+        if (waiting_ && waits == 1) SSL_free_buffers(ssl_.get());
       }
+      if (waiting_ && waits > 1) ArmIdleRelease();
     });
   }
 
