@@ -181,28 +181,6 @@ Result<KeyMaterial> ImportRsa(const RsaPrivateParts& parts) {
   return FromPkey(pkey.get());
 }
 
-KeyMaterial StoredMaterial(KeyKind kind, int bits, SecretBytes secret, Bytes n, Bytes e) {
-  KeyMaterial m;
-  m.kind = kind;
-  m.bits = bits;
-  m.secret = std::move(secret);
-  m.n = std::move(n);
-  m.e = std::move(e);
-  return m;
-}
-
-Result<KeyMaterial> LoadMaterial(KeyKind kind, int bits, SecretBytes secret) {
-  KeyMaterial m;
-  m.kind = kind;
-  m.bits = bits;
-  m.secret = std::move(secret);
-  if (kind == KeyKind::kOct) return m;
-  COFFRE_ASSIGN_OR_RETURN(EvpPkey pkey, ParseRsa(m));
-  m.n = BnBytes(pkey.get(), OSSL_PKEY_PARAM_RSA_N);
-  m.e = BnBytes(pkey.get(), OSSL_PKEY_PARAM_RSA_E);
-  return m;
-}
-
 Result<Bytes> Encrypt(const KeyMaterial& key, std::string_view alg, ByteSpan plaintext) {
   COFFRE_RETURN_IF_ERROR(CheckAlgorithm(key, alg));
   if (key.kind == KeyKind::kOct) return crypto::AesKeyWrap(key.secret.Reveal(), plaintext);

@@ -20,7 +20,7 @@ enum class KeyKind { kRsa, kOct };
 struct KeyMaterial {
   KeyKind kind = KeyKind::kRsa;
   int bits = 0;
-  crypto::SecretBytes secret;  // RSA: PKCS#8 DER; oct: the key
+  crypto::SecretBytes secret;  // RSA: PKCS#8 DER (may be empty for Encrypt alone); oct: the key
   Bytes n, e;                  // RSA public parts (unsigned big-endian, no leading zero)
 };
 
@@ -35,11 +35,6 @@ struct RsaPrivateParts {
 Result<KeyMaterial> ImportRsa(const RsaPrivateParts& parts);
 Result<KeyMaterial> ImportOct(ByteSpan k);
 
-// Rebuilds the public parts after loading `secret` from storage.
-Result<KeyMaterial> LoadMaterial(KeyKind kind, int bits, crypto::SecretBytes secret);
-// The stored parts as they are, when the public ones are known (a version's n and e): no parse.
-// An RSA key's secret may be empty when only Encrypt (public) will use it.
-KeyMaterial StoredMaterial(KeyKind kind, int bits, crypto::SecretBytes secret, Bytes n, Bytes e);
 
 // Algorithms: RSA-OAEP (SHA-1), RSA-OAEP-256 (SHA-256, MGF1-SHA-256); A128KW/A192KW/A256KW.
 bool IsRsaAlgorithm(std::string_view alg);

@@ -506,8 +506,8 @@ Result<OperationResult> KeyVault::Operate(const std::string& name, const std::st
   if (!rsa || !protects) {
     COFFRE_ASSIGN_OR_RETURN(secret, store_.GetSecret(MaterialKey(name, v.version)));
   }
-  KeyMaterial material = StoredMaterial(rsa ? KeyKind::kRsa : KeyKind::kOct, v.key_size,
-                                        std::move(secret), std::move(v.n), std::move(v.e));
+  KeyMaterial material{rsa ? KeyKind::kRsa : KeyKind::kOct, v.key_size, std::move(secret),
+                       std::move(v.n), std::move(v.e)};
   OperationResult out{v.version, {}};
   if (protects) {
     COFFRE_ASSIGN_OR_RETURN(out.value, Encrypt(material, alg, value));
