@@ -92,11 +92,7 @@ class TlsSocketTransport final : public Transport {
     socket_.close(ignored);
   }
   SSL* tls() override { return ssl_.get(); }
-  std::string remote_address() override {
-    boost::system::error_code ec;
-    tcp::endpoint peer = socket_.remote_endpoint(ec);
-    return ec ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
-  }
+  std::string remote_address() override { return PeerAddress(socket_); }
 
  private:
   void Handshake(Done done) {

@@ -19,11 +19,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-std::string Describe(const tcp::socket::lowest_layer_type& socket) {
-  boost::system::error_code ec;
-  tcp::endpoint peer = socket.remote_endpoint(ec);
-  return ec ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
-}
 
 class WebSocketTransport final : public Transport {
  public:
@@ -74,7 +69,7 @@ class WebSocketTransport final : public Transport {
   }
   SSL* tls() override { return ws_.next_layer().native_handle(); }
   std::string remote_address() override {
-    return Describe(beast::get_lowest_layer(ws_).socket()) + " (websocket)";
+    return PeerAddress(beast::get_lowest_layer(ws_).socket()) + " (websocket)";
   }
 
  private:
@@ -83,6 +78,12 @@ class WebSocketTransport final : public Transport {
 };
 
 }  // namespace
+
+std::string PeerAddress(const tcp::socket& socket) {
+  boost::system::error_code ec;
+  tcp::endpoint peer = socket.remote_endpoint(ec);
+  return ec ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
+}
 
 std::unique_ptr<Transport> MakeWebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade,
                                                   size_t max_message_bytes) {

@@ -37,6 +37,9 @@ class Transport {
   virtual std::string remote_address() = 0;
 };
 
+// "address:port" of the socket's peer; empty if unknown.
+std::string PeerAddress(const boost::asio::ip::tcp::socket& socket);
+
 // OpenSSL on the socket itself (tls_socket_transport.cc): no per-connection buffers while idle.
 std::unique_ptr<Transport> MakeTlsTransport(boost::asio::ip::tcp::socket socket,
                                             boost::asio::ssl::context& tls);
