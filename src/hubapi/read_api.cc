@@ -8,7 +8,6 @@
 #include "common/encoding.h"
 #include "common/time_format.h"
 #include "common/strings.h"
-#include "common/utf8.h"
 #include "hubapi/message_json.h"
 #include "hubapi/service_api.h"
 
