@@ -5,15 +5,12 @@
 # per scenario, msgs/s, p99 latency and broker CPU per message for each, and the ratios.
 #   bench/compare_mosquitto.sh [BUILD_DIR] [--quick]
 # --quick: a few thousand messages per run (the test suite's smoke run); else 200,000.
-# It also builds coffre-hub with the customer layer compiled out (BUILD/../bench-plain, cmake
-# -DCOFFRE_WITHOUT_CUSTOMER_LAYER=ON; ccache makes it one compile and three links) to show what
-# that layer costs, sustains 1,000,000 messages while counting the bytes each broker wrote to
+# It also runs coffre-hub-plain (the same hub with the customer layer compiled out, built beside
+# coffre-hub when benchmarks are on) to show what that layer costs, sustains 1,000,000 messages while counting the bytes each broker wrote to
 # disk, and reads every retained message back through the read API.
 set -euo pipefail
 build=${1:-build/release}
 build=$(cd "$build" && pwd)
-source_dir=$(cd "$(dirname "$0")/.." && pwd)
-plain_build="$(dirname "$build")/bench-plain"
 quick=0
 [ "${2:-}" = "--quick" ] && quick=1
 command -v mosquitto >/dev/null || { echo "SKIP: mosquitto is not installed (scripts/setup.sh installs it)"; exit 77; }
@@ -25,19 +22,21 @@ seconds=60
 [ $quick = 1 ] && count=3000 && seconds=10
 clients=16
 
-# The benchmark build without the customer layer (never a runtime option).
-cmake -S "$source_dir" -B "$plain_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOFFRE_BENCH=OFF \
-  -DCOFFRE_WITHOUT_CUSTOMER_LAYER=ON >/dev/null
-cmake --build "$plain_build" -j "$(nproc)" --target coffre coffre-hub coffre-vault >/dev/null
-
 tmp=$(mktemp -d)
+# The stack without the customer layer (never a runtime option): `coffre up` starts the
+# coffre-hub beside it, so the plain hub gets a folder of its own with copies (not links: the CLI
+# finds its daemons through /proc/self/exe).
+plain_bin="$tmp/plain-bin"
+mkdir -p "$plain_bin"
+cp "$build/apps/coffre" "$build/apps/coffre-vault" "$plain_bin/"
+cp "$build/apps/coffre-hub-plain" "$plain_bin/coffre-hub"
 mosq_pid=
 fresh_vault=
 cleanup() {
   [ -n "$fresh_vault" ] && kill -CONT "$fresh_vault" 2>/dev/null || true
   [ -n "$mosq_pid" ] && kill "$mosq_pid" 2>/dev/null || true
   "$coffre" down --dir "$tmp/stack" >/dev/null 2>&1 || true
-  "$plain_build/apps/coffre" down --dir "$tmp/plain" >/dev/null 2>&1 || true
+  "$plain_bin/coffre" down --dir "$tmp/plain" >/dev/null 2>&1 || true
   "$coffre" down --dir "$tmp/full" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
@@ -142,7 +141,7 @@ fresh_stack() {
 }
 fresh_stack full "$coffre" $((base + 70))
 full_pid=$s_pid full_port=$s_port fresh_vault=$s_vault
-fresh_stack plain "$plain_build/apps/coffre" $((base + 60))
+fresh_stack plain "$plain_bin/coffre" $((base + 60))
 plain_pid=$s_pid plain_port=$s_port
 rounds=3
 [ $quick = 1 ] && rounds=1
@@ -164,7 +163,7 @@ for mode in "one PUBLISH per write" "writes coalesced"; do
   done
   awk -v f="$best_full" -v p="$best_plain" -v cf="$cpu_full" -v cp="$cpu_plain" 'BEGIN { printf "  best: both layers %s msgs/s at %s us/msg, customer layer compiled out %s msgs/s at %s us/msg: %.1f%% fewer msgs/s with it (target: at most 5%%)\n", f, cf, p, cp, (p > 0 ? (1 - f / p) * 100 : 0) }'
 done
-"$plain_build/apps/coffre" down --dir "$tmp/plain" >/dev/null
+"$plain_bin/coffre" down --dir "$tmp/plain" >/dev/null
 "$coffre" down --dir "$tmp/full" >/dev/null
 
 # Many clients at a fixed rate: the latency target (p99 at most 20 ms).
