@@ -3,6 +3,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "hub/key_monitor.h"
 #include "keys/service_key_provider.h"
 #include "keys/vault_key_provider.h"
 
@@ -10,9 +11,6 @@ namespace coffre::hub {
 namespace {
 
 constexpr auto kOpenTimeout = std::chrono::milliseconds(3000);
-// A vault that does not answer a check within 250 ms counts as unreachable (the grace period
-// covers it), so a frozen vault cannot stall the checks past the grace period's end.
-constexpr auto kCheckTimeout = std::chrono::milliseconds(250);
 
 }  // namespace
 
@@ -35,7 +33,7 @@ Result<std::shared_ptr<crypto::KeyProvider>> KeyCustody::Provider(
 Result<std::unique_ptr<HubKeys>> KeyCustody::Open(storage::KvStore& kv, Status* locked_because) {
   EncryptionSettings settings = config_.Get();
   COFFRE_ASSIGN_OR_RETURN(auto desired, Provider(settings, kOpenTimeout));
-  COFFRE_ASSIGN_OR_RETURN(auto check, Provider(settings, kCheckTimeout));
+  COFFRE_ASSIGN_OR_RETURN(auto check, Provider(settings, kKeyCheckTimeout));
   checker_.Replace(check);
   Result<std::unique_ptr<HubKeys>> existing = HubKeys::OpenLocked(kv);
   if (!existing.has_value()) {
@@ -79,7 +77,7 @@ Status KeyCustody::UseCustomerKey(HubKeys& keys, const std::string& key_uri,
     COFFRE_RETURN_IF_ERROR(WriteFileDurably(next.vault_ca_file, AsBytes(ca_pem), 0600));
   }
   COFFRE_ASSIGN_OR_RETURN(auto provider, Provider(next, kOpenTimeout));
-  COFFRE_ASSIGN_OR_RETURN(auto check, Provider(next, kCheckTimeout));
+  COFFRE_ASSIGN_OR_RETURN(auto check, Provider(next, kKeyCheckTimeout));
   // The choice first, then the root key: a crash in between is finished at the next start.
   COFFRE_RETURN_IF_ERROR(config_.Set(next));
   if (Status s = keys.Rewrap(*provider); !s.ok()) {

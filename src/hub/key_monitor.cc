@@ -63,8 +63,13 @@ void KeyMonitor::Start() {
       // its end.
       auto wait = options_.interval;
       if (status_.accessible && !status_.reason.empty()) {
+        // The last check of a grace period starts so that, if the vault still does not answer,
+        // its timeout ends just past the period's end: Inaccessible on time, not a timeout late.
+        // A check that fails fast before that point waits for the end itself.
         auto left = std::chrono::milliseconds(grace_since_ms_ + options_.grace.count() - Now());
-        wait = std::clamp(left, std::chrono::milliseconds(0), wait);
+        auto lead = kKeyCheckTimeout - kGraceEndMargin;
+        wait = std::clamp(left > kKeyCheckTimeout ? left - lead : left,
+                          std::chrono::milliseconds(0), wait);
       }
       wake_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
       if (woken_) wake_.wait_until(lock, started + kMinWakeGap, [this] { return stopping_; });

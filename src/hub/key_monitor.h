@@ -6,7 +6,8 @@
 //   revoked (disabled, deleted, expired unless expired_is_inaccessible is off, not yet valid, or
 //     any of get/wrapKey/unwrapKey denied): Inaccessible at once.
 //   unreachable (network error, timeout, 5xx): the keys keep serving for `grace` from the first
-//     check that found the vault unreachable, then Inaccessible (checked right at that moment).
+//     check that found the vault unreachable, then Inaccessible (the last check of the period
+//     ends right at that moment).
 //   all answered: Accessible (the root key is unwrapped again if it was locked); a newer key
 //     version (a versionless key URI) re-wraps the root key under it (HubKeys::Rewrap).
 // Turning Inaccessible locks HubKeys (every key zeroized) and then calls on_change, which the
@@ -26,6 +27,10 @@
 #include "hub/hub_keys.h"
 
 namespace coffre::hub {
+
+// How long one check's vault calls may take before the vault counts as unreachable
+// (KeyCustody's checker), so a frozen vault cannot stall the checks past a grace period's end.
+inline constexpr std::chrono::milliseconds kKeyCheckTimeout{250};
 
 struct KeyMonitorOptions {
   std::string key_uri;  // as configured, for messages
@@ -71,6 +76,8 @@ class KeyMonitor {
   // of events costs the vault little. Does nothing before Start().
   void Wake();
   static constexpr std::chrono::milliseconds kMinWakeGap{50};
+  // How far past a grace period's end its last check times out (timers fire late, never early).
+  static constexpr std::chrono::milliseconds kGraceEndMargin{10};
   uint64_t checks() const;  // how many checks have run (tests)
   EncryptionStatus status() const;
   bool accessible() const;  // status().accessible without copying the rest
