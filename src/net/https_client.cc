@@ -54,10 +54,10 @@ Result<Origin> ParseOrigin(std::string_view url) {
 struct HttpsClient::Impl {
   explicit Impl(HttpsClientOptions o) : options(std::move(o)), ctx(ssl::context::tls_client) {}
 
-  // Runs the io_context until the pending operation completes or the deadline passes.
+  // Runs the io_context until the pending operation completes or the request's deadline passes.
   Status RunUntilDone(beast::error_code& ec, bool& done, std::string_view what) {
     ioc.restart();
-    ioc.run_for(options.timeout + std::chrono::milliseconds(100));
+    ioc.run_until(deadline + std::chrono::milliseconds(100));
     if (!done) {
       stream.reset();
       return DeadlineExceeded(std::string(what) + " " + options.origin.ToString() + " timed out");
@@ -84,12 +84,12 @@ struct HttpsClient::Impl {
     auto endpoints = resolver.resolve(options.origin.host, std::to_string(options.origin.port), ec);
     if (ec) return Unavailable("resolve " + options.origin.host + ": " + ec.message());
     bool done = false;
-    beast::get_lowest_layer(*stream).expires_after(options.timeout);
+    beast::get_lowest_layer(*stream).expires_at(deadline);
     beast::get_lowest_layer(*stream).async_connect(
         endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; done = true; });
     COFFRE_RETURN_IF_ERROR(RunUntilDone(ec, done, "connect to"));
     done = false;
-    beast::get_lowest_layer(*stream).expires_after(options.timeout);
+    beast::get_lowest_layer(*stream).expires_at(deadline);
     stream->async_handshake(ssl::stream_base::client, [&](beast::error_code e) {
       ec = e;
       done = true;
@@ -100,7 +100,7 @@ struct HttpsClient::Impl {
   Result<HttpResponse> Exchange(http::request<http::string_body>& req) {
     beast::error_code ec;
     bool done = false;
-    beast::get_lowest_layer(*stream).expires_after(options.timeout);
+    beast::get_lowest_layer(*stream).expires_at(deadline);
     http::async_write(*stream, req, [&](beast::error_code e, size_t) { ec = e; done = true; });
     COFFRE_RETURN_IF_ERROR(RunUntilDone(ec, done, "send to"));
     http::response_parser<http::string_body> parser;
@@ -123,6 +123,9 @@ struct HttpsClient::Impl {
   }
 
   HttpsClientOptions options;
+  // One deadline for a whole request (connect, handshake, send, read, and the retry), so a
+  // server that stops answering costs `timeout`, not a timeout per step.
+  std::chrono::steady_clock::time_point deadline;
   asio::io_context ioc;
   ssl::context ctx;
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
@@ -161,12 +164,14 @@ Result<HttpResponse> HttpsClient::Send(std::string_view method, std::string_view
   req.body() = std::string(body);
   req.keep_alive(true);
   req.prepare_payload();
-  // A kept-alive connection may have been closed by the server meanwhile: retry once, fresh.
+  impl_->deadline = std::chrono::steady_clock::now() + impl_->options.timeout;
+  // A kept-alive connection may have been closed by the server meanwhile: retry once, fresh
+  // (not after a timeout: a server that does not answer would only be waited for again).
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = impl_->stream.has_value();
     if (!reused) COFFRE_RETURN_IF_ERROR(impl_->Connect());
     Result<HttpResponse> r = impl_->Exchange(req);
-    if (r.has_value() || !reused) return r;
+    if (r.has_value() || !reused || r.error().code() == StatusCode::kDeadlineExceeded) return r;
   }
   return Unavailable("request to " + impl_->options.origin.ToString() + " failed");
 }
