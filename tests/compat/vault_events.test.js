@@ -153,8 +153,11 @@ describe('key events', () => {
       return result;
     };
 
+    // Expiring in 60 days: past the default policy's 30-day notice, so the rotation scheduler has
+    // no KeyNearExpiry to publish between these changes (with 1 day it did, when its pass fell
+    // between the create and the rotate).
     const created = await keyEvent('create', 'Microsoft.KeyVault.KeyNewVersionCreated',
-      () => keys.createKey('evt', 'RSA', { keySize: 2048, expiresOn: new Date(Date.now() + 86400_000) }));
+      () => keys.createKey('evt', 'RSA', { keySize: 2048, expiresOn: new Date(Date.now() + 60 * 86400_000) }));
     const rotated = await keyEvent('rotate', 'Microsoft.KeyVault.KeyNewVersionCreated',
       () => keys.rotateKey('evt'));
     assert.notEqual(rotated.properties.version, created.properties.version);
