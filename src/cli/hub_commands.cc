@@ -386,6 +386,9 @@ void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
       });
   monitor->add_option("--timeout", o.timeout_s, "stop after S seconds (default: run until ^C)")
       ->check(CLI::Range(1, kMaxSeconds));
+  monitor->add_option("--max-messages", o.monitor.max_messages,
+                      "stop once N messages are printed (a consumer group's checkpoint stays on the next)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
 }
 
 Status Execute(const Command& cmd, HubConnection connection, bool json_output) {

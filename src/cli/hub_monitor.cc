@@ -101,10 +101,11 @@ bool Wanted(const json& message, const std::string& device_id) {
   return device_id.empty() || Text(Member(message, "deviceId")) == device_id;
 }
 
-// Reads one batch from `cursor`, prints the wanted messages, and advances the cursor.
-// Returns how many messages the partition had, wanted or not.
+// Reads one batch from `cursor`, prints the wanted messages (no more than `room`, if set), and
+// advances the cursor past what it printed or skipped. Returns how many messages of the
+// partition it went past, wanted or not, and adds the printed ones to `printed`.
 Result<size_t> Poll(HubClient& hub, Cursor& cursor, std::chrono::milliseconds wait,
-                    const MonitorOptions& o, std::ostream& out) {
+                    const MonitorOptions& o, std::ostream& out, size_t& printed) {
   std::string path = "/telemetry/partitions/" + PercentEncode(cursor.partition) + "/messages";
   std::string start = cursor.first_query.empty() ? "from=" + std::to_string(cursor.next)
                                                  : cursor.first_query;
@@ -116,18 +117,31 @@ Result<size_t> Poll(HubClient& hub, Cursor& cursor, std::chrono::milliseconds wa
   if (!messages.is_array() || !next) {
     return Internal("the hub's reply to GET " + path + " is not a message batch");
   }
+  size_t passed = 0;
   for (const json& m : messages) {
-    if (Wanted(m, o.device_id)) out << (o.json_output ? EventJsonLine(m) : EventLine(m)) << "\n";
+    if (o.max_messages > 0 && printed == o.max_messages) {
+      // Stopping inside the batch: the cursor (and a group's checkpoint) stays on this message,
+      // so the next run prints it.
+      std::optional<uint64_t> offset = ParseOffset(Member(m, "offset"));
+      if (!offset) return Internal("the hub's reply to GET " + path + " has a message without an offset");
+      next = offset;
+      break;
+    }
+    if (Wanted(m, o.device_id)) {
+      out << (o.json_output ? EventJsonLine(m) : EventLine(m)) << "\n";
+      ++printed;
+    }
+    ++passed;
   }
   out.flush();
   cursor.next = *next;
   cursor.first_query.clear();
-  if (!o.consumer_group.empty() && !messages.empty()) {
+  if (!o.consumer_group.empty() && passed > 0) {
     json checkpoint = {{"offset", std::to_string(cursor.next)}};
     COFFRE_RETURN_IF_ERROR(
         hub.Call("PUT", CheckpointPath(o.consumer_group, cursor.partition), &checkpoint).status());
   }
-  return messages.size();
+  return passed;
 }
 
 // How long the next poll may wait: 0 while messages flow, never past the deadline.
@@ -145,13 +159,15 @@ Status MonitorEvents(HubClient& hub, const MonitorOptions& o, std::ostream& out)
   Clock::time_point deadline = bounded ? Clock::now() + o.run_for : Clock::time_point::max();
   COFFRE_ASSIGN_OR_RETURN(std::vector<Cursor> cursors, StartCursors(hub, o));
   bool idle = false;
-  while (Clock::now() < deadline) {
+  size_t printed = 0;
+  auto done = [&] { return Clock::now() >= deadline || (o.max_messages > 0 && printed == o.max_messages); };
+  while (!done()) {
     size_t seen = 0;
     for (Cursor& cursor : cursors) {
       std::chrono::milliseconds wait = WaitFor(idle, deadline, bounded);
-      COFFRE_ASSIGN_OR_RETURN(size_t n, Poll(hub, cursor, wait, o, out));
+      COFFRE_ASSIGN_OR_RETURN(size_t n, Poll(hub, cursor, wait, o, out, printed));
       seen += n;
-      if (Clock::now() >= deadline) break;
+      if (done()) break;
     }
     idle = seen == 0;
   }

@@ -21,10 +21,11 @@ struct MonitorOptions {
   std::optional<int64_t> enqueued_time_ms;  // start at the first message enqueued at or after
   std::string consumer_group;               // resume from and commit its checkpoints
   std::chrono::milliseconds run_for{0};  // 0: until interrupted
+  size_t max_messages = 0;  // stop once this many wanted messages are printed; 0: no limit
   bool json_output = false;
 };
 
-// Returns OK once run_for has passed; the first error otherwise. Flushes `out` after each
+// Returns OK once run_for has passed or max_messages were printed; the first error otherwise. Flushes `out` after each
 // batch, so a pipe sees messages as they arrive.
 Status MonitorEvents(HubClient& hub, const MonitorOptions& options, std::ostream& out);
 

@@ -85,16 +85,17 @@ token=$(h generate-sas-token --duration 60)
 # the device SDK accepts the printed connection string; monitor-events reads telemetry back
 send "$(conn device_connection_string)" 3 demo
 send "$cs" 2 d1
-out=$(h monitor-events --device-id demo-device --from-start --timeout 3 --output json)
+out=$(h monitor-events --device-id demo-device --from-start --max-messages 3 --timeout 30 --output json)
 check_events demo-device 3 <<<"$out" || fail "monitor-events --device-id demo-device: $out"
+# a timeout here, not --max-messages: this run shows there is nothing beyond the five
 out=$(h monitor-events --from-start --timeout 2 --output json)
 [ "$(grep -c '"deviceId":"d1"' <<<"$out")" = 2 ] || fail "monitor-events (all): $out"
 [ "$(wc -l <<<"$out")" = 5 ] || fail "monitor-events (all): $out"
-out=$(h monitor-events --device-id d1 --from-start --timeout 1)
+out=$(h monitor-events --device-id d1 --from-start --max-messages 1 --timeout 30)
 grep -Eq '^20[0-9-]+T[0-9:.]+Z +d1 +[0-9]+/[0-9]+ +\{"tag":"d1","i":0\} +\{"tag":"d1"\}$' <<<"$out" ||
   fail "monitor-events (readable): $out"
 # Without --from-start it starts at the end: only what is sent while it runs.
-h monitor-events --timeout 8 --output json >"$dir/tail.out" &
+h monitor-events --max-messages 1 --timeout 30 --output json >"$dir/tail.out" &
 monitor=$!
 sleep 2
 send "$cs" 1 late
@@ -106,17 +107,25 @@ out=$(h consumer-group list)
 grep -Eq '^\$Default ' <<<"$out" || fail "consumer-group list: $out"
 h consumer-group create alerts | grep -Eq '^alerts ' || fail "consumer-group create"
 must_fail 1 'ConsumerGroupAlreadyExists' hub consumer-group create alerts --dir "$dir/s"
-out=$(h monitor-events --consumer-group alerts --from-start --timeout 2 --output json)
+out=$(h monitor-events --consumer-group alerts --from-start --max-messages 6 --timeout 30 --output json)
 [ "$(wc -l <<<"$out")" = 6 ] || fail "monitor-events --consumer-group (first run): $out"
 send "$cs" 2 resumed
-out=$(h monitor-events --consumer-group alerts --timeout 2 --output json)
+out=$(h monitor-events --consumer-group alerts --max-messages 2 --timeout 30 --output json)
 [ "$(wc -l <<<"$out")" = 2 ] && grep -q '"tag":"resumed"' <<<"$out" ||
   fail "monitor-events --consumer-group (resumed): $out"
+# stopping inside a batch leaves the group's checkpoint on the first message not printed
+send "$cs" 3 split
+out=$(h monitor-events --cg alerts --max-messages 1 --timeout 30 --output json)
+grep -qF '{\"tag\":\"split\",\"i\":0}' <<<"$out" || fail "monitor-events --max-messages 1 (split): $out"
+out=$(h monitor-events --cg alerts --max-messages 2 --timeout 30 --output json)
+[ "$(wc -l <<<"$out")" = 2 ] && grep -qF '{\"tag\":\"split\",\"i\":1}' <<<"$out" &&
+  grep -qF '{\"tag\":\"split\",\"i\":2}' <<<"$out" ||
+  fail "monitor-events --consumer-group after a stop inside a batch: $out"
 out=$(h monitor-events --cg alerts --from-start --timeout 1 --output json)
 [ -z "$out" ] || fail "monitor-events --consumer-group (nothing new): $out"
 # --enqueued-time: from a time on (everything was sent after the stack came up)
-out=$(h monitor-events --enqueued-time 2000-01-01T00:00:00Z --device-id d1 --timeout 2 --output json)
-[ "$(grep -c '"deviceId":"d1"' <<<"$out")" = 5 ] || fail "monitor-events --enqueued-time: $out"
+out=$(h monitor-events --enqueued-time 2000-01-01T00:00:00Z --device-id d1 --max-messages 8 --timeout 30 --output json)
+[ "$(grep -c '"deviceId":"d1"' <<<"$out")" = 8 ] || fail "monitor-events --enqueued-time: $out"
 out=$(h monitor-events --et 4102444800000 --timeout 1 --output json)
 [ -z "$out" ] || fail "monitor-events --enqueued-time (future): $out"
 must_fail 2 'not an ISO 8601 time' hub monitor-events --enqueued-time yesterday --dir "$dir/s"
