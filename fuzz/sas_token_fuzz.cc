@@ -1,5 +1,6 @@
 // Fuzzes SAS token parsing (MQTT CONNECT passwords and HTTP Authorization headers are untrusted)
-// and, for what parses, verification and the audience parser: never a crash.
+// and, for what parses, verification, the audience and scope parsers and the scope check against
+// the input taken as a request path: never a crash.
 #include <cstdint>
 
 #include "common/check.h"
@@ -19,6 +20,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     COFFRE_CHECK(token->signature.size() == 32);
     (void)hub::VerifySasToken(*token, *key, 1'800'000'000);
     (void)hub::ParseSasAudience(token->resource);
+    auto scope = hub::ParseSasScope(token->resource);
+    if (scope.has_value()) {
+      (void)hub::ScopeCovers(*scope, hub::ResourceOfPath(token->resource));
+      (void)hub::ScopeCovers(*scope, hub::DeviceResource("d", "m"));
+    }
   }
+  hub::SasResource path = hub::ResourceOfPath(text);
+  auto scope = hub::ParseSasScope(text);
+  if (scope.has_value()) (void)hub::ScopeCovers(*scope, path);
   return 0;
 }

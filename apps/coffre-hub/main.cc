@@ -197,10 +197,10 @@ int main(int argc, char** argv) {
   hub::IngestOptions ingest_options;
   ingest_options.retention = std::chrono::hours(24 * retention_days);
   hub::TelemetryIngest ingest(**store, ingest_options);
-  hub::DeviceAuthenticator auth(registry, host_names, [] { return NowMs() / 1000; });
-
   auto policies = hub::AccessPolicies::Open(**kv, **keys, host_names, [] { return NowMs() / 1000; });
   if (!policies.has_value()) return Fail(policies.error());
+  // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
+  hub::DeviceAuthenticator auth(registry, **policies, host_names, [] { return NowMs() / 1000; });
   // The local stack's connection strings need the keys; a locked start keeps the last ones.
   if (!(*keys)->locked()) {
     if (Status s = WriteOwnerConnectionString(**policies, host_names.front(), dir / "bootstrap");

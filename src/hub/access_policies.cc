@@ -94,11 +94,12 @@ bool AccessPolicies::AcceptedHost(std::string_view host) const {
   return false;
 }
 
-Result<AccessPolicy> AccessPolicies::Authorize(std::string_view authorization, uint32_t required) {
+Result<AccessPolicy> AccessPolicies::Authorize(std::string_view authorization, uint32_t required,
+                                               const SasResource& resource) {
   Result<SasToken> token = ParseSasToken(authorization);
   if (!token.has_value() || !token->key_name) return NotAuthorized();
-  Result<SasAudience> audience = ParseSasAudience(token->resource);
-  if (!audience.has_value() || !AcceptedHost(audience->host)) return NotAuthorized();
+  Result<SasScope> scope = ParseSasScope(token->resource);
+  if (!scope.has_value() || !AcceptedHost(scope->host)) return NotAuthorized();
   Result<AccessPolicy> policy = Get(*token->key_name);
   if (!policy.has_value()) {
     if (policy.error().code() == StatusCode::kNotFound) return NotAuthorized();
@@ -106,6 +107,10 @@ Result<AccessPolicy> AccessPolicies::Authorize(std::string_view authorization, u
   }
   if (!VerifySasTokenWithKeyPair(*token, policy->primary_key, policy->secondary_key, clock_()).ok()) {
     return NotAuthorized();
+  }
+  // Checked after the signature, so that an unsigned sr learns nothing about the hub's routes.
+  if (!ScopeCovers(*scope, resource)) {
+    return Unauthenticated("The shared access signature's resource (sr) does not cover this request.");
   }
   if ((policy->rights & required) != required) {
     return PermissionDenied("The policy '" + policy->name + "' lacks " +

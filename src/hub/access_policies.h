@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "hub/hub_keys.h"
+#include "hub/sas_token.h"
 #include "hub/sealed_rows.h"
 #include "storage/kv_store.h"
 
@@ -46,10 +47,13 @@ class AccessPolicies {
   Result<AccessPolicy> Get(const std::string& name);
   Result<std::vector<AccessPolicy>> List();
 
-  // The policy that signed `authorization` (a SAS token), if it is valid for an accepted host
-  // and holds every right in `required`. UNAUTHENTICATED for a bad, expired or unknown token;
-  // PERMISSION_DENIED for a valid one without the right.
-  Result<AccessPolicy> Authorize(std::string_view authorization, uint32_t required);
+  // The policy that signed `authorization` (a SAS token), if it is valid for an accepted host,
+  // its sr covers `resource` (a prefix by segment, as Azure bounds tokens; {} = the whole hub,
+  // which only sr=host covers) and it holds every right in `required`. UNAUTHENTICATED for a
+  // bad, expired, unknown or out-of-scope token; PERMISSION_DENIED for a valid one without the
+  // right.
+  Result<AccessPolicy> Authorize(std::string_view authorization, uint32_t required,
+                                 const SasResource& resource = {});
 
  private:
   AccessPolicies(storage::KvStore& kv, HubKeys& keys, std::vector<std::string> hosts, Clock clock)

@@ -41,22 +41,40 @@ bool DeviceAuthenticator::AcceptedHost(std::string_view host) const {
   return false;
 }
 
-Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const DeviceCredentials& c,
-                                                                        const MqttUsername& user) {
-  Result<DeviceIdentity> device = registry_.Get(user.device_id);
+Result<DeviceAuthenticator::IdentityCredentials> DeviceAuthenticator::LoadIdentity(
+    std::string_view device_id, std::optional<std::string_view> module_id) {
+  Result<DeviceIdentity> device = registry_.Get(std::string(device_id));
   if (!device.has_value()) {
     if (device.error().code() == StatusCode::kNotFound) return NotAuthorized();
-    return device.error();
+    return device.error();  // the hub itself is failing: not the device's fault
   }
-  if (device->status != DeviceStatus::kEnabled || device->auth_type != AuthType::kSelfSigned) {
-    return NotAuthorized();
+  if (device->status != DeviceStatus::kEnabled) return NotAuthorized();
+  if (!module_id) {
+    return IdentityCredentials{device->auth_type, device->primary_key, device->secondary_key,
+                               device->primary_thumbprint, device->secondary_thumbprint};
   }
+  // A module opens with its own credentials only: never the device's.
+  Result<ModuleIdentity> module = registry_.GetModule(std::string(device_id), std::string(*module_id));
+  if (!module.has_value()) {
+    if (module.error().code() == StatusCode::kNotFound) return NotAuthorized();
+    return module.error();
+  }
+  return IdentityCredentials{module->auth_type, module->primary_key, module->secondary_key,
+                             module->primary_thumbprint, module->secondary_thumbprint};
+}
+
+Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const DeviceCredentials& c,
+                                                                        const MqttUsername& user) {
+  std::optional<std::string_view> module;
+  if (user.module_id) module = *user.module_id;
+  COFFRE_ASSIGN_OR_RETURN(IdentityCredentials id, LoadIdentity(user.device_id, module));
+  if (id.auth_type != AuthType::kSelfSigned) return NotAuthorized();
   auto same = [](const std::string& a, const std::optional<std::string>& b) {
     return b && !a.empty() && a.size() == b->size() &&
            ::strncasecmp(a.data(), b->data(), a.size()) == 0;
   };
   bool match = false;
-  for (const std::string* t : {&device->primary_thumbprint, &device->secondary_thumbprint}) {
+  for (const std::string* t : {&id.primary_thumbprint, &id.secondary_thumbprint}) {
     match = match || same(*t, c.certificate_sha1) || same(*t, c.certificate_sha256);
   }
   if (!match || c.certificate_not_after < clock_()) return NotAuthorized();
@@ -83,26 +101,42 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateToken(
     std::string_view device_id, std::optional<std::string_view> module_id, std::string_view password) {
   Result<SasToken> token = ParseSasToken(password);
   if (!token.has_value()) return NotAuthorized();
+  if (token->key_name) return AuthenticatePolicyToken(device_id, module_id, password, token->expiry);
+  // A device's (or module's) own key: the token names exactly that identity.
   Result<SasAudience> audience = ParseSasAudience(token->resource);
   if (!audience.has_value() || !AcceptedHost(audience->host) ||
-      audience->device_id != device_id || audience->module_id != module_id ||
-      token->key_name.has_value()) {
+      audience->device_id != device_id || audience->module_id != module_id) {
     return NotAuthorized();
   }
-  Result<DeviceIdentity> device = registry_.Get(std::string(device_id));
-  if (!device.has_value()) {
-    if (device.error().code() == StatusCode::kNotFound) return NotAuthorized();
-    return device.error();  // the hub itself is failing: not the device's fault
-  }
-  if (device->status != DeviceStatus::kEnabled || device->auth_type != AuthType::kSas) {
-    return NotAuthorized();
-  }
-  if (!VerifySasTokenWithKeyPair(*token, device->primary_key, device->secondary_key, clock_()).ok()) {
+  COFFRE_ASSIGN_OR_RETURN(IdentityCredentials id, LoadIdentity(device_id, module_id));
+  if (id.auth_type != AuthType::kSas) return NotAuthorized();
+  if (!VerifySasTokenWithKeyPair(*token, id.primary_key, id.secondary_key, clock_()).ok()) {
     return NotAuthorized();
   }
   std::optional<std::string> module;
   if (module_id) module = std::string(*module_id);
   return AuthenticatedDevice{std::string(device_id), module, token->expiry};
+}
+
+// A shared access policy's token (a protocol gateway's): DeviceConnect, an sr that covers the
+// identity, and an identity that exists and is enabled, whatever its own authentication type.
+Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticatePolicyToken(
+    std::string_view device_id, std::optional<std::string_view> module_id, std::string_view password,
+    int64_t expiry) {
+  if (policies_ == nullptr) return NotAuthorized();
+  Result<AccessPolicy> policy =
+      policies_->Authorize(password, kDeviceConnect, DeviceResource(device_id, module_id));
+  if (!policy.has_value()) {
+    StatusCode code = policy.error().code();
+    if (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied) {
+      return NotAuthorized();
+    }
+    return policy.error();
+  }
+  COFFRE_RETURN_IF_ERROR(LoadIdentity(device_id, module_id).status());
+  std::optional<std::string> module;
+  if (module_id) module = std::string(*module_id);
+  return AuthenticatedDevice{std::string(device_id), module, expiry};
 }
 
 }  // namespace coffre::hub

@@ -5,7 +5,11 @@
 // signed with the device's primary or secondary key, not expired, and the device is enabled.
 // Or, without a password, a TLS client certificate whose SHA-1 or SHA-256 thumbprint is the
 // device's primary or secondary thumbprint (authentication type selfSigned).
-// Policy-signed device tokens (skn=device) come with the shared access policies.
+// A module connects only as itself: a registered module of an existing, enabled device, with a
+// token for host/devices/{id}/modules/{mid} signed by the module's own key (the device's key
+// does not open it), or the module's certificate.
+// A token signed by a shared access policy (skn) with DeviceConnect whose sr covers the device
+// (or module) is accepted too, as Azure accepts it from protocol gateways.
 // Thread-safe.
 
 #include <functional>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "hub/access_policies.h"
 #include "hub/registry.h"
 
 namespace coffre::hub {
@@ -51,13 +56,19 @@ class DeviceAuthenticator {
   // (compared case-insensitively), e.g. {"localhost", "127.0.0.1"}.
   DeviceAuthenticator(Registry& registry, std::vector<std::string> host_names, Clock clock)
       : registry_(registry), hosts_(std::move(host_names)), clock_(std::move(clock)) {}
+  // With policies (which must outlive the authenticator): DeviceConnect policy tokens too.
+  DeviceAuthenticator(Registry& registry, AccessPolicies& policies,
+                      std::vector<std::string> host_names, Clock clock)
+      : registry_(registry), policies_(&policies), hosts_(std::move(host_names)),
+        clock_(std::move(clock)) {}
 
   // INVALID_ARGUMENT: malformed user name or password (CONNACK 4); FAILED_PRECONDITION: client
   // id and user name disagree (CONNACK 2); UNAUTHENTICATED: anything about the token or the
   // device (CONNACK 5), never saying which, as Azure does not.
   Result<AuthenticatedDevice> AuthenticateMqtt(const DeviceCredentials& credentials);
 
-  // The HTTPS device API: a SAS token for exactly `device_id` (UNAUTHENTICATED otherwise).
+  // The HTTPS device API: a SAS token for exactly `device_id` (and module), or a DeviceConnect
+  // policy token covering it (UNAUTHENTICATED otherwise).
   Result<AuthenticatedDevice> AuthenticateToken(std::string_view device_id,
                                                 std::optional<std::string_view> module_id,
                                                 std::string_view token);
@@ -66,8 +77,20 @@ class DeviceAuthenticator {
   bool AcceptedHost(std::string_view host) const;
   Result<AuthenticatedDevice> AuthenticateCertificate(const DeviceCredentials& c,
                                                       const MqttUsername& user);
+  Result<AuthenticatedDevice> AuthenticatePolicyToken(std::string_view device_id,
+                                                      std::optional<std::string_view> module_id,
+                                                      std::string_view password, int64_t expiry);
+  // The keys or thumbprints of an existing, enabled device, or of its registered module;
+  // UNAUTHENTICATED for anything else.
+  struct IdentityCredentials {
+    AuthType auth_type = AuthType::kSas;
+    std::string primary_key, secondary_key, primary_thumbprint, secondary_thumbprint;
+  };
+  Result<IdentityCredentials> LoadIdentity(std::string_view device_id,
+                                           std::optional<std::string_view> module_id);
 
   Registry& registry_;
+  AccessPolicies* policies_ = nullptr;  // nullable: no policy tokens
   std::vector<std::string> hosts_;
   Clock clock_;
 };

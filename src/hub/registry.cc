@@ -6,32 +6,21 @@
 
 #include "common/encoding.h"
 #include "crypto/random.h"
+#include "hub/identity_checks.h"
 
 namespace coffre::hub {
 namespace {
 
 using nlohmann::json;
+using identity::CheckEtag;
+using identity::CheckKey;
+using identity::CheckThumbprint;
+using identity::RandomKey;
 
 constexpr std::string_view kRowPrefix = "dev/";
 
 Status DeviceNotFound(const std::string& id) {
   return NotFound("Device " + id + " not found.");
-}
-
-Status CheckKey(const std::string& name, const std::string& key) {
-  Result<Bytes> raw = Base64Decode(key);
-  if (!raw.has_value() || raw->size() < 16 || raw->size() > 64) {
-    return InvalidArgument("The " + name + " must be base64 of 16 to 64 bytes.");
-  }
-  return Status::Ok();
-}
-
-Status CheckThumbprint(const std::string& t) {
-  bool hex = std::all_of(t.begin(), t.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-  if (!t.empty() && (!hex || (t.size() != 40 && t.size() != 64))) {
-    return InvalidArgument("A thumbprint must be the hex SHA-1 (40) or SHA-256 (64) of a certificate.");
-  }
-  return Status::Ok();
 }
 
 json ToJson(const DeviceIdentity& d) {
@@ -71,22 +60,6 @@ Result<DeviceIdentity> FromJson(const json& j) {
   d.last_activity_ms = j.value("lastActivityMs", int64_t{0});
   d.c2d_message_count = j.value("c2dMessageCount", int64_t{0});
   return d;
-}
-
-// If-Match: "*" or the current etag, quoted or not; an absent header matches only where the
-// SDK sends none (delete).
-Status CheckEtag(const std::string& if_match, const std::string& etag, bool absent_matches) {
-  std::string wanted = if_match;
-  if (wanted.size() >= 2 && wanted.front() == '"' && wanted.back() == '"') {
-    wanted = wanted.substr(1, wanted.size() - 2);
-  }
-  if ((wanted.empty() && absent_matches) || wanted == "*" || wanted == etag) return Status::Ok();
-  return FailedPrecondition("The etag does not match the device's current etag.");
-}
-
-Result<std::string> RandomKey() {
-  COFFRE_ASSIGN_OR_RETURN(auto raw, crypto::SecretBytes::Random(32));
-  return Base64Encode(raw.Reveal());
 }
 
 }  // namespace
@@ -134,11 +107,7 @@ Status Registry::Store(const std::string& row, const DeviceIdentity& device, boo
   return rows_.Store(row, ToJson(device), sync);
 }
 
-Result<std::string> Registry::NewEtag() {
-  Bytes raw(8);
-  COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(raw));
-  return Base64Encode(raw);
-}
+Result<std::string> Registry::NewEtag() { return identity::NewEtag(); }
 
 Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
   if (!ValidDeviceId(d.device_id)) {
@@ -164,10 +133,7 @@ Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
   }
   if (existing.error().code() != StatusCode::kNotFound) return existing.error();
   int64_t now = clock_();
-  // Azure's generation ids are decimal ticks; ours are milliseconds plus randomness.
-  Bytes rnd(4);
-  COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(rnd));
-  d.generation_id = std::to_string(now) + std::to_string(GetU32(rnd.data()) % 1000000);
+  COFFRE_ASSIGN_OR_RETURN(d.generation_id, identity::NewGenerationId(now));
   COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
   d.status_updated_ms = now;
   d.connected = false;
@@ -224,7 +190,11 @@ Status Registry::Delete(const std::string& device_id, const std::string& if_matc
     return current.error();
   }
   COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current->etag, /*absent_matches=*/true));
-  return rows_.Erase(row);
+  // Its modules go with it, in the same write.
+  COFFRE_ASSIGN_OR_RETURN(std::string modules, ModuleRowPrefix(device_id));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> gone, rows_.Rows(modules));
+  gone.push_back(row);
+  return rows_.EraseAll(gone);
 }
 
 Result<DevicePage> Registry::List(size_t max_devices, const std::string& continuation) {

@@ -44,6 +44,28 @@ struct DeviceIdentity {
 // Azure's rule: 1-128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '
 bool ValidDeviceId(std::string_view id);
 
+// A module identity of a device, as Azure IoT Hub keeps it (no status of its own: the device's
+// applies). Its record is sealed like a device's, in a row named by HMACs of the device and
+// module ids, under the device's, so that deleting a device deletes its modules.
+struct ModuleIdentity {
+  std::string device_id;
+  std::string module_id;
+  std::string generation_id;
+  std::string etag;
+  std::string managed_by;
+  AuthType auth_type = AuthType::kSas;
+  std::string primary_key, secondary_key;                // base64, for kSas
+  std::string primary_thumbprint, secondary_thumbprint;  // hex SHA-1 or SHA-256, for kSelfSigned
+  bool connected = false;
+  int64_t connection_state_updated_ms = 0;
+  int64_t last_activity_ms = 0;
+  int64_t c2d_message_count = 0;
+};
+
+// Module ids follow the device id rule (Azure also allows '+' and '#', which cannot appear in
+// an MQTT topic name, so a module named with them could never send).
+bool ValidModuleId(std::string_view id);
+
 struct DevicePage {
   std::vector<DeviceIdentity> devices;
   std::string continuation;  // empty: no more
@@ -66,6 +88,16 @@ class Registry {
   Status Delete(const std::string& device_id, const std::string& if_match);
   Result<DevicePage> List(size_t max_devices, const std::string& continuation);
 
+  // Modules (as azure-iothub's Registry addModule/getModule/getModulesOnDevice/updateModule/
+  // removeModule use them). NOT_FOUND if the device (or module) does not exist; ALREADY_EXISTS
+  // on create of an existing module; keys and etags as for devices.
+  Result<ModuleIdentity> CreateModule(ModuleIdentity module);
+  Result<ModuleIdentity> GetModule(const std::string& device_id, const std::string& module_id);
+  Result<ModuleIdentity> UpdateModule(ModuleIdentity module, const std::string& if_match);
+  Status DeleteModule(const std::string& device_id, const std::string& module_id,
+                      const std::string& if_match);
+  Result<std::vector<ModuleIdentity>> ListModules(const std::string& device_id);
+
   // Connection bookkeeping from the protocol front ends (no etag change, as in Azure). Soft
   // state: written without waiting for the disk (a crash may forget the last change).
   Status SetConnected(const std::string& device_id, bool connected);
@@ -75,6 +107,10 @@ class Registry {
   Result<DeviceIdentity> Load(const std::string& row);
   Status Store(const std::string& row, const DeviceIdentity& device, bool sync = true);
   Result<std::string> NewEtag();
+  Result<std::string> ModuleRowPrefix(const std::string& device_id);
+  Result<std::string> ModuleRow(const std::string& device_id, const std::string& module_id);
+  Status DeviceExists(const std::string& row, const std::string& device_id);
+  Result<ModuleIdentity> LoadModule(const std::string& row);
 
   SealedRows rows_;
   Clock clock_;

@@ -122,6 +122,55 @@ Result<std::string> MakeSasToken(std::string_view resource, const crypto::Secret
   return token;
 }
 
+SasResource DeviceResource(std::string_view device_id, std::optional<std::string_view> module_id) {
+  SasResource r{{"devices", false}, {std::string(device_id), true}};
+  if (module_id) {
+    r.push_back({"modules", false});
+    r.push_back({std::string(*module_id), true});
+  }
+  return r;
+}
+
+SasResource ResourceOfPath(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  SasResource r;
+  if (path.empty()) return r;
+  bool next_is_id = false;
+  for (std::string_view part : Split(path, '/')) {
+    std::string text = PercentDecode(part, false);
+    bool is_id = next_is_id;
+    next_is_id = !is_id && (NameIs(text, "devices") || NameIs(text, "modules"));
+    r.push_back({std::move(text), is_id});
+  }
+  return r;
+}
+
+Result<SasScope> ParseSasScope(std::string_view resource) {
+  if (!resource.empty() && resource.back() == '/') resource.remove_suffix(1);
+  std::vector<std::string_view> parts = Split(resource, '/');
+  SasScope scope;
+  for (std::string_view p : parts) {
+    if (p.empty()) return Unauthenticated("the token's resource is malformed");
+    if (scope.host.empty()) {
+      scope.host = std::string(p);
+    } else {
+      scope.path.emplace_back(p);
+    }
+  }
+  return scope;
+}
+
+bool ScopeCovers(const SasScope& scope, const SasResource& resource) {
+  if (scope.path.size() > resource.size()) return false;
+  for (size_t i = 0; i < scope.path.size(); ++i) {
+    const SasResourceSegment& want = resource[i];
+    bool same = want.is_id ? scope.path[i] == want.text : NameIs(scope.path[i], want.text);
+    if (!same) return false;
+  }
+  return true;
+}
+
 Result<SasAudience> ParseSasAudience(std::string_view resource) {
   std::vector<std::string_view> parts = Split(resource, '/');
   for (std::string_view p : parts) {

@@ -9,8 +9,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/result.h"
@@ -59,5 +61,34 @@ struct SasAudience {
 // UNAUTHENTICATED unless the resource is "host", "host/devices/{id}" or
 // "host/devices/{id}/modules/{mid}".
 Result<SasAudience> ParseSasAudience(std::string_view resource);
+
+// What a request acts on, as the path below the host: {"devices", "devB"} for a device,
+// {"devices", "devB", "modules", "m1"} for its module, {} for the hub as a whole. Ids (device,
+// module) compare exactly, as Azure's ids are case-sensitive; fixed words ("devices") do not.
+// Each route's resource: docs/SECURITY.md, "What a service token's sr reaches".
+struct SasResourceSegment {
+  std::string text;
+  bool is_id = false;
+};
+using SasResource = std::vector<SasResourceSegment>;
+
+// devices/{device_id}[/modules/{module_id}]
+SasResource DeviceResource(std::string_view device_id,
+                           std::optional<std::string_view> module_id = std::nullopt);
+// A request path ("/devices/devB/modules/m1?api-version=..."), percent-decoded segment by
+// segment: every segment after "devices" or "modules" is an id, every other one a fixed word.
+SasResource ResourceOfPath(std::string_view target);
+
+// The scope a token's sr grants (decoded once, split on '/'): the host, then path segments.
+// UNAUTHENTICATED if a segment is empty (one trailing '/' is allowed and ignored).
+struct SasScope {
+  std::string host;
+  std::vector<std::string> path;
+};
+Result<SasScope> ParseSasScope(std::string_view resource);
+
+// Azure's rule: sr bounds a token as a prefix of the resource's URI, by whole segments. The host
+// is the caller's to check (case-insensitively, against the names the hub answers to).
+bool ScopeCovers(const SasScope& scope, const SasResource& resource);
 
 }  // namespace coffre::hub

@@ -37,6 +37,12 @@ Status SealedRows::Store(const std::string& row, const json& record, bool sync) 
 
 Status SealedRows::Erase(const std::string& row) { return kv_.Delete(row, /*sync=*/true); }
 
+Status SealedRows::EraseAll(const std::vector<std::string>& rows) {
+  std::vector<storage::KvWrite> batch;
+  for (const std::string& row : rows) batch.push_back({row, {}, /*erase=*/true});
+  return kv_.Write(batch, /*sync=*/true);
+}
+
 Result<std::vector<std::string>> SealedRows::Rows(std::string_view prefix, size_t max,
                                                   std::string_view after) {
   std::vector<std::string> rows;

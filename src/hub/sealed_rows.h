@@ -33,6 +33,7 @@ class SealedRows {
   // Durable on return unless `sync` is false (soft state: written, not waited for).
   Status Store(const std::string& row, const nlohmann::json& record, bool sync = true);
   Status Erase(const std::string& row);                                // durable on return
+  Status EraseAll(const std::vector<std::string>& rows);  // in one write, durable on return
   // Row keys under prefix, in key order, at most `max` (0: all), after `after` if not empty.
   Result<std::vector<std::string>> Rows(std::string_view prefix, size_t max = 0,
                                         std::string_view after = {});

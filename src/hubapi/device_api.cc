@@ -90,13 +90,20 @@ std::optional<HttpResponse> DeviceApi::Handle(const HttpRequest& request) {
   std::string_view target = request.target;
   std::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string_view> seg = Split(path.substr(path.empty() ? 0 : 1), '/');
-  if (seg.size() != 4 || seg[0] != "devices" || seg[2] != "messages" || seg[3] != "events") {
+  // /devices/{id}/messages/events, or /devices/{id}/modules/{mid}/messages/events for a module.
+  bool module = seg.size() == 6 && seg[2] == "modules";
+  if ((seg.size() != 4 && !module) || seg[0] != "devices" || seg[seg.size() - 2] != "messages" ||
+      seg.back() != "events") {
     return std::nullopt;
   }
   if (request.method != "POST") return ServiceApi::Error(405, "MethodNotAllowed", "Use POST.");
   std::string device_id = PercentDecode(seg[1], false);
+  std::optional<std::string> module_id;
+  if (module) module_id = PercentDecode(seg[3], false);
+  std::optional<std::string_view> module_view;
+  if (module_id) module_view = *module_id;
   Result<hub::AuthenticatedDevice> device =
-      auth_.AuthenticateToken(device_id, std::nullopt, request.Header("Authorization"));
+      auth_.AuthenticateToken(device_id, module_view, request.Header("Authorization"));
   if (!device.has_value()) {
     if (device.error().code() == StatusCode::kUnauthenticated) {
       return ServiceApi::Error(401, "IotHubUnauthorizedAccess", device.error().message());

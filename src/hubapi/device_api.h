@@ -1,7 +1,8 @@
 #pragma once
 // The HTTPS device API as azure-iot-device-http uses it (iothub-protocol.md §4.1): a device
-// sends one telemetry message with POST /devices/{id}/messages/events, its SAS token in the
-// Authorization header, the body as the request body (chunked is fine) and its properties in
+// sends one telemetry message with POST /devices/{id}/messages/events (a module:
+// /devices/{id}/modules/{mid}/messages/events), its SAS token (its own, or a DeviceConnect
+// policy's whose sr covers it) in the Authorization header, the body as the request body (chunked is fine) and its properties in
 // iothub-* headers. The answer (204) comes only once the message is durable.
 // Thread-safe. The handler waits for the group commit on the calling (HTTPS io) thread.
 

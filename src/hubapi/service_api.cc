@@ -49,10 +49,14 @@ HttpResponse Json(const json& body, unsigned status = 200) {
   return r;
 }
 
-HttpResponse FromStatus(const Status& s, const std::string& device_id) {
+HttpResponse FromStatus(const Status& s, const std::string& device_id, bool module = false) {
   switch (s.code()) {
-    case StatusCode::kNotFound: return ServiceApi::Error(404, "DeviceNotFound", s.message());
-    case StatusCode::kAlreadyExists: return ServiceApi::Error(409, "DeviceAlreadyExists", s.message());
+    case StatusCode::kNotFound:
+      // A module call names the device too: which one is missing is in the message.
+      return ServiceApi::Error(404, module && s.message().starts_with("Module") ? "ModuleNotFound" : "DeviceNotFound",
+                               s.message());
+    case StatusCode::kAlreadyExists:
+      return ServiceApi::Error(409, module ? "ModuleAlreadyExistsOnDevice" : "DeviceAlreadyExists", s.message());
     case StatusCode::kFailedPrecondition: return ServiceApi::Error(412, "PreconditionFailed", s.message());
     case StatusCode::kInvalidArgument: return ServiceApi::Error(400, "ArgumentInvalid", s.message());
     case StatusCode::kUnauthenticated: return ServiceApi::Error(401, "IotHubUnauthorizedAccess", s.message());
@@ -94,6 +98,71 @@ Result<hub::DeviceIdentity> ParseDevice(const std::string& body, const std::stri
   return d;
 }
 
+json ModuleJson(const hub::ModuleIdentity& m) {
+  auto nullable = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  return {{"moduleId", m.module_id},
+          {"managedBy", nullable(m.managed_by)},
+          {"deviceId", m.device_id},
+          {"generationId", m.generation_id},
+          {"etag", m.etag},
+          {"connectionState", m.connected ? "Connected" : "Disconnected"},
+          {"connectionStateUpdatedTime", FormatIsoTime(m.connection_state_updated_ms)},
+          {"lastActivityTime", FormatIsoTime(m.last_activity_ms)},
+          {"cloudToDeviceMessageCount", m.c2d_message_count},
+          {"authentication",
+           {{"symmetricKey", {{"primaryKey", nullable(m.primary_key)}, {"secondaryKey", nullable(m.secondary_key)}}},
+            {"x509Thumbprint",
+             {{"primaryThumbprint", nullable(m.primary_thumbprint)},
+              {"secondaryThumbprint", nullable(m.secondary_thumbprint)}}},
+            {"type", hub::AuthTypeName(m.auth_type)}}}};
+}
+
+// A string field of an object; "" when absent or null; INVALID_ARGUMENT for any other type.
+Result<std::string> OptionalText(const json& obj, const char* field, const char* where) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return InvalidArgument(std::string(where) + field + " must be a string.");
+  return it->get<std::string>();
+}
+
+// The body of addModule/updateModule: ids (matching the path, when present), managedBy and
+// authentication as azure-iothub sends them. Every field is type-checked before it is read.
+Result<hub::ModuleIdentity> ParseModule(const std::string& body, const std::string& device_id,
+                                        const std::string& module_id) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return InvalidArgument("The body is not a JSON object.");
+  hub::ModuleIdentity m;
+  m.device_id = device_id;
+  m.module_id = module_id;
+  COFFRE_ASSIGN_OR_RETURN(std::string body_device, OptionalText(j, "deviceId", ""));
+  COFFRE_ASSIGN_OR_RETURN(std::string body_module, OptionalText(j, "moduleId", ""));
+  if ((!body_device.empty() && body_device != device_id) || (!body_module.empty() && body_module != module_id)) {
+    return InvalidArgument("deviceId and moduleId in the body must match the path.");
+  }
+  COFFRE_ASSIGN_OR_RETURN(m.managed_by, OptionalText(j, "managedBy", ""));
+  auto auth_it = j.find("authentication");
+  if (auth_it == j.end() || auth_it->is_null()) return m;
+  if (!auth_it->is_object()) return InvalidArgument("authentication must be an object.");
+  const json& auth = *auth_it;
+  COFFRE_ASSIGN_OR_RETURN(std::string type, OptionalText(auth, "type", "authentication."));
+  auto parsed = hub::ParseAuthType(type.empty() ? "sas" : type);
+  if (!parsed) return InvalidArgument("authentication.type is not sas, selfSigned, certificateAuthority or none.");
+  m.auth_type = *parsed;
+  auto section = [&](const char* name, const char* first, const char* second, std::string& a,
+                     std::string& b) -> Status {
+    auto it = auth.find(name);
+    if (it == auth.end() || it->is_null()) return Status::Ok();
+    if (!it->is_object()) return InvalidArgument(std::string("authentication.") + name + " must be an object.");
+    COFFRE_ASSIGN_OR_RETURN(a, OptionalText(*it, first, "authentication key fields: "));
+    COFFRE_ASSIGN_OR_RETURN(b, OptionalText(*it, second, "authentication key fields: "));
+    return Status::Ok();
+  };
+  COFFRE_RETURN_IF_ERROR(section("symmetricKey", "primaryKey", "secondaryKey", m.primary_key, m.secondary_key));
+  COFFRE_RETURN_IF_ERROR(section("x509Thumbprint", "primaryThumbprint", "secondaryThumbprint",
+                                 m.primary_thumbprint, m.secondary_thumbprint));
+  return m;
+}
+
 }  // namespace
 
 HttpResponse ServiceApi::Error(unsigned status, std::string_view code, std::string_view message) {
@@ -116,19 +185,67 @@ HttpResponse ServiceApi::PutDevice(const HttpRequest& request, const std::string
   return Json(DeviceJson(*saved));
 }
 
+HttpResponse ServiceApi::PutModule(const HttpRequest& request, const std::string& device_id,
+                                   const std::string& module_id) {
+  Result<hub::ModuleIdentity> module = ParseModule(request.body, device_id, module_id);
+  if (!module.has_value()) return FromStatus(module.error(), device_id, true);
+  std::string if_match(request.Header("If-Match"));
+  Result<hub::ModuleIdentity> saved =
+      if_match.empty() ? registry_.CreateModule(*module) : registry_.UpdateModule(*module, if_match);
+  if (!saved.has_value()) return FromStatus(saved.error(), device_id, true);
+  return Json(ModuleJson(*saved));
+}
+
+// GET /devices/{id}/modules, and PUT/GET/DELETE /devices/{id}/modules/{mid}.
+HttpResponse ServiceApi::Modules(const HttpRequest& request, const std::string& device_id,
+                                 std::optional<std::string> module_id) {
+  const std::string& method = request.method;
+  if (!module_id) {
+    if (method != "GET") return Error(405, "MethodNotAllowed", "Use GET.");
+    Result<std::vector<hub::ModuleIdentity>> modules = registry_.ListModules(device_id);
+    if (!modules.has_value()) return FromStatus(modules.error(), device_id, true);
+    json list = json::array();
+    for (const auto& m : *modules) list.push_back(ModuleJson(m));
+    return Json(list);
+  }
+  if (method == "PUT") return PutModule(request, device_id, *module_id);
+  if (method == "GET") {
+    Result<hub::ModuleIdentity> m = registry_.GetModule(device_id, *module_id);
+    if (!m.has_value()) return FromStatus(m.error(), device_id, true);
+    return Json(ModuleJson(*m));
+  }
+  if (method == "DELETE") {
+    Status s = registry_.DeleteModule(device_id, *module_id, std::string(request.Header("If-Match")));
+    if (!s.ok()) return FromStatus(s, device_id, true);
+    HttpResponse r;
+    r.status = 204;
+    return r;
+  }
+  return Error(405, "MethodNotAllowed", "The method is not allowed on this path.");
+}
+
 std::optional<HttpResponse> ServiceApi::Handle(const HttpRequest& request) {
   std::string_view target = request.target;
   std::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string_view> seg = Split(path.substr(path.empty() ? 0 : 1), '/');
   bool devices = !seg.empty() && seg[0] == "devices" && seg.size() <= 2;
+  bool modules = seg.size() >= 3 && seg.size() <= 4 && seg[0] == "devices" && seg[2] == "modules" &&
+                 !seg[1].empty() && (seg.size() == 3 || !seg[3].empty());
   bool statistics = seg.size() == 2 && seg[0] == "statistics" && seg[1] == "devices";
-  if (!devices && !statistics) return std::nullopt;
+  if (!devices && !modules && !statistics) return std::nullopt;
 
   const std::string& method = request.method;
   uint32_t right = method == "GET" ? hub::kRegistryRead : hub::kRegistryWrite;
-  Result<hub::AccessPolicy> caller = policies_.Authorize(request.Header("Authorization"), right);
+  // The token's sr bounds it: a path below the host, as Azure scopes tokens (sas_token.h).
+  Result<hub::AccessPolicy> caller =
+      policies_.Authorize(request.Header("Authorization"), right, hub::ResourceOfPath(path));
   if (!caller.has_value()) return FromStatus(caller.error(), "");
   if (auto refused = CheckApiVersion(request)) return refused;
+  if (modules) {
+    std::optional<std::string> module_id;
+    if (seg.size() == 4) module_id = PercentDecode(seg[3], false);
+    return Modules(request, PercentDecode(seg[1], false), module_id);
+  }
 
   if (statistics || (seg.size() == 1 || seg[1].empty())) {
     if (method != "GET") return Error(405, "MethodNotAllowed", "Use GET.");

@@ -1,8 +1,9 @@
 #pragma once
 // The hub's service REST API as the azure-iothub SDK's Registry uses it
 // (iothub-protocol.md §5.1-5.3): device identities (create, get, update with If-Match, delete,
-// list) and registry statistics, authorized by shared access policy tokens (RegistryRead,
-// RegistryWrite). Errors are Azure-shaped: {"Message":"ErrorCode:<Name>;<text>", ...} with an
+// list), their module identities (/devices/{id}/modules[/{mid}]) and registry statistics,
+// authorized by shared access policy tokens (RegistryRead, RegistryWrite) whose sr covers the
+// path (sr=host/devices/devB reaches only /devices/devB and its modules). Errors are Azure-shaped: {"Message":"ErrorCode:<Name>;<text>", ...} with an
 // iothub-errorcode header. Thread-safe.
 
 #include "hub/access_policies.h"
@@ -24,6 +25,10 @@ class ServiceApi {
 
  private:
   net::HttpResponse PutDevice(const net::HttpRequest& request, const std::string& id);
+  net::HttpResponse Modules(const net::HttpRequest& request, const std::string& device_id,
+                            std::optional<std::string> module_id);
+  net::HttpResponse PutModule(const net::HttpRequest& request, const std::string& device_id,
+                              const std::string& module_id);
 
   hub::Registry& registry_;
   hub::AccessPolicies& policies_;

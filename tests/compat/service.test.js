@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { Registry } = require('azure-iothub');
-const { Client, Message } = require('azure-iot-device');
+const { Client, ModuleClient, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { Http } = require('azure-iot-device-http');
 const s = require('./lib/stack.js');
@@ -134,5 +134,79 @@ describe('coffre-hub service API driven by azure-iothub', () => {
       assert.equal(err.constructor.name, 'UnauthorizedError');
       return true;
     });
+  });
+
+  // Issue 12, finding 8: azure-iothub's module calls, and ModuleClient over MQTT with the
+  // module's own connection string.
+  it('adds, gets, lists, updates and removes modules; a module connects and sends as itself', TEST, async () => {
+    const id = uniqueId('mod');
+    const device = (await registry.create({ deviceId: id })).responseBody;
+    const added = (await registry.addModule({ deviceId: id, moduleId: 'mod1' })).responseBody;
+    assert.equal(added.moduleId, 'mod1');
+    assert.equal(added.deviceId, id);
+    assert.equal(added.authentication.type, 'sas');
+    const moduleKey = added.authentication.symmetricKey.primaryKey;
+    assert.equal(Buffer.from(moduleKey, 'base64').length, 32);
+    assert.notEqual(moduleKey, device.authentication.symmetricKey.primaryKey);
+    assert.ok(added.etag);
+    await assert.rejects(registry.addModule({ deviceId: id, moduleId: 'mod1' }), (err) => {
+      assert.equal(err.constructor.name, 'DeviceAlreadyExistsError');
+      return true;
+    });
+    await assert.rejects(registry.addModule({ deviceId: uniqueId('nodev'), moduleId: 'm' }));
+
+    const got = (await registry.getModule(id, 'mod1')).responseBody;
+    assert.equal(got.etag, added.etag);
+    await registry.addModule({ deviceId: id, moduleId: 'mod2' });
+    const listed = (await registry.getModulesOnDevice(id)).responseBody;
+    assert.deepEqual(listed.map((m) => m.moduleId).sort(), ['mod1', 'mod2']);
+
+    // updateModule with the etag (If-Match: "etag"), a stale etag fails, forceUpdate (*) wins.
+    const newKey = Buffer.alloc(32, 7).toString('base64');
+    const updated = (await registry.updateModule({ ...got, managedBy: 'me',
+      authentication: { type: 'sas', symmetricKey: { primaryKey: got.authentication.symmetricKey.primaryKey, secondaryKey: newKey } } })).responseBody;
+    assert.equal(updated.managedBy, 'me');
+    assert.equal(updated.authentication.symmetricKey.secondaryKey, newKey);
+    assert.notEqual(updated.etag, got.etag);
+    await assert.rejects(registry.updateModule({ ...got }), (err) => {
+      assert.equal(err.constructor.name, 'InvalidEtagError');
+      return true;
+    });
+    const forced = (await registry.updateModule({ ...updated, etag: undefined }, true)).responseBody;
+    assert.notEqual(forced.etag, updated.etag);
+
+    const cs = `HostName=${stack.hub_host};DeviceId=${id};ModuleId=mod1;SharedAccessKey=${moduleKey}`;
+    const client = ModuleClient.fromConnectionString(cs, Mqtt);
+    await client.open();
+    try {
+      const message = new Message(JSON.stringify({ from: 'module' }));
+      message.messageId = 'module-1';
+      await client.sendEvent(message);
+    } finally {
+      await client.close();
+    }
+    const back = await s.readBack(stack, id);
+    assert.equal(back.length, 1);
+    assert.equal(back[0].systemProperties['iothub-connection-module-id'], 'mod1');
+
+    // The device's key does not open the module.
+    const withDeviceKey = ModuleClient.fromConnectionString(
+      cs.replace(moduleKey, device.authentication.symmetricKey.primaryKey), Mqtt);
+    await assert.rejects(withDeviceKey.open());
+    await withDeviceKey.close().catch(() => {});
+
+    // With a Module object the SDK needs its callback form (its promise form loses `done`).
+    const removeWithEtag = (module) => new Promise((resolve, reject) => {
+      registry.removeModule(module, (err) => (err ? reject(err) : resolve()));
+    });
+    await assert.rejects(removeWithEtag(updated), (err) => {
+      assert.equal(err.constructor.name, 'InvalidEtagError');  // a stale etag
+      return true;
+    });
+    await removeWithEtag(forced);
+    await registry.removeModule(id, 'mod2');  // If-Match: "*"
+    await assert.rejects(registry.getModule(id, 'mod1'));
+    assert.deepEqual((await registry.getModulesOnDevice(id)).responseBody, []);
+    await registry.delete(id);
   });
 });

@@ -154,5 +154,90 @@ TEST_F(RegistryTest, RevokedOrForeignCustomerKeysCannotOpenTheHub) {
   COFFRE_EXPECT_OK(HubKeys::Open(*kv_, provider_).status());
 }
 
+// Issue 12, finding 8: module identities under their device.
+ModuleIdentity Module(const std::string& device, const std::string& id) {
+  ModuleIdentity m;
+  m.device_id = device;
+  m.module_id = id;
+  return m;
+}
+
+TEST_F(RegistryTest, ModulesAreCreatedWithKeysUnderAnExistingDeviceOnly) {
+  EXPECT_THAT(registry_->CreateModule(Module("ghost", "m1")).status(),
+              StatusIs(StatusCode::kNotFound, ::testing::HasSubstr("Device ghost")));
+  COFFRE_ASSERT_OK_AND_ASSIGN(DeviceIdentity d, registry_->Create(Device("dev-m")));
+  COFFRE_ASSERT_OK_AND_ASSIGN(ModuleIdentity m, registry_->CreateModule(Module("dev-m", "m1")));
+  EXPECT_EQ(m.primary_key.size(), 44u);
+  EXPECT_NE(m.primary_key, m.secondary_key);
+  EXPECT_NE(m.primary_key, d.primary_key);
+  EXPECT_FALSE(m.etag.empty());
+  EXPECT_FALSE(m.generation_id.empty());
+  EXPECT_THAT(registry_->CreateModule(Module("dev-m", "m1")).status(), StatusIs(StatusCode::kAlreadyExists));
+  ModuleIdentity given = Module("dev-m", "m2");
+  given.primary_key = Base64Encode(Bytes(16, std::byte{1}));
+  given.secondary_key = "not base64!";
+  EXPECT_THAT(registry_->CreateModule(given).status(), StatusIs(StatusCode::kInvalidArgument));
+  given.secondary_key = "";
+  COFFRE_ASSERT_OK_AND_ASSIGN(ModuleIdentity m2, registry_->CreateModule(given));
+  EXPECT_EQ(m2.primary_key, given.primary_key);
+  for (std::string bad : std::vector<std::string>{"", "a/b", "a#", "a+b", std::string(129, 'm')}) {
+    EXPECT_THAT(registry_->CreateModule(Module("dev-m", bad)).status(), StatusIs(StatusCode::kInvalidArgument)) << bad;
+  }
+  COFFRE_ASSERT_OK_AND_ASSIGN(ModuleIdentity got, registry_->GetModule("dev-m", "m1"));
+  EXPECT_EQ(got.primary_key, m.primary_key);
+  EXPECT_EQ(got.etag, m.etag);
+  EXPECT_THAT(registry_->GetModule("dev-m", "m3").status(),
+              StatusIs(StatusCode::kNotFound, ::testing::HasSubstr("Module m3")));
+  // The same module name on another device is another module.
+  COFFRE_ASSERT_OK(registry_->Create(Device("dev-n")).status());
+  EXPECT_THAT(registry_->GetModule("dev-n", "m1").status(), StatusIs(StatusCode::kNotFound));
+  COFFRE_ASSERT_OK_AND_ASSIGN(std::vector<ModuleIdentity> listed, registry_->ListModules("dev-m"));
+  EXPECT_EQ(listed.size(), 2u);
+  EXPECT_TRUE(registry_->ListModules("dev-n")->empty());
+  EXPECT_THAT(registry_->ListModules("ghost").status(), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(RegistryTest, ModuleUpdatesAndDeletesFollowEtagsAndDeviceDeletionTakesItsModules) {
+  COFFRE_ASSERT_OK(registry_->Create(Device("dev-m")).status());
+  COFFRE_ASSERT_OK_AND_ASSIGN(ModuleIdentity m, registry_->CreateModule(Module("dev-m", "m1")));
+  ModuleIdentity change = Module("dev-m", "m1");
+  change.managed_by = "edge";
+  change.secondary_key = Base64Encode(Bytes(32, std::byte{2}));
+  EXPECT_THAT(registry_->UpdateModule(change, "\"stale\"").status(), StatusIs(StatusCode::kFailedPrecondition));
+  COFFRE_ASSERT_OK_AND_ASSIGN(ModuleIdentity updated, registry_->UpdateModule(change, "\"" + m.etag + "\""));
+  EXPECT_NE(updated.etag, m.etag);
+  EXPECT_EQ(updated.primary_key, m.primary_key);  // left empty: kept
+  EXPECT_EQ(updated.secondary_key, change.secondary_key);
+  EXPECT_EQ(updated.generation_id, m.generation_id);
+  EXPECT_EQ(registry_->GetModule("dev-m", "m1")->managed_by, "edge");
+  EXPECT_THAT(registry_->UpdateModule(Module("dev-m", "ghost"), "*").status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(registry_->DeleteModule("dev-m", "m1", m.etag), StatusIs(StatusCode::kFailedPrecondition));
+  COFFRE_ASSERT_OK(registry_->DeleteModule("dev-m", "m1", updated.etag));
+  EXPECT_THAT(registry_->GetModule("dev-m", "m1").status(), StatusIs(StatusCode::kNotFound));
+
+  COFFRE_ASSERT_OK(registry_->CreateModule(Module("dev-m", "a")).status());
+  COFFRE_ASSERT_OK(registry_->CreateModule(Module("dev-m", "b")).status());
+  COFFRE_ASSERT_OK(registry_->Create(Device("dev-keep")).status());
+  COFFRE_ASSERT_OK(registry_->CreateModule(Module("dev-keep", "a")).status());
+  COFFRE_ASSERT_OK(registry_->Delete("dev-m", "*"));
+  // A device re-created with the same id does not find its predecessor's modules.
+  COFFRE_ASSERT_OK(registry_->Create(Device("dev-m")).status());
+  EXPECT_TRUE(registry_->ListModules("dev-m")->empty());
+  EXPECT_THAT(registry_->GetModule("dev-m", "a").status(), StatusIs(StatusCode::kNotFound));
+  COFFRE_EXPECT_OK(registry_->GetModule("dev-keep", "a").status());
+}
+
+TEST_F(RegistryTest, ModuleKeysAndNamesAreSealedLikeDevices) {
+  COFFRE_ASSERT_OK(registry_->Create(Device("dev-m")).status());
+  COFFRE_ASSERT_OK_AND_ASSIGN(ModuleIdentity m,
+                              registry_->CreateModule(Module("dev-m", "very-recognisable-module")));
+  COFFRE_ASSERT_OK(kv_->DestroyDeletedData());
+  EXPECT_THAT(FilesContaining(dir_.path(), AsBytes("very-recognisable-module")), ::testing::IsEmpty());
+  EXPECT_THAT(FilesContaining(dir_.path(), AsBytes(m.primary_key)), ::testing::IsEmpty());
+  EXPECT_THAT(FilesContaining(dir_.path(), *Base64Decode(m.primary_key)), ::testing::IsEmpty());
+  Open();
+  EXPECT_EQ(registry_->GetModule("dev-m", "very-recognisable-module")->primary_key, m.primary_key);
+}
+
 }  // namespace
 }  // namespace coffre::hub

@@ -120,5 +120,56 @@ TEST(SasTokenTest, AudienceNamesTheHubOrOneDeviceOrModule) {
   }
 }
 
+// Issue 12, finding 6: sr bounds a policy token as a prefix of the resource, by whole segments.
+TEST(SasScopeTest, SrIsAPrefixBoundBySegment) {
+  auto covers = [](std::string_view sr, std::string_view path) {
+    Result<SasScope> scope = ParseSasScope(sr);
+    return scope.has_value() && ScopeCovers(*scope, ResourceOfPath(path));
+  };
+  // The whole hub covers everything; a device covers itself and what is below it.
+  EXPECT_TRUE(covers("h", "/devices/devA"));
+  EXPECT_TRUE(covers("h", "/$coffre/encryption"));
+  EXPECT_TRUE(covers("h/devices", "/devices/devA?api-version=2021-04-12"));
+  EXPECT_TRUE(covers("h/devices", "/devices"));
+  EXPECT_TRUE(covers("h/devices/devB", "/devices/devB"));
+  EXPECT_TRUE(covers("h/devices/devB/", "/devices/devB"));
+  EXPECT_TRUE(covers("h/devices/devB", "/devices/devB/modules/m1"));
+  EXPECT_TRUE(covers("h/devices/devB", "/devices/devB/modules"));
+  EXPECT_TRUE(covers("h/devices/devB/modules/m1", "/devices/devB/modules/m1"));
+  EXPECT_TRUE(covers("h/DEVICES/devB", "/devices/devB"));  // fixed words: any case
+  EXPECT_TRUE(covers("h/devices/a b%2Fc", "/devices/a%20b%252Fc"));  // ids decoded once each
+  // ...and nothing else.
+  EXPECT_FALSE(covers("h/devices/devB", "/devices/devA"));
+  EXPECT_FALSE(covers("h/devices/devB", "/devices/devBB"));
+  EXPECT_FALSE(covers("h/devices/dev", "/devices/devB"));
+  EXPECT_FALSE(covers("h/devices/devb", "/devices/devB"));  // ids are case-sensitive
+  EXPECT_FALSE(covers("h/devices/devB", "/devices"));
+  EXPECT_FALSE(covers("h/devices/devB", "/statistics/devices"));
+  EXPECT_FALSE(covers("h/devices/devB", "/$coffre/encryption"));
+  EXPECT_FALSE(covers("h/devices/devB", "/telemetry/partitions"));
+  EXPECT_FALSE(covers("h/devices/devB", ""));  // the hub as a whole
+  EXPECT_FALSE(covers("h/devices/devB/modules/m1", "/devices/devB"));
+  EXPECT_FALSE(covers("h/devices/devB/modules/m1", "/devices/devB/modules/m2"));
+  EXPECT_FALSE(covers("h/devices/devB/../devA", "/devices/devA"));
+  EXPECT_FALSE(covers("h//devices", "/devices/devA"));
+  EXPECT_FALSE(covers("/", "/devices/devA"));
+  EXPECT_EQ(ParseSasScope("MyHub.Example/devices/d")->host, "MyHub.Example");
+}
+
+TEST(SasScopeTest, DeviceResourcesMarkTheirIds) {
+  SasResource r = DeviceResource("devB", "modules");
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_FALSE(r[0].is_id);
+  EXPECT_TRUE(r[1].is_id);
+  EXPECT_FALSE(r[2].is_id);
+  EXPECT_TRUE(r[3].is_id);
+  EXPECT_EQ(r[3].text, "modules");
+  SasResource p = ResourceOfPath("/devices/modules/modules/devices");  // ids named like words
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_TRUE(p[1].is_id);
+  EXPECT_FALSE(p[2].is_id);
+  EXPECT_TRUE(p[3].is_id);
+}
+
 }  // namespace
 }  // namespace coffre::hub
