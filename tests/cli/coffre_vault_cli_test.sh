@@ -167,9 +167,9 @@ must_fail 1 'BadParameter' vault access set app1 --permissions get --keys 'a/b' 
 "$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *3072$'
 
 # Issue 12, finding 9: key names are case-insensitive; the kid keeps the name as created.
-v key create Case-Key --kty oct >/dev/null
+v key create Case-Key --kty oct-HSM >/dev/null
 [ "$(v key show CASE-KEY | field NAME)" = Case-Key ] || fail "case-insensitive show: $(v key show CASE-KEY)"
-must_fail 1 'Conflict.*KeyNameConflict' vault key create case-key --kty oct --dir "$dir/s"
+must_fail 1 'Conflict.*KeyNameConflict' vault key create case-key --kty oct-HSM --dir "$dir/s"
 [ "$(v key list | grep -ci '^case-key ')" = 1 ] || fail "two keys by case: $(v key list)"
 
 # seal-status: a passphrase vault, running; only the owner may ask
