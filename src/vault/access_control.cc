@@ -4,11 +4,11 @@
 #include <openssl/sha.h>
 #include <strings.h>
 
-#include <cctype>
 #include <chrono>
 
 #include "common/encoding.h"
 #include "crypto/random.h"
+#include "vault/key_vault.h"
 
 namespace coffre::vault {
 namespace {
@@ -58,21 +58,6 @@ Principal FromJson(const std::string& name, const json& j) {
   return p;
 }
 
-bool ValidScopeKey(const std::string& key) {
-  if (key.empty() || key.size() > 127) return false;
-  for (char c : key) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string Text(const json& j, const char* field) {
   auto it = j.find(field);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -81,7 +66,7 @@ std::string Text(const json& j, const char* field) {
 }  // namespace
 
 bool Principal::InScope(std::string_view key) const {
-  return !key_scope.has_value() || key_scope->count(Lower(key)) > 0;
+  return !key_scope.has_value() || key_scope->count(LowerKeyName(key)) > 0;
 }
 
 const std::vector<std::string>& AllKeyPermissions() {
@@ -145,11 +130,11 @@ Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
   if (key_scope) {
     scope.emplace();
     for (const std::string& key : *key_scope) {
-      if (!ValidScopeKey(key)) {
+      if (!KeyVault::ValidName(key)) {
         return InvalidArgument("the key scope names '" + key.substr(0, 128) +
                                "', not a key name (1-127 of 0-9 a-z A-Z -)");
       }
-      scope->insert(Lower(key));
+      scope->insert(LowerKeyName(key));
     }
   }
   std::lock_guard<std::mutex> guard(mu_);

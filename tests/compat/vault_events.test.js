@@ -153,8 +153,9 @@ describe('key events', () => {
       return result;
     };
 
+    // Expiring after the default policy's 30-day notice: no KeyNearExpiry races the rotation.
     const created = await keyEvent('create', 'Microsoft.KeyVault.KeyNewVersionCreated',
-      () => keys.createKey('evt', 'RSA', { keySize: 2048, expiresOn: new Date(Date.now() + 86400_000) }));
+      () => keys.createKey('evt', 'RSA', { keySize: 2048, expiresOn: new Date(Date.now() + 60 * 86400_000) }));
     const rotated = await keyEvent('rotate', 'Microsoft.KeyVault.KeyNewVersionCreated',
       () => keys.rotateKey('evt'));
     assert.notEqual(rotated.properties.version, created.properties.version);
