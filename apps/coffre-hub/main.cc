@@ -82,6 +82,7 @@ Status BootstrapDevice(hub::Registry& registry, const std::string& id, const std
 bool OpenSslWipesOnFree();  // wipe_on_free.cc
 
 int main(int argc, char** argv) {
+  ::umask(077);  // every file and directory the hub creates is its own: 0600 / 0700
   CLI::App app{"coffre-hub: an Azure IoT Hub-compatible hub sealed under a customer-managed key"};
   std::filesystem::path dir, tls_cert, tls_key, token_file, vault_ca, service_key_file;
   std::filesystem::path key_events_secret_file;

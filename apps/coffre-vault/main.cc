@@ -1,4 +1,6 @@
 // coffre-vault: the customer's key vault. Wiring only: flags, signals, VaultService.
+#include <sys/stat.h>
+
 #include <csignal>
 #include <iostream>
 
@@ -11,6 +13,7 @@
 
 int main(int argc, char** argv) {
   using namespace coffre;
+  ::umask(077);  // every file and directory the vault creates is its own: 0600 / 0700
   CLI::App app{"coffre-vault: a key vault that speaks the Azure Key Vault keys API"};
   vault::VaultServiceOptions options;
   std::string listen = "127.0.0.1:8443";
@@ -50,10 +53,46 @@ int main(int argc, char** argv) {
   app.add_option("--scheduler-period-ms", scheduler_period_ms,
                  "how often rotation policies are applied, in milliseconds of real time")
       ->check(CLI::Range(int64_t{10}, int64_t{86'400'000}));
+  // Bounds on what anyone can make the vault write (docs/VAULT.md, "Limits").
+  uint64_t audit_file_size = options.audit.max_file_bytes;
+  app.add_option("--audit-file-size", audit_file_size,
+                 "close an audit log file at this size and go on in the next (e.g. 64MiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--audit-keep-files", options.audit.keep_files,
+                 "audit log files kept, the current one included; older ones are dropped")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}))
+      ->capture_default_str();
+  app.add_option("--audit-keep-size", options.audit.keep_bytes,
+                 "also drop the oldest audit files while all of them pass this size (0: no limit)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--audit-sample-refused", options.audit.sampling.per_source,
+                 "requests without a valid token logged one by one per client address and "
+                 "interval; the rest are counted in one line per address")
+      ->capture_default_str();
+  int64_t sample_interval_s = options.audit.sampling.interval.count() / 1000;
+  app.add_option("--audit-sample-interval", sample_interval_s, "the sampling interval, seconds")
+      ->check(CLI::Range(int64_t{1}, int64_t{86'400}))
+      ->capture_default_str();
+  app.add_option("--auth-failure-rate", options.auth_failure_limit.per_second,
+                 "failed authentications per second per client address before 429 (0: no limit)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--auth-failure-burst", options.auth_failure_limit.burst,
+                 "failed authentications a client address may make at once")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
   app.add_flag("--test-clock", options.test_clock,
                "TESTS ONLY: let the owner advance the vault's clock (POST /coffre/clock)");
   CLI11_PARSE(app, argc, argv);
   options.scheduler_period = std::chrono::milliseconds(scheduler_period_ms);
+  options.audit.max_file_bytes = audit_file_size;
+  options.audit.sampling.interval = std::chrono::seconds(sample_interval_s);
+  if (options.audit.max_file_bytes < 4096) {
+    std::cerr << "coffre-vault: --audit-file-size must be at least 4KiB\n";
+    return 2;
+  }
   if (passphrase_file.empty() && pin_file.empty()) {
     std::cerr << "coffre-vault: give --passphrase-file or --pkcs11-pin-file\n";
     return 2;

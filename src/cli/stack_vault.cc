@@ -75,20 +75,23 @@ Status EnsureVault(StackState& state) {
   COFFRE_ASSIGN_OR_RETURN(auto vault, keys::VaultHttpClient::Create(state.vault_url, state.ca_file,
                                                                     state.vault_token));
 
-  // The customer key.
+  // The customer key, with only the operations the hub uses (KeyCustody wraps and unwraps
+  // its root key).
   std::string key_path = std::string("/keys/") + kStackKeyName + "/";
   COFFRE_ASSIGN_OR_RETURN(keys::VaultReply key, vault->Call("GET", key_path));
   if (key.status == 404) {
-    json create = {{"kty", "RSA"}, {"key_size", 3072}};
+    json create = {{"kty", "RSA"}, {"key_size", 3072}, {"key_ops", {"wrapKey", "unwrapKey"}}};
     COFFRE_ASSIGN_OR_RETURN(key, vault->Call("POST", std::string("/keys/") + kStackKeyName + "/create",
                                              &create));
   }
   COFFRE_RETURN_IF_ERROR(keys::VaultHttpClient::ToStatus(key).WithContext("customer key"));
 
-  // The hub's principal: exactly what a CMK consumer needs.
+  // The hub's principal: exactly what a CMK consumer needs, on its key only (a leaked hub
+  // token reaches no other key).
   std::filesystem::path hub_token_file = state.dir / "hub" / "vault-token";
   std::string principal_path = std::string("/coffre/principals/") + kHubPrincipal;
-  json grant = {{"permissions", {{"keys", {"get", "wrapKey", "unwrapKey"}}}}};
+  json grant = {{"permissions", {{"keys", {"get", "wrapKey", "unwrapKey"}}}},
+                {"scope", {{"keys", {kStackKeyName}}}}};
   COFFRE_ASSIGN_OR_RETURN(keys::VaultReply existing, vault->Call("GET", principal_path));
   bool need_token = existing.status == 404 || !std::filesystem::exists(hub_token_file);
   COFFRE_ASSIGN_OR_RETURN(

@@ -1,6 +1,8 @@
 #include "cli/vault_audit.h"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "cli/vault_connection.h"
 
@@ -20,12 +22,21 @@ std::string Cell(const json& entry, const char* name) {
 }  // namespace
 
 Table AuditTable(const json& items) {
-  Table t({"SEQ", "TIME", "PRINCIPAL", "OP", "KEY", "VERSION", "STATUS", "CODE", "CLIENT"});
-  if (!items.is_array()) return t;
+  std::vector<std::string> header = {"SEQ",     "TIME",   "PRINCIPAL", "OP",    "KEY",
+                                     "VERSION", "STATUS", "CODE",      "CLIENT"};
+  if (!items.is_array()) return Table(header);
+  // Summaries of sampled requests carry a count: a column only when one is shown.
+  bool counts = std::any_of(items.begin(), items.end(),
+                            [](const json& e) { return e.is_object() && e.contains("count"); });
+  if (counts) header.push_back("COUNT");
+  Table t(header);
   for (const json& e : items) {
     if (!e.is_object()) continue;
-    t.AddRow({Cell(e, "seq"), Cell(e, "time"), Cell(e, "principal"), Cell(e, "op"), Cell(e, "key"),
-              Cell(e, "version"), Cell(e, "status"), Cell(e, "code"), Cell(e, "client")});
+    std::vector<std::string> row = {Cell(e, "seq"),     Cell(e, "time"),   Cell(e, "principal"),
+                                    Cell(e, "op"),      Cell(e, "key"),    Cell(e, "version"),
+                                    Cell(e, "status"),  Cell(e, "code"),   Cell(e, "client")};
+    if (counts) row.push_back(Cell(e, "count"));
+    t.AddRow(row);
   }
   return t;
 }
@@ -46,15 +57,36 @@ Status VerifyAuditLog(keys::VaultHttpClient& vault, bool json_output, std::ostre
   COFFRE_ASSIGN_OR_RETURN(json body, CallVault(vault, "POST", "/coffre/audit/verify"));
   if (json_output) out << body.dump(2) << "\n";
   std::string count = Cell(body, "count");
-  if (body.is_object() && body.value("ok", false)) {
+  // Entries retention dropped (the files removed) are not checked: verify says so.
+  const json* dropped = body.is_object() && body.contains("dropped") && body["dropped"].is_object()
+                            ? &body["dropped"]
+                            : nullptr;
+  std::string dropped_text;
+  uint64_t first = 1;
+  if (dropped != nullptr) {
+    dropped_text = "; entries 1 to " + Cell(*dropped, "lastSeq") + " were dropped by retention (" +
+                   Cell(*dropped, "files") + " files, " + Cell(*dropped, "bytes") + " bytes)";
+    if ((*dropped)["lastSeq"].is_number_unsigned()) {
+      first = (*dropped)["lastSeq"].get<uint64_t>() + 1;
+    }
+  }
+  uint64_t n = body.is_object() && body["count"].is_number_unsigned()
+                   ? body["count"].get<uint64_t>()
+                   : 0;
+  bool ok = body.is_object() && body["ok"].is_boolean() && body["ok"].get<bool>();
+  if (ok) {
     if (!json_output) {
-      out << "audit log OK: " << count << " entries, chain and sealed head verified\n";
+      out << "audit log OK: " << count << " entries";
+      if (dropped != nullptr) out << " (" << first << " to " << (first + n - 1) << ")";
+      out << ", chain and sealed head verified" << dropped_text << "\n";
     }
     return Status::Ok();
   }
-  std::string verified = count == "0"   ? "no entry verifies"
-                         : count == "1" ? "entry 1 verifies"
-                                        : "entries 1 to " + count + " verify";
+  std::string verified = n == 0   ? "no entry verifies"
+                         : n == 1 ? "entry " + std::to_string(first) + " verifies"
+                                  : "entries " + std::to_string(first) + " to " +
+                                        std::to_string(first + n - 1) + " verify";
+  verified += dropped_text;
   return DataLoss("the audit log FAILED verification at entry " + Cell(body, "firstBadSeq") +
                   ": " + Cell(body, "reason") + " (" + verified + ")");
 }

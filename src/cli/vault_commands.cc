@@ -65,6 +65,7 @@ struct Options {
   CreateOptions create;
   PolicyOptions policy;
   std::vector<std::string> permissions;
+  std::vector<std::string> keys;  // access set --keys: the grant's key scope
   bool rotate_token = false;
   std::string file;  // key backup and restore
   int top = 20;  // audit show
@@ -224,8 +225,10 @@ Status SetPolicy(Context& c, const std::string& name, const PolicyOptions& o) {
 }
 
 Status SetAccess(Context& c, const std::string& principal,
-                 const std::vector<std::string>& permissions, bool rotate_token) {
+                 const std::vector<std::string>& permissions, const std::vector<std::string>& keys,
+                 bool rotate_token) {
   json body = {{"permissions", {{"keys", permissions}}}};
+  if (!keys.empty()) body["scope"] = {{"keys", keys}};
   COFFRE_ASSIGN_OR_RETURN(json reply, CallVault(c.vault, "PUT", PrincipalPath(principal), &body,
                                                 rotate_token ? "rotateToken=true" : ""));
   if (reply.is_object() && reply.contains("token") && !c.json_output) {
@@ -389,11 +392,14 @@ void AddAccessCommands(CLI::App& vault, std::vector<Command>& commands, Options&
   };
 
   CLI::App* set = named("set", "create a principal or replace its permissions", [&o](Context& c) {
-    return SetAccess(c, o.name, o.permissions, o.rotate_token);
+    return SetAccess(c, o.name, o.permissions, o.keys, o.rotate_token);
   });
   set->add_option("--permissions", o.permissions, "key permissions, e.g. get,wrapKey,unwrapKey")
       ->delimiter(',')
       ->required();
+  set->add_option("--keys", o.keys,
+                  "limit the grant to these keys, e.g. hub-cmk (default: every key)")
+      ->delimiter(',');
   set->add_flag("--rotate-token", o.rotate_token, "issue a new token (the old one stops working)");
   named("remove", "delete a principal and its token",
         [&o](Context& c) { return RemoveAccess(c, o.name); });

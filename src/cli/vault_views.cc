@@ -164,20 +164,31 @@ Table PolicyDetails(const json& policy) {
   return t;
 }
 
+namespace {
+
+// The keys a principal's grant is limited to; "all" when it holds on every key.
+std::string ScopeText(const json& principal) {
+  const json& keys = Member(Member(principal, "scope"), "keys");
+  return keys.is_array() ? Joined(keys) : "all";
+}
+
+}  // namespace
+
 Table PrincipalDetails(const json& principal) {
   Table t;
   t.AddRow({"NAME", Text(Member(principal, "name"))});
   t.AddRow({"ADMIN", Text(Member(principal, "admin"))});
   t.AddRow({"PERMISSIONS", Joined(Member(Member(principal, "permissions"), "keys"))});
+  t.AddRow({"KEYS", ScopeText(principal)});
   if (principal.contains("token")) t.AddRow({"TOKEN", Text(Member(principal, "token"))});
   return t;
 }
 
 Table PrincipalsTable(const json& items) {
-  Table t({"NAME", "ADMIN", "PERMISSIONS"});
+  Table t({"NAME", "ADMIN", "PERMISSIONS", "KEYS"});
   for (const json& p : items) {
     t.AddRow({Text(Member(p, "name")), Text(Member(p, "admin")),
-              Joined(Member(Member(p, "permissions"), "keys"))});
+              Joined(Member(Member(p, "permissions"), "keys")), ScopeText(p)});
   }
   return t;
 }

@@ -8,6 +8,7 @@
 
 #include "common/encoding.h"
 #include "crypto/random.h"
+#include "vault/key_vault.h"
 
 namespace coffre::vault {
 namespace {
@@ -39,16 +40,34 @@ bool ValidPrincipalName(const std::string& name) {
 Principal FromJson(const std::string& name, const json& j) {
   Principal p;
   p.name = name;
-  p.admin = j.value("admin", false);
+  if (!j.is_object()) return p;  // no permission at all
+  p.admin = j.contains("admin") && j["admin"].is_boolean() && j["admin"].get<bool>();
   if (j.contains("permissions") && j["permissions"].is_array()) {
     for (const auto& perm : j["permissions"]) {
       if (perm.is_string()) p.permissions.insert(perm.get<std::string>());
     }
   }
+  if (j.contains("keys") && !j["keys"].is_null()) {
+    p.key_scope.emplace();  // a malformed scope is an empty one: nothing, rather than all
+    if (j["keys"].is_array()) {
+      for (const auto& key : j["keys"]) {
+        if (key.is_string()) p.key_scope->insert(key.get<std::string>());
+      }
+    }
+  }
   return p;
 }
 
+std::string Text(const json& j, const char* field) {
+  auto it = j.find(field);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
+
+bool Principal::InScope(std::string_view key) const {
+  return !key_scope.has_value() || key_scope->count(LowerKeyName(key)) > 0;
+}
 
 const std::vector<std::string>& AllKeyPermissions() {
   static const std::vector<std::string> kAll = {
@@ -80,18 +99,20 @@ Result<Principal> AccessControl::Authenticate(std::string_view token) {
     if (index.error().code() == StatusCode::kNotFound) return Unauthenticated("invalid token");
     return index.error();
   }
-  std::string name = index->value("principal", "");
+  std::string name = Text(*index, "principal");
   Result<json> record = store_.GetJson("principal/" + name);
   if (!record.has_value()) {
     if (record.error().code() == StatusCode::kNotFound) return Unauthenticated("invalid token");
     return record.error();
   }
-  std::string stored = record->value("token_sha256", "");
+  std::string stored = Text(*record, "token_sha256");
   // The index already matched; this constant-time check also ties the token to the record.
   if (stored.size() != hash.size() || CRYPTO_memcmp(stored.data(), hash.data(), hash.size()) != 0) {
     return Unauthenticated("invalid token");
   }
-  if (record->contains("token_expires") && clock_() >= (*record)["token_expires"].get<int64_t>()) {
+  auto expires = record->find("token_expires");
+  if (expires != record->end() &&
+      (!expires->is_number_integer() || clock_() >= expires->get<int64_t>())) {
     return Unauthenticated("The bearer token has expired.");
   }
   return FromJson(name, *record);
@@ -100,9 +121,21 @@ Result<Principal> AccessControl::Authenticate(std::string_view token) {
 Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
                                                     std::set<std::string> permissions,
                                                     std::optional<bool> admin, bool rotate_token,
-                                                    std::optional<int64_t> token_ttl_seconds) {
+                                                    std::optional<int64_t> token_ttl_seconds,
+                                                    std::optional<std::set<std::string>> key_scope) {
   if (!ValidPrincipalName(name)) {
     return InvalidArgument("principal names are 1-127 of a-z A-Z 0-9 - _ .");
+  }
+  std::optional<std::set<std::string>> scope;
+  if (key_scope) {
+    scope.emplace();
+    for (const std::string& key : *key_scope) {
+      if (!KeyVault::ValidName(key)) {
+        return InvalidArgument("the key scope names '" + key.substr(0, 128) +
+                               "', not a key name (1-127 of 0-9 a-z A-Z -)");
+      }
+      scope->insert(LowerKeyName(key));
+    }
   }
   std::lock_guard<std::mutex> guard(mu_);
   std::string key = "principal/" + name;
@@ -117,7 +150,7 @@ Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
     COFFRE_ASSIGN_OR_RETURN(std::string token, NewToken());
     std::string hash = TokenHash(token);
     if (existing.has_value()) {
-      changes.push_back({"token/" + record.value("token_sha256", ""), {}, {}, true});
+      changes.push_back({"token/" + Text(record, "token_sha256"), {}, {}, true});
     }
     record["token_sha256"] = hash;
     if (token_ttl_seconds) {
@@ -130,12 +163,17 @@ Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
   }
   Principal before = FromJson(name, record);
   record["permissions"] = json(permissions);
-  record["admin"] = admin.value_or(record.value("admin", false));
+  record["admin"] = admin.value_or(before.admin);
+  if (scope) {
+    record["keys"] = json(*scope);
+  } else {
+    record.erase("keys");
+  }
   changes.insert(changes.begin(), {key, record, {}, false});
   COFFRE_RETURN_IF_ERROR(store_.Apply(changes));
   out.principal = FromJson(name, record);
   if (!existing.has_value() || before.permissions != out.principal.permissions ||
-      before.admin != out.principal.admin) {
+      before.admin != out.principal.admin || before.key_scope != out.principal.key_scope) {
     PublishPolicyChanged();
   }
   return out;
@@ -172,7 +210,7 @@ Status AccessControl::DeletePrincipal(const std::string& name) {
     return record.error();
   }
   COFFRE_RETURN_IF_ERROR(store_.Apply(
-      {{key, {}, {}, true}, {"token/" + record->value("token_sha256", ""), {}, {}, true}}));
+      {{key, {}, {}, true}, {"token/" + Text(*record, "token_sha256"), {}, {}, true}}));
   PublishPolicyChanged();
   return Status::Ok();
 }

@@ -27,7 +27,13 @@ struct Principal {
   std::string name;
   std::set<std::string> permissions;
   bool admin = false;  // may manage principals (the vault owner)
+  // Unset: the permissions hold on every key. Set: only on these keys (lower-case names), as
+  // an Azure RBAC role assignment scoped to keys; operations on the vault as a whole (list,
+  // restore) are then refused.
+  std::optional<std::set<std::string>> key_scope;
   bool Can(const std::string& permission) const { return permissions.count(permission) > 0; }
+  bool Scoped() const { return key_scope.has_value(); }
+  bool InScope(std::string_view key) const;  // case-insensitive
 };
 
 struct PrincipalUpdate {
@@ -52,9 +58,12 @@ class AccessControl {
   // Creates the principal (issuing a token) or replaces its permissions; `admin` unset keeps
   // the current value (false for a new principal); issues a new token (revoking the old one)
   // when rotate_token is set. A token issued with `token_ttl_seconds` expires after that long.
-  Result<PrincipalUpdate> SetPrincipal(const std::string& name, std::set<std::string> permissions,
-                                       std::optional<bool> admin, bool rotate_token,
-                                       std::optional<int64_t> token_ttl_seconds = std::nullopt);
+  // `key_scope` replaces the principal's scope like `permissions` (unset: every key); its
+  // names must be valid key names (INVALID_ARGUMENT) and are kept in lower case.
+  Result<PrincipalUpdate> SetPrincipal(
+      const std::string& name, std::set<std::string> permissions, std::optional<bool> admin,
+      bool rotate_token, std::optional<int64_t> token_ttl_seconds = std::nullopt,
+      std::optional<std::set<std::string>> key_scope = std::nullopt);
   Result<Principal> GetPrincipal(const std::string& name);
   Result<std::vector<Principal>> ListPrincipals();
   Status DeletePrincipal(const std::string& name);

@@ -23,11 +23,13 @@ net::HttpResponse Json(const json& body) {
 
 json View(const AuditEntry& e) {
   if (e.seq == 0) return json{{"seq", nullptr}, {"op", e.op}};
-  return json{{"seq", e.seq},         {"time", FormatIsoTime(e.time_ms)},
-              {"principal", e.principal}, {"op", e.op},
-              {"key", e.key},         {"version", e.version},
-              {"status", e.status},   {"code", e.code},
-              {"client", e.client}};
+  json view = {{"seq", e.seq},         {"time", FormatIsoTime(e.time_ms)},
+               {"principal", e.principal}, {"op", e.op},
+               {"key", e.key},         {"version", e.version},
+               {"status", e.status},   {"code", e.code},
+               {"client", e.client}};
+  if (e.count > 0) view["count"] = e.count;
+  return view;
 }
 
 net::HttpResponse Show(AuditLog& audit, const std::map<std::string, std::string>& query) {
@@ -50,7 +52,13 @@ net::HttpResponse Show(AuditLog& audit, const std::map<std::string, std::string>
 
 net::HttpResponse Verify(AuditLog& audit) {
   AuditVerdict verdict = audit.Verify();
-  json body = {{"ok", verdict.ok}, {"count", verdict.count}};
+  json body = {{"ok", verdict.ok}, {"count", verdict.count}, {"firstSeq", verdict.first}};
+  if (verdict.first > 1) {
+    body["dropped"] = {{"firstSeq", 1},
+                       {"lastSeq", verdict.first - 1},
+                       {"files", verdict.dropped_files},
+                       {"bytes", verdict.dropped_bytes}};
+  }
   if (verdict.failure) {
     body["firstBadSeq"] = verdict.failure->seq;
     body["reason"] = verdict.failure->reason;

@@ -174,9 +174,14 @@ AuditVerdict VerifyAuditLog(int fd, const crypto::SecretBytes& key, const AuditP
 }
 
 std::string DescribeVerdict(const AuditVerdict& v) {
-  if (v.ok) return "OK: " + std::to_string(v.count) + " entries";
+  std::string dropped;
+  if (v.first > 1) {
+    dropped = "; entries 1 to " + std::to_string(v.first - 1) + " were dropped by retention (" +
+              std::to_string(v.dropped_files) + " files)";
+  }
+  if (v.ok) return "OK: " + std::to_string(v.count) + " entries" + dropped;
   return "FAILED at entry " + std::to_string(v.failure->seq) + ": " + v.failure->reason + " (" +
-         std::to_string(v.count) + " verified)";
+         std::to_string(v.count) + " verified" + dropped + ")";
 }
 
 }  // namespace coffre::vault

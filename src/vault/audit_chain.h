@@ -41,8 +41,12 @@ AuditWalk WalkAuditChain(int fd, const crypto::SecretBytes& key, const AuditPosi
 
 struct AuditVerdict {
   bool ok = true;
-  uint64_t count = 0;  // entries verified, in order, from the first
+  uint64_t count = 0;  // entries verified, in order, from the first kept one
   std::optional<AuditFailure> failure;
+  // Retention: entries 1 to first - 1 were dropped, with their files (audit_files.h).
+  uint64_t first = 1;
+  uint64_t dropped_files = 0;
+  uint64_t dropped_bytes = 0;
 };
 
 // The whole log in bytes [0, limit) of `fd` against `head` (the sealed head, or the live one):

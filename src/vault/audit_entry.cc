@@ -56,6 +56,7 @@ std::string AuditFields(const AuditEntry& e) {
   body.append(",\"status\":").append(std::to_string(e.status));
   body.append(",\"code\":").append(Quoted(e.code));
   body.append(",\"client\":").append(Quoted(e.client));
+  if (e.count > 0) body.append(",\"count\":").append(std::to_string(e.count));
   return body;
 }
 
@@ -115,6 +116,8 @@ std::optional<AuditEntry> ParseAuditLine(std::string_view line) {
   if (status != j.end() && status->is_number_unsigned()) e.status = status->get<unsigned>();
   e.code = Text(j, "code");
   e.client = Text(j, "client");
+  auto count = j.find("count");
+  if (count != j.end() && count->is_number_unsigned()) e.count = count->get<uint64_t>();
   return e;
 }
 

@@ -36,6 +36,7 @@ struct AuditEntry {
   unsigned status = 0;    // HTTP status of the reply
   std::string code;       // the reply's error code (innererror's if any), "" on success
   std::string client;     // the client's IP address
+  uint64_t count = 0;     // a summary's number of requests (0: not a summary, not written)
 };
 
 // The MAC-covered part of an entry's line: `{"seq":1,...,"client":"..."` (no closing brace).

@@ -89,9 +89,13 @@ struct KeyPolicyState {
 };
 
 struct OperationResult {
+  std::string name;  // the key's name as created
   std::string version;
   Bytes value;
 };
+
+// A key name in lower case (ASCII: key names are 0-9 a-z A-Z -): the key's id.
+std::string LowerKeyName(std::string_view name);
 
 class KeyVault {
  public:
@@ -104,6 +108,13 @@ class KeyVault {
            KeyEventSink* events = nullptr);
 
   static bool ValidName(std::string_view name);
+
+  // Key names are case-insensitive, as in Azure: records live under the lower-case name (the
+  // key's id) and keep the name as created, which kids show. Moves the records of keys created
+  // before that (stored under their exact name) to their id, once, at start; a key whose id
+  // is taken by another (both spellings existed) stays under its exact name, still reachable
+  // by it, and is logged.
+  static Status MigrateKeyNames(SealedStore& store);
 
   const VaultSettings& settings() const { return settings_; }
 
@@ -147,14 +158,17 @@ class KeyVault {
                                   const std::string& op, const std::string& alg, ByteSpan value);
 
  private:
-  Result<nlohmann::json> KeyRecord(const std::string& name);      // NOT_FOUND unless live
-  Result<nlohmann::json> DeletedRecord(const std::string& name);  // NOT_FOUND unless deleted
-  Result<KeyVersion> LoadVersion(const std::string& name, const std::string& version);
+  // The id `name`'s records are stored under (MigrateKeyNames); callers hold mu_.
+  Result<std::string> IdOf(const std::string& name);
+  Result<nlohmann::json> KeyRecord(const std::string& id);      // NOT_FOUND unless live
+  Result<nlohmann::json> DeletedRecord(const std::string& id);  // NOT_FOUND unless deleted
+  Result<KeyVersion> LoadVersion(const std::string& id, const std::string& version);
+  Result<DeletedKey> DeletedLocked(const std::string& id);
   Result<KeyVersion> AddVersion(const std::string& name, const std::string& kty,
                                 KeyMaterial material, std::optional<std::vector<std::string>> ops,
                                 const KeyAttributesPatch& attributes, const nlohmann::json& tags);
-  Status PurgeLocked(const std::string& name);
-  static std::string KeyKey(const std::string& name) { return "key/" + name; }
+  Status PurgeLocked(const std::string& id);
+  static std::string KeyKey(const std::string& id) { return "key/" + id; }
   Status PurgeExpiredLocked();
   void Publish(std::string_view type, const KeyVersion& v);
 

@@ -21,19 +21,21 @@ Result<RotationPolicy> PolicyOf(const json& record) {
 
 Result<RotationPolicy> KeyVault::GetRotationPolicy(const std::string& name) {
   std::shared_lock lock(mu_);
-  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
+  COFFRE_ASSIGN_OR_RETURN(std::string id, IdOf(name));
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(id));
   return PolicyOf(record);
 }
 
 Result<RotationPolicy> KeyVault::SetRotationPolicy(const std::string& name, RotationPolicy policy) {
   std::unique_lock lock(mu_);
-  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
+  COFFRE_ASSIGN_OR_RETURN(std::string id, IdOf(name));
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(id));
   COFFRE_ASSIGN_OR_RETURN(RotationPolicy current, PolicyOf(record));
   int64_t now = clock_();
   policy.created = current.created.value_or(now);
   policy.updated = now;
   record[kPolicyField] = RotationPolicyToRecord(policy);
-  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), record));
+  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(id), record));
   return policy;
 }
 
@@ -41,7 +43,10 @@ Result<std::vector<KeyPolicyState>> KeyVault::ListPolicyStates() {
   std::shared_lock lock(mu_);
   std::vector<std::pair<std::string, json>> live;
   COFFRE_RETURN_IF_ERROR(store_.ScanJson("key/", [&](const std::string& key, const json& j) {
-    if (j["deleted"].is_null()) live.emplace_back(key.substr(4), j);
+    auto deleted = j.is_object() ? j.find("deleted") : j.end();
+    if (j.is_object() && (deleted == j.end() || deleted->is_null())) {
+      live.emplace_back(key.substr(4), j);
+    }
     return true;
   }));
   std::vector<KeyPolicyState> out;
@@ -61,13 +66,14 @@ Result<std::vector<KeyPolicyState>> KeyVault::ListPolicyStates() {
 Result<bool> KeyVault::MarkPublished(const std::string& name, std::string_view event_type,
                                      const std::string& version) {
   std::unique_lock lock(mu_);
-  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(name));
+  COFFRE_ASSIGN_OR_RETURN(std::string id, IdOf(name));
+  COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(id));
   json& published = record[kPublishedField];
   if (!published.is_object()) published = json::object();
   std::string type(event_type);
-  if (published.value(type, "") == version) return false;
+  if (published[type].is_string() && published[type].get<std::string>() == version) return false;
   published[type] = version;
-  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(name), record));
+  COFFRE_RETURN_IF_ERROR(store_.PutJson(KeyKey(id), record));
   return true;
 }
 

@@ -3,15 +3,19 @@
 // (../shared/specs/keyvault-api.md), plus Coffre's own routes under /coffre/: principal
 // management and the master key's seal status.
 // Order of checks: authentication (401 + challenge, before anything is parsed), api-version,
-// route, permission (403 AccessDenied), existence (404), validation (400). Every error body is
+// route, key scope (403 ForbiddenByRbac), permission (403 AccessDenied), existence (404),
+// validation (400); a client past its failed-authentication limit gets 429. Every error body is
 // Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}. With an AuditLog,
 // every request is audited, and /coffre/audit serves it to the owner (audit_api.h).
 // Thread-safe.
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "common/rate_limiter.h"
 #include "net/http_types.h"
 #include "vault/access_control.h"
 #include "vault/key_backup.h"
@@ -34,6 +38,12 @@ struct RestApiOptions {
   nlohmann::json seal_status = nlohmann::json::object();  // GET /coffre/seal-status: no secret
   // /coffre/eventsubscriptions (event_subscriptions_api.h); null: 404. Must outlive the API.
   EventSubscriptions* event_subscriptions = nullptr;
+  // Failed authentications (no, unknown or expired token) per client address: past the limit
+  // the vault answers 429 Throttled with Retry-After instead of 401. A valid token is never
+  // throttled by it. Null: no limit. Must outlive the API.
+  RateLimiter* auth_failures = nullptr;
+  std::function<std::chrono::steady_clock::time_point()> steady_now =
+      [] { return std::chrono::steady_clock::now(); };
 };
 
 class RestApi {
@@ -58,7 +68,7 @@ class RestApi {
   // Sets `principal` once the caller authenticates.
   net::HttpResponse Serve(const net::HttpRequest& request, std::string& principal);
   net::HttpResponse Route(Call& call);
-  net::HttpResponse Challenge(std::string_view message) const;
+  net::HttpResponse Challenge(const net::HttpRequest& request, std::string_view message) const;
 
   KeyVault& vault_;
   AccessControl& access_;

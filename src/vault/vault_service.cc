@@ -61,6 +61,7 @@ struct VaultService::Impl {
   std::unique_ptr<SealedStore> store;
   std::unique_ptr<VaultClock> clock;
   std::unique_ptr<AuditLog> audit;  // outlives the server, whose threads append to it
+  std::unique_ptr<RateLimiter> auth_failures;  // outlives the server too
   std::unique_ptr<EventSubscriptions> subscriptions;
   std::unique_ptr<WebhookDelivery> events;  // outlives access and vault, which publish to it
   std::unique_ptr<AccessControl> access;
@@ -113,7 +114,11 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   COFFRE_ASSIGN_OR_RETURN(impl->subscriptions, EventSubscriptions::Open(*impl->store, now));
   impl->events = std::make_unique<WebhookDelivery>(*impl->subscriptions);
   impl->access = std::make_unique<AccessControl>(*impl->store, now, impl->events.get());
-  COFFRE_ASSIGN_OR_RETURN(impl->audit, AuditLog::Open(options.dir / "audit.log", *impl->store));
+  COFFRE_ASSIGN_OR_RETURN(impl->audit,
+                          AuditLog::Open(options.dir / "audit.log", *impl->store, options.audit));
+  if (!options.auth_failure_limit.unlimited()) {
+    impl->auth_failures = std::make_unique<RateLimiter>(options.auth_failure_limit);
+  }
 
   VaultSettings settings{options.purge_protection, options.retention_days};
   Result<nlohmann::json> stored = impl->store->GetJson("vault/settings");
@@ -134,6 +139,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
     return stored.error();
   }
 
+  COFFRE_RETURN_IF_ERROR(KeyVault::MigrateKeyNames(*impl->store));
   storage::RocksKvStore* kv = impl->kv.get();
   impl->vault = std::make_unique<KeyVault>(*impl->store, settings, now,
                                             [kv] { return kv->DestroyDeletedData(); },
@@ -152,7 +158,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   };
   AuditLog* audit = impl->audit.get();
   server_options.on_refused = [audit](const net::HttpRequest& r, const net::HttpResponse& out) {
-    audit->Append(DescribeRequest(r, "", out));
+    audit->AppendUnauthenticated(DescribeRequest(r, "", out));
   };
   // The API needs the public URL, which needs the bound port: the handler finds the API once
   // it is published, and answers 503 in the instant before.
@@ -161,7 +167,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
     if (api != nullptr) return api->Handle(r);
     net::HttpResponse starting =
         RestApi::Error(503, "ServiceUnavailable", "The vault is starting.");
-    impl_ptr->audit->Append(DescribeRequest(r, "", starting));
+    impl_ptr->audit->AppendUnauthenticated(DescribeRequest(r, "", starting));
     return starting;
   };
   COFFRE_ASSIGN_OR_RETURN(impl->server, net::HttpsServer::Start(server_options, handler));
@@ -175,6 +181,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   if (options.test_clock) api_options.test_clock = impl->clock.get();
   api_options.seal_status = std::move(seal_status);
   api_options.event_subscriptions = impl->subscriptions.get();
+  api_options.auth_failures = impl->auth_failures.get();
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options,
                                         impl->backup.get(), audit);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);

@@ -12,7 +12,9 @@
 #include <optional>
 #include <string>
 
+#include "common/rate_limiter.h"
 #include "common/result.h"
+#include "vault/audit_log.h"
 #include "vault/pkcs11_master_key.h"
 
 namespace coffre::vault {
@@ -32,6 +34,11 @@ struct VaultServiceOptions {
   // Tests only: the owner may advance the vault's clock (POST /coffre/clock); docs/VAULT.md.
   bool test_clock = false;
   std::chrono::milliseconds scheduler_period{1000};  // how often rotation policies are applied
+  // The audit log's bounds: file size, retention, sampling of unauthenticated requests
+  // (sync_interval and clock_ms are the log's own). docs/VAULT.md.
+  AuditLogOptions audit;
+  // Failed authentications per client address before 429 (per_second <= 0: no limit).
+  RateLimit auth_failure_limit{20, 200};
 };
 
 class VaultService {

@@ -120,7 +120,7 @@ must_fail 2 '' vault key restore --file "$dir/missing.backup" --dir "$dir/s"
 out=$(v access set app1 --permissions get,wrapKey,unwrapKey 2>/dev/null)
 token=$(field TOKEN <<<"$out")
 [ -n "$token" ] || fail "access set printed no token: $out"
-v access list | grep -Eq '^app1 +false +get,unwrapKey,wrapKey$' || fail "access list: $(v access list)"
+v access list | grep -Eq '^app1 +false +get,unwrapKey,wrapKey +all$' || fail "access list: $(v access list)"
 v access show app1 --output json | grep -q '"name": "app1"' || fail "access show"
 [ -z "$(v access set app1 --permissions get 2>/dev/null | field TOKEN)" ] || fail "update issued a token"
 [ "$(v access show app1 | field PERMISSIONS)" = get ] || fail "access set did not replace"
@@ -132,6 +132,45 @@ as_app1=(--vault-url "$url" --ca-file "$dir/s/tls/ca.pem")
 "$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *3072$'
 COFFRE_VAULT_TOKEN="$token" "$coffre" vault key list "${as_app1[@]}" | grep -q '^hub-cmk '
 must_fail 1 'Forbidden' vault key rotate hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token"
+
+# Issue 12, finding 7: `coffre up` scopes the hub's principal to its key, which allows only
+# wrapKey and unwrapKey. The owner wraps under app-cmk; the hub's own token cannot unwrap it.
+v access list | grep -Eq '^hub +false +get,unwrapKey,wrapKey +hub-cmk$' || fail "hub scope: $(v access list)"
+[ "$(v access show hub | field KEYS)" = hub-cmk ] || fail "access show hub: $(v access show hub)"
+[ "$(v key show hub-cmk | field OPERATIONS)" = wrapKey,unwrapKey ] || fail "hub-cmk ops: $(v key show hub-cmk)"
+v key create app-cmk --kty RSA --size 2048 >/dev/null
+owner=$(cat "$dir/s/vault/owner-token")
+hub=$(cat "$dir/s/hub/vault-token")
+curl_vault() {  # TOKEN METHOD PATH [BODY]: prints the body, then the status on its own line
+  curl -s --cacert "$dir/s/tls/ca.pem" -X "$2" -H "Authorization: Bearer $1" \
+    -H 'Content-Type: application/json' ${4:+-d "$4"} -w '\n%{http_code}\n' "$url$3?api-version=7.5"
+}
+wrapped=$(curl_vault "$owner" POST /keys/app-cmk/wrapkey \
+  '{"alg":"RSA-OAEP-256","value":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}')
+[ "$(tail -1 <<<"$wrapped")" = 200 ] || fail "owner wrap: $wrapped"
+kid=$(head -1 <<<"$wrapped" | sed -n 's/.*"kid":"\([^"]*\)".*/\1/p')
+value=$(head -1 <<<"$wrapped" | sed -n 's/.*"value":"\([^"]*\)".*/\1/p')
+out=$(curl_vault "$hub" POST "${kid#"$url"}/unwrapkey" "{\"alg\":\"RSA-OAEP-256\",\"value\":\"$value\"}")
+[ "$(tail -1 <<<"$out")" = 403 ] || fail "the hub's token unwrapped under app-cmk: $out"
+grep -q '"code":"ForbiddenByRbac"' <<<"$out" || fail "scope refusal: $out"
+out=$(curl_vault "$hub" GET /keys)
+[ "$(tail -1 <<<"$out")" = 403 ] || fail "the hub's token listed the keys: $out"
+out=$(curl_vault "$hub" GET /keys/HUB-CMK/)
+[ "$(tail -1 <<<"$out")" = 200 ] || fail "the hub's token on its own key: $out"
+# --keys on `access set`, and a set without it widens the grant again.
+[ "$(v access set app1 --permissions get --keys app-cmk,K1 | field KEYS)" = app-cmk,k1 ] ||
+  fail "access set --keys: $(v access show app1)"
+must_fail 1 'Forbidden.*ForbiddenByRbac' vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token"
+"$coffre" vault key show APP-CMK "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *2048$'
+must_fail 1 'BadParameter' vault access set app1 --permissions get --keys 'a/b' --dir "$dir/s"
+[ "$(v access set app1 --permissions get,list | field KEYS)" = all ] || fail "access set without --keys"
+"$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *3072$'
+
+# Issue 12, finding 9: key names are case-insensitive; the kid keeps the name as created.
+v key create Case-Key --kty oct-HSM >/dev/null
+[ "$(v key show CASE-KEY | field NAME)" = Case-Key ] || fail "case-insensitive show: $(v key show CASE-KEY)"
+must_fail 1 'Conflict.*KeyNameConflict' vault key create case-key --kty oct-HSM --dir "$dir/s"
+[ "$(v key list | grep -ci '^case-key ')" = 1 ] || fail "two keys by case: $(v key list)"
 
 # seal-status: a passphrase vault, running; only the owner may ask
 out=$(v seal-status)

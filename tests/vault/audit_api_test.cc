@@ -168,7 +168,7 @@ TEST_F(AuditedApiTest, EveryRequestIsRecordedAndNothingSecret) {
   EXPECT_THAT(text, Not(HasSubstr("A256KW")));  // nothing of the body
 
   json verdict = Call(Request("POST", "/coffre/audit/verify" + q, owner_), 200);
-  EXPECT_EQ(verdict, (json{{"ok", true}, {"count", 7}}));  // the show request is entry 7
+  EXPECT_EQ(verdict, (json{{"ok", true}, {"count", 7}, {"firstSeq", 1}}));  // the show request is entry 7
 }
 
 TEST_F(AuditedApiTest, OnlyTheOwnerReadsOrVerifiesTheLog) {

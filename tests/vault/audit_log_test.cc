@@ -60,7 +60,7 @@ class AuditLogTest : public ::testing::Test {
   AuditVerdict VerifyFile() {
     UniqueFd fd(::open(path().c_str(), O_RDONLY | O_CLOEXEC));
     EXPECT_TRUE(fd);
-    AuditPosition head = ReadAuditHead(*store_).value();
+    AuditPosition head = ReadAuditHead(*store_).value().end;
     uint64_t size = std::filesystem::file_size(path());
     return VerifyAuditLog(fd.get(), Key(), head, size);
   }
@@ -121,7 +121,7 @@ TEST_F(AuditLogTest, CleanLogVerifies) {
   EXPECT_TRUE(verdict.ok) << DescribeVerdict(verdict);
   EXPECT_EQ(verdict.count, uint64_t{kEntries});
   EXPECT_EQ(DescribeVerdict(verdict), "OK: 10 entries");
-  EXPECT_EQ(ReadAuditHead(*store_)->seq, uint64_t{kEntries});
+  EXPECT_EQ(ReadAuditHead(*store_)->end.seq, uint64_t{kEntries});
 }
 
 TEST_F(AuditLogTest, LinesAreJsonWithTheRequestFieldsAndAMac) {
@@ -240,7 +240,7 @@ TEST_F(AuditLogTest, TailWrittenAfterTheLastSyncIsAdoptedAtOpen) {
   EXPECT_EQ(log->count(), 8u);
   log->Close();
   EXPECT_TRUE(VerifyFile().ok);
-  EXPECT_EQ(ReadAuditHead(*store_)->seq, 8u);
+  EXPECT_EQ(ReadAuditHead(*store_)->end.seq, 8u);
 }
 
 TEST_F(AuditLogTest, TornLastLineIsMovedAsideAtOpen) {
