@@ -28,12 +28,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // MqttWs always dials port 443: this agent takes its connection to the stack's HTTPS port.
 class PortAgent extends https.Agent {
-  constructor(port) {
+  constructor(port, ca) {
     super({ keepAlive: false });
     this.port = port;
+    this.ca = ca;
   }
   createConnection(options, callback) {
-    return tls.connect({ ...options, host: '127.0.0.1', port: this.port, servername: 'localhost' }, callback);
+    return tls.connect({ ...options, host: '127.0.0.1', port: this.port, servername: 'localhost',
+      ca: this.ca }, callback);
   }
 }
 
@@ -51,16 +53,19 @@ async function createDevice(hub, id) {
   return res.json;
 }
 
-function connectionString(hub, device, key = device.authentication.symmetricKey.primaryKey) {
-  return `HostName=localhost;DeviceId=${device.deviceId};SharedAccessKey=${key};` +
-    `GatewayHostName=localhost:${hub.mqtt_port}`;
+// MqttWs dials wss://{HostName}:443 (PortAgent takes it to the right port); Mqtt dials the
+// GatewayHostName.
+function connectionString(hub, device, transport) {
+  const key = device.authentication.symmetricKey.primaryKey;
+  const cs = `HostName=localhost;DeviceId=${device.deviceId};SharedAccessKey=${key}`;
+  return transport === 'ws' ? cs : `${cs};GatewayHostName=localhost:${hub.mqtt_port}`;
 }
 
 async function openDevice(hub, cs, transport, retry = false) {
   const client = Client.fromConnectionString(cs, transport === 'ws' ? MqttWs : Mqtt);
   if (!retry) client.setRetryPolicy(new NoRetry());
   const options = { ca: fs.readFileSync(hub.ca_file, 'utf8') };
-  if (transport === 'ws') options.mqtt = { webSocketAgent: new PortAgent(hub.https_port) };
+  if (transport === 'ws') options.mqtt = { webSocketAgent: new PortAgent(hub.https_port, options.ca) };
   await client.setOptions(options);
   await client.open();
   return client;
@@ -118,7 +123,7 @@ describe('revocation: a changed identity loses its open sessions', () => {
     for (const [what, change] of Object.entries(CHANGES)) {
       it(`${transport}: device ${what} → closed within 1 s, later sends not stored`, { timeout: 60_000 }, async () => {
         const d = await createDevice(stack, `rev-${transport}-${n++}`);
-        const client = await openDevice(stack, connectionString(stack, d), transport);
+        const client = await openDevice(stack, connectionString(stack, d, transport), transport);
         try {
           await client.sendEvent(new Message('before'));
           const start = Date.now();
