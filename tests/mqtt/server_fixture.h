@@ -220,7 +220,15 @@ class MqttServerTest : public ::testing::Test {
                          return r;
                        }).value());
   }
+  // As coffre-hub stops: servers first (threads joined, io contexts still alive), then the
+  // ingest, whose last completions may still hold a connection and post to its io context;
+  // only then are the io contexts destroyed. Destroying a server first let a writer thread drop
+  // the last reference to a WebSocket connection after the HTTPS io context was gone (the
+  // WebSocket test that crashed once at ctest -j2).
   void TearDown() override {
+    if (https_) https_->Stop();
+    if (server_) server_->Stop();
+    ingest_->Stop();
     https_.reset();
     server_.reset();
     ingest_.reset();
