@@ -2,8 +2,6 @@
 // its open MQTT and MQTT-over-WebSocket sessions within a second, and what it sends afterwards
 // is not stored; a change that keeps its credentials valid keeps the session. The registry calls
 // are the ones the service API's PUT and DELETE make.
-#include <openssl/pem.h>
-
 #include "mqtt/server_fixture.h"
 
 namespace coffre::mqtt {
@@ -152,27 +150,9 @@ std::string TransportName(const ::testing::TestParamInfo<bool>& p) {
 }
 INSTANTIATE_TEST_SUITE_P(Transports, RevocationTest, ::testing::Values(false, true), TransportName);
 
-std::string Sha256Of(const std::string& pem) {
-  crypto::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  crypto::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  X509_digest(cert.get(), EVP_sha256(), digest, &len);
-  return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
-}
-
 TEST_F(MqttServerTest, ReplacingAnX509DevicesThumbprintClosesItsSession) {
-  auto cert = std::move(net::GenerateCertificateAuthority("cam-1", 3650).value());
-  hub::DeviceIdentity cam;
-  cam.device_id = "cam-1";
-  cam.auth_type = hub::AuthType::kSelfSigned;
-  cam.primary_thumbprint = Sha256Of(cert.cert_pem);
-  COFFRE_ASSERT_OK(registry_->Create(cam).status());
-  Connect c;
-  c.client_id = "cam-1";
-  c.username = "localhost/cam-1/?api-version=2021-04-12";
   Bytes connect;
-  EncodeConnect(connect, c);
+  auto cert = CreateX509Device(connect);
   Client device(server_->port(), certs_.ca_file, &cert);
   device.Send(connect);
   auto accepted = device.Receive();

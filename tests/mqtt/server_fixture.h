@@ -13,6 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <openssl/pem.h>
+
 #include <chrono>
 #include <thread>
 
@@ -246,6 +248,29 @@ class MqttServerTest : public ::testing::Test {
     Bytes out;
     EncodeConnect(out, c);
     return out;
+  }
+  // Registers cam-1, an X.509 (selfSigned) device with a new certificate's SHA-256 thumbprint;
+  // returns the certificate and sets `connect` to its password-less CONNECT.
+  net::PemCertificate CreateX509Device(Bytes& connect) {
+    auto cert = std::move(net::GenerateCertificateAuthority("cam-1", 3650).value());
+    hub::DeviceIdentity cam;
+    cam.device_id = "cam-1";
+    cam.auth_type = hub::AuthType::kSelfSigned;
+    cam.primary_thumbprint = Sha256Thumbprint(cert.cert_pem);
+    EXPECT_TRUE(registry_->Create(cam).has_value());
+    Connect c;
+    c.client_id = "cam-1";
+    c.username = "localhost/cam-1/?api-version=2021-04-12";
+    EncodeConnect(connect, c);
+    return cert;
+  }
+  static std::string Sha256Thumbprint(const std::string& pem) {
+    crypto::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    crypto::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    X509_digest(cert.get(), EVP_sha256(), digest, &len);
+    return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
   }
   // Messages stored for `device`.
   size_t Stored(const std::string& device = "dev-01") {

@@ -1,7 +1,5 @@
 // MqttServer end to end over TLS on a loopback port: the hub's real registry, authenticator,
 // sealed telemetry store and group commit behind it.
-#include <openssl/pem.h>
-
 #include "mqtt/server_fixture.h"
 
 namespace coffre::mqtt {
@@ -124,27 +122,9 @@ TEST_F(MqttServerTest, AWebSocketDeviceTakesOverItsTlsConnection) {
   EXPECT_FALSE(tls.Receive().has_value()) << "the older connection must be closed";
 }
 
-std::string Sha256Thumbprint(const std::string& pem) {
-  crypto::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  crypto::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  X509_digest(cert.get(), EVP_sha256(), digest, &len);
-  return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
-}
-
 TEST_F(MqttServerTest, AnX509DeviceConnectsWithItsCertificateThumbprint) {
-  auto cert = std::move(net::GenerateCertificateAuthority("cam-1", 3650).value());
-  hub::DeviceIdentity cam;
-  cam.device_id = "cam-1";
-  cam.auth_type = hub::AuthType::kSelfSigned;
-  cam.primary_thumbprint = Sha256Thumbprint(cert.cert_pem);
-  COFFRE_ASSERT_OK(registry_->Create(cam).status());
-  Connect c;
-  c.client_id = "cam-1";
-  c.username = "localhost/cam-1/?api-version=2021-04-12";
   Bytes connect;
-  EncodeConnect(connect, c);
+  auto cert = CreateX509Device(connect);
 
   Client with_cert(server_->port(), certs_.ca_file, &cert);
   with_cert.Send(connect);
