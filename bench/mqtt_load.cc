@@ -83,6 +83,7 @@ struct Shared {
   int connected = 0;
   int failed = 0;
   int fenced = 0;  // QoS 0: clients whose fence was acknowledged
+  uint32_t sources = 0;  // loopback source addresses handed out
   Clock::time_point all_connected{};
   std::function<void()> start_next;  // connect-only: start the next client
   std::function<void()> start_all;   // the last CONNACK: every client starts publishing
@@ -104,6 +105,14 @@ class Client : public std::enable_shared_from_this<Client> {
         payload_(shared.o.size, std::byte{'x'}) {}
 
   void Start(const tcp::endpoint& endpoint) {
+    // On 127.0.0.1 the clients come from 64 source addresses (127.0.0.1-64), as devices come from
+    // many: a broker's per-source cap on connections still authenticating (coffre-hub: 100) is
+    // for one address, not a fleet.
+    if (endpoint.address() == asio::ip::make_address("127.0.0.1")) {
+      boost::system::error_code ec;
+      socket_.open(tcp::v4(), ec);
+      if (!ec) socket_.bind({asio::ip::make_address_v4(0x7f000001u + shared_.sources++ % 64), 0}, ec);
+    }
     socket_.async_connect(endpoint, [self = shared_from_this()](boost::system::error_code ec) {
       if (ec) return self->Fail("connect: " + ec.message());
       self->socket_.set_option(tcp::no_delay(true));

@@ -13,6 +13,7 @@
 #include "hub/encryption_settings.h"
 #include "hub/key_custody.h"
 #include "hub/key_monitor.h"
+#include "hub/quotas.h"
 #include "hubapi/encryption_api.h"
 #include "hubapi/key_events_api.h"
 #include "common/log.h"
@@ -95,6 +96,10 @@ int main(int argc, char** argv) {
   uint64_t data_key_records = uint64_t{1} << 30;
   int key_check_ms = 500, grace_s = 60;
   std::string expired_key = "inaccessible";
+  mqtt::MqttServerOptions mqtt_options;
+  hub::QuotaOptions quota_options;
+  int64_t connect_timeout_ms = mqtt_options.connect.deadline.count();
+  int64_t d2c_max_delay_ms = mqtt_options.d2c_max_delay.count();
   app.add_option("--dir", dir, "hub data directory")->required();
   app.add_option("--mqtt-listen", mqtt_listen, "address:port for MQTT over TLS");
   app.add_option("--https-listen", https_listen, "address:port for the HTTPS service API");
@@ -133,7 +138,38 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 7));
   app.add_option("--bootstrap-device", bootstrap_devices,
                  "create this device if missing; its connection string goes to DIR/bootstrap/");
+  app.add_option("--mqtt-connect-timeout-ms", connect_timeout_ms,
+                 "MQTT (and MQTT over WebSocket): time from accept to an accepted CONNECT, TLS "
+                 "handshake included (default 10000)")
+      ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
+  app.add_option("--mqtt-max-unauthenticated", mqtt_options.connect.max_unauthenticated,
+                 "MQTT connections without an accepted CONNECT at once; more are closed at accept")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
+  app.add_option("--mqtt-max-unauthenticated-per-source",
+                 mqtt_options.connect.max_unauthenticated_per_source,
+                 "the same, per source IP address (default 100)")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
+  app.add_option("--mqtt-failed-connects-per-second",
+                 mqtt_options.connect.failed_auth_per_source.per_second,
+                 "refused CONNECTs per source IP address and second; past the burst, CONNACK 3 "
+                 "without checking credentials (0: no limit)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--mqtt-failed-connects-burst", mqtt_options.connect.failed_auth_per_source.burst,
+                 "refused CONNECTs a source may make at once (default 200)")
+      ->check(CLI::Range(1.0, 1e9));
+  app.add_option("--d2c-per-second", quota_options.d2c_sends.per_second,
+                 "hub-wide device-to-cloud messages per second, all protocols (0: no limit)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--d2c-burst", quota_options.d2c_sends.burst,
+                 "device-to-cloud messages absorbed at once above the rate")
+      ->check(CLI::Range(1.0, 1e9));
+  app.add_option("--mqtt-d2c-max-delay-ms", d2c_max_delay_ms,
+                 "over the d2c quota, how long an MQTT message may wait before its connection "
+                 "is closed (default 10000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{600'000}));
   CLI11_PARSE(app, argc, argv);
+  mqtt_options.connect.deadline = std::chrono::milliseconds(connect_timeout_ms);
+  mqtt_options.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
 
   sigset_t stop;
   sigemptyset(&stop);
@@ -234,13 +270,13 @@ int main(int argc, char** argv) {
     if (mqtt_for_monitor != nullptr) mqtt_for_monitor->CloseAll();
   });
 
-  mqtt::MqttServerOptions mqtt_options;
+  hub::Quotas quotas(quota_options);  // shared by the device protocols
   auto mqtt_endpoint = Endpoint(mqtt_listen);
   if (!mqtt_endpoint.has_value()) return Fail(mqtt_endpoint.error());
   std::tie(mqtt_options.address, mqtt_options.port) = *mqtt_endpoint;
   mqtt_options.cert_file = tls_cert;
   mqtt_options.key_file = tls_key;
-  auto mqtt_server = mqtt::MqttServer::Start(mqtt_options, auth, ingest, registry);
+  auto mqtt_server = mqtt::MqttServer::Start(mqtt_options, auth, ingest, registry, &quotas);
   if (!mqtt_server.has_value()) return Fail(mqtt_server.error());
   {
     std::lock_guard<std::mutex> guard(mqtt_for_monitor_mu);

@@ -153,6 +153,35 @@ Result<DeviceIdentity> Registry::Get(const std::string& device_id) {
 }
 
 Result<DeviceIdentity> Registry::Update(DeviceIdentity d, const std::string& if_match) {
+  std::string id = d.device_id;
+  Result<DeviceIdentity> updated = UpdateStored(std::move(d), if_match);
+  if (updated.has_value()) NotifyChanged(id, std::nullopt);
+  return updated;
+}
+
+Status Registry::Delete(const std::string& device_id, const std::string& if_match) {
+  Status deleted = DeleteStored(device_id, if_match);
+  if (deleted.ok()) NotifyChanged(device_id, std::nullopt);
+  return deleted;
+}
+
+void Registry::AddListener(IdentityListener& listener) {
+  std::lock_guard<std::mutex> guard(listeners_mu_);
+  listeners_.push_back(&listener);
+}
+
+void Registry::RemoveListener(IdentityListener& listener) {
+  std::lock_guard<std::mutex> guard(listeners_mu_);
+  std::erase(listeners_, &listener);
+}
+
+void Registry::NotifyChanged(const std::string& device_id,
+                             const std::optional<std::string>& module_id) {
+  std::lock_guard<std::mutex> guard(listeners_mu_);
+  for (IdentityListener* l : listeners_) l->IdentityChanged(device_id, module_id);
+}
+
+Result<DeviceIdentity> Registry::UpdateStored(DeviceIdentity d, const std::string& if_match) {
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
   Result<DeviceIdentity> current = Load(row);
@@ -181,7 +210,7 @@ Result<DeviceIdentity> Registry::Update(DeviceIdentity d, const std::string& if_
   return d;
 }
 
-Status Registry::Delete(const std::string& device_id, const std::string& if_match) {
+Status Registry::DeleteStored(const std::string& device_id, const std::string& if_match) {
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
   Result<DeviceIdentity> current = Load(row);

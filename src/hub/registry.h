@@ -3,7 +3,8 @@
 // X.509 thumbprints, enabled/disabled with a reason, etag, generation id, connection state).
 // Each identity is one record in the metadata store, sealed by the customer layer; the record's
 // key is an HMAC of the device id under a key derived from the hub root key, so the store does
-// not even reveal device names. Thread-safe.
+// not even reveal device names. Listeners (hub/identity_listener.h) hear of every update and
+// delete once it is stored, so open sessions are re-checked at once. Thread-safe.
 
 #include <cstdint>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "common/result.h"
 #include "hub/hub_keys.h"
+#include "hub/identity_listener.h"
 #include "hub/sealed_rows.h"
 #include "storage/kv_store.h"
 
@@ -102,7 +104,15 @@ class Registry {
   // state: written without waiting for the disk (a crash may forget the last change).
   Status SetConnected(const std::string& device_id, bool connected);
 
+  // Update and Delete tell every listener (after storing, outside the registry's lock). A
+  // listener must be removed before it is destroyed; RemoveListener waits for a call in progress.
+  void AddListener(IdentityListener& listener);
+  void RemoveListener(IdentityListener& listener);
+
  private:
+  Result<DeviceIdentity> UpdateStored(DeviceIdentity device, const std::string& if_match);
+  Status DeleteStored(const std::string& device_id, const std::string& if_match);
+  void NotifyChanged(const std::string& device_id, const std::optional<std::string>& module_id);
   Result<std::string> RowKey(const std::string& device_id);
   Result<DeviceIdentity> Load(const std::string& row);
   Status Store(const std::string& row, const DeviceIdentity& device, bool sync = true);
@@ -115,6 +125,8 @@ class Registry {
   SealedRows rows_;
   Clock clock_;
   std::mutex mu_;  // orders read-modify-write
+  std::mutex listeners_mu_;  // held while listeners are told: never with mu_
+  std::vector<IdentityListener*> listeners_;  // guarded by listeners_mu_
 };
 
 }  // namespace coffre::hub

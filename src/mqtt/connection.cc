@@ -1,5 +1,6 @@
 #include "mqtt/connection.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -13,29 +14,70 @@
 namespace coffre::mqtt {
 
 namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto kOpenTimeout = std::chrono::seconds(10);
 constexpr auto kTick = std::chrono::seconds(1);
+
+// Refusals that count against a source's failed-CONNECT budget: the credentials' fault, not the
+// hub's (an inaccessible hub answers UNAVAILABLE and costs the device nothing).
+bool IsRefusal(StatusCode code) {
+  return code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied ||
+         code == StatusCode::kInvalidArgument || code == StatusCode::kFailedPrecondition;
+}
+
+std::string Millis(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
 }  // namespace
 
-Connection::Connection(std::unique_ptr<Transport> transport, ServerShared& shared)
+Connection::HeldCredentials::~HeldCredentials() {
+  if (password && !password->empty()) OPENSSL_cleanse(password->data(), password->size());
+}
+
+hub::DeviceCredentials Connection::HeldCredentials::View() const {
+  hub::DeviceCredentials c;
+  c.client_id = client_id;
+  c.username = username;
+  if (password) c.password = std::string_view(*password);
+  c.certificate_sha1 = certificate_sha1;
+  c.certificate_sha256 = certificate_sha256;
+  c.certificate_not_after = certificate_not_after;
+  return c;
+}
+
+Connection::Connection(std::unique_ptr<Transport> transport, ServerShared& shared,
+                       std::string source)
     : transport_(std::move(transport)),
       shared_(shared),
       timer_(transport_->executor()),
       session_(*this, shared.limits),
-      peer_(transport_->remote_address()) {}
+      source_(std::move(source)),
+      peer_(transport_->remote_address()),
+      deadline_(SteadyClock::now() + shared.deadline) {}
+
+Connection::~Connection() { ReleaseAdmission(); }
+
+void Connection::ReleaseAdmission() {
+  if (!admitted_) return;
+  admitted_ = false;
+  shared_.admission.Release(source_);
+}
+
+std::string Connection::IdentityKey() const {
+  const auto& module = session_.module_id();
+  return session_.device_id() + (module ? "/" + *module : "");
+}
 
 void Connection::Start() {
   asio::dispatch(transport_->executor(), [self = shared_from_this()] {
-    self->timer_.expires_after(kOpenTimeout);
+    // The deadline covers the TLS (or WebSocket) handshake as well as the CONNECT.
+    self->timer_.expires_at(self->deadline_);
     self->timer_.async_wait([self](boost::system::error_code ec) {
       if (!ec && !self->opened_) self->Shutdown();
     });
     self->transport_->Open([self](boost::system::error_code ec) {
-      if (ec) return self->Shutdown();
+      if (ec || self->shut_) return self->Shutdown();
       self->opened_ = true;
       self->Tick();
       self->Read();
@@ -47,13 +89,54 @@ void Connection::Kick() {
   asio::post(transport_->executor(), [self = shared_from_this()] { self->Shutdown(); });
 }
 
+void Connection::Recheck() {
+  asio::post(transport_->executor(), [self = shared_from_this()] { self->RecheckNow(); });
+}
+
 Result<hub::AuthenticatedDevice> Connection::Authenticate(const hub::DeviceCredentials& c) {
+  auto now = SteadyClock::now();
+  // A source past its budget of refusals is turned away before any credential is looked at.
+  if (shared_.failed_auth.Peek(source_, now).count() > 0) {
+    return Unavailable("too many refused CONNECTs from " + source_ + ": try again later");
+  }
+  changes_seen_ = shared_.identity_changes.load();
   hub::DeviceCredentials with_certificate = c;
   AddPeerCertificate(with_certificate);
-  return shared_.auth.AuthenticateMqtt(with_certificate);
+  Result<hub::AuthenticatedDevice> device = shared_.auth.AuthenticateMqtt(with_certificate);
+  if (!device.has_value()) {
+    if (IsRefusal(device.error().code())) (void)shared_.failed_auth.Take(source_, now);
+    return device;
+  }
+  auto held = std::make_unique<HeldCredentials>();
+  held->client_id = std::string(c.client_id);
+  held->username = std::string(c.username);
+  if (c.password) held->password = std::string(*c.password);
+  held->certificate_sha1 = with_certificate.certificate_sha1;
+  held->certificate_sha256 = with_certificate.certificate_sha256;
+  held->certificate_not_after = with_certificate.certificate_not_after;
+  credentials_ = std::move(held);
+  return device;
 }
 
 void Connection::SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_id) {
+  // Over the quota, messages wait in order: once one waits, every later one queues behind it.
+  if (shared_.quotas != nullptr) {
+    auto now = SteadyClock::now();
+    std::chrono::milliseconds wait{0};
+    if (shaped_.empty()) wait = shared_.quotas->TakeD2c(now);
+    if (!shaped_.empty() || wait.count() > 0) {
+      if (shaped_.empty()) {
+        shaped_since_ = now;
+        ArmShaping(wait);
+      }
+      shaped_.push_back({std::move(message), packet_id});
+      return;
+    }
+  }
+  Submit(std::move(message), packet_id);
+}
+
+void Connection::Submit(hub::TelemetryMessage message, uint16_t packet_id) {
   std::weak_ptr<Connection> weak = weak_from_this();
   Status s = shared_.ingest.Submit(std::move(message), [weak, packet_id](const Status& st) {
     if (packet_id == 0) return;  // QoS 0: stored, not acknowledged
@@ -61,6 +144,42 @@ void Connection::SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_
   });
   // Back-pressure or shutdown: the device must not think this was stored.
   if (!s.ok() && packet_id != 0) Durable(packet_id, s);
+}
+
+void Connection::ArmShaping(std::chrono::milliseconds wait) {
+  if (!shaping_timer_) shaping_timer_.emplace(transport_->executor());
+  shaping_timer_->expires_after(wait);
+  shaping_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->DrainShaped();
+  });
+}
+
+// Azure's traffic shaping: what is over the quota is processed later at the quota's rate; a
+// message that would wait longer than d2c_max_delay closes the connection instead (the SDKs
+// reconnect with back-off and send again what was not acknowledged).
+void Connection::DrainShaped() {
+  if (shut_ || closing_) return shaped_.clear();
+  while (!shaped_.empty()) {
+    auto now = SteadyClock::now();
+    std::chrono::milliseconds wait = shared_.quotas->TakeD2c(now);
+    if (wait.count() == 0) {
+      Shaped next = std::move(shaped_.front());
+      shaped_.pop_front();
+      shaped_since_ = now;
+      Submit(std::move(next.message), next.packet_id);
+      continue;
+    }
+    if (now + wait - shaped_since_ > shared_.d2c_max_delay) {
+      shaped_.clear();
+      return Close("throttled: the hub's device-to-cloud quota is spent and a message would wait "
+                   "more than " + Millis(shared_.d2c_max_delay));
+    }
+    return ArmShaping(wait);
+  }
+  if (read_paused_ && !closing_) {
+    read_paused_ = false;
+    Read();
+  }
 }
 
 // From an ingest writer thread: a whole group commit's acknowledgements for this connection
@@ -83,6 +202,7 @@ void Connection::DrainAcks() {
     acks.swap(acks_);
     acks_posted_ = false;
   }
+  if (shut_) return;
   Session::Output all;
   for (const auto& [id, status] : acks) {
     Session::Output out = session_.OnDurable(id, status);
@@ -105,12 +225,24 @@ void Connection::Read() {
   transport_->ReadSome(asio::buffer(read_buffer_), [self = shared_from_this()](
                                                        boost::system::error_code ec, size_t n) {
     if (ec) return self->Shutdown();
+    // Closing (revoked, throttled, kicked): what came meanwhile is not processed, let alone
+    // stored.
+    if (self->closing_) return;
     bool was_connected = self->session_.connected();
     Session::Output out = self->session_.OnBytes(
         ByteSpan(reinterpret_cast<const std::byte*>(self->read_buffer_.data()), n));
     if (!was_connected && self->session_.connected()) self->Register();
     self->Apply(std::move(out));
-    if (!self->closing_) self->Read();
+    if (self->recheck_due_) {
+      self->recheck_due_ = false;
+      self->RecheckNow();
+    }
+    if (self->closing_) return;
+    if (self->shaped_.empty()) {
+      self->Read();
+    } else {
+      self->read_paused_ = true;  // DrainShaped reads again once the queue is empty
+    }
   });
 }
 
@@ -132,22 +264,42 @@ void Connection::AddPeerCertificate(hub::DeviceCredentials& c) {
   X509_free(cert);
 }
 
-// Only one connection per device: the newest wins.
+// Only one connection per identity: the newest wins. An identity change that happened while
+// this one authenticated may have missed it (it was not in the table yet): re-check then.
 void Connection::Register() {
+  ReleaseAdmission();
   std::shared_ptr<Connection> older;
   {
     std::lock_guard<std::mutex> guard(shared_.mu);
-    auto& slot = shared_.by_device[session_.device_id()];
+    auto& slot = shared_.by_identity[IdentityKey()];
     older = slot.lock();
     slot = weak_from_this();
   }
   if (older && older.get() != this) older->Kick();
-  (void)shared_.registry.SetConnected(session_.device_id(), true);
+  if (shared_.identity_changes.load() != changes_seen_) recheck_due_ = true;
+  // Module connection state is the module's, not the device's.
+  if (!session_.module_id()) (void)shared_.registry.SetConnected(session_.device_id(), true);
+}
+
+// Re-runs the authentication the CONNECT passed, with the same credentials, against the
+// registry as it is now: a deleted or disabled identity, a replaced key (the one the token was
+// signed with) or thumbprint, fail it. A change that keeps those credentials valid (the other
+// key regenerated, a new status reason) keeps the session.
+void Connection::RecheckNow() {
+  if (shut_ || closing_ || !session_.connected() || !credentials_) return;
+  Result<hub::AuthenticatedDevice> now = shared_.auth.AuthenticateMqtt(credentials_->View());
+  if (now.has_value() && now->device_id == session_.device_id() &&
+      now->module_id == session_.module_id()) {
+    return;
+  }
+  std::string why = now.has_value() ? "another identity" : std::string(StatusCodeName(now.error().code()));
+  Close("the identity changed and the credentials it connected with no longer hold (" + why + ")");
 }
 
 // Everything that comes while a write is in flight goes out in the next single write: many
 // PUBACKs, one TLS record, one system call.
 void Connection::Apply(Session::Output out) {
+  if (shut_) return;
   if (!out.to_send.empty()) {
     if (pending_.empty()) {
       pending_ = std::move(out.to_send);
@@ -158,12 +310,21 @@ void Connection::Apply(Session::Output out) {
   }
   if (out.close) {
     if (!closing_) {
-      std::string who = session_.device_id().empty() ? "" : " device " + session_.device_id();
+      std::string who = session_.device_id().empty() ? "" : " device " + IdentityKey();
       LogLine("mqtt", peer_ + who + ": closing: " + out.reason);
     }
     closing_ = true;
     if (!writing_ && pending_.empty()) Shutdown();
   }
+}
+
+void Connection::Close(std::string reason) {
+  if (shut_) return;
+  if (!closing_) {
+    std::string who = session_.device_id().empty() ? "" : " device " + IdentityKey();
+    LogLine("mqtt", peer_ + who + ": closing: " + reason);
+  }
+  Shutdown();
 }
 
 void Connection::Write() {
@@ -173,16 +334,22 @@ void Connection::Write() {
   transport_->Write(asio::buffer(in_flight_),
                     [self = shared_from_this()](boost::system::error_code ec, size_t) {
                       self->writing_ = false;
-                      if (ec) return self->Shutdown();
+                      if (ec || self->shut_) return self->Shutdown();
                       if (!self->pending_.empty()) return self->Write();
                       if (self->closing_) self->Shutdown();
                     });
 }
 
+// Every second, and at the CONNECT deadline while there is none.
 void Connection::Tick() {
-  timer_.expires_after(kTick);
+  auto next = SteadyClock::now() + kTick;
+  if (!session_.connected() && deadline_ < next) next = deadline_;
+  timer_.expires_at(next);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->shut_) return;
+    if (!self->session_.connected() && SteadyClock::now() >= self->deadline_) {
+      return self->Close("no CONNECT accepted within " + Millis(self->shared_.deadline));
+    }
     self->Apply(self->session_.OnTick());
     if (!self->shut_) self->Tick();
   });
@@ -193,6 +360,9 @@ void Connection::Shutdown() {
   shut_ = true;
   closing_ = true;
   timer_.cancel();
+  if (shaping_timer_) shaping_timer_->cancel();
+  shaped_.clear();
+  ReleaseAdmission();
   if (session_.connected() || !session_.device_id().empty()) Unregister();
   transport_->Close();
 }
@@ -201,13 +371,13 @@ void Connection::Unregister() {
   bool mine = false;
   {
     std::lock_guard<std::mutex> guard(shared_.mu);
-    auto it = shared_.by_device.find(session_.device_id());
-    if (it != shared_.by_device.end() && it->second.lock().get() == this) {
-      shared_.by_device.erase(it);
+    auto it = shared_.by_identity.find(IdentityKey());
+    if (it != shared_.by_identity.end() && it->second.lock().get() == this) {
+      shared_.by_identity.erase(it);
       mine = true;
     }
   }
-  if (mine) (void)shared_.registry.SetConnected(session_.device_id(), false);
+  if (mine && !session_.module_id()) (void)shared_.registry.SetConnected(session_.device_id(), false);
 }
 
 }  // namespace coffre::mqtt

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include <boost/beast/core.hpp>
+
 #include "mqtt/connection.h"
 #include "mqtt/transport.h"
 #include "net/http_upgrade.h"
@@ -10,17 +12,18 @@
 namespace coffre::mqtt {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 // One single-threaded io_context per thread, connections handed out in turn: a connection's
 // events, its PUBACK hand-offs and its writes all stay on one thread, with no locking inside
 // Asio and no waking of a second thread to run a handler the first one received.
-struct MqttServer::Impl {
+struct MqttServer::Impl : hub::IdentityListener {
   Impl(MqttServerOptions o, hub::DeviceAuthenticator& auth, hub::TelemetryIngest& ingest,
-       hub::Registry& registry)
+       hub::Registry& registry, hub::Quotas* quotas)
       : options(std::move(o)),
-        shared{auth, ingest, registry, options.limits, {}, {}},
+        shared(options, auth, ingest, registry, quotas),
         iocs(MakeContexts(options.threads)),
         ssl_ctx(ssl::context::tls_server),
         acceptor(*iocs.front()) {}
@@ -31,17 +34,60 @@ struct MqttServer::Impl {
     return out;
   }
 
+  // The source a connection's limits count against: its IP address (no port).
+  static std::string SourceOf(const tcp::socket& socket) {
+    boost::system::error_code ec;
+    tcp::endpoint peer = socket.remote_endpoint(ec);
+    return ec ? "" : peer.address().to_string();
+  }
+
   void Accept() {
     asio::io_context& next = *iocs[next_context++ % iocs.size()];
     acceptor.async_accept(next, [this](boost::system::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
-        boost::system::error_code ignored;
-        s.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<Connection>(MakeTlsTransport(std::move(s), ssl_ctx), shared)->Start();
+        std::string source = SourceOf(s);
+        // Past the caps on unauthenticated connections: closed before TLS costs anything.
+        if (source.empty() || !shared.admission.Admit(source)) {
+          boost::system::error_code ignored;
+          s.close(ignored);
+        } else {
+          s.set_option(tcp::no_delay(true), ec);
+          std::make_shared<Connection>(MakeTlsTransport(std::move(s), ssl_ctx), shared,
+                                       std::move(source))
+              ->Start();
+        }
       }
       Accept();
     });
+  }
+
+  // The registry changed an identity: each of its sessions (a device's include its modules')
+  // re-checks its credentials on its strand. The counter catches sessions that authenticated
+  // meanwhile but were not in the table yet (Connection::Register).
+  void IdentityChanged(const std::string& device_id,
+                       const std::optional<std::string>& module_id) override {
+    shared.identity_changes.fetch_add(1);
+    std::vector<std::shared_ptr<Connection>> affected;
+    {
+      std::lock_guard<std::mutex> guard(shared.mu);
+      auto take = [&](auto it) {
+        if (auto c = it->second.lock()) affected.push_back(std::move(c));
+      };
+      if (module_id) {
+        auto it = shared.by_identity.find(device_id + "/" + *module_id);
+        if (it != shared.by_identity.end()) take(it);
+      } else {
+        auto it = shared.by_identity.find(device_id);
+        if (it != shared.by_identity.end()) take(it);
+        std::string modules = device_id + "/";
+        for (it = shared.by_identity.lower_bound(modules);
+             it != shared.by_identity.end() && it->first.starts_with(modules); ++it) {
+          take(it);
+        }
+      }
+    }
+    for (auto& c : affected) c->Recheck();
   }
 
   MqttServerOptions options;
@@ -53,6 +99,7 @@ struct MqttServer::Impl {
   std::vector<std::thread> threads;
   uint16_t port = 0;
   bool stopped = false;
+  bool listening = false;  // registered with the registry
 };
 
 MqttServer::MqttServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -61,10 +108,13 @@ MqttServer::~MqttServer() { Stop(); }
 uint16_t MqttServer::port() const { return impl_->port; }
 
 void MqttServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
+  std::string source = Impl::SourceOf(beast::get_lowest_layer(upgrade->stream).socket());
+  // Past the caps on unauthenticated connections: the upgrade goes unanswered, closed.
+  if (source.empty() || !impl_->shared.admission.Admit(source)) return;
   // A WebSocket message carries one or more MQTT packets; bound it at twice the largest packet.
   size_t max_message = impl_->options.limits.max_packet_bytes * 2;
   std::make_shared<Connection>(MakeWebSocketTransport(std::move(upgrade), max_message),
-                               impl_->shared)
+                               impl_->shared, std::move(source))
       ->Start();
 }
 
@@ -76,7 +126,7 @@ void MqttServer::CloseAll() {
   std::vector<std::shared_ptr<Connection>> all;
   {
     std::lock_guard<std::mutex> guard(impl_->shared.mu);
-    for (auto& [device, weak] : impl_->shared.by_device) {
+    for (auto& [identity, weak] : impl_->shared.by_identity) {
       if (auto c = weak.lock()) all.push_back(std::move(c));
     }
   }
@@ -85,17 +135,20 @@ void MqttServer::CloseAll() {
 
 size_t MqttServer::connections() const {
   std::lock_guard<std::mutex> guard(impl_->shared.mu);
-  return impl_->shared.by_device.size();
+  return impl_->shared.by_identity.size();
 }
+
+size_t MqttServer::unauthenticated() const { return impl_->shared.admission.pending(); }
 
 Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
                                                       hub::DeviceAuthenticator& auth,
                                                       hub::TelemetryIngest& ingest,
-                                                      hub::Registry& registry) {
+                                                      hub::Registry& registry,
+                                                      hub::Quotas* quotas) {
   if (options.threads <= 0) {
     options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  auto impl = std::make_unique<Impl>(std::move(options), auth, ingest, registry);
+  auto impl = std::make_unique<Impl>(std::move(options), auth, ingest, registry, quotas);
   COFFRE_RETURN_IF_ERROR(
       net::ConfigureServerTls(impl->ssl_ctx, impl->options.cert_file, impl->options.key_file));
   // Ask for a client certificate (X.509 devices) without requiring or verifying it here.
@@ -106,6 +159,8 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
   COFFRE_RETURN_IF_ERROR(net::Listen(impl->acceptor, impl->options.address, impl->options.port));
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();
+  registry.AddListener(*impl);
+  impl->listening = true;
   for (auto& ioc : impl->iocs) {
     impl->threads.emplace_back([ioc = ioc.get()] {
       auto busy = asio::make_work_guard(*ioc);  // serve until Stop, even with no connection
@@ -118,6 +173,7 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
 void MqttServer::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->listening) impl_->shared.registry.RemoveListener(*impl_);
   asio::post(impl_->acceptor.get_executor(), [this] {
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);

@@ -2,17 +2,28 @@
 // MqttServer: MQTT for devices, over TLS (port 8883) on its own listener, and over WebSocket
 // (/$iothub/websocket) on connections the HTTPS server hands over. Each connection runs a
 // Session on its own strand (mqtt/connection.h); QoS 1 telemetry is acknowledged when
-// TelemetryIngest reports it durable; one connection per device, the newest wins. Stop() closes
-// the listener and its connections and joins its io threads (WebSocket connections live on the
-// HTTPS server's threads and end with it). Thread-safe.
+// TelemetryIngest reports it durable; one connection per device or module, the newest wins.
+// Revocation: the server listens to the registry (hub/identity_listener.h); when an identity
+// changes, each of its sessions re-checks the credentials it connected with and closes if they
+// no longer hold (deleted, disabled, the key or thumbprint it used replaced).
+// Before CONNECT (ConnectLimits): a deadline from the accept, a byte cap, caps on unauthenticated
+// connections in total and per source, and a per-source budget of failed CONNECTs. Telemetry
+// takes from the hub-wide quota (hub/quotas.h) when one is given: past it, a connection's
+// messages wait (its reads pause, PUBACKs come later), and one that waits longer than
+// d2c_max_delay is closed, as Azure does.
+// Stop() closes the listener and its connections and joins its io threads (WebSocket
+// connections live on the HTTPS server's threads and end with it). Thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "common/rate_limiter.h"
 #include "common/result.h"
 #include "hub/device_auth.h"
+#include "hub/quotas.h"
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "mqtt/session.h"
@@ -20,21 +31,39 @@
 
 namespace coffre::mqtt {
 
+// What may happen before a connection's CONNECT is accepted.
+struct ConnectLimits {
+  // From the TCP accept (or the WebSocket hand-over) to an accepted CONNECT, the TLS or
+  // WebSocket handshake included; then the connection is closed.
+  std::chrono::milliseconds deadline{10'000};
+  // Unauthenticated connections at once: past either cap a new one is closed at accept.
+  size_t max_unauthenticated = 10'000;
+  size_t max_unauthenticated_per_source = 100;  // per source IP address
+  // Refused CONNECTs per source IP address; past it CONNACK 3 (server unavailable: the SDKs back
+  // off and retry) without the credentials even being checked.
+  RateLimit failed_auth_per_source{20, 200};
+};
+
 struct MqttServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8883;  // 0: any free port
   std::filesystem::path cert_file, key_file;
   int threads = 0;  // 0: one per core
   SessionLimits limits;
+  ConnectLimits connect;
+  // Over the device-to-cloud quota, a message waits at most this long (Azure's traffic shaping)
+  // before its connection is closed (Azure's ThrottleBacklogLimitExceeded disconnect).
+  std::chrono::milliseconds d2c_max_delay{10'000};
 };
 
 class MqttServer {
  public:
-  // auth, ingest and registry must outlive the server.
+  // auth, ingest, registry and quotas (nullable: no quota) must outlive the server.
   static Result<std::unique_ptr<MqttServer>> Start(MqttServerOptions options,
                                                    hub::DeviceAuthenticator& auth,
                                                    hub::TelemetryIngest& ingest,
-                                                   hub::Registry& registry);
+                                                   hub::Registry& registry,
+                                                   hub::Quotas* quotas = nullptr);
   ~MqttServer();
 
   // Takes over an HTTPS connection that asked for a WebSocket upgrade of kWebSocketPath
@@ -44,7 +73,8 @@ class MqttServer {
   net::UpgradeHandler WebSocketHandler();
 
   uint16_t port() const;
-  size_t connections() const;
+  size_t connections() const;  // authenticated ones
+  size_t unauthenticated() const;
   // Closes every device connection (the hub's keys became inaccessible). Thread-safe.
   void CloseAll();
   void Stop();

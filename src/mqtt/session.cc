@@ -44,7 +44,8 @@ Session::Output Session::OnBytes(ByteSpan data) {
   size_t consumed = 0;
   while (state_ != State::kClosed && consumed < pending_.size()) {
     ByteSpan rest = ByteSpan(pending_).subspan(consumed);
-    Result<std::optional<Decoded>> decoded = DecodePacket(rest, limits_.max_packet_bytes);
+    size_t limit = state_ == State::kAwaitConnect ? limits_.max_connect_bytes : limits_.max_packet_bytes;
+    Result<std::optional<Decoded>> decoded = DecodePacket(rest, limit);
     if (!decoded.has_value()) {
       Close(out, decoded.error().message());
       break;

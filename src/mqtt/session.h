@@ -10,7 +10,8 @@
 // only on the device's own events topic; QoS 2, oversize messages, bad property bags, other
 // topics and any protocol violation close the connection; a QoS 1 PUBLISH is acknowledged only
 // when the host reports it durable (OnDurable); keep-alive 1.5x the client's (at most 1767 s);
-// the session ends when its SAS token expires. Thread-compatible: one strand per session.
+// the session ends when its SAS token expires; before CONNECT, a packet may not announce more than
+// max_connect_bytes. Thread-compatible: one strand per session.
 
 #include <cstdint>
 #include <optional>
@@ -37,6 +38,10 @@ class SessionHost {
 struct SessionLimits {
   // Azure's 256 KB message plus room for the topic and the property bag.
   size_t max_packet_bytes = 256 * 1024 + 16 * 1024;
+  // Before CONNECT is accepted, the only packet allowed is CONNECT, which is small (an SDK's is
+  // under 1 KB: ids, a user name and a SAS token): a longer one announced closes the connection,
+  // so an unauthenticated client cannot make the hub buffer a whole message.
+  size_t max_connect_bytes = 16 * 1024;
   int64_t max_keep_alive_s = 1767;
 };
 
@@ -57,6 +62,7 @@ class Session {
 
   bool connected() const { return state_ == State::kConnected; }
   const std::string& device_id() const { return device_.device_id; }
+  const std::optional<std::string>& module_id() const { return device_.module_id; }
 
  private:
   enum class State { kAwaitConnect, kConnected, kClosed };

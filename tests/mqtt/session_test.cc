@@ -229,3 +229,30 @@ TEST_F(SessionTest, DisconnectClosesQuietly) {
 
 }  // namespace
 }  // namespace coffre::mqtt
+
+namespace coffre::mqtt {
+namespace {
+
+// Before CONNECT only a small packet is accepted: its header alone closes a larger one, so an
+// unauthenticated client cannot make the session buffer a message; after CONNECT the full
+// message size applies.
+TEST(SessionConnectCapTest, APacketAnnouncedOverTheCapBeforeConnectCloses) {
+  FakeHost host;
+  SessionLimits limits;
+  limits.max_connect_bytes = 1024;
+  Session s(host, limits);
+  Bytes header{std::byte{0x10}, std::byte{0x81}, std::byte{0x08}};  // CONNECT of 1025 bytes
+  Session::Output out = s.OnBytes(header);
+  EXPECT_TRUE(out.close);
+  EXPECT_THAT(out.reason, ::testing::HasSubstr("over the limit of 1024"));
+
+  Session ok(host, limits);
+  EXPECT_FALSE(ok.OnBytes(ConnectBytes()).close);
+  ASSERT_TRUE(ok.connected());
+  Bytes big = PublishBytes("devices/dev-01/messages/events/", 1, 1, std::string(4096, 'x'));
+  EXPECT_FALSE(ok.OnBytes(big).close);
+  EXPECT_EQ(host.submitted.size(), 1u);
+}
+
+}  // namespace
+}  // namespace coffre::mqtt

@@ -1,0 +1,216 @@
+'use strict';
+// Issue 12: a revoked device stops talking at once, and throttled devices back off and recover.
+// The unmodified device SDK (azure-iot-device-mqtt, Mqtt and MqttWs) against a `coffre up`
+// stack: DELETE, disable (PUT status), or a regenerated key (PUT with the key it used replaced)
+// through the service REST API closes its session within a second (measured, asserted at 2 s)
+// and what it sends afterwards is refused and not stored; the HTTPS device API refuses it on
+// its next request. Then a hub started with small throttles: a device over the d2c quota is
+// cut, refused with CONNACK 3 while its source is past its budget of failed CONNECTs, backs off
+// (the SDK's default retry policy) and gets every message through.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const https = require('node:https');
+const tls = require('node:tls');
+const crypto = require('node:crypto');
+
+const s = require('./lib/stack.js');
+const { freePort, startHub, stopHub } = require('./lib/hub_process.js');
+const { Client, Message } = require('azure-iot-device');
+const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
+const { NoRetry } = require('azure-iot-common');
+
+const API = 'api-version=2021-04-12';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// MqttWs always dials port 443: this agent takes its connection to the stack's HTTPS port.
+class PortAgent extends https.Agent {
+  constructor(port, ca) {
+    super({ keepAlive: false });
+    this.port = port;
+    this.ca = ca;
+  }
+  createConnection(options, callback) {
+    return tls.connect({ ...options, host: '127.0.0.1', port: this.port, servername: 'localhost',
+      ca: this.ca }, callback);
+  }
+}
+
+function service(hub) {
+  const url = `https://localhost:${hub.https_port}`;
+  return (method, p, body, headers = {}) => s.rawRequest({
+    url, method, path: `${p}?${API}`, caFile: hub.ca_file, body,
+    headers: { authorization: s.serviceToken(hub.service_connection_string), ...headers },
+  });
+}
+
+async function createDevice(hub, id) {
+  const res = await service(hub)('PUT', `/devices/${id}`, { deviceId: id });
+  assert.equal(res.status, 200, res.text);
+  return res.json;
+}
+
+// MqttWs dials wss://{HostName}:443 (PortAgent takes it to the right port); Mqtt dials the
+// GatewayHostName.
+function connectionString(hub, device, transport) {
+  const key = device.authentication.symmetricKey.primaryKey;
+  const cs = `HostName=localhost;DeviceId=${device.deviceId};SharedAccessKey=${key}`;
+  return transport === 'ws' ? cs : `${cs};GatewayHostName=localhost:${hub.mqtt_port}`;
+}
+
+async function openDevice(hub, cs, transport, retry = false) {
+  const client = Client.fromConnectionString(cs, transport === 'ws' ? MqttWs : Mqtt);
+  if (!retry) client.setRetryPolicy(new NoRetry());
+  const options = { ca: fs.readFileSync(hub.ca_file, 'utf8') };
+  if (transport === 'ws') options.mqtt = { webSocketAgent: new PortAgent(hub.https_port, options.ca) };
+  await client.setOptions(options);
+  await client.open();
+  return client;
+}
+
+// Resolves with the ms from `start` to the client's 'disconnect' event, or null after `ms`.
+function disconnectedWithin(client, start, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), ms);
+    client.once('disconnect', () => {
+      clearTimeout(timer);
+      resolve(Date.now() - start);
+    });
+  });
+}
+
+// The HTTPS device API, as azure-iot-device-http sends: a device SAS token per request.
+function deviceToken(id, key) {
+  const se = Math.ceil(Date.now() / 1000) + 3600;
+  const sr = encodeURIComponent(`localhost/devices/${id}`);
+  const sig = crypto.createHmac('sha256', Buffer.from(key, 'base64')).update(`${sr}\n${se}`).digest('base64');
+  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${se}`;
+}
+function httpsSend(hub, id, key, body) {
+  return s.rawRequest({ url: `https://localhost:${hub.https_port}`, method: 'POST',
+    path: `/devices/${id}/messages/events?${API}`, caFile: hub.ca_file, body,
+    headers: { authorization: deviceToken(id, key), 'content-type': 'text/plain' } });
+}
+
+const CHANGES = {
+  deleted: async (hub, d) => {
+    const res = await service(hub)('DELETE', `/devices/${d.deviceId}`, undefined, { 'if-match': '*' });
+    assert.equal(res.status, 204, res.text);
+  },
+  disabled: async (hub, d) => {
+    const res = await service(hub)('PUT', `/devices/${d.deviceId}`, { ...d, status: 'disabled' }, { 'if-match': '*' });
+    assert.equal(res.status, 200, res.text);
+  },
+  'primary key regenerated': async (hub, d) => {
+    const fresh = crypto.randomBytes(32).toString('base64');
+    const body = { ...d, authentication: { type: 'sas', symmetricKey: { primaryKey: fresh,
+      secondaryKey: d.authentication.symmetricKey.secondaryKey } } };
+    const res = await service(hub)('PUT', `/devices/${d.deviceId}`, body, { 'if-match': '*' });
+    assert.equal(res.status, 200, res.text);
+  },
+};
+
+describe('revocation: a changed identity loses its open sessions', () => {
+  let stack;
+  before(async () => { stack = await s.startStack(); }, { timeout: 120_000 });
+  after(async () => { if (stack) await s.stopStack(stack); }, { timeout: 60_000 });
+
+  let n = 0;
+  for (const transport of ['mqtt', 'ws']) {
+    for (const [what, change] of Object.entries(CHANGES)) {
+      it(`${transport}: device ${what} → closed within 1 s, later sends not stored`, { timeout: 60_000 }, async () => {
+        const d = await createDevice(stack, `rev-${transport}-${n++}`);
+        const client = await openDevice(stack, connectionString(stack, d, transport), transport);
+        try {
+          await client.sendEvent(new Message('before'));
+          const start = Date.now();
+          const closed = disconnectedWithin(client, start, 5_000);
+          await change(stack, d);
+          const ms = await closed;
+          console.log(`[ measured ] ${transport}, device ${what}: session closed after ${ms} ms`);
+          assert.ok(ms !== null && ms <= 2_000, `closed after ${ms} ms`);
+          await assert.rejects(client.sendEvent(new Message('after')));
+        } finally {
+          await client.close().catch(() => {});
+        }
+        const back = await s.readBack(stack, d.deviceId);
+        assert.deepEqual(back.map((m) => m.body), ['before']);
+      });
+    }
+  }
+
+  it('https: the device API refuses a device on its first request after it is disabled', { timeout: 60_000 }, async () => {
+    const d = await createDevice(stack, 'rev-https');
+    const key = d.authentication.symmetricKey.primaryKey;
+    assert.equal((await httpsSend(stack, d.deviceId, key, 'before')).status, 204);
+    await CHANGES.disabled(stack, d);
+    const refused = await httpsSend(stack, d.deviceId, key, 'after');
+    assert.equal(refused.status, 401, refused.text);
+    const back = await s.readBack(stack, d.deviceId);
+    assert.deepEqual(back.map((m) => m.body), ['before']);
+  });
+});
+
+describe('throttling: the SDK backs off and recovers', () => {
+  let stack;
+  let hub;
+  let tmp;
+  before(async () => {
+    stack = await s.startStack();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-throttle-'));
+  }, { timeout: 120_000 });
+  after(async () => {
+    if (hub) await stopHub(hub.proc);
+    if (stack) await s.stopStack(stack);
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  }, { timeout: 60_000 });
+
+  it('over the d2c quota the hub cuts the device, CONNACK 3 holds it off, and every message gets through',
+    { timeout: 120_000 }, async () => {
+      const mqttPort = await freePort();
+      const httpsPort = await freePort();
+      const data = path.join(tmp, 'hub');
+      hub = await startHub([
+        '--dir', data,
+        '--mqtt-listen', `127.0.0.1:${mqttPort}`, '--https-listen', `127.0.0.1:${httpsPort}`,
+        '--tls-cert', path.join(stack.dir, 'tls', 'server.pem'),
+        '--tls-key', path.join(stack.dir, 'tls', 'server-key.pem'),
+        '--service-key-file', path.join(tmp, 'service.key'), '--bootstrap-device', 'busy',
+        '--d2c-per-second', '4', '--d2c-burst', '5', '--mqtt-d2c-max-delay-ms', '200',
+        '--mqtt-failed-connects-per-second', '0.2', '--mqtt-failed-connects-burst', '2']);
+      assert.ok(hub.listening, hub.output);
+      const read = (f) => fs.readFileSync(path.join(data, 'bootstrap', f), 'utf8').trim();
+      const view = { mqtt_port: mqttPort, https_port: httpsPort, ca_file: stack.ca_file,
+        service_connection_string: read('iothubowner.connection-string') };
+      const cs = `${read('busy.connection-string')};GatewayHostName=localhost:${mqttPort}`;
+
+      // The SDK's default retry policy (exponential back-off with jitter).
+      const device = await openDevice(view, cs, 'mqtt', /* retry */ true);
+      // A neighbour with a wrong key spends 127.0.0.1's budget of refused CONNECTs.
+      const wrong = cs.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${crypto.randomBytes(32).toString('base64')}`);
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(openDevice(view, wrong, 'mqtt'));
+      }
+      try {
+        const start = Date.now();
+        const sends = [];
+        for (let i = 0; i < 30; i++) {
+          const m = new Message(`m-${i}`);
+          m.messageId = `m-${i}`;
+          sends.push(device.sendEvent(m));
+        }
+        await Promise.all(sends);
+        console.log(`[ measured ] 30 messages at 4/s (burst 5, max wait 200 ms): all acknowledged after ${Date.now() - start} ms`);
+      } finally {
+        await device.close().catch(() => {});
+      }
+      assert.match(hub.output, /closing: throttled: the hub's device-to-cloud quota is spent/);
+      assert.match(hub.output, /CONNECT of client 'busy' refused: UNAVAILABLE/);
+      const back = await s.readBack(view, 'busy');
+      const ids = new Set(back.map((m) => m.systemProperties.messageId));
+      for (let i = 0; i < 30; i++) assert.ok(ids.has(`m-${i}`), `m-${i} stored`);
+    });
+});
