@@ -104,7 +104,8 @@ class Registry {
   // state: written without waiting for the disk (a crash may forget the last change).
   Status SetConnected(const std::string& device_id, bool connected);
 
-  // Update and Delete tell every listener (after storing, outside the registry's lock). A
+  // Update, Delete, UpdateModule and DeleteModule tell every listener (after storing, outside
+  // the registry's lock). A
   // listener must be removed before it is destroyed; RemoveListener waits for a call in progress.
   void AddListener(IdentityListener& listener);
   void RemoveListener(IdentityListener& listener);
@@ -112,6 +113,9 @@ class Registry {
  private:
   Result<DeviceIdentity> UpdateStored(DeviceIdentity device, const std::string& if_match);
   Status DeleteStored(const std::string& device_id, const std::string& if_match);
+  Result<ModuleIdentity> UpdateModuleStored(ModuleIdentity module, const std::string& if_match);
+  Status DeleteModuleStored(const std::string& device_id, const std::string& module_id,
+                            const std::string& if_match);
   void NotifyChanged(const std::string& device_id, const std::optional<std::string>& module_id);
   Result<std::string> RowKey(const std::string& device_id);
   Result<DeviceIdentity> Load(const std::string& row);

@@ -158,6 +158,20 @@ Result<ModuleIdentity> Registry::GetModule(const std::string& device_id, const s
 }
 
 Result<ModuleIdentity> Registry::UpdateModule(ModuleIdentity m, const std::string& if_match) {
+  std::string device_id = m.device_id, module_id = m.module_id;
+  Result<ModuleIdentity> updated = UpdateModuleStored(std::move(m), if_match);
+  if (updated.has_value()) NotifyChanged(device_id, module_id);
+  return updated;
+}
+
+Status Registry::DeleteModule(const std::string& device_id, const std::string& module_id,
+                              const std::string& if_match) {
+  Status deleted = DeleteModuleStored(device_id, module_id, if_match);
+  if (deleted.ok()) NotifyChanged(device_id, module_id);
+  return deleted;
+}
+
+Result<ModuleIdentity> Registry::UpdateModuleStored(ModuleIdentity m, const std::string& if_match) {
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(m.device_id, m.module_id));
   Result<ModuleIdentity> current = LoadModule(row);
@@ -177,8 +191,8 @@ Result<ModuleIdentity> Registry::UpdateModule(ModuleIdentity m, const std::strin
   return m;
 }
 
-Status Registry::DeleteModule(const std::string& device_id, const std::string& module_id,
-                              const std::string& if_match) {
+Status Registry::DeleteModuleStored(const std::string& device_id, const std::string& module_id,
+                                    const std::string& if_match) {
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(device_id, module_id));
   Result<ModuleIdentity> current = LoadModule(row);

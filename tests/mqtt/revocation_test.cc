@@ -54,7 +54,30 @@ class RevocationTest : public MqttServerTest, public ::testing::WithParamInterfa
   bool websocket() const { return GetParam(); }
 
   // dev-01 connected with `key`, one message sent and acknowledged.
-  std::unique_ptr<Device> Connected(const std::string& key) {
+  std::unique_ptr<Device> Connected(const std::string& key) { return ConnectedWith(ConnectPacket(key)); }
+
+  // Module mod1 of dev-01, created with its own keys, connected with its primary key.
+  std::unique_ptr<Device> ModuleConnected() {
+    hub::ModuleIdentity m;
+    m.device_id = "dev-01";
+    m.module_id = "mod1";
+    module_ = registry_->CreateModule(m).value();
+    auto key = std::move(crypto::SecretBytes::CopyOf(*Base64Decode(module_.primary_key)).value());
+    std::string token = *hub::MakeSasToken("localhost/devices/dev-01/modules/mod1", key, 1'800'003'600);
+    std::string username = "localhost/dev-01/mod1/?api-version=2021-04-12";
+    Connect c;
+    c.clean_session = false;
+    c.keep_alive = 180;
+    c.client_id = "dev-01/mod1";
+    c.username = username;
+    c.password = AsBytes(token);
+    Bytes connect;
+    EncodeConnect(connect, c);
+    publisher_ = "dev-01/modules/mod1";  // a module publishes under its own topic
+    return ConnectedWith(connect);
+  }
+
+  std::unique_ptr<Device> ConnectedWith(const Bytes& connect) {
     std::unique_ptr<Device> d;
     if (websocket()) {
       if (!https_) StartHttps();
@@ -62,13 +85,13 @@ class RevocationTest : public MqttServerTest, public ::testing::WithParamInterfa
     } else {
       d = std::make_unique<TlsDevice>(server_->port(), certs_.ca_file);
     }
-    d->Send(ConnectPacket(key));
+    d->Send(connect);
     auto connack = d->Receive();
     EXPECT_TRUE(connack.has_value());
     if (connack) {
       EXPECT_EQ(std::get<ConnAck>(*connack).code, ConnectCode::kAccepted);
     }
-    d->Send(Publish1(1, "before"));
+    d->Send(Publish1(1, "before", publisher_));
     auto ack = d->Receive();
     EXPECT_TRUE(ack.has_value());
     EXPECT_TRUE(WaitFor([&] { return server_->connections() == 1; }));
@@ -79,7 +102,7 @@ class RevocationTest : public MqttServerTest, public ::testing::WithParamInterfa
   // 2 s: a loaded machine), and what the device sends after the change is not stored.
   void ExpectClosedAndNothingMoreStored(Device& d, Clock::time_point changed, const char* what) {
     size_t stored = Stored();
-    for (uint16_t id = 2; id <= 6; ++id) d.TrySend(Publish1(id, "after"));
+    for (uint16_t id = 2; id <= 6; ++id) d.TrySend(Publish1(id, "after", publisher_));
     std::optional<Packet> p;
     while ((p = d.Receive(std::chrono::seconds(5)))) {
       ADD_FAILURE() << "a packet after the change: type " << static_cast<int>(TypeOf(*p));
@@ -91,6 +114,9 @@ class RevocationTest : public MqttServerTest, public ::testing::WithParamInterfa
     EXPECT_EQ(Stored(), stored) << "a PUBLISH after the change was stored";
     EXPECT_TRUE(WaitFor([&] { return server_->connections() == 0; }));
   }
+
+  hub::ModuleIdentity module_;
+  std::string publisher_ = "dev-01";  // the topic's identity: devices/{publisher_}/messages/events/
 };
 
 TEST_P(RevocationTest, DeletingTheDeviceClosesItsSession) {
@@ -143,6 +169,31 @@ TEST_P(RevocationTest, AnotherDevicesChangeLeavesItAlone) {
   auto ack = d->Receive();
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(std::get<PacketIdOnly>(*ack).packet_id, 2);
+}
+
+TEST_P(RevocationTest, DeletingAModuleClosesItsSession) {
+  auto d = ModuleConnected();
+  auto changed = Clock::now();
+  COFFRE_ASSERT_OK(registry_->DeleteModule("dev-01", "mod1", "*"));
+  ExpectClosedAndNothingMoreStored(*d, changed, "module deleted");
+}
+
+TEST_P(RevocationTest, RegeneratingTheKeyAModuleUsedClosesItsSession) {
+  auto d = ModuleConnected();
+  hub::ModuleIdentity regenerated = module_;
+  regenerated.primary_key = Base64Encode(Bytes(32, std::byte{7}));
+  auto changed = Clock::now();
+  COFFRE_ASSERT_OK(registry_->UpdateModule(regenerated, "*").status());
+  ExpectClosedAndNothingMoreStored(*d, changed, "module key regenerated");
+}
+
+TEST_P(RevocationTest, DisablingTheDeviceClosesItsModulesSessions) {
+  auto d = ModuleConnected();
+  hub::DeviceIdentity disabled = registry_->Get("dev-01").value();
+  disabled.status = hub::DeviceStatus::kDisabled;
+  auto changed = Clock::now();
+  COFFRE_ASSERT_OK(registry_->Update(disabled, "*").status());
+  ExpectClosedAndNothingMoreStored(*d, changed, "device of a module disabled");
 }
 
 std::string TransportName(const ::testing::TestParamInfo<bool>& p) {
