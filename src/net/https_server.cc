@@ -12,7 +12,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -37,6 +36,7 @@ namespace {
 
 constexpr uint64_t kMaxDrainBytes = 64 << 20;  // beyond this, a client just gets reset
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr size_t kScratchBytes = 16384;
 constexpr auto kShutdownTimeout = std::chrono::seconds(2);
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 
@@ -251,6 +251,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Drain(uint64_t left, Clock::time_point deadline, std::function<void(Session&)> then) {
     if (left == 0) return then(*this);
     beast::get_lowest_layer(stream_).expires_at(deadline);
+    scratch_.resize(kScratchBytes);
     stream_.async_read_some(asio::buffer(scratch_),
                             [self = shared_from_this(), left, deadline, then = std::move(then)](
                                 beast::error_code ec, size_t n) mutable {
@@ -442,6 +443,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
     lowest.expires_after(kLingerTimeout);
+    scratch_.resize(kScratchBytes);
     LingerRead();
   }
   void LingerRead() {
@@ -476,7 +478,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t requests_ = 0;  // requests dispatched on this connection
   bool proven_ = false;
   bool counted_ = true;
-  std::array<char, 16384> scratch_{};
+  std::vector<char> scratch_;  // for dropping bytes; allocated only when a refusal needs it
 };
 
 }  // namespace
