@@ -134,17 +134,16 @@ struct ServerShared {
 struct HttpResponder::State {
   std::atomic<bool> answered{false};
   std::function<void(std::function<HttpResponse()>)> post;
+  // Every copy dropped unanswered: a null builder asks for the server's own 500.
   ~State() {
-    if (!answered.exchange(true) && post) {
-      post([] { return DefaultError(500, "the request was dropped without an answer"); });
-    }
+    if (!answered.exchange(true) && post) post(nullptr);
   }
 };
 
 HttpResponder::HttpResponder(std::function<void(HttpResponse)> deliver)
     : state_(std::make_shared<State>()) {
   state_->post = [deliver = std::move(deliver)](std::function<HttpResponse()> build) {
-    deliver(build());
+    deliver(build ? build() : DefaultError(500, "the request was dropped without an answer"));
   };
 }
 
@@ -340,6 +339,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Runs a late answer's builder on this strand; a throw becomes a 500.
   HttpResponse Build(const std::function<HttpResponse()>& build, const std::string& what) {
+    if (!build) {
+      LogLine(options_.log_name, remote_ + ": " + what + " was dropped without an answer");
+      return ErrorResponse(500, "The server could not handle the request.");
+    }
     try {
       return build();
     } catch (const std::exception& e) {

@@ -162,7 +162,9 @@ TEST_F(HttpsServerTest, UnansweredRequestsGetAnErrorInsteadOfWaitingForever) {
   auto start = Clock::now();
   EXPECT_EQ(Client()->Call("GET", "/keep").result_int(), 503u);
   EXPECT_LT(SecondsSince(start), 5.0);
-  EXPECT_EQ(Client()->Call("GET", "/drop").result_int(), 500u);
+  auto dropped = Client()->Call("GET", "/drop");
+  EXPECT_EQ(dropped.result_int(), 500u);
+  EXPECT_THAT(dropped.body(), HasSubstr("ErrorCode:E500;")) << "the API's error shape";
   EXPECT_EQ(Client()->Call("GET", "/build-throws").result_int(), 500u);
   std::lock_guard<std::mutex> guard(mu);
   kept.front().Send(Text("too late"));  // does nothing, harmlessly
