@@ -159,6 +159,20 @@ void HttpResponder::SendLater(std::function<HttpResponse()> build) const {
 
 bool HttpResponder::answered() const { return state_->answered.load(); }
 
+HttpResponder HttpResponder::Tapped(std::function<void(const HttpResponse&)> tap) const {
+  auto tapped = std::make_shared<State>();
+  tapped->post = [inner = state_, tap = std::move(tap)](std::function<HttpResponse()> build) {
+    if (inner->answered.exchange(true)) return;
+    if (!build) return inner->post(nullptr);  // dropped: the server's own 500, untapped
+    inner->post([build = std::move(build), tap] {
+      HttpResponse r = build();
+      tap(r);
+      return r;
+    });
+  };
+  return HttpResponder(std::move(tapped));
+}
+
 AsyncHttpHandler Synchronous(HttpHandler handler) {
   return [handler = std::move(handler)](HttpRequest request, HttpResponder respond) {
     respond.Send(handler(request));

@@ -35,6 +35,9 @@ class HttpResponder {
   // exception in `build` becomes a 500. With the callback constructor, `build` runs at once.
   void SendLater(std::function<HttpResponse()> build) const;
   bool answered() const;
+  // A responder for the same request whose answer `tap` sees first (on the thread that builds
+  // it), e.g. to count refusals for throttling. Answer through one of the two, not both.
+  HttpResponder Tapped(std::function<void(const HttpResponse&)> tap) const;
 
   struct State;  // net-internal
   explicit HttpResponder(std::shared_ptr<State> state) : state_(std::move(state)) {}

@@ -145,6 +145,31 @@ TEST_F(HttpsServerTest, AnAsynchronousAnswerComesLaterWithoutHoldingTheIoThread)
   }
 }
 
+TEST_F(HttpsServerTest, ATappedResponderShowsTheAnswerBeforeItIsSent) {
+  std::mutex mu;
+  std::vector<unsigned> seen;
+  std::thread later;
+  Start([&](HttpRequest r, HttpResponder respond) {
+    HttpResponder tapped = respond.Tapped([&](const HttpResponse& out) {
+      std::lock_guard<std::mutex> guard(mu);
+      seen.push_back(out.status);
+    });
+    if (r.target == "/later") {
+      later = std::thread([tapped] { tapped.SendLater([] { return Text("built"); }); });
+      return;
+    }
+    HttpResponse refused = Text("no");
+    refused.status = 401;
+    tapped.Send(refused);
+    EXPECT_TRUE(respond.answered()) << "one answer for both";
+  });
+  EXPECT_EQ(Client()->Call("GET", "/now").result_int(), 401u);
+  EXPECT_EQ(Client()->Call("GET", "/later").body(), "built");
+  later.join();
+  std::lock_guard<std::mutex> guard(mu);
+  EXPECT_EQ(seen, (std::vector<unsigned>{401, 200}));
+}
+
 TEST_F(HttpsServerTest, UnansweredRequestsGetAnErrorInsteadOfWaitingForever) {
   options_.response_timeout = std::chrono::milliseconds(300);
   std::mutex mu;
