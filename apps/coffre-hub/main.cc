@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/files.h"
+#include "common/work_queue.h"
 #include "crypto/secure_heap.h"
 #include "hub/access_policies.h"
 #include "hub/consumer_groups.h"
@@ -76,6 +77,12 @@ Status BootstrapDevice(hub::Registry& registry, const std::string& id, const std
   std::string text = "HostName=" + host + ";DeviceId=" + id + ";SharedAccessKey=" +
                      device->primary_key + "\n";
   return WriteFileDurably(dir / (id + ".connection-string"), AsBytes(text), 0600);
+}
+
+// PUT /$coffre/encryption (hubapi/encryption_api.h), whose work may wait for the vault.
+bool IsEncryptionPath(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  return path == "/$coffre/encryption" || path == "/%24coffre/encryption";
 }
 
 }  // namespace
@@ -266,6 +273,7 @@ int main(int argc, char** argv) {
     }
     LogLine("keys", "the customer-managed key " + key + " is inaccessible (" + s.reason + ": " +
                         s.detail + "): keys zeroized, closing device connections");
+    (*store)->WakeWaiters();  // long polls answer now, with the refusal
     std::lock_guard<std::mutex> guard(mqtt_for_monitor_mu);
     if (mqtt_for_monitor != nullptr) mqtt_for_monitor->CloseAll();
   });
@@ -286,9 +294,10 @@ int main(int argc, char** argv) {
   hubapi::ServiceApi service_api(registry, **policies);
   auto groups = hub::ConsumerGroups::Open(**kv, **keys, partitions, NowMs);
   if (!groups.has_value()) return Fail(groups.error());
-  hubapi::ReadApi read_api(**store, **groups, **policies);
-  hubapi::DeviceApi device_api(auth, ingest);
   hubapi::EncryptionApi encryption_api(monitor, **config, custody, **keys, **policies);
+  hubapi::ReadApi read_api(**store, **groups, **policies,
+                           [&] { return encryption_api.RefuseIfInaccessible(); });
+  hubapi::DeviceApi device_api(auth, ingest);
   hubapi::KeyEventsApi key_events_api(monitor, **config, [] { return NowMs() / 1000; });
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
@@ -297,18 +306,40 @@ int main(int argc, char** argv) {
   https_options.cert_file = tls_cert;
   https_options.key_file = tls_key;
   https_options.error_response = [](unsigned status, std::string_view message) {
-    return hubapi::ServiceApi::Error(status, status == 413 ? "MessageTooLarge" : "ArgumentInvalid", message);
+    const char* code = status == 413   ? "MessageTooLarge"
+                       : status == 500 ? "ServerError"
+                       : status == 503 ? "ServiceUnavailable"
+                                       : "ArgumentInvalid";
+    return hubapi::ServiceApi::Error(status, code, message);
   };
   https_options.upgrade_path = mqtt::kWebSocketPath;
   https_options.on_upgrade = (*mqtt_server)->WebSocketHandler();
-  auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
-    if (auto response = encryption_api.Handle(r)) return *response;
-    if (auto response = key_events_api.Handle(r)) return *response;  // also while Inaccessible
-    if (auto refusal = encryption_api.RefuseIfInaccessible()) return *refusal;
-    if (auto response = service_api.Handle(r)) return *response;
-    if (auto response = read_api.Handle(r)) return *response;
-    if (auto response = device_api.Handle(r)) return *response;
-    return hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target);
+  // Changing the customer key makes vault round trips and synced writes: off the io threads.
+  WorkQueue key_changes("https");
+  auto sync_routes = [&](const net::HttpRequest& r) -> std::optional<net::HttpResponse> {
+    if (auto response = encryption_api.Handle(r)) return response;
+    if (auto response = key_events_api.Handle(r)) return response;  // also while Inaccessible
+    if (auto refusal = encryption_api.RefuseIfInaccessible()) return refusal;
+    return service_api.Handle(r);
+  };
+  // The read API's long polls and the device API's durability waits answer later, from other
+  // threads: no io thread waits for them.
+  auto https_server = net::HttpsServer::Start(https_options, [&](net::HttpRequest r,
+                                                                 net::HttpResponder respond) {
+    if (r.method == "PUT" && IsEncryptionPath(r.target)) {
+      bool queued = key_changes.Post([&encryption_api, r, respond] {
+        respond.Send(encryption_api.Handle(r).value());
+      });
+      if (!queued) {
+        respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
+                                               "Too many encryption changes are waiting."));
+      }
+      return;
+    }
+    if (auto response = sync_routes(r)) return respond.Send(std::move(*response));
+    if (read_api.Handle(r, respond)) return;
+    if (device_api.Handle(r, respond)) return;
+    respond.Send(hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target));
   });
   if (!https_server.has_value()) return Fail(https_server.error());
 
@@ -328,6 +359,7 @@ int main(int argc, char** argv) {
     mqtt_for_monitor = nullptr;
   }
   (*https_server)->Stop();
+  key_changes.Stop();
   (*mqtt_server)->Stop();
   ingest.Stop();  // its last completions post to the servers' io contexts, stopped but alive
   return 0;

@@ -83,10 +83,12 @@ EncryptionSettings EncryptionConfig::Get() const {
   return settings_;
 }
 
+// The synced write outside mu_, so Get() never waits for an fsync.
 Status EncryptionConfig::Set(const EncryptionSettings& next) {
-  std::lock_guard<std::mutex> guard(mu_);
+  std::lock_guard<std::mutex> one_write(write_mu_);
   std::string text = next.ToJson().dump();
   COFFRE_RETURN_IF_ERROR(kv_.Put(kRecord, AsBytes(text), /*sync=*/true));
+  std::lock_guard<std::mutex> guard(mu_);
   settings_ = next;
   return Status::Ok();
 }

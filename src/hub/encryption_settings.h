@@ -51,6 +51,7 @@ class EncryptionConfig {
  private:
   EncryptionConfig(storage::KvStore& kv, EncryptionSettings s) : kv_(kv), settings_(std::move(s)) {}
   storage::KvStore& kv_;
+  std::mutex write_mu_;  // one Set at a time; taken before mu_
   mutable std::mutex mu_;
   EncryptionSettings settings_;  // guarded by mu_
 };

@@ -102,9 +102,17 @@ void HubKeys::Lock() {
 }
 
 Status HubKeys::Unlock(crypto::KeyProvider& provider) {
+  std::lock_guard<std::mutex> one_change(change_mu_);
+  crypto::WrappedKey wrapped;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (root_) return Status::Ok();
+    wrapped = wrapped_;  // stable: only Rewrap changes it, and change_mu_ keeps it out
+  }
+  COFFRE_ASSIGN_OR_RETURN(std::shared_ptr<crypto::RootKey> root,
+                          crypto::RootKey::Unwrap(provider, wrapped));
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (root_) return Status::Ok();
-  COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Unwrap(provider, wrapped_));
   root_ = std::move(root);
   reader_ = std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_);
   return Status::Ok();
@@ -116,14 +124,23 @@ bool HubKeys::locked() const {
 }
 
 Status HubKeys::Rewrap(crypto::KeyProvider& provider) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
-  COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, root_->WrapWith(provider));
+  std::lock_guard<std::mutex> one_change(change_mu_);
+  std::shared_ptr<crypto::RootKey> root;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+    root = root_;
+  }
+  // The vault round trips and the synced write happen here, with no lock a key user needs.
+  Result<crypto::WrappedKey> wrapped = root->WrapWith(provider);
+  root.reset();  // if Lock() ran meanwhile, the root key goes now
+  if (!wrapped.has_value()) return wrapped.error();
   // Prove the new copy opens before it replaces the old one.
-  COFFRE_ASSIGN_OR_RETURN(auto check, crypto::RootKey::Unwrap(provider, wrapped));
-  std::string record = crypto::SerializeWrappedKey(wrapped);
+  COFFRE_RETURN_IF_ERROR(crypto::RootKey::Unwrap(provider, *wrapped).status());
+  std::string record = crypto::SerializeWrappedKey(*wrapped);
   COFFRE_RETURN_IF_ERROR(kv_.Put(kRootRecord, AsBytes(record), /*sync=*/true));
-  wrapped_ = std::move(wrapped);
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  wrapped_ = std::move(*wrapped);
   return Status::Ok();
 }
 

@@ -9,6 +9,10 @@
 // root key, every cached data key and derived key, and the data key of every writer it started;
 // from then on every call that needs a key fails with UNAVAILABLE until Unlock() unwraps the
 // root key again. Rewrap() follows a rotation of the customer's key.
+// Unlock() and Rewrap() make their vault round trips and their synced write outside the lock
+// that key users share, and take it exclusively only to swap the result in: a device CONNECT or
+// a telemetry write never waits for the vault, and neither does Lock(). (A Rewrap in flight when
+// Lock() runs holds its reference to the root key until its vault call returns, then drops it.)
 // Thread-safe.
 
 #include <cstdint>
@@ -64,8 +68,11 @@ class HubKeys {
 
   storage::KvStore& kv_;
   std::unique_ptr<storage::KvDataKeyStore> data_keys_;
-  mutable std::shared_mutex mu_;  // shared: using keys; exclusive: Lock, Unlock, Rewrap
-  std::unique_ptr<crypto::RootKey> root_;            // null while locked
+  std::mutex change_mu_;  // one Unlock or Rewrap at a time; taken before mu_, never inside it
+  // shared: using keys; exclusive: Lock, and the swaps at the end of Unlock and Rewrap (never
+  // held across a vault call or an fsync)
+  mutable std::shared_mutex mu_;
+  std::shared_ptr<crypto::RootKey> root_;            // null while locked
   std::unique_ptr<crypto::EnvelopeReader> reader_;   // null while locked
   crypto::WrappedKey wrapped_;
   std::mutex derived_mu_;  // under mu_ (shared) too

@@ -125,8 +125,19 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
 
 Status TelemetryStore::Commit(int partition) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
-  return partitions_[static_cast<size_t>(partition)]->log->Sync();
+  COFFRE_RETURN_IF_ERROR(partitions_[static_cast<size_t>(partition)]->log->Sync());
+  waiters_.Notify(partition, end_sequence(partition));  // after the new end is visible
+  return Status::Ok();
 }
+
+void TelemetryStore::AwaitMessages(int partition, uint64_t from,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   SequenceWaiters::Callback ready) {
+  waiters_.Wait(partition, from, deadline, [this, partition] { return end_sequence(partition); },
+                std::move(ready));
+}
+
+void TelemetryStore::WakeWaiters() { waiters_.WakeAll(); }
 
 Result<uint64_t> TelemetryStore::SeekTime(int partition, int64_t time_ms) const {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");

@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "hub/hub_keys.h"
+#include "hub/sequence_waiters.h"
 #include "hub/telemetry_record.h"
 #include "storage/segment_log.h"
 
@@ -66,6 +67,15 @@ class TelemetryStore {
   Result<size_t> ExpireBefore(int partition, int64_t time_ms);
   uint64_t begin_sequence(int partition) const;  // the oldest message still retained
 
+  // A long poll without a thread: calls `ready` once, when a message at `from` or later is
+  // durable (right away if one is), at `deadline`, or on WakeWaiters(). `ready` runs on the
+  // committing writer's thread or a timer thread: keep it short (SequenceWaiters).
+  void AwaitMessages(int partition, uint64_t from, std::chrono::steady_clock::time_point deadline,
+                     SequenceWaiters::Callback ready);
+  // Ends every wait now (the hub became Inaccessible).
+  void WakeWaiters();
+  size_t awaiting() const { return waiters_.waiting(); }  // waits set up now
+
  private:
   struct Partition;
   TelemetryStore(HubKeys& keys, TelemetryStoreOptions options);
@@ -75,6 +85,7 @@ class TelemetryStore {
   HubKeys& keys_;
   TelemetryStoreOptions options_;
   std::vector<std::unique_ptr<Partition>> partitions_;
+  SequenceWaiters waiters_;
 };
 
 }  // namespace coffre::hub

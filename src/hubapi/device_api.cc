@@ -2,8 +2,8 @@
 
 #include <strings.h>
 
+#include <atomic>
 #include <chrono>
-#include <future>
 
 #include "common/encoding.h"
 #include "common/strings.h"
@@ -18,7 +18,6 @@ namespace {
 using net::HttpRequest;
 using net::HttpResponse;
 
-constexpr auto kDurableTimeout = std::chrono::seconds(30);
 constexpr std::string_view kAppPrefix = "iothub-app-";
 constexpr std::string_view kBatchContentType = "application/vnd.microsoft.iothub.json";
 constexpr size_t kMaxBatchBytes = 256 * 1024;  // Azure's limit for a whole batch
@@ -86,7 +85,7 @@ Result<std::vector<hub::TelemetryMessage>> ParseBatch(const std::string& body) {
 
 }  // namespace
 
-std::optional<HttpResponse> DeviceApi::Handle(const HttpRequest& request) {
+bool DeviceApi::Handle(const HttpRequest& request, const net::HttpResponder& respond) {
   std::string_view target = request.target;
   std::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string_view> seg = Split(path.substr(path.empty() ? 0 : 1), '/');
@@ -94,8 +93,18 @@ std::optional<HttpResponse> DeviceApi::Handle(const HttpRequest& request) {
   bool module = seg.size() == 6 && seg[2] == "modules";
   if ((seg.size() != 4 && !module) || seg[0] != "devices" || seg[seg.size() - 2] != "messages" ||
       seg.back() != "events") {
-    return std::nullopt;
+    return false;
   }
+  if (std::optional<HttpResponse> now = Submit(request, respond)) respond.Send(std::move(*now));
+  return true;
+}
+
+std::optional<HttpResponse> DeviceApi::Submit(const HttpRequest& request,
+                                              const net::HttpResponder& respond) {
+  std::string_view target = request.target;
+  std::string_view path = target.substr(0, target.find('?'));
+  std::vector<std::string_view> seg = Split(path.substr(path.empty() ? 0 : 1), '/');
+  bool module = seg.size() == 6;  // Handle checked the shape
   if (request.method != "POST") return ServiceApi::Error(405, "MethodNotAllowed", "Use POST.");
   std::string device_id = PercentDecode(seg[1], false);
   std::optional<std::string> module_id;
@@ -136,27 +145,28 @@ std::optional<HttpResponse> DeviceApi::Handle(const HttpRequest& request) {
   }
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch()).count();
-  // Answer only once every message is durable.
-  std::vector<std::future<Status>> stored;
+  // Answer only once every message is durable: the last completion sends the 204, the first
+  // failure a 503 (the responder keeps only the first answer). They run on the ingest's writer
+  // threads, and the responder hands the write to the connection's strand.
+  auto left = std::make_shared<std::atomic<size_t>>(messages.size());
   for (hub::TelemetryMessage& message : messages) {
     message.device_id = device->device_id;
     message.module_id = device->module_id;
     message.enqueued_ms = now;
-    auto promise = std::make_shared<std::promise<Status>>();
-    stored.push_back(promise->get_future());
-    Status submitted = ingest_.Submit(std::move(message), [promise](const Status& s) { promise->set_value(s); });
-    if (!submitted.ok()) return ServiceApi::Error(503, "ServiceUnavailable", submitted.message());
-  }
-  auto deadline = std::chrono::steady_clock::now() + kDurableTimeout;
-  for (std::future<Status>& done : stored) {
-    if (done.wait_until(deadline) != std::future_status::ready) {
-      return ServiceApi::Error(503, "ServiceUnavailable", "the message was not stored in time");
+    Status submitted = ingest_.Submit(std::move(message), [respond, left](const Status& s) {
+      if (!s.ok()) return respond.Send(ServiceApi::Error(503, "ServiceUnavailable", s.message()));
+      if (left->fetch_sub(1) == 1) {
+        HttpResponse r;
+        r.status = 204;
+        respond.Send(std::move(r));
+      }
+    });
+    if (!submitted.ok()) {
+      // Those already queued are stored; the device is told to send again, as before.
+      return ServiceApi::Error(503, "ServiceUnavailable", submitted.message());
     }
-    if (Status s = done.get(); !s.ok()) return ServiceApi::Error(503, "ServiceUnavailable", s.message());
   }
-  HttpResponse r;
-  r.status = 204;
-  return r;
+  return std::nullopt;
 }
 
 }  // namespace coffre::hubapi

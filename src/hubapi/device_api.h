@@ -2,15 +2,17 @@
 // The HTTPS device API as azure-iot-device-http uses it (iothub-protocol.md §4.1): a device
 // sends one telemetry message with POST /devices/{id}/messages/events (a module:
 // /devices/{id}/modules/{mid}/messages/events), its SAS token (its own, or a DeviceConnect
-// policy's whose sr covers it) in the Authorization header, the body as the request body (chunked is fine) and its properties in
-// iothub-* headers. The answer (204) comes only once the message is durable.
-// Thread-safe. The handler waits for the group commit on the calling (HTTPS io) thread.
+// policy's whose sr covers it) in the Authorization header, the body as the request body
+// (chunked is fine) and its properties in iothub-* headers. The answer (204) comes only once the
+// message is durable: TelemetryIngest's completion sends it, so no thread waits for the group
+// commit. Thread-safe.
 
 #include <optional>
 
 #include "hub/device_auth.h"
 #include "hub/telemetry_ingest.h"
 #include "net/http_types.h"
+#include "net/https_server.h"
 
 namespace coffre::hubapi {
 
@@ -20,9 +22,14 @@ class DeviceApi {
   DeviceApi(hub::DeviceAuthenticator& auth, hub::TelemetryIngest& ingest)
       : auth_(auth), ingest_(ingest) {}
 
-  std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
+  // False if the request is not for this API; else it is answered through `respond`: at once
+  // if refused, else once every message is durable (or failed to be stored).
+  bool Handle(const net::HttpRequest& request, const net::HttpResponder& respond);
 
  private:
+  std::optional<net::HttpResponse> Submit(const net::HttpRequest& request,
+                                          const net::HttpResponder& respond);
+
   hub::DeviceAuthenticator& auth_;
   hub::TelemetryIngest& ingest_;
 };

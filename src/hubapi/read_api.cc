@@ -1,7 +1,6 @@
 #include "hubapi/read_api.h"
 
 #include <chrono>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +20,6 @@ using net::HttpResponse;
 constexpr size_t kDefaultMax = 100;
 constexpr size_t kMaxMessages = 1000;
 constexpr int64_t kMaxWaitMs = 10000;
-constexpr auto kPollEvery = std::chrono::milliseconds(20);
 
 
 // A non-negative integer parameter; -1 if it is not one; nullopt if absent or empty.
@@ -62,14 +60,22 @@ json GroupJson(const hub::ConsumerGroup& g) {
 
 }  // namespace
 
-std::optional<HttpResponse> ReadApi::Handle(const HttpRequest& request) {
+bool ReadApi::Handle(const HttpRequest& request, const net::HttpResponder& respond) {
   std::string_view target = request.target;
   std::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string> seg;
   for (std::string_view part : Split(path.substr(path.empty() ? 0 : 1), '/')) {
     seg.push_back(PercentDecode(part, false));
   }
-  if (seg.empty() || seg[0] != "telemetry") return std::nullopt;
+  if (seg.empty() || seg[0] != "telemetry") return false;
+  std::optional<HttpResponse> now = Route(seg, request, respond);
+  if (now) respond.Send(std::move(*now));
+  return true;
+}
+
+std::optional<HttpResponse> ReadApi::Route(const std::vector<std::string>& seg,
+                                           const HttpRequest& request,
+                                           const net::HttpResponder& respond) {
   Result<hub::AccessPolicy> caller =
       policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
   if (!caller.has_value()) {
@@ -89,7 +95,7 @@ std::optional<HttpResponse> ReadApi::Handle(const HttpRequest& request) {
   if (partition < 0) {
     return ServiceApi::Error(404, "PartitionNotFound", "No partition '" + seg[2] + "'.");
   }
-  return Messages(partition, request);
+  return Messages(partition, request, respond);
 }
 
 int ReadApi::PartitionId(std::string_view text) const {
@@ -110,7 +116,8 @@ HttpResponse ReadApi::Partitions() {
   return Json({{"partitionCount", store_.partitions()}, {"partitions", parts}});
 }
 
-HttpResponse ReadApi::Messages(int partition, const HttpRequest& request) {
+std::optional<HttpResponse> ReadApi::Messages(int partition, const HttpRequest& request,
+                                              const net::HttpResponder& respond) {
   auto from = Number(request, "from");
   auto max = Number(request, "max");
   auto wait = Number(request, "waitMs");
@@ -144,13 +151,27 @@ HttpResponse ReadApi::Messages(int partition, const HttpRequest& request) {
     if (!checkpoint.has_value()) return GroupError(checkpoint.error());
     if (*checkpoint) start = std::max((*checkpoint)->offset, start);
   }
-  // Long poll: wait for the first message (bounded), without holding any lock.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait.value_or(0));
-  while (store_.end_sequence(partition) <= start && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(kPollEvery);
+  size_t limit = static_cast<size_t>(max.value_or(kDefaultMax));
+  if (wait.value_or(0) == 0 || store_.end_sequence(partition) > start) {
+    return Page(partition, start, limit);
   }
-  auto messages = store_.Read(partition, start, static_cast<size_t>(max.value_or(kDefaultMax)),
-                              size_t{8} << 20);
+  // Long poll: the answer is built on the connection's strand once a message is durable, at
+  // the deadline, or when the hub turns Inaccessible; no thread waits meanwhile.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(*wait);
+  store_.AwaitMessages(partition, start, deadline,
+                       [this, respond, partition, start, limit](hub::SequenceWaiters::Wake) {
+                         respond.SendLater([this, partition, start, limit] {
+                           if (refusal_) {
+                             if (auto refused = refusal_()) return *refused;
+                           }
+                           return Page(partition, start, limit);
+                         });
+                       });
+  return std::nullopt;
+}
+
+HttpResponse ReadApi::Page(int partition, uint64_t start, size_t max) {
+  auto messages = store_.Read(partition, start, max, size_t{8} << 20);
   if (!messages.has_value()) {
     unsigned status = messages.error().code() == StatusCode::kInvalidArgument ? 400 : 500;
     return ServiceApi::Error(status, status == 400 ? "ArgumentInvalid" : "ServerError",

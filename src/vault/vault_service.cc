@@ -4,6 +4,8 @@
 #include <chrono>
 
 #include "common/files.h"
+#include "common/strings.h"
+#include "common/work_queue.h"
 #include "net/https_server.h"
 #include "storage/rocks_kv_store.h"
 #include "vault/access_control.h"
@@ -54,6 +56,16 @@ Result<nlohmann::json> SealStatus(const std::filesystem::path& file,
   return status;
 }
 
+// POST /keys/{name}/create and /rotate: RSA key generation, seconds of CPU for a large key, is
+// done on a worker so the io threads go on serving.
+bool GeneratesKey(const net::HttpRequest& r) {
+  if (r.method != "POST") return false;
+  std::string_view path = std::string_view(r.target).substr(0, r.target.find('?'));
+  std::vector<std::string_view> seg = Split(path, '/');
+  return seg.size() == 4 && seg[0].empty() && seg[1] == "keys" &&
+         (seg[3] == "create" || seg[3] == "rotate");
+}
+
 }  // namespace
 
 struct VaultService::Impl {
@@ -70,6 +82,7 @@ struct VaultService::Impl {
   std::unique_ptr<KeyBackup> backup;
   std::unique_ptr<RestApi> api;
   std::atomic<RestApi*> api_ready{nullptr};
+  WorkQueue key_generation{"vault"};  // outlives the server, whose handler posts to it
   std::unique_ptr<net::HttpsServer> server;
   std::string public_url;
   bool initialised_now = false;
@@ -85,6 +98,7 @@ bool VaultService::initialised_now() const { return impl_->initialised_now; }
 void VaultService::Stop() {
   if (impl_ && impl_->scheduler) impl_->scheduler->Stop();
   if (impl_ && impl_->server) impl_->server->Stop();
+  if (impl_) impl_->key_generation.Stop();
   if (impl_ && impl_->events) impl_->events->Stop();
 }
 
@@ -154,7 +168,11 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   server_options.key_file = options.tls_key;
   server_options.threads = options.threads;
   server_options.error_response = [](unsigned status, std::string_view message) {
-    return RestApi::Error(status, status == 413 ? "RequestTooLarge" : "BadParameter", message);
+    const char* code = status == 413   ? "RequestTooLarge"
+                       : status == 500 ? "InternalServerError"
+                       : status == 503 ? "ServiceUnavailable"
+                                       : "BadParameter";
+    return RestApi::Error(status, code, message);
   };
   AuditLog* audit = impl->audit.get();
   server_options.on_refused = [audit](const net::HttpRequest& r, const net::HttpResponse& out) {
@@ -162,13 +180,20 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   };
   // The API needs the public URL, which needs the bound port: the handler finds the API once
   // it is published, and answers 503 in the instant before.
-  auto handler = [impl_ptr = impl.get()](const net::HttpRequest& r) {
+  auto handler = [impl_ptr = impl.get()](net::HttpRequest r, net::HttpResponder respond) {
     RestApi* api = impl_ptr->api_ready.load(std::memory_order_acquire);
-    if (api != nullptr) return api->Handle(r);
-    net::HttpResponse starting =
-        RestApi::Error(503, "ServiceUnavailable", "The vault is starting.");
-    impl_ptr->audit->AppendUnauthenticated(DescribeRequest(r, "", starting));
-    return starting;
+    if (api == nullptr) {
+      net::HttpResponse starting =
+          RestApi::Error(503, "ServiceUnavailable", "The vault is starting.");
+      impl_ptr->audit->AppendUnauthenticated(DescribeRequest(r, "", starting));
+      return respond.Send(std::move(starting));
+    }
+    if (!GeneratesKey(r)) return respond.Send(api->Handle(r));
+    if (impl_ptr->key_generation.Post([api, r, respond] { respond.Send(api->Handle(r)); })) return;
+    net::HttpResponse busy = RestApi::Error(429, "Throttled", "Too many keys are being generated.");
+    busy.headers.emplace_back("Retry-After", "1");
+    impl_ptr->audit->AppendUnauthenticated(DescribeRequest(r, "", busy));
+    respond.Send(std::move(busy));
   };
   COFFRE_ASSIGN_OR_RETURN(impl->server, net::HttpsServer::Start(server_options, handler));
   impl->public_url = options.public_url.empty()

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "fakes/fake_key_provider.h"
+#include "fakes/slow_key_provider.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
 
@@ -61,6 +65,51 @@ TEST_F(HubKeysTest, RewrapReplacesTheStoredCopyAndTheHubReopensWithIt) {
   EXPECT_EQ(AsChars(keys_->Open(sealed, AsBytes("aad")).value()), "record");
   keys_->Lock();
   EXPECT_THAT(keys_->Rewrap(provider_), StatusIs(StatusCode::kUnavailable));
+}
+
+// The vault round trips and the synced write of a rotation or an unlock happen outside the lock
+// key users share: sealing, opening and Lock() itself go on meanwhile.
+TEST_F(HubKeysTest, KeyUsersAndLockDoNotWaitForTheVaultDuringRewrapOrUnlock) {
+  using Clock = std::chrono::steady_clock;
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto writer, keys_->StartWriter(7));
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes sealed, writer->Seal(AsBytes("aad"), AsBytes("record")));
+  testing::SlowKeyProvider slow(provider_, std::chrono::seconds(2));
+  crypto::WrappedKey before = keys_->wrapped_root();
+  Status rewrapped;
+  std::thread rewrap([&] { rewrapped = keys_->Rewrap(slow); });
+  while (!slow.entered()) std::this_thread::yield();
+  auto start = Clock::now();
+  COFFRE_EXPECT_OK(keys_->Open(sealed, AsBytes("aad")).status());
+  COFFRE_EXPECT_OK(keys_->Hmac("rows", "dev-01").status());
+  COFFRE_EXPECT_OK(keys_->StartWriter(8).status());
+  EXPECT_EQ(keys_->wrapped_root(), before) << "the old copy serves until the new one is stored";
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 1.0);
+  rewrap.join();
+  COFFRE_ASSERT_OK(rewrapped);
+  EXPECT_NE(keys_->wrapped_root().ciphertext, before.ciphertext);
+
+  testing::SlowKeyProvider slow_again(provider_, std::chrono::seconds(2));
+  std::thread rewrap_again([&] { rewrapped = keys_->Rewrap(slow_again); });
+  while (!slow_again.entered()) std::this_thread::yield();
+  start = Clock::now();
+  keys_->Lock();  // the key turned inaccessible mid-rotation: at once, not after the vault
+  EXPECT_TRUE(keys_->locked());
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 1.0);
+  EXPECT_THAT(keys_->Open(sealed, AsBytes("aad")).status(), StatusIs(StatusCode::kUnavailable));
+  rewrap_again.join();
+
+  testing::SlowKeyProvider slow_unlock(provider_, std::chrono::seconds(2));
+  Status unlocked;
+  std::thread unlock([&] { unlocked = keys_->Unlock(slow_unlock); });
+  while (!slow_unlock.entered()) std::this_thread::yield();
+  start = Clock::now();
+  EXPECT_TRUE(keys_->locked());
+  EXPECT_THAT(keys_->Open(sealed, AsBytes("aad")).status(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 1.0);
+  unlock.join();
+  COFFRE_ASSERT_OK(unlocked);
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes plain, keys_->Open(sealed, AsBytes("aad")));
+  EXPECT_EQ(AsChars(plain), "record");
 }
 
 }  // namespace

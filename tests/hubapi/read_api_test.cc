@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
@@ -19,6 +23,12 @@ namespace {
 using nlohmann::json;
 
 constexpr int64_t kT0 = 1'800'000'000'000;
+
+net::HttpResponse ServiceApiError() {
+  net::HttpResponse r;
+  r.status = 403;
+  return r;
+}
 
 class ReadApiTest : public ::testing::Test {
  protected:
@@ -68,9 +78,25 @@ class ReadApiTest : public ::testing::Test {
     r.body = body;
     r.headers.emplace_back("Authorization",
                            *hub::MakeSasToken("localhost", key, kT0 / 1000 + 3600, policy));
-    auto response = api_->Handle(r);
-    EXPECT_TRUE(response.has_value());
-    return *response;
+    return Answer(r).get();
+  }
+  // The answer, as the HTTPS server would get it through the responder (later, for a long poll).
+  std::future<net::HttpResponse> Answer(const net::HttpRequest& r) {
+    auto answer = std::make_shared<std::promise<net::HttpResponse>>();
+    auto future = answer->get_future();
+    net::HttpResponder respond([answer](net::HttpResponse out) { answer->set_value(std::move(out)); });
+    EXPECT_TRUE(api_->Handle(r, respond));
+    return future;
+  }
+  net::HttpRequest Get(const std::string& target) {
+    auto owner = policies_->Get("service").value();
+    auto key = crypto::SecretBytes::CopyOf(*Base64Decode(owner.primary_key)).value();
+    net::HttpRequest r;
+    r.method = "GET";
+    r.target = target;
+    r.headers.emplace_back("Authorization",
+                           *hub::MakeSasToken("localhost", key, kT0 / 1000 + 3600, "service"));
+    return r;
   }
   json CallJson(const std::string& method, const std::string& target, unsigned status = 200,
                 const std::string& body = "") {
@@ -109,6 +135,46 @@ TEST_F(ReadApiTest, ReadsFromAnOffsetOrAnEnqueuedTime) {
   EXPECT_EQ(after_all["nextOffset"], "10");
   CallJson("GET", base + "?fromEnqueuedTime=yesterday", 400);
   CallJson("GET", base + "?from=1&fromEnqueuedTime=2030-01-01T00:00:00Z", 400);
+}
+
+TEST_F(ReadApiTest, ALongPollIsAnsweredByTheCommitThatBringsItsMessage) {
+  int p = store_->PartitionOf("dev-01");
+  std::string base = "/telemetry/partitions/" + std::to_string(p) + "/messages";
+  auto start = std::chrono::steady_clock::now();
+  std::future<net::HttpResponse> poll = Answer(Get(base + "?from=0&waitMs=10000"));
+  ASSERT_EQ(store_->awaiting(), 1u) << "waiting, with no thread held";
+  EXPECT_EQ(poll.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  Store("dev-01", 0, 2);
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("a long poll was answered %.0f ms after it began (by the commit)\n", seconds * 1000);
+  EXPECT_LT(seconds, 5.0);
+  json page = json::parse(poll.get().body);
+  EXPECT_EQ(Ids(page), (std::vector<std::string>{"m0", "m1"}));
+  EXPECT_EQ(store_->awaiting(), 0u);
+}
+
+TEST_F(ReadApiTest, ALongPollEndsEmptyAtItsDeadlineOrWhenWoken) {
+  std::string base = "/telemetry/partitions/0/messages";
+  auto start = std::chrono::steady_clock::now();
+  json page = json::parse(Answer(Get(base + "?from=0&waitMs=300")).get().body);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(page["messages"].empty());
+  EXPECT_EQ(page["nextOffset"], "0");
+  EXPECT_GE(seconds, 0.29);
+  // WakeWaiters (the hub became Inaccessible) answers a waiting poll at once, with the refusal
+  // when one applies.
+  std::future<net::HttpResponse> poll = Answer(Get(base + "?from=0&waitMs=10000"));
+  EXPECT_EQ(poll.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  store_->WakeWaiters();
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(poll.get().status, 200u);
+  api_ = std::make_unique<ReadApi>(*store_, *groups_, *policies_, [] {
+    return std::optional<net::HttpResponse>(ServiceApiError());
+  });
+  poll = Answer(Get(base + "?from=0&waitMs=10000"));
+  store_->WakeWaiters();
+  EXPECT_EQ(poll.get().status, 403u);
 }
 
 TEST_F(ReadApiTest, ConsumerGroupsAreCreatedListedAndDeleted) {
