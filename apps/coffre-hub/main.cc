@@ -20,6 +20,7 @@
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
 #include "hubapi/device_api.h"
+#include "hubapi/http_throttle.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "mqtt/server.h"
@@ -132,6 +133,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 7));
   app.add_option("--bootstrap-device", bootstrap_devices,
                  "create this device if missing; its connection string goes to DIR/bootstrap/");
+  hubapi::HttpThrottleOptions throttling;
+  app.add_option("--throttle-failed-auth-per-second", throttling.failed_auth_per_source.per_second,
+                 "HTTPS requests with refused credentials allowed per source address and second "
+                 "once its burst is used (then 429; 0: no limit; default 10)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--throttle-failed-auth-burst", throttling.failed_auth_per_source.burst,
+                 "refused credentials a source address may send at once (default 100)")
+      ->check(CLI::Range(1.0, 1e6));
+  app.add_option("--throttle-registry-ops-per-second", throttling.registry_operations.per_second,
+                 "registry operations per second for the whole hub (then 429; 0: no limit; default 100)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--throttle-registry-ops-burst", throttling.registry_operations.burst,
+                 "registry operations the hub takes at once (default 200)")
+      ->check(CLI::Range(1.0, 1e6));
   CLI11_PARSE(app, argc, argv);
 
   sigset_t stop;
@@ -246,7 +261,9 @@ int main(int argc, char** argv) {
     mqtt_for_monitor = mqtt_server->get();
   }
 
+  hubapi::HttpThrottle throttle(throttling);
   hubapi::ServiceApi service_api(registry, **policies);
+  service_api.set_throttle(&throttle);
   auto groups = hub::ConsumerGroups::Open(**kv, **keys, partitions, NowMs);
   if (!groups.has_value()) return Fail(groups.error());
   hubapi::ReadApi read_api(**store, **groups, **policies);
@@ -264,7 +281,7 @@ int main(int argc, char** argv) {
   };
   https_options.upgrade_path = mqtt::kWebSocketPath;
   https_options.on_upgrade = (*mqtt_server)->WebSocketHandler();
-  auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
+  auto route = [&](const net::HttpRequest& r) -> net::HttpResponse {
     if (auto response = encryption_api.Handle(r)) return *response;
     if (auto response = key_events_api.Handle(r)) return *response;  // also while Inaccessible
     if (auto refusal = encryption_api.RefuseIfInaccessible()) return *refusal;
@@ -272,6 +289,12 @@ int main(int argc, char** argv) {
     if (auto response = read_api.Handle(r)) return *response;
     if (auto response = device_api.Handle(r)) return *response;
     return hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target);
+  };
+  auto https_server = net::HttpsServer::Start(https_options, [&](const net::HttpRequest& r) {
+    if (auto throttled = throttle.RefuseSource(r)) return *throttled;
+    net::HttpResponse response = route(r);
+    throttle.Observe(r, response);
+    return response;
   });
   if (!https_server.has_value()) return Fail(https_server.error());
 
