@@ -23,10 +23,15 @@ version="api-version=2021-04-12"
 # headers in $dir/headers.
 call() {
   curl -s --max-time 20 --cacert "$ca" -X "$1" -H "Authorization: ${4-$token}" \
-    -H 'Content-Type: application/json' -H 'If-Match: *' --data-binary "$3" \
+    -H 'Content-Type: application/json' --data-binary "$3" \
     -D "$dir/headers" -o "$dir/body" -w '%{http_code}' "$https$2" || echo "curl-failed-$?"
 }
-alive() { kill -0 "$hub_pid" 2>/dev/null || fail "coffre-hub (pid $hub_pid) is gone after $*"; }
+# alive WHAT: coffre-hub still runs (a zombie, dead but not yet reaped, does not count).
+alive() {
+  local state
+  state=$(ps -o stat= -p "$hub_pid" 2>/dev/null || true)
+  [ -n "$state" ] && [ "${state:0:1}" != Z ] || fail "coffre-hub (pid $hub_pid) is gone after $*"
+}
 # refused STATUS PATTERN METHOD PATH BODY: answered STATUS with an IoT Hub error body matching
 # PATTERN, and the hub lives.
 refused() {

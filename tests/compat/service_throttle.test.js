@@ -6,10 +6,9 @@
 
 const { describe, it, before } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 
 const { Registry } = require('azure-iothub');
+const { runningStack } = require('./lib/stack.js');
 
 const TEST = { timeout: 60_000 };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -19,9 +18,7 @@ describe('coffre-hub registry throttling driven by azure-iothub', () => {
   let registry;
 
   before(() => {
-    const dir = process.env.COFFRE_STACK_DIR;
-    assert.ok(dir, 'COFFRE_STACK_DIR must name a running stack (see run_on_default_ports.sh)');
-    stack = JSON.parse(fs.readFileSync(path.join(dir, 'connection.json'), 'utf8'));
+    stack = runningStack();
     registry = Registry.fromConnectionString(stack.service_connection_string);
   });
 
