@@ -8,7 +8,7 @@
 // answered with a 500. A request ending the process is what this looks for.
 // Run with the dictionary and the suppressions of OpenSSL's per-thread DRBGs (the telemetry
 // writer threads keep theirs until exit):
-//   LSAN_OPTIONS=suppressions=tests/lsan.supp build/fuzz/fuzz/hub_routes_fuzz \
+//   LSAN_OPTIONS=suppressions=tests/lsan.supp build/fuzz/fuzz/hub_routes_fuzz
 //       -dict=fuzz/hub_routes_fuzz.dict -max_total_time=300 CORPUS_DIR
 #include <stdlib.h>
 
