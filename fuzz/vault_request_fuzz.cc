@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -59,7 +60,11 @@ struct Vault {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Vault* v = new Vault();  // one vault for the whole run
+  static Vault* v = [] {  // one vault for the whole run; its directory goes at exit
+    static Vault* created = new Vault();
+    std::atexit([] { std::error_code ec; std::filesystem::remove_all(created->dir, ec); });
+    return created;
+  }();
   if (size == 0) return 0;
   std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
   net::HttpRequest req;

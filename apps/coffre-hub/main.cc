@@ -22,6 +22,7 @@
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
 #include "hubapi/device_api.h"
+#include "hubapi/http_throttle.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "mqtt/server.h"
@@ -174,6 +175,20 @@ int main(int argc, char** argv) {
                  "over the d2c quota, how long an MQTT message may wait before its connection "
                  "is closed (default 10000)")
       ->check(CLI::Range(int64_t{0}, int64_t{600'000}));
+  hubapi::HttpThrottleOptions throttling;
+  app.add_option("--throttle-failed-auth-per-second", throttling.failed_auth_per_source.per_second,
+                 "HTTPS requests with refused credentials allowed per source address and second "
+                 "once its burst is used (then 429; 0: no limit; default 10)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--throttle-failed-auth-burst", throttling.failed_auth_per_source.burst,
+                 "refused credentials a source address may send at once (default 100)")
+      ->check(CLI::Range(1.0, 1e6));
+  app.add_option("--throttle-registry-ops-per-second", throttling.registry_operations.per_second,
+                 "registry operations per second for the whole hub (then 429; 0: no limit; default 100)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--throttle-registry-ops-burst", throttling.registry_operations.burst,
+                 "registry operations the hub takes at once (default 200)")
+      ->check(CLI::Range(1.0, 1e6));
   CLI11_PARSE(app, argc, argv);
   mqtt_options.connect.deadline = std::chrono::milliseconds(connect_timeout_ms);
   mqtt_options.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
@@ -291,7 +306,9 @@ int main(int argc, char** argv) {
     mqtt_for_monitor = mqtt_server->get();
   }
 
+  hubapi::HttpThrottle throttle(throttling);
   hubapi::ServiceApi service_api(registry, **policies);
+  service_api.set_throttle(&throttle);
   auto groups = hub::ConsumerGroups::Open(**kv, **keys, partitions, NowMs);
   if (!groups.has_value()) return Fail(groups.error());
   hubapi::EncryptionApi encryption_api(monitor, **config, custody, **keys, **policies);
@@ -326,6 +343,14 @@ int main(int argc, char** argv) {
   // threads: no io thread waits for them.
   auto https_server = net::HttpsServer::Start(https_options, [&](net::HttpRequest r,
                                                                  net::HttpResponder respond) {
+    // A source that keeps sending refused credentials is turned away before they are checked;
+    // every 401 it is answered counts against it.
+    if (auto throttled = throttle.RefuseSource(r)) return respond.Send(std::move(*throttled));
+    net::HttpRequest source;
+    source.remote_address = r.remote_address;
+    respond = respond.Tapped([&throttle, source](const net::HttpResponse& out) {
+      throttle.Observe(source, out);
+    });
     if (r.method == "PUT" && IsEncryptionPath(r.target)) {
       bool queued = key_changes.Post([&encryption_api, r, respond] {
         respond.Send(encryption_api.Handle(r).value());

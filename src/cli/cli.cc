@@ -51,6 +51,10 @@ int RunCli(int argc, char** argv) {
       ->required();
   up_cmd->add_option("--ports-from", up.ports_from, "pick free ports from N upward");
   up_cmd->add_option("--hub-host", up.hub_host, "host name devices use for the hub");
+  up_cmd->add_option("--hub-arg", up.hub_args,
+                     "pass this flag on to coffre-hub when it starts (repeatable; e.g. "
+                     "--hub-arg=--throttle-registry-ops-per-second=5); not recorded")
+      ->allow_extra_args(false);
   auto* token_opt = up_cmd->add_option(
       "--pkcs11-token-label", up.pkcs11.token_label,
       "seal the vault's master key by a key on this PKCS#11 token, not a passphrase");

@@ -126,6 +126,7 @@ Result<StackState> StackUp(const UpOptions& options) {
   } else {
     return recorded.error();
   }
+  state.hub_args = options.hub_args;
   const StackPkcs11 recorded_pkcs11 = state.pkcs11;
   if (options.pkcs11.enabled()) {
     state.pkcs11 = options.pkcs11;

@@ -46,6 +46,7 @@ Status EnsureHub(StackState& state) {
         "--key-events-secret-file", (hub_dir / "key-events-secret").string(),
         "--service-key-file", (hub_dir / "service.key").string(),
         "--bootstrap-device", kDemoDevice};
+    args.insert(args.end(), state.hub_args.begin(), state.hub_args.end());
     COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-hub", args,
                                                  hub_dir / "hub.log"));
     state.pids["hub"] = pid;

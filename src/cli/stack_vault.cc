@@ -100,7 +100,7 @@ Status EnsureVault(StackState& state) {
                   existing.status == 404 || !need_token ? "" : "rotateToken=true"));
   COFFRE_RETURN_IF_ERROR(keys::VaultHttpClient::ToStatus(put).WithContext("hub principal"));
   if (need_token) {
-    if (!put.body.is_object() || !put.body.contains("token")) {
+    if (!put.body.is_object() || !put.body.contains("token") || !put.body["token"].is_string()) {
       return Internal("the vault issued no token for the hub principal");
     }
     std::string token = put.body["token"].get<std::string>() + "\n";

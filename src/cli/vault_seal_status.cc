@@ -34,8 +34,9 @@ Table View(const json& status) {
     t.AddRow({"KEY", StringField(status, "key_label")});
     t.AddRow({"MECHANISM", StringField(status, "mechanism")});
   }
-  const json& unsealed = status.at("unsealed");
-  t.AddRow({"UNSEALED", unsealed.is_null() ? "unknown (" + StringField(status, "reason") + ")"
+  auto found = status.find("unsealed");
+  const json& unsealed = found == status.end() ? json() : *found;
+  t.AddRow({"UNSEALED", !unsealed.is_boolean() ? "unknown (" + StringField(status, "reason") + ")"
                         : unsealed.get<bool>()
                             ? "true (running at " + StringField(status, "vault_url") + ")"
                             : "false (" + StringField(status, "reason") + ")"});

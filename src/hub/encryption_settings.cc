@@ -1,5 +1,7 @@
 #include "hub/encryption_settings.h"
 
+#include "common/json_fields.h"
+
 namespace coffre::hub {
 namespace {
 
@@ -23,40 +25,42 @@ nlohmann::json EncryptionSettings::ToJson() const {
 }
 
 Result<EncryptionSettings> EncryptionSettings::FromJson(const nlohmann::json& j) {
-  if (!j.is_object()) return DataLoss("the stored encryption settings are malformed");
-  EncryptionSettings s;
-  s.key_uri = j.value("keyUri", "");
-  s.vault_token_file = j.value("vaultTokenFile", "");
-  s.vault_ca_file = j.value("vaultCaFile", "");
-  s.key_events_secret_file = j.value("keyEventsSecretFile", "");
-  nlohmann::json tunables = j;
-  for (const char* name : {"keyUri", "vaultTokenFile", "vaultCaFile", "keyEventsSecretFile"}) {
-    tunables.erase(name);
-  }
-  Result<EncryptionSettings> out = s.With(tunables);
+  Result<EncryptionSettings> out = [&]() -> Result<EncryptionSettings> {
+    COFFRE_ASSIGN_OR_RETURN(JsonFields fields, JsonFields::Of(j));
+    EncryptionSettings s;
+    COFFRE_ASSIGN_OR_RETURN(s.key_uri, fields.Or<std::string>("keyUri", ""));
+    COFFRE_ASSIGN_OR_RETURN(s.vault_token_file, fields.Or<std::string>("vaultTokenFile", ""));
+    COFFRE_ASSIGN_OR_RETURN(s.vault_ca_file, fields.Or<std::string>("vaultCaFile", ""));
+    COFFRE_ASSIGN_OR_RETURN(s.key_events_secret_file, fields.Or<std::string>("keyEventsSecretFile", ""));
+    nlohmann::json tunables = j;
+    for (const char* name : {"keyUri", "vaultTokenFile", "vaultCaFile", "keyEventsSecretFile"}) {
+      tunables.erase(name);
+    }
+    return s.With(tunables);
+  }();
   if (!out.has_value()) return DataLoss("the stored encryption settings are malformed");
   return out;
 }
 
 Result<EncryptionSettings> EncryptionSettings::With(const nlohmann::json& j) const {
-  if (!j.is_object()) return InvalidArgument("The encryption settings must be a JSON object.");
+  Result<JsonFields> fields = JsonFields::Of(j);
+  if (!fields.has_value()) return InvalidArgument("The encryption settings must be a JSON object.");
   EncryptionSettings out = *this;
   for (const auto& [name, value] : j.items()) {
     if (name == "keyCheckIntervalMs") {
-      if (!value.is_number_integer() || value.get<int64_t>() < 50 || value.get<int64_t>() > 500) {
-        return InvalidArgument("keyCheckIntervalMs must be 50 to 500.");
-      }
-      out.key_check_interval_ms = value.get<int>();
+      Result<int> v = fields->Required<int>(name);
+      if (!v.has_value() || *v < 50 || *v > 500) return InvalidArgument("keyCheckIntervalMs must be 50 to 500.");
+      out.key_check_interval_ms = *v;
     } else if (name == "vaultGraceSeconds") {
-      if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 86400) {
-        return InvalidArgument("vaultGraceSeconds must be 0 to 86400.");
-      }
-      out.vault_grace_s = value.get<int>();
+      Result<int> v = fields->Required<int>(name);
+      if (!v.has_value() || *v < 0 || *v > 86400) return InvalidArgument("vaultGraceSeconds must be 0 to 86400.");
+      out.vault_grace_s = *v;
     } else if (name == "expiredKey") {
-      if (value != "inaccessible" && value != "continue") {
+      Result<std::string> v = fields->Required<std::string>(name);
+      if (!v.has_value() || (*v != "inaccessible" && *v != "continue")) {
         return InvalidArgument("expiredKey must be inaccessible or continue.");
       }
-      out.expired_is_inaccessible = value == "inaccessible";
+      out.expired_is_inaccessible = *v == "inaccessible";
     } else {
       return InvalidArgument("Unknown encryption setting '" + name + "'.");
     }

@@ -175,7 +175,17 @@ KeyMonitor::Verdict KeyMonitor::Probe() {
 
 void KeyMonitor::CheckNow() {
   std::lock_guard<std::mutex> one_at_a_time(check_mu_);
-  Verdict v = Probe();
+  Verdict v;
+  try {
+    v = Probe();
+  } catch (const std::exception& e) {
+    // The last line of defence (replies are read without exceptions): a check that throws
+    // counts as a vault that did not answer, and the monitor's thread lives on.
+    v = Verdict{};
+    v.access = crypto::KeyAccess::kUnreachable;
+    v.reason = "VaultUnreachable";
+    v.detail = std::string("the key check failed: ") + e.what();
+  }
   if (v.access == crypto::KeyAccess::kGranted && !v.current_version.empty() &&
       v.current_version != VersionOf(keys_.wrapped_root().key_id)) {
     // A rotation: follow it. On failure the old copy stays and the next check tries again.

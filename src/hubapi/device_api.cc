@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "common/encoding.h"
+#include "common/json_fields.h"
 #include "common/strings.h"
 #include <nlohmann/json.hpp>
 
@@ -60,18 +61,20 @@ Result<std::vector<hub::TelemetryMessage>> ParseBatch(const std::string& body) {
   }
   std::vector<hub::TelemetryMessage> out;
   for (const auto& entry : entries) {
-    const auto body_it = entry.is_object() ? entry.find("body") : entry.end();
-    if (!entry.is_object() || body_it == entry.end() || !body_it->is_string()) {
-      return InvalidArgument("Every batch entry needs a base64 \"body\".");
-    }
-    Result<Bytes> decoded = Base64Decode(body_it->get<std::string>());
+    Result<JsonFields> fields = JsonFields::Of(entry);
+    Result<std::string> text =
+        fields.has_value() ? fields->Required<std::string>("body") : Result<std::string>(fields.error());
+    if (!text.has_value()) return InvalidArgument("Every batch entry needs a base64 \"body\".");
+    Result<Bytes> decoded = Base64Decode(*text);
     if (!decoded.has_value()) return InvalidArgument("A batch entry's body is not base64.");
     net::HttpHeaders properties;
-    if (auto p = entry.find("properties"); p != entry.end()) {
-      if (!p->is_object()) return InvalidArgument("A batch entry's properties must be an object.");
-      for (const auto& [name, value] : p->items()) {
-        if (!value.is_string()) return InvalidArgument("Property values must be strings.");
-        properties.emplace_back(name, value.get<std::string>());
+    Result<std::optional<JsonFields>> bag = fields->Optional<JsonFields>("properties");
+    if (!bag.has_value()) return InvalidArgument("A batch entry's properties must be an object.");
+    if (*bag) {
+      for (const auto& item : (*bag)->object().items()) {
+        Result<std::string> v = (*bag)->Required<std::string>(item.key());
+        if (!v.has_value()) return InvalidArgument("Property values must be strings.");
+        properties.emplace_back(item.key(), std::move(*v));
       }
     }
     hub::TelemetryMessage m;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_fields.h"
 #include "common/time_format.h"
 #include "hubapi/service_api.h"
 
@@ -45,32 +46,39 @@ net::HttpResponse EncryptionApi::Update(const net::HttpRequest& request) {
                              "Changing encryption settings needs iothubowner's rights: " +
                                  caller.error().message());
   }
-  json body = json::parse(request.body, nullptr, false);
-  if (!body.is_object()) return ServiceApi::Error(400, "ArgumentInvalid", "The body must be a JSON object.");
+  Result<json> parsed = ParseJsonObject(request.body, "The body");
+  if (!parsed.has_value()) return ServiceApi::Error(400, "ArgumentInvalid", "The body must be a JSON object.");
+  json& body = *parsed;
+  JsonFields fields = JsonFields::Of(body).value();  // an object: checked above
+  auto refused = [](const Status& s) { return ServiceApi::Error(400, "ArgumentInvalid", s.message()); };
+  Result<std::optional<std::string>> key_uri = fields.Optional<std::string>("keyUri");
+  Result<std::string> token = fields.Or<std::string>("vaultToken", "");
+  Result<std::string> ca = fields.Or<std::string>("vaultCaPem", "");
+  Result<std::optional<std::string>> secret = fields.Optional<std::string>("keyEventsSecret");
+  for (const Status& s : {key_uri.status(), token.status(), ca.status(), secret.status()}) {
+    if (!s.ok()) return refused(s);
+  }
   std::lock_guard<std::mutex> one_at_a_time(update_mu_);
-  if (body.contains("keyUri")) {
-    if (!body["keyUri"].is_string() || body["keyUri"].get<std::string>().empty()) {
+  if (*key_uri) {
+    if ((*key_uri)->empty()) {
       return ServiceApi::Error(400, "ArgumentInvalid",
                                "keyUri must name a key; a customer-managed key cannot be turned off.");
     }
-    std::string key_uri = body["keyUri"].get<std::string>();
-    std::string token = body.value("vaultToken", "");
-    std::string ca = body.value("vaultCaPem", "");
-    Status changed = custody_.UseCustomerKey(keys_, key_uri, token, ca);
+    Status changed = custody_.UseCustomerKey(keys_, **key_uri, *token, *ca);
     if (!changed.ok()) {
       bool caller_error = changed.code() == StatusCode::kInvalidArgument;
       return ServiceApi::Error(caller_error ? 400 : 409,
                                caller_error ? "ArgumentInvalid" : "CustomerManagedKeyUnusable",
-                               "The hub cannot use " + key_uri + ": " + changed.message());
+                               "The hub cannot use " + **key_uri + ": " + changed.message());
     }
-    monitor_.set_key_uri(key_uri);
+    monitor_.set_key_uri(**key_uri);
     monitor_.Wake();  // the status names the new key from the next check: make it now
-    for (const char* name : {"keyUri", "vaultToken", "vaultCaPem"}) body.erase(name);
+  } else if (body.contains("vaultToken") || body.contains("vaultCaPem")) {
+    return ServiceApi::Error(400, "ArgumentInvalid", "vaultToken and vaultCaPem go with a keyUri.");
   }
-  if (body.contains("keyEventsSecret")) {
-    const nlohmann::json& secret = body["keyEventsSecret"];
-    Status stored = secret.is_string() ? custody_.UseKeyEventsSecret(secret.get<std::string>())
-                                       : InvalidArgument("keyEventsSecret must be a string");
+  for (const char* name : {"keyUri", "vaultToken", "vaultCaPem"}) body.erase(name);
+  if (*secret) {
+    Status stored = custody_.UseKeyEventsSecret(**secret);
     if (!stored.ok()) {
       bool caller_error = stored.code() == StatusCode::kInvalidArgument;
       return ServiceApi::Error(caller_error ? 400 : 500, caller_error ? "ArgumentInvalid" : "ServerError",

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/json_fields.h"
 #include "common/time_format.h"
 #include "common/strings.h"
 #include "hubapi/message_json.h"
@@ -244,16 +245,16 @@ HttpResponse ReadApi::Checkpoint(const std::string& group, int partition,
     return Json({{"offset", std::to_string((*c)->offset)}, {"updated", FormatIsoTime((*c)->updated_ms)}});
   }
   if (request.method != "PUT") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET or PUT.");
-  json body = json::parse(request.body, nullptr, false);
+  // The offset as Azure's checkpoint stores write it (a decimal string), or as a number.
   std::optional<uint64_t> offset;
-  if (body.is_object() && body.contains("offset")) {
-    const json& o = body["offset"];
-    if (o.is_number_unsigned()) offset = o.get<uint64_t>();
-    if (o.is_string()) {
-      const std::string& text = o.get_ref<const std::string&>();
-      if (!text.empty() && text.size() <= 19 && text.find_first_not_of("0123456789") == std::string::npos) {
-        offset = std::stoull(text);
-      }
+  if (Result<json> body = ParseJsonObject(request.body); body.has_value()) {
+    JsonFields fields = JsonFields::Of(*body).value();  // an object: parsed as one
+    if (Result<std::optional<uint64_t>> n = fields.Optional<uint64_t>("offset"); n.has_value()) {
+      offset = *n;
+    } else if (Result<std::optional<std::string>> text = fields.Optional<std::string>("offset");
+               text.has_value() && *text && !(*text)->empty() && (*text)->size() <= 19 &&
+               (*text)->find_first_not_of("0123456789") == std::string::npos) {
+      offset = std::stoull(**text);
     }
   }
   if (!offset || *offset > store_.end_sequence(partition)) {

@@ -1,6 +1,7 @@
 #include "hubapi/service_api.h"
 
 #include "hubapi/api_version.h"
+#include "hubapi/http_throttle.h"
 
 #include <chrono>
 #include <ctime>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/json_fields.h"
 #include "common/time_format.h"
 #include "common/strings.h"
 
@@ -68,33 +70,38 @@ HttpResponse FromStatus(const Status& s, const std::string& device_id, bool modu
   }
 }
 
-// Reads the fields of a device identity body that a caller may set.
+// Reads the fields of a device identity body that a caller may set. Every field is typed:
+// a wrong type, or null where Azure has no nullable field, is INVALID_ARGUMENT (400).
 Result<hub::DeviceIdentity> ParseDevice(const std::string& body, const std::string& path_id) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return InvalidArgument("The body is not a JSON object.");
+  COFFRE_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
+  COFFRE_ASSIGN_OR_RETURN(JsonFields fields, JsonFields::Of(j));
   hub::DeviceIdentity d;
   d.device_id = path_id;
-  if (j.contains("deviceId") && (!j["deviceId"].is_string() || j["deviceId"] != path_id)) {
-    return InvalidArgument("deviceId in the body does not match the path.");
-  }
-  std::string status = j.value("status", "enabled");
+  COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> body_id, fields.Optional<std::string>("deviceId"));
+  if (body_id && *body_id != path_id) return InvalidArgument("deviceId in the body does not match the path.");
+  COFFRE_ASSIGN_OR_RETURN(std::string status, fields.Or<std::string>("status", "enabled"));
   if (status != "enabled" && status != "disabled") return InvalidArgument("status must be enabled or disabled.");
   d.status = status == "enabled" ? hub::DeviceStatus::kEnabled : hub::DeviceStatus::kDisabled;
-  if (j.contains("statusReason") && j["statusReason"].is_string()) d.status_reason = j["statusReason"];
-  const json& auth = j.contains("authentication") && j["authentication"].is_object()
-                         ? j["authentication"] : json::object();
-  auto type = hub::ParseAuthType(auth.value("type", "sas"));
+  COFFRE_ASSIGN_OR_RETURN(auto reason, fields.Nullable<std::string>("statusReason"));
+  d.status_reason = reason.value_or("");
+  COFFRE_ASSIGN_OR_RETURN(std::optional<JsonFields> auth, fields.Nullable<JsonFields>("authentication"));
+  if (!auth) return d;
+  COFFRE_ASSIGN_OR_RETURN(std::string type_name, auth->Or<std::string>("type", "sas"));
+  auto type = hub::ParseAuthType(type_name);
   if (!type) return InvalidArgument("authentication.type is not sas, selfSigned, certificateAuthority or none.");
   d.auth_type = *type;
-  auto text = [](const json& obj, const char* section, const char* field) -> std::string {
-    if (!obj.contains(section) || !obj[section].is_object()) return "";
-    const json& v = obj[section].value(field, json(nullptr));
-    return v.is_string() ? v.get<std::string>() : "";
+  // Azure's nullable fields: the SDK sends null for keys and thumbprints it leaves to the hub.
+  auto text = [&](const char* section, const char* field, std::string& out) -> Status {
+    COFFRE_ASSIGN_OR_RETURN(std::optional<JsonFields> s, auth->Nullable<JsonFields>(section));
+    if (!s) return Status::Ok();
+    COFFRE_ASSIGN_OR_RETURN(std::optional<std::string> v, s->Nullable<std::string>(field));
+    out = v.value_or("");
+    return Status::Ok();
   };
-  d.primary_key = text(auth, "symmetricKey", "primaryKey");
-  d.secondary_key = text(auth, "symmetricKey", "secondaryKey");
-  d.primary_thumbprint = text(auth, "x509Thumbprint", "primaryThumbprint");
-  d.secondary_thumbprint = text(auth, "x509Thumbprint", "secondaryThumbprint");
+  COFFRE_RETURN_IF_ERROR(text("symmetricKey", "primaryKey", d.primary_key));
+  COFFRE_RETURN_IF_ERROR(text("symmetricKey", "secondaryKey", d.secondary_key));
+  COFFRE_RETURN_IF_ERROR(text("x509Thumbprint", "primaryThumbprint", d.primary_thumbprint));
+  COFFRE_RETURN_IF_ERROR(text("x509Thumbprint", "secondaryThumbprint", d.secondary_thumbprint));
   return d;
 }
 
@@ -241,6 +248,9 @@ std::optional<HttpResponse> ServiceApi::Handle(const HttpRequest& request) {
       policies_.Authorize(request.Header("Authorization"), right, hub::ResourceOfPath(path));
   if (!caller.has_value()) return FromStatus(caller.error(), "");
   if (auto refused = CheckApiVersion(request)) return refused;
+  if (throttle_ != nullptr) {
+    if (auto throttled = throttle_->TakeRegistryOperation()) return throttled;
+  }
   if (modules) {
     std::optional<std::string> module_id;
     if (seg.size() == 4) module_id = PercentDecode(seg[3], false);

@@ -12,6 +12,8 @@
 
 namespace coffre::hubapi {
 
+class HttpThrottle;
+
 class ServiceApi {
  public:
   // registry and policies must outlive the API.
@@ -23,6 +25,10 @@ class ServiceApi {
 
   static net::HttpResponse Error(unsigned status, std::string_view code, std::string_view message);
 
+  // Authorized registry operations draw on throttle's hub-wide quota (nullptr: none). The
+  // throttle must outlive the API.
+  void set_throttle(HttpThrottle* throttle) { throttle_ = throttle; }
+
  private:
   net::HttpResponse PutDevice(const net::HttpRequest& request, const std::string& id);
   net::HttpResponse Modules(const net::HttpRequest& request, const std::string& device_id,
@@ -32,6 +38,7 @@ class ServiceApi {
 
   hub::Registry& registry_;
   hub::AccessPolicies& policies_;
+  HttpThrottle* throttle_ = nullptr;
 };
 
 }  // namespace coffre::hubapi

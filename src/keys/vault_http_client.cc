@@ -1,5 +1,7 @@
 #include "keys/vault_http_client.h"
 
+#include "common/json_fields.h"
+
 namespace coffre::keys {
 
 Result<std::unique_ptr<VaultHttpClient>> VaultHttpClient::Create(
@@ -41,12 +43,14 @@ Status VaultHttpClient::ToStatus(const VaultReply& reply) {
   std::string code = "HTTP " + std::to_string(reply.status);
   std::string inner;
   std::string message;
-  if (reply.body.is_object() && reply.body.contains("error") && reply.body["error"].is_object()) {
-    const auto& e = reply.body["error"];
-    code = e.value("code", code);
-    message = e.value("message", "");
-    if (e.contains("innererror") && e["innererror"].is_object()) {
-      inner = e["innererror"].value("code", "");
+  // An error body is read for its message only: any part of it may be missing or mistyped.
+  if (Result<JsonFields> body = JsonFields::Of(reply.body); body.has_value()) {
+    if (auto e = body->Optional<JsonFields>("error"); e.has_value() && *e) {
+      code = (*e)->Or<std::string>("code", code).value_or(code);
+      message = (*e)->Or<std::string>("message", "").value_or("");
+      if (auto in = (*e)->Optional<JsonFields>("innererror"); in.has_value() && *in) {
+        inner = (*in)->Or<std::string>("code", "").value_or("");
+      }
     }
   }
   std::string text = code + (inner.empty() ? "" : "/" + inner) + ": " + message;

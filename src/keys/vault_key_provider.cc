@@ -2,6 +2,7 @@
 
 #include "common/encoding.h"
 #include "crypto/aes_gcm.h"
+#include "keys/vault_replies.h"
 
 namespace coffre::keys {
 namespace {
@@ -63,7 +64,8 @@ Result<std::string> VaultKeyProvider::WrapAlgorithm() {
   if (kty_.empty()) {
     COFFRE_ASSIGN_OR_RETURN(VaultReply reply, client_->Call("GET", KeyPath()));
     COFFRE_RETURN_IF_ERROR(VaultHttpClient::ToStatus(reply));
-    kty_ = reply.body["key"].value("kty", "");
+    COFFRE_ASSIGN_OR_RETURN(KeyReply key, ReadKeyReply(reply.body, options_.clock()));
+    kty_ = std::move(key.kty);
   }
   if (kty_ == "RSA" || kty_ == "RSA-HSM") return std::string("RSA-OAEP-256");
   if (kty_ == "oct" || kty_ == "oct-HSM") return std::string("A256KW");
@@ -81,12 +83,8 @@ Result<crypto::WrappedKey> VaultKeyProvider::Wrap(const crypto::SecretBytes& key
   crypto::Cleanse(body["value"].get_ref<std::string&>());
   if (!reply.has_value()) return reply.error();
   COFFRE_RETURN_IF_ERROR(VaultHttpClient::ToStatus(*reply));
-  if (!reply->body.is_object() || !reply->body["kid"].is_string() ||
-      !reply->body["value"].is_string()) {
-    return Unavailable("the vault's wrapKey reply has no kid or value");
-  }
-  COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, Base64UrlDecode(reply->body["value"].get<std::string>()));
-  return crypto::WrappedKey{reply->body["kid"].get<std::string>(), alg, std::move(wrapped)};
+  COFFRE_ASSIGN_OR_RETURN(auto kid_wrapped, ReadWrapReply(reply->body));
+  return crypto::WrappedKey{std::move(kid_wrapped.first), alg, std::move(kid_wrapped.second)};
 }
 
 Result<crypto::SecretBytes> VaultKeyProvider::Unwrap(const crypto::WrappedKey& wrapped) {
@@ -103,46 +101,16 @@ Result<crypto::SecretBytes> VaultKeyProvider::Unwrap(const crypto::WrappedKey& w
   Status status = VaultHttpClient::ToStatus(reply);
   if (status.code() == StatusCode::kInvalidArgument) return crypto::OpenFailed();
   COFFRE_RETURN_IF_ERROR(status);
-  if (!reply.body.is_object() || !reply.body["value"].is_string()) {
-    return Unavailable("the vault's unwrapKey reply has no value");
-  }
-  std::string& text = reply.body["value"].get_ref<std::string&>();
-  Result<Bytes> raw = Base64UrlDecode(text);
-  crypto::Cleanse(text);
-  if (!raw.has_value()) return crypto::OpenFailed();
-  Result<crypto::SecretBytes> key = crypto::SecretBytes::CopyOf(*raw);
-  crypto::Cleanse(*raw);
-  return key;
+  return ReadUnwrapReply(reply.body);
 }
 
 Result<crypto::KeyDescription> VaultKeyProvider::Describe() {
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(VaultReply reply, client_->Call("GET", KeyPath()));
   COFFRE_RETURN_IF_ERROR(VaultHttpClient::ToStatus(reply));
-  const json& key = reply.body["key"];
-  const json& attributes = reply.body["attributes"];
-  if (!key.is_object() || !key["kid"].is_string() || !attributes.is_object()) {
-    return Unavailable("the vault's key reply has no key or attributes");
-  }
-  COFFRE_ASSIGN_OR_RETURN(KeyUri kid, ParseKeyUri(key["kid"].get<std::string>()));
-  kty_ = key.value("kty", "");
-  crypto::KeyDescription d;
-  d.name = kid.name;
-  d.version = kid.version;
-  d.id = key["kid"].get<std::string>();
-  std::string recovery = attributes.value("recoveryLevel", "");
-  d.purge_protected = !recovery.empty() && recovery.find("Purgeable") == std::string::npos;
-  int64_t now = options_.clock();
-  if (!attributes.value("enabled", false)) {
-    d.state = crypto::KeyState::kDisabled;
-  } else if (attributes.contains("exp") && attributes["exp"].is_number() &&
-             now >= attributes["exp"].get<int64_t>()) {
-    d.state = crypto::KeyState::kExpired;
-  } else if (attributes.contains("nbf") && attributes["nbf"].is_number() &&
-             now < attributes["nbf"].get<int64_t>()) {
-    d.state = crypto::KeyState::kNotYetValid;
-  }
-  return d;
+  COFFRE_ASSIGN_OR_RETURN(KeyReply key, ReadKeyReply(reply.body, options_.clock()));
+  kty_ = std::move(key.kty);
+  return std::move(key.description);
 }
 
 }  // namespace coffre::keys

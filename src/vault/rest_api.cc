@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/json_fields.h"
 #include "common/strings.h"
 #include "vault/audit_api.h"
 #include "vault/audit_log.h"
@@ -98,22 +99,18 @@ Result<json> ParseBody(const HttpRequest& req, bool required) {
   return j;
 }
 
-// Reads an optional field of a given JSON type; INVALID_ARGUMENT if present with another type.
+// Reads an optional field of a given JSON type (null counts as absent); INVALID_ARGUMENT if
+// present with another type, or an integer out of T's range (common/json_fields.h).
 template <typename T>
 Result<std::optional<T>> Field(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return std::optional<T>();
-  bool ok = false;
-  if constexpr (std::is_same_v<T, std::string>) ok = it->is_string();
-  else if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean();
-  else if constexpr (std::is_integral_v<T>) ok = it->is_number_integer();
-  else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-    ok = it->is_array() && std::all_of(it->begin(), it->end(), [](const json& e) { return e.is_string(); });
+  COFFRE_ASSIGN_OR_RETURN(JsonFields fields, JsonFields::Of(j));
+  if constexpr (std::is_same_v<T, json>) {  // an object, kept as JSON
+    COFFRE_ASSIGN_OR_RETURN(std::optional<JsonFields> object, fields.Nullable<JsonFields>(name));
+    if (!object) return std::optional<json>();
+    return std::optional<json>(object->object());
   } else {
-    ok = it->is_object();
+    return fields.Nullable<T>(name);
   }
-  if (!ok) return InvalidArgument(std::string("The field '") + name + "' has the wrong type.");
-  return std::optional<T>(it->get<T>());
 }
 
 Result<KeyAttributesPatch> ParseAttributes(const json& body) {

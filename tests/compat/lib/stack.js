@@ -458,7 +458,15 @@ async function readBack(stack, deviceId) {
   return found;
 }
 
+// The stack that run_on_default_ports.sh started (COFFRE_STACK_DIR): its connection.json.
+function runningStack() {
+  const dir = process.env.COFFRE_STACK_DIR;
+  if (!dir) throw new Error('COFFRE_STACK_DIR must name a running stack (see run_on_default_ports.sh)');
+  return JSON.parse(fs.readFileSync(path.join(dir, 'connection.json'), 'utf8'));
+}
+
 module.exports = {
+  runningStack,
   serviceToken,
   readBack,
   API_VERSION,
