@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 
 #include <nlohmann/json.hpp>
 
@@ -127,8 +128,14 @@ struct Hub {
       if (auto answer = key_events_api->Handle(r)) return *answer;
       if (auto refusal = encryption_api->RefuseIfInaccessible()) return *refusal;
       if (auto answer = service_api->Handle(r)) return *answer;
-      if (auto answer = read_api->Handle(r)) return *answer;
-      if (auto answer = device_api->Handle(r)) return *answer;
+      // The read and device APIs may answer later, from another thread (a durable send).
+      std::promise<net::HttpResponse> later;
+      std::future<net::HttpResponse> answer = later.get_future();
+      net::HttpResponder respond([&later](net::HttpResponse out) { later.set_value(std::move(out)); });
+      if (read_api->Handle(r, respond) || device_api->Handle(r, respond)) {
+        COFFRE_CHECK(answer.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+        return answer.get();
+      }
       return hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target);
     }();
     throttle->Observe(r, response);

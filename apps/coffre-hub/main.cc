@@ -314,7 +314,7 @@ int main(int argc, char** argv) {
   hubapi::EncryptionApi encryption_api(monitor, **config, custody, **keys, **policies);
   hubapi::ReadApi read_api(**store, **groups, **policies,
                            [&] { return encryption_api.RefuseIfInaccessible(); });
-  hubapi::DeviceApi device_api(auth, ingest);
+  hubapi::DeviceApi device_api(auth, ingest, &quotas);
   hubapi::KeyEventsApi key_events_api(monitor, **config, [] { return NowMs() / 1000; });
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);

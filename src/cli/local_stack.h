@@ -38,7 +38,7 @@ struct UpOptions {
   std::string hub_host = "localhost";
   bool start_vault = true;  // false: certificates, ports and connection.json only (unit tests)
   StackPkcs11 pkcs11 = {};  // not enabled: what DIR/stack.json recorded, else the passphrase
-  std::vector<std::string> hub_args;  // extra coffre-hub flags for this start (not recorded)
+  std::vector<std::string> hub_args = {};  // extra coffre-hub flags for this start (not recorded)
 };
 
 struct StackState {
@@ -48,7 +48,7 @@ struct StackState {
   StackPorts ports;
   std::map<std::string, int> pids;  // running components: "vault", "hub"
   StackPkcs11 pkcs11;
-  std::vector<std::string> hub_args;  // extra coffre-hub flags for this start (not recorded)
+  std::vector<std::string> hub_args = {};  // extra coffre-hub flags for this start (not recorded)
   std::string vault_url;
   std::string vault_token;  // the key owner's token
   std::string key_name;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hubapi/api_version.h"
+#include "hubapi/http_throttle.h"
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
@@ -145,6 +146,13 @@ std::optional<HttpResponse> DeviceApi::Submit(const HttpRequest& request,
     ByteSpan body = AsBytes(request.body);
     message.body.assign(body.begin(), body.end());
     messages.push_back(std::move(message));
+  }
+  if (quotas_ != nullptr) {
+    std::chrono::milliseconds wait =
+        quotas_->TakeD2c(std::chrono::steady_clock::now(), static_cast<double>(messages.size()));
+    if (wait.count() > 0) {
+      return HttpThrottle::Throttled(wait, "The hub's device-to-cloud quota is used up; retry later.");
+    }
   }
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch()).count();

@@ -5,11 +5,14 @@
 // policy's whose sr covers it) in the Authorization header, the body as the request body
 // (chunked is fine) and its properties in iothub-* headers. The answer (204) comes only once the
 // message is durable: TelemetryIngest's completion sends it, so no thread waits for the group
-// commit. Thread-safe.
+// commit. Messages take from the hub-wide device-to-cloud quota (hub::Quotas) shared with MQTT:
+// over it, 429 ThrottlingException with Retry-After, as IoT Hub answers HTTPS devices.
+// Thread-safe.
 
 #include <optional>
 
 #include "hub/device_auth.h"
+#include "hub/quotas.h"
 #include "hub/telemetry_ingest.h"
 #include "net/http_types.h"
 #include "net/https_server.h"
@@ -18,9 +21,10 @@ namespace coffre::hubapi {
 
 class DeviceApi {
  public:
-  // auth and ingest must outlive the API.
-  DeviceApi(hub::DeviceAuthenticator& auth, hub::TelemetryIngest& ingest)
-      : auth_(auth), ingest_(ingest) {}
+  // auth, ingest and quotas (optional: none, no quota) must outlive the API.
+  DeviceApi(hub::DeviceAuthenticator& auth, hub::TelemetryIngest& ingest,
+            hub::Quotas* quotas = nullptr)
+      : auth_(auth), ingest_(ingest), quotas_(quotas) {}
 
   // False if the request is not for this API; else it is answered through `respond`: at once
   // if refused, else once every message is durable (or failed to be stored).
@@ -32,6 +36,7 @@ class DeviceApi {
 
   hub::DeviceAuthenticator& auth_;
   hub::TelemetryIngest& ingest_;
+  hub::Quotas* quotas_;
 };
 
 }  // namespace coffre::hubapi

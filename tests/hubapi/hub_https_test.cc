@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <future>
 #include <thread>
 
 #include "common/encoding.h"
@@ -22,6 +23,7 @@
 #include "hub/access_policies.h"
 #include "hub/consumer_groups.h"
 #include "hub/key_monitor.h"
+#include "hub/quotas.h"
 #include "hub/sas_token.h"
 #include "hubapi/device_api.h"
 #include "hubapi/read_api.h"
@@ -260,6 +262,34 @@ class HubHttpsTest : public ::testing::Test {
   int poll_partition_ = 0;
   std::string token_;
 };
+
+// The HTTPS device API takes from the same hub-wide quota as MQTT: past it, 429
+// ThrottlingException with Retry-After, nothing stored; back once the budget refills.
+TEST_F(HubHttpsTest, TheDeviceApiAnswers429OverTheD2cQuota) {
+  hub::Quotas quotas(hub::QuotaOptions{{.per_second = 1, .burst = 2}});
+  DeviceApi api(*auth_, *ingest_, &quotas);
+  net::HttpRequest send;
+  send.method = "POST";
+  send.target = "/devices/dev-01/messages/events?api-version=2021-04-12";
+  send.headers.emplace_back("Authorization", DeviceToken());
+  send.body = "t";
+  auto answer = [&] {
+    std::promise<net::HttpResponse> later;
+    auto got = later.get_future();
+    EXPECT_TRUE(api.Handle(send, net::HttpResponder([&](net::HttpResponse r) { later.set_value(r); })));
+    EXPECT_EQ(got.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    return got.get();
+  };
+  EXPECT_EQ(answer().status, 204u);
+  EXPECT_EQ(answer().status, 204u);
+  net::HttpResponse throttled = answer();
+  EXPECT_EQ(throttled.status, 429u);
+  EXPECT_NE(throttled.body.find("ErrorCode:ThrottlingException"), std::string::npos) << throttled.body;
+  EXPECT_EQ(net::FindHeader(throttled.headers, "Retry-After"), "1");
+  EXPECT_EQ(store_->end_sequence(store_->PartitionOf("dev-01")), 2u) << "a throttled message was stored";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the budget refills: 1/s
+  EXPECT_EQ(answer().status, 204u);
+}
 
 TEST_F(HubHttpsTest, EightLongPollsDelayNeitherOtherRequestsNorWebSocketPubacks) {
   auto polls = OpenLongPolls();
