@@ -331,13 +331,21 @@ int main(int argc, char** argv) {
   };
   https_options.upgrade_path = mqtt::kWebSocketPath;
   https_options.on_upgrade = (*mqtt_server)->WebSocketHandler();
-  // Changing the customer key makes vault round trips and synced writes: off the io threads.
+  // Changing the customer key makes vault round trips and synced writes, and registry and
+  // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes("https");
+  WorkQueue store_writes("https-writes", 256);
   auto sync_routes = [&](const net::HttpRequest& r) -> std::optional<net::HttpResponse> {
     if (auto response = encryption_api.Handle(r)) return response;
     if (auto response = key_events_api.Handle(r)) return response;  // also while Inaccessible
     if (auto refusal = encryption_api.RefuseIfInaccessible()) return refusal;
     return service_api.Handle(r);
+  };
+  auto route = [&](const net::HttpRequest& r, const net::HttpResponder& respond) {
+    if (auto response = sync_routes(r)) return respond.Send(std::move(*response));
+    if (read_api.Handle(r, respond)) return;
+    if (device_api.Handle(r, respond)) return;
+    respond.Send(hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target));
   };
   // The read API's long polls and the device API's durability waits answer later, from other
   // threads: no io thread waits for them.
@@ -361,10 +369,14 @@ int main(int argc, char** argv) {
       }
       return;
     }
-    if (auto response = sync_routes(r)) return respond.Send(std::move(*response));
-    if (read_api.Handle(r, respond)) return;
-    if (device_api.Handle(r, respond)) return;
-    respond.Send(hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target));
+    if (r.method == "PUT" || r.method == "DELETE") {
+      if (!store_writes.Post([&route, r, respond] { route(r, respond); })) {
+        respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
+                                               "Too many registry changes are waiting."));
+      }
+      return;
+    }
+    route(r, respond);
   });
   if (!https_server.has_value()) return Fail(https_server.error());
 

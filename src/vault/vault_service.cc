@@ -1,7 +1,10 @@
 #include "vault/vault_service.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <set>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -58,12 +61,18 @@ Result<nlohmann::json> SealStatus(const std::filesystem::path& file,
 
 // POST /keys/{name}/create and /rotate: RSA key generation, seconds of CPU for a large key, is
 // done on a worker so the io threads go on serving.
-bool GeneratesKey(const net::HttpRequest& r) {
-  if (r.method != "POST") return false;
+// Requests that generate a key or write the store (synced RocksDB writes): they run on a
+// worker, off the io threads. Reads and the key operations (wrapKey, unwrapKey, sign, ...),
+// which only compute, stay on them.
+bool GeneratesKeyOrWrites(const net::HttpRequest& r) {
+  if (r.method == "GET" || r.method == "HEAD") return false;
+  if (r.method != "POST") return true;  // PUT, PATCH, DELETE
   std::string_view path = std::string_view(r.target).substr(0, r.target.find('?'));
-  std::vector<std::string_view> seg = Split(path, '/');
-  return seg.size() == 4 && seg[0].empty() && seg[1] == "keys" &&
-         (seg[3] == "create" || seg[3] == "rotate");
+  std::string last(path.substr(path.rfind('/') + 1));
+  std::transform(last.begin(), last.end(), last.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::set<std::string, std::less<>> kComputeOnly = {
+      "wrapkey", "unwrapkey", "encrypt", "decrypt", "sign", "verify", "backup"};
+  return !kComputeOnly.contains(last);
 }
 
 }  // namespace
@@ -82,7 +91,7 @@ struct VaultService::Impl {
   std::unique_ptr<KeyBackup> backup;
   std::unique_ptr<RestApi> api;
   std::atomic<RestApi*> api_ready{nullptr};
-  WorkQueue key_generation{"vault"};  // outlives the server, whose handler posts to it
+  WorkQueue store_writes{"vault"};  // outlives the server, whose handler posts to it
   std::unique_ptr<net::HttpsServer> server;
   std::string public_url;
   bool initialised_now = false;
@@ -98,7 +107,7 @@ bool VaultService::initialised_now() const { return impl_->initialised_now; }
 void VaultService::Stop() {
   if (impl_ && impl_->scheduler) impl_->scheduler->Stop();
   if (impl_ && impl_->server) impl_->server->Stop();
-  if (impl_) impl_->key_generation.Stop();
+  if (impl_) impl_->store_writes.Stop();
   if (impl_ && impl_->events) impl_->events->Stop();
 }
 
@@ -188,9 +197,9 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
       impl_ptr->audit->AppendUnauthenticated(DescribeRequest(r, "", starting));
       return respond.Send(std::move(starting));
     }
-    if (!GeneratesKey(r)) return respond.Send(api->Handle(r));
-    if (impl_ptr->key_generation.Post([api, r, respond] { respond.Send(api->Handle(r)); })) return;
-    net::HttpResponse busy = RestApi::Error(429, "Throttled", "Too many keys are being generated.");
+    if (!GeneratesKeyOrWrites(r)) return respond.Send(api->Handle(r));
+    if (impl_ptr->store_writes.Post([api, r, respond] { respond.Send(api->Handle(r)); })) return;
+    net::HttpResponse busy = RestApi::Error(429, "Throttled", "Too many key changes are waiting.");
     busy.headers.emplace_back("Retry-After", "1");
     impl_ptr->audit->AppendUnauthenticated(DescribeRequest(r, "", busy));
     respond.Send(std::move(busy));
