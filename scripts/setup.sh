@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build tools, libraries, servers the tests start (mosquitto: the reference broker of the
-# benchmarks), and the fuzzing toolchain: DESIGN.md.
+# benchmarks), and the fuzzing toolchain: docs/ARCHITECTURE.md.
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl
   libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev libnats-dev

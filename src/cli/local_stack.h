@@ -1,5 +1,5 @@
 #pragma once
-// The local stack (DESIGN.md, "The local stack"): `coffre up --dir DIR` prepares DIR (mode
+// The local stack (docs/ARCHITECTURE.md, "Processes"): `coffre up --dir DIR` prepares DIR (mode
 // 0700), its TLS files (a CA and a server certificate for localhost, reused on the next start),
 // the ports (recorded in DIR/stack.json and reused), starts what is built, and writes
 // DIR/connection.json. `coffre down --dir DIR` stops the recorded processes by pid.
@@ -63,7 +63,7 @@ Result<StackState> StackUp(const UpOptions& options);
 // Stops every recorded process (SIGTERM, then SIGKILL after `grace`), and clears the pids.
 Status StackDown(const std::filesystem::path& dir, int grace_ms = 10000);
 
-// DIR/connection.json as DESIGN.md specifies it, with the fields of what exists.
+// DIR/connection.json as the README and docs/ARCHITECTURE.md describe it, with the fields of what exists.
 std::string ConnectionJson(const StackState& state);
 
 // Free TCP ports on 127.0.0.1 from `from` upward.

@@ -1,6 +1,6 @@
 #pragma once
 // Shared access signatures, exactly as Azure IoT Hub and its SDKs make and check them
-// (../shared/specs/iothub-protocol.md §1.2-1.7):
+// (docs/SECURITY.md, "What a service token's sr reaches"):
 //   SharedAccessSignature sr=<resource>&sig=<signature>&se=<expiry>[&skn=<policy>]
 //   sig = base64(HMAC-SHA256(base64-decoded key, <sr as sent> + "\n" + <se as sent>))
 // The signature is checked over sr and se exactly as they arrive (SDKs differ in escaping), in

@@ -1,6 +1,6 @@
 #pragma once
 // KeyVault: keys, their versions and lifecycle, as Azure Key Vault defines them
-// (../shared/specs/keyvault-api.md §3): create and import add a version; "latest" is the newest
+// (docs/VAULT.md): create and import add a version; "latest" is the newest
 // version; delete is soft (all versions, recoverable until the retention ends, purge refused
 // under purge protection); crypto needs the version enabled, inside [nbf, exp) for encrypt and
 // wrap, and the operation in key_ops. Permissions are checked by the caller (the REST layer).

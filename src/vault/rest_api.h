@@ -1,6 +1,6 @@
 #pragma once
 // The vault's HTTPS API: the Azure Key Vault keys REST API as @azure/keyvault-keys uses it
-// (../shared/specs/keyvault-api.md), plus Coffre's own routes under /coffre/: principal
+// (docs/VAULT.md), plus Coffre's own routes under /coffre/: principal
 // management and the master key's seal status.
 // Order of checks: authentication (401 + challenge, before anything is parsed), api-version,
 // route, key scope (403 ForbiddenByRbac), permission (403 AccessDenied), existence (404),

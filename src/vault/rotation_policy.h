@@ -1,6 +1,6 @@
 #pragma once
 // RotationPolicy: a key's rotation policy as Azure Key Vault defines it
-// (../shared/specs/keyvault-api.md §3.4): lifetime actions (Rotate by timeAfterCreate or
+// (docs/VAULT.md, rotation policies): lifetime actions (Rotate by timeAfterCreate or
 // timeBeforeExpiry, Notify by timeBeforeExpiry) and an expiryTime that rotation gives each new
 // version. Azure's validation by default: expiryTime >= 28 days; a rotation at least 7 days after
 // creation and at least 7 days before expiry; timeBeforeExpiry rotation only with an expiryTime;
