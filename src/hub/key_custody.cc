@@ -16,6 +16,7 @@ constexpr auto kOpenTimeout = std::chrono::milliseconds(3000);
 
 Result<std::shared_ptr<crypto::KeyProvider>> KeyCustody::Provider(
     const EncryptionSettings& s, std::chrono::milliseconds timeout) const {
+  if (factory_) return factory_(s, timeout);
   if (!s.customer_managed()) {
     COFFRE_ASSIGN_OR_RETURN(auto provider, keys::ServiceKeyProvider::Create(service_key_));
     return std::shared_ptr<crypto::KeyProvider>(std::move(provider));

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,11 +22,20 @@ namespace coffre::hub {
 
 class KeyCustody {
  public:
+  // The provider for a choice of key, each call bounded by `timeout`: by default a vault client
+  // for a customer key and the service key's provider otherwise; tests pass their own.
+  using ProviderFactory = std::function<Result<std::shared_ptr<crypto::KeyProvider>>(
+      const EncryptionSettings& settings, std::chrono::milliseconds timeout)>;
+
   // config and service_key must outlive the custody; a changed key's token and CA files are
   // written under `dir` (mode 0600).
   KeyCustody(EncryptionConfig& config, const crypto::SecretBytes& service_key,
-             std::filesystem::path dir)
-      : config_(config), service_key_(service_key), dir_(std::move(dir)), checker_(nullptr) {}
+             std::filesystem::path dir, ProviderFactory factory = nullptr)
+      : config_(config),
+        service_key_(service_key),
+        dir_(std::move(dir)),
+        factory_(std::move(factory)),
+        checker_(nullptr) {}
 
   // The hub's keys: a new hub's root key is created and wrapped by the configured key; an
   // existing one is unwrapped by the provider that wrapped it, or opened locked (then
@@ -52,6 +62,7 @@ class KeyCustody {
   EncryptionConfig& config_;
   const crypto::SecretBytes& service_key_;
   std::filesystem::path dir_;
+  ProviderFactory factory_;  // null: Provider's default
   std::mutex change_mu_;  // one change at a time
   keys::CurrentKeyProvider checker_;
 };
