@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh release
+# Only what it runs: the three programs (the tests build with scripts/test.sh).
+echo "start: building coffre, coffre-hub and coffre-vault (a few minutes on a fresh clone)"
+scripts/build.sh release coffre coffre-hub coffre-vault
 exec build/release/apps/coffre up --dir "${COFFRE_DIR:-.coffre}" "$@"
