@@ -50,6 +50,14 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
   return ::testing::ExplainMatchResult(message_matcher, s.message(), result_listener);
 }
 
+// A Status with this code and this finer code (Status::detail), e.g. Key Vault's "KeyDisabled".
+MATCHER_P2(StatusWithDetail, code, detail, "") {
+  ::coffre::Status s = arg;
+  if (s.code() == code && s.detail() == detail) return true;
+  *result_listener << "status is " << s << " with detail '" << s.detail() << "'";
+  return false;
+}
+
 inline Bytes Hex(std::string_view text) {
   Result<Bytes> b = HexDecode(text);
   EXPECT_TRUE(b.has_value()) << "bad hex in test: " << text;

@@ -37,7 +37,15 @@ Status Status::WithContext(std::string_view context) const {
   std::string m(context);
   m += ": ";
   m += message_;
-  return Status(code_, std::move(m));
+  Status out(code_, std::move(m));
+  out.detail_ = detail_;
+  return out;
+}
+
+Status Status::WithDetail(std::string detail) const {
+  Status out = *this;
+  if (!ok()) out.detail_ = std::move(detail);
+  return out;
 }
 
 std::ostream& operator<<(std::ostream& os, const Status& status) {

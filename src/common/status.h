@@ -1,6 +1,8 @@
 #pragma once
 // Status: the outcome of a fallible call with no value. OK carries no message; an error carries
-// a code and a message written for the operator. Never put secret bytes in a message.
+// a code and a message written for the operator, and optionally a finer error code for APIs that
+// report one (Key Vault's innererror "KeyDisabled", IoT Hub's "ModuleNotFound"): a field, never
+// text to parse back out of the message. Never put secret bytes in a message.
 // Value type, thread-compatible.
 
 #include <ostream>
@@ -39,19 +41,24 @@ class [[nodiscard]] Status {
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
 
+  // The finer code ("" if none); WithDetail returns a copy that carries one.
+  const std::string& detail() const { return detail_; }
+  Status WithDetail(std::string detail) const;
+
   // "NOT_FOUND: device 'x' does not exist", or "OK".
   std::string ToString() const;
 
-  // Adds context in front of the message, keeping the code: "reading key file: <message>".
+  // Adds context in front of the message, keeping the codes: "reading key file: <message>".
   Status WithContext(std::string_view context) const;
 
   friend bool operator==(const Status& a, const Status& b) {
-    return a.code_ == b.code_ && a.message_ == b.message_;
+    return a.code_ == b.code_ && a.message_ == b.message_ && a.detail_ == b.detail_;
   }
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::string detail_;
 };
 
 std::ostream& operator<<(std::ostream& os, const Status& status);

@@ -13,7 +13,8 @@ using nlohmann::json;
 constexpr std::string_view kModulePrefix = "mod/";
 
 Status ModuleNotFound(const std::string& device_id, const std::string& module_id) {
-  return NotFound("Module " + module_id + " on device " + device_id + " not found.");
+  return NotFound("Module " + module_id + " on device " + device_id + " not found.")
+      .WithDetail("ModuleNotFound");
 }
 
 json ToJson(const ModuleIdentity& m) {
@@ -126,7 +127,8 @@ Result<ModuleIdentity> Registry::CreateModule(ModuleIdentity m) {
   Result<json> existing = rows_.Load(row);
   if (existing.has_value()) {
     return AlreadyExists("A module with ID '" + m.module_id + "' is already registered on device '" +
-                         m.device_id + "'.");
+                         m.device_id + "'.")
+        .WithDetail("ModuleAlreadyExistsOnDevice");
   }
   if (existing.error().code() != StatusCode::kNotFound) return existing.error();
   COFFRE_ASSIGN_OR_RETURN(m.generation_id, identity::NewGenerationId(clock_()));

@@ -10,6 +10,7 @@
 #include "common/strings.h"
 #include "hubapi/message_json.h"
 #include "hubapi/service_api.h"
+#include "net/http_error.h"
 
 namespace coffre::hubapi {
 namespace {
@@ -44,15 +45,17 @@ HttpResponse Json(const json& body) {
 namespace {
 
 // Consumer-group and checkpoint errors in the read API's shape.
+const net::HttpErrorTable kGroupErrors(
+    {{StatusCode::kNotFound, {404, "ConsumerGroupNotFound"}},
+     {StatusCode::kAlreadyExists, {409, "ConsumerGroupAlreadyExists"}},
+     {StatusCode::kInvalidArgument, {400, "ArgumentInvalid"}},
+     {StatusCode::kFailedPrecondition, {400, "ArgumentInvalid"}},
+     {StatusCode::kResourceExhausted, {403, "QuotaExceeded"}}},
+    {500, "ServerError"});
+
 HttpResponse GroupError(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kNotFound: return ServiceApi::Error(404, "ConsumerGroupNotFound", s.message());
-    case StatusCode::kAlreadyExists: return ServiceApi::Error(409, "ConsumerGroupAlreadyExists", s.message());
-    case StatusCode::kInvalidArgument: return ServiceApi::Error(400, "ArgumentInvalid", s.message());
-    case StatusCode::kFailedPrecondition: return ServiceApi::Error(400, "ArgumentInvalid", s.message());
-    case StatusCode::kResourceExhausted: return ServiceApi::Error(403, "QuotaExceeded", s.message());
-    default: return ServiceApi::Error(500, "ServerError", s.message());
-  }
+  net::HttpError e = net::HttpErrorFor(s, kGroupErrors);
+  return ServiceApi::Error(e.status, e.code, s.message());
 }
 
 json GroupJson(const hub::ConsumerGroup& g) {

@@ -12,6 +12,7 @@
 #include "common/json_fields.h"
 #include "common/time_format.h"
 #include "common/strings.h"
+#include "net/http_error.h"
 
 namespace coffre::hubapi {
 namespace {
@@ -51,23 +52,23 @@ HttpResponse Json(const json& body, unsigned status = 200) {
   return r;
 }
 
-HttpResponse FromStatus(const Status& s, const std::string& device_id, bool module = false) {
-  switch (s.code()) {
-    case StatusCode::kNotFound:
-      // A module call names the device too: which one is missing is in the message.
-      return ServiceApi::Error(404, module && s.message().starts_with("Module") ? "ModuleNotFound" : "DeviceNotFound",
-                               s.message());
-    case StatusCode::kAlreadyExists:
-      return ServiceApi::Error(409, module ? "ModuleAlreadyExistsOnDevice" : "DeviceAlreadyExists", s.message());
-    case StatusCode::kFailedPrecondition: return ServiceApi::Error(412, "PreconditionFailed", s.message());
-    case StatusCode::kInvalidArgument: return ServiceApi::Error(400, "ArgumentInvalid", s.message());
-    case StatusCode::kUnauthenticated: return ServiceApi::Error(401, "IotHubUnauthorizedAccess", s.message());
-    case StatusCode::kPermissionDenied: return ServiceApi::Error(401, "IotHubUnauthorizedAccess", s.message());
-    case StatusCode::kUnavailable:
-    case StatusCode::kResourceExhausted: return ServiceApi::Error(503, "ServiceUnavailable", s.message());
-    default:
-      return ServiceApi::Error(500, "ServerError", "device " + device_id + ": " + s.message());
-  }
+// How registry Status codes read over HTTP, as IoT Hub replies. The registry marks which of a
+// module call's identities is missing or exists with the Status's detail ("ModuleNotFound").
+const net::HttpErrorTable kRegistryErrors(
+    {{StatusCode::kNotFound, {404, "DeviceNotFound"}},
+     {StatusCode::kAlreadyExists, {409, "DeviceAlreadyExists"}},
+     {StatusCode::kFailedPrecondition, {412, "PreconditionFailed"}},
+     {StatusCode::kInvalidArgument, {400, "ArgumentInvalid"}},
+     {StatusCode::kUnauthenticated, {401, "IotHubUnauthorizedAccess"}},
+     {StatusCode::kPermissionDenied, {401, "IotHubUnauthorizedAccess"}},
+     {StatusCode::kUnavailable, {503, "ServiceUnavailable"}},
+     {StatusCode::kResourceExhausted, {503, "ServiceUnavailable"}}},
+    {500, "ServerError"});
+
+HttpResponse FromStatus(const Status& s, const std::string& device_id) {
+  net::HttpError e = net::HttpErrorFor(s, kRegistryErrors);
+  if (e.status == 500) return ServiceApi::Error(500, e.code, "device " + device_id + ": " + s.message());
+  return ServiceApi::Error(e.status, e.detail.empty() ? e.code : e.detail, s.message());
 }
 
 // Reads the fields of a device identity body that a caller may set. Every field is typed:
@@ -195,11 +196,11 @@ HttpResponse ServiceApi::PutDevice(const HttpRequest& request, const std::string
 HttpResponse ServiceApi::PutModule(const HttpRequest& request, const std::string& device_id,
                                    const std::string& module_id) {
   Result<hub::ModuleIdentity> module = ParseModule(request.body, device_id, module_id);
-  if (!module.has_value()) return FromStatus(module.error(), device_id, true);
+  if (!module.has_value()) return FromStatus(module.error(), device_id);
   std::string if_match(request.Header("If-Match"));
   Result<hub::ModuleIdentity> saved =
       if_match.empty() ? registry_.CreateModule(*module) : registry_.UpdateModule(*module, if_match);
-  if (!saved.has_value()) return FromStatus(saved.error(), device_id, true);
+  if (!saved.has_value()) return FromStatus(saved.error(), device_id);
   return Json(ModuleJson(*saved));
 }
 
@@ -210,7 +211,7 @@ HttpResponse ServiceApi::Modules(const HttpRequest& request, const std::string& 
   if (!module_id) {
     if (method != "GET") return Error(405, "MethodNotAllowed", "Use GET.");
     Result<std::vector<hub::ModuleIdentity>> modules = registry_.ListModules(device_id);
-    if (!modules.has_value()) return FromStatus(modules.error(), device_id, true);
+    if (!modules.has_value()) return FromStatus(modules.error(), device_id);
     json list = json::array();
     for (const auto& m : *modules) list.push_back(ModuleJson(m));
     return Json(list);
@@ -218,12 +219,12 @@ HttpResponse ServiceApi::Modules(const HttpRequest& request, const std::string& 
   if (method == "PUT") return PutModule(request, device_id, *module_id);
   if (method == "GET") {
     Result<hub::ModuleIdentity> m = registry_.GetModule(device_id, *module_id);
-    if (!m.has_value()) return FromStatus(m.error(), device_id, true);
+    if (!m.has_value()) return FromStatus(m.error(), device_id);
     return Json(ModuleJson(*m));
   }
   if (method == "DELETE") {
     Status s = registry_.DeleteModule(device_id, *module_id, std::string(request.Header("If-Match")));
-    if (!s.ok()) return FromStatus(s, device_id, true);
+    if (!s.ok()) return FromStatus(s, device_id);
     HttpResponse r;
     r.status = 204;
     return r;

@@ -4,6 +4,7 @@
 
 #include "crypto/secret_bytes.h"
 #include "vault/rest_api.h"
+#include "net/http_error.h"
 
 namespace coffre::vault {
 namespace {
@@ -18,13 +19,15 @@ HttpResponse Reply(const json& body, unsigned status = 200) {
   return r;
 }
 
+const net::HttpErrorTable kSubscriptionErrors(
+    {{StatusCode::kInvalidArgument, {400, "BadParameter"}},
+     {StatusCode::kNotFound, {404, "SubscriptionNotFound"}},
+     {StatusCode::kResourceExhausted, {409, "Conflict"}}},
+    {500, "InternalError"});
+
 HttpResponse Refused(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument: return RestApi::Error(400, "BadParameter", s.message());
-    case StatusCode::kNotFound: return RestApi::Error(404, "SubscriptionNotFound", s.message());
-    case StatusCode::kResourceExhausted: return RestApi::Error(409, "Conflict", s.message());
-    default: return RestApi::Error(500, "InternalError", s.message());
-  }
+  net::HttpError e = net::HttpErrorFor(s, kSubscriptionErrors);
+  return RestApi::Error(e.status, e.code, s.message(), e.detail);
 }
 
 json View(const EventSubscription& s) {

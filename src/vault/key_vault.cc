@@ -43,8 +43,8 @@ const json& DeletedMember(const json& record) {
 }
 
 Status NameConflict(const std::string& asked, const std::string& existing) {
-  return AlreadyExists("[KeyNameConflict] Key names are case-insensitive: '" + asked +
-                       "' names the existing key '" + existing + "'. Use its name as created.");
+  return AlreadyExists("Key names are case-insensitive: '" + asked +
+                       "' names the existing key '" + existing + "'. Use its name as created.").WithDetail("KeyNameConflict");
 }
 
 Status KeyNotFound(const std::string& name, const std::string& version) {
@@ -59,9 +59,9 @@ Status DeletedKeyNotFound(const std::string& name) {
 }
 
 Status DeletedButRecoverable(const std::string& name) {
-  return AlreadyExists("[ObjectIsDeletedButRecoverable] Key " + name +
+  return AlreadyExists("Key " + name +
                        " is currently in a deleted but recoverable state, and its name cannot "
-                       "be reused; in this state, the key can only be recovered or purged.");
+                       "be reused; in this state, the key can only be recovered or purged.").WithDetail("ObjectIsDeletedButRecoverable");
 }
 
 Result<std::string> NewVersionId() {
@@ -352,8 +352,8 @@ Result<KeyVersion> KeyVault::Rotate(const std::string& name, const std::string& 
   COFFRE_ASSIGN_OR_RETURN(std::string id, IdOf(name));
   COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(id));  // deleted meanwhile?
   if (!if_latest.empty() && record["versions"].back() != if_latest) {
-    return FailedPrecondition("[KeyRotatedMeanwhile] Key " + name + " has a newer version than " +
-                              if_latest + ".");
+    return FailedPrecondition("Key " + name + " has a newer version than " +
+                              if_latest + ".").WithDetail("KeyRotatedMeanwhile");
   }
   KeyAttributesPatch attributes;
   if (record.contains("rotationPolicy")) {
@@ -526,9 +526,9 @@ Status KeyVault::Purge(const std::string& name) {
                            : 0;
   if (settings_.purge_protection && clock_() < purge_date) {
     return PermissionDenied(
-        "[PurgeProtected] Operation \"purge\" is not allowed because purge protection is "
+        "Operation \"purge\" is not allowed because purge protection is "
         "enabled for this vault. Key Vault service will automatically purge it after the "
-        "retention period has passed.");
+        "retention period has passed.").WithDetail("PurgeProtected");
   }
   return PurgeLocked(id);
 }
@@ -578,22 +578,22 @@ Result<OperationResult> KeyVault::Operate(const std::string& name, const std::st
   COFFRE_ASSIGN_OR_RETURN(std::string id, IdOf(name));
   COFFRE_ASSIGN_OR_RETURN(KeyVersion v, LoadVersion(id, version));
   if (!v.enabled) {
-    return FailedPrecondition("[KeyDisabled] Operation " + op +
-                              " is not allowed on a disabled key.");
+    return FailedPrecondition("Operation " + op +
+                              " is not allowed on a disabled key.").WithDetail("KeyDisabled");
   }
   if (std::find(v.key_ops.begin(), v.key_ops.end(), op) == v.key_ops.end()) {
-    return FailedPrecondition("[KeyOperationForbidden] Operation " + op +
-                              " is not permitted on this key.");
+    return FailedPrecondition("Operation " + op +
+                              " is not permitted on this key.").WithDetail("KeyOperationForbidden");
   }
   bool protects = op == "encrypt" || op == "wrapKey";
   int64_t now = clock_();
   if (protects && v.nbf && now < *v.nbf) {
-    return FailedPrecondition("[KeyNotYetValid] Operation " + op +
-                              " is not allowed before the key's activation date.");
+    return FailedPrecondition("Operation " + op +
+                              " is not allowed before the key's activation date.").WithDetail("KeyNotYetValid");
   }
   if (protects && v.exp && now >= *v.exp) {
-    return FailedPrecondition("[KeyExpired] Operation " + op +
-                              " is not allowed on an expired key.");
+    return FailedPrecondition("Operation " + op +
+                              " is not allowed on an expired key.").WithDetail("KeyExpired");
   }
   // RSA wrap and encrypt need only the public parts the version record holds: the private key
   // is neither read nor parsed for them.

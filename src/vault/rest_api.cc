@@ -9,6 +9,7 @@
 #include "common/encoding.h"
 #include "common/json_fields.h"
 #include "common/strings.h"
+#include "net/http_error.h"
 #include "vault/audit_api.h"
 #include "vault/audit_log.h"
 #include "vault/audit_request.h"
@@ -55,28 +56,22 @@ Result<Bytes> DecodeLenient(std::string_view text) {
   return Base64UrlDecode(s);
 }
 
-// Maps a domain Status to HTTP, lifting a "[InnerCode] " message prefix into innererror.
+// How the vault's Status codes read over HTTP, as Azure Key Vault replies; a Status's detail
+// becomes innererror.
+const net::HttpErrorTable kKeyVaultErrors(
+    {{StatusCode::kInvalidArgument, {400, "BadParameter"}},
+     {StatusCode::kUnauthenticated, {401, "Unauthorized"}},
+     {StatusCode::kPermissionDenied, {403, "Forbidden"}},
+     {StatusCode::kFailedPrecondition, {403, "Forbidden"}},
+     {StatusCode::kNotFound, {404, "KeyNotFound"}},
+     {StatusCode::kAlreadyExists, {409, "Conflict"}},
+     {StatusCode::kUnimplemented, {501, "NotImplemented"}},
+     {StatusCode::kUnavailable, {503, "ServiceUnavailable"}}},
+    {500, "InternalError"});
+
 HttpResponse FromStatus(const Status& s) {
-  std::string message = s.message();
-  std::string inner;
-  if (message.size() > 2 && message[0] == '[') {
-    size_t close = message.find("] ");
-    if (close != std::string::npos) {
-      inner = message.substr(1, close - 1);
-      message = message.substr(close + 2);
-    }
-  }
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument: return RestApi::Error(400, "BadParameter", message, inner);
-    case StatusCode::kUnauthenticated: return RestApi::Error(401, "Unauthorized", message, inner);
-    case StatusCode::kPermissionDenied:
-    case StatusCode::kFailedPrecondition: return RestApi::Error(403, "Forbidden", message, inner);
-    case StatusCode::kNotFound: return RestApi::Error(404, "KeyNotFound", message, inner);
-    case StatusCode::kAlreadyExists: return RestApi::Error(409, "Conflict", message, inner);
-    case StatusCode::kUnimplemented: return RestApi::Error(501, "NotImplemented", message, inner);
-    case StatusCode::kUnavailable: return RestApi::Error(503, "ServiceUnavailable", message, inner);
-    default: return RestApi::Error(500, "InternalError", message, inner);
-  }
+  net::HttpError e = net::HttpErrorFor(s, kKeyVaultErrors);
+  return RestApi::Error(e.status, e.code, s.message(), e.detail);
 }
 
 HttpResponse Ok(const json& body, unsigned status = 200) {

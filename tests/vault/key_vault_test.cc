@@ -8,6 +8,7 @@ namespace coffre::vault {
 namespace {
 
 using testing::StatusIs;
+using testing::StatusWithDetail;
 using ::testing::HasSubstr;
 
 CreateKeyRequest Rsa(int bits = 2048) {
@@ -73,11 +74,11 @@ TEST(KeyVaultTest, DisabledKeyRefusesEveryCryptoOperationUntilEnabled) {
   COFFRE_ASSERT_OK(f.vault().Update("k", v.version, disable).status());
   for (const char* op : {"wrapKey", "encrypt"}) {
     EXPECT_THAT(f.vault().Operate("k", "", op, "RSA-OAEP", Dek()).status(),
-                StatusIs(StatusCode::kFailedPrecondition, HasSubstr("[KeyDisabled]")));
+                StatusWithDetail(StatusCode::kFailedPrecondition, "KeyDisabled"));
   }
   for (const char* op : {"unwrapKey", "decrypt"}) {
     EXPECT_THAT(f.vault().Operate("k", "", op, "RSA-OAEP", wrapped.value).status(),
-                StatusIs(StatusCode::kFailedPrecondition, HasSubstr("[KeyDisabled]")));
+                StatusWithDetail(StatusCode::kFailedPrecondition, "KeyDisabled"));
   }
   EXPECT_FALSE(f.vault().Get("k", "")->enabled);  // still readable, so it can be re-enabled
   UpdateKeyRequest enable;
@@ -96,7 +97,7 @@ TEST(KeyVaultTest, OutsideTheValidityWindowOnlyUnwrapAndDecryptWork) {
   COFFRE_EXPECT_OK(f.vault().Operate("k", "", "wrapKey", "RSA-OAEP-256", Dek()).status());
   f.Advance(10);
   EXPECT_THAT(f.vault().Operate("k", "", "wrapKey", "RSA-OAEP-256", Dek()).status(),
-              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("[KeyExpired]")));
+              StatusWithDetail(StatusCode::kFailedPrecondition, "KeyExpired"));
   COFFRE_EXPECT_OK(f.vault().Operate("k", "", "unwrapKey", "RSA-OAEP-256", wrapped.value).status());
 
   UpdateKeyRequest later;
@@ -104,7 +105,7 @@ TEST(KeyVaultTest, OutsideTheValidityWindowOnlyUnwrapAndDecryptWork) {
   later.attributes.nbf = std::optional<int64_t>(f.now() + 100);
   COFFRE_ASSERT_OK(f.vault().Update("k", "", later).status());
   EXPECT_THAT(f.vault().Operate("k", "", "encrypt", "RSA-OAEP-256", Dek()).status(),
-              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("[KeyNotYetValid]")));
+              StatusWithDetail(StatusCode::kFailedPrecondition, "KeyNotYetValid"));
   COFFRE_EXPECT_OK(f.vault().Operate("k", "", "decrypt", "RSA-OAEP-256", wrapped.value).status());
 }
 
@@ -114,7 +115,7 @@ TEST(KeyVaultTest, OperationsOutsideKeyOpsAreRefused) {
   r.key_ops = std::vector<std::string>{"unwrapKey"};
   COFFRE_ASSERT_OK(f.vault().Create("k", r).status());
   EXPECT_THAT(f.vault().Operate("k", "", "wrapKey", "RSA-OAEP-256", Dek()).status(),
-              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("[KeyOperationForbidden]")));
+              StatusWithDetail(StatusCode::kFailedPrecondition, "KeyOperationForbidden"));
 }
 
 TEST(KeyVaultTest, EveryUnwrapFailureIsTheSameError) {
@@ -161,7 +162,7 @@ TEST(KeyVaultTest, SoftDeleteHidesReservesRecoversAndPurges) {
   EXPECT_THAT(f.vault().Operate("k", v1.version, "wrapKey", "RSA-OAEP", Dek()).status(),
               StatusIs(StatusCode::kNotFound));
   EXPECT_THAT(f.vault().Create("k", Rsa()).status(),
-              StatusIs(StatusCode::kAlreadyExists, HasSubstr("[ObjectIsDeletedButRecoverable]")));
+              StatusWithDetail(StatusCode::kAlreadyExists, "ObjectIsDeletedButRecoverable"));
   EXPECT_EQ(f.vault().ListDeleted()->size(), 1u);
   EXPECT_TRUE(f.vault().ListLatest()->empty());
   COFFRE_ASSERT_OK(f.vault().Recover("k").status());
@@ -178,7 +179,7 @@ TEST(KeyVaultTest, PurgeProtectionRefusesPurgeUntilRetentionEndsThenPurgesByItse
   VaultFixture f(VaultSettings{true, 7});
   COFFRE_ASSERT_OK(f.vault().Create("k", Rsa()).status());
   COFFRE_ASSERT_OK(f.vault().Delete("k").status());
-  EXPECT_THAT(f.vault().Purge("k"), StatusIs(StatusCode::kPermissionDenied, HasSubstr("[PurgeProtected]")));
+  EXPECT_THAT(f.vault().Purge("k"), StatusWithDetail(StatusCode::kPermissionDenied, "PurgeProtected"));
   f.Advance(7 * 86400 - 1);
   EXPECT_THAT(f.vault().Purge("k"), StatusIs(StatusCode::kPermissionDenied));
   COFFRE_EXPECT_OK(f.vault().GetDeleted("k").status());
