@@ -1,0 +1,97 @@
+#pragma once
+// C2dQueues: the cloud-to-device queue of every device, with Azure IoT Hub's semantics. A
+// message waits (at most 50 per device) until its expiry (default TTL 1 hour); a receive locks
+// the next waiting one for the lock duration (60 s) and counts a delivery; complete removes it,
+// reject dead-letters it, abandon or an expired lock puts it back. A message that expires or is
+// delivered more than 10 times is dead-lettered. Each outcome the sender asked for (ack mode)
+// becomes a feedback record the service reads. Messages and feedback are sealed rows (AAD = the
+// row key, which names the device by HMAC), durable before enqueue, complete, reject and purge
+// return; locks are in memory (after a restart every message is waiting again, as with Azure a
+// delivered but uncompleted message comes back). Thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "hub/c2d_message.h"
+#include "hub/sealed_rows.h"
+
+namespace coffre::hub {
+
+struct C2dLimits {
+  size_t max_depth = 50;
+  std::chrono::seconds default_ttl{3600};
+  std::chrono::seconds max_ttl{48 * 3600};  // a later expiry is brought down to this
+  uint32_t max_delivery_count = 10;
+  std::chrono::seconds lock_duration{60};
+};
+
+class C2dQueues {
+ public:
+  // rows and clock must outlive the queues.
+  C2dQueues(SealedRows& rows, Clock& clock, C2dLimits limits = {})
+      : rows_(rows), clock_(clock), limits_(limits) {}
+
+  // RESOURCE_EXHAUSTED with detail "DeviceMaximumQueueDepthExceeded" when the device has
+  // max_depth messages waiting or locked, or "MessageTooLarge" over 64 KiB.
+  Status Enqueue(const std::string& device_id, const std::string& generation_id, C2dMessage message);
+
+  // Locks and returns the next waiting message, or nullopt if none.
+  Result<std::optional<QueuedC2d>> Receive(const std::string& device_id);
+
+  // By the lock token Receive gave. FAILED_PRECONDITION with detail "DeviceMessageLockLost" if
+  // the message is gone or its lock expired.
+  Status Complete(const std::string& device_id, const std::string& lock_token);
+  Status Reject(const std::string& device_id, const std::string& lock_token);
+  Status Abandon(const std::string& device_id, const std::string& lock_token);
+
+  // Removes every message of the device (feedback "Purged" where asked for); how many.
+  Result<size_t> Purge(const std::string& device_id);
+  // Messages waiting or locked (expired ones are dead-lettered first).
+  Result<size_t> Depth(const std::string& device_id);
+
+  // Feedback records in the order they were made, with their row names for Acknowledge.
+  struct FeedbackBatch {
+    std::vector<C2dFeedback> records;
+    std::vector<std::string> rows;
+  };
+  Result<FeedbackBatch> PeekFeedback(size_t max);
+  Status AcknowledgeFeedback(const std::vector<std::string>& rows);
+
+ private:
+  struct Entry {
+    uint64_t sequence = 0;
+    std::string row;
+    std::string lock_token;  // empty: waiting
+    Clock::SteadyTime locked_until;
+    Clock::WallTime expiry;
+    uint32_t delivery_count = 0;
+  };
+  struct DeviceQueue {
+    std::string prefix;  // "c2d/<hmac of the device id>/"
+    uint64_t next_sequence = 1;
+    std::vector<Entry> entries;  // in sequence order
+  };
+
+  Result<DeviceQueue*> Queue(const std::string& device_id);  // loads on first use; mu_ held
+  Status DropExpired(const std::string& device_id, DeviceQueue& q);
+  Status DeadLetter(const std::string& device_id, DeviceQueue& q, size_t index, C2dOutcome outcome);
+  Result<size_t> Locked(DeviceQueue& q, const std::string& lock_token);
+  Status AddFeedback(const std::string& device_id, const QueuedC2d& m, C2dOutcome outcome);
+  Result<uint64_t> NextFeedbackSequence();
+
+  SealedRows& rows_;
+  Clock& clock_;
+  const C2dLimits limits_;
+  std::mutex mu_;
+  std::map<std::string, DeviceQueue> queues_;      // by device id; guarded by mu_
+  std::optional<uint64_t> next_feedback_sequence_;  // guarded by mu_
+};
+
+}  // namespace coffre::hub

@@ -1,0 +1,177 @@
+#include "hub/c2d_queues.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fake_key_provider.h"
+#include "file_scan.h"
+#include "storage/rocks_kv_store.h"
+#include "test_util.h"
+
+namespace coffre::hub {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeKeyProvider;
+using testing::StatusWithDetail;
+
+class C2dQueuesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void Open() {
+    queues_.reset();
+    rows_.reset();
+    keys_.reset();
+    kv_.reset();
+    kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
+    keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
+    rows_ = std::make_unique<SealedRows>(*kv_, *keys_);
+    queues_ = std::make_unique<C2dQueues>(*rows_, clock_);
+  }
+  static C2dMessage Message(const std::string& id, const std::string& body, C2dAck ack = C2dAck::kNone) {
+    C2dMessage m;
+    m.properties.system.message_id = id;
+    m.properties.application = {{"kind", "cmd"}};
+    m.body = body;
+    m.ack = ack;
+    return m;
+  }
+  QueuedC2d Receive(const std::string& device) {
+    auto r = queues_->Receive(device);
+    EXPECT_TRUE(r.has_value()) << r.error();
+    EXPECT_TRUE(r.has_value() && r->has_value()) << "queue of " << device << " is empty";
+    return r.has_value() && r->has_value() ? **r : QueuedC2d{};
+  }
+  bool Empty(const std::string& device) {
+    auto r = queues_->Receive(device);
+    return r.has_value() && !r->has_value();
+  }
+  std::vector<std::string> Feedback() {
+    std::vector<std::string> out;
+    auto batch = queues_->PeekFeedback(100);
+    EXPECT_TRUE(batch.has_value());
+    for (const auto& f : batch->records) {
+      out.push_back(f.original_message_id + ":" + std::string(C2dOutcomeName(f.outcome)));
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+  FakeKeyProvider provider_;
+  ManualClock clock_;
+  std::unique_ptr<storage::RocksKvStore> kv_;
+  std::unique_ptr<HubKeys> keys_;
+  std::unique_ptr<SealedRows> rows_;
+  std::unique_ptr<C2dQueues> queues_;
+};
+
+TEST_F(C2dQueuesTest, MessagesArriveInOrderAndCompleteRemovesThem) {
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("m1", "first")).ok());
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("m2", "second")).ok());
+  QueuedC2d a = Receive("d1");
+  EXPECT_EQ(a.message.body, "first");
+  EXPECT_EQ(a.delivery_count, 1u);
+  EXPECT_FALSE(a.lock_token.empty());
+  QueuedC2d b = Receive("d1");  // the first is locked: the next comes
+  EXPECT_EQ(b.message.body, "second");
+  EXPECT_TRUE(Empty("d1"));
+  EXPECT_TRUE(queues_->Complete("d1", a.lock_token).ok());
+  EXPECT_THAT(queues_->Complete("d1", a.lock_token),
+              StatusWithDetail(StatusCode::kFailedPrecondition, "DeviceMessageLockLost"));
+  EXPECT_EQ(*queues_->Depth("d1"), 1u);
+  EXPECT_TRUE(Empty("d2"));  // queues are per device
+}
+
+TEST_F(C2dQueuesTest, AbandonAndAnExpiredLockPutTheMessageBack) {
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("m1", "x")).ok());
+  QueuedC2d a = Receive("d1");
+  ASSERT_TRUE(queues_->Abandon("d1", a.lock_token).ok());
+  QueuedC2d again = Receive("d1");
+  EXPECT_EQ(again.delivery_count, 2u);
+  EXPECT_NE(again.lock_token, a.lock_token);
+  clock_.Advance(61s);  // lock duration 60 s
+  EXPECT_THAT(queues_->Complete("d1", again.lock_token),
+              StatusWithDetail(StatusCode::kFailedPrecondition, "DeviceMessageLockLost"));
+  EXPECT_EQ(Receive("d1").delivery_count, 3u);
+}
+
+TEST_F(C2dQueuesTest, TheQueueHoldsFiftyMessages) {
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("m", "x")).ok());
+  EXPECT_THAT(queues_->Enqueue("d1", "g1", Message("m51", "x")),
+              StatusWithDetail(StatusCode::kResourceExhausted, "DeviceMaximumQueueDepthExceeded"));
+  EXPECT_TRUE(queues_->Enqueue("d2", "g2", Message("other", "x")).ok());  // others unaffected
+  EXPECT_THAT(queues_->Enqueue("d1", "g1", Message("big", std::string(64 * 1024 + 1, 'b'))),
+              StatusWithDetail(StatusCode::kResourceExhausted, "MessageTooLarge"));
+}
+
+TEST_F(C2dQueuesTest, AnExpiredMessageIsNeverDeliveredAndGivesNegativeFeedback) {
+  C2dMessage m = Message("short", "x", C2dAck::kNegative);
+  m.expiry = clock_.Now() + 10s;
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", m).ok());
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("default-ttl", "y", C2dAck::kFull)).ok());
+  clock_.Advance(11s);
+  EXPECT_EQ(Receive("d1").message.properties.system.message_id, "default-ttl");
+  EXPECT_EQ(Feedback(), std::vector<std::string>{"short:Expired"});
+  clock_.Advance(1h);  // the default TTL
+  EXPECT_TRUE(Empty("d1"));
+  EXPECT_EQ(Feedback(), (std::vector<std::string>{"short:Expired", "default-ttl:Expired"}));
+}
+
+TEST_F(C2dQueuesTest, FeedbackFollowsTheAckMode) {
+  for (auto [id, ack] : {std::pair{"none", C2dAck::kNone}, {"pos", C2dAck::kPositive},
+                         {"neg", C2dAck::kNegative}, {"full", C2dAck::kFull}}) {
+    ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message(id, "ok", ack)).ok());
+    ASSERT_TRUE(queues_->Complete("d1", Receive("d1").lock_token).ok());
+    ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message(id, "no", ack)).ok());
+    ASSERT_TRUE(queues_->Reject("d1", Receive("d1").lock_token).ok());
+  }
+  EXPECT_EQ(Feedback(), (std::vector<std::string>{"pos:Success", "neg:Rejected", "full:Success",
+                                                  "full:Rejected"}));
+  auto batch = queues_->PeekFeedback(2);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->records[0].device_id, "d1");
+  EXPECT_EQ(batch->records[0].device_generation_id, "g1");
+  EXPECT_EQ(batch->records[0].ToJson()["description"], "Success");
+  ASSERT_TRUE(queues_->AcknowledgeFeedback(batch->rows).ok());
+  EXPECT_EQ(Feedback(), (std::vector<std::string>{"full:Success", "full:Rejected"}));
+  EXPECT_FALSE(queues_->AcknowledgeFeedback({"c2d/elsewhere"}).ok());
+}
+
+TEST_F(C2dQueuesTest, TheEleventhDeliveryDeadLettersInstead) {
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("flaky", "x", C2dAck::kNegative)).ok());
+  for (int i = 1; i <= 10; ++i) {
+    QueuedC2d m = Receive("d1");
+    EXPECT_EQ(m.delivery_count, static_cast<uint32_t>(i));
+    ASSERT_TRUE(queues_->Abandon("d1", m.lock_token).ok());
+  }
+  EXPECT_TRUE(Empty("d1"));
+  EXPECT_EQ(Feedback(), std::vector<std::string>{"flaky:DeliveryCountExceeded"});
+}
+
+TEST_F(C2dQueuesTest, MessagesSurviveARestartAndALockedOneIsDeliveredAgain) {
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("m1", "kept")).ok());
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("m2", "done", C2dAck::kFull)).ok());
+  QueuedC2d first = Receive("d1");
+  QueuedC2d second = Receive("d1");
+  ASSERT_TRUE(queues_->Complete("d1", second.lock_token).ok());
+  Open();
+  QueuedC2d again = Receive("d1");
+  EXPECT_EQ(again.message.body, "kept");
+  EXPECT_EQ(again.message.properties.application,
+            (std::vector<std::pair<std::string, std::string>>{{"kind", "cmd"}}));
+  EXPECT_TRUE(Empty("d1"));  // the completed one never comes back
+  EXPECT_EQ(Feedback(), std::vector<std::string>{"m2:Success"});
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("m3", "after", C2dAck::kFull)).ok());
+  EXPECT_EQ(*queues_->Purge("d1"), 2u);
+  EXPECT_EQ(Feedback(), (std::vector<std::string>{"m2:Success", "m3:Purged"}));
+}
+
+TEST_F(C2dQueuesTest, NoBodyOrPropertyIsStoredInPlaintext) {
+  ASSERT_TRUE(queues_->Enqueue("device-marker-7", "g1", Message("mid-marker-7", "body-marker-7")).ok());
+  kv_.reset();
+  for (std::string_view marker : {"body-marker-7", "mid-marker-7", "device-marker-7"}) {
+    EXPECT_TRUE(testing::FilesContaining(dir_.path(), AsBytes(marker)).empty()) << marker;
+  }
+}
+
+}  // namespace
+}  // namespace coffre::hub
