@@ -1,0 +1,65 @@
+#pragma once
+// Twins: the twin operations of IoT Hub over the registry (which identities exist, their
+// generation, status and connection state) and the twin store. The service reads whole twins,
+// patches or replaces tags and desired properties; a device reads its desired and reported
+// properties and patches the reported ones. A desired change is told to the DesiredListener
+// (the MQTT front end notifies subscribed sessions) after it is stored. Thread-safe.
+
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "hub/registry.h"
+#include "hub/twin_store.h"
+
+namespace coffre::hub {
+
+class Twins {
+ public:
+  // Called with the identity, the desired patch as applied and the new desired $version.
+  using DesiredListener =
+      std::function<void(const TwinId& id, const nlohmann::json& patch, int64_t version)>;
+
+  // registry, store and clock must outlive the twins.
+  Twins(Registry& registry, TwinStore& store, Clock& clock)
+      : registry_(registry), store_(store), clock_(clock) {}
+
+  void SetDesiredListener(DesiredListener listener);
+
+  // The twin as GET /twins/{id} returns it (identity fields, tags, properties with $metadata).
+  // NOT_FOUND (detail "DeviceNotFound" or "ModuleNotFound") for an unknown identity.
+  Result<nlohmann::json> Get(const TwinId& id);
+  // PATCH /twins/{id}: body {"tags":{...},"properties":{"desired":{...}}}, either optional,
+  // merged. INVALID_ARGUMENT for anything else in the body (reported properties included).
+  Result<nlohmann::json> Patch(const TwinId& id, const nlohmann::json& body, const std::string& if_match);
+  // PUT /twins/{id}: tags and desired properties replaced.
+  Result<nlohmann::json> Replace(const TwinId& id, const nlohmann::json& body,
+                                 const std::string& if_match);
+
+  // The device's view: {"desired":{...,"$version"},"reported":{...,"$version"}}.
+  Result<nlohmann::json> DeviceGet(const TwinId& id);
+  // A device's reported patch; the new reported $version.
+  Result<int64_t> Report(const TwinId& id, const nlohmann::json& patch);
+
+ private:
+  struct Identity {
+    std::string generation_id;
+    nlohmann::json fields;  // the identity part of the service view
+  };
+  Result<Identity> Lookup(const TwinId& id);
+  Result<nlohmann::json> Write(const TwinId& id, const nlohmann::json& body,
+                               const std::string& if_match, bool replace);
+  nlohmann::json ServiceView(const Identity& identity, const TwinDocument& twin) const;
+
+  Registry& registry_;
+  TwinStore& store_;
+  Clock& clock_;
+  std::mutex listener_mu_;
+  DesiredListener listener_;  // guarded by listener_mu_
+};
+
+}  // namespace coffre::hub
