@@ -25,6 +25,16 @@ Status TimedOut() {
 
 }  // namespace
 
+bool ValidMethodName(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    if (c <= ' ' || c > '~' || std::string_view("/?#+&=%").find(c) != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 MethodCalls::MethodCalls() : thread_([this] { Run(); }) {}
 
 MethodCalls::~MethodCalls() {

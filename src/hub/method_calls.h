@@ -28,6 +28,10 @@ inline constexpr int kMinMethodTimeoutSeconds = 5;
 inline constexpr int kMaxMethodTimeoutSeconds = 300;
 inline constexpr size_t kMaxMethodPayloadBytes = 128 * 1024;
 
+// A method name that can stand in an MQTT topic as it is (the SDK reads it raw): 1-128 bytes
+// of printable ASCII without '/', '?', '#', '+', '&', '=', '%' or spaces.
+bool ValidMethodName(std::string_view name);
+
 struct MethodRequest {
   TwinId target;
   std::string name;

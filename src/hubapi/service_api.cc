@@ -52,9 +52,12 @@ HttpResponse Json(const json& body, unsigned status = 200) {
   return r;
 }
 
-// How registry Status codes read over HTTP, as IoT Hub replies. The registry marks which of a
-// module call's identities is missing or exists with the Status's detail ("ModuleNotFound").
-const net::HttpErrorTable kRegistryErrors(
+}  // namespace
+
+// The registry marks which of a module call's identities is missing or exists with the
+// Status's detail ("ModuleNotFound").
+const net::HttpErrorTable& RegistryErrors() {
+  static const net::HttpErrorTable table(
     {{StatusCode::kNotFound, {404, "DeviceNotFound"}},
      {StatusCode::kAlreadyExists, {409, "DeviceAlreadyExists"}},
      {StatusCode::kFailedPrecondition, {412, "PreconditionFailed"}},
@@ -62,11 +65,21 @@ const net::HttpErrorTable kRegistryErrors(
      {StatusCode::kUnauthenticated, {401, "IotHubUnauthorizedAccess"}},
      {StatusCode::kPermissionDenied, {401, "IotHubUnauthorizedAccess"}},
      {StatusCode::kUnavailable, {503, "ServiceUnavailable"}},
-     {StatusCode::kResourceExhausted, {503, "ServiceUnavailable"}}},
+     {StatusCode::kResourceExhausted, {503, "ServiceUnavailable"}},
+     {StatusCode::kDeadlineExceeded, {504, "GatewayTimeout"}}},
     {500, "ServerError"});
+  return table;
+}
+
+HttpResponse ErrorFor(const Status& s) {
+  net::HttpError e = net::HttpErrorFor(s, RegistryErrors());
+  return ServiceApi::Error(e.status, e.detail.empty() ? e.code : e.detail, s.message());
+}
+
+namespace {
 
 HttpResponse FromStatus(const Status& s, const std::string& device_id) {
-  net::HttpError e = net::HttpErrorFor(s, kRegistryErrors);
+  net::HttpError e = net::HttpErrorFor(s, RegistryErrors());
   if (e.status == 500) return ServiceApi::Error(500, e.code, "device " + device_id + ": " + s.message());
   return ServiceApi::Error(e.status, e.detail.empty() ? e.code : e.detail, s.message());
 }

@@ -8,11 +8,18 @@
 
 #include "hub/access_policies.h"
 #include "hub/registry.h"
+#include "net/http_error.h"
 #include "net/http_types.h"
 
 namespace coffre::hubapi {
 
 class HttpThrottle;
+
+// How registry and twin Status codes read over HTTP, as IoT Hub answers; a Status's detail
+// ("ModuleNotFound", "DeviceNotOnline") is the error code when it has one.
+const net::HttpErrorTable& RegistryErrors();
+// The error response for `s` (not OK) in the registry's terms.
+net::HttpResponse ErrorFor(const Status& s);
 
 class ServiceApi {
  public:

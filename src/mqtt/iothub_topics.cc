@@ -69,16 +69,6 @@ std::string DesiredPatchTopic(int64_t version) {
   return "$iothub/twin/PATCH/properties/desired/?$version=" + std::to_string(version);
 }
 
-bool ValidMethodName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxMethodNameBytes) return false;
-  for (char c : name) {
-    if (c <= ' ' || c > '~' || std::string_view("/?#+&=%").find(c) != std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string MethodRequestTopic(std::string_view method, std::string_view rid) {
   std::string t = "$iothub/methods/POST/";
   t += method;

@@ -14,7 +14,6 @@
 namespace coffre::mqtt {
 
 inline constexpr size_t kMaxRequestIdBytes = 128;
-inline constexpr size_t kMaxMethodNameBytes = 128;
 
 struct IotHubRequest {
   enum class Kind {
@@ -36,10 +35,7 @@ std::string TwinResponseTopic(int status, std::string_view rid,
                               std::optional<int64_t> version = std::nullopt);
 // "$iothub/twin/PATCH/properties/desired/?$version={version}".
 std::string DesiredPatchTopic(int64_t version);
-// A method name that can stand in a topic as it is (the SDK reads it raw): 1-128 bytes of
-// printable ASCII without '/', '?', '#', '+', '&', '=', '%' or spaces.
-bool ValidMethodName(std::string_view name);
-// "$iothub/methods/POST/{method}/?$rid={rid}"; `method` must pass ValidMethodName.
+// "$iothub/methods/POST/{method}/?$rid={rid}"; `method` must pass hub::ValidMethodName.
 std::string MethodRequestTopic(std::string_view method, std::string_view rid);
 // "devices/{id}/messages/devicebound/{bag}", the bag as FormatPropertyBag writes it.
 std::string CloudToDeviceTopic(std::string_view device_id, std::string_view bag);

@@ -134,5 +134,14 @@ TEST(MethodCallsTest, CallsStillWaitingEndAsUnavailableWhenTheHubStops) {
   EXPECT_EQ(out.future.get().status().code(), StatusCode::kUnavailable);
 }
 
+TEST(MethodCallsTest, MethodNamesMustStandInATopicAsTheyAre) {
+  EXPECT_TRUE(ValidMethodName("reboot"));
+  EXPECT_TRUE(ValidMethodName("get.status_v2-x"));
+  for (std::string_view bad : {"", "a/b", "a b", "a?b", "a#", "a+b", "%41", "caf\xc3\xa9"}) {
+    EXPECT_FALSE(ValidMethodName(bad)) << bad;
+  }
+  EXPECT_FALSE(ValidMethodName(std::string(129, 'm')));
+}
+
 }  // namespace
 }  // namespace coffre::hub

@@ -55,14 +55,5 @@ TEST(IotHubTopicsTest, WritesTheTopicsTheSdkMatches) {
   EXPECT_EQ(CloudToDeviceTopic("d1", "%24.mid=m1"), "devices/d1/messages/devicebound/%24.mid=m1");
 }
 
-TEST(IotHubTopicsTest, MethodNamesMustStandInATopicAsTheyAre) {
-  EXPECT_TRUE(ValidMethodName("reboot"));
-  EXPECT_TRUE(ValidMethodName("get.status_v2-x"));
-  for (std::string_view bad : {"", "a/b", "a b", "a?b", "a#", "a+b", "%41", "caf\xc3\xa9"}) {
-    EXPECT_FALSE(ValidMethodName(bad)) << bad;
-  }
-  EXPECT_FALSE(ValidMethodName(std::string(129, 'm')));
-}
-
 }  // namespace
 }  // namespace coffre::mqtt

@@ -1,0 +1,150 @@
+#include "hubapi/twin_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/encoding.h"
+#include "common/json_fields.h"
+#include "common/strings.h"
+#include "hub/sas_token.h"
+#include "hubapi/api_version.h"
+#include "hubapi/service_api.h"
+
+namespace coffre::hubapi {
+
+using net::HttpRequest;
+using net::HttpResponse;
+using nlohmann::json;
+
+namespace {
+
+struct TwinRoute {
+  hub::TwinId id;
+  bool methods = false;
+};
+
+// /twins/{id}, /twins/{id}/methods, /twins/{id}/modules/{mid}, /twins/{id}/modules/{mid}/methods.
+std::optional<TwinRoute> MatchRoute(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (!path.starts_with("/twins/")) return std::nullopt;
+  std::vector<std::string_view> seg = Split(path.substr(1), '/');
+  if (seg.size() < 2 || seg[1].empty()) return std::nullopt;
+  TwinRoute r;
+  r.id.device_id = PercentDecode(seg[1], false);
+  size_t next = 2;
+  if (seg.size() >= 4 && seg[2] == "modules" && !seg[3].empty()) {
+    r.id.module_id = PercentDecode(seg[3], false);
+    next = 4;
+  }
+  if (seg.size() == next) return r;
+  if (seg.size() == next + 1 && seg[next] == "methods") {
+    r.methods = true;
+    return r;
+  }
+  return std::nullopt;
+}
+
+HttpResponse Json(const json& body, unsigned status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+// responseTimeoutInSeconds / connectTimeoutInSeconds: Azure's bounds, seconds.
+Result<std::chrono::seconds> Timeout(const JsonFields& body, std::string_view name, int fallback,
+                                     int min) {
+  COFFRE_ASSIGN_OR_RETURN(std::optional<int64_t> v, body.Nullable<int64_t>(name));
+  int64_t seconds = v.value_or(fallback);
+  if (seconds < min || seconds > hub::kMaxMethodTimeoutSeconds) {
+    return InvalidArgument(std::string(name) + " must be from " + std::to_string(min) + " to " +
+                           std::to_string(hub::kMaxMethodTimeoutSeconds) + " seconds.");
+  }
+  return std::chrono::seconds(seconds);
+}
+
+Result<hub::MethodRequest> ParseInvocation(const std::string& text, const hub::TwinId& id) {
+  COFFRE_ASSIGN_OR_RETURN(json body, ParseJsonObject(text));
+  COFFRE_ASSIGN_OR_RETURN(JsonFields fields, JsonFields::Of(body));
+  hub::MethodRequest r;
+  r.target = id;
+  COFFRE_ASSIGN_OR_RETURN(r.name, fields.Required<std::string>("methodName"));
+  if (!hub::ValidMethodName(r.name)) {
+    return InvalidArgument("methodName must be 1 to 128 printable ASCII characters without "
+                           "'/', '?', '#', '+', '&', '=', '%' or spaces.");
+  }
+  COFFRE_ASSIGN_OR_RETURN(r.response_timeout,
+                          Timeout(fields, "responseTimeoutInSeconds", 30, hub::kMinMethodTimeoutSeconds));
+  COFFRE_ASSIGN_OR_RETURN(r.connect_timeout, Timeout(fields, "connectTimeoutInSeconds", 0, 0));
+  auto payload = body.find("payload");
+  r.payload = payload == body.end() ? "null" : payload->dump(-1, ' ', false, json::error_handler_t::replace);
+  if (r.payload.size() > hub::kMaxMethodPayloadBytes) {
+    return InvalidArgument("The method payload is larger than 128 KiB.");
+  }
+  return r;
+}
+
+}  // namespace
+
+bool TwinApi::Writes(const HttpRequest& request) {
+  auto route = MatchRoute(request.target);
+  return route && !route->methods && (request.method == "PATCH" || request.method == "PUT");
+}
+
+bool TwinApi::Handle(const HttpRequest& request, const net::HttpResponder& respond) {
+  auto route = MatchRoute(request.target);
+  if (!route) return false;
+  std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
+  Result<hub::AccessPolicy> caller = policies_.Authorize(
+      request.Header("Authorization"), hub::kServiceConnect, hub::ResourceOfPath(path));
+  if (!caller.has_value()) {
+    respond.Send(ErrorFor(caller.error()));
+    return true;
+  }
+  if (auto refused = CheckApiVersion(request)) {
+    respond.Send(std::move(*refused));
+    return true;
+  }
+  if (route->methods) {
+    Invoke(request, route->id, respond);
+  } else {
+    respond.Send(Twin(request, route->id));
+  }
+  return true;
+}
+
+HttpResponse TwinApi::Twin(const HttpRequest& request, const hub::TwinId& id) {
+  Result<json> twin = Status(StatusCode::kInternal, "unreachable");
+  if (request.method == "GET") {
+    twin = twins_.Get(id);
+  } else if (request.method == "PATCH" || request.method == "PUT") {
+    Result<json> body = ParseJsonObject(request.body);
+    if (!body.has_value()) return ErrorFor(body.error());
+    std::string if_match(request.Header("If-Match"));
+    twin = request.method == "PATCH" ? twins_.Patch(id, *body, if_match)
+                                     : twins_.Replace(id, *body, if_match);
+  } else {
+    return ServiceApi::Error(405, "MethodNotAllowed", "Use GET, PATCH or PUT on a twin.");
+  }
+  if (!twin.has_value()) return ErrorFor(twin.error());
+  return Json(*twin);
+}
+
+void TwinApi::Invoke(const HttpRequest& request, const hub::TwinId& id,
+                     const net::HttpResponder& respond) {
+  if (request.method != "POST") {
+    return respond.Send(ServiceApi::Error(405, "MethodNotAllowed", "Use POST to invoke a method."));
+  }
+  Result<hub::MethodRequest> call = ParseInvocation(request.body, id);
+  if (!call.has_value()) return respond.Send(ErrorFor(call.error()));
+  // The target must exist; whether it is online is the call's to find out.
+  Result<json> exists = twins_.DeviceGet(id);
+  if (!exists.has_value()) return respond.Send(ErrorFor(exists.error()));
+  methods_.Invoke(std::move(*call), [respond](Result<hub::MethodResponse> r) {
+    if (!r.has_value()) return respond.Send(ErrorFor(r.error()));
+    json payload = json::parse(r->payload, nullptr, false);
+    if (payload.is_discarded()) payload = r->payload;  // not JSON: passed on as a string
+    respond.Send(Json({{"status", r->status}, {"payload", std::move(payload)}}));
+  });
+}
+
+}  // namespace coffre::hubapi
