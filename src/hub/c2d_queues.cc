@@ -245,6 +245,24 @@ Result<C2dQueues::FeedbackBatch> C2dQueues::PeekFeedback(size_t max) {
   return batch;
 }
 
+std::optional<uint64_t> C2dQueues::FeedbackNumber(std::string_view row) {
+  if (!row.starts_with(kFeedbackPrefix)) return std::nullopt;
+  return SequenceOf(row);
+}
+
+Status C2dQueues::AcknowledgeFeedbackThrough(uint64_t last) {
+  std::lock_guard lock(mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kFeedbackPrefix));
+  std::vector<std::string> done;
+  for (const auto& row : rows) {
+    auto n = SequenceOf(row);
+    if (!n || *n > last) break;
+    done.push_back(row);
+  }
+  if (done.empty()) return Status::Ok();
+  return rows_.EraseAll(done);
+}
+
 Status C2dQueues::AcknowledgeFeedback(const std::vector<std::string>& rows) {
   for (const auto& row : rows) {
     if (!row.starts_with(kFeedbackPrefix)) return InvalidArgument("not a feedback row: " + row);

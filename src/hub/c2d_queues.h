@@ -63,6 +63,10 @@ class C2dQueues {
   };
   Result<FeedbackBatch> PeekFeedback(size_t max);
   Status AcknowledgeFeedback(const std::vector<std::string>& rows);
+  // Acknowledges every record up to and including the one numbered `last` (a batch's token is
+  // the number of its last record: FeedbackNumber of its last row).
+  Status AcknowledgeFeedbackThrough(uint64_t last);
+  static std::optional<uint64_t> FeedbackNumber(std::string_view row);
 
  private:
   struct Entry {
