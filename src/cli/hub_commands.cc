@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "cli/hub_command.h"
 #include "cli/hub_connection.h"
 #include "cli/hub_monitor.h"
+#include "cli/hub_twin_commands.h"
 #include "common/time_format.h"
 #include "cli/table.h"
 #include "common/encoding.h"
@@ -28,25 +30,8 @@ constexpr uint16_t kDefaultMqttPort = 8883;
 // CLI11's PositiveNumber prints a 300-digit bound when it refuses a value.
 constexpr int kMaxSeconds = std::numeric_limits<int>::max();
 
-// What a command needs once connected; it lives for one command's run.
-struct Context {
-  HubClient& hub;
-  bool json_output;
-  std::ostream& out;
-};
-
-using Handler = std::function<Status(Context&)>;
-
-struct Command {
-  CLI::App* app;
-  std::string label;  // "coffre hub device show": the prefix of its errors
-  Handler run;
-};
-
 // Every option of every hub command: only the selected command's are set.
-struct Options {
-  HubConnectionOptions connection;
-  std::string output = "table";
+struct Options : CommonOptions {
   std::string device_id;
   bool disabled = false;
   int64_t duration_s = 3600;
@@ -57,20 +42,6 @@ struct Options {
   MonitorOptions monitor;
   int timeout_s = 0;
 };
-
-const json& Member(const json& j, const char* name) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(name);
-  return it == j.end() ? kNull : *it;
-}
-
-// A field as a table cell; "-" when missing, so a partial reply still prints.
-std::string Cell(const json& j, const char* name) {
-  const json& v = Member(j, name);
-  if (v.is_null()) return "-";
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
 
 std::string AuthType(const json& device) { return Cell(Member(device, "authentication"), "type"); }
 
@@ -95,21 +66,6 @@ Table DevicesTable(const json& devices) {
               Cell(d, "lastActivityTime")});
   }
   return t;
-}
-
-Status Print(Context& c, const json& body, const std::function<Table(const json&)>& view) {
-  if (c.json_output) {
-    c.out << body.dump(2) << "\n";
-  } else {
-    c.out << view(body).Render();
-  }
-  return Status::Ok();
-}
-
-// A single value (a token, a connection string): bare, or {"<name>": value} as az prints it.
-Status PrintValue(Context& c, const char* name, const std::string& value) {
-  c.out << (c.json_output ? json{{name, value}}.dump(2) : value) << "\n";
-  return Status::Ok();
 }
 
 std::string DevicePath(const std::string& id) { return "/devices/" + PercentEncode(id); }
@@ -184,28 +140,6 @@ Status GenerateSasToken(Context& c, const std::string& device_id, int64_t durati
                         : DeviceToken(c, device_id, expiry);
   if (!token.has_value()) return token.error();
   return PrintValue(c, "sas", *token);
-}
-
-void AddConnectionOptions(CLI::App& cmd, Options& o) {
-  cmd.add_option("--dir", o.connection.dir, "stack directory: DIR/connection.json names the hub");
-  cmd.add_option("--login", o.connection.login,
-                 "a policy connection string: HostName=...;SharedAccessKeyName=...;"
-                 "SharedAccessKey=...");
-  cmd.add_option("--ca-file", o.connection.ca_file,
-                 "the hub's CA (default: DIR's, else the system's)");
-  cmd.add_option("--port", o.connection.port, "the hub's HTTPS port (default: DIR's, else 443)")
-      ->check(CLI::Range(1, 65535));
-  cmd.add_option("--output", o.output, "table (default) or json")
-      ->check(CLI::IsMember({"table", "json"}));
-}
-
-CLI::App* AddCommand(CLI::App& parent, const std::string& prefix, std::vector<Command>& commands,
-                     Options& o, const std::string& name, const std::string& description,
-                     Handler run) {
-  CLI::App* cmd = parent.add_subcommand(name, description);
-  AddConnectionOptions(*cmd, o);
-  commands.push_back({cmd, prefix + name, std::move(run)});
-  return cmd;
 }
 
 void AddDeviceCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
@@ -401,6 +335,7 @@ Status Execute(const Command& cmd, HubConnection connection, bool json_output) {
 
 struct HubCommands::State {
   Options options;
+  TwinCommandOptions twin_options;
   std::vector<Command> commands;
   CLI::App* hub = nullptr;
 };
@@ -412,6 +347,7 @@ HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
   AddConsumerGroupCommands(*state_->hub, state_->commands, state_->options);
   AddEncryptionCommands(*state_->hub, state_->commands, state_->options);
   AddHubCommands(*state_->hub, state_->commands, state_->options);
+  AddTwinCommands(*state_->hub, state_->commands, state_->twin_options);
 }
 
 HubCommands::~HubCommands() = default;
@@ -419,9 +355,9 @@ HubCommands::~HubCommands() = default;
 bool HubCommands::Selected() const { return state_->hub->parsed(); }
 
 int HubCommands::Run() {
-  const Options& o = state_->options;
   for (const Command& cmd : state_->commands) {
     if (!cmd.app->parsed()) continue;
+    const CommonOptions& o = *cmd.options;
     Result<HubConnection> connection = ResolveHubConnection(o.connection);
     if (!connection.has_value()) {
       std::cerr << cmd.label << ": " << connection.error().message() << "\n";

@@ -15,8 +15,6 @@ using nlohmann::json;
 constexpr std::string_view kApiVersion = "api-version=2021-04-12";
 constexpr int64_t kTokenSeconds = 3600;
 constexpr int64_t kRenewBeforeSeconds = 300;
-// Above the read API's longest long poll (10 s), so a wait is never cut off as a timeout.
-constexpr auto kRequestTimeout = std::chrono::seconds(15);
 
 uint16_t PortField(const json& j, const char* name) {
   auto it = j.find(name);
@@ -111,6 +109,7 @@ Result<HubConnection> ResolveHubConnection(const HubConnectionOptions& options) 
   if (!options.ca_file.empty()) c.ca_file = options.ca_file;
   if (options.port != 0) c.https_port = options.port;
   if (c.https_port == 0) c.https_port = 443;
+  c.request_timeout = options.request_timeout;
   return c;
 }
 
@@ -124,7 +123,7 @@ Result<std::unique_ptr<HubClient>> HubClient::Create(HubConnection connection) {
   net::HttpsClientOptions options;
   options.origin = {"https", connection.host, connection.https_port};
   options.ca_file = connection.ca_file;
-  options.timeout = kRequestTimeout;
+  options.timeout = connection.request_timeout;
   COFFRE_ASSIGN_OR_RETURN(auto http, net::HttpsClient::Create(std::move(options)));
   return std::unique_ptr<HubClient>(new HubClient(std::move(connection), std::move(http)));
 }
@@ -140,20 +139,28 @@ Result<std::string> HubClient::Authorization() {
   return token_;
 }
 
-Result<json> HubClient::Call(std::string_view method, std::string_view path, const json* body,
-                             std::string_view query, const net::HttpHeaders& headers) {
+Result<net::HttpResponse> HubClient::CallRaw(std::string_view method, std::string_view path,
+                                             std::string_view body, std::string_view query,
+                                             const net::HttpHeaders& headers) {
   std::string target = std::string(path) + "?" + std::string(kApiVersion);
   if (!query.empty()) target += "&" + std::string(query);
   net::HttpHeaders all = headers;
   COFFRE_ASSIGN_OR_RETURN(std::string token, Authorization());
   all.emplace_back("Authorization", std::move(token));
+  COFFRE_ASSIGN_OR_RETURN(net::HttpResponse reply, http_->Send(method, target, all, body));
+  if (reply.status < 200 || reply.status >= 300) return HubError(reply);
+  return reply;
+}
+
+Result<json> HubClient::Call(std::string_view method, std::string_view path, const json* body,
+                             std::string_view query, const net::HttpHeaders& headers) {
+  net::HttpHeaders all = headers;
   std::string text;
   if (body != nullptr) {
     all.emplace_back("Content-Type", "application/json; charset=utf-8");
     text = body->dump();
   }
-  COFFRE_ASSIGN_OR_RETURN(net::HttpResponse reply, http_->Send(method, target, all, text));
-  if (reply.status < 200 || reply.status >= 300) return HubError(reply);
+  COFFRE_ASSIGN_OR_RETURN(net::HttpResponse reply, CallRaw(method, path, text, query, all));
   if (reply.body.empty()) return json(nullptr);
   json j = json::parse(reply.body, nullptr, false);
   if (j.is_discarded()) {

@@ -24,6 +24,9 @@ struct HubConnectionOptions {
   std::string login;  // HostName=...;SharedAccessKeyName=...;SharedAccessKey=... (beats DIR's)
   std::string ca_file;  // beats DIR's; empty (and no DIR): the system's trust store
   uint16_t port = 0;    // beats DIR's https_port; 0 and no DIR: 443
+  // How long one request may take: above the read API's longest long poll (10 s); a direct
+  // method's command raises it to its own timeouts.
+  std::chrono::seconds request_timeout{15};
 };
 
 // Move-only: it holds the policy key.
@@ -34,6 +37,7 @@ struct HubConnection {
   uint16_t mqtt_port = 0;  // from DIR's connection.json; 0 when unknown
   std::string policy_name;
   crypto::SecretBytes policy_key;
+  std::chrono::seconds request_timeout{15};
 };
 
 // "A=1;B=x==" -> {A: 1, B: x==}. INVALID_ARGUMENT for a part without '='.
@@ -57,6 +61,11 @@ class HubClient {
   Result<nlohmann::json> Call(std::string_view method, std::string_view path,
                               const nlohmann::json* body = nullptr, std::string_view query = {},
                               const net::HttpHeaders& headers = {});
+
+  // The whole reply of a 2xx (for a body that is not JSON, or headers); else the hub's error.
+  Result<net::HttpResponse> CallRaw(std::string_view method, std::string_view path,
+                                    std::string_view body, std::string_view query = {},
+                                    const net::HttpHeaders& headers = {});
 
   const HubConnection& connection() const { return connection_; }
 
