@@ -13,10 +13,10 @@
 #include "common/check.h"
 #include "crypto/secure_heap.h"
 #include "storage/rocks_kv_store.h"
-#include "vault/access_control.h"
-#include "vault/key_vault.h"
-#include "vault/rest_api.h"
-#include "vault/sealed_store.h"
+#include "vault/api/access_control.h"
+#include "vault/keys/key_vault.h"
+#include "vault/api/rest_api.h"
+#include "vault/seal/sealed_store.h"
 
 using namespace coffre;
 

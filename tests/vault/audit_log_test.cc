@@ -1,4 +1,4 @@
-#include "vault/audit_log.h"
+#include "vault/audit/audit_log.h"
 
 #include <fcntl.h>
 #include <openssl/sha.h>

@@ -9,7 +9,7 @@
 #include "common/files.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
-#include "vault/audit_log.h"
+#include "vault/audit/audit_log.h"
 
 namespace coffre::vault {
 namespace {

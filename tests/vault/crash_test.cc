@@ -6,8 +6,8 @@
 #include "fakes/crash_file_system.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
-#include "vault/key_vault.h"
-#include "vault/sealed_store.h"
+#include "vault/keys/key_vault.h"
+#include "vault/seal/sealed_store.h"
 
 namespace coffre::vault {
 namespace {

@@ -1,4 +1,4 @@
-#include "vault/event_subscriptions.h"
+#include "vault/events/event_subscriptions.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "vault/rotation_scheduler.h"
+#include "vault/rotation/rotation_scheduler.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <mutex>
 #include <thread>
 
-#include "vault/vault_clock.h"
+#include "vault/rotation/vault_clock.h"
 #include "vault_fixture.h"
 
 namespace coffre::vault {

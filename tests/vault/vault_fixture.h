@@ -5,9 +5,9 @@
 
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
-#include "vault/access_control.h"
-#include "vault/key_vault.h"
-#include "vault/sealed_store.h"
+#include "vault/api/access_control.h"
+#include "vault/keys/key_vault.h"
+#include "vault/seal/sealed_store.h"
 
 namespace coffre::vault {
 

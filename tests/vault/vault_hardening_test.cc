@@ -10,7 +10,7 @@
 #include "net/certificates.h"
 #include "net/https_client.h"
 #include "test_util.h"
-#include "vault/vault_service.h"
+#include "vault/service/vault_service.h"
 
 namespace coffre::vault {
 namespace {

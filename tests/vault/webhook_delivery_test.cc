@@ -1,4 +1,4 @@
-#include "vault/webhook_delivery.h"
+#include "vault/events/webhook_delivery.h"
 
 #include <gtest/gtest.h>
 
