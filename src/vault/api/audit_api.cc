@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.h"
-#include "vault/api/rest_api.h"
+#include "vault/api/http_reply.h"
 
 namespace coffre::vault {
 namespace {
@@ -38,12 +38,12 @@ net::HttpResponse Show(AuditLog& audit, const std::map<std::string, std::string>
     const std::string& text = it->second;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), top);
     if (ec != std::errc() || end != text.data() + text.size() || top < 1 || top > kMaxTop) {
-      return RestApi::Error(400, "BadParameter", "top must be between 1 and 1000.");
+      return ErrorReply(400, "BadParameter", "top must be between 1 and 1000.");
     }
   }
   Result<std::vector<AuditEntry>> entries = audit.Tail(top);
   if (!entries.has_value()) {
-    return RestApi::Error(500, "InternalError", "The audit log cannot be read.");
+    return ErrorReply(500, "InternalError", "The audit log cannot be read.");
   }
   json value = json::array();
   for (const AuditEntry& e : *entries) value.push_back(View(e));
@@ -68,24 +68,18 @@ net::HttpResponse Verify(AuditLog& audit) {
 
 }  // namespace
 
-net::HttpResponse HandleAuditRoute(AuditLog* audit, const Principal& caller,
-                                   const std::string& method,
-                                   const std::vector<std::string>& segments,
-                                   const std::map<std::string, std::string>& query) {
-  if (!caller.admin) {
-    return RestApi::Error(403, "Forbidden", "Only the vault owner reads the audit log.",
-                          "AccessDenied");
-  }
-  if (audit == nullptr) {
-    return RestApi::Error(501, "NotImplemented", "This vault keeps no audit log.");
-  }
-  bool show = segments.size() == 2;
-  bool verify = segments.size() == 3 && segments[2] == "verify";
-  if (!show && !verify) return RestApi::Error(404, "NotFound", "Unknown path.");
-  if (method != (show ? "GET" : "POST")) {
-    return RestApi::Error(405, "MethodNotAllowed", "The method is not allowed on this path.");
-  }
-  return show ? Show(*audit, query) : Verify(*audit);
+net::HttpResponse ShowAuditLog(AuditLog* audit, const std::map<std::string, std::string>& query) {
+  if (audit == nullptr) return NoAuditLog();
+  return Show(*audit, query);
+}
+
+net::HttpResponse VerifyAuditLog(AuditLog* audit) {
+  if (audit == nullptr) return NoAuditLog();
+  return Verify(*audit);
+}
+
+net::HttpResponse NoAuditLog() {
+  return ErrorReply(501, "NotImplemented", "This vault keeps no audit log.");
 }
 
 }  // namespace coffre::vault

@@ -6,23 +6,20 @@
 //   POST /coffre/audit/verify    the chain checked with the vault's audit key (which never
 //                                leaves the vault): {"ok":true,"count":N} or {"ok":false,
 //                                "count":<verified>,"firstBadSeq":K,"reason":"..."}
-// Only an admin principal (the owner) may call them. Stateless, thread-safe.
+// Only an admin principal (the owner) may call them (routes.h). Stateless, thread-safe.
 
 #include <map>
 #include <string>
-#include <vector>
 
 #include "net/http_types.h"
-#include "vault/api/access_control.h"
 #include "vault/audit/audit_log.h"
 
 namespace coffre::vault {
 
-// `segments` is the path split at '/' ({"coffre", "audit", ...}); audit may be null (a vault
-// without an audit log answers 501).
-net::HttpResponse HandleAuditRoute(AuditLog* audit, const Principal& caller,
-                                   const std::string& method,
-                                   const std::vector<std::string>& segments,
-                                   const std::map<std::string, std::string>& query);
+// The routes' handlers (routes.h checks the caller is the owner); a null `audit` (a vault
+// without an audit log) answers 501 NoAuditLog.
+net::HttpResponse ShowAuditLog(AuditLog* audit, const std::map<std::string, std::string>& query);
+net::HttpResponse VerifyAuditLog(AuditLog* audit);
+net::HttpResponse NoAuditLog();
 
 }  // namespace coffre::vault

@@ -1,110 +1,28 @@
 #include "vault/api/audit_request.h"
 
-#include <strings.h>
-
-#include <initializer_list>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
+#include "vault/api/routes.h"
 
 namespace coffre::vault {
 namespace {
 
-using Methods = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-// The operation `method` names among `methods`; "" if none.
-std::string_view ByMethod(std::string_view method, Methods methods) {
-  for (auto [m, op] : methods) {
-    if (m == method) return op;
-  }
-  return {};
-}
-
-// The key operations in a path (/keys/{n}/{v}/wrapkey), in their canonical spelling.
-std::string_view CryptoOp(std::string_view segment) {
-  for (std::string_view op : {"wrapKey", "unwrapKey", "encrypt", "decrypt", "sign", "verify"}) {
-    if (op.size() == segment.size() && ::strncasecmp(op.data(), segment.data(), op.size()) == 0) {
-      return op;
-    }
-  }
-  return {};
-}
-
 struct Named {
-  Named(std::string_view o = {}, std::string_view k = {}, std::string_view v = {})
-      : op(o), key(k), version(v) {}
   std::string_view op;
   std::string_view key;
   std::string_view version;
 };
 
-// Mirrors RestApi's routes; a path it does not know keeps its method and path as the op.
-Named Classify(std::string_view method, const std::vector<std::string_view>& seg) {
-  size_t n = seg.size();
-  std::string_view s1 = n > 1 ? seg[1] : "", s2 = n > 2 ? seg[2] : "";
-  if (seg[0] == "keys") {
-    if (n == 1) return {ByMethod(method, {{"GET", "listKeys"}})};
-    if (n == 2 && s1 == "restore") return {ByMethod(method, {{"POST", "restoreKey"}})};
-    if (n == 2 || (n == 3 && s2.empty())) {
-      return {ByMethod(method, {{"GET", "getKey"},
-                                {"PATCH", "updateKey"},
-                                {"PUT", "importKey"},
-                                {"DELETE", "deleteKey"}}),
-              s1};
-    }
-    if (n == 3) {
-      if (s2 == "rotationpolicy") {
-        return {ByMethod(method, {{"GET", "getRotationPolicy"}, {"PUT", "setRotationPolicy"}}), s1};
-      }
-      for (auto [tail, op] : {std::pair<std::string_view, std::string_view>{"create", "createKey"},
-                              {"rotate", "rotateKey"},
-                              {"backup", "backupKey"}}) {
-        if (s2 == tail) return {ByMethod(method, {{"POST", op}}), s1};
-      }
-      if (s2 == "versions") return {ByMethod(method, {{"GET", "listKeyVersions"}}), s1};
-      if (method == "POST") return {CryptoOp(s2), s1};
-      return {ByMethod(method, {{"GET", "getKey"}, {"PATCH", "updateKey"}}), s1, s2};
-    }
-    if (n == 4) return {ByMethod(method, {{"POST", CryptoOp(seg[3])}}), s1, s2};
-    return {};
-  }
-  if (seg[0] == "deletedkeys") {
-    if (n == 1) return {ByMethod(method, {{"GET", "listDeletedKeys"}})};
-    if (n == 2) {
-      return {ByMethod(method, {{"GET", "getDeletedKey"}, {"DELETE", "purgeDeletedKey"}}), s1};
-    }
-    if (n == 3 && s2 == "recover") return {ByMethod(method, {{"POST", "recoverDeletedKey"}}), s1};
-    return {};
-  }
-  if (seg[0] == "coffre" && s1 == "principals") {
-    if (n == 2) return {ByMethod(method, {{"GET", "listPrincipals"}})};
-    if (n == 3) {
-      return {ByMethod(method, {{"GET", "getPrincipal"},
-                                {"PUT", "setPrincipal"},
-                                {"DELETE", "deletePrincipal"}}),
-              s2};
-    }
-  }
-  if (seg[0] == "coffre" && s1 == "seal-status" && n == 2) {
-    return {ByMethod(method, {{"GET", "getSealStatus"}})};
-  }
-  if (seg[0] == "coffre" && s1 == "eventsubscriptions") {
-    if (n == 2) return {ByMethod(method, {{"GET", "listEventSubscriptions"}, {"POST", "addEventSubscription"}})};
-    if (n == 3) {
-      return {ByMethod(method, {{"GET", "getEventSubscription"}, {"DELETE", "removeEventSubscription"}})};
-    }
-  }
-  if (seg[0] == "coffre" && s1 == "clock" && n == 2) {
-    return {ByMethod(method, {{"GET", "getTestClock"}, {"POST", "advanceTestClock"}})};
-  }
-  if (seg[0] == "coffre" && s1 == "audit") {
-    if (n == 2) return {ByMethod(method, {{"GET", "getAuditLog"}})};
-    if (n == 3 && s2 == "verify") return {ByMethod(method, {{"POST", "verifyAuditLog"}})};
-  }
-  return {};
+// The route table's name for the request (routes.h), whatever the vault has configured; a
+// path it does not know keeps its method and path as the op.
+Named Classify(std::string_view method, const std::vector<std::string_view>& segments) {
+  RouteMatch match = MatchRoute(VaultRoutes(), method, segments);
+  if (match.path_route == nullptr) return {};
+  std::string_view key = match.params.has_key ? match.params.key : match.params.principal;
+  return {OperationName(match), key, match.params.version};
 }
 
 // The version in the reply's kid (".../keys/{key}/{version}"), for requests that named none.

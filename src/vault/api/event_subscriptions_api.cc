@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/secret_bytes.h"
-#include "vault/api/rest_api.h"
 #include "net/http_error.h"
+#include "vault/api/http_reply.h"
 
 namespace coffre::vault {
 namespace {
@@ -27,7 +27,7 @@ const net::HttpErrorTable kSubscriptionErrors(
 
 HttpResponse Refused(const Status& s) {
   net::HttpError e = net::HttpErrorFor(s, kSubscriptionErrors);
-  return RestApi::Error(e.status, e.code, s.message(), e.detail);
+  return ErrorReply(e.status, e.code, s.message(), e.detail);
 }
 
 json View(const EventSubscription& s) {
@@ -38,30 +38,33 @@ json View(const EventSubscription& s) {
               {"created", s.created}};
 }
 
-HttpResponse Create(EventSubscriptions& subscriptions, const net::HttpRequest& request) {
+}  // namespace
+
+HttpResponse AddEventSubscription(EventSubscriptions& subscriptions,
+                                  const net::HttpRequest& request) {
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
-    return RestApi::Error(400, "BadParameter", "The request body is not a valid JSON object.");
+    return ErrorReply(400, "BadParameter", "The request body is not a valid JSON object.");
   }
   auto endpoint = body.find("endpoint");
   if (endpoint == body.end() || !endpoint->is_string()) {
-    return RestApi::Error(400, "BadParameter", "The field 'endpoint' (an https URL) is required.");
+    return ErrorReply(400, "BadParameter", "The field 'endpoint' (an https URL) is required.");
   }
   std::vector<std::string> types;
   if (auto it = body.find("eventTypes"); it != body.end() && !it->is_null()) {
     if (!it->is_array()) {
-      return RestApi::Error(400, "BadParameter", "The field 'eventTypes' must be an array of names.");
+      return ErrorReply(400, "BadParameter", "The field 'eventTypes' must be an array of names.");
     }
     for (const json& t : *it) {
       if (!t.is_string()) {
-        return RestApi::Error(400, "BadParameter", "The field 'eventTypes' must be an array of names.");
+        return ErrorReply(400, "BadParameter", "The field 'eventTypes' must be an array of names.");
       }
       types.push_back(t.get<std::string>());
     }
   }
   std::string ca_pem;
   if (auto it = body.find("caPem"); it != body.end() && !it->is_null()) {
-    if (!it->is_string()) return RestApi::Error(400, "BadParameter", "The field 'caPem' must be a string.");
+    if (!it->is_string()) return ErrorReply(400, "BadParameter", "The field 'caPem' must be a string.");
     ca_pem = it->get<std::string>();
   }
   Result<EventSubscriptions::Created> created =
@@ -74,38 +77,22 @@ HttpResponse Create(EventSubscriptions& subscriptions, const net::HttpRequest& r
   return r;
 }
 
-}  // namespace
+HttpResponse ListEventSubscriptions(EventSubscriptions& subscriptions) {
+  json value = json::array();
+  for (const EventSubscription& s : subscriptions.List()) value.push_back(View(s));
+  return Reply(json{{"value", value}, {"nextLink", nullptr}});
+}
 
-HttpResponse HandleEventSubscriptions(EventSubscriptions& subscriptions,
-                                      const net::HttpRequest& request,
-                                      const std::vector<std::string>& segments,
-                                      const Principal& caller) {
-  if (!caller.admin) {
-    return RestApi::Error(403, "Forbidden", "Only the vault owner manages event subscriptions.",
-                          "AccessDenied");
-  }
-  const std::string& method = request.method;
-  if (segments.size() == 2) {
-    if (method == "POST") return Create(subscriptions, request);
-    if (method != "GET") {
-      return RestApi::Error(405, "MethodNotAllowed", "The method is not allowed on this path.");
-    }
-    json value = json::array();
-    for (const EventSubscription& s : subscriptions.List()) value.push_back(View(s));
-    return Reply(json{{"value", value}, {"nextLink", nullptr}});
-  }
-  const std::string& id = segments[2];
-  if (method == "GET") {
-    Result<EventSubscription> s = subscriptions.Get(id);
-    return s.has_value() ? Reply(View(*s)) : Refused(s.error());
-  }
-  if (method == "DELETE") {
-    if (Status s = subscriptions.Delete(id); !s.ok()) return Refused(s);
-    HttpResponse r;
-    r.status = 204;
-    return r;
-  }
-  return RestApi::Error(405, "MethodNotAllowed", "The method is not allowed on this path.");
+HttpResponse GetEventSubscription(EventSubscriptions& subscriptions, const std::string& id) {
+  Result<EventSubscription> s = subscriptions.Get(id);
+  return s.has_value() ? Reply(View(*s)) : Refused(s.error());
+}
+
+HttpResponse RemoveEventSubscription(EventSubscriptions& subscriptions, const std::string& id) {
+  if (Status s = subscriptions.Delete(id); !s.ok()) return Refused(s);
+  HttpResponse r;
+  r.status = 204;
+  return r;
 }
 
 }  // namespace coffre::vault

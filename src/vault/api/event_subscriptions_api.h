@@ -1,6 +1,6 @@
 #pragma once
-// Coffre's admin routes for webhook subscriptions, handed over by RestApi (owner only, like
-// /coffre/principals):
+// Coffre's admin routes for webhook subscriptions, served through the route table (routes.h; owner
+// only, like /coffre/principals):
 //   GET    /coffre/eventsubscriptions        {"value": [subscription...], "nextLink": null}
 //   POST   /coffre/eventsubscriptions        {"endpoint", "eventTypes"?, "caPem"?}
 //          -> 201 the subscription plus "secret", the only time it is shown
@@ -10,18 +10,18 @@
 // Thread-safe.
 
 #include <string>
-#include <vector>
 
 #include "net/http_types.h"
-#include "vault/api/access_control.h"
 #include "vault/events/event_subscriptions.h"
 
 namespace coffre::vault {
 
-// `segments`: the path split at '/', starting with "coffre", "eventsubscriptions".
-net::HttpResponse HandleEventSubscriptions(EventSubscriptions& subscriptions,
-                                           const net::HttpRequest& request,
-                                           const std::vector<std::string>& segments,
-                                           const Principal& caller);
+// The routes' handlers (routes.h checks the caller is the owner).
+net::HttpResponse ListEventSubscriptions(EventSubscriptions& subscriptions);
+net::HttpResponse AddEventSubscription(EventSubscriptions& subscriptions,
+                                       const net::HttpRequest& request);
+net::HttpResponse GetEventSubscription(EventSubscriptions& subscriptions, const std::string& id);
+net::HttpResponse RemoveEventSubscription(EventSubscriptions& subscriptions,
+                                          const std::string& id);
 
 }  // namespace coffre::vault

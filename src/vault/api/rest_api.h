@@ -7,44 +7,22 @@
 // validation (400); a client past its failed-authentication limit gets 429. Every error body is
 // Azure-shaped JSON: {"error":{"code","message","innererror"?:{"code"}}}. With an AuditLog,
 // every request is audited, and /coffre/audit serves it to the owner (audit_api.h).
+// The routes are one table (routes.h); their handlers are in key_routes.cc and admin_routes.cc.
 // Thread-safe.
 
-#include <chrono>
-#include <functional>
 #include <string>
+#include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "common/rate_limiter.h"
 #include "net/http_types.h"
 #include "vault/api/access_control.h"
+#include "vault/api/rest_api_options.h"
 #include "vault/keys/key_backup.h"
-#include "vault/events/event_subscriptions.h"
 #include "vault/keys/key_vault.h"
-#include "vault/rotation/vault_clock.h"
 
 namespace coffre::vault {
 
-class AuditLog;  // vault/audit_log.h
-
-struct RestApiOptions {
-  std::string public_origin;  // "https://localhost:8443": the origin in every kid
-  std::string challenge_authorization =
-      "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000";
-  std::string challenge_resource = "https://vault.azure.net";
-  // Set only for a vault started with --test-clock: the owner may then advance it through
-  // GET/POST /coffre/clock. Must outlive the API.
-  VaultClock* test_clock = nullptr;
-  nlohmann::json seal_status = nlohmann::json::object();  // GET /coffre/seal-status: no secret
-  // /coffre/eventsubscriptions (event_subscriptions_api.h); null: 404. Must outlive the API.
-  EventSubscriptions* event_subscriptions = nullptr;
-  // Failed authentications (no, unknown or expired token) per client address: past the limit
-  // the vault answers 429 Throttled with Retry-After instead of 401. A valid token is never
-  // throttled by it. Null: no limit. Must outlive the API.
-  RateLimiter* auth_failures = nullptr;
-  std::function<std::chrono::steady_clock::time_point()> steady_now =
-      [] { return std::chrono::steady_clock::now(); };
-};
+class AuditLog;  // vault/audit/audit_log.h
+struct RouteContext;  // vault/api/route_context.h
 
 class RestApi {
  public:
@@ -64,10 +42,10 @@ class RestApi {
                                  std::string_view inner = {});
 
  private:
-  struct Call;
   // Sets `principal` once the caller authenticates.
   net::HttpResponse Serve(const net::HttpRequest& request, std::string& principal);
-  net::HttpResponse Route(Call& call);
+  // Chooses the route (routes.h), checks the caller may take it, and runs its handler.
+  net::HttpResponse Dispatch(RouteContext& context, const std::vector<std::string>& segments);
   net::HttpResponse Challenge(const net::HttpRequest& request, std::string_view message) const;
 
   KeyVault& vault_;
