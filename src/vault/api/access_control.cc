@@ -85,12 +85,6 @@ Result<std::string> CanonicalPermission(std::string_view name) {
   return InvalidArgument("unknown key permission '" + std::string(name) + "'");
 }
 
-int64_t AccessControl::SystemSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Result<Principal> AccessControl::Authenticate(std::string_view token) {
   if (token.empty() || token.size() > 512) return Unauthenticated("invalid token");
   std::string hash = TokenHash(token);
@@ -112,7 +106,7 @@ Result<Principal> AccessControl::Authenticate(std::string_view token) {
   }
   auto expires = record->find("token_expires");
   if (expires != record->end() &&
-      (!expires->is_number_integer() || clock_() >= expires->get<int64_t>())) {
+      (!expires->is_number_integer() || clock_.NowSeconds() >= expires->get<int64_t>())) {
     return Unauthenticated("The bearer token has expired.");
   }
   return FromJson(name, *record);
@@ -154,7 +148,7 @@ Result<PrincipalUpdate> AccessControl::SetPrincipal(const std::string& name,
     }
     record["token_sha256"] = hash;
     if (token_ttl_seconds) {
-      record["token_expires"] = clock_() + *token_ttl_seconds;
+      record["token_expires"] = clock_.NowSeconds() + *token_ttl_seconds;
     } else {
       record.erase("token_expires");
     }
@@ -220,7 +214,7 @@ void AccessControl::PublishPolicyChanged() {
   if (events_ == nullptr) return;
   KeyEvent event;
   event.type = std::string(event_type::kVaultAccessPolicyChanged);
-  event.time = clock_();
+  event.time = clock_.NowSeconds();
   events_->Publish(event);
 }
 

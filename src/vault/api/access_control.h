@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "vault/keys/key_events.h"
 #include "vault/seal/sealed_store.h"
@@ -43,14 +44,10 @@ struct PrincipalUpdate {
 
 class AccessControl {
  public:
-  using Clock = std::function<int64_t()>;  // seconds since the epoch
-
-  // store (and events, if set) must outlive this object.
-  explicit AccessControl(SealedStore& store, Clock clock = SystemSeconds,
+  // store, clock (token expiry, event times) and events, if set, must outlive this object.
+  explicit AccessControl(SealedStore& store, const Clock& clock = SystemClock(),
                          KeyEventSink* events = nullptr)
-      : store_(store), clock_(std::move(clock)), events_(events) {}
-
-  static int64_t SystemSeconds();
+      : store_(store), clock_(clock), events_(events) {}
 
   // UNAUTHENTICATED for an unknown or expired token.
   Result<Principal> Authenticate(std::string_view token);
@@ -72,7 +69,7 @@ class AccessControl {
   void PublishPolicyChanged();
 
   SealedStore& store_;
-  Clock clock_;
+  const Clock& clock_;
   KeyEventSink* events_;  // may be null
   std::mutex mu_;  // orders principal updates
 };

@@ -99,7 +99,7 @@ HttpResponse SetPrincipal(RouteContext& c) {
 // The test clock exists with --test-clock only (the route needs it).
 HttpResponse GetTestClock(RouteContext& c) {
   const VaultClock& clock = *c.options.test_clock;
-  return JsonReply(json{{"now", clock.Now()}, {"offset_seconds", clock.offset()}});
+  return JsonReply(json{{"now", clock.NowSeconds()}, {"offset_seconds", clock.offset()}});
 }
 
 // POST {"advance_seconds": N} moves it on.

@@ -91,7 +91,9 @@ HttpResponse RestApi::Challenge(const HttpRequest& request, std::string_view mes
   // Every failed authentication is charged to its client address; past the limit, 429.
   if (options_.auth_failures != nullptr) {
     std::chrono::milliseconds wait =
-        options_.auth_failures->Take(request.remote_address, options_.steady_now());
+        options_.auth_failures->Take(
+            request.remote_address,
+            (options_.clock != nullptr ? *options_.clock : SystemClock()).SteadyNow());
     if (wait.count() > 0) {
       HttpResponse r = Error(429, "Throttled",
                              "Too many requests with no valid token from this address. Retry "

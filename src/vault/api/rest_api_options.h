@@ -1,12 +1,11 @@
 #pragma once
 // How a RestApi is set up (rest_api.h); what its route handlers see of it (route_context.h).
 
-#include <chrono>
-#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/rate_limiter.h"
 #include "vault/events/event_subscriptions.h"
 #include "vault/rotation/vault_clock.h"
@@ -28,8 +27,8 @@ struct RestApiOptions {
   // the vault answers 429 Throttled with Retry-After instead of 401. A valid token is never
   // throttled by it. Null: no limit. Must outlive the API.
   RateLimiter* auth_failures = nullptr;
-  std::function<std::chrono::steady_clock::time_point()> steady_now =
-      [] { return std::chrono::steady_clock::now(); };
+  // Paces auth_failures (steady time); null: the system clock. Must outlive the API.
+  const Clock* clock = nullptr;
 };
 
 }  // namespace coffre::vault

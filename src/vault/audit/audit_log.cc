@@ -23,19 +23,13 @@ constexpr const char* kLogComponent = "audit";
 // Tail() reads at most this much, whatever lines an attacker may have put at the end.
 constexpr uint64_t kMaxTailBytes = 8 << 20;
 
-int64_t SystemMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 AuditLog::AuditLog(std::filesystem::path base, SealedStore& store, crypto::SecretBytes key,
                    AuditLogOptions options)
     : base_(std::move(base)), store_(store), key_(std::move(key)), options_(std::move(options)),
       sampler_(options_.sampling) {
-  if (!options_.clock_ms) options_.clock_ms = SystemMillis;
+  if (options_.clock == nullptr) options_.clock = &SystemClock();
   options_.keep_files = std::max<uint64_t>(options_.keep_files, 1);
 }
 
@@ -97,7 +91,7 @@ void AuditLog::ApplyRetentionLocked() {
 
 Status AuditLog::AppendLocked(std::string_view fields) {
   uint64_t seq = head_.end.seq + 1;
-  std::string body = AuditBody(seq, options_.clock_ms(), fields);
+  std::string body = AuditBody(seq, options_.clock->NowMillis(), fields);
   COFFRE_ASSIGN_OR_RETURN(AuditMac mac, ChainMac(key_, head_.end.mac, body));
   std::string line = AuditLine(body, mac) + "\n";
   if (head_.end.offset > 0 && head_.end.offset + line.size() > options_.max_file_bytes) {
@@ -133,11 +127,11 @@ void AuditLog::Append(const AuditEntry& entry) {
 }
 
 void AuditLog::AppendUnauthenticated(const AuditEntry& entry) {
-  if (sampler_.Admit(entry.client, options_.clock_ms())) Append(entry);
+  if (sampler_.Admit(entry.client, options_.clock->NowMillis())) Append(entry);
 }
 
 void AuditLog::FlushSamples(bool all) {
-  for (const AuditSampler::Summary& s : sampler_.Drain(options_.clock_ms(), all)) {
+  for (const AuditSampler::Summary& s : sampler_.Drain(options_.clock->NowMillis(), all)) {
     AuditEntry entry;
     entry.principal = kVaultPrincipal;
     entry.op = "unauthenticatedRequests";

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "vault/audit/audit_chain.h"
@@ -37,7 +38,7 @@ namespace coffre::vault {
 
 struct AuditLogOptions {
   std::chrono::milliseconds sync_interval{200};
-  std::function<int64_t()> clock_ms;  // milliseconds since the epoch; empty: the system clock
+  const Clock* clock = nullptr;  // entry times; null: the system clock. Must outlive the log.
   uint64_t max_file_bytes = uint64_t{64} << 20;  // a file is closed before it passes this
   uint64_t keep_files = 16;  // files kept, the current one included (>= 1)
   uint64_t keep_bytes = 0;   // bytes kept, all files, the current one at its full size (0: no

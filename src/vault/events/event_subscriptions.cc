@@ -100,8 +100,8 @@ bool EventSubscription::Wants(std::string_view type) const {
 }
 
 Result<std::unique_ptr<EventSubscriptions>> EventSubscriptions::Open(SealedStore& store,
-                                                                     Clock clock) {
-  std::unique_ptr<EventSubscriptions> subs(new EventSubscriptions(store, std::move(clock)));
+                                                                     const Clock& clock) {
+  std::unique_ptr<EventSubscriptions> subs(new EventSubscriptions(store, clock));
   std::vector<EventSubscription> found;
   COFFRE_RETURN_IF_ERROR(store.ScanJson("eventsub/", [&](const std::string& key, const json& j) {
     found.push_back(FromJson(key.substr(9), j));
@@ -136,7 +136,7 @@ Result<EventSubscriptions::Created> EventSubscriptions::Create(
     if (!client.has_value()) return InvalidArgument("caPem holds no usable PEM certificate");
   }
   s.ca_pem = ca_pem;
-  s.created = clock_();
+  s.created = clock_.NowSeconds();
   COFFRE_ASSIGN_OR_RETURN(s.id, crypto::RandomUuid());
   COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes secret, NewSecret());
   std::lock_guard<std::mutex> guard(mu_);

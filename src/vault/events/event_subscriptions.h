@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "crypto/secret_bytes.h"
 #include "net/http_types.h"
 #include "vault/seal/sealed_store.h"
@@ -47,12 +48,11 @@ struct EventSubscription {
 
 class EventSubscriptions {
  public:
-  using Clock = std::function<int64_t()>;  // seconds since the epoch
   static constexpr size_t kMaxSubscriptions = 25;
   static constexpr size_t kMaxCaPemBytes = 64 * 1024;
 
   // Loads the stored subscriptions. store must outlive this object.
-  static Result<std::unique_ptr<EventSubscriptions>> Open(SealedStore& store, Clock clock);
+  static Result<std::unique_ptr<EventSubscriptions>> Open(SealedStore& store, const Clock& clock);
 
   struct Created {
     EventSubscription subscription;
@@ -76,10 +76,10 @@ class EventSubscriptions {
   bool Contains(const std::string& id) const;
 
  private:
-  EventSubscriptions(SealedStore& store, Clock clock) : store_(store), clock_(std::move(clock)) {}
+  EventSubscriptions(SealedStore& store, const Clock& clock) : store_(store), clock_(clock) {}
 
   SealedStore& store_;
-  Clock clock_;
+  const Clock& clock_;  // must outlive this object
   mutable std::mutex mu_;
   std::map<std::string, Live> live_;  // guarded by mu_
 };

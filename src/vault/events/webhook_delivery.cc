@@ -11,12 +11,6 @@
 namespace coffre::vault {
 namespace {
 
-int64_t UnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // A receiver that answers these will answer them again: retrying only delays the log line.
 bool Retryable(unsigned http_status) {
   return http_status != 400 && http_status != 401 && http_status != 403 && http_status != 413;
@@ -24,7 +18,8 @@ bool Retryable(unsigned http_status) {
 
 // One signed POST; the HTTP status, or the transport's error.
 Result<unsigned> Post(const EventSubscriptions::Live& live, const std::string& body,
-                      std::chrono::milliseconds timeout, std::unique_ptr<net::HttpsClient>& client) {
+                      std::chrono::milliseconds timeout, const Clock& clock,
+                      std::unique_ptr<net::HttpsClient>& client) {
   COFFRE_ASSIGN_OR_RETURN(WebhookEndpoint endpoint, ParseWebhookEndpoint(live.subscription.endpoint));
   if (!client) {
     net::HttpsClientOptions options;
@@ -35,7 +30,7 @@ Result<unsigned> Post(const EventSubscriptions::Live& live, const std::string& b
   }
   // Signed at each attempt, so a retry carries a fresh timestamp.
   COFFRE_ASSIGN_OR_RETURN(std::string signature,
-                          crypto::SignWebhook(*live.secret, UnixSeconds(), body));
+                          crypto::SignWebhook(*live.secret, clock.NowSeconds(), body));
   net::HttpHeaders headers = {{"Content-Type", "application/json; charset=utf-8"},
                               {"aeg-event-type", "Notification"},
                               {std::string(crypto::kWebhookSignatureHeader), signature}};
@@ -152,7 +147,8 @@ bool WebhookDelivery::DeliverWithRetries(Lane& lane, const Pending& item,
   for (int attempt = 1;; ++attempt) {
     std::optional<EventSubscriptions::Live> live = subscriptions_.Find(lane.subscription_id);
     if (!live) return false;  // deleted meanwhile
-    Result<unsigned> status = Post(*live, *item.body, options_.timeout, client);
+    Result<unsigned> status = Post(*live, *item.body, options_.timeout,
+                                   options_.clock != nullptr ? *options_.clock : SystemClock(), client);
     if (status.has_value() && *status >= 200 && *status < 300) return true;
     bool retryable = !status.has_value() || Retryable(*status);
     std::string why = status.has_value() ? "HTTP " + std::to_string(*status) : status.error().message();

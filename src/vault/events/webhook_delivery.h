@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "vault/events/event_subscriptions.h"
 #include "vault/keys/key_events.h"
 
@@ -34,6 +35,8 @@ struct WebhookDeliveryOptions {
   std::chrono::milliseconds max_age{std::chrono::minutes(5)};  // no attempt after this
   std::chrono::milliseconds timeout{5000};                      // per POST
   size_t max_queue = 1000;  // per subscription; past it the oldest waiting event is dropped
+  // The signatures' timestamps; null: the system clock. Retries wait in real (steady) time.
+  const Clock* clock = nullptr;
 };
 
 class WebhookDelivery : public KeyEventSink {

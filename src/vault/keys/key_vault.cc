@@ -15,18 +15,19 @@ std::string VaultSettings::RecoveryLevel() const {
   return purge_protection ? level : level + "+Purgeable";
 }
 
-KeyVault::KeyVault(SealedStore& store, VaultSettings settings, Clock clock,
+KeyVault::KeyVault(SealedStore& store, VaultSettings settings, const Clock& clock,
                    DestroyDeletedData destroy, KeyEventSink* events)
     : store_(store),
       settings_(settings),
-      clock_(std::move(clock)),
+      clock_(clock),
       destroy_(std::move(destroy)),
       events_(events) {}
 
 // Called with mu_ held, after the change is durable: events leave in the order of the changes.
 void KeyVault::Publish(std::string_view type, const KeyVersion& v) {
   if (events_ == nullptr) return;
-  events_->Publish(KeyEvent{std::string(type), v.name, v.version, v.nbf, v.exp, clock_()});
+  events_->Publish(
+      KeyEvent{std::string(type), v.name, v.version, v.nbf, v.exp, clock_.NowSeconds()});
 }
 
 std::string LowerKeyName(std::string_view name) {
@@ -119,7 +120,7 @@ Result<KeyVersion> KeyVault::AddVersion(const std::string& name, const std::stri
   v.kty = kty;
   v.key_size = material.bits;
   v.key_ops = ops.value_or(material.kind == KeyKind::kRsa ? kRsaOps : kOctOps);
-  v.created = v.updated = clock_();
+  v.created = v.updated = clock_.NowSeconds();
   v.tags = tags;
   v.n = material.n;
   v.e = material.e;
@@ -214,7 +215,7 @@ Result<KeyVersion> KeyVault::Update(const std::string& name, const std::string& 
   ApplyAttributes(v, request.attributes);
   if (request.key_ops) v.key_ops = *request.key_ops;
   if (request.tags) v.tags = *request.tags;
-  v.updated = clock_();
+  v.updated = clock_.NowSeconds();
   COFFRE_RETURN_IF_ERROR(store_.PutJson(VersionKey(id, v.version), ToJson(v)));
   if (v.enabled != was_enabled) {
     Publish(v.enabled ? event_type::kKeyEnabled : event_type::kKeyDisabled, v);
@@ -244,7 +245,7 @@ Result<KeyVersion> KeyVault::Rotate(const std::string& name, const std::string& 
     COFFRE_ASSIGN_OR_RETURN(RotationPolicy policy,
                             RotationPolicyFromRecord(record["rotationPolicy"]));
     if (policy.expiry_time) {
-      attributes.exp = std::optional<int64_t>(clock_() + policy.expiry_time->seconds);
+      attributes.exp = std::optional<int64_t>(clock_.NowSeconds() + policy.expiry_time->seconds);
     }
   }
   return AddVersion(latest.name, latest.kty, std::move(*material), latest.key_ops, attributes,
@@ -256,7 +257,7 @@ Result<DeletedKey> KeyVault::Delete(const std::string& name) {
   COFFRE_ASSIGN_OR_RETURN(std::string id, IdOf(name));
   COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(id));
   COFFRE_ASSIGN_OR_RETURN(KeyVersion latest, LoadVersion(id, ""));
-  DeletedKey d{std::move(latest), clock_(), 0};
+  DeletedKey d{std::move(latest), clock_.NowSeconds(), 0};
   d.scheduled_purge_date = d.deleted_date + int64_t{settings_.retention_days} * 86400;
   record["deleted"] = {{"deletedDate", d.deleted_date},
                        {"scheduledPurgeDate", d.scheduled_purge_date}};

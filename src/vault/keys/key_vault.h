@@ -6,8 +6,9 @@
 // wrap, and the operation in key_ops. Permissions are checked by the caller (the REST layer).
 //
 // Every change, once durable, is published to the optional KeyEventSink (key_events.h).
-// Errors carry the Azure inner error code as a "[Code] " prefix of the message when there is
-// one (KeyDisabled, KeyOperationForbidden, ObjectIsDeletedButRecoverable, ...).
+// Errors carry the Azure inner error code as the Status's detail when there is one
+// (KeyDisabled, KeyOperationForbidden, ObjectIsDeletedButRecoverable, ...); the API sends it
+// as innererror.code.
 // Thread-safe.
 
 #include <cstdint>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "common/clock.h"
 
 #include "vault/keys/key_events.h"
 #include "vault/keys/key_material.h"
@@ -99,13 +102,12 @@ std::string LowerKeyName(std::string_view name);
 
 class KeyVault {
  public:
-  using Clock = std::function<int64_t()>;  // seconds since the epoch
   using DestroyDeletedData = std::function<Status()>;
 
-  // store (and events, if set) must outlive the vault. destroy runs after a purge so no copy
-  // stays on disk.
-  KeyVault(SealedStore& store, VaultSettings settings, Clock clock, DestroyDeletedData destroy,
-           KeyEventSink* events = nullptr);
+  // store, clock (the vault's: VaultClock) and events, if set, must outlive the vault. destroy
+  // runs after a purge so no copy stays on disk.
+  KeyVault(SealedStore& store, VaultSettings settings, const Clock& clock,
+           DestroyDeletedData destroy, KeyEventSink* events = nullptr);
 
   static bool ValidName(std::string_view name);
 
@@ -149,7 +151,7 @@ class KeyVault {
 
   // Backup and restore act on all versions (KeyBackup seals the snapshot). Restore brings the
   // key back with its version ids, attributes and key record, also after a purge; it refuses a
-  // live name (ALREADY_EXISTS) and a deleted one ([ObjectIsDeletedButRecoverable]).
+  // live name (ALREADY_EXISTS) and a deleted one (detail ObjectIsDeletedButRecoverable).
   Result<KeySnapshot> Snapshot(const std::string& name);
   Result<KeyVersion> Restore(const KeySnapshot& snapshot);
 
@@ -174,7 +176,7 @@ class KeyVault {
 
   SealedStore& store_;
   VaultSettings settings_;
-  Clock clock_;
+  const Clock& clock_;
   DestroyDeletedData destroy_;
   KeyEventSink* events_;  // may be null
   std::shared_mutex mu_;  // writers: create, update, delete, ...; readers: get, list, crypto

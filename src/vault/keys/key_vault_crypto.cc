@@ -25,7 +25,7 @@ Result<OperationResult> KeyVault::Operate(const std::string& name, const std::st
                               " is not permitted on this key.").WithDetail("KeyOperationForbidden");
   }
   bool protects = op == "encrypt" || op == "wrapKey";
-  int64_t now = clock_();
+  int64_t now = clock_.NowSeconds();
   if (protects && v.nbf && now < *v.nbf) {
     return FailedPrecondition("Operation " + op +
                               " is not allowed before the key's activation date.").WithDetail("KeyNotYetValid");

@@ -31,7 +31,7 @@ Result<RotationPolicy> KeyVault::SetRotationPolicy(const std::string& name, Rota
   COFFRE_ASSIGN_OR_RETURN(std::string id, IdOf(name));
   COFFRE_ASSIGN_OR_RETURN(json record, KeyRecord(id));
   COFFRE_ASSIGN_OR_RETURN(RotationPolicy current, PolicyOf(record));
-  int64_t now = clock_();
+  int64_t now = clock_.NowSeconds();
   policy.created = current.created.value_or(now);
   policy.updated = now;
   record[kPolicyField] = RotationPolicyToRecord(policy);

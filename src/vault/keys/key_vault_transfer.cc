@@ -99,7 +99,7 @@ Status KeyVault::Purge(const std::string& name) {
   int64_t purge_date = deleted.is_object() && deleted["scheduledPurgeDate"].is_number_integer()
                            ? deleted["scheduledPurgeDate"].get<int64_t>()
                            : 0;
-  if (settings_.purge_protection && clock_() < purge_date) {
+  if (settings_.purge_protection && clock_.NowSeconds() < purge_date) {
     return PermissionDenied(
         "Operation \"purge\" is not allowed because purge protection is "
         "enabled for this vault. Key Vault service will automatically purge it after the "
@@ -132,7 +132,7 @@ Status KeyVault::PurgeLocked(const std::string& id) {
 
 Status KeyVault::PurgeExpiredLocked() {
   std::vector<std::string> due;
-  int64_t now = clock_();
+  int64_t now = clock_.NowSeconds();
   COFFRE_RETURN_IF_ERROR(store_.ScanJson("key/", [&](const std::string& key, const json& j) {
     const json& deleted = DeletedMember(j);
     if (!deleted.is_object()) return true;

@@ -4,9 +4,9 @@
 
 namespace coffre::vault {
 
-RotationScheduler::RotationScheduler(KeyVault& vault, KeyEventSink* sink, Clock clock,
+RotationScheduler::RotationScheduler(KeyVault& vault, KeyEventSink* sink, const Clock& clock,
                                      std::chrono::milliseconds period)
-    : vault_(vault), sink_(sink), clock_(std::move(clock)), period_(period) {}
+    : vault_(vault), sink_(sink), clock_(clock), period_(period) {}
 
 RotationScheduler::~RotationScheduler() { Stop(); }
 
@@ -45,7 +45,7 @@ Status RotationScheduler::RunOnce() {
   Status first = Status::Ok();
   for (const KeyPolicyState& key : *keys) {
     // Read per key: a rotation of the previous key may have taken a while.
-    Status s = Evaluate(key, clock_());
+    Status s = Evaluate(key, clock_.NowSeconds());
     if (s.ok()) continue;
     LogLine("rotation-scheduler", "key " + key.latest.name + ": " + s.ToString());
     if (first.ok()) first = s;

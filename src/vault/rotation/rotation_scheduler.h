@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "vault/keys/key_events.h"
 #include "vault/keys/key_vault.h"
@@ -22,10 +23,8 @@ namespace coffre::vault {
 
 class RotationScheduler {
  public:
-  using Clock = std::function<int64_t()>;  // the vault's clock, seconds since the epoch
-
-  // vault, and sink if not null, must outlive the scheduler.
-  RotationScheduler(KeyVault& vault, KeyEventSink* sink, Clock clock,
+  // vault, clock (the vault's: VaultClock) and sink, if not null, must outlive the scheduler.
+  RotationScheduler(KeyVault& vault, KeyEventSink* sink, const Clock& clock,
                     std::chrono::milliseconds period);
   ~RotationScheduler();
 
@@ -43,7 +42,7 @@ class RotationScheduler {
 
   KeyVault& vault_;
   KeyEventSink* sink_;
-  Clock clock_;
+  const Clock& clock_;
   std::chrono::milliseconds period_;
   std::mutex run_mu_;  // one pass at a time
   std::mutex mu_;

@@ -12,13 +12,7 @@ constexpr int64_t kMaxAdvance = int64_t{100} * 365 * kSecondsPerDay;
 
 }  // namespace
 
-int64_t VaultClock::SystemSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-Result<std::unique_ptr<VaultClock>> VaultClock::Open(SealedStore& store, SystemClock system) {
+Result<std::unique_ptr<VaultClock>> VaultClock::Open(SealedStore& store, const Clock& base) {
   int64_t offset = 0;
   Result<nlohmann::json> record = store.GetJson(kRecord);
   if (record.has_value()) {
@@ -30,7 +24,7 @@ Result<std::unique_ptr<VaultClock>> VaultClock::Open(SealedStore& store, SystemC
   } else if (record.error().code() != StatusCode::kNotFound) {
     return record.error();
   }
-  return std::unique_ptr<VaultClock>(new VaultClock(store, std::move(system), offset));
+  return std::unique_ptr<VaultClock>(new VaultClock(store, base, offset));
 }
 
 Status VaultClock::Advance(int64_t seconds) {

@@ -1,42 +1,41 @@
 #pragma once
-// VaultClock: the vault's time, seconds since the epoch: the system clock plus an offset that
-// only grows. The offset is a sealed record ("vault/clock"), read at every start whatever the
+// VaultClock: the vault's time: another clock (the system's) plus an offset in seconds that
+// only grows; a coffre::Clock, injected wherever the vault reads the time. The offset is a sealed record ("vault/clock"), read at every start whatever the
 // flags, so a vault's time never goes backwards across restarts. Only a vault started with
 // --test-clock lets its owner advance it (POST /coffre/clock), so tests run a rotation policy in
 // seconds while the policy's validation stays Azure's. Thread-safe.
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <mutex>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "vault/seal/sealed_store.h"
 
 namespace coffre::vault {
 
-class VaultClock {
+class VaultClock final : public Clock {
  public:
-  using SystemClock = std::function<int64_t()>;
-
-  // store must outlive the clock.
+  // store and base must outlive the clock.
   static Result<std::unique_ptr<VaultClock>> Open(SealedStore& store,
-                                                  SystemClock system = SystemSeconds);
+                                                  const Clock& base = SystemClock());
 
-  static int64_t SystemSeconds();
-
-  int64_t Now() const { return system_() + offset_.load(std::memory_order_acquire); }
-  int64_t offset() const { return offset_.load(std::memory_order_acquire); }
+  WallTime Now() const override {
+    return base_.Now() + std::chrono::seconds(offset_.load(std::memory_order_acquire));
+  }
+  SteadyTime SteadyNow() const override { return base_.SteadyNow(); }  // never offset
+  int64_t offset() const { return offset_.load(std::memory_order_acquire); }  // seconds
 
   // Moves the clock forward by `seconds` (1 s to 100 years), stored before it takes effect.
   Status Advance(int64_t seconds);
 
  private:
-  VaultClock(SealedStore& store, SystemClock system, int64_t offset)
-      : store_(store), system_(std::move(system)), offset_(offset) {}
+  VaultClock(SealedStore& store, const Clock& base, int64_t offset)
+      : store_(store), base_(base), offset_(offset) {}
 
   SealedStore& store_;
-  SystemClock system_;
+  const Clock& base_;
   std::mutex advance_mu_;  // orders advances and their records
   std::atomic<int64_t> offset_;
 };

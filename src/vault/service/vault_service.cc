@@ -132,8 +132,7 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db"));
   COFFRE_ASSIGN_OR_RETURN(impl->store, SealedStore::Open(*impl->kv, std::move(*master)));
   COFFRE_ASSIGN_OR_RETURN(impl->clock, VaultClock::Open(*impl->store));
-  VaultClock* clock = impl->clock.get();
-  auto now = [clock] { return clock->Now(); };
+  const Clock& now = *impl->clock;  // the vault's time: the system's plus the test offset
   COFFRE_ASSIGN_OR_RETURN(impl->subscriptions, EventSubscriptions::Open(*impl->store, now));
   impl->events = std::make_unique<WebhookDelivery>(*impl->subscriptions);
   impl->access = std::make_unique<AccessControl>(*impl->store, now, impl->events.get());

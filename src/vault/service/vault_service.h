@@ -35,7 +35,7 @@ struct VaultServiceOptions {
   bool test_clock = false;
   std::chrono::milliseconds scheduler_period{1000};  // how often rotation policies are applied
   // The audit log's bounds: file size, retention, sampling of unauthenticated requests
-  // (sync_interval and clock_ms are the log's own). docs/VAULT.md.
+  // (sync_interval and clock are the log's own). docs/VAULT.md.
   AuditLogOptions audit;
   // Failed authentications per client address before 429 (per_second <= 0: no limit).
   RateLimit auth_failure_limit{20, 200};
