@@ -15,12 +15,6 @@ using nlohmann::json;
 constexpr size_t kDefaultTop = 20;
 constexpr size_t kMaxTop = 1000;
 
-net::HttpResponse Json(const json& body) {
-  net::HttpResponse r;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 json View(const AuditEntry& e) {
   if (e.seq == 0) return json{{"seq", nullptr}, {"op", e.op}};
   json view = {{"seq", e.seq},         {"time", FormatIsoTime(e.time_ms)},
@@ -47,7 +41,7 @@ net::HttpResponse Show(AuditLog& audit, const std::map<std::string, std::string>
   }
   json value = json::array();
   for (const AuditEntry& e : *entries) value.push_back(View(e));
-  return Json(json{{"value", value}, {"count", audit.count()}});
+  return JsonReply(json{{"value", value}, {"count", audit.count()}});
 }
 
 net::HttpResponse Verify(AuditLog& audit) {
@@ -63,7 +57,7 @@ net::HttpResponse Verify(AuditLog& audit) {
     body["firstBadSeq"] = verdict.failure->seq;
     body["reason"] = verdict.failure->reason;
   }
-  return Json(body);
+  return JsonReply(body);
 }
 
 }  // namespace

@@ -12,13 +12,6 @@ namespace {
 using nlohmann::json;
 using net::HttpResponse;
 
-HttpResponse Reply(const json& body, unsigned status = 200) {
-  HttpResponse r;
-  r.status = status;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 const net::HttpErrorTable kSubscriptionErrors(
     {{StatusCode::kInvalidArgument, {400, "BadParameter"}},
      {StatusCode::kNotFound, {404, "SubscriptionNotFound"}},
@@ -72,7 +65,7 @@ HttpResponse AddEventSubscription(EventSubscriptions& subscriptions,
   if (!created.has_value()) return Refused(created.error());
   json out = View(created->subscription);
   out["secret"] = std::string(AsChars(created->secret.Reveal()));
-  HttpResponse r = Reply(out, 201);
+  HttpResponse r = JsonReply(out, 201);
   crypto::Cleanse(out["secret"].get_ref<std::string&>());
   return r;
 }
@@ -80,12 +73,12 @@ HttpResponse AddEventSubscription(EventSubscriptions& subscriptions,
 HttpResponse ListEventSubscriptions(EventSubscriptions& subscriptions) {
   json value = json::array();
   for (const EventSubscription& s : subscriptions.List()) value.push_back(View(s));
-  return Reply(json{{"value", value}, {"nextLink", nullptr}});
+  return JsonReply(json{{"value", value}, {"nextLink", nullptr}});
 }
 
 HttpResponse GetEventSubscription(EventSubscriptions& subscriptions, const std::string& id) {
   Result<EventSubscription> s = subscriptions.Get(id);
-  return s.has_value() ? Reply(View(*s)) : Refused(s.error());
+  return s.has_value() ? JsonReply(View(*s)) : Refused(s.error());
 }
 
 HttpResponse RemoveEventSubscription(EventSubscriptions& subscriptions, const std::string& id) {
