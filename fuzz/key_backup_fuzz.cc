@@ -7,7 +7,7 @@
 
 #include "common/check.h"
 #include "crypto/secure_heap.h"
-#include "vault/key_backup.h"
+#include "vault/keys/key_backup.h"
 
 using namespace coffre;
 

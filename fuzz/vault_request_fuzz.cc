@@ -11,12 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/check.h"
+#include "common/clock.h"
 #include "crypto/secure_heap.h"
 #include "storage/rocks_kv_store.h"
-#include "vault/access_control.h"
-#include "vault/key_vault.h"
-#include "vault/rest_api.h"
-#include "vault/sealed_store.h"
+#include "vault/api/access_control.h"
+#include "vault/keys/key_vault.h"
+#include "vault/api/rest_api.h"
+#include "vault/seal/sealed_store.h"
 
 using namespace coffre;
 
@@ -34,7 +35,7 @@ struct Vault {
     access = std::make_unique<vault::AccessControl>(*store);
     std::set<std::string> all(vault::AllKeyPermissions().begin(), vault::AllKeyPermissions().end());
     token = *access->SetPrincipal("owner", all, true, true).value().token;
-    keys = std::make_unique<vault::KeyVault>(*store, vault::VaultSettings{}, [] { return 1'800'000'000; },
+    keys = std::make_unique<vault::KeyVault>(*store, vault::VaultSettings{}, clock,
                                              [this] { return kv->DestroyDeletedData(); });
     vault::CreateKeyRequest oct;
     oct.kty = "oct-HSM";
@@ -48,6 +49,7 @@ struct Vault {
     std::filesystem::remove_all(dir, ec);
   }
   std::filesystem::path dir;
+  ManualClock clock;  // 1'800'000'000 s, as a fixed vault time
   std::unique_ptr<storage::RocksKvStore> kv;
   std::unique_ptr<vault::SealedStore> store;
   std::unique_ptr<vault::AccessControl> access;

@@ -9,7 +9,7 @@
 #include "common/files.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/secure_heap.h"
-#include "vault/vault_service.h"
+#include "vault/service/vault_service.h"
 
 int main(int argc, char** argv) {
   using namespace coffre;

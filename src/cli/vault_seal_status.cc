@@ -7,7 +7,7 @@
 
 #include "cli/connection_file.h"
 #include "cli/table.h"
-#include "vault/master_key_file.h"
+#include "vault/seal/master_key_file.h"
 
 namespace coffre::cli {
 namespace {

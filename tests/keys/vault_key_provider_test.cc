@@ -8,7 +8,7 @@
 #include "crypto/root_key.h"
 #include "net/certificates.h"
 #include "test_util.h"
-#include "vault/vault_service.h"
+#include "vault/service/vault_service.h"
 
 namespace coffre::keys {
 namespace {

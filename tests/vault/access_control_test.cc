@@ -1,4 +1,4 @@
-#include "vault/access_control.h"
+#include "vault/api/access_control.h"
 
 #include <gtest/gtest.h>
 

@@ -6,9 +6,9 @@
 
 #include "common/files.h"
 #include "test_util.h"
-#include "vault/audit_log.h"
-#include "vault/audit_request.h"
-#include "vault/rest_api.h"
+#include "vault/audit/audit_log.h"
+#include "vault/api/audit_request.h"
+#include "vault/api/rest_api.h"
 #include "vault_fixture.h"
 
 namespace coffre::vault {

@@ -1,4 +1,4 @@
-#include "vault/audit_log.h"
+#include "vault/audit/audit_log.h"
 
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -31,7 +31,7 @@ class AuditLogTest : public ::testing::Test {
   std::unique_ptr<AuditLog> OpenLog() {
     AuditLogOptions options;
     options.sync_interval = std::chrono::hours(1);
-    options.clock_ms = [this] { return now_ms_ += 1000; };
+    options.clock = &clock_;
     return std::move(AuditLog::Open(path(), *store_, options).value());
   }
 
@@ -106,7 +106,18 @@ class AuditLogTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<SealedStore> store_;
-  int64_t now_ms_ = 1'800'000'000'000;
+  // Each reading a second after the last: entries a second apart.
+  class TickingClock final : public Clock {
+   public:
+    WallTime Now() const override { return WallTime(std::chrono::milliseconds(ms_ += 1000)); }
+    SteadyTime SteadyNow() const override {
+      return SteadyTime(std::chrono::milliseconds(ms_.load()));
+    }
+
+   private:
+    mutable std::atomic<int64_t> ms_{1'800'000'000'000};
+  };
+  TickingClock clock_;
 };
 
 TEST_F(AuditLogTest, CleanLogVerifies) {

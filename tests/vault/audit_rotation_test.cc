@@ -9,7 +9,7 @@
 #include "common/files.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
-#include "vault/audit_log.h"
+#include "vault/audit/audit_log.h"
 
 namespace coffre::vault {
 namespace {
@@ -29,7 +29,7 @@ class AuditRotationTest : public ::testing::Test {
   std::unique_ptr<AuditLog> OpenLog(uint64_t keep_files = 1000, uint64_t keep_bytes = 0) {
     AuditLogOptions options;
     options.sync_interval = std::chrono::hours(1);
-    options.clock_ms = [this] { return now_ms_.load(); };
+    options.clock = &clock_;
     options.max_file_bytes = 4096;
     options.keep_files = keep_files;
     options.keep_bytes = keep_bytes;
@@ -74,7 +74,7 @@ class AuditRotationTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<SealedStore> store_;
-  std::atomic<int64_t> now_ms_{1'800'000'000'000};
+  ManualClock clock_;
 };
 
 TEST_F(AuditRotationTest, FilesRotateAtTheSizeLimitAndTheChainGoesOnAcrossThem) {
@@ -236,7 +236,7 @@ TEST_F(AuditRotationTest, UnauthenticatedRequestsAreSampledAndSummarized) {
   }
   EXPECT_EQ(log->count(), 6u);  // 3 per address
   // The interval ends: one summary per address, with what it did not write one by one.
-  now_ms_ += 61'000;
+  clock_.Advance(std::chrono::seconds(61));
   log->AppendUnauthenticated(refused);  // opens the next interval
   log->Close();
   log = OpenLog();

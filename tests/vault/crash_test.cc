@@ -4,10 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "fakes/crash_file_system.h"
+#include "common/clock.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
-#include "vault/key_vault.h"
-#include "vault/sealed_store.h"
+#include "vault/keys/key_vault.h"
+#include "vault/seal/sealed_store.h"
 
 namespace coffre::vault {
 namespace {
@@ -25,8 +26,8 @@ OpenVault Open(const std::filesystem::path& dir, const crypto::SecretBytes& mast
   OpenVault v;
   v.kv = std::move(storage::RocksKvStore::Open(dir, {env, nullptr}).value());
   v.store = std::move(SealedStore::Open(*v.kv, std::move(master.Clone().value())).value());
-  v.vault = std::make_unique<KeyVault>(*v.store, VaultSettings{}, [] { return 1'800'000'000; },
-                                       nullptr);
+  static ManualClock clock;
+  v.vault = std::make_unique<KeyVault>(*v.store, VaultSettings{}, clock, nullptr);
   return v;
 }
 

@@ -1,4 +1,4 @@
-#include "vault/event_subscriptions.h"
+#include "vault/events/event_subscriptions.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@ using testing::StatusIs;
 class EventSubscriptionsTest : public ::testing::Test {
  protected:
   std::unique_ptr<EventSubscriptions> Open() {
-    return std::move(EventSubscriptions::Open(f_.store(), [this] { return f_.now(); }).value());
+    return std::move(EventSubscriptions::Open(f_.store(), f_.clock()).value());
   }
   VaultFixture f_;
 };

@@ -1,4 +1,4 @@
-#include "vault/iso_duration.h"
+#include "vault/keys/iso_duration.h"
 
 #include <gtest/gtest.h>
 

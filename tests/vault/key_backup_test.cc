@@ -1,4 +1,4 @@
-#include "vault/key_backup.h"
+#include "vault/keys/key_backup.h"
 
 #include <gtest/gtest.h>
 
@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vault/master_lineage.h"
-#include "vault/rest_api.h"
+#include "vault/seal/master_lineage.h"
+#include "vault/api/rest_api.h"
 #include "vault_fixture.h"
 
 namespace coffre::vault {

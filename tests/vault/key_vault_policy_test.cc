@@ -1,7 +1,7 @@
 // KeyVault's rotation-policy records: key_vault_policy.cc and the policy's part in Rotate.
 #include <gtest/gtest.h>
 
-#include "vault/key_vault.h"
+#include "vault/keys/key_vault.h"
 #include "vault_fixture.h"
 
 namespace coffre::vault {

@@ -1,4 +1,4 @@
-#include "vault/key_vault.h"
+#include "vault/keys/key_vault.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "vault/master_key.h"
+#include "vault/seal/master_key.h"
 
 #include <sys/stat.h>
 
@@ -6,8 +6,8 @@
 
 #include "file_scan.h"
 #include "test_util.h"
-#include "vault/master_key_file.h"
-#include "vault/master_lineage.h"
+#include "vault/seal/master_key_file.h"
+#include "vault/seal/master_lineage.h"
 
 namespace coffre::vault {
 namespace {

@@ -1,5 +1,5 @@
 // The vault master key sealed by a key on a SoftHSM2 token the test starts (softhsm_token.h).
-#include "vault/pkcs11_master_key.h"
+#include "vault/seal/pkcs11_master_key.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -8,9 +8,9 @@
 #include "file_scan.h"
 #include "softhsm_token.h"
 #include "test_util.h"
-#include "vault/master_key.h"
-#include "vault/master_key_file.h"
-#include "vault/master_lineage.h"
+#include "vault/seal/master_key.h"
+#include "vault/seal/master_key_file.h"
+#include "vault/seal/master_lineage.h"
 
 namespace coffre::vault {
 namespace {

@@ -1,4 +1,4 @@
-#include "vault/rotation_policy.h"
+#include "vault/keys/rotation_policy.h"
 
 #include <gtest/gtest.h>
 

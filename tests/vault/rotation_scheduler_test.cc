@@ -1,4 +1,4 @@
-#include "vault/rotation_scheduler.h"
+#include "vault/rotation/rotation_scheduler.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <mutex>
 #include <thread>
 
-#include "vault/vault_clock.h"
+#include "vault/rotation/vault_clock.h"
 #include "vault_fixture.h"
 
 namespace coffre::vault {
@@ -49,7 +49,7 @@ RotationPolicy Policy(const char* json_text) {
 struct SchedulerTest : ::testing::Test {
   RotationScheduler Scheduler() {
     return RotationScheduler(
-        f.vault(), &sink, [this] { return f.now(); }, std::chrono::milliseconds(10));
+        f.vault(), &sink, f.clock(), std::chrono::milliseconds(10));
   }
   size_t Versions(const std::string& name) { return f.vault().ListVersions(name)->size(); }
 
@@ -157,7 +157,7 @@ TEST_F(SchedulerTest, NotifyFollowsThePolicysTriggerAndWorksWithoutASink) {
   EXPECT_TRUE(sink.events().empty());
   f.Advance(1);
   RotationScheduler without_sink(
-      f.vault(), nullptr, [this] { return f.now(); }, std::chrono::milliseconds(10));
+      f.vault(), nullptr, f.clock(), std::chrono::milliseconds(10));
   COFFRE_ASSERT_OK(f.vault().Delete("k").status());
   COFFRE_ASSERT_OK(without_sink.RunOnce());  // "unheard": marked, published nowhere
   COFFRE_ASSERT_OK(f.vault().Recover("k").status());
@@ -213,21 +213,22 @@ TEST_F(SchedulerTest, ItsThreadRotatesUntilStopped) {
 
 TEST(VaultClockTest, AdvancesOnlyForwardAndKeepsItsOffsetAcrossRestarts) {
   VaultFixture f;
-  int64_t system = 1'800'000'000;
-  auto system_clock = [&system] { return system; };
-  COFFRE_ASSERT_OK_AND_ASSIGN(auto clock, VaultClock::Open(f.store(), system_clock));
-  EXPECT_EQ(clock->Now(), system);
+  ManualClock system;  // 1'800'000'000 s
+  int64_t start = system.NowSeconds();
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto clock, VaultClock::Open(f.store(), system));
+  EXPECT_EQ(clock->NowSeconds(), start);
   COFFRE_ASSERT_OK(clock->Advance(8 * kDay));
-  EXPECT_EQ(clock->Now(), system + 8 * kDay);
-  system += 5;
-  EXPECT_EQ(clock->Now(), system + 8 * kDay);
+  EXPECT_EQ(clock->NowSeconds(), start + 8 * kDay);
+  system.Advance(std::chrono::seconds(5));
+  EXPECT_EQ(clock->NowSeconds(), start + 5 + 8 * kDay);
+  EXPECT_EQ(clock->SteadyNow(), system.SteadyNow());  // steady time is never offset
   for (int64_t bad : {int64_t{0}, int64_t{-1}, int64_t{101} * 365 * kDay}) {
     EXPECT_THAT(clock->Advance(bad), StatusIs(StatusCode::kInvalidArgument));
   }
   EXPECT_EQ(clock->offset(), 8 * kDay);
   f.Open();
-  COFFRE_ASSERT_OK_AND_ASSIGN(auto reopened, VaultClock::Open(f.store(), system_clock));
-  EXPECT_EQ(reopened->Now(), system + 8 * kDay);
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto reopened, VaultClock::Open(f.store(), system));
+  EXPECT_EQ(reopened->NowSeconds(), start + 5 + 8 * kDay);
 }
 
 }  // namespace

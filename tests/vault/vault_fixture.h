@@ -3,11 +3,12 @@
 
 #include <atomic>
 
+#include "common/clock.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
-#include "vault/access_control.h"
-#include "vault/key_vault.h"
-#include "vault/sealed_store.h"
+#include "vault/api/access_control.h"
+#include "vault/keys/key_vault.h"
+#include "vault/seal/sealed_store.h"
 
 namespace coffre::vault {
 
@@ -32,15 +33,15 @@ class VaultFixture {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "db").value());
     if (master_.empty()) master_ = std::move(crypto::SecretBytes::Random(32).value());
     store_ = std::move(SealedStore::Open(*kv_, std::move(master_.Clone().value())).value());
-    access_ = std::make_unique<AccessControl>(*store_, [this] { return now_.load(); }, events_);
+    access_ = std::make_unique<AccessControl>(*store_, clock_, events_);
     storage::RocksKvStore* kv = kv_.get();
     vault_ = std::make_unique<KeyVault>(
-        *store_, settings_, [this] { return now_.load(); },
-        [kv] { return kv->DestroyDeletedData(); }, events_);
+        *store_, settings_, clock_, [kv] { return kv->DestroyDeletedData(); }, events_);
   }
 
-  void Advance(int64_t seconds) { now_ += seconds; }
-  int64_t now() const { return now_.load(); }
+  void Advance(int64_t seconds) { clock_.Advance(std::chrono::seconds(seconds)); }
+  int64_t now() const { return clock_.NowSeconds(); }
+  ManualClock& clock() { return clock_; }  // starts at 1'800'000'000 s
 
   KeyVault& vault() { return *vault_; }
   AccessControl& access() { return *access_; }
@@ -53,7 +54,7 @@ class VaultFixture {
   testing::TempDir dir_;
   VaultSettings settings_;
   KeyEventSink* events_;
-  std::atomic<int64_t> now_{1'800'000'000};
+  ManualClock clock_;
   crypto::SecretBytes master_;
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<SealedStore> store_;

@@ -1,4 +1,4 @@
-#include "vault/webhook_delivery.h"
+#include "vault/events/webhook_delivery.h"
 
 #include <gtest/gtest.h>
 
@@ -7,6 +7,7 @@
 #include <regex>
 #include <thread>
 
+#include "common/clock.h"
 #include "crypto/webhook_signature.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
@@ -27,7 +28,7 @@ class WebhookDeliveryTest : public ::testing::Test {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "db").value());
     store_ = std::move(
         SealedStore::Open(*kv_, std::move(crypto::SecretBytes::Random(32).value())).value());
-    subscriptions_ = std::move(EventSubscriptions::Open(*store_, [] { return kEventTime; }).value());
+    subscriptions_ = std::move(EventSubscriptions::Open(*store_, clock_).value());
   }
 
   std::unique_ptr<WebhookDelivery> Delivery(int max_attempts = 4) {
@@ -69,6 +70,7 @@ class WebhookDeliveryTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  ManualClock clock_{Clock::WallTime(std::chrono::seconds(kEventTime))};
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<SealedStore> store_;
   std::unique_ptr<EventSubscriptions> subscriptions_;
