@@ -28,6 +28,9 @@ struct HubOptions {
   // Seeds a new hub's encryption settings; a hub's stored settings win (coffre hub encryption
   // set), except a key events secret file that the stored ones lack.
   hub::EncryptionSettings encryption;
+  // False: the customer key is checked only when something calls KeyMonitor::CheckNow (tests that
+  // drive the checks themselves); coffre-hub's monitor always runs.
+  bool key_monitor_thread = true;
   // The provider of a customer key (a vault client): from apps, since hub has no sockets.
   // Null: a customer-managed key is refused (tests of service-managed hubs).
   hub::KeyCustody::ProviderFactory customer_keys;

@@ -39,6 +39,8 @@ HubService::~HubService() { Stop(); }
 
 Result<std::unique_ptr<HubService>> HubService::Start(HubOptions options) {
   if (options.host_names.empty()) return InvalidArgument("the hub needs a host name");
+  // The tunables in the ranges a stored setting must have (check interval, grace period).
+  COFFRE_RETURN_IF_ERROR(options.encryption.With(options.encryption.TunablesJson()).status());
   std::unique_ptr<HubService> hub(new HubService(std::move(options)));
   COFFRE_RETURN_IF_ERROR(hub->OpenData());
   COFFRE_RETURN_IF_ERROR(hub->StartServers());
@@ -140,7 +142,7 @@ Status HubService::StartServers() {
       }));
 
   monitor_->CheckNow();  // the status is right from the first request on
-  monitor_->Start();
+  if (o.key_monitor_thread) monitor_->Start();
   return Status::Ok();
 }
 
