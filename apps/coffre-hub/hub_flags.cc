@@ -67,8 +67,9 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--vault-grace-seconds", e.vault_grace_s,
                  "how long cached keys serve while the vault cannot be reached")
       ->check(CLI::Range(0, 86400));
-  app.add_option("--expired-key", expired_key,
-                 "what an expired customer key means: inaccessible, or continue (Key Vault's semantics)")
+  app.add_option(
+         "--expired-key", expired_key,
+         "what an expired customer key means: inaccessible, or continue (Key Vault's semantics)")
       ->check(CLI::IsMember({"inaccessible", "continue"}));
   app.add_option("--data-key-rotation-hours", data_key_hours,
                  "start a new data key per partition this often (default 24)")
@@ -76,7 +77,8 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--data-key-max-records", o.telemetry.data_key_max_records,
                  "and after this many records (default 2^30; a key's nonce budget is 2^32)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
-  app.add_option("--retention-days", retention_days, "telemetry retention, 1 to 7 days (Azure's range)")
+  app.add_option("--retention-days", retention_days,
+                 "telemetry retention, 1 to 7 days (Azure's range)")
       ->check(CLI::Range(1, 7));
   app.add_option("--bootstrap-device", o.bootstrap_devices,
                  "create this device if missing; its connection string goes to DIR/bootstrap/");

@@ -32,8 +32,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!OpenSslWipesOnFree()) {
-    LogLine("memory", "warning: OpenSSL allocated before its allocator could be replaced: its "
-                      "freed buffers are not wiped");
+    LogLine("memory",
+            "warning: OpenSSL allocated before its allocator could be replaced: its "
+            "freed buffers are not wiped");
   }
   auto hub = hubservice::HubService::Start(std::move(options));
   if (!hub.has_value()) {

@@ -8,8 +8,8 @@ Status WriteOwnerConnectionString(hub::AccessPolicies& policies, const std::stri
                                   const std::filesystem::path& dir) {
   COFFRE_ASSIGN_OR_RETURN(hub::AccessPolicy owner, policies.Get("iothubowner"));
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
-  std::string text = "HostName=" + host + ";SharedAccessKeyName=iothubowner;SharedAccessKey=" +
-                     owner.primary_key + "\n";
+  std::string text = "HostName=" + host +
+                     ";SharedAccessKeyName=iothubowner;SharedAccessKey=" + owner.primary_key + "\n";
   return WriteFileDurably(dir / "iothubowner.connection-string", AsBytes(text), 0600);
 }
 
@@ -23,8 +23,8 @@ Status BootstrapDevice(hub::Registry& registry, const std::string& id, const std
   }
   if (!device.has_value()) return device.error();
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
-  std::string text = "HostName=" + host + ";DeviceId=" + id + ";SharedAccessKey=" +
-                     device->primary_key + "\n";
+  std::string text =
+      "HostName=" + host + ";DeviceId=" + id + ";SharedAccessKey=" + device->primary_key + "\n";
   return WriteFileDurably(dir / (id + ".connection-string"), AsBytes(text), 0600);
 }
 

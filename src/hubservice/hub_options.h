@@ -18,9 +18,9 @@
 namespace coffre::hubservice {
 
 struct HubOptions {
-  std::filesystem::path dir;               // the hub's data (created, mode 0700)
-  std::filesystem::path service_key_file;  // created if missing
-  std::filesystem::path tls_cert, tls_key;  // PEM, for MQTT and HTTPS alike
+  std::filesystem::path dir;                            // the hub's data (created, mode 0700)
+  std::filesystem::path service_key_file;               // created if missing
+  std::filesystem::path tls_cert, tls_key;              // PEM, for MQTT and HTTPS alike
   std::vector<std::string> host_names = {"localhost"};  // SAS audiences; the first names the hub
   // Devices created if missing; their connection strings go to DIR/bootstrap/ (mode 0600).
   std::vector<std::string> bootstrap_devices;

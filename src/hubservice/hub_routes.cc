@@ -1,16 +1,9 @@
 #include "hubservice/hub_routes.h"
 
-#include <chrono>
 #include <string_view>
 
 namespace coffre::hubservice {
 namespace {
-
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // PUT /$coffre/encryption (hubapi/encryption_api.h), whose work may wait for the vault.
 bool IsEncryptionPath(std::string_view target) {
@@ -20,14 +13,15 @@ bool IsEncryptionPath(std::string_view target) {
 
 }  // namespace
 
-HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling)
+HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
+                     hubapi::KeyEventsApi::Clock now_seconds)
     : throttle_(throttling),
       service_api_(parts.registry, parts.policies),
       encryption_api_(parts.monitor, parts.config, parts.custody, parts.keys, parts.policies),
       read_api_(parts.store, parts.groups, parts.policies,
                 [this] { return encryption_api_.RefuseIfInaccessible(); }),
       device_api_(parts.auth, parts.ingest, &parts.quotas),
-      key_events_api_(parts.monitor, parts.config, NowSeconds) {
+      key_events_api_(parts.monitor, parts.config, std::move(now_seconds)) {
   service_api_.set_throttle(&throttle_);
 }
 
@@ -68,13 +62,11 @@ void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
   if (auto throttled = throttle_.RefuseSource(r)) return respond.Send(std::move(*throttled));
   net::HttpRequest source;
   source.remote_address = r.remote_address;
-  respond = respond.Tapped([this, source](const net::HttpResponse& out) {
-    throttle_.Observe(source, out);
-  });
+  respond = respond.Tapped(
+      [this, source](const net::HttpResponse& out) { throttle_.Observe(source, out); });
   if (r.method == "PUT" && IsEncryptionPath(r.target)) {
-    bool queued = key_changes_.Post([this, r, respond] {
-      respond.Send(encryption_api_.Handle(r).value());
-    });
+    bool queued =
+        key_changes_.Post([this, r, respond] { respond.Send(encryption_api_.Handle(r).value()); });
     if (!queued) {
       respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
                                              "Too many encryption changes are waiting."));

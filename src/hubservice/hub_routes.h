@@ -45,7 +45,9 @@ struct HubParts {
 
 class HubRoutes {
  public:
-  HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling);
+  // now_seconds: the key events API's clock (seconds since the epoch).
+  HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
+            hubapi::KeyEventsApi::Clock now_seconds);
   ~HubRoutes();  // Stop()
 
   // HttpsServer's asynchronous handler.

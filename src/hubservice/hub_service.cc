@@ -25,8 +25,8 @@ int64_t NowSeconds() { return NowMs() / 1000; }
 // Without a provider for customer keys, a customer-managed hub cannot open or be configured.
 hub::KeyCustody::ProviderFactory CustomerKeysOrRefusal(hub::KeyCustody::ProviderFactory f) {
   if (f) return f;
-  return [](const hub::EncryptionSettings&, std::chrono::milliseconds)
-             -> Result<std::shared_ptr<crypto::KeyProvider>> {
+  return [](const hub::EncryptionSettings&,
+            std::chrono::milliseconds) -> Result<std::shared_ptr<crypto::KeyProvider>> {
     return FailedPrecondition("this hub was started without a provider for customer keys");
   };
 }
@@ -55,7 +55,8 @@ Status HubService::OpenData() {
   }
   COFFRE_ASSIGN_OR_RETURN(service_key_, storage::LoadServiceKeyFile(o.service_key_file));
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(o.dir));
-  COFFRE_ASSIGN_OR_RETURN(kv_, storage::RocksKvStore::Open(o.dir / "meta", {nullptr, &service_key_}));
+  COFFRE_ASSIGN_OR_RETURN(kv_,
+                          storage::RocksKvStore::Open(o.dir / "meta", {nullptr, &service_key_}));
 
   // Stored settings (coffre hub encryption set) win over the options, which seed a new hub.
   COFFRE_ASSIGN_OR_RETURN(config_, hub::EncryptionConfig::Load(*kv_, o.encryption));
@@ -66,8 +67,9 @@ Status HubService::OpenData() {
     COFFRE_RETURN_IF_ERROR(config_->Set(settings));
   }
   if (!settings.customer_managed()) {
-    LogLine("keys", "warning: service-managed keys: no customer-managed key protects this hub's "
-                    "data (turn one on with `coffre hub encryption set --key-uri`)");
+    LogLine("keys",
+            "warning: service-managed keys: no customer-managed key protects this hub's "
+            "data (turn one on with `coffre hub encryption set --key-uri`)");
   }
   custody_ = std::make_unique<hub::KeyCustody>(*config_, service_key_, o.dir,
                                                CustomerKeysOrRefusal(o.customer_keys));
@@ -86,12 +88,14 @@ Status HubService::OpenData() {
   hub::TelemetryStoreOptions telemetry = o.telemetry;
   telemetry.hub_name = o.host_names.front();
   telemetry.log.service_key = &service_key_;
-  COFFRE_ASSIGN_OR_RETURN(store_, hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, telemetry));
+  COFFRE_ASSIGN_OR_RETURN(store_,
+                          hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, telemetry));
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);
-  COFFRE_ASSIGN_OR_RETURN(policies_, hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, NowSeconds));
+  COFFRE_ASSIGN_OR_RETURN(policies_,
+                          hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, NowSeconds));
   // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
-  auth_ = std::make_unique<hub::DeviceAuthenticator>(*registry_, *policies_, o.host_names,
-                                                     NowSeconds);
+  auth_ =
+      std::make_unique<hub::DeviceAuthenticator>(*registry_, *policies_, o.host_names, NowSeconds);
   COFFRE_ASSIGN_OR_RETURN(groups_,
                           hub::ConsumerGroups::Open(*kv_, *keys_, telemetry.partitions, NowMs));
   // The local stack's connection strings need the keys; a locked start keeps the last ones.
@@ -114,21 +118,21 @@ Status HubService::StartServers() {
   monitor_options.interval = std::chrono::milliseconds(settings.key_check_interval_ms);
   monitor_options.grace = std::chrono::seconds(settings.vault_grace_s);
   monitor_options.expired_is_inaccessible = settings.expired_is_inaccessible;
-  monitor_ = std::make_unique<hub::KeyMonitor>(
-      *keys_, custody_->checker(), monitor_options,
-      [this](const hub::EncryptionStatus& s) { OnKeyStatus(s); });
+  monitor_ =
+      std::make_unique<hub::KeyMonitor>(*keys_, custody_->checker(), monitor_options,
+                                        [this](const hub::EncryptionStatus& s) { OnKeyStatus(s); });
 
   quotas_ = std::make_unique<hub::Quotas>(o.quotas);
   mqtt::MqttServerOptions mqtt_options = o.mqtt;
   mqtt_options.cert_file = o.tls_cert;
   mqtt_options.key_file = o.tls_key;
-  COFFRE_ASSIGN_OR_RETURN(mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_,
-                                                         *registry_, quotas_.get()));
+  COFFRE_ASSIGN_OR_RETURN(
+      mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
 
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_},
-      o.throttling);
+      o.throttling, NowSeconds);
   net::HttpsServerOptions https_options = o.https;
   https_options.cert_file = o.tls_cert;
   https_options.key_file = o.tls_key;
@@ -136,10 +140,10 @@ Status HubService::StartServers() {
   https_options.upgrade_path = mqtt::kWebSocketPath;
   https_options.on_upgrade = mqtt_->WebSocketHandler();
   COFFRE_ASSIGN_OR_RETURN(
-      https_, net::HttpsServer::Start(https_options, [this](net::HttpRequest r,
-                                                            net::HttpResponder respond) {
-        routes_->Handle(std::move(r), std::move(respond));
-      }));
+      https_, net::HttpsServer::Start(https_options,
+                                      [this](net::HttpRequest r, net::HttpResponder respond) {
+                                        routes_->Handle(std::move(r), std::move(respond));
+                                      }));
 
   monitor_->CheckNow();  // the status is right from the first request on
   if (o.key_monitor_thread) monitor_->Start();
@@ -171,9 +175,8 @@ void HubService::Stop() {
 std::string HubService::Describe() const {
   return "listening on mqtts://" + options_.mqtt.address + ":" + std::to_string(mqtt_->port()) +
          " and https://" + options_.https.address + ":" + std::to_string(https_->port()) +
-         " (pid " + std::to_string(::getpid()) + "), customer key " +
-         keys_->wrapped_root().key_id + ", checked every " +
-         std::to_string(config_->Get().key_check_interval_ms) + " ms";
+         " (pid " + std::to_string(::getpid()) + "), customer key " + keys_->wrapped_root().key_id +
+         ", checked every " + std::to_string(config_->Get().key_check_interval_ms) + " ms";
 }
 
 }  // namespace coffre::hubservice

@@ -83,9 +83,9 @@ class HubServiceTest : public ::testing::Test {
 
 TEST_F(HubServiceTest, OneObjectServesMqttAndHttpsAndARestartKeepsTheData) {
   auto hub = std::move(HubService::Start(Options()).value());
-  EXPECT_NE(hub->Describe().find("listening on mqtts://127.0.0.1:" +
-                                 std::to_string(hub->mqtt_port())),
-            std::string::npos)
+  EXPECT_NE(
+      hub->Describe().find("listening on mqtts://127.0.0.1:" + std::to_string(hub->mqtt_port())),
+      std::string::npos)
       << hub->Describe();
   {
     mqtt::Client device(hub->mqtt_port(), certs_.ca_file);
