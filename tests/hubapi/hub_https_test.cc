@@ -32,6 +32,7 @@
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "hubservice/hub_service.h"
+#include "hubservice/test_hub_options.h"
 #include "mqtt/codec.h"
 #include "mqtt/server.h"
 #include "mqtt/websocket_options.h"
@@ -133,12 +134,7 @@ class MqttClient {
 class HubHttpsTest : public ::testing::Test {
  protected:
   hubservice::HubOptions Options() {
-    hubservice::HubOptions o;
-    o.dir = dir_.path() / "hub";
-    o.service_key_file = dir_.path() / "service.key";
-    o.tls_cert = certs_.cert_file;
-    o.tls_key = certs_.key_file;
-    o.bootstrap_devices = {"dev-01"};
+    hubservice::HubOptions o = testing::TestHubOptions(dir_.path() / "hub", certs_);
     o.encryption.key_uri = "https://vault.example/keys/fake";
     // The tests check the key themselves (CheckNow): no monitor thread races a test's
     // Lock/Unlock or calls a test's slow vault.
@@ -149,11 +145,6 @@ class HubHttpsTest : public ::testing::Test {
           std::shared_ptr<crypto::KeyProvider>(customer_key_, [](crypto::KeyProvider*) {}));
     };
     o.telemetry.partitions = 2;
-    o.telemetry.log.segment_bytes = 1 << 20;
-    o.mqtt.port = 0;
-    o.mqtt.threads = 2;
-    o.https.port = 0;
-    o.https.threads = 2;  // coffre-hub's count on a two-core machine
     return o;
   }
   void StartHub(hubservice::HubOptions options) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "hubservice/test_hub_options.h"
+
 #include "common/encoding.h"
 #include "fakes/fake_key_provider.h"
 #include "hub/sas_token.h"
@@ -30,18 +32,8 @@ class HubServiceTest : public ::testing::Test {
     certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
   }
   HubOptions Options(const std::string& name = "hub") {
-    HubOptions o;
-    o.dir = dir_.path() / name;
-    o.service_key_file = dir_.path() / (name + ".service-key");
-    o.tls_cert = certs_.cert_file;
-    o.tls_key = certs_.key_file;
-    o.bootstrap_devices = {"dev-01"};
+    HubOptions o = coffre::testing::TestHubOptions(dir_.path() / name, certs_);
     o.telemetry.partitions = 2;
-    o.telemetry.log.segment_bytes = 1 << 20;
-    o.mqtt.port = 0;
-    o.mqtt.threads = 1;
-    o.https.port = 0;
-    o.https.threads = 1;
     return o;
   }
   // A customer-managed hub whose vault is `vault_`.

@@ -23,6 +23,7 @@
 #include "hub/quotas.h"
 #include "hub/sas_token.h"
 #include "hubservice/hub_service.h"
+#include "hubservice/test_hub_options.h"
 #include "mqtt/codec.h"
 #include "mqtt/server.h"
 #include "mqtt/websocket_options.h"
@@ -190,17 +191,9 @@ class MqttServerTest : public ::testing::Test {
   // MQTT options and device-to-cloud quota (by default none).
   void RestartServer(MqttServerOptions so, hub::QuotaOptions quotas = {{.per_second = 0}}) {
     hub_.reset();  // HubService's stop order
-    hubservice::HubOptions o;
-    o.dir = dir_.path() / "hub";
-    o.service_key_file = dir_.path() / "service.key";
-    o.tls_cert = certs_.cert_file;
-    o.tls_key = certs_.key_file;
-    o.bootstrap_devices = {"dev-01"};
-    o.telemetry.log.segment_bytes = 1 << 20;
+    hubservice::HubOptions o = testing::TestHubOptions(dir_.path() / "hub", certs_);
     o.mqtt = std::move(so);
     o.quotas = quotas;
-    o.https.port = 0;
-    o.https.threads = 2;
     hub_ = std::move(hubservice::HubService::Start(std::move(o)).value());
     registry_ = &hub_->registry();
     store_ = &hub_->store();
