@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/files.h"
+#include "common/numbers.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/secure_heap.h"
 #include "vault/service/vault_service.h"
@@ -98,16 +99,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::cerr << "coffre-vault: --listen wants address:port\n";
+  Result<HostPort> endpoint = ParseListenAddress(listen, "--listen");  // port 0: any free one
+  if (!endpoint.has_value()) {
+    std::cerr << "coffre-vault: " << endpoint.error().message() << " (got '" << listen << "')\n";
     return 2;
   }
-  options.listen_address = listen.substr(0, colon);
-  options.port = static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)));
-  if (options.listen_address.size() > 2 && options.listen_address.front() == '[') {
-    options.listen_address = options.listen_address.substr(1, options.listen_address.size() - 2);
-  }
+  options.listen_address = endpoint->host;
+  options.port = endpoint->port;
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop;

@@ -55,4 +55,16 @@ Result<HostPort> ParseHostPort(std::string_view text, std::string_view what,
   return out;
 }
 
+Result<HostPort> ParseListenAddress(std::string_view text, std::string_view what) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || text.substr(colon + 1) != "0") {
+    return ParseHostPort(text, what);
+  }
+  // The host checked as ParseHostPort checks it, with a stand-in port.
+  COFFRE_ASSIGN_OR_RETURN(HostPort out,
+                          ParseHostPort(std::string(text.substr(0, colon)) + ":1", what));
+  out.port = 0;
+  return out;
+}
+
 }  // namespace coffre

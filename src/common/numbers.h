@@ -27,4 +27,7 @@ struct HostPort {
 Result<HostPort> ParseHostPort(std::string_view text, std::string_view what,
                                std::optional<uint16_t> default_port = std::nullopt);
 
+// ParseHostPort for an address to listen on, where port 0 means any free port.
+Result<HostPort> ParseListenAddress(std::string_view text, std::string_view what);
+
 }  // namespace coffre

@@ -2,10 +2,9 @@
 
 #include "common/files.h"
 #include "common/log.h"
-#include "common/strings.h"
 #include "hub/key_monitor.h"
 #include "keys/service_key_provider.h"
-#include "keys/vault_key_provider.h"
+#include "keys/vault_key_provider.h"  // ParseKeyUri only: apps/ builds the vault client
 
 namespace coffre::hub {
 namespace {
@@ -16,18 +15,11 @@ constexpr auto kOpenTimeout = std::chrono::milliseconds(3000);
 
 Result<std::shared_ptr<crypto::KeyProvider>> KeyCustody::Provider(
     const EncryptionSettings& s, std::chrono::milliseconds timeout) const {
-  if (factory_) return factory_(s, timeout);
-  if (!s.customer_managed()) {
-    COFFRE_ASSIGN_OR_RETURN(auto provider, keys::ServiceKeyProvider::Create(service_key_));
-    return std::shared_ptr<crypto::KeyProvider>(std::move(provider));
+  if (s.customer_managed()) {
+    if (!customer_keys_) return FailedPrecondition("no provider for customer keys");
+    return customer_keys_(s, timeout);
   }
-  COFFRE_ASSIGN_OR_RETURN(std::string token, ReadTextFile(s.vault_token_file));
-  keys::VaultKeyProviderOptions options;
-  options.key_uri = s.key_uri;
-  options.ca_file = s.vault_ca_file;
-  options.token = TrimEnd(std::move(token), "\r\n ");
-  options.timeout = timeout;
-  COFFRE_ASSIGN_OR_RETURN(auto provider, keys::VaultKeyProvider::Create(std::move(options)));
+  COFFRE_ASSIGN_OR_RETURN(auto provider, keys::ServiceKeyProvider::Create(service_key_));
   return std::shared_ptr<crypto::KeyProvider>(std::move(provider));
 }
 

@@ -22,19 +22,20 @@ namespace coffre::hub {
 
 class KeyCustody {
  public:
-  // The provider for a choice of key, each call bounded by `timeout`: by default a vault client
-  // for a customer key and the service key's provider otherwise; tests pass their own.
+  // The provider of a customer key (settings.customer_managed()), each call bounded by
+  // `timeout`: a vault client in coffre-hub, which apps/ builds (hub has no sockets); tests pass
+  // their own. The service key's provider is the custody's own.
   using ProviderFactory = std::function<Result<std::shared_ptr<crypto::KeyProvider>>(
       const EncryptionSettings& settings, std::chrono::milliseconds timeout)>;
 
   // config and service_key must outlive the custody; a changed key's token and CA files are
-  // written under `dir` (mode 0600).
+  // written under `dir` (mode 0600). customer_keys is required (not null).
   KeyCustody(EncryptionConfig& config, const crypto::SecretBytes& service_key,
-             std::filesystem::path dir, ProviderFactory factory = nullptr)
+             std::filesystem::path dir, ProviderFactory customer_keys)
       : config_(config),
         service_key_(service_key),
         dir_(std::move(dir)),
-        factory_(std::move(factory)),
+        customer_keys_(std::move(customer_keys)),
         checker_(nullptr) {}
 
   // The hub's keys: a new hub's root key is created and wrapped by the configured key; an
@@ -62,7 +63,7 @@ class KeyCustody {
   EncryptionConfig& config_;
   const crypto::SecretBytes& service_key_;
   std::filesystem::path dir_;
-  ProviderFactory factory_;  // null: Provider's default
+  ProviderFactory customer_keys_;
   std::mutex change_mu_;  // one change at a time
   keys::CurrentKeyProvider checker_;
 };

@@ -6,6 +6,7 @@
 
 #include "common/encoding.h"
 #include "common/json_fields.h"
+#include "common/numbers.h"
 #include "common/time_format.h"
 #include "common/strings.h"
 #include "hubapi/message_json.h"
@@ -103,11 +104,8 @@ std::optional<HttpResponse> ReadApi::Route(const std::vector<std::string>& seg,
 }
 
 int ReadApi::PartitionId(std::string_view text) const {
-  if (text.empty() || text.size() > 2 || text.find_first_not_of("0123456789") != std::string_view::npos) {
-    return -1;
-  }
-  int p = std::stoi(std::string(text));
-  return p < store_.partitions() ? p : -1;
+  std::optional<uint64_t> p = text.size() <= 2 ? ParseUnsigned(text) : std::nullopt;
+  return p && *p < static_cast<uint64_t>(store_.partitions()) ? static_cast<int>(*p) : -1;
 }
 
 HttpResponse ReadApi::Partitions() {
@@ -255,9 +253,8 @@ HttpResponse ReadApi::Checkpoint(const std::string& group, int partition,
     if (Result<std::optional<uint64_t>> n = fields.Optional<uint64_t>("offset"); n.has_value()) {
       offset = *n;
     } else if (Result<std::optional<std::string>> text = fields.Optional<std::string>("offset");
-               text.has_value() && *text && !(*text)->empty() && (*text)->size() <= 19 &&
-               (*text)->find_first_not_of("0123456789") == std::string::npos) {
-      offset = std::stoull(**text);
+               text.has_value() && *text && (*text)->size() <= 19) {
+      offset = ParseUnsigned(**text);
     }
   }
   if (!offset || *offset > store_.end_sequence(partition)) {

@@ -8,6 +8,7 @@
 
 #include <optional>
 
+#include "common/numbers.h"
 #include "net/tls_listener.h"
 
 namespace coffre::net {
@@ -24,30 +25,12 @@ Result<Origin> ParseOrigin(std::string_view url) {
   if (scheme_end == std::string_view::npos) return InvalidArgument("not a URL: " + std::string(url));
   o.scheme = std::string(url.substr(0, scheme_end));
   if (o.scheme != "https") return InvalidArgument("only https URLs are supported: " + std::string(url));
-  std::string_view rest = url.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find('/'));
-  std::string_view host = rest;
-  if (!rest.empty() && rest.front() == '[') {  // [::1]:8443
-    auto close = rest.find(']');
-    if (close == std::string_view::npos) return InvalidArgument("bad IPv6 host in " + std::string(url));
-    host = rest.substr(1, close - 1);
-    rest = rest.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return InvalidArgument("bad URL " + std::string(url));
-  } else {
-    auto colon = rest.rfind(':');
-    host = rest.substr(0, colon);
-    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
-  }
-  if (host.empty()) return InvalidArgument("URL has no host: " + std::string(url));
-  o.host = std::string(host);
-  if (!rest.empty()) {
-    std::string digits(rest.substr(1));
-    if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(digits) == 0 || std::stoul(digits) > 65535) {
-      return InvalidArgument("bad port in " + std::string(url));
-    }
-    o.port = static_cast<uint16_t>(std::stoul(digits));
-  }
+  std::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find('/'));
+  COFFRE_ASSIGN_OR_RETURN(HostPort host_port,
+                          ParseHostPort(authority, "the URL " + std::string(url), o.port));
+  o.host = std::move(host_port.host);
+  o.port = host_port.port;
   return o;
 }
 

@@ -47,5 +47,22 @@ TEST(ParseHostPortTest, RejectsMalformedEndpoints) {
   }
 }
 
+TEST(ParseListenAddressTest, TakesPortZeroForAnyFreePortAndOtherwiseParsesAsHostPort) {
+  auto any = ParseListenAddress("127.0.0.1:0", "--listen");
+  ASSERT_TRUE(any.has_value());
+  EXPECT_EQ(any->host, "127.0.0.1");
+  EXPECT_EQ(any->port, 0);
+  auto v6 = ParseListenAddress("[::1]:0", "--listen");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(ParseListenAddress("0.0.0.0:8883", "--listen")->port, 8883);
+  for (const char* bad : {":0", "[::1:0", "::1:0", "host:00", "host:abc", "host:70000", "host",
+                          "host:-0"}) {
+    auto parsed = ParseListenAddress(bad, "--listen");
+    ASSERT_FALSE(parsed.has_value()) << bad;
+    EXPECT_NE(parsed.error().message().find("--listen"), std::string::npos) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace coffre

@@ -1,6 +1,7 @@
-// The hub's HTTPS port wired as coffre-hub wires it (read API, device API, MQTT over WebSocket,
-// and MQTT over TLS beside it), over real TLS on loopback: no wait of one client (a long poll,
-// a durability wait, a vault round trip during a key rotation) holds a thread the others need.
+// The hub as coffre-hub runs it, one HubService in-process (read API, device API, MQTT over
+// WebSocket, and MQTT over TLS beside it), over real TLS on loopback: no wait of one client (a
+// long poll, a durability wait, a vault round trip during a key rotation) holds a thread the
+// others need.
 // Latencies are printed; the assertions only separate "blocked" (seconds) from "not blocked"
 // with a margin that a loaded two-core machine cannot cross.
 #include <boost/asio.hpp>
@@ -30,6 +31,8 @@
 #include "hubapi/device_api.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
+#include "hubservice/hub_service.h"
+#include "hubservice/test_hub_options.h"
 #include "mqtt/codec.h"
 #include "mqtt/server.h"
 #include "mqtt/websocket_options.h"
@@ -53,7 +56,12 @@ using testing::TlsClient;
 using testing::WaitFor;
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kNow = 1'800'000'000;  // seconds
+// Seconds since the epoch, as the hub's clocks read them.
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 constexpr int kPolls = 8;
 // What "not blocked" must stay under. Blocked, each of these waits 3 to 10 s.
 constexpr double kNotBlocked = 1.5;
@@ -121,78 +129,47 @@ class MqttClient {
   Bytes last_;
 };
 
+// The whole hub, as coffre-hub runs it: one HubService in-process on free ports, its customer
+// key the fake vault `provider_` (or whatever customer_key_ points to).
 class HubHttpsTest : public ::testing::Test {
  protected:
+  hubservice::HubOptions Options() {
+    hubservice::HubOptions o = testing::TestHubOptions(dir_.path() / "hub", certs_);
+    o.encryption.key_uri = "https://vault.example/keys/fake";
+    // The tests check the key themselves (CheckNow): no monitor thread races a test's
+    // Lock/Unlock or calls a test's slow vault.
+    o.key_monitor_thread = false;
+    o.customer_keys = [this](const hub::EncryptionSettings&, std::chrono::milliseconds) {
+      // The fake vault, borrowed: it outlives the hub.
+      return Result<std::shared_ptr<crypto::KeyProvider>>(
+          std::shared_ptr<crypto::KeyProvider>(customer_key_, [](crypto::KeyProvider*) {}));
+    };
+    o.telemetry.partitions = 2;
+    return o;
+  }
+  void StartHub(hubservice::HubOptions options) {
+    hub_.reset();
+    auto started = hubservice::HubService::Start(std::move(options));
+    ASSERT_TRUE(started.has_value()) << started.error();
+    hub_ = std::move(*started);
+    device_ = hub_->registry().Get("dev-01").value();
+    // Long polls wait on the partition dev-01 does not write to.
+    poll_partition_ = 1 - hub_->store().PartitionOf("dev-01");
+  }
   void SetUp() override {
     certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
-    kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
-    keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
-    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, [] { return int64_t{0}; });
-    hub::DeviceIdentity d;
-    d.device_id = "dev-01";
-    device_ = std::move(registry_->Create(d).value());
-    hub::TelemetryStoreOptions options;
-    options.hub_name = "localhost";
-    options.partitions = 2;
-    options.log.segment_bytes = 1 << 20;
-    store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
-    ingest_ = std::make_unique<hub::TelemetryIngest>(*store_);
-    auth_ = std::make_unique<hub::DeviceAuthenticator>(
-        *registry_, std::vector<std::string>{"localhost"}, [] { return kNow; });
-    policies_ = std::move(
-        hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, [] { return kNow; }).value());
-    groups_ = std::move(hub::ConsumerGroups::Open(*kv_, *keys_, 2, [] { return kNow * 1000; }).value());
-    hub::KeyMonitorOptions monitor_options;
-    monitor_options.key_uri = "fake://keys/fake";
-    monitor_ = std::make_unique<hub::KeyMonitor>(
-        *keys_, provider_, monitor_options, [this](const hub::EncryptionStatus& s) {
-          if (s.accessible) return;
-          store_->WakeWaiters();  // as coffre-hub: long polls answer, devices are cut
-          mqtt_->CloseAll();
-        });
-    mqtt::MqttServerOptions mo;
-    mo.port = 0;
-    mo.cert_file = certs_.cert_file;
-    mo.key_file = certs_.key_file;
-    mo.threads = 2;
-    mqtt_ = std::move(mqtt::MqttServer::Start(mo, *auth_, *ingest_, *registry_).value());
-    auto refusal = [this]() -> std::optional<net::HttpResponse> {
-      if (monitor_->accessible()) return std::nullopt;
-      return ServiceApi::Error(403, "CustomerManagedKeyInaccessible", "the key is disabled");
-    };
-    read_api_ = std::make_unique<ReadApi>(*store_, *groups_, *policies_, refusal);
-    device_api_ = std::make_unique<DeviceApi>(*auth_, *ingest_);
-    net::HttpsServerOptions ho;
-    ho.cert_file = certs_.cert_file;
-    ho.key_file = certs_.key_file;
-    ho.threads = 2;  // coffre-hub's count on a two-core machine
-    ho.upgrade_path = mqtt::kWebSocketPath;
-    ho.on_upgrade = mqtt_->WebSocketHandler();
-    https_ = std::move(net::HttpsServer::Start(ho, [this, refusal](net::HttpRequest r,
-                                                                   net::HttpResponder respond) {
-      if (auto refused = refusal()) return respond.Send(*refused);
-      if (read_api_->Handle(r, respond)) return;
-      if (device_api_->Handle(r, respond)) return;
-      respond.Send(ServiceApi::Error(404, "NotFound", "No such path."));
-    }).value());
-    // Long polls wait on the partition dev-01 does not write to.
-    poll_partition_ = 1 - store_->PartitionOf("dev-01");
+    StartHub(Options());
   }
-  void TearDown() override {
-    https_.reset();
-    mqtt_.reset();
-    ingest_.reset();
-    monitor_.reset();
-  }
+  void TearDown() override { hub_.reset(); }  // HubService's stop order
 
   std::string ServiceAuthorization() {
-    auto policy = policies_->Get("service").value();
+    auto policy = hub_->policies().Get("service").value();
     auto key = crypto::SecretBytes::CopyOf(*Base64Decode(policy.primary_key)).value();
-    return "Authorization: " + *hub::MakeSasToken("localhost", key, kNow + 3600, "service") + "\r\n";
+    return "Authorization: " + *hub::MakeSasToken("localhost", key, Now() + 3600, "service") + "\r\n";
   }
   std::string DeviceToken() {
     auto key = crypto::SecretBytes::CopyOf(*Base64Decode(device_.primary_key)).value();
-    return *hub::MakeSasToken("localhost/devices/dev-01", key, kNow + 3600);
+    return *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
   }
   Bytes ConnectPacket() {
     token_ = DeviceToken();
@@ -233,34 +210,23 @@ class HubHttpsTest : public ::testing::Test {
   std::vector<std::unique_ptr<TlsClient>> OpenLongPolls() {
     std::vector<std::unique_ptr<TlsClient>> polls;
     std::string target = "/telemetry/partitions/" + std::to_string(poll_partition_) +
-                         "/messages?from=" + std::to_string(store_->end_sequence(poll_partition_)) +
+                         "/messages?from=" + std::to_string(hub_->store().end_sequence(poll_partition_)) +
                          "&waitMs=10000";
     for (int i = 0; i < kPolls; ++i) {
-      polls.push_back(std::make_unique<TlsClient>(https_->port(), certs_.ca_file));
+      polls.push_back(std::make_unique<TlsClient>(hub_->https_port(), certs_.ca_file));
       EXPECT_FALSE(polls.back()->Write("GET " + target + " HTTP/1.1\r\nHost: localhost\r\n" +
                                        ServiceAuthorization() + "\r\n"));
     }
-    EXPECT_TRUE(WaitFor([&] { return store_->awaiting() == kPolls; }));
+    EXPECT_TRUE(WaitFor([&] { return hub_->store().awaiting() == kPolls; }));
     return polls;
   }
 
   testing::TempDir dir_;
   testing::FakeKeyProvider provider_;
+  crypto::KeyProvider* customer_key_ = &provider_;
   net::StackCertificates certs_;
-  std::unique_ptr<storage::RocksKvStore> kv_;
-  std::unique_ptr<hub::HubKeys> keys_;
-  std::unique_ptr<hub::Registry> registry_;
+  std::unique_ptr<hubservice::HubService> hub_;
   hub::DeviceIdentity device_;
-  std::unique_ptr<hub::TelemetryStore> store_;
-  std::unique_ptr<hub::TelemetryIngest> ingest_;
-  std::unique_ptr<hub::DeviceAuthenticator> auth_;
-  std::unique_ptr<hub::AccessPolicies> policies_;
-  std::unique_ptr<hub::ConsumerGroups> groups_;
-  std::unique_ptr<hub::KeyMonitor> monitor_;
-  std::unique_ptr<mqtt::MqttServer> mqtt_;
-  std::unique_ptr<ReadApi> read_api_;
-  std::unique_ptr<DeviceApi> device_api_;
-  std::unique_ptr<net::HttpsServer> https_;
   int poll_partition_ = 0;
   std::string token_;
 };
@@ -268,46 +234,42 @@ class HubHttpsTest : public ::testing::Test {
 // The HTTPS device API takes from the same hub-wide quota as MQTT: past it, 429
 // ThrottlingException with Retry-After, nothing stored; back once the budget refills.
 TEST_F(HubHttpsTest, TheDeviceApiAnswers429OverTheD2cQuota) {
-  hub::Quotas quotas(hub::QuotaOptions{{.per_second = 1, .burst = 2}});
-  DeviceApi api(*auth_, *ingest_, &quotas);
-  net::HttpRequest send;
-  send.method = "POST";
-  send.target = "/devices/dev-01/messages/events?api-version=2021-04-12";
-  send.headers.emplace_back("Authorization", DeviceToken());
-  send.body = "t";
+  hubservice::HubOptions options = Options();
+  options.quotas.d2c_sends = {.per_second = 1, .burst = 2};
+  StartHub(std::move(options));
   auto answer = [&] {
-    std::promise<net::HttpResponse> later;
-    auto got = later.get_future();
-    EXPECT_TRUE(api.Handle(send, net::HttpResponder([&](net::HttpResponse r) { later.set_value(r); })));
-    EXPECT_EQ(got.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-    return got.get();
+    TlsClient device(hub_->https_port(), certs_.ca_file);
+    return device.Call("POST", "/devices/dev-01/messages/events?api-version=2021-04-12", "t",
+                       "Authorization: " + DeviceToken() + "\r\n");
   };
-  EXPECT_EQ(answer().status, 204u);
-  EXPECT_EQ(answer().status, 204u);
-  net::HttpResponse throttled = answer();
-  EXPECT_EQ(throttled.status, 429u);
-  EXPECT_NE(throttled.body.find("ErrorCode:ThrottlingException"), std::string::npos) << throttled.body;
-  EXPECT_EQ(net::FindHeader(throttled.headers, "Retry-After"), "1");
-  EXPECT_EQ(store_->end_sequence(store_->PartitionOf("dev-01")), 2u) << "a throttled message was stored";
+  EXPECT_EQ(answer().result_int(), 204u);
+  EXPECT_EQ(answer().result_int(), 204u);
+  auto throttled = answer();
+  EXPECT_EQ(throttled.result_int(), 429u);
+  EXPECT_NE(throttled.body().find("ErrorCode:ThrottlingException"), std::string::npos)
+      << throttled.body();
+  EXPECT_EQ(throttled["Retry-After"], "1");
+  hub::TelemetryStore& store = hub_->store();
+  EXPECT_EQ(store.end_sequence(store.PartitionOf("dev-01")), 2u) << "a throttled message was stored";
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the budget refills: 1/s
-  EXPECT_EQ(answer().status, 204u);
+  EXPECT_EQ(answer().result_int(), 204u);
 }
 
 TEST_F(HubHttpsTest, EightLongPollsDelayNeitherOtherRequestsNorWebSocketPubacks) {
   auto polls = OpenLongPolls();
   // Another HTTPS request.
-  TlsClient other(https_->port(), certs_.ca_file);
+  TlsClient other(hub_->https_port(), certs_.ca_file);
   auto start = Clock::now();
   auto partitions = other.Call("GET", "/telemetry/partitions", "", ServiceAuthorization());
   double request = SecondsSince(start);
   EXPECT_EQ(partitions.result_int(), 200u) << partitions.body();
   // A device over WebSocket on the same port: CONNECT and PUBACKs.
-  MqttClient ws(https_->port(), certs_.ca_file, /*websocket=*/true);
+  MqttClient ws(hub_->https_port(), certs_.ca_file, /*websocket=*/true);
   double connect = Connect(ws);
   double puback = 0;
   for (uint16_t id = 1; id <= 5; ++id) puback = std::max(puback, Publish(ws, id));
   // The HTTPS device API, answered once the message is durable.
-  TlsClient device(https_->port(), certs_.ca_file);
+  TlsClient device(hub_->https_port(), certs_.ca_file);
   start = Clock::now();
   auto sent = device.Call("POST", "/devices/dev-01/messages/events?api-version=2021-04-12",
                           "{\"t\":1}", "Authorization: " + DeviceToken() + "\r\n");
@@ -321,15 +283,15 @@ TEST_F(HubHttpsTest, EightLongPollsDelayNeitherOtherRequestsNorWebSocketPubacks)
   EXPECT_LT(connect, kNotBlocked);
   EXPECT_LT(puback, kNotBlocked);
   EXPECT_LT(http_send, kNotBlocked);
-  EXPECT_EQ(store_->awaiting(), static_cast<size_t>(kPolls)) << "the polls were still waiting";
+  EXPECT_EQ(hub_->store().awaiting(), static_cast<size_t>(kPolls)) << "the polls were still waiting";
 
   // A message on the polled partition answers every poll at once.
   hub::TelemetryMessage m;
   m.device_id = "x";
   m.body = ToBytes("wake");
   start = Clock::now();
-  COFFRE_ASSERT_OK(store_->Append(poll_partition_, std::span(&m, 1)).status());
-  COFFRE_ASSERT_OK(store_->Commit(poll_partition_));
+  COFFRE_ASSERT_OK(hub_->store().Append(poll_partition_, std::span(&m, 1)).status());
+  COFFRE_ASSERT_OK(hub_->store().Commit(poll_partition_));
   for (auto& poll : polls) {
     auto page = poll->Read();
     EXPECT_EQ(page.result_int(), 200u);
@@ -340,12 +302,12 @@ TEST_F(HubHttpsTest, EightLongPollsDelayNeitherOtherRequestsNorWebSocketPubacks)
 }
 
 TEST_F(HubHttpsTest, AKeyDisabledDuringLongPollsCutsWebSocketDevicesAtOnce) {
-  MqttClient ws(https_->port(), certs_.ca_file, /*websocket=*/true);
+  MqttClient ws(hub_->https_port(), certs_.ca_file, /*websocket=*/true);
   ASSERT_GT(Connect(ws), 0);
   auto polls = OpenLongPolls();
   provider_.set_state(crypto::KeyState::kDisabled);
   auto start = Clock::now();
-  monitor_->CheckNow();  // the check that finds the key disabled
+  hub_->monitor().CheckNow();  // the check that finds the key disabled
   EXPECT_FALSE(ws.Receive().has_value()) << "the device must be disconnected";
   double cut = SecondsSince(start);
   for (auto& poll : polls) EXPECT_EQ(poll->Read().result_int(), 403u);
@@ -360,27 +322,27 @@ TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByTheVaultDuringARotationOrAnUnl
   // Each vault call of the rotation takes 3 s: a CONNECT that waited for it would take 3 to 6 s.
   SlowKeyProvider slow(provider_, std::chrono::seconds(3));
   Status rotated;
-  std::thread rotation([&] { rotated = keys_->Rewrap(slow); });
+  std::thread rotation([&] { rotated = hub_->keys().Rewrap(slow); });
   ASSERT_TRUE(WaitFor([&] { return slow.entered(); }));
-  MqttClient tls(mqtt_->port(), certs_.ca_file, /*websocket=*/false);
+  MqttClient tls(hub_->mqtt_port(), certs_.ca_file, /*websocket=*/false);
   double during_rotation = Connect(tls);
-  MqttClient ws(https_->port(), certs_.ca_file, /*websocket=*/true);
+  MqttClient ws(hub_->https_port(), certs_.ca_file, /*websocket=*/true);
   double ws_during_rotation = Connect(ws);
   rotation.join();
   COFFRE_EXPECT_OK(rotated);
 
   // An unlock (the key usable again) makes the same round trips; meanwhile CONNECTs are refused
   // (the keys are locked) without waiting for it.
-  keys_->Lock();
+  hub_->keys().Lock();
   SlowKeyProvider slow_unlock(provider_, std::chrono::seconds(3));
   Status unlocked;
-  std::thread unlock([&] { unlocked = keys_->Unlock(slow_unlock); });
+  std::thread unlock([&] { unlocked = hub_->keys().Unlock(slow_unlock); });
   ASSERT_TRUE(WaitFor([&] { return slow_unlock.entered(); }));
-  MqttClient refused(mqtt_->port(), certs_.ca_file, /*websocket=*/false);
+  MqttClient refused(hub_->mqtt_port(), certs_.ca_file, /*websocket=*/false);
   double during_unlock = -Connect(refused);
   unlock.join();
   COFFRE_EXPECT_OK(unlocked);
-  MqttClient after(mqtt_->port(), certs_.ca_file, /*websocket=*/false);
+  MqttClient after(hub_->mqtt_port(), certs_.ca_file, /*websocket=*/false);
   EXPECT_GT(Connect(after), 0) << "unlocked: devices connect again";
 
   std::printf("CONNACK during a rotation whose vault calls take 3 s: MQTT %.1f ms, WebSocket "
@@ -398,26 +360,21 @@ TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByTheVaultDuringARotationOrAnUnl
 // key's vault: while its calls take 3 s each, device CONNECTs do not wait for them.
 TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByAnEncryptionSetWithASlowVault) {
   SlowKeyProvider slow(provider_, std::chrono::seconds(3));
-  auto config = std::move(hub::EncryptionConfig::Load(*kv_, hub::EncryptionSettings{}).value());
-  auto service_key = std::move(crypto::SecretBytes::Random(32).value());
-  hub::KeyCustody custody(*config, service_key, dir_.path() / "custody",
-                          [&](const hub::EncryptionSettings&, std::chrono::milliseconds) {
-                            // The slow vault, borrowed: it outlives the custody.
-                            return Result<std::shared_ptr<crypto::KeyProvider>>(
-                                std::shared_ptr<crypto::KeyProvider>(&slow, [](crypto::KeyProvider*) {}));
-                          });
+  customer_key_ = &slow;  // the new key's vault
   Status set;
   std::thread change([&] {
-    set = custody.UseCustomerKey(*keys_, "https://vault.example/keys/hub-cmk", "hub-token", "");
+    set = hub_->custody().UseCustomerKey(hub_->keys(), "https://vault.example/keys/hub-cmk",
+                                         "hub-token", "");
   });
   ASSERT_TRUE(WaitFor([&] { return slow.entered(); }));
-  MqttClient tls(mqtt_->port(), certs_.ca_file, /*websocket=*/false);
+  MqttClient tls(hub_->mqtt_port(), certs_.ca_file, /*websocket=*/false);
   double during = Connect(tls);
-  MqttClient ws(https_->port(), certs_.ca_file, /*websocket=*/true);
+  MqttClient ws(hub_->https_port(), certs_.ca_file, /*websocket=*/true);
   double ws_during = Connect(ws);
   change.join();
   COFFRE_EXPECT_OK(set);
-  EXPECT_EQ(config->Get().key_uri, "https://vault.example/keys/hub-cmk");
+  EXPECT_EQ(hub_->config().Get().key_uri, "https://vault.example/keys/hub-cmk");
+  hub_.reset();  // stopped before the slow vault it now holds goes
   std::printf("CONNACK during an encryption set whose vault calls take 3 s: MQTT %.1f ms, "
               "WebSocket %.1f ms\n", during * 1000, ws_during * 1000);
   EXPECT_GT(during, 0);

@@ -215,6 +215,15 @@ TEST_F(ReadApiTest, AReaderResumesFromItsCheckpointAfterARestart) {
   CallJson("PUT", checkpoint, 400, R"({"offset":"-1"})");
   CallJson("PUT", checkpoint, 400, "not json");
   CallJson("PUT", "/telemetry/consumergroups/alerts/partitions/9/checkpoint", 404, R"({"offset":"1"})");
+  // Numbers as text are read by one checked parser: no sign, space, hex or overflow gets in.
+  for (const char* bad : {R"({"offset":"+1"})", R"({"offset":" 1"})", R"({"offset":"0x1"})",
+                          R"({"offset":""})", R"({"offset":"99999999999999999999"})",
+                          R"({"offset":"1e3"})"}) {
+    CallJson("PUT", checkpoint, 400, bad);
+  }
+  for (const char* bad_partition : {"-1", "+0", "00x", "999", "4294967296", "%20"}) {
+    CallJson("GET", "/telemetry/partitions/" + std::string(bad_partition) + "/messages", 404);
+  }
 }
 
 }  // namespace

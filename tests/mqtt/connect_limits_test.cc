@@ -149,8 +149,7 @@ TEST_F(ConnectLimitsTest, TheNPlusFirstUnauthenticatedConnectionFromOneSourceIsR
 
 TEST_F(ConnectLimitsTest, OverWebSocketTheDeadlineRunsFromTheHandOver) {
   Restart(1000ms);
-  StartHttps();
-  WsClient c(https_->port(), certs_.ca_file);
+  WsClient c(hub_->https_port(), certs_.ca_file);
   websocket::response_type response;
   ASSERT_FALSE(c.Handshake(response));
   auto start = Clock::now();
@@ -162,12 +161,11 @@ TEST_F(ConnectLimitsTest, OverWebSocketTheDeadlineRunsFromTheHandOver) {
 
 TEST_F(ConnectLimitsTest, OverWebSocketAnOversizeConnectAndThePerSourceCapHold) {
   Restart(60s, /*per_source=*/1);
-  StartHttps();
-  WsClient first(https_->port(), certs_.ca_file);
+  WsClient first(hub_->https_port(), certs_.ca_file);
   websocket::response_type response;
   ASSERT_FALSE(first.Handshake(response));
   ASSERT_TRUE(WaitFor([&] { return server_->unauthenticated() == 1; }));
-  WsClient second(https_->port(), certs_.ca_file);
+  WsClient second(hub_->https_port(), certs_.ca_file);
   websocket::response_type refused;
   EXPECT_TRUE(second.Handshake(refused)) << "the 2nd unauthenticated WebSocket from one source";
   first.TrySend(PartialConnect(270 * 1024, 1024));
@@ -202,8 +200,7 @@ TEST_F(MqttServerTest, PastItsBudgetOfRefusedConnectsASourceGetsConnackThreeUnch
 TEST_F(MqttServerTest, OverTheD2cQuotaMessagesWaitThenGoThrough) {
   hub::QuotaOptions qo;
   qo.d2c_sends = {20, 5};  // 5 at once, then 20 a second
-  hub::Quotas quotas(qo);
-  RestartServer(Options(), &quotas);
+  RestartServer(Options(), qo);
   Client c(server_->port(), certs_.ca_file);
   c.Send(ConnectPacket(device_.primary_key));
   ASSERT_TRUE(c.Receive().has_value());
@@ -228,10 +225,9 @@ TEST_F(MqttServerTest, OverTheD2cQuotaMessagesWaitThenGoThrough) {
 TEST_F(MqttServerTest, AMessageThatWouldWaitTooLongClosesTheConnection) {
   hub::QuotaOptions qo;
   qo.d2c_sends = {1, 3};  // 3 at once, then one a second
-  hub::Quotas quotas(qo);
   MqttServerOptions so = Options();
   so.d2c_max_delay = 200ms;
-  RestartServer(so, &quotas);
+  RestartServer(so, qo);
   Client c(server_->port(), certs_.ca_file);
   c.Send(ConnectPacket(device_.primary_key));
   ASSERT_TRUE(c.Receive().has_value());

@@ -80,8 +80,7 @@ class RevocationTest : public MqttServerTest, public ::testing::WithParamInterfa
   std::unique_ptr<Device> ConnectedWith(const Bytes& connect) {
     std::unique_ptr<Device> d;
     if (websocket()) {
-      if (!https_) StartHttps();
-      d = std::make_unique<WsDevice>(https_->port(), certs_.ca_file);
+      d = std::make_unique<WsDevice>(hub_->https_port(), certs_.ca_file);
     } else {
       d = std::make_unique<TlsDevice>(server_->port(), certs_.ca_file);
     }

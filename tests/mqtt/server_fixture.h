@@ -1,7 +1,7 @@
 #pragma once
-// The MqttServer test fixture: a server over TLS on a loopback port with the hub's real
-// registry, authenticator, sealed telemetry store and group commit behind it; the HTTPS port
-// for MQTT over WebSocket on demand; and blocking clients for both transports.
+// The MqttServer test fixture: the whole hub (HubService) on loopback ports, so the MQTT server
+// runs with the hub's real registry, authenticator, sealed telemetry store and group commit
+// behind it and MQTT over WebSocket on the HTTPS port; and blocking clients for both transports.
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -20,9 +20,10 @@
 
 #include "common/encoding.h"
 #include "crypto/ossl.h"
-#include "fakes/fake_key_provider.h"
 #include "hub/quotas.h"
 #include "hub/sas_token.h"
+#include "hubservice/hub_service.h"
+#include "hubservice/test_hub_options.h"
 #include "mqtt/codec.h"
 #include "mqtt/server.h"
 #include "mqtt/websocket_options.h"
@@ -173,71 +174,43 @@ class WsClient {
   Bytes last_;
 };
 
+// The whole hub as coffre-hub runs it, one HubService in-process on free ports: the MQTT
+// server over TLS with the hub's real registry, authenticator, sealed telemetry store and group
+// commit behind it, and MQTT over WebSocket on its HTTPS port.
 class MqttServerTest : public ::testing::Test {
  protected:
-  // The server's options: a test changes them, then calls RestartServer().
+  // The MQTT server's options: a test changes them, then calls RestartServer(). The hub sets the
+  // certificate and key.
   MqttServerOptions Options() {
     MqttServerOptions so;
     so.port = 0;
-    so.cert_file = certs_.cert_file;
-    so.key_file = certs_.key_file;
     so.threads = 2;
     return so;
   }
-  void RestartServer(MqttServerOptions so, hub::Quotas* quotas = nullptr) {
-    https_.reset();
-    server_.reset();
-    server_ = std::move(MqttServer::Start(so, *auth_, *ingest_, *registry_, quotas).value());
+  // Restarts the whole hub on the same directory (the registry and telemetry stay) with these
+  // MQTT options and device-to-cloud quota (by default none).
+  void RestartServer(MqttServerOptions so, hub::QuotaOptions quotas = {{.per_second = 0}}) {
+    hub_.reset();  // HubService's stop order
+    hubservice::HubOptions o = testing::TestHubOptions(dir_.path() / "hub", certs_);
+    o.mqtt = std::move(so);
+    o.quotas = quotas;
+    hub_ = std::move(hubservice::HubService::Start(std::move(o)).value());
+    registry_ = &hub_->registry();
+    store_ = &hub_->store();
+    server_ = &hub_->mqtt();
+    device_ = registry_->Get("dev-01").value();
   }
   void SetUp() override {
     certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
-    kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
-    keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
-    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, [] { return int64_t{0}; });
-    hub::DeviceIdentity d;
-    d.device_id = "dev-01";
-    device_ = std::move(registry_->Create(d).value());
-    hub::TelemetryStoreOptions options;
-    options.hub_name = "localhost";
-    options.log.segment_bytes = 1 << 20;
-    store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
-    ingest_ = std::make_unique<hub::TelemetryIngest>(*store_);
-    auth_ = std::make_unique<hub::DeviceAuthenticator>(
-        *registry_, std::vector<std::string>{"localhost"}, [] { return int64_t{1'800'000'000}; });
-    server_ = std::move(MqttServer::Start(Options(), *auth_, *ingest_, *registry_).value());
+    RestartServer(Options());
   }
-  // The HTTPS port, as coffre-hub wires it: WebSocket upgrades of /$iothub/websocket go to the
-  // MQTT server, everything else gets 404 here.
-  void StartHttps() {
-    net::HttpsServerOptions ho;
-    ho.port = 0;
-    ho.cert_file = certs_.cert_file;
-    ho.key_file = certs_.key_file;
-    ho.threads = 2;
-    ho.upgrade_path = kWebSocketPath;
-    ho.on_upgrade = server_->WebSocketHandler();
-    https_ = std::move(net::HttpsServer::Start(ho, [](const net::HttpRequest&) {
-                         net::HttpResponse r;
-                         r.status = 404;
-                         return r;
-                       }).value());
-  }
-  // As coffre-hub stops: servers first (threads joined, io contexts still alive), then the
-  // ingest, whose last completions may still hold a connection and post to its io context;
-  // only then are the io contexts destroyed. Destroying a server first let a writer thread drop
-  // the last reference to a WebSocket connection after the HTTPS io context was gone (the
-  // WebSocket test that crashed once at ctest -j2).
-  void TearDown() override {
-    if (https_) https_->Stop();
-    if (server_) server_->Stop();
-    ingest_->Stop();
-    https_.reset();
-    server_.reset();
-    ingest_.reset();
-  }
+  void TearDown() override { hub_.reset(); }
   Bytes ConnectPacket(const std::string& key_b64, const std::string& device = "dev-01") {
     auto key = std::move(crypto::SecretBytes::CopyOf(*Base64Decode(key_b64)).value());
-    token_ = *hub::MakeSasToken("localhost/devices/" + device, key, 1'800'003'600);
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    token_ = *hub::MakeSasToken("localhost/devices/" + device, key, now + 3600);
     username_ = "localhost/" + device + "/?api-version=2021-04-12";
     Connect c;  // views into device, username_ and token_
     c.clean_session = false;
@@ -278,17 +251,12 @@ class MqttServerTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  testing::FakeKeyProvider provider_;
   net::StackCertificates certs_;
-  std::unique_ptr<storage::RocksKvStore> kv_;
-  std::unique_ptr<hub::HubKeys> keys_;
-  std::unique_ptr<hub::Registry> registry_;
+  std::unique_ptr<hubservice::HubService> hub_;
+  hub::Registry* registry_ = nullptr;      // hub_'s
+  hub::TelemetryStore* store_ = nullptr;   // hub_'s
+  MqttServer* server_ = nullptr;           // hub_'s
   hub::DeviceIdentity device_;
-  std::unique_ptr<hub::TelemetryStore> store_;
-  std::unique_ptr<hub::TelemetryIngest> ingest_;
-  std::unique_ptr<hub::DeviceAuthenticator> auth_;
-  std::unique_ptr<MqttServer> server_;
-  std::unique_ptr<net::HttpsServer> https_;
   std::string token_;
   std::string username_;
 };

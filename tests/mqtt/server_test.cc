@@ -62,8 +62,7 @@ TEST_F(MqttServerTest, ANewConnectionOfTheSameDeviceClosesTheOlderOne) {
 }
 
 TEST_F(MqttServerTest, MqttOverWebSocketOnTheHttpsPortStoresAndAcknowledges) {
-  StartHttps();
-  WsClient c(https_->port(), certs_.ca_file);
+  WsClient c(hub_->https_port(), certs_.ca_file);
   websocket::response_type response;
   ASSERT_FALSE(c.Handshake(response));
   EXPECT_EQ(response[beast::http::field::sec_websocket_protocol], "mqtt");
@@ -91,16 +90,14 @@ TEST_F(MqttServerTest, MqttOverWebSocketOnTheHttpsPortStoresAndAcknowledges) {
 }
 
 TEST_F(MqttServerTest, WebSocketWithoutTheMqttSubprotocolIsRefused) {
-  StartHttps();
-  WsClient c(https_->port(), certs_.ca_file, "");
+  WsClient c(hub_->https_port(), certs_.ca_file, "");
   websocket::response_type response;
   EXPECT_TRUE(c.Handshake(response));
   EXPECT_EQ(response.result(), beast::http::status::bad_request);
 }
 
 TEST_F(MqttServerTest, ATextWebSocketMessageClosesTheConnection) {
-  StartHttps();
-  WsClient c(https_->port(), certs_.ca_file);
+  WsClient c(hub_->https_port(), certs_.ca_file);
   websocket::response_type response;
   ASSERT_FALSE(c.Handshake(response));
   c.SendText("CONNECT");
@@ -108,11 +105,10 @@ TEST_F(MqttServerTest, ATextWebSocketMessageClosesTheConnection) {
 }
 
 TEST_F(MqttServerTest, AWebSocketDeviceTakesOverItsTlsConnection) {
-  StartHttps();
   Client tls(server_->port(), certs_.ca_file);
   tls.Send(ConnectPacket(device_.primary_key));
   ASSERT_TRUE(tls.Receive().has_value());
-  WsClient ws(https_->port(), certs_.ca_file);
+  WsClient ws(hub_->https_port(), certs_.ca_file);
   websocket::response_type response;
   ASSERT_FALSE(ws.Handshake(response));
   ws.Send(ConnectPacket(device_.primary_key));

@@ -70,6 +70,22 @@ std::unique_ptr<HttpsClient> ClientFor(const FreezableServer& server, std::chron
   return HttpsClient::Create(options).value();
 }
 
+TEST(ParseOriginTest, ReadsHostAndPortWithTheCheckedParser) {
+  Origin plain = ParseOrigin("https://vault.example/keys/k").value();
+  EXPECT_EQ(plain.host, "vault.example");
+  EXPECT_EQ(plain.port, 443);
+  Origin v6 = ParseOrigin("https://[::1]:8443").value();
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 8443);
+  for (const char* bad : {"https://v:abc", "https://v:70000", "https://v:0", "https://v:",
+                          "https://:8443", "https://[::1", "https://[::1]x", "http://v",
+                          "https://v:-1", "https://v:+1"}) {
+    auto origin = ParseOrigin(bad);
+    ASSERT_FALSE(origin.has_value()) << bad;
+    EXPECT_EQ(origin.error().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(HttpsClientTest, KeepsItsConnectionAliveBetweenRequests) {
   FreezableServer server;
   auto client = ClientFor(server, std::chrono::seconds(5));

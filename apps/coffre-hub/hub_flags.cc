@@ -1,0 +1,131 @@
+#include "hub_flags.h"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/numbers.h"
+
+namespace coffre {
+namespace {
+
+// A --NAME-per-second / --NAME-burst pair for one RateLimit.
+void AddRate(CLI::App& app, const std::string& name, RateLimit& rate, double max_per_second,
+             double max_burst, const std::string& per_second_help, const std::string& burst_help) {
+  app.add_option(name + "-per-second", rate.per_second, per_second_help)
+      ->check(CLI::Range(0.0, max_per_second));
+  app.add_option(name + "-burst", rate.burst, burst_help)->check(CLI::Range(1.0, max_burst));
+}
+
+// Sets host and port from an "address:port" flag (port 0: any free port).
+bool Listen(const std::string& text, const char* flag, std::string& host, uint16_t& port) {
+  Result<HostPort> parsed = ParseListenAddress(text, flag);
+  if (!parsed.has_value()) {
+    std::cerr << "coffre-hub: " << parsed.error().message() << " (got '" << text << "')\n";
+    return false;
+  }
+  host = parsed->host;
+  port = parsed->port;
+  return true;
+}
+
+}  // namespace
+
+std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& o) {
+  CLI::App app{"coffre-hub: an Azure IoT Hub-compatible hub sealed under a customer-managed key"};
+  std::string mqtt_listen = "127.0.0.1:8883", https_listen = "127.0.0.1:443";
+  int retention_days = 1;
+  int data_key_hours = 24;
+  std::string expired_key = "inaccessible";
+  int64_t connect_timeout_ms = o.mqtt.connect.deadline.count();
+  int64_t d2c_max_delay_ms = o.mqtt.d2c_max_delay.count();
+  hub::EncryptionSettings& e = o.encryption;
+  app.add_option("--dir", o.dir, "hub data directory")->required();
+  app.add_option("--mqtt-listen", mqtt_listen, "address:port for MQTT over TLS");
+  app.add_option("--https-listen", https_listen, "address:port for the HTTPS service API");
+  app.add_option("--tls-cert", o.tls_cert, "PEM certificate chain")->required();
+  app.add_option("--tls-key", o.tls_key, "PEM private key")->required();
+  app.add_option("--host-name", o.host_names, "host names devices use (SAS audience)");
+  auto* key_uri_option = app.add_option(
+      "--vault-key-uri", e.key_uri,
+      "the customer key: https://vault/keys/NAME[/VERSION]; without it, a new hub is "
+      "service-managed (the weaker mode) until `coffre hub encryption set --key-uri`");
+  app.add_option("--vault-token-file", e.vault_token_file, "the hub's vault token")
+      ->needs(key_uri_option);
+  app.add_option("--vault-ca-file", e.vault_ca_file, "CA of the vault's TLS certificate");
+  app.add_option("--key-events-secret-file", e.key_events_secret_file,
+                 "the secret of the vault's event subscription for POST /$coffre/keyevents")
+      ->needs(key_uri_option);
+  app.add_option("--service-key-file", o.service_key_file,
+                 "the service key (infrastructure encryption); created if missing")
+      ->required();
+  app.add_option("--partitions", o.telemetry.partitions,
+                 "telemetry partitions (fixed at creation)");
+  app.add_option("--key-check-interval-ms", e.key_check_interval_ms,
+                 "how often the customer key is checked (get, wrapKey, unwrapKey)")
+      ->check(CLI::Range(50, 500));
+  app.add_option("--vault-grace-seconds", e.vault_grace_s,
+                 "how long cached keys serve while the vault cannot be reached")
+      ->check(CLI::Range(0, 86400));
+  app.add_option(
+         "--expired-key", expired_key,
+         "what an expired customer key means: inaccessible, or continue (Key Vault's semantics)")
+      ->check(CLI::IsMember({"inaccessible", "continue"}));
+  app.add_option("--data-key-rotation-hours", data_key_hours,
+                 "start a new data key per partition this often (default 24)")
+      ->check(CLI::Range(1, 24 * 365));
+  app.add_option("--data-key-max-records", o.telemetry.data_key_max_records,
+                 "and after this many records (default 2^30; a key's nonce budget is 2^32)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("--retention-days", retention_days,
+                 "telemetry retention, 1 to 7 days (Azure's range)")
+      ->check(CLI::Range(1, 7));
+  app.add_option("--bootstrap-device", o.bootstrap_devices,
+                 "create this device if missing; its connection string goes to DIR/bootstrap/");
+  app.add_option("--mqtt-connect-timeout-ms", connect_timeout_ms,
+                 "MQTT (and MQTT over WebSocket): time from accept to an accepted CONNECT, TLS "
+                 "handshake included (default 10000)")
+      ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
+  app.add_option("--mqtt-max-unauthenticated", o.mqtt.connect.max_unauthenticated,
+                 "MQTT connections without an accepted CONNECT at once; more are closed at accept")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
+  app.add_option("--mqtt-max-unauthenticated-per-source",
+                 o.mqtt.connect.max_unauthenticated_per_source,
+                 "the same, per source IP address (default 100)")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
+  AddRate(app, "--mqtt-failed-connects", o.mqtt.connect.failed_auth_per_source, 1e6, 1e9,
+          "refused CONNECTs per source IP address and second; past the burst, CONNACK 3 "
+          "without checking credentials (0: no limit)",
+          "refused CONNECTs a source may make at once (default 200)");
+  AddRate(app, "--d2c", o.quotas.d2c_sends, 1e9, 1e9,
+          "hub-wide device-to-cloud messages per second, all protocols (0: no limit)",
+          "device-to-cloud messages absorbed at once above the rate");
+  app.add_option("--mqtt-d2c-max-delay-ms", d2c_max_delay_ms,
+                 "over the d2c quota, how long an MQTT message may wait before its connection "
+                 "is closed (default 10000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{600'000}));
+  AddRate(app, "--throttle-failed-auth", o.throttling.failed_auth_per_source, 1e6, 1e6,
+          "HTTPS requests with refused credentials allowed per source address and second "
+          "once its burst is used (then 429; 0: no limit; default 10)",
+          "refused credentials a source address may send at once (default 100)");
+  AddRate(app, "--throttle-registry-ops", o.throttling.registry_operations, 1e6, 1e6,
+          "registry operations per second for the whole hub (then 429; 0: no limit; default 100)",
+          "registry operations the hub takes at once (default 200)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
+      !Listen(https_listen, "--https-listen", o.https.address, o.https.port)) {
+    return 2;
+  }
+  e.expired_is_inaccessible = expired_key == "inaccessible";
+  o.telemetry.data_key_max_age = std::chrono::hours(data_key_hours);
+  o.ingest.retention = std::chrono::hours(24 * retention_days);
+  o.mqtt.connect.deadline = std::chrono::milliseconds(connect_timeout_ms);
+  o.mqtt.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
+  return std::nullopt;
+}
+
+}  // namespace coffre

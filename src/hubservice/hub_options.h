@@ -1,0 +1,49 @@
+#pragma once
+// HubOptions: everything coffre-hub's flags decide, as one plain struct that HubService takes.
+// Tests fill it in directly (port 0 for any free port).
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "hub/encryption_settings.h"
+#include "hub/key_custody.h"
+#include "hub/quotas.h"
+#include "hub/telemetry_ingest.h"
+#include "hub/telemetry_store.h"
+#include "hubapi/http_throttle.h"
+#include "mqtt/server.h"
+#include "net/https_server.h"
+
+namespace coffre::hubservice {
+
+struct HubOptions {
+  std::filesystem::path dir;                            // the hub's data (created, mode 0700)
+  std::filesystem::path service_key_file;               // created if missing
+  std::filesystem::path tls_cert, tls_key;              // PEM, for MQTT and HTTPS alike
+  std::vector<std::string> host_names = {"localhost"};  // SAS audiences; the first names the hub
+  // Devices created if missing; their connection strings go to DIR/bootstrap/ (mode 0600).
+  std::vector<std::string> bootstrap_devices;
+
+  // Seeds a new hub's encryption settings; a hub's stored settings win (coffre hub encryption
+  // set), except a key events secret file that the stored ones lack.
+  hub::EncryptionSettings encryption;
+  // False: the customer key is checked only when something calls KeyMonitor::CheckNow (tests that
+  // drive the checks themselves); coffre-hub's monitor always runs.
+  bool key_monitor_thread = true;
+  // The provider of a customer key (a vault client): from apps, since hub has no sockets.
+  // Null: a customer-managed key is refused (tests of service-managed hubs).
+  hub::KeyCustody::ProviderFactory customer_keys;
+
+  // hub_name and the service key are filled in by HubService; partitions is fixed at creation.
+  hub::TelemetryStoreOptions telemetry;
+  hub::IngestOptions ingest;
+  hub::QuotaOptions quotas;  // shared by the device protocols
+  // cert_file and key_file come from tls_cert and tls_key.
+  mqtt::MqttServerOptions mqtt;
+  // address, port, threads and deadlines; cert, key, errors and upgrades are set by HubService.
+  net::HttpsServerOptions https;
+  hubapi::HttpThrottleOptions throttling;
+};
+
+}  // namespace coffre::hubservice

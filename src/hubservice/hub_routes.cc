@@ -1,0 +1,86 @@
+#include "hubservice/hub_routes.h"
+
+#include <string_view>
+
+namespace coffre::hubservice {
+namespace {
+
+// PUT /$coffre/encryption (hubapi/encryption_api.h), whose work may wait for the vault.
+bool IsEncryptionPath(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  return path == "/$coffre/encryption" || path == "/%24coffre/encryption";
+}
+
+}  // namespace
+
+HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
+                     hubapi::KeyEventsApi::Clock now_seconds)
+    : throttle_(throttling),
+      service_api_(parts.registry, parts.policies),
+      encryption_api_(parts.monitor, parts.config, parts.custody, parts.keys, parts.policies),
+      read_api_(parts.store, parts.groups, parts.policies,
+                [this] { return encryption_api_.RefuseIfInaccessible(); }),
+      device_api_(parts.auth, parts.ingest, &parts.quotas),
+      key_events_api_(parts.monitor, parts.config, std::move(now_seconds)) {
+  service_api_.set_throttle(&throttle_);
+}
+
+HubRoutes::~HubRoutes() { Stop(); }
+
+void HubRoutes::Stop() {
+  key_changes_.Stop();
+  store_writes_.Stop();
+}
+
+net::HttpResponse HubRoutes::ServerError(unsigned status, std::string_view message) {
+  const char* code = status == 413   ? "MessageTooLarge"
+                     : status == 500 ? "ServerError"
+                     : status == 503 ? "ServiceUnavailable"
+                                     : "ArgumentInvalid";
+  return hubapi::ServiceApi::Error(status, code, message);
+}
+
+std::optional<net::HttpResponse> HubRoutes::SyncRoutes(const net::HttpRequest& r) {
+  if (auto response = encryption_api_.Handle(r)) return response;
+  if (auto response = key_events_api_.Handle(r)) return response;  // also while Inaccessible
+  if (auto refusal = encryption_api_.RefuseIfInaccessible()) return refusal;
+  return service_api_.Handle(r);
+}
+
+void HubRoutes::Route(const net::HttpRequest& r, const net::HttpResponder& respond) {
+  if (auto response = SyncRoutes(r)) return respond.Send(std::move(*response));
+  // The read API's long polls and the device API's durability waits answer later, from other
+  // threads: no io thread waits for them.
+  if (read_api_.Handle(r, respond)) return;
+  if (device_api_.Handle(r, respond)) return;
+  respond.Send(hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target));
+}
+
+void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
+  // A source that keeps sending refused credentials is turned away before they are checked;
+  // every 401 it is answered counts against it.
+  if (auto throttled = throttle_.RefuseSource(r)) return respond.Send(std::move(*throttled));
+  net::HttpRequest source;
+  source.remote_address = r.remote_address;
+  respond = respond.Tapped(
+      [this, source](const net::HttpResponse& out) { throttle_.Observe(source, out); });
+  if (r.method == "PUT" && IsEncryptionPath(r.target)) {
+    bool queued =
+        key_changes_.Post([this, r, respond] { respond.Send(encryption_api_.Handle(r).value()); });
+    if (!queued) {
+      respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
+                                             "Too many encryption changes are waiting."));
+    }
+    return;
+  }
+  if (r.method == "PUT" || r.method == "DELETE") {
+    if (!store_writes_.Post([this, r, respond] { Route(r, respond); })) {
+      respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
+                                             "Too many registry changes are waiting."));
+    }
+    return;
+  }
+  Route(r, respond);
+}
+
+}  // namespace coffre::hubservice

@@ -1,0 +1,78 @@
+#pragma once
+// HubRoutes: the hub's HTTPS port behind the TLS server. It owns the APIs (encryption, key
+// events, service, read, device), the throttle and the two work queues, and dispatches each
+// request: throttled sources first, then encryption and key events (also while Inaccessible),
+// the Inaccessible refusal, the service, read and device APIs, else 404. Changing the customer
+// key, and PUT and DELETE (synced writes), run on the work queues, off the io threads.
+// Thread-safe once constructed; every part passed in must outlive it.
+
+#include <optional>
+
+#include "common/work_queue.h"
+#include "hub/access_policies.h"
+#include "hub/consumer_groups.h"
+#include "hub/device_auth.h"
+#include "hub/encryption_settings.h"
+#include "hub/key_custody.h"
+#include "hub/key_monitor.h"
+#include "hub/quotas.h"
+#include "hub/registry.h"
+#include "hub/telemetry_ingest.h"
+#include "hub/telemetry_store.h"
+#include "hubapi/device_api.h"
+#include "hubapi/encryption_api.h"
+#include "hubapi/http_throttle.h"
+#include "hubapi/key_events_api.h"
+#include "hubapi/read_api.h"
+#include "hubapi/service_api.h"
+#include "net/https_server.h"
+
+namespace coffre::hubservice {
+
+struct HubParts {
+  hub::Registry& registry;
+  hub::AccessPolicies& policies;
+  hub::TelemetryStore& store;
+  hub::ConsumerGroups& groups;
+  hub::DeviceAuthenticator& auth;
+  hub::TelemetryIngest& ingest;
+  hub::Quotas& quotas;
+  hub::KeyMonitor& monitor;
+  hub::EncryptionConfig& config;
+  hub::KeyCustody& custody;
+  hub::HubKeys& keys;
+};
+
+class HubRoutes {
+ public:
+  // now_seconds: the key events API's clock (seconds since the epoch).
+  HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
+            hubapi::KeyEventsApi::Clock now_seconds);
+  ~HubRoutes();  // Stop()
+
+  // HttpsServer's asynchronous handler.
+  void Handle(net::HttpRequest request, net::HttpResponder respond);
+  // Drops the queued work unrun (its responders answer nothing) after the running task; call
+  // once the HTTPS server has stopped taking requests.
+  void Stop();
+
+  // HttpsServerOptions::error_response: the server's own refusals, in IoT Hub's error form.
+  static net::HttpResponse ServerError(unsigned status, std::string_view message);
+
+ private:
+  std::optional<net::HttpResponse> SyncRoutes(const net::HttpRequest& r);
+  void Route(const net::HttpRequest& r, const net::HttpResponder& respond);
+
+  hubapi::HttpThrottle throttle_;
+  hubapi::ServiceApi service_api_;
+  hubapi::EncryptionApi encryption_api_;
+  hubapi::ReadApi read_api_;
+  hubapi::DeviceApi device_api_;
+  hubapi::KeyEventsApi key_events_api_;
+  // Changing the customer key makes vault round trips and synced writes, and registry and
+  // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
+  WorkQueue key_changes_{"https"};
+  WorkQueue store_writes_{"https-writes", 256};
+};
+
+}  // namespace coffre::hubservice

@@ -1,0 +1,182 @@
+#include "hubservice/hub_service.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "common/files.h"
+#include "common/log.h"
+#include "hubservice/bootstrap_files.h"
+#include "hubservice/hub_routes.h"
+#include "mqtt/websocket_options.h"
+#include "storage/file_cipher.h"
+
+namespace coffre::hubservice {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t NowSeconds() { return NowMs() / 1000; }
+
+// Without a provider for customer keys, a customer-managed hub cannot open or be configured.
+hub::KeyCustody::ProviderFactory CustomerKeysOrRefusal(hub::KeyCustody::ProviderFactory f) {
+  if (f) return f;
+  return [](const hub::EncryptionSettings&,
+            std::chrono::milliseconds) -> Result<std::shared_ptr<crypto::KeyProvider>> {
+    return FailedPrecondition("this hub was started without a provider for customer keys");
+  };
+}
+
+}  // namespace
+
+HubService::HubService(HubOptions options) : options_(std::move(options)) {}
+
+HubService::~HubService() { Stop(); }
+
+Result<std::unique_ptr<HubService>> HubService::Start(HubOptions options) {
+  if (options.host_names.empty()) return InvalidArgument("the hub needs a host name");
+  // The tunables in the ranges a stored setting must have (check interval, grace period).
+  COFFRE_RETURN_IF_ERROR(options.encryption.With(options.encryption.TunablesJson()).status());
+  std::unique_ptr<HubService> hub(new HubService(std::move(options)));
+  COFFRE_RETURN_IF_ERROR(hub->OpenData());
+  COFFRE_RETURN_IF_ERROR(hub->StartServers());
+  return hub;
+}
+
+// Steps 1 to 3 of the start order: the data, with no socket open.
+Status HubService::OpenData() {
+  const HubOptions& o = options_;
+  if (!std::filesystem::exists(o.service_key_file)) {
+    COFFRE_RETURN_IF_ERROR(storage::CreateServiceKeyFile(o.service_key_file));
+  }
+  COFFRE_ASSIGN_OR_RETURN(service_key_, storage::LoadServiceKeyFile(o.service_key_file));
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(o.dir));
+  COFFRE_ASSIGN_OR_RETURN(kv_,
+                          storage::RocksKvStore::Open(o.dir / "meta", {nullptr, &service_key_}));
+
+  // Stored settings (coffre hub encryption set) win over the options, which seed a new hub.
+  COFFRE_ASSIGN_OR_RETURN(config_, hub::EncryptionConfig::Load(*kv_, o.encryption));
+  hub::EncryptionSettings settings = config_->Get();
+  if (settings.key_events_secret_file.empty() && !o.encryption.key_events_secret_file.empty()) {
+    // A hub made before it subscribed to key events takes the option's secret file.
+    settings.key_events_secret_file = o.encryption.key_events_secret_file;
+    COFFRE_RETURN_IF_ERROR(config_->Set(settings));
+  }
+  if (!settings.customer_managed()) {
+    LogLine("keys",
+            "warning: service-managed keys: no customer-managed key protects this hub's "
+            "data (turn one on with `coffre hub encryption set --key-uri`)");
+  }
+  custody_ = std::make_unique<hub::KeyCustody>(*config_, service_key_, o.dir,
+                                               CustomerKeysOrRefusal(o.customer_keys));
+  Status locked_because;
+  auto keys = custody_->Open(*kv_, &locked_because);
+  if (!keys.has_value()) return keys.error().WithContext("unwrapping the hub root key");
+  keys_ = std::move(*keys);
+  if (keys_->locked()) {
+    // An existing hub whose vault cannot be reached, or refuses, starts Inaccessible and
+    // recovers by itself once the key can be used.
+    LogLine("keys", "starting Inaccessible: the customer-managed key " + settings.key_uri +
+                        " cannot be used (" + locked_because.message() + ")");
+  }
+
+  registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, NowMs);
+  hub::TelemetryStoreOptions telemetry = o.telemetry;
+  telemetry.hub_name = o.host_names.front();
+  telemetry.log.service_key = &service_key_;
+  COFFRE_ASSIGN_OR_RETURN(store_,
+                          hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, telemetry));
+  ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);
+  COFFRE_ASSIGN_OR_RETURN(policies_,
+                          hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, NowSeconds));
+  // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
+  auth_ =
+      std::make_unique<hub::DeviceAuthenticator>(*registry_, *policies_, o.host_names, NowSeconds);
+  COFFRE_ASSIGN_OR_RETURN(groups_,
+                          hub::ConsumerGroups::Open(*kv_, *keys_, telemetry.partitions, NowMs));
+  // The local stack's connection strings need the keys; a locked start keeps the last ones.
+  if (!keys_->locked()) {
+    const std::string& host = o.host_names.front();
+    COFFRE_RETURN_IF_ERROR(WriteOwnerConnectionString(*policies_, host, o.dir / "bootstrap"));
+    for (const std::string& id : o.bootstrap_devices) {
+      COFFRE_RETURN_IF_ERROR(BootstrapDevice(*registry_, id, host, o.dir / "bootstrap"));
+    }
+  }
+  return Status::Ok();
+}
+
+// Steps 4 to 6 of the start order.
+Status HubService::StartServers() {
+  const HubOptions& o = options_;
+  hub::EncryptionSettings settings = config_->Get();
+  hub::KeyMonitorOptions monitor_options;
+  monitor_options.key_uri = settings.key_uri;
+  monitor_options.interval = std::chrono::milliseconds(settings.key_check_interval_ms);
+  monitor_options.grace = std::chrono::seconds(settings.vault_grace_s);
+  monitor_options.expired_is_inaccessible = settings.expired_is_inaccessible;
+  monitor_ =
+      std::make_unique<hub::KeyMonitor>(*keys_, custody_->checker(), monitor_options,
+                                        [this](const hub::EncryptionStatus& s) { OnKeyStatus(s); });
+
+  quotas_ = std::make_unique<hub::Quotas>(o.quotas);
+  mqtt::MqttServerOptions mqtt_options = o.mqtt;
+  mqtt_options.cert_file = o.tls_cert;
+  mqtt_options.key_file = o.tls_key;
+  COFFRE_ASSIGN_OR_RETURN(
+      mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
+
+  routes_ = std::make_unique<HubRoutes>(
+      HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
+               *config_, *custody_, *keys_},
+      o.throttling, NowSeconds);
+  net::HttpsServerOptions https_options = o.https;
+  https_options.cert_file = o.tls_cert;
+  https_options.key_file = o.tls_key;
+  https_options.error_response = &HubRoutes::ServerError;
+  https_options.upgrade_path = mqtt::kWebSocketPath;
+  https_options.on_upgrade = mqtt_->WebSocketHandler();
+  COFFRE_ASSIGN_OR_RETURN(
+      https_, net::HttpsServer::Start(https_options,
+                                      [this](net::HttpRequest r, net::HttpResponder respond) {
+                                        routes_->Handle(std::move(r), std::move(respond));
+                                      }));
+
+  monitor_->CheckNow();  // the status is right from the first request on
+  if (o.key_monitor_thread) monitor_->Start();
+  return Status::Ok();
+}
+
+void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
+  std::string key = config_->Get().key_uri;
+  if (s.accessible) {
+    LogLine("keys", "the customer-managed key " + key + " is usable again: serving");
+    return;
+  }
+  LogLine("keys", "the customer-managed key " + key + " is inaccessible (" + s.reason + ": " +
+                      s.detail + "): keys zeroized, closing device connections");
+  store_->WakeWaiters();  // long polls answer now, with the refusal
+  if (mqtt_) mqtt_->CloseAll();
+}
+
+void HubService::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (monitor_) monitor_->Stop();
+  if (https_) https_->Stop();
+  if (routes_) routes_->Stop();
+  if (mqtt_) mqtt_->Stop();
+  if (ingest_) ingest_->Stop();
+}
+
+std::string HubService::Describe() const {
+  return "listening on mqtts://" + options_.mqtt.address + ":" + std::to_string(mqtt_->port()) +
+         " and https://" + options_.https.address + ":" + std::to_string(https_->port()) +
+         " (pid " + std::to_string(::getpid()) + "), customer key " + keys_->wrapped_root().key_id +
+         ", checked every " + std::to_string(config_->Get().key_check_interval_ms) + " ms";
+}
+
+}  // namespace coffre::hubservice

@@ -1,0 +1,104 @@
+#pragma once
+// HubService: one running IoT hub. It owns and wires the hub's parts (the service key, the
+// metadata store, encryption settings, key custody and the hub's keys, registry, telemetry store
+// and ingest, access policies, device authentication, consumer groups, the key monitor, quotas,
+// the MQTT server and the HTTPS port with its routes and work queues), starts them in a stated
+// order and stops them in the reverse one. coffre-hub parses flags and runs one; tests start one
+// in-process on port 0.
+//
+// Start order (each part needs only those before it; no socket is open until the data is):
+//   1. service key, data directory, metadata store (RocksDB under the service key)
+//   2. encryption settings, key custody, the hub's keys (opened locked if the vault refuses)
+//   3. registry, telemetry store, ingest, access policies, authenticator, consumer groups,
+//      the local stack's connection strings
+//   4. key monitor (built, not running), quotas, the MQTT server
+//   5. routes (APIs, work queues), then the HTTPS server, whose upgrades go to the MQTT server
+//   6. the key monitor: one check now (the status is right from the first request), then its
+//      thread
+// The monitor, once Inaccessible, closes the MQTT server's connections: the server exists
+// before the monitor can fire, and the monitor stops before the server does, so the monitor
+// reaches it without a lock (the cycle main.cc broke with a raw pointer and a mutex).
+//
+// Stop order: the key monitor (no more callbacks into the servers), the HTTPS server (no new
+// requests), the routes' work queues, the MQTT server, and last the ingest, whose final
+// completions post to the servers' io contexts: stopped, but alive until the destructor.
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "crypto/secret_bytes.h"
+#include "hub/access_policies.h"
+#include "hub/consumer_groups.h"
+#include "hub/device_auth.h"
+#include "hub/encryption_settings.h"
+#include "hub/hub_keys.h"
+#include "hub/key_custody.h"
+#include "hub/key_monitor.h"
+#include "hub/quotas.h"
+#include "hub/registry.h"
+#include "hub/telemetry_ingest.h"
+#include "hub/telemetry_store.h"
+#include "hubservice/hub_options.h"
+#include "mqtt/server.h"
+#include "net/https_server.h"
+#include "storage/rocks_kv_store.h"
+
+namespace coffre::hubservice {
+
+class HubRoutes;
+
+class HubService {
+ public:
+  // A running hub, or why it could not start (everything started so far is stopped again).
+  static Result<std::unique_ptr<HubService>> Start(HubOptions options);
+  ~HubService();  // Stop()
+  HubService(const HubService&) = delete;
+  HubService& operator=(const HubService&) = delete;
+
+  // In the order stated above; idempotent.
+  void Stop();
+
+  uint16_t mqtt_port() const { return mqtt_->port(); }
+  uint16_t https_port() const { return https_->port(); }
+  // "listening on mqtts://... and https://..., customer key ...": the line coffre-hub prints.
+  std::string Describe() const;
+
+  // The parts, for tests and tools in the same process.
+  hub::Registry& registry() { return *registry_; }
+  hub::TelemetryStore& store() { return *store_; }
+  hub::HubKeys& keys() { return *keys_; }
+  hub::AccessPolicies& policies() { return *policies_; }
+  hub::EncryptionConfig& config() { return *config_; }
+  hub::KeyCustody& custody() { return *custody_; }
+  hub::KeyMonitor& monitor() { return *monitor_; }
+  mqtt::MqttServer& mqtt() { return *mqtt_; }
+
+ private:
+  explicit HubService(HubOptions options);
+  Status OpenData();
+  Status StartServers();
+  void OnKeyStatus(const hub::EncryptionStatus& status);
+
+  // Declared in start order: destroyed in the reverse one, after Stop().
+  HubOptions options_;
+  crypto::SecretBytes service_key_;
+  std::unique_ptr<storage::RocksKvStore> kv_;
+  std::unique_ptr<hub::EncryptionConfig> config_;
+  std::unique_ptr<hub::KeyCustody> custody_;
+  std::unique_ptr<hub::HubKeys> keys_;
+  std::unique_ptr<hub::Registry> registry_;
+  std::unique_ptr<hub::TelemetryStore> store_;
+  std::unique_ptr<hub::TelemetryIngest> ingest_;
+  std::unique_ptr<hub::AccessPolicies> policies_;
+  std::unique_ptr<hub::DeviceAuthenticator> auth_;
+  std::unique_ptr<hub::ConsumerGroups> groups_;
+  std::unique_ptr<hub::KeyMonitor> monitor_;
+  std::unique_ptr<hub::Quotas> quotas_;
+  std::unique_ptr<mqtt::MqttServer> mqtt_;
+  std::unique_ptr<HubRoutes> routes_;
+  std::unique_ptr<net::HttpsServer> https_;
+  bool stopped_ = false;
+};
+
+}  // namespace coffre::hubservice

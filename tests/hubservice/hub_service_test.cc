@@ -1,0 +1,163 @@
+// HubService in-process: one object starts the whole hub on free ports and stops it in its
+// stated order; a start that fails stops what it had started; a restart keeps the data; the key
+// monitor reaches the MQTT server it was built before (the cycle main.cc broke by hand).
+#include "hubservice/hub_service.h"
+
+#include <gtest/gtest.h>
+
+#include "hubservice/test_hub_options.h"
+
+#include "common/encoding.h"
+#include "fakes/fake_key_provider.h"
+#include "hub/sas_token.h"
+#include "mqtt/server_fixture.h"
+#include "net/certificates.h"
+#include "net/tls_test_client.h"
+#include "test_util.h"
+
+namespace coffre::hubservice {
+namespace {
+
+using coffre::testing::StatusIs;
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class HubServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
+  }
+  HubOptions Options(const std::string& name = "hub") {
+    HubOptions o = coffre::testing::TestHubOptions(dir_.path() / name, certs_);
+    o.telemetry.partitions = 2;
+    return o;
+  }
+  // A customer-managed hub whose vault is `vault_`.
+  HubOptions CustomerManaged() {
+    HubOptions o = Options();
+    o.encryption.key_uri = "https://vault.example/keys/fake";
+    o.key_monitor_thread = false;  // the test checks (CheckNow)
+    o.customer_keys = [this](const hub::EncryptionSettings&, std::chrono::milliseconds) {
+      return Result<std::shared_ptr<crypto::KeyProvider>>(
+          std::shared_ptr<crypto::KeyProvider>(&vault_, [](crypto::KeyProvider*) {}));
+    };
+    return o;
+  }
+  // dev-01's key, read while the hub's keys are usable.
+  static std::string DeviceKey(HubService& hub) {
+    return hub.registry().Get("dev-01").value().primary_key;
+  }
+  // dev-01 connects over MQTT/TLS with `device_key`; true once CONNACK accepted it.
+  bool Connect(const std::string& device_key, mqtt::Client& client) {
+    auto key = crypto::SecretBytes::CopyOf(*Base64Decode(device_key)).value();
+    std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
+    std::string username = "localhost/dev-01/?api-version=2021-04-12";
+    mqtt::Connect c;
+    c.keep_alive = 180;
+    c.client_id = "dev-01";
+    c.username = username;
+    c.password = AsBytes(token);
+    Bytes out;
+    mqtt::EncodeConnect(out, c);
+    client.Send(out);
+    auto connack = client.Receive();
+    return connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted;
+  }
+
+  coffre::testing::TempDir dir_;
+  coffre::testing::FakeKeyProvider vault_;
+  net::StackCertificates certs_;
+};
+
+TEST_F(HubServiceTest, OneObjectServesMqttAndHttpsAndARestartKeepsTheData) {
+  auto hub = std::move(HubService::Start(Options()).value());
+  EXPECT_NE(
+      hub->Describe().find("listening on mqtts://127.0.0.1:" + std::to_string(hub->mqtt_port())),
+      std::string::npos)
+      << hub->Describe();
+  {
+    mqtt::Client device(hub->mqtt_port(), certs_.ca_file);
+    ASSERT_TRUE(Connect(DeviceKey(*hub), device));
+    device.Send(mqtt::Publish1(7, "kept"));
+    auto ack = device.Receive();
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(std::get<mqtt::PacketIdOnly>(*ack).packet_id, 7);
+  }
+  // The HTTPS port: routes answer in IoT Hub's error form.
+  coffre::testing::TlsClient https(hub->https_port(), certs_.ca_file);
+  auto missing = https.Call("GET", "/no/such/path", "", "");
+  EXPECT_EQ(missing.result_int(), 404u);
+  EXPECT_NE(missing.body().find("ErrorCode:NotFound"), std::string::npos) << missing.body();
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "hub/bootstrap/dev-01.connection-string"));
+  hub->Stop();
+  hub->Stop();  // idempotent
+  hub.reset();
+
+  hub = std::move(HubService::Start(Options()).value());
+  hub::TelemetryStore& store = hub->store();
+  auto stored = store.Read(store.PartitionOf("dev-01"), 0, 10, SIZE_MAX).value();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(AsChars(stored[0].message.body), "kept");
+}
+
+TEST_F(HubServiceTest, AStartThatFailsStopsWhatItStartedAndLeavesTheOtherHubServing) {
+  auto first = std::move(HubService::Start(Options()).value());
+  // The MQTT port taken: nothing of the second hub runs.
+  HubOptions taken_mqtt = Options("second");
+  taken_mqtt.mqtt.port = first->mqtt_port();
+  EXPECT_FALSE(HubService::Start(taken_mqtt).has_value());
+  // The HTTPS port taken: its MQTT server had started, and is stopped again.
+  HubOptions taken_https = Options("third");
+  taken_https.https.port = first->https_port();
+  EXPECT_FALSE(HubService::Start(taken_https).has_value());
+  mqtt::Client device(first->mqtt_port(), certs_.ca_file);
+  EXPECT_TRUE(Connect(DeviceKey(*first), device));
+}
+
+TEST_F(HubServiceTest, TunablesOutsideTheirRangesAreRefusedBeforeAnythingStarts) {
+  HubOptions o = Options();
+  o.encryption.key_check_interval_ms = 3'600'000;  // 50 to 500
+  auto hub = HubService::Start(o);
+  ASSERT_FALSE(hub.has_value());
+  EXPECT_THAT(hub.error(), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_FALSE(std::filesystem::exists(o.dir));
+  o = Options();
+  o.host_names.clear();
+  EXPECT_THAT(HubService::Start(o).error(), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_F(HubServiceTest, ACustomerKeyWithoutAProviderIsRefusedAtStart) {
+  HubOptions o = CustomerManaged();
+  o.customer_keys = nullptr;
+  auto hub = HubService::Start(o);
+  ASSERT_FALSE(hub.has_value());
+  EXPECT_THAT(hub.error(), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_F(HubServiceTest, AnInaccessibleKeyClosesTheDevicesOfTheMqttServer) {
+  auto hub = std::move(HubService::Start(CustomerManaged()).value());
+  EXPECT_TRUE(hub->monitor().accessible());
+  std::string key = DeviceKey(*hub);
+  mqtt::Client device(hub->mqtt_port(), certs_.ca_file);
+  ASSERT_TRUE(Connect(key, device));
+  vault_.set_state(crypto::KeyState::kDisabled);
+  hub->monitor().CheckNow();
+  EXPECT_FALSE(device.Receive(std::chrono::seconds(10)).has_value())
+      << "the device must be disconnected";
+  EXPECT_FALSE(hub->monitor().accessible());
+  mqtt::Client refused(hub->mqtt_port(), certs_.ca_file);
+  EXPECT_FALSE(Connect(key, refused));
+  // The key back: the hub serves again, by itself.
+  vault_.set_state(crypto::KeyState::kEnabled);
+  hub->monitor().CheckNow();
+  EXPECT_TRUE(hub->monitor().accessible());
+  mqtt::Client again(hub->mqtt_port(), certs_.ca_file);
+  EXPECT_TRUE(Connect(key, again));
+}
+
+}  // namespace
+}  // namespace coffre::hubservice
