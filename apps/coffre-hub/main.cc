@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/work_queue.h"
 #include "crypto/secure_heap.h"
@@ -34,12 +35,6 @@
 namespace {
 
 using namespace coffre;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int Fail(const Status& s) {
   std::cerr << "coffre-hub: " << s << std::endl;
@@ -243,7 +238,7 @@ int main(int argc, char** argv) {
     LogLine("keys", "starting Inaccessible: the customer-managed key " + settings.key_uri +
                         " cannot be used (" + locked_because.message() + ")");
   }
-  hub::Registry registry(**kv, **keys, NowMs);
+  hub::Registry registry(**kv, **keys, SystemClock());
 
   hub::TelemetryStoreOptions telemetry;
   telemetry.hub_name = host_names.front();
@@ -256,10 +251,10 @@ int main(int argc, char** argv) {
   hub::IngestOptions ingest_options;
   ingest_options.retention = std::chrono::hours(24 * retention_days);
   hub::TelemetryIngest ingest(**store, ingest_options);
-  auto policies = hub::AccessPolicies::Open(**kv, **keys, host_names, [] { return NowMs() / 1000; });
+  auto policies = hub::AccessPolicies::Open(**kv, **keys, host_names, SystemClock());
   if (!policies.has_value()) return Fail(policies.error());
   // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
-  hub::DeviceAuthenticator auth(registry, **policies, host_names, [] { return NowMs() / 1000; });
+  hub::DeviceAuthenticator auth(registry, **policies, host_names, SystemClock());
   // The local stack's connection strings need the keys; a locked start keeps the last ones.
   if (!(*keys)->locked()) {
     if (Status s = WriteOwnerConnectionString(**policies, host_names.front(), dir / "bootstrap");
@@ -309,13 +304,13 @@ int main(int argc, char** argv) {
   hubapi::HttpThrottle throttle(throttling);
   hubapi::ServiceApi service_api(registry, **policies);
   service_api.set_throttle(&throttle);
-  auto groups = hub::ConsumerGroups::Open(**kv, **keys, partitions, NowMs);
+  auto groups = hub::ConsumerGroups::Open(**kv, **keys, partitions, SystemClock());
   if (!groups.has_value()) return Fail(groups.error());
   hubapi::EncryptionApi encryption_api(monitor, **config, custody, **keys, **policies);
   hubapi::ReadApi read_api(**store, **groups, **policies,
                            [&] { return encryption_api.RefuseIfInaccessible(); });
   hubapi::DeviceApi device_api(auth, ingest, &quotas);
-  hubapi::KeyEventsApi key_events_api(monitor, **config, [] { return NowMs() / 1000; });
+  hubapi::KeyEventsApi key_events_api(monitor, **config, SystemClock());
   net::HttpsServerOptions https_options;
   auto https_endpoint = Endpoint(https_listen);
   if (!https_endpoint.has_value()) return Fail(https_endpoint.error());

@@ -17,6 +17,7 @@
 #include <future>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "fakes/fake_key_provider.h"
 #include "fakes/slow_key_provider.h"
@@ -127,7 +128,7 @@ class HubHttpsTest : public ::testing::Test {
     certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
-    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, [] { return int64_t{0}; });
+    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, clock_);
     hub::DeviceIdentity d;
     d.device_id = "dev-01";
     device_ = std::move(registry_->Create(d).value());
@@ -138,10 +139,10 @@ class HubHttpsTest : public ::testing::Test {
     store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
     ingest_ = std::make_unique<hub::TelemetryIngest>(*store_);
     auth_ = std::make_unique<hub::DeviceAuthenticator>(
-        *registry_, std::vector<std::string>{"localhost"}, [] { return kNow; });
+        *registry_, std::vector<std::string>{"localhost"}, clock_);
     policies_ = std::move(
-        hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, [] { return kNow; }).value());
-    groups_ = std::move(hub::ConsumerGroups::Open(*kv_, *keys_, 2, [] { return kNow * 1000; }).value());
+        hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, clock_).value());
+    groups_ = std::move(hub::ConsumerGroups::Open(*kv_, *keys_, 2, clock_).value());
     hub::KeyMonitorOptions monitor_options;
     monitor_options.key_uri = "fake://keys/fake";
     monitor_ = std::make_unique<hub::KeyMonitor>(
@@ -249,6 +250,7 @@ class HubHttpsTest : public ::testing::Test {
   net::StackCertificates certs_;
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<hub::HubKeys> keys_;
+  ManualClock clock_{ManualClock::WallTime(std::chrono::seconds(kNow))};
   std::unique_ptr<hub::Registry> registry_;
   hub::DeviceIdentity device_;
   std::unique_ptr<hub::TelemetryStore> store_;

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "crypto/ossl.h"
 #include "fakes/fake_key_provider.h"
@@ -193,7 +194,7 @@ class MqttServerTest : public ::testing::Test {
     certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
-    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, [] { return int64_t{0}; });
+    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, clock_);
     hub::DeviceIdentity d;
     d.device_id = "dev-01";
     device_ = std::move(registry_->Create(d).value());
@@ -203,7 +204,7 @@ class MqttServerTest : public ::testing::Test {
     store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
     ingest_ = std::make_unique<hub::TelemetryIngest>(*store_);
     auth_ = std::make_unique<hub::DeviceAuthenticator>(
-        *registry_, std::vector<std::string>{"localhost"}, [] { return int64_t{1'800'000'000}; });
+        *registry_, std::vector<std::string>{"localhost"}, clock_);
     server_ = std::move(MqttServer::Start(Options(), *auth_, *ingest_, *registry_).value());
   }
   // The HTTPS port, as coffre-hub wires it: WebSocket upgrades of /$iothub/websocket go to the
@@ -282,6 +283,7 @@ class MqttServerTest : public ::testing::Test {
   net::StackCertificates certs_;
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<hub::HubKeys> keys_;
+  ManualClock clock_;  // 1,800,000,000 s since the epoch
   std::unique_ptr<hub::Registry> registry_;
   hub::DeviceIdentity device_;
   std::unique_ptr<hub::TelemetryStore> store_;
