@@ -51,13 +51,16 @@ ca="$tmp/stack/tls/ca.pem"
 pid_of() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" "$2/connection.json" | head -1; }
 hub_pid=$(pid_of hub "$tmp/stack")
 
-# The devices the load tool connects as (Azure SAS from each device's key).
-: >"$tmp/devices"
-for i in $(seq 0 $((clients - 1))); do
-  "$coffre" hub device create "load-$i" --dir "$tmp/stack" >/dev/null
-  key=$("$coffre" hub device connection-string "load-$i" --dir "$tmp/stack" | sed 's/.*SharedAccessKey=\([^;]*\).*/\1/')
-  echo "load-$i $key" >>"$tmp/devices"
-done
+# make_devices STACK_DIR FILE: the devices load-0.. the load tool connects as (Azure SAS from
+# each device's key), created through the stack's service API by the load tool itself in one
+# run (one message each), their keys kept in FILE.
+make_devices() {
+  local owner
+  owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$1/connection.json")
+  "$load" --ca-file "$ca" --clients "$clients" --count 1 --seconds 10 --port "$(field mqtt_port "$1")" \
+    --owner "$owner" --https-port "$(field https_port "$1")" --keep-devices-file "$2" >/dev/null
+}
+make_devices "$tmp/stack" "$tmp/devices"
 
 # Mosquitto with the same certificate, a password, persistence on.
 mosq_port=$((base + 50))
@@ -128,20 +131,27 @@ scenario "QoS 0 (until each client's trailing QoS 1 fence is acknowledged):" --q
 # alternating three times per mode (the best run of each counts: the machine's noise only ever
 # slows a run), with the full hub's vault frozen (SIGSTOP) while the full hub runs: no vault call
 # is on the message path, so freezing the vault changes nothing inside the hub's grace period.
-# fresh_stack NAME COFFRE PORTS_FROM: a new stack in $tmp/NAME with the same CA and certificate,
-# and its devices in $tmp/NAME-devices; sets s_pid, s_vault, s_port.
-fresh_stack() {
+# up_fresh NAME COFFRE PORTS_FROM: starts (in the background; `wait` for it) a new stack in
+# $tmp/NAME with the same CA and certificate. The two come up side by side: most of a start is
+# waiting for the daemons to be ready. fresh_stack NAME: its devices in $tmp/NAME-devices; sets
+# s_pid, s_vault, s_port.
+up_fresh() {
   mkdir -p "$tmp/$1" && cp -r "$tmp/stack/tls" "$tmp/$1/"
-  "$2" up --dir "$tmp/$1" --ports-from "$3" >/dev/null
-  s_pid=$(pid_of hub "$tmp/$1") s_vault=$(pid_of vault "$tmp/$1") s_port=$(field mqtt_port "$tmp/$1")
-  local owner
-  owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$tmp/$1/connection.json")
-  "$load" --ca-file "$ca" --clients "$clients" --count 1 --seconds 10 --port "$s_port" --owner "$owner" \
-    --https-port "$(field https_port "$tmp/$1")" --keep-devices-file "$tmp/$1-devices" >/dev/null
+  "$2" up --dir "$tmp/$1" --ports-from "$3" >/dev/null &
 }
-fresh_stack full "$coffre" $((base + 70))
+fresh_stack() {
+  s_pid=$(pid_of hub "$tmp/$1") s_vault=$(pid_of vault "$tmp/$1") s_port=$(field mqtt_port "$tmp/$1")
+  make_devices "$tmp/$1" "$tmp/$1-devices"
+}
+up_fresh full "$coffre" $((base + 70))
+up_full=$!
+up_fresh plain "$plain_bin/coffre" $((base + 60))
+up_plain=$!
+wait "$up_full"
+wait "$up_plain"
+fresh_stack full
 full_pid=$s_pid full_port=$s_port fresh_vault=$s_vault
-fresh_stack plain "$plain_bin/coffre" $((base + 60))
+fresh_stack plain
 plain_pid=$s_pid plain_port=$s_port
 rounds=3
 [ $quick = 1 ] && rounds=1
@@ -181,15 +191,16 @@ run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret 
 awk -v cp="$c_p99" -v mp="$r_p99" 'BEGIN { printf "  p99: coffre %s ms, mosquitto %s ms (target: coffre at most 20 ms)\n", cp, mp }'
 
 # Idle TLS connections: connects per second, CPU per connect, and memory per idle connection.
-conns=10000
-[ $quick = 1 ] && conns=100
+conns=10000 hold=3
+# --quick: the readings are taken 0.5 s after the last connect, well inside a 1.5 s hold.
+[ $quick = 1 ] && conns=100 hold=1.5
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # connect NAME PID ARGS...: sets c_rate c_cpu_ms c_rss_kb
 connect() {
   local name=$1 pid=$2
   shift 2
   local out="$tmp/connect-$name" rss0 rss1 t0 t1
-  "$load" --ca-file "$ca" --clients "$conns" --connect-only --hold 3 --seconds 300 "$@" >"$out" 2>&1 &
+  "$load" --ca-file "$ca" --clients "$conns" --connect-only --hold "$hold" --seconds 300 "$@" >"$out" 2>&1 &
   local tool=$!
   for _ in $(seq 6000); do grep -q '^ready' "$out" && break; kill -0 $tool 2>/dev/null || break; sleep 0.05; done
   rss0=$(rss_kb "$pid"); t0=$(cpu_ticks "$pid")

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/check.h"
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "common/files.h"
 #include "crypto/secure_heap.h"
@@ -83,16 +84,16 @@ struct Hub {
         });
     Status locked;
     keys = Must(custody->Open(*kv, &locked));
-    registry = std::make_unique<hub::Registry>(*kv, *keys, NowMs);
+    registry = std::make_unique<hub::Registry>(*kv, *keys, SystemClock());
     hub::TelemetryStoreOptions telemetry;
     telemetry.hub_name = "localhost";
     telemetry.partitions = 2;
     telemetry.log.service_key = &service_key;
     store = Must(hub::TelemetryStore::Open(dir / "telemetry", *keys, telemetry));
     ingest = std::make_unique<hub::TelemetryIngest>(*store);
-    auth = std::make_unique<hub::DeviceAuthenticator>(*registry, std::vector<std::string>{"localhost"}, NowS);
-    policies = Must(hub::AccessPolicies::Open(*kv, *keys, {"localhost"}, NowS));
-    groups = Must(hub::ConsumerGroups::Open(*kv, *keys, 2, NowMs));
+    auth = std::make_unique<hub::DeviceAuthenticator>(*registry, std::vector<std::string>{"localhost"}, SystemClock());
+    policies = Must(hub::AccessPolicies::Open(*kv, *keys, {"localhost"}, SystemClock()));
+    groups = Must(hub::ConsumerGroups::Open(*kv, *keys, 2, SystemClock()));
     monitor = std::make_unique<hub::KeyMonitor>(*keys, custody->checker(), hub::KeyMonitorOptions{},
                                                 nullptr);
     monitor->CheckNow();  // not started: no thread, the status is that of this one check
@@ -106,7 +107,7 @@ struct Hub {
     read_api = std::make_unique<hubapi::ReadApi>(*store, *groups, *policies);
     device_api = std::make_unique<hubapi::DeviceApi>(*auth, *ingest);
     encryption_api = std::make_unique<hubapi::EncryptionApi>(*monitor, *config, *custody, *keys, *policies);
-    key_events_api = std::make_unique<hubapi::KeyEventsApi>(*monitor, *config, NowS);
+    key_events_api = std::make_unique<hubapi::KeyEventsApi>(*monitor, *config, SystemClock());
 
     hub::DeviceIdentity d1;
     d1.device_id = "d1";

@@ -39,8 +39,8 @@ std::string RightsText(uint32_t rights) {
 
 Result<std::unique_ptr<AccessPolicies>> AccessPolicies::Open(storage::KvStore& kv, HubKeys& keys,
                                                              std::vector<std::string> host_names,
-                                                             Clock clock) {
-  std::unique_ptr<AccessPolicies> p(new AccessPolicies(kv, keys, std::move(host_names), std::move(clock)));
+                                                             const Clock& clock) {
+  std::unique_ptr<AccessPolicies> p(new AccessPolicies(kv, keys, std::move(host_names), clock));
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> existing, p->rows_.Rows(kPrefix, 1));
   if (!existing.empty()) return p;
   const std::pair<const char*, uint32_t> defaults[] = {
@@ -105,7 +105,7 @@ Result<AccessPolicy> AccessPolicies::Authorize(std::string_view authorization, u
     if (policy.error().code() == StatusCode::kNotFound) return NotAuthorized();
     return policy.error();
   }
-  if (!VerifySasTokenWithKeyPair(*token, policy->primary_key, policy->secondary_key, clock_()).ok()) {
+  if (!VerifySasTokenWithKeyPair(*token, policy->primary_key, policy->secondary_key, clock_.NowSeconds()).ok()) {
     return NotAuthorized();
   }
   // Checked after the signature, so that an unsigned sr learns nothing about the hub's routes.

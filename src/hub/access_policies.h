@@ -6,12 +6,12 @@
 // operation requires. Thread-safe.
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "hub/hub_keys.h"
 #include "hub/sas_token.h"
@@ -37,12 +37,11 @@ struct AccessPolicy {
 
 class AccessPolicies {
  public:
-  using Clock = std::function<int64_t()>;  // seconds since the epoch
 
-  // kv and keys must outlive the policies. Creates the default policies if there are none.
+  // kv, keys and clock must outlive the policies. Creates the default policies if there are none.
   static Result<std::unique_ptr<AccessPolicies>> Open(storage::KvStore& kv, HubKeys& keys,
                                                       std::vector<std::string> host_names,
-                                                      Clock clock);
+                                                      const Clock& clock);
 
   Result<AccessPolicy> Get(const std::string& name);
   Result<std::vector<AccessPolicy>> List();
@@ -56,14 +55,15 @@ class AccessPolicies {
                                  const SasResource& resource = {});
 
  private:
-  AccessPolicies(storage::KvStore& kv, HubKeys& keys, std::vector<std::string> hosts, Clock clock)
-      : rows_(kv, keys), hosts_(std::move(hosts)), clock_(std::move(clock)) {}
+  AccessPolicies(storage::KvStore& kv, HubKeys& keys, std::vector<std::string> hosts,
+                 const Clock& clock)
+      : rows_(kv, keys), hosts_(std::move(hosts)), clock_(clock) {}
   Status Store(const AccessPolicy& policy);
   bool AcceptedHost(std::string_view host) const;
 
   SealedRows rows_;
   std::vector<std::string> hosts_;
-  Clock clock_;
+  const Clock& clock_;
 };
 
 }  // namespace coffre::hub

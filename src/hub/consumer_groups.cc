@@ -30,9 +30,9 @@ bool ValidConsumerGroupName(std::string_view name) {
 }
 
 Result<std::unique_ptr<ConsumerGroups>> ConsumerGroups::Open(storage::KvStore& kv, HubKeys& keys,
-                                                             int partitions, Clock clock) {
+                                                             int partitions, const Clock& clock) {
   std::unique_ptr<ConsumerGroups> groups(
-      new ConsumerGroups(kv, keys, partitions, std::move(clock)));
+      new ConsumerGroups(kv, keys, partitions, clock));
   Result<ConsumerGroup> existing = groups->Get(std::string(kDefaultConsumerGroup));
   if (existing.has_value()) return groups;
   // A hub opened while its keys are inaccessible created $Default when it first started.
@@ -75,7 +75,7 @@ Result<ConsumerGroup> ConsumerGroups::Create(const std::string& name) {
     return ResourceExhausted("A hub has at most " + std::to_string(kMaxConsumerGroups) +
                              " consumer groups.");
   }
-  ConsumerGroup group{name, clock_()};
+  ConsumerGroup group{name, clock_.NowMillis()};
   COFFRE_RETURN_IF_ERROR(rows_.Store(row, json{{"name", name}, {"created", group.created_ms}}));
   return group;
 }
@@ -137,7 +137,7 @@ Status ConsumerGroups::SetCheckpoint(const std::string& group, int partition, ui
   std::lock_guard<std::mutex> guard(mu_);  // a deleted group gets no new checkpoint
   COFFRE_RETURN_IF_ERROR(Get(group).status());
   COFFRE_ASSIGN_OR_RETURN(std::string row, CheckpointRow(group, partition));
-  return rows_.Store(row, json{{"offset", offset}, {"updated", clock_()}});
+  return rows_.Store(row, json{{"offset", offset}, {"updated", clock_.NowMillis()}});
 }
 
 }  // namespace coffre::hub

@@ -7,11 +7,11 @@
 // Thread-safe.
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "hub/sealed_rows.h"
 
@@ -36,12 +36,11 @@ bool ValidConsumerGroupName(std::string_view name);
 
 class ConsumerGroups {
  public:
-  using Clock = std::function<int64_t()>;  // milliseconds since the epoch
 
   // Creates "$Default" if missing (not while the keys are locked: a hub that ever started has
-  // it). kv and keys must outlive the groups.
+  // it). kv, keys and clock must outlive the groups.
   static Result<std::unique_ptr<ConsumerGroups>> Open(storage::KvStore& kv, HubKeys& keys,
-                                                      int partitions, Clock clock);
+                                                      int partitions, const Clock& clock);
 
   Result<ConsumerGroup> Create(const std::string& name);  // ALREADY_EXISTS, RESOURCE_EXHAUSTED
   Result<ConsumerGroup> Get(const std::string& name);     // NOT_FOUND
@@ -54,15 +53,15 @@ class ConsumerGroups {
   Status SetCheckpoint(const std::string& group, int partition, uint64_t offset);
 
  private:
-  ConsumerGroups(storage::KvStore& kv, HubKeys& keys, int partitions, Clock clock)
-      : rows_(kv, keys), partitions_(partitions), clock_(std::move(clock)) {}
+  ConsumerGroups(storage::KvStore& kv, HubKeys& keys, int partitions, const Clock& clock)
+      : rows_(kv, keys), partitions_(partitions), clock_(clock) {}
   Result<std::string> GroupRow(const std::string& name);
   Result<std::string> CheckpointRow(const std::string& group, int partition);
   Status CheckPartition(int partition) const;
 
   SealedRows rows_;
   int partitions_;
-  Clock clock_;
+  const Clock& clock_;
   std::mutex mu_;  // orders create/delete against each other and against checkpoints
 };
 

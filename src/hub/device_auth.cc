@@ -77,7 +77,7 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const D
   for (const std::string* t : {&id.primary_thumbprint, &id.secondary_thumbprint}) {
     match = match || same(*t, c.certificate_sha1) || same(*t, c.certificate_sha256);
   }
-  if (!match || c.certificate_not_after < clock_()) return NotAuthorized();
+  if (!match || c.certificate_not_after < clock_.NowSeconds()) return NotAuthorized();
   return AuthenticatedDevice{user.device_id, user.module_id, c.certificate_not_after};
 }
 
@@ -110,7 +110,7 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateToken(
   }
   COFFRE_ASSIGN_OR_RETURN(IdentityCredentials id, LoadIdentity(device_id, module_id));
   if (id.auth_type != AuthType::kSas) return NotAuthorized();
-  if (!VerifySasTokenWithKeyPair(*token, id.primary_key, id.secondary_key, clock_()).ok()) {
+  if (!VerifySasTokenWithKeyPair(*token, id.primary_key, id.secondary_key, clock_.NowSeconds()).ok()) {
     return NotAuthorized();
   }
   std::optional<std::string> module;

@@ -12,11 +12,11 @@
 // (or module) is accepted too, as Azure accepts it from protocol gateways.
 // Thread-safe.
 
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "hub/access_policies.h"
 #include "hub/registry.h"
@@ -50,17 +50,17 @@ Result<MqttUsername> ParseMqttUsername(std::string_view username);
 
 class DeviceAuthenticator {
  public:
-  using Clock = std::function<int64_t()>;  // seconds since the epoch
 
-  // registry must outlive the authenticator. host_names: the names devices may use
+  // registry and clock must outlive the authenticator. host_names: the names devices may use
   // (compared case-insensitively), e.g. {"localhost", "127.0.0.1"}.
-  DeviceAuthenticator(Registry& registry, std::vector<std::string> host_names, Clock clock)
-      : registry_(registry), hosts_(std::move(host_names)), clock_(std::move(clock)) {}
+  DeviceAuthenticator(Registry& registry, std::vector<std::string> host_names,
+                      const Clock& clock)
+      : registry_(registry), hosts_(std::move(host_names)), clock_(clock) {}
   // With policies (which must outlive the authenticator): DeviceConnect policy tokens too.
   DeviceAuthenticator(Registry& registry, AccessPolicies& policies,
-                      std::vector<std::string> host_names, Clock clock)
+                      std::vector<std::string> host_names, const Clock& clock)
       : registry_(registry), policies_(&policies), hosts_(std::move(host_names)),
-        clock_(std::move(clock)) {}
+        clock_(clock) {}
 
   // INVALID_ARGUMENT: malformed user name or password (CONNACK 4); FAILED_PRECONDITION: client
   // id and user name disagree (CONNACK 2); UNAUTHENTICATED: anything about the token or the
@@ -92,7 +92,7 @@ class DeviceAuthenticator {
   Registry& registry_;
   AccessPolicies* policies_ = nullptr;  // nullable: no policy tokens
   std::vector<std::string> hosts_;
-  Clock clock_;
+  const Clock& clock_;
 };
 
 }  // namespace coffre::hub

@@ -43,12 +43,7 @@ KeyMonitor::KeyMonitor(HubKeys& keys, crypto::KeyProvider& provider, KeyMonitorO
 
 KeyMonitor::~KeyMonitor() { Stop(); }
 
-int64_t KeyMonitor::Now() const {
-  if (options_.clock) return options_.clock();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t KeyMonitor::Now() const { return options_.clock->NowMillis(); }
 
 void KeyMonitor::Start() {
   thread_ = std::thread([this] {

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "crypto/key_provider.h"
 #include "hub/hub_keys.h"
 
@@ -37,7 +38,7 @@ struct KeyMonitorOptions {
   std::chrono::milliseconds interval{500};
   std::chrono::milliseconds grace{std::chrono::seconds(60)};  // for an unreachable vault
   bool expired_is_inaccessible = true;  // false: Key Vault's own semantics ("continue")
-  std::function<int64_t()> clock;       // ms since the epoch; null: the system clock
+  const Clock* clock = &SystemClock();  // wall time; must outlive the monitor
 };
 
 struct EncryptionStatus {

@@ -91,8 +91,8 @@ bool ValidDeviceId(std::string_view id) {
   });
 }
 
-Registry::Registry(storage::KvStore& kv, HubKeys& keys, Clock clock)
-    : rows_(kv, keys), clock_(std::move(clock)) {}
+Registry::Registry(storage::KvStore& kv, HubKeys& keys, const Clock& clock)
+    : rows_(kv, keys), clock_(clock) {}
 
 Result<std::string> Registry::RowKey(const std::string& device_id) {
   return rows_.HashedRow(kRowPrefix, "registry-row-names", device_id);
@@ -132,7 +132,7 @@ Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
     return AlreadyExists("A device with ID '" + d.device_id + "' is already registered.");
   }
   if (existing.error().code() != StatusCode::kNotFound) return existing.error();
-  int64_t now = clock_();
+  int64_t now = clock_.NowMillis();
   COFFRE_ASSIGN_OR_RETURN(d.generation_id, identity::NewGenerationId(now));
   COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
   d.status_updated_ms = now;
@@ -204,7 +204,7 @@ Result<DeviceIdentity> Registry::UpdateStored(DeviceIdentity d, const std::strin
   d.connection_state_updated_ms = current->connection_state_updated_ms;
   d.last_activity_ms = current->last_activity_ms;
   d.c2d_message_count = current->c2d_message_count;
-  d.status_updated_ms = d.status != current->status ? clock_() : current->status_updated_ms;
+  d.status_updated_ms = d.status != current->status ? clock_.NowMillis() : current->status_updated_ms;
   COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
   COFFRE_RETURN_IF_ERROR(Store(row, d));
   return d;
@@ -246,7 +246,7 @@ Status Registry::SetConnected(const std::string& device_id, bool connected) {
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
   COFFRE_ASSIGN_OR_RETURN(DeviceIdentity d, Load(row));
-  int64_t now = clock_();
+  int64_t now = clock_.NowMillis();
   d.connected = connected;
   d.connection_state_updated_ms = now;
   d.last_activity_ms = now;

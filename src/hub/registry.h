@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "hub/hub_keys.h"
 #include "hub/identity_listener.h"
@@ -75,10 +76,8 @@ struct DevicePage {
 
 class Registry {
  public:
-  using Clock = std::function<int64_t()>;  // milliseconds since the epoch
-
-  // kv and keys must outlive the registry.
-  Registry(storage::KvStore& kv, HubKeys& keys, Clock clock);
+  // kv, keys and clock must outlive the registry.
+  Registry(storage::KvStore& kv, HubKeys& keys, const Clock& clock);
 
   // Generates keys left empty (32 random bytes each) and checks given ones (base64 of 16-64
   // bytes). ALREADY_EXISTS if the id is taken.
@@ -127,7 +126,7 @@ class Registry {
   Result<ModuleIdentity> LoadModule(const std::string& row);
 
   SealedRows rows_;
-  Clock clock_;
+  const Clock& clock_;
   std::mutex mu_;  // orders read-modify-write
   std::mutex listeners_mu_;  // held while listeners are told: never with mu_
   std::vector<IdentityListener*> listeners_;  // guarded by listeners_mu_

@@ -131,7 +131,7 @@ Result<ModuleIdentity> Registry::CreateModule(ModuleIdentity m) {
         .WithDetail("ModuleAlreadyExistsOnDevice");
   }
   if (existing.error().code() != StatusCode::kNotFound) return existing.error();
-  COFFRE_ASSIGN_OR_RETURN(m.generation_id, identity::NewGenerationId(clock_()));
+  COFFRE_ASSIGN_OR_RETURN(m.generation_id, identity::NewGenerationId(clock_.NowMillis()));
   COFFRE_ASSIGN_OR_RETURN(m.etag, NewEtag());
   m.connected = false;
   m.connection_state_updated_ms = 0;

@@ -50,10 +50,7 @@ void TelemetryIngest::ExpireIfDue(int writer, std::chrono::steady_clock::time_po
   auto now = std::chrono::steady_clock::now();
   if (now < next_check) return;
   next_check = now + options_.retention_check_every;
-  int64_t wall = options_.clock ? options_.clock()
-                                : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count();
+  int64_t wall = options_.clock->NowMillis();
   for (int p = writer; p < store_.partitions(); p += static_cast<int>(queues_.size())) {
     Result<size_t> removed = store_.ExpireBefore(p, wall - options_.retention.count());
     if (!removed.has_value()) continue;  // tried again at the next check

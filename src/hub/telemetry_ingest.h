@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "hub/telemetry_store.h"
 
 namespace coffre::hub {
@@ -33,7 +34,7 @@ struct IngestOptions {
   size_t small_batch = 64;
   std::chrono::milliseconds retention{std::chrono::hours(24)};  // Azure: 1 to 7 days
   std::chrono::milliseconds retention_check_every{std::chrono::minutes(1)};
-  std::function<int64_t()> clock;  // ms since the epoch; null: the system clock
+  const Clock* clock = &SystemClock();  // wall time, for retention; must outlive the ingest
 };
 
 struct IngestStats {

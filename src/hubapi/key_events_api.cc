@@ -23,8 +23,8 @@ Result<crypto::SecretBytes> ReadSecret(const std::string& file) {
 }  // namespace
 
 KeyEventsApi::KeyEventsApi(hub::KeyMonitor& monitor, const hub::EncryptionConfig& config,
-                           Clock clock)
-    : monitor_(monitor), config_(config), clock_(std::move(clock)) {}
+                           const Clock& clock)
+    : monitor_(monitor), config_(config), clock_(clock) {}
 
 std::optional<net::HttpResponse> KeyEventsApi::Handle(const net::HttpRequest& request) {
   std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
@@ -34,7 +34,7 @@ std::optional<net::HttpResponse> KeyEventsApi::Handle(const net::HttpRequest& re
     COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes secret,
                             ReadSecret(config_.Get().key_events_secret_file));
     return crypto::VerifyWebhook(secret, request.Header(crypto::kWebhookSignatureHeader),
-                                 request.body, clock_());
+                                 request.body, clock_.NowSeconds());
   }();
   if (!verified.ok()) {
     return ServiceApi::Error(401, "IotHubUnauthorizedAccess",

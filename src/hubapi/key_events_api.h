@@ -7,9 +7,9 @@
 // wrong signature, or when no secret is configured; 200 otherwise.
 // Thread-safe.
 
-#include <functional>
 #include <optional>
 
+#include "common/clock.h"
 #include "hub/encryption_settings.h"
 #include "hub/key_monitor.h"
 #include "net/http_types.h"
@@ -18,9 +18,9 @@ namespace coffre::hubapi {
 
 class KeyEventsApi {
  public:
-  using Clock = std::function<int64_t()>;  // seconds since the epoch
-  // monitor and config must outlive the API.
-  KeyEventsApi(hub::KeyMonitor& monitor, const hub::EncryptionConfig& config, Clock clock);
+  // monitor, config and clock must outlive the API.
+  KeyEventsApi(hub::KeyMonitor& monitor, const hub::EncryptionConfig& config,
+               const Clock& clock);
 
   // nullopt: not this API's path.
   std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
@@ -28,7 +28,7 @@ class KeyEventsApi {
  private:
   hub::KeyMonitor& monitor_;
   const hub::EncryptionConfig& config_;
-  Clock clock_;
+  const Clock& clock_;
 };
 
 }  // namespace coffre::hubapi

@@ -14,14 +14,14 @@ bool IsEncryptionPath(std::string_view target) {
 }  // namespace
 
 HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
-                     hubapi::KeyEventsApi::Clock now_seconds)
+                     const Clock& clock)
     : throttle_(throttling),
       service_api_(parts.registry, parts.policies),
       encryption_api_(parts.monitor, parts.config, parts.custody, parts.keys, parts.policies),
       read_api_(parts.store, parts.groups, parts.policies,
                 [this] { return encryption_api_.RefuseIfInaccessible(); }),
       device_api_(parts.auth, parts.ingest, &parts.quotas),
-      key_events_api_(parts.monitor, parts.config, std::move(now_seconds)) {
+      key_events_api_(parts.monitor, parts.config, clock) {
   service_api_.set_throttle(&throttle_);
 }
 

@@ -45,9 +45,9 @@ struct HubParts {
 
 class HubRoutes {
  public:
-  // now_seconds: the key events API's clock (seconds since the epoch).
+  // clock: the key events API's.
   HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
-            hubapi::KeyEventsApi::Clock now_seconds);
+            const Clock& clock);
   ~HubRoutes();  // Stop()
 
   // HttpsServer's asynchronous handler.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "hubservice/bootstrap_files.h"
@@ -13,14 +14,6 @@
 
 namespace coffre::hubservice {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t NowSeconds() { return NowMs() / 1000; }
 
 // Without a provider for customer keys, a customer-managed hub cannot open or be configured.
 hub::KeyCustody::ProviderFactory CustomerKeysOrRefusal(hub::KeyCustody::ProviderFactory f) {
@@ -84,7 +77,7 @@ Status HubService::OpenData() {
                         " cannot be used (" + locked_because.message() + ")");
   }
 
-  registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, NowMs);
+  registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, SystemClock());
   hub::TelemetryStoreOptions telemetry = o.telemetry;
   telemetry.hub_name = o.host_names.front();
   telemetry.log.service_key = &service_key_;
@@ -92,12 +85,12 @@ Status HubService::OpenData() {
                           hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, telemetry));
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);
   COFFRE_ASSIGN_OR_RETURN(policies_,
-                          hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, NowSeconds));
+                          hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, SystemClock()));
   // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
   auth_ =
-      std::make_unique<hub::DeviceAuthenticator>(*registry_, *policies_, o.host_names, NowSeconds);
+      std::make_unique<hub::DeviceAuthenticator>(*registry_, *policies_, o.host_names, SystemClock());
   COFFRE_ASSIGN_OR_RETURN(groups_,
-                          hub::ConsumerGroups::Open(*kv_, *keys_, telemetry.partitions, NowMs));
+                          hub::ConsumerGroups::Open(*kv_, *keys_, telemetry.partitions, SystemClock()));
   // The local stack's connection strings need the keys; a locked start keeps the last ones.
   if (!keys_->locked()) {
     const std::string& host = o.host_names.front();
@@ -132,7 +125,7 @@ Status HubService::StartServers() {
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_},
-      o.throttling, NowSeconds);
+      o.throttling, SystemClock());
   net::HttpsServerOptions https_options = o.https;
   https_options.cert_file = o.tls_cert;
   https_options.key_file = o.tls_key;

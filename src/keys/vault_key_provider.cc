@@ -9,12 +9,6 @@ namespace {
 
 using nlohmann::json;
 
-int64_t SystemSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 bool ValidSegment(std::string_view s) {
   if (s.empty() || s.size() > 127) return false;
   for (char c : s) {
@@ -49,7 +43,6 @@ Result<KeyUri> ParseKeyUri(std::string_view uri) {
 Result<std::unique_ptr<VaultKeyProvider>> VaultKeyProvider::Create(
     VaultKeyProviderOptions options) {
   COFFRE_ASSIGN_OR_RETURN(KeyUri uri, ParseKeyUri(options.key_uri));
-  if (!options.clock) options.clock = SystemSeconds;
   COFFRE_ASSIGN_OR_RETURN(auto client, VaultHttpClient::Create(uri.vault_url, options.ca_file,
                                                                options.token, options.timeout));
   return std::unique_ptr<VaultKeyProvider>(
@@ -64,7 +57,7 @@ Result<std::string> VaultKeyProvider::WrapAlgorithm() {
   if (kty_.empty()) {
     COFFRE_ASSIGN_OR_RETURN(VaultReply reply, client_->Call("GET", KeyPath()));
     COFFRE_RETURN_IF_ERROR(VaultHttpClient::ToStatus(reply));
-    COFFRE_ASSIGN_OR_RETURN(KeyReply key, ReadKeyReply(reply.body, options_.clock()));
+    COFFRE_ASSIGN_OR_RETURN(KeyReply key, ReadKeyReply(reply.body, options_.clock->NowSeconds()));
     kty_ = std::move(key.kty);
   }
   if (kty_ == "RSA" || kty_ == "RSA-HSM") return std::string("RSA-OAEP-256");
@@ -108,7 +101,7 @@ Result<crypto::KeyDescription> VaultKeyProvider::Describe() {
   std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(VaultReply reply, client_->Call("GET", KeyPath()));
   COFFRE_RETURN_IF_ERROR(VaultHttpClient::ToStatus(reply));
-  COFFRE_ASSIGN_OR_RETURN(KeyReply key, ReadKeyReply(reply.body, options_.clock()));
+  COFFRE_ASSIGN_OR_RETURN(KeyReply key, ReadKeyReply(reply.body, options_.clock->NowSeconds()));
   kty_ = std::move(key.kty);
   return std::move(key.description);
 }

@@ -14,11 +14,11 @@
 
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "common/clock.h"
 #include "crypto/key_provider.h"
 #include "keys/vault_http_client.h"
 
@@ -29,7 +29,7 @@ struct VaultKeyProviderOptions {
   std::filesystem::path ca_file;
   std::string token;
   std::chrono::milliseconds timeout{3000};
-  std::function<int64_t()> clock;  // seconds since the epoch; empty: the system clock
+  const Clock* clock = &SystemClock();  // wall time; must outlive the provider
 };
 
 // "https://v:8443/keys/k/ver" -> {origin, name, version}; INVALID_ARGUMENT if not a key URI.

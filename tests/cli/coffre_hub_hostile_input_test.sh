@@ -8,14 +8,13 @@
 set -euo pipefail
 coffre="$1"
 source "$(dirname "$0")/lib.sh"
-conn() { node -e 'console.log(require(process.argv[1])[process.argv[2]])' "$dir/s/connection.json" "$1"; }
 
 port=$((50000 + RANDOM % 9000))
 "$coffre" up --dir "$dir/s" --ports-from "$port" \
   --hub-arg=--throttle-failed-auth-burst=5 --hub-arg=--throttle-failed-auth-per-second=0.25 >/dev/null
 https="https://localhost:$(conn https_port)"
 ca=$(conn ca_file)
-hub_pid=$(node -e 'console.log(require(process.argv[1]).pids.hub)' "$dir/s/connection.json")
+hub_pid=$(conn_pid hub)
 token=$("$coffre" hub generate-sas-token --dir "$dir/s")
 version="api-version=2021-04-12"
 

@@ -18,5 +18,9 @@ must_fail() {
   [ "$rc" = "$code" ] || fail "coffre $*: exit $rc, wanted $code: $err"
   grep -Eq -- "$pattern" <<<"$err" || fail "coffre $*: no '$pattern' in: $err"
 }
+# conn KEY: a top-level field of the stack's connection.json (one key per line; a string's
+# quotes dropped). conn_pid NAME: the pid of one of its daemons ("hub", "vault").
+conn() { sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$dir/s/connection.json"; }
+conn_pid() { sed -n "s/^    \"$1\": \([0-9]*\),\{0,1\}$/\1/p" "$dir/s/connection.json"; }
 # json_count: the number of items in a list body on stdin.
 json_count() { node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).value.length)'; }

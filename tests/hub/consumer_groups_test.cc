@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/clock.h"
 #include "fakes/fake_key_provider.h"
 #include "file_scan.h"
 #include "storage/rocks_kv_store.h"
@@ -22,7 +23,7 @@ class ConsumerGroupsTest : public ::testing::Test {
     kv_.reset();
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
-    groups_ = std::move(ConsumerGroups::Open(*kv_, *keys_, 4, [this] { return now_; }).value());
+    groups_ = std::move(ConsumerGroups::Open(*kv_, *keys_, 4, clock_).value());
   }
 
   testing::TempDir dir_;
@@ -30,7 +31,7 @@ class ConsumerGroupsTest : public ::testing::Test {
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<HubKeys> keys_;
   std::unique_ptr<ConsumerGroups> groups_;
-  int64_t now_ = 1'800'000'000'000;
+  ManualClock clock_;  // 1,800,000,000 s since the epoch
 };
 
 TEST_F(ConsumerGroupsTest, DefaultExistsAndCannotBeDeleted) {
@@ -51,7 +52,7 @@ TEST_F(ConsumerGroupsTest, CreateListDeleteWithAzureNameRulesAndLimit) {
   COFFRE_ASSERT_OK_AND_ASSIGN(auto all, groups_->List());
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1].name, "analytics");
-  EXPECT_EQ(all[1].created_ms, now_);
+  EXPECT_EQ(all[1].created_ms, clock_.NowMillis());
   for (size_t i = all.size(); i < kMaxConsumerGroups; ++i) {
     COFFRE_ASSERT_OK(groups_->Create("g" + std::to_string(i)).status());
   }
@@ -73,7 +74,7 @@ TEST_F(ConsumerGroupsTest, CheckpointsSurviveRestartsAndGoWithTheirGroup) {
   COFFRE_ASSERT_OK_AND_ASSIGN(auto got, groups_->GetCheckpoint("reader", 2));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->offset, 1234u);
-  EXPECT_EQ(got->updated_ms, now_);
+  EXPECT_EQ(got->updated_ms, clock_.NowMillis());
   COFFRE_ASSERT_OK(groups_->Delete("reader"));
   COFFRE_ASSERT_OK(groups_->Create("reader").status());
   COFFRE_ASSERT_OK_AND_ASSIGN(auto fresh, groups_->GetCheckpoint("reader", 2));

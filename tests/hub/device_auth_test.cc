@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "crypto/hmac.h"
 #include "fakes/fake_key_provider.h"
@@ -23,12 +24,12 @@ class DeviceAuthTest : public ::testing::Test {
   void SetUp() override {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
-    registry_ = std::make_unique<Registry>(*kv_, *keys_, [] { return kNow * 1000; });
+    registry_ = std::make_unique<Registry>(*kv_, *keys_, clock_);
     DeviceIdentity d;
     d.device_id = "dev-01";
     device_ = std::move(registry_->Create(d).value());
     auth_ = std::make_unique<DeviceAuthenticator>(*registry_, std::vector<std::string>{"localhost", "127.0.0.1"},
-                                                  [this] { return now_; });
+                                                  clock_);
   }
   std::string Token(const std::string& key_b64, std::string_view resource = "localhost/devices/dev-01",
                     int64_t expiry = kNow + 3600) {
@@ -42,6 +43,7 @@ class DeviceAuthTest : public ::testing::Test {
     return auth_->AuthenticateMqtt({client, user, pw}).status();
   }
 
+  ManualClock clock_{ManualClock::WallTime(std::chrono::seconds(kNow))};
   testing::TempDir dir_;
   testing::FakeKeyProvider provider_;
   std::unique_ptr<storage::RocksKvStore> kv_;
@@ -49,7 +51,6 @@ class DeviceAuthTest : public ::testing::Test {
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<DeviceAuthenticator> auth_;
   DeviceIdentity device_;
-  int64_t now_ = kNow;
 };
 
 TEST_F(DeviceAuthTest, TheSdksConnectWithEitherKeyIsAccepted) {
@@ -176,9 +177,9 @@ class PolicyDeviceAuthTest : public DeviceAuthTest {
  protected:
   void SetUp() override {
     DeviceAuthTest::SetUp();
-    policies_ = std::move(AccessPolicies::Open(*kv_, *keys_, {"localhost"}, [this] { return now_; }).value());
+    policies_ = std::move(AccessPolicies::Open(*kv_, *keys_, {"localhost"}, clock_).value());
     auth_ = std::make_unique<DeviceAuthenticator>(*registry_, *policies_, std::vector<std::string>{"localhost"},
-                                                  [this] { return now_; });
+                                                  clock_);
   }
   std::string PolicyToken(const std::string& policy, std::string_view resource) {
     AccessPolicy p = *policies_->Get(policy);
@@ -224,7 +225,7 @@ TEST_F(PolicyDeviceAuthTest, DeviceConnectPoliciesConnectDevicesTheirSrCovers) {
 }
 
 TEST_F(DeviceAuthTest, PolicyTokensAreRefusedWithoutPolicies) {
-  auto policies = std::move(AccessPolicies::Open(*kv_, *keys_, {"localhost"}, [this] { return now_; }).value());
+  auto policies = std::move(AccessPolicies::Open(*kv_, *keys_, {"localhost"}, clock_).value());
   AccessPolicy owner = *policies->Get("iothubowner");
   Bytes raw = *Base64Decode(owner.primary_key);
   auto key = std::move(crypto::SecretBytes::CopyOf(raw).value());

@@ -68,12 +68,13 @@ TEST_F(HubKeysTest, RewrapReplacesTheStoredCopyAndTheHubReopensWithIt) {
 }
 
 // The vault round trips and the synced write of a rotation or an unlock happen outside the lock
-// key users share: sealing, opening and Lock() itself go on meanwhile.
+// key users share: sealing, opening and Lock() itself go on meanwhile. Each vault call is held
+// (5 s at most, against a 1 s bound) until those checks are done.
 TEST_F(HubKeysTest, KeyUsersAndLockDoNotWaitForTheVaultDuringRewrapOrUnlock) {
   using Clock = std::chrono::steady_clock;
   COFFRE_ASSERT_OK_AND_ASSIGN(auto writer, keys_->StartWriter(7));
   COFFRE_ASSERT_OK_AND_ASSIGN(Bytes sealed, writer->Seal(AsBytes("aad"), AsBytes("record")));
-  testing::SlowKeyProvider slow(provider_, std::chrono::seconds(2));
+  testing::SlowKeyProvider slow(provider_, std::chrono::seconds(5));
   crypto::WrappedKey before = keys_->wrapped_root();
   Status rewrapped;
   std::thread rewrap([&] { rewrapped = keys_->Rewrap(slow); });
@@ -84,11 +85,12 @@ TEST_F(HubKeysTest, KeyUsersAndLockDoNotWaitForTheVaultDuringRewrapOrUnlock) {
   COFFRE_EXPECT_OK(keys_->StartWriter(8).status());
   EXPECT_EQ(keys_->wrapped_root(), before) << "the old copy serves until the new one is stored";
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 1.0);
+  slow.Release();
   rewrap.join();
   COFFRE_ASSERT_OK(rewrapped);
   EXPECT_NE(keys_->wrapped_root().ciphertext, before.ciphertext);
 
-  testing::SlowKeyProvider slow_again(provider_, std::chrono::seconds(2));
+  testing::SlowKeyProvider slow_again(provider_, std::chrono::seconds(5));
   std::thread rewrap_again([&] { rewrapped = keys_->Rewrap(slow_again); });
   while (!slow_again.entered()) std::this_thread::yield();
   start = Clock::now();
@@ -96,9 +98,10 @@ TEST_F(HubKeysTest, KeyUsersAndLockDoNotWaitForTheVaultDuringRewrapOrUnlock) {
   EXPECT_TRUE(keys_->locked());
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 1.0);
   EXPECT_THAT(keys_->Open(sealed, AsBytes("aad")).status(), StatusIs(StatusCode::kUnavailable));
+  slow_again.Release();
   rewrap_again.join();
 
-  testing::SlowKeyProvider slow_unlock(provider_, std::chrono::seconds(2));
+  testing::SlowKeyProvider slow_unlock(provider_, std::chrono::seconds(5));
   Status unlocked;
   std::thread unlock([&] { unlocked = keys_->Unlock(slow_unlock); });
   while (!slow_unlock.entered()) std::this_thread::yield();
@@ -106,6 +109,7 @@ TEST_F(HubKeysTest, KeyUsersAndLockDoNotWaitForTheVaultDuringRewrapOrUnlock) {
   EXPECT_TRUE(keys_->locked());
   EXPECT_THAT(keys_->Open(sealed, AsBytes("aad")).status(), StatusIs(StatusCode::kUnavailable));
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 1.0);
+  slow_unlock.Release();
   unlock.join();
   COFFRE_ASSERT_OK(unlocked);
   COFFRE_ASSERT_OK_AND_ASSIGN(Bytes plain, keys_->Open(sealed, AsBytes("aad")));

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/clock.h"
 #include "fakes/fake_key_provider.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
@@ -27,7 +28,7 @@ class KeyMonitorTest : public ::testing::Test {
     o.key_uri = "fake://keys/fake";
     o.grace = std::chrono::seconds(3);
     o.expired_is_inaccessible = expired_is_inaccessible;
-    o.clock = [this] { return now_.load(); };
+    o.clock = &clock_;
     return std::make_unique<KeyMonitor>(*keys_, provider_, o, [this](const EncryptionStatus& s) {
       changes_.push_back(s);
     });
@@ -39,7 +40,7 @@ class KeyMonitorTest : public ::testing::Test {
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<HubKeys> keys_;
   Bytes sealed_;
-  std::atomic<int64_t> now_{1'800'000'000'000};
+  ManualClock clock_;  // 1,800,000,000 s since the epoch
   std::vector<EncryptionStatus> changes_;
 };
 
@@ -50,12 +51,12 @@ TEST_F(KeyMonitorTest, ADisabledKeyLocksTheHubAndEnablingItUnlocks) {
   EXPECT_TRUE(changes_.empty());
 
   provider_.set_state(crypto::KeyState::kDisabled);
-  now_ += 500;
+  clock_.Advance(std::chrono::milliseconds(500));
   monitor->CheckNow();
   EncryptionStatus s = monitor->status();
   EXPECT_FALSE(s.accessible);
   EXPECT_EQ(s.reason, "KeyDisabled");
-  EXPECT_EQ(s.since_ms, now_.load());
+  EXPECT_EQ(s.since_ms, clock_.NowMillis());
   EXPECT_EQ(s.key_id, FakeKeyProvider::kId);
   EXPECT_TRUE(keys_->locked());
   EXPECT_FALSE(Decrypts());
@@ -65,7 +66,7 @@ TEST_F(KeyMonitorTest, ADisabledKeyLocksTheHubAndEnablingItUnlocks) {
   EXPECT_EQ(changes_.size(), 1u) << "no news while nothing changes";
 
   provider_.set_state(crypto::KeyState::kEnabled);
-  now_ += 500;
+  clock_.Advance(std::chrono::milliseconds(500));
   monitor->CheckNow();
   EXPECT_TRUE(monitor->status().accessible);
   EXPECT_FALSE(keys_->locked());
@@ -140,20 +141,20 @@ TEST_F(KeyMonitorTest, AnUnreachableVaultIsToleratedForTheGracePeriodOnly) {
   auto monitor = Monitor();
   monitor->CheckNow();
   provider_.set_mode(FakeKeyProvider::Mode::kUnreachable);
-  now_ += 1000;
+  clock_.Advance(std::chrono::milliseconds(1000));
   monitor->CheckNow();  // the grace period starts here
   EXPECT_TRUE(monitor->status().accessible);
   EXPECT_EQ(monitor->status().reason, "VaultUnreachable") << "serving on cached keys, and saying so";
   EXPECT_TRUE(Decrypts());
-  now_ += 2900;  // 2.9 s into the grace period
+  clock_.Advance(std::chrono::milliseconds(2900));  // 2.9 s into the grace period
   monitor->CheckNow();
   EXPECT_TRUE(monitor->status().accessible);
-  now_ += 200;   // 3.1 s
+  clock_.Advance(std::chrono::milliseconds(200));   // 3.1 s
   monitor->CheckNow();
   EXPECT_FALSE(monitor->status().accessible);
   EXPECT_TRUE(keys_->locked());
   // Still unreachable: no grace a second time.
-  now_ += 100;
+  clock_.Advance(std::chrono::milliseconds(100));
   monitor->CheckNow();
   EXPECT_FALSE(monitor->status().accessible);
   provider_.set_mode(FakeKeyProvider::Mode::kNormal);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/clock.h"
 #include "fakes/fake_key_provider.h"
 #include "file_scan.h"
 #include "storage/rocks_kv_store.h"
@@ -25,7 +26,7 @@ class RegistryTest : public ::testing::Test {
     auto keys = HubKeys::Open(*kv_, provider_);
     ASSERT_TRUE(keys.has_value()) << keys.status();
     keys_ = std::move(*keys);
-    registry_ = std::make_unique<Registry>(*kv_, *keys_, [this] { return now_; });
+    registry_ = std::make_unique<Registry>(*kv_, *keys_, clock_);
   }
   DeviceIdentity Device(const std::string& id) {
     DeviceIdentity d;
@@ -35,7 +36,7 @@ class RegistryTest : public ::testing::Test {
 
   testing::TempDir dir_;
   FakeKeyProvider provider_;
-  int64_t now_ = 1'800'000'000'000;
+  ManualClock clock_;  // 1,800,000,000 s since the epoch
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<HubKeys> keys_;
   std::unique_ptr<Registry> registry_;
@@ -96,19 +97,19 @@ TEST_F(RegistryTest, UpdateAndDeleteFollowEtags) {
   COFFRE_ASSERT_OK(registry_->Delete("dev-03", "*"));
   EXPECT_THAT(registry_->Get("dev-03").status(), StatusIs(StatusCode::kNotFound));
   EXPECT_THAT(registry_->Delete("dev-03", "*"), StatusIs(StatusCode::kNotFound));
-  now_ += 1000;
+  clock_.Advance(std::chrono::seconds(1));
   COFFRE_ASSERT_OK_AND_ASSIGN(DeviceIdentity again, registry_->Create(Device("dev-03")));
   EXPECT_NE(again.generation_id, d.generation_id);
 }
 
 TEST_F(RegistryTest, ConnectionStateChangesWithoutTouchingTheEtag) {
   COFFRE_ASSERT_OK_AND_ASSIGN(DeviceIdentity d, registry_->Create(Device("dev-04")));
-  now_ += 5000;
+  clock_.Advance(std::chrono::seconds(5));
   COFFRE_ASSERT_OK(registry_->SetConnected("dev-04", true));
   DeviceIdentity got = *registry_->Get("dev-04");
   EXPECT_TRUE(got.connected);
   EXPECT_EQ(got.etag, d.etag);
-  EXPECT_EQ(got.connection_state_updated_ms, now_);
+  EXPECT_EQ(got.connection_state_updated_ms, clock_.NowMillis());
 }
 
 TEST_F(RegistryTest, ListPagesThroughEveryDeviceOnce) {

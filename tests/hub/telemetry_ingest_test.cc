@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/clock.h"
 #include "fakes/fake_key_provider.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
@@ -126,11 +127,11 @@ TEST_F(TelemetryIngestTest, RetentionDeletesWholeSegmentsOlderThanTheRetention) 
   options.partitions = 1;
   options.log.segment_bytes = 8192;
   auto store = std::move(TelemetryStore::Open(dir_.path() / "retained", *keys_, options).value());
-  std::atomic<int64_t> now{kT0};
+  ManualClock clock{ManualClock::WallTime(std::chrono::milliseconds(kT0))};
   IngestOptions io;
   io.retention = std::chrono::hours(1);
   io.retention_check_every = std::chrono::milliseconds(10);
-  io.clock = [&now] { return now.load(); };
+  io.clock = &clock;
   TelemetryIngest ingest(*store, io);
   auto submit_all = [&](int from, int to, int64_t enqueued) {
     std::atomic<int> done{0};
@@ -148,7 +149,7 @@ TEST_F(TelemetryIngestTest, RetentionDeletesWholeSegmentsOlderThanTheRetention) 
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(store->begin_sequence(0), 0u) << "nothing is older than an hour yet";
   submit_all(300, 350, kT0 + 2 * kHour);
-  now = kT0 + 2 * kHour + 60'000;
+  clock.Advance(std::chrono::milliseconds(2 * kHour + 60'000));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   // The stat is counted once a whole expiry pass is done.
   while (ingest.stats().expired_segments == 0 && std::chrono::steady_clock::now() < deadline) {

@@ -19,7 +19,7 @@ class TwinsTest : public ::testing::Test {
   void SetUp() override {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
-    registry_ = std::make_unique<Registry>(*kv_, *keys_, [this] { return clock_.NowMillis(); });
+    registry_ = std::make_unique<Registry>(*kv_, *keys_, clock_);
     rows_ = std::make_unique<SealedRows>(*kv_, *keys_);
     store_ = std::make_unique<TwinStore>(*rows_, clock_);
     twins_ = std::make_unique<Twins>(*registry_, *store_, clock_);

@@ -24,12 +24,10 @@ class C2dApiTest : public ::testing::Test {
   void SetUp() override {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
-    policies_ = std::move(hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, [this] {
-                            return clock_.NowSeconds();
-                          }).value());
-    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, [this] { return clock_.NowMillis(); });
+    policies_ = std::move(hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, clock_).value());
+    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, clock_);
     auth_ = std::make_unique<hub::DeviceAuthenticator>(
-        *registry_, std::vector<std::string>{"localhost"}, [this] { return clock_.NowSeconds(); });
+        *registry_, std::vector<std::string>{"localhost"}, clock_);
     rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
     queues_ = std::make_unique<hub::C2dQueues>(*rows_, clock_);
     device_api_ = std::make_unique<C2dDeviceApi>(*auth_, *queues_);

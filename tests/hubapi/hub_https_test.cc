@@ -18,6 +18,7 @@
 #include <future>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "fakes/fake_key_provider.h"
 #include "fakes/slow_key_provider.h"
@@ -319,8 +320,9 @@ TEST_F(HubHttpsTest, AKeyDisabledDuringLongPollsCutsWebSocketDevicesAtOnce) {
 }
 
 TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByTheVaultDuringARotationOrAnUnlock) {
-  // Each vault call of the rotation takes 3 s: a CONNECT that waited for it would take 3 to 6 s.
-  SlowKeyProvider slow(provider_, std::chrono::seconds(3));
+  // Each vault call of the rotation is held 5 s (released once the CONNECTs are done): a CONNECT
+  // that waited for it would take 5 to 10 s.
+  SlowKeyProvider slow(provider_, std::chrono::seconds(5));
   Status rotated;
   std::thread rotation([&] { rotated = hub_->keys().Rewrap(slow); });
   ASSERT_TRUE(WaitFor([&] { return slow.entered(); }));
@@ -328,24 +330,26 @@ TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByTheVaultDuringARotationOrAnUnl
   double during_rotation = Connect(tls);
   MqttClient ws(hub_->https_port(), certs_.ca_file, /*websocket=*/true);
   double ws_during_rotation = Connect(ws);
+  slow.Release();
   rotation.join();
   COFFRE_EXPECT_OK(rotated);
 
   // An unlock (the key usable again) makes the same round trips; meanwhile CONNECTs are refused
   // (the keys are locked) without waiting for it.
   hub_->keys().Lock();
-  SlowKeyProvider slow_unlock(provider_, std::chrono::seconds(3));
+  SlowKeyProvider slow_unlock(provider_, std::chrono::seconds(5));
   Status unlocked;
   std::thread unlock([&] { unlocked = hub_->keys().Unlock(slow_unlock); });
   ASSERT_TRUE(WaitFor([&] { return slow_unlock.entered(); }));
   MqttClient refused(hub_->mqtt_port(), certs_.ca_file, /*websocket=*/false);
   double during_unlock = -Connect(refused);
+  slow_unlock.Release();
   unlock.join();
   COFFRE_EXPECT_OK(unlocked);
   MqttClient after(hub_->mqtt_port(), certs_.ca_file, /*websocket=*/false);
   EXPECT_GT(Connect(after), 0) << "unlocked: devices connect again";
 
-  std::printf("CONNACK during a rotation whose vault calls take 3 s: MQTT %.1f ms, WebSocket "
+  std::printf("CONNACK during a rotation whose vault calls are held 5 s: MQTT %.1f ms, WebSocket "
               "%.1f ms; refusal during an unlock: %.1f ms\n",
               during_rotation * 1000, ws_during_rotation * 1000, during_unlock * 1000);
   EXPECT_GT(during_rotation, 0);
@@ -357,9 +361,10 @@ TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByTheVaultDuringARotationOrAnUnl
 }
 
 // `coffre hub encryption set` (turning a customer key on) re-wraps the root key through the new
-// key's vault: while its calls take 3 s each, device CONNECTs do not wait for them.
+// key's vault: while its calls are held (5 s each, released once the CONNECTs are done), device
+// CONNECTs do not wait for them.
 TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByAnEncryptionSetWithASlowVault) {
-  SlowKeyProvider slow(provider_, std::chrono::seconds(3));
+  SlowKeyProvider slow(provider_, std::chrono::seconds(5));
   customer_key_ = &slow;  // the new key's vault
   Status set;
   std::thread change([&] {
@@ -371,11 +376,12 @@ TEST_F(HubHttpsTest, DeviceConnectsAreNotDelayedByAnEncryptionSetWithASlowVault)
   double during = Connect(tls);
   MqttClient ws(hub_->https_port(), certs_.ca_file, /*websocket=*/true);
   double ws_during = Connect(ws);
+  slow.Release();
   change.join();
   COFFRE_EXPECT_OK(set);
   EXPECT_EQ(hub_->config().Get().key_uri, "https://vault.example/keys/hub-cmk");
   hub_.reset();  // stopped before the slow vault it now holds goes
-  std::printf("CONNACK during an encryption set whose vault calls take 3 s: MQTT %.1f ms, "
+  std::printf("CONNACK during an encryption set whose vault calls are held 5 s: MQTT %.1f ms, "
               "WebSocket %.1f ms\n", during * 1000, ws_during * 1000);
   EXPECT_GT(during, 0);
   EXPECT_LT(during, kNotBlocked);

@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "crypto/webhook_signature.h"
 #include "fakes/fake_key_provider.h"
@@ -33,7 +34,7 @@ class KeyEventsApiTest : public ::testing::Test {
     monitor_ = std::make_unique<hub::KeyMonitor>(*keys_, provider_, o, nullptr);
     monitor_->Start();
     WaitForChecks(1);
-    api_ = std::make_unique<KeyEventsApi>(*monitor_, *config_, [] { return kNow; });
+    api_ = std::make_unique<KeyEventsApi>(*monitor_, *config_, clock_);
   }
   void TearDown() override { monitor_->Stop(); }
 
@@ -54,6 +55,7 @@ class KeyEventsApiTest : public ::testing::Test {
     return r;
   }
 
+  ManualClock clock_{ManualClock::WallTime(std::chrono::seconds(kNow))};
   testing::TempDir dir_;
   testing::FakeKeyProvider provider_;
   std::unique_ptr<storage::RocksKvStore> kv_;

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "common/time_format.h"
 #include "fakes/fake_key_provider.h"
@@ -42,15 +43,13 @@ class ReadApiTest : public ::testing::Test {
     kv_.reset();
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
-    policies_ = std::move(hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, [] {
-                            return kT0 / 1000;
-                          }).value());
+    policies_ = std::move(hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, clock_).value());
     hub::TelemetryStoreOptions options;
     options.hub_name = "localhost";
     options.partitions = 2;
     options.log.segment_bytes = 64 * 1024;
     store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
-    groups_ = std::move(hub::ConsumerGroups::Open(*kv_, *keys_, 2, [] { return kT0; }).value());
+    groups_ = std::move(hub::ConsumerGroups::Open(*kv_, *keys_, 2, clock_).value());
     api_ = std::make_unique<ReadApi>(*store_, *groups_, *policies_);
   }
   // Messages n = from..to-1 of one device, enqueued at kT0 + n seconds.
@@ -110,6 +109,7 @@ class ReadApiTest : public ::testing::Test {
     return ids;
   }
 
+  ManualClock clock_{ManualClock::WallTime(std::chrono::milliseconds(kT0))};
   testing::TempDir dir_;
   testing::FakeKeyProvider provider_;
   std::unique_ptr<storage::RocksKvStore> kv_;

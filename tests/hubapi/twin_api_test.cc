@@ -42,10 +42,8 @@ class TwinApiTest : public ::testing::Test {
   void SetUp() override {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(hub::HubKeys::Open(*kv_, provider_).value());
-    policies_ = std::move(hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, [this] {
-                            return clock_.NowSeconds();
-                          }).value());
-    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, [this] { return clock_.NowMillis(); });
+    policies_ = std::move(hub::AccessPolicies::Open(*kv_, *keys_, {"localhost"}, clock_).value());
+    registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, clock_);
     rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
     store_ = std::make_unique<hub::TwinStore>(*rows_, clock_);
     twins_ = std::make_unique<hub::Twins>(*registry_, *store_, clock_);

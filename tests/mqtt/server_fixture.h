@@ -18,6 +18,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "crypto/ossl.h"
 #include "hub/quotas.h"

@@ -1,7 +1,8 @@
 'use strict';
 // Device clients for the tests that take the hub away (kill, key revoked, vault gone): the
 // unmodified SDK over MQTT/TLS with retries off, so an outage surfaces as an error in the test
-// instead of retries that outlive it; and the hub's encryption status.
+// instead of retries that outlive it (`{ retry: true }` keeps the SDK's default policy); and the
+// hub's encryption status.
 
 const fs = require('node:fs');
 const assert = require('node:assert/strict');
@@ -10,9 +11,10 @@ const { Mqtt } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
 const s = require('./stack.js');
 
-async function openDevice(stack, connectionString = stack.device_connection_string) {
+async function openDevice(stack, connectionString = stack.device_connection_string,
+  { retry = false } = {}) {
   const client = Client.fromConnectionString(connectionString, Mqtt);
-  client.setRetryPolicy(new NoRetry());
+  if (!retry) client.setRetryPolicy(new NoRetry());
   await client.setOptions({ ca: fs.readFileSync(stack.ca_file, 'utf8') });
   await client.open();
   return client;
