@@ -138,23 +138,27 @@ def check(root, targets):
 
 
 def table(targets):
+    """The libraries (src/) and programs (apps/) with their links, as a Markdown table."""
     folders = library_folders(targets)
-    ours = set(targets)
-    print("| Target | Folder | Links (PUBLIC in bold) |")
-    print("|---|---|---|")
-    def order(name):
-        return (0 if name in folders else 1, folders.get(name, name))
-    for name in sorted(targets, key=order):
-        t = targets[name]
-        if name not in folders and t["type"] != "EXECUTABLE" and t["type"] != "OBJECT_LIBRARY":
-            continue
-        if name not in folders and not t["sources"]:
+
+    def short(name):
+        return name[len("coffre_"):] if name.startswith("coffre_") else name
+
+    rows = []
+    for name, t in targets.items():
+        if name in folders:
+            where, order = f"src/{folders[name]}", 0
+        elif t["sources"] and t["sources"][0].startswith("apps/"):
+            where, order = os.path.dirname(t["sources"][0]), 1
+        else:
             continue
         public = set(t["public"])
-        links = [(f"**{l}**" if l in public else l) for l in t["links"] if l in ours]
-        where = f"src/{folders[name]}" if name in folders else (
-            os.path.dirname(t["sources"][0]) if t["sources"] else "")
-        print(f"| {name} | {where} | {', '.join(links) or '-'} |")
+        links = [f"**{short(l)}**" if l in public else short(l) for l in t["links"]]
+        rows.append((order, where, name, links))
+    print("| target | folder | links (**PUBLIC**: its headers include it) |")
+    print("|---|---|---|")
+    for _, where, name, links in sorted(rows):
+        print(f"| `{short(name)}` | {where} | {', '.join(links) or '-'} |")
 
 
 def main():
