@@ -25,15 +25,79 @@ function(coffre_apply_flags target)
   target_link_options(${target} PRIVATE ${COFFRE_SANITIZER_FLAGS})
 endfunction()
 
-# coffre_library(NAME SRCS ... DEPS ...): one library per src/ folder; DEPS is the
-# dependency rule of DESIGN.md, so a folder can only include what it links.
+# coffre_library(NAME SRCS ... [DEPS ...] [PUBLIC_DEPS ...]): one library per src/ folder (folders
+# may nest: src/vault/seal). Its link list is the dependency rule of docs/ARCHITECTURE.md: a file
+# of the folder may include only its own folder and what the target links (checked in ctest by
+# scripts/check_layers.py). DEPS are PRIVATE: what the .cc files use. PUBLIC_DEPS are the ones
+# the folder's public headers include, so a user of this library gets them too. Every library
+# sees src/ as its include root, so the compiler cannot refuse a back-include: the check does.
 function(coffre_library name)
-  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SRCS;DEPS;PUBLIC_DEPS" ${ARGN})
   add_library(coffre_${name} STATIC ${ARG_SRCS})
   add_library(coffre::${name} ALIAS coffre_${name})
   target_include_directories(coffre_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(coffre_${name} PUBLIC ${ARG_DEPS})
+  target_link_libraries(coffre_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_DEPS})
   coffre_apply_flags(coffre_${name})
+endfunction()
+
+# The targets defined in DIR and below it.
+function(_coffre_targets_below dir out)
+  get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
+  get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
+  foreach(sub IN LISTS subdirs)
+    _coffre_targets_below(${sub} below)
+    list(APPEND targets ${below})
+  endforeach()
+  set(${out} ${targets} PARENT_SCOPE)
+endfunction()
+
+# A link list with aliases resolved to their targets; $<LINK_ONLY:x> (a static library's PRIVATE
+# dep as its INTERFACE_LINK_LIBRARIES records it) dropped.
+function(_coffre_json_links target property out)
+  get_target_property(links ${target} ${property})
+  set(items "")
+  foreach(l IN LISTS links)
+    if(l MATCHES "^\\$<LINK_ONLY:" OR l STREQUAL "links-NOTFOUND")
+      continue()
+    endif()
+    if(TARGET ${l})
+      get_target_property(aliased ${l} ALIASED_TARGET)
+      if(aliased)
+        set(l ${aliased})
+      endif()
+    endif()
+    list(APPEND items "\"${l}\"")
+  endforeach()
+  list(JOIN items ", " joined)
+  set(${out} "[${joined}]" PARENT_SCOPE)
+endfunction()
+
+# coffre_write_layers(FILE): after every target is defined, writes each library, executable and
+# test of the tree with its source dir, sources, direct links and PUBLIC links, as JSON for
+# scripts/check_layers.py. The check reads the CMakeLists through this file, never a copied table.
+function(coffre_write_layers file)
+  _coffre_targets_below(${PROJECT_SOURCE_DIR} targets)
+  set(entries "")
+  foreach(t IN LISTS targets)
+    get_target_property(type ${t} TYPE)
+    if(NOT type MATCHES "^(STATIC_LIBRARY|OBJECT_LIBRARY|SHARED_LIBRARY|EXECUTABLE)$")
+      continue()
+    endif()
+    get_target_property(dir ${t} SOURCE_DIR)
+    get_target_property(srcs ${t} SOURCES)
+    set(items "")
+    foreach(s IN LISTS srcs)
+      if(NOT s MATCHES "^\\$<")
+        list(APPEND items "\"${s}\"")
+      endif()
+    endforeach()
+    list(JOIN items ", " sources)
+    _coffre_json_links(${t} LINK_LIBRARIES links)
+    _coffre_json_links(${t} INTERFACE_LINK_LIBRARIES public)
+    list(APPEND entries "  {\"name\": \"${t}\", \"type\": \"${type}\", \"source_dir\": \"${dir}\",\n   \"sources\": [${sources}],\n   \"links\": ${links},\n   \"public\": ${public}}")
+  endforeach()
+  list(JOIN entries ",\n" body)
+  file(GENERATE OUTPUT ${file} CONTENT "{\"source_root\": \"${PROJECT_SOURCE_DIR}\", \"targets\": [\n${body}\n]}\n")
 endfunction()
 
 # coffre_test(NAME SRCS ... DEPS ...): a GoogleTest binary whose tests ctest lists one by one.

@@ -1,5 +1,7 @@
 #include "hub/sealed_rows.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/encoding.h"
 
 namespace coffre::hub {

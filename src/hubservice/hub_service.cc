@@ -4,12 +4,14 @@
 
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "hubservice/bootstrap_files.h"
 #include "hubservice/hub_routes.h"
-#include "mqtt/websocket_options.h"
+#include "mqtt/websocket_path.h"
 #include "storage/file_cipher.h"
 
 namespace coffre::hubservice {

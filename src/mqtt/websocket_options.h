@@ -10,9 +10,9 @@
 #include <chrono>
 #include <string_view>
 
-namespace coffre::mqtt {
+#include "mqtt/websocket_path.h"
 
-inline constexpr std::string_view kWebSocketPath = "/$iothub/websocket";
+namespace coffre::mqtt {
 
 // True if the client's Sec-WebSocket-Protocol list offers "mqtt".
 template <class Request>

@@ -1,0 +1,40 @@
+#pragma once
+// WebSocketTransport: MQTT over WebSocket over TLS, a Transport (transport.h). Internal to
+// src/mqtt: MakeWebSocketTransport is the way in. Its methods are compiled in two translation
+// units (transport.cc: the upgrade's answer; websocket_transport_io.cc: reads and writes), since
+// Beast's WebSocket code over TLS is the slowest code of the build to compile.
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include <memory>
+#include <string>
+
+#include "mqtt/transport.h"
+#include "net/http_upgrade.h"
+
+namespace coffre::mqtt {
+
+class WebSocketTransport final : public Transport {
+ public:
+  WebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade, size_t max_message_bytes);
+
+  boost::asio::any_io_executor executor() override;
+  // The TLS handshake is done (the upgrade came over HTTPS); what is left is answering the
+  // upgrade: 101 with subprotocol "mqtt", or 400 if the client did not offer it.
+  void Open(Done done) override;
+  // Text messages are not MQTT: the read fails, and the connection closes.
+  void ReadSome(boost::asio::mutable_buffer into, IoDone done) override;
+  void Write(boost::asio::const_buffer data, IoDone done) override;
+  void Close() override;
+  SSL* tls() override;
+  std::string remote_address() override;
+
+ private:
+  boost::beast::http::request<boost::beast::http::string_body> request_;
+  boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>> ws_;
+};
+
+}  // namespace coffre::mqtt
