@@ -19,8 +19,15 @@ class SessionHost : public mqtt::SessionHost {
   void SubmitTelemetry(hub::TelemetryMessage, uint16_t packet_id) override {
     if (packet_id != 0) pending.push_back(packet_id);
   }
+  void SubmitTwinRequest(const mqtt::IotHubRequest& request, std::string) override {
+    twin_requests.push_back(request.rid);
+  }
+  void SubmitMethodResponse(const std::string&, int, std::string) override {}
+  void Subscribed(mqtt::SessionFeature) override {}
+  void C2dAcknowledged(const std::string&) override {}
   int64_t NowMs() override { return 1'800'000'000'000; }
   std::vector<uint16_t> pending;
+  std::vector<std::string> twin_requests;  // rids, for OnTwinReply
 };
 
 inline void CheckReplies(ByteSpan rest) {

@@ -64,6 +64,7 @@ Result<C2dQueues::DeviceQueue*> C2dQueues::Queue(const std::string& device_id) {
     e.row = row;
     e.expiry = m.message.expiry.value_or(Clock::WallTime::max());
     e.delivery_count = m.delivery_count;
+    e.generation_id = m.device_generation_id;
     q.entries.push_back(std::move(e));
     q.next_sequence = std::max(q.next_sequence, m.sequence + 1);
   }
@@ -81,36 +82,50 @@ Status C2dQueues::Enqueue(const std::string& device_id, const std::string& gener
   if (!message.expiry) message.expiry = now + limits_.default_ttl;
   if (*message.expiry > latest) message.expiry = latest;
 
-  std::lock_guard lock(mu_);
-  COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
-  COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
-  if (q->entries.size() >= limits_.max_depth) {
-    return ResourceExhausted("The device " + device_id + " already has " +
-                             std::to_string(limits_.max_depth) + " messages queued.")
-        .WithDetail("DeviceMaximumQueueDepthExceeded");
+  {
+    std::lock_guard lock(mu_);
+    COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
+    COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
+    if (q->entries.size() >= limits_.max_depth) {
+      return ResourceExhausted("The device " + device_id + " already has " +
+                               std::to_string(limits_.max_depth) + " messages queued.")
+          .WithDetail("DeviceMaximumQueueDepthExceeded");
+    }
+    QueuedC2d m;
+    m.sequence = q->next_sequence;
+    m.message = std::move(message);
+    m.device_generation_id = generation_id;
+    m.enqueued_time = now;
+    Entry e;
+    e.sequence = m.sequence;
+    e.row = q->prefix + Hex16(m.sequence);
+    e.expiry = *m.message.expiry;
+    e.generation_id = generation_id;
+    COFFRE_RETURN_IF_ERROR(rows_.Store(e.row, m.ToJson()));
+    ++q->next_sequence;
+    q->entries.push_back(std::move(e));
   }
-  QueuedC2d m;
-  m.sequence = q->next_sequence;
-  m.message = std::move(message);
-  m.device_generation_id = generation_id;
-  m.enqueued_time = now;
-  Entry e;
-  e.sequence = m.sequence;
-  e.row = q->prefix + Hex16(m.sequence);
-  e.expiry = *m.message.expiry;
-  COFFRE_RETURN_IF_ERROR(rows_.Store(e.row, m.ToJson()));
-  ++q->next_sequence;
-  q->entries.push_back(std::move(e));
+  if (arrival_) arrival_(device_id);
   return Status::Ok();
 }
 
-Result<std::optional<QueuedC2d>> C2dQueues::Receive(const std::string& device_id) {
+void C2dQueues::SetArrivalListener(std::function<void(const std::string&)> listener) {
+  arrival_ = std::move(listener);
+}
+
+Result<std::optional<QueuedC2d>> C2dQueues::Receive(const std::string& device_id,
+                                                    const std::string& generation_id) {
   std::lock_guard lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
   COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
   Clock::SteadyTime now = clock_.SteadyNow();
   for (size_t i = 0; i < q->entries.size();) {
     Entry& e = q->entries[i];
+    if (!generation_id.empty() && e.generation_id != generation_id) {
+      COFFRE_RETURN_IF_ERROR(rows_.Erase(e.row));
+      q->entries.erase(q->entries.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
     if (!e.lock_token.empty() && e.locked_until > now) {
       ++i;
       continue;

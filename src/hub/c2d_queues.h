@@ -10,6 +10,7 @@
 // delivered but uncompleted message comes back). Thread-safe.
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -42,8 +43,14 @@ class C2dQueues {
   // max_depth messages waiting or locked, or "MessageTooLarge" over 64 KiB.
   Status Enqueue(const std::string& device_id, const std::string& generation_id, C2dMessage message);
 
-  // Locks and returns the next waiting message, or nullopt if none.
-  Result<std::optional<QueuedC2d>> Receive(const std::string& device_id);
+  // Locks and returns the next waiting message, or nullopt if none. With a generation id,
+  // messages queued for an earlier device of the same id (deleted and created again) are
+  // dropped instead, as Azure drops a deleted device's queue.
+  Result<std::optional<QueuedC2d>> Receive(const std::string& device_id,
+                                           const std::string& generation_id = "");
+
+  // Called with the device id after each enqueue (outside the lock), e.g. to wake its session.
+  void SetArrivalListener(std::function<void(const std::string&)> listener);
 
   // By the lock token Receive gave. FAILED_PRECONDITION with detail "DeviceMessageLockLost" if
   // the message is gone or its lock expired.
@@ -76,6 +83,7 @@ class C2dQueues {
     Clock::SteadyTime locked_until;
     Clock::WallTime expiry;
     uint32_t delivery_count = 0;
+    std::string generation_id;
   };
   struct DeviceQueue {
     std::string prefix;  // "c2d/<hmac of the device id>/"
@@ -96,6 +104,7 @@ class C2dQueues {
   std::mutex mu_;
   std::map<std::string, DeviceQueue> queues_;      // by device id; guarded by mu_
   std::optional<uint64_t> next_feedback_sequence_;  // guarded by mu_
+  std::function<void(const std::string&)> arrival_;  // set before use
 };
 
 }  // namespace coffre::hub

@@ -37,10 +37,13 @@ bool ValidMethodName(std::string_view name) {
 
 MethodCalls::MethodCalls() : thread_([this] { Run(); }) {}
 
-MethodCalls::~MethodCalls() {
+MethodCalls::~MethodCalls() { Stop(); }
+
+void MethodCalls::Stop() {
   std::map<std::string, Call> left;
   {
     std::lock_guard lock(mu_);
+    if (stopping_) return;
     stopping_ = true;
     left.swap(calls_);
   }

@@ -61,7 +61,10 @@ class MethodCalls {
   using SteadyClock = std::chrono::steady_clock;
 
   MethodCalls();   // starts the deadline thread
-  ~MethodCalls();  // ends every call still waiting as UNAVAILABLE, joins the thread
+  ~MethodCalls();  // Stop()
+  // Ends every call still waiting as UNAVAILABLE and joins the thread; later calls end at once
+  // as UNAVAILABLE and answers are ignored. Idempotent.
+  void Stop();
   MethodCalls(const MethodCalls&) = delete;
   MethodCalls& operator=(const MethodCalls&) = delete;
 

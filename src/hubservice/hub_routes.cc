@@ -21,7 +21,11 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       read_api_(parts.store, parts.groups, parts.policies,
                 [this] { return encryption_api_.RefuseIfInaccessible(); }),
       device_api_(parts.auth, parts.ingest, &parts.quotas),
-      key_events_api_(parts.monitor, parts.config, clock) {
+      key_events_api_(parts.monitor, parts.config, clock),
+      twin_api_(parts.twins, parts.methods, parts.policies),
+      query_api_(parts.registry, parts.twins, parts.policies),
+      c2d_device_api_(parts.auth, parts.c2d),
+      c2d_service_api_(parts.registry, parts.c2d, parts.policies) {
   service_api_.set_throttle(&throttle_);
 }
 
@@ -44,6 +48,10 @@ std::optional<net::HttpResponse> HubRoutes::SyncRoutes(const net::HttpRequest& r
   if (auto response = encryption_api_.Handle(r)) return response;
   if (auto response = key_events_api_.Handle(r)) return response;  // also while Inaccessible
   if (auto refusal = encryption_api_.RefuseIfInaccessible()) return refusal;
+  if (auto response = query_api_.Handle(r)) return response;
+  // The service's send is a POST on the path where devices GET: it goes first.
+  if (auto response = c2d_service_api_.Handle(r)) return response;
+  if (auto response = c2d_device_api_.Handle(r)) return response;
   return service_api_.Handle(r);
 }
 
@@ -53,6 +61,7 @@ void HubRoutes::Route(const net::HttpRequest& r, const net::HttpResponder& respo
   // threads: no io thread waits for them.
   if (read_api_.Handle(r, respond)) return;
   if (device_api_.Handle(r, respond)) return;
+  if (twin_api_.Handle(r, respond)) return;
   respond.Send(hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target));
 }
 
@@ -73,7 +82,9 @@ void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
     }
     return;
   }
-  if (r.method == "PUT" || r.method == "DELETE") {
+  bool writes = r.method == "PUT" || r.method == "DELETE" || hubapi::TwinApi::Writes(r) ||
+                hubapi::C2dDeviceApi::Matches(r) || hubapi::C2dServiceApi::Matches(r);
+  if (writes) {
     if (!store_writes_.Post([this, r, respond] { Route(r, respond); })) {
       respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
                                              "Too many registry changes are waiting."));

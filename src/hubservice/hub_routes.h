@@ -1,9 +1,10 @@
 #pragma once
 // HubRoutes: the hub's HTTPS port behind the TLS server. It owns the APIs (encryption, key
-// events, service, read, device), the throttle and the two work queues, and dispatches each
-// request: throttled sources first, then encryption and key events (also while Inaccessible),
-// the Inaccessible refusal, the service, read and device APIs, else 404. Changing the customer
-// key, and PUT and DELETE (synced writes), run on the work queues, off the io threads.
+// events, service, twins and methods, query, C2D, read, device), the throttle and the two work
+// queues, and dispatches each request: throttled sources first, then encryption and key events
+// (also while Inaccessible), the Inaccessible refusal, the other APIs, else 404. Changing the
+// customer key, and synced writes (PUT, DELETE, twin PATCH, C2D), run on the work queues, off
+// the io threads.
 // Thread-safe once constructed; every part passed in must outlive it.
 
 #include <optional>
@@ -19,12 +20,16 @@
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
+#include "hubapi/c2d_device_api.h"
+#include "hubapi/c2d_service_api.h"
 #include "hubapi/device_api.h"
 #include "hubapi/encryption_api.h"
 #include "hubapi/http_throttle.h"
 #include "hubapi/key_events_api.h"
+#include "hubapi/query_api.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
+#include "hubapi/twin_api.h"
 #include "net/https_server.h"
 
 namespace coffre::hubservice {
@@ -41,6 +46,9 @@ struct HubParts {
   hub::EncryptionConfig& config;
   hub::KeyCustody& custody;
   hub::HubKeys& keys;
+  hub::Twins& twins;
+  hub::MethodCalls& methods;
+  hub::C2dQueues& c2d;
 };
 
 class HubRoutes {
@@ -69,6 +77,10 @@ class HubRoutes {
   hubapi::ReadApi read_api_;
   hubapi::DeviceApi device_api_;
   hubapi::KeyEventsApi key_events_api_;
+  hubapi::TwinApi twin_api_;
+  hubapi::QueryApi query_api_;
+  hubapi::C2dDeviceApi c2d_device_api_;
+  hubapi::C2dServiceApi c2d_service_api_;
   // Changing the customer key makes vault round trips and synced writes, and registry and
   // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes_{"https"};

@@ -10,6 +10,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "hubservice/bootstrap_files.h"
+#include "hubservice/hub_device_features.h"
 #include "hubservice/hub_routes.h"
 #include "mqtt/websocket_path.h"
 #include "storage/file_cipher.h"
@@ -118,15 +119,30 @@ Status HubService::StartServers() {
                                         [this](const hub::EncryptionStatus& s) { OnKeyStatus(s); });
 
   quotas_ = std::make_unique<hub::Quotas>(o.quotas);
+  rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
+  twin_store_ = std::make_unique<hub::TwinStore>(*rows_, SystemClock());
+  twins_ = std::make_unique<hub::Twins>(*registry_, *twin_store_, SystemClock());
+  c2d_ = std::make_unique<hub::C2dQueues>(*rows_, SystemClock());
+  methods_ = std::make_unique<hub::MethodCalls>();
+  features_ = std::make_unique<HubDeviceFeatures>(*registry_, *twins_, *methods_, *c2d_);
   mqtt::MqttServerOptions mqtt_options = o.mqtt;
   mqtt_options.cert_file = o.tls_cert;
   mqtt_options.key_file = o.tls_key;
+  mqtt_options.features = features_.get();
   COFFRE_ASSIGN_OR_RETURN(
       mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
+  // Hub-to-device traffic goes to the devices' MQTT sessions.
+  methods_->SetSink(*mqtt_);
+  twins_->SetDesiredListener([this](const hub::TwinId& id, const nlohmann::json& patch, int64_t version) {
+    nlohmann::json told = patch;
+    told["$version"] = version;
+    mqtt_->SendDesired(id, told.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), version);
+  });
+  c2d_->SetArrivalListener([this](const std::string& device_id) { mqtt_->C2dWaiting(device_id); });
 
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
-               *config_, *custody_, *keys_},
+               *config_, *custody_, *keys_, *twins_, *methods_, *c2d_},
       o.throttling, SystemClock());
   net::HttpsServerOptions https_options = o.https;
   https_options.cert_file = o.tls_cert;
@@ -163,6 +179,9 @@ void HubService::Stop() {
   if (monitor_) monitor_->Stop();
   if (https_) https_->Stop();
   if (routes_) routes_->Stop();
+  // Calls still waiting end (503) before the sessions that would answer them go.
+  if (methods_) methods_->Stop();
+  if (features_) features_->Stop();
   if (mqtt_) mqtt_->Stop();
   if (ingest_) ingest_->Stop();
 }

@@ -29,6 +29,9 @@
 #include "common/result.h"
 #include "crypto/secret_bytes.h"
 #include "hub/access_policies.h"
+#include "hub/c2d_queues.h"
+#include "hub/method_calls.h"
+#include "hub/twins.h"
 #include "hub/consumer_groups.h"
 #include "hub/device_auth.h"
 #include "hub/encryption_settings.h"
@@ -46,6 +49,7 @@
 
 namespace coffre::hubservice {
 
+class HubDeviceFeatures;
 class HubRoutes;
 
 class HubService {
@@ -95,6 +99,12 @@ class HubService {
   std::unique_ptr<hub::ConsumerGroups> groups_;
   std::unique_ptr<hub::KeyMonitor> monitor_;
   std::unique_ptr<hub::Quotas> quotas_;
+  std::unique_ptr<hub::SealedRows> rows_;  // twins and C2D queues
+  std::unique_ptr<hub::TwinStore> twin_store_;
+  std::unique_ptr<hub::Twins> twins_;
+  std::unique_ptr<hub::C2dQueues> c2d_;
+  std::unique_ptr<hub::MethodCalls> methods_;
+  std::unique_ptr<HubDeviceFeatures> features_;
   std::unique_ptr<mqtt::MqttServer> mqtt_;
   std::unique_ptr<HubRoutes> routes_;
   std::unique_ptr<net::HttpsServer> https_;

@@ -10,6 +10,8 @@
 
 #include "common/encoding.h"
 #include "common/log.h"
+#include "common/time_format.h"
+#include "mqtt/topics.h"
 
 namespace coffre::mqtt {
 
@@ -215,6 +217,102 @@ void Connection::DrainAcks() {
   Apply(std::move(all));
 }
 
+hub::TwinId Connection::Identity() const {
+  return hub::TwinId{session_.device_id(), session_.module_id()};
+}
+
+bool Connection::DeliverMethod(std::string_view name, std::string_view rid,
+                               std::string_view payload) {
+  if (!methods_subscribed_.load()) return false;
+  asio::post(transport_->executor(), [self = shared_from_this(), name = std::string(name),
+                                      rid = std::string(rid), payload = std::string(payload)] {
+    self->Apply(self->session_.SendMethod(name, rid, payload));
+  });
+  return true;
+}
+
+void Connection::SendDesired(const std::string& patch, int64_t version) {
+  asio::post(transport_->executor(), [self = shared_from_this(), patch, version] {
+    self->Apply(self->session_.SendDesired(patch, version));
+  });
+}
+
+void Connection::PullC2d() {
+  asio::post(transport_->executor(), [self = shared_from_this()] { self->PullC2dNow(); });
+}
+
+// One C2D message in flight per session: the next is fetched once the device acknowledged the
+// last (Azure delivers a device's queue in order).
+void Connection::PullC2dNow() {
+  if (shut_ || shared_.features == nullptr || session_.module_id() ||
+      !session_.subscribed(SessionFeature::kC2d) || c2d_fetching_ || session_.c2d_in_flight() > 0) {
+    return;
+  }
+  c2d_fetching_ = true;
+  shared_.features->NextC2d(session_.device_id(),
+                            [self = shared_from_this()](std::optional<hub::QueuedC2d> next) {
+                              asio::post(self->transport_->executor(),
+                                         [self, next = std::move(next)]() mutable {
+                                           self->Deliver(std::move(next));
+                                         });
+                            });
+}
+
+void Connection::Deliver(std::optional<hub::QueuedC2d> message) {
+  c2d_fetching_ = false;
+  if (!message) return;
+  if (shut_ || !session_.subscribed(SessionFeature::kC2d)) {
+    // Locked for a session that is gone: back to the queue for the next one.
+    shared_.features->AbandonC2d(session_.device_id(), message->lock_token);
+    return;
+  }
+  hub::MessageProperties properties = message->message.properties;
+  properties.system.to = "/devices/" + session_.device_id() + "/messages/devicebound";
+  if (message->message.expiry) {
+    properties.system.expiry_time = FormatIsoTime(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      message->message.expiry->time_since_epoch())
+                                                      .count());
+  }
+  std::string topic = CloudToDeviceTopic(session_.device_id(), FormatPropertyBag(properties));
+  Apply(session_.SendC2d(topic, AsBytes(message->message.body), message->lock_token));
+}
+
+void Connection::SubmitTwinRequest(const IotHubRequest& request, std::string body) {
+  auto reply = [self = shared_from_this(), rid = request.rid](int status, std::string text,
+                                                               std::optional<int64_t> version) {
+    asio::post(self->transport_->executor(), [self, rid, status, text = std::move(text), version] {
+      self->Apply(self->session_.OnTwinReply(rid, status, text, version));
+    });
+  };
+  if (shared_.features == nullptr) {
+    return reply(501, R"({"errorCode":501001,"message":"Twins are not served by this hub."})",
+                 std::nullopt);
+  }
+  shared_.features->TwinRequest(Identity(), request, std::move(body), std::move(reply));
+}
+
+void Connection::SubmitMethodResponse(const std::string& rid, int status, std::string payload) {
+  if (shared_.features != nullptr) {
+    shared_.features->MethodResponse(Identity(), rid, status, std::move(payload));
+  }
+}
+
+void Connection::Subscribed(SessionFeature feature) {
+  if (shared_.features == nullptr) return;
+  if (feature == SessionFeature::kMethods) {
+    methods_subscribed_ = true;
+    shared_.features->MethodsSubscribed(Identity());
+  } else if (feature == SessionFeature::kC2d) {
+    PullC2dNow();
+  }
+}
+
+void Connection::C2dAcknowledged(const std::string& lock_token) {
+  if (shared_.features == nullptr) return;
+  shared_.features->CompleteC2d(session_.device_id(), lock_token);
+  PullC2dNow();
+}
+
 int64_t Connection::NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -364,6 +462,13 @@ void Connection::Shutdown() {
   shaped_.clear();
   ReleaseAdmission();
   if (session_.connected() || !session_.device_id().empty()) Unregister();
+  methods_subscribed_ = false;
+  // C2D messages delivered but not acknowledged go back to the queue now, not at lock expiry.
+  if (shared_.features != nullptr) {
+    for (const std::string& lock : session_.UnacknowledgedC2d()) {
+      shared_.features->AbandonC2d(session_.device_id(), lock);
+    }
+  }
   transport_->Close();
 }
 

@@ -40,7 +40,8 @@ struct ServerShared {
                hub::Registry& r, hub::Quotas* q)
       : auth(a), ingest(i), registry(r), quotas(q), limits(o.limits), deadline(o.connect.deadline),
         admission(o.connect.max_unauthenticated, o.connect.max_unauthenticated_per_source),
-        failed_auth(o.connect.failed_auth_per_source), d2c_max_delay(o.d2c_max_delay) {}
+        failed_auth(o.connect.failed_auth_per_source), d2c_max_delay(o.d2c_max_delay),
+        features(o.features) {}
 
   hub::DeviceAuthenticator& auth;
   hub::TelemetryIngest& ingest;
@@ -51,6 +52,7 @@ struct ServerShared {
   Admission admission;                       // unauthenticated connections
   RateLimiter failed_auth;                   // refused CONNECTs, per source address
   const std::chrono::milliseconds d2c_max_delay;
+  DeviceFeatures* const features;  // nullable: telemetry only
   // Counts identity changes: a connection that authenticated while one happened re-checks.
   std::atomic<uint64_t> identity_changes{0};
   std::mutex mu;
@@ -71,9 +73,19 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   // registry as it is now, and closes the connection if they no longer hold. Any thread.
   void Recheck();
 
+  // Hub-to-device traffic, from any thread (MqttServer finds the connection). DeliverMethod is
+  // false unless the session subscribed to methods.
+  bool DeliverMethod(std::string_view name, std::string_view rid, std::string_view payload);
+  void SendDesired(const std::string& patch, int64_t version);
+  void PullC2d();  // fetch the next C2D message if the session takes them and holds none
+
   // SessionHost, called on the strand.
   Result<hub::AuthenticatedDevice> Authenticate(const hub::DeviceCredentials& c) override;
   void SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_id) override;
+  void SubmitTwinRequest(const IotHubRequest& request, std::string body) override;
+  void SubmitMethodResponse(const std::string& rid, int status, std::string payload) override;
+  void Subscribed(SessionFeature feature) override;
+  void C2dAcknowledged(const std::string& lock_token) override;
   int64_t NowMs() override;
 
  private:
@@ -92,6 +104,9 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   };
 
   std::string IdentityKey() const;
+  hub::TwinId Identity() const;
+  void PullC2dNow();                                        // on the strand
+  void Deliver(std::optional<hub::QueuedC2d> message);      // on the strand
   void Durable(uint16_t packet_id, const Status& stored);  // any thread
   void DrainAcks();                                         // on the strand
   void Read();
@@ -132,6 +147,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   std::chrono::steady_clock::time_point shaped_since_;  // the head's wait began
   std::optional<boost::asio::steady_timer> shaping_timer_;
   bool read_paused_ = false;  // while shaped_ is not empty
+  std::atomic<bool> methods_subscribed_{false};  // read by DeliverMethod on any thread
+  bool c2d_fetching_ = false;  // a NextC2d is outstanding
   bool opened_ = false;
   bool closing_ = false;
   bool shut_ = false;

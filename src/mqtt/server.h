@@ -23,6 +23,8 @@
 #include "common/rate_limiter.h"
 #include "common/result.h"
 #include "hub/device_auth.h"
+#include "hub/method_calls.h"
+#include "mqtt/device_features.h"
 #include "hub/quotas.h"
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
@@ -54,9 +56,11 @@ struct MqttServerOptions {
   // Over the device-to-cloud quota, a message waits at most this long (Azure's traffic shaping)
   // before its connection is closed (Azure's ThrottleBacklogLimitExceeded disconnect).
   std::chrono::milliseconds d2c_max_delay{10'000};
+  // Twins, methods and C2D for devices (nullptr: telemetry only); must outlive the server.
+  DeviceFeatures* features = nullptr;
 };
 
-class MqttServer {
+class MqttServer : public hub::MethodSink {
  public:
   // auth, ingest, registry and quotas (nullable: no quota) must outlive the server.
   static Result<std::unique_ptr<MqttServer>> Start(MqttServerOptions options,
@@ -64,7 +68,7 @@ class MqttServer {
                                                    hub::TelemetryIngest& ingest,
                                                    hub::Registry& registry,
                                                    hub::Quotas* quotas = nullptr);
-  ~MqttServer();
+  ~MqttServer() override;
 
   // Takes over an HTTPS connection that asked for a WebSocket upgrade of kWebSocketPath
   // (mqtt/websocket_options.h). Call on the connection's strand (HttpsServer's on_upgrade).
@@ -77,6 +81,14 @@ class MqttServer {
   size_t unauthenticated() const;
   // Closes every device connection (the hub's keys became inaccessible). Thread-safe.
   void CloseAll();
+
+  // Hub-to-device traffic, from any thread. A direct method goes to the identity's session if
+  // it subscribed to methods (false otherwise); a desired-properties patch to its session if it
+  // subscribed to them; C2dWaiting tells the device's session to fetch its queued messages.
+  bool DeliverMethod(const hub::TwinId& target, std::string_view name, std::string_view rid,
+                     std::string_view payload) override;
+  void SendDesired(const hub::TwinId& target, const std::string& patch, int64_t version);
+  void C2dWaiting(const std::string& device_id);
   void Stop();
 
  private:

@@ -17,17 +17,25 @@ ConnectCode CodeFor(const Status& s) {
   }
 }
 
-// The topic filters of IoT Hub a device may subscribe to, for `device`.
-bool KnownFilter(std::string_view filter, const hub::AuthenticatedDevice& device) {
-  if (filter == "$iothub/twin/res/#" || filter == "$iothub/twin/PATCH/properties/desired/#" ||
-      filter == "$iothub/methods/POST/#") {
-    return true;
-  }
+// At most this many twin requests of one session wait for the hub; more get 429 at once.
+constexpr size_t kMaxTwinRequests = 16;
+
+// The IoT Hub feature a topic filter turns on for `device`; nullopt if it is not one a device
+// may subscribe to.
+std::optional<SessionFeature> FeatureOf(std::string_view filter, const hub::AuthenticatedDevice& device) {
+  if (filter == "$iothub/twin/res/#") return SessionFeature::kTwinResponses;
+  if (filter == "$iothub/twin/PATCH/properties/desired/#") return SessionFeature::kDesired;
+  if (filter == "$iothub/methods/POST/#") return SessionFeature::kMethods;
   std::string c2d = "devices/" + device.device_id +
                     (device.module_id ? "/modules/" + *device.module_id + "/inputs/#"
                                       : "/messages/devicebound/#");
-  return filter == c2d;
+  if (filter == c2d) return SessionFeature::kC2d;
+  return std::nullopt;
 }
+
+// IoT Hub's twin error body, which the SDK reads (it ignores the status in the topic).
+constexpr std::string_view kTooManyTwinRequests =
+    R"({"errorCode":429001,"message":"Too many twin requests are waiting on this connection."})";
 
 }  // namespace
 
@@ -67,13 +75,20 @@ Session::Output Session::OnBytes(ByteSpan data) {
     } else if (type == PacketType::kSubscribe) {
       HandleSubscribe(std::get<Subscribe>(d.packet), out);
     } else if (type == PacketType::kUnsubscribe) {
-      EncodePacketIdOnly(out.to_send, {PacketType::kUnsubAck, std::get<Unsubscribe>(d.packet).packet_id});
+      HandleUnsubscribe(std::get<Unsubscribe>(d.packet), out);
     } else if (type == PacketType::kPingReq) {
       EncodeBare(out.to_send, {PacketType::kPingResp});
     } else if (type == PacketType::kDisconnect) {
       Close(out, "the device disconnected");
     } else if (type == PacketType::kPubAck) {
-      // Acknowledgements of cloud-to-device messages: C2D delivery comes with its issue.
+      // A C2D message's acknowledgement completes it; an unknown packet id is ignored (a
+      // duplicate, or a message already put back).
+      auto it = c2d_in_flight_.find(std::get<PacketIdOnly>(d.packet).packet_id);
+      if (it != c2d_in_flight_.end()) {
+        std::string lock = std::move(it->second);
+        c2d_in_flight_.erase(it);
+        host_.C2dAcknowledged(lock);
+      }
     } else {
       Close(out, "a packet a device may not send");
     }
@@ -109,6 +124,9 @@ void Session::HandleConnect(const Connect& c, Output& out) {
 
 void Session::HandlePublish(const Publish& p, Output& out) {
   if (p.qos == 2) return Close(out, "QoS 2 is not supported by IoT Hub");
+  Result<std::optional<IotHubRequest>> request = MatchIotHubRequest(p.topic);
+  if (!request.has_value()) return Close(out, request.error().message());
+  if (request->has_value()) return HandleIotHubRequest(**request, p, out);
   std::optional<TelemetryTopic> topic = MatchTelemetryTopic(p.topic);
   if (!topic || topic->device_id != device_.device_id || topic->module_id != device_.module_id) {
     return Close(out, "PUBLISH to a topic this device may not use");
@@ -128,13 +146,89 @@ void Session::HandlePublish(const Publish& p, Output& out) {
   host_.SubmitTelemetry(std::move(message), p.qos == 1 ? p.packet_id : 0);
 }
 
+void Session::HandleIotHubRequest(const IotHubRequest& request, const Publish& p, Output& out) {
+  if (p.qos == 1) EncodePacketIdOnly(out.to_send, {PacketType::kPubAck, p.packet_id});
+  std::string body(AsChars(p.payload));
+  if (request.kind == IotHubRequest::Kind::kMethodResponse) {
+    return host_.SubmitMethodResponse(request.rid, request.status, std::move(body));
+  }
+  if (twin_requests_ >= kMaxTwinRequests) {
+    return Publish0(TwinResponseTopic(429, request.rid), kTooManyTwinRequests, out);
+  }
+  ++twin_requests_;
+  host_.SubmitTwinRequest(request, std::move(body));
+}
+
 void Session::HandleSubscribe(const Subscribe& s, Output& out) {
   SubAck ack{s.packet_id, {}};
+  std::vector<SessionFeature> added;
   for (const auto& [filter, qos] : s.filters) {
-    ack.codes.push_back(KnownFilter(filter, device_) ? std::min<uint8_t>(qos, 1)
-                                                     : kSubscriptionFailure);
+    std::optional<SessionFeature> feature = FeatureOf(filter, device_);
+    ack.codes.push_back(feature ? std::min<uint8_t>(qos, 1) : kSubscriptionFailure);
+    if (feature && !subscribed(*feature)) {
+      features_ |= static_cast<uint8_t>(*feature);
+      added.push_back(*feature);
+    }
   }
   EncodeSubAck(out.to_send, ack);
+  // After the SUBACK is queued: what the host delivers now follows it on the wire.
+  for (SessionFeature f : added) host_.Subscribed(f);
+}
+
+void Session::HandleUnsubscribe(const Unsubscribe& u, Output& out) {
+  for (std::string_view filter : u.filters) {
+    if (std::optional<SessionFeature> f = FeatureOf(filter, device_)) {
+      features_ &= static_cast<uint8_t>(~static_cast<uint8_t>(*f));
+    }
+  }
+  EncodePacketIdOnly(out.to_send, {PacketType::kUnsubAck, u.packet_id});
+}
+
+void Session::Publish0(std::string_view topic, std::string_view payload, Output& out) {
+  EncodePublish(out.to_send, {false, 0, false, topic, 0, AsBytes(payload)});
+}
+
+Session::Output Session::OnTwinReply(const std::string& rid, int status, const std::string& body,
+                                     std::optional<int64_t> version) {
+  Output out;
+  if (twin_requests_ > 0) --twin_requests_;
+  if (state_ != State::kConnected) return out;
+  Publish0(TwinResponseTopic(status, rid, version), body, out);
+  return out;
+}
+
+Session::Output Session::SendDesired(std::string_view patch, int64_t version) {
+  Output out;
+  if (state_ == State::kConnected && subscribed(SessionFeature::kDesired)) {
+    Publish0(DesiredPatchTopic(version), patch, out);
+  }
+  return out;
+}
+
+Session::Output Session::SendMethod(std::string_view name, std::string_view rid,
+                                    std::string_view payload) {
+  Output out;
+  if (state_ == State::kConnected && subscribed(SessionFeature::kMethods)) {
+    Publish0(MethodRequestTopic(name, rid), payload, out);
+  }
+  return out;
+}
+
+Session::Output Session::SendC2d(std::string_view topic, ByteSpan payload, std::string lock_token) {
+  Output out;
+  if (state_ != State::kConnected || !subscribed(SessionFeature::kC2d)) return out;
+  // A packet id not in use (at most a few messages are in flight per session).
+  while (next_packet_id_ == 0 || c2d_in_flight_.count(next_packet_id_) != 0) ++next_packet_id_;
+  uint16_t id = next_packet_id_++;
+  c2d_in_flight_.emplace(id, std::move(lock_token));
+  EncodePublish(out.to_send, {false, 1, false, topic, id, payload});
+  return out;
+}
+
+std::vector<std::string> Session::UnacknowledgedC2d() const {
+  std::vector<std::string> locks;
+  for (const auto& [id, lock] : c2d_in_flight_) locks.push_back(lock);
+  return locks;
 }
 
 Session::Output Session::OnDurable(uint16_t packet_id, const Status& stored) {

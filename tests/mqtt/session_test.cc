@@ -20,8 +20,20 @@ class FakeHost : public SessionHost {
   void SubmitTelemetry(hub::TelemetryMessage m, uint16_t packet_id) override {
     submitted.emplace_back(std::move(m), packet_id);
   }
+  void SubmitTwinRequest(const IotHubRequest& request, std::string body) override {
+    twin_requests.emplace_back(request, std::move(body));
+  }
+  void SubmitMethodResponse(const std::string& rid, int status, std::string payload) override {
+    method_responses.push_back(rid + " " + std::to_string(status) + " " + payload);
+  }
+  void Subscribed(SessionFeature feature) override { subscribed.push_back(feature); }
+  void C2dAcknowledged(const std::string& lock_token) override { acknowledged.push_back(lock_token); }
   int64_t NowMs() override { return now_ms; }
 
+  std::vector<std::pair<IotHubRequest, std::string>> twin_requests;
+  std::vector<std::string> method_responses;
+  std::vector<SessionFeature> subscribed;
+  std::vector<std::string> acknowledged;
   std::optional<Status> next_error;
   std::vector<std::pair<hub::TelemetryMessage, uint16_t>> submitted;
   int64_t now_ms = 1'800'000'000'000;
@@ -252,6 +264,84 @@ TEST(SessionConnectCapTest, APacketAnnouncedOverTheCapBeforeConnectCloses) {
   Bytes big = PublishBytes("devices/dev-01/messages/events/", 1, 1, std::string(4096, 'x'));
   EXPECT_FALSE(ok.OnBytes(big).close);
   EXPECT_EQ(host.submitted.size(), 1u);
+}
+
+class DeviceFeaturesSessionTest : public SessionTest {
+ protected:
+  void SubscribeAll(bool connect = true) {
+    if (connect) Connected();
+    Bytes sub;
+    EncodeSubscribe(sub, {3,
+                          {{"$iothub/twin/res/#", 0},
+                           {"$iothub/twin/PATCH/properties/desired/#", 0},
+                           {"$iothub/methods/POST/#", 0},
+                           {"devices/dev-01/messages/devicebound/#", 1}}});
+    session_.OnBytes(sub);
+  }
+  const Publish& OnlyPublish(const Session::Output& out) {
+    auto replies = Replies(out.to_send, keep_);
+    EXPECT_EQ(replies.size(), 1u);
+    static Publish none;
+    if (replies.size() != 1 || !std::holds_alternative<Publish>(replies[0])) return none;
+    last_ = std::get<Publish>(replies[0]);
+    return last_;
+  }
+  Publish last_;
+};
+
+TEST_F(DeviceFeaturesSessionTest, TwinRequestsGoToTheHostAndRepliesCarryTheRid) {
+  SubscribeAll();
+  EXPECT_EQ(host_.subscribed.size(), 4u);
+  EXPECT_TRUE(session_.OnBytes(PublishBytes("$iothub/twin/GET/?$rid=r1", 0, 0, " ")).to_send.empty());
+  session_.OnBytes(PublishBytes("$iothub/twin/PATCH/properties/reported/?$rid=r2", 0, 0, R"({"fw":"2"})"));
+  ASSERT_EQ(host_.twin_requests.size(), 2u);
+  EXPECT_EQ(host_.twin_requests[0].first.kind, IotHubRequest::Kind::kTwinGet);
+  EXPECT_EQ(host_.twin_requests[1].second, R"({"fw":"2"})");
+  const Publish& got = OnlyPublish(session_.OnTwinReply("r1", 200, R"({"desired":{}})", std::nullopt));
+  EXPECT_EQ(got.topic, "$iothub/twin/res/200/?$rid=r1");
+  const Publish& patched = OnlyPublish(session_.OnTwinReply("r2", 204, "", 5));
+  EXPECT_EQ(patched.topic, "$iothub/twin/res/204/?$rid=r2&$version=5");
+  EXPECT_TRUE(patched.payload.empty());
+}
+
+TEST_F(DeviceFeaturesSessionTest, TooManyWaitingTwinRequestsGet429AtOnce) {
+  SubscribeAll();
+  for (int i = 0; i < 16; ++i) {
+    session_.OnBytes(PublishBytes("$iothub/twin/GET/?$rid=" + std::to_string(i), 0, 0, ""));
+  }
+  const Publish& refused = OnlyPublish(session_.OnBytes(PublishBytes("$iothub/twin/GET/?$rid=x", 0, 0, "")));
+  EXPECT_EQ(refused.topic, "$iothub/twin/res/429/?$rid=x");
+  EXPECT_NE(std::string(AsChars(refused.payload)).find("errorCode"), std::string::npos);
+  EXPECT_EQ(host_.twin_requests.size(), 16u);
+}
+
+TEST_F(DeviceFeaturesSessionTest, MethodsDesiredAndC2dFlowOnlyToSubscribedSessions) {
+  Connected();
+  EXPECT_TRUE(session_.SendMethod("reboot", "1", "null").to_send.empty());
+  EXPECT_TRUE(session_.SendDesired(R"({"a":1,"$version":2})", 2).to_send.empty());
+  EXPECT_TRUE(session_.SendC2d("devices/dev-01/messages/devicebound/", AsBytes("x"), "lock").to_send.empty());
+  SubscribeAll(/*connect=*/false);
+  EXPECT_EQ(OnlyPublish(session_.SendMethod("reboot", "1", "null")).topic,
+            "$iothub/methods/POST/reboot/?$rid=1");
+  EXPECT_EQ(OnlyPublish(session_.SendDesired(R"({"a":1,"$version":2})", 2)).topic,
+            "$iothub/twin/PATCH/properties/desired/?$version=2");
+  const Publish& c2d = OnlyPublish(session_.SendC2d("devices/dev-01/messages/devicebound/%24.mid=m", AsBytes("hi"), "lock-1"));
+  EXPECT_EQ(c2d.qos, 1);
+  EXPECT_EQ(session_.UnacknowledgedC2d(), std::vector<std::string>{"lock-1"});
+  Bytes puback;
+  EncodePacketIdOnly(puback, {PacketType::kPubAck, c2d.packet_id});
+  session_.OnBytes(puback);
+  EXPECT_EQ(host_.acknowledged, std::vector<std::string>{"lock-1"});
+  EXPECT_TRUE(session_.UnacknowledgedC2d().empty());
+  session_.OnBytes(puback);  // a duplicate acknowledgement is ignored
+  EXPECT_EQ(host_.acknowledged.size(), 1u);
+  session_.OnBytes(PublishBytes("$iothub/methods/res/200/?$rid=1", 0, 0, R"({"ok":1})"));
+  EXPECT_EQ(host_.method_responses, std::vector<std::string>{R"(1 200 {"ok":1})"});
+}
+
+TEST_F(DeviceFeaturesSessionTest, ADeviceMayNotPublishTheHubsTopics) {
+  Connected();
+  EXPECT_TRUE(session_.OnBytes(PublishBytes("$iothub/methods/POST/x/?$rid=1", 0, 0, "")).close);
 }
 
 }  // namespace

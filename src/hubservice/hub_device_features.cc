@@ -1,0 +1,87 @@
+#include "hubservice/hub_device_features.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "hubapi/service_api.h"
+#include "net/http_error.h"
+
+namespace coffre::hubservice {
+
+using nlohmann::json;
+
+namespace {
+
+// A twin failure as the SDK reads it: {"errorCode": <status>001, "message": ...}; the status
+// goes in the topic.
+std::pair<int, std::string> TwinError(const Status& s) {
+  net::HttpError e = net::HttpErrorFor(s, hubapi::RegistryErrors());
+  int status = static_cast<int>(e.status);
+  json body = {{"errorCode", status * 1000 + 1}, {"message", s.message()}};
+  return {status, body.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
+}  // namespace
+
+void HubDeviceFeatures::TwinRequest(const hub::TwinId& id, const mqtt::IotHubRequest& request,
+                                    std::string body, TwinReply reply) {
+  bool queued = work_.Post([this, id, request, body = std::move(body), reply] {
+    if (request.kind == mqtt::IotHubRequest::Kind::kTwinGet) {
+      Result<json> twin = twins_.DeviceGet(id);
+      if (!twin.has_value()) {
+        auto [status, error] = TwinError(twin.error());
+        return reply(status, std::move(error), std::nullopt);
+      }
+      return reply(200, twin->dump(-1, ' ', false, json::error_handler_t::replace), std::nullopt);
+    }
+    json patch = json::parse(body, nullptr, false);
+    if (patch.is_discarded()) {
+      auto [status, error] = TwinError(InvalidArgument("The reported properties are not JSON."));
+      return reply(status, std::move(error), std::nullopt);
+    }
+    Result<int64_t> version = twins_.Report(id, patch);
+    if (!version.has_value()) {
+      auto [status, error] = TwinError(version.error());
+      return reply(status, std::move(error), std::nullopt);
+    }
+    reply(204, "", *version);
+  });
+  if (!queued) {
+    auto [status, error] = TwinError(ResourceExhausted("Too many twin requests are waiting."));
+    reply(429, std::move(error), std::nullopt);
+  }
+}
+
+void HubDeviceFeatures::MethodResponse(const hub::TwinId& id, const std::string& rid, int status,
+                                       std::string payload) {
+  methods_.Respond(id, rid, hub::MethodResponse{status, std::move(payload)});
+}
+
+void HubDeviceFeatures::MethodsSubscribed(const hub::TwinId& id) { methods_.Subscribed(id); }
+
+void HubDeviceFeatures::NextC2d(const std::string& device_id, C2dNext done) {
+  bool queued = work_.Post([this, device_id, done] {
+    Result<hub::DeviceIdentity> device = registry_.Get(device_id);
+    if (!device.has_value()) return done(std::nullopt);
+    Result<std::optional<hub::QueuedC2d>> next = c2d_.Receive(device_id, device->generation_id);
+    if (!next.has_value()) {
+      LogLine("c2d", "device " + device_id + ": " + next.error().ToString());
+      return done(std::nullopt);
+    }
+    done(std::move(*next));
+  });
+  if (!queued) done(std::nullopt);  // the device's next reconnect or message tries again
+}
+
+void HubDeviceFeatures::CompleteC2d(const std::string& device_id, const std::string& lock_token) {
+  work_.Post([this, device_id, lock_token] {
+    Status s = c2d_.Complete(device_id, lock_token);
+    if (!s.ok()) LogLine("c2d", "device " + device_id + ": completing: " + s.ToString());
+  });
+}
+
+void HubDeviceFeatures::AbandonC2d(const std::string& device_id, const std::string& lock_token) {
+  work_.Post([this, device_id, lock_token] { (void)c2d_.Abandon(device_id, lock_token); });
+}
+
+}  // namespace coffre::hubservice
