@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 preset="${1:-release}"
 shift || true
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+# Paths relative to the clone, so another clone (or a worktree) of the repository hits the same
+# cache entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 cmake --preset "$preset" >/dev/null
 targets=()
 [ $# -gt 0 ] && targets=(--target "$@")
