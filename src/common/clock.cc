@@ -8,8 +8,14 @@ int64_t Clock::NowSeconds() const {
   return duration_cast<std::chrono::seconds>(Now().time_since_epoch()).count();
 }
 
-int64_t Clock::NowMillis() const {
-  return duration_cast<std::chrono::milliseconds>(Now().time_since_epoch()).count();
+int64_t Clock::NowMillis() const { return ToMillis(Now()); }
+
+int64_t ToMillis(Clock::WallTime t) {
+  return duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+Clock::WallTime FromMillis(int64_t ms) {
+  return Clock::WallTime(duration_cast<Clock::WallTime::duration>(std::chrono::milliseconds(ms)));
 }
 
 namespace {

@@ -25,6 +25,10 @@ class Clock {
   int64_t NowMillis() const;
 };
 
+// Wall time as milliseconds since the epoch and back, for formats that store integers.
+int64_t ToMillis(Clock::WallTime t);
+Clock::WallTime FromMillis(int64_t ms);
+
 // The real clocks of the process.
 Clock& SystemClock();
 

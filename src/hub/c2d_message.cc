@@ -10,14 +10,6 @@ using nlohmann::json;
 
 namespace {
 
-int64_t Millis(Clock::WallTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-Clock::WallTime FromMillis(int64_t ms) {
-  return Clock::WallTime(std::chrono::duration_cast<Clock::WallTime::duration>(
-      std::chrono::milliseconds(ms)));
-}
-
 const std::pair<std::optional<std::string> SystemProperties::*, const char*> kSystemFields[] = {
     {&SystemProperties::message_id, "mid"},     {&SystemProperties::correlation_id, "cid"},
     {&SystemProperties::user_id, "uid"},        {&SystemProperties::to, "to"},
@@ -66,7 +58,7 @@ json C2dFeedback::ToJson() const {
           {"deviceGenerationId", device_generation_id},
           {"statusCode", C2dOutcomeName(outcome)},
           {"description", kDescriptions[static_cast<int>(outcome)]},
-          {"enqueuedTimeUtc", FormatIsoTime(Millis(enqueued_time))}};
+          {"enqueuedTimeUtc", FormatIsoTime(ToMillis(enqueued_time))}};
 }
 
 Result<C2dFeedback> C2dFeedback::FromJson(const json& j) {
@@ -108,9 +100,9 @@ json QueuedC2d::ToJson() const {
           {"app", std::move(app)},
           {"body", Base64Encode(AsBytes(message.body))},
           {"ack", C2dAckName(message.ack)},
-          {"expiry", message.expiry ? Millis(*message.expiry) : 0},
+          {"expiry", message.expiry ? ToMillis(*message.expiry) : 0},
           {"generation", device_generation_id},
-          {"enqueued", Millis(enqueued_time)},
+          {"enqueued", ToMillis(enqueued_time)},
           {"deliveries", delivery_count}};
 }
 

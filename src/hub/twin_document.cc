@@ -16,10 +16,7 @@ namespace {
 constexpr std::string_view kLastUpdated = "$lastUpdated";
 constexpr std::string_view kLastUpdatedVersion = "$lastUpdatedVersion";
 
-std::string IsoTime(Clock::WallTime t) {
-  return FormatIsoTime(
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-}
+std::string IsoTime(Clock::WallTime t) { return FormatIsoTime(ToMillis(t)); }
 
 // Azure's key rule: any UTF-8 but control characters (C0, DEL, C1), '.', '$' and space.
 Status CheckKey(std::string_view key, const std::string& path, const TwinLimits& limits) {

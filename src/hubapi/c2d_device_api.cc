@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "common/strings.h"
 #include "common/time_format.h"
@@ -40,16 +41,6 @@ std::optional<C2dRoute> MatchRoute(std::string_view target) {
     if (seg[5] != "abandon") return std::nullopt;
     r.abandon = true;
   }
-  return r;
-}
-
-int64_t Millis(Clock::WallTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-HttpResponse NoContent() {
-  HttpResponse r;
-  r.status = 204;
   return r;
 }
 
@@ -113,10 +104,10 @@ HttpResponse C2dDeviceApi::Receive(const std::string& device_id) {
   header("ETag", "\"" + m.lock_token + "\"");
   header("iothub-to", "/devices/" + PercentEncode(device_id) + "/messages/devicebound");
   header("iothub-sequencenumber", std::to_string(m.sequence));
-  header("iothub-enqueuedtime", FormatIsoTime(Millis(m.enqueued_time)));
+  header("iothub-enqueuedtime", FormatIsoTime(ToMillis(m.enqueued_time)));
   header("iothub-deliverycount", std::to_string(m.delivery_count));
   header("iothub-ack", std::string(hub::C2dAckName(m.message.ack)));
-  if (m.message.expiry) header("iothub-expiry", FormatIsoTime(Millis(*m.message.expiry)));
+  if (m.message.expiry) header("iothub-expiry", FormatIsoTime(ToMillis(*m.message.expiry)));
   if (sys.message_id) header("iothub-messageid", *sys.message_id);
   if (sys.correlation_id) header("iothub-correlationid", *sys.correlation_id);
   if (sys.user_id) header("iothub-userid", *sys.user_id);

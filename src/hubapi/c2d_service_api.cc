@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "common/numbers.h"
 #include "common/strings.h"
@@ -51,18 +52,6 @@ std::optional<Route> MatchRoute(const HttpRequest& request) {
   return std::nullopt;
 }
 
-HttpResponse Json(const json& body) {
-  HttpResponse r;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
-HttpResponse NoContent() {
-  HttpResponse r;
-  r.status = 204;
-  return r;
-}
-
 // No control characters: each property goes back out as an HTTP header or an MQTT topic.
 bool Printable(std::string_view s) {
   for (char c : s) {
@@ -92,8 +81,7 @@ Result<hub::C2dMessage> MessageFrom(const HttpRequest& request) {
     } else if (is("iothub-expiry")) {
       auto ms = ParseIsoTime(value);
       if (!ms) return InvalidArgument("iothub-expiry must be an ISO 8601 time.");
-      m.expiry = Clock::WallTime(std::chrono::duration_cast<Clock::WallTime::duration>(
-          std::chrono::milliseconds(*ms)));
+      m.expiry = FromMillis(*ms);
     } else if (is("iothub-ack")) {
       auto ack = hub::ParseC2dAck(value);
       if (!ack) return InvalidArgument("iothub-ack must be none, positive, negative or full.");
@@ -150,7 +138,7 @@ HttpResponse C2dServiceApi::Purge(const std::string& device_id) {
   if (!device.has_value()) return ErrorFor(device.error());
   Result<size_t> purged = queues_.Purge(device_id);
   if (!purged.has_value()) return ErrorFor(purged.error());
-  return Json({{"deviceId", device_id}, {"totalMessagesPurged", *purged}});
+  return JsonResponse({{"deviceId", device_id}, {"totalMessagesPurged", *purged}});
 }
 
 HttpResponse C2dServiceApi::Feedback(const HttpRequest& request, std::string_view token) {
@@ -161,7 +149,7 @@ HttpResponse C2dServiceApi::Feedback(const HttpRequest& request, std::string_vie
     if (batch->records.empty()) return NoContent();
     json records = json::array();
     for (const auto& f : batch->records) records.push_back(f.ToJson());
-    HttpResponse r = Json(records);
+    HttpResponse r = JsonResponse(records);
     auto last = hub::C2dQueues::FeedbackNumber(batch->rows.back());
     r.headers.emplace_back("ETag", "\"" + std::to_string(last.value_or(0)) + "\"");
     return r;

@@ -166,11 +166,7 @@ std::optional<HttpResponse> DeviceApi::Submit(const HttpRequest& request,
     message.enqueued_ms = now;
     Status submitted = ingest_.Submit(std::move(message), [respond, left](const Status& s) {
       if (!s.ok()) return respond.Send(ServiceApi::Error(503, "ServiceUnavailable", s.message()));
-      if (left->fetch_sub(1) == 1) {
-        HttpResponse r;
-        r.status = 204;
-        respond.Send(std::move(r));
-      }
+      if (left->fetch_sub(1) == 1) respond.Send(NoContent());
     });
     if (!submitted.ok()) {
       // Those already queued are stored; the device is told to send again, as before.

@@ -35,12 +35,6 @@ std::optional<int64_t> Number(const HttpRequest& request, const char* name) {
   return v;
 }
 
-HttpResponse Json(const json& body) {
-  HttpResponse r;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 }  // namespace
 
 namespace {
@@ -115,7 +109,7 @@ HttpResponse ReadApi::Partitions() {
                      {"beginSequence", store_.begin_sequence(p)},
                      {"endSequence", store_.end_sequence(p)}});
   }
-  return Json({{"partitionCount", store_.partitions()}, {"partitions", parts}});
+  return JsonResponse({{"partitionCount", store_.partitions()}, {"partitions", parts}});
 }
 
 std::optional<HttpResponse> ReadApi::Messages(int partition, const HttpRequest& request,
@@ -200,7 +194,7 @@ HttpResponse ReadApi::Groups(const std::vector<std::string>& seg, const HttpRequ
     if (!all.has_value()) return GroupError(all.error());
     json list = json::array();
     for (const auto& g : *all) list.push_back(GroupJson(g));
-    return Json({{"value", list}});
+    return JsonResponse({{"value", list}});
   }
   const std::string& name = seg[2];
   if (seg.size() == 6 && seg[3] == "partitions" && seg[5] == "checkpoint") {
@@ -213,21 +207,19 @@ HttpResponse ReadApi::Groups(const std::vector<std::string>& seg, const HttpRequ
   if (seg.size() != 3) return ServiceApi::Error(404, "NotFound", "No such telemetry path.");
   if (method == "GET") {
     Result<hub::ConsumerGroup> g = groups_.Get(name);
-    return g.has_value() ? Json(GroupJson(*g)) : GroupError(g.error());
+    return g.has_value() ? JsonResponse(GroupJson(*g)) : GroupError(g.error());
   }
   if (method == "PUT") {
     Result<hub::ConsumerGroup> g = groups_.Create(name);
     if (!g.has_value()) return GroupError(g.error());
-    HttpResponse r = Json(GroupJson(*g));
+    HttpResponse r = JsonResponse(GroupJson(*g));
     r.status = 201;
     return r;
   }
   if (method == "DELETE") {
     Status s = groups_.Delete(name);
     if (!s.ok()) return GroupError(s);
-    HttpResponse r;
-    r.status = 204;
-    return r;
+    return NoContent();
   }
   return ServiceApi::Error(405, "MethodNotAllowed", "Use GET, PUT or DELETE.");
 }
@@ -243,7 +235,7 @@ HttpResponse ReadApi::Checkpoint(const std::string& group, int partition,
                                "The consumer group '" + group + "' has no checkpoint for partition " +
                                    std::to_string(partition) + ".");
     }
-    return Json({{"offset", std::to_string((*c)->offset)}, {"updated", FormatIsoTime((*c)->updated_ms)}});
+    return JsonResponse({{"offset", std::to_string((*c)->offset)}, {"updated", FormatIsoTime((*c)->updated_ms)}});
   }
   if (request.method != "PUT") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET or PUT.");
   // The offset as Azure's checkpoint stores write it (a decimal string), or as a number.
@@ -264,7 +256,7 @@ HttpResponse ReadApi::Checkpoint(const std::string& group, int partition,
   }
   Status s = groups_.SetCheckpoint(group, partition, *offset);
   if (!s.ok()) return GroupError(s);
-  return Json({{"offset", std::to_string(*offset)}});
+  return JsonResponse({{"offset", std::to_string(*offset)}});
 }
 
 }  // namespace coffre::hubapi

@@ -45,13 +45,6 @@ json DeviceJson(const hub::DeviceIdentity& d) {
           {"capabilities", {{"iotEdge", false}}}};
 }
 
-HttpResponse Json(const json& body, unsigned status = 200) {
-  HttpResponse r;
-  r.status = status;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 }  // namespace
 
 // The registry marks which of a module call's identities is missing or exists with the
@@ -69,6 +62,19 @@ const net::HttpErrorTable& RegistryErrors() {
      {StatusCode::kDeadlineExceeded, {504, "GatewayTimeout"}}},
     {500, "ServerError"});
   return table;
+}
+
+HttpResponse JsonResponse(const json& body, unsigned status) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse NoContent() {
+  HttpResponse r;
+  r.status = 204;
+  return r;
 }
 
 HttpResponse ErrorFor(const Status& s) {
@@ -189,9 +195,10 @@ Result<hub::ModuleIdentity> ParseModule(const std::string& body, const std::stri
 HttpResponse ServiceApi::Error(unsigned status, std::string_view code, std::string_view message) {
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch()).count();
-  HttpResponse r = Json({{"Message", "ErrorCode:" + std::string(code) + ";" + std::string(message)},
-                         {"ExceptionMessage", "Tracking ID:coffre-TimeStamp:" + FormatIsoTime(now)}},
-                        status);
+  HttpResponse r =
+      JsonResponse({{"Message", "ErrorCode:" + std::string(code) + ";" + std::string(message)},
+                    {"ExceptionMessage", "Tracking ID:coffre-TimeStamp:" + FormatIsoTime(now)}},
+                   status);
   r.headers.emplace_back("iothub-errorcode", std::string(code));
   return r;
 }
@@ -203,7 +210,7 @@ HttpResponse ServiceApi::PutDevice(const HttpRequest& request, const std::string
   Result<hub::DeviceIdentity> saved =
       if_match.empty() ? registry_.Create(*device) : registry_.Update(*device, if_match);
   if (!saved.has_value()) return FromStatus(saved.error(), id);
-  return Json(DeviceJson(*saved));
+  return JsonResponse(DeviceJson(*saved));
 }
 
 HttpResponse ServiceApi::PutModule(const HttpRequest& request, const std::string& device_id,
@@ -214,7 +221,7 @@ HttpResponse ServiceApi::PutModule(const HttpRequest& request, const std::string
   Result<hub::ModuleIdentity> saved =
       if_match.empty() ? registry_.CreateModule(*module) : registry_.UpdateModule(*module, if_match);
   if (!saved.has_value()) return FromStatus(saved.error(), device_id);
-  return Json(ModuleJson(*saved));
+  return JsonResponse(ModuleJson(*saved));
 }
 
 // GET /devices/{id}/modules, and PUT/GET/DELETE /devices/{id}/modules/{mid}.
@@ -227,20 +234,18 @@ HttpResponse ServiceApi::Modules(const HttpRequest& request, const std::string& 
     if (!modules.has_value()) return FromStatus(modules.error(), device_id);
     json list = json::array();
     for (const auto& m : *modules) list.push_back(ModuleJson(m));
-    return Json(list);
+    return JsonResponse(list);
   }
   if (method == "PUT") return PutModule(request, device_id, *module_id);
   if (method == "GET") {
     Result<hub::ModuleIdentity> m = registry_.GetModule(device_id, *module_id);
     if (!m.has_value()) return FromStatus(m.error(), device_id);
-    return Json(ModuleJson(*m));
+    return JsonResponse(ModuleJson(*m));
   }
   if (method == "DELETE") {
     Status s = registry_.DeleteModule(device_id, *module_id, std::string(request.Header("If-Match")));
     if (!s.ok()) return FromStatus(s, device_id);
-    HttpResponse r;
-    r.status = 204;
-    return r;
+    return NoContent();
   }
   return Error(405, "MethodNotAllowed", "The method is not allowed on this path.");
 }
@@ -297,25 +302,23 @@ std::optional<HttpResponse> ServiceApi::Handle(const HttpRequest& request) {
       continuation = page->continuation;
     } while (!continuation.empty() && (statistics || list.size() < top));
     if (statistics) {
-      return Json({{"totalDeviceCount", total},
+      return JsonResponse({{"totalDeviceCount", total},
                    {"enabledDeviceCount", enabled},
                    {"disabledDeviceCount", total - enabled}});
     }
-    return Json(list);
+    return JsonResponse(list);
   }
   std::string id = PercentDecode(seg[1], false);
   if (method == "PUT") return PutDevice(request, id);
   if (method == "GET") {
     Result<hub::DeviceIdentity> d = registry_.Get(id);
     if (!d.has_value()) return FromStatus(d.error(), id);
-    return Json(DeviceJson(*d));
+    return JsonResponse(DeviceJson(*d));
   }
   if (method == "DELETE") {
     Status s = registry_.Delete(id, std::string(request.Header("If-Match")));
     if (!s.ok()) return FromStatus(s, id);
-    HttpResponse r;
-    r.status = 204;
-    return r;
+    return NoContent();
   }
   return Error(405, "MethodNotAllowed", "The method is not allowed on this path.");
 }

@@ -6,6 +6,8 @@
 // path (sr=host/devices/devB reaches only /devices/devB and its modules). Errors are Azure-shaped: {"Message":"ErrorCode:<Name>;<text>", ...} with an
 // iothub-errorcode header. Thread-safe.
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "hub/access_policies.h"
 #include "hub/registry.h"
 #include "net/http_error.h"
@@ -20,6 +22,10 @@ class HttpThrottle;
 const net::HttpErrorTable& RegistryErrors();
 // The error response for `s` (not OK) in the registry's terms.
 net::HttpResponse ErrorFor(const Status& s);
+// A JSON reply (text that is not UTF-8 replaced, never thrown on), and a 204 without a body:
+// how every hub route answers success.
+net::HttpResponse JsonResponse(const nlohmann::json& body, unsigned status = 200);
+net::HttpResponse NoContent();
 
 class ServiceApi {
  public:

@@ -43,13 +43,6 @@ std::optional<TwinRoute> MatchRoute(std::string_view target) {
   return std::nullopt;
 }
 
-HttpResponse Json(const json& body, unsigned status = 200) {
-  HttpResponse r;
-  r.status = status;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 // responseTimeoutInSeconds / connectTimeoutInSeconds: Azure's bounds, seconds.
 Result<std::chrono::seconds> Timeout(const JsonFields& body, std::string_view name, int fallback,
                                      int min) {
@@ -126,7 +119,7 @@ HttpResponse TwinApi::Twin(const HttpRequest& request, const hub::TwinId& id) {
     return ServiceApi::Error(405, "MethodNotAllowed", "Use GET, PATCH or PUT on a twin.");
   }
   if (!twin.has_value()) return ErrorFor(twin.error());
-  return Json(*twin);
+  return JsonResponse(*twin);
 }
 
 void TwinApi::Invoke(const HttpRequest& request, const hub::TwinId& id,
@@ -143,7 +136,7 @@ void TwinApi::Invoke(const HttpRequest& request, const hub::TwinId& id,
     if (!r.has_value()) return respond.Send(ErrorFor(r.error()));
     json payload = json::parse(r->payload, nullptr, false);
     if (payload.is_discarded()) payload = r->payload;  // not JSON: passed on as a string
-    respond.Send(Json({{"status", r->status}, {"payload", std::move(payload)}}));
+    respond.Send(JsonResponse({{"status", r->status}, {"payload", std::move(payload)}}));
   });
 }
 

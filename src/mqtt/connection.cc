@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "common/clock.h"
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/time_format.h"
@@ -269,9 +270,7 @@ void Connection::Deliver(std::optional<hub::QueuedC2d> message) {
   hub::MessageProperties properties = message->message.properties;
   properties.system.to = "/devices/" + session_.device_id() + "/messages/devicebound";
   if (message->message.expiry) {
-    properties.system.expiry_time = FormatIsoTime(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                      message->message.expiry->time_since_epoch())
-                                                      .count());
+    properties.system.expiry_time = FormatIsoTime(ToMillis(*message->message.expiry));
   }
   std::string topic = CloudToDeviceTopic(session_.device_id(), FormatPropertyBag(properties));
   Apply(session_.SendC2d(topic, AsBytes(message->message.body), message->lock_token));
