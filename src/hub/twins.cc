@@ -50,6 +50,12 @@ void Twins::SetDesiredListener(DesiredListener listener) {
 
 Result<Twins::Identity> Twins::Lookup(const TwinId& id) {
   COFFRE_ASSIGN_OR_RETURN(DeviceIdentity device, registry_.Get(id.device_id));
+  if (!id.module_id) return IdentityOf(device, nullptr);
+  COFFRE_ASSIGN_OR_RETURN(ModuleIdentity module, registry_.GetModule(id.device_id, *id.module_id));
+  return IdentityOf(device, &module);
+}
+
+Twins::Identity Twins::IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module) {
   Identity out;
   json f = {{"deviceId", device.device_id},
             {"status", device.status == DeviceStatus::kEnabled ? "enabled" : "disabled"},
@@ -57,7 +63,7 @@ Result<Twins::Identity> Twins::Lookup(const TwinId& id) {
             {"modelId", ""},
             {"capabilities", {{"iotEdge", false}}}};
   if (!device.status_reason.empty()) f["statusReason"] = device.status_reason;
-  if (!id.module_id) {
+  if (module == nullptr) {
     out.generation_id = device.generation_id;
     f["deviceEtag"] = device.etag;
     f["connectionState"] = device.connected ? "Connected" : "Disconnected";
@@ -66,15 +72,14 @@ Result<Twins::Identity> Twins::Lookup(const TwinId& id) {
     f["authenticationType"] = AuthTypeName(device.auth_type);
     f["x509Thumbprint"] = Thumbprints(device.primary_thumbprint, device.secondary_thumbprint);
   } else {
-    COFFRE_ASSIGN_OR_RETURN(ModuleIdentity module, registry_.GetModule(id.device_id, *id.module_id));
-    out.generation_id = module.generation_id;
-    f["moduleId"] = module.module_id;
-    f["deviceEtag"] = module.etag;
-    f["connectionState"] = module.connected ? "Connected" : "Disconnected";
-    f["lastActivityTime"] = FormatIsoTime(module.last_activity_ms);
-    f["cloudToDeviceMessageCount"] = module.c2d_message_count;
-    f["authenticationType"] = AuthTypeName(module.auth_type);
-    f["x509Thumbprint"] = Thumbprints(module.primary_thumbprint, module.secondary_thumbprint);
+    out.generation_id = module->generation_id;
+    f["moduleId"] = module->module_id;
+    f["deviceEtag"] = module->etag;
+    f["connectionState"] = module->connected ? "Connected" : "Disconnected";
+    f["lastActivityTime"] = FormatIsoTime(module->last_activity_ms);
+    f["cloudToDeviceMessageCount"] = module->c2d_message_count;
+    f["authenticationType"] = AuthTypeName(module->auth_type);
+    f["x509Thumbprint"] = Thumbprints(module->primary_thumbprint, module->secondary_thumbprint);
   }
   out.fields = std::move(f);
   return out;
@@ -92,6 +97,13 @@ json Twins::ServiceView(const Identity& identity, const TwinDocument& twin) cons
 
 Result<json> Twins::Get(const TwinId& id) {
   COFFRE_ASSIGN_OR_RETURN(Identity identity, Lookup(id));
+  COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, store_.Get(id, identity.generation_id));
+  return ServiceView(identity, twin);
+}
+
+Result<json> Twins::View(const DeviceIdentity& device, const ModuleIdentity* module) {
+  Identity identity = IdentityOf(device, module);
+  TwinId id{device.device_id, module ? std::optional<std::string>(module->module_id) : std::nullopt};
   COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, store_.Get(id, identity.generation_id));
   return ServiceView(identity, twin);
 }

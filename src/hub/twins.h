@@ -33,6 +33,9 @@ class Twins {
   // The twin as GET /twins/{id} returns it (identity fields, tags, properties with $metadata).
   // NOT_FOUND (detail "DeviceNotFound" or "ModuleNotFound") for an unknown identity.
   Result<nlohmann::json> Get(const TwinId& id);
+  // The same, for an identity the caller has just read from the registry (a query walking its
+  // listing), without reading the registry again. `module` null: the device's own twin.
+  Result<nlohmann::json> View(const DeviceIdentity& device, const ModuleIdentity* module);
   // PATCH /twins/{id}: body {"tags":{...},"properties":{"desired":{...}}}, either optional,
   // merged. INVALID_ARGUMENT for anything else in the body (reported properties included).
   Result<nlohmann::json> Patch(const TwinId& id, const nlohmann::json& body, const std::string& if_match);
@@ -51,6 +54,7 @@ class Twins {
     nlohmann::json fields;  // the identity part of the service view
   };
   Result<Identity> Lookup(const TwinId& id);
+  static Identity IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module);
   Result<nlohmann::json> Write(const TwinId& id, const nlohmann::json& body,
                                const std::string& if_match, bool replace);
   nlohmann::json ServiceView(const Identity& identity, const TwinDocument& twin) const;

@@ -46,12 +46,6 @@ Result<Position> Decode(std::string_view token) {
   return Position{j["r"].get<std::string>(), j["n"].get<uint64_t>()};
 }
 
-HttpResponse Json(const json& body) {
-  HttpResponse r;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 }  // namespace
 
 std::optional<HttpResponse> QueryApi::Handle(const HttpRequest& request) {
@@ -88,18 +82,15 @@ std::optional<HttpResponse> QueryApi::Handle(const HttpRequest& request) {
 
   json rows = json::array();
   hub::QueryGroups groups(*query);
-  // Each visited record is a twin; modules come with their device.
-  auto visit = [&](const hub::TwinId& id) -> Status {
-    Result<json> twin = twins_.Get(id);
-    if (!twin.has_value()) {
-      // Deleted between the listing and now: not part of the result.
-      return twin.error().code() == StatusCode::kNotFound ? Status::Ok() : twin.error();
-    }
-    if (!hub::QueryMatches(*query, *twin)) return Status::Ok();
+  // Each visited record is a twin of an identity the listing just read; modules come with their
+  // device.
+  auto visit = [&](const hub::DeviceIdentity& device, const hub::ModuleIdentity* module) -> Status {
+    COFFRE_ASSIGN_OR_RETURN(json twin, twins_.View(device, module));
+    if (!hub::QueryMatches(*query, twin)) return Status::Ok();
     if (aggregate) {
-      groups.Add(*twin);
+      groups.Add(twin);
     } else if (at.returned + rows.size() < limit) {
-      rows.push_back(hub::QueryProject(*query, *twin));
+      rows.push_back(hub::QueryProject(*query, twin));
     }
     return Status::Ok();
   };
@@ -112,13 +103,13 @@ std::optional<HttpResponse> QueryApi::Handle(const HttpRequest& request) {
     if (!page.has_value()) return ErrorFor(page.error());
     for (const auto& d : page->devices) {
       if (query->from == hub::Query::Source::kDevices) {
-        if (Status s = visit(hub::TwinId{d.device_id, std::nullopt}); !s.ok()) return ErrorFor(s);
+        if (Status s = visit(d, nullptr); !s.ok()) return ErrorFor(s);
         continue;
       }
       Result<std::vector<hub::ModuleIdentity>> modules = registry_.ListModules(d.device_id);
       if (!modules.has_value()) return ErrorFor(modules.error());
       for (const auto& m : *modules) {
-        if (Status s = visit(hub::TwinId{d.device_id, m.module_id}); !s.ok()) return ErrorFor(s);
+        if (Status s = visit(d, &m); !s.ok()) return ErrorFor(s);
       }
     }
     continuation = page->continuation;
@@ -126,7 +117,7 @@ std::optional<HttpResponse> QueryApi::Handle(const HttpRequest& request) {
     if (!aggregate && (rows.size() >= page_size || at.returned + rows.size() >= limit)) break;
   }
 
-  HttpResponse r = Json(aggregate ? groups.Rows() : rows);
+  HttpResponse r = JsonResponse(aggregate ? groups.Rows() : rows);
   if (!aggregate && !continuation.empty() && at.returned + rows.size() < limit) {
     r.headers.emplace_back("x-ms-continuation",
                            Encode(Position{continuation, at.returned + rows.size()}));
