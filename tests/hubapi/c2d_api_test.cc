@@ -30,7 +30,7 @@ class C2dApiTest : public ::testing::Test {
         *registry_, std::vector<std::string>{"localhost"}, clock_);
     rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
     queues_ = std::make_unique<hub::C2dQueues>(*rows_, clock_);
-    device_api_ = std::make_unique<C2dDeviceApi>(*auth_, *queues_);
+    device_api_ = std::make_unique<C2dDeviceApi>(*auth_, *registry_, *queues_);
     service_api_ = std::make_unique<C2dServiceApi>(*registry_, *queues_, *policies_);
     for (const char* id : {"d1", "d2"}) {
       hub::DeviceIdentity d;
@@ -136,6 +136,19 @@ TEST_F(C2dApiTest, RejectAbandonAndOtherDevices) {
   EXPECT_EQ(second.Header("iothub-deliverycount"), "2");
   EXPECT_EQ(Settle("d1", "DELETE", Lock(second) + "?reject").status, 204u);
   EXPECT_EQ(Receive("d1").status, 204u);
+}
+
+TEST_F(C2dApiTest, ADeviceCreatedAgainDoesNotReceiveItsPredecessorsMessages) {
+  ASSERT_EQ(Send("d1", "for the old d1").status, 204u);
+  ASSERT_TRUE(registry_->Delete("d1", "*").ok());
+  hub::DeviceIdentity d;
+  d.device_id = "d1";
+  keys_by_device_["d1"] = registry_->Create(d).value().primary_key;
+  EXPECT_EQ(Receive("d1").status, 204u);
+  ASSERT_EQ(Send("d1", "for the new d1").status, 204u);
+  net::HttpResponse got = Receive("d1");
+  ASSERT_EQ(got.status, 200u);
+  EXPECT_EQ(got.body, "for the new d1");
 }
 
 TEST_F(C2dApiTest, AFullQueueExpiryPurgeAndBadInput) {
