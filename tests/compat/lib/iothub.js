@@ -1,0 +1,94 @@
+'use strict';
+// Helpers for the IoT Hub compatibility tests that run on the stack run_on_default_ports.sh
+// started (the SDKs hard-code 443/8883): device clients of the unmodified device SDK over any
+// transport, registry calls that back off on the hub's registry quota as a real client would,
+// and the owner-only REST routes that stand in for the service SDK's AMQP C2D send and feedback
+// receiver until the hub speaks AMQP.
+
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { Client, ModuleClient } = require('azure-iot-device');
+const { NoRetry } = require('azure-iot-common');
+const s = require('./stack.js');
+
+const API = 'api-version=2021-04-12';
+
+function uniqueId(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${crypto.randomInt(1e6)}`;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Polls `predicate` every 20 ms until it holds, or fails after `ms`.
+async function waitFor(predicate, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+// A registry call that waits as told when the hub's registry quota throttles it (429 with
+// Retry-After), at most a few times.
+async function unthrottled(call) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (err.constructor.name !== 'ThrottlingError' || attempt >= 5) throw err;
+      await sleep(Number(err.response?.headers?.['retry-after'] ?? 1) * 1000);
+    }
+  }
+}
+
+function connectionString(stack, deviceId, key, moduleId) {
+  return `HostName=${stack.hub_host};DeviceId=${deviceId};` +
+    (moduleId ? `ModuleId=${moduleId};` : '') + `SharedAccessKey=${key}`;
+}
+
+// Opens the unmodified device SDK (or ModuleClient with `moduleId`) over `Transport` on the
+// SDK's own port, retries off so a refusal shows as an error.
+async function openClient(stack, identity, Transport, { moduleId } = {}) {
+  const cs = connectionString(stack, identity.deviceId, identity.authentication.symmetricKey.primaryKey,
+    moduleId);
+  const client = moduleId ? ModuleClient.fromConnectionString(cs, Transport)
+    : Client.fromConnectionString(cs, Transport);
+  client.setRetryPolicy(new NoRetry());
+  await client.open();
+  return client;
+}
+
+// The owner's REST view of the hub for what the service SDK sends over AMQP (C2D send,
+// feedback) or hides (raw status codes).
+function service(stack) {
+  const url = `https://localhost:${stack.https_port ?? 443}`;
+  return (method, path, body, headers = {}) => s.rawRequest({
+    url, method, path: `${path}${path.includes('?') ? '&' : '?'}${API}`, caFile: stack.ca_file, body,
+    headers: { authorization: s.serviceToken(stack.service_connection_string), ...headers },
+  });
+}
+
+// Enqueues a C2D message through the owner-only send route; resolves with the raw response.
+function sendC2d(stack, deviceId, body, headers = {}) {
+  return service(stack)('POST', `/devices/${encodeURIComponent(deviceId)}/messages/devicebound`, body,
+    { 'content-type': 'text/plain', ...headers });
+}
+
+// Reads and acknowledges every pending feedback record (as the AMQP feedback receiver would).
+async function drainFeedback(stack) {
+  const records = [];
+  for (;;) {
+    const batch = await service(stack)('GET', '/messages/serviceBound/feedback');
+    if (batch.status === 204) return records;
+    assert.equal(batch.status, 200, batch.text);
+    records.push(...batch.json);
+    const ack = await service(stack)('DELETE',
+      `/messages/serviceBound/feedback/${encodeURIComponent(batch.headers.etag)}`);
+    assert.equal(ack.status, 204, ack.text);
+  }
+}
+
+module.exports = {
+  API, uniqueId, sleep, waitFor, unthrottled, connectionString, openClient, service, sendC2d,
+  drainFeedback,
+};
