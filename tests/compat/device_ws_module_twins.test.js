@@ -96,9 +96,10 @@ describe('twins and methods over MQTT/WebSocket and for modules', () => {
     const d = (await registry.create({ deviceId: id })).responseBody;
     const client = await open(d, MqttWs);
     client.onDeviceMethod('setLed', (req, res) => res.send(200, { led: req.payload.color }));
-    await h.sleep(300);  // the SDK subscribes to the method topic in the background
     const r = await service.invokeDeviceMethod(id,
-      { methodName: 'setLed', payload: { color: 'green' }, responseTimeoutInSeconds: 10 });
+      { methodName: 'setLed', payload: { color: 'green' }, responseTimeoutInSeconds: 10,
+        // The SDK subscribes to the method topic in the background: the hub waits for it.
+        connectTimeoutInSeconds: 10 });
     assert.equal(r.result.status, 200);
     assert.deepEqual(r.result.payload, { led: 'green' });
   });
@@ -137,9 +138,10 @@ describe('twins and methods over MQTT/WebSocket and for modules', () => {
       assert.equal(stale.response.statusCode, 412);
 
       client.onMethod('calibrate', (req, res) => res.send(200, { module: moduleId, got: req.payload }));
-      await h.sleep(300);
       const r = await service.invokeDeviceMethod(deviceId, moduleId,
-        { methodName: 'calibrate', payload: [1, 2], responseTimeoutInSeconds: 10 });
+        { methodName: 'calibrate', payload: [1, 2], responseTimeoutInSeconds: 10,
+        // The SDK subscribes to the method topic in the background: the hub waits for it.
+        connectTimeoutInSeconds: 10 });
       assert.equal(r.result.status, 200);
       assert.deepEqual(r.result.payload, { module: moduleId, got: [1, 2] });
 

@@ -114,10 +114,11 @@ describe('twins, methods and queries driven by azure-iothub', () => {
     client.onDeviceMethod('reboot', (req, res) =>
       res.send(201, { accepted: req.payload.delay, method: req.methodName }));
     client.onDeviceMethod('silent', () => {});
-    await h.sleep(300);  // the SDK subscribes to the method topic in the background
 
     const ok = await service.invokeDeviceMethod(d.deviceId,
-      { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 });
+      { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10,
+        // The SDK subscribes to the method topic in the background: the hub waits for it.
+        connectTimeoutInSeconds: 10 });
     assert.equal(ok.result.status, 201);
     assert.deepEqual(ok.result.payload, { accepted: 5, method: 'reboot' });
     assert.equal(ok.message.statusCode, 200);
