@@ -9,29 +9,18 @@
 // The service side sends through the hub's owner-only REST route (the service SDK's AMQP sender
 // arrives in a later issue). Runs on the stack run_on_default_ports.sh started.
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { Registry } = require('azure-iothub');
 const { Http } = require('azure-iot-device-http');
 const { Mqtt } = require('azure-iot-device-mqtt');
-const s = require('./lib/stack.js');
 const h = require('./lib/iothub.js');
 
 const TEST = { timeout: 30_000 };
 
 describe('C2D over HTTPS and MQTT with the device SDKs', () => {
-  let stack;
-  let registry;
+  const { stack, registry, open } = h.useRunningStack();
   let feedback = [];  // every record read so far (the feedback queue is the hub's, not a device's)
-  const clients = [];
-  before(() => {
-    stack = s.runningStack();
-    registry = Registry.fromConnectionString(stack.service_connection_string);
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close().catch(() => {})));
-  });
 
   async function device(prefix) {
     return (await registry.create({ deviceId: h.uniqueId(prefix) })).responseBody;
@@ -40,11 +29,23 @@ describe('C2D over HTTPS and MQTT with the device SDKs', () => {
   // The device SDK over HTTPS, polling once a second (its default) and draining the queue at
   // each poll; every delivery goes to `onMessage(client, message)`.
   async function httpDevice(identity, onMessage) {
-    const client = await h.openClient(stack, identity, Http);
-    clients.push(client);
+    const client = await open(identity, Http);
     client.on('error', (err) => console.log(`http client error: ${err}`));
     client.on('message', (m) => onMessage(client, m));
     return client;
+  }
+
+  // Completes every message the device receives over HTTPS until `awaited` has come, then lets
+  // it poll once more; resolves with the message ids in delivery order.
+  async function receiveOver(identity, awaited) {
+    const got = [];
+    await httpDevice(identity, async (client, m) => {
+      got.push(m.messageId);
+      await client.complete(m);
+    });
+    await h.waitFor(() => got.includes(awaited), 10_000, `message ${awaited}`);
+    await h.sleep(1200);  // one more poll
+    return got;
   }
 
   async function feedbackFor(deviceId) {
@@ -120,14 +121,7 @@ describe('C2D over HTTPS and MQTT with the device SDKs', () => {
     await h.sleep(1500);
     assert.equal((await h.sendC2d(stack, d.deviceId, 'in time', { 'iothub-messageid': 'fresh' })).status, 204);
 
-    const got = [];
-    await httpDevice(d, async (client, m) => {
-      got.push(m.messageId);
-      await client.complete(m);
-    });
-    await h.waitFor(() => got.includes('fresh'), 10_000, 'the message that did not expire');
-    await h.sleep(1200);  // one more poll
-    assert.deepEqual(got, ['fresh']);
+    assert.deepEqual(await receiveOver(d, 'fresh'), ['fresh']);
     const records = await feedbackFor(d.deviceId);
     assert.deepEqual(records.map((f) => [f.originalMessageId, f.statusCode, f.description]),
       [['expires', 'Expired', 'Message Expired']]);
@@ -167,14 +161,7 @@ describe('C2D over HTTPS and MQTT with the device SDKs', () => {
     const renewed = (await registry.create({ deviceId: id })).responseBody;
     assert.notEqual(renewed.generationId, old.generationId);
     assert.equal((await h.sendC2d(stack, id, 'for the new device', { 'iothub-messageid': 'new' })).status, 204);
-    const got = [];
-    await httpDevice(renewed, async (client, m) => {
-      got.push(m.messageId);
-      await client.complete(m);
-    });
-    await h.waitFor(() => got.includes('new'), 10_000, "the new device's message");
-    await h.sleep(1200);  // one more poll
-    assert.deepEqual(got, ['new']);
+    assert.deepEqual(await receiveOver(renewed, 'new'), ['new']);
   });
 
   it('MQTT: a message sent while the device is offline arrives on connect, once', TEST, async () => {
@@ -190,8 +177,7 @@ describe('C2D over HTTPS and MQTT with the device SDKs', () => {
     assert.equal(sent.status, 204, sent.text);
     assert.equal(early.length, 0);
 
-    const second = await h.openClient(stack, d, Mqtt);
-    clients.push(second);
+    const second = await open(d, Mqtt);
     const got = [];
     second.on('message', (m) => got.push(m));
     await h.waitFor(() => got.length >= 1, 10_000, 'the queued message');
@@ -202,8 +188,7 @@ describe('C2D over HTTPS and MQTT with the device SDKs', () => {
     await h.waitFor(async () => (await feedbackFor(d.deviceId)).length >= 1, 5000, 'the feedback');
     assert.deepEqual((await feedbackFor(d.deviceId)).map((f) => f.statusCode), ['Success']);
     await second.close();
-    const third = await h.openClient(stack, d, Mqtt);
-    clients.push(third);
+    const third = await open(d, Mqtt);
     const later = [];
     third.on('message', (m) => later.push(m));
     await h.sleep(1000);

@@ -8,40 +8,17 @@
 // updateModuleTwin, and answers a module method.
 // Runs on the stack run_on_default_ports.sh started.
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { Registry, Client: ServiceClient } = require('azure-iothub');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
-const s = require('./lib/stack.js');
 const h = require('./lib/iothub.js');
 
 const TEST = { timeout: 30_000 };
 
-function report(twin, patch) {
-  return new Promise((resolve, reject) => twin.properties.reported.update(patch,
-    (err) => (err ? reject(err) : resolve())));
-}
-
 describe('twins and methods over MQTT/WebSocket and for modules', () => {
-  let stack;
-  let registry;
-  let service;
-  const clients = [];
-  before(() => {
-    stack = s.runningStack();
-    registry = Registry.fromConnectionString(stack.service_connection_string);
-    service = ServiceClient.fromConnectionString(stack.service_connection_string);
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close().catch(() => {})));
-  });
-
-  async function open(identity, Transport, options) {
-    const client = await h.openClient(stack, identity, Transport, options);
-    clients.push(client);
-    return client;
-  }
+  const { registry, service, open } = h.useRunningStack();
+  const report = h.report;
 
   it('MqttWs: twin get, reported patch read back, desired patch notified and read', TEST, async () => {
     const id = h.uniqueId('ws-twin');

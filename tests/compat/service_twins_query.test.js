@@ -7,48 +7,26 @@
 // hasMoreResults is false, a WHERE on reported properties, and a COUNT() ... GROUP BY.
 // Runs on the stack run_on_default_ports.sh started (azure-iothub's REST client always uses 443).
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { Registry, Client: ServiceClient } = require('azure-iothub');
 const { Mqtt } = require('azure-iot-device-mqtt');
-const s = require('./lib/stack.js');
 const h = require('./lib/iothub.js');
 
 const DEVICES = 250;
 const PAGE = 40;
 const BATCH = 25;  // registry calls in flight at once
 
-// The device SDK's reported-properties update, which takes a callback.
-function report(twin, patch) {
-  return new Promise((resolve, reject) => twin.properties.reported.update(patch,
-    (err) => (err ? reject(err) : resolve())));
-}
-
 describe('twins, methods and queries driven by azure-iothub', () => {
-  let stack;
-  let registry;
-  let service;
-  const clients = [];
-  before(() => {
-    stack = s.runningStack();
-    registry = Registry.fromConnectionString(stack.service_connection_string);
-    service = ServiceClient.fromConnectionString(stack.service_connection_string);
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close().catch(() => {})));
-  });
+  const { registry, service, open } = h.useRunningStack();
+  const report = h.report;
 
   async function device(prefix) {
     const id = h.uniqueId(prefix);
     return (await h.unthrottled(() => registry.create({ deviceId: id }))).responseBody;
   }
 
-  async function connect(identity) {
-    const client = await h.openClient(stack, identity, Mqtt);
-    clients.push(client);
-    return client;
-  }
+  const connect = (identity) => open(identity, Mqtt);
 
   it('getTwin and updateTwin with If-Match: tags and desired, a stale etag is 412', { timeout: 30_000 }, async () => {
     const d = await device('twin');

@@ -5,8 +5,10 @@
 // and the owner-only REST routes that stand in for the service SDK's AMQP C2D send and feedback
 // receiver until the hub speaks AMQP.
 
+const { after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const { Registry, Client: ServiceClient } = require('azure-iothub');
 const { Client, ModuleClient } = require('azure-iot-device');
 const { NoRetry } = require('azure-iot-common');
 const s = require('./stack.js');
@@ -58,6 +60,32 @@ async function openClient(stack, identity, Transport, { moduleId } = {}) {
   return client;
 }
 
+// Called inside a describe(): the stack run_on_default_ports.sh started, azure-iothub's Registry
+// and service Client for it, and open() for device clients, all closed after the suite.
+function useRunningStack() {
+  const stack = s.runningStack();
+  const clients = [];
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  });
+  return {
+    stack,
+    registry: Registry.fromConnectionString(stack.service_connection_string),
+    service: ServiceClient.fromConnectionString(stack.service_connection_string),
+    open: async (identity, Transport, options) => {
+      const client = await openClient(stack, identity, Transport, options);
+      clients.push(client);
+      return client;
+    },
+  };
+}
+
+// The device SDK's reported-properties update (it takes a callback), as a promise.
+function report(twin, patch) {
+  return new Promise((resolve, reject) => twin.properties.reported.update(patch,
+    (err) => (err ? reject(err) : resolve())));
+}
+
 // The owner's REST view of the hub for what the service SDK sends over AMQP (C2D send,
 // feedback) or hides (raw status codes).
 function service(stack) {
@@ -89,6 +117,6 @@ async function drainFeedback(stack) {
 }
 
 module.exports = {
-  API, uniqueId, sleep, waitFor, unthrottled, connectionString, openClient, service, sendC2d,
-  drainFeedback,
+  API, uniqueId, sleep, waitFor, unthrottled, connectionString, openClient, useRunningStack, report,
+  service, sendC2d, drainFeedback,
 };
