@@ -18,7 +18,7 @@ const PAGE = 40;
 const BATCH = 25;  // registry calls in flight at once
 
 describe('twins, methods and queries driven by azure-iothub', () => {
-  const { registry, service, open } = h.useRunningStack();
+  const { stack, registry, service, open } = h.useRunningStack();
   const report = h.report;
 
   async function device(prefix) {
@@ -143,7 +143,7 @@ describe('twins, methods and queries driven by azure-iothub', () => {
     assert.equal(woken.result.payload, 'woken up');
   });
 
-  it(`createQuery over ${DEVICES} devices: paged WHERE on tags, WHERE on reported, GROUP BY`, { timeout: 60_000 }, async () => {
+  it(`createQuery over ${DEVICES} devices: paged WHERE on tags and on reported, GROUP BY`, { timeout: 60_000 }, async () => {
     const run = h.uniqueId('q');
     const groups = ['north', 'south', 'east'];
     const ids = Array.from({ length: DEVICES }, (_, i) => `${run}-${String(i).padStart(3, '0')}`);
@@ -163,13 +163,21 @@ describe('twins, methods and queries driven by azure-iothub', () => {
     const tagged = Date.now() - started;
     console.log(`${DEVICES} devices created in ${created} ms, tagged in ${tagged} ms`);
 
-    // Five devices report a firmware version over MQTT.
-    const reporters = ids.filter((_, i) => i % 50 === 7);
-    for (const id of reporters) {
-      const client = await connect(identities.get(id));
-      await report(await client.getTwin(), { fw: { version: `2.0-${run}` } });
-      await client.close();
+    // Every device connects over MQTT and reports its firmware: one in five runs 2.0.
+    started = Date.now();
+    const version = (i) => (i % 5 === 2 ? `2.0-${run}` : `1.0-${run}`);
+    const reporters = ids.filter((_, i) => i % 5 === 2);
+    for (let i = 0; i < ids.length; i += BATCH) {
+      await Promise.all(ids.slice(i, i + BATCH).map(async (id, j) => {
+        const client = await h.openClient(stack, identities.get(id), Mqtt);
+        try {
+          await report(await client.getTwin(), { fw: { version: version(i + j) } });
+        } finally {
+          await client.close();
+        }
+      }));
     }
+    console.log(`${DEVICES} devices connected and reported over MQTT in ${Date.now() - started} ms`);
 
     // WHERE on tags, PAGE at a time, until hasMoreResults is false.
     started = Date.now();
@@ -201,17 +209,24 @@ describe('twins, methods and queries driven by azure-iothub', () => {
     assert.deepEqual(somePage.map((t) => t.tags.n).sort((a, b) => a - b),
       [...Array(20).keys()].filter((n) => n % 3 !== 1));
 
-    // WHERE on reported properties, two at a time.
+    // WHERE on reported properties over the same 250, 20 at a time.
     const reported = registry.createQuery(
-      `SELECT * FROM devices WHERE properties.reported.fw.version = '2.0-${run}'`, 2);
+      `SELECT * FROM devices WHERE properties.reported.fw.version = '2.0-${run}'`, 20);
     const found = [];
+    let reportedPages = 0;
     while (reported.hasMoreResults) {
-      for (const twin of (await reported.nextAsTwin()).result) {
+      const page = (await reported.nextAsTwin()).result;
+      reportedPages++;
+      assert.ok(page.length <= 20, `a page of ${page.length}`);
+      for (const twin of page) {
         assert.equal(twin.properties.reported.fw.version, `2.0-${run}`);
         found.push(twin.deviceId);
       }
+      assert.ok(reportedPages <= 20, 'the query keeps returning continuation tokens');
     }
+    assert.equal(found.length, DEVICES / 5);
     assert.deepEqual(found.sort(), reporters.sort());
+    assert.ok(reportedPages >= 3, `${reportedPages} pages`);
 
     // COUNT() ... GROUP BY.
     const counts = registry.createQuery(`SELECT tags.group AS grp, COUNT() AS devices FROM devices ` +
@@ -220,6 +235,10 @@ describe('twins, methods and queries driven by azure-iothub', () => {
     assert.equal(counts.hasMoreResults, false);
     const byGroup = Object.fromEntries(rows.map((r) => [r.grp, r.devices]));
     assert.deepEqual(byGroup, { north: 84, south: 83, east: 83 });
+    const versions = registry.createQuery('SELECT properties.reported.fw.version, COUNT() AS n ' +
+      `FROM devices WHERE tags.run = '${run}' GROUP BY properties.reported.fw.version`);
+    const byVersion = Object.fromEntries((await versions.next()).result.map((r) => [r.version, r.n]));
+    assert.deepEqual(byVersion, { [`1.0-${run}`]: 200, [`2.0-${run}`]: 50 });
 
     // Malformed query text: the SDK's ArgumentError (400).
     const bad = await registry.createQuery('SELECT * FROM devices WHERE').next()
