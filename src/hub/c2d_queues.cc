@@ -85,6 +85,7 @@ Status C2dQueues::Enqueue(const std::string& device_id, const std::string& gener
   {
     std::lock_guard lock(mu_);
     COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
+    COFFRE_RETURN_IF_ERROR(DropEarlierDevices(*q, generation_id));
     COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
     if (q->entries.size() >= limits_.max_depth) {
       return ResourceExhausted("The device " + device_id + " already has " +
@@ -119,13 +120,9 @@ Result<std::optional<QueuedC2d>> C2dQueues::Receive(const std::string& device_id
   COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
   COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
   Clock::SteadyTime now = clock_.SteadyNow();
+  COFFRE_RETURN_IF_ERROR(DropEarlierDevices(*q, generation_id));
   for (size_t i = 0; i < q->entries.size();) {
     Entry& e = q->entries[i];
-    if (!generation_id.empty() && e.generation_id != generation_id) {
-      COFFRE_RETURN_IF_ERROR(rows_.Erase(e.row));
-      q->entries.erase(q->entries.begin() + static_cast<std::ptrdiff_t>(i));
-      continue;
-    }
     if (!e.lock_token.empty() && e.locked_until > now) {
       ++i;
       continue;
@@ -195,6 +192,19 @@ Result<size_t> C2dQueues::Depth(const std::string& device_id) {
   COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
   COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
   return q->entries.size();
+}
+
+Status C2dQueues::DropEarlierDevices(DeviceQueue& q, const std::string& generation_id) {
+  if (generation_id.empty()) return Status::Ok();
+  for (size_t i = 0; i < q.entries.size();) {
+    if (q.entries[i].generation_id != generation_id) {
+      COFFRE_RETURN_IF_ERROR(rows_.Erase(q.entries[i].row));
+      q.entries.erase(q.entries.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  return Status::Ok();
 }
 
 Status C2dQueues::DropExpired(const std::string& device_id, DeviceQueue& q) {

@@ -82,7 +82,11 @@ std::optional<HttpResponse> C2dDeviceApi::Handle(const HttpRequest& request) {
 }
 
 HttpResponse C2dDeviceApi::Receive(const std::string& device_id) {
-  Result<std::optional<hub::QueuedC2d>> next = queues_.Receive(device_id);
+  // Messages sent to an earlier device of the same id (deleted, created again) are not this
+  // one's: the generation tells them apart, as on MQTT.
+  Result<hub::DeviceIdentity> device = registry_.Get(device_id);
+  if (!device.has_value()) return ErrorFor(device.error());
+  Result<std::optional<hub::QueuedC2d>> next = queues_.Receive(device_id, device->generation_id);
   if (!next.has_value()) return ErrorFor(next.error());
   if (!next->has_value()) return NoContent();
   const hub::QueuedC2d& m = **next;

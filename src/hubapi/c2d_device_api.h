@@ -11,14 +11,16 @@
 
 #include "hub/c2d_queues.h"
 #include "hub/device_auth.h"
+#include "hub/registry.h"
 #include "net/http_types.h"
 
 namespace coffre::hubapi {
 
 class C2dDeviceApi {
  public:
-  // auth and queues must outlive the API.
-  C2dDeviceApi(hub::DeviceAuthenticator& auth, hub::C2dQueues& queues) : auth_(auth), queues_(queues) {}
+  // auth, registry and queues must outlive the API.
+  C2dDeviceApi(hub::DeviceAuthenticator& auth, hub::Registry& registry, hub::C2dQueues& queues)
+      : auth_(auth), registry_(registry), queues_(queues) {}
 
   // True if the request is for this API.
   static bool Matches(const net::HttpRequest& request);
@@ -29,6 +31,7 @@ class C2dDeviceApi {
   net::HttpResponse Receive(const std::string& device_id);
 
   hub::DeviceAuthenticator& auth_;
+  hub::Registry& registry_;
   hub::C2dQueues& queues_;
 };
 

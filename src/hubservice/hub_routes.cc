@@ -24,7 +24,7 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       key_events_api_(parts.monitor, parts.config, clock),
       twin_api_(parts.twins, parts.methods, parts.policies),
       query_api_(parts.registry, parts.twins, parts.policies),
-      c2d_device_api_(parts.auth, parts.c2d),
+      c2d_device_api_(parts.auth, parts.registry, parts.c2d),
       c2d_service_api_(parts.registry, parts.c2d, parts.policies) {
   service_api_.set_throttle(&throttle_);
 }

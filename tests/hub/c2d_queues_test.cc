@@ -103,6 +103,16 @@ TEST_F(C2dQueuesTest, TheQueueHoldsFiftyMessages) {
               StatusWithDetail(StatusCode::kResourceExhausted, "MessageTooLarge"));
 }
 
+TEST_F(C2dQueuesTest, AnEarlierDevicesMessagesAreDroppedAndDoNotFillTheQueue) {
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("old" + std::to_string(i), "x")).ok());
+  // d1 deleted and created again (generation g2): its queue starts empty.
+  ASSERT_TRUE(queues_->Enqueue("d1", "g2", Message("new", "y")).ok());
+  EXPECT_EQ(queues_->Depth("d1").value(), 1u);
+  auto next = queues_->Receive("d1", "g2");
+  ASSERT_TRUE(next.has_value() && next->has_value());
+  EXPECT_EQ((*next)->message.properties.system.message_id, "new");
+}
+
 TEST_F(C2dQueuesTest, AnExpiredMessageIsNeverDeliveredAndGivesNegativeFeedback) {
   C2dMessage m = Message("short", "x", C2dAck::kNegative);
   m.expiry = clock_.Now() + 10s;

@@ -30,7 +30,7 @@ class C2dApiTest : public ::testing::Test {
         *registry_, std::vector<std::string>{"localhost"}, clock_);
     rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
     queues_ = std::make_unique<hub::C2dQueues>(*rows_, clock_);
-    device_api_ = std::make_unique<C2dDeviceApi>(*auth_, *queues_);
+    device_api_ = std::make_unique<C2dDeviceApi>(*auth_, *registry_, *queues_);
     service_api_ = std::make_unique<C2dServiceApi>(*registry_, *queues_, *policies_);
     for (const char* id : {"d1", "d2"}) {
       hub::DeviceIdentity d;

@@ -356,6 +356,28 @@ TEST_F(DeviceFeaturesGuardTest, RevokedOrForeignIdentitiesReachNoTwinMethodOrC2d
   EXPECT_EQ(Service("GET", "/twins/dev-01").result_int(), 404u);
 }
 
+// A device deleted and created again under the same id is another device (Azure drops the old
+// one's queue): it receives none of the messages sent to the old one, over HTTPS or MQTT.
+TEST_F(DeviceFeaturesGuardTest, ADeviceCreatedAgainReceivesNothingSentToTheDeletedOne) {
+  for (const std::string id : {"dev-01", "dev-02"}) {
+    ASSERT_EQ(SendC2d(id, "for the old " + id).result_int(), 204u);
+    ASSERT_TRUE(hub_->registry().Delete(id, "*").ok());
+    hub::DeviceIdentity d;
+    d.device_id = id;
+    keys_[id] = hub_->registry().Create(d).value().primary_key;
+    ASSERT_EQ(SendC2d(id, "for the new " + id).result_int(), 204u);
+  }
+  Response https = Device("GET", "/devices/dev-01/messages/deviceBound");
+  ASSERT_EQ(https.result_int(), 200u);
+  EXPECT_EQ(https.body(), "for the new dev-01");
+  mqtt::Client device(hub_->mqtt_port(), certs_.ca_file);
+  ASSERT_TRUE(Connect(device, "dev-02"));
+  ASSERT_EQ(Subscribe(device, "devices/dev-02/messages/devicebound/#", 1), 1);
+  auto got = NextPublish(device);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->second, "for the new dev-02");
+}
+
 // Bad input as Azure answers it; nothing lost, other devices unaffected.
 TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
   mqtt::Client device(hub_->mqtt_port(), certs_.ca_file);
