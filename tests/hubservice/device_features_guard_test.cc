@@ -58,13 +58,15 @@ class DeviceFeaturesGuardTest : public ::testing::Test {
     };
     hub_ = std::move(HubService::Start(o).value());
     for (const char* id : {"dev-01", "dev-02"}) keys_[id] = hub_->registry().Get(id).value().primary_key;
-    keys_["iothubowner"] = hub_->policies().Get("iothubowner").value().primary_key;
+    for (const char* policy : {"iothubowner", "registryReadWrite", "device"}) {
+      keys_[policy] = hub_->policies().Get(policy).value().primary_key;
+    }
   }
   void TearDown() override { hub_.reset(); }
 
-  std::string ServiceToken() {
-    auto key = crypto::SecretBytes::CopyOf(*Base64Decode(keys_.at("iothubowner"))).value();
-    return *hub::MakeSasToken("localhost", key, Now() + 3600, "iothubowner");
+  std::string ServiceToken(const std::string& policy = "iothubowner") {
+    auto key = crypto::SecretBytes::CopyOf(*Base64Decode(keys_.at(policy))).value();
+    return *hub::MakeSasToken("localhost", key, Now() + 3600, policy);
   }
   std::string DeviceToken(const std::string& device) {
     auto key = crypto::SecretBytes::CopyOf(*Base64Decode(keys_.at(device))).value();
@@ -319,6 +321,16 @@ TEST_F(DeviceFeaturesGuardTest, RevokedOrForeignIdentitiesReachNoTwinMethodOrC2d
                 .result_int(), 401u);
   EXPECT_EQ(Call("POST", "/devices/dev-02/messages/devicebound", DeviceToken("dev-01"), "x")
                 .result_int(), 401u);
+  // Policies without ServiceConnect neither (registry rights, or DeviceConnect).
+  for (const char* policy : {"registryReadWrite", "device"}) {
+    EXPECT_EQ(Call("GET", "/twins/dev-01", ServiceToken(policy)).result_int(), 401u) << policy;
+    EXPECT_EQ(Call("POST", "/twins/dev-01/methods", ServiceToken(policy), R"({"methodName":"m"})")
+                  .result_int(), 401u) << policy;
+    EXPECT_EQ(Call("POST", "/devices/dev-01/messages/devicebound", ServiceToken(policy), "x")
+                  .result_int(), 401u) << policy;
+    EXPECT_EQ(Call("GET", "/messages/serviceBound/feedback", ServiceToken(policy)).result_int(), 401u)
+        << policy;
+  }
   // Over MQTT dev-02 cannot subscribe to dev-01's C2D topic.
   {
     mqtt::Client other(hub_->mqtt_port(), certs_.ca_file);
@@ -378,6 +390,15 @@ TEST_F(DeviceFeaturesGuardTest, ADeviceCreatedAgainReceivesNothingSentToTheDelet
   EXPECT_EQ(got->second, "for the new dev-02");
 }
 
+// {"k":{"k":...{"k":1}}}, `depth` objects deep.
+std::string Nested(int depth) {
+  std::string out;
+  for (int i = 0; i < depth; ++i) out += "{\"k\":";
+  out += "1";
+  for (int i = 0; i < depth; ++i) out += "}";
+  return out;
+}
+
 // Bad input as Azure answers it; nothing lost, other devices unaffected.
 TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
   mqtt::Client device(hub_->mqtt_port(), certs_.ca_file);
@@ -400,6 +421,8 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
       {"[1,2,3]", "400"},
       {R"({"a.b":1})", "400"},
       {R"({"$x":1})", "400"},
+      {"{\"bad\":\"\xff\xfe\"}", "400"},  // not UTF-8
+      {Nested(15), "400"},  // deeper than Azure's 10
   };
   int rid = 10;
   for (const Bad& b : bad) {
@@ -412,11 +435,27 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
     EXPECT_EQ(error.value("errorCode", 0), 400004) << res->second;  // Azure's ArgumentInvalid
     EXPECT_TRUE(error.contains("message") && error["message"].is_string()) << res->second;
   }
+  // Another device is unaffected: its own patch goes through meanwhile.
+  {
+    mqtt::Client other(hub_->mqtt_port(), certs_.ca_file);
+    ASSERT_TRUE(Connect(other, "dev-02"));
+    ASSERT_EQ(Subscribe(other, "$iothub/twin/res/#"), 0);
+    auto res = TwinCall(other, "$iothub/twin/PATCH/properties/reported/?$rid=1", R"({"fine":true})");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->first, "$iothub/twin/res/204/?$rid=1&$version=2");
+  }
   auto get = TwinCall(device, "$iothub/twin/GET/?$rid=99", " ");
   ASSERT_TRUE(get);
   EXPECT_EQ(get->first, "$iothub/twin/res/200/?$rid=99");
   json view = json::parse(get->second);
   EXPECT_EQ(view["reported"], json({{"kept", 1}, {"$version", 2}})) << get->second;
+
+  // A patch over the MQTT packet limit (272 KiB) closes that connection, nothing else.
+  // (The hub may close while the packet is still being written.)
+  (void)Publish0(device, "$iothub/twin/PATCH/properties/reported/?$rid=100",
+                 json{{"huge", std::string(300 * 1024, 'x')}}.dump());
+  EXPECT_FALSE(NextPublish(device, std::chrono::seconds(10)).has_value()) << "must be closed";
+  EXPECT_EQ(json::parse(Service("GET", "/twins/dev-01").body())["properties"]["reported"]["kept"], 1);
 
   // Service: malformed JSON is 400, a stale If-Match 412, and neither changes the twin.
   Response twin = Service("GET", "/twins/dev-01");
