@@ -25,9 +25,9 @@ const { openDevice } = require('./lib/device.js');
 const API = 'api-version=2021-04-12';
 const TWIN_LANES = 4;      // reported patches in flight at once
 const KILL_AFTER_PATCHES = 120;
-const KILL_AFTER_COMPLETES = 30;
+const KILL_AFTER_COMPLETES = 20;
 const OP_TIMEOUT_MS = 5_000;  // an operation cut by the kill may never be answered
-const RUN_LIMIT_MS = 60_000;  // the whole stream before the kill, at most
+const RUN_LIMIT_MS = 90_000;  // the whole stream before the kill, at most (fsyncs are slow on a busy disk)
 
 function withTimeout(promise, ms) {
   let timer;
