@@ -80,7 +80,9 @@ void HubDeviceFeatures::NextC2d(const std::string& device_id, C2dNext done) {
   bool queued = work_.Post([this, device_id, done] {
     Result<hub::DeviceIdentity> device = registry_.Get(device_id);
     // Disabled since its session asked: nothing more for it (the session is being closed).
-    if (!device.has_value() || device->status != hub::DeviceStatus::kEnabled) return done(std::nullopt);
+    if (!device.has_value() || device->status != hub::DeviceStatus::kEnabled) {
+      return done(std::nullopt);
+    }
     Result<std::optional<hub::QueuedC2d>> next = c2d_.Receive(device_id, device->generation_id);
     if (!next.has_value()) {
       LogLine("c2d", "device " + device_id + ": " + next.error().ToString());
