@@ -19,11 +19,11 @@ namespace {
 // {"errorCode":400004} for a malformed reported patch); <status>001 for a name it lacks.
 int AzureErrorCode(std::string_view name, int status) {
   static const std::map<std::string_view, int> codes = {
-      {"ArgumentInvalid", 400004},  {"IotHubUnauthorizedAccess", 401002},
-      {"DeviceNotFound", 404001},   {"ModuleNotFound", 404010},
-      {"PreconditionFailed", 412001}, {"MessageTooLarge", 413001},
+      {"ArgumentInvalid", 400004},     {"IotHubUnauthorizedAccess", 401002},
+      {"DeviceNotFound", 404001},      {"ModuleNotFound", 404010},
+      {"PreconditionFailed", 412001},  {"MessageTooLarge", 413001},
       {"ThrottlingException", 429001}, {"ServerError", 500001},
-      {"ServiceUnavailable", 503001}, {"GatewayTimeout", 504101}};
+      {"ServiceUnavailable", 503001},  {"GatewayTimeout", 504101}};
   auto it = codes.find(name);
   return it != codes.end() ? it->second : status * 1000 + 1;
 }

@@ -104,7 +104,8 @@ TEST_F(C2dQueuesTest, TheQueueHoldsFiftyMessages) {
 }
 
 TEST_F(C2dQueuesTest, AnEarlierDevicesMessagesAreDroppedAndDoNotFillTheQueue) {
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("old" + std::to_string(i), "x")).ok());
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("old" + std::to_string(i), "x")).ok());
   // d1 deleted and created again (generation g2): its queue starts empty.
   ASSERT_TRUE(queues_->Enqueue("d1", "g2", Message("new", "y")).ok());
   EXPECT_EQ(queues_->Depth("d1").value(), 1u);

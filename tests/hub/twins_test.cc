@@ -126,8 +126,10 @@ TEST_F(TwinsTest, ADisabledDeviceCanNeitherReadNorReportButTheServiceStillReads)
   d.status = DeviceStatus::kDisabled;
   ASSERT_TRUE(registry_->Update(d, "*").has_value());
   // What a session sent just before it was closed for the disable is refused, not applied.
-  EXPECT_THAT(twins_->Report(kDevice, json{{"fw", "2.0"}}).status(), StatusIs(StatusCode::kUnauthenticated));
-  EXPECT_THAT(twins_->Report(kModule, json{{"fw", "2.0"}}).status(), StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_THAT(twins_->Report(kDevice, json{{"fw", "2.0"}}).status(),
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_THAT(twins_->Report(kModule, json{{"fw", "2.0"}}).status(),
+              StatusIs(StatusCode::kUnauthenticated));
   EXPECT_THAT(twins_->DeviceGet(kDevice).status(), StatusIs(StatusCode::kUnauthenticated));
   COFFRE_ASSERT_OK_AND_ASSIGN(json t, twins_->Get(kDevice));
   EXPECT_EQ(t["properties"]["reported"]["fw"], "1.0");

@@ -57,7 +57,8 @@ class DeviceFeaturesGuardTest : public ::testing::Test {
           std::shared_ptr<crypto::KeyProvider>(&vault_, [](crypto::KeyProvider*) {}));
     };
     hub_ = std::move(HubService::Start(o).value());
-    for (const char* id : {"dev-01", "dev-02"}) keys_[id] = hub_->registry().Get(id).value().primary_key;
+    for (const char* id : {"dev-01", "dev-02"})
+      keys_[id] = hub_->registry().Get(id).value().primary_key;
     for (const char* policy : {"iothubowner", "registryReadWrite", "device"}) {
       keys_[policy] = hub_->policies().Get(policy).value().primary_key;
     }
@@ -78,17 +79,18 @@ class DeviceFeaturesGuardTest : public ::testing::Test {
     coffre::testing::TlsClient https(hub_->https_port(), certs_.ca_file);
     std::string target = path.find('?') == std::string::npos ? path + "?" + std::string(kApi)
                                                              : path + "&" + std::string(kApi);
-    return https.Call(method, target, body,
-                      "Authorization: " + token + "\r\n" + headers);
+    return https.Call(method, target, body, "Authorization: " + token + "\r\n" + headers);
   }
   Response Service(const std::string& method, const std::string& path, const std::string& body = "",
                    const std::string& headers = "") {
     return Call(method, path, ServiceToken(), body, headers);
   }
-  Response Device(const std::string& method, const std::string& path, const std::string& device = "dev-01") {
+  Response Device(const std::string& method, const std::string& path,
+                  const std::string& device = "dev-01") {
     return Call(method, path, DeviceToken(device));
   }
-  Response SendC2d(const std::string& device, const std::string& body, const std::string& headers = "") {
+  Response SendC2d(const std::string& device, const std::string& body,
+                   const std::string& headers = "") {
     return Service("POST", "/devices/" + device + "/messages/devicebound", body,
                    "Content-Type: text/plain\r\n" + headers);
   }
@@ -110,7 +112,8 @@ class DeviceFeaturesGuardTest : public ::testing::Test {
            std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted;
   }
   // SUBSCRIBE one filter; the granted code.
-  static std::optional<uint8_t> Subscribe(mqtt::Client& client, const std::string& filter, uint8_t qos = 0) {
+  static std::optional<uint8_t> Subscribe(mqtt::Client& client, const std::string& filter,
+                                          uint8_t qos = 0) {
     mqtt::Subscribe s;
     s.packet_id = 1;
     s.filters = {{filter, qos}};
@@ -138,8 +141,9 @@ class DeviceFeaturesGuardTest : public ::testing::Test {
     }
   }
   // A twin request over MQTT and its answer (topic, body).
-  static std::optional<std::pair<std::string, std::string>> TwinCall(
-      mqtt::Client& client, const std::string& topic, std::string_view body) {
+  static std::optional<std::pair<std::string, std::string>> TwinCall(mqtt::Client& client,
+                                                                     const std::string& topic,
+                                                                     std::string_view body) {
     if (!Publish0(client, topic, body)) return std::nullopt;
     return NextPublish(client);
   }
@@ -176,9 +180,12 @@ TEST_F(DeviceFeaturesGuardTest, TheDataDirectoryHoldsNoTwinValueTagOrC2dMessageI
   ASSERT_TRUE(CreateModule("dev-01", "m1"));
   // Tags and desired properties (device and module) through the service routes.
   json patch = {{"tags", {{"site", tag}}}, {"properties", {{"desired", {{"cfg", desired}}}}}};
-  EXPECT_EQ(Service("PATCH", "/twins/dev-01", patch.dump(), "If-Match: \"*\"\r\n").result_int(), 200u);
+  EXPECT_EQ(Service("PATCH", "/twins/dev-01", patch.dump(), "If-Match: \"*\"\r\n").result_int(),
+            200u);
   EXPECT_EQ(Service("PATCH", "/twins/dev-01/modules/m1", json{{"tags", {{"t", module_tag}}}}.dump(),
-                    "If-Match: \"*\"\r\n").result_int(), 200u);
+                    "If-Match: \"*\"\r\n")
+                .result_int(),
+            200u);
   // Reported properties by the device over MQTT.
   {
     mqtt::Client device(hub_->mqtt_port(), certs_.ca_file);
@@ -192,8 +199,12 @@ TEST_F(DeviceFeaturesGuardTest, TheDataDirectoryHoldsNoTwinValueTagOrC2dMessageI
   // Two C2D messages that ask for feedback: one completed (its feedback record stays), one
   // left waiting in the queue.
   std::string headers = "iothub-ack: full\r\niothub-app-secret: " + property + "\r\n";
-  EXPECT_EQ(SendC2d("dev-01", body + "-1", headers + "iothub-messageid: " + message_id + "-1\r\n").result_int(), 204u);
-  EXPECT_EQ(SendC2d("dev-01", body + "-2", headers + "iothub-messageid: " + message_id + "-2\r\n").result_int(), 204u);
+  EXPECT_EQ(SendC2d("dev-01", body + "-1", headers + "iothub-messageid: " + message_id + "-1\r\n")
+                .result_int(),
+            204u);
+  EXPECT_EQ(SendC2d("dev-01", body + "-2", headers + "iothub-messageid: " + message_id + "-2\r\n")
+                .result_int(),
+            204u);
   Response got = Device("GET", "/devices/dev-01/messages/deviceBound");
   ASSERT_EQ(got.result_int(), 200u);
   EXPECT_EQ(got.body(), body + "-1");
@@ -212,7 +223,8 @@ TEST_F(DeviceFeaturesGuardTest, TheDataDirectoryHoldsNoTwinValueTagOrC2dMessageI
   std::filesystem::path data = dir_.path() / "hub";
   // The scan reads what is there: a bootstrap file names the device in plaintext.
   EXPECT_FALSE(coffre::testing::FilesContaining(data, AsBytes(std::string_view("dev-01"))).empty());
-  for (const std::string& marker : {tag, desired, reported, body, property, message_id, module_tag}) {
+  for (const std::string& marker :
+       {tag, desired, reported, body, property, message_id, module_tag}) {
     EXPECT_EQ(coffre::testing::FilesContaining(data, AsBytes(std::string_view(marker))),
               std::vector<std::string>{})
         << marker;
@@ -221,7 +233,8 @@ TEST_F(DeviceFeaturesGuardTest, TheDataDirectoryHoldsNoTwinValueTagOrC2dMessageI
 
 // Issue 14: "all of it refused while the hub is Inaccessible (MQTT twin/method topics included)
 // and back by itself after".
-TEST_F(DeviceFeaturesGuardTest, EveryNewRouteIsRefusedLikeTelemetryWhileInaccessibleAndServesAfter) {
+TEST_F(DeviceFeaturesGuardTest,
+       EveryNewRouteIsRefusedLikeTelemetryWhileInaccessibleAndServesAfter) {
   ASSERT_TRUE(CreateModule("dev-01", "m1"));
   ASSERT_EQ(SendC2d("dev-01", "queued").result_int(), 204u);
   Response locked = Device("GET", "/devices/dev-01/messages/deviceBound");
@@ -266,7 +279,8 @@ TEST_F(DeviceFeaturesGuardTest, EveryNewRouteIsRefusedLikeTelemetryWhileInaccess
   for (const Case& c : cases) {
     Response r = Call(c.method, c.path, c.device ? DeviceToken("dev-01") : ServiceToken(), c.body,
                       c.body.empty() ? "" : "Content-Type: application/json\r\n");
-    EXPECT_EQ(r.result_int(), telemetry.result_int()) << c.method << " " << c.path << ": " << r.body();
+    EXPECT_EQ(r.result_int(), telemetry.result_int())
+        << c.method << " " << c.path << ": " << r.body();
     EXPECT_EQ(ErrorName(r), refusal) << c.method << " " << c.path << ": " << r.body();
   }
   // MQTT: the open session is closed before it can use a twin topic, and a new one is refused.
@@ -277,9 +291,11 @@ TEST_F(DeviceFeaturesGuardTest, EveryNewRouteIsRefusedLikeTelemetryWhileInaccess
   Enable();
   // Everything serves again, by itself.
   EXPECT_EQ(Service("GET", "/twins/dev-01").result_int(), 200u);
-  EXPECT_EQ(Service("PATCH", "/twins/dev-01", twin_patch, "If-Match: \"*\"\r\n").result_int(), 200u);
+  EXPECT_EQ(Service("PATCH", "/twins/dev-01", twin_patch, "If-Match: \"*\"\r\n").result_int(),
+            200u);
   EXPECT_EQ(Service("GET", "/twins/dev-01/modules/m1").result_int(), 200u);
-  EXPECT_EQ(Service("POST", "/devices/query", R"({"query":"SELECT * FROM devices"})").result_int(), 200u);
+  EXPECT_EQ(Service("POST", "/devices/query", R"({"query":"SELECT * FROM devices"})").result_int(),
+            200u);
   Response offline = Service("POST", "/twins/dev-01/methods", method);
   EXPECT_EQ(offline.result_int(), 404u);
   EXPECT_EQ(ErrorName(offline), "DeviceNotOnline");
@@ -312,30 +328,41 @@ TEST_F(DeviceFeaturesGuardTest, RevokedOrForeignIdentitiesReachNoTwinMethodOrC2d
   std::string lock(mine["ETag"]);
   lock = lock.substr(1, lock.size() - 2);
   EXPECT_EQ(Call("DELETE", "/devices/dev-01/messages/deviceBound/" + lock, DeviceToken("dev-02"))
-                .result_int(), 401u);
+                .result_int(),
+            401u);
   EXPECT_EQ(Call("POST", "/devices/dev-01/messages/deviceBound/" + lock + "/abandon",
-                 DeviceToken("dev-02")).result_int(), 401u);
+                 DeviceToken("dev-02"))
+                .result_int(),
+            401u);
   // A device token is no service token: no twin read, no method call, no send.
   EXPECT_EQ(Call("GET", "/twins/dev-01", DeviceToken("dev-01")).result_int(), 401u);
   EXPECT_EQ(Call("POST", "/twins/dev-02/methods", DeviceToken("dev-01"), R"({"methodName":"m"})")
-                .result_int(), 401u);
-  EXPECT_EQ(Call("POST", "/devices/dev-02/messages/devicebound", DeviceToken("dev-01"), "x")
-                .result_int(), 401u);
+                .result_int(),
+            401u);
+  EXPECT_EQ(
+      Call("POST", "/devices/dev-02/messages/devicebound", DeviceToken("dev-01"), "x").result_int(),
+      401u);
   // Policies without ServiceConnect neither (registry rights, or DeviceConnect).
   for (const char* policy : {"registryReadWrite", "device"}) {
     EXPECT_EQ(Call("GET", "/twins/dev-01", ServiceToken(policy)).result_int(), 401u) << policy;
     EXPECT_EQ(Call("POST", "/twins/dev-01/methods", ServiceToken(policy), R"({"methodName":"m"})")
-                  .result_int(), 401u) << policy;
+                  .result_int(),
+              401u)
+        << policy;
     EXPECT_EQ(Call("POST", "/devices/dev-01/messages/devicebound", ServiceToken(policy), "x")
-                  .result_int(), 401u) << policy;
-    EXPECT_EQ(Call("GET", "/messages/serviceBound/feedback", ServiceToken(policy)).result_int(), 401u)
+                  .result_int(),
+              401u)
+        << policy;
+    EXPECT_EQ(Call("GET", "/messages/serviceBound/feedback", ServiceToken(policy)).result_int(),
+              401u)
         << policy;
   }
   // Over MQTT dev-02 cannot subscribe to dev-01's C2D topic.
   {
     mqtt::Client other(hub_->mqtt_port(), certs_.ca_file);
     ASSERT_TRUE(Connect(other, "dev-02"));
-    EXPECT_EQ(Subscribe(other, "devices/dev-01/messages/devicebound/#", 1), mqtt::kSubscriptionFailure);
+    EXPECT_EQ(Subscribe(other, "devices/dev-01/messages/devicebound/#", 1),
+              mqtt::kSubscriptionFailure);
   }
   EXPECT_EQ(Device("DELETE", "/devices/dev-01/messages/deviceBound/" + lock).result_int(), 204u);
 
@@ -350,7 +377,8 @@ TEST_F(DeviceFeaturesGuardTest, RevokedOrForeignIdentitiesReachNoTwinMethodOrC2d
   d.status = hub::DeviceStatus::kDisabled;
   ASSERT_TRUE(hub_->registry().Update(d, "*").has_value());
   EXPECT_FALSE(NextPublish(session, std::chrono::seconds(10)).has_value()) << "must be closed";
-  Response method = Service("POST", "/twins/dev-02/methods", R"({"methodName":"m","responseTimeoutInSeconds":5})");
+  Response method = Service("POST", "/twins/dev-02/methods",
+                            R"({"methodName":"m","responseTimeoutInSeconds":5})");
   EXPECT_EQ(method.result_int(), 404u) << method.body();
   EXPECT_EQ(ErrorName(method), "DeviceNotOnline");
   mqtt::Client disabled(hub_->mqtt_port(), certs_.ca_file);
@@ -421,14 +449,15 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
       {R"({"a.b":1})", "400"},
       {R"({"$x":1})", "400"},
       {"{\"bad\":\"\xff\xfe\"}", "400"},  // not UTF-8
-      {Nested(15), "400"},  // deeper than Azure's 10
+      {Nested(15), "400"},                // deeper than Azure's 10
   };
   int rid = 10;
   for (const Bad& b : bad) {
     std::string r = std::to_string(rid++);
     auto res = TwinCall(device, "$iothub/twin/PATCH/properties/reported/?$rid=" + r, b.body);
     ASSERT_TRUE(res) << b.body.substr(0, 40);
-    EXPECT_EQ(res->first, "$iothub/twin/res/" + b.topic_status + "/?$rid=" + r) << b.body.substr(0, 40);
+    EXPECT_EQ(res->first, "$iothub/twin/res/" + b.topic_status + "/?$rid=" + r)
+        << b.body.substr(0, 40);
     json error = json::parse(res->second, nullptr, false);
     ASSERT_TRUE(error.is_object()) << res->second;
     EXPECT_EQ(error.value("errorCode", 0), 400004) << res->second;  // Azure's ArgumentInvalid
@@ -439,7 +468,8 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
     mqtt::Client other(hub_->mqtt_port(), certs_.ca_file);
     ASSERT_TRUE(Connect(other, "dev-02"));
     ASSERT_EQ(Subscribe(other, "$iothub/twin/res/#"), 0);
-    auto res = TwinCall(other, "$iothub/twin/PATCH/properties/reported/?$rid=1", R"({"fine":true})");
+    auto res =
+        TwinCall(other, "$iothub/twin/PATCH/properties/reported/?$rid=1", R"({"fine":true})");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->first, "$iothub/twin/res/204/?$rid=1&$version=2");
   }
@@ -454,7 +484,8 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
   (void)Publish0(device, "$iothub/twin/PATCH/properties/reported/?$rid=100",
                  json{{"huge", std::string(300 * 1024, 'x')}}.dump());
   EXPECT_FALSE(NextPublish(device, std::chrono::seconds(10)).has_value()) << "must be closed";
-  EXPECT_EQ(json::parse(Service("GET", "/twins/dev-01").body())["properties"]["reported"]["kept"], 1);
+  EXPECT_EQ(json::parse(Service("GET", "/twins/dev-01").body())["properties"]["reported"]["kept"],
+            1);
 
   // Service: malformed JSON is 400, a stale If-Match 412, and neither changes the twin.
   Response twin = Service("GET", "/twins/dev-01");
@@ -463,12 +494,16 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
   Response malformed = Service("PATCH", "/twins/dev-01", "{\"tags\":", "If-Match: \"*\"\r\n");
   EXPECT_EQ(malformed.result_int(), 400u);
   EXPECT_EQ(ErrorName(malformed), "ArgumentInvalid");
-  EXPECT_EQ(Service("PATCH", "/twins/dev-01", R"({"tags":{"a":1}})", "If-Match: \"" + etag + "\"\r\n")
-                .result_int(), 200u);
-  Response stale = Service("PATCH", "/twins/dev-01", R"({"tags":{"a":2}})", "If-Match: \"" + etag + "\"\r\n");
+  EXPECT_EQ(
+      Service("PATCH", "/twins/dev-01", R"({"tags":{"a":1}})", "If-Match: \"" + etag + "\"\r\n")
+          .result_int(),
+      200u);
+  Response stale =
+      Service("PATCH", "/twins/dev-01", R"({"tags":{"a":2}})", "If-Match: \"" + etag + "\"\r\n");
   EXPECT_EQ(stale.result_int(), 412u) << stale.body();
   EXPECT_EQ(ErrorName(stale), "PreconditionFailed");
-  Response replaced = Service("PUT", "/twins/dev-01", R"({"tags":{}})", "If-Match: \"" + etag + "\"\r\n");
+  Response replaced =
+      Service("PUT", "/twins/dev-01", R"({"tags":{}})", "If-Match: \"" + etag + "\"\r\n");
   EXPECT_EQ(replaced.result_int(), 412u) << replaced.body();
   EXPECT_EQ(json::parse(Service("GET", "/twins/dev-01").body())["tags"], json({{"a", 1}}));
 
@@ -491,8 +526,12 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
     Response r = Device("DELETE", "/devices/dev-01/messages/deviceBound/" + wrong);
     EXPECT_EQ(r.result_int(), 412u) << r.body();
     EXPECT_EQ(ErrorName(r), "DeviceMessageLockLost");
-    EXPECT_EQ(Device("POST", "/devices/dev-01/messages/deviceBound/" + wrong + "/abandon").result_int(), 412u);
-    EXPECT_EQ(Device("DELETE", "/devices/dev-01/messages/deviceBound/" + wrong + "?reject").result_int(), 412u);
+    EXPECT_EQ(
+        Device("POST", "/devices/dev-01/messages/deviceBound/" + wrong + "/abandon").result_int(),
+        412u);
+    EXPECT_EQ(
+        Device("DELETE", "/devices/dev-01/messages/deviceBound/" + wrong + "?reject").result_int(),
+        412u);
   }
   EXPECT_EQ(Device("DELETE", "/devices/dev-01/messages/deviceBound/" + lock).result_int(), 204u);
   Response again = Device("DELETE", "/devices/dev-01/messages/deviceBound/" + lock);
@@ -503,9 +542,12 @@ TEST_F(DeviceFeaturesGuardTest, BadInputGetsAzuresAnswersAndLosesNothing) {
   ASSERT_EQ(other.result_int(), 200u);
   std::string other_lock(other["ETag"]);
   other_lock = other_lock.substr(1, other_lock.size() - 2);
-  EXPECT_EQ(Device("DELETE", "/devices/dev-01/messages/deviceBound/" + other_lock).result_int(), 412u);
-  EXPECT_EQ(Call("DELETE", "/devices/dev-02/messages/deviceBound/" + other_lock, DeviceToken("dev-02"))
-                .result_int(), 204u);
+  EXPECT_EQ(Device("DELETE", "/devices/dev-01/messages/deviceBound/" + other_lock).result_int(),
+            412u);
+  EXPECT_EQ(
+      Call("DELETE", "/devices/dev-02/messages/deviceBound/" + other_lock, DeviceToken("dev-02"))
+          .result_int(),
+      204u);
   // Nothing lost: the other 49 are all there, in order.
   Response purged = Service("DELETE", "/devices/dev-01/commands");
   ASSERT_EQ(purged.result_int(), 200u);
