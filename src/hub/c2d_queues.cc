@@ -85,8 +85,8 @@ Status C2dQueues::Enqueue(const std::string& device_id, const std::string& gener
   {
     std::lock_guard lock(mu_);
     COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
-    COFFRE_RETURN_IF_ERROR(DropEarlierDevices(*q, generation_id));
     COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
+    COFFRE_RETURN_IF_ERROR(DropOtherGenerations(*q, generation_id));
     if (q->entries.size() >= limits_.max_depth) {
       return ResourceExhausted("The device " + device_id + " already has " +
                                std::to_string(limits_.max_depth) + " messages queued.")
@@ -119,8 +119,8 @@ Result<std::optional<QueuedC2d>> C2dQueues::Receive(const std::string& device_id
   std::lock_guard lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
   COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
+  COFFRE_RETURN_IF_ERROR(DropOtherGenerations(*q, generation_id));
   Clock::SteadyTime now = clock_.SteadyNow();
-  COFFRE_RETURN_IF_ERROR(DropEarlierDevices(*q, generation_id));
   for (size_t i = 0; i < q->entries.size();) {
     Entry& e = q->entries[i];
     if (!e.lock_token.empty() && e.locked_until > now) {
@@ -194,12 +194,11 @@ Result<size_t> C2dQueues::Depth(const std::string& device_id) {
   return q->entries.size();
 }
 
-Status C2dQueues::DropEarlierDevices(DeviceQueue& q, const std::string& generation_id) {
-  if (generation_id.empty()) return Status::Ok();
+Status C2dQueues::DropExpired(const std::string& device_id, DeviceQueue& q) {
+  Clock::WallTime now = clock_.Now();
   for (size_t i = 0; i < q.entries.size();) {
-    if (q.entries[i].generation_id != generation_id) {
-      COFFRE_RETURN_IF_ERROR(rows_.Erase(q.entries[i].row));
-      q.entries.erase(q.entries.begin() + static_cast<std::ptrdiff_t>(i));
+    if (q.entries[i].expiry <= now) {
+      COFFRE_RETURN_IF_ERROR(DeadLetter(device_id, q, i, C2dOutcome::kExpired));
     } else {
       ++i;
     }
@@ -207,11 +206,12 @@ Status C2dQueues::DropEarlierDevices(DeviceQueue& q, const std::string& generati
   return Status::Ok();
 }
 
-Status C2dQueues::DropExpired(const std::string& device_id, DeviceQueue& q) {
-  Clock::WallTime now = clock_.Now();
+Status C2dQueues::DropOtherGenerations(DeviceQueue& q, const std::string& generation_id) {
+  if (generation_id.empty()) return Status::Ok();
   for (size_t i = 0; i < q.entries.size();) {
-    if (q.entries[i].expiry <= now) {
-      COFFRE_RETURN_IF_ERROR(DeadLetter(device_id, q, i, C2dOutcome::kExpired));
+    if (q.entries[i].generation_id != generation_id) {
+      COFFRE_RETURN_IF_ERROR(rows_.Erase(q.entries[i].row));
+      q.entries.erase(q.entries.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
       ++i;
     }

@@ -40,8 +40,8 @@ class C2dQueues {
       : rows_(rows), clock_(clock), limits_(limits) {}
 
   // RESOURCE_EXHAUSTED with detail "DeviceMaximumQueueDepthExceeded" when the device has
-  // max_depth messages waiting or locked, or "MessageTooLarge" over 64 KiB. Messages of an
-  // earlier device of the same id (another generation) are dropped first, and do not count.
+  // max_depth messages waiting or locked, or "MessageTooLarge" over 64 KiB. Messages left from
+  // an earlier device of the same id (another generation) are dropped first, never counted.
   Status Enqueue(const std::string& device_id, const std::string& generation_id, C2dMessage message);
 
   // Locks and returns the next waiting message, or nullopt if none. With a generation id,
@@ -93,10 +93,9 @@ class C2dQueues {
   };
 
   Result<DeviceQueue*> Queue(const std::string& device_id);  // loads on first use; mu_ held
-  // Drops, without feedback, messages queued for an earlier device of the same id (deleted and
-  // created again: Azure drops a deleted device's queue). No-op for an empty generation.
-  Status DropEarlierDevices(DeviceQueue& q, const std::string& generation_id);
   Status DropExpired(const std::string& device_id, DeviceQueue& q);
+  // Erases the messages queued for an earlier device of the same id (no feedback).
+  Status DropOtherGenerations(DeviceQueue& q, const std::string& generation_id);
   Status DeadLetter(const std::string& device_id, DeviceQueue& q, size_t index, C2dOutcome outcome);
   Result<size_t> Locked(DeviceQueue& q, const std::string& lock_token);
   Status AddFeedback(const std::string& device_id, const QueuedC2d& m, C2dOutcome outcome);

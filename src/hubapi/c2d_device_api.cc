@@ -82,8 +82,7 @@ std::optional<HttpResponse> C2dDeviceApi::Handle(const HttpRequest& request) {
 }
 
 HttpResponse C2dDeviceApi::Receive(const std::string& device_id) {
-  // Messages sent to an earlier device of the same id (deleted, created again) are not this
-  // one's: the generation tells them apart, as on MQTT.
+  // The device's generation: what was queued for an earlier device of this id is not its own.
   Result<hub::DeviceIdentity> device = registry_.Get(device_id);
   if (!device.has_value()) return ErrorFor(device.error());
   Result<std::optional<hub::QueuedC2d>> next = queues_.Receive(device_id, device->generation_id);

@@ -155,11 +155,12 @@ HttpResponse C2dServiceApi::Feedback(const HttpRequest& request, std::string_vie
     return r;
   }
   if (request.method != "DELETE") return ServiceApi::Error(405, "MethodNotAllowed", "Use DELETE.");
-  std::string unquoted(token);
+  // The batch's ETag as it was sent ("5"), bare (5), or percent-encoded (%225%22).
+  std::string unquoted = PercentDecode(token, false);
   if (unquoted.size() >= 2 && unquoted.front() == '"' && unquoted.back() == '"') {
     unquoted = unquoted.substr(1, unquoted.size() - 2);
   }
-  auto last = ParseUnsigned(PercentDecode(unquoted, false));
+  auto last = ParseUnsigned(unquoted);
   if (!last) return ServiceApi::Error(400, "ArgumentInvalid", "Not a feedback lock token.");
   Status acked = queues_.AcknowledgeFeedbackThrough(*last);
   if (!acked.ok()) return ErrorFor(acked);

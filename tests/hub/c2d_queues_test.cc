@@ -103,15 +103,20 @@ TEST_F(C2dQueuesTest, TheQueueHoldsFiftyMessages) {
               StatusWithDetail(StatusCode::kResourceExhausted, "MessageTooLarge"));
 }
 
-TEST_F(C2dQueuesTest, AnEarlierDevicesMessagesAreDroppedAndDoNotFillTheQueue) {
-  for (int i = 0; i < 50; ++i)
-    ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("old" + std::to_string(i), "x")).ok());
-  // d1 deleted and created again (generation g2): its queue starts empty.
+TEST_F(C2dQueuesTest, ADeviceCreatedAgainStartsWithAnEmptyQueue) {
+  // A full queue of the deleted device (generation g1) neither counts for nor reaches the new
+  // device of the same id (g2), whichever of enqueue or receive comes first.
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("old", "x")).ok());
   ASSERT_TRUE(queues_->Enqueue("d1", "g2", Message("new", "y")).ok());
+  auto got = queues_->Receive("d1", "g2");
+  ASSERT_TRUE(got.has_value() && got->has_value());
+  EXPECT_EQ((*got)->message.properties.system.message_id, "new");
   EXPECT_EQ(queues_->Depth("d1").value(), 1u);
-  auto next = queues_->Receive("d1", "g2");
-  ASSERT_TRUE(next.has_value() && next->has_value());
-  EXPECT_EQ((*next)->message.properties.system.message_id, "new");
+
+  ASSERT_TRUE(queues_->Enqueue("d2", "g1", Message("old", "x")).ok());
+  auto none = queues_->Receive("d2", "g2");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
 }
 
 TEST_F(C2dQueuesTest, AnExpiredMessageIsNeverDeliveredAndGivesNegativeFeedback) {
