@@ -55,8 +55,15 @@ Result<Twins::Identity> Twins::Lookup(const TwinId& id) {
   return IdentityOf(device, &module);
 }
 
+Result<Twins::Identity> Twins::LookupEnabled(const TwinId& id) {
+  COFFRE_ASSIGN_OR_RETURN(Identity identity, Lookup(id));
+  if (!identity.enabled) return Unauthenticated("The device " + id.device_id + " is disabled.");
+  return identity;
+}
+
 Twins::Identity Twins::IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module) {
   Identity out;
+  out.enabled = device.status == DeviceStatus::kEnabled;
   json f = {{"deviceId", device.device_id},
             {"status", device.status == DeviceStatus::kEnabled ? "enabled" : "disabled"},
             {"statusUpdateTime", FormatIsoTime(device.status_updated_ms)},
@@ -146,13 +153,13 @@ Result<json> Twins::Replace(const TwinId& id, const json& body, const std::strin
 }
 
 Result<json> Twins::DeviceGet(const TwinId& id) {
-  COFFRE_ASSIGN_OR_RETURN(Identity identity, Lookup(id));
+  COFFRE_ASSIGN_OR_RETURN(Identity identity, LookupEnabled(id));
   COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, store_.Get(id, identity.generation_id));
   return twin.DeviceView();
 }
 
 Result<int64_t> Twins::Report(const TwinId& id, const json& patch) {
-  COFFRE_ASSIGN_OR_RETURN(Identity identity, Lookup(id));
+  COFFRE_ASSIGN_OR_RETURN(Identity identity, LookupEnabled(id));
   Clock::WallTime now = clock_.Now();
   COFFRE_ASSIGN_OR_RETURN(
       TwinDocument twin, store_.Update(id, identity.generation_id, "", [&](TwinDocument& t) {

@@ -44,16 +44,19 @@ class Twins {
                                  const std::string& if_match);
 
   // The device's view: {"desired":{...,"$version"},"reported":{...,"$version"}}.
+  // UNAUTHENTICATED while the device is disabled (a request its session sent just before).
   Result<nlohmann::json> DeviceGet(const TwinId& id);
-  // A device's reported patch; the new reported $version.
+  // A device's reported patch; the new reported $version. UNAUTHENTICATED while disabled.
   Result<int64_t> Report(const TwinId& id, const nlohmann::json& patch);
 
  private:
   struct Identity {
     std::string generation_id;
     nlohmann::json fields;  // the identity part of the service view
+    bool enabled = true;    // the device's status
   };
   Result<Identity> Lookup(const TwinId& id);
+  Result<Identity> LookupEnabled(const TwinId& id);  // for the device's own operations
   static Identity IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module);
   Result<nlohmann::json> Write(const TwinId& id, const nlohmann::json& body,
                                const std::string& if_match, bool replace);

@@ -1,5 +1,8 @@
 #include "hubservice/hub_device_features.h"
 
+#include <map>
+#include <string_view>
+
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
@@ -12,12 +15,26 @@ using nlohmann::json;
 
 namespace {
 
-// A twin failure as the SDK reads it: {"errorCode": <status>001, "message": ...}; the status
+// Azure IoT Hub's numeric error code for an error name (as its twin topics answer, e.g.
+// {"errorCode":400004} for a malformed reported patch); <status>001 for a name it lacks.
+int AzureErrorCode(std::string_view name, int status) {
+  static const std::map<std::string_view, int> codes = {
+      {"ArgumentInvalid", 400004},     {"IotHubUnauthorizedAccess", 401002},
+      {"DeviceNotFound", 404001},      {"ModuleNotFound", 404010},
+      {"PreconditionFailed", 412001},  {"MessageTooLarge", 413001},
+      {"ThrottlingException", 429001}, {"ServerError", 500001},
+      {"ServiceUnavailable", 503001},  {"GatewayTimeout", 504101}};
+  auto it = codes.find(name);
+  return it != codes.end() ? it->second : status * 1000 + 1;
+}
+
+// A twin failure as the SDK reads it: {"errorCode": <Azure's code>, "message": ...}; the status
 // goes in the topic.
 std::pair<int, std::string> TwinError(const Status& s) {
   net::HttpError e = net::HttpErrorFor(s, hubapi::RegistryErrors());
   int status = static_cast<int>(e.status);
-  json body = {{"errorCode", status * 1000 + 1}, {"message", s.message()}};
+  json body = {{"errorCode", AzureErrorCode(e.detail.empty() ? e.code : e.detail, status)},
+               {"message", s.message()}};
   return {status, body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
@@ -62,7 +79,10 @@ void HubDeviceFeatures::MethodsSubscribed(const hub::TwinId& id) { methods_.Subs
 void HubDeviceFeatures::NextC2d(const std::string& device_id, C2dNext done) {
   bool queued = work_.Post([this, device_id, done] {
     Result<hub::DeviceIdentity> device = registry_.Get(device_id);
-    if (!device.has_value()) return done(std::nullopt);
+    // Disabled since its session asked: nothing more for it (the session is being closed).
+    if (!device.has_value() || device->status != hub::DeviceStatus::kEnabled) {
+      return done(std::nullopt);
+    }
     Result<std::optional<hub::QueuedC2d>> next = c2d_.Receive(device_id, device->generation_id);
     if (!next.has_value()) {
       LogLine("c2d", "device " + device_id + ": " + next.error().ToString());

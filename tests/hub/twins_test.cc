@@ -120,6 +120,27 @@ TEST_F(TwinsTest, UnknownIdentitiesAreNotFoundWithAzuresCodes) {
               StatusIs(StatusCode::kNotFound));
 }
 
+TEST_F(TwinsTest, ADisabledDeviceCanNeitherReadNorReportButTheServiceStillReads) {
+  ASSERT_TRUE(twins_->Report(kDevice, json{{"fw", "1.0"}}).has_value());
+  DeviceIdentity d = registry_->Get("d1").value();
+  d.status = DeviceStatus::kDisabled;
+  ASSERT_TRUE(registry_->Update(d, "*").has_value());
+  // What a session sent just before it was closed for the disable is refused, not applied.
+  EXPECT_THAT(twins_->Report(kDevice, json{{"fw", "2.0"}}).status(),
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_THAT(twins_->Report(kModule, json{{"fw", "2.0"}}).status(),
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_THAT(twins_->DeviceGet(kDevice).status(), StatusIs(StatusCode::kUnauthenticated));
+  COFFRE_ASSERT_OK_AND_ASSIGN(json t, twins_->Get(kDevice));
+  EXPECT_EQ(t["properties"]["reported"]["fw"], "1.0");
+  EXPECT_EQ(t["status"], "disabled");
+  ASSERT_TRUE(twins_->Patch(kDevice, json::parse(R"({"tags":{"a":1}})"), "*").has_value());
+  d = registry_->Get("d1").value();
+  d.status = DeviceStatus::kEnabled;
+  ASSERT_TRUE(registry_->Update(d, "*").has_value());
+  EXPECT_TRUE(twins_->Report(kDevice, json{{"fw", "2.0"}}).has_value());
+}
+
 TEST_F(TwinsTest, ADeletedAndRecreatedDeviceHasAFreshTwin) {
   ASSERT_TRUE(twins_->Report(kDevice, json{{"secret", "old"}}).has_value());
   ASSERT_TRUE(registry_->Delete("d1", "*").ok());
