@@ -32,13 +32,6 @@ CLI::App* AddCommand(CLI::App& parent, const std::string& prefix, std::vector<Co
   return cmd;
 }
 
-const json& Member(const json& j, const char* name) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(name);
-  return it == j.end() ? kNull : *it;
-}
-
 std::string Cell(const json& j, const char* name) {
   const json& v = Member(j, name);
   if (v.is_null()) return "-";

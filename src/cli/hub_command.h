@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/hub_connection.h"
+#include "cli/json_member.h"
 #include "cli/table.h"
 #include "common/status.h"
 
@@ -48,8 +49,6 @@ CLI::App* AddCommand(CLI::App& parent, const std::string& prefix, std::vector<Co
                      CommonOptions& o, const std::string& name, const std::string& description,
                      Handler run);
 
-// A member of an object, null if absent or not an object.
-const nlohmann::json& Member(const nlohmann::json& j, const char* name);
 // A field as a table cell; "-" when missing, so a partial reply still prints.
 std::string Cell(const nlohmann::json& j, const char* name);
 

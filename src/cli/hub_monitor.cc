@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "cli/json_member.h"
 #include "common/encoding.h"
 #include "common/time_format.h"
 
@@ -26,13 +27,6 @@ struct Cursor {
   uint64_t next = 0;
   std::string first_query;  // e.g. "fromEnqueuedTime=..." until the first reply
 };
-
-const json& Member(const json& j, const char* name) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(name);
-  return it == j.end() ? kNull : *it;
-}
 
 std::string Text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 

@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "cli/json_member.h"
 #include "common/encoding.h"
 
 namespace coffre::cli {
@@ -10,13 +11,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kMissing = "-";
-
-const json& Member(const json& j, const char* name) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(name);
-  return it == j.end() ? kNull : *it;
-}
 
 std::string Text(const json& j) {
   if (j.is_string()) return j.get<std::string>();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "hub/identity_checks.h"
 #include "hub/sas_token.h"
 
 namespace coffre::hub {
@@ -13,11 +14,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kPrefix = "policy/";
-
-Result<std::string> RandomKey() {
-  COFFRE_ASSIGN_OR_RETURN(auto raw, crypto::SecretBytes::Random(32));
-  return Base64Encode(raw.Reveal());
-}
 
 Status NotAuthorized() {
   return Unauthenticated("The shared access signature is not valid for this hub.");
@@ -51,8 +47,8 @@ Result<std::unique_ptr<AccessPolicies>> AccessPolicies::Open(storage::KvStore& k
       {"registryReadWrite", kRegistryRead | kRegistryWrite}};
   for (auto [name, rights] : defaults) {
     AccessPolicy policy{name, "", "", rights};
-    COFFRE_ASSIGN_OR_RETURN(policy.primary_key, RandomKey());
-    COFFRE_ASSIGN_OR_RETURN(policy.secondary_key, RandomKey());
+    COFFRE_ASSIGN_OR_RETURN(policy.primary_key, identity::RandomKey());
+    COFFRE_ASSIGN_OR_RETURN(policy.secondary_key, identity::RandomKey());
     COFFRE_RETURN_IF_ERROR(p->Store(policy));
   }
   return p;

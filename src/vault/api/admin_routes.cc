@@ -25,12 +25,6 @@ json PrincipalView(const Principal& p) {
               {"scope", p.key_scope ? json{{"keys", json(*p.key_scope)}} : json(nullptr)}};
 }
 
-HttpResponse NoContent() {
-  HttpResponse r;
-  r.status = 204;
-  return r;
-}
-
 }  // namespace
 
 HttpResponse ListPrincipals(RouteContext& c) {

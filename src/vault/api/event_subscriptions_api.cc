@@ -83,9 +83,7 @@ HttpResponse GetEventSubscription(EventSubscriptions& subscriptions, const std::
 
 HttpResponse RemoveEventSubscription(EventSubscriptions& subscriptions, const std::string& id) {
   if (Status s = subscriptions.Delete(id); !s.ok()) return Refused(s);
-  HttpResponse r;
-  r.status = 204;
-  return r;
+  return NoContent();
 }
 
 }  // namespace coffre::vault

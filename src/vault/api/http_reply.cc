@@ -51,6 +51,12 @@ net::HttpResponse MethodNotAllowed() {
 
 net::HttpResponse UnknownPath() { return ErrorReply(404, "NotFound", "Unknown path."); }
 
+net::HttpResponse NoContent() {
+  net::HttpResponse r;
+  r.status = 204;
+  return r;
+}
+
 Result<json> ParseJsonBody(const net::HttpRequest& request, bool required) {
   if (request.body.empty()) {
     if (required) return InvalidArgument("The request body is empty; a JSON object is required.");

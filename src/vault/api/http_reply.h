@@ -30,6 +30,7 @@ net::HttpResponse JsonReply(const nlohmann::json& body, unsigned status = 200);
 
 net::HttpResponse MethodNotAllowed();  // 405
 net::HttpResponse UnknownPath();       // 404 NotFound
+net::HttpResponse NoContent();         // 204
 
 // The request's body as a JSON object; an empty body is {} unless `required`.
 Result<nlohmann::json> ParseJsonBody(const net::HttpRequest& request, bool required);

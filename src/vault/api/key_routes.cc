@@ -123,12 +123,6 @@ HttpResponse BackupUnavailable() {
   return ErrorReply(501, "NotImplemented", "Key backup and restore are not configured.");
 }
 
-HttpResponse NoContent() {
-  HttpResponse r;
-  r.status = 204;
-  return r;
-}
-
 std::string KeyName(const RouteContext& c) { return std::string(c.params.key); }
 std::string Version(const RouteContext& c) { return std::string(c.params.version); }
 

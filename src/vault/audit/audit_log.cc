@@ -19,7 +19,6 @@ namespace {
 
 using namespace audit_io;  // NOLINT: this folder's own file reads
 
-constexpr const char* kLogComponent = "audit";
 // Tail() reads at most this much, whatever lines an attacker may have put at the end.
 constexpr uint64_t kMaxTailBytes = 8 << 20;
 

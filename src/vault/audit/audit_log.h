@@ -87,6 +87,8 @@ class AuditLog {
   void Close();
 
  private:
+  static constexpr const char* kLogComponent = "audit";  // its lines in the process log
+
   AuditLog(std::filesystem::path base, SealedStore& store, crypto::SecretBytes key,
            AuditLogOptions options);
   Status Recover();

@@ -21,8 +21,6 @@ namespace {
 
 using namespace audit_io;  // NOLINT: this folder's own file reads
 
-constexpr const char* kLogComponent = "audit";
-
 }  // namespace
 
 // Files numbered after `file` are not part of the chain (the walk stopped before them): keep

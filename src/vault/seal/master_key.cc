@@ -18,7 +18,6 @@ using crypto::SecretBytes;
 constexpr uint32_t kTimeCost = 3;
 constexpr uint32_t kMemoryKib = 64 * 1024;
 constexpr uint32_t kParallelism = 1;
-constexpr std::string_view kAad = "coffre-vault-master-v1";
 
 Result<SecretBytes> DeriveKek(std::string_view passphrase, ByteSpan salt, uint32_t t, uint32_t m,
                               uint32_t p) {
@@ -45,7 +44,7 @@ Result<SecretBytes> CreateMasterKeyFile(const std::filesystem::path& path,
   header.key_id = crypto::kRootKeyId;
   COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(header.nonce));
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed,
-                          crypto::SealEnvelope(*aead, header, AsBytes(kAad), master.Reveal()));
+                          crypto::SealEnvelope(*aead, header, AsBytes(kMasterKeyAad), master.Reveal()));
   nlohmann::json j = {{"kdf", kPassphraseKdf},       {"t_cost", kTimeCost},
                       {"m_cost_kib", kMemoryKib},      {"parallelism", kParallelism},
                       {"salt", Base64UrlEncode(salt)}, {"sealed", Base64UrlEncode(sealed)}};
@@ -68,7 +67,7 @@ Result<SecretBytes> UnsealMasterKey(const std::filesystem::path& path,
   COFFRE_ASSIGN_OR_RETURN(auto aead, crypto::AesGcm::Create(kek));
   COFFRE_ASSIGN_OR_RETURN(SecretBytes master, SecretBytes::Allocate(crypto::kAesGcmKeySize));
   if (sealed->size() != crypto::SealedEnvelopeSize(crypto::kAesGcmKeySize) ||
-      !crypto::OpenEnvelope(*aead, *sealed, AsBytes(kAad), master.RevealMutable()).ok()) {
+      !crypto::OpenEnvelope(*aead, *sealed, AsBytes(kMasterKeyAad), master.RevealMutable()).ok()) {
     return PermissionDenied("cannot unseal the vault master key: wrong passphrase or damaged " +
                             path.string());
   }

@@ -20,6 +20,8 @@ namespace coffre::vault {
 
 inline constexpr std::string_view kPassphraseKdf = "argon2id";
 inline constexpr std::string_view kPkcs11Kdf = "pkcs11";
+// The associated data both methods seal the master key under.
+inline constexpr std::string_view kMasterKeyAad = "coffre-vault-master-v1";
 
 // How master.json is sealed.
 struct MasterKeySealing {

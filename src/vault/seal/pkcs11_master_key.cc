@@ -16,8 +16,6 @@ namespace {
 using crypto::SecretBytes;
 using keys::Pkcs11AesKey;
 
-constexpr std::string_view kAad = "coffre-vault-master-v1";
-
 // The option when given, else what the file recorded; a different option is an error, not an
 // override: the file names the key that can open it.
 Result<std::string> Pick(const std::string& option, const std::string& recorded,
@@ -48,10 +46,10 @@ Result<SecretBytes> CreatePkcs11MasterKeyFile(const std::filesystem::path& path,
   COFFRE_ASSIGN_OR_RETURN(SecretBytes master, SecretBytes::Random(crypto::kAesGcmKeySize));
   Bytes iv(Pkcs11AesKey::kIvSize);
   COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(iv));
-  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, key->Seal(iv, AsBytes(kAad), master.Reveal()));
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, key->Seal(iv, AsBytes(kMasterKeyAad), master.Reveal()));
   // Open it once before committing to the file: a token that seals but cannot open (a module
   // with a broken GCM) must not leave a vault that never starts again.
-  COFFRE_ASSIGN_OR_RETURN(SecretBytes check, key->Open(iv, AsBytes(kAad), sealed));
+  COFFRE_ASSIGN_OR_RETURN(SecretBytes check, key->Open(iv, AsBytes(kMasterKeyAad), sealed));
   if (!(check == master)) {
     return Internal("the " + session->Describe() + " did not give back what it sealed");
   }
@@ -88,7 +86,7 @@ Result<SecretBytes> UnsealPkcs11MasterKey(const std::filesystem::path& path,
   COFFRE_ASSIGN_OR_RETURN(auto session,
                           keys::Pkcs11Session::Open(*module, token_label, options.pin));
   COFFRE_ASSIGN_OR_RETURN(Pkcs11AesKey key, Pkcs11AesKey::Find(*session, key_label));
-  Result<SecretBytes> master = key.Open(*iv, AsBytes(kAad), *sealed);
+  Result<SecretBytes> master = key.Open(*iv, AsBytes(kMasterKeyAad), *sealed);
   if (!master.has_value()) {
     if (master.error().code() != StatusCode::kPermissionDenied) return master.error();
     return PermissionDenied("cannot unseal the vault master key: the key '" + key_label +
