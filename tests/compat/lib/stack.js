@@ -221,7 +221,9 @@ function waitForListening(proc, output, timeoutMs) {
 // A second, standalone vault reusing the stack's TLS certificate (issued for localhost by the
 // stack's CA, so stack.ca_file trusts it too).
 // `testClock`: start it with --test-clock (the owner may advance its clock, see advanceClock).
-async function startVault(stack, { purgeProtection = false, retentionDays, testClock = false } = {}) {
+// `schedulerPeriodMs`: how often its rotation scheduler runs (the vault's default: 1000).
+async function startVault(stack, { purgeProtection = false, retentionDays, testClock = false,
+  schedulerPeriodMs } = {}) {
   const tmp = makeTempDir('coffre-vault-');
   const vaultDir = path.join(tmp, 'v');
   fs.mkdirSync(vaultDir, { mode: 0o700 }); // empty: the vault initialises it on first start
@@ -242,6 +244,7 @@ async function startVault(stack, { purgeProtection = false, retentionDays, testC
   if (purgeProtection) args.push('--purge-protection');
   if (retentionDays !== undefined) args.push('--retention-days', String(retentionDays));
   if (testClock) args.push('--test-clock');
+  if (schedulerPeriodMs !== undefined) args.push('--scheduler-period-ms', String(schedulerPeriodMs));
 
   const proc = spawn(path.join(binDir(), 'coffre-vault'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // A late 'error' (e.g. a failed kill) must not crash the test process as an unhandled event.
