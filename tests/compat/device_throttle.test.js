@@ -43,8 +43,12 @@ describe('throttling: the SDK backs off and recovers', () => {
         '--tls-cert', path.join(stack.dir, 'tls', 'server.pem'),
         '--tls-key', path.join(stack.dir, 'tls', 'server-key.pem'),
         '--service-key-file', path.join(tmp, 'service.key'), '--bootstrap-device', 'busy',
-        '--d2c-per-second', '4', '--d2c-burst', '5', '--mqtt-d2c-max-delay-ms', '200',
-        '--mqtt-failed-connects-per-second', '0.2', '--mqtt-failed-connects-burst', '2']);
+        // The SDK writes the 30 PUBLISHes at once: past the burst of 5 the hub's wait would
+        // exceed 25 ms unless they spread over 2.5 s, so the cut is certain. Two wrong keys
+        // spend the refused-CONNECT budget for 2 s (0.5/s): the SDK's reconnects in that window
+        // get CONNACK 3, and its back-off (which doubles per refusal) stays short.
+        '--d2c-per-second', '10', '--d2c-burst', '5', '--mqtt-d2c-max-delay-ms', '25',
+        '--mqtt-failed-connects-per-second', '0.5', '--mqtt-failed-connects-burst', '2']);
       assert.ok(hub.listening, hub.output);
       const read = (f) => fs.readFileSync(path.join(data, 'bootstrap', f), 'utf8').trim();
       const view = { mqtt_port: mqttPort, https_port: httpsPort, ca_file: stack.ca_file,
@@ -67,7 +71,7 @@ describe('throttling: the SDK backs off and recovers', () => {
           sends.push(device.sendEvent(m));
         }
         await Promise.all(sends);
-        console.log(`[ measured ] 30 messages at 4/s (burst 5, max wait 200 ms): all acknowledged after ${Date.now() - start} ms`);
+        console.log(`[ measured ] 30 messages at 10/s (burst 5, max wait 25 ms): all acknowledged after ${Date.now() - start} ms`);
       } finally {
         await device.close().catch(() => {});
       }

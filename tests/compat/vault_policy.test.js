@@ -11,9 +11,11 @@ const s = require('./lib/stack');
 
 const TEST = { timeout: 120_000 };
 const DAY = 86400;
-// The scheduler runs every second of real time: a due rotation shows within a few.
+// The test vault's scheduler runs every 200 ms of real time: a due rotation shows within a
+// second or so.
 const SCHEDULED_ROTATION_MS = 15_000;
 const POLL_MS = 100;
+const SCHEDULER_PERIOD_MS = 200;
 
 function keyName(prefix) {
   return `${prefix}-${crypto.randomBytes(4).toString('hex')}`;
@@ -52,7 +54,7 @@ describe('rotation policies driven by @azure/keyvault-keys', () => {
   before(
     async () => {
       stack = await s.startStack();
-      vault = await s.startVault(stack, { testClock: true });
+      vault = await s.startVault(stack, { testClock: true, schedulerPeriodMs: SCHEDULER_PERIOD_MS });
       kc = s.keyClient(vault.url, vault.token, vault.caFile);
     },
     { timeout: 180_000 },
@@ -176,9 +178,10 @@ describe('rotation policies driven by @azure/keyvault-keys', () => {
       lifetimeActions: [{ action: 'Rotate', timeAfterCreate: 'P7D' }],
       expiresIn: 'P28D',
     });
-    // A day short of due: nothing happens (two scheduler periods).
+    // A day short of due: nothing happens (five scheduler periods; a rotation there would also
+    // fail the createdOn check below).
     await s.advanceClock(vault, 6 * DAY);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await new Promise((resolve) => setTimeout(resolve, 5 * SCHEDULER_PERIOD_MS));
     assert.equal((await versionsOf(kc, name)).length, 1, 'rotated before its time');
 
     const clock = await s.advanceClock(vault, DAY);

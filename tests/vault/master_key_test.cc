@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "file_scan.h"
 #include "test_util.h"
@@ -47,6 +50,35 @@ TEST(MasterKeyTest, RefusesShortPassphrasesOverwritesAndDamagedFiles) {
               StatusIs(StatusCode::kPermissionDenied));
   COFFRE_ASSERT_OK(WriteFileDurably(path, AsBytes("{}"), 0600));
   EXPECT_THAT(UnsealMasterKey(path, "long enough pass").status(), StatusIs(StatusCode::kDataLoss));
+}
+
+// The default costs (what a deployment gets) and the suite's cheap ones
+// (COFFRE_TEST_ONLY_FAST_KDF=1, which test_main sets): the file records its costs, and opening
+// uses the file's, whatever the variable says then.
+TEST(MasterKeyTest, RecordsItsArgon2CostsAndOpensWithTheRecordedOnes) {
+  testing::TempDir dir;
+  auto costs = [](const std::filesystem::path& path) {
+    nlohmann::json j = nlohmann::json::parse(*ReadTextFile(path));
+    return std::pair{j["t_cost"].get<uint32_t>(), j["m_cost_kib"].get<uint32_t>()};
+  };
+  ASSERT_EQ(::unsetenv("COFFRE_TEST_ONLY_FAST_KDF"), 0);
+  auto slow = dir.path() / "default.json";
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto slow_master, CreateMasterKeyFile(slow, "correct horse battery"));
+  EXPECT_EQ(costs(slow), (std::pair<uint32_t, uint32_t>{3, 64 * 1024}));
+
+  ASSERT_EQ(::setenv("COFFRE_TEST_ONLY_FAST_KDF", "1", 1), 0);
+  auto fast = dir.path() / "fast.json";
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto fast_master, CreateMasterKeyFile(fast, "correct horse battery"));
+  EXPECT_EQ(costs(fast), (std::pair<uint32_t, uint32_t>{1, 8 * 1024}));
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto slow_again, UnsealMasterKey(slow, "correct horse battery"));
+  EXPECT_TRUE(slow_again == slow_master);
+
+  ASSERT_EQ(::unsetenv("COFFRE_TEST_ONLY_FAST_KDF"), 0);
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto fast_again, UnsealMasterKey(fast, "correct horse battery"));
+  EXPECT_TRUE(fast_again == fast_master);
+  EXPECT_THAT(UnsealMasterKey(fast, "correct horse batterz").status(),
+              StatusIs(StatusCode::kPermissionDenied));
+  ASSERT_EQ(::setenv("COFFRE_TEST_ONLY_FAST_KDF", "1", 1), 0);
 }
 
 }  // namespace

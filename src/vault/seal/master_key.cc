@@ -2,9 +2,13 @@
 
 #include <argon2.h>
 
+#include <cstdlib>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/log.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/envelope.h"
 #include "crypto/random.h"
@@ -18,6 +22,27 @@ using crypto::SecretBytes;
 constexpr uint32_t kTimeCost = 3;
 constexpr uint32_t kMemoryKib = 64 * 1024;
 constexpr uint32_t kParallelism = 1;
+
+// The test suite's costs (ctest sets COFFRE_TEST_ONLY_FAST_KDF=1 for every test): a vault start
+// spends ~1 s in Argon2id at the default costs on a small machine, and the suite starts vaults
+// by the dozen. Only a file's creation reads the variable; the costs are recorded in the file,
+// and opening one always uses its own. Never set it for a deployment: opening a file made with
+// costs below the default logs a warning.
+constexpr uint32_t kTestTimeCost = 1;
+constexpr uint32_t kTestMemoryKib = 8 * 1024;
+
+bool FastKdfForTests() {
+  const char* v = std::getenv("COFFRE_TEST_ONLY_FAST_KDF");
+  return v != nullptr && std::string_view(v) == "1";
+}
+
+void WarnIfBelowDefaultCosts(const std::filesystem::path& path, uint32_t t, uint32_t m) {
+  if (t >= kTimeCost && m >= kMemoryKib) return;
+  LogLine("vault", "warning: " + path.string() + " is sealed with Argon2id costs t=" +
+                       std::to_string(t) + ", m=" + std::to_string(m / 1024) +
+                       " MiB, below the default t=3, m=64 MiB (COFFRE_TEST_ONLY_FAST_KDF: for "
+                       "tests only)");
+}
 
 Result<SecretBytes> DeriveKek(std::string_view passphrase, ByteSpan salt, uint32_t t, uint32_t m,
                               uint32_t p) {
@@ -36,8 +61,11 @@ Result<SecretBytes> CreateMasterKeyFile(const std::filesystem::path& path,
   if (std::filesystem::exists(path)) return AlreadyExists(path.string() + " exists");
   Bytes salt(16);
   COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(salt));
-  COFFRE_ASSIGN_OR_RETURN(SecretBytes kek,
-                          DeriveKek(passphrase, salt, kTimeCost, kMemoryKib, kParallelism));
+  const bool fast = FastKdfForTests();
+  const uint32_t t_cost = fast ? kTestTimeCost : kTimeCost;
+  const uint32_t m_cost = fast ? kTestMemoryKib : kMemoryKib;
+  WarnIfBelowDefaultCosts(path, t_cost, m_cost);
+  COFFRE_ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(passphrase, salt, t_cost, m_cost, kParallelism));
   COFFRE_ASSIGN_OR_RETURN(SecretBytes master, SecretBytes::Random(crypto::kAesGcmKeySize));
   COFFRE_ASSIGN_OR_RETURN(auto aead, crypto::AesGcm::Create(kek));
   crypto::EnvelopeHeader header;
@@ -45,8 +73,8 @@ Result<SecretBytes> CreateMasterKeyFile(const std::filesystem::path& path,
   COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(header.nonce));
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed,
                           crypto::SealEnvelope(*aead, header, AsBytes(kMasterKeyAad), master.Reveal()));
-  nlohmann::json j = {{"kdf", kPassphraseKdf},       {"t_cost", kTimeCost},
-                      {"m_cost_kib", kMemoryKib},      {"parallelism", kParallelism},
+  nlohmann::json j = {{"kdf", kPassphraseKdf},       {"t_cost", t_cost},
+                      {"m_cost_kib", m_cost},          {"parallelism", kParallelism},
                       {"salt", Base64UrlEncode(salt)}, {"sealed", Base64UrlEncode(sealed)}};
   COFFRE_RETURN_IF_ERROR(WriteSealedMasterFile(path, std::move(j), master));
   return master;
@@ -63,6 +91,7 @@ Result<SecretBytes> UnsealMasterKey(const std::filesystem::path& path,
       p == 0 || p > 64) {
     return bad();
   }
+  WarnIfBelowDefaultCosts(path, t, m);
   COFFRE_ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(passphrase, *salt, t, m, p));
   COFFRE_ASSIGN_OR_RETURN(auto aead, crypto::AesGcm::Create(kek));
   COFFRE_ASSIGN_OR_RETURN(SecretBytes master, SecretBytes::Allocate(crypto::kAesGcmKeySize));

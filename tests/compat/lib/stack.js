@@ -82,13 +82,27 @@ function run(file, args, timeoutMs) {
 // connection.json fields the tests rely on; a missing one is a `coffre up` bug, say so early.
 const CONNECTION_FIELDS = ['ca_file', 'vault_url', 'vault_token', 'key_name', 'hub_principal'];
 
+// `coffre up --ports-from` picks ports that are free when it looks; another process (a test
+// beside this one, a client's ephemeral port) can take one before a daemon binds it. That start
+// fails with "Address already in use" and is retried from another base, a few times.
+const UP_ATTEMPTS = 3;
+
 async function startStack() {
   const bin = binDir();
   const tmp = makeTempDir('coffre-compat-');
   const dir = path.join(tmp, 'stack');
-  const base = 20000 + crypto.randomInt(20000);
   try {
-    await run(path.join(bin, 'coffre'), ['up', '--dir', dir, '--ports-from', String(base)], UP_TIMEOUT_MS);
+    for (let attempt = 1; ; attempt++) {
+      const base = 20000 + crypto.randomInt(12000);  // below Linux's ephemeral ports (32768 on)
+      try {
+        await run(path.join(bin, 'coffre'), ['up', '--dir', dir, '--ports-from', String(base)], UP_TIMEOUT_MS);
+        break;
+      } catch (err) {
+        if (attempt === UP_ATTEMPTS || !/Address already in use/.test(err.message)) throw err;
+        await run(path.join(bin, 'coffre'), ['down', '--dir', dir], DOWN_TIMEOUT_MS).catch(() => {});
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
     const connection = JSON.parse(fs.readFileSync(path.join(dir, 'connection.json'), 'utf8'));
     const missing = CONNECTION_FIELDS.filter((f) => !connection[f]);
     if (missing.length > 0) {
@@ -207,7 +221,9 @@ function waitForListening(proc, output, timeoutMs) {
 // A second, standalone vault reusing the stack's TLS certificate (issued for localhost by the
 // stack's CA, so stack.ca_file trusts it too).
 // `testClock`: start it with --test-clock (the owner may advance its clock, see advanceClock).
-async function startVault(stack, { purgeProtection = false, retentionDays, testClock = false } = {}) {
+// `schedulerPeriodMs`: how often its rotation scheduler runs (the vault's default: 1000).
+async function startVault(stack, { purgeProtection = false, retentionDays, testClock = false,
+  schedulerPeriodMs } = {}) {
   const tmp = makeTempDir('coffre-vault-');
   const vaultDir = path.join(tmp, 'v');
   fs.mkdirSync(vaultDir, { mode: 0o700 }); // empty: the vault initialises it on first start
@@ -228,6 +244,7 @@ async function startVault(stack, { purgeProtection = false, retentionDays, testC
   if (purgeProtection) args.push('--purge-protection');
   if (retentionDays !== undefined) args.push('--retention-days', String(retentionDays));
   if (testClock) args.push('--test-clock');
+  if (schedulerPeriodMs !== undefined) args.push('--scheduler-period-ms', String(schedulerPeriodMs));
 
   const proc = spawn(path.join(binDir(), 'coffre-vault'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // A late 'error' (e.g. a failed kill) must not crash the test process as an unhandled event.
