@@ -52,6 +52,29 @@ TEST(MasterKeyTest, RefusesShortPassphrasesOverwritesAndDamagedFiles) {
   EXPECT_THAT(UnsealMasterKey(path, "long enough pass").status(), StatusIs(StatusCode::kDataLoss));
 }
 
+// A damaged master.json may hold any JSON type in any field: each is a DATA_LOSS, never a throw
+// (a throw would end the vault at start instead of saying what is wrong with the file).
+TEST(MasterKeyTest, AFileWithWrongTypedFieldsIsDataLossNotAThrow) {
+  testing::TempDir dir;
+  auto path = dir.path() / "master.json";
+  COFFRE_ASSERT_OK(CreateMasterKeyFile(path, "long enough pass").status());
+  const nlohmann::json good = nlohmann::json::parse(*ReadTextFile(path));
+  for (const char* field : {"version", "salt", "sealed", "t_cost", "m_cost_kib", "parallelism"}) {
+    for (const nlohmann::json& value :
+         {nlohmann::json("3"), nlohmann::json(nullptr), nlohmann::json(-1),
+          nlohmann::json::array({1}), nlohmann::json(1e300), nlohmann::json::object()}) {
+      nlohmann::json damaged = good;
+      damaged[field] = value;
+      COFFRE_ASSERT_OK(WriteFileDurably(path, AsBytes(damaged.dump()), 0600));
+      EXPECT_THAT(UnsealMasterKey(path, "long enough pass").status(),
+                  StatusIs(StatusCode::kDataLoss))
+          << field << " = " << value.dump();
+    }
+  }
+  COFFRE_ASSERT_OK(WriteFileDurably(path, AsBytes("[1, 2]"), 0600));
+  EXPECT_THAT(UnsealMasterKey(path, "long enough pass").status(), StatusIs(StatusCode::kDataLoss));
+}
+
 // The default costs (what a deployment gets) and the suite's cheap ones
 // (COFFRE_TEST_ONLY_FAST_KDF=1, which test_main sets): the file records its costs, and opening
 // uses the file's, whatever the variable says then.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/json_fields.h"
 #include "common/log.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/envelope.h"
@@ -84,9 +85,20 @@ Result<SecretBytes> UnsealMasterKey(const std::filesystem::path& path,
                                     std::string_view passphrase) {
   COFFRE_ASSIGN_OR_RETURN(nlohmann::json j, ReadSealedMasterFile(path, kPassphraseKdf));
   auto bad = [&] { return DataLoss(path.string() + " is not a sealed master key file"); };
-  auto salt = Base64UrlDecode(j.value("salt", ""));
-  auto sealed = Base64UrlDecode(j.value("sealed", ""));
-  uint32_t t = j.value("t_cost", 0u), m = j.value("m_cost_kib", 0u), p = j.value("parallelism", 0u);
+  // A damaged file may hold any type in any field: typed reads, never a throw.
+  COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(j));
+  auto salt_text = f.Required<std::string>("salt");
+  auto sealed_text = f.Required<std::string>("sealed");
+  auto t_cost = f.Required<uint32_t>("t_cost");
+  auto m_cost = f.Required<uint32_t>("m_cost_kib");
+  auto parallelism = f.Required<uint32_t>("parallelism");
+  if (!salt_text.has_value() || !sealed_text.has_value() || !t_cost.has_value() ||
+      !m_cost.has_value() || !parallelism.has_value()) {
+    return bad();
+  }
+  auto salt = Base64UrlDecode(*salt_text);
+  auto sealed = Base64UrlDecode(*sealed_text);
+  uint32_t t = *t_cost, m = *m_cost, p = *parallelism;
   if (!salt.has_value() || !sealed.has_value() || t == 0 || t > 64 || m < 8 || m > (4u << 20) ||
       p == 0 || p > 64) {
     return bad();

@@ -9,15 +9,11 @@ namespace {
 Result<nlohmann::json> ParseMasterFile(const std::filesystem::path& path) {
   COFFRE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1) {
+  auto version = j.is_object() ? j.find("version") : j.end();
+  if (j.is_discarded() || !j.is_object() || version == j.end() || *version != 1) {
     return DataLoss(path.string() + " is not a sealed master key file");
   }
   return j;
-}
-
-std::string Text(const nlohmann::json& j, const char* field) {
-  auto it = j.find(field);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 std::string DescribeMethod(const MasterKeySealing& s) {
@@ -28,11 +24,16 @@ std::string DescribeMethod(const MasterKeySealing& s) {
 }
 
 MasterKeySealing SealingOf(const nlohmann::json& j) {
-  return {Text(j, "kdf"), Text(j, "token_label"), Text(j, "key_label"), Text(j, "mechanism"),
-          Text(j, "lineage")};
+  return {TextField(j, "kdf"), TextField(j, "token_label"), TextField(j, "key_label"),
+          TextField(j, "mechanism"), TextField(j, "lineage")};
 }
 
 }  // namespace
+
+std::string TextField(const nlohmann::json& j, const char* field) {
+  auto it = j.is_object() ? j.find(field) : j.end();
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
 
 Result<MasterKeySealing> ReadMasterKeySealing(const std::filesystem::path& path) {
   COFFRE_ASSIGN_OR_RETURN(nlohmann::json j, ParseMasterFile(path));
@@ -70,7 +71,7 @@ Status WriteSealedMasterFile(const std::filesystem::path& path, nlohmann::json f
 
 Status VerifyRecordedLineage(const std::filesystem::path& path, const nlohmann::json& file,
                              const crypto::SecretBytes& master) {
-  std::string recorded = Text(file, "lineage");
+  std::string recorded = TextField(file, "lineage");
   if (recorded.empty()) return Status::Ok();
   COFFRE_ASSIGN_OR_RETURN(std::string lineage, MasterKeyLineage(master));
   // Both are public; the comparison is exact, not secret.

@@ -32,6 +32,9 @@ struct MasterKeySealing {
   std::string lineage;  // as recorded at creation; empty in files older than lineage ids
 };
 
+// A string field of master.json; empty when absent or of another type (a damaged file).
+std::string TextField(const nlohmann::json& j, const char* field);
+
 // DATA_LOSS for a file that is not a sealed master key file.
 Result<MasterKeySealing> ReadMasterKeySealing(const std::filesystem::path& path);
 

@@ -71,8 +71,8 @@ Result<SecretBytes> UnsealPkcs11MasterKey(const std::filesystem::path& path,
     return FailedPrecondition(path.string() + " is sealed with the mechanism '" +
                               sealing.mechanism + "', which this vault does not know");
   }
-  auto iv = Base64UrlDecode(j.value("iv", ""));
-  auto sealed = Base64UrlDecode(j.value("sealed", ""));
+  auto iv = Base64UrlDecode(TextField(j, "iv"));
+  auto sealed = Base64UrlDecode(TextField(j, "sealed"));
   if (sealing.token_label.empty() || sealing.key_label.empty() || !iv.has_value() ||
       !sealed.has_value() || iv->size() != Pkcs11AesKey::kIvSize ||
       sealed->size() != crypto::kAesGcmKeySize + Pkcs11AesKey::kTagSize) {
