@@ -65,7 +65,9 @@ bool Printable(std::string_view s) {
 Result<hub::C2dMessage> MessageFrom(const HttpRequest& request) {
   hub::C2dMessage m;
   m.body = request.body;
-  for (const auto& [name, value] : request.headers) {
+  for (const auto& header : request.headers) {
+    const std::string& name = header.first;
+    const std::string& value = header.second;
     if (!Printable(value)) return InvalidArgument("Header " + name + " holds a control character.");
     auto is = [&name](const char* h) { return ::strcasecmp(name.c_str(), h) == 0; };
     if (is("iothub-expiry")) {
