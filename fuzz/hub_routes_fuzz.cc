@@ -8,10 +8,11 @@
 // "Name: value\n", an empty line, and the body. Every answer must be a status 200-599 and, when
 // it fails, an IoT Hub error body ({"Message": "ErrorCode:...", ...}); a client's input is never
 // answered with a 500. A request ending the process is what this looks for.
-// Run with the dictionary and the suppressions of OpenSSL's per-thread DRBGs (the telemetry
-// writer threads keep theirs until exit):
-//   LSAN_OPTIONS=suppressions=tests/lsan.supp build/fuzz/fuzz/hub_routes_fuzz
-//       -dict=fuzz/hub_routes_fuzz.dict -max_total_time=300 CORPUS_DIR
+// Run with the dictionary and the suppressions of OpenSSL's per-thread DRBGs (the hub's
+// threads keep theirs until exit; full stacks, so that the suppressions match through libcrypto):
+//   ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=tests/lsan.supp
+//       build/fuzz/fuzz/hub_routes_fuzz -dict=fuzz/hub_routes_fuzz.dict -max_total_time=300
+//       NEW_INPUTS_DIR fuzz/corpus/hub_routes_fuzz
 #include <stdlib.h>
 
 #include <chrono>
