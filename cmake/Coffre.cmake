@@ -19,6 +19,12 @@ if(COFFRE_SANITIZE)
   # libstdc++ (boost::optional in Beast's parser); the release build keeps the warning.
   list(APPEND COFFRE_WARNINGS -Wno-maybe-uninitialized)
 endif()
+if(COFFRE_FUZZ)
+  # Every library the fuzz targets link is instrumented too: coverage, so that libFuzzer sees
+  # which branches of src/ an input reaches (without it only the target's own file counted), and
+  # ASan/UBSan, so that a bad access in src/ is caught where it happens.
+  set(COFFRE_SANITIZER_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+endif()
 
 function(coffre_apply_flags target)
   target_compile_options(${target} PRIVATE ${COFFRE_WARNINGS} ${COFFRE_SANITIZER_FLAGS})

@@ -187,9 +187,10 @@ Result<size_t> C2dQueues::Purge(const std::string& device_id) {
   return n;
 }
 
-Result<size_t> C2dQueues::Depth(const std::string& device_id) {
+Result<size_t> C2dQueues::Depth(const std::string& device_id, const std::string& generation_id) {
   std::lock_guard lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
+  COFFRE_RETURN_IF_ERROR(DropOtherGenerations(*q, generation_id));
   COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
   return q->entries.size();
 }
@@ -234,16 +235,20 @@ Status C2dQueues::DeadLetter(const std::string& device_id, DeviceQueue& q, size_
   return Status::Ok();
 }
 
-Result<uint64_t> C2dQueues::NextFeedbackSequence() {
-  if (!next_feedback_sequence_) {
-    COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kFeedbackPrefix));
-    next_feedback_sequence_ = 1;
-    if (!rows.empty()) {
-      auto last = SequenceOf(rows.back());
-      if (!last) return DataLoss("a C2D feedback row has a malformed name");
-      next_feedback_sequence_ = *last + 1;
-    }
+Status C2dQueues::LoadFeedbackSequence() {
+  if (next_feedback_sequence_) return Status::Ok();
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kFeedbackPrefix));
+  next_feedback_sequence_ = 1;
+  if (!rows.empty()) {
+    auto last = SequenceOf(rows.back());
+    if (!last) return DataLoss("a C2D feedback row has a malformed name");
+    next_feedback_sequence_ = *last + 1;
   }
+  return Status::Ok();
+}
+
+Result<uint64_t> C2dQueues::NextFeedbackSequence() {
+  COFFRE_RETURN_IF_ERROR(LoadFeedbackSequence());
   return (*next_feedback_sequence_)++;
 }
 
@@ -255,17 +260,47 @@ Status C2dQueues::AddFeedback(const std::string& device_id, const QueuedC2d& m, 
   f.outcome = outcome;
   f.enqueued_time = clock_.Now();
   COFFRE_ASSIGN_OR_RETURN(uint64_t seq, NextFeedbackSequence());
-  return rows_.Store(std::string(kFeedbackPrefix) + Hex16(seq), f.ToJson());
+  COFFRE_RETURN_IF_ERROR(rows_.Store(std::string(kFeedbackPrefix) + Hex16(seq), f.ToJson()));
+  return TrimFeedback(seq);
+}
+
+// Records are numbered in the order they were made, so the ones to drop are always the first
+// rows: a few are read at a time, never the whole backlog.
+Status C2dQueues::TrimFeedback(uint64_t newest) {
+  uint64_t keep_from = newest >= limits_.max_feedback ? newest - limits_.max_feedback + 1 : 0;
+  Clock::WallTime expired_before = clock_.Now() - limits_.feedback_ttl;
+  constexpr size_t kChunk = 32;
+  while (true) {
+    COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kFeedbackPrefix, kChunk));
+    std::vector<std::string> dropped;
+    for (const auto& row : rows) {
+      auto n = SequenceOf(row);
+      if (!n) return DataLoss("a C2D feedback row has a malformed name");
+      if (*n >= keep_from) {
+        COFFRE_ASSIGN_OR_RETURN(json record, rows_.Load(row));
+        COFFRE_ASSIGN_OR_RETURN(C2dFeedback f, C2dFeedback::FromJson(record));
+        if (f.enqueued_time > expired_before) break;
+      }
+      dropped.push_back(row);
+    }
+    if (!dropped.empty()) COFFRE_RETURN_IF_ERROR(rows_.EraseAll(dropped));
+    if (dropped.size() < kChunk) return Status::Ok();
+  }
 }
 
 Result<C2dQueues::FeedbackBatch> C2dQueues::PeekFeedback(size_t max) {
   std::lock_guard lock(mu_);
+  COFFRE_RETURN_IF_ERROR(LoadFeedbackSequence());
+  COFFRE_RETURN_IF_ERROR(TrimFeedback(*next_feedback_sequence_ - 1));
   FeedbackBatch batch;
   COFFRE_ASSIGN_OR_RETURN(batch.rows, rows_.Rows(kFeedbackPrefix, max));
   for (const auto& row : batch.rows) {
     COFFRE_ASSIGN_OR_RETURN(json record, rows_.Load(row));
     COFFRE_ASSIGN_OR_RETURN(C2dFeedback f, C2dFeedback::FromJson(record));
     batch.records.push_back(std::move(f));
+  }
+  if (!batch.rows.empty()) {
+    feedback_handed_out_ = std::max(feedback_handed_out_, SequenceOf(batch.rows.back()).value_or(0));
   }
   return batch;
 }
@@ -277,6 +312,11 @@ std::optional<uint64_t> C2dQueues::FeedbackNumber(std::string_view row) {
 
 Status C2dQueues::AcknowledgeFeedbackThrough(uint64_t last) {
   std::lock_guard lock(mu_);
+  if (last > feedback_handed_out_) {
+    return FailedPrecondition("No feedback batch " + std::to_string(last) +
+                              " was handed out: read the feedback before acknowledging it.")
+        .WithDetail("PreconditionFailed");
+  }
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kFeedbackPrefix));
   std::vector<std::string> done;
   for (const auto& row : rows) {

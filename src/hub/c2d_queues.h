@@ -31,6 +31,10 @@ struct C2dLimits {
   std::chrono::seconds max_ttl{48 * 3600};  // a later expiry is brought down to this
   uint32_t max_delivery_count = 10;
   std::chrono::seconds lock_duration{60};
+  // The feedback backlog, oldest dropped first: a record older than feedback_ttl (Azure's
+  // feedback TTL, default 1 hour) or beyond the newest max_feedback (docs/formats/twins-and-c2d.md).
+  std::chrono::seconds feedback_ttl{3600};
+  size_t max_feedback = 10000;
 };
 
 class C2dQueues {
@@ -61,10 +65,13 @@ class C2dQueues {
 
   // Removes every message of the device (feedback "Purged" where asked for); how many.
   Result<size_t> Purge(const std::string& device_id);
-  // Messages waiting or locked (expired ones are dead-lettered first).
-  Result<size_t> Depth(const std::string& device_id);
+  // Messages waiting or locked (expired ones are dead-lettered first): the device's
+  // cloudToDeviceMessageCount. With a generation id, an earlier device's messages are dropped
+  // first, as Receive does.
+  Result<size_t> Depth(const std::string& device_id, const std::string& generation_id = "");
 
-  // Feedback records in the order they were made, with their row names for Acknowledge.
+  // Feedback records in the order they were made (expired ones dropped first), with their row
+  // names for Acknowledge.
   struct FeedbackBatch {
     std::vector<C2dFeedback> records;
     std::vector<std::string> rows;
@@ -72,7 +79,9 @@ class C2dQueues {
   Result<FeedbackBatch> PeekFeedback(size_t max);
   Status AcknowledgeFeedback(const std::vector<std::string>& rows);
   // Acknowledges every record up to and including the one numbered `last` (a batch's token is
-  // the number of its last record: FeedbackNumber of its last row).
+  // the number of its last record: FeedbackNumber of its last row). FAILED_PRECONDITION if
+  // `last` is beyond every batch PeekFeedback handed out since this object was made: records
+  // nobody has read are never acknowledged.
   Status AcknowledgeFeedbackThrough(uint64_t last);
   static std::optional<uint64_t> FeedbackNumber(std::string_view row);
 
@@ -99,7 +108,11 @@ class C2dQueues {
   Status DeadLetter(const std::string& device_id, DeviceQueue& q, size_t index, C2dOutcome outcome);
   Result<size_t> Locked(DeviceQueue& q, const std::string& lock_token);
   Status AddFeedback(const std::string& device_id, const QueuedC2d& m, C2dOutcome outcome);
+  Status LoadFeedbackSequence();  // next_feedback_sequence_ from the rows, once; mu_ held
   Result<uint64_t> NextFeedbackSequence();
+  // Drops the oldest records while they are expired or older than the newest max_feedback
+  // (`newest`: the last number given out); mu_ held.
+  Status TrimFeedback(uint64_t newest);
 
   SealedRows& rows_;
   Clock& clock_;
@@ -107,6 +120,7 @@ class C2dQueues {
   std::mutex mu_;
   std::map<std::string, DeviceQueue> queues_;      // by device id; guarded by mu_
   std::optional<uint64_t> next_feedback_sequence_;  // guarded by mu_
+  uint64_t feedback_handed_out_ = 0;  // the last record number PeekFeedback gave; guarded by mu_
   std::function<void(const std::string&)> arrival_;  // set before use
 };
 

@@ -66,8 +66,10 @@ bool MethodCalls::Deliver(const std::string& rid, const MethodRequest& request) 
 void MethodCalls::Invoke(MethodRequest request, Callback done) {
   std::string rid;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (stopping_) {
+      // Outside the lock: the completion may call back into this object.
+      lock.unlock();
       done(Unavailable("The hub is shutting down."));
       return;
     }

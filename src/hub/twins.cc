@@ -61,7 +61,8 @@ Result<Twins::Identity> Twins::LookupEnabled(const TwinId& id) {
   return identity;
 }
 
-Twins::Identity Twins::IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module) {
+Result<Twins::Identity> Twins::IdentityOf(const DeviceIdentity& device,
+                                          const ModuleIdentity* module) {
   Identity out;
   out.enabled = device.status == DeviceStatus::kEnabled;
   json f = {{"deviceId", device.device_id},
@@ -75,7 +76,11 @@ Twins::Identity Twins::IdentityOf(const DeviceIdentity& device, const ModuleIden
     f["deviceEtag"] = device.etag;
     f["connectionState"] = device.connected ? "Connected" : "Disconnected";
     f["lastActivityTime"] = FormatIsoTime(device.last_activity_ms);
-    f["cloudToDeviceMessageCount"] = device.c2d_message_count;
+    size_t queued = 0;
+    if (c2d_ != nullptr) {
+      COFFRE_ASSIGN_OR_RETURN(queued, c2d_->Depth(device.device_id, device.generation_id));
+    }
+    f["cloudToDeviceMessageCount"] = queued;
     f["authenticationType"] = AuthTypeName(device.auth_type);
     f["x509Thumbprint"] = Thumbprints(device.primary_thumbprint, device.secondary_thumbprint);
   } else {
@@ -84,7 +89,7 @@ Twins::Identity Twins::IdentityOf(const DeviceIdentity& device, const ModuleIden
     f["deviceEtag"] = module->etag;
     f["connectionState"] = module->connected ? "Connected" : "Disconnected";
     f["lastActivityTime"] = FormatIsoTime(module->last_activity_ms);
-    f["cloudToDeviceMessageCount"] = module->c2d_message_count;
+    f["cloudToDeviceMessageCount"] = 0;  // C2D messages go to devices, not modules
     f["authenticationType"] = AuthTypeName(module->auth_type);
     f["x509Thumbprint"] = Thumbprints(module->primary_thumbprint, module->secondary_thumbprint);
   }
@@ -109,7 +114,7 @@ Result<json> Twins::Get(const TwinId& id) {
 }
 
 Result<json> Twins::View(const DeviceIdentity& device, const ModuleIdentity* module) {
-  Identity identity = IdentityOf(device, module);
+  COFFRE_ASSIGN_OR_RETURN(Identity identity, IdentityOf(device, module));
   TwinId id{device.device_id, module ? std::optional<std::string>(module->module_id) : std::nullopt};
   COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, store_.Get(id, identity.generation_id));
   return ServiceView(identity, twin);

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "hub/c2d_queues.h"
 #include "hub/registry.h"
 #include "hub/twin_store.h"
 
@@ -29,6 +30,9 @@ class Twins {
       : registry_(registry), store_(store), clock_(clock) {}
 
   void SetDesiredListener(DesiredListener listener);
+  // A device twin's cloudToDeviceMessageCount is its queue's depth (0 without queues). Set
+  // once, before use; queues must outlive the twins.
+  void CountC2dIn(C2dQueues& queues) { c2d_ = &queues; }
 
   // The twin as GET /twins/{id} returns it (identity fields, tags, properties with $metadata).
   // NOT_FOUND (detail "DeviceNotFound" or "ModuleNotFound") for an unknown identity.
@@ -57,7 +61,7 @@ class Twins {
   };
   Result<Identity> Lookup(const TwinId& id);
   Result<Identity> LookupEnabled(const TwinId& id);  // for the device's own operations
-  static Identity IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module);
+  Result<Identity> IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module);
   Result<nlohmann::json> Write(const TwinId& id, const nlohmann::json& body,
                                const std::string& if_match, bool replace);
   nlohmann::json ServiceView(const Identity& identity, const TwinDocument& twin) const;
@@ -65,6 +69,7 @@ class Twins {
   Registry& registry_;
   TwinStore& store_;
   Clock& clock_;
+  C2dQueues* c2d_ = nullptr;
   std::mutex listener_mu_;
   DesiredListener listener_;  // guarded by listener_mu_
 };

@@ -12,6 +12,7 @@
 #include "common/utf8.h"
 #include "hub/sas_token.h"
 #include "hubapi/api_version.h"
+#include "hubapi/message_headers.h"
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
@@ -23,7 +24,6 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kFeedbackBatch = 100;
-constexpr std::string_view kAppPrefix = "iothub-app-";
 
 enum class Kind { kSend, kPurge, kFeedback };
 
@@ -60,25 +60,17 @@ bool Printable(std::string_view s) {
   return IsValidUtf8(s, false);
 }
 
+// The properties as a device-to-cloud send reads them (message_headers.h), plus what only a
+// C2D send has: the expiry as a time, the ack mode, and the body's Content-Type.
 Result<hub::C2dMessage> MessageFrom(const HttpRequest& request) {
   hub::C2dMessage m;
   m.body = request.body;
-  hub::SystemProperties& sys = m.properties.system;
-  for (const auto& [name, value] : request.headers) {
+  for (const auto& header : request.headers) {
+    const std::string& name = header.first;
+    const std::string& value = header.second;
     if (!Printable(value)) return InvalidArgument("Header " + name + " holds a control character.");
     auto is = [&name](const char* h) { return ::strcasecmp(name.c_str(), h) == 0; };
-    if (is("iothub-messageid")) {
-      if (value.size() > 128) return InvalidArgument("iothub-messageid is longer than 128 characters.");
-      sys.message_id = value;
-    } else if (is("iothub-correlationid")) {
-      sys.correlation_id = value;
-    } else if (is("iothub-userid")) {
-      sys.user_id = value;
-    } else if (is("content-type")) {
-      sys.content_type = value;
-    } else if (is("iothub-contentencoding")) {
-      sys.content_encoding = value;
-    } else if (is("iothub-expiry")) {
+    if (is("iothub-expiry")) {
       auto ms = ParseIsoTime(value);
       if (!ms) return InvalidArgument("iothub-expiry must be an ISO 8601 time.");
       m.expiry = FromMillis(*ms);
@@ -86,11 +78,20 @@ Result<hub::C2dMessage> MessageFrom(const HttpRequest& request) {
       auto ack = hub::ParseC2dAck(value);
       if (!ack) return InvalidArgument("iothub-ack must be none, positive, negative or full.");
       m.ack = *ack;
-    } else if (name.size() > kAppPrefix.size() &&
-               ::strncasecmp(name.c_str(), kAppPrefix.data(), kAppPrefix.size()) == 0) {
-      m.properties.application.emplace_back(name.substr(kAppPrefix.size()), value);
+    } else if (is("content-type")) {
+      m.properties.system.content_type = value;
     }
   }
+  hub::MessageProperties read = PropertiesFromHeaders(request.headers);
+  if (!read.system.content_type) read.system.content_type = m.properties.system.content_type;
+  m.properties = std::move(read);
+  hub::SystemProperties& sys = m.properties.system;
+  if (sys.message_id && sys.message_id->size() > 128) {
+    return InvalidArgument("iothub-messageid is longer than 128 characters.");
+  }
+  // The hub sets these when it delivers (the device's address, the expiry above).
+  sys.to.reset();
+  sys.expiry_time.reset();
   return m;
 }
 

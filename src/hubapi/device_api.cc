@@ -12,6 +12,7 @@
 
 #include "hubapi/api_version.h"
 #include "hubapi/http_throttle.h"
+#include "hubapi/message_headers.h"
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
@@ -20,37 +21,11 @@ namespace {
 using net::HttpRequest;
 using net::HttpResponse;
 
-constexpr std::string_view kAppPrefix = "iothub-app-";
 constexpr std::string_view kBatchContentType = "application/vnd.microsoft.iothub.json";
 constexpr size_t kMaxBatchBytes = 256 * 1024;  // Azure's limit for a whole batch
 
 bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && ::strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
-}
-
-// Azure's system properties arrive as iothub-* headers; application properties as
-// iothub-app-{name} (and dt-subject bare).
-hub::MessageProperties PropertiesFrom(const net::HttpHeaders& headers) {
-  hub::MessageProperties p;
-  const std::pair<const char*, std::optional<std::string>*> system[] = {
-      {"IoTHub-MessageId", &p.system.message_id},     {"IoTHub-CorrelationId", &p.system.correlation_id},
-      {"IoTHub-UserId", &p.system.user_id},           {"IoTHub-To", &p.system.to},
-      {"IoTHub-Expiry", &p.system.expiry_time},       {"iothub-contenttype", &p.system.content_type},
-      {"iothub-contentencoding", &p.system.content_encoding},
-      {"iothub-interface-id", &p.system.interface_id}, {"dt-subject", &p.system.subject}};
-  for (const auto& [name, value] : headers) {
-    bool matched = false;
-    for (auto [header, slot] : system) {
-      if (::strcasecmp(name.c_str(), header) == 0) {
-        *slot = value;
-        matched = true;
-      }
-    }
-    if (!matched && StartsWithNoCase(name, kAppPrefix)) {
-      p.application.emplace_back(name.substr(kAppPrefix.size()), value);
-    }
-  }
-  return p;
 }
 
 // A batch body (iothub-protocol.md 4.2): a JSON array of {"body": base64, "properties":
@@ -79,7 +54,7 @@ Result<std::vector<hub::TelemetryMessage>> ParseBatch(const std::string& body) {
       }
     }
     hub::TelemetryMessage m;
-    m.properties = PropertiesFrom(properties);
+    m.properties = PropertiesFromHeaders(properties);
     COFFRE_RETURN_IF_ERROR(hub::CheckMessageSize(decoded->size(), m.properties));
     m.body = std::move(*decoded);
     out.push_back(std::move(m));
@@ -139,7 +114,7 @@ std::optional<HttpResponse> DeviceApi::Submit(const HttpRequest& request,
     messages = std::move(*batch);
   } else {
     hub::TelemetryMessage message;
-    message.properties = PropertiesFrom(request.headers);
+    message.properties = PropertiesFromHeaders(request.headers);
     if (Status size = hub::CheckMessageSize(request.body.size(), message.properties); !size.ok()) {
       return ServiceApi::Error(413, "MessageTooLarge", size.message());
     }

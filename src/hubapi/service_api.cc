@@ -24,7 +24,7 @@ using net::HttpResponse;
 constexpr size_t kMaxListedDevices = 1000;  // Azure's cap on GET /devices
 
 
-json DeviceJson(const hub::DeviceIdentity& d) {
+json DeviceJson(const hub::DeviceIdentity& d, size_t c2d_message_count) {
   auto nullable = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   return {{"deviceId", d.device_id},
           {"generationId", d.generation_id},
@@ -35,7 +35,7 @@ json DeviceJson(const hub::DeviceIdentity& d) {
           {"connectionStateUpdatedTime", FormatIsoTime(d.connection_state_updated_ms)},
           {"statusUpdatedTime", FormatIsoTime(d.status_updated_ms)},
           {"lastActivityTime", FormatIsoTime(d.last_activity_ms)},
-          {"cloudToDeviceMessageCount", d.c2d_message_count},
+          {"cloudToDeviceMessageCount", c2d_message_count},
           {"authentication",
            {{"symmetricKey", {{"primaryKey", nullable(d.primary_key)}, {"secondaryKey", nullable(d.secondary_key)}}},
             {"x509Thumbprint",
@@ -203,6 +203,14 @@ HttpResponse ServiceApi::Error(unsigned status, std::string_view code, std::stri
   return r;
 }
 
+Result<json> ServiceApi::DeviceView(const hub::DeviceIdentity& d) {
+  size_t queued = 0;
+  if (c2d_ != nullptr) {
+    COFFRE_ASSIGN_OR_RETURN(queued, c2d_->Depth(d.device_id, d.generation_id));
+  }
+  return DeviceJson(d, queued);
+}
+
 HttpResponse ServiceApi::PutDevice(const HttpRequest& request, const std::string& id) {
   Result<hub::DeviceIdentity> device = ParseDevice(request.body, id);
   if (!device.has_value()) return FromStatus(device.error(), id);
@@ -210,7 +218,9 @@ HttpResponse ServiceApi::PutDevice(const HttpRequest& request, const std::string
   Result<hub::DeviceIdentity> saved =
       if_match.empty() ? registry_.Create(*device) : registry_.Update(*device, if_match);
   if (!saved.has_value()) return FromStatus(saved.error(), id);
-  return JsonResponse(DeviceJson(*saved));
+  Result<json> view = DeviceView(*saved);
+  if (!view.has_value()) return FromStatus(view.error(), id);
+  return JsonResponse(*view);
 }
 
 HttpResponse ServiceApi::PutModule(const HttpRequest& request, const std::string& device_id,
@@ -297,7 +307,11 @@ std::optional<HttpResponse> ServiceApi::Handle(const HttpRequest& request) {
       for (const auto& d : page->devices) {
         ++total;
         if (d.status == hub::DeviceStatus::kEnabled) ++enabled;
-        if (!statistics && list.size() < top) list.push_back(DeviceJson(d));
+        if (!statistics && list.size() < top) {
+          Result<json> view = DeviceView(d);
+          if (!view.has_value()) return FromStatus(view.error(), d.device_id);
+          list.push_back(std::move(*view));
+        }
       }
       continuation = page->continuation;
     } while (!continuation.empty() && (statistics || list.size() < top));
@@ -313,7 +327,9 @@ std::optional<HttpResponse> ServiceApi::Handle(const HttpRequest& request) {
   if (method == "GET") {
     Result<hub::DeviceIdentity> d = registry_.Get(id);
     if (!d.has_value()) return FromStatus(d.error(), id);
-    return JsonResponse(DeviceJson(*d));
+    Result<json> view = DeviceView(*d);
+    if (!view.has_value()) return FromStatus(view.error(), id);
+    return JsonResponse(*view);
   }
   if (method == "DELETE") {
     Status s = registry_.Delete(id, std::string(request.Header("If-Match")));

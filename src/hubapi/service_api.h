@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "hub/access_policies.h"
+#include "hub/c2d_queues.h"
 #include "hub/registry.h"
 #include "net/http_error.h"
 #include "net/http_types.h"
@@ -41,6 +42,9 @@ class ServiceApi {
   // Authorized registry operations draw on throttle's hub-wide quota (nullptr: none). The
   // throttle must outlive the API.
   void set_throttle(HttpThrottle* throttle) { throttle_ = throttle; }
+  // A device's cloudToDeviceMessageCount is its queue's depth (nullptr: 0). The queues must
+  // outlive the API.
+  void set_c2d_queues(hub::C2dQueues* queues) { c2d_ = queues; }
 
  private:
   net::HttpResponse PutDevice(const net::HttpRequest& request, const std::string& id);
@@ -49,9 +53,13 @@ class ServiceApi {
   net::HttpResponse PutModule(const net::HttpRequest& request, const std::string& device_id,
                               const std::string& module_id);
 
+  // The device as the registry API shows it, its queue depth counted.
+  Result<nlohmann::json> DeviceView(const hub::DeviceIdentity& d);
+
   hub::Registry& registry_;
   hub::AccessPolicies& policies_;
   HttpThrottle* throttle_ = nullptr;
+  hub::C2dQueues* c2d_ = nullptr;
 };
 
 }  // namespace coffre::hubapi

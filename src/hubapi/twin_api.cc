@@ -1,9 +1,12 @@
 #include "hubapi/twin_api.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
 #include "common/json_fields.h"
+#include "common/numbers.h"
 #include "common/strings.h"
 #include "hub/sas_token.h"
 #include "hubapi/api_version.h"
@@ -43,16 +46,30 @@ std::optional<TwinRoute> MatchRoute(std::string_view target) {
   return std::nullopt;
 }
 
-// responseTimeoutInSeconds / connectTimeoutInSeconds: Azure's bounds, seconds.
-Result<std::chrono::seconds> Timeout(const JsonFields& body, std::string_view name, int fallback,
+// responseTimeoutInSeconds / connectTimeoutInSeconds, Azure's int32 fields: absent or null is
+// the default; a number with no fraction, or a string of digits (Azure's JSON reader converts
+// "10" to 10, and azure-iothub passes on whatever the caller gave), within Azure's bounds, else
+// Azure's own message.
+Result<std::chrono::seconds> Timeout(const json& body, std::string_view name, int fallback,
                                      int min) {
-  COFFRE_ASSIGN_OR_RETURN(std::optional<int64_t> v, body.Nullable<int64_t>(name));
-  int64_t seconds = v.value_or(fallback);
-  if (seconds < min || seconds > hub::kMaxMethodTimeoutSeconds) {
-    return InvalidArgument(std::string(name) + " must be from " + std::to_string(min) + " to " +
-                           std::to_string(hub::kMaxMethodTimeoutSeconds) + " seconds.");
+  Status out_of_range = InvalidArgument(std::string(name) + " must be within [" +
+                                        std::to_string(min) + "; " +
+                                        std::to_string(hub::kMaxMethodTimeoutSeconds) + "].");
+  auto it = body.find(std::string(name));
+  if (it == body.end() || it->is_null()) return std::chrono::seconds(fallback);
+  std::optional<double> seconds;
+  if (it->is_number()) {
+    seconds = it->get<double>();
+  } else if (it->is_string()) {
+    if (auto n = ParseUnsigned(it->get_ref<const std::string&>(), hub::kMaxMethodTimeoutSeconds)) {
+      seconds = static_cast<double>(*n);
+    }
   }
-  return std::chrono::seconds(seconds);
+  if (!seconds || *seconds != std::floor(*seconds) || *seconds < min ||
+      *seconds > hub::kMaxMethodTimeoutSeconds) {
+    return out_of_range;
+  }
+  return std::chrono::seconds(static_cast<int64_t>(*seconds));
 }
 
 Result<hub::MethodRequest> ParseInvocation(const std::string& text, const hub::TwinId& id) {
@@ -66,12 +83,14 @@ Result<hub::MethodRequest> ParseInvocation(const std::string& text, const hub::T
                            "'/', '?', '#', '+', '&', '=', '%' or spaces.");
   }
   COFFRE_ASSIGN_OR_RETURN(r.response_timeout,
-                          Timeout(fields, "responseTimeoutInSeconds", 30, hub::kMinMethodTimeoutSeconds));
-  COFFRE_ASSIGN_OR_RETURN(r.connect_timeout, Timeout(fields, "connectTimeoutInSeconds", 0, 0));
+                          Timeout(body, "responseTimeoutInSeconds", 30, hub::kMinMethodTimeoutSeconds));
+  COFFRE_ASSIGN_OR_RETURN(r.connect_timeout, Timeout(body, "connectTimeoutInSeconds", 0, 0));
   auto payload = body.find("payload");
   r.payload = payload == body.end() ? "null" : payload->dump(-1, ' ', false, json::error_handler_t::replace);
   if (r.payload.size() > hub::kMaxMethodPayloadBytes) {
-    return InvalidArgument("The method payload is larger than 128 KiB.");
+    // Azure's answer: 400 ArgumentInvalid, naming the limit.
+    return InvalidArgument("The 'payload' size should be at most " +
+                           std::to_string(hub::kMaxMethodPayloadBytes) + " bytes (128 KiB).");
   }
   return r;
 }

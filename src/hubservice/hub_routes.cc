@@ -27,6 +27,7 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       c2d_device_api_(parts.auth, parts.registry, parts.c2d),
       c2d_service_api_(parts.registry, parts.c2d, parts.policies) {
   service_api_.set_throttle(&throttle_);
+  service_api_.set_c2d_queues(&parts.c2d);
 }
 
 HubRoutes::~HubRoutes() { Stop(); }

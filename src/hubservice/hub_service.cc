@@ -123,6 +123,7 @@ Status HubService::StartServers() {
   twin_store_ = std::make_unique<hub::TwinStore>(*rows_, SystemClock());
   twins_ = std::make_unique<hub::Twins>(*registry_, *twin_store_, SystemClock());
   c2d_ = std::make_unique<hub::C2dQueues>(*rows_, SystemClock());
+  twins_->CountC2dIn(*c2d_);
   methods_ = std::make_unique<hub::MethodCalls>();
   features_ = std::make_unique<HubDeviceFeatures>(*registry_, *twins_, *methods_, *c2d_);
   mqtt::MqttServerOptions mqtt_options = o.mqtt;
@@ -159,6 +160,10 @@ Status HubService::StartServers() {
   monitor_->CheckNow();  // the status is right from the first request on
   if (o.key_monitor_thread) monitor_->Start();
   return Status::Ok();
+}
+
+void HubService::HandleHttps(net::HttpRequest request, net::HttpResponder respond) {
+  routes_->Handle(std::move(request), std::move(respond));
 }
 
 void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {

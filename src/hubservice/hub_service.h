@@ -77,6 +77,10 @@ class HubService {
   hub::KeyCustody& custody() { return *custody_; }
   hub::KeyMonitor& monitor() { return *monitor_; }
   mqtt::MqttServer& mqtt() { return *mqtt_; }
+  // The HTTPS port's dispatcher without TLS or sockets (HubRoutes::Handle): what the HTTPS
+  // server calls for each request, for in-process callers such as the routes fuzzer. `respond`
+  // may be called later, from another thread.
+  void HandleHttps(net::HttpRequest request, net::HttpResponder respond);
 
  private:
   explicit HubService(HubOptions options);

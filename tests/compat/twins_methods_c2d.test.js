@@ -94,9 +94,11 @@ describe('twins, direct methods and C2D over MQTT', () => {
     try {
       client.onDeviceMethod('echo', (req, res) => res.send(200, { echo: req.payload }));
       client.onDeviceMethod('silent', () => {});
-      await new Promise((r) => setTimeout(r, 200));  // the SDK subscribes in the background
+      // The SDK subscribes in the background: the hub waits for the subscription (up to the
+      // connect timeout) rather than the test guessing how long it takes.
       const ok = await service(stack)('POST', '/twins/method-dev/methods',
-        { methodName: 'echo', payload: { n: 42 }, responseTimeoutInSeconds: 10 });
+        { methodName: 'echo', payload: { n: 42 }, responseTimeoutInSeconds: 10,
+          connectTimeoutInSeconds: 10 });
       assert.equal(ok.status, 200, ok.text);
       assert.deepEqual(ok.json, { status: 200, payload: { echo: { n: 42 } } });
 

@@ -1,5 +1,7 @@
 #include "hub/c2d_queues.h"
 
+#include <cstdint>
+
 #include <gtest/gtest.h>
 
 #include "fakes/fake_key_provider.h"
@@ -17,7 +19,7 @@ using testing::StatusWithDetail;
 class C2dQueuesTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
-  void Open() {
+  void Open(C2dLimits limits = {}) {
     queues_.reset();
     rows_.reset();
     keys_.reset();
@@ -25,7 +27,7 @@ class C2dQueuesTest : public ::testing::Test {
     kv_ = std::move(storage::RocksKvStore::Open(dir_.path() / "meta").value());
     keys_ = std::move(HubKeys::Open(*kv_, provider_).value());
     rows_ = std::make_unique<SealedRows>(*kv_, *keys_);
-    queues_ = std::make_unique<C2dQueues>(*rows_, clock_);
+    queues_ = std::make_unique<C2dQueues>(*rows_, clock_, limits);
   }
   static C2dMessage Message(const std::string& id, const std::string& body, C2dAck ack = C2dAck::kNone) {
     C2dMessage m;
@@ -127,7 +129,7 @@ TEST_F(C2dQueuesTest, AnExpiredMessageIsNeverDeliveredAndGivesNegativeFeedback) 
   clock_.Advance(11s);
   EXPECT_EQ(Receive("d1").message.properties.system.message_id, "default-ttl");
   EXPECT_EQ(Feedback(), std::vector<std::string>{"short:Expired"});
-  clock_.Advance(1h);  // the default TTL
+  clock_.Advance(1h - 11s);  // the default TTL; the first record is not yet an hour old
   EXPECT_TRUE(Empty("d1"));
   EXPECT_EQ(Feedback(), (std::vector<std::string>{"short:Expired", "default-ttl:Expired"}));
 }
@@ -150,6 +152,47 @@ TEST_F(C2dQueuesTest, FeedbackFollowsTheAckMode) {
   ASSERT_TRUE(queues_->AcknowledgeFeedback(batch->rows).ok());
   EXPECT_EQ(Feedback(), (std::vector<std::string>{"full:Success", "full:Rejected"}));
   EXPECT_FALSE(queues_->AcknowledgeFeedback({"c2d/elsewhere"}).ok());
+}
+
+// Feedback is bounded as Azure bounds it: a record older than the feedback TTL (1 hour) is gone,
+// and past max_feedback records the oldest go first; both across a restart.
+TEST_F(C2dQueuesTest, FeedbackOlderThanItsTtlOrBeyondTheMaximumIsDroppedOldestFirst) {
+  C2dLimits limits;
+  limits.max_feedback = 3;
+  Open(limits);
+  auto rejected = [this](const std::string& id) {
+    ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message(id, "x", C2dAck::kNegative)).ok());
+    ASSERT_TRUE(queues_->Reject("d1", Receive("d1").lock_token).ok());
+  };
+  rejected("a");
+  clock_.Advance(30min);
+  for (const char* id : {"b", "c", "d"}) rejected(id);
+  EXPECT_EQ(Feedback(), (std::vector<std::string>{"b:Rejected", "c:Rejected", "d:Rejected"}));
+  clock_.Advance(31min);  // b, c and d are 31 minutes old
+  rejected("e");
+  EXPECT_EQ(Feedback(), (std::vector<std::string>{"c:Rejected", "d:Rejected", "e:Rejected"}));
+  Open(limits);
+  clock_.Advance(30min);  // c and d are an hour and a minute old, e half an hour
+  EXPECT_EQ(Feedback(), std::vector<std::string>{"e:Rejected"});
+  clock_.Advance(30min);
+  EXPECT_TRUE(Feedback().empty());
+}
+
+// A batch number beyond every batch handed out would acknowledge records nobody has read.
+TEST_F(C2dQueuesTest, AcknowledgingABatchNeverHandedOutIsRefused) {
+  for (const char* id : {"a", "b", "c"}) {
+    ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message(id, "x", C2dAck::kFull)).ok());
+    ASSERT_TRUE(queues_->Complete("d1", Receive("d1").lock_token).ok());
+  }
+  EXPECT_EQ(queues_->AcknowledgeFeedbackThrough(1).code(), StatusCode::kFailedPrecondition);
+  auto batch = queues_->PeekFeedback(2);  // a and b: the batch is number 2
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(C2dQueues::FeedbackNumber(batch->rows.back()), 2u);
+  EXPECT_EQ(queues_->AcknowledgeFeedbackThrough(3).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(queues_->AcknowledgeFeedbackThrough(UINT64_MAX).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Feedback().size(), 3u);  // nothing acknowledged by the refusals (and c handed out)
+  ASSERT_TRUE(queues_->AcknowledgeFeedbackThrough(2).ok());
+  EXPECT_EQ(Feedback(), std::vector<std::string>{"c:Success"});
 }
 
 TEST_F(C2dQueuesTest, TheEleventhDeliveryDeadLettersInstead) {

@@ -1,6 +1,8 @@
 #include "hub/method_calls.h"
 
 #include <future>
+#include <memory>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -132,6 +134,33 @@ TEST(MethodCallsTest, CallsStillWaitingEndAsUnavailableWhenTheHubStops) {
   }
   ASSERT_EQ(out.future.wait_for(0s), std::future_status::ready);
   EXPECT_EQ(out.future.get().status().code(), StatusCode::kUnavailable);
+}
+
+// A completion that calls back into MethodCalls (a retry, a count) once it has stopped: the
+// completion runs outside the lock, so it does not deadlock on it.
+TEST(MethodCallsTest, ACompletionAfterStopMayReenterWithoutDeadlock) {
+  SessionsDouble sessions;
+  MethodCalls calls;
+  calls.SetSink(sessions);
+  calls.Stop();
+  auto done = std::make_shared<std::promise<std::pair<StatusCode, size_t>>>();
+  std::thread caller([&calls, done] {
+    calls.Invoke(Request(), [&calls, done](Result<MethodResponse> r) {
+      // Re-entering: a retry (which ends at once too) and a read of the pending count.
+      calls.Invoke(Request(), [](Result<MethodResponse>) {});
+      done->set_value({r.status().code(), calls.pending()});
+    });
+  });
+  auto outcome = done->get_future();
+  bool ended = outcome.wait_for(30s) == std::future_status::ready;
+  if (!ended) {
+    caller.detach();  // stuck on the lock: report rather than hang the suite
+    FAIL() << "a completion re-entering MethodCalls deadlocked";
+  }
+  caller.join();
+  auto [code, pending] = outcome.get();
+  EXPECT_EQ(code, StatusCode::kUnavailable);
+  EXPECT_EQ(pending, 0u);
 }
 
 TEST(MethodCallsTest, MethodNamesMustStandInATopicAsTheyAre) {

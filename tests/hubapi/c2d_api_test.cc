@@ -174,6 +174,10 @@ TEST_F(C2dApiTest, AFullQueueExpiryPurgeAndBadInput) {
   EXPECT_EQ(Settle("d1", "DELETE", "no-such-lock").status, 412u);
   EXPECT_EQ(Settle("d1", "PUT", "no-such-lock").status, 405u);
   EXPECT_EQ(service_api_->Handle(Service("DELETE", "/messages/serviceBound/feedback/abc"))->status, 400u);
+  // A batch never handed out: nobody read those records, none is acknowledged.
+  net::HttpResponse unread = *service_api_->Handle(Service("DELETE", "/messages/serviceBound/feedback/99"));
+  EXPECT_EQ(unread.status, 412u);
+  EXPECT_NE(unread.body.find("ErrorCode:PreconditionFailed"), std::string::npos) << unread.body;
   // A device token cannot send, and the service's token cannot receive.
   net::HttpRequest device_sends = Device("d1", "POST", "/devices/d1/messages/devicebound");
   EXPECT_EQ(service_api_->Handle(device_sends)->status, 401u);

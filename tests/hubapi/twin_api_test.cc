@@ -139,12 +139,35 @@ TEST_F(TwinApiTest, AMethodRoundTripAndAnOfflineDevice) {
   for (const char* bad : {R"({})", R"({"methodName":null})", R"({"methodName":"a/b"})",
                           R"({"methodName":"m","responseTimeoutInSeconds":4})",
                           R"({"methodName":"m","responseTimeoutInSeconds":301})",
-                          R"({"methodName":"m","responseTimeoutInSeconds":"30"})",
+                          R"({"methodName":"m","responseTimeoutInSeconds":"4"})",
+                          R"({"methodName":"m","responseTimeoutInSeconds":"thirty"})",
+                          R"({"methodName":"m","responseTimeoutInSeconds":"30.5"})",
+                          R"({"methodName":"m","responseTimeoutInSeconds":30.5})",
+                          R"({"methodName":"m","responseTimeoutInSeconds":true})",
+                          R"({"methodName":"m","responseTimeoutInSeconds":1e300})",
+                          R"({"methodName":"m","connectTimeoutInSeconds":"301"})",
                           R"({"methodName":"m","connectTimeoutInSeconds":-1})", R"([1])"}) {
     EXPECT_EQ(Call(Request("POST", "/twins/online/methods", bad)).status, 400u) << bad;
   }
-  std::string huge = R"({"methodName":"m","payload":")" + std::string(130 * 1024, 'p') + R"("})";
-  EXPECT_EQ(Call(Request("POST", "/twins/online/methods", huge)).status, 400u);
+  // Azure's message for a timeout out of its bounds.
+  net::HttpResponse short_timeout =
+      Call(Request("POST", "/twins/online/methods", R"({"methodName":"m","responseTimeoutInSeconds":0})"));
+  EXPECT_EQ(short_timeout.status, 400u);
+  EXPECT_NE(short_timeout.body.find("ErrorCode:ArgumentInvalid;responseTimeoutInSeconds must be within [5; 300]."),
+            std::string::npos) << short_timeout.body;
+  // Azure reads its int32 fields leniently: a string of digits, or a number with no fraction.
+  for (const char* lenient : {R"({"methodName":"echo","responseTimeoutInSeconds":"10","connectTimeoutInSeconds":"0"})",
+                              R"({"methodName":"echo","responseTimeoutInSeconds":10.0})"}) {
+    EXPECT_EQ(Call(Request("POST", "/twins/online/methods", lenient)).status, 200u) << lenient;
+  }
+  // 128 KiB of payload (as JSON text) is the limit: one byte over is 400 ArgumentInvalid.
+  std::string at_limit(hub::kMaxMethodPayloadBytes - 2, 'p');  // with its quotes: the limit
+  EXPECT_EQ(Call(Request("POST", "/twins/online/methods",
+                         R"({"methodName":"echo","payload":")" + at_limit + R"("})")).status, 200u);
+  net::HttpResponse over = Call(Request("POST", "/twins/online/methods",
+                                        R"({"methodName":"m","payload":")" + at_limit + R"(p"})"));
+  EXPECT_EQ(over.status, 400u);
+  EXPECT_NE(over.body.find("ErrorCode:ArgumentInvalid"), std::string::npos) << over.body;
 }
 
 TEST_F(TwinApiTest, QueriesPageWithAContinuationUntilTheLastPage) {

@@ -3,7 +3,10 @@
 // monitor reaches the MQTT server it was built before (the cycle main.cc broke by hand).
 #include "hubservice/hub_service.h"
 
+#include <future>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "hubservice/test_hub_options.h"
 
@@ -102,6 +105,53 @@ TEST_F(HubServiceTest, OneObjectServesMqttAndHttpsAndARestartKeepsTheData) {
   auto stored = store.Read(store.PartitionOf("dev-01"), 0, 10, SIZE_MAX).value();
   ASSERT_EQ(stored.size(), 1u);
   EXPECT_EQ(AsChars(stored[0].message.body), "kept");
+}
+
+// Azure's cloudToDeviceMessageCount is the device's C2D queue depth, in the registry's view of
+// the device and in its twin, over HTTPS as a service reads them.
+TEST_F(HubServiceTest, TheDeviceAndItsTwinCountTheQueuedC2dMessages) {
+  auto hub = std::move(HubService::Start(Options()).value());
+  auto key = crypto::SecretBytes::CopyOf(
+                 *Base64Decode(hub->policies().Get("iothubowner").value().primary_key))
+                 .value();
+  std::string auth = "Authorization: " +
+                     *hub::MakeSasToken("localhost", key, Now() + 3600, "iothubowner") + "\r\n";
+  coffre::testing::TlsClient https(hub->https_port(), certs_.ca_file);
+  const std::string v = "?api-version=2021-04-12";
+  auto count = [&](const std::string& path) {
+    auto r = https.Call("GET", path + v, "", auth);
+    EXPECT_EQ(r.result_int(), 200u) << r.body();
+    nlohmann::json j = nlohmann::json::parse(r.body(), nullptr, false);
+    return j.is_object() && j.contains("cloudToDeviceMessageCount")
+               ? j["cloudToDeviceMessageCount"].get<int64_t>()
+               : int64_t{-1};
+  };
+  EXPECT_EQ(count("/devices/dev-01"), 0);
+  EXPECT_EQ(count("/twins/dev-01"), 0);
+  for (const char* body : {"one", "two"}) {
+    auto sent = https.Call("POST", "/devices/dev-01/messages/devicebound" + v, body, auth);
+    ASSERT_EQ(sent.result_int(), 204u) << sent.body();
+  }
+  EXPECT_EQ(count("/devices/dev-01"), 2);
+  EXPECT_EQ(count("/twins/dev-01"), 2);
+  ASSERT_EQ(https.Call("DELETE", "/devices/dev-01/commands" + v, "", auth).result_int(), 200u);
+  EXPECT_EQ(count("/devices/dev-01"), 0);
+  EXPECT_EQ(count("/twins/dev-01"), 0);
+}
+
+// HandleHttps is the HTTPS port's dispatcher without TLS: in-process callers (the routes fuzzer)
+// get the same answers.
+TEST_F(HubServiceTest, HandleHttpsDispatchesAsTheHttpsPortDoes) {
+  auto hub = std::move(HubService::Start(Options()).value());
+  net::HttpRequest r;
+  r.method = "GET";
+  r.target = "/twins/dev-01?api-version=2021-04-12";
+  r.remote_address = "127.0.0.1";
+  std::promise<net::HttpResponse> answer;
+  hub->HandleHttps(r, net::HttpResponder([&](net::HttpResponse out) { answer.set_value(out); }));
+  net::HttpResponse out = answer.get_future().get();
+  EXPECT_EQ(out.status, 401u);  // no credential
+  EXPECT_NE(out.body.find("ErrorCode:IotHubUnauthorizedAccess"), std::string::npos) << out.body;
 }
 
 TEST_F(HubServiceTest, AStartThatFailsStopsWhatItStartedAndLeavesTheOtherHubServing) {
