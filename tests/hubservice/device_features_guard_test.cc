@@ -4,6 +4,9 @@
 // while the customer key is disabled, back by themselves after; a revoked device's session and
 // another device's credentials reach nothing; bad input answered as Azure answers it, with
 // nothing lost and other devices unaffected.
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -415,6 +418,60 @@ TEST_F(DeviceFeaturesGuardTest, ADeviceCreatedAgainReceivesNothingSentToTheDelet
   auto got = NextPublish(device);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->second, "for the new dev-02");
+}
+
+// Issue 14: over MQTT "PUBACK completes; a session lost before PUBACK redelivers". The first
+// session drops the message unacknowledged, the next gets it again and acknowledges it, and once
+// the queue shows it gone a third session's first message is a new one, never the completed one.
+TEST_F(DeviceFeaturesGuardTest, ASessionLostBeforePubackGetsItAgainAndAPubackCompletesIt) {
+  const std::string topic = "devices/dev-01/messages/devicebound/#";
+  ASSERT_EQ(SendC2d("dev-01", "redelivered-until-acked").result_int(), 204u);
+  // The first delivery, lost with its session (no PUBACK).
+  {
+    mqtt::Client lost(hub_->mqtt_port(), certs_.ca_file);
+    ASSERT_TRUE(Connect(lost));
+    ASSERT_EQ(Subscribe(lost, topic, 1), 1);
+    auto got = NextPublish(lost);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->second, "redelivered-until-acked");
+  }
+  // Delivered again to the next session, which acknowledges it.
+  {
+    mqtt::Client acked(hub_->mqtt_port(), certs_.ca_file);
+    ASSERT_TRUE(Connect(acked));
+    ASSERT_EQ(Subscribe(acked, topic, 1), 1);
+    std::optional<mqtt::Packet> p;
+    for (p = acked.Receive(); p && !std::holds_alternative<mqtt::Publish>(*p); p = acked.Receive()) {
+    }
+    ASSERT_TRUE(p);
+    const auto& publish = std::get<mqtt::Publish>(*p);
+    EXPECT_EQ(std::string(AsChars(publish.payload)), "redelivered-until-acked");
+    ASSERT_EQ(publish.qos, 1);
+    Bytes puback;
+    mqtt::EncodePacketIdOnly(puback, {mqtt::PacketType::kPubAck, publish.packet_id});
+    ASSERT_TRUE(acked.TrySend(puback));
+    // Completed: the queue is empty (the count Azure shows), waited on, not slept for.
+    auto queued = [&] {
+      Response r = Service("GET", "/devices/dev-01");
+      json j = json::parse(r.body(), nullptr, false);
+      return j.is_object() && j.contains("cloudToDeviceMessageCount")
+                 ? j["cloudToDeviceMessageCount"].get<int64_t>()
+                 : -1;
+    };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (queued() != 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_EQ(queued(), 0);
+  }
+  // Never delivered again: a later session's first message is the next one sent.
+  ASSERT_EQ(SendC2d("dev-01", "the-next-message").result_int(), 204u);
+  mqtt::Client later(hub_->mqtt_port(), certs_.ca_file);
+  ASSERT_TRUE(Connect(later));
+  ASSERT_EQ(Subscribe(later, topic, 1), 1);
+  auto got = NextPublish(later);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->second, "the-next-message");
 }
 
 // {"k":{"k":...{"k":1}}}, `depth` objects deep.
