@@ -85,8 +85,7 @@ Status C2dQueues::Enqueue(const std::string& device_id, const std::string& gener
   {
     std::lock_guard lock(mu_);
     COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
-    COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
-    COFFRE_RETURN_IF_ERROR(DropOtherGenerations(*q, generation_id));
+    COFFRE_RETURN_IF_ERROR(DropStale(device_id, *q, generation_id));
     if (q->entries.size() >= limits_.max_depth) {
       return ResourceExhausted("The device " + device_id + " already has " +
                                std::to_string(limits_.max_depth) + " messages queued.")
@@ -118,8 +117,7 @@ Result<std::optional<QueuedC2d>> C2dQueues::Receive(const std::string& device_id
                                                     const std::string& generation_id) {
   std::lock_guard lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
-  COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
-  COFFRE_RETURN_IF_ERROR(DropOtherGenerations(*q, generation_id));
+  COFFRE_RETURN_IF_ERROR(DropStale(device_id, *q, generation_id));
   Clock::SteadyTime now = clock_.SteadyNow();
   for (size_t i = 0; i < q->entries.size();) {
     Entry& e = q->entries[i];
@@ -190,9 +188,14 @@ Result<size_t> C2dQueues::Purge(const std::string& device_id) {
 Result<size_t> C2dQueues::Depth(const std::string& device_id, const std::string& generation_id) {
   std::lock_guard lock(mu_);
   COFFRE_ASSIGN_OR_RETURN(DeviceQueue * q, Queue(device_id));
-  COFFRE_RETURN_IF_ERROR(DropOtherGenerations(*q, generation_id));
-  COFFRE_RETURN_IF_ERROR(DropExpired(device_id, *q));
+  COFFRE_RETURN_IF_ERROR(DropStale(device_id, *q, generation_id));
   return q->entries.size();
+}
+
+Status C2dQueues::DropStale(const std::string& device_id, DeviceQueue& q,
+                            const std::string& generation_id) {
+  COFFRE_RETURN_IF_ERROR(DropExpired(device_id, q));
+  return DropOtherGenerations(q, generation_id);
 }
 
 Status C2dQueues::DropExpired(const std::string& device_id, DeviceQueue& q) {

@@ -102,6 +102,8 @@ class C2dQueues {
   };
 
   Result<DeviceQueue*> Queue(const std::string& device_id);  // loads on first use; mu_ held
+  // What every look at a queue does first: DropExpired, then DropOtherGenerations.
+  Status DropStale(const std::string& device_id, DeviceQueue& q, const std::string& generation_id);
   Status DropExpired(const std::string& device_id, DeviceQueue& q);
   // Erases the messages queued for an earlier device of the same id (no feedback).
   Status DropOtherGenerations(DeviceQueue& q, const std::string& generation_id);
