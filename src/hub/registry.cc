@@ -37,8 +37,7 @@ json ToJson(const DeviceIdentity& d) {
           {"connected", d.connected},
           {"statusUpdatedMs", d.status_updated_ms},
           {"connectionStateUpdatedMs", d.connection_state_updated_ms},
-          {"lastActivityMs", d.last_activity_ms},
-          {"c2dMessageCount", d.c2d_message_count}};
+          {"lastActivityMs", d.last_activity_ms}};
 }
 
 Result<DeviceIdentity> FromJson(const json& j) {
@@ -58,7 +57,6 @@ Result<DeviceIdentity> FromJson(const json& j) {
   d.status_updated_ms = j.value("statusUpdatedMs", int64_t{0});
   d.connection_state_updated_ms = j.value("connectionStateUpdatedMs", int64_t{0});
   d.last_activity_ms = j.value("lastActivityMs", int64_t{0});
-  d.c2d_message_count = j.value("c2dMessageCount", int64_t{0});
   return d;
 }
 
@@ -203,7 +201,6 @@ Result<DeviceIdentity> Registry::UpdateStored(DeviceIdentity d, const std::strin
   d.connected = current->connected;
   d.connection_state_updated_ms = current->connection_state_updated_ms;
   d.last_activity_ms = current->last_activity_ms;
-  d.c2d_message_count = current->c2d_message_count;
   d.status_updated_ms = d.status != current->status ? clock_.NowMillis() : current->status_updated_ms;
   COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
   COFFRE_RETURN_IF_ERROR(Store(row, d));

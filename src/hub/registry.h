@@ -41,7 +41,6 @@ struct DeviceIdentity {
   int64_t status_updated_ms = 0;
   int64_t connection_state_updated_ms = 0;
   int64_t last_activity_ms = 0;
-  int64_t c2d_message_count = 0;
 };
 
 // Azure's rule: 1-128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '
@@ -62,7 +61,6 @@ struct ModuleIdentity {
   bool connected = false;
   int64_t connection_state_updated_ms = 0;
   int64_t last_activity_ms = 0;
-  int64_t c2d_message_count = 0;
 };
 
 // Module ids follow the device id rule (Azure also allows '+' and '#', which cannot appear in

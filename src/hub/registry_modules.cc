@@ -30,8 +30,7 @@ json ToJson(const ModuleIdentity& m) {
           {"secondaryThumbprint", m.secondary_thumbprint},
           {"connected", m.connected},
           {"connectionStateUpdatedMs", m.connection_state_updated_ms},
-          {"lastActivityMs", m.last_activity_ms},
-          {"c2dMessageCount", m.c2d_message_count}};
+          {"lastActivityMs", m.last_activity_ms}};
 }
 
 // The record is the hub's own (sealed, authenticated), but read it typed all the same.
@@ -64,7 +63,6 @@ Result<ModuleIdentity> FromJson(const json& j) {
   m.connected = connected != j.end() && connected->is_boolean() && connected->get<bool>();
   m.connection_state_updated_ms = Number(j, "connectionStateUpdatedMs");
   m.last_activity_ms = Number(j, "lastActivityMs");
-  m.c2d_message_count = Number(j, "c2dMessageCount");
   return m;
 }
 
@@ -136,7 +134,6 @@ Result<ModuleIdentity> Registry::CreateModule(ModuleIdentity m) {
   m.connected = false;
   m.connection_state_updated_ms = 0;
   m.last_activity_ms = 0;
-  m.c2d_message_count = 0;
   COFFRE_RETURN_IF_ERROR(rows_.Store(row, ToJson(m)));
   return m;
 }
@@ -187,7 +184,6 @@ Result<ModuleIdentity> Registry::UpdateModuleStored(ModuleIdentity m, const std:
   m.connected = current->connected;
   m.connection_state_updated_ms = current->connection_state_updated_ms;
   m.last_activity_ms = current->last_activity_ms;
-  m.c2d_message_count = current->c2d_message_count;
   COFFRE_ASSIGN_OR_RETURN(m.etag, NewEtag());
   COFFRE_RETURN_IF_ERROR(rows_.Store(row, ToJson(m)));
   return m;

@@ -55,16 +55,25 @@ Result<Twins::Identity> Twins::Lookup(const TwinId& id) {
   return IdentityOf(device, &module);
 }
 
-Result<Twins::Identity> Twins::LookupEnabled(const TwinId& id) {
-  COFFRE_ASSIGN_OR_RETURN(Identity identity, Lookup(id));
-  if (!identity.enabled) return Unauthenticated("The device " + id.device_id + " is disabled.");
-  return identity;
+Status Twins::Exists(const TwinId& id) {
+  COFFRE_RETURN_IF_ERROR(registry_.Get(id.device_id).status());
+  if (!id.module_id) return Status::Ok();
+  return registry_.GetModule(id.device_id, *id.module_id).status();
+}
+
+Result<std::string> Twins::EnabledGeneration(const TwinId& id) {
+  COFFRE_ASSIGN_OR_RETURN(DeviceIdentity device, registry_.Get(id.device_id));
+  if (device.status != DeviceStatus::kEnabled) {
+    return Unauthenticated("The device " + id.device_id + " is disabled.");
+  }
+  if (!id.module_id) return device.generation_id;
+  COFFRE_ASSIGN_OR_RETURN(ModuleIdentity module, registry_.GetModule(id.device_id, *id.module_id));
+  return module.generation_id;
 }
 
 Result<Twins::Identity> Twins::IdentityOf(const DeviceIdentity& device,
                                           const ModuleIdentity* module) {
   Identity out;
-  out.enabled = device.status == DeviceStatus::kEnabled;
   json f = {{"deviceId", device.device_id},
             {"status", device.status == DeviceStatus::kEnabled ? "enabled" : "disabled"},
             {"statusUpdateTime", FormatIsoTime(device.status_updated_ms)},
@@ -158,16 +167,16 @@ Result<json> Twins::Replace(const TwinId& id, const json& body, const std::strin
 }
 
 Result<json> Twins::DeviceGet(const TwinId& id) {
-  COFFRE_ASSIGN_OR_RETURN(Identity identity, LookupEnabled(id));
-  COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, store_.Get(id, identity.generation_id));
+  COFFRE_ASSIGN_OR_RETURN(std::string generation_id, EnabledGeneration(id));
+  COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, store_.Get(id, generation_id));
   return twin.DeviceView();
 }
 
 Result<int64_t> Twins::Report(const TwinId& id, const json& patch) {
-  COFFRE_ASSIGN_OR_RETURN(Identity identity, LookupEnabled(id));
+  COFFRE_ASSIGN_OR_RETURN(std::string generation_id, EnabledGeneration(id));
   Clock::WallTime now = clock_.Now();
   COFFRE_ASSIGN_OR_RETURN(
-      TwinDocument twin, store_.Update(id, identity.generation_id, "", [&](TwinDocument& t) {
+      TwinDocument twin, store_.Update(id, generation_id, "", [&](TwinDocument& t) {
         return t.PatchProperties(TwinSection::kReported, patch, now);
       }));
   return twin.SectionVersion(TwinSection::kReported);

@@ -37,6 +37,9 @@ class Twins {
   // The twin as GET /twins/{id} returns it (identity fields, tags, properties with $metadata).
   // NOT_FOUND (detail "DeviceNotFound" or "ModuleNotFound") for an unknown identity.
   Result<nlohmann::json> Get(const TwinId& id);
+  // Whether the identity exists (enabled or not), with Get's NOT_FOUND if not; reads the
+  // registry only.
+  Status Exists(const TwinId& id);
   // The same, for an identity the caller has just read from the registry (a query walking its
   // listing), without reading the registry again. `module` null: the device's own twin.
   Result<nlohmann::json> View(const DeviceIdentity& device, const ModuleIdentity* module);
@@ -57,10 +60,11 @@ class Twins {
   struct Identity {
     std::string generation_id;
     nlohmann::json fields;  // the identity part of the service view
-    bool enabled = true;    // the device's status
   };
   Result<Identity> Lookup(const TwinId& id);
-  Result<Identity> LookupEnabled(const TwinId& id);  // for the device's own operations
+  // What the device's own operations need: its twin's generation id; UNAUTHENTICATED while the
+  // device is disabled. No service view is built (nor its C2D count read).
+  Result<std::string> EnabledGeneration(const TwinId& id);
   Result<Identity> IdentityOf(const DeviceIdentity& device, const ModuleIdentity* module);
   Result<nlohmann::json> Write(const TwinId& id, const nlohmann::json& body,
                                const std::string& if_match, bool replace);

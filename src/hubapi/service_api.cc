@@ -135,7 +135,7 @@ json ModuleJson(const hub::ModuleIdentity& m) {
           {"connectionState", m.connected ? "Connected" : "Disconnected"},
           {"connectionStateUpdatedTime", FormatIsoTime(m.connection_state_updated_ms)},
           {"lastActivityTime", FormatIsoTime(m.last_activity_ms)},
-          {"cloudToDeviceMessageCount", m.c2d_message_count},
+          {"cloudToDeviceMessageCount", 0},  // C2D messages go to devices, not modules
           {"authentication",
            {{"symmetricKey", {{"primaryKey", nullable(m.primary_key)}, {"secondaryKey", nullable(m.secondary_key)}}},
             {"x509Thumbprint",

@@ -149,8 +149,7 @@ void TwinApi::Invoke(const HttpRequest& request, const hub::TwinId& id,
   Result<hub::MethodRequest> call = ParseInvocation(request.body, id);
   if (!call.has_value()) return respond.Send(ErrorFor(call.error()));
   // The target must exist; whether it is online is the call's to find out.
-  Result<json> exists = twins_.Get(id);
-  if (!exists.has_value()) return respond.Send(ErrorFor(exists.error()));
+  if (Status exists = twins_.Exists(id); !exists.ok()) return respond.Send(ErrorFor(exists));
   methods_.Invoke(std::move(*call), [respond](Result<hub::MethodResponse> r) {
     if (!r.has_value()) return respond.Send(ErrorFor(r.error()));
     json payload = json::parse(r->payload, nullptr, false);
