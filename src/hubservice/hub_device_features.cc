@@ -43,24 +43,19 @@ std::pair<int, std::string> TwinError(const Status& s) {
 void HubDeviceFeatures::TwinRequest(const hub::TwinId& id, const mqtt::IotHubRequest& request,
                                     std::string body, TwinReply reply) {
   bool queued = work_.Post([this, id, request, body = std::move(body), reply] {
+    auto fail = [&reply](const Status& s) {
+      auto [status, error] = TwinError(s);
+      reply(status, std::move(error), std::nullopt);
+    };
     if (request.kind == mqtt::IotHubRequest::Kind::kTwinGet) {
       Result<json> twin = twins_.DeviceGet(id);
-      if (!twin.has_value()) {
-        auto [status, error] = TwinError(twin.error());
-        return reply(status, std::move(error), std::nullopt);
-      }
+      if (!twin.has_value()) return fail(twin.error());
       return reply(200, twin->dump(-1, ' ', false, json::error_handler_t::replace), std::nullopt);
     }
     json patch = json::parse(body, nullptr, false);
-    if (patch.is_discarded()) {
-      auto [status, error] = TwinError(InvalidArgument("The reported properties are not JSON."));
-      return reply(status, std::move(error), std::nullopt);
-    }
+    if (patch.is_discarded()) return fail(InvalidArgument("The reported properties are not JSON."));
     Result<int64_t> version = twins_.Report(id, patch);
-    if (!version.has_value()) {
-      auto [status, error] = TwinError(version.error());
-      return reply(status, std::move(error), std::nullopt);
-    }
+    if (!version.has_value()) return fail(version.error());
     reply(204, "", *version);
   });
   if (!queued) {
