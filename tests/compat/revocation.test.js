@@ -14,6 +14,7 @@ const tls = require('node:tls');
 const crypto = require('node:crypto');
 
 const s = require('./lib/stack.js');
+const { service, createDevice } = require('./lib/iothub.js');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
@@ -31,20 +32,6 @@ class PortAgent extends https.Agent {
     return tls.connect({ ...options, host: '127.0.0.1', port: this.port, servername: 'localhost',
       ca: this.ca }, callback);
   }
-}
-
-function service(hub) {
-  const url = `https://localhost:${hub.https_port}`;
-  return (method, p, body, headers = {}) => s.rawRequest({
-    url, method, path: `${p}?${API}`, caFile: hub.ca_file, body,
-    headers: { authorization: s.serviceToken(hub.service_connection_string), ...headers },
-  });
-}
-
-async function createDevice(hub, id) {
-  const res = await service(hub)('PUT', `/devices/${id}`, { deviceId: id });
-  assert.equal(res.status, 200, res.text);
-  return res.json;
 }
 
 // MqttWs dials wss://{HostName}:443 (PortAgent takes it to the right port); Mqtt dials the

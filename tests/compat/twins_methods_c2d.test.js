@@ -11,25 +11,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 
 const s = require('./lib/stack.js');
+const { service, createDevice, sendC2d, waitFor } = require('./lib/iothub.js');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
-
-const API = 'api-version=2021-04-12';
-
-function service(hub) {
-  const url = `https://localhost:${hub.https_port}`;
-  return (method, p, body, headers = {}) => s.rawRequest({
-    url, method, path: `${p}?${API}`, caFile: hub.ca_file, body,
-    headers: { authorization: s.serviceToken(hub.service_connection_string), ...headers },
-  });
-}
-
-async function createDevice(hub, id) {
-  const res = await service(hub)('PUT', `/devices/${id}`, { deviceId: id });
-  assert.equal(res.status, 200, res.text);
-  return res.json;
-}
 
 async function openDevice(hub, device) {
   const key = device.authentication.symmetricKey.primaryKey;
@@ -40,18 +25,6 @@ async function openDevice(hub, device) {
   await client.setOptions({ ca: fs.readFileSync(hub.ca_file, 'utf8') });
   await client.open();
   return client;
-}
-
-function waitFor(predicate, ms, what) {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (predicate()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
 }
 
 describe('twins, direct methods and C2D over MQTT', () => {
@@ -119,10 +92,8 @@ describe('twins, direct methods and C2D over MQTT', () => {
 
   it('c2d: a message sent before and one after the device connects arrive over MQTT', { timeout: 60_000 }, async () => {
     const d = await createDevice(stack, 'c2d-dev');
-    const send = (body, id) => s.rawRequest({ url: `https://localhost:${stack.https_port}`,
-      method: 'POST', path: `/devices/c2d-dev/messages/devicebound?${API}`, caFile: stack.ca_file,
-      body, headers: { authorization: s.serviceToken(stack.service_connection_string),
-        'content-type': 'text/plain', 'iothub-messageid': id, 'iothub-app-kind': 'cmd' } });
+    const send = (body, id) => sendC2d(stack, 'c2d-dev', body,
+      { 'iothub-messageid': id, 'iothub-app-kind': 'cmd' });
     assert.equal((await send('first', 'm1')).status, 204);
     const client = await openDevice(stack, d);
     try {

@@ -1,6 +1,6 @@
 'use strict';
-// Helpers for the IoT Hub compatibility tests that run on the stack run_on_default_ports.sh
-// started (the SDKs hard-code 443/8883): device clients of the unmodified device SDK over any
+// Helpers for the IoT Hub compatibility tests, on any stack (its own ports) or on the one
+// run_on_default_ports.sh started (the SDKs that hard-code 443/8883): device clients of the unmodified device SDK over any
 // transport, registry calls that back off on the hub's registry quota as a real client would,
 // and the owner-only REST routes that stand in for the service SDK's AMQP C2D send and feedback
 // receiver until the hub speaks AMQP.
@@ -96,6 +96,13 @@ function service(stack) {
   });
 }
 
+// Creates a device with hub-generated keys through the registry REST route; its JSON.
+async function createDevice(stack, id) {
+  const res = await service(stack)('PUT', `/devices/${encodeURIComponent(id)}`, { deviceId: id });
+  assert.equal(res.status, 200, res.text);
+  return res.json;
+}
+
 // Enqueues a C2D message through the owner-only send route; resolves with the raw response.
 function sendC2d(stack, deviceId, body, headers = {}) {
   return service(stack)('POST', `/devices/${encodeURIComponent(deviceId)}/messages/devicebound`, body,
@@ -118,5 +125,5 @@ async function drainFeedback(stack) {
 
 module.exports = {
   API, uniqueId, sleep, waitFor, unthrottled, connectionString, openClient, useRunningStack, report,
-  service, sendC2d, drainFeedback,
+  service, createDevice, sendC2d, drainFeedback,
 };
