@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
+  libqpid-proton-cpp12-dev libqpid-proton11-dev
   nats-server softhsm2 libsofthsm2-dev libp11-kit-dev mosquitto
 )
 
