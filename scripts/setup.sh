@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 # benchmarks), and the fuzzing toolchain: docs/ARCHITECTURE.md.
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl
-  libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev libnats-dev
+  libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   libqpid-proton-cpp12-dev libqpid-proton11-dev
-  nats-server softhsm2 libsofthsm2-dev libp11-kit-dev mosquitto
+  softhsm2 libsofthsm2-dev libp11-kit-dev mosquitto
 )
 
 as_root() {
