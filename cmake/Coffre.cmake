@@ -30,7 +30,7 @@ endif()
 # compiles at -O1 in Release instead of CMake's -O3: a third less compile time for these files
 # (most of a fresh clone's build), and none of it is CPU-bound at run time. The message path
 # (mqtt, hub, storage, crypto, common, net's server, hubapi) keeps -O3. docs/ARCHITECTURE.md,
-# "Keeping the build fast".
+# "Keeping the suite fast".
 set(COFFRE_COLD_FLAGS $<$<CONFIG:Release>:-O1>)
 
 # coffre_cold_code([TARGETS t...] [SOURCES f...]): those compile with COFFRE_COLD_FLAGS. SOURCES
@@ -129,9 +129,15 @@ function(coffre_write_layers file)
   file(GENERATE OUTPUT ${file} CONTENT "{\"source_root\": \"${PROJECT_SOURCE_DIR}\", \"targets\": [\n${body}\n]}\n")
 endfunction()
 
-# coffre_test(NAME SRCS ... DEPS ...): a GoogleTest binary whose tests ctest lists one by one.
+# coffre_test(NAME [COST SECONDS] SRCS ... DEPS ...): a GoogleTest binary whose tests ctest lists
+# one by one. COST (every test of the binary): for a binary of one long test, so that a fresh
+# clone's first `ctest -j` starts it early rather than last (tests/CMakeLists.txt, "Scheduling").
 function(coffre_test name)
-  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "COST" "SRCS;DEPS" ${ARGN})
+  set(cost "")
+  if(ARG_COST)
+    set(cost COST ${ARG_COST})
+  endif()
   add_executable(${name} ${ARG_SRCS} ${PROJECT_SOURCE_DIR}/tests/test_main.cc)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock)
@@ -139,5 +145,5 @@ function(coffre_test name)
       COFFRE_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
   coffre_apply_flags(${name})
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-      PROPERTIES ENVIRONMENT "COFFRE_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/tests/data")
+      PROPERTIES ENVIRONMENT "COFFRE_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/tests/data" ${cost})
 endfunction()
