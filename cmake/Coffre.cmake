@@ -26,11 +26,11 @@ if(COFFRE_FUZZ)
   set(COFFRE_SANITIZER_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
 endif()
 
-# Code off the hub's message path (the CLI, the vault, the key providers, the WebSocket handshake)
-# compiles at -O1 in Release instead of CMake's -O3: a third less compile time for these files
-# (most of a fresh clone's build), and none of it is CPU-bound at run time. The message path
-# (mqtt, hub, storage, crypto, common, net's server, hubapi) keeps -O3. docs/ARCHITECTURE.md,
-# "Keeping the suite fast".
+# Code off the hub's message path (the CLI, the vault, the key providers, the WebSocket upgrade's
+# answer, flag parsing) compiles at -O1 in Release instead of CMake's -O3: about a quarter less
+# compile time for these files (half of what a fresh clone compiles for scripts/start.sh), and
+# none of it is CPU-bound at run time. The message path (mqtt, hub, hubapi, hubservice, storage,
+# crypto, common, net) keeps -O3. docs/ARCHITECTURE.md, "Keeping the suite fast".
 set(COFFRE_COLD_FLAGS $<$<CONFIG:Release>:-O1>)
 
 # coffre_cold_code([TARGETS t...] [SOURCES f...]): those compile with COFFRE_COLD_FLAGS. SOURCES
@@ -50,12 +50,13 @@ function(coffre_apply_flags target)
   target_link_options(${target} PRIVATE ${COFFRE_SANITIZER_FLAGS})
 endfunction()
 
-# coffre_library(NAME [COLD] SRCS ... [DEPS ...] [PUBLIC_DEPS ...]): one library per src/ folder (folders
-# may nest: src/vault/seal). Its link list is the dependency rule of docs/ARCHITECTURE.md: a file
-# of the folder may include only its own folder and what the target links (checked in ctest by
-# scripts/check_layers.py). DEPS are PRIVATE: what the .cc files use. PUBLIC_DEPS are the ones
-# the folder's public headers include, so a user of this library gets them too. Every library
-# sees src/ as its include root, so the compiler cannot refuse a back-include: the check does.
+# coffre_library(NAME [COLD] SRCS ... [DEPS ...] [PUBLIC_DEPS ...]): one library per src/ folder
+# (folders may nest: src/vault/seal). Its link list is the dependency rule of
+# docs/ARCHITECTURE.md: a file of the folder may include only its own folder and what the target
+# links (checked in ctest by scripts/check_layers.py). DEPS are PRIVATE: what the .cc files use.
+# PUBLIC_DEPS are the ones the folder's public headers include, so a user of this library gets
+# them too. Every library sees src/ as its include root, so the compiler cannot refuse a
+# back-include: the check does.
 # COLD: off the message path, compiled with COFFRE_COLD_FLAGS (above).
 function(coffre_library name)
   cmake_parse_arguments(ARG "COLD" "" "SRCS;DEPS;PUBLIC_DEPS" ${ARGN})
