@@ -192,8 +192,8 @@ awk -v cp="$c_p99" -v mp="$r_p99" 'BEGIN { printf "  p99: coffre %s ms, mosquitt
 
 # Idle TLS connections: connects per second, CPU per connect, and memory per idle connection.
 conns=10000 hold=3
-# --quick: the readings are taken 0.5 s after the last connect, well inside a 1.5 s hold.
-[ $quick = 1 ] && conns=100 hold=1.5
+# --quick: the readings are taken 0.5 s after the last connect, inside a 1 s hold.
+[ $quick = 1 ] && conns=100 hold=1
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # connect NAME PID ARGS...: sets c_rate c_cpu_ms c_rss_kb
 connect() {

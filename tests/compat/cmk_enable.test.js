@@ -83,7 +83,14 @@ describe('turning a customer-managed key on', () => {
         await sleep(5);
       }
     })();
-    await sleep(300);
+    // Streaming before the switch, and again after it: a few acknowledged messages each time.
+    const streamed = async (atLeast) => {
+      for (const t = Date.now(); acked.length < atLeast && error === null;) {
+        assert.ok(Date.now() - t < 10_000, 'the device did not stream');
+        await sleep(10);
+      }
+    };
+    await streamed(5);
 
     const shown = execFileSync(path.join(process.env.COFFRE_BIN_DIR, 'coffre'), ['hub', 'encryption', 'set',
       '--key-uri', `${stack.vault_url}/keys/${stack.key_name}`,
@@ -91,7 +98,7 @@ describe('turning a customer-managed key on', () => {
       '--vault-ca-file', stack.ca_file,
       '--login', owner, '--ca-file', stack.ca_file, '--port', String(httpsPort)], { encoding: 'utf8' });
     assert.match(shown, /MODE +customer-managed/);
-    await sleep(300);
+    await streamed(acked.length + 5);
     stop = true;
     await stream;
     await device.close();
