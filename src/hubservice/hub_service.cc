@@ -149,7 +149,7 @@ Status HubService::StartServers() {
   https_options.cert_file = o.tls_cert;
   https_options.key_file = o.tls_key;
   https_options.error_response = &HubRoutes::ServerError;
-  https_options.upgrade_path = mqtt::kWebSocketPath;
+  https_options.upgrade_paths = {std::string(mqtt::kWebSocketPath)};
   https_options.on_upgrade = mqtt_->WebSocketHandler();
   COFFRE_ASSIGN_OR_RETURN(
       https_, net::HttpsServer::Start(https_options,

@@ -5,7 +5,8 @@
 #include <boost/beast/core.hpp>
 
 #include "mqtt/connection.h"
-#include "mqtt/transport.h"
+#include "mqtt/websocket_path.h"
+#include "net/transport.h"
 #include "net/http_upgrade.h"
 #include "net/tls_listener.h"
 
@@ -53,7 +54,7 @@ struct MqttServer::Impl : hub::IdentityListener {
           s.close(ignored);
         } else {
           s.set_option(tcp::no_delay(true), ec);
-          std::make_shared<Connection>(MakeTlsTransport(std::move(s), ssl_ctx), shared,
+          std::make_shared<Connection>(net::MakeTlsTransport(std::move(s), ssl_ctx), shared,
                                        std::move(source))
               ->Start();
         }
@@ -113,8 +114,9 @@ void MqttServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
   if (source.empty() || !impl_->shared.admission.Admit(source)) return;
   // A WebSocket message carries one or more MQTT packets; bound it at twice the largest packet.
   size_t max_message = impl_->options.limits.max_packet_bytes * 2;
-  std::make_shared<Connection>(MakeWebSocketTransport(std::move(upgrade), max_message),
-                               impl_->shared, std::move(source))
+  std::make_shared<Connection>(
+      net::MakeWebSocketTransport(std::move(upgrade), max_message, std::string(kSubprotocol)),
+      impl_->shared, std::move(source))
       ->Start();
 }
 
