@@ -12,23 +12,9 @@
 #include <string>
 #include <string_view>
 
-namespace coffre::net {
+#include "net/http_upgrade.h"
 
-// True if the client's Sec-WebSocket-Protocol list offers `subprotocol`.
-template <class Request>
-bool OffersSubprotocol(const Request& request, std::string_view subprotocol) {
-  std::string_view offered = request[boost::beast::http::field::sec_websocket_protocol];
-  while (!offered.empty()) {
-    size_t comma = offered.find(',');
-    std::string_view item = offered.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item == subprotocol) return true;
-    if (comma == std::string_view::npos) break;
-    offered.remove_prefix(comma + 1);
-  }
-  return false;
-}
+namespace coffre::net {
 
 template <class WebSocket>
 void ConfigureWebSocket(WebSocket& ws, size_t max_message_bytes, std::string subprotocol) {
