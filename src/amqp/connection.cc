@@ -227,6 +227,7 @@ void Connection::Shutdown() {
   }
   links.clear();
   reply_links_.clear();
+  refused_links_.clear();
   when_writable_.clear();
   tick_timer_.cancel();
   deadline_timer_.cancel();
@@ -289,13 +290,13 @@ void Connection::Attach(LinkRequest request) {
     request.receiver.open(
         proton::receiver_options().auto_accept(false).credit_window(static_cast<int>(l.receive_window)));
   }
-  if (links_.size() >= l.max_links) {
-    return CloseLink(link, "amqp:resource-limit-exceeded", "Too many links on this connection.");
+  if (links_.size() + refused_links_.size() >= l.max_links) {
+    return Refuse(link, {"amqp:resource-limit-exceeded", "Too many links on this connection."});
   }
   const Route* route = shared_.router.Find(role, request.address);
   if (route == nullptr) {
-    return CloseLink(link, "amqp:not-found",
-                     "The messaging entity '" + address + "' could not be found.");
+    return Refuse(link, {"amqp:not-found",
+                         "The messaging entity '" + address + "' could not be found."});
   }
   pn_link_t* raw = RawLink(link);
   Entry& entry = links_[raw];
@@ -305,9 +306,19 @@ void Connection::Attach(LinkRequest request) {
   std::optional<LinkError> refused =
       entry.node ? entry.node->OnAttach(request) : LinkError{"amqp:internal-error", "No node."};
   if (refused) {
-    CloseLink(link, refused->condition, refused->description);
     Detach(raw);
+    Refuse(link, *refused);
   }
+}
+
+// The attach is answered now and the detach in a later write: a client (rhea-promise) that gets
+// both in one read resolves its attach and reports the error before anyone listens for it.
+void Connection::Refuse(proton::link link, LinkError error) {
+  refused_links_.push_back(link);
+  After(std::chrono::milliseconds(20), [this, link, error = std::move(error)] {
+    CloseLink(link, error.condition, error.description);
+    std::erase(refused_links_, link);
+  });
 }
 
 Connection::Entry* Connection::EntryOf(const proton::link& link) {

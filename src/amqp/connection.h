@@ -124,6 +124,7 @@ class Connection final : public proton::messaging_handler,
   void CloseWith(const std::string& condition, const std::string& description);
   void Attach(LinkRequest request);
   void Detach(pn_link_t* raw);
+  void Refuse(proton::link link, LinkError error);
   Entry* EntryOf(const proton::link& link);
   template <class Fn>
   void Guarded(Fn&& fn);
@@ -144,6 +145,7 @@ class Connection final : public proton::messaging_handler,
   std::map<pn_link_t*, Entry> links_;
   std::map<std::string, std::vector<ReplyLink*>> reply_links_;
   std::vector<std::function<void()>> when_writable_;
+  std::vector<proton::link> refused_links_;  // opened, to be detached with their error
 };
 
 }  // namespace coffre::amqp

@@ -172,11 +172,13 @@ std::optional<int64_t> EpochOf(const proton::link& link) {
     proton::symbol key("com.microsoft:epoch");
     if (!props.exists(key)) return std::nullopt;
     proton::value v = props.get(key);
+    // The SDK sends a long; other clients other integer widths.
     switch (v.type()) {
-      case proton::LONG: return proton::get<int64_t>(v);
-      case proton::INT: return proton::get<int32_t>(v);
-      case proton::ULONG: return static_cast<int64_t>(proton::get<uint64_t>(v));
-      default: return std::nullopt;
+      case proton::LONG: case proton::INT: case proton::SHORT: case proton::BYTE:
+      case proton::ULONG: case proton::UINT: case proton::USHORT: case proton::UBYTE:
+        return proton::coerce<int64_t>(v);
+      default:
+        return std::nullopt;
     }
   } catch (const std::exception&) {
     return std::nullopt;

@@ -53,6 +53,10 @@ Status EnsureHub(StackState& state) {
     state.pids["hub"] = pid;
     auto ready = [&]() -> Status {
       if (!std::filesystem::exists(connection_file)) return Unavailable("no device yet");
+      // Written once the AMQP port listens, after the MQTT one.
+      if (!std::filesystem::exists(connection_file.parent_path() / "eventhub.connection-string")) {
+        return Unavailable("no Event Hubs-compatible endpoint yet");
+      }
       return PortAccepts(state.ports.mqtt) ? Status::Ok() : Unavailable("MQTT port not open yet");
     };
     COFFRE_RETURN_IF_ERROR(
