@@ -375,7 +375,14 @@ void Connection::on_sender_close(proton::sender& s) { Detach(RawLink(s)); }
 void Connection::on_receiver_close(proton::receiver& r) { Detach(RawLink(r)); }
 
 void Connection::on_error(const proton::error_condition& e) {
-  LogLine("amqp", "connection from " + peer_ + ": " + e.what());
+  // Proton quotes what the client sent (an unknown protocol's bytes): a line, not a flood.
+  std::string what = e.what();
+  if (what.size() > 200) what = what.substr(0, 200) + "...";
+  LogLine("amqp", "connection from " + peer_ + ": " + what);
+}
+
+void Connection::on_session_close(proton::session&) {
+  if (sessions_ > 0) --sessions_;
 }
 
 void Connection::GuardLink(const proton::link& link, ClaimNeed need) {

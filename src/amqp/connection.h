@@ -98,6 +98,7 @@ class Connection final : public proton::messaging_handler,
   // proton::messaging_handler
   void on_connection_open(proton::connection& c) override;
   void on_session_open(proton::session& s) override;
+  void on_session_close(proton::session& s) override;
   void on_sender_open(proton::sender& s) override;
   void on_receiver_open(proton::receiver& r) override;
   void on_sendable(proton::sender& s) override;

@@ -100,6 +100,14 @@ void AmqpServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
       ->Start();
 }
 
+void AmqpServer::Accept(std::unique_ptr<net::Transport> transport, std::string source,
+                        std::vector<Claim> claims) {
+  if (!impl_->shared.admission.Admit(source)) return;
+  auto c = std::make_shared<Connection>(std::move(transport), impl_->shared, std::move(source));
+  for (Claim& claim : claims) c->claims().Add(std::move(claim));
+  c->Start();
+}
+
 void AmqpServer::CloseAll(const std::string& why) {
   std::vector<std::shared_ptr<Connection>> all;
   {

@@ -12,10 +12,16 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "amqp/claims.h"
 #include "amqp/hub_parts.h"
 #include "common/result.h"
 #include "net/https_server.h"
+
+namespace coffre::net {
+class Transport;
+}
 
 namespace coffre::amqp {
 
@@ -44,6 +50,10 @@ class AmqpServer {
   // Takes over an HTTPS connection that asked for a WebSocket upgrade with AMQPWSB10. Call on the
   // connection's strand (HttpsServer's on_upgrade).
   void AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade);
+  // A connection over any transport (tests, the fuzz target), holding `claims` from the start.
+  // Counts against the unopened-connection caps of `source` like the others.
+  void Accept(std::unique_ptr<net::Transport> transport, std::string source,
+              std::vector<Claim> claims = {});
 
   uint16_t port() const;
   size_t connections() const;
