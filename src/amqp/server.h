@@ -29,7 +29,9 @@ struct ConnectionLimits;
 
 struct AmqpServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 5671;  // 0: any free port
+  // 0: any free port (what tests want); coffre-hub's --amqp-listen defaults to 5671, the port the
+  // SDKs assume.
+  uint16_t port = 0;
   std::filesystem::path cert_file, key_file;
   int threads = 0;  // 0: one per core
   // Largest WebSocket message (AMQP frames travel in one or more).
