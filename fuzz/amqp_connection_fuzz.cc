@@ -9,8 +9,6 @@
 // must end once the input does) or an uncaught exception is what this looks for.
 // Seeds (fuzz/corpus/amqp_connection_fuzz) are the bytes rhea sends for put-token, management
 // reads and partition receivers with selector filters, with and without SASL.
-#include <stdlib.h>
-
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -23,9 +21,9 @@
 #include "amqp/server.h"
 #include "common/check.h"
 #include "crypto/secure_heap.h"
+#include "fuzz_hub.h"
 #include "hub/access_policies.h"
 #include "hubservice/hub_service.h"
-#include "net/certificates.h"
 #include "net/transport.h"
 
 using namespace coffre;
@@ -82,21 +80,7 @@ class InputTransport final : public net::Transport {
 struct Hub {
   Hub() {
     COFFRE_CHECK(crypto::InitSecureHeap().ok());
-    char tmpl[] = "/tmp/coffre-fuzz-amqp-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-    net::StackCertificates certs = Must(net::EnsureStackCertificates(dir / "tls", {}));
-    hubservice::HubOptions o;
-    o.dir = dir / "hub";
-    o.service_key_file = dir / "service-key";
-    o.tls_cert = certs.cert_file;
-    o.tls_key = certs.key_file;
-    o.bootstrap_devices = {"d1"};
-    o.key_monitor_thread = false;
-    o.telemetry.partitions = 2;
-    o.telemetry.log.segment_bytes = 1 << 20;
-    o.mqtt.address = o.https.address = o.amqp.address = "127.0.0.1";
-    o.mqtt.port = o.https.port = o.amqp.port = 0;
-    o.mqtt.threads = o.https.threads = o.amqp.threads = 1;
+    hubservice::HubOptions o = fuzz::FuzzHubOptions("coffre-fuzz-amqp", dir);
     service = Must(hubservice::HubService::Start(std::move(o)));
   }
   std::filesystem::path dir;
@@ -107,15 +91,7 @@ struct Hub {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Hub* hub = [] {
-    static Hub* h = new Hub();
-    std::atexit([] {
-      h->service->Stop();
-      std::error_code ec;
-      std::filesystem::remove_all(h->dir, ec);
-    });
-    return h;
-  }();
+  Hub* hub = fuzz::HubForTheRun<Hub>();
   if (size == 0) return 0;
   static constexpr size_t kChunks[] = {1, 7, 64, 512, 4096, 16384, 65536, 1 << 20};
   size_t chunk = kChunks[(data[0] >> 1) & 7];

@@ -12,18 +12,10 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
-const tls = require('node:tls');
 
-let trustedCa = null;
-const originalConnect = tls.connect;
-tls.connect = function connect(...args) {
-  // connect(options, cb) or, as rhea calls it, connect(port, host, options, cb).
-  const at = args.findIndex((a) => a && typeof a === 'object');
-  if (trustedCa && at >= 0 && !args[at].ca) args[at] = { ...args[at], ca: trustedCa };
-  return originalConnect.apply(this, args);
-};
+// Before the SDKs: it wraps tls.connect.
+const { trustCa, parse, ehToken, iotToken } = require('./lib/eventhubs.js');
 
 const {
   EventHubConsumerClient, earliestEventPosition, latestEventPosition,
@@ -41,13 +33,6 @@ const TOTAL = Number(process.env.COFFRE_EH_MESSAGES || 1000);
 const IN_FLIGHT = 20;
 const READ_TIMEOUT_MS = 120_000;
 const NO_RETRY = { retryOptions: { maxRetries: 0, timeoutInMs: 15_000 } };
-
-function parse(cs) {
-  return Object.fromEntries(cs.split(';').filter(Boolean).map((kv) => {
-    const at = kv.indexOf('=');
-    return [kv.slice(0, at), kv.slice(at + 1)];
-  }));
-}
 
 // What the device sent as message `seq` of device number `d`.
 function telemetry(d, seq) {
@@ -114,13 +99,6 @@ function variant(cs, { port, entity, key, sas } = {}) {
   return `${out}EntityPath=${entity ?? p.EntityPath}`;
 }
 
-// An Event Hubs-style token (key text as the HMAC key, url-encoded audience).
-function ehToken(audience, key, policy, expiry) {
-  const sr = encodeURIComponent(audience);
-  const sig = crypto.createHmac('sha256', key).update(`${sr}\n${expiry}`).digest('base64');
-  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${expiry}&skn=${policy}`;
-}
-
 // The IoT Hub connection string -> Event Hubs connection string conversion of Azure's sample
 // (iothubConnectionString.ts): SASL PLAIN with an IoT-style token, a receiver on
 // messages/events, and the redirect's info. The port is taken from the info (the sample
@@ -128,11 +106,8 @@ function ehToken(audience, key, policy, expiry) {
 async function convertIotHubConnectionString(iotHubCs, port) {
   const { HostName, SharedAccessKeyName, SharedAccessKey } = parse(iotHubCs);
   const [hubName] = HostName.split('.');
-  const sr = encodeURIComponent(`${HostName}/messages/events`);
-  const se = Math.ceil(Date.now() / 1000 + 300);
-  const sig = crypto.createHmac('sha256', Buffer.from(SharedAccessKey, 'base64'))
-    .update(`${sr}\n${se}`).digest('base64');
-  const token = `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${se}&skn=${SharedAccessKeyName}`;
+  const token = iotToken(`${HostName}/messages/events`, SharedAccessKey, SharedAccessKeyName,
+    Math.ceil(Date.now() / 1000 + 300));
   const connection = new Connection({
     transport: 'tls', host: 'localhost', hostname: HostName, port, reconnect: false,
     username: `${SharedAccessKeyName}@sas.root.${hubName}`, password: token,
@@ -175,7 +150,7 @@ describe('Event Hubs-compatible endpoint (@azure/event-hubs 6.0.4)', () => {
 
   before(async () => {
     stack = await s.startStack();
-    trustedCa = fs.readFileSync(stack.ca_file, 'utf8');
+    trustCa(fs.readFileSync(stack.ca_file, 'utf8'));
     cs = stack.eventhub_connection_string;
     assert.ok(cs, 'connection.json has eventhub_connection_string');
     assert.equal(parse(cs).EntityPath, stack.eventhub_name);

@@ -12,15 +12,9 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const tls = require('node:tls');
 
-let trustedCa = null;
-const originalConnect = tls.connect;
-tls.connect = function connect(...args) {
-  const at = args.findIndex((a) => a && typeof a === 'object');
-  if (trustedCa && at >= 0 && !args[at].ca) args[at] = { ...args[at], ca: trustedCa };
-  return originalConnect.apply(this, args);
-};
+// Before the SDKs: it wraps tls.connect.
+const { trustCa, rawTlsConnect, parse, ehToken, iotToken } = require('./lib/eventhubs.js');
 
 const { EventHubConsumerClient, earliestEventPosition } = require('@azure/event-hubs');
 const { Connection, ReceiverEvents, SenderEvents } = require('rhea-promise');
@@ -29,25 +23,6 @@ const { Mqtt } = require('azure-iot-device-mqtt');
 const s = require('./lib/stack.js');
 const { uniqueId, waitFor, createDevice, sleep } = require('./lib/iothub.js');
 const { encryption } = require('./lib/device.js');
-
-function parse(cs) {
-  return Object.fromEntries(cs.split(';').filter(Boolean).map((kv) => {
-    const at = kv.indexOf('=');
-    return [kv.slice(0, at), kv.slice(at + 1)];
-  }));
-}
-
-function ehToken(audience, key, policy, expiry) {
-  const sr = encodeURIComponent(audience);
-  const sig = crypto.createHmac('sha256', key).update(`${sr}\n${expiry}`).digest('base64');
-  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${expiry}&skn=${policy}`;
-}
-
-function iotToken(resource, keyB64, policy, expiry) {
-  const sr = encodeURIComponent(resource);
-  const sig = crypto.createHmac('sha256', Buffer.from(keyB64, 'base64')).update(`${sr}\n${expiry}`).digest('base64');
-  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${expiry}&skn=${policy}`;
-}
 
 // The error a link ends with, or null if it stays open `ms`.
 function linkError(link, ms) {
@@ -103,7 +78,7 @@ describe('Event Hubs-compatible endpoint: the edges', () => {
 
   before(async () => {
     stack = await s.startStack();
-    trustedCa = fs.readFileSync(stack.ca_file, 'utf8');
+    trustCa(fs.readFileSync(stack.ca_file, 'utf8'));
     eh = parse(stack.eventhub_connection_string);
     host = new URL(eh.Endpoint.replace('sb://', 'https://')).host;
     const id = uniqueId('edge');
@@ -201,7 +176,7 @@ describe('Event Hubs-compatible endpoint: the edges', () => {
     const survivor = await open({ username: eh.SharedAccessKeyName });
     const audience = `sb://${host}/${eh.EntityPath}`;
     const rawClose = (bytes) => new Promise((resolve) => {
-      const sock = originalConnect({ host: '127.0.0.1', port: stack.amqp_port, servername: 'localhost', ca: trustedCa },
+      const sock = rawTlsConnect({ host: '127.0.0.1', port: stack.amqp_port, servername: 'localhost' },
         () => sock.write(bytes));
       const timer = setTimeout(() => { sock.destroy(); resolve(false); }, 15_000);
       sock.on('data', () => {});
