@@ -35,6 +35,7 @@ class CbsRequests final : public LinkNode {
     if (!claim.has_value()) {
       StatusCode code = claim.error().code();
       if (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied) {
+        ctx_.TokenRefused();
         return {401, "Unauthorized: the token is not valid for this hub.", "amqp:unauthorized-access"};
       }
       LogLine("amqp", "put-token from " + ctx_.peer() + " not checked: " + claim.error().message());

@@ -161,6 +161,10 @@ void Connection::Pump() {
   Guarded([&] { active = driver_.dispatch(); });
   if (shut_) return;
   Sweep();
+  if (admitted_ && claims_.size() > 0) {  // authenticated: no longer counted as unproven
+    admitted_ = false;
+    shared_.admission.Release(source_);
+  }
   Write();
   ArmTick();
   if (!active && !writing_) Shutdown();
@@ -243,11 +247,14 @@ void Connection::Shutdown() {
 
 void Connection::on_connection_open(proton::connection& c) {
   amqp_open_ = true;
-  deadline_timer_.cancel();
-  if (admitted_) {
-    admitted_ = false;
-    shared_.admission.Release(source_);
-  }
+  // From the open on, the connection has until claim_deadline to hold a claim (a put-token,
+  // PLAIN, or a node's, e.g. a device's certificate); until then it keeps its admission slot.
+  deadline_timer_.expires_after(shared_.limits.claim_deadline);
+  deadline_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->claims_.size() > 0) return;
+    self->CloseWith("amqp:unauthorized-access", "No valid token was put on this connection in time.");
+  });
   if (sasl_.plain) {
     claims_.Add(std::move(*sasl_.plain));
     sasl_.plain.reset();
@@ -387,6 +394,14 @@ void Connection::on_session_close(proton::session&) {
 
 void Connection::GuardLink(const proton::link& link, ClaimNeed need) {
   if (Entry* e = EntryOf(link)) e->guard = std::move(need);
+}
+
+void Connection::TokenRefused() {
+  if (++tokens_refused_ < shared_.limits.max_tokens_refused) return;
+  // After this write: the client reads the last refusal before the close.
+  After(std::chrono::milliseconds(0), [this] {
+    CloseWith("amqp:unauthorized-access", "Too many refused tokens on this connection.");
+  });
 }
 
 void Connection::CheckClaims() {

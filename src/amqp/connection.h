@@ -5,7 +5,7 @@
 // the handlers below) -> write_buffer -> one transport write -> write_done; tick() at the deadline
 // Proton asks for (heartbeats). Links are routed to nodes (amqp/link_node.h) by the server's
 // Router; this class is their LinkContext.
-// Bounded: a deadline to the AMQP open, the frame size, sessions and links per connection, the
+// Bounded: a deadline to the AMQP open and one to the first claim, the frame size, sessions and links per connection, the
 // size of a message being received, the bytes waiting to be written. Proton's C++ layer throws
 // on malformed values: every call into it from here is caught and ends the connection.
 
@@ -46,13 +46,19 @@ struct ConnectionLimits {
   size_t max_message_bytes = 1024 * 1024;
   // Senders pause above this much unsent output; above 4x the connection closes.
   size_t output_backlog_bytes = 1024 * 1024;
+  // Refused tokens on one connection before it is closed.
+  uint32_t max_tokens_refused = 10;
   // Credit given to each link the hub receives on.
   uint32_t receive_window = 100;
   // What the hub announces as its idle timeout (the client must send something that often).
   std::chrono::milliseconds idle_timeout{240'000};
-  // Unauthenticated (not yet opened) connections at once: in total and per source address.
-  size_t max_unopened = 10'000;
-  size_t max_unopened_per_source = 100;
+  // From the open to the first claim ($cbs put-token, SASL PLAIN, or one a node adds, such as a
+  // device's certificate); past it the connection closes (amqp:unauthorized-access).
+  std::chrono::milliseconds claim_deadline{30'000};
+  // Connections without a claim yet, at once: in total and per source address (net::Admission,
+  // a slot from the accept to the first claim).
+  size_t max_unauthenticated = 10'000;
+  size_t max_unauthenticated_per_source = 100;
 };
 
 class Connection;
@@ -60,7 +66,7 @@ class Connection;
 // What every connection of a server shares.
 struct ServerShared {
   ServerShared(ConnectionLimits l, HubParts& h)
-      : limits(l), hub(h), admission(l.max_unopened, l.max_unopened_per_source) {}
+      : limits(l), hub(h), admission(l.max_unauthenticated, l.max_unauthenticated_per_source) {}
   ConnectionLimits limits;
   HubParts& hub;
   Router router;
@@ -85,6 +91,7 @@ class Connection final : public proton::messaging_handler,
   HubParts& hub() override { return shared_.hub; }
   ClaimSet& claims() override { return claims_; }
   void GuardLink(const proton::link& link, ClaimNeed need) override;
+  void TokenRefused() override;
   std::function<void(std::function<void()>)> Poster() override;
   void After(std::chrono::milliseconds delay, std::function<void()> fn) override;
   bool OutputBacklogged() const override;
@@ -142,6 +149,7 @@ class Connection final : public proton::messaging_handler,
   bool admitted_ = true;     // holds an admission slot
   bool writing_ = false, reading_ = false, shut_ = false, closing_ = false;
   uint16_t sessions_ = 0;
+  uint32_t tokens_refused_ = 0;
   ClaimSet claims_;
   std::map<pn_link_t*, Entry> links_;
   std::map<std::string, std::vector<ReplyLink*>> reply_links_;

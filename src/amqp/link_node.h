@@ -27,7 +27,10 @@
 //   OnDetach follows.
 // - Authorization: a node calls ctx.claims() to see whether the connection holds a claim
 //   ($cbs put-token or SASL PLAIN) for its resource, and GuardLink(...) to have the connection
-//   detach the link with amqp:unauthorized-access once no unexpired claim covers it.
+//   detach the link with amqp:unauthorized-access once no unexpired claim covers it. A
+//   connection must hold some claim within ConnectionLimits::claim_deadline of its open (it is
+//   counted as unauthenticated until then): a node that authenticates by other means (a device's
+//   TLS client certificate) adds the claim it proves with ctx.claims().Add(...).
 
 #include <proton/delivery.hpp>
 #include <proton/link.hpp>
@@ -80,6 +83,10 @@ class LinkContext {
   virtual HubParts& hub() = 0;
   // The claims this connection holds (put-token, SASL PLAIN), unexpired or not.
   virtual ClaimSet& claims() = 0;
+  // A token (put-token, a device's credentials) was refused: past a few on one connection the
+  // connection is closed (amqp:unauthorized-access), so that it cannot make the hub check
+  // signatures without end.
+  virtual void TokenRefused() = 0;
   // Detach `link` with amqp:unauthorized-access once no unexpired claim of claims() grants
   // `need` (checked every second and at each put-token).
   virtual void GuardLink(const proton::link& link, ClaimNeed need) = 0;

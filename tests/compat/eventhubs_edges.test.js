@@ -2,7 +2,8 @@
 // Issue 15 (a), the edges of the AMQP endpoint, with rhea-promise (the AMQP client under
 // @azure/event-hubs) where the SDK hides the wire, and the SDK where it shows what matters:
 // a bare AMQP header (no SASL, as the IoT SDKs connect) with a put-token answered on the "cbs"
-// reply link (int status-code, correlation id echoed); a claim that expires detaches its receiver
+// reply link (int status-code, correlation id echoed), and ten refused ones closing their
+// connection; a claim that expires detaches its receiver
 // with amqp:unauthorized-access; epochs steal a partition (the SDK's ReceiverDisconnectedError)
 // and a sixth receiver without one is refused; senders and unknown nodes are refused; garbage and
 // an oversized frame end only their own connection; while the customer key is disabled the
@@ -105,6 +106,16 @@ describe('Event Hubs-compatible endpoint: the edges', () => {
     const bad = await putToken(c, iotToken(owner.HostName, Buffer.alloc(32).toString('base64'),
       owner.SharedAccessKeyName, Math.floor(Date.now() / 1000) + 600), owner.HostName);
     assert.equal(bad.application_properties['status-code'], 401);
+    // Ten refused tokens on one connection close it: it cannot make the hub check signatures
+    // without end.
+    const c2 = await open();
+    const wrong = iotToken(owner.HostName, Buffer.alloc(32).toString('base64'), owner.SharedAccessKeyName,
+      Math.floor(Date.now() / 1000) + 600);
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await putToken(c2, wrong, owner.HostName)).application_properties['status-code'], 401);
+    }
+    await waitFor(() => !c2.isOpen(), 10_000, 'the connection closed after ten refusals');
+    assert.equal(c.isOpen(), true);
   });
 
   it('a claim that expires detaches the receiver it authorized (amqp:unauthorized-access)', async () => {
