@@ -1,7 +1,8 @@
 'use strict';
 // Issue 15 (a), the edges of the AMQP endpoint, with rhea-promise (the AMQP client under
 // @azure/event-hubs) where the SDK hides the wire, and the SDK where it shows what matters:
-// a bare AMQP header (no SASL, as the IoT SDKs connect) with a put-token answered on the "cbs"
+// AMQP over WebSocket beside MQTT's on /$iothub/websocket (by subprotocol); a bare AMQP header
+// (no SASL, as the IoT SDKs connect) with a put-token answered on the "cbs"
 // reply link (int status-code, correlation id echoed), and ten refused ones closing their
 // connection; a claim that expires detaches its receiver
 // with amqp:unauthorized-access; epochs steal a partition (the SDK's ReceiverDisconnectedError)
@@ -19,6 +20,7 @@ const { trustCa, rawTlsConnect, parse, ehToken, iotToken } = require('./lib/even
 
 const { EventHubConsumerClient, earliestEventPosition } = require('@azure/event-hubs');
 const { Connection, ReceiverEvents, SenderEvents } = require('rhea-promise');
+const WebSocket = require('ws');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const s = require('./lib/stack.js');
@@ -116,6 +118,21 @@ describe('Event Hubs-compatible endpoint: the edges', () => {
     }
     await waitFor(() => !c2.isOpen(), 10_000, 'the connection closed after ten refusals');
     assert.equal(c.isOpen(), true);
+  });
+
+  it('AMQP over WebSocket on /$iothub/websocket, chosen by the subprotocol AMQPWSB10', async () => {
+    const c = await open({
+      webSocketOptions: {
+        webSocket: WebSocket,
+        url: `wss://localhost:${stack.https_port}/$iothub/websocket`,
+        protocol: ['AMQPWSB10'],
+        options: { ca: fs.readFileSync(stack.ca_file, 'utf8') },
+      },
+    });
+    const owner = parse(stack.service_connection_string);
+    const m = await putToken(c, iotToken(owner.HostName, owner.SharedAccessKey, owner.SharedAccessKeyName,
+      Math.floor(Date.now() / 1000) + 600), owner.HostName);
+    assert.equal(m.application_properties['status-code'], 200);
   });
 
   it('a claim that expires detaches the receiver it authorized (amqp:unauthorized-access)', async () => {
