@@ -30,8 +30,8 @@
 #include "crypto/secure_heap.h"
 #include "crypto/webhook_signature.h"
 #include "hub/sas_token.h"
+#include "fuzz_hub.h"
 #include "hubservice/hub_service.h"
-#include "net/certificates.h"
 
 using namespace coffre;
 using nlohmann::json;
@@ -53,24 +53,10 @@ T Must(Result<T> r) {
 struct Hub {
   Hub() {
     COFFRE_CHECK(crypto::InitSecureHeap().ok());
-    char tmpl[] = "/tmp/coffre-fuzz-hub-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-    net::StackCertificates certs = Must(net::EnsureStackCertificates(dir / "tls", {}));
+    hubservice::HubOptions o = fuzz::FuzzHubOptions("coffre-fuzz-hub", dir);
     secret_file = dir / "key-events-secret";
     COFFRE_CHECK(WriteFileDurably(secret_file, AsBytes(std::string("fuzz-secret")), 0600).ok());
-    hubservice::HubOptions o;
-    o.dir = dir / "hub";
-    o.service_key_file = dir / "service-key";
-    o.tls_cert = certs.cert_file;
-    o.tls_key = certs.key_file;
-    o.bootstrap_devices = {"d1"};
     o.encryption.key_events_secret_file = secret_file.string();
-    o.key_monitor_thread = false;  // checked once at start: the status is that of this check
-    o.telemetry.partitions = 2;
-    o.telemetry.log.segment_bytes = 1 << 20;
-    o.mqtt.address = o.https.address = "127.0.0.1";
-    o.mqtt.port = o.https.port = 0;
-    o.mqtt.threads = o.https.threads = 1;
     // The limiters' code runs on every request, but never refuses: runs stay reproducible
     // input by input.
     o.throttling.failed_auth_per_source = {1e12, 1e12};
@@ -171,15 +157,7 @@ void NoConnectWait(net::HttpRequest& r) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Hub* hub = [] {  // one hub for the whole run; its directory goes at exit
-    static Hub* h = new Hub();
-    std::atexit([] {
-      h->service->Stop();
-      std::error_code ec;
-      std::filesystem::remove_all(h->dir, ec);
-    });
-    return h;
-  }();
+  Hub* hub = fuzz::HubForTheRun<Hub>();
   if (size == 0) return 0;
   net::HttpRequest r = Decode(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   if (LongPoll(r)) return 0;

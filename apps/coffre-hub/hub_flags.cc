@@ -34,6 +34,7 @@ bool Listen(const std::string& text, const char* flag, std::string& host, uint16
 std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& o) {
   CLI::App app{"coffre-hub: an Azure IoT Hub-compatible hub sealed under a customer-managed key"};
   std::string mqtt_listen = "127.0.0.1:8883", https_listen = "127.0.0.1:443";
+  std::string amqp_listen = "127.0.0.1:5671";
   int retention_days = 1;
   int data_key_hours = 24;
   std::string expired_key = "inaccessible";
@@ -43,6 +44,8 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--dir", o.dir, "hub data directory")->required();
   app.add_option("--mqtt-listen", mqtt_listen, "address:port for MQTT over TLS");
   app.add_option("--https-listen", https_listen, "address:port for the HTTPS service API");
+  app.add_option("--amqp-listen", amqp_listen,
+                 "address:port for AMQP over TLS (Event Hubs-compatible endpoint, port 0: any)");
   app.add_option("--tls-cert", o.tls_cert, "PEM certificate chain")->required();
   app.add_option("--tls-key", o.tls_key, "PEM private key")->required();
   app.add_option("--host-name", o.host_names, "host names devices use (SAS audience)");
@@ -117,7 +120,8 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
     return app.exit(error);
   }
   if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
-      !Listen(https_listen, "--https-listen", o.https.address, o.https.port)) {
+      !Listen(https_listen, "--https-listen", o.https.address, o.https.port) ||
+      !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port)) {
     return 2;
   }
   e.expired_is_inaccessible = expired_key == "inaccessible";

@@ -18,7 +18,7 @@ void PrintHowToConnect(const StackState& s) {
             << "  CA certificate:   " << s.ca_file.string() << "\n"
             << "  hub host name:    " << s.hub_host << "\n"
             << "  ports reserved:   vault " << s.ports.vault << ", MQTT " << s.ports.mqtt
-            << ", HTTPS " << s.ports.https << "\n"
+            << ", HTTPS " << s.ports.https << ", AMQP " << s.ports.amqp << "\n"
             << "  connection file:  " << (s.dir / "connection.json").string() << "\n";
   for (const auto& [name, pid] : s.pids) {
     std::cout << "  running:          " << name << " (pid " << pid << ")\n";
@@ -35,6 +35,10 @@ void PrintHowToConnect(const StackState& s) {
               << s.device_id << ", connection string in connection.json)\n"
               << "  hub (HTTPS):      https://" << s.hub_host << ":" << s.ports.https
               << " (service API; iothubowner connection string in connection.json)\n";
+  }
+  if (!s.eventhub_name.empty()) {
+    std::cout << "  hub (Event Hubs): sb://" << s.hub_host << ":" << s.ports.amqp << "/ entity "
+              << s.eventhub_name << " (eventhub_connection_string in connection.json)\n";
   }
   std::cout << "Stop it with: coffre down --dir " << s.dir.string() << "\n";
 }

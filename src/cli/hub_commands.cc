@@ -12,6 +12,7 @@
 #include "cli/hub_command.h"
 #include "cli/hub_connection.h"
 #include "cli/hub_monitor.h"
+#include "cli/hub_monitor_amqp.h"
 #include "cli/hub_twin_commands.h"
 #include "common/time_format.h"
 #include "cli/table.h"
@@ -297,10 +298,14 @@ void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
                                    MonitorOptions m = o.monitor;
                                    m.run_for = std::chrono::seconds(o.timeout_s);
                                    m.json_output = c.json_output;
+                                   if (m.amqp) return MonitorEventsAmqp(c.hub.connection(), m, c.out);
                                    return MonitorEvents(c.hub, m, c.out);
                                  });
   monitor->add_option("--device-id", o.monitor.device_id, "only this device's messages");
   monitor->add_flag("--from-start", o.monitor.from_start, "from the oldest retained message");
+  monitor->add_flag("--amqp", o.monitor.amqp,
+                    "read through the Event Hubs-compatible endpoint (AMQPS, amqp_port) instead of "
+                    "the read API");
   monitor->add_option("--consumer-group,--cg", o.monitor.consumer_group,
                       "resume from this consumer group's checkpoints, and commit them");
   monitor->add_option_function<std::string>(

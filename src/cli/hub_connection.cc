@@ -96,6 +96,7 @@ Result<HubConnection> ResolveHubConnection(const HubConnectionOptions& options) 
     c.ca_file = StringField(j, "ca_file");
     c.https_port = PortField(j, "https_port");
     c.mqtt_port = PortField(j, "mqtt_port");
+    if (uint16_t amqp = PortField(j, "amqp_port"); amqp != 0) c.amqp_port = amqp;
     if (login.empty()) login = StringField(j, "service_connection_string");
     if (login.empty() || c.https_port == 0) {
       return InvalidArgument(file.string() + " names no hub (is the stack up?)");

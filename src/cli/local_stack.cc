@@ -49,6 +49,7 @@ Result<StackState> ReadStackFile(const std::filesystem::path& dir) {
   s.ports.vault = p.value("vault", uint16_t{8443});
   s.ports.mqtt = p.value("mqtt", uint16_t{8883});
   s.ports.https = p.value("https", uint16_t{443});
+  s.ports.amqp = p.value("amqp", uint16_t{5671});
   if (j.contains("pkcs11") && j["pkcs11"].is_object()) {
     const json& k = j["pkcs11"];
     s.pkcs11 = {k.value("module", ""), k.value("token_label", ""), k.value("key_label", ""),
@@ -64,7 +65,8 @@ Result<StackState> ReadStackFile(const std::filesystem::path& dir) {
 
 Status WriteStackFile(const StackState& s) {
   json j = {{"hub_host", s.hub_host},
-            {"ports", {{"vault", s.ports.vault}, {"mqtt", s.ports.mqtt}, {"https", s.ports.https}}},
+            {"ports", {{"vault", s.ports.vault}, {"mqtt", s.ports.mqtt}, {"https", s.ports.https},
+                       {"amqp", s.ports.amqp}}},
             {"pids", s.pids}};
   if (s.pkcs11.enabled()) {
     j["pkcs11"] = {{"module", s.pkcs11.module},
@@ -80,7 +82,7 @@ Status WriteStackFile(const StackState& s) {
 
 Result<StackPorts> PickFreePorts(uint16_t from) {
   StackPorts ports;
-  uint16_t* slots[] = {&ports.vault, &ports.mqtt, &ports.https};
+  uint16_t* slots[] = {&ports.vault, &ports.mqtt, &ports.https, &ports.amqp};
   uint32_t next = from;
   for (uint16_t* slot : slots) {
     while (next <= 65535 && !PortIsFree(static_cast<uint16_t>(next))) ++next;
@@ -104,6 +106,11 @@ std::string ConnectionJson(const StackState& s) {
     j["service_connection_string"] = s.service_connection_string;
     j["device_id"] = s.device_id;
     j["device_connection_string"] = s.device_connection_string;
+    j["amqp_port"] = s.ports.amqp;
+    if (!s.eventhub_connection_string.empty()) {
+      j["eventhub_connection_string"] = s.eventhub_connection_string;
+      j["eventhub_name"] = s.eventhub_name;
+    }
   }
   return j.dump(2) + "\n";
 }

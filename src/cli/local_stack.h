@@ -19,6 +19,7 @@ struct StackPorts {
   uint16_t vault = 8443;
   uint16_t mqtt = 8883;
   uint16_t https = 443;
+  uint16_t amqp = 5671;
 };
 
 // The stack's vault seals its master key by a key on this PKCS#11 token instead of the
@@ -56,6 +57,10 @@ struct StackState {
   std::string device_id;  // the demo device
   std::string device_connection_string;
   std::string service_connection_string;  // iothubowner
+  // The Event Hubs-compatible endpoint: Endpoint=sb://HOST:PORT/;...;EntityPath=NAME (the
+  // "service" policy), and the name.
+  std::string eventhub_connection_string;
+  std::string eventhub_name;
 };
 
 Result<StackState> StackUp(const UpOptions& options);

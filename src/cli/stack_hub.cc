@@ -37,6 +37,7 @@ Status EnsureHub(StackState& state) {
         "--dir", (hub_dir / "data").string(),
         "--mqtt-listen", "127.0.0.1:" + std::to_string(state.ports.mqtt),
         "--https-listen", "127.0.0.1:" + std::to_string(state.ports.https),
+        "--amqp-listen", "127.0.0.1:" + std::to_string(state.ports.amqp),
         "--tls-cert", (state.dir / "tls" / "server.pem").string(),
         "--tls-key", (state.dir / "tls" / "server-key.pem").string(),
         "--host-name", state.hub_host,
@@ -52,6 +53,10 @@ Status EnsureHub(StackState& state) {
     state.pids["hub"] = pid;
     auto ready = [&]() -> Status {
       if (!std::filesystem::exists(connection_file)) return Unavailable("no device yet");
+      // Written once the AMQP port listens, after the MQTT one.
+      if (!std::filesystem::exists(connection_file.parent_path() / "eventhub.connection-string")) {
+        return Unavailable("no Event Hubs-compatible endpoint yet");
+      }
       return PortAccepts(state.ports.mqtt) ? Status::Ok() : Unavailable("MQTT port not open yet");
     };
     COFFRE_RETURN_IF_ERROR(
@@ -61,6 +66,12 @@ Status EnsureHub(StackState& state) {
   COFFRE_ASSIGN_OR_RETURN(std::string owner, ReadTextFile(connection_file.parent_path() /
                                                           "iothubowner.connection-string"));
   state.service_connection_string = TrimEnd(owner);
+  COFFRE_ASSIGN_OR_RETURN(std::string eventhub, ReadTextFile(connection_file.parent_path() /
+                                                             "eventhub.connection-string"));
+  state.eventhub_connection_string = TrimEnd(eventhub);
+  std::string_view entity = state.eventhub_connection_string;
+  size_t at = entity.find("EntityPath=");
+  state.eventhub_name = at == std::string_view::npos ? "" : std::string(entity.substr(at + 11));
   state.device_id = kDemoDevice;
   state.device_connection_string = TrimEnd(connection);
   if (state.ports.mqtt != 8883) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "amqp/server.h"
 #include "hub/encryption_settings.h"
 #include "hub/key_custody.h"
 #include "hub/quotas.h"
@@ -41,6 +42,9 @@ struct HubOptions {
   hub::QuotaOptions quotas;  // shared by the device protocols
   // cert_file and key_file come from tls_cert and tls_key.
   mqtt::MqttServerOptions mqtt;
+  // address, port (0: any free port; coffre-hub sets 5671) and threads; cert, key and
+  // accessibility are set by HubService.
+  amqp::AmqpServerOptions amqp;
   // address, port, threads and deadlines; cert, key, errors and upgrades are set by HubService.
   net::HttpsServerOptions https;
   hubapi::HttpThrottleOptions throttling;

@@ -13,6 +13,7 @@
 #include "hubservice/hub_device_features.h"
 #include "hubservice/hub_routes.h"
 #include "mqtt/websocket_path.h"
+#include "net/http_upgrade.h"
 #include "storage/file_cipher.h"
 
 namespace coffre::hubservice {
@@ -141,6 +142,21 @@ Status HubService::StartServers() {
   });
   c2d_->SetArrivalListener([this](const std::string& device_id) { mqtt_->C2dWaiting(device_id); });
 
+  amqp::AmqpServerOptions amqp_options = o.amqp;
+  amqp_options.cert_file = o.tls_cert;
+  amqp_options.key_file = o.tls_key;
+  amqp_options.accessible = [this] { return monitor_->accessible(); };
+  Result<hub::ConsumerGroup> default_group = groups_->Get(std::string(hub::kDefaultConsumerGroup));
+  const std::string& host = o.host_names.front();
+  amqp::HubParts amqp_parts{*policies_, *auth_, *registry_, *store_, *groups_, *ingest_,
+                            SystemClock(), o.host_names, host.substr(0, host.find('.')),
+                            default_group.has_value() ? default_group->created_ms : 0};
+  COFFRE_ASSIGN_OR_RETURN(amqp_, amqp::AmqpServer::Start(amqp_options, std::move(amqp_parts)));
+  if (!keys_->locked()) {
+    COFFRE_RETURN_IF_ERROR(WriteEventHubConnectionString(
+        *policies_, host, amqp_->port(), host.substr(0, host.find('.')), o.dir / "bootstrap"));
+  }
+
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_, *twins_, *methods_, *c2d_},
@@ -149,8 +165,17 @@ Status HubService::StartServers() {
   https_options.cert_file = o.tls_cert;
   https_options.key_file = o.tls_key;
   https_options.error_response = &HubRoutes::ServerError;
-  https_options.upgrade_path = mqtt::kWebSocketPath;
-  https_options.on_upgrade = mqtt_->WebSocketHandler();
+  // WebSocket upgrades: /$iothub/websocket carries MQTT or AMQP, chosen by the subprotocol the
+  // client offers; /$servicebus/websocket carries AMQP (the Event Hubs SDK).
+  https_options.upgrade_paths = {std::string(mqtt::kWebSocketPath),
+                                 std::string(amqp::kServiceBusWebSocketPath)};
+  https_options.on_upgrade = [this](std::unique_ptr<net::HttpUpgrade> upgrade) {
+    if (net::OffersSubprotocol(upgrade->request, amqp::kWebSocketSubprotocol)) {
+      amqp_->AcceptWebSocket(std::move(upgrade));
+    } else {
+      mqtt_->AcceptWebSocket(std::move(upgrade));
+    }
+  };
   COFFRE_ASSIGN_OR_RETURN(
       https_, net::HttpsServer::Start(https_options,
                                       [this](net::HttpRequest r, net::HttpResponder respond) {
@@ -176,6 +201,7 @@ void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
                       s.detail + "): keys zeroized, closing device connections");
   store_->WakeWaiters();  // long polls answer now, with the refusal
   if (mqtt_) mqtt_->CloseAll();
+  if (amqp_) amqp_->CloseAll("The IoT hub is unavailable: its customer-managed key is inaccessible.");
 }
 
 void HubService::Stop() {
@@ -188,11 +214,13 @@ void HubService::Stop() {
   if (methods_) methods_->Stop();
   if (features_) features_->Stop();
   if (mqtt_) mqtt_->Stop();
+  if (amqp_) amqp_->Stop();
   if (ingest_) ingest_->Stop();
 }
 
 std::string HubService::Describe() const {
   return "listening on mqtts://" + options_.mqtt.address + ":" + std::to_string(mqtt_->port()) +
+         ", amqps://" + options_.amqp.address + ":" + std::to_string(amqp_->port()) +
          " and https://" + options_.https.address + ":" + std::to_string(https_->port()) +
          " (pid " + std::to_string(::getpid()) + "), customer key " + keys_->wrapped_root().key_id +
          ", checked every " + std::to_string(config_->Get().key_check_interval_ms) + " ms";

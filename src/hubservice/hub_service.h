@@ -11,21 +11,23 @@
 //   2. encryption settings, key custody, the hub's keys (opened locked if the vault refuses)
 //   3. registry, telemetry store, ingest, access policies, authenticator, consumer groups,
 //      the local stack's connection strings
-//   4. key monitor (built, not running), quotas, the MQTT server
-//   5. routes (APIs, work queues), then the HTTPS server, whose upgrades go to the MQTT server
+//   4. key monitor (built, not running), quotas, the MQTT server, the AMQP server
+//   5. routes (APIs, work queues), then the HTTPS server, whose WebSocket upgrades go to the
+//      MQTT or the AMQP server by their subprotocol
 //   6. the key monitor: one check now (the status is right from the first request), then its
 //      thread
-// The monitor, once Inaccessible, closes the MQTT server's connections: the server exists
+// The monitor, once Inaccessible, closes the MQTT and AMQP servers' connections: the server exists
 // before the monitor can fire, and the monitor stops before the server does, so the monitor
 // reaches it without a lock (the cycle main.cc broke with a raw pointer and a mutex).
 //
 // Stop order: the key monitor (no more callbacks into the servers), the HTTPS server (no new
-// requests), the routes' work queues, the MQTT server, and last the ingest, whose final
+// requests), the routes' work queues, the MQTT and AMQP servers, and last the ingest, whose final
 // completions post to the servers' io contexts: stopped, but alive until the destructor.
 
 #include <memory>
 #include <string>
 
+#include "amqp/server.h"
 #include "common/result.h"
 #include "crypto/secret_bytes.h"
 #include "hub/access_policies.h"
@@ -65,6 +67,7 @@ class HubService {
 
   uint16_t mqtt_port() const { return mqtt_->port(); }
   uint16_t https_port() const { return https_->port(); }
+  uint16_t amqp_port() const { return amqp_->port(); }
   // "listening on mqtts://... and https://..., customer key ...": the line coffre-hub prints.
   std::string Describe() const;
 
@@ -77,6 +80,7 @@ class HubService {
   hub::KeyCustody& custody() { return *custody_; }
   hub::KeyMonitor& monitor() { return *monitor_; }
   mqtt::MqttServer& mqtt() { return *mqtt_; }
+  amqp::AmqpServer& amqp() { return *amqp_; }
   // The HTTPS port's dispatcher without TLS or sockets (HubRoutes::Handle): what the HTTPS
   // server calls for each request, for in-process callers such as the routes fuzzer. `respond`
   // may be called later, from another thread.
@@ -110,6 +114,7 @@ class HubService {
   std::unique_ptr<hub::MethodCalls> methods_;
   std::unique_ptr<HubDeviceFeatures> features_;
   std::unique_ptr<mqtt::MqttServer> mqtt_;
+  std::unique_ptr<amqp::AmqpServer> amqp_;
   std::unique_ptr<HubRoutes> routes_;
   std::unique_ptr<net::HttpsServer> https_;
   bool stopped_ = false;

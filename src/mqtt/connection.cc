@@ -49,7 +49,7 @@ hub::DeviceCredentials Connection::HeldCredentials::View() const {
   return c;
 }
 
-Connection::Connection(std::unique_ptr<Transport> transport, ServerShared& shared,
+Connection::Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared,
                        std::string source)
     : transport_(std::move(transport)),
       shared_(shared),

@@ -24,10 +24,10 @@
 #include "hub/quotas.h"
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
-#include "mqtt/admission.h"
+#include "net/admission.h"
 #include "mqtt/server.h"
 #include "mqtt/session.h"
-#include "mqtt/transport.h"
+#include "net/transport.h"
 
 namespace coffre::mqtt {
 
@@ -49,7 +49,7 @@ struct ServerShared {
   hub::Quotas* quotas;  // nullable: no quota
   const SessionLimits limits;
   const std::chrono::milliseconds deadline;  // accept to accepted CONNECT
-  Admission admission;                       // unauthenticated connections
+  net::Admission admission;                  // unauthenticated connections
   RateLimiter failed_auth;                   // refused CONNECTs, per source address
   const std::chrono::milliseconds d2c_max_delay;
   DeviceFeatures* const features;  // nullable: telemetry only
@@ -64,7 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
  public:
   // `source` (the peer's address) already holds an Admission slot, which the connection gives
   // back when it authenticates or closes.
-  Connection(std::unique_ptr<Transport> transport, ServerShared& shared, std::string source);
+  Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared, std::string source);
   ~Connection() override;
 
   void Start();    // opens the transport, then reads
@@ -124,7 +124,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   void Unregister();
   void ReleaseAdmission();
 
-  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<net::Transport> transport_;
   ServerShared& shared_;
   boost::asio::steady_timer timer_;
   Session session_;

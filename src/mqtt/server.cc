@@ -1,66 +1,25 @@
 #include "mqtt/server.h"
 
-#include <thread>
-
 #include <boost/beast/core.hpp>
 
 #include "mqtt/connection.h"
-#include "mqtt/transport.h"
+#include "mqtt/websocket_path.h"
+#include "net/device_listener.h"
 #include "net/http_upgrade.h"
-#include "net/tls_listener.h"
+#include "net/transport.h"
 
 namespace coffre::mqtt {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
-// One single-threaded io_context per thread, connections handed out in turn: a connection's
-// events, its PUBACK hand-offs and its writes all stay on one thread, with no locking inside
-// Asio and no waking of a second thread to run a handler the first one received.
+// The TLS port (net::DeviceListener: one single-threaded io_context per thread, connections
+// handed out in turn, admission at accept) and what every connection shares.
 struct MqttServer::Impl : hub::IdentityListener {
   Impl(MqttServerOptions o, hub::DeviceAuthenticator& auth, hub::TelemetryIngest& ingest,
        hub::Registry& registry, hub::Quotas* quotas)
-      : options(std::move(o)),
-        shared(options, auth, ingest, registry, quotas),
-        iocs(MakeContexts(options.threads)),
-        ssl_ctx(ssl::context::tls_server),
-        acceptor(*iocs.front()) {}
-
-  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int n) {
-    std::vector<std::unique_ptr<asio::io_context>> out;
-    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
-    return out;
-  }
-
-  // The source a connection's limits count against: its IP address (no port).
-  static std::string SourceOf(const tcp::socket& socket) {
-    boost::system::error_code ec;
-    tcp::endpoint peer = socket.remote_endpoint(ec);
-    return ec ? "" : peer.address().to_string();
-  }
-
-  void Accept() {
-    asio::io_context& next = *iocs[next_context++ % iocs.size()];
-    acceptor.async_accept(next, [this](boost::system::error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) {
-        std::string source = SourceOf(s);
-        // Past the caps on unauthenticated connections: closed before TLS costs anything.
-        if (source.empty() || !shared.admission.Admit(source)) {
-          boost::system::error_code ignored;
-          s.close(ignored);
-        } else {
-          s.set_option(tcp::no_delay(true), ec);
-          std::make_shared<Connection>(MakeTlsTransport(std::move(s), ssl_ctx), shared,
-                                       std::move(source))
-              ->Start();
-        }
-      }
-      Accept();
-    });
-  }
+      : options(std::move(o)), shared(options, auth, ingest, registry, quotas) {}
 
   // The registry changed an identity: each of its sessions (a device's include its modules')
   // re-checks its credentials on its strand. The counter catches sessions that authenticated
@@ -92,12 +51,7 @@ struct MqttServer::Impl : hub::IdentityListener {
 
   MqttServerOptions options;
   ServerShared shared;
-  std::vector<std::unique_ptr<asio::io_context>> iocs;
-  size_t next_context = 0;  // on the acceptor's thread only
-  ssl::context ssl_ctx;
-  tcp::acceptor acceptor;
-  std::vector<std::thread> threads;
-  uint16_t port = 0;
+  std::unique_ptr<net::DeviceListener> listener;
   bool stopped = false;
   bool listening = false;  // registered with the registry
 };
@@ -105,16 +59,18 @@ struct MqttServer::Impl : hub::IdentityListener {
 MqttServer::MqttServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MqttServer::~MqttServer() { Stop(); }
 
-uint16_t MqttServer::port() const { return impl_->port; }
+uint16_t MqttServer::port() const { return impl_->listener->port(); }
 
 void MqttServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
-  std::string source = Impl::SourceOf(beast::get_lowest_layer(upgrade->stream).socket());
+  std::string source =
+      net::DeviceListener::SourceOf(beast::get_lowest_layer(upgrade->stream).socket());
   // Past the caps on unauthenticated connections: the upgrade goes unanswered, closed.
   if (source.empty() || !impl_->shared.admission.Admit(source)) return;
   // A WebSocket message carries one or more MQTT packets; bound it at twice the largest packet.
   size_t max_message = impl_->options.limits.max_packet_bytes * 2;
-  std::make_shared<Connection>(MakeWebSocketTransport(std::move(upgrade), max_message),
-                               impl_->shared, std::move(source))
+  std::make_shared<Connection>(
+      net::MakeWebSocketTransport(std::move(upgrade), max_message, std::string(kSubprotocol)),
+      impl_->shared, std::move(source))
       ->Start();
 }
 
@@ -175,28 +131,20 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
                                                       hub::TelemetryIngest& ingest,
                                                       hub::Registry& registry,
                                                       hub::Quotas* quotas) {
-  if (options.threads <= 0) {
-    options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
   auto impl = std::make_unique<Impl>(std::move(options), auth, ingest, registry, quotas);
-  COFFRE_RETURN_IF_ERROR(
-      net::ConfigureServerTls(impl->ssl_ctx, impl->options.cert_file, impl->options.key_file));
-  // Ask for a client certificate (X.509 devices) without requiring or verifying it here.
-  boost::system::error_code ec;
-  impl->ssl_ctx.set_verify_mode(ssl::verify_peer, ec);
-  impl->ssl_ctx.set_verify_callback([](bool, ssl::verify_context&) { return true; }, ec);
-  if (ec) return Internal("TLS client certificate settings: " + ec.message());
-  COFFRE_RETURN_IF_ERROR(net::Listen(impl->acceptor, impl->options.address, impl->options.port));
-  impl->port = impl->acceptor.local_endpoint().port();
-  impl->Accept();
+  const MqttServerOptions& o = impl->options;
+  COFFRE_ASSIGN_OR_RETURN(impl->listener,
+                          net::DeviceListener::Listen({o.address, o.port, o.cert_file, o.key_file,
+                                                       o.threads},
+                                                      impl->shared.admission));
   registry.AddListener(*impl);
   impl->listening = true;
-  for (auto& ioc : impl->iocs) {
-    impl->threads.emplace_back([ioc = ioc.get()] {
-      auto busy = asio::make_work_guard(*ioc);  // serve until Stop, even with no connection
-      ioc->run();
-    });
-  }
+  Impl* raw = impl.get();
+  impl->listener->Run([raw](tcp::socket socket, std::string source) {
+    std::make_shared<Connection>(net::MakeTlsTransport(std::move(socket), raw->listener->tls()),
+                                 raw->shared, std::move(source))
+        ->Start();
+  });
   return std::unique_ptr<MqttServer>(new MqttServer(std::move(impl)));
 }
 
@@ -204,12 +152,7 @@ void MqttServer::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
   if (impl_->listening) impl_->shared.registry.RemoveListener(*impl_);
-  asio::post(impl_->acceptor.get_executor(), [this] {
-    boost::system::error_code ignored;
-    impl_->acceptor.close(ignored);
-  });
-  for (auto& ioc : impl_->iocs) ioc->stop();
-  for (auto& t : impl_->threads) t.join();
+  impl_->listener->Stop();
 }
 
 }  // namespace coffre::mqtt

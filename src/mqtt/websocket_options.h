@@ -1,49 +1,21 @@
 #pragma once
-// How a device's MQTT-over-WebSocket stream is set up as IoT Hub does it: the "mqtt" subprotocol
-// must be offered and is echoed back, binary messages, a bounded message size, and no WebSocket
-// idle timeout (MQTT's keep-alive governs). A template over the stream so the fuzz target runs
-// the very same settings over an in-memory stream.
-
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-
-#include <chrono>
-#include <string_view>
+// MQTT over WebSocket as IoT Hub does it: the WebSocket settings of net/websocket_options.h with
+// the subprotocol "mqtt".
 
 #include "mqtt/websocket_path.h"
+#include "net/websocket_options.h"
 
 namespace coffre::mqtt {
 
 // True if the client's Sec-WebSocket-Protocol list offers "mqtt".
 template <class Request>
 bool OffersMqttSubprotocol(const Request& request) {
-  std::string_view offered = request[boost::beast::http::field::sec_websocket_protocol];
-  while (!offered.empty()) {
-    size_t comma = offered.find(',');
-    std::string_view item = offered.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item == "mqtt") return true;
-    if (comma == std::string_view::npos) break;
-    offered.remove_prefix(comma + 1);
-  }
-  return false;
+  return net::OffersSubprotocol(request, kSubprotocol);
 }
 
 template <class WebSocket>
 void ConfigureMqttWebSocket(WebSocket& ws, size_t max_message_bytes) {
-  namespace websocket = boost::beast::websocket;
-  websocket::stream_base::timeout timeout{};
-  timeout.handshake_timeout = std::chrono::seconds(10);
-  timeout.idle_timeout = websocket::stream_base::none();
-  timeout.keep_alive_pings = false;
-  ws.set_option(timeout);
-  ws.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
-    response.set(boost::beast::http::field::sec_websocket_protocol, "mqtt");
-  }));
-  ws.read_message_max(max_message_bytes);
-  ws.binary(true);
-  ws.auto_fragment(false);
+  net::ConfigureWebSocket(ws, max_message_bytes, std::string(kSubprotocol));
 }
 
 }  // namespace coffre::mqtt

@@ -7,5 +7,7 @@
 namespace coffre::mqtt {
 
 inline constexpr std::string_view kWebSocketPath = "/$iothub/websocket";
+// The subprotocol a client offers for MQTT there (AMQP offers "AMQPWSB10" on the same path).
+inline constexpr std::string_view kSubprotocol = "mqtt";
 
 }  // namespace coffre::mqtt

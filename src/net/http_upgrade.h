@@ -8,11 +8,29 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <string_view>
+
 namespace coffre::net {
 
 struct HttpUpgrade {
   boost::beast::ssl_stream<boost::beast::tcp_stream> stream;
   boost::beast::http::request<boost::beast::http::string_body> request;
 };
+
+// True if the client's Sec-WebSocket-Protocol list offers `subprotocol`.
+template <class Request>
+bool OffersSubprotocol(const Request& request, std::string_view subprotocol) {
+  std::string_view offered = request[boost::beast::http::field::sec_websocket_protocol];
+  while (!offered.empty()) {
+    size_t comma = offered.find(',');
+    std::string_view item = offered.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == subprotocol) return true;
+    if (comma == std::string_view::npos) break;
+    offered.remove_prefix(comma + 1);
+  }
+  return false;
+}
 
 }  // namespace coffre::net

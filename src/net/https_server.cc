@@ -393,7 +393,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool IsUpgradeForUs(const http::request<http::string_body>& msg) const {
     if (!options_.on_upgrade || !beast::websocket::is_upgrade(msg)) return false;
     std::string_view target = msg.target();
-    return target.substr(0, target.find('?')) == options_.upgrade_path;
+    std::string_view path = target.substr(0, target.find('?'));
+    for (const std::string& p : options_.upgrade_paths) {
+      if (path == p) return true;
+    }
+    return false;
   }
 
   // The new owner sets its own deadlines; this session ends here, and the connection leaves the

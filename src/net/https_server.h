@@ -4,7 +4,7 @@
 // request to a handler and writes back what the handler answers; it knows no routes. A handler
 // may answer later, from any thread (HttpResponder), so no io thread ever waits for one. A
 // handler that throws gets a 500 in the API's error shape and one log line; the process and the
-// other connections carry on. A WebSocket upgrade on `upgrade_path` is handed over, connection
+// other connections carry on. A WebSocket upgrade on one of `upgrade_paths` is handed over, connection
 // and all, to `on_upgrade`. Stop() (or the destructor) closes the listener and every connection,
 // then joins the threads. Thread-safe.
 
@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "net/http_types.h"
@@ -97,9 +98,10 @@ struct HttpsServerOptions {
   // what is known of it (method and target once its header was read, remote_address): for an
   // audit log. Runs on the connection's strand.
   std::function<void(const HttpRequest& request, const HttpResponse& response)> on_refused;
-  // WebSocket upgrades of this path (query ignored) go to on_upgrade, which runs on the
-  // connection's strand and owns the connection from then on.
-  std::string upgrade_path;
+  // WebSocket upgrades of these paths (query ignored) go to on_upgrade, which runs on the
+  // connection's strand and owns the connection from then on (it may dispatch on the path or
+  // the offered subprotocol).
+  std::vector<std::string> upgrade_paths;
   UpgradeHandler on_upgrade;
   // The component name of log lines ("https").
   std::string log_name = "https";

@@ -113,6 +113,17 @@ out=$(h monitor-events --from-start --timeout 1 --output json)
 out=$(h monitor-events --device-id d1 --from-start --max-messages 1 --timeout 30)
 grep -Eq '^20[0-9-]+T[0-9:.]+Z +d1 +[0-9]+/[0-9]+ +\{"tag":"d1","i":0\} +\{"tag":"d1"\}$' <<<"$out" ||
   fail "monitor-events (readable): $out"
+# --amqp reads the same through the Event Hubs-compatible endpoint (AMQPS), printed the same way
+out=$(h monitor-events --amqp --from-start --timeout 5 --output json)
+[ "$(grep -c '"deviceId":"d1"' <<<"$out")" = 2 ] || fail "monitor-events --amqp (all): $out"
+[ "$(wc -l <<<"$out")" = 5 ] || fail "monitor-events --amqp (all): $out"
+out=$(h monitor-events --amqp --device-id d1 --from-start --max-messages 1 --timeout 30)
+grep -Eq '^20[0-9-]+T[0-9:.]+Z +d1 +[0-9]+/[0-9]+ +\{"tag":"d1","i":0\} +\{"tag":"d1"\}$' <<<"$out" ||
+  fail "monitor-events --amqp (readable): $out"
+bad_login="HostName=localhost;SharedAccessKeyName=iothubowner;SharedAccessKey=$(head -c 32 /dev/zero | base64)"
+out=$("$coffre" hub monitor-events --amqp --timeout 5 --dir "$dir/s" --login "$bad_login" 2>&1) &&
+  fail "monitor-events --amqp with a wrong key succeeded: $out"
+grep -q 'refused the login' <<<"$out" || fail "monitor-events --amqp with a wrong key: $out"
 # Without --from-start it starts at the end: only what is sent while it runs. When it has taken
 # the end is not visible from here, so one "late" message at a time goes out until it has
 # printed one and stopped; what it printed is a late one, never an older message.

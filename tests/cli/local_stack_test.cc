@@ -40,6 +40,7 @@ TEST(LocalStackTest, RestartReusesPortsAndCertificates) {
   EXPECT_EQ(second.ports.vault, first.ports.vault);
   EXPECT_EQ(second.ports.mqtt, first.ports.mqtt);
   EXPECT_EQ(second.ports.https, first.ports.https);
+  EXPECT_EQ(second.ports.amqp, first.ports.amqp);
   EXPECT_EQ(*ReadTextFile(second.ca_file), ca);
 }
 
@@ -48,6 +49,7 @@ TEST(LocalStackTest, PortsFromPicksDistinctFreePortsAtOrAboveN) {
   EXPECT_GE(p.vault, 22000);
   EXPECT_GT(p.mqtt, p.vault);
   EXPECT_GT(p.https, p.mqtt);
+  EXPECT_GT(p.amqp, p.https);
 }
 
 TEST(LocalStackTest, DefaultPortsAreTheOnesTheAzureSdksHardCode) {
@@ -55,6 +57,7 @@ TEST(LocalStackTest, DefaultPortsAreTheOnesTheAzureSdksHardCode) {
   EXPECT_EQ(p.mqtt, 8883);
   EXPECT_EQ(p.https, 443);
   EXPECT_EQ(p.vault, 8443);
+  EXPECT_EQ(p.amqp, 5671);
 }
 
 TEST(LocalStackTest, DownWithNothingRunningSucceedsAndDownOfAnUnknownDirFails) {

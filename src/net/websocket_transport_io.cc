@@ -1,7 +1,7 @@
 // WebSocketTransport's reads and writes (websocket_transport.h says why they are apart).
-#include "mqtt/websocket_transport.h"
+#include "net/websocket_transport.h"
 
-namespace coffre::mqtt {
+namespace coffre::net {
 
 namespace asio = boost::asio;
 namespace websocket = boost::beast::websocket;
@@ -18,4 +18,4 @@ void WebSocketTransport::Write(asio::const_buffer data, IoDone done) {
   ws_.async_write(data, std::move(done));
 }
 
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

@@ -1,9 +1,9 @@
-#include "mqtt/transport.h"
+#include "net/transport.h"
 
-#include "mqtt/websocket_options.h"
-#include "mqtt/websocket_transport.h"
+#include "net/websocket_options.h"
+#include "net/websocket_transport.h"
 
-namespace coffre::mqtt {
+namespace coffre::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -12,21 +12,23 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 WebSocketTransport::WebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade,
-                                       size_t max_message_bytes)
-    : request_(std::move(upgrade->request)), ws_(std::move(upgrade->stream)) {
+                                       size_t max_message_bytes, std::string subprotocol)
+    : request_(std::move(upgrade->request)),
+      subprotocol_(std::move(subprotocol)),
+      ws_(std::move(upgrade->stream)) {
   boost::system::error_code ignored;
   beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
-  ConfigureMqttWebSocket(ws_, max_message_bytes);
+  ConfigureWebSocket(ws_, max_message_bytes, subprotocol_);
 }
 
 asio::any_io_executor WebSocketTransport::executor() { return ws_.get_executor(); }
 
 void WebSocketTransport::Open(Done done) {
-  if (!OffersMqttSubprotocol(request_)) {
+  if (!OffersSubprotocol(request_, subprotocol_)) {
     auto refusal = std::make_shared<http::response<http::string_body>>(http::status::bad_request,
                                                                        request_.version());
     refusal->set(http::field::content_type, "text/plain");
-    refusal->body() = "MQTT over WebSocket needs the subprotocol \"mqtt\".\n";
+    refusal->body() = "This WebSocket endpoint needs the subprotocol \"" + subprotocol_ + "\".\n";
     refusal->keep_alive(false);
     refusal->prepare_payload();
     http::async_write(ws_.next_layer(), *refusal,
@@ -58,8 +60,10 @@ std::string PeerAddress(const tcp::socket& socket) {
 }
 
 std::unique_ptr<Transport> MakeWebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade,
-                                                  size_t max_message_bytes) {
-  return std::make_unique<WebSocketTransport>(std::move(upgrade), max_message_bytes);
+                                                  size_t max_message_bytes,
+                                                  std::string subprotocol) {
+  return std::make_unique<WebSocketTransport>(std::move(upgrade), max_message_bytes,
+                                              std::move(subprotocol));
 }
 
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

@@ -1,6 +1,6 @@
-#include "mqtt/admission.h"
+#include "net/admission.h"
 
-namespace coffre::mqtt {
+namespace coffre::net {
 
 bool Admission::Admit(const std::string& source) {
   std::lock_guard<std::mutex> guard(mu_);
@@ -30,4 +30,4 @@ size_t Admission::pending() const {
   return total_;
 }
 
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

@@ -1,8 +1,8 @@
-#include "mqtt/admission.h"
+#include "net/admission.h"
 
 #include <gtest/gtest.h>
 
-namespace coffre::mqtt {
+namespace coffre::net {
 namespace {
 
 TEST(AdmissionTest, CapsPerSourceAndInTotalAndGivesSlotsBack) {
@@ -20,4 +20,4 @@ TEST(AdmissionTest, CapsPerSourceAndInTotalAndGivesSlotsBack) {
 }
 
 }  // namespace
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

@@ -1,7 +1,7 @@
 #pragma once
 // Admission: counts the connections that have not authenticated yet, in total and per source
 // address, so that a client (or many) cannot hold the hub's memory with connections that never
-// send a CONNECT: past either cap, a new connection is refused at accept. A slot is taken at
+// send a CONNECT (MQTT) or an open (AMQP): past either cap, a new connection is refused at accept. A slot is taken at
 // accept and given back when the connection authenticates or closes. Thread-safe.
 
 #include <cstddef>
@@ -9,7 +9,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace coffre::mqtt {
+namespace coffre::net {
 
 class Admission {
  public:
@@ -28,4 +28,4 @@ class Admission {
   std::unordered_map<std::string, size_t> by_source_;  // guarded by mu_; no zero entries
 };
 
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

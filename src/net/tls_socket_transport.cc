@@ -1,4 +1,4 @@
-// MQTT over TLS with OpenSSL reading and writing the (non-blocking) socket itself, and Asio only
+// A byte stream over TLS (MQTT, AMQP) with OpenSSL reading and writing the (non-blocking) socket itself, and Asio only
 // waiting for readiness. Why not asio::ssl::stream: its engine keeps two 17 KB buffers per
 // connection for as long as the connection lives (most of an idle device's memory), copies every
 // record through them, and hands back one record per read. Here one ReadSome drains every record
@@ -12,9 +12,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "mqtt/transport.h"
+#include "net/transport.h"
 
-namespace coffre::mqtt {
+namespace coffre::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -194,4 +194,4 @@ std::unique_ptr<Transport> MakeTlsTransport(tcp::socket socket, asio::ssl::conte
   return std::make_unique<TlsSocketTransport>(std::move(socket), tls);
 }
 
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

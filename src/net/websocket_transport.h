@@ -1,6 +1,6 @@
 #pragma once
-// WebSocketTransport: MQTT over WebSocket over TLS, a Transport (transport.h). Internal to
-// src/mqtt: MakeWebSocketTransport is the way in. Its methods are compiled in two translation
+// WebSocketTransport: MQTT or AMQP over WebSocket over TLS, a Transport (transport.h). Internal
+// to src/net: MakeWebSocketTransport is the way in. Its methods are compiled in two translation
 // units (transport.cc: the upgrade's answer; websocket_transport_io.cc: reads and writes), since
 // Beast's WebSocket code over TLS is the slowest code of the build to compile.
 
@@ -12,20 +12,21 @@
 #include <memory>
 #include <string>
 
-#include "mqtt/transport.h"
+#include "net/transport.h"
 #include "net/http_upgrade.h"
 
-namespace coffre::mqtt {
+namespace coffre::net {
 
 class WebSocketTransport final : public Transport {
  public:
-  WebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade, size_t max_message_bytes);
+  WebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade, size_t max_message_bytes,
+                     std::string subprotocol);
 
   boost::asio::any_io_executor executor() override;
   // The TLS handshake is done (the upgrade came over HTTPS); what is left is answering the
-  // upgrade: 101 with subprotocol "mqtt", or 400 if the client did not offer it.
+  // upgrade: 101 with the subprotocol, or 400 if the client did not offer it.
   void Open(Done done) override;
-  // Text messages are not MQTT: the read fails, and the connection closes.
+  // Text messages are not the protocol's: the read fails, and the connection closes.
   void ReadSome(boost::asio::mutable_buffer into, IoDone done) override;
   void Write(boost::asio::const_buffer data, IoDone done) override;
   void Close() override;
@@ -34,7 +35,8 @@ class WebSocketTransport final : public Transport {
 
  private:
   boost::beast::http::request<boost::beast::http::string_body> request_;
+  std::string subprotocol_;
   boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>> ws_;
 };
 
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

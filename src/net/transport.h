@@ -1,8 +1,9 @@
 #pragma once
-// Transport: the byte stream under one device's MQTT connection, either MQTT over TLS (port 8883)
-// or MQTT over WebSocket over TLS (the HTTPS port's /$iothub/websocket, subprotocol "mqtt",
-// binary messages). A Connection drives it from the transport's strand, one read and one write
-// at a time. Asio types, so included only by the mqtt translation units that run connections.
+// Transport: the byte stream under one MQTT or AMQP connection, either over TLS (its own port:
+// 8883, 5671) or over WebSocket over TLS (the HTTPS port's upgrades, subprotocol "mqtt" or
+// "AMQPWSB10", binary messages). A connection drives it from the transport's strand, one read
+// and one write at a time. Asio types, so included only by the translation units that run
+// connections.
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -12,10 +13,8 @@
 #include <string>
 
 namespace coffre::net {
-struct HttpUpgrade;
-}
 
-namespace coffre::mqtt {
+struct HttpUpgrade;
 
 class Transport {
  public:
@@ -26,7 +25,7 @@ class Transport {
   virtual boost::asio::any_io_executor executor() = 0;
   // The TLS handshake, or the WebSocket handshake's answer.
   virtual void Open(Done done) = 0;
-  // Some bytes of the MQTT stream, whatever frames carried them.
+  // Some bytes of the protocol's stream, whatever frames carried them.
   virtual void ReadSome(boost::asio::mutable_buffer into, IoDone done) = 0;
   virtual void Write(boost::asio::const_buffer data, IoDone done) = 0;
   // Closes the socket at once: pending operations end with an error.
@@ -44,8 +43,10 @@ std::string PeerAddress(const boost::asio::ip::tcp::socket& socket);
 std::unique_ptr<Transport> MakeTlsTransport(boost::asio::ip::tcp::socket socket,
                                             boost::asio::ssl::context& tls);
 
-// max_message_bytes bounds one WebSocket message (MQTT packets travel one or more per message).
-std::unique_ptr<Transport> MakeWebSocketTransport(std::unique_ptr<net::HttpUpgrade> upgrade,
-                                                  size_t max_message_bytes);
+// max_message_bytes bounds one WebSocket message (packets or frames travel one or more per
+// message, or split across messages); `subprotocol` must be offered and is echoed.
+std::unique_ptr<Transport> MakeWebSocketTransport(std::unique_ptr<HttpUpgrade> upgrade,
+                                                  size_t max_message_bytes,
+                                                  std::string subprotocol);
 
-}  // namespace coffre::mqtt
+}  // namespace coffre::net

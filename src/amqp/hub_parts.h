@@ -1,0 +1,47 @@
+#pragma once
+// HubParts: the hub's parts the AMQP nodes use, by reference (they outlive the server), plus the
+// names the endpoint answers to. A node takes what it needs from here; a new kind of node adds
+// its part as one more field.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace coffre::hub {
+class AccessPolicies;
+class ConsumerGroups;
+class DeviceAuthenticator;
+class Registry;
+class TelemetryIngest;
+class TelemetryStore;
+}  // namespace coffre::hub
+
+namespace coffre::amqp {
+
+class TokenVerifier;
+class EventHubReceivers;
+
+struct HubParts {
+  hub::AccessPolicies& policies;
+  hub::DeviceAuthenticator& devices;
+  hub::Registry& registry;
+  hub::TelemetryStore& store;
+  hub::ConsumerGroups& groups;
+  hub::TelemetryIngest& ingest;
+  const Clock& clock;
+  // The names the hub answers to (token audiences); the first one is its host name, which the
+  // redirect names.
+  std::vector<std::string> host_names;
+  // The hub's name (the Event Hubs entity) and when it was created.
+  std::string hub_name;
+  int64_t created_ms = 0;
+  // Filled in by AmqpServer: the AMQPS port it listens on, its token verifier and the Event Hubs
+  // receivers of every connection (epochs, per-partition counts).
+  uint16_t amqp_port = 0;
+  const TokenVerifier* tokens = nullptr;
+  EventHubReceivers* receivers = nullptr;
+};
+
+}  // namespace coffre::amqp

@@ -1,0 +1,47 @@
+#pragma once
+// What Proton C++ 0.37 cannot say by itself, through its C API: a rejection with an error
+// condition (delivery::reject() takes none, and a rejection without one reads as success to the
+// service SDK), a link detach whose error carries an info map (sender::close drops it: the
+// redirect needs it), and the raw handles behind the wrappers. Also small value helpers.
+
+#include <proton/codec/decoder.hpp>
+#include <proton/delivery.hpp>
+#include <proton/link.hpp>
+#include <proton/message.hpp>
+#include <proton/value.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+struct pn_link_t;
+struct pn_delivery_t;
+
+namespace coffre::amqp {
+
+pn_link_t* RawLink(const proton::link& link);
+pn_delivery_t* RawDelivery(const proton::delivery& delivery);
+
+// Settles `d` as rejected with `condition` and `description`.
+void Reject(proton::delivery& d, const std::string& condition, const std::string& description);
+
+// Detaches (closes) `link` with an error condition and, if given, an info map of symbol keys to
+// string or int values (the redirect's hostname, port, address).
+struct InfoValue {
+  std::string text;
+  std::optional<int32_t> number;
+};
+void CloseLink(const proton::link& link, const std::string& condition,
+               const std::string& description,
+               const std::vector<std::pair<std::string, InfoValue>>& info = {});
+
+// The message's application property `key` as a string, if it is one.
+std::optional<std::string> AppString(const proton::message& m, const std::string& key);
+// The message's body as text: an amqp-value string, or a Data section / binary.
+std::optional<std::string> BodyText(const proton::message& m);
+// A message id (string, uuid, ulong, binary) as text; uuids in canonical lower case.
+std::string IdText(const proton::message_id& id);
+
+}  // namespace coffre::amqp
