@@ -16,7 +16,8 @@ start_hub() {  # a fresh service-managed coffre-hub per scenario: RSS is never g
   local n=$1 mqtt=$((30000 + RANDOM % 20000)); shift
   "$build/apps/coffre-hub" --dir "$dir/hub$n" --service-key-file "$dir/service$n.key" \
     --tls-cert "$dir/stack/tls/server.pem" --tls-key "$dir/stack/tls/server-key.pem" \
-    --mqtt-listen "127.0.0.1:$mqtt" --https-listen "127.0.0.1:$((mqtt + 1))" "$@" > "$dir/hub$n.log" 2>&1 &
+    --mqtt-listen "127.0.0.1:$mqtt" --https-listen "127.0.0.1:$((mqtt + 1))" \
+    --amqp-listen "127.0.0.1:$((mqtt + 2))" "$@" > "$dir/hub$n.log" 2>&1 &
   hub_pid=$!
   for _ in $(seq 300); do grep -q "listening" "$dir/hub$n.log" && break; sleep 0.1; done
   port=$mqtt

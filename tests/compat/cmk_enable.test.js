@@ -41,6 +41,7 @@ describe('turning a customer-managed key on', () => {
     const args = [
       '--dir', data,
       '--mqtt-listen', `127.0.0.1:${mqttPort}`, '--https-listen', `127.0.0.1:${httpsPort}`,
+      '--amqp-listen', `127.0.0.1:${await freePort()}`,
       '--tls-cert', path.join(stack.dir, 'tls', 'server.pem'),
       '--tls-key', path.join(stack.dir, 'tls', 'server-key.pem'),
       '--service-key-file', path.join(tmp, 'service.key'), '--bootstrap-device', 'cmk-dev'];

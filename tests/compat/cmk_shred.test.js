@@ -53,6 +53,7 @@ describe('purging the customer key crypto-shreds the hub', () => {
     const args = [
       '--dir', data,
       '--mqtt-listen', `127.0.0.1:${mqttPort}`, '--https-listen', `127.0.0.1:${httpsPort}`,
+      '--amqp-listen', `127.0.0.1:${await freePort()}`,
       '--tls-cert', path.join(stack.dir, 'tls', 'server.pem'),
       '--tls-key', path.join(stack.dir, 'tls', 'server-key.pem'),
       '--vault-key-uri', `${vault.url}/keys/shred-cmk`,

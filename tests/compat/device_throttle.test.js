@@ -40,6 +40,7 @@ describe('throttling: the SDK backs off and recovers', () => {
       hub = await startHub([
         '--dir', data,
         '--mqtt-listen', `127.0.0.1:${mqttPort}`, '--https-listen', `127.0.0.1:${httpsPort}`,
+        '--amqp-listen', `127.0.0.1:${await freePort()}`,
         '--tls-cert', path.join(stack.dir, 'tls', 'server.pem'),
         '--tls-key', path.join(stack.dir, 'tls', 'server-key.pem'),
         '--service-key-file', path.join(tmp, 'service.key'), '--bootstrap-device', 'busy',
