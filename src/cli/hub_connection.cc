@@ -16,12 +16,6 @@ constexpr std::string_view kApiVersion = "api-version=2021-04-12";
 constexpr int64_t kTokenSeconds = 3600;
 constexpr int64_t kRenewBeforeSeconds = 300;
 
-uint16_t PortField(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end() || !it->is_number_unsigned() || *it == 0 || *it > 65535) return 0;
-  return it->get<uint16_t>();
-}
-
 // Takes HostName and the policy out of an iothubowner-style connection string.
 Status ApplyLogin(std::string_view login, HubConnection& c) {
   COFFRE_ASSIGN_OR_RETURN(auto parts, ParseConnectionString(login));
