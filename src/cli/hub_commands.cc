@@ -332,7 +332,8 @@ CLI::App* AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options&
   CLI::Option* amqp = monitor->add_flag(
       "--amqp", o.amqp,
       "read through the hub's Event Hubs-compatible endpoint (AMQPS, as any Event Hubs client "
-      "does) instead of the read API; --dir's eventhub_connection_string names it");
+      "does) instead of the read API; --dir's eventhub_connection_string names it; --timeout "
+      "counts from when its partition receivers are open");
   monitor
       ->add_option("--eventhub-connection-string", o.eventhub_connection_string,
                    "with --amqp: any Event Hubs-compatible endpoint, Endpoint=sb://HOST[:PORT]/;"

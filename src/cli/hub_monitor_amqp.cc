@@ -44,6 +44,9 @@ constexpr int64_t kTokenSeconds = 3600;
 // @azure/event-hubs puts a new token 45 minutes into an hour's token; so does this.
 constexpr auto kRenewEvery = std::chrono::minutes(45);
 constexpr int kPartitionCredit = 100;
+// Event Hubs allows at most 2,048 partitions (dedicated tiers); an endpoint that lists more is
+// not believed, rather than given a receiver per id.
+constexpr size_t kMaxPartitions = 4096;
 constexpr uint64_t kSelectorDescriptor = 0x0000468C00000004;  // apache.org:selector-filter:string
 constexpr const char* kSelectorKey = "apache.org:selector-filter:string";
 // After our close, how long the endpoint may take to answer it before the run just ends.
@@ -114,13 +117,13 @@ class Monitor final : public proton::messaging_handler {
       connection_ = container.connect(url, co);
       SteadyClock::time_point now = SteadyClock::now();
       setup_deadline_ = now + setup_timeout_;
-      if (o_.run_for.count() > 0) run_deadline_ = now + o_.run_for;
       ScheduleTick();
     });
   }
 
   void on_connection_open(proton::connection& connection) override {
     Guard([&] {
+      opened_ = true;
       session_ = connection.open_session();
       // Replies come back on receivers whose names the requests' reply-to carry.
       cbs_reply_name_ = "cbs-" + RandomId();
@@ -171,6 +174,8 @@ class Monitor final : public proton::messaging_handler {
     Guard([&] {
       if (partitions_.count(r.name()) != 0 && ++open_partitions_ == partitions_.size()) {
         reading_ = true;
+        // --timeout counts from here: a slow setup neither eats it nor passes for "nothing new".
+        if (o_.run_for.count() > 0) run_deadline_ = SteadyClock::now() + o_.run_for;
       }
     });
   }
@@ -330,8 +335,9 @@ class Monitor final : public proton::messaging_handler {
     } catch (const std::exception&) {
       ids.clear();
     }
-    if (ids.empty()) {
-      return Finish(Internal("the endpoint's answer to READ com.microsoft:eventhub has no partition_ids"));
+    if (ids.empty() || ids.size() > kMaxPartitions) {
+      return Finish(Internal("the endpoint's answer to READ com.microsoft:eventhub has no usable "
+                             "partition_ids (" + std::to_string(ids.size()) + ")"));
     }
     std::string filter = StartFilter(o_);
     for (const std::string& id : ids) OpenPartition(id, filter);
@@ -363,7 +369,8 @@ class Monitor final : public proton::messaging_handler {
     done_ = true;
     result_ = std::move(s);
     try {
-      if (connection_ && connection_.active()) {
+      // An endpoint that never opened the connection would not answer its close either.
+      if (opened_ && connection_ && connection_.active()) {
         connection_.close();
         close_deadline_ = SteadyClock::now() + kCloseGrace;
         return;
@@ -403,7 +410,7 @@ class Monitor final : public proton::messaging_handler {
   size_t open_partitions_ = 0;
   size_t printed_ = 0;
   uint64_t token_puts_ = 0;
-  bool asked_partitions_ = false, reading_ = false, done_ = false, stopped_ = false;
+  bool opened_ = false, asked_partitions_ = false, reading_ = false, done_ = false, stopped_ = false;
   Status result_;
 };
 

@@ -21,7 +21,8 @@ namespace coffre::cli {
 // end (events enqueued after the receiver attaches).
 std::string StartFilter(const MonitorOptions& o);
 
-// Returns OK once run_for has passed or max_messages were printed; the first error otherwise
+// Returns OK once run_for has passed (counted from when every partition's receiver is open) or
+// max_messages were printed; the first error otherwise
 // (UNAUTHENTICATED for a refused token, UNAVAILABLE for an endpoint that cannot be reached or
 // closes on us, NOT_FOUND for an unknown event hub or consumer group, DEADLINE_EXCEEDED when
 // the endpoint does not get to the partitions within `setup_timeout`).
