@@ -18,4 +18,10 @@ std::string StringField(const nlohmann::json& j, const char* name) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+uint16_t PortField(const nlohmann::json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_number_unsigned() || *it == 0 || *it > 65535) return 0;
+  return it->get<uint16_t>();
+}
+
 }  // namespace coffre::cli

@@ -11,6 +11,7 @@
 
 #include "cli/hub_command.h"
 #include "cli/hub_connection.h"
+#include "cli/eventhub_connection.h"
 #include "cli/hub_monitor.h"
 #include "cli/hub_monitor_amqp.h"
 #include "cli/hub_twin_commands.h"
@@ -41,6 +42,8 @@ struct Options : CommonOptions {
   std::string expired_key;
   std::string key_uri, vault_token_file, vault_ca_file, key_events_secret_file;
   MonitorOptions monitor;
+  bool amqp = false;  // monitor-events through the Event Hubs-compatible endpoint
+  std::string eventhub_connection_string;
   int timeout_s = 0;
 };
 
@@ -284,7 +287,8 @@ void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Option
       ->check(CLI::IsMember({"inaccessible", "continue"}));
 }
 
-void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
+// Returns monitor-events, whose --amqp runs without the read API's connection.
+CLI::App* AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
   CLI::App* sas = AddCommand(
       hub, "coffre hub ", commands, o, "generate-sas-token",
       "a device token (--device-id), else a service token for the login's policy",
@@ -298,16 +302,13 @@ void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
                                    MonitorOptions m = o.monitor;
                                    m.run_for = std::chrono::seconds(o.timeout_s);
                                    m.json_output = c.json_output;
-                                   if (m.amqp) return MonitorEventsAmqp(c.hub.connection(), m, c.out);
                                    return MonitorEvents(c.hub, m, c.out);
                                  });
   monitor->add_option("--device-id", o.monitor.device_id, "only this device's messages");
   monitor->add_flag("--from-start", o.monitor.from_start, "from the oldest retained message");
-  monitor->add_flag("--amqp", o.monitor.amqp,
-                    "read through the Event Hubs-compatible endpoint (AMQPS, amqp_port) instead of "
-                    "the read API");
   monitor->add_option("--consumer-group,--cg", o.monitor.consumer_group,
-                      "resume from this consumer group's checkpoints, and commit them");
+                      "resume from this consumer group's checkpoints, and commit them (with "
+                      "--amqp: only the group to read as; nothing is committed over AMQP)");
   monitor->add_option_function<std::string>(
              "--enqueued-time,--et",
              [&o](const std::string& t) {
@@ -328,6 +329,37 @@ void AddHubCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
   monitor->add_option("--max-messages", o.monitor.max_messages,
                       "stop once N messages are printed (a consumer group's checkpoint stays on the next)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  CLI::Option* amqp = monitor->add_flag(
+      "--amqp", o.amqp,
+      "read through the hub's Event Hubs-compatible endpoint (AMQPS, as any Event Hubs client "
+      "does) instead of the read API; --dir's eventhub_connection_string names it; --timeout "
+      "counts from when its partition receivers are open");
+  monitor
+      ->add_option("--eventhub-connection-string", o.eventhub_connection_string,
+                   "with --amqp: any Event Hubs-compatible endpoint, Endpoint=sb://HOST[:PORT]/;"
+                   "SharedAccessKeyName=...;SharedAccessKey=...;EntityPath=... (--ca-file for "
+                   "its CA)")
+      ->needs(amqp);
+  return monitor;
+}
+
+// monitor-events --amqp: its own connection (an Event Hubs connection string), no HubClient.
+int RunAmqpMonitor(const Command& cmd, const Options& o) {
+  Result<EventHubConnection> connection =
+      ResolveEventHubConnection(o.connection, o.eventhub_connection_string);
+  if (!connection.has_value()) {
+    std::cerr << cmd.label << ": " << connection.error().message() << "\n";
+    return connection.error().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  MonitorOptions m = o.monitor;
+  m.run_for = std::chrono::seconds(o.timeout_s);
+  m.json_output = o.output == "json";
+  Status s = MonitorEventsAmqp(*connection, m, std::cout, o.connection.request_timeout);
+  if (!s.ok()) {
+    std::cerr << cmd.label << ": " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 Status Execute(const Command& cmd, HubConnection connection, bool json_output) {
@@ -343,6 +375,7 @@ struct HubCommands::State {
   TwinCommandOptions twin_options;
   std::vector<Command> commands;
   CLI::App* hub = nullptr;
+  CLI::App* monitor = nullptr;
 };
 
 HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
@@ -351,7 +384,7 @@ HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
   AddDeviceCommands(*state_->hub, state_->commands, state_->options);
   AddConsumerGroupCommands(*state_->hub, state_->commands, state_->options);
   AddEncryptionCommands(*state_->hub, state_->commands, state_->options);
-  AddHubCommands(*state_->hub, state_->commands, state_->options);
+  state_->monitor = AddHubCommands(*state_->hub, state_->commands, state_->options);
   AddTwinCommands(*state_->hub, state_->commands, state_->twin_options);
 }
 
@@ -362,6 +395,7 @@ bool HubCommands::Selected() const { return state_->hub->parsed(); }
 int HubCommands::Run() {
   for (const Command& cmd : state_->commands) {
     if (!cmd.app->parsed()) continue;
+    if (cmd.app == state_->monitor && state_->options.amqp) return RunAmqpMonitor(cmd, state_->options);
     const CommonOptions& o = *cmd.options;
     Result<HubConnection> connection = ResolveHubConnection(o.connection);
     if (!connection.has_value()) {

@@ -16,12 +16,6 @@ constexpr std::string_view kApiVersion = "api-version=2021-04-12";
 constexpr int64_t kTokenSeconds = 3600;
 constexpr int64_t kRenewBeforeSeconds = 300;
 
-uint16_t PortField(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end() || !it->is_number_unsigned() || *it == 0 || *it > 65535) return 0;
-  return it->get<uint16_t>();
-}
-
 // Takes HostName and the policy out of an iothubowner-style connection string.
 Status ApplyLogin(std::string_view login, HubConnection& c) {
   COFFRE_ASSIGN_OR_RETURN(auto parts, ParseConnectionString(login));
@@ -96,7 +90,6 @@ Result<HubConnection> ResolveHubConnection(const HubConnectionOptions& options) 
     c.ca_file = StringField(j, "ca_file");
     c.https_port = PortField(j, "https_port");
     c.mqtt_port = PortField(j, "mqtt_port");
-    if (uint16_t amqp = PortField(j, "amqp_port"); amqp != 0) c.amqp_port = amqp;
     if (login.empty()) login = StringField(j, "service_connection_string");
     if (login.empty() || c.https_port == 0) {
       return InvalidArgument(file.string() + " names no hub (is the stack up?)");

@@ -35,7 +35,6 @@ struct HubConnection {
   uint16_t https_port = 443;
   std::filesystem::path ca_file;
   uint16_t mqtt_port = 0;  // from DIR's connection.json; 0 when unknown
-  uint16_t amqp_port = 5671;  // from DIR's connection.json (the Event Hubs-compatible endpoint)
   std::string policy_name;
   crypto::SecretBytes policy_key;
   std::chrono::seconds request_timeout{15};

@@ -23,7 +23,6 @@ struct MonitorOptions {
   std::chrono::milliseconds run_for{0};  // 0: until interrupted
   size_t max_messages = 0;  // stop once this many wanted messages are printed; 0: no limit
   bool json_output = false;
-  bool amqp = false;  // through the Event Hubs-compatible endpoint (cli/hub_monitor_amqp.h)
 };
 
 // Returns OK once run_for has passed or max_messages were printed; the first error otherwise. Flushes `out` after each

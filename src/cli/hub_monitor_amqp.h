@@ -1,19 +1,32 @@
 #pragma once
-// `coffre hub monitor-events --amqp`: the same output as monitor-events, read through the hub's
-// Event Hubs-compatible endpoint (AMQPS, docs/AMQP.md) instead of the read API, as any Event
-// Hubs consumer reads it: a put-token on $cbs with the login's service token, a $management READ
-// for the partitions, and one receiver per partition of the consumer group (default $Default)
-// started by a selector filter (the end, --from-start, or --enqueued-time). Event Hubs keeps no
-// checkpoints on the server: a consumer group here only chooses the stream's reader slots.
+// `coffre hub monitor-events --amqp`: the same tail as MonitorEvents (cli/hub_monitor.h), read as
+// an Event Hubs client would: AMQPS to the endpoint of an Event Hubs connection string, SASL
+// ANONYMOUS, an Event Hubs-style SAS token for the entity put on `$cbs`, `$management` READ of the
+// partition ids, then one receiver per partition on {entity}/ConsumerGroups/{group}/Partitions/{p}
+// whose selector filter says where to start. Events print exactly as the read API's do. The
+// consumer group only names the AMQP reader: nothing is committed (Event Hubs keeps no
+// checkpoints; clients store their own). Qpid Proton's container, on the calling thread.
 
+#include <chrono>
 #include <ostream>
+#include <string>
 
-#include "cli/hub_connection.h"
+#include "cli/eventhub_connection.h"
 #include "cli/hub_monitor.h"
+#include "common/status.h"
 
 namespace coffre::cli {
 
-Status MonitorEventsAmqp(const HubConnection& hub, const MonitorOptions& options,
-                         std::ostream& out);
+// The selector filter expression for `o`'s start: --enqueued-time, else --from-start, else the
+// end (events enqueued after the receiver attaches).
+std::string StartFilter(const MonitorOptions& o);
+
+// Returns OK once run_for has passed (counted from when every partition's receiver is open) or
+// max_messages were printed; the first error otherwise
+// (UNAUTHENTICATED for a refused token, UNAVAILABLE for an endpoint that cannot be reached or
+// closes on us, NOT_FOUND for an unknown event hub or consumer group, DEADLINE_EXCEEDED when
+// the endpoint does not get to the partitions within `setup_timeout`).
+Status MonitorEventsAmqp(const EventHubConnection& connection, const MonitorOptions& options,
+                         std::ostream& out, std::chrono::seconds setup_timeout);
 
 }  // namespace coffre::cli
