@@ -360,6 +360,15 @@ void Connection::on_message(proton::delivery& d, proton::message& m) {
   e->node->OnMessage(d, m);
 }
 
+void Connection::ForwardOutcome(proton::tracker& t, amqp::Outcome outcome) {
+  if (Entry* e = EntryOf(t.sender())) {
+    if (e->node) e->node->OnOutcome(t, outcome);
+  }
+}
+void Connection::on_tracker_accept(proton::tracker& t) { ForwardOutcome(t, amqp::Outcome::kAccepted); }
+void Connection::on_tracker_reject(proton::tracker& t) { ForwardOutcome(t, amqp::Outcome::kRejected); }
+void Connection::on_tracker_release(proton::tracker& t) { ForwardOutcome(t, amqp::Outcome::kReleased); }
+
 void Connection::on_sender_close(proton::sender& s) { Detach(RawLink(s)); }
 void Connection::on_receiver_close(proton::receiver& r) { Detach(RawLink(r)); }
 

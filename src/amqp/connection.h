@@ -102,6 +102,9 @@ class Connection final : public proton::messaging_handler,
   void on_receiver_open(proton::receiver& r) override;
   void on_sendable(proton::sender& s) override;
   void on_message(proton::delivery& d, proton::message& m) override;
+  void on_tracker_accept(proton::tracker& t) override;
+  void on_tracker_reject(proton::tracker& t) override;
+  void on_tracker_release(proton::tracker& t) override;
   void on_sender_close(proton::sender& s) override;
   void on_receiver_close(proton::receiver& r) override;
   void on_error(const proton::error_condition& e) override;
@@ -124,6 +127,7 @@ class Connection final : public proton::messaging_handler,
   void CloseWith(const std::string& condition, const std::string& description);
   void Attach(LinkRequest request);
   void Detach(pn_link_t* raw);
+  void ForwardOutcome(proton::tracker& t, amqp::Outcome outcome);
   Entry* EntryOf(const proton::link& link);
   template <class Fn>
   void Guarded(Fn&& fn);

@@ -20,6 +20,8 @@
 // - OnSendable: a link the hub sends on (role kHubSends) has credit; send at most that much.
 //   A node that stops early because the connection's output is backlogged asks for
 //   LinkContext::WhenWritable and continues there.
+// - OnOutcome: the client settled or gave an outcome for a delivery the hub sent on this link
+//   (accepted, rejected, released or modified); the tracker's tag is the one the node sent with.
 // - OnDetach: the link closed (the client detached it, the node or the connection closed it, or
 //   the connection ended). Exactly once, last; the node is destroyed right after. Release any
 //   registration (waiters, epoch tables) here, never rely on the destructor alone.
@@ -34,6 +36,7 @@
 #include <proton/message.hpp>
 #include <proton/receiver.hpp>
 #include <proton/sender.hpp>
+#include <proton/tracker.hpp>
 
 #include <openssl/ssl.h>
 
@@ -59,6 +62,9 @@ struct LinkError {
 // proton::sender, the address is the client's source); kHubReceives = the client attached a
 // sender (the hub's end is a proton::receiver, the address is the client's target).
 enum class Role { kHubSends, kHubReceives };
+
+// The client's outcome for a delivery the hub sent (modified counts as released).
+enum class Outcome { kAccepted, kRejected, kReleased };
 
 struct LinkRequest {
   Role role;
@@ -109,6 +115,7 @@ class LinkNode {
   virtual std::optional<LinkError> OnAttach(const LinkRequest& request) = 0;
   virtual void OnMessage(proton::delivery&, proton::message&) {}
   virtual void OnSendable(proton::sender&) {}
+  virtual void OnOutcome(proton::tracker&, Outcome) {}
   virtual void OnDetach() {}
 };
 

@@ -6,8 +6,10 @@
 
 #include "amqp/claims.h"
 #include "amqp/connection.h"
+#include "amqp/device_links.h"
 #include "amqp/eventhub_nodes.h"
 #include "amqp/nodes.h"
+#include "common/work_queue.h"
 #include "net/certificates.h"
 #include "net/http_upgrade.h"
 #include "net/tls_listener.h"
@@ -31,6 +33,8 @@ struct AmqpServer::Impl {
         acceptor(*iocs.front()) {
     parts.tokens = &tokens;
     parts.receivers = &receivers;
+    parts.device_links = &device_links;
+    parts.work = &work;
     shared.accessible = options.accessible;
   }
 
@@ -70,6 +74,9 @@ struct AmqpServer::Impl {
   HubParts parts;
   TokenVerifier tokens;
   EventHubReceivers receivers;
+  DeviceLinks device_links;
+  // The nodes' blocking work (C2D enqueues, feedback reads and acknowledgements).
+  WorkQueue work{"amqp-work", 4096};
   ServerShared shared;
   std::vector<std::unique_ptr<asio::io_context>> iocs;
   size_t next_context = 0;
@@ -99,6 +106,8 @@ void AmqpServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
       impl_->shared, std::move(source))
       ->Start();
 }
+
+DeviceLinks& AmqpServer::device_links() { return impl_->device_links; }
 
 void AmqpServer::CloseAll(const std::string& why) {
   std::vector<std::shared_ptr<Connection>> all;
@@ -143,6 +152,7 @@ void AmqpServer::Stop() {
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);
   });
+  impl_->work.Stop();
   for (auto& ioc : impl_->iocs) ioc->stop();
   for (auto& t : impl_->threads) t.join();
 }

@@ -20,6 +20,7 @@
 namespace coffre::amqp {
 
 struct ConnectionLimits;
+class DeviceLinks;
 
 struct AmqpServerOptions {
   std::string address = "127.0.0.1";
@@ -47,6 +48,8 @@ class AmqpServer {
 
   uint16_t port() const;
   size_t connections() const;
+  // The device links of every connection: C2D wake-ups, methods, desired patches. Thread-safe.
+  DeviceLinks& device_links();
   // Closes every connection with amqp:connection:forced. Thread-safe.
   void CloseAll(const std::string& why);
   void Stop();

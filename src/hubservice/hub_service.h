@@ -115,6 +115,8 @@ class HubService {
   std::unique_ptr<HubDeviceFeatures> features_;
   std::unique_ptr<mqtt::MqttServer> mqtt_;
   std::unique_ptr<amqp::AmqpServer> amqp_;
+  class FrontEndMethods;
+  std::unique_ptr<FrontEndMethods> method_sink_;  // MethodCalls' sink: MQTT, then AMQP
   std::unique_ptr<HubRoutes> routes_;
   std::unique_ptr<net::HttpsServer> https_;
   bool stopped_ = false;

@@ -287,7 +287,10 @@ void Connection::SubmitTwinRequest(const IotHubRequest& request, std::string bod
     return reply(501, R"({"errorCode":501001,"message":"Twins are not served by this hub."})",
                  std::nullopt);
   }
-  shared_.features->TwinRequest(Identity(), request, std::move(body), std::move(reply));
+  hub::TwinRequestKind kind = request.kind == IotHubRequest::Kind::kTwinGet
+                                 ? hub::TwinRequestKind::kGet
+                                 : hub::TwinRequestKind::kReportedPatch;
+  shared_.features->TwinRequest(Identity(), kind, std::move(body), std::move(reply));
 }
 
 void Connection::SubmitMethodResponse(const std::string& rid, int status, std::string payload) {
