@@ -397,7 +397,7 @@ class TwinRequests final : public LinkNode {
     if (!correlation.empty()) m.correlation_id(correlation);
     m.message_annotations().put(proton::symbol("status"), int32_t{status});
     if (version) m.message_annotations().put(proton::symbol("version"), int64_t{*version});
-    m.body(proton::binary(body.empty() ? std::string(" ") : body));
+    m.body(proton::binary(body));  // empty for 204: the SDK JSON-parses any non-empty body
     m.inferred(true);
     link->Send(std::move(m));
   }

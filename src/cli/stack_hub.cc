@@ -53,6 +53,11 @@ Status EnsureHub(StackState& state) {
     state.pids["hub"] = pid;
     auto ready = [&]() -> Status {
       if (!std::filesystem::exists(connection_file)) return Unavailable("no device yet");
+      // Written once the AMQP server listens, after the MQTT one: without this wait, a fast
+      // reader found the MQTT port open and the file not there yet.
+      if (!std::filesystem::exists(connection_file.parent_path() / "eventhub.connection-string")) {
+        return Unavailable("no Event Hubs connection string yet");
+      }
       return PortAccepts(state.ports.mqtt) ? Status::Ok() : Unavailable("MQTT port not open yet");
     };
     COFFRE_RETURN_IF_ERROR(
