@@ -5,6 +5,8 @@
 #include <proton/delivery.h>
 #include <proton/error_condition.hpp>
 #include <proton/link.h>
+#include <proton/session.h>
+#include <proton/condition.h>
 #include <proton/receiver_options.hpp>
 #include <proton/sender_options.hpp>
 #include <proton/session.hpp>
@@ -115,6 +117,17 @@ void Connection::CloseWith(const std::string& condition, const std::string& desc
   Guarded([&] {
     proton::connection c = driver_.connection();
     if (c.uninitialized()) c.open();
+    // The sessions end first, with the error: the IoT SDKs (azure-iot-amqp-base) wait for the
+    // answers to their links' detaches after a bare connection close, and never report the
+    // disconnect; after a session end they drop their links at once.
+    pn_connection_t* raw = pn_transport_connection(TransportHandle::Of(driver_.transport()));
+    for (pn_session_t* s = raw ? pn_session_head(raw, PN_LOCAL_ACTIVE) : nullptr; s != nullptr;
+         s = pn_session_next(s, PN_LOCAL_ACTIVE)) {
+      pn_condition_t* cond = pn_session_condition(s);
+      pn_condition_set_name(cond, condition.c_str());
+      pn_condition_set_description(cond, description.c_str());
+      pn_session_close(s);
+    }
     c.close(proton::error_condition(condition, description));
   });
   Pump();

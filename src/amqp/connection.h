@@ -92,6 +92,9 @@ class Connection final : public proton::messaging_handler,
   void AddReplyLink(const std::string& node, ReplyLink* link) override;
   void RemoveReplyLink(const std::string& node, ReplyLink* link) override;
   ReplyLink* FindReplyLink(const std::string& node, const std::string& reply_to) override;
+  void Close(const std::string& condition, const std::string& description) override {
+    CloseWith(condition, description);
+  }
   SSL* tls() override { return transport_->tls(); }
   const std::string& peer() const override { return peer_; }
 

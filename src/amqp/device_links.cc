@@ -71,4 +71,55 @@ void DeviceLinks::SendDesired(const hub::TwinId& target, const std::string& patc
   for (auto& fn : send) fn(patch);
 }
 
+void DeviceLinks::Hold(const hub::TwinId& id, const void* conn,
+                       std::function<void(std::string)> close) {
+  std::string key = KeyOf(id);
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    Holder& h = holders_[{key, conn}];
+    if (h.links++ > 0) return;
+    h.close = close;
+  }
+  if (connections_ == nullptr) return;
+  // Outside the lock: Take kicks the older holder, which may be one of ours.
+  uint64_t token = connections_->Take(key, [close, key] {
+    close("Another connection of " + key + " took over.");
+  });
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = holders_.find({key, conn});
+  if (it != holders_.end()) {
+    it->second.token = token;
+  } else {
+    connections_->Release(key, token);  // its links ended meanwhile
+  }
+}
+
+void DeviceLinks::Unhold(const hub::TwinId& id, const void* conn) {
+  std::string key = KeyOf(id);
+  uint64_t token = 0;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = holders_.find({key, conn});
+    if (it == holders_.end() || --it->second.links > 0) return;
+    token = it->second.token;
+    holders_.erase(it);
+  }
+  if (connections_ != nullptr && token != 0) connections_->Release(key, token);
+}
+
+void DeviceLinks::IdentityChanged(const std::string& device_id,
+                                  const std::optional<std::string>& module_id) {
+  std::vector<std::function<void(std::string)>> close;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    for (const auto& [who, holder] : holders_) {
+      const std::string& key = who.first;
+      bool hit = module_id ? key == device_id + "/" + *module_id
+                           : key == device_id || key.starts_with(device_id + "/");
+      if (hit) close.push_back(holder.close);
+    }
+  }
+  for (auto& fn : close) fn("The identity changed in the registry.");
+}
+
 }  // namespace coffre::amqp

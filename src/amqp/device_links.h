@@ -3,21 +3,41 @@
 // has for a device reaches it from any thread: a C2D message arrived (the C2D link fetches it),
 // a direct method (the methods link sends it), a desired-properties patch (the twin link, once
 // subscribed). A link registers what it serves when it attaches and removes it when it detaches;
-// the handlers post to the link's connection strand. Thread-safe.
+// the handlers post to the link's connection strand.
+// It also makes a connection the identity's one (hub::DeviceConnections) while it has device
+// links of it: a newer connection of the identity, on either protocol, closes this one; and any
+// change of the identity in the registry (deleted, disabled, keys or thumbprints replaced,
+// updated) closes the connections holding it, whose clients then connect again with what holds
+// now. Thread-safe.
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <utility>
 #include <mutex>
 #include <string>
 #include <string_view>
 
+#include "hub/device_connections.h"
+#include "hub/identity_listener.h"
 #include "hub/twin_store.h"
 
 namespace coffre::amqp {
 
-class DeviceLinks {
+class DeviceLinks : public hub::IdentityListener {
  public:
+  // Set before the first link (nullptr: not enforced across connections).
+  void SetConnections(hub::DeviceConnections* connections) { connections_ = connections; }
+
+  // A device link of connection `conn` for `id` attached (Hold) or ended (Unhold); `close`
+  // posts the connection's close (any thread).
+  void Hold(const hub::TwinId& id, const void* conn, std::function<void(std::string why)> close);
+  void Unhold(const hub::TwinId& id, const void* conn);
+
+  void IdentityChanged(const std::string& device_id,
+                       const std::optional<std::string>& module_id) override;
+
   struct Handlers {
     std::function<void()> c2d_waiting;
     // Takes the request (posting it to the strand); false if it cannot.
@@ -41,7 +61,14 @@ class DeviceLinks {
     std::string key;
     Handlers handlers;
   };
+  struct Holder {
+    int links = 0;
+    uint64_t token = 0;  // DeviceConnections'
+    std::function<void(std::string)> close;
+  };
+  hub::DeviceConnections* connections_ = nullptr;
   std::mutex mu_;
+  std::map<std::pair<std::string, const void*>, Holder> holders_;  // guarded by mu_
   uint64_t next_ = 1;                    // guarded by mu_
   std::map<uint64_t, Entry> entries_;    // guarded by mu_
   std::multimap<std::string, uint64_t> by_key_;  // guarded by mu_

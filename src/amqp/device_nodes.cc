@@ -67,16 +67,47 @@ bool AddPeerCertificate(SSL* tls, hub::DeviceCredentials& c) {
   return true;
 }
 
+// While a node holds it, its connection is the identity's connection (amqp/device_links.h): a
+// newer one of the identity, on either protocol, or a change of the identity closes this one.
+class Presence {
+ public:
+  Presence() = default;
+  Presence(const Presence&) = delete;
+  Presence& operator=(const Presence&) = delete;
+  ~Presence() { Drop(); }
+
+  void Take(LinkContext& ctx, const hub::TwinId& id) {
+    if (ctx_ != nullptr || ctx.hub().device_links == nullptr) return;
+    ctx_ = &ctx;
+    id_ = id;
+    auto post = ctx.Poster();
+    LinkContext* conn = &ctx;  // reached only through post, which runs while it lives
+    ctx.hub().device_links->Hold(id, conn, [post, conn](std::string why) {
+      post([conn, why = std::move(why)] { conn->Close("amqp:connection:forced", why); });
+    });
+  }
+  void Drop() {
+    if (ctx_ == nullptr) return;
+    ctx_->hub().device_links->Unhold(id_, ctx_);
+    ctx_ = nullptr;
+  }
+
+ private:
+  LinkContext* ctx_ = nullptr;
+  hub::TwinId id_;
+};
+
 // May this connection use `id`'s links? A claim for exactly that identity (or a DeviceConnect
 // policy claim covering it), guarded from now on; else the TLS client certificate.
 std::optional<LinkError> AuthorizeDevice(LinkContext& ctx, const LinkRequest& request,
-                                         const hub::TwinId& id) {
+                                         const hub::TwinId& id, Presence& presence) {
   HubParts& hub = ctx.hub();
   ClaimNeed need{PathOf(id), hub::kDeviceConnect};
   const Claim* claim = ctx.claims().Find(need, hub.clock.NowSeconds());
   if (claim != nullptr &&
       (!claim->device_id || (*claim->device_id == id.device_id && claim->module_id == id.module_id))) {
     ctx.GuardLink(request.link, std::move(need));
+    presence.Take(ctx, id);
     return std::nullopt;
   }
   hub::DeviceCredentials credentials;
@@ -86,7 +117,10 @@ std::optional<LinkError> AuthorizeDevice(LinkContext& ctx, const LinkRequest& re
     credentials.client_id = client_id;
     credentials.username = username;
     Result<hub::AuthenticatedDevice> who = hub.devices.AuthenticateMqtt(credentials);
-    if (who.has_value()) return std::nullopt;
+    if (who.has_value()) {
+      presence.Take(ctx, id);
+      return std::nullopt;
+    }
   }
   return LinkError{"amqp:unauthorized-access", Unauthorized()};
 }
@@ -122,7 +156,7 @@ class TelemetryReceiver final : public LinkNode {
   TelemetryReceiver(LinkContext& ctx, DeviceAddress address) : ctx_(ctx), address_(std::move(address)) {}
 
   std::optional<LinkError> OnAttach(const LinkRequest& request) override {
-    return AuthorizeDevice(ctx_, request, IdOf(address_));
+    return AuthorizeDevice(ctx_, request, IdOf(address_), presence_);
   }
 
   void OnMessage(proton::delivery& d, proton::message& m) override {
@@ -154,6 +188,7 @@ class TelemetryReceiver final : public LinkNode {
  private:
   LinkContext& ctx_;
   DeviceAddress address_;
+  Presence presence_;
   Pending pending_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
@@ -167,7 +202,7 @@ class C2dSender final : public LinkNode {
   std::optional<LinkError> OnAttach(const LinkRequest& request) override {
     HubParts& hub = ctx_.hub();
     if (hub.features == nullptr || hub.device_links == nullptr) return NotServed(request);
-    if (auto refused = AuthorizeDevice(ctx_, request, IdOf(address_))) return refused;
+    if (auto refused = AuthorizeDevice(ctx_, request, IdOf(address_), presence_)) return refused;
     sender_ = request.sender;
     auto post = ctx_.Poster();
     std::weak_ptr<int> alive = alive_;
@@ -243,6 +278,7 @@ class C2dSender final : public LinkNode {
 
   LinkContext& ctx_;
   DeviceAddress address_;
+  Presence presence_;
   proton::sender sender_;
   uint64_t token_ = 0;
   bool fetching_ = false;
@@ -274,7 +310,7 @@ class PairReplies final : public LinkNode {
 
   std::optional<LinkError> OnAttach(const LinkRequest& request) override {
     if (ctx_.hub().features == nullptr || ctx_.hub().device_links == nullptr) return NotServed(request);
-    if (auto refused = AuthorizeDevice(ctx_, request, IdOf(address_))) return refused;
+    if (auto refused = AuthorizeDevice(ctx_, request, IdOf(address_), presence_)) return refused;
     reply_.emplace(ctx_, PairName(kind_, address_, ChannelOf(request)), 256);
     if (auto refused = reply_->OnAttach(request)) return refused;
     if (std::string(kind_) == "methods") {
@@ -315,6 +351,7 @@ class PairReplies final : public LinkNode {
  private:
   LinkContext& ctx_;
   DeviceAddress address_;
+  Presence presence_;
   const char* kind_;
   std::optional<ReplyLink> reply_;
   uint64_t token_ = 0;
@@ -336,7 +373,7 @@ class TwinRequests final : public LinkNode {
 
   std::optional<LinkError> OnAttach(const LinkRequest& request) override {
     if (ctx_.hub().features == nullptr || ctx_.hub().device_links == nullptr) return NotServed(request);
-    if (auto refused = AuthorizeDevice(ctx_, request, IdOf(address_))) return refused;
+    if (auto refused = AuthorizeDevice(ctx_, request, IdOf(address_), presence_)) return refused;
     pair_ = PairName("twin", address_, ChannelOf(request));
     return std::nullopt;
   }
@@ -430,6 +467,7 @@ class TwinRequests final : public LinkNode {
   static constexpr int kMaxRequests = 16;
   LinkContext& ctx_;
   DeviceAddress address_;
+  Presence presence_;
   std::string pair_;
   int requests_ = 0;
   uint64_t token_ = 0;
@@ -442,7 +480,7 @@ class MethodResponses final : public LinkNode {
 
   std::optional<LinkError> OnAttach(const LinkRequest& request) override {
     if (ctx_.hub().features == nullptr) return NotServed(request);
-    return AuthorizeDevice(ctx_, request, IdOf(address_));
+    return AuthorizeDevice(ctx_, request, IdOf(address_), presence_);
   }
 
   void OnMessage(proton::delivery& d, proton::message& m) override {
@@ -469,6 +507,7 @@ class MethodResponses final : public LinkNode {
  private:
   LinkContext& ctx_;
   DeviceAddress address_;
+  Presence presence_;
 };
 
 // A device address attached the wrong way round (e.g. a receiver on messages/events).

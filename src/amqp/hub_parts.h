@@ -16,6 +16,7 @@ class WorkQueue;
 namespace coffre::hub {
 class AccessPolicies;
 class C2dQueues;
+class DeviceConnections;
 class DeviceFeatures;
 class Quotas;
 class ConsumerGroups;
@@ -49,6 +50,8 @@ struct HubParts {
   hub::C2dQueues* c2d = nullptr;
   hub::DeviceFeatures* features = nullptr;
   hub::Quotas* quotas = nullptr;  // nullable: no device-to-cloud quota
+  // One connection per identity across protocols (nullable: not enforced).
+  hub::DeviceConnections* connections = nullptr;
   // Filled in by AmqpServer: the AMQPS port it listens on, its token verifier and the Event Hubs
   // receivers of every connection (epochs, per-partition counts).
   uint16_t amqp_port = 0;

@@ -104,6 +104,8 @@ class LinkContext {
   virtual void AddReplyLink(const std::string& node, ReplyLink* link) = 0;
   virtual void RemoveReplyLink(const std::string& node, ReplyLink* link) = 0;
   virtual ReplyLink* FindReplyLink(const std::string& node, const std::string& reply_to) = 0;
+  // Closes the whole connection with `condition` (e.g. another connection took the device over).
+  virtual void Close(const std::string& condition, const std::string& description) = 0;
   // The TLS connection (client certificate), nullptr if none; the peer, for logs.
   virtual SSL* tls() = 0;
   virtual const std::string& peer() const = 0;

@@ -10,6 +10,7 @@
 #include "amqp/eventhub_nodes.h"
 #include "amqp/nodes.h"
 #include "common/work_queue.h"
+#include "hub/registry.h"
 #include "net/certificates.h"
 #include "net/http_upgrade.h"
 #include "net/tls_listener.h"
@@ -34,6 +35,7 @@ struct AmqpServer::Impl {
     parts.tokens = &tokens;
     parts.receivers = &receivers;
     parts.device_links = &device_links;
+    device_links.SetConnections(parts.connections);
     parts.work = &work;
     shared.accessible = options.accessible;
   }
@@ -85,6 +87,7 @@ struct AmqpServer::Impl {
   std::vector<std::thread> threads;
   uint16_t port = 0;
   bool stopped = false;
+  bool listening = false;  // device_links registered with the registry
 };
 
 AmqpServer::AmqpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -136,6 +139,8 @@ Result<std::unique_ptr<AmqpServer>> AmqpServer::Start(AmqpServerOptions options,
   impl->parts.amqp_port = impl->port;
   AddHubNodes(impl->shared.router, impl->parts);
   impl->Accept();
+  impl->parts.registry.AddListener(impl->device_links);
+  impl->listening = true;
   for (auto& ioc : impl->iocs) {
     impl->threads.emplace_back([ioc = ioc.get()] {
       auto busy = asio::make_work_guard(*ioc);
@@ -148,6 +153,7 @@ Result<std::unique_ptr<AmqpServer>> AmqpServer::Start(AmqpServerOptions options,
 void AmqpServer::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->listening) impl_->parts.registry.RemoveListener(impl_->device_links);
   asio::post(impl_->acceptor.get_executor(), [this] {
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);

@@ -148,6 +148,8 @@ Status HubService::StartServers() {
   mqtt_options.cert_file = o.tls_cert;
   mqtt_options.key_file = o.tls_key;
   mqtt_options.features = features_.get();
+  connections_ = std::make_unique<hub::DeviceConnections>();
+  mqtt_options.connections = connections_.get();
   COFFRE_ASSIGN_OR_RETURN(
       mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
 
@@ -163,6 +165,7 @@ Status HubService::StartServers() {
   amqp_parts.c2d = c2d_.get();
   amqp_parts.features = features_.get();
   amqp_parts.quotas = quotas_.get();
+  amqp_parts.connections = connections_.get();
   COFFRE_ASSIGN_OR_RETURN(amqp_, amqp::AmqpServer::Start(amqp_options, std::move(amqp_parts)));
   // Hub-to-device traffic goes to the device's MQTT session or AMQP links, whichever it has.
   method_sink_ = std::make_unique<FrontEndMethods>(*mqtt_, amqp_->device_links());

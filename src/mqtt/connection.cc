@@ -376,6 +376,12 @@ void Connection::Register() {
     slot = weak_from_this();
   }
   if (older && older.get() != this) older->Kick();
+  // Across protocols too: an AMQP connection holding this identity closes.
+  if (shared_.connections != nullptr) {
+    held_ = shared_.connections->Take(IdentityKey(), [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->Kick();
+    });
+  }
   if (shared_.identity_changes.load() != changes_seen_) recheck_due_ = true;
   // Module connection state is the module's, not the device's.
   if (!session_.module_id()) (void)shared_.registry.SetConnected(session_.device_id(), true);
@@ -475,6 +481,8 @@ void Connection::Shutdown() {
 }
 
 void Connection::Unregister() {
+  if (held_ != 0 && shared_.connections != nullptr) shared_.connections->Release(IdentityKey(), held_);
+  held_ = 0;
   bool mine = false;
   {
     std::lock_guard<std::mutex> guard(shared_.mu);

@@ -3,8 +3,9 @@
 // which the SDK hard-codes) against the hub: telemetry read back through the read API, C2D
 // received, completed and abandoned, the twin read, reported properties updated and read back by
 // the service, a desired patch pushed, a direct method answered, a module's telemetry and twin;
-// and the refusals (wrong signature, expired token). Runs on the stack run_on_default_ports.sh
-// started.
+// and the refusals (wrong signature, expired token, another device's addresses); one connection
+// per device across MQTT and AMQP (the newer one takes over), and a device disabled in the
+// registry loses its AMQP connection. Runs on the stack run_on_default_ports.sh started.
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
@@ -12,6 +13,7 @@ const crypto = require('node:crypto');
 
 const { Client, Message } = require('azure-iot-device');
 const { Amqp, AmqpWs } = require('azure-iot-device-amqp');
+const { Mqtt } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
 const h = require('./lib/iothub.js');
 const s = require('./lib/stack.js');
@@ -191,3 +193,50 @@ for (const [name, Transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
     });
   });
 }
+
+describe('one connection per device across MQTT and AMQP', () => {
+  const { registry, open } = h.useRunningStack();
+
+  function disconnected(client) {
+    const state = { gone: false };
+    client.on('disconnect', () => { state.gone = true; });
+    client.on('error', () => {});
+    return state;
+  }
+
+  it('an AMQP connection takes the device over from MQTT, and MQTT takes it back', TEST, async () => {
+    const id = h.uniqueId('both');
+    const d = (await registry.create({ deviceId: id })).responseBody;
+    const mqtt = await open(d, Mqtt);
+    const mqttState = disconnected(mqtt);
+    await mqtt.sendEvent(new Message('over mqtt'));
+
+    const amqp = await open(d, Amqp);
+    const amqpState = disconnected(amqp);
+    const started = Date.now();
+    await amqp.sendEvent(new Message('over amqp'));  // its first device link takes the identity
+    await h.waitFor(() => mqttState.gone, 5000, 'the MQTT session to be closed');
+    console.log(`MQTT session closed ${Date.now() - started} ms after the AMQP device's first link`);
+    assert.equal(amqpState.gone, false);
+
+    const back = await open(d, Mqtt);
+    await h.waitFor(() => amqpState.gone, 5000, 'the AMQP connection to be closed');
+    await back.sendEvent(new Message('mqtt again'));
+  });
+
+  it('disabling the device closes its AMQP connection', TEST, async () => {
+    const id = h.uniqueId('disable');
+    const d = (await registry.create({ deviceId: id })).responseBody;
+    const amqp = await open(d, AmqpWs);
+    const state = disconnected(amqp);
+    await amqp.sendEvent(new Message('before'));
+    const current = (await registry.get(id)).responseBody;
+    await registry.update({ ...current, status: 'disabled' });
+    await h.waitFor(() => state.gone, 5000, 'the AMQP connection to be closed');
+    const again = Client.fromConnectionString(h.connectionString(s.runningStack(), id, d.authentication.symmetricKey.primaryKey), AmqpWs);
+    again.setRetryPolicy(new NoRetry());
+    const err = await again.open().then(() => null, (e) => e);
+    assert.equal(err?.constructor.name, 'UnauthorizedError', String(err));
+    await again.close().catch(() => {});
+  });
+});
