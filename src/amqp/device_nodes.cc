@@ -8,10 +8,8 @@
 #include <proton/tracker.hpp>
 #include <proton/value.hpp>
 
-#include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include <ctime>
 #include <map>
 
 #include "amqp/device_links.h"
@@ -50,19 +48,9 @@ std::vector<std::string> PathOf(const hub::TwinId& id) {
 
 // The TLS client certificate as an X.509 identity's credentials (thumbprints), if one was sent.
 bool AddPeerCertificate(SSL* tls, hub::DeviceCredentials& c) {
-  if (tls == nullptr) return false;
-  X509* cert = SSL_get1_peer_certificate(tls);
+  X509* cert = tls == nullptr ? nullptr : SSL_get1_peer_certificate(tls);
   if (cert == nullptr) return false;
-  auto thumbprint = [cert](const EVP_MD* md) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    X509_digest(cert, md, digest, &len);
-    return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
-  };
-  c.certificate_sha1 = thumbprint(EVP_sha1());
-  c.certificate_sha256 = thumbprint(EVP_sha256());
-  std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) c.certificate_not_after = timegm(&tm);
+  hub::AddPeerCertificate(cert, c);
   X509_free(cert);
   return true;
 }
@@ -358,14 +346,6 @@ class PairReplies final : public LinkNode {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-std::optional<std::string> AnnotationText(const proton::message& m, const char* key) {
-  const proton::message::annotation_map& a = m.message_annotations();
-  if (a.empty() || !a.exists(proton::symbol(key))) return std::nullopt;
-  proton::value v = a.get(proton::symbol(key));
-  if (v.type() == proton::STRING) return proton::get<std::string>(v);
-  if (v.type() == proton::SYMBOL) return std::string(proton::get<proton::symbol>(v));
-  return std::nullopt;
-}
 
 class TwinRequests final : public LinkNode {
  public:
@@ -380,8 +360,8 @@ class TwinRequests final : public LinkNode {
 
   void OnMessage(proton::delivery& d, proton::message& m) override {
     d.accept();
-    std::optional<std::string> operation = AnnotationText(m, "operation");
-    std::optional<std::string> resource = AnnotationText(m, "resource");
+    std::optional<std::string> operation = MessageAnnotation(m, "operation");
+    std::optional<std::string> resource = MessageAnnotation(m, "resource");
     proton::message_id correlation = m.correlation_id();
     std::string body = BodyText(m).value_or("");
     if (operation && *operation == "GET") {

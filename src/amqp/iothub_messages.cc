@@ -57,14 +57,6 @@ std::map<std::string, std::string> AppProperties(const proton::message& m) {
   return out;
 }
 
-std::optional<std::string> Annotation(const proton::message& m, const std::string& key) {
-  const proton::message::annotation_map& a = m.message_annotations();
-  if (a.empty() || !a.exists(proton::symbol(key))) return std::nullopt;
-  proton::value v = a.get(proton::symbol(key));
-  if (v.type() == proton::STRING) return proton::get<std::string>(v);
-  if (v.type() == proton::SYMBOL) return std::string(proton::get<proton::symbol>(v));
-  return std::nullopt;
-}
 
 std::optional<std::string> NonEmpty(const std::string& s) {
   if (s.empty()) return std::nullopt;
@@ -88,6 +80,15 @@ void ReadSystem(const proton::message& m, hub::SystemProperties& sys) {
 }
 
 }  // namespace
+
+std::optional<std::string> MessageAnnotation(const proton::message& m, const std::string& key) {
+  const proton::message::annotation_map& a = m.message_annotations();
+  if (a.empty() || !a.exists(proton::symbol(key))) return std::nullopt;
+  proton::value v = a.get(proton::symbol(key));
+  if (v.type() == proton::STRING) return proton::get<std::string>(v);
+  if (v.type() == proton::SYMBOL) return std::string(proton::get<proton::symbol>(v));
+  return std::nullopt;
+}
 
 std::optional<DeviceAddress> ParseDeviceAddress(std::string_view normalized) {
   std::vector<std::string_view> seg = Split(normalized, '/');
@@ -131,7 +132,7 @@ std::optional<std::string> C2dTargetDevice(std::string_view to) {
 Result<hub::C2dMessage> C2dFromAmqp(const proton::message& m) {
   hub::C2dMessage out;
   ReadSystem(m, out.properties.system);
-  if (std::optional<std::string> subject = Annotation(m, "dt-subject")) {
+  if (std::optional<std::string> subject = MessageAnnotation(m, "dt-subject")) {
     out.properties.system.subject = subject;
   }
   for (const auto& [name, value] : AppProperties(m)) {
@@ -177,8 +178,8 @@ Result<hub::TelemetryMessage> TelemetryFromAmqp(const proton::message& m) {
   ReadSystem(m, sys);
   int64_t expiry = m.expiry_time().milliseconds();
   if (expiry > 0) sys.expiry_time = FormatIsoTime(expiry);
-  sys.interface_id = Annotation(m, "iothub-interface-id");
-  sys.subject = Annotation(m, "dt-subject");
+  sys.interface_id = MessageAnnotation(m, "iothub-interface-id");
+  sys.subject = MessageAnnotation(m, "dt-subject");
   for (const auto& [name, value] : AppProperties(m)) {
     if (name == "iothub-outputname") {
       sys.output_name = value;

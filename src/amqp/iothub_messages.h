@@ -41,6 +41,9 @@ proton::message C2dToAmqp(const hub::QueuedC2d& c2d, const std::string& device_i
 // A device's telemetry (system properties, annotations, application properties as text).
 Result<hub::TelemetryMessage> TelemetryFromAmqp(const proton::message& m);
 
+// The message annotation `key` if it is a string or symbol.
+std::optional<std::string> MessageAnnotation(const proton::message& m, const std::string& key);
+
 // The AMQP error condition for a hub refusal of a message (rejected{condition}).
 std::string ConditionFor(const Status& status);
 

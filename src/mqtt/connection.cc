@@ -351,16 +351,7 @@ void Connection::Read() {
 void Connection::AddPeerCertificate(hub::DeviceCredentials& c) {
   X509* cert = SSL_get1_peer_certificate(transport_->tls());
   if (cert == nullptr) return;
-  auto thumbprint = [cert](const EVP_MD* md) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    X509_digest(cert, md, digest, &len);
-    return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
-  };
-  c.certificate_sha1 = thumbprint(EVP_sha1());
-  c.certificate_sha256 = thumbprint(EVP_sha256());
-  std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) c.certificate_not_after = timegm(&tm);
+  hub::AddPeerCertificate(cert, c);
   X509_free(cert);
 }
 

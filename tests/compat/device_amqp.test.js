@@ -194,6 +194,47 @@ for (const [name, Transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
   });
 }
 
+describe('X.509 devices over AMQP (TLS client certificate, no $cbs)', () => {
+  const { stack, registry } = h.useRunningStack();
+  const os = require('node:os');
+  const fs = require('node:fs');
+  const path = require('node:path');
+
+  it('a registered certificate sends telemetry and reads its twin; another one is refused', TEST, async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-amqp-x509-'));
+    try {
+      const id = h.uniqueId('x509-amqp');
+      const cert = h.selfSignedCertificate(tmp, id);
+      await registry.create({ deviceId: id,
+        authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: cert.thumbprint } } });
+      const client = Client.fromConnectionString(`HostName=${stack.hub_host};DeviceId=${id};x509=true`, Amqp);
+      client.setOptions({ cert: cert.cert, key: cert.key });
+      client.setRetryPolicy(new NoRetry());
+      await client.open();
+      try {
+        await client.sendEvent(new Message('from a certificate'));
+        const twin = await client.getTwin();
+        assert.equal(twin.properties.reported.$version, 1);
+      } finally {
+        await client.close();
+      }
+      const got = await s.readBack(stack, id);
+      assert.equal(got.length, 1);
+
+      const other = h.selfSignedCertificate(tmp, id);
+      const wrong = Client.fromConnectionString(`HostName=${stack.hub_host};DeviceId=${id};x509=true`, Amqp);
+      wrong.setOptions({ cert: other.cert, key: other.key });
+      wrong.setRetryPolicy(new NoRetry());
+      await wrong.open().catch(() => {});
+      const err = await wrong.sendEvent(new Message('no')).then(() => null, (e) => e);
+      assert.equal(err?.constructor.name, 'UnauthorizedError', String(err));
+      await wrong.close().catch(() => {});
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('one connection per device across MQTT and AMQP', () => {
   const { registry, open } = h.useRunningStack();
 
