@@ -194,6 +194,30 @@ for (const [name, Transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
   });
 }
 
+describe('a module over AMQP', () => {
+  const { stack, registry, service, open } = h.useRunningStack();
+
+  it('ModuleClient over Amqp: telemetry, its own twin, a module method', TEST, async () => {
+    const deviceId = h.uniqueId('amqp-mod');
+    await registry.create({ deviceId });
+    const m = (await registry.addModule({ deviceId, moduleId: 'filter' })).responseBody;
+    const client = await open({ deviceId, authentication: m.authentication }, Amqp, { moduleId: 'filter' });
+    await client.sendEvent(new Message('from the module'));
+    const twin = await client.getTwin();
+    await h.report(twin, { stage: 'filter' });
+    const read = (await registry.getModuleTwin(deviceId, 'filter')).responseBody;
+    assert.equal(read.properties.reported.stage, 'filter');
+    client.onMethod('ping', (req, res) => res.send(200, { pong: true }));
+    const r = await service.invokeDeviceMethod(deviceId, 'filter', { methodName: 'ping', payload: null,
+      responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 10 });
+    assert.equal(r.result.status, 200);
+    assert.deepEqual(r.result.payload, { pong: true });
+    const got = await s.readBack(stack, deviceId);
+    assert.equal(got.length, 1);
+    assert.ok(JSON.stringify(got[0]).includes('filter'), JSON.stringify(got[0]));
+  });
+});
+
 describe('X.509 devices over AMQP (TLS client certificate, no $cbs)', () => {
   const { stack, registry } = h.useRunningStack();
   const os = require('node:os');
