@@ -5,6 +5,8 @@
 #include <proton/delivery.h>
 #include <proton/error_condition.hpp>
 #include <proton/link.h>
+#include <proton/session.h>
+#include <proton/condition.h>
 #include <proton/receiver_options.hpp>
 #include <proton/sender_options.hpp>
 #include <proton/session.hpp>
@@ -115,6 +117,17 @@ void Connection::CloseWith(const std::string& condition, const std::string& desc
   Guarded([&] {
     proton::connection c = driver_.connection();
     if (c.uninitialized()) c.open();
+    // The sessions end first, with the error: the IoT SDKs (azure-iot-amqp-base) wait for the
+    // answers to their links' detaches after a bare connection close, and never report the
+    // disconnect; after a session end they drop their links at once.
+    pn_connection_t* raw = pn_transport_connection(TransportHandle::Of(driver_.transport()));
+    for (pn_session_t* s = raw ? pn_session_head(raw, PN_LOCAL_ACTIVE) : nullptr; s != nullptr;
+         s = pn_session_next(s, PN_LOCAL_ACTIVE)) {
+      pn_condition_t* cond = pn_session_condition(s);
+      pn_condition_set_name(cond, condition.c_str());
+      pn_condition_set_description(cond, description.c_str());
+      pn_session_close(s);
+    }
     c.close(proton::error_condition(condition, description));
   });
   Pump();
@@ -377,6 +390,15 @@ void Connection::on_message(proton::delivery& d, proton::message& m) {
   }
   e->node->OnMessage(d, m);
 }
+
+void Connection::ForwardOutcome(proton::tracker& t, amqp::Outcome outcome) {
+  if (Entry* e = EntryOf(t.sender())) {
+    if (e->node) e->node->OnOutcome(t, outcome);
+  }
+}
+void Connection::on_tracker_accept(proton::tracker& t) { ForwardOutcome(t, amqp::Outcome::kAccepted); }
+void Connection::on_tracker_reject(proton::tracker& t) { ForwardOutcome(t, amqp::Outcome::kRejected); }
+void Connection::on_tracker_release(proton::tracker& t) { ForwardOutcome(t, amqp::Outcome::kReleased); }
 
 void Connection::on_sender_close(proton::sender& s) { Detach(RawLink(s)); }
 void Connection::on_receiver_close(proton::receiver& r) { Detach(RawLink(r)); }

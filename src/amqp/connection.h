@@ -99,6 +99,9 @@ class Connection final : public proton::messaging_handler,
   void AddReplyLink(const std::string& node, ReplyLink* link) override;
   void RemoveReplyLink(const std::string& node, ReplyLink* link) override;
   ReplyLink* FindReplyLink(const std::string& node, const std::string& reply_to) override;
+  void Close(const std::string& condition, const std::string& description) override {
+    CloseWith(condition, description);
+  }
   SSL* tls() override { return transport_->tls(); }
   const std::string& peer() const override { return peer_; }
 
@@ -110,6 +113,9 @@ class Connection final : public proton::messaging_handler,
   void on_receiver_open(proton::receiver& r) override;
   void on_sendable(proton::sender& s) override;
   void on_message(proton::delivery& d, proton::message& m) override;
+  void on_tracker_accept(proton::tracker& t) override;
+  void on_tracker_reject(proton::tracker& t) override;
+  void on_tracker_release(proton::tracker& t) override;
   void on_sender_close(proton::sender& s) override;
   void on_receiver_close(proton::receiver& r) override;
   void on_error(const proton::error_condition& e) override;
@@ -133,6 +139,7 @@ class Connection final : public proton::messaging_handler,
   void Attach(LinkRequest request);
   void Detach(pn_link_t* raw);
   void Refuse(proton::link link, LinkError error);
+  void ForwardOutcome(proton::tracker& t, amqp::Outcome outcome);
   Entry* EntryOf(const proton::link& link);
   template <class Fn>
   void Guarded(Fn&& fn);

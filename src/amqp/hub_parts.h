@@ -9,8 +9,16 @@
 
 #include "common/clock.h"
 
+namespace coffre {
+class WorkQueue;
+}
+
 namespace coffre::hub {
 class AccessPolicies;
+class C2dQueues;
+class DeviceConnections;
+class DeviceFeatures;
+class Quotas;
 class ConsumerGroups;
 class DeviceAuthenticator;
 class Registry;
@@ -22,6 +30,7 @@ namespace coffre::amqp {
 
 class TokenVerifier;
 class EventHubReceivers;
+class DeviceLinks;
 
 struct HubParts {
   hub::AccessPolicies& policies;
@@ -37,11 +46,21 @@ struct HubParts {
   // The hub's name (the Event Hubs entity) and when it was created.
   std::string hub_name;
   int64_t created_ms = 0;
+  // The service client's C2D and the device links (nullptr: those nodes refuse their links).
+  hub::C2dQueues* c2d = nullptr;
+  hub::DeviceFeatures* features = nullptr;
+  hub::Quotas* quotas = nullptr;  // nullable: no device-to-cloud quota
+  // One connection per identity across protocols (nullable: not enforced).
+  hub::DeviceConnections* connections = nullptr;
   // Filled in by AmqpServer: the AMQPS port it listens on, its token verifier and the Event Hubs
   // receivers of every connection (epochs, per-partition counts).
   uint16_t amqp_port = 0;
   const TokenVerifier* tokens = nullptr;
   EventHubReceivers* receivers = nullptr;
+  // The device links of every connection, by identity (wake-ups, methods, desired patches), and
+  // a queue for the nodes' blocking work (C2D sends, feedback reads).
+  DeviceLinks* device_links = nullptr;
+  WorkQueue* work = nullptr;
 };
 
 }  // namespace coffre::amqp

@@ -20,6 +20,8 @@
 // - OnSendable: a link the hub sends on (role kHubSends) has credit; send at most that much.
 //   A node that stops early because the connection's output is backlogged asks for
 //   LinkContext::WhenWritable and continues there.
+// - OnOutcome: the client settled or gave an outcome for a delivery the hub sent on this link
+//   (accepted, rejected, released or modified); the tracker's tag is the one the node sent with.
 // - OnDetach: the link closed (the client detached it, the node or the connection closed it, or
 //   the connection ended). Exactly once, last; the node is destroyed right after. Release any
 //   registration (waiters, epoch tables) here, never rely on the destructor alone.
@@ -37,6 +39,7 @@
 #include <proton/message.hpp>
 #include <proton/receiver.hpp>
 #include <proton/sender.hpp>
+#include <proton/tracker.hpp>
 
 #include <openssl/ssl.h>
 
@@ -62,6 +65,9 @@ struct LinkError {
 // proton::sender, the address is the client's source); kHubReceives = the client attached a
 // sender (the hub's end is a proton::receiver, the address is the client's target).
 enum class Role { kHubSends, kHubReceives };
+
+// The client's outcome for a delivery the hub sent (modified counts as released).
+enum class Outcome { kAccepted, kRejected, kReleased };
 
 struct LinkRequest {
   Role role;
@@ -105,6 +111,8 @@ class LinkContext {
   virtual void AddReplyLink(const std::string& node, ReplyLink* link) = 0;
   virtual void RemoveReplyLink(const std::string& node, ReplyLink* link) = 0;
   virtual ReplyLink* FindReplyLink(const std::string& node, const std::string& reply_to) = 0;
+  // Closes the whole connection with `condition` (e.g. another connection took the device over).
+  virtual void Close(const std::string& condition, const std::string& description) = 0;
   // The TLS connection (client certificate), nullptr if none; the peer, for logs.
   virtual SSL* tls() = 0;
   virtual const std::string& peer() const = 0;
@@ -116,6 +124,7 @@ class LinkNode {
   virtual std::optional<LinkError> OnAttach(const LinkRequest& request) = 0;
   virtual void OnMessage(proton::delivery&, proton::message&) {}
   virtual void OnSendable(proton::sender&) {}
+  virtual void OnOutcome(proton::tracker&, Outcome) {}
   virtual void OnDetach() {}
 };
 

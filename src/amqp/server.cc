@@ -4,8 +4,11 @@
 
 #include "amqp/claims.h"
 #include "amqp/connection.h"
+#include "amqp/device_links.h"
 #include "amqp/eventhub_nodes.h"
 #include "amqp/nodes.h"
+#include "common/work_queue.h"
+#include "hub/registry.h"
 #include "net/device_listener.h"
 #include "net/http_upgrade.h"
 #include "net/transport.h"
@@ -23,6 +26,9 @@ struct AmqpServer::Impl {
         shared(ConnectionLimits{}, parts) {
     parts.tokens = &tokens;
     parts.receivers = &receivers;
+    parts.device_links = &device_links;
+    device_links.SetConnections(parts.connections);
+    parts.work = &work;
     shared.accessible = options.accessible;
   }
 
@@ -30,8 +36,12 @@ struct AmqpServer::Impl {
   HubParts parts;
   TokenVerifier tokens;
   EventHubReceivers receivers;
+  DeviceLinks device_links;
+  // The nodes' blocking work (C2D enqueues, feedback reads and acknowledgements).
+  WorkQueue work{"amqp-work", 4096};
   ServerShared shared;
   std::unique_ptr<net::DeviceListener> listener;  // the AMQPS port
+  bool listening = false;  // device_links registered with the registry
 };
 
 AmqpServer::AmqpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -63,6 +73,8 @@ void AmqpServer::Accept(std::unique_ptr<net::Transport> transport, std::string s
   c->Start();
 }
 
+DeviceLinks& AmqpServer::device_links() { return impl_->device_links; }
+
 void AmqpServer::CloseAll(const std::string& why) {
   std::vector<std::shared_ptr<Connection>> all;
   {
@@ -89,11 +101,17 @@ Result<std::unique_ptr<AmqpServer>> AmqpServer::Start(AmqpServerOptions options,
                                  raw->shared, std::move(source))
         ->Start();
   });
+  impl->parts.registry.AddListener(impl->device_links);
+  impl->listening = true;
   return std::unique_ptr<AmqpServer>(new AmqpServer(std::move(impl)));
 }
 
 void AmqpServer::Stop() {
-  if (impl_) impl_->listener->Stop();
+  if (!impl_) return;
+  if (impl_->listening) impl_->parts.registry.RemoveListener(impl_->device_links);
+  impl_->listening = false;
+  impl_->work.Stop();
+  impl_->listener->Stop();
 }
 
 }  // namespace coffre::amqp

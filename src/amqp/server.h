@@ -26,6 +26,7 @@ class Transport;
 namespace coffre::amqp {
 
 struct ConnectionLimits;
+class DeviceLinks;
 
 struct AmqpServerOptions {
   std::string address = "127.0.0.1";
@@ -59,6 +60,8 @@ class AmqpServer {
 
   uint16_t port() const;
   size_t connections() const;
+  // The device links of every connection: C2D wake-ups, methods, desired patches. Thread-safe.
+  DeviceLinks& device_links();
   // Closes every connection with amqp:connection:forced. Thread-safe.
   void CloseAll(const std::string& why);
   void Stop();

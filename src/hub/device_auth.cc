@@ -2,11 +2,30 @@
 
 #include <strings.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <ctime>
+
 #include "common/encoding.h"
 #include "common/strings.h"
 #include "hub/sas_token.h"
 
 namespace coffre::hub {
+
+void AddPeerCertificate(const x509_st* cert, DeviceCredentials& c) {
+  if (cert == nullptr) return;
+  auto thumbprint = [cert](const EVP_MD* md) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    X509_digest(cert, md, digest, &len);
+    return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
+  };
+  c.certificate_sha1 = thumbprint(EVP_sha1());
+  c.certificate_sha256 = thumbprint(EVP_sha256());
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) c.certificate_not_after = timegm(&tm);
+}
 namespace {
 
 Status NotAuthorized() { return Unauthenticated("Not authorized"); }

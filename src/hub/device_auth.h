@@ -21,6 +21,8 @@
 #include "hub/access_policies.h"
 #include "hub/registry.h"
 
+struct x509_st;
+
 namespace coffre::hub {
 
 struct DeviceCredentials {
@@ -32,6 +34,11 @@ struct DeviceCredentials {
   std::optional<std::string> certificate_sha256 = std::nullopt;
   int64_t certificate_not_after = 0;  // seconds since the epoch
 };
+
+// Fills the credentials' certificate thumbprints and expiry from a TLS peer certificate
+// (OpenSSL's X509; nullptr leaves them empty). The handshake accepted any certificate: whether
+// it is the device's is AuthenticateMqtt's call.
+void AddPeerCertificate(const x509_st* cert, DeviceCredentials& credentials);
 
 struct AuthenticatedDevice {
   std::string device_id;

@@ -10,6 +10,7 @@
 #include "common/strings.h"
 #include "common/time_format.h"
 #include "common/utf8.h"
+#include "hub/c2d_send.h"
 #include "hub/sas_token.h"
 #include "hubapi/api_version.h"
 #include "hubapi/message_headers.h"
@@ -85,14 +86,7 @@ Result<hub::C2dMessage> MessageFrom(const HttpRequest& request) {
   hub::MessageProperties read = PropertiesFromHeaders(request.headers);
   if (!read.system.content_type) read.system.content_type = m.properties.system.content_type;
   m.properties = std::move(read);
-  hub::SystemProperties& sys = m.properties.system;
-  if (sys.message_id && sys.message_id->size() > 128) {
-    return InvalidArgument("iothub-messageid is longer than 128 characters.");
-  }
-  // The hub sets these when it delivers (the device's address, the expiry above).
-  sys.to.reset();
-  sys.expiry_time.reset();
-  return m;
+  return m;  // hub::SendC2d checks the rest
 }
 
 }  // namespace
@@ -118,11 +112,8 @@ std::optional<HttpResponse> C2dServiceApi::Handle(const HttpRequest& request) {
 }
 
 HttpResponse C2dServiceApi::Send(const HttpRequest& request, const std::string& device_id) {
-  Result<hub::DeviceIdentity> device = registry_.Get(device_id);
-  if (!device.has_value()) return ErrorFor(device.error());
-  Result<hub::C2dMessage> m = MessageFrom(request);
-  if (!m.has_value()) return ErrorFor(m.error());
-  Status queued = queues_.Enqueue(device_id, device->generation_id, std::move(*m));
+  Status queued =
+      hub::SendC2d(registry_, queues_, device_id, [&request] { return MessageFrom(request); });
   if (!queued.ok()) {
     // Azure's answers: a full queue is 403 DeviceMaximumQueueDepthExceeded, a large one 413.
     if (queued.detail() == "DeviceMaximumQueueDepthExceeded") {

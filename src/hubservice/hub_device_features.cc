@@ -40,14 +40,14 @@ std::pair<int, std::string> TwinError(const Status& s) {
 
 }  // namespace
 
-void HubDeviceFeatures::TwinRequest(const hub::TwinId& id, const mqtt::IotHubRequest& request,
+void HubDeviceFeatures::TwinRequest(const hub::TwinId& id, hub::TwinRequestKind kind,
                                     std::string body, TwinReply reply) {
-  bool queued = work_.Post([this, id, request, body = std::move(body), reply] {
+  bool queued = work_.Post([this, id, kind, body = std::move(body), reply] {
     auto fail = [&reply](const Status& s) {
       auto [status, error] = TwinError(s);
       reply(status, std::move(error), std::nullopt);
     };
-    if (request.kind == mqtt::IotHubRequest::Kind::kTwinGet) {
+    if (kind == hub::TwinRequestKind::kGet) {
       Result<json> twin = twins_.DeviceGet(id);
       if (!twin.has_value()) return fail(twin.error());
       return reply(200, twin->dump(-1, ' ', false, json::error_handler_t::replace), std::nullopt);
@@ -97,6 +97,13 @@ void HubDeviceFeatures::CompleteC2d(const std::string& device_id, const std::str
 
 void HubDeviceFeatures::AbandonC2d(const std::string& device_id, const std::string& lock_token) {
   work_.Post([this, device_id, lock_token] { (void)c2d_.Abandon(device_id, lock_token); });
+}
+
+void HubDeviceFeatures::RejectC2d(const std::string& device_id, const std::string& lock_token) {
+  work_.Post([this, device_id, lock_token] {
+    Status s = c2d_.Reject(device_id, lock_token);
+    if (!s.ok()) LogLine("c2d", "device " + device_id + ": rejecting: " + s.ToString());
+  });
 }
 
 }  // namespace coffre::hubservice

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "amqp/device_links.h"
 #include "hubservice/bootstrap_files.h"
 #include "hubservice/hub_device_features.h"
 #include "hubservice/hub_routes.h"
@@ -29,6 +30,22 @@ hub::KeyCustody::ProviderFactory CustomerKeysOrRefusal(hub::KeyCustody::Provider
 }
 
 }  // namespace
+
+// A direct method goes to the identity's MQTT session if it has one subscribed, else to its AMQP
+// methods link.
+class HubService::FrontEndMethods final : public hub::MethodSink {
+ public:
+  FrontEndMethods(mqtt::MqttServer& mqtt, amqp::DeviceLinks& amqp) : mqtt_(mqtt), amqp_(amqp) {}
+  bool DeliverMethod(const hub::TwinId& target, std::string_view name, std::string_view rid,
+                     std::string_view payload) override {
+    return mqtt_.DeliverMethod(target, name, rid, payload) ||
+           amqp_.DeliverMethod(target, name, rid, payload);
+  }
+
+ private:
+  mqtt::MqttServer& mqtt_;
+  amqp::DeviceLinks& amqp_;
+};
 
 HubService::HubService(HubOptions options) : options_(std::move(options)) {}
 
@@ -131,16 +148,10 @@ Status HubService::StartServers() {
   mqtt_options.cert_file = o.tls_cert;
   mqtt_options.key_file = o.tls_key;
   mqtt_options.features = features_.get();
+  connections_ = std::make_unique<hub::DeviceConnections>();
+  mqtt_options.connections = connections_.get();
   COFFRE_ASSIGN_OR_RETURN(
       mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
-  // Hub-to-device traffic goes to the devices' MQTT sessions.
-  methods_->SetSink(*mqtt_);
-  twins_->SetDesiredListener([this](const hub::TwinId& id, const nlohmann::json& patch, int64_t version) {
-    nlohmann::json told = patch;
-    told["$version"] = version;
-    mqtt_->SendDesired(id, told.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), version);
-  });
-  c2d_->SetArrivalListener([this](const std::string& device_id) { mqtt_->C2dWaiting(device_id); });
 
   amqp::AmqpServerOptions amqp_options = o.amqp;
   amqp_options.cert_file = o.tls_cert;
@@ -151,7 +162,25 @@ Status HubService::StartServers() {
   amqp::HubParts amqp_parts{*policies_, *auth_, *registry_, *store_, *groups_, *ingest_,
                             SystemClock(), o.host_names, host.substr(0, host.find('.')),
                             default_group.has_value() ? default_group->created_ms : 0};
+  amqp_parts.c2d = c2d_.get();
+  amqp_parts.features = features_.get();
+  amqp_parts.quotas = quotas_.get();
+  amqp_parts.connections = connections_.get();
   COFFRE_ASSIGN_OR_RETURN(amqp_, amqp::AmqpServer::Start(amqp_options, std::move(amqp_parts)));
+  // Hub-to-device traffic goes to the device's MQTT session or AMQP links, whichever it has.
+  method_sink_ = std::make_unique<FrontEndMethods>(*mqtt_, amqp_->device_links());
+  methods_->SetSink(*method_sink_);
+  twins_->SetDesiredListener([this](const hub::TwinId& id, const nlohmann::json& patch, int64_t version) {
+    nlohmann::json told = patch;
+    told["$version"] = version;
+    std::string text = told.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    mqtt_->SendDesired(id, text, version);
+    amqp_->device_links().SendDesired(id, text);
+  });
+  c2d_->SetArrivalListener([this](const std::string& device_id) {
+    mqtt_->C2dWaiting(device_id);
+    amqp_->device_links().C2dWaiting(device_id);
+  });
   if (!keys_->locked()) {
     COFFRE_RETURN_IF_ERROR(WriteEventHubConnectionString(
         *policies_, host, amqp_->port(), host.substr(0, host.find('.')), o.dir / "bootstrap"));

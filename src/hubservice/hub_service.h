@@ -36,6 +36,7 @@
 #include "hub/twins.h"
 #include "hub/consumer_groups.h"
 #include "hub/device_auth.h"
+#include "hub/device_connections.h"
 #include "hub/encryption_settings.h"
 #include "hub/hub_keys.h"
 #include "hub/key_custody.h"
@@ -113,8 +114,11 @@ class HubService {
   std::unique_ptr<hub::C2dQueues> c2d_;
   std::unique_ptr<hub::MethodCalls> methods_;
   std::unique_ptr<HubDeviceFeatures> features_;
+  std::unique_ptr<hub::DeviceConnections> connections_;  // one per identity, MQTT and AMQP
   std::unique_ptr<mqtt::MqttServer> mqtt_;
   std::unique_ptr<amqp::AmqpServer> amqp_;
+  class FrontEndMethods;
+  std::unique_ptr<FrontEndMethods> method_sink_;  // MethodCalls' sink: MQTT, then AMQP
   std::unique_ptr<HubRoutes> routes_;
   std::unique_ptr<net::HttpsServer> https_;
   bool stopped_ = false;

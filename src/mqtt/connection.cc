@@ -287,7 +287,10 @@ void Connection::SubmitTwinRequest(const IotHubRequest& request, std::string bod
     return reply(501, R"({"errorCode":501001,"message":"Twins are not served by this hub."})",
                  std::nullopt);
   }
-  shared_.features->TwinRequest(Identity(), request, std::move(body), std::move(reply));
+  hub::TwinRequestKind kind = request.kind == IotHubRequest::Kind::kTwinGet
+                                 ? hub::TwinRequestKind::kGet
+                                 : hub::TwinRequestKind::kReportedPatch;
+  shared_.features->TwinRequest(Identity(), kind, std::move(body), std::move(reply));
 }
 
 void Connection::SubmitMethodResponse(const std::string& rid, int status, std::string payload) {
@@ -348,16 +351,7 @@ void Connection::Read() {
 void Connection::AddPeerCertificate(hub::DeviceCredentials& c) {
   X509* cert = SSL_get1_peer_certificate(transport_->tls());
   if (cert == nullptr) return;
-  auto thumbprint = [cert](const EVP_MD* md) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    X509_digest(cert, md, digest, &len);
-    return HexEncode(ByteSpan(reinterpret_cast<const std::byte*>(digest), len));
-  };
-  c.certificate_sha1 = thumbprint(EVP_sha1());
-  c.certificate_sha256 = thumbprint(EVP_sha256());
-  std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) c.certificate_not_after = timegm(&tm);
+  hub::AddPeerCertificate(cert, c);
   X509_free(cert);
 }
 
@@ -373,6 +367,12 @@ void Connection::Register() {
     slot = weak_from_this();
   }
   if (older && older.get() != this) older->Kick();
+  // Across protocols too: an AMQP connection holding this identity closes.
+  if (shared_.connections != nullptr) {
+    held_ = shared_.connections->Take(IdentityKey(), [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->Kick();
+    });
+  }
   if (shared_.identity_changes.load() != changes_seen_) recheck_due_ = true;
   // Module connection state is the module's, not the device's.
   if (!session_.module_id()) (void)shared_.registry.SetConnected(session_.device_id(), true);
@@ -472,6 +472,8 @@ void Connection::Shutdown() {
 }
 
 void Connection::Unregister() {
+  if (held_ != 0 && shared_.connections != nullptr) shared_.connections->Release(IdentityKey(), held_);
+  held_ = 0;
   bool mine = false;
   {
     std::lock_guard<std::mutex> guard(shared_.mu);

@@ -41,7 +41,7 @@ struct ServerShared {
       : auth(a), ingest(i), registry(r), quotas(q), limits(o.limits), deadline(o.connect.deadline),
         admission(o.connect.max_unauthenticated, o.connect.max_unauthenticated_per_source),
         failed_auth(o.connect.failed_auth_per_source), d2c_max_delay(o.d2c_max_delay),
-        features(o.features) {}
+        features(o.features), connections(o.connections) {}
 
   hub::DeviceAuthenticator& auth;
   hub::TelemetryIngest& ingest;
@@ -53,6 +53,8 @@ struct ServerShared {
   RateLimiter failed_auth;                   // refused CONNECTs, per source address
   const std::chrono::milliseconds d2c_max_delay;
   DeviceFeatures* const features;  // nullable: telemetry only
+  // The hub's identity -> connection table across protocols (nullable: MQTT's own only).
+  hub::DeviceConnections* const connections;
   // Counts identity changes: a connection that authenticated while one happened re-checks.
   std::atomic<uint64_t> identity_changes{0};
   std::mutex mu;
@@ -134,6 +136,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   bool admitted_ = true;  // holds an Admission slot
   std::unique_ptr<HeldCredentials> credentials_;  // once accepted
   uint64_t changes_seen_ = 0;  // identity_changes when authentication began
+  uint64_t held_ = 0;          // the DeviceConnections token, 0 if none
   bool recheck_due_ = false;
   // Left uninitialised on purpose: an idle connection touches only the pages a read filled.
   std::array<char, 16384> read_buffer_;

@@ -23,6 +23,7 @@
 #include "common/rate_limiter.h"
 #include "common/result.h"
 #include "hub/device_auth.h"
+#include "hub/device_connections.h"
 #include "hub/method_calls.h"
 #include "mqtt/device_features.h"
 #include "hub/quotas.h"
@@ -58,6 +59,9 @@ struct MqttServerOptions {
   std::chrono::milliseconds d2c_max_delay{10'000};
   // Twins, methods and C2D for devices (nullptr: telemetry only); must outlive the server.
   DeviceFeatures* features = nullptr;
+  // One connection per identity across the hub's protocols (nullptr: within MQTT only); must
+  // outlive the server.
+  hub::DeviceConnections* connections = nullptr;
 };
 
 class MqttServer : public hub::MethodSink {

@@ -12,9 +12,9 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
 
 const { Registry } = require('azure-iothub');
+const { selfSignedCertificate } = require('./lib/iothub.js');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
 const s = require('./lib/stack.js');
@@ -24,17 +24,6 @@ const IN_FLIGHT = 20;  // per client: QoS 1 PUBLISHes awaiting their PUBACK
 
 function uniqueId(prefix) {
   return `${prefix}-${Date.now().toString(36)}-${crypto.randomInt(1e6)}`;
-}
-
-// A self-signed device certificate made by the openssl CLI (node cannot issue certificates).
-function selfSignedCertificate(dir, deviceId) {
-  const key = path.join(dir, 'device.key.pem');
-  const cert = path.join(dir, 'device.cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${deviceId}`], { stdio: 'pipe' });
-  const pem = fs.readFileSync(cert, 'utf8');
-  const thumbprint = new crypto.X509Certificate(pem).fingerprint256.replace(/:/g, '');
-  return { cert: pem, key: fs.readFileSync(key, 'utf8'), thumbprint };
 }
 
 function message(transport, seq) {

@@ -8,6 +8,9 @@
 const { after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
 const { Client, ModuleClient } = require('azure-iot-device');
 const { NoRetry } = require('azure-iot-common');
@@ -123,7 +126,20 @@ async function drainFeedback(stack) {
   }
 }
 
+
+// A self-signed device certificate made by the openssl CLI (node cannot issue certificates).
+function selfSignedCertificate(dir, deviceId) {
+  const key = path.join(dir, 'device.key.pem');
+  const cert = path.join(dir, 'device.cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${deviceId}`], { stdio: 'pipe' });
+  const pem = fs.readFileSync(cert, 'utf8');
+  const thumbprint = new crypto.X509Certificate(pem).fingerprint256.replace(/:/g, '');
+  return { cert: pem, key: fs.readFileSync(key, 'utf8'), thumbprint };
+}
+
 module.exports = {
+  selfSignedCertificate,
   API, uniqueId, sleep, waitFor, unthrottled, connectionString, openClient, useRunningStack, report,
   service, createDevice, sendC2d, drainFeedback,
 };

@@ -1,0 +1,33 @@
+#include "hub/device_connections.h"
+
+namespace coffre::hub {
+
+uint64_t DeviceConnections::Take(const std::string& key, Kick kick) {
+  Kick older;
+  uint64_t token = 0;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    token = next_++;
+    Holder& h = holders_[key];
+    older = std::move(h.kick);
+    h = Holder{token, std::move(kick)};
+  }
+  if (older) older();
+  return token;
+}
+
+void DeviceConnections::Release(const std::string& key, uint64_t token) {
+  Kick gone;  // destroyed outside the lock
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = holders_.find(key);
+  if (it == holders_.end() || it->second.token != token) return;
+  gone = std::move(it->second.kick);
+  holders_.erase(it);
+}
+
+size_t DeviceConnections::size() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return holders_.size();
+}
+
+}  // namespace coffre::hub
