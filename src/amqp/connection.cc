@@ -148,6 +148,10 @@ void Connection::Read() {
       self->Guarded([&] { self->driver_.dispatch(); });
       return self->Shutdown();
     }
+    std::string& input = self->filtered_;
+    input.clear();
+    self->frames_.Feed(self->in_.data(), n, input);
+    n = input.size();
     size_t off = 0;
     bool stalled = false;
     self->Guarded([&] {
@@ -158,7 +162,7 @@ void Connection::Read() {
           break;
         }
         size_t k = std::min(b.size, n - off);
-        std::memcpy(b.data, self->in_.data() + off, k);
+        std::memcpy(b.data, input.data() + off, k);
         self->driver_.read_done(k);
         off += k;
       }
@@ -334,10 +338,10 @@ void Connection::Attach(LinkRequest request) {
 // The attach is answered now and the detach in a later write: a client (rhea-promise) that gets
 // both in one read resolves its attach and reports the error before anyone listens for it.
 void Connection::Refuse(proton::link link, LinkError error) {
-  refused_links_.push_back(link);
+  refused_links_.emplace_back(link, error);
   After(std::chrono::milliseconds(20), [this, link, error = std::move(error)] {
     CloseLink(link, error.condition, error.description);
-    std::erase(refused_links_, link);
+    std::erase_if(refused_links_, [&](const auto& r) { return r.first == link; });
   });
 }
 
@@ -385,6 +389,10 @@ void Connection::on_sendable(proton::sender& s) {
 void Connection::on_message(proton::delivery& d, proton::message& m) {
   Entry* e = EntryOf(d.receiver());
   if (e == nullptr || !e->node) {
+    proton::link link = d.receiver();
+    for (const auto& [refused, error] : refused_links_) {
+      if (refused == link) return Reject(d, error.condition, error.description);
+    }
     Reject(d, "amqp:not-found", "The link has no node.");
     return;
   }

@@ -23,8 +23,10 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "amqp/frame_filter.h"
 #include "amqp/hub_parts.h"
 #include "amqp/link_node.h"
 #include "amqp/router.h"
@@ -151,6 +153,8 @@ class Connection final : public proton::messaging_handler,
   proton::io::connection_driver driver_;
   boost::asio::steady_timer tick_timer_, deadline_timer_, claims_timer_;
   std::vector<char> in_, out_;
+  FrameFilter frames_;    // drops what the client sends on sessions it ended
+  std::string filtered_;  // in_ as it goes to Proton
   bool opened_ = false;      // transport open, driver accepting
   bool amqp_open_ = false;   // the client's open arrived
   bool admitted_ = true;     // holds an admission slot
@@ -161,7 +165,9 @@ class Connection final : public proton::messaging_handler,
   std::map<pn_link_t*, Entry> links_;
   std::map<std::string, std::vector<ReplyLink*>> reply_links_;
   std::vector<std::function<void()>> when_writable_;
-  std::vector<proton::link> refused_links_;  // opened, to be detached with their error
+  // Opened, to be detached with their error; a transfer the client sends before the detach
+  // arrives is rejected with that error too.
+  std::vector<std::pair<proton::link, LinkError>> refused_links_;
 };
 
 }  // namespace coffre::amqp
