@@ -11,6 +11,11 @@ constexpr uint8_t kAmqpFrame = 0;
 constexpr uint64_t kBegin = 0x11;
 constexpr uint64_t kEnd = 0x17;
 
+// attach, flow, transfer, disposition, detach, end: what belongs to a session. open and close
+// belong to the connection and always pass (a client's close comes on channel 0, which may be
+// a session it has ended).
+bool SessionScoped(uint64_t performative) { return performative >= 0x12 && performative <= kEnd; }
+
 uint32_t Be32(const std::string& s, size_t at) {
   return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
          (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
@@ -79,7 +84,7 @@ void FrameFilter::Decide(std::string& out) {
   if (type == kAmqpFrame && !empty && known) {
     if (performative == kBegin) {
       ended_.erase(channel);
-    } else if (ended_.count(channel) != 0) {
+    } else if (ended_.count(channel) != 0 && SessionScoped(performative)) {
       dropping_ = true;
     } else if (performative == kEnd) {
       ended_.insert(channel);

@@ -5,7 +5,7 @@
 // frame on an unknown channel by closing the whole connection ("no such channel"), which would
 // end every other link of the client. Azure tolerates those late frames; so do we, by dropping
 // them: the session is gone, nothing in them can apply. A `begin` on the channel makes it live
-// again. Protocol headers ("AMQP" + 4 bytes), SASL frames and empty (heartbeat) frames pass
+// again; open and close always pass. Protocol headers ("AMQP" + 4 bytes), SASL frames and empty (heartbeat) frames pass
 // untouched, and anything malformed passes through for Proton to refuse.
 
 #include <cstddef>

@@ -19,7 +19,8 @@ std::string Frame(uint16_t channel, uint8_t code, size_t padding = 0) {
   return f + body;
 }
 
-constexpr uint8_t kBegin = 0x11, kAttach = 0x12, kFlow = 0x13, kDisposition = 0x15, kEnd = 0x17;
+constexpr uint8_t kBegin = 0x11, kAttach = 0x12, kFlow = 0x13, kDisposition = 0x15, kEnd = 0x17,
+                  kClose = 0x18;
 const std::string kHeader("AMQP\x00\x01\x00\x00", 8);
 const std::string kHeartbeat("\x00\x00\x00\x08\x02\x00\x00\x00", 8);
 
@@ -40,6 +41,12 @@ TEST(FrameFilterTest, FramesOnAnEndedSessionAreDroppedWhateverTheReadBoundaries)
     FrameFilter f;
     EXPECT_EQ(FeedAll(f, in, chunk), want) << "reads of " << chunk << " bytes";
   }
+}
+
+TEST(FrameFilterTest, TheConnectionsCloseOnAnEndedChannelPasses) {
+  FrameFilter f;
+  std::string in = Frame(0, kBegin) + Frame(0, kEnd) + Frame(0, kDisposition) + Frame(0, kClose);
+  EXPECT_EQ(FeedAll(f, in, 6), Frame(0, kBegin) + Frame(0, kEnd) + Frame(0, kClose));
 }
 
 TEST(FrameFilterTest, ABeginMakesTheChannelLiveAgain) {
