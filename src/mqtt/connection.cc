@@ -129,6 +129,7 @@ void Connection::SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_
     if (shaped_.empty()) wait = shared_.quotas->TakeD2c(now);
     if (!shaped_.empty() || wait.count() > 0) {
       if (shaped_.empty()) {
+        if (wait > shared_.d2c_max_delay) return CloseThrottled();
         shaped_since_ = now;
         ArmShaping(wait);
       }
@@ -147,6 +148,12 @@ void Connection::Submit(hub::TelemetryMessage message, uint16_t packet_id) {
   });
   // Back-pressure or shutdown: the device must not think this was stored.
   if (!s.ok() && packet_id != 0) Durable(packet_id, s);
+}
+
+void Connection::CloseThrottled() {
+  shaped_.clear();
+  Close("throttled: the hub's device-to-cloud quota is spent and a message would wait more than " +
+        Millis(shared_.d2c_max_delay));
 }
 
 void Connection::ArmShaping(std::chrono::milliseconds wait) {
@@ -172,11 +179,7 @@ void Connection::DrainShaped() {
       Submit(std::move(next.message), next.packet_id);
       continue;
     }
-    if (now + wait - shaped_since_ > shared_.d2c_max_delay) {
-      shaped_.clear();
-      return Close("throttled: the hub's device-to-cloud quota is spent and a message would wait "
-                   "more than " + Millis(shared_.d2c_max_delay));
-    }
+    if (now + wait - shaped_since_ > shared_.d2c_max_delay) return CloseThrottled();
     return ArmShaping(wait);
   }
   if (read_paused_ && !closing_) {

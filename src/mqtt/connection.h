@@ -117,6 +117,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   void RecheckNow();
   void Submit(hub::TelemetryMessage message, uint16_t packet_id);
   void ArmShaping(std::chrono::milliseconds wait);
+  void CloseThrottled();  // a message would wait longer than d2c_max_delay
   void DrainShaped();
   void Apply(Session::Output out);
   void Write();

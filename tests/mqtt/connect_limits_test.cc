@@ -224,7 +224,10 @@ TEST_F(MqttServerTest, OverTheD2cQuotaMessagesWaitThenGoThrough) {
 
 TEST_F(MqttServerTest, AMessageThatWouldWaitTooLongClosesTheConnection) {
   hub::QuotaOptions qo;
-  qo.d2c_sends = {1, 3};  // 3 at once, then one a second
+  // 3 at once, then one per 100 s: the 4th message would wait far past d2c_max_delay however
+  // slowly a loaded machine delivers the ten (at one a second, a 4th could be stored once the
+  // sends took a second).
+  qo.d2c_sends = {0.01, 3};
   MqttServerOptions so = Options();
   so.d2c_max_delay = 200ms;
   RestartServer(so, qo);
@@ -237,6 +240,8 @@ TEST_F(MqttServerTest, AMessageThatWouldWaitTooLongClosesTheConnection) {
     if (TypeOf(*p) == PacketType::kPubAck) ++acked;
   }
   EXPECT_LE(acked, 3) << "the burst at most, then the connection closes";
+  // The burst's commits may still be under way when the close arrives; nothing else can come.
+  EXPECT_TRUE(WaitFor([&] { return Stored() >= 3; })) << "the burst is stored";
   EXPECT_EQ(Stored(), 3u) << "the messages that waited were dropped, not stored";
 }
 
