@@ -51,7 +51,8 @@ Connection::Connection(std::unique_ptr<net::Transport> transport, ServerShared& 
       driver_("coffre"),
       tick_timer_(transport_->executor()),
       deadline_timer_(transport_->executor()),
-      claims_timer_(transport_->executor()) {
+      claims_timer_(transport_->executor()),
+      frames_(shared_.limits.max_frame_bytes) {
   sasl_.tokens = shared_.hub.tokens;
 }
 
@@ -167,6 +168,20 @@ void Connection::Read() {
         off += k;
       }
     });
+    if (uint32_t size = self->frames_.oversized(); size != 0) {
+      // As Proton answers a malformed frame: the transport's error goes out in the close, and
+      // nothing more is read.
+      self->Guarded([&] {
+        pn_condition_t* cond = pn_transport_condition(TransportHandle::Of(self->driver_.transport()));
+        pn_condition_set_name(cond, "amqp:connection:framing-error");
+        pn_condition_set_description(
+            cond, ("frame of " + std::to_string(size) + " bytes is over the limit of " +
+                   std::to_string(self->shared_.limits.max_frame_bytes))
+                      .c_str());
+        self->driver_.read_close();
+      });
+      return self->Pump();
+    }
     self->Pump();
     if (!stalled) self->Read();
   });

@@ -153,7 +153,7 @@ class Connection final : public proton::messaging_handler,
   proton::io::connection_driver driver_;
   boost::asio::steady_timer tick_timer_, deadline_timer_, claims_timer_;
   std::vector<char> in_, out_;
-  FrameFilter frames_;    // drops what the client sends on sessions it ended
+  FrameFilter frames_;    // drops what the client sends on sessions it ended; frame-size bound
   std::string filtered_;  // in_ as it goes to Proton
   bool opened_ = false;      // transport open, driver accepting
   bool amqp_open_ = false;   // the client's open arrived

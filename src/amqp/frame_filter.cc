@@ -24,7 +24,7 @@ uint32_t Be32(const std::string& s, size_t at) {
 }  // namespace
 
 void FrameFilter::Feed(const char* data, size_t size, std::string& out) {
-  while (size > 0) {
+  while (size > 0 && oversized_ == 0) {
     if (passthrough_) {
       out.append(data, size);
       return;
@@ -47,11 +47,23 @@ void FrameFilter::Feed(const char* data, size_t size, std::string& out) {
 void FrameFilter::Decide(std::string& out) {
   if (head_.size() < kFrameHeader) return;
   if (head_.compare(0, 4, "AMQP") == 0) {  // a protocol header (plain or SASL)
+    header_seen_ = true;
+    out += head_;
+    head_.clear();
+    return;
+  }
+  if (!header_seen_) {  // not AMQP at all: Proton refuses the protocol header at once
+    passthrough_ = true;
     out += head_;
     head_.clear();
     return;
   }
   uint32_t frame_size = Be32(head_, 0);
+  if (max_frame_ != 0 && frame_size > max_frame_) {
+    oversized_ = frame_size;
+    head_.clear();
+    return;
+  }
   size_t data_offset = size_t(uint8_t(head_[4])) * 4;
   uint8_t type = uint8_t(head_[5]);
   uint16_t channel = uint16_t((uint8_t(head_[6]) << 8) | uint8_t(head_[7]));

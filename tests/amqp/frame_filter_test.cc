@@ -45,15 +45,16 @@ TEST(FrameFilterTest, FramesOnAnEndedSessionAreDroppedWhateverTheReadBoundaries)
 
 TEST(FrameFilterTest, TheConnectionsCloseOnAnEndedChannelPasses) {
   FrameFilter f;
-  std::string in = Frame(0, kBegin) + Frame(0, kEnd) + Frame(0, kDisposition) + Frame(0, kClose);
-  EXPECT_EQ(FeedAll(f, in, 6), Frame(0, kBegin) + Frame(0, kEnd) + Frame(0, kClose));
+  std::string in = kHeader + Frame(0, kBegin) + Frame(0, kEnd) + Frame(0, kDisposition) + Frame(0, kClose);
+  EXPECT_EQ(FeedAll(f, in, 6), kHeader + Frame(0, kBegin) + Frame(0, kEnd) + Frame(0, kClose));
 }
 
 TEST(FrameFilterTest, ABeginMakesTheChannelLiveAgain) {
   FrameFilter f;
-  std::string in = Frame(2, kBegin) + Frame(2, kEnd) + Frame(2, kFlow) + Frame(2, kBegin) +
+  std::string in = kHeader + Frame(2, kBegin) + Frame(2, kEnd) + Frame(2, kFlow) + Frame(2, kBegin) +
                    Frame(2, kAttach);
-  EXPECT_EQ(FeedAll(f, in, 5), Frame(2, kBegin) + Frame(2, kEnd) + Frame(2, kBegin) + Frame(2, kAttach));
+  EXPECT_EQ(FeedAll(f, in, 5),
+            kHeader + Frame(2, kBegin) + Frame(2, kEnd) + Frame(2, kBegin) + Frame(2, kAttach));
 }
 
 TEST(FrameFilterTest, SaslFramesAndMalformedInputPassUntouched) {
@@ -65,6 +66,27 @@ TEST(FrameFilterTest, SaslFramesAndMalformedInputPassUntouched) {
   std::string bad("\x00\x00\x00\x03garbage that Proton refuses", 32);
   std::string in = sasl + Frame(1, kEnd) + Frame(1, kFlow) + bad + Frame(1, kFlow);
   EXPECT_EQ(FeedAll(f, in, 4), sasl + Frame(1, kEnd) + bad + Frame(1, kFlow));
+}
+
+TEST(FrameFilterTest, AFrameOverTheLimitStopsEverythingFromItsFirstEightBytes) {
+  FrameFilter f(64);
+  std::string huge("\xff\xff\xff\xf0\x02\x00\x00\x00", 8);  // announces 4 GB, sends none
+  std::string in = kHeader + Frame(0, kBegin) + huge + Frame(0, kFlow);
+  EXPECT_EQ(FeedAll(f, in, 3), kHeader + Frame(0, kBegin));
+  EXPECT_EQ(f.oversized(), 0xfffffff0u);
+  EXPECT_EQ(FeedAll(f, Frame(0, kFlow), 100), "");  // nothing after it either
+
+  // Not AMQP at all (HTTP on the port): the first eight bytes are no frame header, whatever size
+  // they spell; Proton refuses them as a protocol header.
+  FrameFilter http(64);
+  std::string get("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(FeedAll(http, get, 5), get);
+  EXPECT_EQ(http.oversized(), 0u);
+
+  FrameFilter at_limit(64);
+  std::string exact = kHeader + Frame(0, kFlow, 64 - 12);  // 8 + 4 + 52 = 64 bytes
+  EXPECT_EQ(FeedAll(at_limit, exact, 9), exact);
+  EXPECT_EQ(at_limit.oversized(), 0u);
 }
 
 }  // namespace
