@@ -28,7 +28,7 @@ struct Cursor {
   std::string first_query;  // e.g. "fromEnqueuedTime=..." until the first reply
 };
 
-std::string Text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+std::string AsText(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
 std::optional<uint64_t> ParseOffset(const json& j) {
   if (j.is_number_unsigned()) return j.get<uint64_t>();
@@ -92,7 +92,7 @@ Result<std::vector<Cursor>> StartCursors(HubClient& hub, const MonitorOptions& o
 }
 
 bool Wanted(const json& message, const std::string& device_id) {
-  return device_id.empty() || Text(Member(message, "deviceId")) == device_id;
+  return device_id.empty() || AsText(Member(message, "deviceId")) == device_id;
 }
 
 // Reads one batch from `cursor`, prints the wanted messages (no more than `room`, if set), and
@@ -172,7 +172,7 @@ std::string EventJsonLine(const json& m) {
   nlohmann::ordered_json line;
   line["deviceId"] = Member(m, "deviceId");
   line["body"] = Member(m, "body");
-  if (Text(Member(m, "bodyEncoding")) == "base64") line["bodyEncoding"] = "base64";
+  if (AsText(Member(m, "bodyEncoding")) == "base64") line["bodyEncoding"] = "base64";
   const json& properties = Member(m, "properties");
   const json& system = Member(m, "systemProperties");
   line["properties"] = properties.is_object() ? properties : json::object();
@@ -184,12 +184,12 @@ std::string EventJsonLine(const json& m) {
 }
 
 std::string EventLine(const json& m) {
-  std::string body = Text(Member(m, "body"));
+  std::string body = AsText(Member(m, "body"));
   // One message, one line: a body with line breaks prints as a JSON string.
   if (body.find_first_of("\r\n") != std::string::npos) body = json(body).dump();
-  if (Text(Member(m, "bodyEncoding")) == "base64") body = "base64:" + body;
-  std::string line = Text(Member(m, "enqueuedTime")) + "  " + Text(Member(m, "deviceId")) + "  " +
-                     Text(Member(m, "partition")) + "/" + Text(Member(m, "offset")) + "  " + body;
+  if (AsText(Member(m, "bodyEncoding")) == "base64") body = "base64:" + body;
+  std::string line = AsText(Member(m, "enqueuedTime")) + "  " + AsText(Member(m, "deviceId")) + "  " +
+                     AsText(Member(m, "partition")) + "/" + AsText(Member(m, "offset")) + "  " + body;
   const json& properties = Member(m, "properties");
   if (properties.is_object() && !properties.empty()) line += "  " + properties.dump();
   return line;

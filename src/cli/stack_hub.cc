@@ -13,7 +13,7 @@
 namespace coffre::cli {
 namespace {
 
-constexpr auto kStartTimeout = std::chrono::seconds(60);
+constexpr auto kHubStartTimeout = std::chrono::seconds(60);
 
 bool PortAccepts(uint16_t port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -60,7 +60,7 @@ Status EnsureHub(StackState& state) {
       return PortAccepts(state.ports.mqtt) ? Status::Ok() : Unavailable("MQTT port not open yet");
     };
     COFFRE_RETURN_IF_ERROR(
-        WaitUntilReady(pid, hub_dir / "hub.log", ready, kStartTimeout).WithContext("starting coffre-hub"));
+        WaitUntilReady(pid, hub_dir / "hub.log", ready, kHubStartTimeout).WithContext("starting coffre-hub"));
   }
   COFFRE_ASSIGN_OR_RETURN(std::string connection, ReadTextFile(connection_file));
   COFFRE_ASSIGN_OR_RETURN(std::string owner, ReadTextFile(connection_file.parent_path() /

@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr auto kStartTimeout = std::chrono::seconds(60);
+constexpr auto kVaultStartTimeout = std::chrono::seconds(60);
 
 Status EnsurePassphrase(const std::filesystem::path& file) {
   if (std::filesystem::exists(file)) return Status::Ok();
@@ -52,7 +52,7 @@ Status StartVault(StackState& state, const std::filesystem::path& vault_dir) {
     COFFRE_ASSIGN_OR_RETURN(keys::VaultReply reply, client->Call("GET", "/keys"));
     return keys::VaultHttpClient::ToStatus(reply);
   };
-  return WaitUntilReady(pid, vault_dir / "vault.log", ready, kStartTimeout)
+  return WaitUntilReady(pid, vault_dir / "vault.log", ready, kVaultStartTimeout)
       .WithContext("starting coffre-vault");
 }
 

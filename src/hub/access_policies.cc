@@ -15,7 +15,7 @@ using nlohmann::json;
 
 constexpr std::string_view kPrefix = "policy/";
 
-Status NotAuthorized() {
+Status InvalidServiceSignature() {
   return Unauthenticated("The shared access signature is not valid for this hub.");
 }
 
@@ -93,16 +93,16 @@ bool AccessPolicies::AcceptedHost(std::string_view host) const {
 Result<AccessPolicy> AccessPolicies::Authorize(std::string_view authorization, uint32_t required,
                                                const SasResource& resource) {
   Result<SasToken> token = ParseSasToken(authorization);
-  if (!token.has_value() || !token->key_name) return NotAuthorized();
+  if (!token.has_value() || !token->key_name) return InvalidServiceSignature();
   Result<SasScope> scope = ParseSasScope(token->resource);
-  if (!scope.has_value() || !AcceptedHost(scope->host)) return NotAuthorized();
+  if (!scope.has_value() || !AcceptedHost(scope->host)) return InvalidServiceSignature();
   Result<AccessPolicy> policy = Get(*token->key_name);
   if (!policy.has_value()) {
-    if (policy.error().code() == StatusCode::kNotFound) return NotAuthorized();
+    if (policy.error().code() == StatusCode::kNotFound) return InvalidServiceSignature();
     return policy.error();
   }
   if (!VerifySasTokenWithKeyPair(*token, policy->primary_key, policy->secondary_key, clock_.NowSeconds()).ok()) {
-    return NotAuthorized();
+    return InvalidServiceSignature();
   }
   // Checked after the signature, so that an unsigned sr learns nothing about the hub's routes.
   if (!ScopeCovers(*scope, resource)) {

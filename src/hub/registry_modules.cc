@@ -43,7 +43,7 @@ int64_t Number(const json& j, const char* field) {
   return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
 }
 
-Result<ModuleIdentity> FromJson(const json& j) {
+Result<ModuleIdentity> ModuleFromJson(const json& j) {
   if (!j.is_object() || !j.contains("deviceId") || !j["deviceId"].is_string() ||
       !j.contains("moduleId") || !j["moduleId"].is_string()) {
     return DataLoss("module record is malformed");
@@ -109,7 +109,7 @@ Status Registry::DeviceExists(const std::string& row, const std::string& device_
 
 Result<ModuleIdentity> Registry::LoadModule(const std::string& row) {
   COFFRE_ASSIGN_OR_RETURN(json j, rows_.Load(row));
-  return FromJson(j);
+  return ModuleFromJson(j);
 }
 
 Result<ModuleIdentity> Registry::CreateModule(ModuleIdentity m) {

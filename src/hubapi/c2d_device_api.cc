@@ -23,7 +23,7 @@ struct C2dRoute {
 };
 
 // /devices/{id}/messages/devicebound[/{lockToken}[/abandon]]; "deviceBound" in any case.
-std::optional<C2dRoute> MatchRoute(std::string_view target) {
+std::optional<C2dRoute> MatchDeviceBoundRoute(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string_view> seg = Split(path.substr(path.empty() ? 0 : 1), '/');
   if (seg.size() < 4 || seg.size() > 6 || seg[0] != "devices" || seg[1].empty() ||
@@ -47,11 +47,11 @@ std::optional<C2dRoute> MatchRoute(std::string_view target) {
 }  // namespace
 
 bool C2dDeviceApi::Matches(const HttpRequest& request) {
-  return MatchRoute(request.target).has_value();
+  return MatchDeviceBoundRoute(request.target).has_value();
 }
 
 std::optional<HttpResponse> C2dDeviceApi::Handle(const HttpRequest& request) {
-  std::optional<C2dRoute> route = MatchRoute(request.target);
+  std::optional<C2dRoute> route = MatchDeviceBoundRoute(request.target);
   if (!route) return std::nullopt;
   Result<hub::AuthenticatedDevice> device =
       auth_.AuthenticateToken(route->device_id, std::nullopt, request.Header("Authorization"));

@@ -20,7 +20,7 @@
 namespace coffre::storage {
 namespace {
 
-constexpr char kMagic[8] = {'C', 'F', 'C', 'I', 'P', 'H', 'R', '1'};
+constexpr char kFileMagic[8] = {'C', 'F', 'C', 'I', 'P', 'H', 'R', '1'};
 // magic(8) version(4) reserved(4) service key id(8) wrapped file key(40) counter base(16)
 constexpr size_t kKeyIdAt = 16, kWrappedAt = 24, kIvAt = 64;
 constexpr size_t kWrappedBytes = 40;
@@ -84,7 +84,7 @@ Result<std::unique_ptr<FileCipher>> FileCipher::CreateNew(const crypto::SecretBy
   COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(iv));
   COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, crypto::AesKeyWrap(service_key.Reveal(), key.Reveal()));
   std::memset(header.data(), 0, kFileCipherHeaderBytes);
-  std::memcpy(header.data(), kMagic, sizeof kMagic);
+  std::memcpy(header.data(), kFileMagic, sizeof kFileMagic);
   PutU32(header.data() + 8, 1);
   ServiceKeyId(service_key, header.data() + kKeyIdAt);
   std::memcpy(header.data() + kWrappedAt, wrapped.data(), kWrappedBytes);
@@ -95,7 +95,7 @@ Result<std::unique_ptr<FileCipher>> FileCipher::CreateNew(const crypto::SecretBy
 Result<std::unique_ptr<FileCipher>> FileCipher::FromHeader(const crypto::SecretBytes& service_key,
                                                            ByteSpan header) {
   if (header.size() < kFileCipherHeaderBytes ||
-      std::memcmp(header.data(), kMagic, sizeof kMagic) != 0 || GetU32(header.data() + 8) != 1) {
+      std::memcmp(header.data(), kFileMagic, sizeof kFileMagic) != 0 || GetU32(header.data() + 8) != 1) {
     return DataLoss("not a file encrypted by Coffre's file cipher");
   }
   std::byte id[8];
