@@ -182,9 +182,54 @@ void Connection::Read() {
       });
       return self->Pump();
     }
+    self->Guarded([&] { self->CheckTransferLimits(); });
     self->Pump();
     if (!stalled) self->Read();
   });
+}
+
+// A client may send a link only as many transfers as the hub gave it credit for (AMQP 1.0
+// 2.6.7). Proton takes the excess anyway and counts it as negative credit (pn_link_remote_credit:
+// what the hub granted, less what arrived), and Proton C++ tops the credit back up as it hands the
+// messages over, so the excess is visible only here, after a read and before the dispatch. The
+// hub's own count is ahead of what the client has seen (a grant counts here before it is written),
+// so a client that keeps to its credit is never caught. The link is detached with
+// amqp:link:transfer-limit-exceeded (2.8.15) and its pending messages are dropped unsettled.
+// Transfers that still arrive on a link the hub has detached (for this or any reason) are
+// counted: a client that sends more than kDetachedTransfers windows there ignores the detach, and
+// its connection is closed, so that nothing it sends is buffered without bound.
+void Connection::CheckTransferLimits() {
+  if (shut_ || closing_ || !opened_) return;
+  constexpr uint64_t kDetachedTransfers = 10;
+  pn_connection_t* c = pn_transport_connection(TransportHandle::Of(driver_.transport()));
+  for (pn_link_t* l = c ? pn_link_head(c, 0) : nullptr; l != nullptr; l = pn_link_next(l, 0)) {
+    if (!pn_link_is_receiver(l)) continue;
+    pn_state_t state = pn_link_state(l);
+    if (state & PN_REMOTE_CLOSED) {  // the client detached it too
+      after_detach_.erase(l);
+      continue;
+    }
+    if (state & PN_LOCAL_UNINIT) continue;  // attached in this read: answered in the dispatch
+    if (state & PN_LOCAL_CLOSED) {
+      uint64_t& after = after_detach_[l];
+      after += static_cast<uint32_t>(pn_link_queued(l));
+      if (after > kDetachedTransfers * shared_.limits.receive_window) {
+        LogLine("amqp", "connection from " + peer_ + " closed: it kept sending on a detached link");
+        return CloseWith("amqp:link:transfer-limit-exceeded",
+                         "Transfers continued on a link the hub had detached.");
+      }
+      continue;
+    }
+    if (pn_link_remote_credit(l) >= 0) continue;
+    pn_condition_t* cond = pn_link_condition(l);
+    pn_condition_set_name(cond, "amqp:link:transfer-limit-exceeded");
+    pn_condition_set_description(cond,
+                                 "The client sent more messages than the link credit it was given.");
+    pn_link_close(l);
+    // What arrived past the credit in this read counts as sent on the detached link.
+    after_detach_[l] = static_cast<uint64_t>(-static_cast<int64_t>(pn_link_remote_credit(l)));
+    Detach(l);
+  }
 }
 
 void Connection::Pump() {
@@ -193,6 +238,9 @@ void Connection::Pump() {
   Guarded([&] { active = driver_.dispatch(); });
   if (shut_) return;
   Sweep();
+  if (size_t unsent = UnsentBytes(); unsent > shared_.peak_unsent.load(std::memory_order_relaxed)) {
+    shared_.peak_unsent.store(unsent, std::memory_order_relaxed);
+  }
   if (admitted_ && claims_.size() > 0) {  // authenticated: no longer counted as unproven
     admitted_ = false;
     shared_.admission.Release(source_);
@@ -202,31 +250,53 @@ void Connection::Pump() {
   if (!active && !writing_) Shutdown();
 }
 
-bool Connection::OutputBacklogged() const {
-  if (shut_ || !opened_) return false;
-  return pn_transport_pending(TransportHandle::Of(driver_.transport())) >
-         static_cast<ssize_t>(shared_.limits.output_backlog_bytes);
+// Moves everything Proton has to send into unsent_.
+void Connection::TakeOutput() {
+  if (shut_ || !opened_) return;
+  while (true) {
+    proton::io::const_buffer b = driver_.write_buffer();
+    if (b.size == 0) return;
+    unsent_.append(static_cast<const char*>(b.data), b.size);
+    driver_.write_done(b.size);
+  }
 }
+
+// Produced and not yet written, plus what nodes sent that Proton has not framed yet: a client
+// that grants a link all the credit in the world but keeps its session's incoming window shut
+// would otherwise have the hub queue a whole partition in the session.
+size_t Connection::UnsentBytes() {
+  if (shut_ || !opened_) return 0;
+  Guarded([&] { TakeOutput(); });
+  if (shut_) return 0;
+  size_t total = out_.size() + unsent_.size();
+  pn_connection_t* c = pn_transport_connection(TransportHandle::Of(driver_.transport()));
+  for (pn_session_t* s = c ? pn_session_head(c, 0) : nullptr; s != nullptr; s = pn_session_next(s, 0)) {
+    total += pn_session_outgoing_bytes(s);
+  }
+  return total;
+}
+
+bool Connection::OutputBacklogged() { return UnsentBytes() > shared_.limits.output_backlog_bytes; }
 
 void Connection::WhenWritable(std::function<void()> fn) { when_writable_.push_back(std::move(fn)); }
 
 void Connection::Write() {
   if (shut_ || writing_) return;
-  proton::io::const_buffer b;
-  Guarded([&] { b = driver_.write_buffer(); });
-  if (shut_ || b.size == 0) return;
-  if (b.size > 4 * shared_.limits.output_backlog_bytes) {
+  Guarded([&] { TakeOutput(); });
+  if (shut_ || unsent_.empty()) return;
+  if (unsent_.size() > 4 * shared_.limits.output_backlog_bytes) {
     LogLine("amqp", "connection from " + peer_ + " closed: it does not read what it asked for");
     return Shutdown();
   }
-  out_.assign(b.data, b.data + b.size);
+  out_.swap(unsent_);
+  unsent_.clear();
   writing_ = true;
   transport_->Write(asio::buffer(out_), [self = shared_from_this()](boost::system::error_code ec,
                                                                       size_t) {
     self->writing_ = false;
     if (self->shut_) return;
     if (ec) return self->Shutdown();
-    self->Guarded([&] { self->driver_.write_done(self->out_.size()); });
+    self->out_.clear();
     if (!self->OutputBacklogged() && !self->when_writable_.empty()) {
       std::vector<std::function<void()>> ready;
       ready.swap(self->when_writable_);
@@ -340,6 +410,7 @@ void Connection::Attach(LinkRequest request) {
   pn_link_t* raw = RawLink(link);
   Entry& entry = links_[raw];
   entry.link = link;
+  entry.sender = request.sender;
   entry.role = role;
   entry.node = route->make(*this, request);
   std::optional<LinkError> refused =
@@ -393,6 +464,19 @@ void Connection::Sweep() {
     }
   }
   for (pn_link_t* raw : gone) Guarded([&] { Detach(raw); });
+  // Proton C++ calls on_sendable only while sender::credit(), an int, is positive: a client that
+  // grants 2^31 or more (4,294,967,295 is common) would never be served. Those links are
+  // offered to their node here, after every dispatch in which their credit changed (a flow
+  // arrived, or the node sent).
+  for (auto& [raw, entry] : links_) {
+    if (entry.role != Role::kHubSends || pn_link_credit(raw) >= 0 || !entry.node) continue;
+    if ((pn_link_state(raw) & (PN_LOCAL_ACTIVE | PN_REMOTE_ACTIVE)) != (PN_LOCAL_ACTIVE | PN_REMOTE_ACTIVE)) continue;
+    uint32_t credit = static_cast<uint32_t>(pn_link_credit(raw));
+    if (credit == entry.large_credit) continue;
+    entry.large_credit = credit;
+    Guarded([&] { entry.node->OnSendable(entry.sender); });
+    if (shut_) return;
+  }
 }
 
 void Connection::on_sendable(proton::sender& s) {
@@ -424,7 +508,10 @@ void Connection::on_tracker_reject(proton::tracker& t) { ForwardOutcome(t, amqp:
 void Connection::on_tracker_release(proton::tracker& t) { ForwardOutcome(t, amqp::Outcome::kReleased); }
 
 void Connection::on_sender_close(proton::sender& s) { Detach(RawLink(s)); }
-void Connection::on_receiver_close(proton::receiver& r) { Detach(RawLink(r)); }
+void Connection::on_receiver_close(proton::receiver& r) {
+  after_detach_.erase(RawLink(r));
+  Detach(RawLink(r));
+}
 
 void Connection::on_error(const proton::error_condition& e) {
   // Proton quotes what the client sent (an unknown protocol's bytes): a line, not a flood.

@@ -6,7 +6,8 @@
 // Proton asks for (heartbeats). Links are routed to nodes (amqp/link_node.h) by the server's
 // Router; this class is their LinkContext.
 // Bounded: a deadline to the AMQP open and one to the first claim, the frame size, sessions and links per connection, the
-// size of a message being received, the bytes waiting to be written. Proton's C++ layer throws
+// size of a message being received, the transfers a client sends past its credit (the link is
+// detached, amqp:link:transfer-limit-exceeded), the bytes waiting to be written. Proton's C++ layer throws
 // on malformed values: every call into it from here is caught and ends the connection.
 
 #include <proton/connection.hpp>
@@ -15,6 +16,7 @@
 
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -46,7 +48,9 @@ struct ConnectionLimits {
   size_t max_links = 256;
   // A message being received larger than this detaches its link (message-size-exceeded).
   size_t max_message_bytes = 1024 * 1024;
-  // Senders pause above this much unsent output; above 4x the connection closes.
+  // Senders pause above this much unsent output (encoded and not yet written, or sent by a node
+  // and not yet encoded because the client's session window is closed); above 4x of encoded
+  // output the connection closes.
   size_t output_backlog_bytes = 1024 * 1024;
   // Refused tokens on one connection before it is closed.
   uint32_t max_tokens_refused = 10;
@@ -77,6 +81,8 @@ struct ServerShared {
   std::function<bool()> accessible;
   std::mutex mu;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;  // guarded by mu
+  // The most unsent output one connection has held (AmqpServer::peak_unsent_bytes).
+  std::atomic<size_t> peak_unsent{0};
 };
 
 class Connection final : public proton::messaging_handler,
@@ -96,7 +102,7 @@ class Connection final : public proton::messaging_handler,
   void TokenRefused() override;
   std::function<void(std::function<void()>)> Poster() override;
   void After(std::chrono::milliseconds delay, std::function<void()> fn) override;
-  bool OutputBacklogged() const override;
+  bool OutputBacklogged() override;
   void WhenWritable(std::function<void()> fn) override;
   void AddReplyLink(const std::string& node, ReplyLink* link) override;
   void RemoveReplyLink(const std::string& node, ReplyLink* link) override;
@@ -126,8 +132,10 @@ class Connection final : public proton::messaging_handler,
   struct Entry {
     std::unique_ptr<LinkNode> node;
     proton::link link;
+    proton::sender sender;  // kHubSends
     Role role;
     std::optional<ClaimNeed> guard;
+    uint32_t large_credit = 0;  // credit of 2^31 or more last offered to the node (Sweep)
   };
 
   void Read();
@@ -137,6 +145,9 @@ class Connection final : public proton::messaging_handler,
   void Shutdown();
   void Sweep();
   void CheckClaims();
+  void CheckTransferLimits();
+  size_t UnsentBytes();
+  void TakeOutput();
   void CloseWith(const std::string& condition, const std::string& description);
   void Attach(LinkRequest request);
   void Detach(pn_link_t* raw);
@@ -152,7 +163,12 @@ class Connection final : public proton::messaging_handler,
   SaslState sasl_;  // outlives driver_ (declared before it)
   proton::io::connection_driver driver_;
   boost::asio::steady_timer tick_timer_, deadline_timer_, claims_timer_;
-  std::vector<char> in_, out_;
+  std::vector<char> in_;
+  // Output Proton has produced: out_ is being written, unsent_ waits for the next write. All of
+  // it is taken out of Proton at once (TakeOutput): Proton shows only as much of its output as
+  // its buffer holds, which is as little as one frame for a client with small frames, and would
+  // hide the rest from the backlog's count.
+  std::string out_, unsent_;
   FrameFilter frames_;    // drops what the client sends on sessions it ended; frame-size bound
   std::string filtered_;  // in_ as it goes to Proton
   bool opened_ = false;      // transport open, driver accepting
@@ -168,6 +184,8 @@ class Connection final : public proton::messaging_handler,
   // Opened, to be detached with their error; a transfer the client sends before the detach
   // arrives is rejected with that error too.
   std::vector<std::pair<proton::link, LinkError>> refused_links_;
+  // Transfers received on links the hub has detached and the client has not (CheckTransferLimits).
+  std::map<pn_link_t*, uint64_t> after_detach_;
 };
 
 }  // namespace coffre::amqp

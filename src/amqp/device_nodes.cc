@@ -233,7 +233,7 @@ class C2dSender final : public LinkNode {
 
  private:
   void Pull() {
-    if (!alive_ || fetching_ || !in_flight_.empty() || !sender_.active() || sender_.credit() <= 0) {
+    if (!alive_ || fetching_ || !in_flight_.empty() || !sender_.active() || SendCredit(sender_) == 0) {
       return;
     }
     fetching_ = true;
@@ -255,7 +255,7 @@ class C2dSender final : public LinkNode {
   void Deliver(std::optional<hub::QueuedC2d> next) {
     fetching_ = false;
     if (!next) return;
-    if (!sender_.active() || sender_.credit() <= 0) {
+    if (!sender_.active() || SendCredit(sender_) == 0) {
       ctx_.hub().features->AbandonC2d(address_.device_id, next->lock_token);
       return;
     }

@@ -271,14 +271,14 @@ class PartitionReceiver final : public LinkNode {
   void Pump() {
     if (!*alive_ || waiting_ || !sender_.active()) return;
     hub::TelemetryStore& store = ctx_.hub().store;
-    while (sender_.credit() > 0) {
+    while (SendCredit(sender_) > 0) {
       if (ctx_.OutputBacklogged()) {
         std::weak_ptr<bool> alive = alive_;
         return ctx_.WhenWritable([this, alive] {
           if (auto a = alive.lock(); a && *a) Pump();
         });
       }
-      size_t want = std::min<size_t>(static_cast<size_t>(sender_.credit()), kBatchMessages);
+      size_t want = std::min<size_t>(size_t{SendCredit(sender_)}, kBatchMessages);
       uint64_t begin = store.begin_sequence(partition_);
       if (next_ < begin) next_ = begin;  // retention passed the reader
       Result<std::vector<hub::StoredMessage>> batch =

@@ -2,6 +2,8 @@
 
 #include <proton/target.hpp>
 
+#include "amqp/proton_util.h"
+
 namespace coffre::amqp {
 
 std::optional<LinkError> ReplyLink::OnAttach(const LinkRequest& request) {
@@ -30,7 +32,7 @@ void ReplyLink::Send(proton::message m) {
 void ReplyLink::Pump() {
   if (!sender_.active()) return;
   size_t sent = 0;
-  while (sent < queued_.size() && sender_.credit() > 0) sender_.send(queued_[sent++]);
+  while (sent < queued_.size() && SendCredit(sender_) > 0) sender_.send(queued_[sent++]);
   queued_.erase(queued_.begin(), queued_.begin() + static_cast<ptrdiff_t>(sent));
 }
 

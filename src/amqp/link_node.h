@@ -103,7 +103,7 @@ class LinkContext {
   virtual void After(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   // True while the connection's unsent output is over its bound: senders should pause, and
   // continue in WhenWritable.
-  virtual bool OutputBacklogged() const = 0;
+  virtual bool OutputBacklogged() = 0;
   virtual void WhenWritable(std::function<void()> fn) = 0;
   // Reply links of request/response nodes ($cbs, $management, twin, methods): a hub-sends
   // link registers under its node's name; a request's reply-to finds it by link name or target

@@ -34,6 +34,11 @@ pn_delivery_t* RawDelivery(const proton::delivery& delivery) {
   return DeliveryHandle(delivery).pn_object();
 }
 
+uint32_t SendCredit(const proton::sender& sender) {
+  pn_link_t* raw = RawLink(sender);
+  return raw == nullptr ? 0 : static_cast<uint32_t>(pn_link_credit(raw));
+}
+
 void Reject(proton::delivery& d, const std::string& condition, const std::string& description) {
   pn_delivery_t* raw = RawDelivery(d);
   if (raw == nullptr || pn_delivery_settled(raw)) return;

@@ -8,8 +8,10 @@
 #include <proton/delivery.hpp>
 #include <proton/link.hpp>
 #include <proton/message.hpp>
+#include <proton/sender.hpp>
 #include <proton/value.hpp>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +25,12 @@ namespace coffre::amqp {
 
 pn_link_t* RawLink(const proton::link& link);
 pn_delivery_t* RawDelivery(const proton::delivery& delivery);
+
+// The credit a client gave a link the hub sends on. AMQP's link-credit is an unsigned 32-bit
+// count, but sender::credit() returns it as an int: a client granting more than 2^31 - 1 (many
+// grant 4,294,967,295, "all you have") would read as no credit and get nothing. The hub never
+// sends past its credit, so the count Proton keeps is never below zero.
+uint32_t SendCredit(const proton::sender& sender);
 
 // Settles `d` as rejected with `condition` and `description`.
 void Reject(proton::delivery& d, const std::string& condition, const std::string& description);

@@ -54,6 +54,8 @@ size_t AmqpServer::connections() const {
   return impl_->shared.live.size();
 }
 
+size_t AmqpServer::peak_unsent_bytes() const { return impl_->shared.peak_unsent.load(); }
+
 void AmqpServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
   std::string source =
       net::DeviceListener::SourceOf(beast::get_lowest_layer(upgrade->stream).socket());

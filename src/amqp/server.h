@@ -60,6 +60,9 @@ class AmqpServer {
 
   uint16_t port() const;
   size_t connections() const;
+  // The most output one connection has held unsent so far (encoded and not yet written, or not
+  // yet encoded): the pause at ConnectionLimits::output_backlog_bytes at work. For tests.
+  size_t peak_unsent_bytes() const;
   // The device links of every connection: C2D wake-ups, methods, desired patches. Thread-safe.
   DeviceLinks& device_links();
   // Closes every connection with amqp:connection:forced. Thread-safe.

@@ -141,7 +141,7 @@ class FeedbackSender final : public LinkNode {
 
  private:
   void Poll() {
-    if (!alive_ || busy_ || in_flight_ || !sender_.active() || sender_.credit() <= 0) return;
+    if (!alive_ || busy_ || in_flight_ || !sender_.active() || SendCredit(sender_) == 0) return;
     HubParts& hub = ctx_.hub();
     auto post = ctx_.Poster();
     std::weak_ptr<int> alive = alive_;
@@ -163,7 +163,7 @@ class FeedbackSender final : public LinkNode {
   void Send(Result<hub::C2dQueues::FeedbackBatch> batch) {
     if (!batch.has_value() || batch->records.empty() || batch->rows.empty()) return Later();
     std::optional<uint64_t> last = hub::C2dQueues::FeedbackNumber(batch->rows.back());
-    if (!last || !sender_.active() || sender_.credit() <= 0) return Later();
+    if (!last || !sender_.active() || SendCredit(sender_) == 0) return Later();
     nlohmann::json records = nlohmann::json::array();
     for (const hub::C2dFeedback& f : batch->records) records.push_back(f.ToJson());
     std::string body = records.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
