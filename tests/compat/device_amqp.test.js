@@ -305,3 +305,67 @@ describe('one connection per device across MQTT and AMQP', () => {
     await again.close().catch(() => {});
   });
 });
+
+// Issue 15: while the hub's customer key is disabled, both IoT SDKs over AMQP are refused (the
+// open device client's telemetry, the open service client's send, fresh connections of both),
+// and the same client objects work again by themselves once the key is enabled. One disabled
+// window for both (the wait for the key's state is the slow part).
+describe('AMQP while the customer key is disabled', () => {
+  const { stack, registry, open } = h.useRunningStack();
+  const { Client: ServiceClient, Amqp: ServiceAmqp } = require('azure-iothub');
+  const { encryption } = require('./lib/device.js');
+
+  it('the device and the service client are refused, and served again by themselves once it is enabled', { timeout: 120_000 }, async () => {
+    const started = Date.now();
+    const id = h.uniqueId('cmk-amqp');
+    const d = (await registry.create({ deviceId: id })).responseBody;
+    const device = await open(d, Amqp);
+    device.on('error', () => {});
+    await device.sendEvent(new Message('before'));
+    const service = ServiceClient.fromConnectionString(stack.service_connection_string, ServiceAmqp);
+    await service.open();
+    await service.send(id, new Message('c2d before'));
+    const fresh = [];
+    const vault = s.stackVault(stack);
+    const keys = s.keyClient(vault.url, vault.token, vault.caFile);
+    const version = (await keys.getKey(stack.key_name)).properties.version;
+    await keys.updateKeyProperties(stack.key_name, version, { enabled: false });
+    const disabledAt = Date.now();
+    try {
+      await h.waitFor(async () => (await encryption(stack)).state === 'Inaccessible', 30_000, 'Inaccessible');
+      console.log(`Inaccessible ${Date.now() - disabledAt} ms after the key was disabled`);
+      const telemetry = await device.sendEvent(new Message('while disabled')).then(() => null, (e) => e);
+      assert.ok(telemetry, 'telemetry refused');
+      console.log(`device telemetry: ${telemetry.constructor.name}: ${telemetry.message}`);
+      const c2d = await service.send(id, new Message('c2d while disabled')).then(() => null, (e) => e);
+      assert.ok(c2d, 'C2D send refused');
+      console.log(`service send: ${c2d.constructor.name}: ${c2d.message}`);
+
+      const freshDevice = Client.fromConnectionString(
+        h.connectionString(stack, id, d.authentication.symmetricKey.primaryKey), Amqp);
+      freshDevice.setRetryPolicy(new NoRetry());
+      freshDevice.on('error', () => {});
+      fresh.push(freshDevice);
+      const deviceOpen = await freshDevice.open().then(() => null, (e) => e);
+      assert.ok(deviceOpen, 'a fresh device connection refused');
+      console.log(`fresh device open: ${deviceOpen.constructor.name}: ${deviceOpen.message}`);
+      const freshService = ServiceClient.fromConnectionString(stack.service_connection_string, ServiceAmqp);
+      fresh.push(freshService);
+      const serviceOpen = await freshService.open().then(() => null, (e) => e);
+      assert.ok(serviceOpen, 'a fresh service connection refused');
+      console.log(`fresh service open: ${serviceOpen.constructor.name}: ${serviceOpen.message}`);
+    } finally {
+      await keys.updateKeyProperties(stack.key_name, version, { enabled: true });
+    }
+    const enabledAt = Date.now();
+    await h.waitFor(async () => (await encryption(stack)).state !== 'Inaccessible', 30_000, 'accessible again');
+    console.log(`accessible ${Date.now() - enabledAt} ms after the key was enabled`);
+    // The same objects, no new client: each reconnects on its next call.
+    await h.waitFor(() => device.sendEvent(new Message('after')).then(() => true, () => false), 30_000,
+      'the device sends again');
+    await h.waitFor(() => service.send(id, new Message('c2d after')).then(() => true, () => false), 30_000,
+      'the service client sends again');
+    await Promise.all([service.close(), ...fresh.map((c) => c.close())].map((p) => p.catch(() => {})));
+    console.log(`the disabled-key test took ${Date.now() - started} ms`);
+  });
+});
