@@ -85,10 +85,22 @@ class Presence {
   hub::TwinId id_;
 };
 
+// The generation id of `id`'s identity, "" if it cannot be read now.
+std::string GenerationOf(HubParts& hub, const hub::TwinId& id) {
+  if (id.module_id) {
+    Result<hub::ModuleIdentity> m = hub.registry.GetModule(id.device_id, *id.module_id);
+    return m.has_value() ? m->generation_id : "";
+  }
+  Result<hub::DeviceIdentity> d = hub.registry.Get(id.device_id);
+  return d.has_value() ? d->generation_id : "";
+}
+
 // May this connection use `id`'s links? A claim for exactly that identity (or a DeviceConnect
-// policy claim covering it), guarded from now on; else the TLS client certificate.
+// policy claim covering it), guarded from now on; else the TLS client certificate. `who`, if
+// given, learns how it authenticated (auth type and generation id).
 std::optional<LinkError> AuthorizeDevice(LinkContext& ctx, const LinkRequest& request,
-                                         const hub::TwinId& id, Presence& presence) {
+                                         const hub::TwinId& id, Presence& presence,
+                                         hub::AuthenticatedDevice* who = nullptr) {
   HubParts& hub = ctx.hub();
   ClaimNeed need{PathOf(id), hub::kDeviceConnect};
   const Claim* claim = ctx.claims().Find(need, hub.clock.NowSeconds());
@@ -96,6 +108,10 @@ std::optional<LinkError> AuthorizeDevice(LinkContext& ctx, const LinkRequest& re
       (!claim->device_id || (*claim->device_id == id.device_id && claim->module_id == id.module_id))) {
     ctx.GuardLink(request.link, std::move(need));
     presence.Take(ctx, id);
+    if (who != nullptr) {
+      who->auth_type = "sas";
+      who->generation_id = GenerationOf(hub, id);
+    }
     return std::nullopt;
   }
   hub::DeviceCredentials credentials;
@@ -104,9 +120,10 @@ std::optional<LinkError> AuthorizeDevice(LinkContext& ctx, const LinkRequest& re
     std::string username = hub.host_names.front() + "/" + client_id + "/?api-version=2021-04-12";
     credentials.client_id = client_id;
     credentials.username = username;
-    Result<hub::AuthenticatedDevice> who = hub.devices.AuthenticateMqtt(credentials);
-    if (who.has_value()) {
+    Result<hub::AuthenticatedDevice> proven = hub.devices.AuthenticateMqtt(credentials);
+    if (proven.has_value()) {
       presence.Take(ctx, id);
+      if (who != nullptr) *who = std::move(*proven);
       return std::nullopt;
     }
   }
@@ -144,7 +161,7 @@ class TelemetryReceiver final : public LinkNode {
   TelemetryReceiver(LinkContext& ctx, DeviceAddress address) : ctx_(ctx), address_(std::move(address)) {}
 
   std::optional<LinkError> OnAttach(const LinkRequest& request) override {
-    return AuthorizeDevice(ctx_, request, IdOf(address_), presence_);
+    return AuthorizeDevice(ctx_, request, IdOf(address_), presence_, &who_);
   }
 
   void OnMessage(proton::delivery& d, proton::message& m) override {
@@ -161,6 +178,8 @@ class TelemetryReceiver final : public LinkNode {
     }
     message->device_id = address_.device_id;
     message->module_id = address_.module_id;
+    message->auth_type = who_.auth_type;
+    message->auth_generation_id = who_.generation_id;
     message->enqueued_ms = hub.clock.NowMillis();
     uint64_t n = pending_.Add(d);
     auto post = ctx_.Poster();
@@ -177,6 +196,7 @@ class TelemetryReceiver final : public LinkNode {
   LinkContext& ctx_;
   DeviceAddress address_;
   Presence presence_;
+  hub::AuthenticatedDevice who_;  // how the link was authorized
   Pending pending_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

@@ -12,6 +12,8 @@
 #include <proton/symbol.hpp>
 #include <proton/timestamp.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <memory>
 
@@ -389,8 +391,16 @@ proton::message EventMessage(const hub::StoredMessage& stored) {
   a.put(proton::annotation_key("x-opt-enqueued-time"), proton::timestamp(msg.enqueued_ms));
   a.put(proton::annotation_key("iothub-connection-device-id"), msg.device_id);
   if (msg.module_id) a.put(proton::annotation_key("iothub-connection-module-id"), *msg.module_id);
+  // As IoT Hub writes it; records from before the hub kept the type say "sas".
+  nlohmann::ordered_json auth_method = {{"scope", "device"},
+                                {"type", msg.auth_type.value_or("sas")},
+                                {"issuer", "iothub"},
+                                {"acceptingIpFilterRule", nullptr}};
   a.put(proton::annotation_key("iothub-connection-auth-method"),
-        std::string(R"({"scope":"device","type":"sas","issuer":"iothub","acceptingIpFilterRule":null})"));
+        auth_method.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (msg.auth_generation_id && !msg.auth_generation_id->empty()) {
+    a.put(proton::annotation_key("iothub-connection-auth-generation-id"), *msg.auth_generation_id);
+  }
   a.put(proton::annotation_key("iothub-enqueuedtime"), proton::timestamp(msg.enqueued_ms));
   a.put(proton::annotation_key("iothub-message-source"), std::string("Telemetry"));
   if (s.interface_id) a.put(proton::annotation_key("iothub-interface-id"), *s.interface_id);

@@ -69,8 +69,9 @@ Result<DeviceAuthenticator::IdentityCredentials> DeviceAuthenticator::LoadIdenti
   }
   if (device->status != DeviceStatus::kEnabled) return NotAuthorized();
   if (!module_id) {
-    return IdentityCredentials{device->auth_type, device->primary_key, device->secondary_key,
-                               device->primary_thumbprint, device->secondary_thumbprint};
+    return IdentityCredentials{device->auth_type,          device->primary_key,
+                               device->secondary_key,      device->primary_thumbprint,
+                               device->secondary_thumbprint, device->generation_id};
   }
   // A module opens with its own credentials only: never the device's.
   Result<ModuleIdentity> module = registry_.GetModule(std::string(device_id), std::string(*module_id));
@@ -78,8 +79,9 @@ Result<DeviceAuthenticator::IdentityCredentials> DeviceAuthenticator::LoadIdenti
     if (module.error().code() == StatusCode::kNotFound) return NotAuthorized();
     return module.error();
   }
-  return IdentityCredentials{module->auth_type, module->primary_key, module->secondary_key,
-                             module->primary_thumbprint, module->secondary_thumbprint};
+  return IdentityCredentials{module->auth_type,          module->primary_key,
+                             module->secondary_key,      module->primary_thumbprint,
+                             module->secondary_thumbprint, module->generation_id};
 }
 
 Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const DeviceCredentials& c,
@@ -97,7 +99,10 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const D
     match = match || same(*t, c.certificate_sha1) || same(*t, c.certificate_sha256);
   }
   if (!match || c.certificate_not_after < clock_.NowSeconds()) return NotAuthorized();
-  return AuthenticatedDevice{user.device_id, user.module_id, c.certificate_not_after};
+  AuthenticatedDevice who{user.device_id, user.module_id, c.certificate_not_after};
+  who.auth_type = "x509Certificate";
+  who.generation_id = id.generation_id;
+  return who;
 }
 
 Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCredentials& c) {
@@ -134,7 +139,9 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateToken(
   }
   std::optional<std::string> module;
   if (module_id) module = std::string(*module_id);
-  return AuthenticatedDevice{std::string(device_id), module, token->expiry};
+  AuthenticatedDevice who{std::string(device_id), module, token->expiry};
+  who.generation_id = id.generation_id;
+  return who;
 }
 
 // A shared access policy's token (a protocol gateway's): DeviceConnect, an sr that covers the
@@ -152,10 +159,12 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticatePolicyToken(
     }
     return policy.error();
   }
-  COFFRE_RETURN_IF_ERROR(LoadIdentity(device_id, module_id).status());
+  COFFRE_ASSIGN_OR_RETURN(IdentityCredentials id, LoadIdentity(device_id, module_id));
   std::optional<std::string> module;
   if (module_id) module = std::string(*module_id);
-  return AuthenticatedDevice{std::string(device_id), module, expiry};
+  AuthenticatedDevice who{std::string(device_id), module, expiry};
+  who.generation_id = id.generation_id;
+  return who;
 }
 
 }  // namespace coffre::hub

@@ -44,6 +44,11 @@ struct AuthenticatedDevice {
   std::string device_id;
   std::optional<std::string> module_id;
   int64_t expires_at = 0;  // seconds since the epoch: close the session then
+  // How it proved itself, as IoT Hub names it in iothub-connection-auth-method ("sas" for a
+  // token, its own or a policy's; "x509Certificate" for a client certificate), and the
+  // identity's generation id (iothub-connection-auth-generation-id).
+  std::string auth_type = "sas";
+  std::string generation_id = std::string();
 };
 
 // The parts of an IoT Hub MQTT user name "{host}/{device}[/{module}]/?{query}".
@@ -92,6 +97,7 @@ class DeviceAuthenticator {
   struct IdentityCredentials {
     AuthType auth_type = AuthType::kSas;
     std::string primary_key, secondary_key, primary_thumbprint, secondary_thumbprint;
+    std::string generation_id;
   };
   Result<IdentityCredentials> LoadIdentity(std::string_view device_id,
                                            std::optional<std::string_view> module_id);

@@ -7,6 +7,9 @@ namespace coffre::hub {
 namespace {
 
 constexpr uint8_t kVersion = 1;
+// Tags after the system properties' (1-10): the connection's authentication.
+constexpr uint8_t kAuthTypeTag = 11;
+constexpr uint8_t kAuthGenerationTag = 12;
 
 // The system properties in a fixed order: tag i+1 names property i.
 std::array<std::optional<std::string>*, 10> Slots(SystemProperties& s) {
@@ -69,13 +72,20 @@ void EncodeTelemetryRecord(const TelemetryMessage& m, int64_t enqueued_ms, Bytes
   if (m.module_id) PutString(out, *m.module_id);
   SystemProperties system = m.properties.system;
   auto slots = Slots(system);
+  const std::optional<std::string>* auth[] = {&m.auth_type, &m.auth_generation_id};
   uint8_t present = 0;
   for (auto* slot : slots) present += slot->has_value() ? 1 : 0;
+  for (auto* slot : auth) present += slot->has_value() ? 1 : 0;
   out.push_back(std::byte(present));
   for (size_t i = 0; i < slots.size(); ++i) {
     if (!slots[i]->has_value()) continue;
     out.push_back(std::byte(i + 1));
     PutString(out, **slots[i]);
+  }
+  for (size_t i = 0; i < 2; ++i) {  // tags 11 and 12, after the system properties
+    if (!auth[i]->has_value()) continue;
+    out.push_back(std::byte(kAuthTypeTag + i));
+    PutString(out, **auth[i]);
   }
   std::byte count[4];
   PutU32(count, static_cast<uint32_t>(m.properties.application.size()));
@@ -104,8 +114,12 @@ Result<TelemetryMessage> DecodeTelemetryRecord(ByteSpan record) {
   COFFRE_ASSIGN_OR_RETURN(uint8_t present, c.U8());
   for (uint8_t k = 0; k < present; ++k) {
     COFFRE_ASSIGN_OR_RETURN(uint8_t tag, c.U8());
-    if (tag == 0 || tag > slots.size() || slots[tag - 1]->has_value()) return Cursor::Bad();
-    COFFRE_ASSIGN_OR_RETURN(*slots[tag - 1], c.String());
+    std::optional<std::string>* slot = nullptr;
+    if (tag >= 1 && tag <= slots.size()) slot = slots[tag - 1];
+    if (tag == kAuthTypeTag) slot = &m.auth_type;
+    if (tag == kAuthGenerationTag) slot = &m.auth_generation_id;
+    if (slot == nullptr || slot->has_value()) return Cursor::Bad();
+    COFFRE_ASSIGN_OR_RETURN(*slot, c.String());
   }
   COFFRE_ASSIGN_OR_RETURN(uint32_t count, c.U32());
   if (count > 100000) return Cursor::Bad();

@@ -18,6 +18,12 @@ struct TelemetryMessage {
   int64_t enqueued_ms = 0;
   MessageProperties properties;
   Bytes body;
+  // How the sending connection authenticated, as IoT Hub reports it to Event Hubs readers: the
+  // type of iothub-connection-auth-method ("sas", "x509Certificate") and the identity's
+  // generation id (iothub-connection-auth-generation-id). Absent in records written before
+  // they were kept.
+  std::optional<std::string> auth_type;
+  std::optional<std::string> auth_generation_id;
 };
 
 // Appends the encoded form to `out`, with the enqueued time the store assigned (the message's

@@ -138,6 +138,8 @@ std::optional<HttpResponse> DeviceApi::Submit(const HttpRequest& request,
   for (hub::TelemetryMessage& message : messages) {
     message.device_id = device->device_id;
     message.module_id = device->module_id;
+    message.auth_type = device->auth_type;
+    message.auth_generation_id = device->generation_id;
     message.enqueued_ms = now;
     Status submitted = ingest_.Submit(std::move(message), [respond, left](const Status& s) {
       if (!s.ok()) return respond.Send(ServiceApi::Error(503, "ServiceUnavailable", s.message()));

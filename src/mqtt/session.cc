@@ -140,6 +140,8 @@ void Session::HandlePublish(const Publish& p, Output& out) {
   hub::TelemetryMessage message;
   message.device_id = device_.device_id;
   message.module_id = device_.module_id;
+  message.auth_type = device_.auth_type;
+  message.auth_generation_id = device_.generation_id;
   message.enqueued_ms = host_.NowMs();
   message.properties = std::move(*properties);
   message.body.assign(p.payload.begin(), p.payload.end());

@@ -218,6 +218,19 @@ describe('a module over AMQP', () => {
   });
 });
 
+// Registers `id` as an X.509 (selfSigned) device with a new certificate made in `dir`, and opens
+// an Amqp client that presents it.
+async function x509Client(stack, registry, dir, id) {
+  const cert = h.selfSignedCertificate(dir, id);
+  await registry.create({ deviceId: id,
+    authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: cert.thumbprint } } });
+  const client = Client.fromConnectionString(`HostName=${stack.hub_host};DeviceId=${id};x509=true`, Amqp);
+  client.setOptions({ cert: cert.cert, key: cert.key });
+  client.setRetryPolicy(new NoRetry());
+  await client.open();
+  return client;
+}
+
 describe('X.509 devices over AMQP (TLS client certificate, no $cbs)', () => {
   const { stack, registry } = h.useRunningStack();
   const os = require('node:os');
@@ -228,13 +241,7 @@ describe('X.509 devices over AMQP (TLS client certificate, no $cbs)', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-amqp-x509-'));
     try {
       const id = h.uniqueId('x509-amqp');
-      const cert = h.selfSignedCertificate(tmp, id);
-      await registry.create({ deviceId: id,
-        authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: cert.thumbprint } } });
-      const client = Client.fromConnectionString(`HostName=${stack.hub_host};DeviceId=${id};x509=true`, Amqp);
-      client.setOptions({ cert: cert.cert, key: cert.key });
-      client.setRetryPolicy(new NoRetry());
-      await client.open();
+      const client = await x509Client(stack, registry, tmp, id);
       try {
         await client.sendEvent(new Message('from a certificate'));
         const twin = await client.getTwin();
@@ -255,6 +262,76 @@ describe('X.509 devices over AMQP (TLS client certificate, no $cbs)', () => {
       await wrong.close().catch(() => {});
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+// iothub-connection-auth-method and -auth-generation-id on events read through the Event Hubs
+// endpoint (@azure/event-hubs), as IoT Hub sets them: the device's way in (a certificate over
+// AMQP; SAS over AMQP, MQTT and HTTPS) and its identity's generationId.
+describe('authentication annotations through the Event Hubs endpoint', () => {
+  const { stack, registry, open } = h.useRunningStack();
+  const os = require('node:os');
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const { EventHubConsumerClient, earliestEventPosition } = require('@azure/event-hubs');
+
+  it('an X.509 device reads as x509Certificate, SAS devices as sas, each with its generationId', TEST, async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-amqp-auth-'));
+    const expected = new Map();  // device id -> auth type
+    try {
+      const x509 = h.uniqueId('auth-x509');
+      const certClient = await x509Client(stack, registry, tmp, x509);
+      await certClient.sendEvent(new Message('x509 over amqp'));
+      await certClient.close();
+      expected.set(x509, 'x509Certificate');
+
+      for (const [name, Transport] of [['amqp', Amqp], ['mqtt', Mqtt]]) {
+        const id = h.uniqueId(`auth-sas-${name}`);
+        const d = (await registry.create({ deviceId: id })).responseBody;
+        const client = await open(d, Transport);
+        await client.sendEvent(new Message(`sas over ${name}`));
+        expected.set(id, 'sas');
+      }
+      const https = h.uniqueId('auth-sas-https');
+      const d = (await registry.create({ deviceId: https })).responseBody;
+      const token = deviceToken(stack.hub_host, https, d.authentication.symmetricKey.primaryKey,
+        Math.floor(Date.now() / 1000) + 600);
+      const posted = await s.rawRequest({ url: `https://localhost:${stack.https_port ?? 443}`, method: 'POST',
+        path: `/devices/${https}/messages/events?${h.API}`, caFile: stack.ca_file, body: 'sas over https',
+        headers: { authorization: token } });
+      assert.equal(posted.status, 204, posted.text);
+      expected.set(https, 'sas');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    const generations = new Map();
+    for (const id of expected.keys()) generations.set(id, (await registry.get(id)).responseBody.generationId);
+
+    const consumer = new EventHubConsumerClient('$Default', stack.eventhub_connection_string,
+      { retryOptions: { maxRetries: 0, timeoutInMs: 15_000 } });
+    const seen = new Map();
+    const sub = consumer.subscribe({
+      processEvents: async (events) => {
+        for (const e of events) {
+          const id = e.systemProperties['iothub-connection-device-id'];
+          if (expected.has(id)) seen.set(id, e.systemProperties);
+        }
+      },
+      processError: async () => {},
+    }, { startPosition: earliestEventPosition, maxBatchSize: 500, maxWaitTimeInSeconds: 1 });
+    try {
+      await h.waitFor(() => seen.size === expected.size, 30_000, 'the four devices\' events');
+    } finally {
+      await sub.close();
+      await consumer.close();
+    }
+    for (const [id, type] of expected) {
+      const sp = seen.get(id);
+      assert.deepEqual(JSON.parse(sp['iothub-connection-auth-method']),
+        { scope: 'device', type, issuer: 'iothub', acceptingIpFilterRule: null }, id);
+      assert.ok(generations.get(id), `${id} has a generationId`);
+      assert.equal(sp['iothub-connection-auth-generation-id'], generations.get(id), id);
     }
   });
 });

@@ -53,6 +53,44 @@ TEST(TelemetryRecordTest, RoundTripsEveryFieldAndRefusesGarbage) {
   EXPECT_THAT(DecodeTelemetryRecord(extra).status(), StatusIs(StatusCode::kDataLoss));
 }
 
+// The connection's authentication rides in tags 11 and 12 after the system properties; a record
+// written before they were kept (hand-built here as the first encoder wrote it) still reads.
+TEST(TelemetryRecordTest, KeepsTheAuthTypeAndGenerationAndReadsOlderRecords) {
+  TelemetryMessage m = Message("dev-01", 3);
+  m.auth_type = "x509Certificate";
+  m.auth_generation_id = "638912345678901234";
+  Bytes rec;
+  EncodeTelemetryRecord(m, m.enqueued_ms, rec);
+  COFFRE_ASSERT_OK_AND_ASSIGN(TelemetryMessage back, DecodeTelemetryRecord(rec));
+  EXPECT_EQ(back.auth_type, "x509Certificate");
+  EXPECT_EQ(back.auth_generation_id, "638912345678901234");
+  EXPECT_EQ(back.properties.system.message_id, m.properties.system.message_id);
+  EXPECT_EQ(back.body, m.body);
+
+  auto str = [](Bytes& out, std::string_view v) {
+    for (int shift : {24, 16, 8, 0}) out.push_back(std::byte((v.size() >> shift) & 0xff));
+    for (char c : v) out.push_back(std::byte(c));
+  };
+  Bytes old = {std::byte{1}};
+  for (int i = 0; i < 8; ++i) old.push_back(std::byte{0});
+  str(old, "dev-01");
+  old.push_back(std::byte{0});  // no module
+  old.push_back(std::byte{1});  // one system property: content-type
+  old.push_back(std::byte{5});
+  str(old, "text/plain");
+  for (int i = 0; i < 4; ++i) old.push_back(std::byte{0});  // no application properties
+  str(old, "hi");
+  COFFRE_ASSERT_OK_AND_ASSIGN(TelemetryMessage older, DecodeTelemetryRecord(old));
+  EXPECT_EQ(older.device_id, "dev-01");
+  EXPECT_EQ(older.properties.system.content_type, "text/plain");
+  EXPECT_FALSE(older.auth_type.has_value());
+  EXPECT_FALSE(older.auth_generation_id.has_value());
+
+  Bytes unknown = old;  // tag 13: not a field
+  unknown[1 + 8 + 4 + 6 + 1 + 1] = std::byte{13};
+  EXPECT_THAT(DecodeTelemetryRecord(unknown).status(), StatusIs(StatusCode::kDataLoss));
+}
+
 class TelemetryStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
