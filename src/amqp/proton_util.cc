@@ -34,9 +34,16 @@ pn_delivery_t* RawDelivery(const proton::delivery& delivery) {
   return DeliveryHandle(delivery).pn_object();
 }
 
+uint32_t AvailableCredit(int credit, int queued) {
+  if (queued < 0) return 0;
+  uint32_t grant = static_cast<uint32_t>(credit) + static_cast<uint32_t>(queued);
+  int64_t left = static_cast<int64_t>(grant) - queued;
+  return left > 0 ? static_cast<uint32_t>(left) : 0;
+}
+
 uint32_t SendCredit(const proton::sender& sender) {
   pn_link_t* raw = RawLink(sender);
-  return raw == nullptr ? 0 : static_cast<uint32_t>(pn_link_credit(raw));
+  return raw == nullptr ? 0 : AvailableCredit(pn_link_credit(raw), pn_link_queued(raw));
 }
 
 void Reject(proton::delivery& d, const std::string& condition, const std::string& description) {

@@ -26,11 +26,17 @@ namespace coffre::amqp {
 pn_link_t* RawLink(const proton::link& link);
 pn_delivery_t* RawDelivery(const proton::delivery& delivery);
 
-// The credit a client gave a link the hub sends on. AMQP's link-credit is an unsigned 32-bit
-// count, but sender::credit() returns it as an int: a client granting more than 2^31 - 1 (many
-// grant 4,294,967,295, "all you have") would read as no credit and get nothing. The hub never
-// sends past its credit, so the count Proton keeps is never below zero.
+// The credit a client gave a link the hub sends on, less what the hub has sent on it and Proton
+// has not framed yet. AMQP's link-credit is an unsigned 32-bit count, but sender::credit() gives
+// it as an int: a client granting more than 2^31 - 1 (many grant 4,294,967,295, "all you have")
+// would read as no credit and get nothing.
 uint32_t SendCredit(const proton::sender& sender);
+// The arithmetic, from Proton's counts: `credit` (pn_link_credit: the client's remaining grant
+// less `queued`, modulo 2^32) and `queued` (pn_link_queued: sent, not yet framed). The grant is
+// credit + queued modulo 2^32; what is left is the grant less queued, none if the client lowered
+// its grant below what was already queued (Proton's credit then reads negative, as a huge one
+// would).
+uint32_t AvailableCredit(int credit, int queued);
 
 // Settles `d` as rejected with `condition` and `description`.
 void Reject(proton::delivery& d, const std::string& condition, const std::string& description);

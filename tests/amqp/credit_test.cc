@@ -45,6 +45,19 @@ int64_t Now() {
 
 constexpr const char* kTransferLimit = "amqp:link:transfer-limit-exceeded";
 
+// What the hub may still send, from Proton's counts (which wrap at 2^32).
+TEST(AvailableCreditTest, AllTheCreditThereIsAndALoweredGrant) {
+  EXPECT_EQ(AvailableCredit(100, 0), 100u);
+  EXPECT_EQ(AvailableCredit(60, 40), 60u);  // a grant of 100, 40 sent and not framed
+  EXPECT_EQ(AvailableCredit(0, 100), 0u);
+  // 4,294,967,295 granted: Proton's int reads -1; then 5 sent, not framed yet.
+  EXPECT_EQ(AvailableCredit(-1, 0), 4'294'967'295u);
+  EXPECT_EQ(AvailableCredit(-6, 5), 4'294'967'290u);
+  // 100 granted and sent, then the client lowers its grant to 10: Proton's credit reads -90.
+  EXPECT_EQ(AvailableCredit(-90, 100), 0u);
+  EXPECT_EQ(AvailableCredit(-1, 1), 0u);  // a grant of 0 with one queued
+}
+
 class AmqpCreditTest : public ::testing::Test {
  protected:
   void SetUp() override {
