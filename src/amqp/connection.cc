@@ -196,11 +196,12 @@ void Connection::Read() {
 // so a client that keeps to its credit is never caught. The link is detached with
 // amqp:link:transfer-limit-exceeded (2.8.15) and its pending messages are dropped unsettled.
 // Transfers that still arrive on a link the hub has detached (for this or any reason) are
-// counted: a client that sends more than kDetachedTransfers windows there ignores the detach, and
-// its connection is closed, so that nothing it sends is buffered without bound.
+// counted: a client holds at most one window of credit when the hub detaches, so one that sends
+// more than kDetachedTransfers windows there ignores the detach, and its connection is closed
+// (each such transfer leaves a small unsettled delivery in Proton until the link is gone).
 void Connection::CheckTransferLimits() {
   if (shut_ || closing_ || !opened_) return;
-  constexpr uint64_t kDetachedTransfers = 10;
+  constexpr uint64_t kDetachedTransfers = 3;
   pn_connection_t* c = pn_transport_connection(TransportHandle::Of(driver_.transport()));
   for (pn_link_t* l = c ? pn_link_head(c, 0) : nullptr; l != nullptr; l = pn_link_next(l, 0)) {
     if (!pn_link_is_receiver(l)) continue;

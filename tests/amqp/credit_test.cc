@@ -211,7 +211,7 @@ TEST_F(AmqpCreditTest, AClientThatGoesOnSendingOnTheDetachedLinkIsClosed) {
   for (; id < 300; ++id) burst += TransferFrame(channel, 0, id, payload);
   abuser->WriteRaw(burst);
   ASSERT_TRUE(abuser->Until([&] { return AmqpTestClient::RemoteClosed(l); }));
-  // It does not answer the detach and goes on: at most ten windows more, then the connection.
+  // It does not answer the detach and goes on: at most three windows more, then the connection.
   for (int round = 0; round < 20 && abuser->alive(); ++round) {
     burst.clear();
     for (uint32_t end = id + 200; id < end; ++id) burst += TransferFrame(channel, 0, id, payload);
