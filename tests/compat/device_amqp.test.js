@@ -219,12 +219,12 @@ describe('a module over AMQP', () => {
 });
 
 // Registers `id` as an X.509 (selfSigned) device with a new certificate made in `dir`, and opens
-// an Amqp client that presents it.
-async function x509Client(stack, registry, dir, id) {
+// a client (Amqp unless said) that presents it.
+async function x509Client(stack, registry, dir, id, Transport = Amqp) {
   const cert = h.selfSignedCertificate(dir, id);
   await registry.create({ deviceId: id,
     authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: cert.thumbprint } } });
-  const client = Client.fromConnectionString(`HostName=${stack.hub_host};DeviceId=${id};x509=true`, Amqp);
+  const client = Client.fromConnectionString(`HostName=${stack.hub_host};DeviceId=${id};x509=true`, Transport);
   client.setOptions({ cert: cert.cert, key: cert.key });
   client.setRetryPolicy(new NoRetry());
   await client.open();
@@ -268,7 +268,7 @@ describe('X.509 devices over AMQP (TLS client certificate, no $cbs)', () => {
 
 // iothub-connection-auth-method and -auth-generation-id on events read through the Event Hubs
 // endpoint (@azure/event-hubs), as IoT Hub sets them: the device's way in (a certificate over
-// AMQP; SAS over AMQP, MQTT and HTTPS) and its identity's generationId.
+// AMQP and MQTT; SAS over AMQP, MQTT and HTTPS) and its identity's generationId.
 describe('authentication annotations through the Event Hubs endpoint', () => {
   const { stack, registry, open } = h.useRunningStack();
   const os = require('node:os');
@@ -280,11 +280,13 @@ describe('authentication annotations through the Event Hubs endpoint', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-amqp-auth-'));
     const expected = new Map();  // device id -> auth type
     try {
-      const x509 = h.uniqueId('auth-x509');
-      const certClient = await x509Client(stack, registry, tmp, x509);
-      await certClient.sendEvent(new Message('x509 over amqp'));
-      await certClient.close();
-      expected.set(x509, 'x509Certificate');
+      for (const [name, Transport] of [['amqp', Amqp], ['mqtt', Mqtt]]) {
+        const x509 = h.uniqueId(`auth-x509-${name}`);
+        const certClient = await x509Client(stack, registry, tmp, x509, Transport);
+        await certClient.sendEvent(new Message(`x509 over ${name}`));
+        await certClient.close();
+        expected.set(x509, 'x509Certificate');
+      }
 
       for (const [name, Transport] of [['amqp', Amqp], ['mqtt', Mqtt]]) {
         const id = h.uniqueId(`auth-sas-${name}`);
@@ -321,7 +323,7 @@ describe('authentication annotations through the Event Hubs endpoint', () => {
       processError: async () => {},
     }, { startPosition: earliestEventPosition, maxBatchSize: 500, maxWaitTimeInSeconds: 1 });
     try {
-      await h.waitFor(() => seen.size === expected.size, 30_000, 'the four devices\' events');
+      await h.waitFor(() => seen.size === expected.size, 30_000, 'the devices\' events');
     } finally {
       await sub.close();
       await consumer.close();
