@@ -389,6 +389,13 @@ describe('one connection per device across MQTT and AMQP', () => {
 // open device client's telemetry, the open service client's send, fresh connections of both),
 // and the same client objects work again by themselves once the key is enabled. One disabled
 // window for both (the wait for the key's state is the slow part).
+// The AMQP error condition an IoT SDK error carries (azure-iot-amqp-base keeps the frame's error
+// as `amqpError`: a described list whose first value is the condition), or undefined.
+function conditionOf(err) {
+  const e = err?.amqpError;
+  return e?.condition ?? e?.value?.[0]?.value;
+}
+
 describe('AMQP while the customer key is disabled', () => {
   const { stack, registry, open } = h.useRunningStack();
   const { Client: ServiceClient, Amqp: ServiceAmqp } = require('azure-iothub');
@@ -415,10 +422,12 @@ describe('AMQP while the customer key is disabled', () => {
       console.log(`Inaccessible ${Date.now() - disabledAt} ms after the key was disabled`);
       const telemetry = await device.sendEvent(new Message('while disabled')).then(() => null, (e) => e);
       assert.ok(telemetry, 'telemetry refused');
-      console.log(`device telemetry: ${telemetry.constructor.name}: ${telemetry.message}`);
+      console.log(`device telemetry: ${telemetry.constructor.name}: ${telemetry.message} (${conditionOf(telemetry)})`);
+      assert.equal(conditionOf(telemetry), 'amqp:connection:forced', String(telemetry));
       const c2d = await service.send(id, new Message('c2d while disabled')).then(() => null, (e) => e);
       assert.ok(c2d, 'C2D send refused');
-      console.log(`service send: ${c2d.constructor.name}: ${c2d.message}`);
+      console.log(`service send: ${c2d.constructor.name}: ${c2d.message} (${conditionOf(c2d)})`);
+      assert.equal(conditionOf(c2d), 'amqp:connection:forced', String(c2d));
 
       const freshDevice = Client.fromConnectionString(
         h.connectionString(stack, id, d.authentication.symmetricKey.primaryKey), Amqp);
@@ -427,12 +436,14 @@ describe('AMQP while the customer key is disabled', () => {
       fresh.push(freshDevice);
       const deviceOpen = await freshDevice.open().then(() => null, (e) => e);
       assert.ok(deviceOpen, 'a fresh device connection refused');
-      console.log(`fresh device open: ${deviceOpen.constructor.name}: ${deviceOpen.message}`);
+      console.log(`fresh device open: ${deviceOpen.constructor.name}: ${deviceOpen.message} (${conditionOf(deviceOpen)})`);
+      assert.equal(conditionOf(deviceOpen), 'amqp:connection:forced', String(deviceOpen));
       const freshService = ServiceClient.fromConnectionString(stack.service_connection_string, ServiceAmqp);
       fresh.push(freshService);
       const serviceOpen = await freshService.open().then(() => null, (e) => e);
       assert.ok(serviceOpen, 'a fresh service connection refused');
-      console.log(`fresh service open: ${serviceOpen.constructor.name}: ${serviceOpen.message}`);
+      console.log(`fresh service open: ${serviceOpen.constructor.name}: ${serviceOpen.message} (${conditionOf(serviceOpen)})`);
+      assert.equal(conditionOf(serviceOpen), 'amqp:connection:forced', String(serviceOpen));
     } finally {
       await keys.updateKeyProperties(stack.key_name, version, { enabled: true });
     }
