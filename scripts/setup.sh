@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Build tools, libraries, servers the tests start (mosquitto: the reference broker of the
 # benchmarks), and the fuzzing toolchain: docs/ARCHITECTURE.md.
 packages=(
-  g++ cmake ninja-build ccache pkg-config git ca-certificates openssl
+  g++ cmake ninja-build ccache pkg-config git ca-certificates openssl iproute2
   libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -4,7 +4,14 @@
 # The service SDK trusts the stack's CA through NODE_EXTRA_CA_CERTS, read at node's start, so
 # the stack comes up first. Port 443 needs root: elsewhere the test is skipped (exit 77).
 # Arguments after the test file go to `coffre up` (e.g. --hub-arg=--throttle-...).
+# Where it can (root, util-linux's unshare, iproute2's ip), it runs in a network namespace of its
+# own: a loopback of its own whose ports nobody else holds, so several of these run side by side
+# (tests/CMakeLists.txt drops their shared lock then) and none meets a stray daemon on the host.
 set -euo pipefail
+if [ -z "${COFFRE_OWN_NETNS:-}" ] && [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null &&
+   unshare --net true 2>/dev/null; then
+  exec unshare --net env COFFRE_OWN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+fi
 bin_dir=$(cd "$1" && pwd)
 test_file="$2"
 shift 2
