@@ -163,7 +163,7 @@ for (const [name, Transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
       assert.deepEqual(r.result.payload, { delay: 5, ok: true });
     });
 
-    it('refuses a wrong signature and an expired token', TEST, async () => {
+    it('refuses a wrong signature, an expired token, foreign addresses and oversize telemetry', TEST, async () => {
       const id = h.uniqueId(`bad-${name}`);
       const d = (await registry.create({ deviceId: id })).responseBody;
       const wrongKey = crypto.randomBytes(32).toString('base64');
@@ -190,6 +190,10 @@ for (const [name, Transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
       // The right key still works.
       const good = await open(d, Transport);
       await good.sendEvent(new Message('fine'));
+      // Telemetry over 256 KiB is rejected (amqp:link:message-size-exceeded), the link stays.
+      const big = await good.sendEvent(new Message(Buffer.alloc(300 * 1024, 'x'))).then(() => null, (e) => e);
+      assert.equal(big && big.constructor.name, 'MessageTooLargeError', big && big.message);
+      await good.sendEvent(new Message('still fine'));
     });
   });
 }
