@@ -27,10 +27,10 @@ if(COFFRE_FUZZ)
 endif()
 
 # Code off the hub's message path (the CLI, the vault, the key providers, the WebSocket upgrade's
-# answer, flag parsing) compiles at -O1 in Release instead of CMake's -O3: about a quarter less
-# compile time for these files (half of what a fresh clone compiles for scripts/start.sh), and
-# none of it is CPU-bound at run time. The message path (mqtt, hub, hubapi, hubservice, storage,
-# crypto, common, net) keeps -O3. docs/ARCHITECTURE.md, "Keeping the suite fast".
+# answer, flag parsing) compiles at -O1 in Release: about a quarter less compile time for these
+# files, and none of it is CPU-bound at run time. The message path (mqtt, amqp, hub, hubapi,
+# hubservice, storage, crypto, common, net) compiles at the release preset's -O2.
+# docs/ARCHITECTURE.md, "Keeping the build fast".
 set(COFFRE_COLD_FLAGS $<$<CONFIG:Release>:-O1>)
 
 # coffre_cold_code([TARGETS t...] [SOURCES f...]): those compile with COFFRE_COLD_FLAGS. SOURCES

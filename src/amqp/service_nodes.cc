@@ -148,10 +148,10 @@ class FeedbackSender final : public LinkNode {
     busy_ = true;
     bool queued = hub.work->Post([&hub, post, alive, this] {
       Result<hub::C2dQueues::FeedbackBatch> batch = hub.c2d->PeekFeedback(kFeedbackBatch);
-      post([alive, this, batch = std::move(batch)]() mutable {
+      post([alive, this, batch = std::move(batch)] {
         if (alive.expired()) return;
         busy_ = false;
-        Send(std::move(batch));
+        Send(batch);
       });
     });
     if (!queued) {
@@ -160,7 +160,7 @@ class FeedbackSender final : public LinkNode {
     }
   }
 
-  void Send(Result<hub::C2dQueues::FeedbackBatch> batch) {
+  void Send(const Result<hub::C2dQueues::FeedbackBatch>& batch) {
     if (!batch.has_value() || batch->records.empty() || batch->rows.empty()) return Later();
     std::optional<uint64_t> last = hub::C2dQueues::FeedbackNumber(batch->rows.back());
     if (!last || !sender_.active() || SendCredit(sender_) == 0) return Later();
