@@ -26,9 +26,9 @@ if(COFFRE_FUZZ)
   set(COFFRE_SANITIZER_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
 endif()
 
-# Code off the hub's message path (the CLI, the vault, the key providers, the WebSocket upgrade's
-# answer, flag parsing) compiles at -O1 in Release: about a quarter less compile time for these
-# files, and none of it is CPU-bound at run time. The message path (mqtt, amqp, hub, hubapi,
+# Code off the hub's message path (the CLI, the vault, the key providers, flag parsing) compiles
+# at -O1 in Release: about a quarter less compile time for these files, and none of it is
+# CPU-bound at run time. The message path (mqtt, amqp, hub, hubapi,
 # hubservice, storage, crypto, common, net) compiles at the release preset's -O2.
 # docs/ARCHITECTURE.md, "Keeping the build fast".
 set(COFFRE_COLD_FLAGS $<$<CONFIG:Release>:-O1>)

@@ -13,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kPrefix = "policy/";
+constexpr std::string_view kPolicyPrefix = "policy/";
 
 Status InvalidServiceSignature() {
   return Unauthenticated("The shared access signature is not valid for this hub.");
@@ -37,7 +37,7 @@ Result<std::unique_ptr<AccessPolicies>> AccessPolicies::Open(storage::KvStore& k
                                                              std::vector<std::string> host_names,
                                                              const Clock& clock) {
   std::unique_ptr<AccessPolicies> p(new AccessPolicies(kv, keys, std::move(host_names), clock));
-  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> existing, p->rows_.Rows(kPrefix, 1));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> existing, p->rows_.Rows(kPolicyPrefix, 1));
   if (!existing.empty()) return p;
   const std::pair<const char*, uint32_t> defaults[] = {
       {"iothubowner", kRegistryRead | kRegistryWrite | kServiceConnect | kDeviceConnect},
@@ -55,14 +55,14 @@ Result<std::unique_ptr<AccessPolicies>> AccessPolicies::Open(storage::KvStore& k
 }
 
 Status AccessPolicies::Store(const AccessPolicy& policy) {
-  return rows_.Store(std::string(kPrefix) + policy.name, json{{"name", policy.name},
+  return rows_.Store(std::string(kPolicyPrefix) + policy.name, json{{"name", policy.name},
                                                              {"primaryKey", policy.primary_key},
                                                              {"secondaryKey", policy.secondary_key},
                                                              {"rights", policy.rights}});
 }
 
 Result<AccessPolicy> AccessPolicies::Get(const std::string& name) {
-  Result<json> j = rows_.Load(std::string(kPrefix) + name);
+  Result<json> j = rows_.Load(std::string(kPolicyPrefix) + name);
   if (!j.has_value()) {
     if (j.error().code() == StatusCode::kNotFound) {
       return NotFound("The shared access policy '" + name + "' does not exist.");
@@ -74,10 +74,10 @@ Result<AccessPolicy> AccessPolicies::Get(const std::string& name) {
 }
 
 Result<std::vector<AccessPolicy>> AccessPolicies::List() {
-  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kPrefix));
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, rows_.Rows(kPolicyPrefix));
   std::vector<AccessPolicy> out;
   for (const auto& row : rows) {
-    COFFRE_ASSIGN_OR_RETURN(AccessPolicy p, Get(row.substr(kPrefix.size())));
+    COFFRE_ASSIGN_OR_RETURN(AccessPolicy p, Get(row.substr(kPolicyPrefix.size())));
     out.push_back(std::move(p));
   }
   return out;

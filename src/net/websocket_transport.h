@@ -1,8 +1,9 @@
 #pragma once
 // WebSocketTransport: MQTT or AMQP over WebSocket over TLS, a Transport (transport.h). Internal
-// to src/net: MakeWebSocketTransport is the way in. Its methods are compiled in two translation
-// units (transport.cc: the upgrade's answer; websocket_transport_io.cc: reads and writes), since
-// Beast's WebSocket code over TLS is the slowest code of the build to compile.
+// to src/net: MakeWebSocketTransport is the way in. Its methods are in two files
+// (websocket_transport.cc: the upgrade's answer; websocket_transport_io.cc: reads and writes);
+// the unity build compiles them in one batch with the HTTPS server, which instantiates the same
+// Beast code over TLS (the slowest code of the build to compile).
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
