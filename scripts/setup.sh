@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Coffre needs on Debian 12 and is quick when all of it is there: Debian packages
 # (apt-get), then the pinned npm packages of the compatibility tests (npm ci). Idempotent.
+#   scripts/setup.sh [packages|npm]   (no argument: both, in that order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+part="${1:-all}"
 
 # Build tools, libraries, servers the tests start (mosquitto: the reference broker of the
 # benchmarks), and the fuzzing toolchain: docs/ARCHITECTURE.md.
@@ -21,12 +23,14 @@ as_root() {
 }
 
 missing=()
+[ "$part" = npm ] && packages=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js for the compatibility tests: any installed node (>= 20) will do; else Debian's.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ "$part" = npm ] && missing=()
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
@@ -34,6 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${missing[@]}"
 fi
+
+[ "$part" = packages ] && exit 0
 
 # npm ci only when the lock file changed since the last install.
 compat=tests/compat
