@@ -124,9 +124,7 @@ void Connection::CloseWith(const std::string& condition, const std::string& desc
     pn_connection_t* raw = pn_transport_connection(TransportHandle::Of(driver_.transport()));
     for (pn_session_t* s = raw ? pn_session_head(raw, PN_LOCAL_ACTIVE) : nullptr; s != nullptr;
          s = pn_session_next(s, PN_LOCAL_ACTIVE)) {
-      pn_condition_t* cond = pn_session_condition(s);
-      pn_condition_set_name(cond, condition.c_str());
-      pn_condition_set_description(cond, description.c_str());
+      SetCondition(pn_session_condition(s), condition, description);
       pn_session_close(s);
     }
     c.close(proton::error_condition(condition, description));
@@ -172,12 +170,10 @@ void Connection::Read() {
       // As Proton answers a malformed frame: the transport's error goes out in the close, and
       // nothing more is read.
       self->Guarded([&] {
-        pn_condition_t* cond = pn_transport_condition(TransportHandle::Of(self->driver_.transport()));
-        pn_condition_set_name(cond, "amqp:connection:framing-error");
-        pn_condition_set_description(
-            cond, ("frame of " + std::to_string(size) + " bytes is over the limit of " +
-                   std::to_string(self->shared_.limits.max_frame_bytes))
-                      .c_str());
+        SetCondition(pn_transport_condition(TransportHandle::Of(self->driver_.transport())),
+                     "amqp:connection:framing-error",
+                     "frame of " + std::to_string(size) + " bytes is over the limit of " +
+                         std::to_string(self->shared_.limits.max_frame_bytes));
         self->driver_.read_close();
       });
       return self->Pump();
@@ -222,11 +218,8 @@ void Connection::CheckTransferLimits() {
       continue;
     }
     if (pn_link_remote_credit(l) >= 0) continue;
-    pn_condition_t* cond = pn_link_condition(l);
-    pn_condition_set_name(cond, "amqp:link:transfer-limit-exceeded");
-    pn_condition_set_description(cond,
-                                 "The client sent more messages than the link credit it was given.");
-    pn_link_close(l);
+    CloseLink(l, "amqp:link:transfer-limit-exceeded",
+              "The client sent more messages than the link credit it was given.");
     // What arrived past the credit in this read counts as sent on the detached link.
     after_detach_[l] = static_cast<uint64_t>(-static_cast<int64_t>(pn_link_remote_credit(l)));
     Detach(l);

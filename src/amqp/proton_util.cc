@@ -49,23 +49,29 @@ uint32_t SendCredit(const proton::sender& sender) {
 void Reject(proton::delivery& d, const std::string& condition, const std::string& description) {
   pn_delivery_t* raw = RawDelivery(d);
   if (raw == nullptr || pn_delivery_settled(raw)) return;
-  pn_condition_t* c = pn_disposition_condition(pn_delivery_local(raw));
-  pn_condition_set_name(c, condition.c_str());
-  pn_condition_set_description(c, description.c_str());
+  SetCondition(pn_disposition_condition(pn_delivery_local(raw)), condition, description);
   pn_delivery_update(raw, PN_REJECTED);
   pn_delivery_settle(raw);
+}
+
+void SetCondition(pn_condition_t* c, const std::string& condition, const std::string& description) {
+  pn_condition_set_name(c, condition.c_str());
+  pn_condition_set_description(c, description.c_str());
 }
 
 void CloseLink(const proton::link& link, const std::string& condition,
                const std::string& description,
                const std::vector<std::pair<std::string, InfoValue>>& info) {
-  pn_link_t* raw = RawLink(link);
+  CloseLink(RawLink(link), condition, description, info);
+}
+
+void CloseLink(pn_link_t* raw, const std::string& condition, const std::string& description,
+               const std::vector<std::pair<std::string, InfoValue>>& info) {
   if (raw == nullptr) return;
   pn_state_t state = pn_link_state(raw);
   if (state & PN_LOCAL_CLOSED) return;
   pn_condition_t* c = pn_link_condition(raw);
-  pn_condition_set_name(c, condition.c_str());
-  pn_condition_set_description(c, description.c_str());
+  SetCondition(c, condition, description);
   if (!info.empty()) {
     pn_data_t* data = pn_condition_info(c);
     pn_data_clear(data);

@@ -20,6 +20,7 @@
 
 struct pn_link_t;
 struct pn_delivery_t;
+struct pn_condition_t;
 
 namespace coffre::amqp {
 
@@ -41,12 +42,18 @@ uint32_t AvailableCredit(int credit, int queued);
 // Settles `d` as rejected with `condition` and `description`.
 void Reject(proton::delivery& d, const std::string& condition, const std::string& description);
 
+// Sets an error condition (of a link, session, transport, disposition) through the C API.
+void SetCondition(pn_condition_t* c, const std::string& condition, const std::string& description);
+
 // Detaches (closes) `link` with an error condition and, if given, an info map of symbol keys to
-// string or int values (the redirect's hostname, port, address).
+// string or int values (the redirect's hostname, port, address). A link already closed here is
+// left as it is.
 struct InfoValue {
   std::string text;
   std::optional<int32_t> number;
 };
+void CloseLink(pn_link_t* link, const std::string& condition, const std::string& description,
+               const std::vector<std::pair<std::string, InfoValue>>& info = {});
 void CloseLink(const proton::link& link, const std::string& condition,
                const std::string& description,
                const std::vector<std::pair<std::string, InfoValue>>& info = {});
