@@ -140,11 +140,9 @@ for (const [name, Transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
       assert.deepEqual(read.properties.reported.mode, { eco: true });
 
       const deltas = [];
-      twin.on('properties.desired', (delta) => deltas.push(delta));
+      // The first event comes from the twin the SDK holds; the subscription is a PUT on the twin link.
+      await h.onDesired(twin, (delta) => deltas.push(delta));
       await h.waitFor(() => deltas.length >= 1, 10_000, "the SDK's first desired event");
-      // The first event comes from the twin it holds; the subscription (a PUT on the twin link)
-      // is done once this second request is answered.
-      await new Promise((resolve, reject) => twin.enableTwinDesiredPropertiesUpdates((e) => (e ? reject(e) : resolve())));
       await registry.updateTwin(id, { properties: { desired: { interval: 30 } } }, read.etag);
       await h.waitFor(() => deltas.some((p) => p.interval === 30), 10_000, 'the desired patch');
       assert.equal(deltas.find((p) => p.interval === 30).$version, 2);

@@ -50,7 +50,7 @@ describe('twins and methods over MQTT/WebSocket and for modules', () => {
     assert.equal(same.properties.reported.blob, undefined);
 
     const deltas = [];
-    twin.on('properties.desired', (delta) => deltas.push(delta));
+    await h.onDesired(twin, (delta) => deltas.push(delta));
     await h.waitFor(() => deltas.length >= 1, 5000, "the SDK's first desired event");
     // A reported patch changes the twin's etag too (as Azure's): the etag read before the last
     // report is stale, the one read after it is current.
@@ -104,7 +104,7 @@ describe('twins and methods over MQTT/WebSocket and for modules', () => {
       assert.equal(deviceTwin.properties.reported.pipeline, undefined);
 
       const deltas = [];
-      twin.on('properties.desired', (delta) => deltas.push(delta));
+      await h.onDesired(twin, (delta) => deltas.push(delta));
       await h.waitFor(() => deltas.length >= 1, 5000, "the SDK's first desired event");
       const updated = (await registry.updateModuleTwin(deviceId, moduleId,
         { tags: { role: 'edge' }, properties: { desired: { threshold: 3 } } }, read.etag)).responseBody;

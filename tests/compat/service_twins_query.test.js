@@ -44,7 +44,7 @@ describe('twins, methods and queries driven by azure-iothub', () => {
     assert.equal(twin.connectionState, 'Connected');
 
     const seen = [];
-    (await client.getTwin()).on('properties.desired', (delta) => seen.push(delta));
+    await h.onDesired(await client.getTwin(), (delta) => seen.push(delta));
     const patch = { tags: { site: 'lyon', rack: { row: 3 } }, properties: { desired: { interval: 30 } } };
     const updated = (await registry.updateTwin(d.deviceId, patch, twin.etag)).responseBody;
     assert.deepEqual(updated.tags, { site: 'lyon', rack: { row: 3 } });

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 
 const s = require('./lib/stack.js');
-const { service, createDevice, sendC2d, waitFor } = require('./lib/iothub.js');
+const { service, createDevice, sendC2d, waitFor, onDesired } = require('./lib/iothub.js');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
@@ -47,7 +47,7 @@ describe('twins, direct methods and C2D over MQTT', () => {
       assert.equal(read.json.properties.reported.$version, 2);
 
       const seen = [];
-      twin.on('properties.desired', (delta) => seen.push(delta));
+      await onDesired(twin, (delta) => seen.push(delta));
       await waitFor(() => seen.length >= 1, 5000, 'the initial desired properties');  // the SDK's first event
       const patched = await service(stack)('PATCH', '/twins/twin-dev',
         { tags: { site: 'paris' }, properties: { desired: { interval: 5 } } }, { 'if-match': '*' });

@@ -89,6 +89,16 @@ function report(twin, patch) {
     (err) => (err ? reject(err) : resolve())));
 }
 
+// Adds `listener` for the twin's desired-property events and resolves once the device's
+// subscription is in place. The SDK subscribes in the background when the first listener is
+// added; a patch the hub applies before that subscription is not delivered (nor on Azure), so a
+// test that patches right away races it. A second enable waits for the same subscription.
+function onDesired(twin, listener) {
+  twin.on('properties.desired', listener);
+  return new Promise((resolve, reject) => twin.enableTwinDesiredPropertiesUpdates(
+    (err) => (err ? reject(err) : resolve())));
+}
+
 // The owner's REST view of the hub for what the service SDK sends over AMQP (C2D send,
 // feedback) or hides (raw status codes).
 function service(stack) {
@@ -141,5 +151,6 @@ function selfSignedCertificate(dir, deviceId) {
 module.exports = {
   selfSignedCertificate,
   API, uniqueId, sleep, waitFor, unthrottled, connectionString, openClient, useRunningStack, report,
+  onDesired,
   service, createDevice, sendC2d, drainFeedback,
 };
