@@ -59,6 +59,13 @@ int RunCli(int argc, char** argv) {
                      "pass this flag on to coffre-hub when it starts (repeatable; e.g. "
                      "--hub-arg=--throttle-registry-ops-per-second=5); not recorded")
       ->allow_extra_args(false);
+  // Generating an RSA-3072 key costs about half a CPU-second here, 4096 three times that; the
+  // test suite starts dozens of stacks and takes 2048 through the environment.
+  up_cmd
+      ->add_option("--key-size", up.key_size,
+                   "RSA bits of the customer key, when this start creates it (default 3072)")
+      ->check(CLI::IsMember({2048, 3072, 4096}))
+      ->envname("COFFRE_UP_KEY_SIZE");
   auto* token_opt = up_cmd->add_option(
       "--pkcs11-token-label", up.pkcs11.token_label,
       "seal the vault's master key by a key on this PKCS#11 token, not a passphrase");

@@ -134,6 +134,7 @@ Result<StackState> StackUp(const UpOptions& options) {
     return recorded.error();
   }
   state.hub_args = options.hub_args;
+  state.key_size = options.key_size;
   const StackPkcs11 recorded_pkcs11 = state.pkcs11;
   if (options.pkcs11.enabled()) {
     state.pkcs11 = options.pkcs11;

@@ -40,6 +40,7 @@ struct UpOptions {
   bool start_vault = true;  // false: certificates, ports and connection.json only (unit tests)
   StackPkcs11 pkcs11 = {};  // not enabled: what DIR/stack.json recorded, else the passphrase
   std::vector<std::string> hub_args = {};  // extra coffre-hub flags for this start (not recorded)
+  int key_size = 3072;  // bits of the customer key's RSA modulus, when this start creates it
 };
 
 struct StackState {
@@ -50,6 +51,7 @@ struct StackState {
   std::map<std::string, int> pids;  // running components: "vault", "hub"
   StackPkcs11 pkcs11;
   std::vector<std::string> hub_args = {};  // extra coffre-hub flags for this start (not recorded)
+  int key_size = 3072;                     // the customer key's, if EnsureVault creates it
   std::string vault_url;
   std::string vault_token;  // the key owner's token
   std::string key_name;

@@ -80,7 +80,7 @@ Status EnsureVault(StackState& state) {
   std::string key_path = std::string("/keys/") + kStackKeyName + "/";
   COFFRE_ASSIGN_OR_RETURN(keys::VaultReply key, vault->Call("GET", key_path));
   if (key.status == 404) {
-    json create = {{"kty", "RSA"}, {"key_size", 3072}, {"key_ops", {"wrapKey", "unwrapKey"}}};
+    json create = {{"kty", "RSA"}, {"key_size", state.key_size}, {"key_ops", {"wrapKey", "unwrapKey"}}};
     COFFRE_ASSIGN_OR_RETURN(key, vault->Call("POST", std::string("/keys/") + kStackKeyName + "/create",
                                              &create));
   }

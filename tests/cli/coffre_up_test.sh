@@ -2,6 +2,7 @@
 # Black-box check of the `coffre` binary: up, restart with the same DIR, down.
 set -euo pipefail
 coffre="$1"
+unset COFFRE_UP_KEY_SIZE  # the suite's smaller customer keys: this test starts as a deployment does
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
@@ -12,6 +13,10 @@ test -s "$dir/s/tls/ca.pem"
 test -s "$dir/s/tls/server.pem"
 grep -q '"ca_file": "'"$dir"'/s/tls/ca.pem"' "$dir/s/connection.json"
 openssl verify -CAfile "$dir/s/tls/ca.pem" "$dir/s/tls/server.pem"
+# The customer key a deployment gets by default.
+"$coffre" vault key show hub-cmk --dir "$dir/s" | grep -q '^SIZE  *3072$'
+if "$coffre" up --dir "$dir/other" --key-size 1024 2>"$dir/err"; then echo "--key-size 1024 accepted"; exit 1; fi
+grep -q "key-size" "$dir/err"
 
 ca_before=$(sha256sum "$dir/s/tls/ca.pem")
 "$coffre" up --dir "$dir/s" >/dev/null

@@ -33,7 +33,7 @@ out=$(v key show k1)
 out=$(v key list)
 grep -Eq '^NAME +VERSION +KTY +SIZE +ENABLED +UPDATED$' <<<"$out" || fail "list header: $out"
 grep -Eq "^k1 +$first +RSA +2048 +true +$iso\$" <<<"$out" || fail "list: $out"
-grep -Eq "^hub-cmk +[0-9a-f]+ +RSA +3072 +true +$iso\$" <<<"$out" || fail "list: $out"
+grep -Eq "^hub-cmk +[0-9a-f]+ +RSA +${COFFRE_UP_KEY_SIZE:-3072} +true +$iso\$" <<<"$out" || fail "list: $out"
 v key create o1 --kty oct-HSM --disabled | grep -Eq '^ENABLED +false$'
 
 # rotate, versions, disable/enable (latest and one version)
@@ -129,7 +129,7 @@ token=$(v access set app1 --permissions get,list --rotate-token 2>/dev/null | fi
 printf '%s\n' "$token" >"$dir/app1-token"
 url=$(sed -n 's/.*"vault_url": "\(.*\)".*/\1/p' "$dir/s/connection.json")
 as_app1=(--vault-url "$url" --ca-file "$dir/s/tls/ca.pem")
-"$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *3072$'
+"$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q "^SIZE  *${COFFRE_UP_KEY_SIZE:-3072}\$"
 COFFRE_VAULT_TOKEN="$token" "$coffre" vault key list "${as_app1[@]}" | grep -q '^hub-cmk '
 must_fail 1 'Forbidden' vault key rotate hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token"
 
@@ -164,7 +164,7 @@ must_fail 1 'Forbidden.*ForbiddenByRbac' vault key show hub-cmk "${as_app1[@]}" 
 "$coffre" vault key show APP-CMK "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *2048$'
 must_fail 1 'BadParameter' vault access set app1 --permissions get --keys 'a/b' --dir "$dir/s"
 [ "$(v access set app1 --permissions get,list | field KEYS)" = all ] || fail "access set without --keys"
-"$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q '^SIZE  *3072$'
+"$coffre" vault key show hub-cmk "${as_app1[@]}" --token-file "$dir/app1-token" | grep -q "^SIZE  *${COFFRE_UP_KEY_SIZE:-3072}\$"
 
 # Issue 12, finding 9: key names are case-insensitive; the kid keeps the name as created.
 v key create Case-Key --kty oct-HSM >/dev/null
