@@ -42,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-base=$((40000 + RANDOM % 9000))
+base=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768 on), which clients' source ports take
 "$coffre" up --dir "$tmp/stack" --ports-from "$base" >/dev/null
 # field NAME [STACK_DIR]: a value of the stack's connection.json.
 field() { sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" "${2:-$tmp/stack}/connection.json" | head -1; }
@@ -143,7 +143,7 @@ fresh_stack() {
   s_pid=$(pid_of hub "$tmp/$1") s_vault=$(pid_of vault "$tmp/$1") s_port=$(field mqtt_port "$tmp/$1")
   make_devices "$tmp/$1" "$tmp/$1-devices"
 }
-up_fresh full "$coffre" $((base + 70))
+up_fresh full "$coffre" $((base + 100))  # apart from plain: both pick at once
 up_full=$!
 up_fresh plain "$plain_bin/coffre" $((base + 60))
 up_plain=$!

@@ -9,11 +9,11 @@ set -euo pipefail
 build=$(cd "$1" && pwd)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$build/apps/coffre" up --dir "$dir/stack" --ports-from $((30000 + RANDOM % 20000)) >/dev/null
+"$build/apps/coffre" up --dir "$dir/stack" --ports-from $((20000 + RANDOM % 12000)) >/dev/null
 "$build/apps/coffre" down --dir "$dir/stack" >/dev/null  # only its TLS certificates are used
 hub_pid=
 start_hub() {  # a fresh service-managed coffre-hub per scenario: RSS is never given back
-  local n=$1 mqtt=$((30000 + RANDOM % 20000)); shift
+  local n=$1 mqtt=$((20000 + RANDOM % 12000)); shift
   "$build/apps/coffre-hub" --dir "$dir/hub$n" --service-key-file "$dir/service$n.key" \
     --tls-cert "$dir/stack/tls/server.pem" --tls-key "$dir/stack/tls/server-key.pem" \
     --mqtt-listen "127.0.0.1:$mqtt" --https-listen "127.0.0.1:$((mqtt + 1))" \

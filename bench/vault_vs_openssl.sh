@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$coffre" up --dir "$tmp/stack" --ports-from $((40000 + RANDOM % 9000)) >/dev/null
+"$coffre" up --dir "$tmp/stack" --ports-from $((20000 + RANDOM % 12000)) >/dev/null
 conn="$tmp/stack/connection.json"
 url=$(sed -n 's/.*"vault_url": *"\([^"]*\)".*/\1/p' "$conn")
 (umask 077 && sed -n 's/.*"vault_token": *"\([^"]*\)".*/\1/p' "$conn" >"$tmp/token")
