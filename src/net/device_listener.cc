@@ -1,5 +1,7 @@
 #include "net/device_listener.h"
 
+#include <csignal>
+
 #include "net/tls_listener.h"
 
 namespace coffre::net {
@@ -37,6 +39,10 @@ Result<std::unique_ptr<DeviceListener>> DeviceListener::Listen(DeviceListenerOpt
   if (options.threads <= 0) {
     options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
+  // OpenSSL writes this listener's sockets itself (tls_socket_transport.cc) with write(2), not
+  // Asio's send(MSG_NOSIGNAL): a peer gone mid-handshake would end the process with SIGPIPE
+  // instead of an EPIPE for that connection. No part of Coffre uses SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<DeviceListener> l(new DeviceListener(options.threads, admission));
   COFFRE_RETURN_IF_ERROR(ConfigureServerTls(l->tls_, options.cert_file, options.key_file));
   // Ask for a client certificate (X.509 devices) without requiring or verifying it here.
@@ -44,6 +50,14 @@ Result<std::unique_ptr<DeviceListener>> DeviceListener::Listen(DeviceListenerOpt
   l->tls_.set_verify_mode(ssl::verify_peer, ec);
   l->tls_.set_verify_callback([](bool, ssl::verify_context&) { return true; }, ec);
   if (ec) return Internal("TLS client certificate settings: " + ec.message());
+  // A client may resume its TLS session on reconnect. With a client certificate requested,
+  // OpenSSL refuses (fails the handshake) a resumption on a context without a session id
+  // context; the resumed session keeps the certificate the device first showed.
+  static constexpr unsigned char kSessionContext[] = "coffre-device";
+  if (SSL_CTX_set_session_id_context(l->tls_.native_handle(), kSessionContext,
+                                     sizeof(kSessionContext) - 1) != 1) {
+    return Internal("TLS session id context");
+  }
   COFFRE_RETURN_IF_ERROR(net::Listen(l->acceptor_, options.address, options.port));
   l->port_ = l->acceptor_.local_endpoint().port();
   return l;

@@ -4,7 +4,8 @@
 #   ArgumentInvalid naming the field, and the hub process answers on (it used to die on the
 #   first one: nlohmann's value() threw and nothing caught it);
 # - throttling: a source that keeps sending refused credentials gets 429 ThrottlingException
-#   with Retry-After, even with a good token, until its budget refills.
+#   with Retry-After, even with a good token, until its budget refills;
+# - TLS clients that resume their session on the device ports are served, and the hub lives.
 set -euo pipefail
 coffre="$1"
 source "$(dirname "$0")/lib.sh"
@@ -75,6 +76,24 @@ status=$(call PUT "$dev" '{"deviceId":"c1","status":"enabled","statusReason":nul
 grep -q '"deviceId":"c1"' "$dir/body" || fail "create: $(cat "$dir/body")"
 [ "$(call GET "/devices/demo-device?$version" '')" = 200 ] || fail "GET after: $(cat "$dir/body")"
 alive "the whole sequence"
+
+# TLS clients on the device ports that reconnect offering their saved session (openssl
+# s_client -sess_out, then -sess_in). It used to end the hub: the resumption failed the
+# handshake (no session id context while a client certificate is asked for), and the server's
+# alert to a client already gone raised SIGPIPE. Now they resume.
+for port in "$(conn mqtt_port)" "$(conn amqp_port)"; do
+  s_client() { timeout 20 openssl s_client -connect "127.0.0.1:$port" -CAfile "$ca" -servername localhost "$@" 2>&1 || true; }
+  # The ticket comes after the handshake: stay until it did (a few tries on a loaded machine).
+  for _ in 1 2 3 4 5; do
+    sleep 0.3 | s_client -sess_out "$dir/session-$port" >/dev/null
+    openssl sess_id -in "$dir/session-$port" -noout -text 2>/dev/null | grep -q 'TLS session ticket:' && break
+  done
+  for i in 1 2 3; do
+    out=$(s_client -sess_in "$dir/session-$port" </dev/null)
+    alive "a resumed TLS session on port $port"
+    grep -q '^Reused, TLSv1.3' <<<"$out" || fail "port $port, resumption $i: $(grep -E '^(New|Reused),' <<<"$out")"
+  done
+done
 
 # Refused credentials: 5 at once (the burst set above), then 429 for this source, even with the
 # right token; one refusal every 4 s after that. (At 1 a second the bucket refilled while the
