@@ -30,7 +30,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;  // not coffre::Clock: deadlines only
 
 namespace {
 
@@ -250,7 +250,7 @@ class Session : public std::enable_shared_from_this<Session> {
       buffer_.consume(buffer_.size());
       std::string message = "the request body is larger than " +
                             std::to_string(options_.max_body_bytes) + " bytes";
-      return Drain(left, Clock::now() + options_.body_timeout,
+      return Drain(left, SteadyClock::now() + options_.body_timeout,
                    [message](Session& s) { s.Refuse(413, message, After::kClose); });
     }
     parser_->body_limit(options_.max_body_bytes);
@@ -261,7 +261,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Reads and drops up to `left` bytes until `deadline`, then calls `then` (not if the
   // connection failed or timed out meanwhile).
-  void Drain(uint64_t left, Clock::time_point deadline, std::function<void(Session&)> then) {
+  void Drain(uint64_t left, SteadyClock::time_point deadline, std::function<void(Session&)> then) {
     if (left == 0) return then(*this);
     beast::get_lowest_layer(stream_).expires_at(deadline);
     scratch_.resize(kScratchBytes);

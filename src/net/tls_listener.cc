@@ -1,5 +1,7 @@
 #include "net/tls_listener.h"
 
+#include "net/ticket_keys.h"
+
 namespace coffre::net {
 
 namespace asio = boost::asio;
@@ -20,7 +22,7 @@ Status ConfigureServerTls(ssl::context& ctx, const std::filesystem::path& cert_f
   if (ec) return InvalidArgument("TLS certificate " + cert_file.string() + ": " + ec.message());
   ctx.use_private_key_file(key_file.string(), ssl::context::pem, ec);
   if (ec) return InvalidArgument("TLS key " + key_file.string() + ": " + ec.message());
-  return Status::Ok();
+  return InstallTicketKeys(ctx.native_handle(), SystemClock());
 }
 
 Status Listen(asio::ip::tcp::acceptor& acceptor, const std::string& address, uint16_t port) {

@@ -17,7 +17,8 @@ namespace coffre::net {
 // connections give their buffers back (SSL_OP_CLEANSE_PLAINTEXT, SSL_MODE_RELEASE_BUFFERS).
 void ConfigureTlsHygiene(boost::asio::ssl::context& ctx);
 
-// TLS 1.2 and up, the certificate chain and key from PEM files, and the hygiene above.
+// TLS 1.2 and up, the certificate chain and key from PEM files, the hygiene above, and session
+// tickets under keys that rotate hourly (ticket_keys.h).
 Status ConfigureServerTls(boost::asio::ssl::context& ctx, const std::filesystem::path& cert_file,
                           const std::filesystem::path& key_file);
 
