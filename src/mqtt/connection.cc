@@ -325,15 +325,22 @@ int64_t Connection::NowMs() {
 }
 
 void Connection::Read() {
-  transport_->ReadSome(asio::buffer(read_buffer_), [self = shared_from_this()](
-                                                       boost::system::error_code ec, size_t n) {
+  char* into = big_read_ ? big_read_->data() : small_read_.data();
+  size_t room = big_read_ ? big_read_->size() : small_read_.size();
+  transport_->ReadSome(asio::buffer(into, room), [self = shared_from_this(), into, room](
+                                                     boost::system::error_code ec, size_t n) {
     if (ec) return self->Shutdown();
     // Closing (revoked, throttled, kicked): what came meanwhile is not processed, let alone
     // stored.
     if (self->closing_) return;
     bool was_connected = self->session_.connected();
-    Session::Output out = self->session_.OnBytes(
-        ByteSpan(reinterpret_cast<const std::byte*>(self->read_buffer_.data()), n));
+    Session::Output out =
+        self->session_.OnBytes(ByteSpan(reinterpret_cast<const std::byte*>(into), n));
+    if (room == kSmallRead && n == kSmallRead) {
+      self->big_read_.reset(new BigRead);  // default-initialised: no page touched yet
+    } else if (room != kSmallRead && n <= kSmallRead) {
+      self->big_read_.reset();
+    }
     if (!was_connected && self->session_.connected()) self->Register();
     self->Apply(std::move(out));
     if (self->recheck_due_) {
