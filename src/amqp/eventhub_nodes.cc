@@ -377,6 +377,21 @@ class Redirect final : public LinkNode {
   std::shared_ptr<bool> alive_;
 };
 
+// As IoT Hub writes it; records from before the hub kept the type say "sas". The two types the
+// hub records are made once, not for every event read.
+std::string AuthMethodJson(const std::optional<std::string>& type) {
+  auto make = [](const std::string& t) {
+    nlohmann::ordered_json j = {{"scope", "device"}, {"type", t}, {"issuer", "iothub"},
+                                {"acceptingIpFilterRule", nullptr}};
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  static const std::string sas = make("sas");
+  static const std::string x509 = make("x509Certificate");
+  if (!type || *type == "sas") return sas;
+  if (*type == "x509Certificate") return x509;
+  return make(*type);
+}
+
 }  // namespace
 
 proton::message EventMessage(const hub::StoredMessage& stored) {
@@ -391,13 +406,7 @@ proton::message EventMessage(const hub::StoredMessage& stored) {
   a.put(proton::annotation_key("x-opt-enqueued-time"), proton::timestamp(msg.enqueued_ms));
   a.put(proton::annotation_key("iothub-connection-device-id"), msg.device_id);
   if (msg.module_id) a.put(proton::annotation_key("iothub-connection-module-id"), *msg.module_id);
-  // As IoT Hub writes it; records from before the hub kept the type say "sas".
-  nlohmann::ordered_json auth_method = {{"scope", "device"},
-                                {"type", msg.auth_type.value_or("sas")},
-                                {"issuer", "iothub"},
-                                {"acceptingIpFilterRule", nullptr}};
-  a.put(proton::annotation_key("iothub-connection-auth-method"),
-        auth_method.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  a.put(proton::annotation_key("iothub-connection-auth-method"), AuthMethodJson(msg.auth_type));
   if (msg.auth_generation_id && !msg.auth_generation_id->empty()) {
     a.put(proton::annotation_key("iothub-connection-auth-generation-id"), *msg.auth_generation_id);
   }
