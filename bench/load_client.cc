@@ -33,7 +33,7 @@ Client::Client(asio::io_context& ioc, ssl::context& ctx, Shared& shared, int ind
       jitter_(static_cast<uint32_t>(index) + 1), identity_(std::move(identity)),
       topic_(Replace(shared.o.topic_format, "{id}", identity_.id)),
       payload_(shared.o.size, std::byte{'x'}), chunk_size_(shared.o.tls ? 16384 : 65536),
-      chunk_(new char[chunk_size_]) {
+      chunk_(new char[chunk_size_]), resuming_(resume != nullptr) {
   // One TLS record holds at most 16 KiB, so a TLS read never fills more of the chunk.
   if (resume != nullptr) SSL_set_session(tls_.native_handle(), resume);
 }
@@ -57,6 +57,9 @@ void Client::Start(const tcp::endpoint& endpoint) {
     self->socket_.set_option(tcp::no_delay(true));
     if (!self->shared_.o.tls) return self->SendConnect();
     self->tls_.async_handshake(ssl::stream_base::client, [self](boost::system::error_code e) {
+      if (e && self->resuming_ && self->shared_.on_resume_refused) {
+        return self->shared_.on_resume_refused(self->index_, e.message());
+      }
       if (e) return self->Fail("TLS: " + e.message());
       if (SSL_session_reused(self->tls_.native_handle()) == 1) ++self->shared_.resumed;
       self->SendConnect();

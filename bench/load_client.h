@@ -72,6 +72,7 @@ class Client : public std::enable_shared_from_this<Client> {
   Bytes in_, out_;
   std::unordered_map<uint16_t, Clock::time_point> sent_at_;
   SessionPtr session_;
+  bool resuming_;  // presented a session
   uint16_t next_id_ = 0;
   int inflight_ = 0;
   bool writing_ = false;

@@ -65,6 +65,9 @@ struct Shared {
   int fenced = 0;   // QoS 0: clients whose fence was acknowledged
   std::function<void()> on_connack;  // connect-only, storm: this client is in
   std::function<void()> start_all;   // the last CONNACK: every client starts publishing
+  // storm: a handshake that presented a session failed; the client at index gives up (nullptr:
+  // the run fails), and this starts it again with a full handshake, as a device would.
+  std::function<void(int index, const std::string& why)> on_resume_refused;
   std::string error;
 };
 

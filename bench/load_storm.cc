@@ -26,6 +26,12 @@ StormRound RunStormRound(const Options& o, asio::ssl::context& ctx,
   auto start_one = [&] {
     if (started < clients.size()) clients[started++]->Start(endpoint);
   };
+  shared.on_resume_refused = [&](int index, const std::string& why) {
+    if (round.refused++ == 0) round.refusal = identities[static_cast<size_t>(index)].id + ": TLS: " + why;
+    auto& c = clients[static_cast<size_t>(index)];
+    c = std::make_shared<Client>(ioc, ctx, shared, index, identities[static_cast<size_t>(index)]);
+    c->Start(endpoint);
+  };
   Clock::time_point begin;
   shared.on_connack = [&] {
     start_one();

@@ -18,6 +18,8 @@ namespace coffre::load {
 struct StormRound {
   int connected = 0;
   int resumed = 0;  // handshakes that resumed a session (SSL_session_reused)
+  int refused = 0;  // presented a session, the handshake failed, then connected with a full one
+  std::string refusal;  // the first such failure
   int sessions_kept = 0;  // keep: sessions with a ticket to present (SSL_SESSION_is_resumable)
   double seconds = 0;     // first connect started to last CONNACK
   CpuWindow cpu;          // over the same span

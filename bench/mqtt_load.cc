@@ -84,9 +84,11 @@ int RunStorm(const Options& o, ssl::context& ctx, const std::vector<Identity>& i
               BrokerCpu("full_broker_cpu_s", full.cpu.broker).c_str(), full.resumed);
   if (o.resume) {
     std::printf(",\"sessions_with_ticket\":%d,\"resume_connected\":%d,\"resume_seconds\":%.3f,"
-                "\"resume_connects_per_s\":%.0f,\"resume_tool_cpu_s\":%.3f%s,\"resumed\":%d",
+                "\"resume_connects_per_s\":%.0f,\"resume_tool_cpu_s\":%.3f%s,\"resumed\":%d,"
+                "\"resume_refused\":%d,\"refusal\":\"%s\"",
                 full.sessions_kept, again.connected, again.seconds, rate(again), again.cpu.tool,
-                BrokerCpu("resume_broker_cpu_s", again.cpu.broker).c_str(), again.resumed);
+                BrokerCpu("resume_broker_cpu_s", again.cpu.broker).c_str(), again.resumed,
+                again.refused, again.refusal.c_str());
   }
   std::printf(",\"tool_cpu_s\":%.3f,\"error\":\"%s\"}\n", ToolCpuSeconds() - cpu0, error.c_str());
   bool all = full.connected == static_cast<int>(identities.size()) &&
