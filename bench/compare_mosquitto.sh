@@ -3,16 +3,27 @@
 # coffre-hub (both encryption layers on, every PUBACK after fdatasync) and Mosquitto from Debian
 # (persistence on, which snapshots its queue now and then; its PUBACK is not durable). Prints,
 # per scenario, msgs/s, p99 latency and broker CPU per message for each, and the ratios.
-#   bench/compare_mosquitto.sh [BUILD_DIR] [--quick]
+#   bench/compare_mosquitto.sh [BUILD_DIR] [--quick] [--fleet N] [--fleet-only]
 # --quick: a few thousand messages per run (the test suite's smoke run); else 200,000.
+# --fleet N: devices in the many-devices rows (default 10,000; --quick: 40). --fleet-only: only
+# those rows (N devices at 1 msg/s each; the reconnect storm, full then resumed handshakes).
 # It also runs coffre-hub-plain (the same hub with the customer layer compiled out, built beside
 # coffre-hub when benchmarks are on) to show what that layer costs, sustains 1,000,000 messages while counting the bytes each broker wrote to
 # disk, and reads every retained message back through the read API.
 set -euo pipefail
 build=${1:-build/release}
 build=$(cd "$build" && pwd)
-quick=0
-[ "${2:-}" = "--quick" ] && quick=1
+shift || true
+quick=0 fleet= fleet_only=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --fleet) fleet=$2; shift ;;
+    --fleet-only) fleet_only=1 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 command -v mosquitto >/dev/null || { echo "SKIP: mosquitto is not installed (scripts/setup.sh installs it)"; exit 77; }
 
 coffre="$build/apps/coffre"
@@ -21,6 +32,10 @@ count=200000
 seconds=60
 [ $quick = 1 ] && count=3000 && seconds=10
 clients=16
+
+# Every connection is a file: the load tool, the hub and Mosquitto (started from here) may hold
+# as many as the hard limit allows (20,000 on the machine of docs/BENCHMARKS.md).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 tmp=$(mktemp -d)
 # The stack without the customer layer (never a runtime option): `coffre up` starts the
@@ -43,7 +58,11 @@ cleanup() {
 trap cleanup EXIT
 
 base=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768 on), which clients' source ports take
-"$coffre" up --dir "$tmp/stack" --ports-from "$base" >/dev/null
+# The registry throttle (100 operations/s by default, Azure's S1 figure) off for this stack: the
+# many-devices rows create their 10,000 devices in seconds, not 100 s. Nothing else it limits is
+# on a measured path; the connect admission limits (10,000 unauthenticated, 100 per source address)
+# stay: the load tool keeps at most 256 handshakes in flight from 64 source addresses.
+"$coffre" up --dir "$tmp/stack" --ports-from "$base" --hub-arg=--throttle-registry-ops-per-second=0 >/dev/null
 # field NAME [STACK_DIR]: a value of the stack's connection.json.
 field() { sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" "${2:-$tmp/stack}/connection.json" | head -1; }
 mqtt_port=$(field mqtt_port)
@@ -89,22 +108,23 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
 json() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" <<<"$2"; }
 
-# run NAME PID ARGS...: one load run against a broker; prints its line, sets r_* values.
+# run NAME PID ARGS...: one load run against a broker; prints its line, sets r_* values. The
+# broker's CPU is the tool's reading (--broker-pid) from the last CONNACK to the end: messages
+# only, not the connects (nor, with --owner, the devices' creation); so is the tool's own beside.
 run() {
   local name=$1 pid=$2
   shift 2
-  local t0 t1 out
-  t0=$(cpu_ticks "$pid")
-  out=$("$load" --ca-file "$ca" --clients "$clients" --count "$count" --seconds "$seconds" "$@") ||
+  local out
+  out=$("$load" --ca-file "$ca" --clients "$clients" --count "$count" --seconds "$seconds" --broker-pid "$pid" "$@") ||
     { echo "  $name: the load tool failed: $out"; return 1; }
-  t1=$(cpu_ticks "$pid")
   r_rate=$(json msgs_per_s "$out")
   r_p99=$(json p99_ms "$out")
   r_msgs=$(json messages "$out")
-  r_tool=$(json tool_cpu_s "$out")
-  r_cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$ticks_per_s" -v n="$r_msgs" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-  printf '  %-10s %9s msgs/s  p99 %7s ms  broker CPU %6s us/msg  (load tool CPU %s s)\n' \
-    "$name" "$r_rate" "$r_p99" "$r_cpu_us" "$r_tool"
+  r_tool=$(json pub_tool_cpu_s "$out")
+  r_cpu_us=$(awk -v t="$(json pub_broker_cpu_s "$out")" -v n="$r_msgs" 'BEGIN { printf "%.2f", t * 1e6 / n }')
+  r_tool_us=$(awk -v t="$r_tool" -v n="$r_msgs" 'BEGIN { printf "%.2f", t * 1e6 / n }')
+  printf '  %-10s %9s msgs/s  p99 %7s ms  broker CPU %6s us/msg  (load tool CPU %s us/msg)\n' \
+    "$name" "$r_rate" "$r_p99" "$r_cpu_us" "$r_tool_us"
 }
 
 scenario() {
@@ -120,7 +140,64 @@ scenario() {
      BEGIN { printf "  ratios: msgs/s %s, p99 %s, CPU per message %s (coffre / mosquitto)\n", ratio(cr, mr), ratio(cp, mp), ratio(cc, mc) }'
 }
 
+# The many-devices rows: $fleet TLS devices, each with a SAS key of its own (created through the
+# service API; Mosquitto: the shared password), first sending 1 message per second each (each at
+# its own phase) for 30 s, then reconnecting all at once. --quick: 40 devices at 20 msgs/s for
+# a quarter of a second.
+[ -z "$fleet" ] && { fleet=10000; [ $quick = 1 ] && fleet=40; }
+fleet_rows() {
+  local owner per_s=1 pub_s=30 connecting=256
+  [ $quick = 1 ] && per_s=20 pub_s=0.25
+  owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$tmp/stack/connection.json")
+  "$load" --ca-file "$ca" --clients "$fleet" --create-only --id-prefix fleet- --owner "$owner" \
+    --https-port "$(field https_port)" --keep-devices-file "$tmp/fleet-devices" >/dev/null
+  # run's bounds: every device's messages (count), or the connects and those messages (seconds).
+  local clients=$fleet seconds=600 count
+  count=$(awk -v n="$fleet" -v r=$per_s -v s=$pub_s 'BEGIN { printf "%d", n * r * s }')
+  echo "$fleet TLS devices (SAS, a key each) at $per_s msg/s each, QoS 1, 256 B, $count messages:"
+  run coffre "$hub_pid" --port "$mqtt_port" --devices-file "$tmp/fleet-devices" \
+    --qos 1 --size 256 --inflight 4 --per-client-rate $per_s --connecting $connecting
+  local c_p99=$r_p99 c_cpu=$r_cpu_us
+  run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret --id-prefix fleet- \
+    --qos 1 --size 256 --inflight 4 --per-client-rate $per_s --connecting $connecting
+  awk -v cp="$c_p99" -v mp="$r_p99" -v cc="$c_cpu" -v mc="$r_cpu_us" \
+    'BEGIN { printf "  CPU per message %s (target at most 1.0x); p99 coffre %s ms, mosquitto %s ms (target: coffre at most 20 ms)\n", (mc > 0 ? sprintf("%.2fx", cc / mc) : "-"), cp, mp }'
+
+  echo "Reconnect storm: $fleet devices at once ($connecting handshakes in flight), full handshakes, then again presenting each its TLS session (tickets):"
+  storm coffre "$hub_pid" --port "$mqtt_port" --devices-file "$tmp/fleet-devices" --connecting $connecting
+  local cf=$s_full cr=$s_resume cfc=$s_full_ms crc=$s_resume_ms
+  storm mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret --id-prefix fleet- \
+    --connecting $connecting
+  awk -v cf="$cf" -v mf="$s_full" -v cr="$cr" -v mr="$s_resume" -v cfc="$cfc" -v mfc="$s_full_ms" -v crc="$crc" -v mrc="$s_resume_ms" \
+    'function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+     BEGIN { printf "  ratios (coffre / mosquitto): time to all connected %s full, %s resuming (target at most 1.0x); CPU per full connect %s (target at most 1.0x), per resuming connect %s\n", ratio(cf, mf), ratio(cr, mr), ratio(cfc, mfc), ratio(crc, mrc) }'
+}
+
+# storm NAME PID ARGS...: a reconnect storm with --resume; prints the round's figures, sets
+# s_full s_resume (seconds to all connected) and s_full_ms s_resume_ms (broker CPU per connect).
+storm() {
+  local name=$1 pid=$2 out
+  shift 2
+  out=$("$load" --ca-file "$ca" --clients "$fleet" --storm --resume --seconds 300 --broker-pid "$pid" "$@") ||
+    { echo "  $name: the load tool failed: $out"; return 1; }
+  s_full=$(json full_seconds "$out") s_resume=$(json resume_seconds "$out")
+  s_full_ms=$(awk -v t="$(json full_broker_cpu_s "$out")" -v n="$fleet" 'BEGIN { printf "%.3f", t * 1000 / n }')
+  s_resume_ms=$(awk -v t="$(json resume_broker_cpu_s "$out")" -v n="$fleet" 'BEGIN { printf "%.3f", t * 1000 / n }')
+  local tf tr
+  tf=$(awk -v t="$(json full_tool_cpu_s "$out")" -v n="$fleet" 'BEGIN { printf "%.3f", t * 1000 / n }')
+  tr=$(awk -v t="$(json resume_tool_cpu_s "$out")" -v n="$fleet" 'BEGIN { printf "%.3f", t * 1000 / n }')
+  printf '  %-10s full: all in %6s s, broker CPU %s ms/connect (tool %s)\n' "$name" "$s_full" "$s_full_ms" "$tf"
+  printf '  %-10s resuming: all in %6s s, broker CPU %s ms/connect (tool %s); %s of %s resumed, %s refused (then a full handshake)%s; resumed/full CPU %s (target at most 0.3x)\n' \
+    "" "$s_resume" "$s_resume_ms" "$tr" "$(json resumed "$out")" "$fleet" "$(json resume_refused "$out")" \
+    "$(sed -n 's/.*"refusal":"\([^"][^"]*\)".*/: \1/p' <<<"$out")" \
+    "$(awk -v a="$s_resume_ms" -v b="$s_full_ms" 'BEGIN { print (b > 0 ? sprintf("%.2fx", a / b) : "-") }')"
+}
+
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); $count messages per run, $clients clients, 256 B, TLS"
+if [ $fleet_only = 1 ]; then
+  fleet_rows
+  exit 0
+fi
 scenario "QoS 1, one PUBLISH per write:" --qos 1 --size 256 --inflight 32
 short_rate=$c_rate
 scenario "QoS 1, writes coalesced:" --qos 1 --size 256 --inflight 32 --coalesce
@@ -189,6 +266,8 @@ c_p99=$r_p99
 run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret \
   --qos 1 --size 256 --inflight 8 --rate "$rate"
 awk -v cp="$c_p99" -v mp="$r_p99" 'BEGIN { printf "  p99: coffre %s ms, mosquitto %s ms (target: coffre at most 20 ms)\n", cp, mp }'
+
+fleet_rows
 
 # Idle TLS connections: connects per second, CPU per connect, and memory per idle connection.
 conns=10000 hold=3

@@ -73,7 +73,7 @@ int RunStorm(const Options& o, ssl::context& ctx, const std::vector<Identity>& i
   StormRound full = RunStormRound(o, ctx, identities, endpoint, {}, o.resume ? &sessions : nullptr);
   StormRound again;
   if (full.error.empty() && o.resume) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the brokers see them gone
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the brokers see them gone
     again = RunStormRound(o, ctx, identities, endpoint, sessions, nullptr);
   }
   std::string error = !full.error.empty() ? full.error : again.error;
