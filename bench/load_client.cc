@@ -128,10 +128,8 @@ void Client::OnConnAck() {
   // holds a ticket if the broker sends them.
   if (shared_.o.resume && shared_.o.tls) session_.reset(SSL_get1_session(tls_.native_handle()));
   ++shared_.connected;
-  if (!shared_.publish) {
-    if (shared_.on_connack) shared_.on_connack();
-    return;
-  }
+  if (shared_.on_connack) shared_.on_connack();
+  if (!shared_.publish) return;
   if (shared_.connected == shared_.o.clients) {
     shared_.start = Clock::now();
     shared_.start_all();

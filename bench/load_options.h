@@ -31,7 +31,7 @@ struct Options {
   double hold = 0;
   bool storm = false;   // every client connects at once (--connecting in flight), timed
   bool resume = false;  // --storm: a second round that presents the first round's TLS sessions
-  int connecting = 64;  // TLS handshakes in flight at once (connect-only, storm)
+  int connecting = 64;  // connects (TLS handshakes, CONNECTs) in flight at once
   bool coalesce = false;
   int broker_pid = 0;  // read its CPU time from /proc for the timed phase (0: not reported)
   std::string username, password;  // shared credentials (Mosquitto)
@@ -59,11 +59,11 @@ struct Shared {
   Clock::time_point start, deadline;
   std::vector<uint32_t> latencies_us;
   bool stopping = false;
-  bool publish = true;  // false (connect-only, storm): a CONNACK calls on_connack, nothing more
+  bool publish = true;  // false (connect-only, storm): no client publishes
   int connected = 0;
   int resumed = 0;  // TLS handshakes that resumed a session (SSL_session_reused)
   int fenced = 0;   // QoS 0: clients whose fence was acknowledged
-  std::function<void()> on_connack;  // connect-only, storm: this client is in
+  std::function<void()> on_connack;  // a client is in (the next one may start)
   std::function<void()> start_all;   // the last CONNACK: every client starts publishing
   // storm: a handshake that presented a session failed; the client at index gives up (nullptr:
   // the run fails), and this starts it again with a full handshake, as a device would.
