@@ -267,8 +267,6 @@ run mosquitto "$mosq_pid" --port "$mosq_port" --username load --password secret 
   --qos 1 --size 256 --inflight 8 --rate "$rate"
 awk -v cp="$c_p99" -v mp="$r_p99" 'BEGIN { printf "  p99: coffre %s ms, mosquitto %s ms (target: coffre at most 20 ms)\n", cp, mp }'
 
-fleet_rows
-
 # Idle TLS connections: connects per second, CPU per connect, and memory per idle connection.
 conns=10000 hold=3
 # --quick: the readings are taken 0.5 s after the last connect, inside a 1 s hold.
@@ -330,3 +328,7 @@ echo "Read-back of every retained message through the read API:"
 out=$("$build/bench/read_back" --dir "$tmp/stack")
 rb_rate=$(json msgs_per_s "$out")
 awk -v n="$(json messages "$out")" -v r="$rb_rate" -v s="$sustained_rate" 'BEGIN { printf "  read_back  %d messages at %s msgs/s = %.2fx the sustained ingest rate (target at least 1x)\n", n, r, (s > 0 ? r / s : 0) }'
+
+# Last: 10,000 connections grow both brokers' heaps, which the idle-connection row's RSS
+# readings above must not start from; and their messages would add to the read-back.
+fleet_rows
