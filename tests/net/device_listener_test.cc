@@ -20,6 +20,7 @@
 
 #include "net/certificates.h"
 #include "net/transport.h"
+#include "net/ssl_ptrs.h"
 
 namespace coffre::net {
 namespace {
@@ -59,15 +60,9 @@ class EchoServer {
   std::vector<std::shared_ptr<Transport>> live_;  // kept until the test ends
 };
 
-struct SslCtxFree {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-struct SslFree {
-  void operator()(SSL* s) const { SSL_free(s); }
-};
-struct SessionFree {
-  void operator()(SSL_SESSION* s) const { SSL_SESSION_free(s); }
-};
+using testing::SslCtxPtr;
+using testing::SslPtr;
+using testing::SslSessionPtr;
 
 int ConnectTcp(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -114,14 +109,14 @@ class DeviceListenerTest : public ::testing::Test {
   // A TLS connection that sends "ping" and reads it back (which also reads the session tickets
   // a TLS 1.3 server sends after the handshake); offers `session` if given. Returns the session
   // to resume next time; `reused` tells whether this one was resumed.
-  std::unique_ptr<SSL_SESSION, SessionFree> PingOver(SSL_SESSION* session, bool* reused) {
+  SslSessionPtr PingOver(SSL_SESSION* session, bool* reused) {
     int fd = ConnectTcp(listener_->port());
     EXPECT_GE(fd, 0);
-    std::unique_ptr<SSL, SslFree> ssl(SSL_new(client_ctx_.get()));
+    SslPtr ssl(SSL_new(client_ctx_.get()));
     SSL_set_fd(ssl.get(), fd);
     SSL_set_tlsext_host_name(ssl.get(), "localhost");
     if (session != nullptr) SSL_set_session(ssl.get(), session);
-    std::unique_ptr<SSL_SESSION, SessionFree> next;
+    SslSessionPtr next;
     if (SSL_connect(ssl.get()) == 1) {
       char back[4] = {};
       EXPECT_EQ(SSL_write(ssl.get(), "ping", 4), 4);
@@ -141,7 +136,7 @@ class DeviceListenerTest : public ::testing::Test {
   Admission admission_{1000, 1000};
   std::unique_ptr<DeviceListener> listener_;
   EchoServer server_;
-  std::unique_ptr<SSL_CTX, SslCtxFree> client_ctx_;
+  SslCtxPtr client_ctx_;
 };
 
 // OpenSSL fails (not just declines) a resumption on a server that asks for a client
@@ -161,7 +156,7 @@ TEST_F(DeviceListenerTest, AClientResumesItsTlsSessionOnReconnect) {
 // process (this test's process would end). Then a client is served as before.
 TEST_F(DeviceListenerTest, ClientsGoneMidHandshakeCostOnlyTheirOwnConnection) {
   // The ClientHello bytes, from a client on memory BIOs.
-  std::unique_ptr<SSL, SslFree> hello_maker(SSL_new(client_ctx_.get()));
+  SslPtr hello_maker(SSL_new(client_ctx_.get()));
   BIO* in = BIO_new(BIO_s_mem());
   BIO* out = BIO_new(BIO_s_mem());
   SSL_set_bio(hello_maker.get(), in, out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "net/certificates.h"
+#include "net/ssl_ptrs.h"
 
 namespace coffre::net {
 namespace {
@@ -22,17 +23,8 @@ namespace {
 using std::chrono::hours;
 using std::chrono::minutes;
 
-struct CtxFree {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-struct SslFree {
-  void operator()(SSL* s) const { SSL_free(s); }
-};
-struct SessionFree {
-  void operator()(SSL_SESSION* s) const { SSL_SESSION_free(s); }
-};
-using Ctx = std::unique_ptr<SSL_CTX, CtxFree>;
-using Session = std::unique_ptr<SSL_SESSION, SessionFree>;
+using Ctx = testing::SslCtxPtr;
+using Session = testing::SslSessionPtr;
 
 class TicketKeysTest : public ::testing::Test {
  protected:
@@ -61,8 +53,8 @@ class TicketKeysTest : public ::testing::Test {
   // One TLS 1.3 connection in memory, offering `offer` if given; the client reads once after
   // the handshake so that it takes the server's tickets. Returns the session to offer next.
   Session Connect(SSL_CTX* server, SSL_SESSION* offer, bool* resumed) {
-    std::unique_ptr<SSL, SslFree> c(SSL_new(client_.get()));
-    std::unique_ptr<SSL, SslFree> s(SSL_new(server));
+    testing::SslPtr c(SSL_new(client_.get()));
+    testing::SslPtr s(SSL_new(server));
     BIO *client_bio = nullptr, *server_bio = nullptr;
     EXPECT_EQ(BIO_new_bio_pair(&client_bio, 0, &server_bio, 0), 1);
     SSL_set_bio(c.get(), client_bio, client_bio);
