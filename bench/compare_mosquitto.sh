@@ -260,7 +260,7 @@ done
 
 # Many clients at a fixed rate: the latency target (p99 at most 20 ms).
 many=1000 rate=20000 many_count=200000
-[ $quick = 1 ] && many=100 rate=2000 many_count=2000
+[ $quick = 1 ] && many=100 rate=4000 many_count=2000
 owner=$(sed -n 's/.*"service_connection_string": *"\([^"]*\)".*/\1/p' "$tmp/stack/connection.json")
 https_port=$(field https_port)
 echo "$many clients at a fixed $rate msgs/s, QoS 1:"
