@@ -2,14 +2,15 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include <array>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 
+#include "crypto/random.h"
 #include "crypto/secret_bytes.h"
 
 namespace coffre::net {
@@ -26,7 +27,7 @@ struct KeySet {
 
   static Result<KeySet> Make() {
     KeySet k;
-    if (RAND_bytes(k.name.data(), kNameBytes) != 1) return Internal("the random generator failed");
+    COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(std::as_writable_bytes(std::span(k.name))));
     COFFRE_ASSIGN_OR_RETURN(k.aes, crypto::SecretBytes::Random(kKeyBytes));
     COFFRE_ASSIGN_OR_RETURN(k.hmac, crypto::SecretBytes::Random(kKeyBytes));
     return k;
@@ -47,7 +48,8 @@ class TicketKeys {
     if (!Rotate()) return -1;
     if (encrypt == 1) {
       std::memcpy(name, current_.name.data(), kNameBytes);
-      if (RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_256_cbc())) != 1) return -1;
+      auto iv_bytes = std::span(iv, static_cast<size_t>(EVP_CIPHER_iv_length(EVP_aes_256_cbc())));
+      if (!crypto::RandomBytes(std::as_writable_bytes(iv_bytes)).ok()) return -1;
       return Init(current_, iv, cipher, mac, /*encrypt=*/true) ? 1 : -1;
     }
     const KeySet* set = nullptr;
