@@ -15,12 +15,12 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <vector>
 
 #include "net/certificates.h"
 #include "net/transport.h"
 #include "net/ssl_ptrs.h"
+#include "test_util.h"
 
 namespace coffre::net {
 namespace {
@@ -83,10 +83,7 @@ int ConnectTcp(uint16_t port) {
 class DeviceListenerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("coffre-device-listener-" + std::to_string(::getpid()) + "-" +
-            std::to_string(std::random_device{}()));
-    auto certs = EnsureStackCertificates(dir_ / "tls", ServerIdentity{});
+    auto certs = EnsureStackCertificates(dir_.path() / "tls", ServerIdentity{});
     ASSERT_TRUE(certs.has_value()) << certs.error();
     ca_ = certs->ca_file;
     DeviceListenerOptions o;
@@ -97,13 +94,11 @@ class DeviceListenerTest : public ::testing::Test {
     ASSERT_TRUE(listener.has_value()) << listener.error();
     listener_ = std::move(*listener);
     server_.Start(*listener_);
-    client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
-    ASSERT_EQ(SSL_CTX_load_verify_locations(client_ctx_.get(), ca_.c_str(), nullptr), 1);
-    SSL_CTX_set_verify(client_ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    client_ctx_ = testing::ClientTrusting(ca_);
+    ASSERT_TRUE(client_ctx_);
   }
   void TearDown() override {
     if (listener_) listener_->Stop();
-    std::filesystem::remove_all(dir_);
   }
 
   // A TLS connection that sends "ping" and reads it back (which also reads the session tickets
@@ -132,7 +127,8 @@ class DeviceListenerTest : public ::testing::Test {
     return next;
   }
 
-  std::filesystem::path dir_, ca_;
+  testing::TempDir dir_;  // outlives the listener, which reads its certificates
+  std::filesystem::path ca_;
   Admission admission_{1000, 1000};
   std::unique_ptr<DeviceListener> listener_;
   EchoServer server_;

@@ -11,11 +11,10 @@
 
 #include <filesystem>
 #include <memory>
-#include <random>
-#include <unistd.h>
 
 #include "net/certificates.h"
 #include "net/ssl_ptrs.h"
+#include "test_util.h"
 
 namespace coffre::net {
 namespace {
@@ -29,17 +28,12 @@ using Session = testing::SslSessionPtr;
 class TicketKeysTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("coffre-ticket-keys-" + std::to_string(::getpid()) + "-" +
-            std::to_string(std::random_device{}()));
-    auto certs = EnsureStackCertificates(dir_, ServerIdentity{});
+    auto certs = EnsureStackCertificates(dir_.path(), ServerIdentity{});
     ASSERT_TRUE(certs.has_value()) << certs.error();
     certs_ = *certs;
-    client_.reset(SSL_CTX_new(TLS_client_method()));
-    ASSERT_EQ(SSL_CTX_load_verify_locations(client_.get(), certs_.ca_file.c_str(), nullptr), 1);
-    SSL_CTX_set_verify(client_.get(), SSL_VERIFY_PEER, nullptr);
+    client_ = testing::ClientTrusting(certs_.ca_file);
+    ASSERT_TRUE(client_);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   Ctx Server() {
     Ctx ctx(SSL_CTX_new(TLS_server_method()));
@@ -78,7 +72,7 @@ class TicketKeysTest : public ::testing::Test {
     return next;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
   StackCertificates certs_;
   ManualClock clock_;
   Ctx client_;
