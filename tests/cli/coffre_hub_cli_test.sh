@@ -30,7 +30,7 @@ check_events() {
   ' "$1" "$2"
 }
 
-port=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768 on), which clients' source ports take
+port=$(stack_port_base)
 "$coffre" up --dir "$dir/s" --ports-from "$port" >/dev/null
 mqtt_port=$(conn mqtt_port)
 [ -n "$mqtt_port" ] || fail "no mqtt_port in $(cat "$dir/s/connection.json")"

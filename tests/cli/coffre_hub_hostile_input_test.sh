@@ -10,7 +10,7 @@ set -euo pipefail
 coffre="$1"
 source "$(dirname "$0")/lib.sh"
 
-port=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768 on), which clients' source ports take
+port=$(stack_port_base)
 "$coffre" up --dir "$dir/s" --ports-from "$port" \
   --hub-arg=--throttle-failed-auth-burst=5 --hub-arg=--throttle-failed-auth-per-second=0.25 >/dev/null
 https="https://localhost:$(conn https_port)"

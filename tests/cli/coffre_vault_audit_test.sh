@@ -19,7 +19,7 @@ trap cleanup_vault EXIT
 # `coffre vault ARGS` against the stack, as its owner.
 v() { "$coffre" vault "$@" --dir "$dir/s"; }
 
-port=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768 on), which clients' source ports take
+port=$(stack_port_base)
 "$coffre" up --dir "$dir/s" --ports-from "$port" >/dev/null
 log="$dir/s/vault/data/audit.log"
 [ -s "$log" ] || fail "no audit log at $log"

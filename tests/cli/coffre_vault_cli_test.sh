@@ -17,7 +17,7 @@ v() { "$coffre" vault "$@" --dir "$dir/s"; }
 # field NAME: the value on the "NAME  value" line of a details table on stdin.
 field() { sed -n "s/^$1  *//p"; }
 
-port=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768 on), which clients' source ports take
+port=$(stack_port_base)
 "$coffre" up --dir "$dir/s" --ports-from "$port" >/dev/null
 iso='20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z'
 

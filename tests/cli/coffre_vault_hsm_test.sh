@@ -23,7 +23,7 @@ softhsm2-util --init-token --free --label coffre-e2e --pin "$pin" --so-pin 1357-
 printf '%s\n' "$pin" >"$dir/pin"
 chmod 600 "$dir/pin"
 
-port=$((20000 + RANDOM % 12000))  # below Linux's ephemeral ports (32768 on), which clients' source ports take
+port=$(stack_port_base)
 "$coffre" up --dir "$dir/s" --ports-from "$port" --pkcs11-token-label coffre-e2e \
   --pkcs11-pin-file "$dir/pin" >/dev/null
 [ ! -e "$dir/s/vault/passphrase" ] || fail "a token-sealed stack made a passphrase file"

@@ -24,3 +24,6 @@ conn() { sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$dir
 conn_pid() { sed -n "s/^    \"$1\": \([0-9]*\),\{0,1\}$/\1/p" "$dir/s/connection.json"; }
 # json_count: the number of items in a list body on stdin.
 json_count() { node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).value.length)'; }
+# A base for `coffre up --ports-from`: below Linux's ephemeral ports (32768 on), which clients'
+# source ports take between a port's probe and its daemon's bind.
+stack_port_base() { echo $((20000 + RANDOM % 12000)); }
