@@ -42,6 +42,11 @@ rest_status=0
 tail -n +1 -f --pid="$rest" "$logs/rest"
 wait "$rest" || rest_status=$?
 ran=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' "$logs/timed" "$logs/rest" | awk '{ n += $1 } END { print n + 0 }')
+if [ "$timed_status" != 0 ]; then
+  # Again at the end, where a log cut to its tail still shows which timed test failed and why.
+  echo "== a timed test failed: their log again =="
+  cat "$logs/timed"
+fi
 if [ "$ran" != "$all" ]; then
   echo "test.sh: the two runs ran $ran tests, the suite has $all"
   exit 1

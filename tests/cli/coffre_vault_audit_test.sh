@@ -123,7 +123,7 @@ must_fail 1 'coffre vault audit verify: .*FAILED verification at entry 2: MAC mi
 
 # Rotation and retention, on a vault of its own with 4 KiB files, 3 kept.
 vdir="$dir/v2"
-p2=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+p2=$(free_port)
 head -c 32 /dev/urandom | base64 >"$dir/v2-pass"
 start_vault2() {
   "$(dirname "$coffre")/coffre-vault" --dir "$vdir" --listen "127.0.0.1:$p2" \

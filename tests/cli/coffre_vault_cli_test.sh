@@ -70,7 +70,7 @@ must_fail 1 'coffre vault key purge: .*Forbidden' vault key purge k1 --dir "$dir
 # Sets vault_args to reach it as its owner.
 start_vault() {
   local name=$1 passphrase=$2 port i
-  port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  port=$(free_port)
   mkdir -p -m 700 "$dir/$name/data"
   "$(dirname "$coffre")/coffre-vault" --dir "$dir/$name/data" --listen "127.0.0.1:$port" \
       --tls-cert "$dir/s/tls/server.pem" --tls-key "$dir/s/tls/server-key.pem" \

@@ -2,22 +2,11 @@
 // A coffre-hub started by a test itself (beside the `coffre up` stack), for hubs the stack does
 // not make: another key, service-managed. Loopback only, bounded waits.
 
-const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { freePort } = require('./stack.js');  // below the ephemeral ports
 
 const START_TIMEOUT_MS = 30_000;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 // Resolves once the hub listens, or with its exit code if it exits first. `output` keeps
 // growing after the start: the returned object reads it live.

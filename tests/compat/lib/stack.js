@@ -134,18 +134,23 @@ function stackVault(stack) {
   return { url: stack.vault_url, token: stack.vault_token, caFile: stack.ca_file };
 }
 
-// A free TCP port on 127.0.0.1 (the kernel picks it; it may be taken again before the vault
-// binds it, which is unlikely enough on a test machine).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+// A free TCP port on 127.0.0.1, below Linux's ephemeral ports (32768 on), as `coffre up
+// --ports-from` takes them: a port the kernel picks (listen on 0) comes from the range every
+// outgoing connection and every other listen on 0 draws from, and the tests beside this one make
+// thousands; one took a port between its check and the daemon's bind, or while a test restarted
+// its hub on the same ports. Here only another test's explicit pick can, and it checks too.
+async function freePort() {
+  for (let attempt = 1; ; attempt++) {
+    const port = 20000 + crypto.randomInt(12000);
+    const free = await new Promise((resolve, reject) => {
+      const server = net.createServer();
+      server.unref();
+      server.once('error', (err) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err)));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+    if (attempt === 50) throw new Error('no free port in 20000-31999 after 50 tries');
+  }
 }
 
 function hasExited(proc) {
@@ -483,6 +488,7 @@ function runningStack() {
 }
 
 module.exports = {
+  freePort,
   runningStack,
   serviceToken,
   readBack,
