@@ -1,5 +1,7 @@
 #include "mqtt/connection.h"
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -21,7 +23,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto kTick = std::chrono::seconds(1);
+constexpr auto kMaxCheckWait = std::chrono::milliseconds(60'000);
 
 // Refusals that count against a source's failed-CONNECT budget: the credentials' fault, not the
 // hub's (an inaccessible hub answers UNAVAILABLE and costs the device nothing).
@@ -341,7 +343,10 @@ void Connection::Read() {
     } else if (room != kSmallRead && n <= kSmallRead) {
       self->big_read_.reset();
     }
-    if (!was_connected && self->session_.connected()) self->Register();
+    if (!was_connected && self->session_.connected()) {
+      self->Register();
+      self->Tick();  // from the CONNECT deadline to the keep-alive's and the token's
+    }
     self->Apply(std::move(out));
     if (self->recheck_due_) {
       self->recheck_due_ = false;
@@ -447,10 +452,20 @@ void Connection::Write() {
                     });
 }
 
-// Every second, and at the CONNECT deadline while there is none.
+// At the CONNECT deadline until a CONNECT is accepted, then when the session's keep-alive or
+// token may have expired (a packet since moves the keep-alive on: checked, nothing to do, armed
+// again): one timer wake per keep-alive period for a device that sends, not one per second.
 void Connection::Tick() {
-  auto next = SteadyClock::now() + kTick;
-  if (!session_.connected() && deadline_ < next) next = deadline_;
+  if (shut_) return;  // a timer armed now would hold the connection until it fires
+  auto next = deadline_;
+  if (session_.connected()) {
+    std::optional<int64_t> due = session_.NextCheckMs();
+    // The session's times are the system clock's; a wake at least every kMaxCheckWait keeps a
+    // clock step from delaying a token's expiry for long.
+    int64_t wait_ms = due ? std::clamp<int64_t>(*due - NowMs(), 0, kMaxCheckWait.count())
+                          : kMaxCheckWait.count();
+    next = SteadyClock::now() + std::chrono::milliseconds(wait_ms);
+  }
   timer_.expires_at(next);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->shut_) return;

@@ -1,5 +1,8 @@
 #include "mqtt/session.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "mqtt/codec.h"
 #include "hub/sas_token.h"
 #include "mqtt/topics.h"
@@ -243,6 +246,16 @@ Session::Output Session::OnDurable(uint16_t packet_id, const Status& stored) {
   }
   EncodePacketIdOnly(out.to_send, {PacketType::kPubAck, packet_id});
   return out;
+}
+
+std::optional<int64_t> Session::NextCheckMs() const {
+  if (state_ != State::kConnected) return std::nullopt;
+  // OnTick's conditions, each at the first millisecond it holds.
+  constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+  int64_t keep_alive = keep_alive_ms_ > 0 ? last_packet_ms_ + keep_alive_ms_ + 1 : kNever;
+  int64_t expiry_s = device_.expires_at + hub::kSasClockSkewSeconds + 1;
+  int64_t expiry = expiry_s < kNever / 1000 ? expiry_s * 1000 : kNever;
+  return std::min(keep_alive, expiry);
 }
 
 Session::Output Session::OnTick() {

@@ -78,7 +78,11 @@ class Session {
 
   Output OnBytes(ByteSpan data);
   Output OnDurable(uint16_t packet_id, const Status& stored);
-  Output OnTick();  // call every second or so: keep-alive and token expiry
+  // Keep-alive and token expiry: call at NextCheckMs() (or any time; early calls do nothing).
+  Output OnTick();
+  // When OnTick may next close the session (NowMs's clock), or nullopt before CONNECT: one
+  // timer per connection armed for then, not a tick per connection per second.
+  std::optional<int64_t> NextCheckMs() const;
 
   // The answer to a twin request: `body` is the document (GET), empty (PATCH) or an error
   // object; `version` the new reported $version of a PATCH.

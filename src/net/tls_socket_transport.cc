@@ -1,16 +1,31 @@
-// A byte stream over TLS (MQTT, AMQP) with OpenSSL reading and writing the (non-blocking) socket itself, and Asio only
-// waiting for readiness. Why not asio::ssl::stream: its engine keeps two 17 KB buffers per
-// connection for as long as the connection lives (most of an idle device's memory), copies every
-// record through them, and hands back one record per read. Here one ReadSome drains every record
-// already there (read-ahead), so many small PUBLISHes cost one read and one parse. OpenSSL's own
-// buffers go back as soon as a read drains them (SSL_MODE_RELEASE_BUFFERS, on the context), so an
-// idle device holds none; but on a busy connection that meant cleansing (SSL_OP_CLEANSE_PLAINTEXT)
-// and freeing 17 KB at every read, so a connection that read at least kBusyWaits times in a
-// kIdleRelease period keeps its buffers until a period passes without a read. Every operation is
-// tried first and waits only on SSL_ERROR_WANT_READ/WANT_WRITE.
+// A byte stream over TLS (MQTT, AMQP) with OpenSSL on the (non-blocking) socket: Asio reads the
+// socket's bytes, OpenSSL takes them from there (its read BIO is the transport's input) and writes
+// its records to the socket itself. Why not asio::ssl::stream: its engine keeps two 17 KB buffers
+// per connection for as long as the connection lives (most of an idle device's memory), copies
+// every record through them, and hands back one record per read. Here one ReadSome drains every
+// record already read (read-ahead), so many small PUBLISHes cost one read and one parse.
+//
+// Why Asio reads rather than OpenSSL on the socket: waiting for readiness (async_wait) re-arms
+// the socket in epoll at every wait (an epoll_ctl), and OpenSSL's own read tried the empty socket
+// again first; a device that sends one message at a time paid both for every message. An Asio
+// read is registered once and tried at once only when the last read may have left bytes behind.
+// The input is 512 bytes inside the transport (an idle device's records fit); a read that fills
+// them moves the next reads to a 16 KB heap buffer, until a read takes 512 bytes or fewer.
+//
+// OpenSSL's own buffers go back as soon as a read drains them (SSL_MODE_RELEASE_BUFFERS, on the
+// context), so an idle device holds none; but on a busy connection that meant cleansing
+// (SSL_OP_CLEANSE_PLAINTEXT) and freeing 17 KB at every read, so a connection that waits for
+// input kBusyWaits times within a kIdleRelease period keeps them, and a timer (only then) gives
+// them back once a period passes with fewer. Every operation is tried first and waits only on
+// SSL_ERROR_WANT_READ/WANT_WRITE.
 // Single-threaded like every Transport: the connection's io_context runs all of it.
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
 
 #include "net/transport.h"
 
@@ -27,7 +42,54 @@ struct SslFree {
 
 // A busy connection keeps OpenSSL's buffers; one that idles for a period gives them back.
 constexpr auto kIdleRelease = std::chrono::milliseconds(250);
-constexpr uint64_t kBusyWaits = 16;  // read waits within one period that make a connection busy
+constexpr uint64_t kBusyWaits = 16;  // input waits within one period that make a connection busy
+constexpr size_t kSmallInput = 512;
+constexpr size_t kLargeInput = 16 * 1024 + 512;  // a whole TLS record and then some
+
+// Bytes read from the socket that OpenSSL has not taken yet.
+struct Input {
+  const unsigned char* data = nullptr;
+  size_t size = 0;
+};
+
+// The read BIO: hands OpenSSL the bytes of Input, and "retry" once they are gone.
+int InputRead(BIO* bio, char* out, size_t len, size_t* taken) {
+  auto* in = static_cast<Input*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (in->size == 0) {
+    BIO_set_retry_read(bio);
+    return 0;
+  }
+  size_t n = std::min(len, in->size);
+  std::memcpy(out, in->data, n);
+  in->data += n;
+  in->size -= n;
+  *taken = n;
+  return 1;
+}
+
+long InputCtrl(BIO* bio, int cmd, long, void*) {
+  if (cmd == BIO_CTRL_PENDING) return static_cast<long>(static_cast<Input*>(BIO_get_data(bio))->size);
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int InputCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+const BIO_METHOD* InputMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "coffre transport input");
+    if (m != nullptr) {
+      BIO_meth_set_read_ex(m, InputRead);
+      BIO_meth_set_ctrl(m, InputCtrl);
+      BIO_meth_set_create(m, InputCreate);
+    }
+    return m;
+  }();
+  return method;
+}
 
 class TlsSocketTransport final : public Transport {
  public:
@@ -36,11 +98,17 @@ class TlsSocketTransport final : public Transport {
         idle_timer_(socket_.get_executor()), alive_(std::make_shared<bool>(true)) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
-    if (ssl_ && !ec && SSL_set_fd(ssl_.get(), socket_.native_handle()) == 1) {
+    BIO* in = InputMethod() != nullptr ? BIO_new(InputMethod()) : nullptr;
+    BIO* out = BIO_new_socket(static_cast<int>(socket_.native_handle()), BIO_NOCLOSE);
+    if (ssl_ && !ec && in != nullptr && out != nullptr) {
+      BIO_set_data(in, &input_);
+      SSL_set_bio(ssl_.get(), in, out);  // the SSL owns both now
       SSL_set_read_ahead(ssl_.get(), 1);
       SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
       SSL_set_accept_state(ssl_.get());
     } else {
+      BIO_free(in);
+      BIO_free(out);
       ssl_.reset();
     }
   }
@@ -55,32 +123,7 @@ class TlsSocketTransport final : public Transport {
   }
 
   void ReadSome(asio::mutable_buffer into, IoDone done) override {
-    size_t total = 0;
-    while (total < into.size()) {
-      ERR_clear_error();
-      size_t n = 0;
-      int ok = SSL_read_ex(ssl_.get(), static_cast<char*>(into.data()) + total,
-                           into.size() - total, &n);
-      if (ok == 1) {
-        total += n;
-        continue;
-      }
-      int error = SSL_get_error(ssl_.get(), ok);
-      if (total > 0 && (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)) break;
-      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-        ArmIdleRelease();
-        ++waits_;
-        return Wait(error, [this, into, done = std::move(done)](boost::system::error_code ec) mutable {
-          waiting_ = false;
-          if (ec) return done(ec, 0);
-          ReadSome(into, std::move(done));
-        });
-      }
-      if (total > 0) break;  // the error again on the next read, after these bytes
-      return done(ErrorOf(error), 0);
-    }
-    // Completed from the executor, never inside the caller's frame.
-    asio::post(socket_.get_executor(), [done = std::move(done), total] { done({}, total); });
+    ReadInto(into, std::move(done), /*direct=*/false);
   }
 
   void Write(asio::const_buffer data, IoDone done) override { WriteFrom(data, 0, std::move(done)); }
@@ -95,13 +138,44 @@ class TlsSocketTransport final : public Transport {
   std::string remote_address() override { return PeerAddress(socket_); }
 
  private:
+  // `direct`: called from one of this transport's own completions, not from the caller's frame,
+  // so `done` may run at once instead of being posted.
+  void ReadInto(asio::mutable_buffer into, IoDone done, bool direct) {
+    size_t total = 0;
+    while (total < into.size()) {
+      ERR_clear_error();
+      size_t n = 0;
+      int ok = SSL_read_ex(ssl_.get(), static_cast<char*>(into.data()) + total,
+                           into.size() - total, &n);
+      if (ok == 1) {
+        total += n;
+        continue;
+      }
+      int error = SSL_get_error(ssl_.get(), ok);
+      if (total > 0 && (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)) break;
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        if (error == SSL_ERROR_WANT_READ) NoteInputWait();
+        return Await(error, [this, into, done = std::move(done)](boost::system::error_code ec) mutable {
+          waiting_ = false;
+          if (ec) return done(ec, 0);
+          ReadInto(into, std::move(done), /*direct=*/true);
+        });
+      }
+      if (total > 0) break;  // the error again on the next read, after these bytes
+      return done(ErrorOf(error), 0);
+    }
+    if (direct) return done({}, total);
+    // Completed from the executor, never inside the caller's frame.
+    asio::post(socket_.get_executor(), [done = std::move(done), total] { done({}, total); });
+  }
+
   void Handshake(Done done) {
     ERR_clear_error();
     int ok = SSL_do_handshake(ssl_.get());
     if (ok == 1) return asio::post(socket_.get_executor(), [done = std::move(done)] { done({}); });
     int error = SSL_get_error(ssl_.get(), ok);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-      return Wait(error, [this, done = std::move(done)](boost::system::error_code ec) mutable {
+      return Await(error, [this, done = std::move(done)](boost::system::error_code ec) mutable {
         if (ec) return done(ec);
         Handshake(std::move(done));
       });
@@ -122,8 +196,8 @@ class TlsSocketTransport final : public Transport {
       }
       int error = SSL_get_error(ssl_.get(), ok);
       if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-        return Wait(error, [this, data, written, done = std::move(done)](
-                               boost::system::error_code ec) mutable {
+        return Await(error, [this, data, written, done = std::move(done)](
+                                boost::system::error_code ec) mutable {
           if (ec) return done(ec, written);
           WriteFrom(data, written, std::move(done));
         });
@@ -133,12 +207,57 @@ class TlsSocketTransport final : public Transport {
     asio::post(socket_.get_executor(), [done = std::move(done), written] { done({}, written); });
   }
 
-  // While reads wait, a timer per kIdleRelease period counts them: kBusyWaits or more, and the
-  // connection keeps OpenSSL's buffers between reads; none since the timer was set, and the
-  // buffers are freed now (SSL_free_buffers keeps them if they hold data) and released at each
-  // drain again. Armed only from a read wait: an idle device costs one timer per message.
-  void ArmIdleRelease() {
+  // OpenSSL wants bytes (WANT_READ: its input is empty) or room (WANT_WRITE: the socket is full).
+  void Await(int want, Done then) {
+    if (want == SSL_ERROR_WANT_WRITE) {
+      return socket_.async_wait(tcp::socket::wait_write, std::move(then));
+    }
+    input_waiters_.push_back(std::move(then));
+    if (!reading_) ReadInput();
+  }
+
+  // One socket read for everyone waiting on input (a read, and a write that wants a read).
+  void ReadInput() {
+    if (large_ && shrink_) large_.reset();
+    shrink_ = false;
+    unsigned char* into = large_ ? large_.get() : small_.data();
+    size_t room = large_ ? kLargeInput : kSmallInput;
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(into, room), [this, into, room](
+                                                          boost::system::error_code ec, size_t n) {
+      reading_ = false;
+      if (!ec) {
+        input_ = {into, n};
+        if (room == kSmallInput && n == kSmallInput) {
+          large_.reset(new unsigned char[kLargeInput]);  // for the next read; these bytes stay put
+        } else if (room == kLargeInput && n <= kSmallInput) {
+          shrink_ = true;  // at the next read, once OpenSSL has taken these
+        }
+      }
+      std::vector<Done> waiters;
+      waiters.swap(input_waiters_);
+      for (Done& w : waiters) w(ec);
+    });
+  }
+
+  // A connection that waits for input kBusyWaits times within a kIdleRelease period is busy: it
+  // keeps OpenSSL's buffers, and the idle timer watches for the period that makes it idle again.
+  void NoteInputWait() {
     waiting_ = true;
+    ++waits_;
+    if (keep_buffers_) return ArmIdleRelease();
+    auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ >= kIdleRelease) {
+      window_start_ = now;
+      window_waits_ = 0;
+    }
+    if (++window_waits_ < kBusyWaits) return;
+    keep_buffers_ = true;
+    SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+    ArmIdleRelease();
+  }
+
+  void ArmIdleRelease() {
     if (idle_armed_) return;
     idle_armed_ = true;
     uint64_t waits_then = waits_;
@@ -147,21 +266,12 @@ class TlsSocketTransport final : public Transport {
       if (!*alive) return;  // the transport is gone (a completion already queued)
       idle_armed_ = false;
       if (ec) return;
-      uint64_t waits = waits_ - waits_then;  // the wait that armed the timer counts one
-      if (waits >= kBusyWaits) {
-        SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
-      } else {
-        SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
-        if (waiting_ && waits == 1) SSL_free_buffers(ssl_.get());
-      }
-      if (waiting_ && waits > 1) ArmIdleRelease();
+      if (waits_ - waits_then >= kBusyWaits) return ArmIdleRelease();  // still busy
+      keep_buffers_ = false;
+      window_waits_ = 0;
+      SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+      if (waiting_) SSL_free_buffers(ssl_.get());  // kept if they hold data
     });
-  }
-
-  template <class Handler>
-  void Wait(int want, Handler&& handler) {
-    socket_.async_wait(want == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
-                       std::forward<Handler>(handler));
   }
 
   // SSL_get_error's verdict as an error_code: a clean close is eof, a TLS failure carries
@@ -181,9 +291,18 @@ class TlsSocketTransport final : public Transport {
 
   tcp::socket socket_;
   std::unique_ptr<SSL, SslFree> ssl_;
+  Input input_;
+  std::array<unsigned char, kSmallInput> small_;  // not zeroed: written before it is read
+  std::unique_ptr<unsigned char[]> large_;
+  bool shrink_ = false;   // large_ goes at the next read
+  bool reading_ = false;  // a socket read is pending
+  std::vector<Done> input_waiters_;
   asio::steady_timer idle_timer_;
   std::shared_ptr<bool> alive_;  // false once destroyed: the idle timer's handler checks it
-  uint64_t waits_ = 0;           // read waits started
+  uint64_t waits_ = 0;           // input waits started
+  std::chrono::steady_clock::time_point window_start_;
+  uint64_t window_waits_ = 0;    // input waits since window_start_
+  bool keep_buffers_ = false;    // busy: OpenSSL's buffers stay between reads
   bool waiting_ = false;         // a read is waiting for bytes
   bool idle_armed_ = false;
 };

@@ -206,7 +206,8 @@ class MqttServerTest : public ::testing::Test {
     RestartServer(Options());
   }
   void TearDown() override { hub_.reset(); }
-  Bytes ConnectPacket(const std::string& key_b64, const std::string& device = "dev-01") {
+  Bytes ConnectPacket(const std::string& key_b64, const std::string& device = "dev-01",
+                      uint16_t keep_alive_s = 180) {
     auto key = std::move(crypto::SecretBytes::CopyOf(*Base64Decode(key_b64)).value());
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -215,7 +216,7 @@ class MqttServerTest : public ::testing::Test {
     username_ = "localhost/" + device + "/?api-version=2021-04-12";
     Connect c;  // views into device, username_ and token_
     c.clean_session = false;
-    c.keep_alive = 180;
+    c.keep_alive = keep_alive_s;
     c.client_id = device;
     c.username = username_;
     c.password = AsBytes(token_);

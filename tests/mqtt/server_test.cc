@@ -2,6 +2,8 @@
 // sealed telemetry store and group commit behind it.
 #include "mqtt/server_fixture.h"
 
+#include <thread>
+
 namespace coffre::mqtt {
 namespace {
 
@@ -59,6 +61,34 @@ TEST_F(MqttServerTest, ANewConnectionOfTheSameDeviceClosesTheOlderOne) {
   auto pong = second.Receive();
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(TypeOf(*pong), PacketType::kPingResp);
+}
+
+// Keep-alive 1 s: the hub closes a silent session after 1.5 s (MQTT's and Azure's 1.5x), and a
+// session that pings stays. The check is one timer per session, armed for the keep-alive's end.
+TEST_F(MqttServerTest, ASilentSessionEndsAtOneAndAHalfKeepAlivesAndAPingingOneStays) {
+  Client silent(server_->port(), certs_.ca_file);
+  silent.Send(ConnectPacket(device_.primary_key, "dev-01", /*keep_alive_s=*/1));
+  ASSERT_TRUE(silent.Receive().has_value());
+  auto connected = std::chrono::steady_clock::now();
+  EXPECT_FALSE(silent.Receive(std::chrono::seconds(20)).has_value());
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - connected).count();
+  EXPECT_GE(s, 1.4) << "closed before the keep-alive ran out";
+  // Well before the 10 s CONNECT deadline, the timer's previous setting.
+  EXPECT_LT(s, 6.0) << "not closed at the keep-alive's end";
+  EXPECT_TRUE(WaitFor([&] { return server_->connections() == 0; }));
+
+  Client pinging(server_->port(), certs_.ca_file);
+  pinging.Send(ConnectPacket(device_.primary_key, "dev-01", /*keep_alive_s=*/1));
+  ASSERT_TRUE(pinging.Receive().has_value());
+  Bytes ping;
+  EncodeBare(ping, {PacketType::kPingReq});
+  for (int i = 0; i < 4; ++i) {  // 2 s, past 1.5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    pinging.Send(ping);
+    auto pong = pinging.Receive();
+    ASSERT_TRUE(pong.has_value()) << "closed after " << i << " pings";
+    EXPECT_EQ(TypeOf(*pong), PacketType::kPingResp);
+  }
 }
 
 TEST_F(MqttServerTest, MqttOverWebSocketOnTheHttpsPortStoresAndAcknowledges) {

@@ -220,6 +220,30 @@ TEST_F(SessionTest, KeepAliveIsOneAndAHalfTimesTheClients) {
   EXPECT_TRUE(session_.OnTick().close);
 }
 
+TEST_F(SessionTest, TheNextCheckIsWhenTheKeepAliveOrTheTokenWouldEndTheSession) {
+  EXPECT_EQ(session_.NextCheckMs(), std::nullopt);  // before CONNECT: the connection's deadline
+  session_.OnBytes(ConnectBytes("good", 4, /*keep_alive=*/60));
+  int64_t connected_at = host_.now_ms;
+  EXPECT_EQ(session_.NextCheckMs(), connected_at + 90'001);
+  host_.now_ms = connected_at + 90'000;
+  EXPECT_FALSE(session_.OnTick().close);
+  // A packet moves the keep-alive on; the check it was armed for then finds nothing to do.
+  session_.OnBytes(Bytes{std::byte{0xc0}, std::byte{0x00}});  // PINGREQ
+  EXPECT_EQ(session_.NextCheckMs(), host_.now_ms + 90'001);
+  host_.now_ms += 90'001;
+  EXPECT_TRUE(session_.OnTick().close);
+}
+
+TEST_F(SessionTest, WithoutKeepAliveTheNextCheckIsTheTokensExpiry) {
+  session_.OnBytes(ConnectBytes("good", 4, /*keep_alive=*/0));
+  int64_t due = (host_.expires_at + hub::kSasClockSkewSeconds + 1) * 1000;
+  EXPECT_EQ(session_.NextCheckMs(), due);
+  host_.now_ms = due - 1;
+  EXPECT_FALSE(session_.OnTick().close);
+  host_.now_ms = due;
+  EXPECT_TRUE(session_.OnTick().close);
+}
+
 TEST_F(SessionTest, TheSessionEndsWhenItsTokenExpires) {
   session_.OnBytes(ConnectBytes("good", 4, /*keep_alive=*/0));
   host_.now_ms = (host_.expires_at + 300) * 1000;
