@@ -38,6 +38,8 @@ struct AmqpServerOptions {
   // Largest WebSocket message (AMQP frames travel in one or more).
   size_t max_websocket_message_bytes = 1024 * 1024;
   std::function<bool()> accessible;  // empty: always
+  // Where the TLS ticket keys outlive the process (nullptr: in memory only); must outlive it.
+  net::TicketKeyStore* ticket_keys = nullptr;
 };
 
 // The WebSocket subprotocol and paths of AMQP on the HTTPS port.

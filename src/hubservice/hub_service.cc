@@ -150,6 +150,8 @@ Status HubService::StartServers() {
   mqtt_options.features = features_.get();
   connections_ = std::make_unique<hub::DeviceConnections>();
   mqtt_options.connections = connections_.get();
+  mqtt_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "mqtt");
+  mqtt_options.ticket_keys = mqtt_tickets_.get();
   COFFRE_ASSIGN_OR_RETURN(
       mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
 
@@ -157,6 +159,8 @@ Status HubService::StartServers() {
   amqp_options.cert_file = o.tls_cert;
   amqp_options.key_file = o.tls_key;
   amqp_options.accessible = [this] { return monitor_->accessible(); };
+  amqp_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "amqp");
+  amqp_options.ticket_keys = amqp_tickets_.get();
   Result<hub::ConsumerGroup> default_group = groups_->Get(std::string(hub::kDefaultConsumerGroup));
   const std::string& host = o.host_names.front();
   amqp::HubParts amqp_parts{*policies_, *auth_, *registry_, *store_, *groups_, *ingest_,
@@ -194,6 +198,8 @@ Status HubService::StartServers() {
   https_options.cert_file = o.tls_cert;
   https_options.key_file = o.tls_key;
   https_options.error_response = &HubRoutes::ServerError;
+  https_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "https");
+  https_options.ticket_keys = https_tickets_.get();
   // WebSocket upgrades: /$iothub/websocket carries MQTT or AMQP, chosen by the subprotocol the
   // client offers; /$servicebus/websocket carries AMQP (the Event Hubs SDK).
   https_options.upgrade_paths = {std::string(mqtt::kWebSocketPath),

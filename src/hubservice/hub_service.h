@@ -46,6 +46,7 @@
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
 #include "hubservice/hub_options.h"
+#include "hubservice/ticket_key_rows.h"
 #include "mqtt/server.h"
 #include "net/https_server.h"
 #include "storage/rocks_kv_store.h"
@@ -76,6 +77,7 @@ class HubService {
   hub::Registry& registry() { return *registry_; }
   hub::TelemetryStore& store() { return *store_; }
   hub::HubKeys& keys() { return *keys_; }
+  storage::KvStore& kv() { return *kv_; }  // the metadata store
   hub::AccessPolicies& policies() { return *policies_; }
   hub::EncryptionConfig& config() { return *config_; }
   hub::KeyCustody& custody() { return *custody_; }
@@ -115,6 +117,8 @@ class HubService {
   std::unique_ptr<hub::MethodCalls> methods_;
   std::unique_ptr<HubDeviceFeatures> features_;
   std::unique_ptr<hub::DeviceConnections> connections_;  // one per identity, MQTT and AMQP
+  // The TLS ticket keys of the MQTT, AMQP and HTTPS listeners, sealed in the metadata store.
+  std::unique_ptr<TicketKeyRows> mqtt_tickets_, amqp_tickets_, https_tickets_;
   std::unique_ptr<mqtt::MqttServer> mqtt_;
   std::unique_ptr<amqp::AmqpServer> amqp_;
   class FrontEndMethods;

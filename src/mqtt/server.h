@@ -62,6 +62,8 @@ struct MqttServerOptions {
   // One connection per identity across the hub's protocols (nullptr: within MQTT only); must
   // outlive the server.
   hub::DeviceConnections* connections = nullptr;
+  // Where the TLS ticket keys outlive the process (nullptr: in memory only); must outlive it.
+  net::TicketKeyStore* ticket_keys = nullptr;
 };
 
 class MqttServer : public hub::MethodSink {

@@ -23,11 +23,14 @@
 
 namespace coffre::net {
 
+class TicketKeyStore;
+
 struct DeviceListenerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port
   std::filesystem::path cert_file, key_file;
   int threads = 0;  // 0: one per core
+  TicketKeyStore* ticket_keys = nullptr;  // where the TLS ticket keys outlive the process
 };
 
 class DeviceListener {

@@ -569,7 +569,8 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(HttpsServerOptions optio
   }
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
   COFFRE_RETURN_IF_ERROR(
-      ConfigureServerTls(impl->ssl_ctx, impl->options.cert_file, impl->options.key_file));
+      ConfigureServerTls(impl->ssl_ctx, impl->options.cert_file, impl->options.key_file,
+                         impl->options.ticket_keys));
   COFFRE_RETURN_IF_ERROR(Listen(impl->acceptor, impl->options.address, impl->options.port));
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();

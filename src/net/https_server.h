@@ -21,6 +21,8 @@
 
 namespace coffre::net {
 
+class TicketKeyStore;
+
 // Answers one request: the first Send wins, later ones do nothing, and so does a Send after the
 // connection closed or the server stopped. Copyable (every copy is the same answer); callable
 // from any thread; the write itself runs on the connection's strand. If every copy is dropped
@@ -62,6 +64,7 @@ struct HttpsServerOptions {
   std::filesystem::path cert_file;  // PEM chain
   std::filesystem::path key_file;   // PEM private key
   int threads = 0;                  // 0: one per core
+  TicketKeyStore* ticket_keys = nullptr;  // where the TLS ticket keys outlive the process
   size_t max_body_bytes = size_t{1} << 20;
   // A request header larger than this is answered 431 and the connection closed.
   size_t max_header_bytes = 16 * 1024;

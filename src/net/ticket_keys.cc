@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "crypto/random.h"
 #include "crypto/secret_bytes.h"
@@ -19,26 +20,103 @@ namespace {
 
 constexpr size_t kNameBytes = 16;  // OpenSSL's key_name
 constexpr size_t kKeyBytes = 32;
+// A store's bytes: a format byte, the count of sets, then each set (the current one first):
+// its creation time (wall, ms since the epoch, 8 bytes big-endian), name, AES key, HMAC key.
+constexpr std::byte kFormat{1};
+constexpr size_t kSetBytes = 8 + kNameBytes + 2 * kKeyBytes;
 
 struct KeySet {
   std::array<unsigned char, kNameBytes> name{};  // random, public: says which set made a ticket
   crypto::SecretBytes aes;                       // AES-256-CBC
   crypto::SecretBytes hmac;                      // HMAC-SHA-256
+  int64_t created_ms = 0;                        // wall time: a stored set's age
 
-  static Result<KeySet> Make() {
+  static Result<KeySet> Make(int64_t now_ms) {
     KeySet k;
     COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(std::as_writable_bytes(std::span(k.name))));
     COFFRE_ASSIGN_OR_RETURN(k.aes, crypto::SecretBytes::Random(kKeyBytes));
     COFFRE_ASSIGN_OR_RETURN(k.hmac, crypto::SecretBytes::Random(kKeyBytes));
+    k.created_ms = now_ms;
     return k;
   }
 };
 
+Result<crypto::SecretBytes> Serialize(const KeySet& current, const std::optional<KeySet>& previous) {
+  size_t count = previous ? 2 : 1;
+  COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes out, crypto::SecretBytes::Allocate(2 + count * kSetBytes));
+  MutableByteSpan to = out.RevealMutable();
+  to[0] = kFormat;
+  to[1] = static_cast<std::byte>(count);
+  size_t at = 2;
+  for (const KeySet* k : {&current, previous ? &*previous : nullptr}) {
+    if (k == nullptr) continue;
+    for (int i = 7; i >= 0; --i) to[at++] = static_cast<std::byte>(static_cast<uint64_t>(k->created_ms) >> (8 * i));
+    std::memcpy(&to[at], k->name.data(), kNameBytes);
+    std::memcpy(&to[at + kNameBytes], k->aes.Reveal().data(), kKeyBytes);
+    std::memcpy(&to[at + kNameBytes + kKeyBytes], k->hmac.Reveal().data(), kKeyBytes);
+    at += kSetBytes - 8;
+  }
+  return out;
+}
+
+// The sets of Serialize's bytes, in order; none if the bytes are not such.
+std::vector<KeySet> Parse(const crypto::SecretBytes& bytes) {
+  ByteSpan in = bytes.Reveal();
+  if (in.size() < 2 || in[0] != kFormat) return {};
+  size_t count = static_cast<size_t>(in[1]);
+  if (count < 1 || count > 2 || in.size() != 2 + count * kSetBytes) return {};
+  std::vector<KeySet> sets;
+  for (size_t i = 0, at = 2; i < count; ++i, at += kSetBytes) {
+    KeySet k;
+    uint64_t created = 0;
+    for (size_t b = 0; b < 8; ++b) created = created << 8 | static_cast<uint64_t>(in[at + b]);
+    k.created_ms = static_cast<int64_t>(created);
+    std::memcpy(k.name.data(), &in[at + 8], kNameBytes);
+    Result<crypto::SecretBytes> aes = crypto::SecretBytes::CopyOf(in.subspan(at + 8 + kNameBytes, kKeyBytes));
+    Result<crypto::SecretBytes> hmac =
+        crypto::SecretBytes::CopyOf(in.subspan(at + 8 + kNameBytes + kKeyBytes, kKeyBytes));
+    if (!aes.has_value() || !hmac.has_value()) return {};
+    k.aes = std::move(*aes);
+    k.hmac = std::move(*hmac);
+    sets.push_back(std::move(k));
+  }
+  return sets;
+}
+
 class TicketKeys {
  public:
-  TicketKeys(const Clock& clock, std::chrono::seconds period, KeySet first)
-      : clock_(clock), period_(period), current_(std::move(first)),
-        next_rotation_(clock.SteadyNow() + period) {}
+  TicketKeys(const Clock& clock, std::chrono::seconds period, TicketKeyStore* store)
+      : clock_(clock), period_(period), store_(store) {}
+
+  // The store's sets if they are young enough (the current one less than a period old, the
+  // previous less than two; none from the future: a wall clock stepped back), else a new one.
+  Status Start() {
+    std::lock_guard lock(mu_);
+    const int64_t now = clock_.NowMillis();
+    const int64_t period_ms = std::chrono::duration_cast<std::chrono::milliseconds>(period_).count();
+    std::optional<KeySet> current;
+    if (store_ != nullptr) {
+      if (std::optional<crypto::SecretBytes> saved = store_->Load()) {
+        for (KeySet& k : Parse(*saved)) {
+          int64_t age = now - k.created_ms;
+          if (age < 0 || age >= 2 * period_ms) continue;
+          if (age < period_ms && !current) {
+            current = std::move(k);
+          } else if (!previous_) {
+            previous_ = std::move(k);
+          }
+        }
+      }
+    }
+    bool fresh = !current;
+    if (fresh) {
+      COFFRE_ASSIGN_OR_RETURN(current, KeySet::Make(now));
+    }
+    current_ = std::move(*current);
+    next_rotation_ = clock_.SteadyNow() + std::chrono::milliseconds(period_ms - (now - current_.created_ms));
+    if (fresh) Save();
+    return Status::Ok();
+  }
 
   // OpenSSL's ticket key callback: 1 encrypted or opened with the current set, 2 opened with
   // the previous one (OpenSSL then issues a new ticket), 0 unknown (a full handshake), -1 error.
@@ -70,13 +148,20 @@ class TicketKeys {
   bool Rotate() {
     Clock::SteadyTime now = clock_.SteadyNow();
     if (now < next_rotation_) return true;
-    Result<KeySet> fresh = KeySet::Make();
+    Result<KeySet> fresh = KeySet::Make(clock_.NowMillis());
     if (!fresh.has_value()) return false;
     previous_.reset();
     if (now < next_rotation_ + period_) previous_ = std::move(current_);
     current_ = std::move(*fresh);
     next_rotation_ = now + period_;
+    Save();
     return true;
+  }
+
+  void Save() {
+    if (store_ == nullptr) return;
+    Result<crypto::SecretBytes> bytes = Serialize(current_, previous_);
+    if (bytes.has_value()) store_->Save(*bytes);
   }
 
   static bool Init(const KeySet& k, const unsigned char* iv, EVP_CIPHER_CTX* cipher,
@@ -96,6 +181,7 @@ class TicketKeys {
 
   const Clock& clock_;
   const std::chrono::seconds period_;
+  TicketKeyStore* const store_;  // may be null
   std::mutex mu_;  // handshakes run on every io thread
   KeySet current_;
   std::optional<KeySet> previous_;
@@ -121,14 +207,15 @@ int OnTicket(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* c
 
 }  // namespace
 
-Status InstallTicketKeys(SSL_CTX* ctx, const Clock& clock, std::chrono::seconds period) {
+Status InstallTicketKeys(SSL_CTX* ctx, const Clock& clock, std::chrono::seconds period,
+                         TicketKeyStore* store) {
   if (period.count() <= 0) return InvalidArgument("the ticket key period must be positive");
   if (TicketKeysIndex() < 0) return Internal("no ex_data index for the ticket keys");
   if (SSL_CTX_get_ex_data(ctx, TicketKeysIndex()) != nullptr) {
     return FailedPrecondition("this TLS context has its ticket keys already");
   }
-  COFFRE_ASSIGN_OR_RETURN(KeySet first, KeySet::Make());
-  auto keys = std::make_unique<TicketKeys>(clock, period, std::move(first));
+  auto keys = std::make_unique<TicketKeys>(clock, period, store);
+  COFFRE_RETURN_IF_ERROR(keys->Start());
   if (SSL_CTX_set_ex_data(ctx, TicketKeysIndex(), keys.get()) != 1) {
     return Internal("could not attach the ticket keys");
   }

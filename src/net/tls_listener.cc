@@ -13,7 +13,7 @@ void ConfigureTlsHygiene(ssl::context& ctx) {
 }
 
 Status ConfigureServerTls(ssl::context& ctx, const std::filesystem::path& cert_file,
-                          const std::filesystem::path& key_file) {
+                          const std::filesystem::path& key_file, TicketKeyStore* ticket_keys) {
   boost::system::error_code ec;
   ConfigureTlsHygiene(ctx);
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -22,7 +22,7 @@ Status ConfigureServerTls(ssl::context& ctx, const std::filesystem::path& cert_f
   if (ec) return InvalidArgument("TLS certificate " + cert_file.string() + ": " + ec.message());
   ctx.use_private_key_file(key_file.string(), ssl::context::pem, ec);
   if (ec) return InvalidArgument("TLS key " + key_file.string() + ": " + ec.message());
-  return InstallTicketKeys(ctx.native_handle(), SystemClock());
+  return InstallTicketKeys(ctx.native_handle(), SystemClock(), kTicketKeyPeriod, ticket_keys);
 }
 
 Status Listen(asio::ip::tcp::acceptor& acceptor, const std::string& address, uint16_t port) {

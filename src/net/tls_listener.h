@@ -13,14 +13,17 @@
 
 namespace coffre::net {
 
+class TicketKeyStore;
+
 // Plaintext copies in OpenSSL's record buffers are cleansed once delivered, and idle
 // connections give their buffers back (SSL_OP_CLEANSE_PLAINTEXT, SSL_MODE_RELEASE_BUFFERS).
 void ConfigureTlsHygiene(boost::asio::ssl::context& ctx);
 
 // TLS 1.2 and up, the certificate chain and key from PEM files, the hygiene above, and session
-// tickets under keys that rotate hourly (ticket_keys.h).
+// tickets under keys that rotate hourly (ticket_keys.h), kept in `ticket_keys` if given.
 Status ConfigureServerTls(boost::asio::ssl::context& ctx, const std::filesystem::path& cert_file,
-                          const std::filesystem::path& key_file);
+                          const std::filesystem::path& key_file,
+                          TicketKeyStore* ticket_keys = nullptr);
 
 // Opens, binds (SO_REUSEADDR) and listens on address:port (port 0: any free one).
 Status Listen(boost::asio::ip::tcp::acceptor& acceptor, const std::string& address, uint16_t port);

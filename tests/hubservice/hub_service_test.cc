@@ -15,6 +15,7 @@
 #include "hub/sas_token.h"
 #include "mqtt/server_fixture.h"
 #include "net/certificates.h"
+#include "net/ssl_ptrs.h"
 #include "net/tls_test_client.h"
 #include "test_util.h"
 
@@ -105,6 +106,66 @@ TEST_F(HubServiceTest, OneObjectServesMqttAndHttpsAndARestartKeepsTheData) {
   auto stored = store.Read(store.PartitionOf("dev-01"), 0, 10, SIZE_MAX).value();
   ASSERT_EQ(stored.size(), 1u);
   EXPECT_EQ(AsChars(stored[0].message.body), "kept");
+}
+
+// One MQTT connection over TLS 1.3 by hand (OpenSSL on a blocking socket): dev-01's CONNECT, its
+// CONNACK (the server's tickets come before it), offering `offer` if given. Returns the session
+// to offer next; `resumed` says whether this handshake resumed.
+coffre::testing::SslSessionPtr MqttTlsSession(uint16_t port, const std::filesystem::path& ca,
+                                              const Bytes& connect, SSL_SESSION* offer,
+                                              bool* resumed) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  auto ctx = coffre::testing::ClientTrusting(ca);
+  coffre::testing::SslPtr ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), static_cast<int>(socket.native_handle()));
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  if (offer != nullptr) SSL_set_session(ssl.get(), offer);
+  EXPECT_EQ(SSL_connect(ssl.get()), 1);
+  EXPECT_EQ(SSL_write(ssl.get(), connect.data(), static_cast<int>(connect.size())),
+            static_cast<int>(connect.size()));
+  unsigned char connack[4] = {};
+  EXPECT_EQ(SSL_read(ssl.get(), connack, sizeof connack), 4);
+  EXPECT_EQ(connack[3], 0) << "CONNACK refused";
+  *resumed = SSL_session_reused(ssl.get()) == 1;
+  coffre::testing::SslSessionPtr next(SSL_get1_session(ssl.get()));
+  SSL_shutdown(ssl.get());
+  return next;
+}
+
+// The MQTT port's TLS ticket keys outlive a restart, sealed in the metadata store: a device
+// resumes its TLS session with the restarted hub (a reconnect storm after a restart costs
+// resumed handshakes, not full ones).
+TEST_F(HubServiceTest, ADeviceResumesItsTlsSessionAfterARestart) {
+  auto hub = std::move(HubService::Start(Options()).value());
+  auto key = crypto::SecretBytes::CopyOf(*Base64Decode(DeviceKey(*hub))).value();
+  std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
+  std::string username = "localhost/dev-01/?api-version=2021-04-12";
+  mqtt::Connect c;
+  c.keep_alive = 180;
+  c.client_id = "dev-01";
+  c.username = username;
+  c.password = AsBytes(token);
+  Bytes connect;
+  mqtt::EncodeConnect(connect, c);
+
+  bool resumed = true;
+  auto first = MqttTlsSession(hub->mqtt_port(), certs_.ca_file, connect, nullptr, &resumed);
+  EXPECT_FALSE(resumed);
+  ASSERT_TRUE(first && SSL_SESSION_has_ticket(first.get()));
+  MqttTlsSession(hub->mqtt_port(), certs_.ca_file, connect, first.get(), &resumed);
+  EXPECT_TRUE(resumed) << "the same hub";
+
+  hub->Stop();
+  hub.reset();
+  hub = std::move(HubService::Start(Options()).value());  // the same data, new ports
+  MqttTlsSession(hub->mqtt_port(), certs_.ca_file, connect, first.get(), &resumed);
+  EXPECT_TRUE(resumed) << "the restarted hub opened the ticket";
+  EXPECT_TRUE(hub->keys().Open(hub->kv().Get("tls-ticket-keys/mqtt").value(),
+                               AsBytes(std::string("tls-ticket-keys/mqtt")))
+                  .has_value())
+      << "the row is a sealed envelope bound to its name";
 }
 
 // Azure's cloudToDeviceMessageCount is the device's C2D queue depth, in the registry's view of

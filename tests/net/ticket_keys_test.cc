@@ -35,11 +35,11 @@ class TicketKeysTest : public ::testing::Test {
     ASSERT_TRUE(client_);
   }
 
-  Ctx Server() {
+  Ctx Server(TicketKeyStore* store = nullptr) {
     Ctx ctx(SSL_CTX_new(TLS_server_method()));
     EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx.get(), certs_.cert_file.c_str()), 1);
     EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx.get(), certs_.key_file.c_str(), SSL_FILETYPE_PEM), 1);
-    Status s = InstallTicketKeys(ctx.get(), clock_, hours(1));
+    Status s = InstallTicketKeys(ctx.get(), clock_, hours(1), store);
     EXPECT_TRUE(s.ok()) << s;
     return ctx;
   }
@@ -117,6 +117,84 @@ TEST_F(TicketKeysTest, AnotherServersTicketMeansAFullHandshake) {
   Session from_a = Connect(a.get(), nullptr, &resumed);
   Connect(b.get(), from_a.get(), &resumed);
   EXPECT_FALSE(resumed);
+}
+
+// What a hub keeps sealed in its metadata store, kept here in memory.
+class MemoryStore final : public TicketKeyStore {
+ public:
+  std::optional<crypto::SecretBytes> Load() override {
+    ++loads;
+    if (!saved) return std::nullopt;
+    return std::move(crypto::SecretBytes::CopyOf(saved->Reveal()).value());
+  }
+  void Save(const crypto::SecretBytes& sets) override {
+    ++saves;
+    saved = std::move(crypto::SecretBytes::CopyOf(sets.Reveal()).value());
+  }
+  std::optional<crypto::SecretBytes> saved;
+  int loads = 0, saves = 0;
+};
+
+TEST_F(TicketKeysTest, ARestartedServerWithTheStoreResumesTheTicketsOfTheOneBefore) {
+  MemoryStore store;
+  bool resumed = true;
+  Session first;
+  {
+    Ctx before = Server(&store);
+    EXPECT_EQ(store.saves, 1) << "new keys are saved at once";
+    first = Connect(before.get(), nullptr, &resumed);
+  }
+  clock_.Advance(minutes(30));
+  Ctx after = Server(&store);
+  EXPECT_EQ(store.loads, 2);
+  EXPECT_EQ(store.saves, 1) << "the stored keys were taken up, not replaced";
+  Connect(after.get(), first.get(), &resumed);
+  EXPECT_TRUE(resumed);
+
+  Ctx without_store = Server();
+  Connect(without_store.get(), first.get(), &resumed);
+  EXPECT_FALSE(resumed) << "a server without the store has keys of its own";
+}
+
+TEST_F(TicketKeysTest, StoredKeysAPeriodOldOnlyOpenTicketsAndTwoPeriodsOldNothing) {
+  MemoryStore store;
+  bool resumed = true;
+  Session first = Connect(Server(&store).get(), nullptr, &resumed);
+
+  clock_.Advance(minutes(90));  // the stored set is the previous one now: new keys, saved
+  Ctx later = Server(&store);
+  EXPECT_EQ(store.saves, 2);
+  Session renewed = Connect(later.get(), first.get(), &resumed);
+  EXPECT_TRUE(resumed) << "the previous set opens it";
+  ASSERT_TRUE(SSL_SESSION_has_ticket(renewed.get()));
+
+  clock_.Advance(minutes(150));  // both stored sets are older than two periods
+  Ctx much_later = Server(&store);
+  Connect(much_later.get(), renewed.get(), &resumed);
+  EXPECT_FALSE(resumed);
+}
+
+TEST_F(TicketKeysTest, EachRotationIsSavedAndDamagedOrFutureStoredKeysAreReplaced) {
+  MemoryStore store;
+  Ctx server = Server(&store);
+  bool resumed = true;
+  Connect(server.get(), nullptr, &resumed);
+  clock_.Advance(minutes(61));
+  Connect(server.get(), nullptr, &resumed);  // a handshake rotates
+  EXPECT_EQ(store.saves, 2);
+  ASSERT_TRUE(store.saved.has_value());
+  EXPECT_EQ(store.saved->size(), 2u + 2 * 88) << "the current and the previous set";
+
+  // A truncated blob, then sets made "in the future" (the wall clock stepped back since).
+  store.saved = std::move(crypto::SecretBytes::CopyOf(store.saved->Reveal().first(100)).value());
+  Ctx damaged = Server(&store);
+  EXPECT_EQ(store.saves, 3) << "new keys replace what could not be read";
+  Session from_damaged = Connect(damaged.get(), nullptr, &resumed);
+  clock_.SetNow(clock_.Now() - hours(1));
+  Ctx stepped_back = Server(&store);
+  EXPECT_EQ(store.saves, 4);
+  Connect(stepped_back.get(), from_damaged.get(), &resumed);
+  EXPECT_FALSE(resumed) << "keys from the future are not trusted";
 }
 
 TEST_F(TicketKeysTest, AContextTakesItsKeysOnceAndAPositivePeriod) {
