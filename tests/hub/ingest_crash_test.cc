@@ -3,8 +3,9 @@
 // data keys) runs on file layers that drop what was not synced when the power goes
 // (tests/fakes/crash_segment_files.h, tests/fakes/crash_file_system.h). 10,000 messages stream
 // from 8 devices; the power goes out right after a random write of the log (so data is in
-// flight), the unsynced sectors are rolled back at random, the hub reopens and the stream goes
-// on. Every acknowledged message must read back, once, in its device's order.
+// flight), at least 40 times, the unsynced sectors are rolled back at random, the hub reopens
+// and the stream goes on. Every acknowledged message must read back, once, in its device's
+// order.
 #include <rocksdb/env.h>
 
 #include <gtest/gtest.h>
@@ -26,6 +27,8 @@ namespace coffre::hub {
 namespace {
 
 constexpr int kTotal = 10'000;
+constexpr int kPowerLosses = 40;
+constexpr int kMaxTotal = 4 * kTotal;  // bounds the rounds should the losses need more
 constexpr int kDevices = 8;
 constexpr uint64_t kSeed = 20261129;
 
@@ -103,11 +106,15 @@ TEST_F(IngestCrashTest, EveryAcknowledgedMessageSurvivesPowerLossAtRandomPoints)
   int next[kDevices] = {};
   int sent = 0, crashes = 0;
   size_t lost_sectors = 0;
-  while (sent < kTotal) {
+  // Power losses until kPowerLosses have happened and kTotal messages were sent (more, if the
+  // losses need them), then a last round that ends cleanly.
+  while (crashes < kPowerLosses || sent < kTotal) {
     Hub hub = Open();
-    bool last_round = kTotal - sent <= 400 && crashes >= 3;
-    if (!last_round) segment_files_.FreezeAfterWrites(1 + rng() % 200);
-    while (sent < kTotal && !segment_files_.frozen()) {
+    bool last_round = crashes >= kPowerLosses;
+    // Short rounds (a group commit takes several messages per write), each cut at a random
+    // write of the log.
+    if (!last_round) segment_files_.FreezeAfterWrites(1 + rng() % 40);
+    while (!segment_files_.frozen() && sent < (last_round ? kTotal : kMaxTotal)) {
       int d = static_cast<int>(rng() % kDevices);
       int n = next[d]++;
       TelemetryMessage m;
@@ -127,8 +134,8 @@ TEST_F(IngestCrashTest, EveryAcknowledgedMessageSurvivesPowerLossAtRandomPoints)
     }
     bool crash = !last_round;
     if (crash && !segment_files_.frozen()) {
-      // The messages ran out before this round's crash point (group commit takes many per
-      // write): end the round cleanly, unless the power went in the meantime.
+      // kMaxTotal reached before this round's crash point (the rounds are too long): the power
+      // goes now, and the check below fails if nothing was unsynced.
       segment_files_.FreezeAfterWrites(0);
       crash = segment_files_.frozen();
     }
@@ -165,10 +172,10 @@ TEST_F(IngestCrashTest, EveryAcknowledgedMessageSurvivesPowerLossAtRandomPoints)
   for (const auto& [d, numbers] : acked) total_acked += numbers.size();
   // The test must have bitten: crashes happened with unsynced data, and most messages were
   // acknowledged (so the check above covered them).
-  EXPECT_GE(crashes, 3);
+  EXPECT_GE(crashes, kPowerLosses);
   EXPECT_GT(lost_sectors, 0u) << "no crash ever caught unsynced data";
   EXPECT_GT(total_acked, size_t{kTotal} / 2);
-  std::cout << "crashes " << crashes << ", acknowledged " << total_acked << " of " << kTotal
+  std::cout << "crashes " << crashes << ", acknowledged " << total_acked << " of " << sent
             << ", unsynced sectors rolled back " << lost_sectors << std::endl;
 }
 
