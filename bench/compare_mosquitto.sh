@@ -176,6 +176,52 @@ fleet_rows() {
   awk -v cf="$cf" -v mf="$s_full" -v cr="$cr" -v mr="$s_resume" -v cfc="$cfc" -v mfc="$s_full_ms" -v crc="$crc" -v mrc="$s_resume_ms" \
     'function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
      BEGIN { printf "  ratios (coffre / mosquitto): time to all connected %s full, %s resuming (target at most 1.0x); CPU per full connect %s (target at most 1.0x), per resuming connect %s\n", ratio(cf, mf), ratio(cr, mr), ratio(cfc, mfc), ratio(crc, mrc) }'
+
+  echo "Reconnect storm after a restart: $fleet devices connect (full handshakes) and keep their TLS sessions, the broker restarts, all reconnect at once presenting them:"
+  restart_storm coffre restart_hub --port "$mqtt_port" --devices-file "$tmp/fleet-devices" --connecting $connecting
+  local ct=$rs_seconds cc=$rs_ms
+  restart_storm mosquitto restart_mosquitto --port "$mosq_port" --username load --password secret \
+    --id-prefix fleet- --connecting $connecting
+  awk -v ct="$ct" -v mt="$rs_seconds" -v cc="$cc" -v cf="$cfc" \
+    'function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+     BEGIN { printf "  time to all connected after the restart: coffre / mosquitto %s (target at most 1.0x); coffre CPU per connect after the restart / per full connect above %s (target at most 0.3x)\n", ratio(ct, mt), ratio(cc, cf) }'
+}
+
+# restart_hub / restart_mosquitto: the broker killed (SIGTERM) and started again on its port;
+# sets hub_pid / mosq_pid.
+restart_hub() {
+  local old=$hub_pid
+  kill "$old"
+  while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+  "$coffre" up --dir "$tmp/stack" "${stack_args[@]}" >/dev/null  # starts what is not running
+  hub_pid=$(pid_of hub "$tmp/stack")
+}
+restart_mosquitto() {
+  kill "$mosq_pid"
+  wait "$mosq_pid" 2>/dev/null || true
+  start_mosquitto
+}
+
+# restart_storm NAME RESTART ARGS...: every device connects (full handshakes) and keeps its TLS
+# session, RESTART restarts the broker, then all connect at once presenting their sessions.
+# Prints the round after the restart; sets rs_seconds and rs_ms (broker CPU per connect).
+restart_storm() {
+  local name=$1 restart=$2 out pid
+  shift 2
+  out=$("$load" --ca-file "$ca" --clients "$fleet" --storm --seconds 300 --sessions-file "$tmp/sessions" "$@") ||
+    { echo "  $name: the load tool failed: $out"; return 1; }
+  "$restart"
+  pid=$hub_pid
+  [ "$name" = mosquitto ] && pid=$mosq_pid
+  out=$("$load" --ca-file "$ca" --clients "$fleet" --storm --seconds 300 --resume-from "$tmp/sessions" --broker-pid "$pid" "$@") ||
+    { echo "  $name: the load tool failed: $out"; return 1; }
+  rm -f "$tmp/sessions"
+  rs_seconds=$(json resume_seconds "$out")
+  rs_ms=$(awk -v t="$(json resume_broker_cpu_s "$out")" -v n="$fleet" 'BEGIN { printf "%.3f", t * 1000 / n }')
+  local tool
+  tool=$(awk -v t="$(json resume_tool_cpu_s "$out")" -v n="$fleet" 'BEGIN { printf "%.3f", t * 1000 / n }')
+  printf '  %-10s after the restart: all in %6s s, broker CPU %s ms/connect (tool %s); %s of %s resumed\n' \
+    "$name" "$rs_seconds" "$rs_ms" "$tool" "$(json resumed "$out")" "$fleet"
 }
 
 # storm NAME PID ARGS...: a reconnect storm with --resume; prints the round's figures, sets

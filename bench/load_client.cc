@@ -126,7 +126,8 @@ void Client::Read() {
 void Client::OnConnAck() {
   // The CONNACK was read, so was every TLS 1.3 NewSessionTicket sent before it: the session now
   // holds a ticket if the broker sends them.
-  if (shared_.o.resume && shared_.o.tls) session_.reset(SSL_get1_session(tls_.native_handle()));
+  bool keep = shared_.o.resume || !shared_.o.sessions_file.empty();
+  if (keep && shared_.o.tls) session_.reset(SSL_get1_session(tls_.native_handle()));
   ++shared_.connected;
   if (shared_.on_connack) shared_.on_connack();
   if (!shared_.publish) return;

@@ -31,6 +31,10 @@ struct Options {
   double hold = 0;
   bool storm = false;   // every client connects at once (--connecting in flight), timed
   bool resume = false;  // --storm: a second round that presents the first round's TLS sessions
+  // --storm: keep each client's TLS session after the full round in this file (a restart of the
+  // broker between); or one round that presents the sessions read from it.
+  std::string sessions_file;
+  std::string resume_from;
   int connecting = 64;  // connects (TLS handshakes, CONNECTs) in flight at once
   bool coalesce = false;
   int broker_pid = 0;  // read its CPU time from /proc for the timed phase (0: not reported)

@@ -1,10 +1,44 @@
 #include "load_storm.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
 #include <memory>
 
 namespace coffre::load {
 
 namespace asio = boost::asio;
+
+bool WriteSessions(const std::string& path, const std::vector<SessionPtr>& sessions) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out || chmod(path.c_str(), 0600) != 0) return false;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const SessionPtr& s : sessions) {
+    int n = s ? i2d_SSL_SESSION(s.get(), nullptr) : 0;
+    std::vector<unsigned char> der(static_cast<size_t>(std::max(n, 0)));
+    unsigned char* p = der.data();
+    if (n > 0) i2d_SSL_SESSION(s.get(), &p);
+    for (unsigned char b : der) out << kHex[b >> 4] << kHex[b & 15];
+    out << '\n';
+  }
+  return static_cast<bool>(out.flush());
+}
+
+std::vector<SessionPtr> ReadSessions(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<SessionPtr> sessions;
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (std::string line; std::getline(in, line);) {
+    std::vector<unsigned char> der;
+    for (size_t i = 0; i + 1 < line.size(); i += 2) {
+      der.push_back(static_cast<unsigned char>(nibble(line[i]) << 4 | nibble(line[i + 1])));
+    }
+    const unsigned char* p = der.data();
+    sessions.emplace_back(der.empty() ? nullptr : d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.size())));
+  }
+  return sessions;
+}
 
 StormRound RunStormRound(const Options& o, asio::ssl::context& ctx,
                          const std::vector<Identity>& identities, const asio::ip::tcp::endpoint& endpoint,

@@ -29,6 +29,11 @@ struct StormRound {
 // One round over every identity: connects them all, then disconnects them (DISCONNECT, close).
 // present: a session per identity to resume (empty: full handshakes). keep (optional): gets
 // each client's session as it stood after its CONNACK.
+// The clients' sessions (DER, hex, a line each; an empty line for none) to a file only the
+// user reads, and back. Sessions hold resumption secrets: a benchmark's temporary file only.
+bool WriteSessions(const std::string& path, const std::vector<SessionPtr>& sessions);
+std::vector<SessionPtr> ReadSessions(const std::string& path);
+
 StormRound RunStormRound(const Options& o, boost::asio::ssl::context& ctx,
                          const std::vector<Identity>& identities,
                          const boost::asio::ip::tcp::endpoint& endpoint,

@@ -10,7 +10,8 @@
 // QoS 0 is timed on the broker's side: once a client has written its last message it sends one
 // QoS 1 PUBLISH (a fence) and the run ends when every fence is acknowledged. A broker handles a
 // connection's packets in order, so by then it has taken in every QoS 0 message before it.
-// --connect-only holds idle connections; --storm times a connect storm (load_storm.h).
+// --connect-only holds idle connections; --storm times a connect storm (load_storm.h), also
+// across a broker restart (--sessions-file, then --resume-from).
 // Over IPv4 the clients come from --sources loopback addresses (127.0.0.1 on).
 // Loopback only: it refuses any other address.
 #include <sys/resource.h>
@@ -69,15 +70,34 @@ std::string BrokerCpu(const char* name, double seconds) {
 int RunStorm(const Options& o, ssl::context& ctx, const std::vector<Identity>& identities,
              const tcp::endpoint& endpoint) {
   double cpu0 = ToolCpuSeconds();
+  auto rate = [](const StormRound& r) { return r.seconds > 0 ? r.connected / r.seconds : 0; };
+  if (!o.resume_from.empty()) {  // one round, presenting the sessions of an earlier run
+    std::vector<SessionPtr> saved = ReadSessions(o.resume_from);
+    int presented = 0;
+    for (const SessionPtr& s : saved) presented += s ? 1 : 0;
+    StormRound again = RunStormRound(o, ctx, identities, endpoint, saved, nullptr);
+    std::printf("{\"clients\":%zu,\"sessions_presented\":%d,\"resume_connected\":%d,"
+                "\"resume_seconds\":%.3f,\"resume_connects_per_s\":%.0f,\"resume_tool_cpu_s\":%.3f%s,"
+                "\"resumed\":%d,\"resume_refused\":%d,\"refusal\":\"%s\",\"tool_cpu_s\":%.3f,"
+                "\"error\":\"%s\"}\n",
+                identities.size(), presented, again.connected, again.seconds, rate(again),
+                again.cpu.tool, BrokerCpu("resume_broker_cpu_s", again.cpu.broker).c_str(),
+                again.resumed, again.refused, again.refusal.c_str(), ToolCpuSeconds() - cpu0,
+                again.error.c_str());
+    return again.error.empty() && again.connected == static_cast<int>(identities.size()) ? 0 : 1;
+  }
   std::vector<SessionPtr> sessions;
-  StormRound full = RunStormRound(o, ctx, identities, endpoint, {}, o.resume ? &sessions : nullptr);
+  bool keep = o.resume || !o.sessions_file.empty();
+  StormRound full = RunStormRound(o, ctx, identities, endpoint, {}, keep ? &sessions : nullptr);
+  if (full.error.empty() && !o.sessions_file.empty() && !WriteSessions(o.sessions_file, sessions)) {
+    full.error = "could not write " + o.sessions_file;
+  }
   StormRound again;
   if (full.error.empty() && o.resume) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the brokers see them gone
     again = RunStormRound(o, ctx, identities, endpoint, sessions, nullptr);
   }
   std::string error = !full.error.empty() ? full.error : again.error;
-  auto rate = [](const StormRound& r) { return r.seconds > 0 ? r.connected / r.seconds : 0; };
   std::printf("{\"clients\":%zu,\"full_connected\":%d,\"full_seconds\":%.3f,\"full_connects_per_s\":%.0f,"
               "\"full_tool_cpu_s\":%.3f%s,\"full_resumed\":%d",
               identities.size(), full.connected, full.seconds, rate(full), full.cpu.tool,
@@ -135,6 +155,17 @@ int main(int argc, char** argv) {
                "--storm over TLS: connect all a second time, each presenting the session (TLS 1.3 "
                "ticket) of its first connection; counts the handshakes that resumed")
       ->needs(storm);
+  auto* sessions_file = app.add_option("--sessions-file", o.sessions_file,
+                 "--storm over TLS: write each client's TLS session after the full round to this "
+                 "file (for --resume-from after a broker restart)")
+      ->needs(storm);
+  app.add_option("--resume-from", o.resume_from,
+                 "--storm over TLS: one round only, each client presenting its session from this "
+                 "--sessions-file; counts the handshakes that resumed")
+      ->needs(storm)
+      ->excludes(sessions_file)
+      ->excludes("--resume")
+      ->check(CLI::ExistingFile);
   app.add_option("--connecting", o.connecting, "connects (TLS handshake to CONNACK) in flight at once")
       ->check(CLI::Range(1, 10000));
   app.add_option("--broker-pid", o.broker_pid,
@@ -164,8 +195,9 @@ int main(int argc, char** argv) {
     std::cerr << "mqtt_load: --sources is for 127.0.0.1 (IPv6 has one loopback address)\n";
     return 2;
   }
-  if (o.resume && !o.tls) {
-    std::cerr << "mqtt_load: --resume resumes TLS sessions: not with --plain\n";
+  if ((o.resume || !o.sessions_file.empty() || !o.resume_from.empty()) && !o.tls) {
+    std::cerr << "mqtt_load: --resume, --sessions-file and --resume-from are about TLS sessions: "
+                 "not with --plain\n";
     return 2;
   }
   if (!EnoughFiles(o.clients)) {
