@@ -192,7 +192,7 @@ fleet_rows() {
 restart_hub() {
   local old=$hub_pid
   kill "$old"
-  while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+  for _ in $(seq 600); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done  # 30 s at most
   "$coffre" up --dir "$tmp/stack" "${stack_args[@]}" >/dev/null  # starts what is not running
   hub_pid=$(pid_of hub "$tmp/stack")
 }

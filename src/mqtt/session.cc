@@ -253,8 +253,10 @@ std::optional<int64_t> Session::NextCheckMs() const {
   // OnTick's conditions, each at the first millisecond it holds.
   constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
   int64_t keep_alive = keep_alive_ms_ > 0 ? last_packet_ms_ + keep_alive_ms_ + 1 : kNever;
-  int64_t expiry_s = device_.expires_at + hub::kSasClockSkewSeconds + 1;
-  int64_t expiry = expiry_s < kNever / 1000 ? expiry_s * 1000 : kNever;
+  // A token's se can be near the largest int64 (sas_token.cc takes it as it is): no overflow.
+  int64_t expiry = device_.expires_at < kNever / 1000 - hub::kSasClockSkewSeconds - 1
+                       ? (device_.expires_at + hub::kSasClockSkewSeconds + 1) * 1000
+                       : kNever;
   return std::min(keep_alive, expiry);
 }
 
@@ -264,7 +266,7 @@ Session::Output Session::OnTick() {
   int64_t now = host_.NowMs();
   if (keep_alive_ms_ > 0 && now - last_packet_ms_ > keep_alive_ms_) {
     Close(out, "keep-alive expired");
-  } else if (now / 1000 > device_.expires_at + hub::kSasClockSkewSeconds) {
+  } else if (now / 1000 - hub::kSasClockSkewSeconds > device_.expires_at) {
     Close(out, "the SAS token expired");
   }
   return out;

@@ -3,6 +3,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <memory>
@@ -24,6 +25,9 @@ constexpr size_t kKeyBytes = 32;
 // its creation time (wall, ms since the epoch, 8 bytes big-endian), name, AES key, HMAC key.
 constexpr std::byte kFormat{1};
 constexpr size_t kSetBytes = 8 + kNameBytes + 2 * kKeyBytes;
+// A stored set dated this far ahead of the wall clock is still taken up: a clock stepped back
+// a little at boot (NTP) must not cost every device a full handshake.
+constexpr int64_t kClockStepMs = 5 * 60 * 1000;
 
 struct KeySet {
   std::array<unsigned char, kNameBytes> name{};  // random, public: says which set made a ticket
@@ -89,7 +93,8 @@ class TicketKeys {
       : clock_(clock), period_(period), store_(store) {}
 
   // The store's sets if they are young enough (the current one less than a period old, the
-  // previous less than two; none from the future: a wall clock stepped back), else a new one.
+  // previous less than two; none from further in the future than a small clock step), else a
+  // new one.
   Status Start() {
     std::lock_guard lock(mu_);
     const int64_t now = clock_.NowMillis();
@@ -98,8 +103,8 @@ class TicketKeys {
     if (store_ != nullptr) {
       if (std::optional<crypto::SecretBytes> saved = store_->Load()) {
         for (KeySet& k : Parse(*saved)) {
-          int64_t age = now - k.created_ms;
-          if (age < 0 || age >= 2 * period_ms) continue;
+          int64_t age = std::max<int64_t>(now - k.created_ms, 0);
+          if (k.created_ms - now > kClockStepMs || age >= 2 * period_ms) continue;
           if (age < period_ms && !current) {
             current = std::move(k);
           } else if (!previous_) {
@@ -113,8 +118,9 @@ class TicketKeys {
       COFFRE_ASSIGN_OR_RETURN(current, KeySet::Make(now));
     }
     current_ = std::move(*current);
-    next_rotation_ = clock_.SteadyNow() + std::chrono::milliseconds(period_ms - (now - current_.created_ms));
-    if (fresh) Save();
+    int64_t age = std::max<int64_t>(now - current_.created_ms, 0);
+    next_rotation_ = clock_.SteadyNow() + std::chrono::milliseconds(period_ms - age);
+    if (fresh) SaveNow(Snapshot());
     return Status::Ok();
   }
 
@@ -122,8 +128,16 @@ class TicketKeys {
   // the previous one (OpenSSL then issues a new ticket), 0 unknown (a full handshake), -1 error.
   int OnTicket(unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                int encrypt) {
-    std::lock_guard lock(mu_);
-    if (!Rotate()) return -1;
+    std::unique_lock lock(mu_);
+    bool rotated = false;
+    if (!Rotate(rotated)) return -1;
+    if (rotated && store_ != nullptr) {
+      // Saved outside the lock: the other handshakes do not wait for the store's synced write.
+      std::optional<Saved> saved = Snapshot();
+      lock.unlock();
+      SaveNow(std::move(saved));
+      lock.lock();
+    }
     if (encrypt == 1) {
       std::memcpy(name, current_.name.data(), kNameBytes);
       auto iv_bytes = std::span(iv, static_cast<size_t>(EVP_CIPHER_iv_length(EVP_aes_256_cbc())));
@@ -134,7 +148,8 @@ class TicketKeys {
     int result = 1;
     if (std::memcmp(name, current_.name.data(), kNameBytes) == 0) {
       set = &current_;
-    } else if (previous_ && std::memcmp(name, previous_->name.data(), kNameBytes) == 0) {
+    } else if (previous_ && std::memcmp(name, previous_->name.data(), kNameBytes) == 0 &&
+               clock_.NowMillis() - previous_->created_ms < 2 * PeriodMs()) {  // a restored one ages too
       set = &*previous_;
       result = 2;
     }
@@ -145,7 +160,7 @@ class TicketKeys {
  private:
   // Past the period: the current set becomes the previous, the previous is wiped. A server idle
   // for two periods or more keeps no set that old.
-  bool Rotate() {
+  bool Rotate(bool& rotated) {
     Clock::SteadyTime now = clock_.SteadyNow();
     if (now < next_rotation_) return true;
     Result<KeySet> fresh = KeySet::Make(clock_.NowMillis());
@@ -154,14 +169,32 @@ class TicketKeys {
     if (now < next_rotation_ + period_) previous_ = std::move(current_);
     current_ = std::move(*fresh);
     next_rotation_ = now + period_;
-    Save();
+    ++generation_;
+    rotated = true;
     return true;
   }
 
-  void Save() {
-    if (store_ == nullptr) return;
+  int64_t PeriodMs() const { return std::chrono::duration_cast<std::chrono::milliseconds>(period_).count(); }
+
+  // The sets as they stand (under mu_), to save; nullopt without a store.
+  struct Saved {
+    uint64_t generation;
+    crypto::SecretBytes bytes;
+  };
+  std::optional<Saved> Snapshot() {
+    if (store_ == nullptr) return std::nullopt;
     Result<crypto::SecretBytes> bytes = Serialize(current_, previous_);
-    if (bytes.has_value()) store_->Save(*bytes);
+    if (!bytes.has_value()) return std::nullopt;
+    return Saved{generation_, std::move(*bytes)};
+  }
+
+  // One save at a time, and never an older snapshot over a newer one.
+  void SaveNow(std::optional<Saved> saved) {
+    if (!saved) return;
+    std::lock_guard lock(save_mu_);
+    if (saved_generation_ && *saved_generation_ >= saved->generation) return;
+    store_->Save(saved->bytes);
+    saved_generation_ = saved->generation;
   }
 
   static bool Init(const KeySet& k, const unsigned char* iv, EVP_CIPHER_CTX* cipher,
@@ -183,6 +216,9 @@ class TicketKeys {
   const std::chrono::seconds period_;
   TicketKeyStore* const store_;  // may be null
   std::mutex mu_;  // handshakes run on every io thread
+  uint64_t generation_ = 0;  // under mu_: rotations so far
+  std::mutex save_mu_;       // taken without mu_ held
+  std::optional<uint64_t> saved_generation_;  // under save_mu_
   KeySet current_;
   std::optional<KeySet> previous_;
   Clock::SteadyTime next_rotation_;

@@ -23,8 +23,9 @@ namespace coffre::net {
 inline constexpr std::chrono::seconds kTicketKeyPeriod = std::chrono::hours(1);
 
 // Where a context's ticket key sets are kept between runs. Load is called once, when the keys
-// are installed; Save whenever the sets change (at the install, then once a period, from a
-// handshake), so it should be quick. Both are called under the keys' lock, never concurrently.
+// are installed; Save whenever the sets change (at the install, then once a period from the
+// handshake that rotates them, outside the lock the other handshakes take), one call at a time
+// and never an older set after a newer one.
 class TicketKeyStore {
  public:
   virtual ~TicketKeyStore() = default;
@@ -38,8 +39,8 @@ class TicketKeyStore {
 // Gives `ctx` rotating ticket keys (AES-256-CBC and HMAC-SHA-256, as OpenSSL's own tickets).
 // `clock` must outlive the context; the keys are the context's and go with it.
 // With `store`, sets saved there by an earlier run are taken up again if they are still young
-// enough (by wall time: the current one less than a period old, the previous less than two);
-// the store must outlive the context.
+// enough (by wall time: the current one less than a period old, the previous less than two,
+// none dated more than 5 minutes ahead); the store must outlive the context.
 Status InstallTicketKeys(SSL_CTX* ctx, const Clock& clock,
                          std::chrono::seconds period = kTicketKeyPeriod,
                          TicketKeyStore* store = nullptr);

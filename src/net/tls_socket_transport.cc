@@ -10,7 +10,8 @@
 // again first; a device that sends one message at a time paid both for every message. An Asio
 // read is registered once and tried at once only when the last read may have left bytes behind.
 // The input is 512 bytes inside the transport (an idle device's records fit); a read that fills
-// them moves the next reads to a 16 KB heap buffer, until a read takes 512 bytes or fewer.
+// them moves the next reads to a 16 KB heap buffer, which a busy connection keeps and another
+// gives up at its next read once one does not fill it.
 //
 // OpenSSL's own buffers go back as soon as a read drains them (SSL_MODE_RELEASE_BUFFERS, on the
 // context), so an idle device holds none; but on a busy connection that meant cleansing
@@ -223,22 +224,39 @@ class TlsSocketTransport final : public Transport {
     unsigned char* into = large_ ? large_.get() : small_.data();
     size_t room = large_ ? kLargeInput : kSmallInput;
     reading_ = true;
-    socket_.async_read_some(asio::buffer(into, room), [this, into, room](
+    // The waiters' callbacks hold their connection, which holds this transport: if Asio destroys
+    // the read unrun (its io_context went away), the guard lets go of them, or neither is freed.
+    auto guard = std::make_unique<ReadGuard>(this);
+    socket_.async_read_some(asio::buffer(into, room), [this, into, room, guard = std::move(guard)](
                                                           boost::system::error_code ec, size_t n) {
+      guard->ran = true;
       reading_ = false;
       if (!ec) {
         input_ = {into, n};
         if (room == kSmallInput && n == kSmallInput) {
           large_.reset(new unsigned char[kLargeInput]);  // for the next read; these bytes stay put
-        } else if (room == kLargeInput && n <= kSmallInput) {
+        } else if (room == kLargeInput && n < kLargeInput && !keep_buffers_) {
           shrink_ = true;  // at the next read, once OpenSSL has taken these
         }
       }
       std::vector<Done> waiters;
       waiters.swap(input_waiters_);
-      for (Done& w : waiters) w(ec);
+      // Each waiter left holds its connection, so this transport lives while one is left; one
+      // that comes after a waiter closed the socket (its fd may be another's now) must not use it.
+      for (Done& w : waiters) w(socket_.is_open() ? ec : asio::error::operation_aborted);
     });
   }
+
+  struct ReadGuard {
+    explicit ReadGuard(TlsSocketTransport* t) : transport(t) {}
+    ~ReadGuard() {
+      if (ran) return;
+      std::vector<Done> waiters;
+      waiters.swap(transport->input_waiters_);  // released here, the transport untouched after
+    }
+    TlsSocketTransport* transport;
+    bool ran = false;
+  };
 
   // A connection that waits for input kBusyWaits times within a kIdleRelease period is busy: it
   // keeps OpenSSL's buffers, and the idle timer watches for the period that makes it idle again.
@@ -269,6 +287,7 @@ class TlsSocketTransport final : public Transport {
       if (waits_ - waits_then >= kBusyWaits) return ArmIdleRelease();  // still busy
       keep_buffers_ = false;
       window_waits_ = 0;
+      shrink_ = large_ != nullptr;  // the read waiting on it keeps it until its bytes come
       SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
       if (waiting_) SSL_free_buffers(ssl_.get());  // kept if they hold data
     });

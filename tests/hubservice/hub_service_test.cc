@@ -168,6 +168,24 @@ TEST_F(HubServiceTest, ADeviceResumesItsTlsSessionAfterARestart) {
       << "the row is a sealed envelope bound to its name";
 }
 
+size_t OpenFiles() {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                           std::filesystem::directory_iterator()));
+}
+
+// A hub stopped while a device is connected, its read pending, frees that connection with the
+// rest: no socket (nor anything else) of the hub stays open.
+TEST_F(HubServiceTest, AStopWithADeviceConnectedLeavesNothingOpen) {
+  size_t before = OpenFiles();
+  auto hub = std::move(HubService::Start(Options()).value());
+  auto device = std::make_unique<mqtt::Client>(hub->mqtt_port(), certs_.ca_file);
+  ASSERT_TRUE(Connect(DeviceKey(*hub), *device));
+  hub->Stop();
+  hub.reset();
+  device.reset();  // its socket and its io_context's files
+  EXPECT_EQ(OpenFiles(), before);
+}
+
 // Azure's cloudToDeviceMessageCount is the device's C2D queue depth, in the registry's view of
 // the device and in its twin, over HTTPS as a service reads them.
 TEST_F(HubServiceTest, TheDeviceAndItsTwinCountTheQueuedC2dMessages) {
