@@ -3,10 +3,12 @@
 # coffre-hub (both encryption layers on, every PUBACK after fdatasync) and Mosquitto from Debian
 # (persistence on, which snapshots its queue now and then; its PUBACK is not durable). Prints,
 # per scenario, msgs/s, p99 latency and broker CPU per message for each, and the ratios.
-#   bench/compare_mosquitto.sh [BUILD_DIR] [--quick] [--fleet N] [--fleet-only]
+#   bench/compare_mosquitto.sh [BUILD_DIR] [--quick] [--fleet N] [--fleet-only] [--idle N]
 # --quick: a few thousand messages per run (the test suite's smoke run); else 200,000.
 # --fleet N: devices in the many-devices rows (default 10,000; --quick: 40). --fleet-only: only
-# those rows (N devices at 1 msg/s each; the reconnect storm, full then resumed handshakes).
+# those rows (N devices at 1 msg/s each; the reconnect storm, full then resumed handshakes, and
+# across a restart). --idle N: idle TLS connections held (default 10,000; the issue's row is
+# 50,000, which needs a hard limit of open files above N for the tool and each broker).
 # It also runs coffre-hub-plain (the same hub with the customer layer compiled out, built beside
 # coffre-hub when benchmarks are on) to show what that layer costs, sustains 1,000,000 messages while counting the bytes each broker wrote to
 # disk, and reads every retained message back through the read API.
@@ -14,12 +16,13 @@ set -euo pipefail
 build=${1:-build/release}
 build=$(cd "$build" && pwd)
 shift || true
-quick=0 fleet= fleet_only=0
+quick=0 fleet= fleet_only=0 idle=10000
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --fleet) fleet=$2; shift ;;
     --fleet-only) fleet_only=1 ;;
+    --idle) idle=$2; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -352,9 +355,16 @@ awk -v n="$(json messages "$out")" -v r="$rb_rate" -v s="$sustained_rate" 'BEGIN
 # After the sustained row: a restarted hub reads its segments back, the kernel (6.x, ext4) caches
 # them in large folios, and every small append then counts a whole folio in /proc/PID/io's
 # write_bytes (measured: 489 MB counted, 21 MB written to the disk).
-conns=10000 hold=3
+conns=$idle hold=3
 # --quick: the readings are taken 0.5 s after the last connect, inside a 1 s hold.
 [ $quick = 1 ] && conns=100 hold=1
+# Each connection is a file in the tool and in the broker: past the hard limit the row runs with
+# what the machine allows, and says so (2026-12: 20,000 on the machine of docs/BENCHMARKS.md).
+files=$(ulimit -Hn)
+if [ "$files" != unlimited ] && [ "$conns" -gt $((files - 200)) ]; then
+  echo "(idle row: $conns connections need more than this machine's hard limit of $files open files per process; holding $((files - 200)))"
+  conns=$((files - 200))
+fi
 "$load" --ca-file "$ca" --clients "$conns" --create-only --id-prefix idle- --owner "$owner" \
   --https-port "$https_port" --keep-devices-file "$tmp/idle-devices" >/dev/null
 "$coffre" down --dir "$tmp/stack" >/dev/null
