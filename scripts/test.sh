@@ -25,7 +25,9 @@ fi
 # is waiting on its servers. docs/ARCHITECTURE.md: "Keeping the suite fast".
 logs=$(mktemp -d)
 rest=
-trap '[ -n "$rest" ] && kill "$rest" 2>/dev/null; rm -rf "$logs"' EXIT
+# Under `set -e` a failing last command of an && list ends the trap, and the script, with its
+# status: the rest's ctest has exited by then, so the kill fails, and a passing run exited 1.
+trap 'if [ -n "$rest" ]; then kill "$rest" 2>/dev/null || true; fi; rm -rf "$logs"' EXIT
 # GoogleTest cases are discovered when ctest starts (DISCOVERY_MODE PRE_TEST); two ctest
 # processes discovering at once write the same files and lose tests, so discover them first.
 all=$(ctest --test-dir "build/$preset" -N | sed -n 's/^Total Tests: //p')
@@ -41,6 +43,7 @@ echo "== the rest of the suite =="
 rest_status=0
 tail -n +1 -f --pid="$rest" "$logs/rest"
 wait "$rest" || rest_status=$?
+rest=
 ran=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' "$logs/timed" "$logs/rest" | awk '{ n += $1 } END { print n + 0 }')
 if [ "$timed_status" != 0 ]; then
   # Again at the end, where a log cut to its tail still shows which timed test failed and why.
