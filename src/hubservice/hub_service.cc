@@ -230,6 +230,10 @@ void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
   std::string key = config_->Get().key_uri;
   if (s.accessible) {
     LogLine("keys", "the customer-managed key " + key + " is usable again: serving");
+    // Ticket keys made while the key was not usable (a start while Inaccessible) are kept now.
+    for (TicketKeyRows* rows : {mqtt_tickets_.get(), amqp_tickets_.get(), https_tickets_.get()}) {
+      if (rows != nullptr) rows->SavePending();
+    }
     return;
   }
   LogLine("keys", "the customer-managed key " + key + " is inaccessible (" + s.reason + ": " +

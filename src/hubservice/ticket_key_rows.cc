@@ -28,17 +28,35 @@ std::optional<crypto::SecretBytes> TicketKeyRows::Load() {
 }
 
 void TicketKeyRows::Save(const crypto::SecretBytes& sets) {
-  Status saved = [&]() -> Status {
-    if (!writer_ || writer_->exhausted()) {
-      COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(hub::kRegistryScope));
-    }
-    COFFRE_ASSIGN_OR_RETURN(Bytes envelope, writer_->Seal(AsBytes(row_), sets.Reveal()));
-    return kv_.Put(row_, envelope, /*sync=*/true);
-  }();
-  if (!saved.ok()) {
-    // Kept in memory: this run's tickets work; after a restart its devices make full handshakes.
-    LogLine("tls", "ticket keys (" + row_ + ") kept in memory only: " + saved.message());
+  std::lock_guard lock(mu_);
+  Status saved = Write(sets);
+  if (saved.ok()) {
+    pending_.reset();
+    return;
   }
+  // Kept in memory: this run's tickets work; the sets are saved once the key is usable again.
+  LogLine("tls", "ticket keys (" + row_ + ") not saved for now: " + saved.message());
+  Result<crypto::SecretBytes> copy = crypto::SecretBytes::CopyOf(sets.Reveal());
+  if (copy.has_value()) pending_ = std::move(*copy);
+}
+
+void TicketKeyRows::SavePending() {
+  std::lock_guard lock(mu_);
+  if (!pending_) return;
+  Status saved = Write(*pending_);
+  if (!saved.ok()) {
+    LogLine("tls", "ticket keys (" + row_ + ") still not saved: " + saved.message());
+    return;
+  }
+  pending_.reset();
+}
+
+Status TicketKeyRows::Write(const crypto::SecretBytes& sets) {
+  if (!writer_ || writer_->exhausted()) {
+    COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(hub::kRegistryScope));
+  }
+  COFFRE_ASSIGN_OR_RETURN(Bytes envelope, writer_->Seal(AsBytes(row_), sets.Reveal()));
+  return kv_.Put(row_, envelope, /*sync=*/true);
 }
 
 }  // namespace coffre::hubservice

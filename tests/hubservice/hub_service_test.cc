@@ -113,7 +113,7 @@ TEST_F(HubServiceTest, OneObjectServesMqttAndHttpsAndARestartKeepsTheData) {
 // to offer next; `resumed` says whether this handshake resumed.
 coffre::testing::SslSessionPtr MqttTlsSession(uint16_t port, const std::filesystem::path& ca,
                                               const Bytes& connect, SSL_SESSION* offer,
-                                              bool* resumed) {
+                                              bool* resumed, bool accepted = true) {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket socket(ioc);
   socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
@@ -127,7 +127,7 @@ coffre::testing::SslSessionPtr MqttTlsSession(uint16_t port, const std::filesyst
             static_cast<int>(connect.size()));
   unsigned char connack[4] = {};
   EXPECT_EQ(SSL_read(ssl.get(), connack, sizeof connack), 4);
-  EXPECT_EQ(connack[3], 0) << "CONNACK refused";
+  EXPECT_EQ(connack[3] == 0, accepted) << "CONNACK code " << int{connack[3]};
   *resumed = SSL_session_reused(ssl.get()) == 1;
   coffre::testing::SslSessionPtr next(SSL_get1_session(ssl.get()));
   SSL_shutdown(ssl.get());
@@ -166,6 +166,42 @@ TEST_F(HubServiceTest, ADeviceResumesItsTlsSessionAfterARestart) {
                                AsBytes(std::string("tls-ticket-keys/mqtt")))
                   .has_value())
       << "the row is a sealed envelope bound to its name";
+}
+
+// A hub that starts Inaccessible makes new ticket keys it cannot seal yet; once the customer's
+// key is usable again it saves them, so a device's session from that run resumes after the
+// next restart.
+TEST_F(HubServiceTest, TicketKeysMadeWhileInaccessibleAreSavedWhenTheKeyIsBack) {
+  auto hub = std::move(HubService::Start(CustomerManaged()).value());
+  auto key = crypto::SecretBytes::CopyOf(*Base64Decode(DeviceKey(*hub))).value();
+  hub->Stop();
+  hub.reset();
+  std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
+  std::string username = "localhost/dev-01/?api-version=2021-04-12";
+  mqtt::Connect c;
+  c.keep_alive = 180;
+  c.client_id = "dev-01";
+  c.username = username;
+  c.password = AsBytes(token);
+  Bytes connect;
+  mqtt::EncodeConnect(connect, c);
+
+  vault_.set_state(crypto::KeyState::kDisabled);
+  hub = std::move(HubService::Start(CustomerManaged()).value());
+  ASSERT_FALSE(hub->monitor().accessible());
+  bool resumed = true;
+  auto session = MqttTlsSession(hub->mqtt_port(), certs_.ca_file, connect, nullptr, &resumed,
+                                /*accepted=*/false);  // TLS, then CONNACK "server unavailable"
+  ASSERT_TRUE(session && SSL_SESSION_has_ticket(session.get()));
+  vault_.set_state(crypto::KeyState::kEnabled);
+  hub->monitor().CheckNow();
+  ASSERT_TRUE(hub->monitor().accessible());
+  hub->Stop();
+  hub.reset();
+
+  hub = std::move(HubService::Start(CustomerManaged()).value());
+  MqttTlsSession(hub->mqtt_port(), certs_.ca_file, connect, session.get(), &resumed);
+  EXPECT_TRUE(resumed) << "the keys of the run that started Inaccessible were saved";
 }
 
 size_t OpenFiles() {
