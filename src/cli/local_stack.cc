@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "cli/stack_key_events.h"
 #include "cli/stack_vault.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/unique_fd.h"
 #include "net/certificates.h"
 
@@ -115,16 +117,17 @@ std::string ConnectionJson(const StackState& s) {
   return j.dump(2) + "\n";
 }
 
-Result<StackState> StackUp(const UpOptions& options) {
-  if (options.dir.empty()) return InvalidArgument("--dir is required");
-  std::filesystem::path dir = std::filesystem::absolute(options.dir);
-  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+namespace {
 
+// One start; `fresh`: the directory held no stack before (its ports were picked now).
+Result<StackState> StartStack(const UpOptions& options, const std::filesystem::path& dir,
+                              bool& fresh) {
   StackState state;
   Result<StackState> recorded = ReadStackFile(dir);
+  fresh = !recorded.has_value() && recorded.error().code() == StatusCode::kNotFound;
   if (recorded.has_value()) {
     state = std::move(*recorded);  // a restart keeps its ports
-  } else if (recorded.error().code() == StatusCode::kNotFound) {
+  } else if (fresh) {
     state.dir = dir;
     state.hub_host = options.hub_host;
     if (options.ports_from != 0) {
@@ -166,6 +169,41 @@ Result<StackState> StackUp(const UpOptions& options) {
   std::string connection = ConnectionJson(state);
   COFFRE_RETURN_IF_ERROR(WriteFileDurably(dir / "connection.json", AsBytes(connection), 0600));
   return state;
+}
+
+std::set<std::filesystem::path> Entries(const std::filesystem::path& dir) {
+  std::set<std::filesystem::path> entries;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) entries.insert(e.path());
+  return entries;
+}
+
+}  // namespace
+
+// A new stack's ports are picked free, then bound by daemons that start a moment later; another
+// process can take one meanwhile (tests running side by side do). Such a start is stopped, what
+// it created in the directory removed (nothing that was there before), and the ports picked
+// again: three attempts in all.
+Result<StackState> StackUp(const UpOptions& options) {
+  if (options.dir.empty()) return InvalidArgument("--dir is required");
+  std::filesystem::path dir = std::filesystem::absolute(options.dir);
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  const std::set<std::filesystem::path> before = Entries(dir);
+  for (int attempt = 1;; ++attempt) {
+    bool fresh = false;
+    Result<StackState> up = StartStack(options, dir, fresh);
+    if (up.has_value() || !fresh || options.ports_from == 0 || attempt == 3 ||
+        up.error().message().find("Address already in use") == std::string::npos) {
+      return up;
+    }
+    LogLine("up", "a picked port was taken before its daemon bound it (" + up.error().message() +
+                      "): stopping this start and picking the ports again");
+    (void)StackDown(dir, /*grace_ms=*/2000);
+    for (const std::filesystem::path& created : Entries(dir)) {
+      std::error_code ignored;
+      if (!before.contains(created)) std::filesystem::remove_all(created, ignored);
+    }
+  }
 }
 
 Status StackDown(const std::filesystem::path& dir, int grace_ms) {
