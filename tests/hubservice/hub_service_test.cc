@@ -55,8 +55,8 @@ class HubServiceTest : public ::testing::Test {
   static std::string DeviceKey(HubService& hub) {
     return hub.registry().Get("dev-01").value().primary_key;
   }
-  // dev-01 connects over MQTT/TLS with `device_key`; true once CONNACK accepted it.
-  bool Connect(const std::string& device_key, mqtt::Client& client) {
+  // dev-01's CONNECT, with a SAS token from `device_key` valid for an hour.
+  static Bytes ConnectPacket(const std::string& device_key) {
     auto key = crypto::SecretBytes::CopyOf(*Base64Decode(device_key)).value();
     std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
     std::string username = "localhost/dev-01/?api-version=2021-04-12";
@@ -67,7 +67,11 @@ class HubServiceTest : public ::testing::Test {
     c.password = AsBytes(token);
     Bytes out;
     mqtt::EncodeConnect(out, c);
-    client.Send(out);
+    return out;
+  }
+  // dev-01 connects over MQTT/TLS with `device_key`; true once CONNACK accepted it.
+  bool Connect(const std::string& device_key, mqtt::Client& client) {
+    client.Send(ConnectPacket(device_key));
     auto connack = client.Receive();
     return connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted;
   }
@@ -139,16 +143,7 @@ coffre::testing::SslSessionPtr MqttTlsSession(uint16_t port, const std::filesyst
 // resumed handshakes, not full ones).
 TEST_F(HubServiceTest, ADeviceResumesItsTlsSessionAfterARestart) {
   auto hub = std::move(HubService::Start(Options()).value());
-  auto key = crypto::SecretBytes::CopyOf(*Base64Decode(DeviceKey(*hub))).value();
-  std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
-  std::string username = "localhost/dev-01/?api-version=2021-04-12";
-  mqtt::Connect c;
-  c.keep_alive = 180;
-  c.client_id = "dev-01";
-  c.username = username;
-  c.password = AsBytes(token);
-  Bytes connect;
-  mqtt::EncodeConnect(connect, c);
+  Bytes connect = ConnectPacket(DeviceKey(*hub));
 
   bool resumed = true;
   auto first = MqttTlsSession(hub->mqtt_port(), certs_.ca_file, connect, nullptr, &resumed);
@@ -173,18 +168,9 @@ TEST_F(HubServiceTest, ADeviceResumesItsTlsSessionAfterARestart) {
 // next restart.
 TEST_F(HubServiceTest, TicketKeysMadeWhileInaccessibleAreSavedWhenTheKeyIsBack) {
   auto hub = std::move(HubService::Start(CustomerManaged()).value());
-  auto key = crypto::SecretBytes::CopyOf(*Base64Decode(DeviceKey(*hub))).value();
+  Bytes connect = ConnectPacket(DeviceKey(*hub));  // read while the hub's keys are usable
   hub->Stop();
   hub.reset();
-  std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
-  std::string username = "localhost/dev-01/?api-version=2021-04-12";
-  mqtt::Connect c;
-  c.keep_alive = 180;
-  c.client_id = "dev-01";
-  c.username = username;
-  c.password = AsBytes(token);
-  Bytes connect;
-  mqtt::EncodeConnect(connect, c);
 
   vault_.set_state(crypto::KeyState::kDisabled);
   hub = std::move(HubService::Start(CustomerManaged()).value());
