@@ -1,9 +1,11 @@
 #include "hub/telemetry_store.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/log.h"
 #include "crypto/envelope.h"
+#include "hub/telemetry_store_partition.h"
 
 namespace coffre::hub {
 
@@ -16,23 +18,13 @@ constexpr bool kCustomerLayer = false;
 constexpr bool kCustomerLayer = true;
 #endif
 
-struct TelemetryStore::Partition {
-  std::unique_ptr<storage::SegmentLog> log;
-  std::shared_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
-  Bytes plain;                                     // reused encode buffer
-  std::string aad;                                 // reused AAD buffer
-  std::vector<Bytes> sealed;                       // reused envelope buffers
-  int64_t last_enqueued_ms = 0;                    // times never decrease (SeekTime relies on it)
-  std::chrono::steady_clock::time_point writer_started;
-};
-
 TelemetryStore::~TelemetryStore() = default;
 
-TelemetryStore::TelemetryStore(HubKeys& keys, TelemetryStoreOptions options)
-    : keys_(keys), options_(std::move(options)) {}
+TelemetryStore::TelemetryStore(HubKeys& keys, storage::KvStore& kv, TelemetryStoreOptions options)
+    : keys_(keys), heads_(kv, keys, options.hub_name), options_(std::move(options)) {}
 
 Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesystem::path& dir,
-                                                             HubKeys& keys,
+                                                             HubKeys& keys, storage::KvStore& kv,
                                                              TelemetryStoreOptions options) {
   if (options.partitions < 1 || options.partitions > 32) {
     return InvalidArgument("a hub has 1 to 32 telemetry partitions");
@@ -41,7 +33,7 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
     LogLine("telemetry", "BENCHMARK BUILD: the customer encryption layer is compiled out; "
                          "telemetry is stored without it. Never use this build for real data.");
   }
-  std::unique_ptr<TelemetryStore> store(new TelemetryStore(keys, options));
+  std::unique_ptr<TelemetryStore> store(new TelemetryStore(keys, kv, options));
   for (int p = 0; p < options.partitions; ++p) {
     auto part = std::make_unique<Partition>();
     COFFRE_ASSIGN_OR_RETURN(part->log,
@@ -50,6 +42,10 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
     // Started on the first append: a hub may open while its keys are inaccessible.
     part->last_enqueued_ms = part->log->last_time_ms();
     store->partitions_.push_back(std::move(part));
+  }
+  if (!keys.locked()) {
+    // Report what is missing or replaced now; a locked hub does it once its keys are back.
+    for (int p = 0; p < options.partitions; ++p) (void)store->Check(p);
   }
   return store;
 }
@@ -87,7 +83,9 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
                                                      std::span<const TelemetryMessage> messages) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
   Partition& part = *partitions_[static_cast<size_t>(partition)];
+  COFFRE_RETURN_IF_ERROR(PrepareToWrite(partition));
   uint64_t next = part.log->next_sequence();
+  storage::ChainLink link = part.link;
   std::vector<uint64_t> sequences;
   std::vector<storage::LogRecord> records;
   part.sealed.resize(messages.size());
@@ -111,21 +109,33 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
     if constexpr (kCustomerLayer) {
       sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
       AppendAad(part.aad, partition, seq);
+      part.aad.append(reinterpret_cast<const char*>(link.data()), link.size());
       COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(part.aad), part.plain, sealed));
     } else {
       sealed = part.plain;
     }
-    records.push_back({seq, enqueued_ms, sealed});
+    records.push_back({seq, enqueued_ms, sealed, link});
+    link = storage::NextLink(link, seq, enqueued_ms, sealed);
     sequences.push_back(seq);
   }
   crypto::Cleanse(part.plain);
   COFFRE_RETURN_IF_ERROR(part.log->Append(records));
+  part.link = link;
   return sequences;
 }
 
 Status TelemetryStore::Commit(int partition) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
-  COFFRE_RETURN_IF_ERROR(partitions_[static_cast<size_t>(partition)]->log->Sync());
+  Partition& part = *partitions_[static_cast<size_t>(partition)];
+  COFFRE_RETURN_IF_ERROR(part.log->Sync());
+  // The head follows the records, never leads them: a crash between the two leaves durable
+  // records past the head, which the next start accepts.
+  uint64_t end = part.log->durable_sequence();
+  if (kCustomerLayer && part.prepared && end != part.head.end) {
+    part.head.end = end;
+    part.head.link = part.link;
+    COFFRE_RETURN_IF_ERROR(StoreHead(part, partition, /*sync=*/false));
+  }
   waiters_.Notify(partition, end_sequence(partition));  // after the new end is visible
   return Status::Ok();
 }
@@ -146,7 +156,18 @@ Result<uint64_t> TelemetryStore::SeekTime(int partition, int64_t time_ms) const 
 
 Result<size_t> TelemetryStore::ExpireBefore(int partition, int64_t time_ms) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
-  return partitions_[static_cast<size_t>(partition)]->log->ExpireBefore(time_ms);
+  Partition& part = *partitions_[static_cast<size_t>(partition)];
+  if (kCustomerLayer) {
+    // The head's new start is durable before any segment goes, so a crash between the two
+    // leaves segments the head no longer counts, never a head that counts missing ones.
+    COFFRE_RETURN_IF_ERROR(PrepareToWrite(partition));
+    uint64_t first = part.log->FirstSequenceAfterExpiry(time_ms);
+    if (first > part.head.first) {
+      part.head.first = first;
+      COFFRE_RETURN_IF_ERROR(StoreHead(part, partition, /*sync=*/true));
+    }
+  }
+  return part.log->ExpireBefore(time_ms);
 }
 
 uint64_t TelemetryStore::end_sequence(int partition) const {
@@ -158,24 +179,46 @@ uint64_t TelemetryStore::begin_sequence(int partition) const {
 }
 
 Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t from,
-                                                        size_t max_messages,
-                                                        size_t max_bytes) const {
+                                                        size_t max_messages, size_t max_bytes) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
   const Partition& part = *partitions_[static_cast<size_t>(partition)];
-  COFFRE_ASSIGN_OR_RETURN(auto records, part.log->Read(from, max_messages, max_bytes));
+  std::vector<IntegrityBreak> breaks;
+  if constexpr (kCustomerLayer) {
+    COFFRE_ASSIGN_OR_RETURN(breaks, Breaks(partition));
+  }
+  uint64_t stop = UINT64_MAX;  // the first break after `from`: not read past
+  for (const IntegrityBreak& b : breaks) {
+    if (from >= b.from && from < b.to) return DataLoss(Where(partition, b) + "; not served");
+    if (b.from > from) stop = std::min(stop, b.from);
+  }
+  // One record more before `from`, to check that the first one follows it.
+  bool with_previous = kCustomerLayer && from > part.log->first_sequence() &&
+                       std::none_of(breaks.begin(), breaks.end(), [&](const IntegrityBreak& b) {
+                         return from - 1 >= b.from && from - 1 < b.to;
+                       });
+  uint64_t start = with_previous ? from - 1 : from;
+  COFFRE_ASSIGN_OR_RETURN(auto records,
+                          part.log->Read(start, max_messages + (with_previous ? 1 : 0), max_bytes));
   std::vector<StoredMessage> out;
-  for (const auto& r : records) {
+  const storage::StoredRecord* prev = nullptr;
+  for (const storage::StoredRecord& r : records) {
+    if (r.sequence >= stop) break;
+    if (prev != nullptr && !Follows(*prev, r)) {
+      if (!out.empty()) return out;  // what comes before the break is served
+      return DataLoss(NotFollowing(partition, r.sequence) + "; not served");
+    }
+    prev = &r;
+    if (r.sequence < from) continue;
     if constexpr (!kCustomerLayer) {
       COFFRE_ASSIGN_OR_RETURN(TelemetryMessage m, DecodeTelemetryRecord(r.payload));
       out.push_back({r.sequence, std::move(m)});
       continue;
     }
-    std::string aad = Aad(partition, r.sequence);
-    Result<Bytes> plain = keys_.Open(r.payload, AsBytes(aad));
+    Result<Bytes> plain = OpenRecord(partition, r);
     if (!plain.has_value()) {
-      if (plain.error().code() == StatusCode::kUnavailable) return plain.error();  // locked
-      return DataLoss("telemetry record " + std::to_string(partition) + "/" +
-                      std::to_string(r.sequence) + " could not be opened");
+      // What comes before a record that does not open is served; the next read from it fails.
+      if (!out.empty() && plain.error().code() == StatusCode::kDataLoss) return out;
+      return plain.error();
     }
     Result<TelemetryMessage> m = DecodeTelemetryRecord(*plain);
     crypto::Cleanse(*plain);

@@ -2,9 +2,13 @@
 // TelemetryStore: the hub's device-to-cloud stream, split into partitions (default 4, ids
 // "0".."3") by a stable hash of the device id, so one device's messages keep their order.
 // Each message is sealed by the customer layer under its partition's current data key, with AAD
-// binding hub, partition and sequence number (and, through the envelope header, the data key),
-// then appended to the partition's SegmentLog (infrastructure layer below). A batch is durable
-// when Commit returns: that is when the front end may acknowledge it.
+// binding hub, partition, sequence number and the chain link of the records before it (and,
+// through the envelope header, the data key), then appended to the partition's SegmentLog
+// (infrastructure layer below). A batch is durable when Commit returns: that is when the front
+// end may acknowledge it; Commit also advances the partition's sealed head (TelemetryHeads).
+// Integrity: before a partition first writes or serves, its log is compared with its head; what
+// is missing or replaced is an IntegrityBreak, refused to readers and reported, while the rest
+// of the partition, and every other one, keeps serving. Verify() checks every record.
 // Thread-safety: one writer per partition at a time (the caller's partition threads); reads run
 // concurrently.
 
@@ -19,6 +23,7 @@
 #include "common/result.h"
 #include "hub/hub_keys.h"
 #include "hub/sequence_waiters.h"
+#include "hub/telemetry_heads.h"
 #include "hub/telemetry_record.h"
 #include "storage/segment_log.h"
 
@@ -39,11 +44,30 @@ struct StoredMessage {
   TelemetryMessage message;
 };
 
+// Records [from, to) of a partition that are not what the hub acknowledged: missing, damaged,
+// replaced, moved or out of order. `what` says which and how it was found.
+struct IntegrityBreak {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  std::string what;
+};
+
+struct PartitionVerification {
+  int partition = 0;
+  uint64_t first = 0;            // the oldest record kept
+  uint64_t end = 0;              // one past the last durable record
+  bool anchored = false;         // a sealed head was found and compared
+  uint64_t head_end = 0;         // what the head says was acknowledged
+  uint64_t records_checked = 0;  // opened, and their links followed
+  std::vector<IntegrityBreak> breaks;  // the first ones found, at most 100
+};
+
 class TelemetryStore {
  public:
-  // keys must outlive the store.
+  // keys and kv (the metadata store, where the sealed heads are) must outlive the store.
   static Result<std::unique_ptr<TelemetryStore>> Open(const std::filesystem::path& dir,
-                                                      HubKeys& keys, TelemetryStoreOptions options);
+                                                      HubKeys& keys, storage::KvStore& kv,
+                                                      TelemetryStoreOptions options);
   ~TelemetryStore();
 
   int partitions() const { return static_cast<int>(partitions_.size()); }
@@ -55,9 +79,10 @@ class TelemetryStore {
   Result<std::vector<uint64_t>> Append(int partition, std::span<const TelemetryMessage> messages);
   Status Commit(int partition);
 
-  // Durable messages of a partition from `from` on. DATA_LOSS if a record fails to open.
+  // Durable messages of a partition from `from` on, stopping before a break. DATA_LOSS if a
+  // record fails to open or does not follow the one before it, or `from` is in a break.
   Result<std::vector<StoredMessage>> Read(int partition, uint64_t from, size_t max_messages,
-                                          size_t max_bytes) const;
+                                          size_t max_bytes);
   // The first durable message enqueued at or after time_ms (end_sequence if none). Enqueued
   // times never decrease within a partition: Append moves a message's time forward if needed.
   Result<uint64_t> SeekTime(int partition, int64_t time_ms) const;
@@ -76,13 +101,27 @@ class TelemetryStore {
   void WakeWaiters();
   size_t awaiting() const { return waiters_.waiting(); }  // waits set up now
 
+  // Compares the partition's log with its sealed head, once (UNAVAILABLE while the keys are
+  // locked; Append and Read do it first themselves). Logs what it finds.
+  Status Check(int partition);
+  // The breaks known now: records missing between segments, and what Check found.
+  Result<std::vector<IntegrityBreak>> Breaks(int partition);
+  // Reads every record of the partition: opens it and follows its chain link.
+  Result<PartitionVerification> Verify(int partition);
+
  private:
   struct Partition;
-  TelemetryStore(HubKeys& keys, TelemetryStoreOptions options);
+  TelemetryStore(HubKeys& keys, storage::KvStore& kv, TelemetryStoreOptions options);
+  Status PrepareToWrite(int partition);
+  Status StoreHead(Partition& part, int partition, bool sync);
+  // The chain link after record `sequence` as stored (zeros after an unlinked record).
+  Result<storage::ChainLink> LinkAfter(const Partition& part, uint64_t sequence) const;
+  Result<Bytes> OpenRecord(int partition, const storage::StoredRecord& r) const;
   std::string Aad(int partition, uint64_t sequence) const;
   void AppendAad(std::string& out, int partition, uint64_t sequence) const;
 
   HubKeys& keys_;
+  TelemetryHeads heads_;
   TelemetryStoreOptions options_;
   std::vector<std::unique_ptr<Partition>> partitions_;
   SequenceWaiters waiters_;

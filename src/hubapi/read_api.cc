@@ -77,13 +77,7 @@ std::optional<HttpResponse> ReadApi::Route(const std::vector<std::string>& seg,
                                            const net::HttpResponder& respond) {
   Result<hub::AccessPolicy> caller =
       policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
-  if (!caller.has_value()) {
-    StatusCode code = caller.error().code();
-    if (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied) {
-      return ServiceApi::Error(401, "IotHubUnauthorizedAccess", caller.error().message());
-    }
-    return ServiceApi::Error(503, "ServiceUnavailable", caller.error().message());
-  }
+  if (!caller.has_value()) return ServiceApi::RefusedCaller(caller.error());
   if (seg.size() >= 2 && seg[1] == "consumergroups") return Groups(seg, request);
   if (request.method != "GET") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET.");
   if (seg.size() == 2 && seg[1] == "partitions") return Partitions();
@@ -169,8 +163,13 @@ std::optional<HttpResponse> ReadApi::Messages(int partition, const HttpRequest& 
 HttpResponse ReadApi::Page(int partition, uint64_t start, size_t max) {
   auto messages = store_.Read(partition, start, max, size_t{8} << 20);
   if (!messages.has_value()) {
-    unsigned status = messages.error().code() == StatusCode::kInvalidArgument ? 400 : 500;
-    return ServiceApi::Error(status, status == 400 ? "ArgumentInvalid" : "ServerError",
+    StatusCode code = messages.error().code();
+    unsigned status = code == StatusCode::kInvalidArgument ? 400 : 500;
+    // DATA_LOSS: the records asked for are in an integrity break (hub/telemetry_store.h).
+    return ServiceApi::Error(status,
+                             status == 400                   ? "ArgumentInvalid"
+                             : code == StatusCode::kDataLoss ? "DataIntegrityBreak"
+                                                             : "ServerError",
                              messages.error().message());
   }
   uint64_t next = messages->empty() ? start : messages->back().sequence + 1;

@@ -203,6 +203,14 @@ HttpResponse ServiceApi::Error(unsigned status, std::string_view code, std::stri
   return r;
 }
 
+HttpResponse ServiceApi::RefusedCaller(const Status& why) {
+  StatusCode code = why.code();
+  if (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied) {
+    return Error(401, "IotHubUnauthorizedAccess", why.message());
+  }
+  return Error(503, "ServiceUnavailable", why.message());
+}
+
 Result<json> ServiceApi::DeviceView(const hub::DeviceIdentity& d) {
   size_t queued = 0;
   if (c2d_ != nullptr) {

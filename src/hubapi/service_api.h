@@ -38,6 +38,8 @@ class ServiceApi {
   std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
 
   static net::HttpResponse Error(unsigned status, std::string_view code, std::string_view message);
+  // A caller AccessPolicies::Authorize refused: 401 for its credentials or rights, else 503.
+  static net::HttpResponse RefusedCaller(const Status& why);
 
   // Authorized registry operations draw on throttle's hub-wide quota (nullptr: none). The
   // throttle must outlive the API.

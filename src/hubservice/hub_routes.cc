@@ -25,7 +25,8 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       twin_api_(parts.twins, parts.methods, parts.policies),
       query_api_(parts.registry, parts.twins, parts.policies),
       c2d_device_api_(parts.auth, parts.registry, parts.c2d),
-      c2d_service_api_(parts.registry, parts.c2d, parts.policies) {
+      c2d_service_api_(parts.registry, parts.c2d, parts.policies),
+      verify_api_(parts.store, parts.policies) {
   service_api_.set_throttle(&throttle_);
   service_api_.set_c2d_queues(&parts.c2d);
 }
@@ -35,6 +36,7 @@ HubRoutes::~HubRoutes() { Stop(); }
 void HubRoutes::Stop() {
   key_changes_.Stop();
   store_writes_.Stop();
+  verifications_.Stop();
 }
 
 net::HttpResponse HubRoutes::ServerError(unsigned status, std::string_view message) {
@@ -80,6 +82,17 @@ void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
     if (!queued) {
       respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
                                              "Too many encryption changes are waiting."));
+    }
+    return;
+  }
+  if (hubapi::VerifyApi::Matches(r)) {
+    bool queued = verifications_.Post([this, r, respond] {
+      if (auto refusal = encryption_api_.RefuseIfInaccessible()) return respond.Send(*refusal);
+      respond.Send(verify_api_.Handle(r).value());
+    });
+    if (!queued) {
+      respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",
+                                             "Too many verifications are waiting."));
     }
     return;
   }

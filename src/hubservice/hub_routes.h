@@ -3,8 +3,8 @@
 // events, service, twins and methods, query, C2D, read, device), the throttle and the two work
 // queues, and dispatches each request: throttled sources first, then encryption and key events
 // (also while Inaccessible), the Inaccessible refusal, the other APIs, else 404. Changing the
-// customer key, and synced writes (PUT, DELETE, twin PATCH, C2D), run on the work queues, off
-// the io threads.
+// customer key, synced writes (PUT, DELETE, twin PATCH, C2D) and verifications of the
+// stored telemetry run on the work queues, off the io threads.
 // Thread-safe once constructed; every part passed in must outlive it.
 
 #include <optional>
@@ -30,6 +30,7 @@
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "hubapi/twin_api.h"
+#include "hubapi/verify_api.h"
 #include "net/https_server.h"
 
 namespace coffre::hubservice {
@@ -81,9 +82,11 @@ class HubRoutes {
   hubapi::QueryApi query_api_;
   hubapi::C2dDeviceApi c2d_device_api_;
   hubapi::C2dServiceApi c2d_service_api_;
+  hubapi::VerifyApi verify_api_;
   // Changing the customer key makes vault round trips and synced writes, and registry and
   // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes_{"https"};
+  WorkQueue verifications_{"https-verify", 4};  // each reads every stored record
   WorkQueue store_writes_{"https-writes", 256};
 };
 

@@ -103,7 +103,7 @@ Status HubService::OpenData() {
   telemetry.hub_name = o.host_names.front();
   telemetry.log.service_key = &service_key_;
   COFFRE_ASSIGN_OR_RETURN(store_,
-                          hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, telemetry));
+                          hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, *kv_, telemetry));
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);
   COFFRE_ASSIGN_OR_RETURN(policies_,
                           hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, SystemClock()));

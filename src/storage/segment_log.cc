@@ -18,7 +18,11 @@ constexpr char kMagic[8] = {'C', 'F', 'S', 'E', 'G', '0', '0', '1'};
 constexpr uint64_t kHeaderBytes = 512;
 constexpr uint32_t kFlagEncrypted = 1;
 constexpr size_t kCipherHeaderAt = 24;  // the file cipher's header (wrapped per-segment key)
-constexpr uint64_t kRecordHeaderBytes = 24;  // length, crc, sequence, time
+constexpr uint32_t kFormatUnchained = 1;     // records without a chain link (older segments)
+constexpr uint32_t kFormatChained = 2;       // what this version writes
+constexpr uint64_t kUnchainedHeaderBytes = 24;  // length, crc, sequence, time
+constexpr uint64_t kChainedHeaderBytes = 40;    // ... and the record's chain link
+constexpr uint64_t kMaxRecordHeaderBytes = kChainedHeaderBytes;
 constexpr uint64_t kIndexEvery = 64;         // a sparse index entry every 64 records
 constexpr size_t kWipeChunk = 1 << 20;
 
@@ -28,10 +32,10 @@ std::string SegmentName(uint64_t first_sequence) {
   return name;
 }
 
-uint32_t RecordCrc(const std::byte* header_tail, ByteSpan payload) {
-  // Over sequence and time (bytes 8..24 of the header) and the payload.
+uint32_t RecordCrc(const std::byte* header, uint64_t header_bytes, ByteSpan payload) {
+  // Over the header from byte 8 on (sequence, time, link) and the payload.
   uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header_tail), 16);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(header + 8), static_cast<uInt>(header_bytes - 8));
   crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
   return static_cast<uint32_t>(crc);
 }
@@ -44,6 +48,7 @@ struct SegmentLog::Segment {
   uint64_t first_sequence = 0;
   uint64_t end_sequence = 0;  // one past the last record
   uint64_t end_offset = kHeaderBytes;
+  uint64_t record_header_bytes = kChainedHeaderBytes;  // by the segment's format version
   int64_t last_time_ms = 0;
   std::vector<std::pair<uint64_t, uint64_t>> index;  // (sequence, offset), sparse
   std::unique_ptr<FileCipher> cipher;                // null: records in the clear
@@ -129,12 +134,16 @@ Status SegmentLog::Recover() {
     seg->first_sequence = firsts[i];
     COFFRE_RETURN_IF_ERROR(ScanSegment(*seg));
     bool last = i + 1 == firsts.size();
-    if (!last && seg->end_sequence != firsts[i + 1]) {
-      return DataLoss("segment " + seg->path.string() + " ends at record " +
+    if (!last && seg->end_sequence > firsts[i + 1]) {
+      return DataLoss("segment " + seg->path.string() + " runs to record " +
                       std::to_string(seg->end_sequence) + " but the next starts at " +
                       std::to_string(firsts[i + 1]));
     }
-    if (last) COFFRE_RETURN_IF_ERROR(WipeAfter(*seg, seg->end_offset));
+    if (!last && seg->end_sequence < firsts[i + 1]) {
+      // Records that were written once and are not there now (damaged, or removed): reported,
+      // and refused to readers, never skipped silently.
+      gaps_.push_back({seg->end_sequence, firsts[i + 1]});
+    }
     segments_.push_back(std::move(seg));
   }
   if (segments_.empty()) {
@@ -154,6 +163,12 @@ Status SegmentLog::ScanSegment(Segment& seg) {
       GetU64(header + 16) != seg.first_sequence) {
     return DataLoss(seg.path.string() + " is not a segment of this log");
   }
+  uint32_t version = GetU32(header + 8);
+  if (version != kFormatUnchained && version != kFormatChained) {
+    return DataLoss(seg.path.string() + " has segment format " + std::to_string(version) +
+                    ", which this version does not know");
+  }
+  seg.record_header_bytes = version == kFormatChained ? kChainedHeaderBytes : kUnchainedHeaderBytes;
   bool encrypted = GetU32(header + 12) & kFlagEncrypted;
   if (encrypted != (options_.service_key != nullptr)) {
     return FailedPrecondition(seg.path.string() + (encrypted ? " is encrypted: a service key is needed"
@@ -168,19 +183,20 @@ Status SegmentLog::ScanSegment(Segment& seg) {
   uint64_t offset = kHeaderBytes;
   uint64_t sequence = seg.first_sequence;
   Bytes payload;
+  const uint64_t hb = seg.record_header_bytes;
   for (;;) {
-    std::byte rh[kRecordHeaderBytes];
-    if (offset + kRecordHeaderBytes > file_size) break;
-    COFFRE_RETURN_IF_ERROR(seg.ReadAt(rh, offset));
+    std::byte rh[kMaxRecordHeaderBytes];
+    if (offset + hb > file_size) break;
+    COFFRE_RETURN_IF_ERROR(seg.ReadAt(MutableByteSpan(rh, hb), offset));
     uint32_t length = GetU32(rh);
     uint32_t crc = GetU32(rh + 4);
-    if (GetU64(rh + 8) != sequence || offset + kRecordHeaderBytes + length > file_size) break;
+    if (GetU64(rh + 8) != sequence || offset + hb + length > file_size) break;
     payload.resize(length);
-    COFFRE_RETURN_IF_ERROR(seg.ReadAt(payload, offset + kRecordHeaderBytes));
-    if (RecordCrc(rh + 8, payload) != crc) break;
+    COFFRE_RETURN_IF_ERROR(seg.ReadAt(payload, offset + hb));
+    if (RecordCrc(rh, hb, payload) != crc) break;
     if ((sequence - seg.first_sequence) % kIndexEvery == 0) seg.index.emplace_back(sequence, offset);
     seg.last_time_ms = static_cast<int64_t>(GetU64(rh + 16));
-    offset += kRecordHeaderBytes + length;
+    offset += hb + length;
     ++sequence;
   }
   seg.end_offset = offset;
@@ -218,7 +234,7 @@ Status SegmentLog::StartSegment(uint64_t first_sequence) {
   COFFRE_ASSIGN_OR_RETURN(seg->fd, files_.Create(seg->path, options_.segment_bytes));
   std::byte header[kHeaderBytes] = {};
   std::memcpy(header, kMagic, sizeof kMagic);
-  PutU32(header + 8, 1);  // format version
+  PutU32(header + 8, kFormatChained);
   PutU64(header + 16, first_sequence);
   if (options_.service_key != nullptr) {
     PutU32(header + 12, kFlagEncrypted);
@@ -250,7 +266,43 @@ size_t SegmentLog::segment_count() const {
   return segments_.size();
 }
 
+Status SegmentLog::ResumeAt(uint64_t sequence) {
+  if (resumed_) return FailedPrecondition("the log was resumed already");
+  if (sequence < next_sequence_) {
+    return InvalidArgument("the log holds records up to " + std::to_string(next_sequence_) +
+                           "; it cannot resume at " + std::to_string(sequence));
+  }
+  Segment& active = *segments_.back();
+  if (sequence == next_sequence_) {
+    // A crash can leave never-acknowledged records after the intact ones: wipe them, so none can
+    // come back behind a later record of the same length.
+    COFFRE_RETURN_IF_ERROR(WipeAfter(active, active.end_offset));
+  }
+  // Later than the records: what lies between is missing (the caller knows it was written), and
+  // what is left in the active segment stays as it is, as evidence. An older format: new
+  // records go to a new segment, in the current one.
+  if (sequence > next_sequence_ || active.record_header_bytes != kChainedHeaderBytes) {
+    COFFRE_RETURN_IF_ERROR(StartSegment(sequence));
+  }
+  std::lock_guard<std::mutex> guard(mu_);
+  if (sequence > next_sequence_) gaps_.push_back({next_sequence_, sequence});
+  next_sequence_ = sequence;
+  durable_ = sequence;
+  resumed_ = true;
+  return Status::Ok();
+}
+
+std::vector<SegmentLog::Gap> SegmentLog::gaps() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::vector<Gap> kept;  // those retention has not removed
+  for (const Gap& g : gaps_) {
+    if (g.to > segments_.front()->first_sequence) kept.push_back(g);
+  }
+  return kept;
+}
+
 Status SegmentLog::Append(std::span<const LogRecord> records) {
+  if (!resumed_) COFFRE_RETURN_IF_ERROR(ResumeAt(next_sequence_));
   uint64_t capacity = options_.segment_bytes - kHeaderBytes;
   for (size_t k = 0; k < records.size(); ++k) {
     const LogRecord& r = records[k];
@@ -258,7 +310,7 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
       return InvalidArgument("record " + std::to_string(r.sequence) + " appended where " +
                              std::to_string(next_sequence_ + k) + " was due");
     }
-    if (kRecordHeaderBytes + r.payload.size() > capacity) {
+    if (kChainedHeaderBytes + r.payload.size() > capacity) {
       return InvalidArgument("a record of " + std::to_string(r.payload.size()) +
                              " bytes does not fit in a segment");
     }
@@ -271,17 +323,18 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
     uint64_t offset = seg->end_offset;
     size_t first = i;
     while (i < records.size() &&
-           offset + scratch_.size() + kRecordHeaderBytes + records[i].payload.size() <=
+           offset + scratch_.size() + kChainedHeaderBytes + records[i].payload.size() <=
                options_.segment_bytes) {
       const LogRecord& r = records[i];
       size_t at = scratch_.size();
-      scratch_.resize(at + kRecordHeaderBytes + r.payload.size());
+      scratch_.resize(at + kChainedHeaderBytes + r.payload.size());
       std::byte* h = scratch_.data() + at;
       PutU32(h, static_cast<uint32_t>(r.payload.size()));
       PutU64(h + 8, r.sequence);
       PutU64(h + 16, static_cast<uint64_t>(r.time_ms));
-      std::memcpy(h + kRecordHeaderBytes, r.payload.data(), r.payload.size());
-      PutU32(h + 4, RecordCrc(h + 8, r.payload));
+      std::memcpy(h + 24, r.link.data(), kChainLinkBytes);
+      std::memcpy(h + kChainedHeaderBytes, r.payload.data(), r.payload.size());
+      PutU32(h + 4, RecordCrc(h, kChainedHeaderBytes, r.payload));
       ++i;
     }
     if (i == first) {  // the active segment is full: durably finish it, then start the next
@@ -296,7 +349,7 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
     for (size_t k = first; k < i; ++k) {
       uint64_t seq = records[k].sequence;
       if ((seq - seg->first_sequence) % kIndexEvery == 0) seg->index.emplace_back(seq, at);
-      at += kRecordHeaderBytes + records[k].payload.size();
+      at += kChainedHeaderBytes + records[k].payload.size();
       seg->last_time_ms = records[k].time_ms;
     }
     seg->end_offset = at;
@@ -332,6 +385,12 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
                                [](uint64_t s, const auto& seg) { return s < seg->first_sequence; });
     std::shared_ptr<const Segment> held = *std::prev(it);
     const Segment& seg = *held;
+    if (seq >= seg.end_sequence) {  // in a gap: the next segment starts later
+      if (!out.empty()) return out;
+      uint64_t gap_end = it == segments_.end() ? limit : (*it)->first_sequence;
+      return DataLoss("records " + std::to_string(seq) + ".." + std::to_string(gap_end - 1) +
+                      " are missing from " + dir_.string());
+    }
     // Start from the nearest index entry at or before `seq`.
     auto idx = std::upper_bound(seg.index.begin(), seg.index.end(), std::make_pair(seq, UINT64_MAX));
     uint64_t cursor_seq = std::prev(idx)->first;
@@ -340,25 +399,28 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
     ChunkedSegmentReader reader(seg, seg.end_offset);
     const std::filesystem::path& path = seg.path;
     lock.unlock();
+    const uint64_t hb = seg.record_header_bytes;
     while (cursor_seq < seg_end && out.size() < max_records) {
-      std::byte rh[kRecordHeaderBytes];
-      COFFRE_RETURN_IF_ERROR(reader.Read(rh, offset));
+      std::byte rh[kMaxRecordHeaderBytes];
+      COFFRE_RETURN_IF_ERROR(reader.Read(MutableByteSpan(rh, hb), offset));
       uint32_t length = GetU32(rh);
       if (cursor_seq >= seq) {
         if (!out.empty() && bytes + length > max_bytes) return out;
         StoredRecord r;
         r.sequence = cursor_seq;
         r.time_ms = static_cast<int64_t>(GetU64(rh + 16));
+        r.linked = hb == kChainedHeaderBytes;
+        if (r.linked) std::memcpy(r.link.data(), rh + 24, kChainLinkBytes);
         r.payload.resize(length);
-        COFFRE_RETURN_IF_ERROR(reader.Read(r.payload, offset + kRecordHeaderBytes));
-        if (GetU64(rh + 8) != cursor_seq || RecordCrc(rh + 8, r.payload) != GetU32(rh + 4)) {
+        COFFRE_RETURN_IF_ERROR(reader.Read(r.payload, offset + hb));
+        if (GetU64(rh + 8) != cursor_seq || RecordCrc(rh, hb, r.payload) != GetU32(rh + 4)) {
           return DataLoss("record " + std::to_string(cursor_seq) + " in " + path.string() +
                           " is damaged");
         }
         bytes += length;
         out.push_back(std::move(r));
       }
-      offset += kRecordHeaderBytes + length;
+      offset += hb + length;
       ++cursor_seq;
     }
     seq = cursor_seq;
@@ -392,7 +454,7 @@ Result<uint64_t> SegmentLog::SeekTime(int64_t time_ms) const {
     index = seg->index;
   }
   auto time_at = [&](uint64_t offset) -> Result<int64_t> {
-    std::byte rh[kRecordHeaderBytes];
+    std::byte rh[kUnchainedHeaderBytes];  // length and time are where every format has them
     COFFRE_RETURN_IF_ERROR(seg->ReadAt(rh, offset));
     return static_cast<int64_t>(GetU64(rh + 16));
   };
@@ -413,13 +475,20 @@ Result<uint64_t> SegmentLog::SeekTime(int64_t time_ms) const {
   uint64_t offset = index[lo - 1].second;
   uint64_t end = std::min(seg->end_sequence, limit);
   while (seq < end) {
-    std::byte rh[kRecordHeaderBytes];
+    std::byte rh[kUnchainedHeaderBytes];
     COFFRE_RETURN_IF_ERROR(seg->ReadAt(rh, offset));
     if (static_cast<int64_t>(GetU64(rh + 16)) >= time_ms) break;
-    offset += kRecordHeaderBytes + GetU32(rh);
+    offset += seg->record_header_bytes + GetU32(rh);
     ++seq;
   }
   return std::min(seq, limit);
+}
+
+uint64_t SegmentLog::FirstSequenceAfterExpiry(int64_t time_ms) const {
+  std::lock_guard<std::mutex> guard(mu_);
+  size_t k = 0;  // the same rule as ExpireBefore's
+  while (segments_.size() - k >= 2 && segments_[k]->last_time_ms < time_ms) ++k;
+  return segments_[k]->first_sequence;
 }
 
 Result<size_t> SegmentLog::ExpireBefore(int64_t time_ms) {

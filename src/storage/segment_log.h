@@ -5,8 +5,10 @@
 //
 // Appends go to the page cache; Sync() makes everything appended so far durable with one
 // fdatasync (group commit: the partition's writer appends a batch, syncs once, then acks the
-// batch). After a crash, Open() keeps the longest run of intact records, and wipes what follows
-// so that no stale record can ever reappear. Whole segments expire by time.
+// batch). After a crash, Open() keeps the longest run of intact records; the first append (or
+// ResumeAt) wipes what follows, so that no stale record can ever reappear. Each record carries
+// its chain link (storage/record_chain.h), given by the caller. Records missing between
+// segments are reported (gaps()) and refused to readers. Whole segments expire by time.
 // Thread-safety: one writer thread (Append, Sync, ExpireBefore); Read may run on any thread
 // and sees records up to the last Sync.
 
@@ -21,6 +23,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "crypto/secret_bytes.h"
+#include "storage/record_chain.h"
 #include "storage/segment_files.h"
 
 namespace coffre::storage {
@@ -29,12 +32,15 @@ struct LogRecord {
   uint64_t sequence = 0;
   int64_t time_ms = 0;  // enqueued time, milliseconds since the epoch
   ByteSpan payload;
+  ChainLink link{};     // of the records before this one
 };
 
 struct StoredRecord {
   uint64_t sequence = 0;
   int64_t time_ms = 0;
   Bytes payload;
+  ChainLink link{};
+  bool linked = false;  // false for a record of a segment written before links existed
 };
 
 struct SegmentLogOptions {
@@ -58,6 +64,11 @@ class SegmentLog {
   uint64_t durable_sequence() const;
   uint64_t first_sequence() const;  // the oldest record still kept
 
+  // Before the first append: continue at `sequence` (at least next_sequence()). At the end of
+  // the records, the crash tail is wiped; later (the caller knows records up to `sequence` were
+  // acknowledged, so they are missing), a new segment starts there and the gap is reported.
+  // Append calls ResumeAt(next_sequence()) itself if nobody did.
+  Status ResumeAt(uint64_t sequence);
   // Appends records whose sequences continue next_sequence(), in order.
   Status Append(std::span<const LogRecord> records);
   Status Sync();
@@ -74,8 +85,17 @@ class SegmentLog {
   // Deletes whole segments all of whose records are older than `time_ms` (never the one being
   // written). Returns how many segments went.
   Result<size_t> ExpireBefore(int64_t time_ms);
+  // What first_sequence() would be after ExpireBefore(time_ms).
+  uint64_t FirstSequenceAfterExpiry(int64_t time_ms) const;
 
   size_t segment_count() const;
+
+  // Records missing between the segments found at open, or skipped by ResumeAt: [from, to).
+  struct Gap {
+    uint64_t from = 0;
+    uint64_t to = 0;
+  };
+  std::vector<Gap> gaps() const;
 
  private:
   struct Segment;
@@ -94,6 +114,8 @@ class SegmentLog {
   std::vector<std::shared_ptr<Segment>> segments_;
   uint64_t next_sequence_ = 0;                     // writer thread only
   uint64_t durable_ = 0;                           // guarded by mu_
+  std::vector<Gap> gaps_;                          // guarded by mu_
+  bool resumed_ = false;                           // writer thread only
   Bytes scratch_;                                  // writer's staging buffer
 };
 

@@ -24,7 +24,7 @@ class TelemetryIngestTest : public ::testing::Test {
     TelemetryStoreOptions options;
     options.hub_name = "localhost";
     options.log.segment_bytes = 1 << 20;
-    store_ = std::move(TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
+    store_ = std::move(TelemetryStore::Open(dir_.path() / "telemetry", *keys_, *kv_, options).value());
   }
   static TelemetryMessage Message(const std::string& device, int n) {
     TelemetryMessage m;
@@ -126,7 +126,7 @@ TEST_F(TelemetryIngestTest, RetentionDeletesWholeSegmentsOlderThanTheRetention) 
   options.hub_name = "localhost";
   options.partitions = 1;
   options.log.segment_bytes = 8192;
-  auto store = std::move(TelemetryStore::Open(dir_.path() / "retained", *keys_, options).value());
+  auto store = std::move(TelemetryStore::Open(dir_.path() / "retained", *keys_, *kv_, options).value());
   ManualClock clock{ManualClock::WallTime(std::chrono::milliseconds(kT0))};
   IngestOptions io;
   io.retention = std::chrono::hours(1);

@@ -107,7 +107,7 @@ class TelemetryStoreTest : public ::testing::Test {
     options.hub_name = "localhost";
     options.log.segment_bytes = 64 * 1024;
     options.log.service_key = &service_key_;
-    auto store = TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options);
+    auto store = TelemetryStore::Open(dir_.path() / "telemetry", *keys_, *kv_, options);
     ASSERT_TRUE(store.has_value()) << store.status();
     store_ = std::move(*store);
   }
@@ -190,7 +190,7 @@ TEST(TelemetryStoreRotationTest, DataKeysRotateByVolumeAndByAge) {
   options.partitions = 1;
   options.data_key_max_records = 10;
   options.data_key_max_age = std::chrono::milliseconds(200);
-  auto store = std::move(TelemetryStore::Open(dir.path() / "telemetry", *keys, options).value());
+  auto store = std::move(TelemetryStore::Open(dir.path() / "telemetry", *keys, *kv, options).value());
   auto append = [&](int from, int to) {
     for (int n = from; n < to; ++n) {
       TelemetryMessage m = Message("dev-01", n);

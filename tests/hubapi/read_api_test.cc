@@ -48,7 +48,7 @@ class ReadApiTest : public ::testing::Test {
     options.hub_name = "localhost";
     options.partitions = 2;
     options.log.segment_bytes = 64 * 1024;
-    store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, options).value());
+    store_ = std::move(hub::TelemetryStore::Open(dir_.path() / "telemetry", *keys_, *kv_, options).value());
     groups_ = std::move(hub::ConsumerGroups::Open(*kv_, *keys_, 2, clock_).value());
     api_ = std::make_unique<ReadApi>(*store_, *groups_, *policies_);
   }

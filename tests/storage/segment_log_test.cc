@@ -14,6 +14,8 @@ namespace {
 
 using testing::StatusIs;
 
+constexpr size_t kRecordHeader = 40;  // length, CRC, sequence, time, chain link
+
 Bytes Payload(uint64_t seq, size_t size) {
   Bytes b(size);
   for (size_t i = 0; i < size; ++i) b[i] = std::byte((seq * 31 + i) & 0xff);
@@ -26,7 +28,9 @@ void AppendRange(SegmentLog& log, uint64_t from, uint64_t to, size_t base = 100,
   std::vector<LogRecord> records;
   for (uint64_t s = from; s < to; ++s) payloads.push_back(Payload(s, base + s % 57));
   for (uint64_t s = from; s < to; ++s) {
-    records.push_back({s, static_cast<int64_t>(1000 + s), payloads[s - from]});
+    ChainLink link{};
+    link[0] = std::byte(s & 0xff);  // opaque to the log: kept beside the record
+    records.push_back({s, static_cast<int64_t>(1000 + s), payloads[s - from], link});
   }
   Status appended = log.Append(records);
   ASSERT_TRUE(appended.ok()) << appended;
@@ -44,6 +48,8 @@ void ExpectRecords(const SegmentLog& log, uint64_t from, uint64_t to, size_t bas
     EXPECT_EQ(r.sequence, s);
     EXPECT_EQ(r.time_ms, static_cast<int64_t>(1000 + s));
     EXPECT_EQ(r.payload, Payload(s, base + s % 57)) << s;
+    EXPECT_TRUE(r.linked);
+    EXPECT_EQ(r.link[0], std::byte(s & 0xff)) << s;
   }
 }
 
@@ -135,7 +141,7 @@ TEST(SegmentLogTest, SeekTimeFindsTheFirstRecordEnqueuedAtOrAfterATime) {
 TEST(SegmentLogTest, CrashAtAnyByteKeepsEverySyncedRecord) {
   // 1 MiB segments, not the default 64: each round reads and rewrites the whole file.
   const SegmentLogOptions options{uint64_t{1} << 20};
-  for (uint64_t cut : {0u, 1u, 23u, 24u, 25u, 130u, 999u, 2000u, 100000u}) {
+  for (uint64_t cut : {0u, 1u, 23u, 24u, 25u, 39u, 40u, 41u, 130u, 999u, 2000u, 100000u}) {
     testing::TempDir dir;
     uint64_t synced_end = 0;
     Bytes image;
@@ -149,7 +155,7 @@ TEST(SegmentLogTest, CrashAtAnyByteKeepsEverySyncedRecord) {
     // What reached the disk: everything synced, then `cut` bytes of the rest, then garbage.
     auto path = OnlySegment(dir.path());
     size_t synced_bytes = 512;
-    for (uint64_t s = 0; s < 50; ++s) synced_bytes += 24 + 100 + s % 57;
+    for (uint64_t s = 0; s < 50; ++s) synced_bytes += kRecordHeader + 100 + s % 57;
     for (size_t i = synced_bytes + cut; i < image.size() && i < synced_bytes + cut + 64; ++i) {
       image[i] = std::byte(0xA5);
     }
@@ -171,7 +177,7 @@ TEST(SegmentLogTest, RecordsAfterATornOneNeverComeBack) {
   }
   auto path = OnlySegment(dir.path());
   size_t offset_of_10 = 512;
-  for (uint64_t s = 0; s < 10; ++s) offset_of_10 += 24 + 100 + s % 57;
+  for (uint64_t s = 0; s < 10; ++s) offset_of_10 += kRecordHeader + 100 + s % 57;
   {
     UniqueFd fd(::open(path.c_str(), O_RDWR));
     std::byte flip{0xff};
@@ -187,12 +193,79 @@ TEST(SegmentLogTest, RecordsAfterATornOneNeverComeBack) {
   EXPECT_EQ(log->next_sequence(), 11u) << "the old record 11 came back";
 }
 
+// A segment cut short in the middle of the log (damaged, or rolled back to an older copy) no
+// longer stops the log from opening: the missing records are a gap, reported and refused, and
+// everything around them reads.
+TEST(SegmentLogTest, RecordsMissingBetweenSegmentsAreAGapRefusedToReaders) {
+  testing::TempDir dir;
+  std::vector<std::filesystem::path> segments;
+  {
+    auto log = std::move(SegmentLog::Open(dir.path(), {8192}).value());
+    AppendRange(*log, 0, 200);
+    ASSERT_GE(log->segment_count(), 3u);
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) segments.push_back(e.path());
+  std::sort(segments.begin(), segments.end());
+  // Flip a byte of the second segment's fourth record: its scan stops there.
+  uint64_t second_first = std::stoull(segments[1].filename().string().substr(0, 20));
+  uint64_t third_first = std::stoull(segments[2].filename().string().substr(0, 20));
+  size_t offset = 512;
+  for (uint64_t s = second_first; s < second_first + 3; ++s) offset += kRecordHeader + 100 + s % 57;
+  {
+    UniqueFd fd(::open(segments[1].c_str(), O_RDWR));
+    std::byte flip{0x5a};
+    ASSERT_EQ(::pwrite(fd.get(), &flip, 1, static_cast<off_t>(offset + kRecordHeader + 5)), 1);
+  }
+  auto log = std::move(SegmentLog::Open(dir.path(), {8192}).value());
+  ASSERT_EQ(log->gaps().size(), 1u);
+  EXPECT_EQ(log->gaps()[0].from, second_first + 3);
+  EXPECT_EQ(log->gaps()[0].to, third_first);
+  ExpectRecords(*log, 0, second_first + 3);
+  ExpectRecords(*log, third_first, 200);
+  EXPECT_THAT(log->Read(second_first + 3, 1, SIZE_MAX).status(), StatusIs(StatusCode::kDataLoss));
+  // A read that reaches the gap stops before it.
+  auto got = log->Read(second_first, 100, SIZE_MAX);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->size(), 3u);
+  AppendRange(*log, 200, 210);
+  ExpectRecords(*log, third_first, 210);
+}
+
+// Resuming later than the records (the caller knows more were acknowledged) keeps what is in
+// the active segment as it is, starts a new segment, and reports the records between as a gap.
+TEST(SegmentLogTest, ResumingLaterThanTheRecordsLeavesAGapAndKeepsTheOldTail) {
+  testing::TempDir dir;
+  {
+    auto log = std::move(SegmentLog::Open(dir.path()).value());
+    AppendRange(*log, 0, 20);
+  }
+  {
+    auto log = std::move(SegmentLog::Open(dir.path()).value());
+    EXPECT_THAT(log->ResumeAt(5), StatusIs(StatusCode::kInvalidArgument));
+    COFFRE_ASSERT_OK(log->ResumeAt(30));
+    EXPECT_EQ(log->next_sequence(), 30u);
+    AppendRange(*log, 30, 40);
+    ASSERT_EQ(log->gaps().size(), 1u);
+    EXPECT_EQ(log->gaps()[0].from, 20u);
+    EXPECT_EQ(log->gaps()[0].to, 30u);
+  }
+  auto log = std::move(SegmentLog::Open(dir.path()).value());
+  EXPECT_EQ(log->segment_count(), 2u);
+  ASSERT_EQ(log->gaps().size(), 1u);
+  EXPECT_EQ(log->gaps()[0].from, 20u);
+  ExpectRecords(*log, 0, 20);
+  ExpectRecords(*log, 30, 40);
+  EXPECT_THAT(log->Read(25, 1, SIZE_MAX).status(), StatusIs(StatusCode::kDataLoss));
+}
+
 TEST(SegmentLogTest, WholeSegmentsExpireByTimeAndReadsBelowThemFail) {
   testing::TempDir dir;
   auto log = std::move(SegmentLog::Open(dir.path(), {8192}).value());
   for (uint64_t s = 0; s < 400; s += 40) AppendRange(*log, s, s + 40);
   size_t before = log->segment_count();
+  uint64_t first_after = log->FirstSequenceAfterExpiry(1000 + 200);
   COFFRE_ASSERT_OK_AND_ASSIGN(size_t removed, log->ExpireBefore(1000 + 200));
+  EXPECT_EQ(log->first_sequence(), first_after);
   EXPECT_GT(removed, 0u);
   EXPECT_EQ(log->segment_count(), before - removed);
   EXPECT_LE(log->first_sequence(), 200u);  // nothing newer than the cutoff went
@@ -257,7 +330,7 @@ TEST(EncryptedSegmentLogTest, TornTailRecoveryWorksThroughTheCipher) {
   auto path = OnlySegment(dir.path());
   Bytes image = *ReadFile(path);
   size_t offset_of_35 = 512;
-  for (uint64_t s = 0; s < 35; ++s) offset_of_35 += 24 + 100 + s % 57;
+  for (uint64_t s = 0; s < 35; ++s) offset_of_35 += kRecordHeader + 100 + s % 57;
   image[offset_of_35 + 40] ^= std::byte{0x10};
   ASSERT_TRUE(WriteFileDurably(path, image).ok());
   auto log = std::move(SegmentLog::Open(dir.path(), {SegmentLogOptions{}.segment_bytes, &key}).value());

@@ -1,0 +1,66 @@
+#pragma once
+// TelemetryStore's state for one partition, shared by telemetry_store.cc (writing) and
+// telemetry_integrity.cc (checking and reading). Private to those two files.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/envelope_writer.h"
+#include "hub/telemetry_heads.h"
+#include "hub/telemetry_store.h"
+#include "storage/record_chain.h"
+#include "storage/segment_log.h"
+
+namespace coffre::hub {
+
+
+// Whether `r` follows `prev` in the chain (records without links cannot say, and pass).
+inline bool Follows(const storage::StoredRecord& prev, const storage::StoredRecord& r) {
+  if (!prev.linked || !r.linked) return true;
+  return storage::NextLink(prev.link, prev.sequence, prev.time_ms, prev.payload) == r.link;
+}
+
+inline std::string NotFollowing(int partition, uint64_t sequence) {
+  return "telemetry partition " + std::to_string(partition) + ", record " +
+         std::to_string(sequence) + ": does not follow record " + std::to_string(sequence - 1) +
+         " in the chain (a record replaced, reordered, or put back from an older copy)";
+}
+
+inline std::string Range(uint64_t from, uint64_t to) {
+  return to == from + 1 ? "record " + std::to_string(from)
+                        : "records " + std::to_string(from) + ".." + std::to_string(to - 1);
+}
+
+inline std::string Where(int partition, const IntegrityBreak& b) {
+  return "telemetry partition " + std::to_string(partition) + ", " + Range(b.from, b.to) + ": " +
+         b.what;
+}
+
+struct TelemetryStore::Partition {
+  std::unique_ptr<storage::SegmentLog> log;
+  std::shared_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
+  Bytes plain;                                     // reused encode buffer
+  std::string aad;                                 // reused AAD buffer
+  std::vector<Bytes> sealed;                       // reused envelope buffers
+  int64_t last_enqueued_ms = 0;                    // times never decrease (SeekTime relies on it)
+  std::chrono::steady_clock::time_point writer_started;
+
+  // Writer thread only.
+  bool prepared = false;       // the log resumed where Check said
+  storage::ChainLink link{};   // the next record's
+  TelemetryHead head;          // as last stored
+
+  // Check's findings, once.
+  std::mutex check_mu;
+  bool checked = false;                  // guarded by check_mu
+  std::vector<IntegrityBreak> found;     // guarded by check_mu
+  uint64_t resume_at = 0;                // guarded by check_mu
+  storage::ChainLink resume_link{};      // guarded by check_mu
+  std::optional<TelemetryHead> stored_head;  // guarded by check_mu: as found at the check
+};
+
+}  // namespace coffre::hub

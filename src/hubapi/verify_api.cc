@@ -1,0 +1,82 @@
+#include "hubapi/verify_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/numbers.h"
+#include "common/strings.h"
+#include "hubapi/service_api.h"
+
+namespace coffre::hubapi {
+namespace {
+
+using nlohmann::json;
+
+std::string_view PathOf(const net::HttpRequest& request) {
+  std::string_view target = request.target;
+  return target.substr(0, target.find('?'));
+}
+
+}  // namespace
+
+bool VerifyApi::Matches(const net::HttpRequest& request) {
+  std::string_view path = PathOf(request);
+  return path == "/$coffre/verify" || path == "/%24coffre/verify";
+}
+
+std::optional<net::HttpResponse> VerifyApi::Handle(const net::HttpRequest& request) {
+  if (!Matches(request)) return std::nullopt;
+  if (request.method != "POST") return ServiceApi::Error(405, "MethodNotAllowed", "Use POST.");
+  Result<hub::AccessPolicy> caller =
+      policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
+  if (!caller.has_value()) return ServiceApi::RefusedCaller(caller.error());
+  int from = 0, to = store_.partitions();
+  std::string_view target = request.target;
+  size_t q = target.find('?');
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  for (std::string_view param : Split(query, '&')) {
+    constexpr std::string_view kPartition = "partition=";
+    if (param.empty() || param.substr(0, 12) == "api-version=") continue;
+    std::optional<uint64_t> p;
+    if (param.substr(0, kPartition.size()) == kPartition && param.size() <= kPartition.size() + 2) {
+      p = ParseUnsigned(param.substr(kPartition.size()));
+    }
+    if (!p || *p >= static_cast<uint64_t>(store_.partitions())) {
+      return ServiceApi::Error(400, "ArgumentInvalid",
+                               "The parameters are api-version and partition=N, N from 0 to " +
+                                   std::to_string(store_.partitions() - 1) + ".");
+    }
+    from = static_cast<int>(*p);
+    to = from + 1;
+  }
+  bool ok = true;
+  json partitions = json::array();
+  for (int p = from; p < to; ++p) {
+    Result<hub::PartitionVerification> v = store_.Verify(p);
+    if (!v.has_value()) {
+      return ServiceApi::Error(v.error().code() == StatusCode::kUnavailable ? 503 : 500,
+                               v.error().code() == StatusCode::kUnavailable ? "ServiceUnavailable"
+                                                                            : "ServerError",
+                               "Partition " + std::to_string(p) + " could not be verified: " +
+                                   v.error().message());
+    }
+    json breaks = json::array();
+    for (const hub::IntegrityBreak& b : v->breaks) {
+      breaks.push_back({{"from", b.from}, {"to", b.to}, {"what", b.what}});
+    }
+    bool unanchored = !v->anchored && v->end > v->first;
+    if (!v->breaks.empty() || unanchored) ok = false;
+    partitions.push_back({{"id", std::to_string(p)},
+                          {"first", v->first},
+                          {"end", v->end},
+                          {"anchored", v->anchored},
+                          {"headEnd", v->head_end},
+                          {"recordsChecked", v->records_checked},
+                          {"breaks", breaks}});
+  }
+  net::HttpResponse r;
+  r.body = json{{"ok", ok}, {"partitions", partitions}}.dump(-1, ' ', false,
+                                                               json::error_handler_t::replace);
+  return r;
+}
+
+}  // namespace coffre::hubapi
