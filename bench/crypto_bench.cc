@@ -6,6 +6,7 @@
 #include "crypto/envelope.h"
 #include "crypto/envelope_writer.h"
 #include "crypto/secure_heap.h"
+#include "storage/record_chain.h"
 
 namespace coffre::crypto {
 namespace {
@@ -87,6 +88,20 @@ BENCHMARK(BM_AesGcmSeal)->COFFRE_SIZES;
 BENCHMARK(BM_AesGcmOpen)->COFFRE_SIZES;
 BENCHMARK(BM_EnvelopeSeal)->COFFRE_SIZES;
 BENCHMARK(BM_EnvelopeOpen)->COFFRE_SIZES;
+
+// The telemetry chain's cost per record (storage/record_chain.h): one SHA-256 over the link,
+// the record's header fields and its sealed bytes (a payload plus the envelope's 44).
+void BM_ChainLink(benchmark::State& state) {
+  Bytes sealed(static_cast<size_t>(state.range(0)) + 44, std::byte{7});
+  storage::ChainLink link{};
+  uint64_t sequence = 0;
+  for (auto _ : state) {
+    link = storage::NextLink(link, sequence++, 1'800'000'000'000, sealed);
+    benchmark::DoNotOptimize(link);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_ChainLink)->COFFRE_SIZES;
 
 }  // namespace
 }  // namespace coffre::crypto
