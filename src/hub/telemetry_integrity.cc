@@ -3,6 +3,7 @@
 // The chain and what each check detects: docs/formats/segment-log.md.
 
 #include <algorithm>
+#include <functional>
 
 #include "common/log.h"
 #include "crypto/secret_bytes.h"
@@ -16,14 +17,6 @@ constexpr size_t kMaxReportedBreaks = 100;
 
 }  // namespace
 
-Result<storage::ChainLink> TelemetryStore::LinkAfter(const Partition& part, uint64_t sequence) const {
-  COFFRE_ASSIGN_OR_RETURN(auto records, part.log->Read(sequence, 1, SIZE_MAX));
-  if (records.empty()) return DataLoss("record " + std::to_string(sequence) + " is not there");
-  const storage::StoredRecord& r = records.front();
-  if (!r.linked) return storage::ChainLink{};  // the chain starts after records without links
-  return storage::NextLink(r.link, r.sequence, r.time_ms, r.payload);
-}
-
 Status TelemetryStore::Check(int partition) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
   Partition& part = *partitions_[static_cast<size_t>(partition)];
@@ -35,27 +28,44 @@ Status TelemetryStore::Check(int partition) {
   const uint64_t first = part.log->first_sequence();
   const uint64_t end = part.log->durable_sequence();  // after the head: the head never leads
   std::vector<IntegrityBreak> found;
-  if (!loaded.has_value() && end > first) {
-    // Writing goes on (the next commit seals a new head), but nothing here can be vouched for.
-    found.push_back({first, end, "unverifiable: " + loaded.error().message() +
-                                     " (damaged, or another row put in its place)"});
-  }
-  uint64_t resume = end;
-  storage::ChainLink link{};
-  auto link_at_end = [&]() -> storage::ChainLink {
-    // The chain continues from the last record as stored (its own link is checked on read).
-    if (end == first) return head ? head->link : storage::ChainLink{};
-    Result<storage::ChainLink> l = LinkAfter(part, end - 1);
-    return l.has_value() ? *l : (head ? head->link : storage::ChainLink{});
-  };
-  if (!head) {
-    if (end > first) {
-      LogLine("telemetry", "partition " + std::to_string(partition) + " holds records " +
-                               Range(first, end) + " but has no sealed head: they are taken as "
-                               "they are (a hub that stopped before its first commit, or an "
-                               "older version); coffre hub verify reports it");
+  if (head) {  // what earlier starts found, and retention has not passed
+    for (const IntegrityBreak& b : head->breaks) {
+      if (b.to > first) found.push_back(b);
     }
-    link = link_at_end();
+  }
+  // The last record as stored, and the link that follows it.
+  std::optional<storage::StoredRecord> last;
+  if (end > first) {
+    Result<std::vector<storage::StoredRecord>> r = part.log->Read(end - 1, 1, SIZE_MAX);
+    if (r.has_value() && !r->empty()) {
+      last = std::move(r->front());
+    } else if (!r.has_value() && r.error().code() != StatusCode::kDataLoss) {
+      return r.error();  // an I/O error: tried again at the next check
+    }  // else the end is in a gap (a new segment waiting for its first record)
+  }
+  auto link_after = [](const storage::StoredRecord& r) {
+    return r.linked ? storage::NextLink(r.link, r.sequence, r.time_ms, r.payload)
+                    : storage::ChainLink{};  // the chain starts after records without links
+  };
+  uint64_t resume = end;
+  storage::ChainLink link = last ? link_after(*last) : (head ? head->link : storage::ChainLink{});
+  if (!loaded.has_value()) {
+    // Writing goes on (a new head is sealed), but nothing here can be vouched for.
+    if (end > first) {
+      found.push_back({first, end, "unverifiable: " + loaded.error().message() +
+                                       " (damaged, or another row put in its place)"});
+    }
+  } else if (!head) {
+    if (last && last->linked) {
+      // Every partition gets its head before its first linked record: it was removed.
+      found.push_back({first, end,
+                       "unverifiable: the partition's sealed head is missing (the metadata "
+                       "store's row was removed or the store replaced)"});
+    } else if (end > first) {
+      LogLine("telemetry", "partition " + std::to_string(partition) + " holds records " +
+                               Range(first, end) + " written before heads existed: taken as "
+                               "they are, and anchored from now on");
+    }
   } else if (head->end > end) {
     found.push_back({end, head->end,
                      "missing: the log's intact records end at " + std::to_string(end) +
@@ -65,25 +75,30 @@ Status TelemetryStore::Check(int partition) {
     resume = head->end;  // new records continue after the missing ones, never in their place
     link = head->link;
   } else if (head->end > 0) {
-    Result<storage::ChainLink> at_head = LinkAfter(part, head->end - 1);
-    if (at_head.has_value() && *at_head != head->link) {
+    Result<std::vector<storage::StoredRecord>> at_head =
+        part.log->Read(head->end - 1, 1, SIZE_MAX);
+    if (!at_head.has_value() && at_head.error().code() != StatusCode::kDataLoss) {
+      return at_head.error();
+    }
+    if (at_head.has_value() && !at_head->empty() && link_after(at_head->front()) != head->link) {
       found.push_back({head->end - 1, end,
                        "replaced: record " + std::to_string(head->end - 1) +
                            " is not the one acknowledged; its chain does not reach the sealed "
                            "head (an older copy put back)"});
-      link = head->link;  // so the next record shows the break, now and after any restart
-    } else {
-      link = link_at_end();
+      link = head->link;  // so the next record shows the break too
     }
-  } else {
-    link = link_at_end();
   }
   if (head && head->first < first) {
     found.push_back({head->first, first,
                      "missing: removed before retention expired them (the sealed head starts "
                      "at " + std::to_string(head->first) + ")"});
   }
-  for (const IntegrityBreak& b : found) LogLine("telemetry", "INTEGRITY BREAK " + Where(partition, b));
+  std::sort(found.begin(), found.end(),
+            [](const IntegrityBreak& a, const IntegrityBreak& b) { return a.from < b.from; });
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  for (const IntegrityBreak& b : found) {
+    LogLine("telemetry", "INTEGRITY BREAK " + Where(partition, b));
+  }
   part.found = std::move(found);
   part.resume_at = resume;
   part.resume_link = link;
@@ -96,32 +111,33 @@ Status TelemetryStore::PrepareToWrite(int partition) {
   Partition& part = *partitions_[static_cast<size_t>(partition)];
   if (part.prepared) return Status::Ok();
   COFFRE_RETURN_IF_ERROR(Check(partition));
+  TelemetryHead head;
   uint64_t resume = 0;
-  std::optional<TelemetryHead> stored;
   {
     std::lock_guard<std::mutex> guard(part.check_mu);
     resume = part.resume_at;
-    part.link = part.resume_link;
-    stored = part.stored_head;
+    const std::optional<TelemetryHead>& stored = part.stored_head;
+    // The head keeps its start while records it counts are missing.
+    head.first = stored ? std::min(stored->first, part.log->first_sequence())
+                        : part.log->first_sequence();
+    head.end = stored ? std::max(stored->end, resume) : resume;
+    head.link = part.resume_link;
+    head.breaks = part.found;
   }
   COFFRE_RETURN_IF_ERROR(part.log->ResumeAt(resume));
-  // The head keeps its start while records it counts are missing: the break stays visible
-  // until retention passes it.
-  part.head.first = stored ? std::min(stored->first, part.log->first_sequence())
-                           : part.log->first_sequence();
-  part.head.end = stored ? stored->end : 0;
-  part.head.link = stored ? stored->link : storage::ChainLink{};
+  // Synced before the first record of this run: a partition with linked records always has a
+  // head (so a missing one is a break), and the breaks just found outlive a restart.
+  COFFRE_RETURN_IF_ERROR(StoreHead(part, partition, head, /*sync=*/true));
+  part.link = head.link;
   part.prepared = true;
   return Status::Ok();
 }
 
-Status TelemetryStore::StoreHead(Partition& part, int partition, bool sync) {
-  if (!part.writer || part.writer->exhausted()) {
-    COFFRE_ASSIGN_OR_RETURN(part.writer, keys_.StartWriter(static_cast<uint32_t>(partition),
-                                                           options_.data_key_max_records));
-    part.writer_started = std::chrono::steady_clock::now();
-  }
-  return heads_.Store(partition, part.head, *part.writer, sync);
+Status TelemetryStore::StoreHead(Partition& part, int partition, const TelemetryHead& head,
+                                 bool sync) {
+  COFFRE_RETURN_IF_ERROR(heads_.Store(partition, head, sync));
+  part.head = head;
+  return Status::Ok();
 }
 
 Result<std::vector<IntegrityBreak>> TelemetryStore::Breaks(int partition) {
@@ -162,7 +178,8 @@ Result<Bytes> TelemetryStore::OpenRecord(int partition, const storage::StoredRec
 }
 
 
-Result<PartitionVerification> TelemetryStore::Verify(int partition) {
+Result<PartitionVerification> TelemetryStore::Verify(int partition,
+                                                    const std::function<bool()>& cancelled) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
   Partition& part = *partitions_[static_cast<size_t>(partition)];
   PartitionVerification v;
@@ -171,8 +188,8 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition) {
   // The head as it is now, then the end: the head never leads the durable records.
   Result<std::optional<TelemetryHead>> loaded = heads_.Load(partition);
   if (!loaded.has_value() && loaded.error().code() != StatusCode::kDataLoss) return loaded.error();
-  std::optional<TelemetryHead> head = loaded.has_value() ? *loaded : std::nullopt;
   // A head that does not open is a break Check reported already (in v.breaks).
+  std::optional<TelemetryHead> head = loaded.has_value() ? *loaded : std::nullopt;
   v.first = part.log->first_sequence();
   v.end = part.log->durable_sequence();
   v.anchored = head.has_value();
@@ -183,6 +200,10 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition) {
     });
     if (!known && v.breaks.size() < kMaxReportedBreaks) v.breaks.push_back(std::move(b));
   };
+  auto in_break = [&](uint64_t seq) {
+    return std::find_if(v.breaks.begin(), v.breaks.end(),
+                        [&](const IntegrityBreak& b) { return seq >= b.from && seq < b.to; });
+  };
   if (head && head->end > v.end) {
     add({v.end, head->end, "missing: the hub acknowledged records up to " +
                                std::to_string(head->end - 1) + " but the log ends before"});
@@ -190,17 +211,19 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition) {
   std::optional<storage::StoredRecord> prev;  // the record before, if it opened
   uint64_t seq = v.first;
   while (seq < v.end && v.breaks.size() < kMaxReportedBreaks) {
-    auto in_break = std::find_if(v.breaks.begin(), v.breaks.end(), [&](const IntegrityBreak& b) {
-      return seq >= b.from && seq < b.to;
-    });
-    if (in_break != v.breaks.end()) {
-      seq = in_break->to;
+    if (cancelled && cancelled()) return Unavailable("the hub is stopping; the verification stopped");
+    if (auto b = in_break(seq); b != v.breaks.end()) {
+      seq = b->to;
       prev.reset();
       continue;
     }
-    Result<std::vector<storage::StoredRecord>> records =
-        part.log->Read(seq, 256, size_t{4} << 20);
+    Result<std::vector<storage::StoredRecord>> records = part.log->Read(seq, 256, size_t{4} << 20);
     if (!records.has_value() || records->empty()) {
+      if (seq < part.log->first_sequence()) {  // retention went past it meanwhile
+        seq = part.log->first_sequence();
+        prev.reset();
+        continue;
+      }
       add({seq, seq + 1, "unreadable: " + (records.has_value() ? std::string("not there")
                                                                : records.error().message())});
       ++seq;
@@ -208,28 +231,25 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition) {
       continue;
     }
     for (storage::StoredRecord& r : *records) {
-      if (std::any_of(v.breaks.begin(), v.breaks.end(),
-                      [&](const IntegrityBreak& b) { return r.sequence >= b.from && r.sequence < b.to; })) {
-        break;  // the outer loop steps over it
-      }
+      if (in_break(r.sequence) != v.breaks.end()) break;  // the outer loop steps over it
       seq = r.sequence + 1;
-      // After a record that did not open, its successor is not blamed for not following it.
-      if (prev && prev->sequence + 1 == r.sequence && !Follows(*prev, r)) {
-        add({r.sequence, r.sequence + 1,
-             "replaced or reordered: does not follow record " + std::to_string(r.sequence - 1) +
-                 " in the chain"});
-      }
       Result<Bytes> plain = OpenRecord(partition, r);
       if (!plain.has_value()) {
         if (plain.error().code() == StatusCode::kUnavailable) return plain.error();
         add({r.sequence, r.sequence + 1,
              "does not open: damaged, forged, or moved from another partition or place"});
-        prev.reset();
+        prev.reset();  // its successor is not blamed for not following it
         continue;
-      } else {
-        crypto::Cleanse(*plain);
-        ++v.records_checked;
       }
+      crypto::Cleanse(*plain);
+      // Both open where they stand, yet do not chain: one is an older copy put back.
+      if (prev && prev->sequence + 1 == r.sequence && !Follows(*prev, r)) {
+        add({prev->sequence, r.sequence + 1,
+             "do not chain: record " + std::to_string(r.sequence) + " does not follow record " +
+                 std::to_string(prev->sequence) +
+                 " (one of them replaced by an older copy sealed for the same place)"});
+      }
+      ++v.records_checked;
       if (head && r.sequence + 1 == head->end && r.linked &&
           storage::NextLink(r.link, r.sequence, r.time_ms, r.payload) != head->link) {
         add({r.sequence, r.sequence + 1,

@@ -119,8 +119,12 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
     sequences.push_back(seq);
   }
   crypto::Cleanse(part.plain);
-  COFFRE_RETURN_IF_ERROR(part.log->Append(records));
-  part.link = link;
+  Status appended = part.log->Append(records);
+  // A batch that fails halfway (a new segment that cannot be made) keeps what was written: the
+  // next record follows the last one written, whichever that is.
+  size_t written = static_cast<size_t>(part.log->next_sequence() - next);
+  part.link = written < records.size() ? records[written].link : link;
+  COFFRE_RETURN_IF_ERROR(appended);
   return sequences;
 }
 
@@ -131,13 +135,17 @@ Status TelemetryStore::Commit(int partition) {
   // The head follows the records, never leads them: a crash between the two leaves durable
   // records past the head, which the next start accepts.
   uint64_t end = part.log->durable_sequence();
+  Status headed;
   if (kCustomerLayer && part.prepared && end != part.head.end) {
-    part.head.end = end;
-    part.head.link = part.link;
-    COFFRE_RETURN_IF_ERROR(StoreHead(part, partition, /*sync=*/false));
+    TelemetryHead next = part.head;
+    next.end = end;
+    next.link = part.link;
+    headed = StoreHead(part, partition, next, /*sync=*/false);
   }
+  // The records are durable either way: readers may have them, the batch is acknowledged only
+  // with its head stored.
   waiters_.Notify(partition, end_sequence(partition));  // after the new end is visible
-  return Status::Ok();
+  return headed;
 }
 
 void TelemetryStore::AwaitMessages(int partition, uint64_t from,
@@ -163,8 +171,10 @@ Result<size_t> TelemetryStore::ExpireBefore(int partition, int64_t time_ms) {
     COFFRE_RETURN_IF_ERROR(PrepareToWrite(partition));
     uint64_t first = part.log->FirstSequenceAfterExpiry(time_ms);
     if (first > part.head.first) {
-      part.head.first = first;
-      COFFRE_RETURN_IF_ERROR(StoreHead(part, partition, /*sync=*/true));
+      TelemetryHead next = part.head;
+      next.first = first;
+      std::erase_if(next.breaks, [first](const IntegrityBreak& b) { return b.to <= first; });
+      COFFRE_RETURN_IF_ERROR(StoreHead(part, partition, next, /*sync=*/true));
     }
   }
   return part.log->ExpireBefore(time_ms);
@@ -197,18 +207,28 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
                          return from - 1 >= b.from && from - 1 < b.to;
                        });
   uint64_t start = with_previous ? from - 1 : from;
+  size_t max = std::min(max_messages, SIZE_MAX - 1);
   COFFRE_ASSIGN_OR_RETURN(auto records,
-                          part.log->Read(start, max_messages + (with_previous ? 1 : 0), max_bytes));
-  std::vector<StoredMessage> out;
-  const storage::StoredRecord* prev = nullptr;
-  for (const storage::StoredRecord& r : records) {
-    if (r.sequence >= stop) break;
-    if (prev != nullptr && !Follows(*prev, r)) {
-      if (!out.empty()) return out;  // what comes before the break is served
-      return DataLoss(NotFollowing(partition, r.sequence) + "; not served");
+                          part.log->Read(start, max + (with_previous ? 1 : 0), max_bytes));
+  const size_t servable = records.size();
+  // And the record after the last one: a record put back in place of another opens where it
+  // stands, but the one after it does not follow it.
+  if (kCustomerLayer && !records.empty()) {
+    uint64_t after = records.back().sequence + 1;
+    if (after < part.log->durable_sequence() && after < stop) {
+      auto next = part.log->Read(after, 1, SIZE_MAX);
+      if (next.has_value() && !next->empty()) records.push_back(std::move(next->front()));
     }
-    prev = &r;
-    if (r.sequence < from) continue;
+  }
+  auto chained = [&](size_t a) {  // records[a] and records[a + 1], when both are there
+    return a + 1 >= records.size() || records[a].sequence + 1 != records[a + 1].sequence ||
+           Follows(records[a], records[a + 1]);
+  };
+  std::vector<StoredMessage> out;
+  for (size_t i = 0; i < servable; ++i) {
+    const storage::StoredRecord& r = records[i];
+    if (r.sequence >= stop) break;
+    if (r.sequence < from) continue;  // the record before: only to check the first one
     if constexpr (!kCustomerLayer) {
       COFFRE_ASSIGN_OR_RETURN(TelemetryMessage m, DecodeTelemetryRecord(r.payload));
       out.push_back({r.sequence, std::move(m)});
@@ -219,6 +239,17 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
       // What comes before a record that does not open is served; the next read from it fails.
       if (!out.empty() && plain.error().code() == StatusCode::kDataLoss) return out;
       return plain.error();
+    }
+    // Two records that both open where they stand but do not chain: one of them is an older
+    // copy put back (sealed for the same place before a crash). Neither is served. A neighbour
+    // that does not open is that record's own failure, not this one's.
+    bool ambiguous = (i > 0 && !chained(i - 1)) ||
+                     (!chained(i) && OpenRecord(partition, records[i + 1]).has_value());
+    if (ambiguous) {
+      crypto::Cleanse(*plain);
+      if (!out.empty()) return out;  // what comes before the break is served
+      return DataLoss(NotChained(partition, chained(i) ? r.sequence - 1 : r.sequence) +
+                      "; not served");
     }
     Result<TelemetryMessage> m = DecodeTelemetryRecord(*plain);
     crypto::Cleanse(*plain);

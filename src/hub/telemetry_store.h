@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -42,14 +43,6 @@ struct TelemetryStoreOptions {
 struct StoredMessage {
   uint64_t sequence = 0;
   TelemetryMessage message;
-};
-
-// Records [from, to) of a partition that are not what the hub acknowledged: missing, damaged,
-// replaced, moved or out of order. `what` says which and how it was found.
-struct IntegrityBreak {
-  uint64_t from = 0;
-  uint64_t to = 0;
-  std::string what;
 };
 
 struct PartitionVerification {
@@ -106,16 +99,17 @@ class TelemetryStore {
   Status Check(int partition);
   // The breaks known now: records missing between segments, and what Check found.
   Result<std::vector<IntegrityBreak>> Breaks(int partition);
-  // Reads every record of the partition: opens it and follows its chain link.
-  Result<PartitionVerification> Verify(int partition);
+  // Reads every record of the partition: opens it and follows its chain link. Stops as soon
+  // as `cancelled` (checked between batches) says so, UNAVAILABLE.
+  Result<PartitionVerification> Verify(int partition,
+                                       const std::function<bool()>& cancelled = nullptr);
 
  private:
   struct Partition;
   TelemetryStore(HubKeys& keys, storage::KvStore& kv, TelemetryStoreOptions options);
   Status PrepareToWrite(int partition);
-  Status StoreHead(Partition& part, int partition, bool sync);
-  // The chain link after record `sequence` as stored (zeros after an unlinked record).
-  Result<storage::ChainLink> LinkAfter(const Partition& part, uint64_t sequence) const;
+  // Stores `head` as the partition's, and takes it as part.head once stored.
+  Status StoreHead(Partition& part, int partition, const TelemetryHead& head, bool sync);
   Result<Bytes> OpenRecord(int partition, const storage::StoredRecord& r) const;
   std::string Aad(int partition, uint64_t sequence) const;
   void AppendAad(std::string& out, int partition, uint64_t sequence) const;

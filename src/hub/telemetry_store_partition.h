@@ -24,10 +24,13 @@ inline bool Follows(const storage::StoredRecord& prev, const storage::StoredReco
   return storage::NextLink(prev.link, prev.sequence, prev.time_ms, prev.payload) == r.link;
 }
 
-inline std::string NotFollowing(int partition, uint64_t sequence) {
-  return "telemetry partition " + std::to_string(partition) + ", record " +
-         std::to_string(sequence) + ": does not follow record " + std::to_string(sequence - 1) +
-         " in the chain (a record replaced, reordered, or put back from an older copy)";
+// Records `first` and `first + 1`, which do not chain.
+inline std::string NotChained(int partition, uint64_t first) {
+  return "telemetry partition " + std::to_string(partition) + ", records " +
+         std::to_string(first) + ".." + std::to_string(first + 1) +
+         ": record " + std::to_string(first + 1) + " does not follow record " +
+         std::to_string(first) + " in the chain (one of them replaced, reordered, or put back "
+         "from an older copy)";
 }
 
 inline std::string Range(uint64_t from, uint64_t to) {
@@ -52,7 +55,7 @@ struct TelemetryStore::Partition {
   // Writer thread only.
   bool prepared = false;       // the log resumed where Check said
   storage::ChainLink link{};   // the next record's
-  TelemetryHead head;          // as last stored
+  TelemetryHead head;          // as last stored (with the breaks known)
 
   // Check's findings, once.
   std::mutex check_mu;

@@ -23,13 +23,10 @@ bool VerifyApi::Matches(const net::HttpRequest& request) {
   return path == "/$coffre/verify" || path == "/%24coffre/verify";
 }
 
-std::optional<net::HttpResponse> VerifyApi::Handle(const net::HttpRequest& request) {
-  if (!Matches(request)) return std::nullopt;
-  if (request.method != "POST") return ServiceApi::Error(405, "MethodNotAllowed", "Use POST.");
-  Result<hub::AccessPolicy> caller =
-      policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
-  if (!caller.has_value()) return ServiceApi::RefusedCaller(caller.error());
-  int from = 0, to = store_.partitions();
+std::optional<net::HttpResponse> VerifyApi::Partitions(const net::HttpRequest& request, int& from,
+                                                        int& to) const {
+  from = 0;
+  to = store_.partitions();
   std::string_view target = request.target;
   size_t q = target.find('?');
   std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
@@ -48,10 +45,25 @@ std::optional<net::HttpResponse> VerifyApi::Handle(const net::HttpRequest& reque
     from = static_cast<int>(*p);
     to = from + 1;
   }
+  return std::nullopt;
+}
+
+std::optional<net::HttpResponse> VerifyApi::Refusal(const net::HttpRequest& request) {
+  if (request.method != "POST") return ServiceApi::Error(405, "MethodNotAllowed", "Use POST.");
+  Result<hub::AccessPolicy> caller =
+      policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
+  if (!caller.has_value()) return ServiceApi::RefusedCaller(caller.error());
+  int from = 0, to = 0;
+  return Partitions(request, from, to);
+}
+
+net::HttpResponse VerifyApi::Run(const net::HttpRequest& request) {
+  int from = 0, to = 0;
+  if (auto refused = Partitions(request, from, to)) return *refused;
   bool ok = true;
   json partitions = json::array();
   for (int p = from; p < to; ++p) {
-    Result<hub::PartitionVerification> v = store_.Verify(p);
+    Result<hub::PartitionVerification> v = store_.Verify(p, [this] { return stopping_.load(); });
     if (!v.has_value()) {
       return ServiceApi::Error(v.error().code() == StatusCode::kUnavailable ? 503 : 500,
                                v.error().code() == StatusCode::kUnavailable ? "ServiceUnavailable"

@@ -5,9 +5,11 @@
 //       "recordsChecked", "breaks": [{"from", "to", "what"}]}]}
 // Every record of each partition is read, opened and followed along its chain, and the log is
 // compared with its sealed head (hub/telemetry_store.h). "ok" is false if any break is found or
-// a partition holding records has no sealed head. It reads everything: run it off the io threads.
-// Thread-safe.
+// a partition holding records has no sealed head. It reads everything: check the request with
+// Refusal() on the io thread (so that no unauthorized request waits in a queue), then Run() it
+// off the io threads. Thread-safe.
 
+#include <atomic>
 #include <optional>
 
 #include "hub/access_policies.h"
@@ -23,11 +25,20 @@ class VerifyApi {
       : store_(store), policies_(policies) {}
 
   static bool Matches(const net::HttpRequest& request);
-  std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
+  // The answer for a request that may not run (method, credentials, parameters), or nullopt.
+  std::optional<net::HttpResponse> Refusal(const net::HttpRequest& request);
+  // Verifies what the request asks for (Refusal() said nullopt).
+  net::HttpResponse Run(const net::HttpRequest& request);
+  // Ends a running verification soon (503) and every later one at once: the hub is stopping.
+  void Stop() { stopping_ = true; }
 
  private:
+  // The partitions [from, to) the query names, or the error to answer.
+  std::optional<net::HttpResponse> Partitions(const net::HttpRequest& request, int& from, int& to) const;
+
   hub::TelemetryStore& store_;
   hub::AccessPolicies& policies_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace coffre::hubapi

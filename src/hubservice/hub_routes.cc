@@ -36,6 +36,7 @@ HubRoutes::~HubRoutes() { Stop(); }
 void HubRoutes::Stop() {
   key_changes_.Stop();
   store_writes_.Stop();
+  verify_api_.Stop();  // a running verification ends at its next batch
   verifications_.Stop();
 }
 
@@ -86,9 +87,11 @@ void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
     return;
   }
   if (hubapi::VerifyApi::Matches(r)) {
+    if (auto refusal = encryption_api_.RefuseIfInaccessible()) return respond.Send(*refusal);
+    if (auto refusal = verify_api_.Refusal(r)) return respond.Send(*refusal);
     bool queued = verifications_.Post([this, r, respond] {
       if (auto refusal = encryption_api_.RefuseIfInaccessible()) return respond.Send(*refusal);
-      respond.Send(verify_api_.Handle(r).value());
+      respond.Send(verify_api_.Run(r));
     });
     if (!queued) {
       respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",

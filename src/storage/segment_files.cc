@@ -22,7 +22,11 @@ class Posix final : public SegmentFiles {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd) return ErrnoStatus("create " + path.string(), errno);
     int rc = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(size));
-    if (rc != 0) return ErrnoStatus("preallocate " + path.string(), rc);
+    if (rc != 0) {
+      // Not left behind: a retry (once there is space) creates it again under the same name.
+      ::unlink(path.c_str());
+      return ErrnoStatus("preallocate " + path.string(), rc);
+    }
     return fd;
   }
 

@@ -23,6 +23,7 @@ constexpr uint32_t kFormatChained = 2;       // what this version writes
 constexpr uint64_t kUnchainedHeaderBytes = 24;  // length, crc, sequence, time
 constexpr uint64_t kChainedHeaderBytes = 40;    // ... and the record's chain link
 constexpr uint64_t kMaxRecordHeaderBytes = kChainedHeaderBytes;
+constexpr uint64_t kMaxSequence = uint64_t{1} << 62;  // far beyond any log; no sum near it wraps
 constexpr uint64_t kIndexEvery = 64;         // a sparse index entry every 64 records
 constexpr size_t kWipeChunk = 1 << 20;
 
@@ -36,7 +37,11 @@ uint32_t RecordCrc(const std::byte* header, uint64_t header_bytes, ByteSpan payl
   // Over the header from byte 8 on (sequence, time, link) and the payload.
   uLong crc = crc32(0L, Z_NULL, 0);
   crc = crc32(crc, reinterpret_cast<const Bytef*>(header + 8), static_cast<uInt>(header_bytes - 8));
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
+  // Never with a null buffer: zlib then returns its initial value (0), whatever came before, so
+  // a zeroed header would pass as an empty record.
+  if (!payload.empty()) {
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
+  }
   return static_cast<uint32_t>(crc);
 }
 
@@ -132,6 +137,9 @@ Status SegmentLog::Recover() {
     seg->files = &files_;
     COFFRE_ASSIGN_OR_RETURN(seg->fd, files_.OpenExisting(seg->path));
     seg->first_sequence = firsts[i];
+    if (firsts[i] >= kMaxSequence) {
+      return DataLoss("segment " + seg->path.string() + " starts past the last sequence number");
+    }
     COFFRE_RETURN_IF_ERROR(ScanSegment(*seg));
     bool last = i + 1 == firsts.size();
     if (!last && seg->end_sequence > firsts[i + 1]) {
@@ -190,7 +198,7 @@ Status SegmentLog::ScanSegment(Segment& seg) {
     COFFRE_RETURN_IF_ERROR(seg.ReadAt(MutableByteSpan(rh, hb), offset));
     uint32_t length = GetU32(rh);
     uint32_t crc = GetU32(rh + 4);
-    if (GetU64(rh + 8) != sequence || offset + hb + length > file_size) break;
+    if (GetU64(rh + 8) != sequence || offset + hb + length > file_size || sequence >= kMaxSequence) break;
     payload.resize(length);
     COFFRE_RETURN_IF_ERROR(seg.ReadAt(payload, offset + hb));
     if (RecordCrc(rh, hb, payload) != crc) break;
@@ -236,16 +244,24 @@ Status SegmentLog::StartSegment(uint64_t first_sequence) {
   std::memcpy(header, kMagic, sizeof kMagic);
   PutU32(header + 8, kFormatChained);
   PutU64(header + 16, first_sequence);
+  Status made;
   if (options_.service_key != nullptr) {
     PutU32(header + 12, kFlagEncrypted);
-    COFFRE_ASSIGN_OR_RETURN(seg->cipher,
-                            FileCipher::CreateNew(*options_.service_key,
-                                                  MutableByteSpan(header + kCipherHeaderAt,
-                                                                  kFileCipherHeaderBytes)));
+    auto cipher = FileCipher::CreateNew(*options_.service_key,
+                                        MutableByteSpan(header + kCipherHeaderAt, kFileCipherHeaderBytes));
+    if (cipher.has_value()) {
+      seg->cipher = std::move(*cipher);
+    } else {
+      made = cipher.error();
+    }
   }
-  COFFRE_RETURN_IF_ERROR(files_.Write(seg->fd.get(), header, 0, seg->path));
-  COFFRE_RETURN_IF_ERROR(files_.Sync(seg->fd.get(), seg->path, /*metadata=*/true));
-  COFFRE_RETURN_IF_ERROR(files_.SyncDirectory(dir_));
+  if (made.ok()) made = files_.Write(seg->fd.get(), header, 0, seg->path);
+  if (made.ok()) made = files_.Sync(seg->fd.get(), seg->path, /*metadata=*/true);
+  if (made.ok()) made = files_.SyncDirectory(dir_);
+  if (!made.ok()) {
+    (void)files_.Remove(seg->path);  // a retry makes it again; a header-less file would stop Open
+    return made;
+  }
   std::lock_guard<std::mutex> guard(mu_);
   segments_.push_back(std::move(seg));
   return Status::Ok();
@@ -282,7 +298,17 @@ Status SegmentLog::ResumeAt(uint64_t sequence) {
   // what is left in the active segment stays as it is, as evidence. An older format: new
   // records go to a new segment, in the current one.
   if (sequence > next_sequence_ || active.record_header_bytes != kChainedHeaderBytes) {
+    // An empty segment of the older format where the new one must start is replaced.
+    bool replace = active.end_sequence == active.first_sequence && active.first_sequence == sequence;
+    if (replace) {
+      Status removed = files_.Remove(active.path);
+      if (!removed.ok() && std::filesystem::exists(active.path)) return removed;
+    }
     COFFRE_RETURN_IF_ERROR(StartSegment(sequence));
+    if (replace) {
+      std::lock_guard<std::mutex> guard(mu_);
+      segments_.erase(segments_.end() - 2);
+    }
   }
   std::lock_guard<std::mutex> guard(mu_);
   if (sequence > next_sequence_) gaps_.push_back({next_sequence_, sequence});
@@ -404,6 +430,10 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
       std::byte rh[kMaxRecordHeaderBytes];
       COFFRE_RETURN_IF_ERROR(reader.Read(MutableByteSpan(rh, hb), offset));
       uint32_t length = GetU32(rh);
+      if (offset + hb + length > seg.end_offset) {  // changed on disk since the scan
+        return DataLoss("record " + std::to_string(cursor_seq) + " in " + path.string() +
+                        " is damaged");
+      }
       if (cursor_seq >= seq) {
         if (!out.empty() && bytes + length > max_bytes) return out;
         StoredRecord r;

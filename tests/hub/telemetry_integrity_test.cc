@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "common/files.h"
 #include "fakes/fake_key_provider.h"
@@ -32,6 +33,31 @@ TelemetryMessage Message(const std::string& device, int n) {
   return m;
 }
 
+// The disk, except that while `full` no new segment can be made: its preallocation asks for a
+// petabyte, which the filesystem refuses as a full one would (PosixSegmentFiles cleans up).
+class FillableFiles : public storage::SegmentFiles {
+ public:
+  std::atomic<bool> full{false};
+  Result<UniqueFd> OpenExisting(const std::filesystem::path& path) override { return disk_.OpenExisting(path); }
+  Result<UniqueFd> Create(const std::filesystem::path& path, uint64_t size) override {
+    return disk_.Create(path, full ? uint64_t{1} << 50 : size);
+  }
+  Status Write(int fd, ByteSpan data, uint64_t offset, const std::filesystem::path& path) override {
+    return disk_.Write(fd, data, offset, path);
+  }
+  Status Read(int fd, MutableByteSpan out, uint64_t offset, const std::filesystem::path& path) override {
+    return disk_.Read(fd, out, offset, path);
+  }
+  Status Sync(int fd, const std::filesystem::path& path, bool metadata) override {
+    return disk_.Sync(fd, path, metadata);
+  }
+  Status Remove(const std::filesystem::path& path) override { return disk_.Remove(path); }
+  Status SyncDirectory(const std::filesystem::path& dir) override { return disk_.SyncDirectory(dir); }
+
+ private:
+  storage::SegmentFiles& disk_ = storage::PosixSegmentFiles();
+};
+
 class TelemetryIntegrityTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -54,6 +80,7 @@ class TelemetryIntegrityTest : public ::testing::Test {
     options.hub_name = "localhost";
     options.log.segment_bytes = kSegmentBytes;
     options.log.service_key = &service_key_;
+    options.log.files = &files_;
     auto store = TelemetryStore::Open(dir_.path() / "telemetry", *keys_, *kv_, options);
     ASSERT_TRUE(store.has_value()) << store.status();
     store_ = std::move(*store);
@@ -130,6 +157,7 @@ class TelemetryIntegrityTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  FillableFiles files_;
   FakeKeyProvider provider_;
   crypto::SecretBytes service_key_;
   std::unique_ptr<storage::RocksKvStore> kv_;
@@ -272,7 +300,7 @@ TEST_F(TelemetryIntegrityTest, ReorderedRecordsDoNotOpenWhereTheyNowStand) {
   Status refused;
   EXPECT_EQ(ReadAll(a_, 0, &refused), Seq(0, 5));
   EXPECT_THAT(refused, StatusIs(StatusCode::kDataLoss));
-  EXPECT_NE(refused.message().find("record 5"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("/5 could not be opened"), std::string::npos) << refused.message();
   COFFRE_ASSERT_OK_AND_ASSIGN(PartitionVerification v, store_->Verify(a_));
   ASSERT_EQ(v.breaks.size(), 2u);
   EXPECT_EQ(v.breaks[0].from, 5u);
@@ -292,7 +320,7 @@ TEST_F(TelemetryIntegrityTest, ARecordSplicedFromAnotherPartitionDoesNotOpen) {
   Open();
   Status refused;
   EXPECT_EQ(ReadAll(a_, 0, &refused), Seq(0, 7));
-  EXPECT_NE(refused.message().find("record 7"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("/7 could not be opened"), std::string::npos) << refused.message();
   COFFRE_ASSERT_OK_AND_ASSIGN(PartitionVerification v, store_->Verify(a_));
   ASSERT_EQ(v.breaks.size(), 1u);
   EXPECT_EQ(v.breaks[0].from, 7u);
@@ -319,13 +347,18 @@ TEST_F(TelemetryIntegrityTest, AnOlderCopyOfARecordPutBackBreaksTheChainAfterIt)
   records[10] = lost;  // the unacknowledged copy put back
   Rewrite(a_, records);
   Open();
+  // Both open where they stand; which one is the impostor the chain alone cannot say, so
+  // neither is served, and the records after them are.
   Status refused;
-  EXPECT_EQ(ReadAll(a_, 0, &refused), Seq(0, 11));
-  EXPECT_NE(refused.message().find("record 11: does not follow record 10"), std::string::npos)
+  EXPECT_EQ(ReadAll(a_, 0, &refused), Seq(0, 10));
+  EXPECT_NE(refused.message().find("records 10..11: record 11 does not follow record 10"),
+            std::string::npos)
       << refused.message();
+  EXPECT_EQ(ReadAll(a_, 12), Seq(12, 20));
   COFFRE_ASSERT_OK_AND_ASSIGN(PartitionVerification v, store_->Verify(a_));
   ASSERT_EQ(v.breaks.size(), 1u);
-  EXPECT_EQ(v.breaks[0].from, 11u);
+  EXPECT_EQ(v.breaks[0].from, 10u);
+  EXPECT_EQ(v.breaks[0].to, 12u);
   EXPECT_EQ(v.records_checked, 20u);
 }
 
@@ -345,35 +378,82 @@ TEST_F(TelemetryIntegrityTest, AnOlderCopyOfTheLastRecordPutBackMissesTheSealedH
   EXPECT_EQ(breaks[0].to, 11u);
   EXPECT_NE(breaks[0].what.find("replaced"), std::string::npos) << breaks[0].what;
   EXPECT_EQ(ReadAll(a_, 0), Seq(0, 10));
-  // Writing goes on, and the next record shows the break again after any restart.
+  // Writing goes on; the break is kept in the head, and still refused after a restart.
   Send("dev-a", 11, 13);
   Open();
+  breaks = Breaks(a_);
+  ASSERT_FALSE(breaks.empty());
+  EXPECT_EQ(breaks[0].from, 10u);
+  EXPECT_THAT(store_->Read(a_, 10, 1, SIZE_MAX).status(), StatusIs(StatusCode::kDataLoss));
+  EXPECT_EQ(ReadAll(a_, 11), Seq(11, 13));
   COFFRE_ASSERT_OK_AND_ASSIGN(PartitionVerification v, store_->Verify(a_));
-  ASSERT_EQ(v.breaks.size(), 1u);
-  EXPECT_EQ(v.breaks[0].from, 11u);
+  ASSERT_FALSE(v.breaks.empty());
+  EXPECT_EQ(v.breaks[0].from, 10u);
 }
 
-// The head's own row: removed, the partition is reported unanchored; replaced by another
-// partition's head, it does not open.
-TEST_F(TelemetryIntegrityTest, AMissingOrMovedHeadIsReported) {
+// A batch that needs a new segment when none can be made fails, after the records that fit in
+// the old one were written. Those stay (durable at the next commit, never acknowledged), the
+// chain goes on from the last one written, and writing resumes once there is space: every
+// record reads back and the partition verifies.
+TEST_F(TelemetryIntegrityTest, ABatchCutShortByAFullDiskKeepsTheChainAndWritingResumes) {
+  Send("dev-a", 0, 10);
+  files_.full = true;
+  Status refused;
+  for (int n = 10; n < 5000 && refused.ok(); n += 10) {
+    std::vector<TelemetryMessage> batch;
+    for (int k = n; k < n + 10; ++k) batch.push_back(Message("dev-a", k));
+    auto appended = store_->Append(a_, batch);
+    if (!appended.has_value()) {
+      refused = appended.error();
+    } else {
+      COFFRE_ASSERT_OK(store_->Commit(a_));
+    }
+  }
+  ASSERT_FALSE(refused.ok()) << "the segment never filled";
+  EXPECT_NE(refused.message().find("preallocate"), std::string::npos) << refused.message();
+  files_.full = false;
+  Send("dev-a", 5000, 5020);
+  uint64_t end = store_->end_sequence(a_);
+  EXPECT_EQ(ReadAll(a_, 0), Seq(0, end));
+  ExpectVerifies(a_);
+  EXPECT_EQ(Segments(a_).size(), 2u) << "a segment file was left behind by the failed start";
+  Open();
+  ExpectVerifies(a_);
+  EXPECT_EQ(ReadAll(a_, 0), Seq(0, end));
+}
+
+// The head's own row replaced by another partition's: it does not open, and nothing of the
+// partition can be vouched for. Removed: every partition gets its head before its first
+// record, so that is a break too. Either way writing goes on, and the break is kept.
+TEST_F(TelemetryIntegrityTest, AMovedOrMissingHeadMakesThePartitionUnverifiable) {
   Send("dev-a", 0, 10);
   Send(other_, 0, 10);
   store_.reset();
-  keys_.reset();
   Bytes their_head = kv_->Get("telemetry-head/" + std::to_string(b_)).value();
   COFFRE_ASSERT_OK(kv_->Put("telemetry-head/" + std::to_string(a_), their_head, true));
-  kv_.reset();
   Open();
   EXPECT_THAT(store_->Read(a_, 0, 1, SIZE_MAX).status(), StatusIs(StatusCode::kDataLoss));
+  ASSERT_EQ(Breaks(a_).size(), 1u);
+  EXPECT_NE(Breaks(a_)[0].what.find("unverifiable"), std::string::npos) << Breaks(a_)[0].what;
+
   store_.reset();
   COFFRE_ASSERT_OK(kv_->Delete("telemetry-head/" + std::to_string(a_), true));
   Open();
-  EXPECT_EQ(ReadAll(a_, 0), Seq(0, 10));
+  std::vector<IntegrityBreak> breaks = Breaks(a_);
+  ASSERT_EQ(breaks.size(), 1u);
+  EXPECT_EQ(breaks[0].from, 0u);
+  EXPECT_EQ(breaks[0].to, 10u);
+  EXPECT_NE(breaks[0].what.find("head is missing"), std::string::npos) << breaks[0].what;
+  EXPECT_THAT(store_->Read(a_, 3, 1, SIZE_MAX).status(), StatusIs(StatusCode::kDataLoss));
+  Send("dev-a", 10, 12);
+  EXPECT_EQ(ReadAll(a_, 10), Seq(10, 12));
+  Open();  // kept in the new head
+  ASSERT_EQ(Breaks(a_).size(), 1u);
+  EXPECT_EQ(Breaks(a_)[0].to, 10u);
+  EXPECT_EQ(ReadAll(a_, 10), Seq(10, 12));
   COFFRE_ASSERT_OK_AND_ASSIGN(PartitionVerification v, store_->Verify(a_));
-  EXPECT_FALSE(v.anchored);
-  EXPECT_TRUE(v.breaks.empty());
-  Send("dev-a", 10, 12);  // the next commit anchors it again
-  ExpectVerifies(a_);
+  EXPECT_TRUE(v.anchored);
+  EXPECT_EQ(v.breaks.size(), 1u);
 }
 
 }  // namespace

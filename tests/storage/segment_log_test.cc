@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "common/files.h"
 #include "file_scan.h"
@@ -256,6 +259,66 @@ TEST(SegmentLogTest, ResumingLaterThanTheRecordsLeavesAGapAndKeepsTheOldTail) {
   ExpectRecords(*log, 0, 20);
   ExpectRecords(*log, 30, 40);
   EXPECT_THAT(log->Read(25, 1, SIZE_MAX).status(), StatusIs(StatusCode::kDataLoss));
+}
+
+// A segment of the first format (24-byte record headers, no chain links), as the hub wrote
+// before links existed: `records` records of 10 bytes each, from sequence 0.
+void WriteFirstFormatSegment(const std::filesystem::path& dir, int records) {
+  Bytes image(8192);
+  std::memcpy(image.data(), "CFSEG001", 8);
+  PutU32(image.data() + 8, 1);
+  size_t at = 512;
+  for (int s = 0; s < records; ++s) {
+    std::byte* h = image.data() + at;
+    Bytes payload = Payload(static_cast<uint64_t>(s), 10);
+    PutU32(h, 10);
+    PutU64(h + 8, static_cast<uint64_t>(s));
+    PutU64(h + 16, static_cast<uint64_t>(1000 + s));
+    std::memcpy(h + 24, payload.data(), 10);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(h + 8), 16 + 10);
+    PutU32(h + 4, static_cast<uint32_t>(crc));
+    at += 24 + 10;
+  }
+  ASSERT_TRUE(EnsurePrivateDirectory(dir).ok());
+  ASSERT_TRUE(WriteFileDurably(dir / "00000000000000000000.seg", image).ok());
+}
+
+// Logs written before chain links still read, and new records go to a segment of the new
+// format, after them; an empty first-format segment (a partition never written) is replaced.
+TEST(SegmentLogTest, FirstFormatSegmentsStillReadAndNewRecordsGoToANewOne) {
+  testing::TempDir dir;
+  WriteFirstFormatSegment(dir.path() / "old", 2);
+  {
+    auto log = std::move(SegmentLog::Open(dir.path() / "old", {8192}).value());
+    auto got = std::move(log->Read(0, 10, SIZE_MAX).value());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_FALSE(got[1].linked);
+    EXPECT_EQ(got[1].payload, Payload(1, 10));
+    AppendRange(*log, 2, 5);
+    EXPECT_EQ(log->segment_count(), 2u);
+  }
+  auto log = std::move(SegmentLog::Open(dir.path() / "old", {8192}).value());
+  EXPECT_EQ(log->Read(0, 10, SIZE_MAX)->size(), 5u);
+  ExpectRecords(*log, 2, 5);
+  EXPECT_TRUE(log->gaps().empty());
+
+  WriteFirstFormatSegment(dir.path() / "empty", 0);
+  auto empty = std::move(SegmentLog::Open(dir.path() / "empty", {8192}).value());
+  EXPECT_EQ(empty->next_sequence(), 0u) << "zeros read as a record";
+  AppendRange(*empty, 0, 3);
+  EXPECT_EQ(empty->segment_count(), 1u);
+  ExpectRecords(*empty, 0, 3);
+}
+
+// The zeros after the last record never read as a record, not even at sequence 0 (zlib's crc32
+// of no bytes from a null buffer is 0, as a zeroed header's CRC field is).
+TEST(SegmentLogTest, AnEmptyLogReopensEmpty) {
+  testing::TempDir dir;
+  { auto log = std::move(SegmentLog::Open(dir.path()).value()); }
+  auto log = std::move(SegmentLog::Open(dir.path()).value());
+  EXPECT_EQ(log->next_sequence(), 0u);
+  EXPECT_EQ(log->durable_sequence(), 0u);
 }
 
 TEST(SegmentLogTest, WholeSegmentsExpireByTimeAndReadsBelowThemFail) {
