@@ -36,6 +36,7 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   std::string mqtt_listen = "127.0.0.1:8883", https_listen = "127.0.0.1:443";
   std::string amqp_listen = "127.0.0.1:5671";
   int retention_days = 1;
+  uint64_t disk_reserve_mb = o.disk_reserve_bytes >> 20;
   int data_key_hours = 24;
   std::string expired_key = "inaccessible";
   int64_t connect_timeout_ms = o.mqtt.connect.deadline.count();
@@ -80,6 +81,10 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--data-key-max-records", o.telemetry.data_key_max_records,
                  "and after this many records (default 2^30; a key's nonce budget is 2^32)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("--disk-reserve-mb", disk_reserve_mb,
+                 "free space kept on the data's disk: past it, messages are refused (not "
+                 "acknowledged) until space returns (default 64; 0: none)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 20));
   app.add_option("--retention-days", retention_days,
                  "telemetry retention, 1 to 7 days (Azure's range)")
       ->check(CLI::Range(1, 7));
@@ -127,6 +132,7 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   e.expired_is_inaccessible = expired_key == "inaccessible";
   o.telemetry.data_key_max_age = std::chrono::hours(data_key_hours);
   o.ingest.retention = std::chrono::hours(24 * retention_days);
+  o.disk_reserve_bytes = disk_reserve_mb << 20;
   o.mqtt.connect.deadline = std::chrono::milliseconds(connect_timeout_ms);
   o.mqtt.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
   return std::nullopt;

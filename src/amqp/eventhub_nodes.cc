@@ -288,6 +288,11 @@ class PartitionReceiver final : public LinkNode {
       if (!batch.has_value()) {
         LogLine("amqp", "partition " + std::to_string(partition_) + " unreadable: " +
                             batch.error().message());
+        if (batch.error().code() == StatusCode::kDataLoss) {
+          // An integrity break: it names the records not served (no secret in it), so that the
+          // consumer can move past them; retrying would meet it again.
+          return CloseLink(sender_, "amqp:internal-error", batch.error().message());
+        }
         return CloseLink(sender_, "com.microsoft:server-busy",
                          "The partition cannot be read now; try again later.");
       }

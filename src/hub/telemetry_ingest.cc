@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/log.h"
+
 namespace coffre::hub {
 
 TelemetryIngest::TelemetryIngest(TelemetryStore& store, IngestOptions options)
@@ -68,6 +70,7 @@ void TelemetryIngest::Run(int writer) {
   std::vector<std::vector<Completion>> completions(mine.size());
   auto slot = [&](int partition) { return static_cast<size_t>(partition / static_cast<int>(queues_.size())); };
   auto next_check = std::chrono::steady_clock::now();
+  std::vector<bool> failing(mine.size(), false);  // logged once per streak of failed batches
   for (;;) {
     ExpireIfDue(writer, next_check);
     size_t taken = 0;
@@ -98,6 +101,14 @@ void TelemetryIngest::Run(int writer) {
       Status status = store_.Append(mine[i], messages[i]).status();
       if (status.ok()) status = store_.Commit(mine[i]);
       ++commits;
+      if (status.ok() != !failing[i]) {
+        failing[i] = !status.ok();
+        LogLine("telemetry", "partition " + std::to_string(mine[i]) +
+                                 (status.ok() ? ": storing again"
+                                              : ": cannot store messages, not acknowledging "
+                                                "them (devices send them again): " +
+                                                    status.message()));
+      }
       for (const Completion& done : completions[i]) {
         if (done) done(status);
       }

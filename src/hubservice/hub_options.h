@@ -20,6 +20,9 @@ namespace coffre::hubservice {
 
 struct HubOptions {
   std::filesystem::path dir;                            // the hub's data (created, mode 0700)
+  // Free space kept on the data's disk: writes that would use it are refused (devices are not
+  // acknowledged) until space returns (storage/disk_reserve.h). 0: none.
+  uint64_t disk_reserve_bytes = uint64_t{64} << 20;
   std::filesystem::path service_key_file;               // created if missing
   std::filesystem::path tls_cert, tls_key;              // PEM, for MQTT and HTTPS alike
   std::vector<std::string> host_names = {"localhost"};  // SAS audiences; the first names the hub

@@ -69,8 +69,9 @@ Status HubService::OpenData() {
   }
   COFFRE_ASSIGN_OR_RETURN(service_key_, storage::LoadServiceKeyFile(o.service_key_file));
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(o.dir));
-  COFFRE_ASSIGN_OR_RETURN(kv_,
-                          storage::RocksKvStore::Open(o.dir / "meta", {nullptr, &service_key_}));
+  disk_reserve_ = std::make_unique<storage::DiskReserve>(o.dir, o.disk_reserve_bytes);
+  COFFRE_ASSIGN_OR_RETURN(
+      kv_, storage::RocksKvStore::Open(o.dir / "meta", {nullptr, &service_key_, disk_reserve_.get()}));
 
   // Stored settings (coffre hub encryption set) win over the options, which seed a new hub.
   COFFRE_ASSIGN_OR_RETURN(config_, hub::EncryptionConfig::Load(*kv_, o.encryption));
@@ -102,6 +103,7 @@ Status HubService::OpenData() {
   hub::TelemetryStoreOptions telemetry = o.telemetry;
   telemetry.hub_name = o.host_names.front();
   telemetry.log.service_key = &service_key_;
+  telemetry.log.reserve = disk_reserve_.get();
   COFFRE_ASSIGN_OR_RETURN(store_,
                           hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, *kv_, telemetry));
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);

@@ -98,6 +98,7 @@ class HubService {
   // Declared in start order: destroyed in the reverse one, after Stop().
   HubOptions options_;
   crypto::SecretBytes service_key_;
+  std::unique_ptr<storage::DiskReserve> disk_reserve_;  // outlives kv_ and the store
   std::unique_ptr<storage::RocksKvStore> kv_;
   std::unique_ptr<hub::EncryptionConfig> config_;
   std::unique_ptr<hub::KeyCustody> custody_;

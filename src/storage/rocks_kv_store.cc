@@ -60,8 +60,16 @@ Result<std::unique_ptr<RocksKvStore>> RocksKvStore::Open(const std::filesystem::
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
   if (!s.ok()) return FromRocks(s, "open RocksDB at " + dir.string());
-  return std::unique_ptr<RocksKvStore>(
+  std::unique_ptr<RocksKvStore> store(
       new RocksKvStore(std::move(encrypted), std::unique_ptr<rocksdb::DB>(raw)));
+  store->reserve_ = store_options.reserve;
+  return store;
+}
+
+// What a write adds to the write-ahead log, with room for its record header: it must leave the
+// reserve free (RocksDB is never driven into a full disk).
+Status RocksKvStore::Room(size_t bytes) {
+  return reserve_ != nullptr ? reserve_->Check(bytes + 64) : Status::Ok();
 }
 
 Result<Bytes> RocksKvStore::Get(std::string_view key) {
@@ -73,15 +81,20 @@ Result<Bytes> RocksKvStore::Get(std::string_view key) {
 }
 
 Status RocksKvStore::Put(std::string_view key, ByteSpan value, bool sync) {
+  COFFRE_RETURN_IF_ERROR(Room(key.size() + value.size()));
   return FromRocks(db_->Put(WriteOpts(sync), rocksdb::Slice(key.data(), key.size()), ToSlice(value)),
                    "put");
 }
 
 Status RocksKvStore::Delete(std::string_view key, bool sync) {
+  COFFRE_RETURN_IF_ERROR(Room(key.size()));
   return FromRocks(db_->Delete(WriteOpts(sync), rocksdb::Slice(key.data(), key.size())), "delete");
 }
 
 Status RocksKvStore::Write(const std::vector<KvWrite>& batch, bool sync) {
+  size_t bytes = 0;
+  for (const KvWrite& w : batch) bytes += w.key.size() + w.value.size();
+  COFFRE_RETURN_IF_ERROR(Room(bytes));
   rocksdb::WriteBatch wb;
   for (const KvWrite& w : batch) {
     rocksdb::Status s = w.erase ? wb.Delete(w.key) : wb.Put(w.key, ToSlice(w.value));

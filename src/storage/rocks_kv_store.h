@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "storage/disk_reserve.h"
 #include "storage/kv_store.h"
 
 namespace rocksdb {
@@ -27,6 +28,9 @@ class RocksKvStore : public KvStore {
     // The infrastructure layer: every file encrypted under its own key, wrapped under this one
     // (storage/file_cipher.h). Null: files in the clear (the vault, whose records are sealed).
     const crypto::SecretBytes* service_key = nullptr;
+    // Writes are refused (RESOURCE_EXHAUSTED) before they would eat into this reserve of free
+    // space; null: none. Must outlive the store.
+    DiskReserve* reserve = nullptr;
   };
   static Result<std::unique_ptr<RocksKvStore>> Open(const std::filesystem::path& dir,
                                                     const Options& options);
@@ -46,8 +50,11 @@ class RocksKvStore : public KvStore {
 
  private:
   RocksKvStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db);
+  Status Room(size_t bytes);
+
   std::unique_ptr<rocksdb::Env> encrypted_env_;  // outlives db_
   std::unique_ptr<rocksdb::DB> db_;
+  DiskReserve* reserve_ = nullptr;
 };
 
 }  // namespace coffre::storage

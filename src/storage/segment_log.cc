@@ -238,6 +238,7 @@ Status SegmentLog::StartSegment(uint64_t first_sequence) {
   seg->path = dir_ / SegmentName(first_sequence);
   seg->first_sequence = seg->end_sequence = first_sequence;
   seg->files = &files_;
+  if (options_.reserve != nullptr) COFFRE_RETURN_IF_ERROR(options_.reserve->Check(options_.segment_bytes));
   // Preallocated, so fdatasync on append never has to write file-size metadata.
   COFFRE_ASSIGN_OR_RETURN(seg->fd, files_.Create(seg->path, options_.segment_bytes));
   std::byte header[kHeaderBytes] = {};

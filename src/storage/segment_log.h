@@ -23,6 +23,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "crypto/secret_bytes.h"
+#include "storage/disk_reserve.h"
 #include "storage/record_chain.h"
 #include "storage/segment_files.h"
 
@@ -50,6 +51,9 @@ struct SegmentLogOptions {
   const crypto::SecretBytes* service_key = nullptr;
   // Where the bytes go; null: the disk, through POSIX calls. Must outlive the log.
   SegmentFiles* files = nullptr;
+  // A new segment is made only if its size leaves this reserve free; null: none. Must outlive
+  // the log.
+  DiskReserve* reserve = nullptr;
 };
 
 class SegmentLog {

@@ -78,6 +78,9 @@ bool GeneratesKeyOrWrites(const net::HttpRequest& r) {
 }  // namespace
 
 struct VaultService::Impl {
+  // Free space kept on the vault's disk (16 MiB): key writes are refused before the store could
+  // meet a full disk (storage/disk_reserve.h). Outlives kv.
+  std::unique_ptr<storage::DiskReserve> reserve;
   std::unique_ptr<storage::RocksKvStore> kv;
   std::unique_ptr<SealedStore> store;
   std::unique_ptr<VaultClock> clock;
@@ -129,7 +132,9 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   if (!master.has_value()) return master.error();
   COFFRE_ASSIGN_OR_RETURN(impl->backup, KeyBackup::Create(*master));
   COFFRE_ASSIGN_OR_RETURN(nlohmann::json seal_status, SealStatus(master_file, *master));
-  COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db"));
+  impl->reserve = std::make_unique<storage::DiskReserve>(options.dir, uint64_t{16} << 20);
+  COFFRE_ASSIGN_OR_RETURN(impl->kv, storage::RocksKvStore::Open(options.dir / "db",
+                                                                {nullptr, nullptr, impl->reserve.get()}));
   COFFRE_ASSIGN_OR_RETURN(impl->store, SealedStore::Open(*impl->kv, std::move(*master)));
   COFFRE_ASSIGN_OR_RETURN(impl->clock, VaultClock::Open(*impl->store));
   const Clock& now = *impl->clock;  // the vault's time: the system's plus the test offset
