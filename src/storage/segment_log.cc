@@ -365,12 +365,15 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
       ++i;
     }
     if (i == first) {  // the active segment is full: durably finish it, then start the next
-      COFFRE_RETURN_IF_ERROR(files_.Sync(seg->fd.get(), seg->path));
+      COFFRE_RETURN_IF_ERROR(SyncActive(*seg));
       COFFRE_RETURN_IF_ERROR(StartSegment(next_sequence_));
       continue;
     }
     COFFRE_RETURN_IF_ERROR(seg->Transform(offset, scratch_));
     COFFRE_RETURN_IF_ERROR(files_.Write(seg->fd.get(), scratch_, offset, seg->path));
+    // Kept until synced: after a failed sync they are written again (SyncActive).
+    if (unsynced_.empty()) unsynced_at_ = offset;
+    unsynced_.insert(unsynced_.end(), scratch_.begin(), scratch_.end());
     std::lock_guard<std::mutex> guard(mu_);
     uint64_t at = offset;
     for (size_t k = first; k < i; ++k) {
@@ -386,9 +389,26 @@ Status SegmentLog::Append(std::span<const LogRecord> records) {
   return Status::Ok();
 }
 
+// After a failed fdatasync Linux may have dropped the dirty pages, or marked them clean without
+// writing them: a later fdatasync would then succeed without them, and records acknowledged
+// after it would sit behind a hole. So what was appended since the last good sync is written
+// again, from memory, before the next try.
+Status SegmentLog::SyncActive(Segment& seg) {
+  if (rewrite_ && !unsynced_.empty()) {
+    COFFRE_RETURN_IF_ERROR(files_.Write(seg.fd.get(), unsynced_, unsynced_at_, seg.path));
+  }
+  Status synced = files_.Sync(seg.fd.get(), seg.path);
+  if (!synced.ok()) {
+    rewrite_ = true;
+    return synced;
+  }
+  rewrite_ = false;
+  unsynced_.clear();
+  return Status::Ok();
+}
+
 Status SegmentLog::Sync() {
-  Segment* seg = segments_.back().get();
-  COFFRE_RETURN_IF_ERROR(files_.Sync(seg->fd.get(), seg->path));
+  COFFRE_RETURN_IF_ERROR(SyncActive(*segments_.back()));
   std::lock_guard<std::mutex> guard(mu_);
   durable_ = next_sequence_;
   return Status::Ok();

@@ -5,7 +5,7 @@
 //
 // Appends go to the page cache; Sync() makes everything appended so far durable with one
 // fdatasync (group commit: the partition's writer appends a batch, syncs once, then acks the
-// batch). After a crash, Open() keeps the longest run of intact records; the first append (or
+// batch); after a failed one, the next writes the unsynced bytes again first. After a crash, Open() keeps the longest run of intact records; the first append (or
 // ResumeAt) wipes what follows, so that no stale record can ever reappear. Each record carries
 // its chain link (storage/record_chain.h), given by the caller. Records missing between
 // segments are reported (gaps()) and refused to readers. Whole segments expire by time.
@@ -108,6 +108,7 @@ class SegmentLog {
   Status ScanSegment(Segment& segment);
   Status StartSegment(uint64_t first_sequence);
   Status WipeAfter(Segment& segment, uint64_t offset);
+  Status SyncActive(Segment& segment);
 
   std::filesystem::path dir_;
   SegmentLogOptions options_;
@@ -121,6 +122,11 @@ class SegmentLog {
   std::vector<Gap> gaps_;                          // guarded by mu_
   bool resumed_ = false;                           // writer thread only
   Bytes scratch_;                                  // writer's staging buffer
+  // Writer thread only: the active segment's bytes since its last good sync (as on disk), from
+  // offset unsynced_at_, and whether a sync failed since (they are then written again).
+  Bytes unsynced_;
+  uint64_t unsynced_at_ = 0;
+  bool rewrite_ = false;
 };
 
 }  // namespace coffre::storage

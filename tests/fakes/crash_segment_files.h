@@ -35,6 +35,13 @@ class CrashSegmentFiles : public storage::SegmentFiles {
     std::lock_guard g(mu_);
     writes_until_freeze_ = n;
   }
+  // The next Sync fails (EIO), the way Linux fails an fdatasync: the dirty sectors are marked
+  // clean without reaching the disk, so no later sync writes them, and a crash takes them back
+  // for sure, unless they are written again.
+  void FailNextSync() {
+    std::lock_guard g(mu_);
+    fail_next_sync_ = true;
+  }
   bool frozen() const {
     std::lock_guard g(mu_);
     return frozen_;
@@ -50,11 +57,12 @@ class CrashSegmentFiles : public storage::SegmentFiles {
         ::unlink(path.c_str());
         continue;
       }
-      if (file.dirty.empty()) continue;
+      if (file.dirty.empty() && file.doomed.empty()) continue;
       UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
       COFFRE_CHECK(fd);
+      for (const auto& [sector, synced] : file.doomed) file.dirty.insert_or_assign(sector, synced);
       for (const auto& [sector, synced] : file.dirty) {
-        if (rng() % 2 == 0) continue;  // this one made it to the disk
+        if (file.doomed.count(sector) == 0 && rng() % 2 == 0) continue;  // it made it to the disk
         COFFRE_CHECK(::pwrite(fd.get(), synced.data(), synced.size(),
                               static_cast<off_t>(sector * kSector)) ==
                      static_cast<ssize_t>(synced.size()));
@@ -91,6 +99,10 @@ class CrashSegmentFiles : public storage::SegmentFiles {
     File& file = files_[path.string()];
     // The first write to a sector since the last sync: remember what the disk holds.
     for (uint64_t s = offset / kSector; s * kSector < offset + data.size(); ++s) {
+      if (auto d = file.doomed.find(s); d != file.doomed.end()) {  // written again: dirty again
+        file.dirty.insert_or_assign(s, std::move(d->second));
+        file.doomed.erase(d);
+      }
       if (file.dirty.count(s) != 0) continue;
       Bytes synced(kSector);
       ssize_t n = ::pread(fd, synced.data(), kSector, static_cast<off_t>(s * kSector));
@@ -109,8 +121,15 @@ class CrashSegmentFiles : public storage::SegmentFiles {
   Status Sync(int fd, const std::filesystem::path& path, bool metadata) override {
     std::lock_guard g(mu_);
     if (frozen_) return Frozen();
+    File& file = files_[path.string()];
+    if (fail_next_sync_) {
+      fail_next_sync_ = false;
+      file.doomed.merge(file.dirty);
+      file.dirty.clear();
+      return Unavailable("fdatasync " + path.string() + ": Input/output error (crash test)");
+    }
     COFFRE_RETURN_IF_ERROR(base_.Sync(fd, path, metadata));
-    files_[path.string()].dirty.clear();
+    file.dirty.clear();
     return Status::Ok();
   }
   Status Remove(const std::filesystem::path& path) override {
@@ -133,6 +152,7 @@ class CrashSegmentFiles : public storage::SegmentFiles {
   struct File {
     bool entry_durable = true;          // false: created since its directory was synced
     std::map<uint64_t, Bytes> dirty;    // sector -> its content at the last sync
+    std::map<uint64_t, Bytes> doomed;   // marked clean by a failed sync, never on the disk
   };
   static Status Frozen() { return Unavailable("the power is out (crash test)"); }
 
@@ -140,6 +160,7 @@ class CrashSegmentFiles : public storage::SegmentFiles {
   mutable std::mutex mu_;
   std::map<std::string, File> files_;
   bool frozen_ = false;
+  bool fail_next_sync_ = false;
   uint64_t writes_until_freeze_ = 0;  // 0: not armed
 };
 

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "common/files.h"
+#include "fakes/crash_segment_files.h"
 #include "file_scan.h"
 #include "test_util.h"
 
@@ -319,6 +320,38 @@ TEST(SegmentLogTest, AnEmptyLogReopensEmpty) {
   auto log = std::move(SegmentLog::Open(dir.path()).value());
   EXPECT_EQ(log->next_sequence(), 0u);
   EXPECT_EQ(log->durable_sequence(), 0u);
+}
+
+// An fdatasync that fails (EIO) the way Linux fails one: the dirty pages are marked clean
+// without reaching the disk, so the next fdatasync succeeds without them. The log writes what
+// it appended since its last good sync again before trying, so the records acknowledged after
+// the next good sync never sit behind a hole, across a segment roll too, and a power loss then
+// keeps them all.
+TEST(SegmentLogTest, AfterAFailedSyncTheUnsyncedRecordsAreWrittenAgain) {
+  for (bool roll : {false, true}) {
+    testing::TempDir dir;
+    testing::CrashSegmentFiles files;
+    SegmentLogOptions options{roll ? uint64_t{8192} : uint64_t{1} << 20};
+    options.files = &files;
+    uint64_t acknowledged = 0;
+    {
+      auto log = std::move(SegmentLog::Open(dir.path(), options).value());
+      AppendRange(*log, 0, 20);
+      AppendRange(*log, 20, 30, 100, /*sync=*/false);
+      files.FailNextSync();
+      EXPECT_THAT(log->Sync(), StatusIs(StatusCode::kUnavailable));
+      EXPECT_EQ(log->durable_sequence(), 20u);
+      AppendRange(*log, 30, 80);  // a good sync (and, with small segments, rolls)
+      acknowledged = log->durable_sequence();
+    }
+    EXPECT_EQ(acknowledged, 80u);
+    std::mt19937_64 rng(7);
+    files.Crash(rng);
+    auto log = std::move(SegmentLog::Open(dir.path(), options).value());
+    EXPECT_TRUE(log->gaps().empty()) << "roll " << roll;
+    EXPECT_EQ(log->next_sequence(), 80u) << "roll " << roll;
+    ExpectRecords(*log, 0, 80);
+  }
 }
 
 TEST(SegmentLogTest, WholeSegmentsExpireByTimeAndReadsBelowThemFail) {
