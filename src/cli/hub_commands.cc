@@ -272,6 +272,39 @@ void AddVerifyCommand(CLI::App& hub, std::vector<Command>& commands, Options& o)
   verify->add_option("--partition", o.partition, "only this partition")->check(CLI::Range(0, 31));
 }
 
+Table StorageDetails(const json& status) {
+  const json& disk = Member(status, "disk");
+  auto mib = [](const json& v) {
+    return v.is_number_unsigned() ? std::to_string(v.get<uint64_t>() >> 20) + " MiB" : std::string("-");
+  };
+  Table t;
+  t.AddRow({"DISK", Cell(disk, "path")});
+  t.AddRow({"FREE", mib(Member(disk, "freeBytes"))});
+  t.AddRow({"RESERVE", mib(Member(disk, "reserveBytes"))});
+  t.AddRow({"FULL", Cell(disk, "full")});
+  for (const json& p : Member(status, "partitions")) {
+    const json& breaks = Member(p, "breaks");
+    std::string known = breaks.is_array() ? std::to_string(breaks.size()) + " integrity breaks"
+                                          : "breaks unknown: " + Cell(p, "breaksUnknown");
+    t.AddRow({"PARTITION " + Cell(p, "id"),
+              "sequences " + Cell(p, "begin") + " to " + Cell(p, "end") + ", " + known});
+  }
+  return t;
+}
+
+// `coffre hub storage show`: the data disk's free space (and whether writes are refused for
+// want of it), and each partition's range and known integrity breaks.
+void AddStorageCommand(CLI::App& hub, std::vector<Command>& commands, Options& o) {
+  CLI::App* storage = hub.add_subcommand("storage", "the hub's stored data");
+  storage->require_subcommand(1);
+  AddCommand(*storage, "coffre hub storage ", commands, o, "show",
+             "free space on the data's disk, and each partition's range and integrity breaks",
+             [](Context& c) -> Status {
+               COFFRE_ASSIGN_OR_RETURN(json status, c.hub.Call("GET", "/$coffre/storage"));
+               return Print(c, status, StorageDetails);
+             });
+}
+
 // `coffre hub encryption show`: whether the customer-managed key is usable, and since when.
 void AddEncryptionCommands(CLI::App& hub, std::vector<Command>& commands, Options& o) {
   CLI::App* encryption = hub.add_subcommand("encryption", "the hub's customer-managed key");
@@ -429,6 +462,7 @@ HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
   AddConsumerGroupCommands(*state_->hub, state_->commands, state_->options);
   AddEncryptionCommands(*state_->hub, state_->commands, state_->options);
   AddVerifyCommand(*state_->hub, state_->commands, state_->options);
+  AddStorageCommand(*state_->hub, state_->commands, state_->options);
   state_->monitor = AddHubCommands(*state_->hub, state_->commands, state_->options);
   AddTwinCommands(*state_->hub, state_->commands, state_->twin_options);
 }

@@ -26,7 +26,8 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       query_api_(parts.registry, parts.twins, parts.policies),
       c2d_device_api_(parts.auth, parts.registry, parts.c2d),
       c2d_service_api_(parts.registry, parts.c2d, parts.policies),
-      verify_api_(parts.store, parts.policies) {
+      verify_api_(parts.store, parts.policies),
+      storage_api_(parts.store, parts.disk, parts.policies) {
   service_api_.set_throttle(&throttle_);
   service_api_.set_c2d_queues(&parts.c2d);
 }
@@ -53,6 +54,7 @@ std::optional<net::HttpResponse> HubRoutes::SyncRoutes(const net::HttpRequest& r
   if (auto response = key_events_api_.Handle(r)) return response;  // also while Inaccessible
   if (auto refusal = encryption_api_.RefuseIfInaccessible()) return refusal;
   if (auto response = query_api_.Handle(r)) return response;
+  if (auto response = storage_api_.Handle(r)) return response;
   // The service's send is a POST on the path where devices GET: it goes first.
   if (auto response = c2d_service_api_.Handle(r)) return response;
   if (auto response = c2d_device_api_.Handle(r)) return response;

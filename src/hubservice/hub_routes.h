@@ -30,6 +30,7 @@
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "hubapi/twin_api.h"
+#include "hubapi/storage_api.h"
 #include "hubapi/verify_api.h"
 #include "net/https_server.h"
 
@@ -50,6 +51,7 @@ struct HubParts {
   hub::Twins& twins;
   hub::MethodCalls& methods;
   hub::C2dQueues& c2d;
+  storage::DiskReserve& disk;
 };
 
 class HubRoutes {
@@ -83,6 +85,7 @@ class HubRoutes {
   hubapi::C2dDeviceApi c2d_device_api_;
   hubapi::C2dServiceApi c2d_service_api_;
   hubapi::VerifyApi verify_api_;
+  hubapi::StorageApi storage_api_;
   // Changing the customer key makes vault round trips and synced writes, and registry and
   // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes_{"https"};

@@ -26,6 +26,8 @@ class DiskReserve {
   // The free space at the last look, and whether the last Check refused.
   uint64_t free_bytes() const;
   bool full() const;
+  uint64_t reserve_bytes() const { return reserve_; }
+  const std::filesystem::path& dir() const { return dir_; }
 
  private:
   Status Refresh();  // requires mu_

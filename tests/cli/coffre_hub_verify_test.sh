@@ -35,6 +35,9 @@ read_from() {
 }
 
 send 1 20
+h storage show >"$dir/out"
+grep -Eq '^FULL +false$' "$dir/out" && grep -Eq '^PARTITION 0 +sequences ' "$dir/out" &&
+  ! grep -q '[1-9][0-9]* integrity breaks' "$dir/out" || fail "storage show: $(cat "$dir/out")"
 h verify >"$dir/out" || fail "an untouched hub does not verify: $(cat "$dir/out")"
 grep -Eq '^PARTITION +FIRST +END +HEAD END +CHECKED +ANCHORED +BREAK' "$dir/out" || fail "$(cat "$dir/out")"
 cp -a "$telemetry" "$dir/older"  # the telemetry as it was with 20 messages
@@ -61,6 +64,9 @@ partition=$(node -e '
 ' <"$dir/report") || fail "verify's report: $(cat "$dir/report")"
 h verify >"$dir/out" 2>&1 && fail "verify exits 0"
 grep -q "records 20..39: missing" "$dir/out" || fail "the table does not show the break: $(cat "$dir/out")"
+h storage show >"$dir/out"
+grep -Eq "^PARTITION $partition +sequences 0 to 40, 1 integrity breaks$" "$dir/out" ||
+  fail "storage show does not count the break: $(cat "$dir/out")"
 
 # Readers: the kept records are served, the missing ones refused by name, the new ones served.
 [ "$(read_from "$partition" 0)" = 200 ] || fail "records 0..19: $(cat "$dir/body")"

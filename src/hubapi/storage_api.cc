@@ -1,0 +1,48 @@
+#include "hubapi/storage_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "hubapi/service_api.h"
+
+namespace coffre::hubapi {
+
+using nlohmann::json;
+
+std::optional<net::HttpResponse> StorageApi::Handle(const net::HttpRequest& request) {
+  std::string_view target = request.target;
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path != "/$coffre/storage" && path != "/%24coffre/storage") return std::nullopt;
+  if (request.method != "GET") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET.");
+  Result<hub::AccessPolicy> caller =
+      policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
+  if (!caller.has_value()) return ServiceApi::RefusedCaller(caller.error());
+  (void)disk_.Check(0);  // a fresh look (and the log line, if the disk just filled or emptied)
+  json partitions = json::array();
+  for (int p = 0; p < store_.partitions(); ++p) {
+    json part = {{"id", std::to_string(p)},
+                 {"begin", store_.begin_sequence(p)},
+                 {"end", store_.end_sequence(p)}};
+    Result<std::vector<hub::IntegrityBreak>> breaks = store_.Breaks(p);
+    if (breaks.has_value()) {
+      json list = json::array();
+      for (const hub::IntegrityBreak& b : *breaks) {
+        list.push_back({{"from", b.from}, {"to", b.to}, {"what", b.what}});
+      }
+      part["breaks"] = list;
+    } else {
+      part["breaksUnknown"] = breaks.error().message();
+    }
+    partitions.push_back(part);
+  }
+  json body = {{"disk",
+                {{"path", disk_.dir().string()},
+                 {"freeBytes", disk_.free_bytes()},
+                 {"reserveBytes", disk_.reserve_bytes()},
+                 {"full", disk_.full()}}},
+               {"partitions", partitions}};
+  net::HttpResponse r;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+}  // namespace coffre::hubapi
