@@ -2,7 +2,8 @@
 """Random crashes of a local stack while devices send: nothing acknowledged is lost.
 
 Each iteration: devices send telemetry over the hub's HTTPS device API (each message numbered,
-an acknowledgement is the 204); at a random moment the hub is killed with SIGKILL, and in some
+an acknowledgement is the 204) and over MQTT through the Azure device SDK (mqtt_senders.js: an
+acknowledgement is the PUBACK); at a random moment the hub is killed with SIGKILL, and in some
 iterations the vault too, or the customer key is rotated just before; the stack is started
 again (`coffre up` starts what is not running), and then:
   - every acknowledged message reads back through the read API, once, in its device's order;
@@ -10,7 +11,8 @@ again (`coffre up` starts what is not running), and then:
 Bounded: --iterations (default 3) and --seconds per iteration of sending; loopback only.
 Prints one JSON line with the figures (docs/RELIABILITY.md); exit 1 on the first loss.
 
-usage: crash_harness.py COFFRE [--iterations N] [--seed S] [--devices D] [--seconds T]
+usage: crash_harness.py COFFRE [--iterations N] [--seed S] [--devices D] [--mqtt-devices M]
+                          [--seconds T]
 """
 import argparse
 import http.client
@@ -51,6 +53,14 @@ class Stack:
 
     def down(self):
         run([self.coffre, "down", "--dir", self.dir], check=False)
+        for pid in self.conn.get("pids", {}).values():  # should `coffre down` itself have failed
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    ours = self.dir.encode() in f.read()
+                if ours:
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def hub(self, *args, check=True):
         return run([self.coffre, "hub", *args, "--dir", self.dir], check=check)
@@ -109,6 +119,50 @@ class Sender(threading.Thread):
             conn.close()
 
 
+class MqttSenders:
+    """mqtt_senders.js: devices sending over MQTT through the Azure device SDK."""
+
+    def __init__(self, ca_file):
+        here = os.path.dirname(os.path.abspath(__file__))
+        env = dict(os.environ, NODE_PATH=os.path.join(here, "..", "compat", "node_modules"))
+        self.proc = subprocess.Popen(["node", os.path.join(here, "mqtt_senders.js"), ca_file],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env)
+        self.acked, self.next, self.paused = {}, {}, threading.Event()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            words = line.split()
+            with self.lock:
+                if words[:1] == ["acked"]:
+                    self.acked.setdefault(words[1], []).append(int(words[2]))
+                elif words[:1] == ["next"]:
+                    self.next[words[1]] = int(words[2])
+                elif words[:1] == ["paused"]:
+                    self.paused.set()
+
+    def _send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def start(self, cs, device):
+        with self.lock:
+            first = self.next.get(device, 0)
+        self._send(f"start {cs} {device} {first}")
+
+    def pause(self):
+        self.paused.clear()
+        self._send("pause")
+        if not self.paused.wait(60):
+            raise RuntimeError("the MQTT senders did not stop within 60 s")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
 def read_all(stack):
     """Every stored message as (device, n), partition by partition, in order."""
     token = stack.hub("generate-sas-token").stdout.strip()
@@ -144,16 +198,20 @@ def main():
     ap.add_argument("coffre")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--seed", type=int, default=int(time.time()))
-    ap.add_argument("--devices", type=int, default=4)
+    ap.add_argument("--devices", type=int, default=4, help="sending over HTTPS")
+    ap.add_argument("--mqtt-devices", type=int, default=2, help="sending over MQTT")
     ap.add_argument("--seconds", type=float, default=1.5, help="longest sending before a kill")
     a = ap.parse_args()
-    if not 1 <= a.iterations <= 1000 or not 1 <= a.devices <= 64 or not 0.1 <= a.seconds <= 60:
-        sys.exit("--iterations 1..1000, --devices 1..64, --seconds 0.1..60")
+    if (not 1 <= a.iterations <= 1000 or not 1 <= a.devices <= 64 or
+            not 0 <= a.mqtt_devices <= 64 or not 0.1 <= a.seconds <= 60):
+        sys.exit("--iterations 1..1000, --devices 1..64, --mqtt-devices 0..64, --seconds 0.1..60")
     rng = random.Random(a.seed)
     work = tempfile.mkdtemp(prefix="coffre-crash-")
     stack = None
+    mqtt = None
     figures = {"seed": a.seed, "iterations": 0, "hub_kills": 0, "vault_kills": 0, "rotations": 0,
-               "acknowledged": 0, "checked_each_time": 0, "lost": 0, "duplicated": 0}
+               "acknowledged": 0, "acknowledged_over_mqtt": 0, "checked_each_time": 0, "lost": 0,
+               "duplicated": 0}
     try:
         stack = Stack(a.coffre, os.path.join(work, "s"), 20000 + rng.randrange(12000))
         devices = [f"crash-{i}" for i in range(a.devices)]
@@ -161,12 +219,21 @@ def main():
             stack.hub("device", "create", d)
         tokens = {d: stack.hub("generate-sas-token", "--device-id", d, "--duration", "86400")
                   .stdout.strip() for d in devices}
+        mqtt_devices = [f"crash-mqtt-{i}" for i in range(a.mqtt_devices)]
+        for d in mqtt_devices:
+            stack.hub("device", "create", d)
+        connection_strings = {d: stack.hub("device", "connection-string", d).stdout.strip()
+                              for d in mqtt_devices}
+        if mqtt_devices:
+            mqtt = MqttSenders(stack.conn["ca_file"])
         acked = {d: [] for d in devices}
         next_n = {d: 0 for d in devices}
         for it in range(a.iterations):
             senders = [Sender(stack, d, tokens[d], next_n[d]) for d in devices]
             for s in senders:
                 s.start()
+            for d in mqtt_devices:
+                mqtt.start(connection_strings[d], d)
             time.sleep(rng.uniform(0.1, a.seconds))
             kind = it % 3  # 0: the hub; 1: the vault, then the hub; 2: a key rotation, then the hub
             if kind == 2:
@@ -186,11 +253,17 @@ def main():
                 acked[s.device] += s.acked
                 next_n[s.device] = s.next
             stack.up()
+            if mqtt is not None:
+                time.sleep(rng.uniform(0, 0.5))  # the devices reconnect and send on meanwhile
+                mqtt.pause()
+                with mqtt.lock:
+                    for d in mqtt_devices:
+                        acked[d] = sorted(mqtt.acked.get(d, []))
             stored = read_all(stack)
             seen = {}
             for d, n in stored:
                 seen.setdefault(d, []).append(n)
-            for d in devices:
+            for d in devices + mqtt_devices:
                 got = seen.get(d, [])
                 if got != sorted(got) or len(set(got)) != len(got):
                     figures["duplicated"] += len(got) - len(set(got))
@@ -207,6 +280,7 @@ def main():
                 raise RuntimeError(f"coffre hub verify after iteration {it}: {verify.stdout}{verify.stderr}")
             figures["iterations"] += 1
         figures["acknowledged"] = sum(len(v) for v in acked.values())
+        figures["acknowledged_over_mqtt"] = sum(len(acked[d]) for d in mqtt_devices)
         if figures["acknowledged"] == 0:
             raise RuntimeError("nothing was acknowledged: the harness did not bite")
         print(json.dumps(figures))
@@ -221,6 +295,8 @@ def main():
                     print("".join(open(path, errors="replace").readlines()[-20:]), file=sys.stderr)
         sys.exit(1)
     finally:
+        if mqtt is not None:
+            mqtt.close()
         if stack is not None:
             stack.down()
         shutil.rmtree(work, ignore_errors=True)

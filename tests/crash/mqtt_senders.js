@@ -1,0 +1,59 @@
+// Devices sending numbered telemetry over MQTT with the Azure device SDK, for crash_harness.py,
+// which drives this process through stdin and reads what it prints:
+//   "start CONNECTION_STRING DEVICE FIRST"  DEVICE sends FIRST, FIRST+1, ... one at a time
+//   "pause"                                  every device stops once its send in flight ends
+// It prints "acked DEVICE N" when message N's PUBACK came back, and "paused" once every device
+// has stopped and closed. The SDK's own retries are off: a message whose send fails is not sent
+// again (it may or may not be stored), the device reconnects and goes on with the next number.
+// usage: node mqtt_senders.js CA_FILE   (NODE_PATH: tests/compat/node_modules)
+"use strict";
+const fs = require("fs");
+const readline = require("readline");
+const { Client, Message } = require("azure-iot-device");
+const { Mqtt } = require("azure-iot-device-mqtt");
+const { NoRetry } = require("azure-iot-common");
+
+const ca = fs.readFileSync(process.argv[2], "utf8");
+const running = new Map(); // device -> { stop, done }
+
+async function run(cs, device, first, state) {
+  let client = null;
+  let n = first;
+  while (!state.stop) {
+    try {
+      if (client === null) {
+        client = Client.fromConnectionString(cs, Mqtt);
+        client.setRetryPolicy(new NoRetry());
+        client.on("error", () => {});
+        await client.setOptions({ ca });
+        await client.open();
+      }
+      const number = n++;
+      await client.sendEvent(new Message(JSON.stringify({ device, n: number })));
+      console.log(`acked ${device} ${number}`);
+    } catch (e) {
+      if (client !== null) {
+        await client.close().catch(() => {});
+        client = null;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  if (client !== null) await client.close().catch(() => {});
+  console.log(`next ${device} ${n}`);
+}
+
+readline.createInterface({ input: process.stdin }).on("line", async (line) => {
+  const [command, ...args] = line.split(" ");
+  if (command === "start") {
+    const [cs, device, first] = args;
+    const state = { stop: false };
+    state.done = run(cs, device, Number(first), state);
+    running.set(device, state);
+  } else if (command === "pause") {
+    for (const state of running.values()) state.stop = true;
+    await Promise.all([...running.values()].map((s) => s.done));
+    running.clear();
+    console.log("paused");
+  }
+});
