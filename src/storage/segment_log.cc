@@ -443,7 +443,8 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
     uint64_t cursor_seq = std::prev(idx)->first;
     uint64_t offset = std::prev(idx)->second;
     uint64_t seg_end = std::min(seg.end_sequence, limit);
-    ChunkedSegmentReader reader(seg, seg.end_offset);
+    const uint64_t end_offset = seg.end_offset;  // the writer moves it, under the lock
+    ChunkedSegmentReader reader(seg, end_offset);
     const std::filesystem::path& path = seg.path;
     lock.unlock();
     const uint64_t hb = seg.record_header_bytes;
@@ -451,7 +452,7 @@ Result<std::vector<StoredRecord>> SegmentLog::Read(uint64_t from, size_t max_rec
       std::byte rh[kMaxRecordHeaderBytes];
       COFFRE_RETURN_IF_ERROR(reader.Read(MutableByteSpan(rh, hb), offset));
       uint32_t length = GetU32(rh);
-      if (offset + hb + length > seg.end_offset) {  // changed on disk since the scan
+      if (offset + hb + length > end_offset) {  // changed on disk since the scan
         return DataLoss("record " + std::to_string(cursor_seq) + " in " + path.string() +
                         " is damaged");
       }
