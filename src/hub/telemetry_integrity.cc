@@ -43,12 +43,8 @@ Status TelemetryStore::Check(int partition) {
       return r.error();  // an I/O error: tried again at the next check
     }  // else the end is in a gap (a new segment waiting for its first record)
   }
-  auto link_after = [](const storage::StoredRecord& r) {
-    return r.linked ? storage::NextLink(r.link, r.sequence, r.time_ms, r.payload)
-                    : storage::ChainLink{};  // the chain starts after records without links
-  };
   uint64_t resume = end;
-  storage::ChainLink link = last ? link_after(*last) : (head ? head->link : storage::ChainLink{});
+  storage::ChainLink link = last ? LinkAfter(*last) : (head ? head->link : storage::ChainLink{});
   if (!loaded.has_value()) {
     // Writing goes on (a new head is sealed), but nothing here can be vouched for.
     if (end > first) {
@@ -75,12 +71,14 @@ Status TelemetryStore::Check(int partition) {
     resume = head->end;  // new records continue after the missing ones, never in their place
     link = head->link;
   } else if (head->end > 0) {
-    Result<std::vector<storage::StoredRecord>> at_head =
-        part.log->Read(head->end - 1, 1, SIZE_MAX);
-    if (!at_head.has_value() && at_head.error().code() != StatusCode::kDataLoss) {
-      return at_head.error();
+    // The record the head ends with: the last one, read above, unless records follow it.
+    std::optional<storage::StoredRecord> at_head = last;
+    if (head->end != end) {
+      Result<std::vector<storage::StoredRecord>> r = part.log->Read(head->end - 1, 1, SIZE_MAX);
+      if (!r.has_value() && r.error().code() != StatusCode::kDataLoss) return r.error();
+      at_head = r.has_value() && !r->empty() ? std::optional(std::move(r->front())) : std::nullopt;
     }
-    if (at_head.has_value() && !at_head->empty() && link_after(at_head->front()) != head->link) {
+    if (at_head && LinkAfter(*at_head) != head->link) {
       found.push_back({head->end - 1, end,
                        "replaced: record " + std::to_string(head->end - 1) +
                            " is not the one acknowledged; its chain does not reach the sealed "
@@ -250,8 +248,7 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition,
                  " (one of them replaced by an older copy sealed for the same place)"});
       }
       ++v.records_checked;
-      if (head && r.sequence + 1 == head->end && r.linked &&
-          storage::NextLink(r.link, r.sequence, r.time_ms, r.payload) != head->link) {
+      if (head && r.sequence + 1 == head->end && r.linked && LinkAfter(r) != head->link) {
         add({r.sequence, r.sequence + 1,
              "replaced: not the record acknowledged last (its chain does not reach the sealed "
              "head)"});

@@ -17,11 +17,16 @@
 
 namespace coffre::hub {
 
+// The chain link that follows a record as stored (zeros after a record without a link: the
+// chain starts again there).
+inline storage::ChainLink LinkAfter(const storage::StoredRecord& r) {
+  return r.linked ? storage::NextLink(r.link, r.sequence, r.time_ms, r.payload)
+                  : storage::ChainLink{};
+}
 
 // Whether `r` follows `prev` in the chain (records without links cannot say, and pass).
 inline bool Follows(const storage::StoredRecord& prev, const storage::StoredRecord& r) {
-  if (!prev.linked || !r.linked) return true;
-  return storage::NextLink(prev.link, prev.sequence, prev.time_ms, prev.payload) == r.link;
+  return !prev.linked || !r.linked || LinkAfter(prev) == r.link;
 }
 
 // Records `first` and `first + 1`, which do not chain.
