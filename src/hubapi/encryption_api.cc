@@ -11,8 +11,7 @@ namespace coffre::hubapi {
 using nlohmann::json;
 
 std::optional<net::HttpResponse> EncryptionApi::Handle(const net::HttpRequest& request) {
-  std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
-  if (path != "/$coffre/encryption" && path != "/%24coffre/encryption") return std::nullopt;
+  if (!ServiceApi::IsCoffrePath(request.target, "encryption")) return std::nullopt;
   if (request.method == "GET") return Show();
   if (request.method == "PUT") return Update(request);
   return ServiceApi::Error(405, "MethodNotAllowed", "Use GET or PUT.");

@@ -27,8 +27,7 @@ KeyEventsApi::KeyEventsApi(hub::KeyMonitor& monitor, const hub::EncryptionConfig
     : monitor_(monitor), config_(config), clock_(clock) {}
 
 std::optional<net::HttpResponse> KeyEventsApi::Handle(const net::HttpRequest& request) {
-  std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
-  if (path != "/$coffre/keyevents" && path != "/%24coffre/keyevents") return std::nullopt;
+  if (!ServiceApi::IsCoffrePath(request.target, "keyevents")) return std::nullopt;
   if (request.method != "POST") return ServiceApi::Error(405, "MethodNotAllowed", "Use POST.");
   Status verified = [&]() -> Status {
     COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes secret,

@@ -203,6 +203,17 @@ HttpResponse ServiceApi::Error(unsigned status, std::string_view code, std::stri
   return r;
 }
 
+bool ServiceApi::IsCoffrePath(std::string_view target, std::string_view name) {
+  std::string_view path = target.substr(0, target.find('?'));
+  for (std::string_view prefix : {"/$coffre/", "/%24coffre/"}) {
+    if (path.size() == prefix.size() + name.size() && path.substr(0, prefix.size()) == prefix &&
+        path.substr(prefix.size()) == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
 HttpResponse ServiceApi::RefusedCaller(const Status& why) {
   StatusCode code = why.code();
   if (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied) {

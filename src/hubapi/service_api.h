@@ -40,6 +40,9 @@ class ServiceApi {
   static net::HttpResponse Error(unsigned status, std::string_view code, std::string_view message);
   // A caller AccessPolicies::Authorize refused: 401 for its credentials or rights, else 503.
   static net::HttpResponse RefusedCaller(const Status& why);
+  // Whether `target` (its query aside) is the hub's own route /$coffre/<name>, "$" sent as it is
+  // or percent-encoded.
+  static bool IsCoffrePath(std::string_view target, std::string_view name);
 
   // Authorized registry operations draw on throttle's hub-wide quota (nullptr: none). The
   // throttle must outlive the API.

@@ -3,15 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include "hubapi/service_api.h"
+#include "hubapi/verify_api.h"
 
 namespace coffre::hubapi {
 
 using nlohmann::json;
 
 std::optional<net::HttpResponse> StorageApi::Handle(const net::HttpRequest& request) {
-  std::string_view target = request.target;
-  std::string_view path = target.substr(0, target.find('?'));
-  if (path != "/$coffre/storage" && path != "/%24coffre/storage") return std::nullopt;
+  if (!ServiceApi::IsCoffrePath(request.target, "storage")) return std::nullopt;
   if (request.method != "GET") return ServiceApi::Error(405, "MethodNotAllowed", "Use GET.");
   Result<hub::AccessPolicy> caller =
       policies_.Authorize(request.Header("Authorization"), hub::kServiceConnect);
@@ -24,11 +23,7 @@ std::optional<net::HttpResponse> StorageApi::Handle(const net::HttpRequest& requ
                  {"end", store_.end_sequence(p)}};
     Result<std::vector<hub::IntegrityBreak>> breaks = store_.Breaks(p);
     if (breaks.has_value()) {
-      json list = json::array();
-      for (const hub::IntegrityBreak& b : *breaks) {
-        list.push_back({{"from", b.from}, {"to", b.to}, {"what", b.what}});
-      }
-      part["breaks"] = list;
+      part["breaks"] = BreaksJson(*breaks);
     } else {
       part["breaksUnknown"] = breaks.error().message();
     }

@@ -7,20 +7,18 @@
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
-namespace {
-
 using nlohmann::json;
 
-std::string_view PathOf(const net::HttpRequest& request) {
-  std::string_view target = request.target;
-  return target.substr(0, target.find('?'));
+json BreaksJson(const std::vector<hub::IntegrityBreak>& breaks) {
+  json list = json::array();
+  for (const hub::IntegrityBreak& b : breaks) {
+    list.push_back({{"from", b.from}, {"to", b.to}, {"what", b.what}});
+  }
+  return list;
 }
 
-}  // namespace
-
 bool VerifyApi::Matches(const net::HttpRequest& request) {
-  std::string_view path = PathOf(request);
-  return path == "/$coffre/verify" || path == "/%24coffre/verify";
+  return ServiceApi::IsCoffrePath(request.target, "verify");
 }
 
 std::optional<net::HttpResponse> VerifyApi::Partitions(const net::HttpRequest& request, int& from,
@@ -71,10 +69,6 @@ net::HttpResponse VerifyApi::Run(const net::HttpRequest& request) {
                                "Partition " + std::to_string(p) + " could not be verified: " +
                                    v.error().message());
     }
-    json breaks = json::array();
-    for (const hub::IntegrityBreak& b : v->breaks) {
-      breaks.push_back({{"from", b.from}, {"to", b.to}, {"what", b.what}});
-    }
     bool unanchored = !v->anchored && v->end > v->first;
     if (!v->breaks.empty() || unanchored) ok = false;
     partitions.push_back({{"id", std::to_string(p)},
@@ -83,7 +77,7 @@ net::HttpResponse VerifyApi::Run(const net::HttpRequest& request) {
                           {"anchored", v->anchored},
                           {"headEnd", v->head_end},
                           {"recordsChecked", v->records_checked},
-                          {"breaks", breaks}});
+                          {"breaks", BreaksJson(v->breaks)}});
   }
   net::HttpResponse r;
   r.body = json{{"ok", ok}, {"partitions", partitions}}.dump(-1, ' ', false,

@@ -11,12 +11,18 @@
 
 #include <atomic>
 #include <optional>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "hub/access_policies.h"
 #include "hub/telemetry_store.h"
 #include "net/http_types.h"
 
 namespace coffre::hubapi {
+
+// [{"from", "to", "what"}], as the verify and storage routes answer them.
+nlohmann::json BreaksJson(const std::vector<hub::IntegrityBreak>& breaks);
 
 class VerifyApi {
  public:

@@ -3,16 +3,6 @@
 #include <string_view>
 
 namespace coffre::hubservice {
-namespace {
-
-// PUT /$coffre/encryption (hubapi/encryption_api.h), whose work may wait for the vault.
-bool IsEncryptionPath(std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  return path == "/$coffre/encryption" || path == "/%24coffre/encryption";
-}
-
-}  // namespace
-
 HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
                      const Clock& clock)
     : throttle_(throttling),
@@ -79,7 +69,8 @@ void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
   source.remote_address = r.remote_address;
   respond = respond.Tapped(
       [this, source](const net::HttpResponse& out) { throttle_.Observe(source, out); });
-  if (r.method == "PUT" && IsEncryptionPath(r.target)) {
+  // PUT /$coffre/encryption (hubapi/encryption_api.h), whose work may wait for the vault.
+  if (r.method == "PUT" && hubapi::ServiceApi::IsCoffrePath(r.target, "encryption")) {
     bool queued =
         key_changes_.Post([this, r, respond] { respond.Send(encryption_api_.Handle(r).value()); });
     if (!queued) {
