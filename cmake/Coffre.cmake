@@ -98,6 +98,9 @@ function(_coffre_unity target)
   list(LENGTH eligible count)
   set(index 0)
   foreach(start RANGE 0 ${count} ${COFFRE_UNITY_BATCH})
+    if(start EQUAL count)  # a count that is a multiple of the batch size
+      break()
+    endif()
     list(SUBLIST eligible ${start} ${COFFRE_UNITY_BATCH} batch)
     list(LENGTH batch n)
     if(n LESS 2)  # a file alone compiles as it is

@@ -410,6 +410,14 @@ proton::message EventMessage(const hub::StoredMessage& stored) {
   a.put(proton::annotation_key("x-opt-offset"), std::to_string(stored.sequence));
   a.put(proton::annotation_key("x-opt-enqueued-time"), proton::timestamp(msg.enqueued_ms));
   a.put(proton::annotation_key("iothub-connection-device-id"), msg.device_id);
+  if (stored.erased) {
+    // An erased device's record: its place in the partition, no content, and what erased it.
+    a.put(proton::annotation_key("iothub-enqueuedtime"), proton::timestamp(msg.enqueued_ms));
+    m.properties().put("coffre-erased", true);
+    m.properties().put("coffre-erased-at", proton::timestamp(stored.erased->erased_ms));
+    m.properties().put("coffre-erased-by", stored.erased->erased_by);
+    return m;
+  }
   if (msg.module_id) a.put(proton::annotation_key("iothub-connection-module-id"), *msg.module_id);
   a.put(proton::annotation_key("iothub-connection-auth-method"), AuthMethodJson(msg.auth_type));
   if (msg.auth_generation_id && !msg.auth_generation_id->empty()) {

@@ -46,6 +46,7 @@ struct Options : CommonOptions {
   std::string eventhub_connection_string;
   int timeout_s = 0;
   std::optional<int> partition;  // verify: one partition, else all
+  bool erase_data = false;       // device delete: erase its data too
 };
 
 std::string AuthType(const json& device) { return Cell(Member(device, "authentication"), "type"); }
@@ -94,6 +95,34 @@ Status ShowDevice(Context& c, const std::string& id) {
 Status ListDevices(Context& c) {
   COFFRE_ASSIGN_OR_RETURN(json devices, c.hub.Call("GET", "/devices"));
   return Print(c, devices, DevicesTable);
+}
+
+Table ErasureDetails(const json& e) {
+  Table t;
+  t.AddRow({"DEVICE ID", Cell(e, "deviceId")});
+  t.AddRow({"KEY DESTROYED", Cell(e, "keyNumber") == "0" ? "none (it never sent telemetry)"
+                                                         : "device key " + Cell(e, "keyNumber")});
+  t.AddRow({"ERASED AT", Cell(e, "erasedAt")});
+  t.AddRow({"ERASED BY", Cell(e, "erasedBy")});
+  t.AddRow({"IDENTITY DELETED", Cell(e, "deviceDeleted")});
+  t.AddRow({"C2D PURGED", Cell(e, "c2dPurged")});
+  return t;
+}
+
+Table ErasuresTable(const json& list) {
+  Table t({"DEVICE ID", "KEY", "ERASED AT", "ERASED BY"});
+  for (const json& e : list) {
+    t.AddRow({Cell(e, "deviceId"), Cell(e, "keyNumber"), Cell(e, "erasedAt"), Cell(e, "erasedBy")});
+  }
+  return t;
+}
+
+// The device, its twins, its queued messages and every telemetry record it sent (its key
+// destroyed: the records stay in the partitions, unreadable).
+Status EraseDevice(Context& c, const std::string& id) {
+  json body = {{"deviceId", id}};
+  COFFRE_ASSIGN_OR_RETURN(json erased, c.hub.Call("POST", "/$coffre/erasures", &body));
+  return Print(c, erased, ErasureDetails);
 }
 
 Status DeleteDevice(Context& c, const std::string& id) {
@@ -162,7 +191,19 @@ void AddDeviceCommands(CLI::App& hub, std::vector<Command>& commands, Options& o
   named("show", "show a device", [&o](Context& c) { return ShowDevice(c, o.device_id); });
   AddCommand(*device, "coffre hub device ", commands, o, "list", "list the devices",
              ListDevices);
-  named("delete", "delete a device", [&o](Context& c) { return DeleteDevice(c, o.device_id); });
+  named("delete", "delete a device", [&o](Context& c) {
+    return o.erase_data ? EraseDevice(c, o.device_id) : DeleteDevice(c, o.device_id);
+  })->add_flag("--erase-data", o.erase_data,
+               "erase everything it sent too (as `coffre hub device erase`)");
+  named("erase",
+        "delete a device and erase its data: every telemetry record it sent becomes unreadable "
+        "(its key is destroyed), its twins and queued messages are deleted",
+        [&o](Context& c) { return EraseDevice(c, o.device_id); });
+  AddCommand(*device, "coffre hub device ", commands, o, "erasures",
+             "the erasures made so far: which device, when, by whom", [](Context& c) -> Status {
+               COFFRE_ASSIGN_OR_RETURN(json list, c.hub.Call("GET", "/$coffre/erasures"));
+               return Print(c, list, ErasuresTable);
+             });
   named("connection-string", "print a device's connection string (primary key)",
         [&o](Context& c) { return ConnectionString(c, o.device_id); });
 }

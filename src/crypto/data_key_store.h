@@ -32,6 +32,9 @@ class DataKeyStore {
 
   // NOT_FOUND if `id` has no stored key.
   virtual Result<Bytes> GetWrapped(DataKeyId id) = 0;
+  // Deletes the wrapped key of `id` durably (erasure: what it sealed can never be opened
+  // again). OK if there was none.
+  virtual Status DeleteWrapped(DataKeyId id) = 0;
 };
 
 }  // namespace coffre::crypto

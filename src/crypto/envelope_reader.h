@@ -1,8 +1,10 @@
 #pragma once
 // EnvelopeReader: opens envelopes of any scope and epoch. It finds the data key named by the
 // header in the DataKeyStore, unwraps it with the root key once, and caches it in the secure
-// heap until Forget(). Every failure to open (unknown key, wrong AAD, tampering) is OpenFailed();
-// a store that cannot be read returns its own error.
+// heap until Forget(). A device-scoped envelope (crypto/device_key.h) needs the device's key too:
+// if it is no longer stored (erased), Open returns NOT_FOUND, which the caller tells apart from
+// tampering. Every other failure to open (unknown data key, wrong AAD, tampering) is
+// OpenFailed(); a store that cannot be read returns its own error.
 // Thread-safe.
 
 #include <map>
@@ -27,15 +29,20 @@ class EnvelopeReader {
 
   // Drops (and so zeroizes) every cached data key.
   void Forget();
-  size_t cached_keys() const;
+  // Drops every subkey of device key `number` (the device's data was erased).
+  void ForgetDevice(uint64_t number);
+  size_t cached_keys() const;  // data keys and device subkeys
 
  private:
-  Result<AesGcm*> KeyFor(DataKeyId id);  // requires mu_
+  Result<AesGcm*> KeyFor(DataKeyId id);                           // requires mu_
+  Result<AesGcm*> DeviceKeyFor(uint64_t number, DataKeyId writer);  // requires mu_
 
   RootKey& root_;
   DataKeyStore& store_;
   mutable std::mutex mu_;
   std::map<DataKeyId, std::unique_ptr<AesGcm>> keys_;  // guarded by mu_
+  // Device subkeys by (device key number, writer); guarded by mu_.
+  std::map<std::pair<uint64_t, DataKeyId>, std::unique_ptr<AesGcm>> device_keys_;
 };
 
 }  // namespace coffre::crypto

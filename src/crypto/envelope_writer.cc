@@ -8,6 +8,7 @@ namespace {
 // A stored key under a reserved epoch means the epoch counter was rolled back (a restored
 // backup, say); reserving again moves past it. Bounded so a broken store cannot spin us.
 constexpr int kMaxReserveAttempts = 64;
+constexpr size_t kMaxWriterDeviceSubkeys = 4096;
 
 }  // namespace
 
@@ -32,6 +33,17 @@ Result<std::unique_ptr<EnvelopeWriter>> EnvelopeWriter::Start(uint32_t scope, Ro
 void EnvelopeWriter::Forget() {
   std::lock_guard<std::mutex> guard(mu_);
   aead_.reset();  // AesGcm frees (and cleanses) its key schedule
+  device_aeads_.clear();
+}
+
+void EnvelopeWriter::ForgetDevice(uint64_t number) {
+  std::lock_guard<std::mutex> guard(mu_);
+  device_aeads_.erase(number);
+}
+
+size_t EnvelopeWriter::device_subkeys() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return device_aeads_.size();
 }
 
 bool EnvelopeWriter::exhausted() const {
@@ -50,6 +62,32 @@ Status EnvelopeWriter::Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan ou
   header.epoch = id_.epoch;
   PutU64(header.nonce.data() + 4, next_counter_);  // bytes 0-3 stay zero
   COFFRE_RETURN_IF_ERROR(SealEnvelope(*aead_, header, aad, plaintext, out));
+  ++next_counter_;
+  return Status::Ok();
+}
+
+Status EnvelopeWriter::SealForDevice(const DeviceKey& device, ByteSpan aad, ByteSpan plaintext,
+                                     MutableByteSpan out) {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (!aead_) return Unavailable("the hub's keys are inaccessible");
+  if (next_counter_ >= max_seals_) {
+    return ResourceExhausted("the data key's nonce budget is used up; start a new writer");
+  }
+  auto it = device_aeads_.find(device.number);
+  if (it == device_aeads_.end()) {
+    // Bounded: a writer that has seen very many devices starts its cache over (a subkey is
+    // derived again in microseconds).
+    if (device_aeads_.size() >= kMaxWriterDeviceSubkeys) device_aeads_.clear();
+    COFFRE_ASSIGN_OR_RETURN(auto aead, DeviceRecordCipher(device.key, id_));
+    it = device_aeads_.emplace(device.number, std::move(aead)).first;
+  }
+  EnvelopeHeader header;
+  header.flags = kEnvelopeFlagDeviceScope;
+  header.key_id = id_.scope;
+  header.epoch = id_.epoch;
+  header.device_key = device.number;
+  PutU64(header.nonce.data() + 4, next_counter_);
+  COFFRE_RETURN_IF_ERROR(SealEnvelope(*it->second, header, aad, plaintext, out));
   ++next_counter_;
   return Status::Ok();
 }

@@ -12,14 +12,18 @@
 // RESOURCE_EXHAUSTED and the owner starts a new incarnation (rotation by volume).
 // Forget() zeroizes the data key (the hub's keys became inaccessible): Seal then refuses with
 // UNAVAILABLE and exhausted() is true, so the owner starts a new writer once keys return.
-// Seal from one thread at a time; Forget from any.
+// SealForDevice seals a record of one device under that device's subkey of this writer
+// (crypto/device_key.h), with the same nonce counter, so nonces stay unique under every key.
+// Seal from one thread at a time; Forget and ForgetDevice from any.
 
+#include <map>
 #include <memory>
 #include <mutex>
 
 #include "common/result.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/data_key_store.h"
+#include "crypto/device_key.h"
 #include "crypto/root_key.h"
 
 namespace coffre::crypto {
@@ -36,8 +40,14 @@ class EnvelopeWriter {
   // out.size() must be SealedEnvelopeSize(plaintext.size()).
   Status Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan out);
   Result<Bytes> Seal(ByteSpan aad, ByteSpan plaintext);
+  // out.size() must be SealedEnvelopeSize(plaintext.size()) + kDeviceKeyFieldSize.
+  Status SealForDevice(const DeviceKey& device, ByteSpan aad, ByteSpan plaintext,
+                       MutableByteSpan out);
 
   void Forget();
+  // Drops the subkey of device key `number` (the device's data was erased).
+  void ForgetDevice(uint64_t number);
+  size_t device_subkeys() const;
 
   DataKeyId key_id() const { return id_; }
   uint64_t seals() const { return next_counter_; }
@@ -50,6 +60,8 @@ class EnvelopeWriter {
   DataKeyId id_;
   mutable std::mutex mu_;         // Forget against Seal
   std::unique_ptr<AesGcm> aead_;  // guarded by mu_; null once forgotten
+  // Subkeys of the devices this writer sealed for, by device key number; guarded by mu_.
+  std::map<uint64_t, std::unique_ptr<AesGcm>> device_aeads_;
   uint64_t max_seals_;
   uint64_t next_counter_ = 0;
 };

@@ -67,4 +67,13 @@ Result<Bytes> FileDataKeyStore::GetWrapped(DataKeyId id) {
   return ReadFile(dir_ / ("dek-" + std::to_string(id.scope) + "-" + std::to_string(id.epoch)));
 }
 
+Status FileDataKeyStore::DeleteWrapped(DataKeyId id) {
+  std::filesystem::path path =
+      dir_ / ("dek-" + std::to_string(id.scope) + "-" + std::to_string(id.epoch));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus("unlink " + path.string(), errno);
+  }
+  return SyncDirectory(dir_);
+}
+
 }  // namespace coffre::crypto

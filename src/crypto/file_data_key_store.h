@@ -21,6 +21,7 @@ class FileDataKeyStore : public DataKeyStore {
   Result<uint64_t> ReserveEpoch(uint32_t scope) override;
   Status PutWrapped(DataKeyId id, ByteSpan wrapped) override;
   Result<Bytes> GetWrapped(DataKeyId id) override;
+  Status DeleteWrapped(DataKeyId id) override;
 
  private:
   explicit FileDataKeyStore(std::filesystem::path dir) : dir_(std::move(dir)) {}

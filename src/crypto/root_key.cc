@@ -2,9 +2,8 @@
 
 #include <cstring>
 
-#include <openssl/kdf.h>
-
 #include "crypto/envelope.h"
+#include "crypto/hkdf.h"
 #include "crypto/ossl.h"
 #include "crypto/random.h"
 
@@ -44,20 +43,7 @@ Result<std::unique_ptr<RootKey>> RootKey::Unwrap(KeyProvider& provider,
 Result<WrappedKey> RootKey::WrapWith(KeyProvider& provider) const { return provider.Wrap(key_); }
 
 Result<SecretBytes> RootKey::DeriveKey(std::string_view label) const {
-  std::string info = "coffre/" + std::string(label);
-  COFFRE_ASSIGN_OR_RETURN(SecretBytes out, SecretBytes::Allocate(32));
-  EvpPkeyCtx ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
-  size_t len = out.size();
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) != 1 ||
-      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), AsUChars(key_.Reveal()),
-                                 static_cast<int>(key_.size())) != 1 ||
-      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), reinterpret_cast<const unsigned char*>(info.data()),
-                                  static_cast<int>(info.size())) != 1 ||
-      EVP_PKEY_derive(ctx.get(), AsUChars(out.RevealMutable()), &len) != 1 || len != 32) {
-    return OsslError("HKDF-SHA256");
-  }
-  return out;
+  return HkdfSha256(key_, "coffre/" + std::string(label));
 }
 
 Result<Bytes> RootKey::WrapDataKey(DataKeyId id, const SecretBytes& data_key) {

@@ -9,6 +9,9 @@ namespace coffre::hub {
 namespace {
 
 constexpr const char* kRootRecord = "keys/root";
+// 8192 keys of 32 bytes: a quarter of the secure heap. Past that the map starts over: a key
+// not remembered is loaded again from its wrapped copy.
+constexpr size_t kMaxRememberedDeviceKeys = 8192;
 
 Status Inaccessible() {
   return Unavailable("the hub's keys are inaccessible (its customer-managed key cannot be used)");
@@ -84,6 +87,81 @@ Result<Bytes> HubKeys::Hmac(std::string_view label, std::string_view data) {
   return crypto::HmacSha256(it->second, AsBytes(data));
 }
 
+Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::RememberedDeviceKey(
+    std::string_view device_id) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  std::lock_guard<std::mutex> guard(device_mu_);
+  auto it = device_keys_.find(std::string(device_id));
+  if (it == device_keys_.end()) return std::shared_ptr<const crypto::DeviceKey>();
+  return it->second;
+}
+
+Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::NewDeviceKey(std::string_view device_id) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  COFFRE_ASSIGN_OR_RETURN(uint64_t number, data_keys_->ReserveEpoch(crypto::kDeviceKeyScope));
+  auto key = std::make_shared<crypto::DeviceKey>();
+  key->number = number;
+  COFFRE_ASSIGN_OR_RETURN(key->key, crypto::SecretBytes::Random(crypto::kAesGcmKeySize));
+  crypto::DataKeyId id{crypto::kDeviceKeyScope, number};
+  COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, root_->WrapDataKey(id, key->key));
+  COFFRE_RETURN_IF_ERROR(data_keys_->PutWrapped(id, wrapped));
+  std::lock_guard<std::mutex> guard(device_mu_);
+  if (device_keys_.size() >= kMaxRememberedDeviceKeys) device_keys_.clear();
+  device_keys_[std::string(device_id)] = key;
+  return std::shared_ptr<const crypto::DeviceKey>(std::move(key));
+}
+
+Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::LoadDeviceKey(std::string_view device_id,
+                                                                        uint64_t number) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  crypto::DataKeyId id{crypto::kDeviceKeyScope, number};
+  COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, data_keys_->GetWrapped(id));
+  auto key = std::make_shared<crypto::DeviceKey>();
+  key->number = number;
+  COFFRE_ASSIGN_OR_RETURN(key->key, root_->UnwrapDataKey(id, wrapped));
+  std::lock_guard<std::mutex> guard(device_mu_);
+  if (device_keys_.size() >= kMaxRememberedDeviceKeys) device_keys_.clear();
+  device_keys_[std::string(device_id)] = key;
+  return std::shared_ptr<const crypto::DeviceKey>(std::move(key));
+}
+
+Status HubKeys::DestroyDeviceKey(uint64_t number) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(data_keys_->DeleteWrapped({crypto::kDeviceKeyScope, number}));
+  {
+    std::lock_guard<std::mutex> guard(device_mu_);
+    std::erase_if(device_keys_, [number](const auto& e) { return e.second->number == number; });
+  }
+  {
+    std::lock_guard<std::mutex> guard(writers_mu_);
+    for (auto& w : writers_) {
+      if (auto writer = w.lock()) writer->ForgetDevice(number);
+    }
+  }
+  if (reader_) reader_->ForgetDevice(number);
+  return Status::Ok();
+}
+
+Result<bool> HubKeys::DeviceKeyStored(uint64_t number) {
+  Result<Bytes> wrapped = data_keys_->GetWrapped({crypto::kDeviceKeyScope, number});
+  if (wrapped.has_value()) return true;
+  if (wrapped.error().code() == StatusCode::kNotFound) return false;
+  return wrapped.error();
+}
+
+size_t HubKeys::remembered_device_keys() const {
+  std::lock_guard<std::mutex> guard(device_mu_);
+  return device_keys_.size();
+}
+
+size_t HubKeys::cached_read_keys() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return reader_ ? reader_->cached_keys() : 0;
+}
+
 void HubKeys::Lock() {
   std::unique_lock<std::shared_mutex> lock(mu_);
   {
@@ -96,6 +174,10 @@ void HubKeys::Lock() {
   {
     std::lock_guard<std::mutex> guard(derived_mu_);
     derived_.clear();  // SecretBytes zeroize on destruction
+  }
+  {
+    std::lock_guard<std::mutex> guard(device_mu_);
+    device_keys_.clear();  // a copy still in use is zeroized when its last user drops it
   }
   reader_.reset();  // its cached data keys with it
   root_.reset();

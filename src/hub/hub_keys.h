@@ -20,8 +20,10 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "crypto/device_key.h"
 #include "crypto/envelope_reader.h"
 #include "crypto/envelope_writer.h"
 #include "crypto/key_provider.h"
@@ -52,6 +54,23 @@ class HubKeys {
   // HMAC-SHA256 of `data` under the key derived from the root for `label` (row names).
   Result<Bytes> Hmac(std::string_view label, std::string_view data);
 
+  // Device keys (crypto/device_key.h; which device has which key: DeviceKeys). The keys in use
+  // are remembered here, so that Lock() and DestroyDeviceKey() reach every copy.
+  // The remembered key of `device_id`, or null.
+  Result<std::shared_ptr<const crypto::DeviceKey>> RememberedDeviceKey(std::string_view device_id);
+  // A new key for `device_id`: its number reserved and its wrapped copy stored, durably.
+  Result<std::shared_ptr<const crypto::DeviceKey>> NewDeviceKey(std::string_view device_id);
+  // The stored key `number` of `device_id`. NOT_FOUND if it is not stored (destroyed).
+  Result<std::shared_ptr<const crypto::DeviceKey>> LoadDeviceKey(std::string_view device_id,
+                                                                 uint64_t number);
+  // Deletes key `number`'s wrapped copy durably, and forgets every copy in memory: the
+  // remembered one, and the subkeys of the reader and of every writer. Works while locked too
+  // (the wrapped copy needs no key to be deleted).
+  Status DestroyDeviceKey(uint64_t number);
+  Result<bool> DeviceKeyStored(uint64_t number);
+  size_t remembered_device_keys() const;
+  size_t cached_read_keys() const;  // data keys and device subkeys the reader holds
+
   void Lock();
   // Unwraps the stored root key through `provider`; OK at once if not locked.
   Status Unlock(crypto::KeyProvider& provider);
@@ -79,6 +98,9 @@ class HubKeys {
   std::map<std::string, crypto::SecretBytes, std::less<>> derived_;  // by label
   std::mutex writers_mu_;  // under mu_ (shared) too
   std::vector<std::weak_ptr<crypto::EnvelopeWriter>> writers_;       // to forget on Lock
+  mutable std::mutex device_mu_;  // under mu_ (shared) too
+  // Device keys in use, by device id, at most kMaxRememberedDeviceKeys; guarded by device_mu_.
+  std::unordered_map<std::string, std::shared_ptr<const crypto::DeviceKey>> device_keys_;
 };
 
 }  // namespace coffre::hub

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "common/log.h"
+#include "crypto/envelope.h"
 #include "crypto/secret_bytes.h"
 #include "hub/telemetry_store.h"
 #include "hub/telemetry_store_partition.h"
@@ -14,6 +15,8 @@ namespace coffre::hub {
 namespace {
 
 constexpr size_t kMaxReportedBreaks = 100;
+// How OpenRecord ends the error of a record whose device key is gone without an erasure.
+constexpr std::string_view kKeyMissing = " is missing and no erasure destroyed it";
 
 }  // namespace
 
@@ -161,12 +164,30 @@ Result<std::vector<IntegrityBreak>> TelemetryStore::Breaks(int partition) {
   return breaks;
 }
 
-Result<Bytes> TelemetryStore::OpenRecord(int partition, const storage::StoredRecord& r) const {
+Result<Bytes> TelemetryStore::OpenRecord(int partition, const storage::StoredRecord& r,
+                                         DeviceErasure* erased) const {
   std::string aad = Aad(partition, r.sequence);
   if (r.linked) aad.append(reinterpret_cast<const char*>(r.link.data()), r.link.size());
   Result<Bytes> plain = keys_.Open(r.payload, AsBytes(aad));
   if (!plain.has_value()) {
     if (plain.error().code() == StatusCode::kUnavailable) return plain.error();  // locked
+    if (plain.error().code() == StatusCode::kNotFound) {
+      // Its device's key is gone: erased, if an erasure says so; otherwise removed by someone.
+      Result<crypto::EnvelopeHeader> header = crypto::ReadEnvelopeHeader(r.payload);
+      Result<DeviceErasure> erasure = options_.device_keys == nullptr || !header.has_value()
+                                          ? Result<DeviceErasure>(NotFound("no device keys"))
+                                          : options_.device_keys->FindErasure(header->device_key);
+      if (erasure.has_value()) {
+        if (erased != nullptr) *erased = std::move(*erasure);
+        return NotFound("telemetry record " + std::to_string(partition) + "/" +
+                        std::to_string(r.sequence) + " was erased with its device");
+      }
+      if (erasure.error().code() == StatusCode::kUnavailable) return erasure.error();
+      return DataLoss("telemetry record " + std::to_string(partition) + "/" +
+                      std::to_string(r.sequence) + " could not be opened: its device's key " +
+                      (header.has_value() ? std::to_string(header->device_key) : std::string()) +
+                      std::string(kKeyMissing));
+    }
     return DataLoss("telemetry record " + std::to_string(partition) + "/" +
                     std::to_string(r.sequence) +
                     " could not be opened (damaged, forged, or moved from another partition, "
@@ -232,14 +253,18 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition,
       if (in_break(r.sequence) != v.breaks.end()) break;  // the outer loop steps over it
       seq = r.sequence + 1;
       Result<Bytes> plain = OpenRecord(partition, r);
-      if (!plain.has_value()) {
+      bool erased = !plain.has_value() && plain.error().code() == StatusCode::kNotFound;
+      if (!plain.has_value() && !erased) {
         if (plain.error().code() == StatusCode::kUnavailable) return plain.error();
         add({r.sequence, r.sequence + 1,
-             "does not open: damaged, forged, or moved from another partition or place"});
+             plain.error().message().find(kKeyMissing) != std::string::npos
+                 ? "does not open: its device's key" + std::string(kKeyMissing)
+                 : "does not open: damaged, forged, or moved from another partition or place"});
         prev.reset();  // its successor is not blamed for not following it
         continue;
       }
-      crypto::Cleanse(*plain);
+      if (plain.has_value()) crypto::Cleanse(*plain);
+      if (erased) ++v.records_erased;
       // Both open where they stand, yet do not chain: one is an older copy put back.
       if (prev && prev->sequence + 1 == r.sequence && !Follows(*prev, r)) {
         add({prev->sequence, r.sequence + 1,

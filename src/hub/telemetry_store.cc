@@ -107,10 +107,17 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
     EncodeTelemetryRecord(messages[i], enqueued_ms, part.plain);
     Bytes& sealed = part.sealed[i];
     if constexpr (kCustomerLayer) {
-      sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
       AppendAad(part.aad, partition, seq);
       part.aad.append(reinterpret_cast<const char*>(link.data()), link.size());
-      COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(part.aad), part.plain, sealed));
+      if (options_.device_keys != nullptr) {
+        COFFRE_ASSIGN_OR_RETURN(auto device, options_.device_keys->For(messages[i].device_id));
+        sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()) + crypto::kDeviceKeyFieldSize);
+        COFFRE_RETURN_IF_ERROR(
+            part.writer->SealForDevice(*device, AsBytes(part.aad), part.plain, sealed));
+      } else {
+        sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()));
+        COFFRE_RETURN_IF_ERROR(part.writer->Seal(AsBytes(part.aad), part.plain, sealed));
+      }
     } else {
       sealed = part.plain;
     }
@@ -231,10 +238,24 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
     if (r.sequence < from) continue;  // the record before: only to check the first one
     if constexpr (!kCustomerLayer) {
       COFFRE_ASSIGN_OR_RETURN(TelemetryMessage m, DecodeTelemetryRecord(r.payload));
-      out.push_back({r.sequence, std::move(m)});
+      out.push_back({r.sequence, std::move(m), std::nullopt});
       continue;
     }
-    Result<Bytes> plain = OpenRecord(partition, r);
+    DeviceErasure erasure;
+    Result<Bytes> plain = OpenRecord(partition, r, &erasure);
+    if (!plain.has_value() && plain.error().code() == StatusCode::kNotFound) {
+      // Erased: nothing opens it, so the chain alone says it is the record stored here.
+      if ((i > 0 && !chained(i - 1)) || !chained(i)) {
+        if (!out.empty()) return out;
+        return DataLoss(NotChained(partition, chained(i) ? r.sequence - 1 : r.sequence) +
+                        "; not served");
+      }
+      TelemetryMessage marker;  // who sent it and when it arrived: no more
+      marker.device_id = erasure.device_id;
+      marker.enqueued_ms = r.time_ms;
+      out.push_back({r.sequence, std::move(marker), std::move(erasure)});
+      continue;
+    }
     if (!plain.has_value()) {
       // What comes before a record that does not open is served; the next read from it fails.
       if (!out.empty() && plain.error().code() == StatusCode::kDataLoss) return out;
@@ -254,7 +275,7 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
     Result<TelemetryMessage> m = DecodeTelemetryRecord(*plain);
     crypto::Cleanse(*plain);
     if (!m.has_value()) return m.error();
-    out.push_back({r.sequence, std::move(*m)});
+    out.push_back({r.sequence, std::move(*m), std::nullopt});
   }
   return out;
 }

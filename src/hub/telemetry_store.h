@@ -9,6 +9,8 @@
 // Integrity: before a partition first writes or serves, its log is compared with its head; what
 // is missing or replaced is an IntegrityBreak, refused to readers and reported, while the rest
 // of the partition, and every other one, keeps serving. Verify() checks every record.
+// With device keys, each record is sealed under its device's subkey instead; a record whose
+// device was erased is served as a marker saying so, and still has to chain.
 // Thread-safety: one writer per partition at a time (the caller's partition threads); reads run
 // concurrently.
 
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "hub/device_keys.h"
 #include "hub/hub_keys.h"
 #include "hub/sequence_waiters.h"
 #include "hub/telemetry_heads.h"
@@ -38,11 +41,16 @@ struct TelemetryStoreOptions {
   uint64_t data_key_max_records = uint64_t{1} << 30;
   std::chrono::milliseconds data_key_max_age{std::chrono::hours(24)};
   storage::SegmentLogOptions log;
+  // Each device's records sealed under its own key, for erasure (hub/device_keys.h); must
+  // outlive the store. Null: under the partition's data key alone (as records written before
+  // device keys, which stay readable either way).
+  DeviceKeys* device_keys = nullptr;
 };
 
 struct StoredMessage {
   uint64_t sequence = 0;
-  TelemetryMessage message;
+  TelemetryMessage message;  // if erased: only device_id and enqueued_ms
+  std::optional<DeviceErasure> erased;  // the record's device was erased: when, by whom
 };
 
 struct PartitionVerification {
@@ -52,6 +60,7 @@ struct PartitionVerification {
   bool anchored = false;         // a sealed head was found and compared
   uint64_t head_end = 0;         // what the head says was acknowledged
   uint64_t records_checked = 0;  // opened, and their links followed
+  uint64_t records_erased = 0;   // links followed; their device's key was destroyed by an erasure
   std::vector<IntegrityBreak> breaks;  // the first ones found, at most 100
 };
 
@@ -110,7 +119,9 @@ class TelemetryStore {
   Status PrepareToWrite(int partition);
   // Stores `head` as the partition's, and takes it as part.head once stored.
   Status StoreHead(Partition& part, int partition, const TelemetryHead& head, bool sync);
-  Result<Bytes> OpenRecord(int partition, const storage::StoredRecord& r) const;
+  // NOT_FOUND if the record's device was erased (then *erased says how, if given).
+  Result<Bytes> OpenRecord(int partition, const storage::StoredRecord& r,
+                           DeviceErasure* erased = nullptr) const;
   std::string Aad(int partition, uint64_t sequence) const;
   void AppendAad(std::string& out, int partition, uint64_t sequence) const;
 

@@ -76,6 +76,15 @@ void AppendMessageJson(std::string& out, int partition, const hub::StoredMessage
   out += enqueued;
   out += "\",\"deviceId\":";
   AppendJsonString(out, msg.device_id);
+  if (m.erased) {
+    // The record is still in the partition, its content unreadable: say so, and by whom.
+    out += ",\"erased\":{\"erasedAt\":\"";
+    out += FormatIsoTime(m.erased->erased_ms);
+    out += "\",\"erasedBy\":";
+    AppendJsonString(out, m.erased->erased_by);
+    out += "}}";
+    return;
+  }
   out += ",\"systemProperties\":{";
   bool first = true;
   const std::pair<const char*, const std::optional<std::string>*> fields[] = {

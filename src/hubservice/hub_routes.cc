@@ -17,7 +17,8 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       c2d_device_api_(parts.auth, parts.registry, parts.c2d),
       c2d_service_api_(parts.registry, parts.c2d, parts.policies),
       verify_api_(parts.store, parts.policies),
-      storage_api_(parts.store, parts.disk, parts.policies) {
+      storage_api_(parts.store, parts.disk, parts.policies),
+      erase_api_(parts.registry, parts.twin_store, parts.c2d, parts.device_keys, parts.policies) {
   service_api_.set_throttle(&throttle_);
   service_api_.set_c2d_queues(&parts.c2d);
 }
@@ -45,6 +46,7 @@ std::optional<net::HttpResponse> HubRoutes::SyncRoutes(const net::HttpRequest& r
   if (auto refusal = encryption_api_.RefuseIfInaccessible()) return refusal;
   if (auto response = query_api_.Handle(r)) return response;
   if (auto response = storage_api_.Handle(r)) return response;
+  if (auto response = erase_api_.Handle(r)) return response;
   // The service's send is a POST on the path where devices GET: it goes first.
   if (auto response = c2d_service_api_.Handle(r)) return response;
   if (auto response = c2d_device_api_.Handle(r)) return response;
@@ -93,7 +95,8 @@ void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
     return;
   }
   bool writes = r.method == "PUT" || r.method == "DELETE" || hubapi::TwinApi::Writes(r) ||
-                hubapi::C2dDeviceApi::Matches(r) || hubapi::C2dServiceApi::Matches(r);
+                hubapi::C2dDeviceApi::Matches(r) || hubapi::C2dServiceApi::Matches(r) ||
+                hubapi::EraseApi::Writes(r);
   if (writes) {
     if (!store_writes_.Post([this, r, respond] { Route(r, respond); })) {
       respond.Send(hubapi::ServiceApi::Error(503, "ServiceUnavailable",

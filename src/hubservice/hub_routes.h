@@ -23,6 +23,7 @@
 #include "hubapi/c2d_device_api.h"
 #include "hubapi/c2d_service_api.h"
 #include "hubapi/device_api.h"
+#include "hubapi/erase_api.h"
 #include "hubapi/encryption_api.h"
 #include "hubapi/http_throttle.h"
 #include "hubapi/key_events_api.h"
@@ -52,6 +53,8 @@ struct HubParts {
   hub::MethodCalls& methods;
   hub::C2dQueues& c2d;
   storage::DiskReserve& disk;
+  hub::TwinStore& twin_store;
+  hub::DeviceKeys& device_keys;
 };
 
 class HubRoutes {
@@ -86,6 +89,7 @@ class HubRoutes {
   hubapi::C2dServiceApi c2d_service_api_;
   hubapi::VerifyApi verify_api_;
   hubapi::StorageApi storage_api_;
+  hubapi::EraseApi erase_api_;
   // Changing the customer key makes vault round trips and synced writes, and registry and
   // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes_{"https"};

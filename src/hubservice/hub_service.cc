@@ -100,7 +100,12 @@ Status HubService::OpenData() {
   }
 
   registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, SystemClock());
+  rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
+  device_keys_ = std::make_unique<hub::DeviceKeys>(*keys_, *rows_, SystemClock(),
+                                                   [kv = kv_.get()] { return kv->DestroyDeletedData(); });
+  if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(device_keys_->FinishErasures());
   hub::TelemetryStoreOptions telemetry = o.telemetry;
+  telemetry.device_keys = device_keys_.get();
   telemetry.hub_name = o.host_names.front();
   telemetry.log.service_key = &service_key_;
   telemetry.log.reserve = disk_reserve_.get();
@@ -139,7 +144,6 @@ Status HubService::StartServers() {
                                         [this](const hub::EncryptionStatus& s) { OnKeyStatus(s); });
 
   quotas_ = std::make_unique<hub::Quotas>(o.quotas);
-  rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
   twin_store_ = std::make_unique<hub::TwinStore>(*rows_, SystemClock());
   twins_ = std::make_unique<hub::Twins>(*registry_, *twin_store_, SystemClock());
   c2d_ = std::make_unique<hub::C2dQueues>(*rows_, SystemClock());
@@ -194,7 +198,8 @@ Status HubService::StartServers() {
 
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
-               *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_},
+               *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_,
+               *twin_store_, *device_keys_},
       o.throttling, SystemClock());
   net::HttpsServerOptions https_options = o.https;
   https_options.cert_file = o.tls_cert;

@@ -111,7 +111,8 @@ class HubService {
   std::unique_ptr<hub::ConsumerGroups> groups_;
   std::unique_ptr<hub::KeyMonitor> monitor_;
   std::unique_ptr<hub::Quotas> quotas_;
-  std::unique_ptr<hub::SealedRows> rows_;  // twins and C2D queues
+  std::unique_ptr<hub::SealedRows> rows_;  // twins, C2D queues, device keys
+  std::unique_ptr<hub::DeviceKeys> device_keys_;
   std::unique_ptr<hub::TwinStore> twin_store_;
   std::unique_ptr<hub::Twins> twins_;
   std::unique_ptr<hub::C2dQueues> c2d_;

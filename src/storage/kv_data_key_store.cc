@@ -39,4 +39,8 @@ Status KvDataKeyStore::PutWrapped(crypto::DataKeyId id, ByteSpan wrapped) {
 
 Result<Bytes> KvDataKeyStore::GetWrapped(crypto::DataKeyId id) { return kv_.Get(KeyName(id)); }
 
+Status KvDataKeyStore::DeleteWrapped(crypto::DataKeyId id) {
+  return kv_.Delete(KeyName(id), /*sync=*/true);
+}
+
 }  // namespace coffre::storage

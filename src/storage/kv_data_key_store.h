@@ -18,6 +18,7 @@ class KvDataKeyStore : public crypto::DataKeyStore {
   Result<uint64_t> ReserveEpoch(uint32_t scope) override;
   Status PutWrapped(crypto::DataKeyId id, ByteSpan wrapped) override;
   Result<Bytes> GetWrapped(crypto::DataKeyId id) override;
+  Status DeleteWrapped(crypto::DataKeyId id) override;
 
  private:
   KvStore& kv_;

@@ -82,14 +82,39 @@ TEST_F(EnvelopeTest, ReaderRefusesAuthenticEnvelopesOutsideTheAllowList) {
   v2.version = 2;
   EnvelopeHeader alg2 = header_;
   alg2.algorithm = EnvelopeAlgorithm(2);
-  EnvelopeHeader scoped = header_;
-  scoped.flags = kEnvelopeFlagDeviceScope;
   EnvelopeHeader digest = header_;
   digest.flags = kEnvelopeFlagSegmentDigest;
-  for (const EnvelopeHeader& h : {v2, alg2, scoped, digest}) {
+  EnvelopeHeader scoped_and_digest = header_;
+  scoped_and_digest.flags = kEnvelopeFlagDeviceScope | kEnvelopeFlagSegmentDigest;
+  for (const EnvelopeHeader& h : {v2, alg2, digest, scoped_and_digest}) {
     COFFRE_ASSERT_OK_AND_ASSIGN(Bytes env, SealEnvelope(*aead_, h, AsBytes("id"), AsBytes("p")));
     EXPECT_EQ(ReadEnvelopeHeader(env).status(), OpenFailed());
     EXPECT_EQ(OpenEnvelope(*aead_, env, AsBytes("id")).status(), OpenFailed());
+  }
+}
+
+// A device-scoped envelope carries its device key number after the nonce, authenticated with
+// the rest of the header: changing it, or dropping the flag, fails to open.
+TEST_F(EnvelopeTest, DeviceScopedEnvelopesCarryTheirDeviceKeyNumber) {
+  EnvelopeHeader scoped = header_;
+  scoped.flags = kEnvelopeFlagDeviceScope;
+  scoped.device_key = 0x0102030405060708;
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes env, SealEnvelope(*aead_, scoped, AsBytes("id"), AsBytes("pay")));
+  ASSERT_EQ(env.size(), SealedEnvelopeSize(3) + kDeviceKeyFieldSize);
+  EXPECT_EQ(HexEncode(ByteSpan(env).subspan(kEnvelopeHeaderSize, 8)), "0102030405060708");
+  COFFRE_ASSERT_OK_AND_ASSIGN(EnvelopeHeader read, ReadEnvelopeHeader(env));
+  EXPECT_EQ(read, scoped);
+  EXPECT_EQ(OpenedEnvelopeSize(env), 3u);
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes plain, OpenEnvelope(*aead_, env, AsBytes("id")));
+  EXPECT_EQ(AsChars(plain), "pay");
+  Bytes renumbered = env;
+  renumbered[kEnvelopeHeaderSize + 7] ^= std::byte{1};
+  EXPECT_EQ(OpenEnvelope(*aead_, renumbered, AsBytes("id")).status(), OpenFailed());
+  Bytes unflagged = env;
+  unflagged[3] = std::byte{0};  // flags, low byte (big-endian u16 at 2)
+  EXPECT_EQ(OpenEnvelope(*aead_, unflagged, AsBytes("id")).status(), OpenFailed());
+  for (size_t n = 0; n < env.size(); ++n) {
+    EXPECT_EQ(OpenEnvelope(*aead_, ByteSpan(env).first(n), AsBytes("id")).status(), OpenFailed());
   }
 }
 

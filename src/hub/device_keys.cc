@@ -1,0 +1,140 @@
+#include "hub/device_keys.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "common/json_fields.h"
+#include "common/log.h"
+
+namespace coffre::hub {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view kKeyPrefix = "device-key/";
+constexpr std::string_view kErasurePrefix = "device-erasure/";
+
+Result<DeviceErasure> ParseErasure(const json& record) {
+  COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(record));
+  DeviceErasure e;
+  COFFRE_ASSIGN_OR_RETURN(e.device_id, f.Required<std::string>("deviceId"));
+  COFFRE_ASSIGN_OR_RETURN(e.key_number, f.Required<uint64_t>("number"));
+  COFFRE_ASSIGN_OR_RETURN(e.erased_ms, f.Required<int64_t>("erasedAt"));
+  COFFRE_ASSIGN_OR_RETURN(e.erased_by, f.Required<std::string>("erasedBy"));
+  return e;
+}
+
+}  // namespace
+
+std::string ErasureRow(uint64_t number) {
+  char digits[21];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(number));
+  return std::string(kErasurePrefix) + digits;
+}
+
+DeviceKeys::DeviceKeys(HubKeys& keys, SealedRows& rows, Clock& clock,
+                       std::function<Status()> destroy_deleted)
+    : keys_(keys), rows_(rows), clock_(clock), destroy_deleted_(std::move(destroy_deleted)) {}
+
+Result<std::string> DeviceKeys::KeyRow(std::string_view device_id) {
+  return rows_.HashedRow(kKeyPrefix, "device-key", device_id);
+}
+
+Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_view device_id) {
+  COFFRE_ASSIGN_OR_RETURN(auto remembered, keys_.RememberedDeviceKey(device_id));
+  if (remembered) return remembered;
+  std::lock_guard<std::mutex> guard(change_mu_);
+  COFFRE_ASSIGN_OR_RETURN(remembered, keys_.RememberedDeviceKey(device_id));
+  if (remembered) return remembered;
+  COFFRE_ASSIGN_OR_RETURN(std::string row, KeyRow(device_id));
+  Result<json> stored = rows_.Load(row);
+  if (stored.has_value()) {
+    COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(*stored));
+    COFFRE_ASSIGN_OR_RETURN(uint64_t number, f.Required<uint64_t>("number"));
+    auto loaded = keys_.LoadDeviceKey(device_id, number);
+    if (loaded.has_value() || loaded.error().code() != StatusCode::kNotFound) return loaded;
+    // Destroyed by an erasure that crashed before it removed this row: a new key follows.
+  } else if (stored.error().code() != StatusCode::kNotFound) {
+    return stored.error();
+  }
+  COFFRE_ASSIGN_OR_RETURN(auto key, keys_.NewDeviceKey(device_id));
+  // Before the first record is sealed under it: a key that no row names would be lost with the
+  // restart, and the device's first records with it.
+  COFFRE_RETURN_IF_ERROR(rows_.Store(row, json{{"number", key->number}}));
+  return key;
+}
+
+Result<DeviceErasure> DeviceKeys::Erase(std::string_view device_id, std::string_view by) {
+  std::lock_guard<std::mutex> guard(change_mu_);
+  COFFRE_ASSIGN_OR_RETURN(std::string row, KeyRow(device_id));
+  DeviceErasure e;
+  e.device_id = std::string(device_id);
+  e.erased_ms = clock_.NowMillis();
+  e.erased_by = std::string(by);
+  Result<json> stored = rows_.Load(row);
+  if (stored.has_value()) {
+    COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(*stored));
+    COFFRE_ASSIGN_OR_RETURN(e.key_number, f.Required<uint64_t>("number"));
+  } else if (stored.error().code() != StatusCode::kNotFound) {
+    return stored.error();
+  }
+  json record{{"deviceId", e.device_id},
+              {"number", e.key_number},
+              {"erasedAt", e.erased_ms},
+              {"erasedBy", e.erased_by}};
+  // Key 0 names no key: such erasures are kept apart, by time, so they never collide.
+  std::string erasure_row = e.key_number != 0
+                                ? ErasureRow(e.key_number)
+                                : ErasureRow(0) + "-" + std::to_string(e.erased_ms) + "-" +
+                                      std::string(row.substr(kKeyPrefix.size(), 8));
+  COFFRE_RETURN_IF_ERROR(rows_.Store(erasure_row, record));
+  if (e.key_number != 0) {
+    COFFRE_RETURN_IF_ERROR(keys_.DestroyDeviceKey(e.key_number));
+    COFFRE_RETURN_IF_ERROR(rows_.Erase(row));
+  }
+  if (destroy_deleted_) COFFRE_RETURN_IF_ERROR(destroy_deleted_());
+  LogLine("erasure", "device " + e.device_id + ": " +
+                         (e.key_number != 0 ? "key " + std::to_string(e.key_number) + " destroyed"
+                                            : std::string("no key to destroy (it never sent)")) +
+                         " (asked by " + e.erased_by + ")");
+  return e;
+}
+
+Result<DeviceErasure> DeviceKeys::FindErasure(uint64_t number) {
+  if (number == 0) return NotFound("key 0 names no device key");
+  COFFRE_ASSIGN_OR_RETURN(json record, rows_.Load(ErasureRow(number)));
+  return ParseErasure(record);
+}
+
+Result<std::vector<DeviceErasure>> DeviceKeys::Erasures() {
+  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> names, rows_.Rows(kErasurePrefix));
+  std::vector<DeviceErasure> out;
+  for (const std::string& name : names) {
+    COFFRE_ASSIGN_OR_RETURN(json record, rows_.Load(name));
+    COFFRE_ASSIGN_OR_RETURN(DeviceErasure e, ParseErasure(record));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status DeviceKeys::FinishErasures() {
+  COFFRE_ASSIGN_OR_RETURN(std::vector<DeviceErasure> all, Erasures());
+  std::lock_guard<std::mutex> guard(change_mu_);
+  bool finished = false;
+  for (const DeviceErasure& e : all) {
+    if (e.key_number == 0) continue;
+    COFFRE_ASSIGN_OR_RETURN(bool stored, keys_.DeviceKeyStored(e.key_number));
+    if (!stored) continue;
+    COFFRE_RETURN_IF_ERROR(keys_.DestroyDeviceKey(e.key_number));
+    COFFRE_ASSIGN_OR_RETURN(std::string row, KeyRow(e.device_id));
+    COFFRE_RETURN_IF_ERROR(rows_.Erase(row));
+    LogLine("erasure", "device " + e.device_id + ": key " + std::to_string(e.key_number) +
+                           " destroyed (an erasure the last run did not finish)");
+    finished = true;
+  }
+  if (finished && destroy_deleted_) COFFRE_RETURN_IF_ERROR(destroy_deleted_());
+  return Status::Ok();
+}
+
+}  // namespace coffre::hub
