@@ -271,11 +271,11 @@ Table EncryptionDetails(const json& e) {
 }
 
 Table VerifyDetails(const json& report) {
-  Table t({"PARTITION", "FIRST", "END", "HEAD END", "CHECKED", "ANCHORED", "BREAK"});
+  Table t({"PARTITION", "FIRST", "END", "HEAD END", "CHECKED", "ERASED", "ANCHORED", "BREAK"});
   for (const json& p : Member(report, "partitions")) {
     std::vector<std::string> row = {Cell(p, "id"), Cell(p, "first"), Cell(p, "end"),
                                     Cell(p, "headEnd"), Cell(p, "recordsChecked"),
-                                    Cell(p, "anchored")};
+                                    Cell(p, "recordsErased"), Cell(p, "anchored")};
     const json& breaks = Member(p, "breaks");
     if (!breaks.is_array() || breaks.empty()) {
       row.push_back("-");

@@ -6,6 +6,7 @@
 
 #include "common/json_fields.h"
 #include "common/log.h"
+#include "crypto/random.h"
 
 namespace coffre::hub {
 namespace {
@@ -14,6 +15,8 @@ using json = nlohmann::json;
 
 constexpr std::string_view kKeyPrefix = "device-key/";
 constexpr std::string_view kErasurePrefix = "device-erasure/";
+constexpr uint64_t kMaxKeyNumber = (uint64_t{1} << 53) - 1;
+constexpr int kMaxNumberAttempts = 8;
 
 Result<DeviceErasure> ParseErasure(const json& record) {
   COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(record));
@@ -58,11 +61,22 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
   } else if (stored.error().code() != StatusCode::kNotFound) {
     return stored.error();
   }
-  COFFRE_ASSIGN_OR_RETURN(auto key, keys_.NewDeviceKey(device_id));
-  // Before the first record is sealed under it: a key that no row names would be lost with the
-  // restart, and the device's first records with it.
-  COFFRE_RETURN_IF_ERROR(rows_.Store(row, json{{"number", key->number}}));
-  return key;
+  // A random number (below 2^53, so that JSON readers keep it exact): one synced write instead
+  // of a reserved counter's two. Both writes are durable before the first record is sealed (a
+  // key no row names would escape the device's erasure): the row goes first, unsynced, and the
+  // key's synced write makes it durable too (the metadata store's log is in order). A crash
+  // between them leaves a row naming no key, which the next call replaces.
+  for (int attempt = 0; attempt < kMaxNumberAttempts; ++attempt) {
+    uint64_t number = 0;
+    COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(
+        MutableByteSpan(reinterpret_cast<std::byte*>(&number), sizeof number)));
+    number &= kMaxKeyNumber;
+    if (number == 0) continue;
+    COFFRE_RETURN_IF_ERROR(rows_.Store(row, json{{"number", number}}, /*sync=*/false));
+    auto key = keys_.NewDeviceKey(device_id, number);
+    if (key.has_value() || key.error().code() != StatusCode::kAlreadyExists) return key;
+  }
+  return Internal("no free device key number after several random draws");
 }
 
 Result<DeviceErasure> DeviceKeys::Erase(std::string_view device_id, std::string_view by) {

@@ -97,16 +97,16 @@ Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::RememberedDeviceKey(
   return it->second;
 }
 
-Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::NewDeviceKey(std::string_view device_id) {
+Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::NewDeviceKey(
+    std::string_view device_id, uint64_t number) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   COFFRE_RETURN_IF_ERROR(CheckUnlocked());
-  COFFRE_ASSIGN_OR_RETURN(uint64_t number, data_keys_->ReserveEpoch(crypto::kDeviceKeyScope));
   auto key = std::make_shared<crypto::DeviceKey>();
   key->number = number;
   COFFRE_ASSIGN_OR_RETURN(key->key, crypto::SecretBytes::Random(crypto::kAesGcmKeySize));
   crypto::DataKeyId id{crypto::kDeviceKeyScope, number};
   COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, root_->WrapDataKey(id, key->key));
-  COFFRE_RETURN_IF_ERROR(data_keys_->PutWrapped(id, wrapped));
+  COFFRE_RETURN_IF_ERROR(data_keys_->PutWrapped(id, wrapped));  // ALREADY_EXISTS: taken
   std::lock_guard<std::mutex> guard(device_mu_);
   if (device_keys_.size() >= kMaxRememberedDeviceKeys) device_keys_.clear();
   device_keys_[std::string(device_id)] = key;

@@ -58,8 +58,10 @@ class HubKeys {
   // are remembered here, so that Lock() and DestroyDeviceKey() reach every copy.
   // The remembered key of `device_id`, or null.
   Result<std::shared_ptr<const crypto::DeviceKey>> RememberedDeviceKey(std::string_view device_id);
-  // A new key for `device_id`: its number reserved and its wrapped copy stored, durably.
-  Result<std::shared_ptr<const crypto::DeviceKey>> NewDeviceKey(std::string_view device_id);
+  // A new key `number` for `device_id`, its wrapped copy stored durably. ALREADY_EXISTS if the
+  // number is taken.
+  Result<std::shared_ptr<const crypto::DeviceKey>> NewDeviceKey(std::string_view device_id,
+                                                                uint64_t number);
   // The stored key `number` of `device_id`. NOT_FOUND if it is not stored (destroyed).
   Result<std::shared_ptr<const crypto::DeviceKey>> LoadDeviceKey(std::string_view device_id,
                                                                  uint64_t number);

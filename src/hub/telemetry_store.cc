@@ -18,6 +18,9 @@ constexpr bool kCustomerLayer = false;
 constexpr bool kCustomerLayer = true;
 #endif
 
+// How many devices' keys one Append remembers while it seals its batch.
+constexpr size_t kBatchDeviceKeys = 16;
+
 TelemetryStore::~TelemetryStore() = default;
 
 TelemetryStore::TelemetryStore(HubKeys& keys, storage::KvStore& kv, TelemetryStoreOptions options)
@@ -92,6 +95,10 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
   // Rotation by age is decided once per batch (one clock read), by volume per record.
   auto now = std::chrono::steady_clock::now();
   bool too_old = now - part.writer_started > options_.data_key_max_age;
+  // The device keys this batch used, looked up once per device and batch (a batch holds a few
+  // devices' messages); dropped with the batch, so an erasure reaches every copy.
+  std::vector<std::shared_ptr<const crypto::DeviceKey>> batch_keys;
+  std::vector<std::string_view> batch_devices;
   for (size_t i = 0; i < messages.size(); ++i) {
     uint64_t seq = next + i;
     // Rotation by volume (the writer's budget), by age, or after the keys were locked.
@@ -110,7 +117,18 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
       AppendAad(part.aad, partition, seq);
       part.aad.append(reinterpret_cast<const char*>(link.data()), link.size());
       if (options_.device_keys != nullptr) {
-        COFFRE_ASSIGN_OR_RETURN(auto device, options_.device_keys->For(messages[i].device_id));
+        std::string_view id = messages[i].device_id;
+        size_t k = 0;
+        while (k < batch_devices.size() && batch_devices[k] != id) ++k;
+        std::shared_ptr<const crypto::DeviceKey> looked_up;
+        if (k == batch_devices.size()) {
+          COFFRE_ASSIGN_OR_RETURN(looked_up, options_.device_keys->For(id));
+          if (k < kBatchDeviceKeys) {  // the search stays short
+            batch_devices.push_back(id);
+            batch_keys.push_back(looked_up);
+          }
+        }
+        const crypto::DeviceKey* device = looked_up ? looked_up.get() : batch_keys[k].get();
         sealed.resize(crypto::SealedEnvelopeSize(part.plain.size()) + crypto::kDeviceKeyFieldSize);
         COFFRE_RETURN_IF_ERROR(
             part.writer->SealForDevice(*device, AsBytes(part.aad), part.plain, sealed));

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_fields.h"
+#include "common/time_format.h"
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
@@ -14,7 +15,7 @@ namespace {
 json ErasureJson(const hub::DeviceErasure& e) {
   return {{"deviceId", e.device_id},
           {"keyNumber", e.key_number},
-          {"erasedAt", e.erased_ms},
+          {"erasedAt", FormatIsoTime(e.erased_ms)},
           {"erasedBy", e.erased_by}};
 }
 

@@ -77,6 +77,7 @@ net::HttpResponse VerifyApi::Run(const net::HttpRequest& request) {
                           {"anchored", v->anchored},
                           {"headEnd", v->head_end},
                           {"recordsChecked", v->records_checked},
+                          {"recordsErased", v->records_erased},
                           {"breaks", BreaksJson(v->breaks)}});
   }
   net::HttpResponse r;

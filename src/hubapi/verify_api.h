@@ -2,7 +2,7 @@
 // Verifying the stored telemetry over HTTPS (`coffre hub verify`):
 //   POST /$coffre/verify[?partition=N]   service SAS with ServiceConnect
 //   -> {"ok": bool, "partitions": [{"id", "first", "end", "anchored", "headEnd",
-//       "recordsChecked", "breaks": [{"from", "to", "what"}]}]}
+//       "recordsChecked", "recordsErased", "breaks": [{"from", "to", "what"}]}]}
 // Every record of each partition is read, opened and followed along its chain, and the log is
 // compared with its sealed head (hub/telemetry_store.h). "ok" is false if any break is found or
 // a partition holding records has no sealed head. It reads everything: check the request with
