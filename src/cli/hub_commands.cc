@@ -289,7 +289,18 @@ Table VerifyDetails(const json& report) {
                              : Cell(b, "to");
       row.push_back("records " + Cell(b, "from") + ".." + last + ": " + Cell(b, "what"));
       t.AddRow(row);
-      row = {"", "", "", "", "", ""};
+      row = {"", "", "", "", "", "", ""};
+    }
+  }
+  // The sealed metadata rows, table by table (hub/row_digests.h).
+  const json& metadata = Member(report, "metadata");
+  const json& tables = Member(metadata, "breaks");
+  if (!tables.is_array() || tables.empty()) {
+    t.AddRow({"METADATA", "", "", "", "", "", "", "-"});
+  }
+  if (tables.is_array()) {
+    for (const json& b : tables) {
+      t.AddRow({"METADATA", "", "", "", "", "", "", "table " + Cell(b, "table") + ": " + Cell(b, "what")});
     }
   }
   return t;

@@ -23,6 +23,7 @@ HubKeys::HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root,
                  crypto::WrappedKey wrapped)
     : kv_(kv),
       data_keys_(std::make_unique<storage::KvDataKeyStore>(kv)),
+      row_digests_(std::make_unique<RowDigests>(kv, *this)),
       root_(std::move(root)),
       reader_(root_ ? std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_) : nullptr),
       wrapped_(std::move(wrapped)) {}

@@ -28,6 +28,7 @@
 #include "crypto/envelope_writer.h"
 #include "crypto/key_provider.h"
 #include "crypto/root_key.h"
+#include "hub/row_digests.h"
 #include "storage/kv_data_key_store.h"
 #include "storage/kv_store.h"
 
@@ -73,6 +74,10 @@ class HubKeys {
   size_t remembered_device_keys() const;
   size_t cached_read_keys() const;  // data keys and device subkeys the reader holds
 
+  // The digests of the sealed metadata rows (hub/row_digests.h): every SealedRows of this hub
+  // writes through them, so they live beside the keys those rows are sealed under.
+  RowDigests& row_digests() { return *row_digests_; }
+
   void Lock();
   // Unwraps the stored root key through `provider`; OK at once if not locked.
   Status Unlock(crypto::KeyProvider& provider);
@@ -89,6 +94,7 @@ class HubKeys {
 
   storage::KvStore& kv_;
   std::unique_ptr<storage::KvDataKeyStore> data_keys_;
+  std::unique_ptr<RowDigests> row_digests_;
   std::mutex change_mu_;  // one Unlock or Rewrap at a time; taken before mu_, never inside it
   // shared: using keys; exclusive: Lock, and the swaps at the end of Unlock and Rewrap (never
   // held across a vault call or an fsync)

@@ -34,15 +34,17 @@ Status SealedRows::Store(const std::string& row, const json& record, bool sync) 
   }();
   crypto::Cleanse(text);
   if (!sealed.has_value()) return sealed.error();
-  return kv_.Put(row, *sealed, sync);
+  std::vector<storage::KvWrite> batch;
+  batch.push_back({row, std::move(*sealed), false});
+  return keys_.row_digests().Write(std::move(batch), sync);
 }
 
-Status SealedRows::Erase(const std::string& row) { return kv_.Delete(row, /*sync=*/true); }
+Status SealedRows::Erase(const std::string& row) { return EraseAll({row}); }
 
 Status SealedRows::EraseAll(const std::vector<std::string>& rows) {
   std::vector<storage::KvWrite> batch;
   for (const std::string& row : rows) batch.push_back({row, {}, /*erase=*/true});
-  return kv_.Write(batch, /*sync=*/true);
+  return keys_.row_digests().Write(std::move(batch), /*sync=*/true);
 }
 
 Result<std::vector<std::string>> SealedRows::Rows(std::string_view prefix, size_t max,

@@ -3,7 +3,8 @@
 // checkpoints), each sealed by the customer layer with AAD = its row key, so that a record
 // cannot be moved to another row or read without the hub's keys. A row can be named by an HMAC
 // of the record's name under a root-derived key (HashedRow), so the store does not even reveal
-// names. Thread-safe.
+// names. Every write goes through the hub's RowDigests (hub/row_digests.h), which detect a
+// row put back from an older copy. Thread-safe.
 
 #include <memory>
 #include <mutex>

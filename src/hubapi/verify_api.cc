@@ -80,9 +80,21 @@ net::HttpResponse VerifyApi::Run(const net::HttpRequest& request) {
                           {"recordsErased", v->records_erased},
                           {"breaks", BreaksJson(v->breaks)}});
   }
+  Result<std::vector<hub::MetadataBreak>> metadata = metadata_.Recheck();
+  if (!metadata.has_value()) {
+    return ServiceApi::Error(503, "ServiceUnavailable",
+                             "The metadata could not be verified: " + metadata.error().message());
+  }
+  json metadata_breaks = json::array();
+  for (const hub::MetadataBreak& b : *metadata) {
+    metadata_breaks.push_back({{"table", b.table}, {"what", b.what}});
+    ok = false;
+  }
   net::HttpResponse r;
-  r.body = json{{"ok", ok}, {"partitions", partitions}}.dump(-1, ' ', false,
-                                                               json::error_handler_t::replace);
+  r.body = json{{"ok", ok},
+                {"partitions", partitions},
+                {"metadata", {{"reanchored", metadata_.reanchored()}, {"breaks", metadata_breaks}}}}
+               .dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 

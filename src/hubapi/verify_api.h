@@ -2,10 +2,12 @@
 // Verifying the stored telemetry over HTTPS (`coffre hub verify`):
 //   POST /$coffre/verify[?partition=N]   service SAS with ServiceConnect
 //   -> {"ok": bool, "partitions": [{"id", "first", "end", "anchored", "headEnd",
-//       "recordsChecked", "recordsErased", "breaks": [{"from", "to", "what"}]}]}
+//       "recordsChecked", "recordsErased", "breaks": [{"from", "to", "what"}]}],
+//       "metadata": {"reanchored": bool, "breaks": [{"table", "what"}]}}
 // Every record of each partition is read, opened and followed along its chain, and the log is
 // compared with its sealed head (hub/telemetry_store.h). "ok" is false if any break is found or
-// a partition holding records has no sealed head. It reads everything: check the request with
+// a partition holding records has no sealed head. "metadata": every table of sealed rows read
+// again and compared with its digest (hub/row_digests.h); a break there makes "ok" false too. It reads everything: check the request with
 // Refusal() on the io thread (so that no unauthorized request waits in a queue), then Run() it
 // off the io threads. Thread-safe.
 
@@ -16,6 +18,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "hub/access_policies.h"
+#include "hub/row_digests.h"
 #include "hub/telemetry_store.h"
 #include "net/http_types.h"
 
@@ -26,9 +29,9 @@ nlohmann::json BreaksJson(const std::vector<hub::IntegrityBreak>& breaks);
 
 class VerifyApi {
  public:
-  // store and policies must outlive the API.
-  VerifyApi(hub::TelemetryStore& store, hub::AccessPolicies& policies)
-      : store_(store), policies_(policies) {}
+  // Everything must outlive the API.
+  VerifyApi(hub::TelemetryStore& store, hub::RowDigests& metadata, hub::AccessPolicies& policies)
+      : store_(store), metadata_(metadata), policies_(policies) {}
 
   static bool Matches(const net::HttpRequest& request);
   // The answer for a request that may not run (method, credentials, parameters), or nullopt.
@@ -43,6 +46,7 @@ class VerifyApi {
   std::optional<net::HttpResponse> Partitions(const net::HttpRequest& request, int& from, int& to) const;
 
   hub::TelemetryStore& store_;
+  hub::RowDigests& metadata_;
   hub::AccessPolicies& policies_;
   std::atomic<bool> stopping_{false};
 };

@@ -103,7 +103,11 @@ Status HubService::OpenData() {
   rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
   device_keys_ = std::make_unique<hub::DeviceKeys>(*keys_, *rows_, SystemClock(),
                                                    [kv = kv_.get()] { return kv->DestroyDeletedData(); });
-  if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(device_keys_->FinishErasures());
+  if (!keys_->locked()) {
+    // Rows put back from older copies are reported now (and by `coffre hub verify`).
+    COFFRE_RETURN_IF_ERROR(keys_->row_digests().Check().status());
+    COFFRE_RETURN_IF_ERROR(device_keys_->FinishErasures());
+  }
   hub::TelemetryStoreOptions telemetry = o.telemetry;
   telemetry.device_keys = device_keys_.get();
   telemetry.hub_name = o.host_names.front();

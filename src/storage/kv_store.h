@@ -29,6 +29,8 @@ class KvStore {
   virtual Status Delete(std::string_view key, bool sync) = 0;
   // All or nothing.
   virtual Status Write(const std::vector<KvWrite>& batch, bool sync) = 0;
+  // Makes every write made so far durable (as a synced write would).
+  virtual Status Sync() = 0;
   // Calls `fn` for each key starting with `prefix`, in key order, until it returns false.
   virtual Status Scan(std::string_view prefix,
                       const std::function<bool(std::string_view key, ByteSpan value)>& fn) = 0;

@@ -117,6 +117,8 @@ Status RocksKvStore::Scan(std::string_view prefix,
   return FromRocks(it->status(), "scan");
 }
 
+Status RocksKvStore::Sync() { return FromRocks(db_->SyncWAL(), "sync WAL"); }
+
 Status RocksKvStore::DestroyDeletedData() {
   rocksdb::FlushOptions flush;
   flush.wait = true;

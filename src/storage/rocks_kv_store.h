@@ -43,6 +43,7 @@ class RocksKvStore : public KvStore {
   Status Put(std::string_view key, ByteSpan value, bool sync) override;
   Status Delete(std::string_view key, bool sync) override;
   Status Write(const std::vector<KvWrite>& batch, bool sync) override;
+  Status Sync() override;
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
 

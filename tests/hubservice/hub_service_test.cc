@@ -17,6 +17,8 @@
 #include "net/certificates.h"
 #include "net/ssl_ptrs.h"
 #include "net/tls_test_client.h"
+#include "storage/file_cipher.h"
+#include "storage/rocks_kv_store.h"
 #include "test_util.h"
 
 namespace coffre::hubservice {
@@ -238,6 +240,52 @@ TEST_F(HubServiceTest, TheDeviceAndItsTwinCountTheQueuedC2dMessages) {
   ASSERT_EQ(https.Call("DELETE", "/devices/dev-01/commands" + v, "", auth).result_int(), 200u);
   EXPECT_EQ(count("/devices/dev-01"), 0);
   EXPECT_EQ(count("/twins/dev-01"), 0);
+}
+
+// A device's row put back from an older sealed copy while the hub was stopped (here: the device
+// enabled again behind the owner's back): the next start reports its table, and `coffre hub
+// verify`'s route answers "ok": false with the table named.
+TEST_F(HubServiceTest, ARegistryRowPutBackWhileStoppedIsReportedByVerify) {
+  HubOptions options = Options();
+  std::string row;
+  Bytes enabled;
+  {
+    auto hub = std::move(HubService::Start(options).value());
+    COFFRE_ASSERT_OK_AND_ASSIGN(hub::DeviceIdentity d, hub->registry().Get("dev-01"));
+    std::map<std::string, Bytes> before;
+    COFFRE_ASSERT_OK(hub->kv().Scan("dev/", [&](std::string_view k, ByteSpan v) {
+      before.emplace(std::string(k), Bytes(v.begin(), v.end()));
+      return true;
+    }));
+    d.status = hub::DeviceStatus::kDisabled;
+    COFFRE_ASSERT_OK(hub->registry().Update(d, "*").status());
+    COFFRE_ASSERT_OK(hub->kv().Scan("dev/", [&](std::string_view k, ByteSpan v) {
+      if (before.at(std::string(k)) != Bytes(v.begin(), v.end())) row = std::string(k);
+      return true;
+    }));
+    ASSERT_FALSE(row.empty());
+    enabled = before.at(row);
+    hub->Stop();
+  }
+  {
+    auto service_key = std::move(storage::LoadServiceKeyFile(options.service_key_file).value());
+    auto kv = std::move(storage::RocksKvStore::Open(options.dir / "meta", {nullptr, &service_key}).value());
+    COFFRE_ASSERT_OK(kv->Put(row, enabled, true));
+  }
+  auto hub = std::move(HubService::Start(options).value());
+  EXPECT_EQ(hub->registry().Get("dev-01")->status, hub::DeviceStatus::kEnabled);  // it opens
+  auto key = crypto::SecretBytes::CopyOf(
+                 *Base64Decode(hub->policies().Get("iothubowner").value().primary_key))
+                 .value();
+  coffre::testing::TlsClient https(hub->https_port(), certs_.ca_file);
+  auto r = https.Call("POST", "/$coffre/verify?api-version=2021-04-12", "",
+                      "Authorization: " + *hub::MakeSasToken("localhost", key, Now() + 3600, "iothubowner") +
+                          "\r\n");
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  nlohmann::json report = nlohmann::json::parse(r.body());
+  EXPECT_FALSE(report["ok"].get<bool>());
+  ASSERT_EQ(report["metadata"]["breaks"].size(), 1u) << r.body();
+  EXPECT_EQ(report["metadata"]["breaks"][0]["table"], "dev");
 }
 
 // HandleHttps is the HTTPS port's dispatcher without TLS: in-process callers (the routes fuzzer)

@@ -1,0 +1,83 @@
+#pragma once
+// RowDigests: tamper evidence for the hub's sealed metadata rows (SealedRows: devices, modules,
+// twins, C2D queues and feedback, policies, consumer groups, checkpoints, device keys and
+// erasures). A sealed row opens only under its own row key, but an older sealed copy of the same
+// row opens just as well: put back, it would be served as the truth. So each table keeps a
+// digest of its rows: the XOR, over the table's rows, of HMAC-SHA256(key derived from the root,
+// row key || sealed value), and its row count, all in one sealed row ("row-digests", AAD = its
+// name). Every write through SealedRows updates the digest in the same atomic batch. At start
+// (Check) each table is read and compared: a row put back from an older copy, removed, added or
+// replaced outside the hub changes its table's digest, and the table is reported.
+//
+// The MAC is keyed (an attacker cannot compute terms to cancel each other out, as with a plain
+// XOR of hashes). What it cannot see: the whole metadata store put back from one older copy
+// (consistent with itself), and the digest row deleted (the next start takes the rows as they
+// are, says so in the log, and marks the digests re-anchored).
+// Writes are serialized (one lock around read-old, compute, write); the fsync of a synced write
+// is taken after the lock, so concurrent writers still share it. Thread-safe.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "crypto/envelope_writer.h"
+#include "storage/kv_store.h"
+
+namespace coffre::hub {
+
+class HubKeys;
+
+struct MetadataBreak {
+  std::string table;
+  std::string what;
+};
+
+struct TableDigest {
+  Bytes digest = Bytes(32);  // XOR of the rows' MACs
+  uint64_t rows = 0;
+};
+
+class RowDigests {
+ public:
+  // kv and keys must outlive the digests.
+  RowDigests(storage::KvStore& kv, HubKeys& keys) : kv_(kv), keys_(keys) {}
+
+  // The tables whose rows are digested: row keys "<table>/...".
+  static const std::vector<std::string_view>& Tables();
+
+  // Writes `batch` (rows of the tables above: sealed values, or erasures) with the new digests,
+  // in one atomic write; durable on return if `sync`.
+  Status Write(std::vector<storage::KvWrite> batch, bool sync);
+
+  // Reads every table and compares it with its digest; remembers and returns what differs.
+  // Once per start (later calls return what the first found; Recheck reads again).
+  Result<std::vector<MetadataBreak>> Check();
+  Result<std::vector<MetadataBreak>> Recheck();
+  bool reanchored() const;  // the digest row was missing at the check and was made again
+
+ private:
+  using Digests = std::map<std::string, TableDigest, std::less<>>;
+  Status LoadLocked();  // requires mu_
+  Result<Digests> Compute();
+  Result<Bytes> Mac(std::string_view row, ByteSpan sealed);
+  // The sealed digest row holding `digests` (seals with writer_: requires mu_).
+  Result<storage::KvWrite> DigestRowLocked(const Digests& digests);
+
+  storage::KvStore& kv_;
+  HubKeys& keys_;
+  mutable std::mutex mu_;
+  bool loaded_ = false;                                  // guarded by mu_
+  Digests digests_;                                      // guarded by mu_
+  std::shared_ptr<crypto::EnvelopeWriter> writer_;       // guarded by mu_
+  bool checked_ = false;                                 // guarded by mu_
+  bool reanchored_ = false;                              // guarded by mu_
+  std::vector<MetadataBreak> breaks_;                    // guarded by mu_
+};
+
+}  // namespace coffre::hub
