@@ -40,6 +40,7 @@ grep -Eq '^FULL +false$' "$dir/out" && grep -Eq '^PARTITION 0 +sequences ' "$dir
   ! grep -q '[1-9][0-9]* integrity breaks' "$dir/out" || fail "storage show: $(cat "$dir/out")"
 h verify >"$dir/out" || fail "an untouched hub does not verify: $(cat "$dir/out")"
 grep -Eq '^PARTITION +FIRST +END +HEAD END +CHECKED +ERASED +ANCHORED +BREAK' "$dir/out" || fail "$(cat "$dir/out")"
+grep -Eq '^METADATA +-$' "$dir/out" || fail "no metadata row: $(cat "$dir/out")"
 cp -a "$telemetry" "$dir/older"  # the telemetry as it was with 20 messages
 send 21 40
 h verify >/dev/null || fail "40 messages do not verify"
