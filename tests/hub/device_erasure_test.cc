@@ -20,6 +20,7 @@
 #include "fakes/fake_key_provider.h"
 #include "file_scan.h"
 #include "hub/device_keys.h"
+#include "hub/telemetry_messages.h"
 #include "hub/telemetry_store.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
@@ -31,12 +32,7 @@ using testing::FakeKeyProvider;
 using testing::StatusIs;
 
 TelemetryMessage Message(const std::string& device, int n) {
-  TelemetryMessage m;
-  m.device_id = device;
-  m.enqueued_ms = 1'800'000'000'000 + n;
-  m.properties.system.message_id = device + "-" + std::to_string(n);
-  m.body = ToBytes("{\"n\":" + std::to_string(n) + "}");
-  return m;
+  return ::coffre::testing::NumberedMessage(device, n);
 }
 
 // What the test keeps of a key to look for it: its first 8 bytes and the SHA-256 of all 32, so

@@ -12,6 +12,7 @@
 
 #include "common/files.h"
 #include "fakes/fake_key_provider.h"
+#include "hub/telemetry_messages.h"
 #include "hub/telemetry_store.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
@@ -25,12 +26,7 @@ using testing::StatusIs;
 constexpr uint64_t kSegmentBytes = 16 * 1024;
 
 TelemetryMessage Message(const std::string& device, int n) {
-  TelemetryMessage m;
-  m.device_id = device;
-  m.enqueued_ms = 1'800'000'000'000 + n;
-  m.properties.system.message_id = device + "-" + std::to_string(n);
-  m.body = ToBytes("{\"n\":" + std::to_string(n) + "}");
-  return m;
+  return ::coffre::testing::NumberedMessage(device, n);
 }
 
 // The disk, except that while `full` no new segment can be made: its preallocation asks for a
