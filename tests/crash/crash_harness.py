@@ -4,10 +4,15 @@
 Each iteration: devices send telemetry over the hub's HTTPS device API (each message numbered,
 an acknowledgement is the 204) and over MQTT through the Azure device SDK (mqtt_senders.js: an
 acknowledgement is the PUBACK); at a random moment the hub is killed with SIGKILL, and in some
-iterations the vault too, or the customer key is rotated just before; the stack is started
-again (`coffre up` starts what is not running), and then:
+iterations the vault too, or the customer key is rotated just before, or a device that sends
+too is being erased (`POST /$coffre/erasures`) when the kill comes; the stack is started again
+(`coffre up` starts what is not running), and then:
   - every acknowledged message reads back through the read API, once, in its device's order;
-  - `coffre hub verify` finds no integrity break (the chains and the sealed heads agree).
+  - an erased device's messages read as erasure markers, all of them, if its erasure was
+    answered (or finished at the restart), else all of them as sent; an erasure cut short is
+    asked again and must then take them all;
+  - `coffre hub verify` finds no integrity break (the chains, the sealed heads and the metadata
+    digests agree).
 Bounded: --iterations (default 3) and --seconds per iteration of sending; loopback only.
 Prints one JSON line with the figures (docs/RELIABILITY.md); exit 1 on the first loss.
 
@@ -163,8 +168,25 @@ class MqttSenders:
         self.proc.wait()
 
 
+def erase(stack, device):
+    """POST /$coffre/erasures for `device`; True once the hub answered 200."""
+    token = stack.hub("generate-sas-token").stdout.strip()
+    try:
+        conn = stack.https()
+        conn.request("POST", "/$coffre/erasures?api-version=2021-04-12",
+                     body=json.dumps({"deviceId": device}),
+                     headers={"Authorization": token, "Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        return r.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+
+
 def read_all(stack):
-    """Every stored message as (device, n), partition by partition, in order."""
+    """Every stored message as (device, n), partition by partition, in order; n is None for a
+    message whose device was erased."""
     token = stack.hub("generate-sas-token").stdout.strip()
     conn = stack.https()
     headers = {"Authorization": token}
@@ -186,6 +208,9 @@ def read_all(stack):
             if not page["messages"]:
                 raise RuntimeError(f"partition {p['id']}: nothing at {at} before {end}")
             for m in page["messages"]:
+                if "erased" in m:
+                    out.append((m["deviceId"], None))
+                    continue
                 body = json.loads(m["body"])
                 out.append((body["device"], body["n"]))
             at = int(page["nextOffset"])
@@ -210,8 +235,9 @@ def main():
     stack = None
     mqtt = None
     figures = {"seed": a.seed, "iterations": 0, "hub_kills": 0, "vault_kills": 0, "rotations": 0,
-               "acknowledged": 0, "acknowledged_over_mqtt": 0, "checked_each_time": 0, "lost": 0,
-               "duplicated": 0}
+               "erasures": 0, "erasures_cut_short": 0, "erasures_finished_at_restart": 0,
+               "acknowledged": 0,
+               "acknowledged_over_mqtt": 0, "checked_each_time": 0, "lost": 0, "duplicated": 0}
     try:
         stack = Stack(a.coffre, os.path.join(work, "s"), 20000 + rng.randrange(12000))
         devices = [f"crash-{i}" for i in range(a.devices)]
@@ -228,14 +254,32 @@ def main():
             mqtt = MqttSenders(stack.conn["ca_file"])
         acked = {d: [] for d in devices}
         next_n = {d: 0 for d in devices}
+        erased = set()  # devices whose erasure was answered
         for it in range(a.iterations):
-            senders = [Sender(stack, d, tokens[d], next_n[d]) for d in devices]
+            # 0: the hub; 1: the vault, then the hub; 2: a key rotation, then the hub; 3: the hub
+            # while a device that sends is being erased
+            kind = it % 4
+            victim = None
+            if kind == 3:
+                victim = f"crash-victim-{it}"
+                stack.hub("device", "create", victim)
+                tokens[victim] = stack.hub("generate-sas-token", "--device-id", victim,
+                                           "--duration", "86400").stdout.strip()
+                acked[victim], next_n[victim] = [], 0
+            senders = [Sender(stack, d, tokens[d], next_n[d]) for d in devices + ([victim] if victim else [])]
             for s in senders:
                 s.start()
             for d in mqtt_devices:
                 mqtt.start(connection_strings[d], d)
             time.sleep(rng.uniform(0.1, a.seconds))
-            kind = it % 3  # 0: the hub; 1: the vault, then the hub; 2: a key rotation, then the hub
+            answered = []
+            if kind == 3:
+                eraser = threading.Thread(target=lambda: answered.append(erase(stack, victim)))
+                eraser.start()
+                # An erasure takes 50-300 ms (it compacts the metadata store): kills land before,
+                # inside and after it.
+                time.sleep(rng.uniform(0, 0.5))
+                figures["erasures"] += 1
             if kind == 2:
                 run([a.coffre, "vault", "key", "rotate", "hub-cmk", "--dir", stack.dir])
                 figures["rotations"] += 1
@@ -253,6 +297,12 @@ def main():
                 acked[s.device] += s.acked
                 next_n[s.device] = s.next
             stack.up()
+            if kind == 3:
+                eraser.join(30)
+                if answered == [True]:
+                    erased.add(victim)
+                else:
+                    figures["erasures_cut_short"] += 1
             if mqtt is not None:
                 time.sleep(rng.uniform(0, 0.5))  # the devices reconnect and send on meanwhile
                 mqtt.pause()
@@ -263,6 +313,26 @@ def main():
             seen = {}
             for d, n in stored:
                 seen.setdefault(d, []).append(n)
+            if victim is not None and victim not in erased:
+                # Cut short: either it finished at the restart (every message a marker) or it
+                # had not begun (every message as sent); asked again, it must take them all.
+                got = seen.get(victim, [])
+                if None in got and any(n is not None for n in got):
+                    raise RuntimeError(f"{victim}: an interrupted erasure left some messages readable")
+                if None in got:
+                    figures["erasures_finished_at_restart"] += 1
+                if not erase(stack, victim):
+                    raise RuntimeError(f"{victim}: the erasure asked again failed")
+                erased.add(victim)
+                stored = read_all(stack)
+                seen = {}
+                for d, n in stored:
+                    seen.setdefault(d, []).append(n)
+            for d in erased:
+                got = seen.get(d, [])
+                if any(n is not None for n in got) or len(got) < len(acked[d]):
+                    raise RuntimeError(f"{d}: erased, yet {sum(n is not None for n in got)} of its "
+                                       f"messages read back ({len(got)} stored, {len(acked[d])} acknowledged)")
             for d in devices + mqtt_devices:
                 got = seen.get(d, [])
                 if got != sorted(got) or len(set(got)) != len(got):
@@ -274,12 +344,12 @@ def main():
                     figures["lost"] += len(lost)
                     raise RuntimeError(f"{d}: acknowledged messages {lost[:10]} lost in iteration {it} "
                                        f"(seed {a.seed})")
-            figures["checked_each_time"] = sum(len(v) for v in acked.values())
+            figures["checked_each_time"] = sum(len(v) for d, v in acked.items() if d not in erased)
             verify = stack.hub("verify", check=False)
             if verify.returncode != 0:
                 raise RuntimeError(f"coffre hub verify after iteration {it}: {verify.stdout}{verify.stderr}")
             figures["iterations"] += 1
-        figures["acknowledged"] = sum(len(v) for v in acked.values())
+        figures["acknowledged"] = sum(len(v) for d, v in acked.items() if d not in erased)
         figures["acknowledged_over_mqtt"] = sum(len(acked[d]) for d in mqtt_devices)
         if figures["acknowledged"] == 0:
             raise RuntimeError("nothing was acknowledged: the harness did not bite")
