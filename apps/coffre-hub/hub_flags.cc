@@ -36,6 +36,8 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   std::string mqtt_listen = "127.0.0.1:8883", https_listen = "127.0.0.1:443";
   std::string amqp_listen = "127.0.0.1:5671";
   int retention_days = 1;
+  int retention_minutes = 0;
+  uint64_t segment_mb = 64;
   uint64_t disk_reserve_mb = o.disk_reserve_bytes >> 20;
   int data_key_hours = 24;
   std::string expired_key = "inaccessible";
@@ -88,6 +90,13 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--retention-days", retention_days,
                  "telemetry retention, 1 to 7 days (Azure's range)")
       ->check(CLI::Range(1, 7));
+  app.add_option("--retention-minutes", retention_minutes,
+                 "telemetry retention in minutes instead (1 to 10080: soaks, small disks); "
+                 "checked every minute, whole segments at a time")
+      ->check(CLI::Range(1, 7 * 24 * 60));
+  app.add_option("--segment-mb", segment_mb,
+                 "telemetry segment size in MiB (default 64): retention frees whole segments")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1024}));
   app.add_option("--bootstrap-device", o.bootstrap_devices,
                  "create this device if missing; its connection string goes to DIR/bootstrap/");
   app.add_option("--mqtt-connect-timeout-ms", connect_timeout_ms,
@@ -131,7 +140,9 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   }
   e.expired_is_inaccessible = expired_key == "inaccessible";
   o.telemetry.data_key_max_age = std::chrono::hours(data_key_hours);
-  o.ingest.retention = std::chrono::hours(24 * retention_days);
+  o.ingest.retention = retention_minutes > 0 ? std::chrono::minutes(retention_minutes)
+                                             : std::chrono::minutes(24 * 60 * retention_days);
+  o.telemetry.log.segment_bytes = segment_mb << 20;
   o.disk_reserve_bytes = disk_reserve_mb << 20;
   o.mqtt.connect.deadline = std::chrono::milliseconds(connect_timeout_ms);
   o.mqtt.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
