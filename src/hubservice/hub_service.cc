@@ -245,6 +245,14 @@ void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
     for (TicketKeyRows* rows : {mqtt_tickets_.get(), amqp_tickets_.get(), https_tickets_.get()}) {
       if (rows != nullptr) rows->SavePending();
     }
+    // What a start while Inaccessible could not do: an erasure cut short is finished, and the
+    // metadata rows are compared with their digests (once per process).
+    if (Status finished = device_keys_->FinishErasures(); !finished.ok()) {
+      LogLine("erasure", "could not finish the erasures cut short: " + finished.message());
+    }
+    if (Status checked = keys_->row_digests().Check().status(); !checked.ok()) {
+      LogLine("integrity", "could not check the metadata digests: " + checked.message());
+    }
     return;
   }
   LogLine("keys", "the customer-managed key " + key + " is inaccessible (" + s.reason + ": " +

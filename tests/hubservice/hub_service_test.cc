@@ -288,6 +288,34 @@ TEST_F(HubServiceTest, ARegistryRowPutBackWhileStoppedIsReportedByVerify) {
   EXPECT_EQ(report["metadata"]["breaks"][0]["table"], "dev");
 }
 
+// Only a policy with RegistryWrite erases: the service, device and registryRead policies are
+// refused (401) and nothing is erased; a device's own token neither.
+TEST_F(HubServiceTest, OnlyRegistryWriteErasesADevice) {
+  auto hub = std::move(HubService::Start(Options()).value());
+  coffre::testing::TlsClient https(hub->https_port(), certs_.ca_file);
+  auto token = [&](const std::string& policy) {
+    auto key = crypto::SecretBytes::CopyOf(
+                   *Base64Decode(hub->policies().Get(policy).value().primary_key))
+                   .value();
+    return "Authorization: " + *hub::MakeSasToken("localhost", key, Now() + 3600, policy) + "\r\n";
+  };
+  auto device_key = crypto::SecretBytes::CopyOf(*Base64Decode(DeviceKey(*hub))).value();
+  std::string device_token =
+      "Authorization: " + *hub::MakeSasToken("localhost/devices/dev-01", device_key, Now() + 3600) + "\r\n";
+  const std::string body = R"({"deviceId":"dev-01"})";
+  for (const std::string& auth : {token("service"), token("device"), token("registryRead"), device_token}) {
+    auto r = https.Call("POST", "/$coffre/erasures?api-version=2021-04-12", body, auth);
+    EXPECT_EQ(r.result_int(), 401u) << r.body();
+  }
+  EXPECT_TRUE(hub->registry().Get("dev-01").has_value());
+  auto r = https.Call("POST", "/$coffre/erasures?api-version=2021-04-12", body, token("registryReadWrite"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_FALSE(hub->registry().Get("dev-01").has_value());
+  auto listed = https.Call("GET", "/$coffre/erasures?api-version=2021-04-12", "", token("registryRead"));
+  EXPECT_EQ(listed.result_int(), 200u) << listed.body();
+  EXPECT_NE(listed.body().find("\"erasedBy\":\"registryReadWrite\""), std::string::npos) << listed.body();
+}
+
 // HandleHttps is the HTTPS port's dispatcher without TLS: in-process callers (the routes fuzzer)
 // get the same answers.
 TEST_F(HubServiceTest, HandleHttpsDispatchesAsTheHttpsPortDoes) {
