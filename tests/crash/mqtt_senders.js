@@ -1,6 +1,7 @@
-// Devices sending numbered telemetry over MQTT with the Azure device SDK, for crash_harness.py,
-// which drives this process through stdin and reads what it prints:
-//   "start CONNECTION_STRING DEVICE FIRST"  DEVICE sends FIRST, FIRST+1, ... one at a time
+// Devices sending numbered telemetry over MQTT (or AMQP) with the Azure device SDK, for
+// crash_harness.py, which drives this process through stdin and reads what it prints:
+//   "start CONNECTION_STRING DEVICE FIRST [amqp]"  DEVICE sends FIRST, FIRST+1, ... one at a
+//                                            time, over AMQP if asked (the SDK dials 5671)
 //   "pause"                                  every device stops once its send in flight ends
 // It prints "acked DEVICE N" when message N's PUBACK came back, and "paused" once every device
 // has stopped and closed. The SDK's own retries are off: a message whose send fails is not sent
@@ -11,18 +12,19 @@ const fs = require("fs");
 const readline = require("readline");
 const { Client, Message } = require("azure-iot-device");
 const { Mqtt } = require("azure-iot-device-mqtt");
+const { Amqp } = require("azure-iot-device-amqp");
 const { NoRetry } = require("azure-iot-common");
 
 const ca = fs.readFileSync(process.argv[2], "utf8");
 const running = new Map(); // device -> { stop, done }
 
-async function run(cs, device, first, state) {
+async function run(cs, device, first, state, Transport) {
   let client = null;
   let n = first;
   while (!state.stop) {
     try {
       if (client === null) {
-        client = Client.fromConnectionString(cs, Mqtt);
+        client = Client.fromConnectionString(cs, Transport);
         client.setRetryPolicy(new NoRetry());
         client.on("error", () => {});
         await client.setOptions({ ca });
@@ -46,9 +48,9 @@ async function run(cs, device, first, state) {
 readline.createInterface({ input: process.stdin }).on("line", async (line) => {
   const [command, ...args] = line.split(" ");
   if (command === "start") {
-    const [cs, device, first] = args;
+    const [cs, device, first, transport] = args;
     const state = { stop: false };
-    state.done = run(cs, device, Number(first), state);
+    state.done = run(cs, device, Number(first), state, transport === "amqp" ? Amqp : Mqtt);
     running.set(device, state);
   } else if (command === "pause") {
     for (const state of running.values()) state.stop = true;
