@@ -341,6 +341,14 @@ Table StorageDetails(const json& status) {
     t.AddRow({"PARTITION " + Cell(p, "id"),
               "sequences " + Cell(p, "begin") + " to " + Cell(p, "end") + ", " + known});
   }
+  const json& metadata = Member(status, "metadata");
+  const json& tables = Member(metadata, "breaks");
+  t.AddRow({"METADATA", tables.is_array()
+                            ? std::to_string(tables.size()) + " integrity breaks"
+                            : "breaks unknown: " + Cell(metadata, "breaksUnknown")});
+  if (tables.is_array()) {
+    for (const json& b : tables) t.AddRow({"", "table " + Cell(b, "table") + ": " + Cell(b, "what")});
+  }
   return t;
 }
 

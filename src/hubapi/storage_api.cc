@@ -29,12 +29,21 @@ std::optional<net::HttpResponse> StorageApi::Handle(const net::HttpRequest& requ
     }
     partitions.push_back(part);
   }
+  json metadata;
+  if (Result<std::vector<hub::MetadataBreak>> found = metadata_.Check(); found.has_value()) {
+    json breaks = json::array();
+    for (const hub::MetadataBreak& b : *found) breaks.push_back({{"table", b.table}, {"what", b.what}});
+    metadata = {{"breaks", breaks}};
+  } else {
+    metadata = {{"breaksUnknown", found.error().message()}};
+  }
   json body = {{"disk",
                 {{"path", disk_.dir().string()},
                  {"freeBytes", disk_.free_bytes()},
                  {"reserveBytes", disk_.reserve_bytes()},
                  {"full", disk_.full()}}},
-               {"partitions", partitions}};
+               {"partitions", partitions},
+               {"metadata", metadata}};
   net::HttpResponse r;
   r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;

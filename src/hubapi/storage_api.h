@@ -2,14 +2,17 @@
 // The state of the hub's storage over HTTPS (`coffre hub storage show`):
 //   GET /$coffre/storage   service SAS with ServiceConnect
 //   -> {"disk": {"path", "freeBytes", "reserveBytes", "full"},
-//       "partitions": [{"id", "begin", "end", "breaks": [{"from", "to", "what"}]}]}
+//       "partitions": [{"id", "begin", "end", "breaks": [{"from", "to", "what"}]}],
+//       "metadata": {"breaks": [{"table", "what"}]}}
 // "full": writes are refused (devices not acknowledged) until space is freed
 // (storage/disk_reserve.h); "breaks": the integrity breaks known in each partition
-// (hub/telemetry_store.h), without reading the records (`coffre hub verify` does). Thread-safe.
+// (hub/telemetry_store.h), without reading the records (`coffre hub verify` does); "metadata":
+// what the metadata digests' check at start found (hub/row_digests.h). Thread-safe.
 
 #include <optional>
 
 #include "hub/access_policies.h"
+#include "hub/row_digests.h"
 #include "hub/telemetry_store.h"
 #include "net/http_types.h"
 #include "storage/disk_reserve.h"
@@ -19,14 +22,16 @@ namespace coffre::hubapi {
 class StorageApi {
  public:
   // Everything must outlive the API.
-  StorageApi(hub::TelemetryStore& store, storage::DiskReserve& disk, hub::AccessPolicies& policies)
-      : store_(store), disk_(disk), policies_(policies) {}
+  StorageApi(hub::TelemetryStore& store, hub::RowDigests& metadata, storage::DiskReserve& disk,
+             hub::AccessPolicies& policies)
+      : store_(store), metadata_(metadata), disk_(disk), policies_(policies) {}
 
   // nullopt: not this API's path.
   std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
 
  private:
   hub::TelemetryStore& store_;
+  hub::RowDigests& metadata_;
   storage::DiskReserve& disk_;
   hub::AccessPolicies& policies_;
 };
