@@ -205,7 +205,7 @@ TEST_F(DeviceErasureTest, ADeviceSendingAgainAfterItsErasureGetsANewKey) {
   COFFRE_ASSERT_OK_AND_ASSIGN(DeviceErasure e, device_keys_->Erase("dev-a", "owner"));
   SendBoth(10, 20);
   COFFRE_ASSERT_OK_AND_ASSIGN(auto key, device_keys_->For("dev-a"));
-  EXPECT_GT(key->number, e.key_number);
+  EXPECT_NE(key->number, e.key_number);  // a new key (numbers are random)
   std::vector<StoredMessage> got = ReadAll();
   ASSERT_EQ(got.size(), 40u);
   for (size_t i = 0; i < got.size(); ++i) {
