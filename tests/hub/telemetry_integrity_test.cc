@@ -30,10 +30,12 @@ TelemetryMessage Message(const std::string& device, int n) {
 }
 
 // The disk, except that while `full` no new segment can be made: its preallocation asks for a
-// petabyte, which the filesystem refuses as a full one would (PosixSegmentFiles cleans up).
+// petabyte, which the filesystem refuses as a full one would (PosixSegmentFiles cleans up); and
+// while `failing_reads` names a partition, reads of its files fail with EIO, as a bad sector's.
 class FillableFiles : public storage::SegmentFiles {
  public:
   std::atomic<bool> full{false};
+  std::atomic<int> failing_reads{-1};
   Result<UniqueFd> OpenExisting(const std::filesystem::path& path) override { return disk_.OpenExisting(path); }
   Result<UniqueFd> Create(const std::filesystem::path& path, uint64_t size) override {
     return disk_.Create(path, full ? uint64_t{1} << 50 : size);
@@ -42,6 +44,10 @@ class FillableFiles : public storage::SegmentFiles {
     return disk_.Write(fd, data, offset, path);
   }
   Status Read(int fd, MutableByteSpan out, uint64_t offset, const std::filesystem::path& path) override {
+    int p = failing_reads;
+    if (p >= 0 && path.parent_path().filename() == std::to_string(p)) {
+      return ErrnoStatus("read " + path.string(), EIO);
+    }
     return disk_.Read(fd, out, offset, path);
   }
   Status Sync(int fd, const std::filesystem::path& path, bool metadata) override {
@@ -416,6 +422,25 @@ TEST_F(TelemetryIntegrityTest, ABatchCutShortByAFullDiskKeepsTheChainAndWritingR
   Open();
   ExpectVerifies(a_);
   EXPECT_EQ(ReadAll(a_, 0), Seq(0, end));
+}
+
+// A read that fails (EIO: a bad sector) is that read's error: the reader gets it with its cause
+// (DATA_LOSS, as every EIO), the other partitions serve on, nothing is recorded as a break, and
+// once the disk reads again everything is served and verifies.
+TEST_F(TelemetryIntegrityTest, AFailedReadIsAnErrorNotABreakAndTheOtherPartitionsServe) {
+  Send("dev-a", 0, 30);
+  Send(other_, 0, 30);
+  files_.failing_reads = a_;
+  auto failed = store_->Read(a_, 0, 100, SIZE_MAX);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_NE(failed.error().message().find("Input/output error"), std::string::npos) << failed.error();
+  EXPECT_EQ(ReadAll(b_, 0).size(), 30u);
+  EXPECT_TRUE(Breaks(a_).empty());
+  Send("dev-a", 30, 40);  // writing goes on: appends do not read
+  files_.failing_reads = -1;
+  EXPECT_EQ(ReadAll(a_, 0), Seq(0, 40));
+  ExpectVerifies(a_);
+  ExpectVerifies(b_);
 }
 
 // The head's own row replaced by another partition's: it does not open, and nothing of the
