@@ -44,7 +44,8 @@ Result<std::string> DeviceKeys::KeyRow(std::string_view device_id) {
   return rows_.HashedRow(kKeyPrefix, "device-key", device_id);
 }
 
-Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_view device_id) {
+Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_view device_id,
+                                                                 std::string_view generation) {
   COFFRE_ASSIGN_OR_RETURN(auto remembered, keys_.RememberedDeviceKey(device_id));
   if (remembered) return remembered;
   std::lock_guard<std::mutex> guard(change_mu_);
@@ -55,9 +56,23 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
   if (stored.has_value()) {
     COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(*stored));
     COFFRE_ASSIGN_OR_RETURN(uint64_t number, f.Required<uint64_t>("number"));
+    COFFRE_ASSIGN_OR_RETURN(std::string made_for, f.Or<std::string>("generation", ""));
     auto loaded = keys_.LoadDeviceKey(device_id, number);
     if (loaded.has_value() || loaded.error().code() != StatusCode::kNotFound) return loaded;
-    // Destroyed by an erasure that crashed before it removed this row: a new key follows.
+    // The key is gone. Erased: a late message of the erased incarnation is erased on arrival
+    // (a throwaway key under the erased number, remembered nowhere); a new incarnation gets a
+    // new key. Not erased (a crash between this row and its key): a new key.
+    Result<DeviceErasure> erased = FindErasure(number);
+    if (!erased.has_value() && erased.error().code() != StatusCode::kNotFound) {
+      return erased.error();
+    }
+    bool same_incarnation = generation.empty() || made_for.empty() || generation == made_for;
+    if (erased.has_value() && same_incarnation) {
+      auto tombstone = std::make_shared<crypto::DeviceKey>();
+      tombstone->number = number;
+      COFFRE_ASSIGN_OR_RETURN(tombstone->key, crypto::SecretBytes::Random(crypto::kAesGcmKeySize));
+      return std::shared_ptr<const crypto::DeviceKey>(std::move(tombstone));
+    }
   } else if (stored.error().code() != StatusCode::kNotFound) {
     return stored.error();
   }
@@ -72,7 +87,8 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
         MutableByteSpan(reinterpret_cast<std::byte*>(&number), sizeof number)));
     number &= kMaxKeyNumber;
     if (number == 0) continue;
-    COFFRE_RETURN_IF_ERROR(rows_.Store(row, json{{"number", number}}, /*sync=*/false));
+    COFFRE_RETURN_IF_ERROR(rows_.Store(
+        row, json{{"number", number}, {"generation", std::string(generation)}}, /*sync=*/false));
     auto key = keys_.NewDeviceKey(device_id, number);
     if (key.has_value() || key.error().code() != StatusCode::kAlreadyExists) return key;
   }
@@ -103,10 +119,9 @@ Result<DeviceErasure> DeviceKeys::Erase(std::string_view device_id, std::string_
                                 : ErasureRow(0) + "-" + std::to_string(e.erased_ms) + "-" +
                                       std::string(row.substr(kKeyPrefix.size(), 8));
   COFFRE_RETURN_IF_ERROR(rows_.Store(erasure_row, record));
-  if (e.key_number != 0) {
-    COFFRE_RETURN_IF_ERROR(keys_.DestroyDeviceKey(e.key_number));
-    COFFRE_RETURN_IF_ERROR(rows_.Erase(row));
-  }
+  // The row stays, naming the destroyed key: messages of this incarnation still in flight are
+  // erased on arrival (For).
+  if (e.key_number != 0) COFFRE_RETURN_IF_ERROR(keys_.DestroyDeviceKey(e.key_number));
   if (destroy_deleted_) COFFRE_RETURN_IF_ERROR(destroy_deleted_());
   LogLine("erasure", "device " + e.device_id + ": " +
                          (e.key_number != 0 ? "key " + std::to_string(e.key_number) + " destroyed"
@@ -141,8 +156,6 @@ Status DeviceKeys::FinishErasures() {
     COFFRE_ASSIGN_OR_RETURN(bool stored, keys_.DeviceKeyStored(e.key_number));
     if (!stored) continue;
     COFFRE_RETURN_IF_ERROR(keys_.DestroyDeviceKey(e.key_number));
-    COFFRE_ASSIGN_OR_RETURN(std::string row, KeyRow(e.device_id));
-    COFFRE_RETURN_IF_ERROR(rows_.Erase(row));
     LogLine("erasure", "device " + e.device_id + ": key " + std::to_string(e.key_number) +
                            " destroyed (an erasure the last run did not finish)");
     finished = true;

@@ -5,11 +5,15 @@
 // rewriting them, while the partitions' chains still verify (they cover the sealed bytes).
 //
 // Rows (SealedRows, so sealed with AAD = row key):
-//   device-key/<HMAC of the device id>  {"number": N}            the device's current key
+//   device-key/<HMAC of the device id>  {"number": N, "generation": G}   the device's current
+//                                        key, and the identity generation it was made for
 //   device-erasure/<N, 20 digits>       {"deviceId", "number", "erasedAt", "erasedBy"}
 // An erasure is stored, synced, before the key is destroyed: readers tell an erased record (its
 // key is gone and an erasure names it) from a damaged one (its key is gone and nothing says
 // why), and a crash between the two is finished at the next start (FinishErasures).
+// A message of the erased incarnation that arrives after its erasure (authenticated just
+// before it) is erased on arrival: it is sealed under a throwaway key and the erased key's
+// number, so it reads as erased. A device created again (a new generation) gets a new key.
 // Thread-safe.
 
 #include <cstdint>
@@ -42,8 +46,10 @@ class DeviceKeys {
   DeviceKeys(HubKeys& keys, SealedRows& rows, Clock& clock,
              std::function<Status()> destroy_deleted = nullptr);
 
-  // The key `device_id`'s records are sealed under, made (durably) on first use.
-  Result<std::shared_ptr<const crypto::DeviceKey>> For(std::string_view device_id);
+  // The key `device_id`'s records are sealed under, made (durably) on first use. `generation`:
+  // the identity generation the message was authenticated as (empty: unknown).
+  Result<std::shared_ptr<const crypto::DeviceKey>> For(std::string_view device_id,
+                                                       std::string_view generation = {});
 
   // Records the erasure, destroys the device's key and every copy of it, then scrubs the
   // metadata store's files. A device without a key is recorded too (key_number 0).

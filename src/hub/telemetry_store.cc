@@ -122,7 +122,8 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
         while (k < batch_devices.size() && batch_devices[k] != id) ++k;
         std::shared_ptr<const crypto::DeviceKey> looked_up;
         if (k == batch_devices.size()) {
-          COFFRE_ASSIGN_OR_RETURN(looked_up, options_.device_keys->For(id));
+          COFFRE_ASSIGN_OR_RETURN(looked_up, options_.device_keys->For(
+                                                 id, messages[i].auth_generation_id.value_or("")));
           if (k < kBatchDeviceKeys) {  // the search stays short
             batch_devices.push_back(id);
             batch_keys.push_back(looked_up);

@@ -200,19 +200,34 @@ TEST_F(DeviceErasureTest, ErasedRecordsReadAsMarkersAndTheOtherDeviceReadsWhole)
   EXPECT_EQ(all[0].device_id, "dev-a");
 }
 
-TEST_F(DeviceErasureTest, ADeviceSendingAgainAfterItsErasureGetsANewKey) {
-  SendBoth(0, 10);
+// A message of the erased incarnation that arrives after the erasure (authenticated just before
+// it) is erased on arrival; the device created again (a new generation) gets a new key.
+TEST_F(DeviceErasureTest, LateMessagesOfTheErasedIncarnationAreErasedOnArrivalANewOneGetsANewKey) {
+  auto send = [&](const std::string& generation, int from, int to) {
+    std::vector<TelemetryMessage> batch;
+    for (int n = from; n < to; ++n) {
+      batch.push_back(Message("dev-a", n));
+      batch.back().auth_generation_id = generation;
+      batch.push_back(Message(other_, n));
+    }
+    COFFRE_ASSERT_OK(store_->Append(p_, batch).status());
+    COFFRE_ASSERT_OK(store_->Commit(p_));
+  };
+  send("g1", 0, 10);
   COFFRE_ASSERT_OK_AND_ASSIGN(DeviceErasure e, device_keys_->Erase("dev-a", "owner"));
-  SendBoth(10, 20);
-  COFFRE_ASSERT_OK_AND_ASSIGN(auto key, device_keys_->For("dev-a"));
+  send("g1", 10, 20);  // in flight during the erasure
+  send("g2", 20, 30);  // dev-a created again
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto key, device_keys_->For("dev-a", "g2"));
   EXPECT_NE(key->number, e.key_number);  // a new key (numbers are random)
   std::vector<StoredMessage> got = ReadAll();
-  ASSERT_EQ(got.size(), 40u);
+  ASSERT_EQ(got.size(), 60u);
   for (size_t i = 0; i < got.size(); ++i) {
-    bool before = i < 20;
     bool is_a = got[i].message.device_id == "dev-a";
-    EXPECT_EQ(got[i].erased.has_value(), before && is_a) << i;
+    EXPECT_EQ(got[i].erased.has_value(), is_a && i < 40) << i;
   }
+  COFFRE_ASSERT_OK_AND_ASSIGN(PartitionVerification v, store_->Verify(p_));
+  EXPECT_TRUE(v.breaks.empty());
+  EXPECT_EQ(v.records_erased, 20u);
 }
 
 TEST_F(DeviceErasureTest, TheErasedKeyIsGoneFromTheStoreFilesAndFromMemory) {
