@@ -51,28 +51,34 @@ bool EnvelopeWriter::exhausted() const {
   return !aead_ || next_counter_ >= max_seals_;
 }
 
-Status EnvelopeWriter::Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan out) {
-  std::lock_guard<std::mutex> guard(mu_);
+Status EnvelopeWriter::UsableLocked() const {
   if (!aead_) return Unavailable("the hub's keys are inaccessible");
   if (next_counter_ >= max_seals_) {
     return ResourceExhausted("the data key's nonce budget is used up; start a new writer");
   }
-  EnvelopeHeader header;
+  return Status::Ok();
+}
+
+Status EnvelopeWriter::SealLocked(AesGcm& aead, EnvelopeHeader header, ByteSpan aad,
+                                  ByteSpan plaintext, MutableByteSpan out) {
   header.key_id = id_.scope;
   header.epoch = id_.epoch;
   PutU64(header.nonce.data() + 4, next_counter_);  // bytes 0-3 stay zero
-  COFFRE_RETURN_IF_ERROR(SealEnvelope(*aead_, header, aad, plaintext, out));
+  COFFRE_RETURN_IF_ERROR(SealEnvelope(aead, header, aad, plaintext, out));
   ++next_counter_;
   return Status::Ok();
+}
+
+Status EnvelopeWriter::Seal(ByteSpan aad, ByteSpan plaintext, MutableByteSpan out) {
+  std::lock_guard<std::mutex> guard(mu_);
+  COFFRE_RETURN_IF_ERROR(UsableLocked());
+  return SealLocked(*aead_, EnvelopeHeader{}, aad, plaintext, out);
 }
 
 Status EnvelopeWriter::SealForDevice(const DeviceKey& device, ByteSpan aad, ByteSpan plaintext,
                                      MutableByteSpan out) {
   std::lock_guard<std::mutex> guard(mu_);
-  if (!aead_) return Unavailable("the hub's keys are inaccessible");
-  if (next_counter_ >= max_seals_) {
-    return ResourceExhausted("the data key's nonce budget is used up; start a new writer");
-  }
+  COFFRE_RETURN_IF_ERROR(UsableLocked());
   auto it = device_aeads_.find(device.number);
   if (it == device_aeads_.end()) {
     // Bounded: a writer that has seen very many devices starts its cache over (a subkey is
@@ -83,13 +89,8 @@ Status EnvelopeWriter::SealForDevice(const DeviceKey& device, ByteSpan aad, Byte
   }
   EnvelopeHeader header;
   header.flags = kEnvelopeFlagDeviceScope;
-  header.key_id = id_.scope;
-  header.epoch = id_.epoch;
   header.device_key = device.number;
-  PutU64(header.nonce.data() + 4, next_counter_);
-  COFFRE_RETURN_IF_ERROR(SealEnvelope(*it->second, header, aad, plaintext, out));
-  ++next_counter_;
-  return Status::Ok();
+  return SealLocked(*it->second, header, aad, plaintext, out);
 }
 
 Result<Bytes> EnvelopeWriter::Seal(ByteSpan aad, ByteSpan plaintext) {

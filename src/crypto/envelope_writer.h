@@ -24,6 +24,7 @@
 #include "crypto/aes_gcm.h"
 #include "crypto/data_key_store.h"
 #include "crypto/device_key.h"
+#include "crypto/envelope.h"
 #include "crypto/root_key.h"
 
 namespace coffre::crypto {
@@ -56,6 +57,11 @@ class EnvelopeWriter {
  private:
   EnvelopeWriter(DataKeyId id, std::unique_ptr<AesGcm> aead, uint64_t max_seals)
       : id_(id), aead_(std::move(aead)), max_seals_(max_seals) {}
+  Status UsableLocked() const;  // requires mu_: not forgotten, nonce budget left
+  // Requires mu_: `header` with this writer's key id, epoch and next counter nonce, sealed
+  // under `aead`; the counter moves on.
+  Status SealLocked(AesGcm& aead, EnvelopeHeader header, ByteSpan aad, ByteSpan plaintext,
+                    MutableByteSpan out);
 
   DataKeyId id_;
   mutable std::mutex mu_;         // Forget against Seal

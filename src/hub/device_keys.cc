@@ -28,6 +28,21 @@ Result<DeviceErasure> ParseErasure(const json& record) {
   return e;
 }
 
+// A key row: the key's number and the identity generation it was made for ("" before rows kept
+// it).
+struct KeyRowRecord {
+  uint64_t number = 0;
+  std::string generation;
+};
+
+Result<KeyRowRecord> ParseKeyRow(const json& record) {
+  COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(record));
+  KeyRowRecord r;
+  COFFRE_ASSIGN_OR_RETURN(r.number, f.Required<uint64_t>("number"));
+  COFFRE_ASSIGN_OR_RETURN(r.generation, f.Or<std::string>("generation", ""));
+  return r;
+}
+
 }  // namespace
 
 std::string ErasureRow(uint64_t number) {
@@ -54,9 +69,9 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
   COFFRE_ASSIGN_OR_RETURN(std::string row, KeyRow(device_id));
   Result<json> stored = rows_.Load(row);
   if (stored.has_value()) {
-    COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(*stored));
-    COFFRE_ASSIGN_OR_RETURN(uint64_t number, f.Required<uint64_t>("number"));
-    COFFRE_ASSIGN_OR_RETURN(std::string made_for, f.Or<std::string>("generation", ""));
+    COFFRE_ASSIGN_OR_RETURN(KeyRowRecord key_row, ParseKeyRow(*stored));
+    const uint64_t number = key_row.number;
+    const std::string& made_for = key_row.generation;
     auto loaded = keys_.LoadDeviceKey(device_id, number);
     if (loaded.has_value() || loaded.error().code() != StatusCode::kNotFound) return loaded;
     // The key is gone. Erased: a late message of the erased incarnation is erased on arrival
@@ -104,8 +119,8 @@ Result<DeviceErasure> DeviceKeys::Erase(std::string_view device_id, std::string_
   e.erased_by = std::string(by);
   Result<json> stored = rows_.Load(row);
   if (stored.has_value()) {
-    COFFRE_ASSIGN_OR_RETURN(JsonFields f, JsonFields::Of(*stored));
-    COFFRE_ASSIGN_OR_RETURN(e.key_number, f.Required<uint64_t>("number"));
+    COFFRE_ASSIGN_OR_RETURN(KeyRowRecord key_row, ParseKeyRow(*stored));
+    e.key_number = key_row.number;
   } else if (stored.error().code() != StatusCode::kNotFound) {
     return stored.error();
   }

@@ -108,10 +108,7 @@ Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::NewDeviceKey(
   crypto::DataKeyId id{crypto::kDeviceKeyScope, number};
   COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, root_->WrapDataKey(id, key->key));
   COFFRE_RETURN_IF_ERROR(data_keys_->PutWrapped(id, wrapped));  // ALREADY_EXISTS: taken
-  std::lock_guard<std::mutex> guard(device_mu_);
-  if (device_keys_.size() >= kMaxRememberedDeviceKeys) device_keys_.clear();
-  device_keys_[std::string(device_id)] = key;
-  return std::shared_ptr<const crypto::DeviceKey>(std::move(key));
+  return Remember(device_id, std::move(key));
 }
 
 Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::LoadDeviceKey(std::string_view device_id,
@@ -123,10 +120,15 @@ Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::LoadDeviceKey(std::str
   auto key = std::make_shared<crypto::DeviceKey>();
   key->number = number;
   COFFRE_ASSIGN_OR_RETURN(key->key, root_->UnwrapDataKey(id, wrapped));
+  return Remember(device_id, std::move(key));
+}
+
+std::shared_ptr<const crypto::DeviceKey> HubKeys::Remember(std::string_view device_id,
+                                                           std::shared_ptr<crypto::DeviceKey> key) {
   std::lock_guard<std::mutex> guard(device_mu_);
   if (device_keys_.size() >= kMaxRememberedDeviceKeys) device_keys_.clear();
   device_keys_[std::string(device_id)] = key;
-  return std::shared_ptr<const crypto::DeviceKey>(std::move(key));
+  return key;
 }
 
 Status HubKeys::DestroyDeviceKey(uint64_t number) {

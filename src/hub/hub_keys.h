@@ -91,6 +91,9 @@ class HubKeys {
   HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root, crypto::WrappedKey wrapped);
   static Result<crypto::WrappedKey> StoredRoot(storage::KvStore& kv);
   Status CheckUnlocked() const;  // requires mu_ (shared)
+  // Keeps `key` as device_id's (device_mu_ taken here); returns it.
+  std::shared_ptr<const crypto::DeviceKey> Remember(std::string_view device_id,
+                                                    std::shared_ptr<crypto::DeviceKey> key);
 
   storage::KvStore& kv_;
   std::unique_ptr<storage::KvDataKeyStore> data_keys_;

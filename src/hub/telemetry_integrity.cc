@@ -15,8 +15,6 @@ namespace coffre::hub {
 namespace {
 
 constexpr size_t kMaxReportedBreaks = 100;
-// How OpenRecord ends the error of a record whose device key is gone without an erasure.
-constexpr std::string_view kKeyMissing = " is missing and no erasure destroyed it";
 
 }  // namespace
 
@@ -165,7 +163,7 @@ Result<std::vector<IntegrityBreak>> TelemetryStore::Breaks(int partition) {
 }
 
 Result<Bytes> TelemetryStore::OpenRecord(int partition, const storage::StoredRecord& r,
-                                         DeviceErasure* erased) const {
+                                         NotOpened* why) const {
   std::string aad = Aad(partition, r.sequence);
   if (r.linked) aad.append(reinterpret_cast<const char*>(r.link.data()), r.link.size());
   Result<Bytes> plain = keys_.Open(r.payload, AsBytes(aad));
@@ -178,15 +176,16 @@ Result<Bytes> TelemetryStore::OpenRecord(int partition, const storage::StoredRec
                                           ? Result<DeviceErasure>(NotFound("no device keys"))
                                           : options_.device_keys->FindErasure(header->device_key);
       if (erasure.has_value()) {
-        if (erased != nullptr) *erased = std::move(*erasure);
+        if (why != nullptr) why->erasure = std::move(*erasure);
         return NotFound("telemetry record " + std::to_string(partition) + "/" +
                         std::to_string(r.sequence) + " was erased with its device");
       }
       if (erasure.error().code() == StatusCode::kUnavailable) return erasure.error();
+      if (why != nullptr) why->device_key_missing = true;
       return DataLoss("telemetry record " + std::to_string(partition) + "/" +
                       std::to_string(r.sequence) + " could not be opened: its device's key " +
                       (header.has_value() ? std::to_string(header->device_key) : std::string()) +
-                      std::string(kKeyMissing));
+                      " is missing and no erasure destroyed it");
     }
     return DataLoss("telemetry record " + std::to_string(partition) + "/" +
                     std::to_string(r.sequence) +
@@ -252,13 +251,14 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition,
     for (storage::StoredRecord& r : *records) {
       if (in_break(r.sequence) != v.breaks.end()) break;  // the outer loop steps over it
       seq = r.sequence + 1;
-      Result<Bytes> plain = OpenRecord(partition, r);
+      NotOpened why;
+      Result<Bytes> plain = OpenRecord(partition, r, &why);
       bool erased = !plain.has_value() && plain.error().code() == StatusCode::kNotFound;
       if (!plain.has_value() && !erased) {
         if (plain.error().code() == StatusCode::kUnavailable) return plain.error();
         add({r.sequence, r.sequence + 1,
-             plain.error().message().find(kKeyMissing) != std::string::npos
-                 ? "does not open: its device's key" + std::string(kKeyMissing)
+             why.device_key_missing
+                 ? "does not open: its device's key is missing and no erasure destroyed it"
                  : "does not open: damaged, forged, or moved from another partition or place"});
         prev.reset();  // its successor is not blamed for not following it
         continue;

@@ -260,8 +260,8 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
       out.push_back({r.sequence, std::move(m), std::nullopt});
       continue;
     }
-    DeviceErasure erasure;
-    Result<Bytes> plain = OpenRecord(partition, r, &erasure);
+    NotOpened why;
+    Result<Bytes> plain = OpenRecord(partition, r, &why);
     if (!plain.has_value() && plain.error().code() == StatusCode::kNotFound) {
       // Erased: nothing opens it, so the chain alone says it is the record stored here.
       if ((i > 0 && !chained(i - 1)) || !chained(i)) {
@@ -270,9 +270,9 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
                         "; not served");
       }
       TelemetryMessage marker;  // who sent it and when it arrived: no more
-      marker.device_id = erasure.device_id;
+      marker.device_id = why.erasure.device_id;
       marker.enqueued_ms = r.time_ms;
-      out.push_back({r.sequence, std::move(marker), std::move(erasure)});
+      out.push_back({r.sequence, std::move(marker), std::move(why.erasure)});
       continue;
     }
     if (!plain.has_value()) {

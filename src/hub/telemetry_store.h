@@ -119,9 +119,15 @@ class TelemetryStore {
   Status PrepareToWrite(int partition);
   // Stores `head` as the partition's, and takes it as part.head once stored.
   Status StoreHead(Partition& part, int partition, const TelemetryHead& head, bool sync);
-  // NOT_FOUND if the record's device was erased (then *erased says how, if given).
+  // Why a record did not open, beyond its status.
+  struct NotOpened {
+    DeviceErasure erasure;            // NOT_FOUND: the erasure that destroyed its device's key
+    bool device_key_missing = false;  // DATA_LOSS: its device's key is gone, and no erasure says so
+  };
+  // NOT_FOUND if the record's device was erased; DATA_LOSS if it cannot be opened. `why`, if
+  // given, says more.
   Result<Bytes> OpenRecord(int partition, const storage::StoredRecord& r,
-                           DeviceErasure* erased = nullptr) const;
+                           NotOpened* why = nullptr) const;
   std::string Aad(int partition, uint64_t sequence) const;
   void AppendAad(std::string& out, int partition, uint64_t sequence) const;
 

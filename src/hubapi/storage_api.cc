@@ -31,9 +31,7 @@ std::optional<net::HttpResponse> StorageApi::Handle(const net::HttpRequest& requ
   }
   json metadata;
   if (Result<std::vector<hub::MetadataBreak>> found = metadata_.Check(); found.has_value()) {
-    json breaks = json::array();
-    for (const hub::MetadataBreak& b : *found) breaks.push_back({{"table", b.table}, {"what", b.what}});
-    metadata = {{"breaks", breaks}};
+    metadata = {{"breaks", BreaksJson(*found)}};
   } else {
     metadata = {{"breaksUnknown", found.error().message()}};
   }

@@ -17,6 +17,12 @@ json BreaksJson(const std::vector<hub::IntegrityBreak>& breaks) {
   return list;
 }
 
+json BreaksJson(const std::vector<hub::MetadataBreak>& breaks) {
+  json list = json::array();
+  for (const hub::MetadataBreak& b : breaks) list.push_back({{"table", b.table}, {"what", b.what}});
+  return list;
+}
+
 bool VerifyApi::Matches(const net::HttpRequest& request) {
   return ServiceApi::IsCoffrePath(request.target, "verify");
 }
@@ -85,15 +91,11 @@ net::HttpResponse VerifyApi::Run(const net::HttpRequest& request) {
     return ServiceApi::Error(503, "ServiceUnavailable",
                              "The metadata could not be verified: " + metadata.error().message());
   }
-  json metadata_breaks = json::array();
-  for (const hub::MetadataBreak& b : *metadata) {
-    metadata_breaks.push_back({{"table", b.table}, {"what", b.what}});
-    ok = false;
-  }
+  if (!metadata->empty()) ok = false;
   net::HttpResponse r;
   r.body = json{{"ok", ok},
                 {"partitions", partitions},
-                {"metadata", {{"reanchored", metadata_.reanchored()}, {"breaks", metadata_breaks}}}}
+                {"metadata", {{"reanchored", metadata_.reanchored()}, {"breaks", BreaksJson(*metadata)}}}}
                .dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }

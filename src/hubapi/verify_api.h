@@ -26,6 +26,8 @@ namespace coffre::hubapi {
 
 // [{"from", "to", "what"}], as the verify and storage routes answer them.
 nlohmann::json BreaksJson(const std::vector<hub::IntegrityBreak>& breaks);
+// [{"table", "what"}], the same for the metadata tables.
+nlohmann::json BreaksJson(const std::vector<hub::MetadataBreak>& breaks);
 
 class VerifyApi {
  public:

@@ -103,11 +103,7 @@ Status HubService::OpenData() {
   rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
   device_keys_ = std::make_unique<hub::DeviceKeys>(*keys_, *rows_, SystemClock(),
                                                    [kv = kv_.get()] { return kv->DestroyDeletedData(); });
-  if (!keys_->locked()) {
-    // Rows put back from older copies are reported now (and by `coffre hub verify`).
-    COFFRE_RETURN_IF_ERROR(keys_->row_digests().Check().status());
-    COFFRE_RETURN_IF_ERROR(device_keys_->FinishErasures());
-  }
+  if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(CheckMetadata());
   hub::TelemetryStoreOptions telemetry = o.telemetry;
   telemetry.device_keys = device_keys_.get();
   telemetry.hub_name = o.host_names.front();
@@ -237,6 +233,13 @@ void HubService::HandleHttps(net::HttpRequest request, net::HttpResponder respon
   routes_->Handle(std::move(request), std::move(respond));
 }
 
+// Needs the keys: rows put back from older copies are reported (once per process; `coffre hub
+// verify` checks again), and an erasure cut short by a crash is finished.
+Status HubService::CheckMetadata() {
+  COFFRE_RETURN_IF_ERROR(keys_->row_digests().Check().status());
+  return device_keys_->FinishErasures();
+}
+
 void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
   std::string key = config_->Get().key_uri;
   if (s.accessible) {
@@ -245,13 +248,9 @@ void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
     for (TicketKeyRows* rows : {mqtt_tickets_.get(), amqp_tickets_.get(), https_tickets_.get()}) {
       if (rows != nullptr) rows->SavePending();
     }
-    // What a start while Inaccessible could not do: an erasure cut short is finished, and the
-    // metadata rows are compared with their digests (once per process).
-    if (Status finished = device_keys_->FinishErasures(); !finished.ok()) {
-      LogLine("erasure", "could not finish the erasures cut short: " + finished.message());
-    }
-    if (Status checked = keys_->row_digests().Check().status(); !checked.ok()) {
-      LogLine("integrity", "could not check the metadata digests: " + checked.message());
+    // What a start while Inaccessible could not do.
+    if (Status checked = CheckMetadata(); !checked.ok()) {
+      LogLine("integrity", "could not check the metadata: " + checked.message());
     }
     return;
   }

@@ -93,6 +93,7 @@ class HubService {
   explicit HubService(HubOptions options);
   Status OpenData();
   Status StartServers();
+  Status CheckMetadata();  // the keys unlocked
   void OnKeyStatus(const hub::EncryptionStatus& status);
 
   // Declared in start order: destroyed in the reverse one, after Stop().
