@@ -97,6 +97,12 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--segment-mb", segment_mb,
                  "telemetry segment size in MiB (default 64): retention frees whole segments")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1024}));
+  app.add_option("--restore-from", o.restore_from,
+                 "restore this backup (coffre hub backup) into --dir first, then start")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--discard-current-data", o.restore_discard_current,
+               "with --restore-from: replace data in --dir that cannot be opened or is another "
+               "hub's (its erasures cannot be carried over)");
   app.add_option("--bootstrap-device", o.bootstrap_devices,
                  "create this device if missing; its connection string goes to DIR/bootstrap/");
   app.add_option("--mqtt-connect-timeout-ms", connect_timeout_ms,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/hub_backup_commands.h"
 #include "cli/hub_command.h"
 #include "cli/hub_connection.h"
 #include "cli/eventhub_connection.h"
@@ -510,9 +511,12 @@ Status Execute(const Command& cmd, HubConnection connection, bool json_output) {
 struct HubCommands::State {
   Options options;
   TwinCommandOptions twin_options;
+  BackupCommandOptions backup_options;
+  RestoreOptions restore_options;
   std::vector<Command> commands;
   CLI::App* hub = nullptr;
   CLI::App* monitor = nullptr;
+  CLI::App* restore = nullptr;
 };
 
 HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
@@ -525,6 +529,8 @@ HubCommands::HubCommands(CLI::App& app) : state_(std::make_unique<State>()) {
   AddStorageCommand(*state_->hub, state_->commands, state_->options);
   state_->monitor = AddHubCommands(*state_->hub, state_->commands, state_->options);
   AddTwinCommands(*state_->hub, state_->commands, state_->twin_options);
+  AddBackupCommand(*state_->hub, state_->commands, state_->backup_options);
+  state_->restore = AddRestoreCommand(*state_->hub, state_->restore_options);
 }
 
 HubCommands::~HubCommands() = default;
@@ -532,6 +538,7 @@ HubCommands::~HubCommands() = default;
 bool HubCommands::Selected() const { return state_->hub->parsed(); }
 
 int HubCommands::Run() {
+  if (state_->restore->parsed()) return RunRestore(state_->restore_options);
   for (const Command& cmd : state_->commands) {
     if (!cmd.app->parsed()) continue;
     if (cmd.app == state_->monitor && state_->options.amqp) return RunAmqpMonitor(cmd, state_->options);

@@ -38,6 +38,43 @@ bool PortIsFree(uint16_t port) {
   return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
+}  // namespace
+
+Result<StackPorts> PickFreePorts(uint16_t from) {
+  StackPorts ports;
+  uint16_t* slots[] = {&ports.vault, &ports.mqtt, &ports.https, &ports.amqp};
+  uint32_t next = from;
+  for (uint16_t* slot : slots) {
+    while (next <= 65535 && !PortIsFree(static_cast<uint16_t>(next))) ++next;
+    if (next > 65535) return ResourceExhausted("no free port from " + std::to_string(from));
+    *slot = static_cast<uint16_t>(next++);
+  }
+  return ports;
+}
+
+std::string ConnectionJson(const StackState& s) {
+  json j = {{"ca_file", s.ca_file.string()}, {"hub_host", s.hub_host}, {"pids", s.pids}};
+  if (!s.vault_url.empty()) {
+    j["vault_url"] = s.vault_url;
+    j["vault_token"] = s.vault_token;
+    j["key_name"] = s.key_name;
+    j["hub_principal"] = s.hub_principal;
+  }
+  if (!s.device_id.empty()) {
+    j["mqtt_port"] = s.ports.mqtt;
+    j["https_port"] = s.ports.https;
+    j["service_connection_string"] = s.service_connection_string;
+    j["device_id"] = s.device_id;
+    j["device_connection_string"] = s.device_connection_string;
+    j["amqp_port"] = s.ports.amqp;
+    if (!s.eventhub_connection_string.empty()) {
+      j["eventhub_connection_string"] = s.eventhub_connection_string;
+      j["eventhub_name"] = s.eventhub_name;
+    }
+  }
+  return j.dump(2) + "\n";
+}
+
 Result<StackState> ReadStackFile(const std::filesystem::path& dir) {
   COFFRE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(dir / "stack.json"));
   json j = json::parse(text, nullptr, false);
@@ -80,43 +117,6 @@ Status WriteStackFile(const StackState& s) {
   return WriteFileDurably(s.dir / "stack.json", AsBytes(text), 0600);
 }
 
-}  // namespace
-
-Result<StackPorts> PickFreePorts(uint16_t from) {
-  StackPorts ports;
-  uint16_t* slots[] = {&ports.vault, &ports.mqtt, &ports.https, &ports.amqp};
-  uint32_t next = from;
-  for (uint16_t* slot : slots) {
-    while (next <= 65535 && !PortIsFree(static_cast<uint16_t>(next))) ++next;
-    if (next > 65535) return ResourceExhausted("no free port from " + std::to_string(from));
-    *slot = static_cast<uint16_t>(next++);
-  }
-  return ports;
-}
-
-std::string ConnectionJson(const StackState& s) {
-  json j = {{"ca_file", s.ca_file.string()}, {"hub_host", s.hub_host}, {"pids", s.pids}};
-  if (!s.vault_url.empty()) {
-    j["vault_url"] = s.vault_url;
-    j["vault_token"] = s.vault_token;
-    j["key_name"] = s.key_name;
-    j["hub_principal"] = s.hub_principal;
-  }
-  if (!s.device_id.empty()) {
-    j["mqtt_port"] = s.ports.mqtt;
-    j["https_port"] = s.ports.https;
-    j["service_connection_string"] = s.service_connection_string;
-    j["device_id"] = s.device_id;
-    j["device_connection_string"] = s.device_connection_string;
-    j["amqp_port"] = s.ports.amqp;
-    if (!s.eventhub_connection_string.empty()) {
-      j["eventhub_connection_string"] = s.eventhub_connection_string;
-      j["eventhub_name"] = s.eventhub_name;
-    }
-  }
-  return j.dump(2) + "\n";
-}
-
 namespace {
 
 // One start; `fresh`: the directory held no stack before (its ports were picked now).
@@ -138,6 +138,7 @@ Result<StackState> StartStack(const UpOptions& options, const std::filesystem::p
   }
   state.hub_args = options.hub_args;
   state.key_size = options.key_size;
+  state.hub_start_timeout = options.hub_start_timeout;
   const StackPkcs11 recorded_pkcs11 = state.pkcs11;
   if (options.pkcs11.enabled()) {
     state.pkcs11 = options.pkcs11;

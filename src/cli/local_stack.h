@@ -5,6 +5,7 @@
 // DIR/connection.json. `coffre down --dir DIR` stops the recorded processes by pid.
 // For development and tests: DIR holds every secret of the stack.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -41,6 +42,8 @@ struct UpOptions {
   StackPkcs11 pkcs11 = {};  // not enabled: what DIR/stack.json recorded, else the passphrase
   std::vector<std::string> hub_args = {};  // extra coffre-hub flags for this start (not recorded)
   int key_size = 3072;  // bits of the customer key's RSA modulus, when this start creates it
+  // How long coffre-hub may take to serve (a restore before it takes longer).
+  std::chrono::seconds hub_start_timeout{60};
 };
 
 struct StackState {
@@ -52,6 +55,7 @@ struct StackState {
   StackPkcs11 pkcs11;
   std::vector<std::string> hub_args = {};  // extra coffre-hub flags for this start (not recorded)
   int key_size = 3072;                     // the customer key's, if EnsureVault creates it
+  std::chrono::seconds hub_start_timeout{60};
   std::string vault_url;
   std::string vault_token;  // the key owner's token
   std::string key_name;
@@ -66,6 +70,10 @@ struct StackState {
 };
 
 Result<StackState> StackUp(const UpOptions& options);
+
+// The recorded state of the stack in `dir` (DIR/stack.json); NOT_FOUND if there is none.
+Result<StackState> ReadStackFile(const std::filesystem::path& dir);
+Status WriteStackFile(const StackState& state);
 
 // Stops every recorded process (SIGTERM, then SIGKILL after `grace`), and clears the pids.
 Status StackDown(const std::filesystem::path& dir, int grace_ms = 10000);

@@ -13,8 +13,6 @@
 namespace coffre::cli {
 namespace {
 
-constexpr auto kHubStartTimeout = std::chrono::seconds(60);
-
 bool PortAccepts(uint16_t port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
@@ -60,7 +58,7 @@ Status EnsureHub(StackState& state) {
       return PortAccepts(state.ports.mqtt) ? Status::Ok() : Unavailable("MQTT port not open yet");
     };
     COFFRE_RETURN_IF_ERROR(
-        WaitUntilReady(pid, hub_dir / "hub.log", ready, kHubStartTimeout).WithContext("starting coffre-hub"));
+        WaitUntilReady(pid, hub_dir / "hub.log", ready, state.hub_start_timeout).WithContext("starting coffre-hub"));
   }
   COFFRE_ASSIGN_OR_RETURN(std::string connection, ReadTextFile(connection_file));
   COFFRE_ASSIGN_OR_RETURN(std::string owner, ReadTextFile(connection_file.parent_path() /

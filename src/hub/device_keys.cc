@@ -110,12 +110,13 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
   return Internal("no free device key number after several random draws");
 }
 
-Result<DeviceErasure> DeviceKeys::Erase(std::string_view device_id, std::string_view by) {
+Result<DeviceErasure> DeviceKeys::Erase(std::string_view device_id, std::string_view by,
+                                        int64_t erased_ms) {
   std::lock_guard<std::mutex> guard(change_mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, KeyRow(device_id));
   DeviceErasure e;
   e.device_id = std::string(device_id);
-  e.erased_ms = clock_.NowMillis();
+  e.erased_ms = erased_ms != 0 ? erased_ms : clock_.NowMillis();
   e.erased_by = std::string(by);
   Result<json> stored = rows_.Load(row);
   if (stored.has_value()) {

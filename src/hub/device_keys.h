@@ -53,7 +53,9 @@ class DeviceKeys {
 
   // Records the erasure, destroys the device's key and every copy of it, then scrubs the
   // metadata store's files. A device without a key is recorded too (key_number 0).
-  Result<DeviceErasure> Erase(std::string_view device_id, std::string_view by);
+  // `erased_ms`: when it was asked (a restore carries an erasure over with its time); 0: now.
+  Result<DeviceErasure> Erase(std::string_view device_id, std::string_view by,
+                              int64_t erased_ms = 0);
   // The erasure that destroyed key `number`; NOT_FOUND if none did.
   Result<DeviceErasure> FindErasure(uint64_t number);
   Result<std::vector<DeviceErasure>> Erasures();

@@ -3,11 +3,6 @@
 #include "common/json_fields.h"
 
 namespace coffre::hub {
-namespace {
-
-constexpr const char* kRecord = "config/encryption";
-
-}  // namespace
 
 nlohmann::json EncryptionSettings::TunablesJson() const {
   return {{"keyCheckIntervalMs", key_check_interval_ms},
@@ -70,7 +65,7 @@ Result<EncryptionSettings> EncryptionSettings::With(const nlohmann::json& j) con
 
 Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Load(storage::KvStore& kv,
                                                                  const EncryptionSettings& initial) {
-  Result<Bytes> stored = kv.Get(kRecord);
+  Result<Bytes> stored = kv.Get(kEncryptionSettingsRow);
   if (stored.has_value()) {
     COFFRE_ASSIGN_OR_RETURN(EncryptionSettings s, EncryptionSettings::FromJson(
                                                       nlohmann::json::parse(AsChars(*stored), nullptr, false)));
@@ -91,7 +86,7 @@ EncryptionSettings EncryptionConfig::Get() const {
 Status EncryptionConfig::Set(const EncryptionSettings& next) {
   std::lock_guard<std::mutex> one_write(write_mu_);
   std::string text = next.ToJson().dump();
-  COFFRE_RETURN_IF_ERROR(kv_.Put(kRecord, AsBytes(text), /*sync=*/true));
+  COFFRE_RETURN_IF_ERROR(kv_.Put(kEncryptionSettingsRow, AsBytes(text), /*sync=*/true));
   std::lock_guard<std::mutex> guard(mu_);
   settings_ = next;
   return Status::Ok();

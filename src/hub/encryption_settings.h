@@ -39,6 +39,9 @@ struct EncryptionSettings {
   Result<EncryptionSettings> With(const nlohmann::json& j) const;
 };
 
+// The metadata store's row of the settings (JSON, not sealed: no secret is in them).
+inline constexpr const char* kEncryptionSettingsRow = "config/encryption";
+
 class EncryptionConfig {
  public:
   // The stored settings, or `initial` (stored now) on a hub that has none. kv must outlive this.

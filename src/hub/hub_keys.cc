@@ -8,7 +8,6 @@
 namespace coffre::hub {
 namespace {
 
-constexpr const char* kRootRecord = "keys/root";
 // 8192 keys of 32 bytes: a quarter of the secure heap. Past that the map starts over: a key
 // not remembered is loaded again from its wrapped copy.
 constexpr size_t kMaxRememberedDeviceKeys = 8192;
@@ -29,7 +28,7 @@ HubKeys::HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root,
       wrapped_(std::move(wrapped)) {}
 
 Result<crypto::WrappedKey> HubKeys::StoredRoot(storage::KvStore& kv) {
-  COFFRE_ASSIGN_OR_RETURN(Bytes stored, kv.Get(kRootRecord));
+  COFFRE_ASSIGN_OR_RETURN(Bytes stored, kv.Get(kRootKeyRow));
   return crypto::ParseWrappedKey(AsChars(stored));
 }
 
@@ -40,7 +39,7 @@ Result<std::unique_ptr<HubKeys>> HubKeys::OpenLocked(storage::KvStore& kv) {
 
 Result<std::unique_ptr<HubKeys>> HubKeys::Open(storage::KvStore& kv,
                                                crypto::KeyProvider& provider) {
-  Result<Bytes> stored = kv.Get(kRootRecord);
+  Result<Bytes> stored = kv.Get(kRootKeyRow);
   if (stored.has_value()) {
     COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, crypto::ParseWrappedKey(AsChars(*stored)));
     COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Unwrap(provider, wrapped));
@@ -51,7 +50,7 @@ Result<std::unique_ptr<HubKeys>> HubKeys::Open(storage::KvStore& kv,
   COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Generate());
   COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, root->WrapWith(provider));
   std::string record = crypto::SerializeWrappedKey(wrapped);
-  COFFRE_RETURN_IF_ERROR(kv.Put(kRootRecord, AsBytes(record), /*sync=*/true));
+  COFFRE_RETURN_IF_ERROR(kv.Put(kRootKeyRow, AsBytes(record), /*sync=*/true));
   return std::unique_ptr<HubKeys>(new HubKeys(kv, std::move(root), std::move(wrapped)));
 }
 
@@ -86,6 +85,12 @@ Result<Bytes> HubKeys::Hmac(std::string_view label, std::string_view data) {
     it = derived_.emplace(std::string(label), std::move(key)).first;
   }
   return crypto::HmacSha256(it->second, AsBytes(data));
+}
+
+Result<crypto::SecretBytes> HubKeys::DeriveKey(std::string_view label) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  COFFRE_RETURN_IF_ERROR(CheckUnlocked());
+  return root_->DeriveKey(label);
 }
 
 Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::RememberedDeviceKey(
@@ -223,7 +228,7 @@ Status HubKeys::Rewrap(crypto::KeyProvider& provider) {
   // Prove the new copy opens before it replaces the old one.
   COFFRE_RETURN_IF_ERROR(crypto::RootKey::Unwrap(provider, *wrapped).status());
   std::string record = crypto::SerializeWrappedKey(*wrapped);
-  COFFRE_RETURN_IF_ERROR(kv_.Put(kRootRecord, AsBytes(record), /*sync=*/true));
+  COFFRE_RETURN_IF_ERROR(kv_.Put(kRootKeyRow, AsBytes(record), /*sync=*/true));
   std::unique_lock<std::shared_mutex> lock(mu_);
   wrapped_ = std::move(*wrapped);
   return Status::Ok();

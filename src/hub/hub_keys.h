@@ -36,6 +36,8 @@ namespace coffre::hub {
 
 // Scopes of data keys (envelope key ids). Telemetry partitions use their partition number.
 inline constexpr uint32_t kRegistryScope = 1000;
+// The metadata store's row of the wrapped root key (the customer's key wraps it).
+inline constexpr const char* kRootKeyRow = "keys/root";
 
 class HubKeys {
  public:
@@ -54,6 +56,8 @@ class HubKeys {
   Result<Bytes> Open(ByteSpan envelope, ByteSpan aad);
   // HMAC-SHA256 of `data` under the key derived from the root for `label` (row names).
   Result<Bytes> Hmac(std::string_view label, std::string_view data);
+  // The key derived from the root for `label`, not kept here (a backup's, one per backup).
+  Result<crypto::SecretBytes> DeriveKey(std::string_view label);
 
   // Device keys (crypto/device_key.h; which device has which key: DeviceKeys). The keys in use
   // are remembered here, so that Lock() and DestroyDeviceKey() reach every copy.

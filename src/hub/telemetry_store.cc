@@ -190,6 +190,8 @@ Result<uint64_t> TelemetryStore::SeekTime(int partition, int64_t time_ms) const 
 
 Result<size_t> TelemetryStore::ExpireBefore(int partition, int64_t time_ms) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  std::lock_guard<std::mutex> hold(retention_mu_);
+  if (retention_holds_ > 0) return size_t{0};  // a backup is reading; the next pass expires
   Partition& part = *partitions_[static_cast<size_t>(partition)];
   if (kCustomerLayer) {
     // The head's new start is durable before any segment goes, so a crash between the two
@@ -204,6 +206,28 @@ Result<size_t> TelemetryStore::ExpireBefore(int partition, int64_t time_ms) {
     }
   }
   return part.log->ExpireBefore(time_ms);
+}
+
+TelemetryStore::RetentionHold::RetentionHold(TelemetryStore& store) : store_(store) {
+  std::lock_guard<std::mutex> guard(store_.retention_mu_);
+  ++store_.retention_holds_;
+}
+
+TelemetryStore::RetentionHold::~RetentionHold() {
+  std::lock_guard<std::mutex> guard(store_.retention_mu_);
+  --store_.retention_holds_;
+}
+
+Result<std::vector<storage::StoredRecord>> TelemetryStore::ReadSealed(int partition,
+                                                                      uint64_t from,
+                                                                      size_t max_records,
+                                                                      size_t max_bytes) const {
+  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  const storage::SegmentLog& log = *partitions_[static_cast<size_t>(partition)]->log;
+  for (const storage::SegmentLog::Gap& g : log.gaps()) {
+    if (from >= g.from && from < g.to) from = g.to;
+  }
+  return log.Read(from, max_records, max_bytes);
 }
 
 uint64_t TelemetryStore::end_sequence(int partition) const {

@@ -94,6 +94,24 @@ class TelemetryStore {
   Result<size_t> ExpireBefore(int partition, int64_t time_ms);
   uint64_t begin_sequence(int partition) const;  // the oldest message still retained
 
+  // For backups (hub/hub_backups.h): while a hold lives, ExpireBefore removes nothing (an
+  // expiry already running finishes before the hold is taken), so the records a snapshot's
+  // heads count stay readable.
+  class RetentionHold {
+   public:
+    explicit RetentionHold(TelemetryStore& store);
+    ~RetentionHold();
+    RetentionHold(const RetentionHold&) = delete;
+    RetentionHold& operator=(const RetentionHold&) = delete;
+
+   private:
+    TelemetryStore& store_;
+  };
+  // The durable records of a partition as stored (sealed), from `from` on; records missing
+  // between segments at `from` are skipped. INVALID_ARGUMENT outside the retained range.
+  Result<std::vector<storage::StoredRecord>> ReadSealed(int partition, uint64_t from,
+                                                        size_t max_records, size_t max_bytes) const;
+
   // A long poll without a thread: calls `ready` once, when a message at `from` or later is
   // durable (right away if one is), at `deadline`, or on WakeWaiters(). `ready` runs on the
   // committing writer's thread or a timer thread: keep it short (SequenceWaiters).
@@ -136,6 +154,8 @@ class TelemetryStore {
   TelemetryStoreOptions options_;
   std::vector<std::unique_ptr<Partition>> partitions_;
   SequenceWaiters waiters_;
+  std::mutex retention_mu_;   // held through each ExpireBefore
+  int retention_holds_ = 0;   // guarded by retention_mu_
 };
 
 }  // namespace coffre::hub

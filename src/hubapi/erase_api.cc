@@ -4,6 +4,7 @@
 
 #include "common/json_fields.h"
 #include "common/time_format.h"
+#include "hub/erase_device.h"
 #include "hubapi/service_api.h"
 
 namespace coffre::hubapi {
@@ -51,19 +52,12 @@ net::HttpResponse EraseApi::Erase(const net::HttpRequest& request, const std::st
   if (!hub::ValidDeviceId(*id)) {
     return ServiceApi::Error(400, "ArgumentInvalid", "deviceId is not a valid device id.");
   }
-  // The identity first: once it is gone no new session opens, and no new message arrives
-  // under the key about to be destroyed.
-  Status deleted = registry_.Delete(*id, "*");
-  if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) return ErrorFor(deleted);
-  Status twins = twins_.Erase({*id, std::nullopt});
-  if (!twins.ok() && twins.code() != StatusCode::kNotFound) return ErrorFor(twins);
-  Result<size_t> purged = c2d_.Purge(*id);
-  if (!purged.has_value()) return ErrorFor(purged.error());
-  Result<hub::DeviceErasure> erased = device_keys_.Erase(*id, caller);
+  Result<hub::ErasedDevice> erased =
+      hub::EraseDevice(registry_, twins_, c2d_, device_keys_, *id, caller);
   if (!erased.has_value()) return ErrorFor(erased.error());
-  json out = ErasureJson(*erased);
-  out["deviceDeleted"] = deleted.ok();
-  out["c2dPurged"] = *purged;
+  json out = ErasureJson(erased->erasure);
+  out["deviceDeleted"] = erased->identity_deleted;
+  out["c2dPurged"] = erased->c2d_purged;
   return JsonResponse(out);
 }
 

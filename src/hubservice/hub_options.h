@@ -26,6 +26,11 @@ struct HubOptions {
   std::filesystem::path service_key_file;               // created if missing
   std::filesystem::path tls_cert, tls_key;              // PEM, for MQTT and HTTPS alike
   std::vector<std::string> host_names = {"localhost"};  // SAS audiences; the first names the hub
+  // A backup to restore into `dir` before the hub starts (hubservice/hub_restore.h); empty:
+  // none. `restore_discard_current`: data in `dir` that cannot be opened, or another hub's, is
+  // replaced (else the restore is refused: its erasures could not be carried over).
+  std::filesystem::path restore_from;
+  bool restore_discard_current = false;
   // Devices created if missing; their connection strings go to DIR/bootstrap/ (mode 0600).
   std::vector<std::string> bootstrap_devices;
 

@@ -18,7 +18,8 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       c2d_service_api_(parts.registry, parts.c2d, parts.policies),
       verify_api_(parts.store, parts.keys.row_digests(), parts.policies),
       storage_api_(parts.store, parts.keys.row_digests(), parts.disk, parts.policies),
-      erase_api_(parts.registry, parts.twin_store, parts.c2d, parts.device_keys, parts.policies) {
+      erase_api_(parts.registry, parts.twin_store, parts.c2d, parts.device_keys, parts.policies),
+      backup_api_(parts.backups, parts.policies) {
   service_api_.set_throttle(&throttle_);
   service_api_.set_c2d_queues(&parts.c2d);
 }
@@ -47,6 +48,7 @@ std::optional<net::HttpResponse> HubRoutes::SyncRoutes(const net::HttpRequest& r
   if (auto response = query_api_.Handle(r)) return response;
   if (auto response = storage_api_.Handle(r)) return response;
   if (auto response = erase_api_.Handle(r)) return response;
+  if (auto response = backup_api_.Handle(r)) return response;
   // The service's send is a POST on the path where devices GET: it goes first.
   if (auto response = c2d_service_api_.Handle(r)) return response;
   if (auto response = c2d_device_api_.Handle(r)) return response;

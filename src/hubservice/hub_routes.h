@@ -20,6 +20,7 @@
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
+#include "hubapi/backup_api.h"
 #include "hubapi/c2d_device_api.h"
 #include "hubapi/c2d_service_api.h"
 #include "hubapi/device_api.h"
@@ -55,6 +56,7 @@ struct HubParts {
   storage::DiskReserve& disk;
   hub::TwinStore& twin_store;
   hub::DeviceKeys& device_keys;
+  hub::HubBackups& backups;
 };
 
 class HubRoutes {
@@ -90,6 +92,7 @@ class HubRoutes {
   hubapi::VerifyApi verify_api_;
   hubapi::StorageApi storage_api_;
   hubapi::EraseApi erase_api_;
+  hubapi::BackupApi backup_api_;
   // Changing the customer key makes vault round trips and synced writes, and registry and
   // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes_{"https"};

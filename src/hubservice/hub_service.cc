@@ -12,6 +12,7 @@
 #include "amqp/device_links.h"
 #include "hubservice/bootstrap_files.h"
 #include "hubservice/hub_device_features.h"
+#include "hubservice/hub_restore.h"
 #include "hubservice/hub_routes.h"
 #include "mqtt/websocket_path.h"
 #include "net/http_upgrade.h"
@@ -70,6 +71,12 @@ Status HubService::OpenData() {
   COFFRE_ASSIGN_OR_RETURN(service_key_, storage::LoadServiceKeyFile(o.service_key_file));
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(o.dir));
   disk_reserve_ = std::make_unique<storage::DiskReserve>(o.dir, o.disk_reserve_bytes);
+  COFFRE_RETURN_IF_ERROR(FinishRestore(o.dir));
+  if (!o.restore_from.empty()) {
+    COFFRE_RETURN_IF_ERROR(RestoreBackup(o, service_key_, disk_reserve_.get(),
+                                         CustomerKeysOrRefusal(o.customer_keys))
+                               .WithContext("restoring " + o.restore_from.string()));
+  }
   COFFRE_ASSIGN_OR_RETURN(
       kv_, storage::RocksKvStore::Open(o.dir / "meta", {nullptr, &service_key_, disk_reserve_.get()}));
 
@@ -112,6 +119,9 @@ Status HubService::OpenData() {
   COFFRE_ASSIGN_OR_RETURN(store_,
                           hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, *kv_, telemetry));
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);
+  backups_ = std::make_unique<hub::HubBackups>(*kv_, *keys_, *store_, o.host_names.front(),
+                                               o.dir / "backups", disk_reserve_.get(),
+                                               SystemClock());
   COFFRE_ASSIGN_OR_RETURN(policies_,
                           hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, SystemClock()));
   // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
@@ -199,7 +209,7 @@ Status HubService::StartServers() {
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_,
-               *twin_store_, *device_keys_},
+               *twin_store_, *device_keys_, *backups_},
       o.throttling, SystemClock());
   net::HttpsServerOptions https_options = o.https;
   https_options.cert_file = o.tls_cert;
@@ -267,6 +277,7 @@ void HubService::Stop() {
   if (monitor_) monitor_->Stop();
   if (https_) https_->Stop();
   if (routes_) routes_->Stop();
+  if (backups_) backups_->Stop();  // a backup in progress fails; its file goes
   // Calls still waiting end (503) before the sessions that would answer them go.
   if (methods_) methods_->Stop();
   if (features_) features_->Stop();

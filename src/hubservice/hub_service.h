@@ -38,6 +38,7 @@
 #include "hub/device_auth.h"
 #include "hub/device_connections.h"
 #include "hub/encryption_settings.h"
+#include "hub/hub_backups.h"
 #include "hub/hub_keys.h"
 #include "hub/key_custody.h"
 #include "hub/key_monitor.h"
@@ -107,6 +108,7 @@ class HubService {
   std::unique_ptr<hub::Registry> registry_;
   std::unique_ptr<hub::TelemetryStore> store_;
   std::unique_ptr<hub::TelemetryIngest> ingest_;
+  std::unique_ptr<hub::HubBackups> backups_;
   std::unique_ptr<hub::AccessPolicies> policies_;
   std::unique_ptr<hub::DeviceAuthenticator> auth_;
   std::unique_ptr<hub::ConsumerGroups> groups_;

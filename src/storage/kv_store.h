@@ -4,6 +4,7 @@
 // Implementations are thread-safe.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,12 @@ class KvStore {
   // Calls `fn` for each key starting with `prefix`, in key order, until it returns false.
   virtual Status Scan(std::string_view prefix,
                       const std::function<bool(std::string_view key, ByteSpan value)>& fn) = 0;
+  // A read-only view of the store as it is now, unchanged by later writes (its writes fail
+  // with FAILED_PRECONDITION): a consistent backup reads every row of one moment. It must not
+  // outlive the store. UNIMPLEMENTED where the engine cannot.
+  virtual Result<std::unique_ptr<KvStore>> Snapshot() {
+    return Unimplemented("this store takes no snapshots");
+  }
 };
 
 }  // namespace coffre::storage

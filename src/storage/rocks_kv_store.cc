@@ -25,6 +25,20 @@ rocksdb::Slice ToSlice(ByteSpan b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
+Status ScanWith(rocksdb::DB& db, const rocksdb::ReadOptions& read, std::string_view prefix,
+                const std::function<bool(std::string_view, ByteSpan)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read));
+  rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    rocksdb::Slice v = it->value();
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            ByteSpan(reinterpret_cast<const std::byte*>(v.data()), v.size()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "scan");
+}
+
 rocksdb::WriteOptions WriteOpts(bool sync) {
   rocksdb::WriteOptions o;
   o.sync = sync;
@@ -105,19 +119,50 @@ Status RocksKvStore::Write(const std::vector<KvWrite>& batch, bool sync) {
 
 Status RocksKvStore::Scan(std::string_view prefix,
                           const std::function<bool(std::string_view, ByteSpan)>& fn) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  rocksdb::Slice p(prefix.data(), prefix.size());
-  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
-    rocksdb::Slice v = it->value();
-    if (!fn(std::string_view(it->key().data(), it->key().size()),
-            ByteSpan(reinterpret_cast<const std::byte*>(v.data()), v.size()))) {
-      break;
-    }
-  }
-  return FromRocks(it->status(), "scan");
+  return ScanWith(*db_, rocksdb::ReadOptions(), prefix, fn);
 }
 
 Status RocksKvStore::Sync() { return FromRocks(db_->SyncWAL(), "sync WAL"); }
+
+namespace {
+
+// A RocksDB snapshot read through the KvStore interface; released with the view.
+class RocksSnapshotView : public KvStore {
+ public:
+  explicit RocksSnapshotView(rocksdb::DB& db) : db_(db), snapshot_(db.GetSnapshot()) {
+    read_.snapshot = snapshot_;
+  }
+  ~RocksSnapshotView() override { db_.ReleaseSnapshot(snapshot_); }
+
+  Result<Bytes> Get(std::string_view key) override {
+    std::string value;
+    rocksdb::Status s = db_.Get(read_, rocksdb::Slice(key.data(), key.size()), &value);
+    if (!s.ok()) return FromRocks(s, "get");
+    ByteSpan b = AsBytes(value);
+    return Bytes(b.begin(), b.end());
+  }
+  Status Put(std::string_view, ByteSpan, bool) override { return ReadOnly(); }
+  Status Delete(std::string_view, bool) override { return ReadOnly(); }
+  Status Write(const std::vector<KvWrite>&, bool) override { return ReadOnly(); }
+  Status Sync() override { return ReadOnly(); }
+  Status Scan(std::string_view prefix,
+              const std::function<bool(std::string_view, ByteSpan)>& fn) override {
+    return ScanWith(db_, read_, prefix, fn);
+  }
+
+ private:
+  static Status ReadOnly() { return FailedPrecondition("a snapshot of the store is read-only"); }
+
+  rocksdb::DB& db_;
+  const rocksdb::Snapshot* snapshot_;
+  rocksdb::ReadOptions read_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KvStore>> RocksKvStore::Snapshot() {
+  return std::unique_ptr<KvStore>(new RocksSnapshotView(*db_));
+}
 
 Status RocksKvStore::DestroyDeletedData() {
   rocksdb::FlushOptions flush;

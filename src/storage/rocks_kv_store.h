@@ -46,6 +46,7 @@ class RocksKvStore : public KvStore {
   Status Sync() override;
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
+  Result<std::unique_ptr<KvStore>> Snapshot() override;
 
   Status DestroyDeletedData();
 

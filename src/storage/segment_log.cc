@@ -319,6 +319,28 @@ Status SegmentLog::ResumeAt(uint64_t sequence) {
   return Status::Ok();
 }
 
+Status SegmentLog::BeginAt(uint64_t sequence) {
+  if (resumed_) return FailedPrecondition("the log was resumed already");
+  if (next_sequence_ != 0 || segments_.size() != 1) {
+    return FailedPrecondition("the log holds records already; it cannot begin at " +
+                              std::to_string(sequence));
+  }
+  if (sequence == 0) return ResumeAt(0);
+  // The empty segment Open made at 0 would read as records 0..sequence missing: it goes once
+  // the new one exists.
+  COFFRE_RETURN_IF_ERROR(StartSegment(sequence));
+  std::filesystem::path empty = segments_.front()->path;
+  Status removed = files_.Remove(empty);
+  if (!removed.ok() && std::filesystem::exists(empty)) return removed;
+  COFFRE_RETURN_IF_ERROR(files_.SyncDirectory(dir_));
+  std::lock_guard<std::mutex> guard(mu_);
+  segments_.erase(segments_.begin());
+  next_sequence_ = sequence;
+  durable_ = sequence;
+  resumed_ = true;
+  return Status::Ok();
+}
+
 std::vector<SegmentLog::Gap> SegmentLog::gaps() const {
   std::lock_guard<std::mutex> guard(mu_);
   std::vector<Gap> kept;  // those retention has not removed

@@ -73,6 +73,9 @@ class SegmentLog {
   // acknowledged, so they are missing), a new segment starts there and the gap is reported.
   // Append calls ResumeAt(next_sequence()) itself if nobody did.
   Status ResumeAt(uint64_t sequence);
+  // For a log that never held a record: its first record will be `sequence` (a restored
+  // partition, whose older records retention had removed). Instead of ResumeAt.
+  Status BeginAt(uint64_t sequence);
   // Appends records whose sequences continue next_sequence(), in order.
   Status Append(std::span<const LogRecord> records);
   Status Sync();
