@@ -78,6 +78,8 @@ class HubService {
   hub::Registry& registry() { return *registry_; }
   hub::TelemetryStore& store() { return *store_; }
   hub::HubKeys& keys() { return *keys_; }
+  hub::HubBackups& backups() { return *backups_; }
+  hub::DeviceKeys& device_keys() { return *device_keys_; }
   storage::KvStore& kv() { return *kv_; }  // the metadata store
   hub::AccessPolicies& policies() { return *policies_; }
   hub::EncryptionConfig& config() { return *config_; }
