@@ -16,6 +16,17 @@ too is being erased (`POST /$coffre/erasures`) when the kill comes; the stack is
     asked again and must then take them all;
   - `coffre hub verify` finds no integrity break (the chains, the sealed heads and the metadata
     digests agree).
+Meanwhile the hub's other stored state is written too (state_workloads.py), and checked after
+each restart:
+  - twin patches: one device patches its reported properties over MQTT (the SDK), the service
+    its desired ones (PATCH /twins/{id}); each property holds its last acknowledged value or a
+    later one sent, and no $version went back or lost an acknowledged patch;
+  - C2D: the service enqueues (POST .../messages/devicebound), the device receives and completes
+    over HTTPS (GET, DELETE .../{etag}); every acknowledged enqueue was completed with a 204, is
+    still delivered, or was in a complete left unanswered; nothing completed with a 204 is back;
+  - the registry: devices created (PUT /devices/{id}) and some deleted again (DELETE): each
+    acknowledged create exists with its generation id unless an acknowledged delete followed,
+    each acknowledged delete is gone.
 Bounded: --iterations (default 3) and --seconds per iteration of sending; loopback only.
 Prints one JSON line with the figures (docs/RELIABILITY.md); exit 1 on the first loss.
 
@@ -24,6 +35,7 @@ usage: crash_harness.py COFFRE [--iterations N] [--seed S] [--devices D] [--mqtt
 """
 import argparse
 import http.client
+import itertools
 import json
 import os
 import random
@@ -35,6 +47,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree by ctest
+import state_workloads as sw  # noqa: E402 - after the line above
 
 
 def run(args, check=True):
@@ -134,7 +149,9 @@ class MqttSenders:
 
     def __init__(self, ca_file):
         here = os.path.dirname(os.path.abspath(__file__))
-        env = dict(os.environ, NODE_PATH=os.path.join(here, "..", "compat", "node_modules"))
+        # The checkout's own packages, or where NODE_PATH says (a worktree without them).
+        env = dict(os.environ, NODE_PATH=os.environ.get(
+            "NODE_PATH", os.path.join(here, "..", "compat", "node_modules")))
         self.proc = subprocess.Popen(["node", os.path.join(here, "mqtt_senders.js"), ca_file],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      env=env)
@@ -171,6 +188,17 @@ class MqttSenders:
     def close(self):
         self.proc.kill()
         self.proc.wait()
+
+
+def get_twin(stack, token, device):
+    conn = sw.Connection(stack, token)
+    try:
+        status, _, body = conn.request("GET", f"/twins/{device}?api-version=2021-04-12")
+    finally:
+        conn.close()
+    if status != 200:
+        raise RuntimeError(f"GET /twins/{device}: {status} {body[:200]!r}")
+    return json.loads(body)
 
 
 def erase(stack, device):
@@ -257,6 +285,7 @@ def main():
         print(f"without AMQP devices: {amqp_skipped}", file=sys.stderr)
         a.amqp_devices = 0
     rng = random.Random(a.seed)
+    started = time.monotonic()
     work = tempfile.mkdtemp(prefix="coffre-crash-")
     stack = None
     mqtt = None
@@ -264,7 +293,14 @@ def main():
                "erasures": 0, "erasures_cut_short": 0, "erasures_finished_at_restart": 0,
                "acknowledged": 0,
                "acknowledged_over_mqtt": 0, "acknowledged_over_amqp": 0, "checked_each_time": 0,
-               "lost": 0, "duplicated": 0}
+               "lost": 0, "duplicated": 0,
+               "twin_reported_acked": 0, "twin_desired_acked": 0, "twin_patches_checked": 0,
+               "twin_unacknowledged": 0, "twin_lost": 0,
+               "c2d_enqueued": 0, "c2d_enqueues_unanswered": 0, "c2d_completed": 0,
+               "c2d_complete_unanswered": 0, "c2d_delivered_after_restart": 0, "c2d_checked": 0,
+               "c2d_lost": 0, "c2d_completed_came_back": 0,
+               "devices_created": 0, "devices_deleted": 0, "registry_unacknowledged": 0,
+               "creates_checked": 0, "deletes_checked": 0, "registry_lost": 0}
     try:
         stack = Stack(a.coffre, os.path.join(work, "s"),
                       None if a.amqp_devices else 20000 + rng.randrange(12000))
@@ -281,8 +317,20 @@ def main():
             stack.hub("device", "create", d)
         connection_strings = {d: stack.hub("device", "connection-string", d).stdout.strip()
                               for d in mqtt_devices}
-        if mqtt_devices:
-            mqtt = MqttSenders(stack.conn["ca_file"])
+        # The service's token (iothubowner) for twins, C2D and the registry; a day outlasts a run.
+        service_token = stack.hub("generate-sas-token", "--duration", "86400").stdout.strip()
+        twin_device, c2d_device = "crash-twin", "crash-c2d"
+        for d in (twin_device, c2d_device):
+            stack.hub("device", "create", d)
+        connection_strings[twin_device] = stack.hub("device", "connection-string",
+                                                    twin_device).stdout.strip()
+        tokens[c2d_device] = stack.hub("generate-sas-token", "--device-id", c2d_device,
+                                       "--duration", "86400").stdout.strip()
+        twin_check = sw.TwinCheck(twin_device, get_twin(stack, service_token, twin_device))
+        desired_acked, desired_next, desired_top_version = [], 0, 0
+        c2d_numbers = itertools.count()
+        registry = sw.Registry("crash-reg-")
+        mqtt = MqttSenders(stack.conn["ca_file"])  # the twin's device patches through it
         acked = {d: [] for d in devices}
         next_n = {d: 0 for d in devices}
         erased = set()  # devices whose erasure was answered
@@ -302,6 +350,17 @@ def main():
                 s.start()
             for d in mqtt_devices:
                 mqtt.start(connection_strings[d], d, transport.get(d, "mqtt"))
+            mqtt.start(connection_strings[twin_device], twin_device, "twin")
+            desired = sw.DesiredPatcher(stack, service_token, twin_device, desired_next)
+            c2d_sender = sw.C2dSender(stack, service_token, c2d_device, c2d_numbers)
+            c2d_completer = sw.C2dCompleter(stack, tokens[c2d_device], c2d_device)
+            # 8 creates a round at most, spread over the longest round: a hundred rounds keep the
+            # registry listable in one page.
+            churn = sw.RegistryChurn(stack, service_token, registry,
+                                     random.Random(rng.random()), 8, a.seconds / 8)
+            workers = [desired, c2d_sender, c2d_completer, churn]
+            for w in workers:
+                w.start()
             time.sleep(rng.uniform(0.1, a.seconds))
             answered = []
             if kind == 3:
@@ -321,12 +380,19 @@ def main():
                 time.sleep(rng.uniform(0, 0.3))
             stack.kill("hub")
             figures["hub_kills"] += 1
-            for s in senders:
+            for s in senders + workers:
                 s.stop.set()
             for s in senders:
                 s.join(30)
                 acked[s.device] += s.acked
                 next_n[s.device] = s.next
+            for w in workers:
+                w.join(30)
+                if w.is_alive():
+                    raise RuntimeError(f"{type(w).__name__} did not stop within 30 s")
+            desired_acked += desired.acked
+            desired_next = desired.next
+            desired_top_version = max(desired_top_version, desired.top_version)
             stack.up()
             if kind == 3:
                 eraser.join(30)
@@ -334,12 +400,13 @@ def main():
                     erased.add(victim)
                 else:
                     figures["erasures_cut_short"] += 1
-            if mqtt is not None:
-                time.sleep(rng.uniform(0, 0.5))  # the devices reconnect and send on meanwhile
-                mqtt.pause()
-                with mqtt.lock:
-                    for d in mqtt_devices:
-                        acked[d] = sorted(mqtt.acked.get(d, []))
+            time.sleep(rng.uniform(0, 0.5))  # the devices reconnect and send on meanwhile
+            mqtt.pause()
+            with mqtt.lock:
+                for d in mqtt_devices:
+                    acked[d] = sorted(mqtt.acked.get(d, []))
+                reported_acked = list(mqtt.acked.get(twin_device, []))
+                reported_next = mqtt.next.get(twin_device, 0)
             stored = read_all(stack)
             seen = {}
             for d, n in stored:
@@ -376,6 +443,18 @@ def main():
                     raise RuntimeError(f"{d}: acknowledged messages {lost[:10]} lost in iteration {it} "
                                        f"(seed {a.seed})")
             figures["checked_each_time"] = sum(len(v) for d, v in acked.items() if d not in erased)
+            figures["twin_reported_acked"] = len(reported_acked)
+            figures["twin_desired_acked"] = len(desired_acked)
+            # Patches sent and not acknowledged: cut by a kill (or slow, given up); either way.
+            figures["twin_unacknowledged"] = (reported_next - len(reported_acked) +
+                                              desired_next - len(desired_acked))
+            twin_check.check(get_twin(stack, service_token, twin_device),
+                             {"reported": reported_acked, "desired": desired_acked},
+                             {"reported": reported_next, "desired": desired_next},
+                             desired_top_version, figures)
+            sw.check_c2d(stack, tokens[c2d_device], c2d_device, c2d_sender, c2d_completer, figures)
+            figures["devices_created"], figures["devices_deleted"] = registry.created, registry.deleted
+            sw.check_registry(stack, service_token, registry, figures)
             verify = stack.hub("verify", check=False)
             if verify.returncode != 0:
                 raise RuntimeError(f"coffre hub verify after iteration {it}: {verify.stdout}{verify.stderr}")
@@ -386,6 +465,7 @@ def main():
         figures["acknowledged_over_amqp"] = sum(len(acked[d]) for d in amqp_devices)
         if figures["acknowledged"] == 0:
             raise RuntimeError("nothing was acknowledged: the harness did not bite")
+        figures["seconds"] = round(time.monotonic() - started)
         print(json.dumps(figures))
     except Exception as e:  # noqa: BLE001 - reported with the figures so far
         print(json.dumps(figures), file=sys.stderr)

@@ -31,6 +31,17 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
     frozen_ = true;
   }
 
+  // Freezes at the n-th sync from now (n >= 1; of a file or a directory) instead of making it:
+  // what that sync would have made durable is lost, exactly. A cut at a random moment mostly
+  // lands inside a long fsync, which then completes; this one finds a write that was
+  // acknowledged before its sync (or never synced).
+  void FreezeAtSync(uint64_t n) {
+    std::lock_guard g(mu_);
+    syncs_left_ = n;
+  }
+
+  bool frozen() const { return IsFrozen(); }
+
   // Call after the database is closed: the disk as a power loss would leave it. The file
   // system is usable again afterwards.
   void Crash() {
@@ -44,6 +55,7 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
     }
     files_.clear();
     frozen_ = false;
+    syncs_left_ = 0;
   }
 
   size_t unsynced_bytes() const {
@@ -142,13 +154,13 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
       return s;
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fs_->IsFrozen()) return rocksdb::IOStatus::IOError("frozen by the crash test");
+      if (fs_->FreezesAtSync()) return rocksdb::IOStatus::IOError("frozen by the crash test");
       auto s = target()->Sync(o, dbg);
       if (s.ok()) fs_->Synced(name_);
       return s;
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fs_->IsFrozen()) return rocksdb::IOStatus::IOError("frozen by the crash test");
+      if (fs_->FreezesAtSync()) return rocksdb::IOStatus::IOError("frozen by the crash test");
       auto s = target()->Fsync(o, dbg);
       if (s.ok()) fs_->Synced(name_);
       return s;
@@ -167,7 +179,7 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
     Directory(std::unique_ptr<rocksdb::FSDirectory> d, CrashFileSystem* fs, std::string name)
         : dir_(std::move(d)), fs_(fs), name_(std::move(name)) {}
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fs_->IsFrozen()) return rocksdb::IOStatus::IOError("frozen by the crash test");
+      if (fs_->FreezesAtSync()) return rocksdb::IOStatus::IOError("frozen by the crash test");
       auto s = dir_->Fsync(o, dbg);
       if (s.ok()) fs_->DirectorySynced(name_);
       return s;
@@ -191,6 +203,12 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
 
   bool IsFrozen() const {
     std::lock_guard g(mu_);
+    return frozen_;
+  }
+  // A sync about to be made: false if it may go ahead.
+  bool FreezesAtSync() {
+    std::lock_guard g(mu_);
+    if (syncs_left_ > 0 && --syncs_left_ == 0) frozen_ = true;
     return frozen_;
   }
   void Track(const std::string& name, uint64_t size, bool new_file,
@@ -221,6 +239,7 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
 
   mutable std::mutex mu_;
   bool frozen_ = false;
+  uint64_t syncs_left_ = 0;  // FreezeAtSync: 0 for none
   std::map<std::string, FileState> files_;
 };
 
