@@ -1,6 +1,7 @@
 #pragma once
 // HubRoutes: the hub's HTTPS port behind the TLS server. It owns the APIs (encryption, key
-// events, service, twins and methods, query, C2D, read, device), the throttle and the two work
+// events, service, twins and methods, query, C2D, read, device, verify, storage, erasures,
+// backups), the throttle and the two work
 // queues, and dispatches each request: throttled sources first, then encryption and key events
 // (also while Inaccessible), the Inaccessible refusal, the other APIs, else 404. Changing the
 // customer key, synced writes (PUT, DELETE, twin PATCH, C2D) and verifications of the
