@@ -66,7 +66,9 @@ Status ErrnoStatus(std::string_view what, int err) {
     case EDQUOT:
     case ENOMEM: code = StatusCode::kResourceExhausted; break;
     case EINVAL: code = StatusCode::kInvalidArgument; break;
-    case EIO: code = StatusCode::kDataLoss; break;
+    // The disk failed this operation (a bad sector, a failed flush): an error to retry, not
+    // proof that stored data was changed (DATA_LOSS is kept for integrity breaks).
+    case EIO: code = StatusCode::kUnavailable; break;
     default: break;
   }
   return Status(code, std::move(m));

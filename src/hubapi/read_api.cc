@@ -164,12 +164,15 @@ HttpResponse ReadApi::Page(int partition, uint64_t start, size_t max) {
   auto messages = store_.Read(partition, start, max, size_t{8} << 20);
   if (!messages.has_value()) {
     StatusCode code = messages.error().code();
-    unsigned status = code == StatusCode::kInvalidArgument ? 400 : 500;
-    // DATA_LOSS: the records asked for are in an integrity break (hub/telemetry_store.h).
-    return ServiceApi::Error(status,
-                             status == 400                   ? "ArgumentInvalid"
-                             : code == StatusCode::kDataLoss ? "DataIntegrityBreak"
-                                                             : "ServerError",
+    // DATA_LOSS: the records asked for are in an integrity break (hub/telemetry_store.h);
+    // UNAVAILABLE: the disk failed the read (EIO), or the keys locked meanwhile: ask again.
+    if (code == StatusCode::kInvalidArgument) {
+      return ServiceApi::Error(400, "ArgumentInvalid", messages.error().message());
+    }
+    if (code == StatusCode::kUnavailable) {
+      return ServiceApi::Error(503, "ServiceUnavailable", messages.error().message());
+    }
+    return ServiceApi::Error(500, code == StatusCode::kDataLoss ? "DataIntegrityBreak" : "ServerError",
                              messages.error().message());
   }
   uint64_t next = messages->empty() ? start : messages->back().sequence + 1;

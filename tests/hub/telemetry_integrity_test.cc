@@ -425,15 +425,15 @@ TEST_F(TelemetryIntegrityTest, ABatchCutShortByAFullDiskKeepsTheChainAndWritingR
 }
 
 // A read that fails (EIO: a bad sector) is that read's error: the reader gets it with its cause
-// (DATA_LOSS, as every EIO), the other partitions serve on, nothing is recorded as a break, and
-// once the disk reads again everything is served and verifies.
+// (UNAVAILABLE, as every EIO: to be asked again), the other partitions serve on, nothing is
+// recorded as a break, and once the disk reads again everything is served and verifies.
 TEST_F(TelemetryIntegrityTest, AFailedReadIsAnErrorNotABreakAndTheOtherPartitionsServe) {
   Send("dev-a", 0, 30);
   Send(other_, 0, 30);
   files_.failing_reads = a_;
   auto failed = store_->Read(a_, 0, 100, SIZE_MAX);
   ASSERT_FALSE(failed.has_value());
-  EXPECT_NE(failed.error().message().find("Input/output error"), std::string::npos) << failed.error();
+  EXPECT_THAT(failed.error(), StatusIs(StatusCode::kUnavailable, ::testing::HasSubstr("Input/output error")));
   EXPECT_EQ(ReadAll(b_, 0).size(), 30u);
   EXPECT_TRUE(Breaks(a_).empty());
   Send("dev-a", 30, 40);  // writing goes on: appends do not read
