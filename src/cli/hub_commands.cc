@@ -350,6 +350,12 @@ Table StorageDetails(const json& status) {
   if (tables.is_array()) {
     for (const json& b : tables) t.AddRow({"", "table " + Cell(b, "table") + ": " + Cell(b, "what")});
   }
+  const json& writable = Member(metadata, "writable");
+  if (writable.is_boolean()) {
+    t.AddRow({"METADATA WRITES", writable.get<bool>()
+                                     ? "ok"
+                                     : "REFUSED until the hub is restarted: " + Cell(metadata, "writeError")});
+  }
   return t;
 }
 

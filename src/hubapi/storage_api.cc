@@ -35,6 +35,9 @@ std::optional<net::HttpResponse> StorageApi::Handle(const net::HttpRequest& requ
   } else {
     metadata = {{"breaksUnknown", found.error().message()}};
   }
+  std::optional<std::string> write_error = metadata_store_.write_error();
+  metadata["writable"] = !write_error.has_value();
+  if (write_error) metadata["writeError"] = *write_error;
   json body = {{"disk",
                 {{"path", disk_.dir().string()},
                  {"freeBytes", disk_.free_bytes()},

@@ -17,7 +17,8 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       c2d_device_api_(parts.auth, parts.registry, parts.c2d),
       c2d_service_api_(parts.registry, parts.c2d, parts.policies),
       verify_api_(parts.store, parts.keys.row_digests(), parts.policies),
-      storage_api_(parts.store, parts.keys.row_digests(), parts.disk, parts.policies),
+      storage_api_(parts.store, parts.keys.row_digests(), parts.metadata_store, parts.disk,
+                   parts.policies),
       erase_api_(parts.registry, parts.twin_store, parts.c2d, parts.device_keys, parts.policies),
       backup_api_(parts.backups, parts.policies) {
   service_api_.set_throttle(&throttle_);

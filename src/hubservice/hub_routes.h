@@ -58,6 +58,7 @@ struct HubParts {
   hub::TwinStore& twin_store;
   hub::DeviceKeys& device_keys;
   hub::HubBackups& backups;
+  storage::RocksKvStore& metadata_store;
 };
 
 class HubRoutes {

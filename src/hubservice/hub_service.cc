@@ -209,7 +209,7 @@ Status HubService::StartServers() {
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_,
-               *twin_store_, *device_keys_, *backups_},
+               *twin_store_, *device_keys_, *backups_, *kv_},
       o.throttling, SystemClock());
   net::HttpsServerOptions https_options = o.https;
   https_options.cert_file = o.tls_cert;

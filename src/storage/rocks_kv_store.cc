@@ -2,6 +2,8 @@
 
 #include "storage/rocks_encryption.h"
 
+#include "common/log.h"
+
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/env_encryption.h>
@@ -94,18 +96,48 @@ Result<Bytes> RocksKvStore::Get(std::string_view key) {
   return Bytes(b.begin(), b.end());
 }
 
+Status RocksKvStore::Writable() const {
+  if (!write_failed_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> guard(write_error_mu_);
+  return Unavailable("the metadata store failed a write (" + write_error_ +
+                     "); it takes no more writes until the hub is restarted");
+}
+
+Status RocksKvStore::Written(const rocksdb::Status& s, std::string_view what) {
+  Status out = FromRocks(s, what);
+  if (out.ok()) return out;
+  {
+    std::lock_guard<std::mutex> guard(write_error_mu_);
+    if (write_failed_.load(std::memory_order_relaxed)) return out;
+    write_error_ = out.message();
+    write_failed_.store(true, std::memory_order_release);
+  }
+  LogLine("storage", "the metadata store failed a write (" + out.message() +
+                         "): refusing every write until the hub is restarted (reads go on)");
+  return out;
+}
+
+std::optional<std::string> RocksKvStore::write_error() const {
+  if (!write_failed_.load(std::memory_order_acquire)) return std::nullopt;
+  std::lock_guard<std::mutex> guard(write_error_mu_);
+  return write_error_;
+}
+
 Status RocksKvStore::Put(std::string_view key, ByteSpan value, bool sync) {
+  COFFRE_RETURN_IF_ERROR(Writable());
   COFFRE_RETURN_IF_ERROR(Room(key.size() + value.size()));
-  return FromRocks(db_->Put(WriteOpts(sync), rocksdb::Slice(key.data(), key.size()), ToSlice(value)),
-                   "put");
+  return Written(
+      db_->Put(WriteOpts(sync), rocksdb::Slice(key.data(), key.size()), ToSlice(value)), "put");
 }
 
 Status RocksKvStore::Delete(std::string_view key, bool sync) {
+  COFFRE_RETURN_IF_ERROR(Writable());
   COFFRE_RETURN_IF_ERROR(Room(key.size()));
-  return FromRocks(db_->Delete(WriteOpts(sync), rocksdb::Slice(key.data(), key.size())), "delete");
+  return Written(db_->Delete(WriteOpts(sync), rocksdb::Slice(key.data(), key.size())), "delete");
 }
 
 Status RocksKvStore::Write(const std::vector<KvWrite>& batch, bool sync) {
+  COFFRE_RETURN_IF_ERROR(Writable());
   size_t bytes = 0;
   for (const KvWrite& w : batch) bytes += w.key.size() + w.value.size();
   COFFRE_RETURN_IF_ERROR(Room(bytes));
@@ -114,7 +146,7 @@ Status RocksKvStore::Write(const std::vector<KvWrite>& batch, bool sync) {
     rocksdb::Status s = w.erase ? wb.Delete(w.key) : wb.Put(w.key, ToSlice(w.value));
     if (!s.ok()) return FromRocks(s, "batch");
   }
-  return FromRocks(db_->Write(WriteOpts(sync), &wb), "write batch");
+  return Written(db_->Write(WriteOpts(sync), &wb), "write batch");
 }
 
 Status RocksKvStore::Scan(std::string_view prefix,
@@ -122,7 +154,10 @@ Status RocksKvStore::Scan(std::string_view prefix,
   return ScanWith(*db_, rocksdb::ReadOptions(), prefix, fn);
 }
 
-Status RocksKvStore::Sync() { return FromRocks(db_->SyncWAL(), "sync WAL"); }
+Status RocksKvStore::Sync() {
+  COFFRE_RETURN_IF_ERROR(Writable());
+  return Written(db_->SyncWAL(), "sync WAL");
+}
 
 namespace {
 
@@ -165,6 +200,7 @@ Result<std::unique_ptr<KvStore>> RocksKvStore::Snapshot() {
 }
 
 Status RocksKvStore::DestroyDeletedData() {
+  COFFRE_RETURN_IF_ERROR(Writable());
   rocksdb::FlushOptions flush;
   flush.wait = true;
   COFFRE_RETURN_IF_ERROR(FromRocks(db_->Flush(flush), "flush"));
