@@ -8,9 +8,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
+#include <thread>
 
 #include <rocksdb/file_system.h>
 
@@ -241,6 +245,49 @@ class CrashFileSystem : public rocksdb::FileSystemWrapper {
   bool frozen_ = false;
   uint64_t syncs_left_ = 0;  // FreezeAtSync: 0 for none
   std::map<std::string, FileState> files_;
+};
+
+// One power loss armed for a round of changes: with `at_sync`, at the 1st-40th sync from now,
+// before it is made (it drops exactly what that sync would have made durable); else at a random
+// moment in [earliest, latest] from now, whatever is being written then (mostly inside an
+// fsync, which completes). came() says it has; the destructor waits for the moment, then adds
+// what was written and not synced to `unsynced_seen`.
+class PowerCut {
+ public:
+  PowerCut(CrashFileSystem& files, std::mt19937_64& rng, bool at_sync,
+           std::chrono::microseconds earliest, std::chrono::microseconds latest,
+           uint64_t& unsynced_seen)
+      : files_(files), unsynced_seen_(unsynced_seen) {
+    if (at_sync) {
+      files_.FreezeAtSync(1 + rng() % 40);
+      return;
+    }
+    auto span = static_cast<uint64_t>((latest - earliest).count()) + 1;
+    auto delay = earliest + std::chrono::microseconds(rng() % span);
+    timer_ = std::thread([this, delay] {
+      std::this_thread::sleep_for(delay);
+      unsynced_seen_ += files_.unsynced_bytes();
+      files_.Freeze();
+      came_ = true;
+    });
+  }
+  ~PowerCut() {
+    if (timer_.joinable()) {
+      timer_.join();
+    } else {
+      unsynced_seen_ += files_.unsynced_bytes();
+    }
+  }
+  PowerCut(const PowerCut&) = delete;
+  PowerCut& operator=(const PowerCut&) = delete;
+
+  bool came() const { return came_ || files_.frozen(); }
+
+ private:
+  CrashFileSystem& files_;
+  uint64_t& unsynced_seen_;
+  std::atomic<bool> came_{false};
+  std::thread timer_;
 };
 
 }  // namespace coffre::testing

@@ -181,28 +181,14 @@ TEST_F(MetadataCrashTest, AcknowledgedChangesSurvivePowerLossAndTheDigestsAgree)
     // an fsync, which completes); the other half at the 1st-40th sync of the round, before it is
     // made, which drops exactly what it would have made durable (a write acknowledged before
     // its sync would be lost there).
-    std::atomic<bool> cut{false};
-    std::thread power;
-    if (loss % 2 == 0) {
-      auto delay = std::chrono::microseconds(1000 + rng() % 29000);
-      power = std::thread([&, delay] {
-        std::this_thread::sleep_for(delay);
-        unsynced_seen += files_->unsynced_bytes();
-        files_->Freeze();
-        cut = true;
-      });
-    } else {
-      files_->FreezeAtSync(1 + rng() % 40);
-    }
-    for (int i = 0; i < 10000 && !cut && !files_->frozen(); ++i) {
-      int d = static_cast<int>(rng() % kDevices);
-      Change(d, expected[d], rng);
-      ++changes;
-    }
-    if (power.joinable()) {
-      power.join();
-    } else {
-      unsynced_seen += files_->unsynced_bytes();
+    {
+      testing::PowerCut power(*files_, rng, loss % 2 == 1, std::chrono::milliseconds(1),
+                              std::chrono::milliseconds(30), unsynced_seen);
+      for (int i = 0; i < 10000 && !power.came(); ++i) {
+        int d = static_cast<int>(rng() % kDevices);
+        Change(d, expected[d], rng);
+        ++changes;
+      }
     }
     Close();
     files_->Crash();

@@ -245,27 +245,13 @@ TEST_F(VaultStoreCrashTest, AcknowledgedKeyChangesSurvivePowerLossAndTheStoreOpe
     // Half the losses come at a random moment, 2-150 ms into the round (a synced write takes a
     // few ms: tens of changes), mostly inside an fsync; the other half at the 1st-40th sync of
     // the round, before it is made, which drops exactly what it would have made durable.
-    std::atomic<bool> cut{false};
-    std::thread power;
-    if (loss % 2 == 0) {
-      auto delay = std::chrono::microseconds(2000 + rng() % 148000);
-      power = std::thread([&, delay] {
-        std::this_thread::sleep_for(delay);
-        unsynced_seen += files_->unsynced_bytes();
-        files_->Freeze();
-        cut = true;
-      });
-    } else {
-      files_->FreezeAtSync(1 + rng() % 40);
-    }
-    for (int i = 0; i < 10000 && !cut && !files_->frozen(); ++i) {
-      int k = static_cast<int>(rng() % kKeys);
-      if (Change(k, expected[k], rng)) ++changes;
-    }
-    if (power.joinable()) {
-      power.join();
-    } else {
-      unsynced_seen += files_->unsynced_bytes();
+    {
+      coffre::testing::PowerCut power(*files_, rng, loss % 2 == 1, std::chrono::milliseconds(2),
+                                      std::chrono::milliseconds(150), unsynced_seen);
+      for (int i = 0; i < 10000 && !power.came(); ++i) {
+        int k = static_cast<int>(rng() % kKeys);
+        if (Change(k, expected[k], rng)) ++changes;
+      }
     }
     Close();
     files_->Crash();
