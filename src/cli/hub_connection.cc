@@ -146,6 +146,18 @@ Result<net::HttpResponse> HubClient::CallRaw(std::string_view method, std::strin
   return reply;
 }
 
+Result<net::HttpResponse> HubClient::CallRawAs(std::string_view authorization,
+                                               std::string_view method, std::string_view path,
+                                               std::string_view body,
+                                               const net::HttpHeaders& headers) {
+  std::string target = std::string(path) + "?" + std::string(kApiVersion);
+  net::HttpHeaders all = headers;
+  all.emplace_back("Authorization", std::string(authorization));
+  COFFRE_ASSIGN_OR_RETURN(net::HttpResponse reply, http_->Send(method, target, all, body));
+  if (reply.status < 200 || reply.status >= 300) return HubError(reply);
+  return reply;
+}
+
 Result<json> HubClient::Call(std::string_view method, std::string_view path, const json* body,
                              std::string_view query, const net::HttpHeaders& headers) {
   net::HttpHeaders all = headers;

@@ -67,6 +67,11 @@ class HubClient {
                                     std::string_view body, std::string_view query = {},
                                     const net::HttpHeaders& headers = {});
 
+  // The same with `authorization` (a device's SAS token) in place of the policy's.
+  Result<net::HttpResponse> CallRawAs(std::string_view authorization, std::string_view method,
+                                      std::string_view path, std::string_view body,
+                                      const net::HttpHeaders& headers = {});
+
   const HubConnection& connection() const { return connection_; }
 
  private:

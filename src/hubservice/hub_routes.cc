@@ -1,11 +1,14 @@
 #include "hubservice/hub_routes.h"
 
+#include "net/health_probe.h"
+
 #include <string_view>
 
 namespace coffre::hubservice {
 HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
                      const Clock& clock)
-    : throttle_(throttling),
+    : parts_(parts),
+      throttle_(throttling),
       service_api_(parts.registry, parts.policies),
       encryption_api_(parts.monitor, parts.config, parts.custody, parts.keys, parts.policies),
       read_api_(parts.store, parts.groups, parts.policies,
@@ -66,7 +69,23 @@ void HubRoutes::Route(const net::HttpRequest& r, const net::HttpResponder& respo
   respond.Send(hubapi::ServiceApi::Error(404, "NotFound", "No such path: " + r.target));
 }
 
+std::vector<std::string> HubRoutes::NotReady() {
+  std::vector<std::string> reasons;
+  if (!parts_.monitor.accessible()) {
+    reasons.push_back("the customer-managed key is inaccessible: devices and services are refused");
+  }
+  if (!parts_.disk.Check(0).ok()) reasons.push_back("the disk is full: nothing is acknowledged");
+  if (parts_.metadata_store.write_error()) {
+    reasons.push_back("the metadata store refuses writes until the hub is restarted");
+  }
+  return reasons;
+}
+
 void HubRoutes::Handle(net::HttpRequest r, net::HttpResponder respond) {
+  // Probes first: a load balancer's are never throttled and carry no credentials.
+  if (auto probe = net::HealthProbe(r, [this] { return NotReady(); })) {
+    return respond.Send(std::move(*probe));
+  }
   // A source that keeps sending refused credentials is turned away before they are checked;
   // every 401 it is answered counts against it.
   if (auto throttled = throttle_.RefuseSource(r)) return respond.Send(std::move(*throttled));

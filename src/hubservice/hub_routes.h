@@ -1,9 +1,9 @@
 #pragma once
 // HubRoutes: the hub's HTTPS port behind the TLS server. It owns the APIs (encryption, key
 // events, service, twins and methods, query, C2D, read, device, verify, storage, erasures,
-// backups), the throttle and the two work
-// queues, and dispatches each request: throttled sources first, then encryption and key events
-// (also while Inaccessible), the Inaccessible refusal, the other APIs, else 404. Changing the
+// backups), the throttle and the two work queues, and dispatches each request: health probes
+// (/healthz, /readyz: net/health_probe.h) first, then throttled sources, then encryption and
+// key events (also while Inaccessible), the Inaccessible refusal, the other APIs, else 404. Changing the
 // customer key, synced writes (PUT, DELETE, twin PATCH, C2D) and verifications of the
 // stored telemetry run on the work queues, off the io threads.
 // Thread-safe once constructed; every part passed in must outlive it.
@@ -79,8 +79,11 @@ class HubRoutes {
 
  private:
   std::optional<net::HttpResponse> SyncRoutes(const net::HttpRequest& r);
+  // Why the hub should get no traffic now (GET /readyz), empty when it serves.
+  std::vector<std::string> NotReady();
   void Route(const net::HttpRequest& r, const net::HttpResponder& respond);
 
+  HubParts parts_;
   hubapi::HttpThrottle throttle_;
   hubapi::ServiceApi service_api_;
   hubapi::EncryptionApi encryption_api_;

@@ -77,6 +77,8 @@ class HubService {
   // The parts, for tests and tools in the same process.
   hub::Registry& registry() { return *registry_; }
   hub::TelemetryStore& store() { return *store_; }
+  // Where telemetry goes in: its writers own the partitions (the store's one writer each).
+  hub::TelemetryIngest& ingest() { return *ingest_; }
   hub::HubKeys& keys() { return *keys_; }
   hub::HubBackups& backups() { return *backups_; }
   hub::DeviceKeys& device_keys() { return *device_keys_; }

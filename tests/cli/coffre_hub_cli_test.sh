@@ -203,6 +203,30 @@ h consumer-group delete alerts | grep -q 'deleted consumer group alerts' || fail
 must_fail 1 'ConsumerGroupNotFound' hub monitor-events --consumer-group alerts --timeout 1 --dir "$dir/s"
 must_fail 1 'ArgumentInvalid' hub consumer-group delete '$Default' --dir "$dir/s"
 
+# device send: as the device, over the HTTPS device API; {n} numbers the messages
+h device create sender >/dev/null
+out=$(h device send sender --message '{"n":{n}}' --props site=paris --count 3 --output json)
+grep -q '"sent": 3' <<<"$out" || fail "device send: $out"
+out=$(h monitor-events --device-id sender --from-start --max-messages 3 --timeout 30 --output json)
+for n in 1 2 3; do
+  grep -F '"site":"paris"' <<<"$out" | grep -qF "\"body\":\"{\\\"n\\\":$n}\"" ||
+    fail "device send, message $n: $out"
+done
+must_fail 1 'DeviceNotFound' hub device send nobody --message x --dir "$dir/s"
+must_fail 1 'name=value' hub device send sender --message x --props nothing --dir "$dir/s"
+must_fail 2 '' hub device send sender --dir "$dir/s"
+
+# health probes, without credentials, on both daemons (the body: the reply's last line)
+probe() {
+  printf 'GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$2" |
+    openssl s_client -quiet -CAfile "$(conn ca_file)" -connect "$1" -servername localhost 2>/dev/null |
+    tail -n 1
+}
+[ "$(probe "localhost:$(conn https_port)" /healthz)" = '{"status":"alive"}' ] || fail "hub /healthz"
+[ "$(probe "localhost:$(conn https_port)" /readyz)" = '{"status":"ready"}' ] || fail "hub /readyz"
+vault_port=$(conn vault_url | sed 's/.*://')
+[ "$(probe "localhost:$vault_port" /readyz)" = '{"status":"ready"}' ] || fail "vault /readyz"
+
 # --login instead of --dir
 login=(--login "$(conn service_connection_string)" --ca-file "$(conn ca_file)" --port "$(conn https_port)")
 "$coffre" hub device list "${login[@]}" | grep -q '^d1 ' || fail "--login"

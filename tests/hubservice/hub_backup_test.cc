@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -81,13 +83,24 @@ class HubBackupTest : public ::testing::Test {
     return answer.get_future().get();
   }
 
-  // Sends messages [from, to) of `device` and commits them.
+  // Sends messages [from, to) of `device` through the ingest (whose writers own the
+  // partitions), and waits until all are stored.
   static void Send(HubService& hub, const std::string& device, int from, int to) {
-    int p = hub.store().PartitionOf(device);
-    std::vector<hub::TelemetryMessage> batch;
-    for (int n = from; n < to; ++n) batch.push_back(NumberedMessage(device, n));
-    ASSERT_TRUE(hub.store().Append(p, batch).has_value());
-    COFFRE_ASSERT_OK(hub.store().Commit(p));
+    std::mutex mu;
+    std::condition_variable done;
+    int pending = to - from;
+    std::vector<std::string> errors;
+    for (int n = from; n < to; ++n) {
+      Status submitted = hub.ingest().Submit(NumberedMessage(device, n), [&](const Status& s) {
+        std::lock_guard<std::mutex> guard(mu);
+        if (!s.ok()) errors.push_back(s.message());
+        if (--pending == 0) done.notify_all();
+      });
+      ASSERT_TRUE(submitted.ok()) << submitted.message();
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(30), [&] { return pending == 0; }));
+    EXPECT_TRUE(errors.empty()) << errors.front();
   }
   // Every message stored for `device`: its numbers, -1 for an erased one.
   static std::vector<int> Numbers(HubService& hub, const std::string& device) {

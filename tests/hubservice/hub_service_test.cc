@@ -386,5 +386,34 @@ TEST_F(HubServiceTest, AnInaccessibleKeyClosesTheDevicesOfTheMqttServer) {
   EXPECT_TRUE(Connect(key, again));
 }
 
+// /healthz and /readyz answer without credentials; readiness follows the customer key (the hub
+// refuses devices while it is inaccessible) and comes back with it.
+TEST_F(HubServiceTest, HealthProbesAnswerWithoutCredentialsAndReadinessFollowsTheKey) {
+  auto hub = std::move(HubService::Start(CustomerManaged()).value());
+  auto probe = [&](const std::string& method, const std::string& target) {
+    net::HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.remote_address = "127.0.0.1";
+    std::promise<net::HttpResponse> answer;
+    hub->HandleHttps(r, net::HttpResponder([&](net::HttpResponse out) { answer.set_value(out); }));
+    return answer.get_future().get();
+  };
+  EXPECT_EQ(probe("GET", "/healthz").status, 200u);
+  EXPECT_EQ(probe("HEAD", "/readyz?verbose=1").status, 200u);
+  EXPECT_EQ(probe("GET", "/readyz").body, R"({"status":"ready"})");
+  EXPECT_EQ(probe("POST", "/readyz").status, 405u);
+  vault_.set_state(crypto::KeyState::kDisabled);
+  hub->monitor().CheckNow();
+  auto not_ready = probe("GET", "/readyz");
+  EXPECT_EQ(not_ready.status, 503u);
+  EXPECT_NE(not_ready.body.find("customer-managed key is inaccessible"), std::string::npos)
+      << not_ready.body;
+  EXPECT_EQ(probe("GET", "/healthz").status, 200u);  // alive all the same
+  vault_.set_state(crypto::KeyState::kEnabled);
+  hub->monitor().CheckNow();
+  EXPECT_EQ(probe("GET", "/readyz").status, 200u);
+}
+
 }  // namespace
 }  // namespace coffre::hubservice

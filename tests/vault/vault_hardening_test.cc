@@ -298,5 +298,27 @@ TEST_F(VaultHardeningTest, AuditFilesArePrivate) {
   EXPECT_GT(files, 1);
 }
 
+// Health probes need no token and are not audited: a load balancer asks every few seconds.
+TEST_F(VaultHardeningTest, HealthProbesAnswerWithoutATokenAndAreNotAudited) {
+  Start();
+  uint64_t audit_before = AuditBytes();
+  for (int i = 0; i < 50; ++i) {
+    auto alive = client_->Send("GET", "/healthz", {}, "");
+    ASSERT_TRUE(alive.has_value()) << alive.status();
+    EXPECT_EQ(alive->status, 200u);
+    EXPECT_EQ(Body(*alive)["status"], "alive");
+    auto ready = client_->Send("GET", "/readyz?x=1", {}, "");
+    ASSERT_TRUE(ready.has_value());
+    EXPECT_EQ(ready->status, 200u) << ready->body;
+    EXPECT_EQ(Body(*ready)["status"], "ready");
+  }
+  auto posted = client_->Send("POST", "/healthz", {}, "");
+  ASSERT_TRUE(posted.has_value());
+  EXPECT_EQ(posted->status, 405u);
+  EXPECT_EQ(AuditBytes(), audit_before);
+  // Other paths still need a token.
+  EXPECT_EQ(Send("GET", "/keys", "").status, 401u);
+}
+
 }  // namespace
 }  // namespace coffre::vault

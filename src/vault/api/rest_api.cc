@@ -5,6 +5,7 @@
 
 #include "common/encoding.h"
 #include "common/strings.h"
+#include "net/health_probe.h"
 #include "vault/api/audit_request.h"
 #include "vault/api/http_reply.h"
 #include "vault/api/route_context.h"
@@ -111,6 +112,8 @@ HttpResponse RestApi::Challenge(const HttpRequest& request, std::string_view mes
 }
 
 HttpResponse RestApi::Handle(const HttpRequest& request) {
+  // Probes carry no token and are not audited: a load balancer asks every few seconds.
+  if (auto probe = net::HealthProbe(request, options_.not_ready)) return std::move(*probe);
   std::string principal;
   HttpResponse response = Serve(request, principal);
   if (audit_ != nullptr) {

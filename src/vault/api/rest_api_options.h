@@ -1,7 +1,9 @@
 #pragma once
 // How a RestApi is set up (rest_api.h); what its route handlers see of it (route_context.h).
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +31,9 @@ struct RestApiOptions {
   RateLimiter* auth_failures = nullptr;
   // Paces auth_failures (steady time); null: the system clock. Must outlive the API.
   const Clock* clock = nullptr;
+  // Why the vault should get no traffic now (GET /readyz, net/health_probe.h); null or empty:
+  // ready.
+  std::function<std::vector<std::string>()> not_ready = nullptr;
 };
 
 }  // namespace coffre::vault

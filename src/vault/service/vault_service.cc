@@ -220,6 +220,12 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   api_options.seal_status = std::move(seal_status);
   api_options.event_subscriptions = impl->subscriptions.get();
   api_options.auth_failures = impl->auth_failures.get();
+  api_options.not_ready = [kv = impl->kv.get(), reserve = impl->reserve.get()] {
+    std::vector<std::string> reasons;
+    if (!reserve->Check(0).ok()) reasons.push_back("the disk is full: key changes are refused");
+    if (kv->write_error()) reasons.push_back("the store refuses writes until the vault is restarted");
+    return reasons;
+  };
   impl->api = std::make_unique<RestApi>(*impl->vault, *impl->access, api_options,
                                         impl->backup.get(), audit);
   impl->api_ready.store(impl->api.get(), std::memory_order_release);
