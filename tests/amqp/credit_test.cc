@@ -25,6 +25,7 @@
 #include "crypto/secret_bytes.h"
 #include "hub/sas_token.h"
 #include "hubservice/hub_service.h"
+#include "hubservice/ingest_send.h"
 #include "hubservice/test_hub_options.h"
 #include "net/certificates.h"
 #include "test_util.h"
@@ -90,20 +91,17 @@ class AmqpCreditTest : public ::testing::Test {
   }
   // `count` events of `size` bytes in `partition`, durable; the body starts with the index.
   void Fill(int partition, int count, size_t size) {
-    std::vector<hub::TelemetryMessage> batch;
+    std::vector<hub::TelemetryMessage> messages;
+    std::string device = coffre::testing::DeviceInPartition(hub_->store(), partition);
     for (int i = 0; i < count; ++i) {
       hub::TelemetryMessage m;
-      m.device_id = "dev-01";
+      m.device_id = device;
       m.enqueued_ms = Now() * 1000;
       std::string body = std::to_string(i) + ":" + std::string(size, 'e');
       m.body = ToBytes(body);
-      batch.push_back(std::move(m));
-      if (batch.size() == 100 || i + 1 == count) {
-        ASSERT_TRUE(hub_->store().Append(partition, batch).has_value());
-        batch.clear();
-      }
+      messages.push_back(std::move(m));
     }
-    ASSERT_TRUE(hub_->store().Commit(partition).ok());
+    COFFRE_ASSERT_OK(coffre::testing::StoreThroughIngest(hub_->ingest(), std::move(messages)));
   }
   // A device sends one telemetry message within its credit on a new link: accepted?
   static bool SendsTelemetry(AmqpTestClient& c, const std::string& device, const std::string& name) {

@@ -33,6 +33,7 @@
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
 #include "hubservice/hub_service.h"
+#include "hubservice/ingest_send.h"
 #include "hubservice/test_hub_options.h"
 #include "mqtt/codec.h"
 #include "mqtt/server.h"
@@ -288,11 +289,10 @@ TEST_F(HubHttpsTest, EightLongPollsDelayNeitherOtherRequestsNorWebSocketPubacks)
 
   // A message on the polled partition answers every poll at once.
   hub::TelemetryMessage m;
-  m.device_id = "x";
+  m.device_id = coffre::testing::DeviceInPartition(hub_->store(), poll_partition_);
   m.body = ToBytes("wake");
   start = Clock::now();
-  COFFRE_ASSERT_OK(hub_->store().Append(poll_partition_, std::span(&m, 1)).status());
-  COFFRE_ASSERT_OK(hub_->store().Commit(poll_partition_));
+  COFFRE_ASSERT_OK(coffre::testing::StoreThroughIngest(hub_->ingest(), {m}));
   for (auto& poll : polls) {
     auto page = poll->Read();
     EXPECT_EQ(page.result_int(), 200u);

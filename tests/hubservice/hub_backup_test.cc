@@ -7,9 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <future>
-#include <mutex>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -21,6 +19,7 @@
 #include "hub/telemetry_messages.h"
 #include "hubservice/hub_restore.h"
 #include "hubservice/hub_service.h"
+#include "hubservice/ingest_send.h"
 #include "hubservice/test_hub_options.h"
 #include "net/certificates.h"
 #include "test_util.h"
@@ -83,24 +82,11 @@ class HubBackupTest : public ::testing::Test {
     return answer.get_future().get();
   }
 
-  // Sends messages [from, to) of `device` through the ingest (whose writers own the
-  // partitions), and waits until all are stored.
+  // Sends messages [from, to) of `device` and waits until they are stored.
   static void Send(HubService& hub, const std::string& device, int from, int to) {
-    std::mutex mu;
-    std::condition_variable done;
-    int pending = to - from;
-    std::vector<std::string> errors;
-    for (int n = from; n < to; ++n) {
-      Status submitted = hub.ingest().Submit(NumberedMessage(device, n), [&](const Status& s) {
-        std::lock_guard<std::mutex> guard(mu);
-        if (!s.ok()) errors.push_back(s.message());
-        if (--pending == 0) done.notify_all();
-      });
-      ASSERT_TRUE(submitted.ok()) << submitted.message();
-    }
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(30), [&] { return pending == 0; }));
-    EXPECT_TRUE(errors.empty()) << errors.front();
+    std::vector<hub::TelemetryMessage> messages;
+    for (int n = from; n < to; ++n) messages.push_back(NumberedMessage(device, n));
+    COFFRE_ASSERT_OK(coffre::testing::StoreThroughIngest(hub.ingest(), std::move(messages)));
   }
   // Every message stored for `device`: its numbers, -1 for an erased one.
   static std::vector<int> Numbers(HubService& hub, const std::string& device) {
