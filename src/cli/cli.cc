@@ -7,6 +7,7 @@
 #include "cli/hub_commands.h"
 #include "cli/verify_at_rest.h"
 #include "cli/local_stack.h"
+#include "cli/stack_status.h"
 #include "cli/vault_commands.h"
 #include "crypto/secure_heap.h"
 
@@ -81,6 +82,13 @@ int RunCli(int argc, char** argv) {
   CLI::App* down_cmd = app.add_subcommand("down", "stop the local stack in DIR");
   down_cmd->add_option("--dir", down_dir, "stack directory")->required();
 
+  std::string status_dir, status_output = "table";
+  CLI::App* status_cmd = app.add_subcommand(
+      "status", "the local stack in DIR: each daemon's state and readiness, its ports, the key");
+  status_cmd->add_option("--dir", status_dir, "stack directory")->required();
+  status_cmd->add_option("--output", status_output, "table (default) or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
   VerifyAtRestOptions at_rest;
   CLI::App* verify_cmd = app.add_subcommand(
       "verify-at-rest", "show what a stopped hub's files reveal with and without the service key");
@@ -123,6 +131,19 @@ int RunCli(int argc, char** argv) {
     }
     PrintAtRestReport(*report, std::cout);
     return report->clean() ? 0 : 1;
+  }
+  if (status_cmd->parsed()) {
+    Result<nlohmann::json> status = StackStatus(status_dir);
+    if (!status.has_value()) {
+      std::cerr << "coffre status: " << status.error() << "\n";
+      return 1;
+    }
+    if (status_output == "json") {
+      std::cout << status->dump(2) << "\n";
+    } else {
+      PrintStackStatus(*status, std::cout);
+    }
+    return StackReady(*status) ? 0 : 1;
   }
   if (down_cmd->parsed()) {
     if (Status s = StackDown(down_dir); !s.ok()) {

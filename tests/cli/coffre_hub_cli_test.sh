@@ -227,6 +227,14 @@ probe() {
 vault_port=$(conn vault_url | sed 's/.*://')
 [ "$(probe "localhost:$vault_port" /readyz)" = '{"status":"ready"}' ] || fail "vault /readyz"
 
+# coffre status: both daemons ready, the key Accessible; exit 1 for a directory without a stack
+out=$("$coffre" status --dir "$dir/s") || fail "status: $out"
+grep -q '^vault  *ready ' <<<"$out" && grep -q '^hub  *ready ' <<<"$out" &&
+  grep -q '^customer key .*Accessible' <<<"$out" || fail "status: $out"
+[ "$("$coffre" status --dir "$dir/s" --output json | grep -c '"ready": true')" = 2 ] ||
+  fail "status --output json"
+must_fail 1 'coffre status: .*stack.json' status --dir "$dir/nothing-here"
+
 # --login instead of --dir
 login=(--login "$(conn service_connection_string)" --ca-file "$(conn ca_file)" --port "$(conn https_port)")
 "$coffre" hub device list "${login[@]}" | grep -q '^d1 ' || fail "--login"

@@ -1,0 +1,120 @@
+#include "cli/stack_status.h"
+
+#include "cli/daemon.h"
+#include "cli/hub_command.h"
+#include "cli/hub_connection.h"
+#include "cli/json_member.h"
+#include "cli/local_stack.h"
+#include "cli/table.h"
+#include "net/https_client.h"
+
+namespace coffre::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr auto kProbeTimeout = std::chrono::milliseconds(3000);
+
+// A daemon's process and its /readyz answer.
+json Daemon(const StackState& state, const std::string& name, const std::string& url) {
+  json d = {{"url", url}, {"running", false}, {"ready", false}, {"reasons", json::array()}};
+  auto pid = state.pids.find(name);
+  if (pid != state.pids.end()) d["pid"] = pid->second;
+  d["running"] = pid != state.pids.end() && ProcessAlive(pid->second);
+  if (!d["running"].get<bool>()) {
+    d["reasons"].push_back("not running (start it with coffre up --dir " + state.dir.string() + ")");
+    return d;
+  }
+  Result<net::Origin> origin = net::ParseOrigin(url);
+  if (!origin.has_value()) return d;
+  net::HttpsClientOptions options;
+  options.origin = *origin;
+  options.ca_file = state.ca_file;
+  options.timeout = kProbeTimeout;
+  auto client = net::HttpsClient::Create(options);
+  Result<net::HttpResponse> probe =
+      client.has_value() ? (*client)->Send("GET", "/readyz", {}, "") : client.error();
+  if (!probe.has_value()) {
+    d["reasons"].push_back("does not answer: " + probe.error().message());
+    return d;
+  }
+  json body = json::parse(probe->body, nullptr, false);
+  d["ready"] = probe->status == 200;
+  if (body.is_object() && body.contains("reasons")) d["reasons"] = body["reasons"];
+  return d;
+}
+
+std::string Readiness(const json& d) {
+  if (!Member(d, "running").is_boolean() || !d["running"].get<bool>()) return "stopped";
+  return d["ready"].get<bool>() ? "ready" : "NOT READY";
+}
+
+}  // namespace
+
+Result<json> StackStatus(const std::filesystem::path& dir) {
+  std::filesystem::path abs = std::filesystem::absolute(dir);
+  COFFRE_ASSIGN_OR_RETURN(StackState state, ReadStackFile(abs));
+  state.ca_file = abs / "tls" / "ca.pem";
+  std::string vault_url = "https://localhost:" + std::to_string(state.ports.vault);
+  json out = {{"version", COFFRE_VERSION}, {"dir", abs.string()}};
+  out["vault"] = Daemon(state, "vault", vault_url);
+  json hub = Daemon(state, "hub", "https://" + state.hub_host + ":" + std::to_string(state.ports.https));
+  hub["mqttPort"] = state.ports.mqtt;
+  hub["httpsPort"] = state.ports.https;
+  hub["amqpPort"] = state.ports.amqp;
+  if (hub["running"].get<bool>()) {
+    // The key as the hub sees it, with the owner's login the stack keeps.
+    HubConnectionOptions login;
+    login.dir = abs.string();
+    Result<HubConnection> connection = ResolveHubConnection(login);
+    Result<std::unique_ptr<HubClient>> client =
+        connection.has_value() ? HubClient::Create(std::move(*connection))
+                               : Result<std::unique_ptr<HubClient>>(connection.error());
+    Result<json> encryption = client.has_value() ? (*client)->Call("GET", "/$coffre/encryption")
+                                                 : Result<json>(client.error());
+    hub["customerKey"] = encryption.has_value()
+                             ? json{{"state", Member(*encryption, "state")},
+                                    {"keyId", Member(*encryption, "keyId")},
+                                    {"reason", Member(*encryption, "reason")}}
+                             : json{{"error", encryption.error().message()}};
+  }
+  out["hub"] = hub;
+  return out;
+}
+
+bool StackReady(const json& status) {
+  for (const char* name : {"vault", "hub"}) {
+    const json& d = Member(status, name);
+    if (Readiness(d) != "ready") return false;
+  }
+  return true;
+}
+
+void PrintStackStatus(const json& status, std::ostream& out) {
+  Table t({"COMPONENT", "STATE", "PID", "LISTENS", "DETAIL"});
+  auto reasons = [](const json& d) {
+    std::string text;
+    for (const json& r : Member(d, "reasons")) {
+      if (!text.empty()) text += "; ";
+      text += r.is_string() ? r.get<std::string>() : r.dump();
+    }
+    return text.empty() ? std::string("-") : text;
+  };
+  const json& vault = Member(status, "vault");
+  t.AddRow({"vault", Readiness(vault), Cell(vault, "pid"), Cell(vault, "url"), reasons(vault)});
+  const json& hub = Member(status, "hub");
+  std::string listens = "mqtts " + Cell(hub, "mqttPort") + ", https " + Cell(hub, "httpsPort") +
+                        ", amqps " + Cell(hub, "amqpPort");
+  t.AddRow({"hub", Readiness(hub), Cell(hub, "pid"), listens, reasons(hub)});
+  const json& key = Member(hub, "customerKey");
+  if (key.is_object()) {
+    std::string detail = key.contains("error") ? "unknown: " + Cell(key, "error")
+                                               : Cell(key, "state") + " " + Cell(key, "keyId");
+    if (!Cell(key, "reason").empty() && Cell(key, "reason") != "-") detail += " (" + Cell(key, "reason") + ")";
+    t.AddRow({"customer key", "", "", "", detail});
+  }
+  out << t.Render();
+  out << "coffre " << Cell(status, "version") << ", stack in " << Cell(status, "dir") << "\n";
+}
+
+}  // namespace coffre::cli
