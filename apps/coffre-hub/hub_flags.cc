@@ -1,5 +1,7 @@
 #include "hub_flags.h"
 
+#include "common/log.h"
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -134,11 +136,16 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   AddRate(app, "--throttle-registry-ops", o.throttling.registry_operations, 1e6, 1e6,
           "registry operations per second for the whole hub (then 429; 0: no limit; default 100)",
           "registry operations the hub takes at once (default 200)");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
+      ->envname("COFFRE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
+  SetLogFormat(*ParseLogFormat(log_format));
   if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
       !Listen(https_listen, "--https-listen", o.https.address, o.https.port) ||
       !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port)) {

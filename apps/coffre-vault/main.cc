@@ -7,10 +7,27 @@
 #include <CLI/CLI.hpp>
 
 #include "common/files.h"
+#include "common/log.h"
 #include "common/numbers.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/secure_heap.h"
 #include "vault/service/vault_service.h"
+
+namespace {
+
+// The start, stop and failure lines: plain, as people and the local stack read them; with
+// --log-format json, JSON lines like the rest.
+void Say(coffre::LogLevel level, const std::string& text) {
+  if (coffre::CurrentLogFormat() == coffre::LogFormat::kJson) {
+    coffre::LogLine(level, "vault", text);
+  } else {
+    (level == coffre::LogLevel::kError ? std::cerr : std::cout)
+        << (level == coffre::LogLevel::kError ? "coffre-vault: " : "coffre-vault ") << text
+        << std::endl;
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace coffre;
@@ -86,7 +103,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--test-clock", options.test_clock,
                "TESTS ONLY: let the owner advance the vault's clock (POST /coffre/clock)");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
+      ->envname("COFFRE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
+  SetLogFormat(*ParseLogFormat(log_format));
   options.scheduler_period = std::chrono::milliseconds(scheduler_period_ms);
   options.audit.max_file_bytes = audit_file_size;
   options.audit.sampling.interval = std::chrono::seconds(sample_interval_s);
@@ -145,15 +167,16 @@ int main(int argc, char** argv) {
   crypto::Cleanse(options.passphrase);
   if (options.pkcs11.has_value()) options.pkcs11->pin.Wipe();
   if (!service.has_value()) {
-    std::cerr << "coffre-vault: " << service.error() << "\n";
+    Say(LogLevel::kError, service.error().ToString());
     return 1;
   }
-  std::cout << "coffre-vault listening on " << (*service)->public_url() << " (pid " << ::getpid()
-            << ")" << ((*service)->initialised_now() ? ", new vault" : "")
-            << (options.test_clock ? ", TEST CLOCK (for tests only)" : "") << std::endl;
+  Say(LogLevel::kInfo, "listening on " + (*service)->public_url() + " (pid " +
+                           std::to_string(::getpid()) + ")" +
+                           ((*service)->initialised_now() ? ", new vault" : "") +
+                           (options.test_clock ? ", TEST CLOCK (for tests only)" : ""));
   int sig = 0;
   sigwait(&stop, &sig);
-  std::cout << "coffre-vault stopping" << std::endl;
+  Say(LogLevel::kInfo, "stopping");
   (*service)->Stop();
   return 0;
 }

@@ -199,7 +199,7 @@ Result<std::vector<MetadataBreak>> RowDigests::Recheck() {
                          "the hub (" + std::to_string(d.rows) + " rows; the digest counts " +
                          std::to_string(expected.rows) + ")";
       found.push_back({table, what});
-      LogLine("integrity", "INTEGRITY BREAK metadata table " + table + ": " + what);
+      LogLine(LogLevel::kError, "integrity", "INTEGRITY BREAK metadata table " + table + ": " + what);
     }
   }
   breaks_ = found;

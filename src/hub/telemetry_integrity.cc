@@ -96,7 +96,7 @@ Status TelemetryStore::Check(int partition) {
             [](const IntegrityBreak& a, const IntegrityBreak& b) { return a.from < b.from; });
   found.erase(std::unique(found.begin(), found.end()), found.end());
   for (const IntegrityBreak& b : found) {
-    LogLine("telemetry", "INTEGRITY BREAK " + Where(partition, b));
+    LogLine(LogLevel::kError, "telemetry", "INTEGRITY BREAK " + Where(partition, b));
   }
   part.found = std::move(found);
   part.resume_at = resume;

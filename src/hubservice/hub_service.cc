@@ -264,7 +264,7 @@ void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
     }
     return;
   }
-  LogLine("keys", "the customer-managed key " + key + " is inaccessible (" + s.reason + ": " +
+  LogLine(LogLevel::kWarning, "keys", "the customer-managed key " + key + " is inaccessible (" + s.reason + ": " +
                       s.detail + "): keys zeroized, closing device connections");
   store_->WakeWaiters();  // long polls answer now, with the refusal
   if (mqtt_) mqtt_->CloseAll();

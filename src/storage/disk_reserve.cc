@@ -35,7 +35,7 @@ Status DiskReserve::Check(uint64_t bytes) {
   bool fits = free_ >= reserve_ && free_ - reserve_ >= bytes;
   if (fits != !full_) {
     full_ = !fits;
-    LogLine("storage", fits ? "the disk holding " + dir_.string() + " has room again (" +
+    LogLine(fits ? LogLevel::kInfo : LogLevel::kWarning, "storage", fits ? "the disk holding " + dir_.string() + " has room again (" +
                                   MiB(free_) + " free): writes resume"
                             : "the disk holding " + dir_.string() + " is full (" + MiB(free_) +
                                   " free, " + MiB(reserve_) + " kept in reserve): writes are "

@@ -112,7 +112,7 @@ Status RocksKvStore::Written(const rocksdb::Status& s, std::string_view what) {
     write_error_ = out.message();
     write_failed_.store(true, std::memory_order_release);
   }
-  LogLine("storage", "the metadata store failed a write (" + out.message() +
+  LogLine(LogLevel::kError, "storage", "the metadata store failed a write (" + out.message() +
                          "): refusing every write until the hub is restarted (reads go on)");
   return out;
 }

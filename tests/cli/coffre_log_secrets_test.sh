@@ -3,8 +3,11 @@
 # telemetry sent and read back over HTTPS and AMQP, SAS tokens made and refused, key rotation,
 # a key disabled and enabled again, twins, C2D, backup and restore, an erasure), then every key
 # and token used or made on the way is looked for in both daemons' logs and the vault's audit log, whole and in the
-# encodings a careless line could print it in: none may appear.
+# encodings a careless line could print it in: none may appear. Both daemons log JSON lines here
+# (COFFRE_LOG_FORMAT=json, the environment's form of --log-format): every line must be one object
+# with a time, a level, a component and a message.
 set -euo pipefail
+export COFFRE_LOG_FORMAT=json
 coffre="$1"
 source "$(dirname "$0")/lib.sh"
 h() { "$coffre" hub "$@" --dir "$dir/s"; }
@@ -77,4 +80,19 @@ for s in "${secrets[@]}"; do
     fi
   done
 done
+node -e '
+  const fs = require("fs");
+  for (const file of process.argv.slice(1)) {
+    const lines = fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "");
+    lines.forEach((line, i) => {
+      let j;
+      try { j = JSON.parse(line); } catch (e) { throw new Error(`${file}:${i + 1} is not JSON: ${line}`); }
+      for (const field of ["time", "level", "component", "message"]) {
+        if (typeof j[field] !== "string") throw new Error(`${file}:${i + 1} lacks ${field}: ${line}`);
+      }
+      if (!["info", "warning", "error"].includes(j.level)) throw new Error(`${file}:${i + 1}: level ${j.level}`);
+    });
+  }' "$dir/s/hub/hub.log" "$dir/s/vault/vault.log" || fail "a log line is not a JSON object"
+grep -q '"level":"warning","component":"keys"' "$dir/s/hub/hub.log" ||
+  fail "the disabled key is not a warning in the hub's log"
 echo "no secret in the logs: ${#secrets[@]} secrets, $(cat "${logs[@]}" | wc -l) log lines"
