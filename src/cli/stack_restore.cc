@@ -108,7 +108,10 @@ Status StackRestore(const RestoreOptions& options, std::ostream& progress) {
   }();
   if (restored.has_value()) return Status::Ok();
   Status why = Reason(restored.error());
-  progress << "the restore failed; starting the hub on its data as it was\n";
+  // A restore past its time may still run: stopped before the hub starts again. What the hub
+  // then serves is its data as it was, unless the restore had reached its swap (its log says).
+  if (Result<StackState> now = ReadStackFile(dir); now.has_value()) (void)StopHub(*now);
+  progress << "the restore failed; starting the hub again\n";
   UpOptions again;
   again.dir = dir;
   Result<StackState> back = StackUp(again);

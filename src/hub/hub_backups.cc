@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/encoding.h"
@@ -32,14 +33,16 @@ struct HubBackups::Job {
 
 HubBackups::HubBackups(storage::KvStore& kv, HubKeys& keys, TelemetryStore& store,
                        std::string hub_name, std::filesystem::path dir,
-                       storage::DiskReserve* reserve, Clock& clock)
+                       storage::DiskReserve* reserve, Clock& clock,
+                       std::function<Status()> destroy_deleted)
     : kv_(kv),
       keys_(keys),
       store_(store),
       hub_name_(std::move(hub_name)),
       dir_(std::move(dir)),
       reserve_(reserve),
-      clock_(clock) {
+      clock_(clock),
+      destroy_deleted_(std::move(destroy_deleted)) {
   // An earlier run's backups: nobody can name them any more.
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
@@ -90,6 +93,13 @@ Result<BackupStatus> HubBackups::Start(std::string_view requested_by) {
 
 void HubBackups::Run(Job& job) {
   Status made = Write(job);
+  // The snapshot kept what an erasure deleted meanwhile in the store's files: scrubbed now.
+  if (destroy_deleted_) {
+    if (Status scrubbed = destroy_deleted_(); !scrubbed.ok()) {
+      LogLine(LogLevel::kWarning, "backup",
+              "could not scrub the metadata store after the backup: " + scrubbed.message());
+    }
+  }
   std::filesystem::path partial = PathOf(job.status.id);
   partial += ".partial";
   if (made.ok()) {
@@ -121,6 +131,13 @@ Status HubBackups::Write(Job& job) {
   };
   // No segment expires from here on, so the records the snapshot's heads count stay readable.
   TelemetryStore::RetentionHold hold(store_);
+  // A partition without a head (written before heads existed, or whose head does not open) is
+  // taken as its log holds it before the snapshot: what its rows need is in the snapshot then.
+  std::vector<uint64_t> live_begin, live_end;
+  for (int p = 0; p < store_.partitions(); ++p) {
+    live_begin.push_back(store_.begin_sequence(p));
+    live_end.push_back(store_.end_sequence(p));
+  }
   COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<storage::KvStore> snapshot, kv_.Snapshot());
 
   BackupHeader header;
@@ -140,9 +157,11 @@ Status HubBackups::Write(Job& job) {
   std::vector<Range> ranges;
   TelemetryHeads heads(*snapshot, keys_, hub_name_);
   for (int p = 0; p < store_.partitions(); ++p) {
-    COFFRE_ASSIGN_OR_RETURN(std::optional<TelemetryHead> head, heads.Load(p));
-    Range r = head ? Range{head->first, head->end}
-                   : Range{store_.begin_sequence(p), store_.end_sequence(p)};
+    Result<std::optional<TelemetryHead>> loaded = heads.Load(p);
+    if (!loaded.has_value() && loaded.error().code() != StatusCode::kDataLoss) return loaded.error();
+    std::optional<TelemetryHead> head = loaded.has_value() ? *loaded : std::nullopt;
+    size_t i = static_cast<size_t>(p);
+    Range r = head ? Range{head->first, head->end} : Range{live_begin[i], live_end[i]};
     ranges.push_back(r);
     header.records += r.end - r.first;
   }
@@ -182,7 +201,8 @@ Status HubBackups::Write(Job& job) {
   for (int p = 0; p < store_.partitions(); ++p) {
     const Range& r = ranges[static_cast<size_t>(p)];
     COFFRE_RETURN_IF_ERROR(writer->BeginPartition(p, r.first, r.end));
-    uint64_t from = r.first;
+    // Records the log lost below the head's first (a break the head keeps) are not there to read.
+    uint64_t from = std::max(r.first, store_.begin_sequence(p));
     while (from < r.end) {
       COFFRE_RETURN_IF_ERROR(stop());
       Result<std::vector<storage::StoredRecord>> batch =

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -47,8 +48,11 @@ struct BackupStatus {
 class HubBackups {
  public:
   // Everything must outlive the backups; `dir` is created (mode 0700) and emptied.
+  // `destroy_deleted` (RocksKvStore::DestroyDeletedData) runs after each backup: an erasure made
+  // while the snapshot was held could not scrub the store's files; null: nothing runs.
   HubBackups(storage::KvStore& kv, HubKeys& keys, TelemetryStore& store, std::string hub_name,
-             std::filesystem::path dir, storage::DiskReserve* reserve, Clock& clock);
+             std::filesystem::path dir, storage::DiskReserve* reserve, Clock& clock,
+             std::function<Status()> destroy_deleted = nullptr);
   ~HubBackups();  // Stop()
 
   // Starts one. FAILED_PRECONDITION while another runs or kMaxKeptBackups are kept.
@@ -78,6 +82,7 @@ class HubBackups {
   std::filesystem::path dir_;
   storage::DiskReserve* reserve_;
   Clock& clock_;
+  std::function<Status()> destroy_deleted_;
   std::mutex worker_mu_;  // Start, Delete and Stop, one at a time; taken before mu_
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Job>> jobs_;  // guarded by mu_

@@ -1,5 +1,7 @@
 #include "hubservice/hub_restore.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -37,19 +39,20 @@ struct OpenedKeys {
   std::unique_ptr<hub::HubKeys> keys;
 };
 
+// Opens the store at `meta` and the hub keys over it. `settings`: what the keys are unwrapped
+// with when the store has none stored (a new store: the staging one). `root_key_row`, if given,
+// is put in first: the backup's wrapped root key, ahead of the stream it opens.
 Result<OpenedKeys> OpenKeys(const fs::path& meta, const HubOptions& o,
                             const crypto::SecretBytes& service_key, storage::DiskReserve* reserve,
                             const hub::KeyCustody::ProviderFactory& customer_keys,
-                            const hub::BackupHeader* seed) {
+                            const hub::EncryptionSettings& settings,
+                            const Bytes* root_key_row = nullptr) {
   OpenedKeys out;
   COFFRE_ASSIGN_OR_RETURN(out.kv, storage::RocksKvStore::Open(meta, {nullptr, &service_key, reserve}));
-  if (seed != nullptr) {
-    // The two rows the keys open from, ahead of the stream they open.
-    COFFRE_RETURN_IF_ERROR(out.kv->Write({{hub::kEncryptionSettingsRow, seed->settings_row},
-                                          {hub::kRootKeyRow, seed->root_key_row}},
-                                         /*sync=*/true));
+  if (root_key_row != nullptr) {
+    COFFRE_RETURN_IF_ERROR(out.kv->Put(hub::kRootKeyRow, *root_key_row, /*sync=*/true));
   }
-  COFFRE_ASSIGN_OR_RETURN(out.config, hub::EncryptionConfig::Load(*out.kv, o.encryption));
+  COFFRE_ASSIGN_OR_RETURN(out.config, hub::EncryptionConfig::Load(*out.kv, settings));
   out.custody = std::make_unique<hub::KeyCustody>(*out.config, service_key, o.dir, customer_keys);
   Status locked;
   COFFRE_ASSIGN_OR_RETURN(out.keys, out.custody->Open(*out.kv, &locked));
@@ -72,6 +75,13 @@ class PartitionWriter {
 
   Status Add(storage::StoredRecord record) {
     if (!log_) return DataLoss("the backup holds a record outside any partition");
+    if (!record.linked) {
+      // Segments of the format before chain links are read, not written: a restore cannot
+      // put such records back where they would open.
+      return FailedPrecondition("the backup holds records written before chain links existed "
+                                "(record " + std::to_string(record.sequence) +
+                                "); restoring them is not supported");
+    }
     uint64_t next = log_->next_sequence() + pending_.size();
     if (record.sequence < next) return DataLoss("the backup's records go backwards");
     if (record.sequence > next) {
@@ -161,33 +171,10 @@ bool SameErasure(const hub::DeviceErasure& a, const hub::DeviceErasure& b) {
   return a.device_id == b.device_id && a.erased_ms == b.erased_ms;
 }
 
-// Step 3. `staged`: the restored data's store and keys.
-Status CarryErasures(const HubOptions& o, const crypto::SecretBytes& service_key,
-                     storage::DiskReserve* reserve,
-                     const hub::KeyCustody::ProviderFactory& customer_keys, OpenedKeys& staged) {
-  fs::path current_meta = o.dir / "meta";
-  if (!fs::exists(current_meta)) return Status::Ok();  // nothing here yet
-  auto refuse = [&](const std::string& why) -> Status {
-    if (o.restore_discard_current) {
-      LogLine("restore", "discarding the data in " + o.dir.string() + " (" + why +
-                             "): erasures made there are not carried over");
-      return Status::Ok();
-    }
-    return FailedPrecondition(
-        o.dir.string() + " holds data " + why +
-        ", so its erasures cannot be carried into the restored data; move it away, or restore "
-        "with --discard-current-data to replace it anyway");
-  };
-  Result<OpenedKeys> current = OpenKeys(current_meta, o, service_key, reserve, customer_keys, nullptr);
-  if (!current.has_value()) return refuse("that cannot be opened (" + current.error().message() + ")");
-  // One hub has one root key for life (rotations rewrap it): equal derived MACs, same hub.
-  Result<Bytes> ours = staged.keys->Hmac("restore/same-hub", "");
-  Result<Bytes> theirs = current->keys->Hmac("restore/same-hub", "");
-  if (!ours.has_value()) return ours.error();
-  if (!theirs.has_value() || *ours != *theirs) return refuse("of another hub");
-
-  hub::SealedRows current_rows(*current->kv, *current->keys);
-  hub::DeviceKeys current_device_keys(*current->keys, current_rows, SystemClock());
+// Step 3: `current` (this hub's data in DIR, the same root key) into `staged`.
+Status CarryErasures(OpenedKeys& current, OpenedKeys& staged) {
+  hub::SealedRows current_rows(*current.kv, *current.keys);
+  hub::DeviceKeys current_device_keys(*current.keys, current_rows, SystemClock());
   COFFRE_ASSIGN_OR_RETURN(std::vector<hub::DeviceErasure> erased, current_device_keys.Erasures());
 
   hub::SealedRows rows(*staged.kv, *staged.keys);
@@ -211,6 +198,41 @@ Status CarryErasures(const HubOptions& o, const crypto::SecretBytes& service_key
   return Status::Ok();
 }
 
+Status RefuseCurrent(const HubOptions& o, const std::string& why) {
+  return FailedPrecondition(
+      o.dir.string() + " holds data " + why +
+      ", so its erasures cannot be carried into the restored data; move it away, or restore "
+      "with --discard-current-data to replace it anyway");
+}
+
+// Every data key epoch of the restored store moves past what this hub may have used since the
+// backup: device records are sealed under a subkey named by (device key, scope, epoch), with a
+// nonce counting from 0, so an epoch used again would repeat nonces under a restored device
+// key. Past the current data's epochs, and 2^20 writer incarnations past the backup's.
+Status AdvanceEpochs(storage::KvStore& staged, storage::KvStore* current) {
+  constexpr std::string_view kEpochPrefix = "dek/epoch/";
+  constexpr uint64_t kMargin = uint64_t{1} << 20;
+  std::map<std::string, uint64_t> epochs;
+  auto collect = [&](storage::KvStore& kv) {
+    return kv.Scan(kEpochPrefix, [&](std::string_view row, ByteSpan value) {
+      if (value.size() == 8) {
+        uint64_t& e = epochs[std::string(row)];
+        e = std::max(e, GetU64(value.data()));
+      }
+      return true;
+    });
+  };
+  COFFRE_RETURN_IF_ERROR(collect(staged));
+  if (current != nullptr) COFFRE_RETURN_IF_ERROR(collect(*current));
+  std::vector<storage::KvWrite> writes;
+  for (const auto& [row, epoch] : epochs) {
+    Bytes value(8);
+    PutU64(value.data(), epoch + kMargin);
+    writes.push_back({row, std::move(value)});
+  }
+  return staged.Write(writes, /*sync=*/true);
+}
+
 }  // namespace
 
 Status RestoreBackup(const HubOptions& o, const crypto::SecretBytes& service_key,
@@ -228,27 +250,70 @@ Status RestoreBackup(const HubOptions& o, const crypto::SecretBytes& service_key
                               std::to_string(o.telemetry.partitions) +
                               ": start it with as many as the backup");
   }
+  // Records and heads are sealed for the hub's name: under another they would not open.
+  if (h.hub_name != o.host_names.front()) {
+    return FailedPrecondition("the backup is of hub " + h.hub_name + " and this one is named " +
+                              o.host_names.front() + ": start it with --host-name " + h.hub_name);
+  }
   LogLine("restore", "restoring the backup of " + h.hub_name + " made " +
                          FormatIsoTime(h.created_ms) + " (" + std::to_string(h.records) +
                          " records) from " + o.restore_from.string());
   {
+    // This hub's data in DIR, if any: its settings say which key and vault to trust (never the
+    // backup's header, which nothing has authenticated yet), and its erasures are carried over.
+    std::optional<OpenedKeys> current;
+    if (fs::exists(o.dir / "meta")) {
+      Result<OpenedKeys> opened =
+          OpenKeys(o.dir / "meta", o, service_key, reserve, customer_keys, o.encryption);
+      if (opened.has_value()) {
+        current = std::move(*opened);
+      } else if (!o.restore_discard_current) {
+        return RefuseCurrent(o, "that cannot be opened (" + opened.error().message() + ")");
+      }
+    }
+    const hub::EncryptionSettings trusted = current ? current->config->Get() : o.encryption;
     COFFRE_ASSIGN_OR_RETURN(OpenedKeys staged,
-                            OpenKeys(staging / "meta", o, service_key, reserve, customer_keys, &h));
+                            OpenKeys(staging / "meta", o, service_key, reserve, customer_keys,
+                                     trusted, &h.root_key_row));
+    // One hub has one root key for life (rotations rewrap it): equal derived MACs, same hub.
+    if (current) {
+      Result<Bytes> ours = staged.keys->Hmac("restore/same-hub", "");
+      Result<Bytes> theirs = current->keys->Hmac("restore/same-hub", "");
+      if (!ours.has_value()) return ours.error();
+      if (!theirs.has_value() || *ours != *theirs) {
+        if (!o.restore_discard_current) return RefuseCurrent(o, "of another hub");
+        current.reset();
+      }
+    }
+    if (!current && fs::exists(o.dir / "meta")) {
+      LogLine(LogLevel::kWarning, "restore",
+              "discarding the data in " + o.dir.string() +
+                  " (--discard-current-data): erasures made there are not carried over");
+    }
     COFFRE_ASSIGN_OR_RETURN(crypto::SecretBytes key, staged.keys->DeriveKey(h.KeyLabel()));
     COFFRE_RETURN_IF_ERROR(reader->Unlock(key));
     storage::SegmentLogOptions log_options = o.telemetry.log;
     log_options.service_key = &service_key;
     log_options.reserve = reserve;
     COFFRE_RETURN_IF_ERROR(WriteContents(*reader, *staged.kv, staging / "telemetry", log_options));
+    // The settings stay this hub's (the backup's name paths and a vault of the machine it was
+    // made on), and no data key epoch is used twice.
+    COFFRE_RETURN_IF_ERROR(staged.config->Set(trusted));
+    COFFRE_RETURN_IF_ERROR(AdvanceEpochs(*staged.kv, current ? current->kv.get() : nullptr));
     // The rows are the hub's as they were: their digests must agree.
     COFFRE_ASSIGN_OR_RETURN(std::vector<hub::MetadataBreak> breaks,
                             staged.keys->row_digests().Check());
     if (!breaks.empty()) {
-      LogLine("restore", "warning: the backup's metadata carries " + std::to_string(breaks.size()) +
-                             " integrity break(s) the hub had when it was backed up");
+      LogLine(LogLevel::kWarning, "restore",
+              "the backup's metadata carries " + std::to_string(breaks.size()) +
+                  " integrity break(s) the hub had when it was backed up");
     }
-    COFFRE_RETURN_IF_ERROR(CarryErasures(o, service_key, reserve, customer_keys, staged));
+    if (current) COFFRE_RETURN_IF_ERROR(CarryErasures(*current, staged));
+    COFFRE_RETURN_IF_ERROR(staged.kv->Sync());
   }
+  // The new directories' entries are durable before READY lets the old data go.
+  if (fs::exists(staging / "telemetry")) COFFRE_RETURN_IF_ERROR(SyncDirectory(staging / "telemetry"));
+  COFFRE_RETURN_IF_ERROR(SyncDirectory(staging));
   COFFRE_RETURN_IF_ERROR(WriteFileDurably(staging / kReadyFile, {}));
   return FinishRestore(o.dir);
 }

@@ -1,6 +1,10 @@
 #include "hubservice/hub_service.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 
@@ -70,6 +74,16 @@ Status HubService::OpenData() {
   }
   COFFRE_ASSIGN_OR_RETURN(service_key_, storage::LoadServiceKeyFile(o.service_key_file));
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(o.dir));
+  // One hub per directory for the life of the process: a second one (a restore started beside a
+  // running hub) would replace data the first still writes.
+  std::filesystem::path lock_file = o.dir / ".lock";
+  dir_lock_ = UniqueFd(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!dir_lock_) return ErrnoStatus("opening " + lock_file.string(), errno);
+  if (::flock(dir_lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    return errno == EWOULDBLOCK
+               ? FailedPrecondition(o.dir.string() + " is in use by another coffre-hub")
+               : ErrnoStatus("locking " + lock_file.string(), errno);
+  }
   disk_reserve_ = std::make_unique<storage::DiskReserve>(o.dir, o.disk_reserve_bytes);
   COFFRE_RETURN_IF_ERROR(FinishRestore(o.dir));
   if (!o.restore_from.empty()) {
@@ -119,9 +133,9 @@ Status HubService::OpenData() {
   COFFRE_ASSIGN_OR_RETURN(store_,
                           hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, *kv_, telemetry));
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);
-  backups_ = std::make_unique<hub::HubBackups>(*kv_, *keys_, *store_, o.host_names.front(),
-                                               o.dir / "backups", disk_reserve_.get(),
-                                               SystemClock());
+  backups_ = std::make_unique<hub::HubBackups>(
+      *kv_, *keys_, *store_, o.host_names.front(), o.dir / "backups", disk_reserve_.get(),
+      SystemClock(), [kv = kv_.get()] { return kv->DestroyDeletedData(); });
   COFFRE_ASSIGN_OR_RETURN(policies_,
                           hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, SystemClock()));
   // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).

@@ -29,6 +29,7 @@
 
 #include "amqp/server.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "crypto/secret_bytes.h"
 #include "hub/access_policies.h"
 #include "hub/c2d_queues.h"
@@ -103,6 +104,7 @@ class HubService {
 
   // Declared in start order: destroyed in the reverse one, after Stop().
   HubOptions options_;
+  UniqueFd dir_lock_;  // flock of DIR/.lock: one hub per data directory
   crypto::SecretBytes service_key_;
   std::unique_ptr<storage::DiskReserve> disk_reserve_;  // outlives kv_ and the store
   std::unique_ptr<storage::RocksKvStore> kv_;

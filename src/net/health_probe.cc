@@ -17,16 +17,17 @@ std::optional<HttpResponse> HealthProbe(const HttpRequest& request,
   }
   r.headers.emplace_back("Cache-Control", "no-store");
   if (path == "/healthz") {
-    r.body = R"({"status":"alive"})";
+    if (request.method == "GET") r.body = R"({"status":"alive"})";
     return r;
   }
   std::vector<std::string> reasons = not_ready ? not_ready() : std::vector<std::string>{};
   if (reasons.empty()) {
     r.body = R"({"status":"ready"})";
-    return r;
+  } else {
+    r.status = 503;
+    r.body = nlohmann::json{{"status", "not ready"}, {"reasons", reasons}}.dump();
   }
-  r.status = 503;
-  r.body = nlohmann::json{{"status", "not ready"}, {"reasons", reasons}}.dump();
+  if (request.method == "HEAD") r.body.clear();  // the status says it; a HEAD reply has no body
   return r;
 }
 

@@ -203,15 +203,15 @@ Status RocksKvStore::DestroyDeletedData() {
   COFFRE_RETURN_IF_ERROR(Writable());
   rocksdb::FlushOptions flush;
   flush.wait = true;
-  COFFRE_RETURN_IF_ERROR(FromRocks(db_->Flush(flush), "flush"));
-  COFFRE_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(true), "sync WAL"));
+  COFFRE_RETURN_IF_ERROR(Written(db_->Flush(flush), "flush"));
+  COFFRE_RETURN_IF_ERROR(Written(db_->FlushWAL(true), "sync WAL"));
   rocksdb::CompactRangeOptions compact;
   compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   compact.change_level = false;
-  COFFRE_RETURN_IF_ERROR(FromRocks(db_->CompactRange(compact, nullptr, nullptr), "compact"));
+  COFFRE_RETURN_IF_ERROR(Written(db_->CompactRange(compact, nullptr, nullptr), "compact"));
   // Flushing again rolls the WAL onto a new file, so the one that saw the data becomes
   // obsolete and is deleted.
-  COFFRE_RETURN_IF_ERROR(FromRocks(db_->Flush(flush), "flush"));
+  COFFRE_RETURN_IF_ERROR(Written(db_->Flush(flush), "flush"));
   return Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <future>
+#include <mutex>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -55,7 +56,9 @@ class HubBackupTest : public ::testing::Test {
     o.telemetry.partitions = 2;
     o.encryption.key_uri = "https://vault.example/keys/fake";
     o.key_monitor_thread = false;
-    o.customer_keys = [this](const hub::EncryptionSettings&, std::chrono::milliseconds) {
+    o.customer_keys = [this](const hub::EncryptionSettings& s, std::chrono::milliseconds) {
+      std::lock_guard<std::mutex> guard(asked_mu_);
+      asked_key_uris_.push_back(s.key_uri);
       return Result<std::shared_ptr<crypto::KeyProvider>>(
           std::shared_ptr<crypto::KeyProvider>(&vault_, [](crypto::KeyProvider*) {}));
     };
@@ -160,6 +163,8 @@ class HubBackupTest : public ::testing::Test {
   coffre::testing::TempDir dir_;
   coffre::testing::FakeKeyProvider vault_;
   net::StackCertificates certs_;
+  std::mutex asked_mu_;
+  std::vector<std::string> asked_key_uris_;  // each customer key the hub asked a provider for
 };
 
 TEST_F(HubBackupTest, ABackupRestoresTheHubAsOfItsMomentOnAnotherDirectoryAndServiceKey) {
@@ -385,6 +390,89 @@ TEST_F(HubBackupTest, AtMostFourAreKeptAndNoneIsMadeWhileTheKeysAreLocked) {
   EXPECT_EQ(status.state, "failed");
   EXPECT_NE(status.error.find("inaccessible"), std::string::npos) << status.error;
   EXPECT_FALSE(fs::exists(hub->backups().PathOf(locked->id)));
+}
+
+// The header is read before anything is authenticated: the vault and token it names are never
+// used (they would be sent the hub's token). The hub's own settings unwrap; the changed header
+// then fails the first chunk.
+TEST_F(HubBackupTest, ATamperedHeaderNeverChoosesTheVault) {
+  fs::path file = dir_.path() / "hub.cbak";
+  HubOptions a = Options("a");
+  {
+    auto hub = std::move(HubService::Start(a).value());
+    Send(*hub, "dev-01", 0, 10);
+    Backup(*hub, file);
+  }
+  Bytes content = ReadFile(file).value();
+  uint32_t length = GetU32(content.data() + 8);
+  json header = json::parse(std::string(reinterpret_cast<const char*>(content.data() + 12), length));
+  json evil = {{"keyUri", "https://evil.example/keys/steal"},
+               {"vaultTokenFile", (a.dir.string() + ".service-key")}};
+  std::string evil_text = evil.dump();
+  header["settingsRow"] = Base64Encode(AsBytes(evil_text));
+  std::string text = header.dump();
+  Bytes forged(content.begin(), content.begin() + 8);
+  forged.resize(12);
+  PutU32(forged.data() + 8, static_cast<uint32_t>(text.size()));
+  forged.insert(forged.end(), AsBytes(text).begin(), AsBytes(text).end());
+  forged.insert(forged.end(), content.begin() + 12 + length, content.end());
+  fs::path bad = dir_.path() / "forged.cbak";
+  COFFRE_ASSERT_OK(WriteFileDurably(bad, forged));
+  asked_key_uris_.clear();
+  HubOptions o = Options("b");
+  o.restore_from = bad;
+  auto refused = HubService::Start(o);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_THAT(refused.error(), StatusIs(StatusCode::kDataLoss, ::testing::HasSubstr("chunk 0")));
+  for (const std::string& uri : asked_key_uris_) EXPECT_NE(uri, "https://evil.example/keys/steal");
+}
+
+TEST_F(HubBackupTest, ARestoreIsRefusedBesideARunningHubOrUnderAnotherName) {
+  fs::path file = dir_.path() / "hub.cbak";
+  HubOptions a = Options("a");
+  auto hub = std::move(HubService::Start(a).value());
+  Send(*hub, "dev-01", 0, 10);
+  Backup(*hub, file);
+  HubOptions beside = a;
+  beside.restore_from = file;
+  beside.restore_discard_current = true;
+  beside.mqtt.port = beside.https.port = beside.amqp.port = 0;
+  EXPECT_THAT(HubService::Start(beside).error(),
+              StatusIs(StatusCode::kFailedPrecondition, ::testing::HasSubstr("in use by another")));
+  EXPECT_EQ(Numbers(*hub, "dev-01"), Range(0, 10));  // untouched
+  hub.reset();
+  HubOptions renamed = Options("b");
+  renamed.host_names = {"other.example"};
+  renamed.restore_from = file;
+  EXPECT_THAT(HubService::Start(renamed).error(),
+              StatusIs(StatusCode::kFailedPrecondition, ::testing::HasSubstr("--host-name localhost")));
+}
+
+// Device records are sealed under (device key, scope, epoch) with nonces from 0: a restored hub
+// must never take an epoch again that it may have used after the backup.
+TEST_F(HubBackupTest, TheRestoredHubNeverReusesADataKeyEpoch) {
+  fs::path file = dir_.path() / "hub.cbak";
+  HubOptions a = Options("a");
+  uint64_t latest = 0;
+  {
+    auto hub = std::move(HubService::Start(a).value());
+    Send(*hub, "dev-01", 0, 10);
+    Backup(*hub, file);
+  }
+  for (int restart = 0; restart < 3; ++restart) {  // epochs used after the backup
+    auto hub = std::move(HubService::Start(a).value());
+    Send(*hub, "dev-01", 10 + restart, 11 + restart);
+    int p = hub->store().PartitionOf("dev-01");
+    latest = GetU64(hub->kv().Get("dek/epoch/" + std::to_string(p)).value().data());
+  }
+  a.restore_from = file;
+  auto hub = std::move(HubService::Start(a).value());
+  int p = hub->store().PartitionOf("dev-01");
+  uint64_t restored = GetU64(hub->kv().Get("dek/epoch/" + std::to_string(p)).value().data());
+  EXPECT_GT(restored, latest);
+  Send(*hub, "dev-01", 10, 20);
+  EXPECT_EQ(Numbers(*hub, "dev-01"), Range(0, 20));
+  ExpectVerifies(*hub);
 }
 
 }  // namespace
