@@ -41,6 +41,17 @@ void PrintHowToConnect(const StackState& s) {
     std::cout << "  hub (Event Hubs): sb://" << s.hub_host << ":" << s.ports.amqp << "/ entity "
               << s.eventhub_name << " (eventhub_connection_string in connection.json)\n";
   }
+  if (!s.device_id.empty() && !s.vault_url.empty()) {
+    // What to try first: telemetry in, telemetry out, and the customer's key taken away.
+    std::string dir = s.dir.string();
+    std::cout << "Try next:\n"
+              << "  coffre hub device send " << s.device_id
+              << " --message '{\"temp\": {n}}' --count 5 --dir " << dir << "\n"
+              << "  coffre hub monitor-events --from-start --timeout 5 --dir " << dir << "\n"
+              << "  coffre vault key disable " << s.key_name << " --dir " << dir
+              << "   # the hub refuses everything within a second; `enable` brings it back\n"
+              << "  coffre status --dir " << dir << "\n";
+  }
   std::cout << "Stop it with: coffre down --dir " << s.dir.string() << "\n";
 }
 

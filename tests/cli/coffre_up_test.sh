@@ -9,6 +9,8 @@ trap 'rm -rf "$dir"' EXIT
 out=$("$coffre" up --dir "$dir/s" --ports-from 24000)
 echo "$out"
 grep -q "connection file:  $dir/s/connection.json" <<<"$out"
+grep -q "^  coffre hub device send demo-device .* --dir $dir/s$" <<<"$out"
+grep -q "^  coffre vault key disable hub-cmk --dir $dir/s " <<<"$out"
 test -s "$dir/s/tls/ca.pem"
 test -s "$dir/s/tls/server.pem"
 grep -q '"ca_file": "'"$dir"'/s/tls/ca.pem"' "$dir/s/connection.json"
