@@ -17,8 +17,8 @@ void AddConnectionOptions(CLI::App& cmd, CommonOptions& o) {
                  "the hub's CA (default: DIR's, else the system's)");
   cmd.add_option("--port", o.connection.port, "the hub's HTTPS port (default: DIR's, else 443)")
       ->check(CLI::Range(1, 65535));
-  cmd.add_option("--output", o.output, "table (default) or json")
-      ->check(CLI::IsMember({"table", "json"}));
+  cmd.add_option("--output", o.output, "table (default), json, or tsv (tab-separated rows)")
+      ->check(CLI::IsMember({"table", "json", "tsv"}));
 }
 
 }  // namespace
@@ -41,6 +41,8 @@ std::string Cell(const json& j, const char* name) {
 Status Print(Context& c, const json& body, const std::function<Table(const json&)>& view) {
   if (c.json_output) {
     c.out << body.dump(2) << "\n";
+  } else if (c.tsv_output) {
+    c.out << view(body).RenderTsv();
   } else {
     c.out << view(body).Render();
   }

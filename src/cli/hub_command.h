@@ -26,6 +26,7 @@ struct Context {
   HubClient& hub;
   bool json_output;
   std::ostream& out;
+  bool tsv_output = false;  // --output tsv: tables as tab-separated rows, no headers
 };
 
 using Handler = std::function<Status(Context&)>;
@@ -33,7 +34,7 @@ using Handler = std::function<Status(Context&)>;
 // The options of every hub command; each command group adds its own next to them.
 struct CommonOptions {
   HubConnectionOptions connection;
-  std::string output = "table";
+  std::string output = "table";  // table, json or tsv
 };
 
 struct Command {

@@ -557,9 +557,9 @@ int RunAmqpMonitor(const Command& cmd, const Options& o) {
   return 0;
 }
 
-Status Execute(const Command& cmd, HubConnection connection, bool json_output) {
+Status Execute(const Command& cmd, HubConnection connection, const std::string& output) {
   COFFRE_ASSIGN_OR_RETURN(auto hub, HubClient::Create(std::move(connection)));
-  Context c{*hub, json_output, std::cout};
+  Context c{*hub, output == "json", std::cout, output == "tsv"};
   return cmd.run(c);
 }
 
@@ -606,7 +606,7 @@ int HubCommands::Run() {
       return connection.error().code() == StatusCode::kInvalidArgument ? 2 : 1;
     }
     // The hub's errors read "<ErrorCode>: <text>" already; the Status code adds nothing.
-    if (Status s = Execute(cmd, std::move(*connection), o.output == "json"); !s.ok()) {
+    if (Status s = Execute(cmd, std::move(*connection), o.output); !s.ok()) {
       std::cerr << cmd.label << ": " << s.message() << "\n";
       return 1;
     }

@@ -36,4 +36,16 @@ std::string Table::Render() const {
   return out;
 }
 
+std::string Table::RenderTsv() const {
+  std::string out;
+  for (const auto& row : rows_) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i > 0) out += '\t';
+      for (char ch : row[i]) out += (ch == '\t' || ch == '\n' || ch == '\r') ? ' ' : ch;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
 }  // namespace coffre::cli

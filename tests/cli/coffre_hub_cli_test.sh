@@ -227,6 +227,12 @@ probe() {
 vault_port=$(conn vault_url | sed 's/.*://')
 [ "$(probe "localhost:$vault_port" /readyz)" = '{"status":"ready"}' ] || fail "vault /readyz"
 
+# --output tsv: the table's rows, tab-separated, no header (for cut and awk)
+tsv=$(h device list --output tsv)
+[ "$(awk -F'\t' '$1 == "sender" { print $2 }' <<<"$tsv")" = enabled ] || fail "device list --output tsv: $tsv"
+grep -q 'DEVICE ID' <<<"$tsv" && fail "device list --output tsv printed a header: $tsv"
+must_fail 2 '' hub device list --output xml --dir "$dir/s"
+
 # coffre status: both daemons ready, the key Accessible; exit 1 for a directory without a stack
 out=$("$coffre" status --dir "$dir/s") || fail "status: $out"
 grep -q '^vault  *ready ' <<<"$out" && grep -q '^hub  *ready ' <<<"$out" &&
