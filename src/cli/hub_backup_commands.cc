@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/files.h"
 #include "common/unique_fd.h"
 
 namespace coffre::cli {
@@ -49,16 +50,6 @@ Result<json> AwaitBackup(HubClient& hub, const std::string& path) {
   }
 }
 
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("writing the backup file", errno);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
 // Downloads the file piece by piece into `file` (through file.partial, renamed when whole).
 Status Download(HubClient& hub, const std::string& path, uint64_t size,
                 const std::filesystem::path& file) {
@@ -73,7 +64,7 @@ Status Download(HubClient& hub, const std::string& path, uint64_t size,
                             hub.CallRaw("GET", path + "/content", "",
                                         "offset=" + std::to_string(offset)));
     if (piece.body.empty()) break;
-    COFFRE_RETURN_IF_ERROR(WriteAll(fd.get(), piece.body));
+    COFFRE_RETURN_IF_ERROR(WriteAll(fd.get(), AsBytes(piece.body), partial.string()));
     offset += piece.body.size();
     if (std::chrono::steady_clock::now() - shown >= kShowEvery) {
       std::cerr << "downloaded " << Mib(offset) << " of " << Mib(size) << "\n";

@@ -38,6 +38,19 @@ Status SyncDirectory(const std::filesystem::path& dir) {
   return Status::Ok();
 }
 
+Status WriteAll(int fd, ByteSpan data, std::string_view what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write " + std::string(what), errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 Status WriteFileDurably(const std::filesystem::path& path, ByteSpan content, mode_t mode) {
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
@@ -47,15 +60,7 @@ Status WriteFileDurably(const std::filesystem::path& path, ByteSpan content, mod
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
     if (!fd) return ErrnoStatus("create " + tmp.string(), errno);
     if (::fchmod(fd.get(), mode) != 0) return ErrnoStatus("chmod " + tmp.string(), errno);
-    size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("write " + tmp.string(), errno);
-      }
-      done += static_cast<size_t>(n);
-    }
+    COFFRE_RETURN_IF_ERROR(WriteAll(fd.get(), content, tmp.string()));
     if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync " + tmp.string(), errno);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -18,6 +18,9 @@ Result<std::string> ReadTextFile(const std::filesystem::path& path);
 
 Status WriteFileDurably(const std::filesystem::path& path, ByteSpan content, mode_t mode = 0600);
 
+// All of `data` to `fd` (write(2) until done, EINTR retried); `what` names the file in errors.
+Status WriteAll(int fd, ByteSpan data, std::string_view what);
+
 // fsync of a directory, so that a rename or create inside it survives power loss.
 Status SyncDirectory(const std::filesystem::path& dir);
 

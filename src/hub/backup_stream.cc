@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/files.h"
 #include "common/json_fields.h"
 
 namespace coffre::hub {
@@ -151,13 +152,7 @@ Result<std::unique_ptr<BackupWriter>> BackupWriter::Start(UniqueFd fd, const Bac
 
 Status BackupWriter::WriteOut(ByteSpan data) {
   if (room_) COFFRE_RETURN_IF_ERROR(room_(data.size()));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd_.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("writing the backup", errno);
-    done += static_cast<size_t>(n);
-  }
+  COFFRE_RETURN_IF_ERROR(WriteAll(fd_.get(), data, "the backup"));
   written_ += data.size();
   return Status::Ok();
 }
