@@ -59,6 +59,20 @@ bool ProcessAlive(int pid) {
   return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
 }
 
+void StopProcesses(const std::vector<int>& pids, std::chrono::milliseconds grace) {
+  for (int pid : pids) {
+    if (ProcessAlive(pid)) ::kill(pid, SIGTERM);
+  }
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  for (int pid : pids) {
+    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (ProcessAlive(pid)) ::kill(pid, SIGKILL);
+    while (ProcessAlive(pid)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 Status WaitUntilReady(int pid, const std::filesystem::path& log_file,
                       const std::function<Status()>& ready, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

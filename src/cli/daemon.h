@@ -22,6 +22,9 @@ Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std:
 
 bool ProcessAlive(int pid);
 
+// SIGTERM to each, then SIGKILL to those still alive after `grace`; returns once all are gone.
+void StopProcesses(const std::vector<int>& pids, std::chrono::milliseconds grace);
+
 // Polls `ready` every 50 ms until it returns OK, the process exits (then: the log's tail in the
 // error), or `timeout` passes.
 Status WaitUntilReady(int pid, const std::filesystem::path& log_file,

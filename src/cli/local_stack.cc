@@ -209,16 +209,9 @@ Result<StackState> StackUp(const UpOptions& options) {
 
 Status StackDown(const std::filesystem::path& dir, int grace_ms) {
   COFFRE_ASSIGN_OR_RETURN(StackState state, ReadStackFile(std::filesystem::absolute(dir)));
-  for (const auto& [name, pid] : state.pids) {
-    if (ProcessAlive(pid)) ::kill(pid, SIGTERM);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-  for (const auto& [name, pid] : state.pids) {
-    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (ProcessAlive(pid)) ::kill(pid, SIGKILL);
-  }
+  std::vector<int> pids;
+  for (const auto& [name, pid] : state.pids) pids.push_back(pid);
+  StopProcesses(pids, std::chrono::milliseconds(grace_ms));
   state.pids.clear();
   COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
   std::string connection = ConnectionJson(state);

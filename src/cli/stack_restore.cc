@@ -1,6 +1,5 @@
 #include "cli/stack_restore.h"
 
-#include <signal.h>
 
 #include <atomic>
 #include <fstream>
@@ -21,14 +20,7 @@ constexpr auto kRestoreTimeout = std::chrono::hours(4);
 Status StopHub(StackState& state) {
   auto it = state.pids.find("hub");
   if (it == state.pids.end()) return Status::Ok();
-  int pid = it->second;
-  if (ProcessAlive(pid)) ::kill(pid, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + kStopGrace;
-  while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (ProcessAlive(pid)) ::kill(pid, SIGKILL);
-  while (ProcessAlive(pid)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  StopProcesses({it->second}, kStopGrace);
   state.pids.erase(it);
   return WriteStackFile(state);
 }
