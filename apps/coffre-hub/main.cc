@@ -13,21 +13,6 @@
 
 bool OpenSslWipesOnFree();  // wipe_on_free.cc
 
-namespace {
-
-// The start, stop and failure lines: plain, as people and the local stack read them; with
-// --log-format json, JSON lines like the rest.
-void Say(coffre::LogLevel level, const std::string& text) {
-  if (coffre::CurrentLogFormat() == coffre::LogFormat::kJson) {
-    coffre::LogLine(level, "hub", text);
-  } else {
-    (level == coffre::LogLevel::kError ? std::cerr : std::cout)
-        << (level == coffre::LogLevel::kError ? "coffre-hub: " : "coffre-hub ") << text << std::endl;
-  }
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace coffre;
   ::umask(077);  // every file and directory the hub creates is its own: 0600 / 0700
@@ -43,7 +28,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   if (Status s = crypto::InitSecureHeap(); !s.ok()) {
-    Say(LogLevel::kError, s.ToString());
+    DaemonLine("coffre-hub", LogLevel::kError, s.ToString());
     return 1;
   }
   if (!OpenSslWipesOnFree()) {
@@ -53,13 +38,13 @@ int main(int argc, char** argv) {
   }
   auto hub = hubservice::HubService::Start(std::move(options));
   if (!hub.has_value()) {
-    Say(LogLevel::kError, hub.error().ToString());
+    DaemonLine("coffre-hub", LogLevel::kError, hub.error().ToString());
     return 1;
   }
-  Say(LogLevel::kInfo, (*hub)->Describe());
+  DaemonLine("coffre-hub", LogLevel::kInfo, (*hub)->Describe());
   int sig = 0;
   sigwait(&stop, &sig);
-  Say(LogLevel::kInfo, "stopping");
+  DaemonLine("coffre-hub", LogLevel::kInfo, "stopping");
   (*hub)->Stop();  // in HubService's stated order
   return 0;
 }

@@ -13,21 +13,6 @@
 #include "crypto/secure_heap.h"
 #include "vault/service/vault_service.h"
 
-namespace {
-
-// The start, stop and failure lines: plain, as people and the local stack read them; with
-// --log-format json, JSON lines like the rest.
-void Say(coffre::LogLevel level, const std::string& text) {
-  if (coffre::CurrentLogFormat() == coffre::LogFormat::kJson) {
-    coffre::LogLine(level, "vault", text);
-  } else {
-    (level == coffre::LogLevel::kError ? std::cerr : std::cout)
-        << (level == coffre::LogLevel::kError ? "coffre-vault: " : "coffre-vault ") << text
-        << std::endl;
-  }
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace coffre;
@@ -167,16 +152,16 @@ int main(int argc, char** argv) {
   crypto::Cleanse(options.passphrase);
   if (options.pkcs11.has_value()) options.pkcs11->pin.Wipe();
   if (!service.has_value()) {
-    Say(LogLevel::kError, service.error().ToString());
+    DaemonLine("coffre-vault", LogLevel::kError, service.error().ToString());
     return 1;
   }
-  Say(LogLevel::kInfo, "listening on " + (*service)->public_url() + " (pid " +
-                           std::to_string(::getpid()) + ")" +
-                           ((*service)->initialised_now() ? ", new vault" : "") +
-                           (options.test_clock ? ", TEST CLOCK (for tests only)" : ""));
+  DaemonLine("coffre-vault", LogLevel::kInfo,
+             "listening on " + (*service)->public_url() + " (pid " + std::to_string(::getpid()) +
+                 ")" + ((*service)->initialised_now() ? ", new vault" : "") +
+                 (options.test_clock ? ", TEST CLOCK (for tests only)" : ""));
   int sig = 0;
   sigwait(&stop, &sig);
-  Say(LogLevel::kInfo, "stopping");
+  DaemonLine("coffre-vault", LogLevel::kInfo, "stopping");
   (*service)->Stop();
   return 0;
 }

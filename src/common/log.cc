@@ -77,4 +77,14 @@ void LogLine(LogLevel level, std::string_view component, std::string_view messag
   (void)!::write(STDERR_FILENO, line.data(), line.size());
 }
 
+void DaemonLine(std::string_view daemon, LogLevel level, std::string_view text) {
+  if (CurrentLogFormat() == LogFormat::kJson) {
+    LogLine(level, daemon, text);
+    return;
+  }
+  bool error = level == LogLevel::kError;
+  std::string line = std::string(daemon) + (error ? ": " : " ") + std::string(text) + "\n";
+  (void)!::write(error ? STDERR_FILENO : STDOUT_FILENO, line.data(), line.size());
+}
+
 }  // namespace coffre

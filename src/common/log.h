@@ -27,6 +27,11 @@ std::optional<LogFormat> ParseLogFormat(std::string_view name);
 void LogLine(std::string_view component, std::string_view message);
 void LogLine(LogLevel level, std::string_view component, std::string_view message);
 
+// A daemon's start, stop and failure lines (`daemon`: "coffre-hub"): plain on stdout, errors on
+// stderr, as people and the local stack read them ("coffre-hub listening on ...", "coffre-hub:
+// <error>"); in the json format, JSON lines like the rest.
+void DaemonLine(std::string_view daemon, LogLevel level, std::string_view text);
+
 // Printable ASCII as is, everything else as \xNN: for client-supplied text in a log line.
 std::string LogSafe(std::string_view text);
 
