@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <future>
 #include <mutex>
 
 #include <gtest/gtest.h>
@@ -18,6 +17,7 @@
 #include "fakes/fake_key_provider.h"
 #include "hub/sas_token.h"
 #include "hub/telemetry_messages.h"
+#include "hubservice/handle_now.h"
 #include "hubservice/hub_restore.h"
 #include "hubservice/hub_service.h"
 #include "hubservice/ingest_send.h"
@@ -74,17 +74,8 @@ class HubBackupTest : public ::testing::Test {
   static net::HttpResponse Call(HubService& hub, const std::string& method,
                                 const std::string& target, const std::string& token,
                                 const std::string& body = "") {
-    net::HttpRequest r;
-    r.method = method;
-    r.target = target;
-    r.body = body;
-    r.remote_address = "127.0.0.1";
-    if (!token.empty()) r.headers.emplace_back("Authorization", token);
-    std::promise<net::HttpResponse> answer;
-    hub.HandleHttps(r, net::HttpResponder([&](net::HttpResponse out) { answer.set_value(out); }));
-    return answer.get_future().get();
+    return coffre::testing::HandleNow(hub, method, target, token, body);
   }
-
   // Sends messages [from, to) of `device` and waits until they are stored.
   static void Send(HubService& hub, const std::string& device, int from, int to) {
     std::vector<hub::TelemetryMessage> messages;
@@ -129,6 +120,14 @@ class HubBackupTest : public ::testing::Test {
     auto breaks = hub.keys().row_digests().Recheck();
     ASSERT_TRUE(breaks.has_value());
     EXPECT_TRUE(breaks->empty()) << breaks->front().table << ": " << breaks->front().what;
+  }
+
+  // Backup `id` once it is no longer running (at most 10 s).
+  static hub::BackupStatus Finished(HubService& hub, const std::string& id) {
+    for (int i = 0; i < 500 && hub.backups().Get(id)->state == "running"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return hub.backups().Get(id).value();
   }
 
   // A backup through the routes, as `coffre hub backup` makes it, into `file`.
@@ -355,10 +354,7 @@ TEST_F(HubBackupTest, TheRoutesNeedAnOwnersTokenAndRefuseBadRequests) {
     auto r = Call(*hub, "GET", "/$coffre/backups/" + id + "/content" + q + "&offset=" + offset, owner);
     EXPECT_TRUE(r.status == 400u || r.status == 409u) << offset << ": " << r.status << " " << r.body;
   }
-  for (int w = 0; w < 500 && hub->backups().Get(id)->state == "running"; ++w) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_EQ(hub->backups().Get(id)->state, "succeeded");
+  ASSERT_EQ(Finished(*hub, id).state, "succeeded");
   auto beyond = Call(*hub, "GET", "/$coffre/backups/" + id + "/content" + q + "&offset=999999999", owner);
   EXPECT_EQ(beyond.status, 200u);
   EXPECT_TRUE(beyond.body.empty());
@@ -372,10 +368,7 @@ TEST_F(HubBackupTest, AtMostFourAreKeptAndNoneIsMadeWhileTheKeysAreLocked) {
   for (size_t i = 0; i < hub::kMaxKeptBackups; ++i) {
     auto started = hub->backups().Start("test");
     ASSERT_TRUE(started.has_value()) << started.error().message();
-    for (int w = 0; w < 500 && hub->backups().Get(started->id)->state == "running"; ++w) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    EXPECT_EQ(hub->backups().Get(started->id)->state, "succeeded");
+    EXPECT_EQ(Finished(*hub, started->id).state, "succeeded");
   }
   EXPECT_THAT(hub->backups().Start("test").error(),
               StatusIs(StatusCode::kFailedPrecondition, ::testing::HasSubstr("delete one first")));
@@ -383,10 +376,7 @@ TEST_F(HubBackupTest, AtMostFourAreKeptAndNoneIsMadeWhileTheKeysAreLocked) {
   hub->keys().Lock();
   auto locked = hub->backups().Start("test");
   ASSERT_TRUE(locked.has_value());
-  for (int w = 0; w < 500 && hub->backups().Get(locked->id)->state == "running"; ++w) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  auto status = hub->backups().Get(locked->id).value();
+  hub::BackupStatus status = Finished(*hub, locked->id);
   EXPECT_EQ(status.state, "failed");
   EXPECT_NE(status.error.find("inaccessible"), std::string::npos) << status.error;
   EXPECT_FALSE(fs::exists(hub->backups().PathOf(locked->id)));

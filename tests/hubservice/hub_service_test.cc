@@ -3,11 +3,11 @@
 // monitor reaches the MQTT server it was built before (the cycle main.cc broke by hand).
 #include "hubservice/hub_service.h"
 
-#include <future>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "hubservice/handle_now.h"
 #include "hubservice/test_hub_options.h"
 
 #include "common/encoding.h"
@@ -320,13 +320,7 @@ TEST_F(HubServiceTest, OnlyRegistryWriteErasesADevice) {
 // get the same answers.
 TEST_F(HubServiceTest, HandleHttpsDispatchesAsTheHttpsPortDoes) {
   auto hub = std::move(HubService::Start(Options()).value());
-  net::HttpRequest r;
-  r.method = "GET";
-  r.target = "/twins/dev-01?api-version=2021-04-12";
-  r.remote_address = "127.0.0.1";
-  std::promise<net::HttpResponse> answer;
-  hub->HandleHttps(r, net::HttpResponder([&](net::HttpResponse out) { answer.set_value(out); }));
-  net::HttpResponse out = answer.get_future().get();
+  net::HttpResponse out = coffre::testing::HandleNow(*hub, "GET", "/twins/dev-01?api-version=2021-04-12");
   EXPECT_EQ(out.status, 401u);  // no credential
   EXPECT_NE(out.body.find("ErrorCode:IotHubUnauthorizedAccess"), std::string::npos) << out.body;
 }
@@ -391,13 +385,7 @@ TEST_F(HubServiceTest, AnInaccessibleKeyClosesTheDevicesOfTheMqttServer) {
 TEST_F(HubServiceTest, HealthProbesAnswerWithoutCredentialsAndReadinessFollowsTheKey) {
   auto hub = std::move(HubService::Start(CustomerManaged()).value());
   auto probe = [&](const std::string& method, const std::string& target) {
-    net::HttpRequest r;
-    r.method = method;
-    r.target = target;
-    r.remote_address = "127.0.0.1";
-    std::promise<net::HttpResponse> answer;
-    hub->HandleHttps(r, net::HttpResponder([&](net::HttpResponse out) { answer.set_value(out); }));
-    return answer.get_future().get();
+    return coffre::testing::HandleNow(*hub, method, target);
   };
   EXPECT_EQ(probe("GET", "/healthz").status, 200u);
   EXPECT_EQ(probe("HEAD", "/readyz?verbose=1").status, 200u);
