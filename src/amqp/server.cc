@@ -93,7 +93,7 @@ Result<std::unique_ptr<AmqpServer>> AmqpServer::Start(AmqpServerOptions options,
   const AmqpServerOptions& o = impl->options;
   COFFRE_ASSIGN_OR_RETURN(impl->listener,
                           net::DeviceListener::Listen({o.address, o.port, o.cert_file, o.key_file,
-                                                       o.threads, o.ticket_keys},
+                                                       o.threads, o.ticket_keys, o.certificates},
                                                       impl->shared.admission));
   impl->parts.amqp_port = impl->listener->port();
   AddHubNodes(impl->shared.router, impl->parts);

@@ -34,6 +34,7 @@ struct AmqpServerOptions {
   // SDKs assume.
   uint16_t port = 0;
   std::filesystem::path cert_file, key_file;
+  std::shared_ptr<net::ServerCertificates> certificates;  // null: read once from the files
   int threads = 0;  // 0: one per core
   // Largest WebSocket message (AMQP frames travel in one or more).
   size_t max_websocket_message_bytes = 1024 * 1024;

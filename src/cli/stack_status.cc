@@ -6,6 +6,7 @@
 #include "cli/json_member.h"
 #include "cli/local_stack.h"
 #include "cli/table.h"
+#include "common/time_format.h"
 #include "net/https_client.h"
 
 namespace coffre::cli {
@@ -14,6 +15,7 @@ namespace {
 using nlohmann::json;
 
 constexpr auto kProbeTimeout = std::chrono::milliseconds(3000);
+constexpr auto kCertificateWarning = std::chrono::hours(24 * 14);  // as the daemons warn
 
 // A daemon's process and its /readyz answer.
 json Daemon(const StackState& state, const std::string& name, const std::string& url) {
@@ -40,6 +42,15 @@ json Daemon(const StackState& state, const std::string& name, const std::string&
   }
   json body = json::parse(probe->body, nullptr, false);
   d["ready"] = probe->status == 200;
+  if (const auto& shown = (*client)->server_certificate()) {
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     shown->not_after.time_since_epoch())
+                     .count();
+    d["certificate"] = {{"subject", shown->subject}, {"notAfter", FormatIsoTime(ms)}};
+    if (shown->not_after - std::chrono::system_clock::now() < kCertificateWarning) {
+      d["reasons"].push_back("warning: its TLS certificate expires at " + FormatIsoTime(ms));
+    }
+  }
   if (body.is_object() && body.contains("reasons")) d["reasons"] = body["reasons"];
   return d;
 }
@@ -112,6 +123,12 @@ void PrintStackStatus(const json& status, std::ostream& out) {
                                                : Cell(key, "state") + " " + Cell(key, "keyId");
     if (!Cell(key, "reason").empty() && Cell(key, "reason") != "-") detail += " (" + Cell(key, "reason") + ")";
     t.AddRow({"customer key", "", "", "", detail});
+  }
+  for (const char* name : {"vault", "hub"}) {  // the certificate each showed
+    const json& shown = Member(Member(status, name), "certificate");
+    if (!shown.is_object()) continue;
+    t.AddRow({std::string(name) + " TLS", "", "", "",
+              Cell(shown, "subject") + ", valid until " + Cell(shown, "notAfter")});
   }
   out << t.Render();
   out << "coffre " << Cell(status, "version") << ", stack in " << Cell(status, "dir") << "\n";

@@ -2,6 +2,7 @@
 // HubOptions: everything coffre-hub's flags decide, as one plain struct that HubService takes.
 // Tests fill it in directly (port 0 for any free port).
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ struct HubOptions {
   uint64_t disk_reserve_bytes = uint64_t{64} << 20;
   std::filesystem::path service_key_file;               // created if missing
   std::filesystem::path tls_cert, tls_key;              // PEM, for MQTT and HTTPS alike
+  // How often the TLS files are looked at: a changed pair is reloaded (0: only on
+  // HubService::ReloadCertificates, coffre-hub's SIGHUP).
+  std::chrono::milliseconds certificate_check_period{2000};
   std::vector<std::string> host_names = {"localhost"};  // SAS audiences; the first names the hub
   // A backup to restore into `dir` before the hub starts (hubservice/hub_restore.h); empty:
   // none. `restore_discard_current`: data in `dir` that cannot be opened, or another hub's, is

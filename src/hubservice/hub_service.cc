@@ -174,9 +174,11 @@ Status HubService::StartServers() {
   twins_->CountC2dIn(*c2d_);
   methods_ = std::make_unique<hub::MethodCalls>();
   features_ = std::make_unique<HubDeviceFeatures>(*registry_, *twins_, *methods_, *c2d_);
+  // One certificate pair for the three TLS ports, reloaded on change or ReloadCertificates().
+  COFFRE_ASSIGN_OR_RETURN(certificates_, net::ServerCertificates::Load(o.tls_cert, o.tls_key));
+  if (o.certificate_check_period.count() > 0) certificates_->Watch(o.certificate_check_period);
   mqtt::MqttServerOptions mqtt_options = o.mqtt;
-  mqtt_options.cert_file = o.tls_cert;
-  mqtt_options.key_file = o.tls_key;
+  mqtt_options.certificates = certificates_;
   mqtt_options.features = features_.get();
   connections_ = std::make_unique<hub::DeviceConnections>();
   mqtt_options.connections = connections_.get();
@@ -186,8 +188,7 @@ Status HubService::StartServers() {
       mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
 
   amqp::AmqpServerOptions amqp_options = o.amqp;
-  amqp_options.cert_file = o.tls_cert;
-  amqp_options.key_file = o.tls_key;
+  amqp_options.certificates = certificates_;
   amqp_options.accessible = [this] { return monitor_->accessible(); };
   amqp_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "amqp");
   amqp_options.ticket_keys = amqp_tickets_.get();
@@ -226,8 +227,7 @@ Status HubService::StartServers() {
                *twin_store_, *device_keys_, *backups_, *kv_},
       o.throttling, SystemClock());
   net::HttpsServerOptions https_options = o.https;
-  https_options.cert_file = o.tls_cert;
-  https_options.key_file = o.tls_key;
+  https_options.certificates = certificates_;
   https_options.error_response = &HubRoutes::ServerError;
   https_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "https");
   https_options.ticket_keys = https_tickets_.get();
@@ -299,6 +299,8 @@ void HubService::Stop() {
   if (amqp_) amqp_->Stop();
   if (ingest_) ingest_->Stop();
 }
+
+Status HubService::ReloadCertificates() { return certificates_->Reload(); }
 
 std::string HubService::Describe() const {
   return "listening on mqtts://" + options_.mqtt.address + ":" + std::to_string(mqtt_->port()) +

@@ -51,6 +51,7 @@
 #include "hubservice/ticket_key_rows.h"
 #include "mqtt/server.h"
 #include "net/https_server.h"
+#include "net/server_certificates.h"
 #include "storage/rocks_kv_store.h"
 
 namespace coffre::hubservice {
@@ -72,6 +73,10 @@ class HubService {
   uint16_t mqtt_port() const { return mqtt_->port(); }
   uint16_t https_port() const { return https_->port(); }
   uint16_t amqp_port() const { return amqp_->port(); }
+  // Reads the TLS certificate and key files again (SIGHUP): new connections get the new pair if
+  // it loads and matches; on error the pair in use stays.
+  Status ReloadCertificates();
+  const net::ServerCertificates& certificates() const { return *certificates_; }
   // "listening on mqtts://... and https://..., customer key ...": the line coffre-hub prints.
   std::string Describe() const;
 
@@ -128,6 +133,7 @@ class HubService {
   std::unique_ptr<hub::MethodCalls> methods_;
   std::unique_ptr<HubDeviceFeatures> features_;
   std::unique_ptr<hub::DeviceConnections> connections_;  // one per identity, MQTT and AMQP
+  std::shared_ptr<net::ServerCertificates> certificates_;  // of the three TLS ports
   // The TLS ticket keys of the MQTT, AMQP and HTTPS listeners, sealed in the metadata store.
   std::unique_ptr<TicketKeyRows> mqtt_tickets_, amqp_tickets_, https_tickets_;
   std::unique_ptr<mqtt::MqttServer> mqtt_;

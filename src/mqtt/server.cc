@@ -135,7 +135,7 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
   const MqttServerOptions& o = impl->options;
   COFFRE_ASSIGN_OR_RETURN(impl->listener,
                           net::DeviceListener::Listen({o.address, o.port, o.cert_file, o.key_file,
-                                                       o.threads, o.ticket_keys},
+                                                       o.threads, o.ticket_keys, o.certificates},
                                                       impl->shared.admission));
   registry.AddListener(*impl);
   impl->listening = true;

@@ -51,6 +51,7 @@ struct MqttServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8883;  // 0: any free port
   std::filesystem::path cert_file, key_file;
+  std::shared_ptr<net::ServerCertificates> certificates;  // null: read once from the files
   int threads = 0;  // 0: one per core
   SessionLimits limits;
   ConnectLimits connect;

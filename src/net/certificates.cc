@@ -186,18 +186,22 @@ Result<PemCertificate> IssueServerCertificate(const PemCertificate& ca,
 
 Result<CertificateInfo> DescribeCertificate(std::string_view cert_pem) {
   COFFRE_ASSIGN_OR_RETURN(X509Ptr cert, CertFromPem(cert_pem));
+  return DescribeCertificate(cert.get());
+}
+
+Result<CertificateInfo> DescribeCertificate(X509* cert) {
   CertificateInfo info;
   char buf[512];
-  X509_NAME_oneline(X509_get_subject_name(cert.get()), buf, sizeof buf);
+  X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
   info.subject = buf;
-  COFFRE_ASSIGN_OR_RETURN(info.dns_names, AltNames(cert.get(), GEN_DNS));
-  COFFRE_ASSIGN_OR_RETURN(info.ip_addresses, AltNames(cert.get(), GEN_IPADD));
+  COFFRE_ASSIGN_OR_RETURN(info.dns_names, AltNames(cert, GEN_DNS));
+  COFFRE_ASSIGN_OR_RETURN(info.ip_addresses, AltNames(cert, GEN_IPADD));
   struct tm tm {};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) {
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
     return OsslError("read notAfter", StatusCode::kInvalidArgument);
   }
   info.not_after = std::chrono::system_clock::from_time_t(timegm(&tm));
-  info.is_ca = X509_check_ca(cert.get()) != 0;
+  info.is_ca = X509_check_ca(cert) != 0;
   return info;
 }
 

@@ -10,6 +10,8 @@
 
 #include "common/result.h"
 
+struct x509_st;
+
 namespace coffre::net {
 
 struct PemCertificate {
@@ -37,6 +39,7 @@ struct CertificateInfo {
   bool is_ca = false;
 };
 Result<CertificateInfo> DescribeCertificate(std::string_view cert_pem);
+Result<CertificateInfo> DescribeCertificate(x509_st* cert);  // OpenSSL's X509
 
 // True if `cert_pem` was signed by the CA certificate `ca_pem`.
 Result<bool> IsIssuedBy(std::string_view cert_pem, std::string_view ca_pem);

@@ -44,8 +44,10 @@ Result<std::unique_ptr<DeviceListener>> DeviceListener::Listen(DeviceListenerOpt
   // instead of an EPIPE for that connection. No part of Coffre uses SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<DeviceListener> l(new DeviceListener(options.threads, admission));
-  COFFRE_RETURN_IF_ERROR(ConfigureServerTls(l->tls_, options.cert_file, options.key_file,
-                                            options.ticket_keys));
+  COFFRE_ASSIGN_OR_RETURN(l->certificates_,
+                          CertificatesOrFiles(options.certificates, options.cert_file,
+                                              options.key_file));
+  COFFRE_RETURN_IF_ERROR(ConfigureServerTls(l->tls_, *l->certificates_, options.ticket_keys));
   // Ask for a client certificate (X.509 devices) without requiring or verifying it here.
   boost::system::error_code ec;
   l->tls_.set_verify_mode(ssl::verify_peer, ec);

@@ -23,6 +23,7 @@
 
 namespace coffre::net {
 
+class ServerCertificates;
 class TicketKeyStore;
 
 struct DeviceListenerOptions {
@@ -31,6 +32,8 @@ struct DeviceListenerOptions {
   std::filesystem::path cert_file, key_file;
   int threads = 0;  // 0: one per core
   TicketKeyStore* ticket_keys = nullptr;  // where the TLS ticket keys outlive the process
+  // The daemon's certificates, which it reloads; null: read once from cert_file and key_file.
+  std::shared_ptr<ServerCertificates> certificates;
 };
 
 class DeviceListener {
@@ -60,6 +63,7 @@ class DeviceListener {
   Admission& admission_;
   std::vector<std::unique_ptr<boost::asio::io_context>> iocs_;
   size_t next_context_ = 0;  // on the acceptor's thread only
+  std::shared_ptr<ServerCertificates> certificates_;  // outlives tls_, which calls it
   boost::asio::ssl::context tls_;
   boost::asio::ip::tcp::acceptor acceptor_;
   OnAccept on_accept_;

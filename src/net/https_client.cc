@@ -77,7 +77,11 @@ struct HttpsClient::Impl {
       ec = e;
       done = true;
     });
-    return RunUntilDone(ec, done, "TLS handshake with");
+    COFFRE_RETURN_IF_ERROR(RunUntilDone(ec, done, "TLS handshake with"));
+    X509* shown = SSL_get0_peer_certificate(stream->native_handle());
+    Result<CertificateInfo> info = shown ? DescribeCertificate(shown) : NotFound("no certificate");
+    server_certificate = info.has_value() ? std::optional(*info) : std::nullopt;
+    return Status::Ok();
   }
 
   Result<HttpResponse> Exchange(http::request<http::string_body>& req) {
@@ -112,11 +116,16 @@ struct HttpsClient::Impl {
   asio::io_context ioc;
   ssl::context ctx;
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
+  std::optional<CertificateInfo> server_certificate;
   beast::flat_buffer buffer;
 };
 
 HttpsClient::HttpsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpsClient::~HttpsClient() = default;
+
+const std::optional<CertificateInfo>& HttpsClient::server_certificate() const {
+  return impl_->server_certificate;
+}
 
 Result<std::unique_ptr<HttpsClient>> HttpsClient::Create(HttpsClientOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options));

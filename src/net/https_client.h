@@ -7,9 +7,11 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
+#include "net/certificates.h"
 #include "net/http_types.h"
 
 namespace coffre::net {
@@ -34,6 +36,9 @@ class HttpsClient {
   // Any HTTP status is a successful exchange.
   Result<HttpResponse> Send(std::string_view method, std::string_view target,
                             const HttpHeaders& headers, std::string_view body);
+
+  // The certificate the server showed at the last handshake (its expiry for `coffre status`).
+  const std::optional<CertificateInfo>& server_certificate() const;
 
  private:
   struct Impl;

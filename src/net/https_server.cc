@@ -542,6 +542,7 @@ struct HttpsServer::Impl {
   ServerShared shared;  // before ioc: sessions use it until the io context is gone
   const HttpsServerOptions& options;
   asio::io_context ioc;
+  std::shared_ptr<ServerCertificates> certificates;  // outlives ssl_ctx, which calls it
   ssl::context ssl_ctx;
   tcp::acceptor acceptor;
   asio::steady_timer retry;
@@ -568,9 +569,11 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::Start(HttpsServerOptions optio
     options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
+  COFFRE_ASSIGN_OR_RETURN(impl->certificates,
+                          CertificatesOrFiles(impl->options.certificates, impl->options.cert_file,
+                                              impl->options.key_file));
   COFFRE_RETURN_IF_ERROR(
-      ConfigureServerTls(impl->ssl_ctx, impl->options.cert_file, impl->options.key_file,
-                         impl->options.ticket_keys));
+      ConfigureServerTls(impl->ssl_ctx, *impl->certificates, impl->options.ticket_keys));
   COFFRE_RETURN_IF_ERROR(Listen(impl->acceptor, impl->options.address, impl->options.port));
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();

@@ -21,6 +21,7 @@
 
 namespace coffre::net {
 
+class ServerCertificates;
 class TicketKeyStore;
 
 // Answers one request: the first Send wins, later ones do nothing, and so does a Send after the
@@ -65,6 +66,8 @@ struct HttpsServerOptions {
   std::filesystem::path key_file;   // PEM private key
   int threads = 0;                  // 0: one per core
   TicketKeyStore* ticket_keys = nullptr;  // where the TLS ticket keys outlive the process
+  // The daemon's certificates, which it reloads; null: read once from cert_file and key_file.
+  std::shared_ptr<ServerCertificates> certificates;
   size_t max_body_bytes = size_t{1} << 20;
   // A request header larger than this is answered 431 and the connection closed.
   size_t max_header_bytes = 16 * 1024;

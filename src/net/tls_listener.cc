@@ -1,5 +1,6 @@
 #include "net/tls_listener.h"
 
+#include "net/server_certificates.h"
 #include "net/ticket_keys.h"
 
 namespace coffre::net {
@@ -12,17 +13,20 @@ void ConfigureTlsHygiene(ssl::context& ctx) {
   SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
 }
 
-Status ConfigureServerTls(ssl::context& ctx, const std::filesystem::path& cert_file,
-                          const std::filesystem::path& key_file, TicketKeyStore* ticket_keys) {
-  boost::system::error_code ec;
+Status ConfigureServerTls(ssl::context& ctx, ServerCertificates& certificates,
+                          TicketKeyStore* ticket_keys) {
   ConfigureTlsHygiene(ctx);
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  ctx.use_certificate_chain_file(cert_file.string(), ec);
-  if (ec) return InvalidArgument("TLS certificate " + cert_file.string() + ": " + ec.message());
-  ctx.use_private_key_file(key_file.string(), ssl::context::pem, ec);
-  if (ec) return InvalidArgument("TLS key " + key_file.string() + ": " + ec.message());
+  COFFRE_RETURN_IF_ERROR(certificates.Install(ctx.native_handle()));
   return InstallTicketKeys(ctx.native_handle(), SystemClock(), kTicketKeyPeriod, ticket_keys);
+}
+
+Result<std::shared_ptr<ServerCertificates>> CertificatesOrFiles(
+    std::shared_ptr<ServerCertificates> given, const std::filesystem::path& cert_file,
+    const std::filesystem::path& key_file) {
+  if (given) return given;
+  return ServerCertificates::Load(cert_file, key_file);
 }
 
 Status Listen(asio::ip::tcp::acceptor& acceptor, const std::string& address, uint16_t port) {

@@ -92,6 +92,16 @@ class TlsClient {
     return ec && n == 0 && ec != test_asio::error::would_block && ec != test_asio::error::try_again;
   }
 
+  // The subject of the certificate the server showed, e.g. "/CN=localhost".
+  std::string PeerSubject() {
+    X509* cert = SSL_get1_peer_certificate(stream_.native_handle());
+    if (cert == nullptr) return "";
+    char name[256];
+    X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof name);
+    X509_free(cert);
+    return name;
+  }
+
  private:
   test_asio::io_context ioc_;
   test_asio::ssl::context ctx_;

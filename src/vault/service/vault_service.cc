@@ -10,6 +10,7 @@
 #include "common/strings.h"
 #include "common/work_queue.h"
 #include "net/https_server.h"
+#include "net/server_certificates.h"
 #include "storage/rocks_kv_store.h"
 #include "vault/api/access_control.h"
 #include "vault/keys/key_backup.h"
@@ -95,6 +96,7 @@ struct VaultService::Impl {
   std::unique_ptr<RestApi> api;
   std::atomic<RestApi*> api_ready{nullptr};
   WorkQueue store_writes{"vault"};  // outlives the server, whose handler posts to it
+  std::shared_ptr<net::ServerCertificates> certificates;  // reloaded on change or SIGHUP
   std::unique_ptr<net::HttpsServer> server;
   std::string public_url;
   bool initialised_now = false;
@@ -106,6 +108,8 @@ VaultService::~VaultService() { Stop(); }
 uint16_t VaultService::port() const { return impl_->server->port(); }
 const std::string& VaultService::public_url() const { return impl_->public_url; }
 bool VaultService::initialised_now() const { return impl_->initialised_now; }
+Status VaultService::ReloadCertificates() { return impl_->certificates->Reload(); }
+std::string VaultService::certificate_subject() const { return impl_->certificates->subject(); }
 
 void VaultService::Stop() {
   if (impl_ && impl_->scheduler) impl_->scheduler->Stop();
@@ -177,8 +181,12 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   net::HttpsServerOptions server_options;
   server_options.address = options.listen_address;
   server_options.port = options.port;
-  server_options.cert_file = options.tls_cert;
-  server_options.key_file = options.tls_key;
+  COFFRE_ASSIGN_OR_RETURN(impl->certificates,
+                          net::ServerCertificates::Load(options.tls_cert, options.tls_key));
+  if (options.certificate_check_period.count() > 0) {
+    impl->certificates->Watch(options.certificate_check_period);
+  }
+  server_options.certificates = impl->certificates;
   server_options.threads = options.threads;
   server_options.error_response = [](unsigned status, std::string_view message) {
     const char* code = status == 413   ? "RequestTooLarge"

@@ -24,6 +24,9 @@ struct VaultServiceOptions {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8443;
   std::filesystem::path tls_cert, tls_key;
+  // How often the TLS files are looked at: a changed pair is reloaded (0: only on
+  // ReloadCertificates, coffre-vault's SIGHUP).
+  std::chrono::milliseconds certificate_check_period{2000};
   std::string passphrase;                        // seals the master key, unless pkcs11 is set
   std::optional<Pkcs11MasterKeyOptions> pkcs11;  // a key on a PKCS#11 token seals it instead
   std::filesystem::path owner_token_file;  // written at initialisation only
@@ -49,6 +52,10 @@ class VaultService {
   uint16_t port() const;
   const std::string& public_url() const;
   bool initialised_now() const;
+  // Reads the TLS certificate and key files again: new connections get the new pair if it loads
+  // and matches; on error the pair in use stays.
+  Status ReloadCertificates();
+  std::string certificate_subject() const;  // of the pair served now
   void Stop();
 
  private:
