@@ -11,11 +11,12 @@ part="${1:-all}"
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl iproute2
   libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev
-  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   libqpid-proton-cpp12-dev libqpid-proton11-dev
   softhsm2 libsofthsm2-dev libp11-kit-dev mosquitto
+  dpkg-dev file
 )
 
 as_root() {

@@ -7,6 +7,9 @@
 #include <CLI/CLI.hpp>
 
 #include "common/numbers.h"
+#include "config/config_check.h"
+#include "config/daemon_config.h"
+#include "config/secret_files.h"
 
 namespace coffre {
 namespace {
@@ -31,6 +34,52 @@ bool Listen(const std::string& text, const char* flag, std::string& host, uint16
   return true;
 }
 
+// The paths of the secret files, `credential:NAME` resolved (systemd's LoadCredential), and
+// refused if others could read them.
+bool SecretFiles(hubservice::HubOptions& o) {
+  auto resolve = [](auto& path, std::string_view what, bool may_be_missing) {  // path or string
+    if (path.empty()) return true;
+    auto resolved = config::SecretFile(std::filesystem::path(path).string(), what, may_be_missing);
+    if (!resolved.has_value()) {
+      std::cerr << "coffre-hub: " << resolved.error().message() << "\n";
+      return false;
+    }
+    path = resolved->string();
+    return true;
+  };
+  auto certificate = config::SecretPath(o.tls_cert.string());  // public, but may be a credential
+  if (!certificate.has_value()) {
+    std::cerr << "coffre-hub: " << certificate.error().message() << "\n";
+    return false;
+  }
+  o.tls_cert = *certificate;
+  hub::EncryptionSettings& e = o.encryption;
+  return resolve(o.tls_key, "the TLS key", false) &&
+         resolve(e.vault_token_file, "the vault token file", false) &&
+         resolve(e.key_events_secret_file, "the key events secret file", false) &&
+         resolve(o.service_key_file, "the service key file", true);
+}
+
+// --check-config: every file the settings name.
+config::ConfigCheck CheckFiles(const hubservice::HubOptions& o) {
+  config::ConfigCheck check;
+  check.DataDirectory(o.dir);
+  check.Certificates(o.tls_cert, o.tls_key);
+  check.Secret(o.service_key_file, "the service key file", true);
+  const hub::EncryptionSettings& e = o.encryption;
+  if (e.key_uri.empty()) {
+    check.Add(true, "no --vault-key-uri: a new hub is service-managed until a key is set");
+  } else {
+    check.Add(true, "customer-managed key " + e.key_uri + " (the vault is not asked here)");
+    if (!e.vault_token_file.empty()) check.Secret(e.vault_token_file, "the vault token file", false);
+    if (!e.vault_ca_file.empty()) check.CaFile(e.vault_ca_file, "the vault's CA");
+  }
+  if (!e.key_events_secret_file.empty()) {
+    check.Secret(e.key_events_secret_file, "the key events secret file", false);
+  }
+  return check;
+}
+
 }  // namespace
 
 std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& o) {
@@ -51,8 +100,8 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--https-listen", https_listen, "address:port for the HTTPS service API");
   app.add_option("--amqp-listen", amqp_listen,
                  "address:port for AMQP over TLS (Event Hubs-compatible endpoint, port 0: any)");
-  app.add_option("--tls-cert", o.tls_cert, "PEM certificate chain")->required();
-  app.add_option("--tls-key", o.tls_key, "PEM private key")->required();
+  int tls_watch_seconds = 2;
+  config::AddTlsFlags(app, o.tls_cert, o.tls_key, tls_watch_seconds);
   app.add_option("--host-name", o.host_names, "host names devices use (SAS audience)");
   auto* key_uri_option = app.add_option(
       "--vault-key-uri", e.key_uri,
@@ -99,12 +148,15 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--segment-mb", segment_mb,
                  "telemetry segment size in MiB (default 64): retention frees whole segments")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1024}));
+  // A restore is a one-off: never from a file the next start reads again.
   app.add_option("--restore-from", o.restore_from,
                  "restore this backup (coffre hub backup) into --dir first, then start")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->configurable(false);
   app.add_flag("--discard-current-data", o.restore_discard_current,
                "with --restore-from: replace data in --dir that cannot be opened or is another "
-               "hub's (its erasures cannot be carried over)");
+               "hub's (its erasures cannot be carried over)")
+      ->configurable(false);
   app.add_option("--bootstrap-device", o.bootstrap_devices,
                  "create this device if missing; its connection string goes to DIR/bootstrap/");
   app.add_option("--mqtt-connect-timeout-ms", connect_timeout_ms,
@@ -140,15 +192,15 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
       ->envname("COFFRE_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+  config::DaemonConfig daemon;
+  config::AddDaemonConfig(app, "hub", daemon);
+  if (auto exit_code = config::ParseDaemonCommandLine(app, argc, argv, "coffre-hub")) {
+    return exit_code;
   }
   SetLogFormat(*ParseLogFormat(log_format));
   if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
       !Listen(https_listen, "--https-listen", o.https.address, o.https.port) ||
-      !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port)) {
+      !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port) || !SecretFiles(o)) {
     return 2;
   }
   e.expired_is_inaccessible = expired_key == "inaccessible";
@@ -159,6 +211,8 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   o.disk_reserve_bytes = disk_reserve_mb << 20;
   o.mqtt.connect.deadline = std::chrono::milliseconds(connect_timeout_ms);
   o.mqtt.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
+  o.certificate_check_period = std::chrono::seconds(tls_watch_seconds);
+  if (daemon.check_only) return CheckFiles(o).Print("coffre-hub", daemon.file);
   return std::nullopt;
 }
 

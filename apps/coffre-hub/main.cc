@@ -2,10 +2,10 @@
 // HubService (src/hubservice), which wires, starts and stops the hub's parts.
 #include <sys/stat.h>
 
-#include <csignal>
 #include <iostream>
 
 #include "common/log.h"
+#include "config/daemon_signals.h"
 #include "crypto/secure_heap.h"
 #include "hub_flags.h"
 #include "hubservice/hub_service.h"
@@ -20,12 +20,8 @@ int main(int argc, char** argv) {
   if (std::optional<int> exit_code = ParseHubFlags(argc, argv, options)) return *exit_code;
   options.customer_keys = VaultKeyProviders();  // the vault client: apps/, not hub
 
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // Before any thread starts, so that only WaitForStop receives them.
+  sigset_t signals = config::BlockDaemonSignals();
 
   if (Status s = crypto::InitSecureHeap(); !s.ok()) {
     DaemonLine("coffre-hub", LogLevel::kError, s.ToString());
@@ -42,8 +38,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   DaemonLine("coffre-hub", LogLevel::kInfo, (*hub)->Describe());
-  int sig = 0;
-  sigwait(&stop, &sig);
+  config::WaitForStop(signals, [&hub]() -> Result<std::string> {
+    COFFRE_RETURN_IF_ERROR((*hub)->ReloadCertificates());
+    return (*hub)->certificates().subject();
+  });
   DaemonLine("coffre-hub", LogLevel::kInfo, "stopping");
   (*hub)->Stop();  // in HubService's stated order
   return 0;

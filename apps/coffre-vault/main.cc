@@ -1,125 +1,31 @@
-// coffre-vault: the customer's key vault. Wiring only: flags, signals, VaultService.
+// coffre-vault: the customer's key vault. Wiring only: flags (vault_flags.cc), the master key's
+// secret, signals, VaultService.
 #include <sys/stat.h>
 
-#include <csignal>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "common/files.h"
 #include "common/log.h"
+#include "config/daemon_signals.h"
 #include "common/numbers.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/secure_heap.h"
 #include "vault/service/vault_service.h"
+#include "vault_flags.h"
 
 
 int main(int argc, char** argv) {
   using namespace coffre;
   ::umask(077);  // every file and directory the vault creates is its own: 0600 / 0700
-  CLI::App app{"coffre-vault: a key vault that speaks the Azure Key Vault keys API"};
-  vault::VaultServiceOptions options;
-  std::string listen = "127.0.0.1:8443";
-  std::string passphrase_file;
-  std::string pin_file;
-  vault::Pkcs11MasterKeyOptions pkcs11;
-  app.add_option("--dir", options.dir, "vault directory (created on first start)")->required();
-  app.add_option("--listen", listen, "address:port to serve HTTPS on");
-  app.add_option("--tls-cert", options.tls_cert, "PEM certificate chain")->required();
-  app.add_option("--tls-key", options.tls_key, "PEM private key")->required();
-  // The master key is sealed either under a passphrase or by a key on a PKCS#11 token.
-  auto* passphrase_opt = app.add_option("--passphrase-file", passphrase_file,
-                                        "file holding the master key passphrase");
-  auto* pin_opt = app.add_option(
-      "--pkcs11-pin-file", pin_file,
-      "seal the master key by a PKCS#11 token: file holding its user PIN");
-  passphrase_opt->excludes(pin_opt);
-  app.add_option("--pkcs11-module", pkcs11.module, "PKCS#11 library")
-      ->capture_default_str()
-      ->needs(pin_opt);
-  app.add_option("--pkcs11-token-label", pkcs11.token_label,
-                 "the token's label (required for a new vault; default: the one master.json names)")
-      ->needs(pin_opt);
-  app.add_option("--pkcs11-key-label", pkcs11.key_label,
-                 std::string("label of the AES key on the token (default: master.json's, else ") +
-                     vault::kDefaultPkcs11KeyLabel + ")")
-      ->needs(pin_opt);
-  app.add_option("--owner-token-file", options.owner_token_file,
-                 "where a new vault writes its owner's token (mode 0600)");
-  app.add_flag("--purge-protection", options.purge_protection,
-               "refuse purges until the retention period ends (fixed at creation)");
-  app.add_option("--retention-days", options.retention_days,
-                 "soft-delete retention, 7 to 90 days (fixed at creation)");
-  app.add_option("--public-url", options.public_url, "origin used in key ids");
-  app.add_option("--threads", options.threads, "io threads (0: one per core)");
-  int64_t scheduler_period_ms = options.scheduler_period.count();
-  app.add_option("--scheduler-period-ms", scheduler_period_ms,
-                 "how often rotation policies are applied, in milliseconds of real time")
-      ->check(CLI::Range(int64_t{10}, int64_t{86'400'000}));
-  // Bounds on what anyone can make the vault write (docs/VAULT.md, "Limits").
-  uint64_t audit_file_size = options.audit.max_file_bytes;
-  app.add_option("--audit-file-size", audit_file_size,
-                 "close an audit log file at this size and go on in the next (e.g. 64MiB)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  app.add_option("--audit-keep-files", options.audit.keep_files,
-                 "audit log files kept, the current one included; older ones are dropped")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}))
-      ->capture_default_str();
-  app.add_option("--audit-keep-size", options.audit.keep_bytes,
-                 "also drop the oldest audit files while all of them pass this size (0: no limit)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  app.add_option("--audit-sample-refused", options.audit.sampling.per_source,
-                 "requests without a valid token logged one by one per client address and "
-                 "interval; the rest are counted in one line per address")
-      ->capture_default_str();
-  int64_t sample_interval_s = options.audit.sampling.interval.count() / 1000;
-  app.add_option("--audit-sample-interval", sample_interval_s, "the sampling interval, seconds")
-      ->check(CLI::Range(int64_t{1}, int64_t{86'400}))
-      ->capture_default_str();
-  app.add_option("--auth-failure-rate", options.auth_failure_limit.per_second,
-                 "failed authentications per second per client address before 429 (0: no limit)")
-      ->check(CLI::Range(0.0, 1e9))
-      ->capture_default_str();
-  app.add_option("--auth-failure-burst", options.auth_failure_limit.burst,
-                 "failed authentications a client address may make at once")
-      ->check(CLI::Range(1.0, 1e9))
-      ->capture_default_str();
-  app.add_flag("--test-clock", options.test_clock,
-               "TESTS ONLY: let the owner advance the vault's clock (POST /coffre/clock)");
-  std::string log_format = "text";
-  app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
-      ->envname("COFFRE_LOG_FORMAT")
-      ->check(CLI::IsMember({"text", "json"}));
-  CLI11_PARSE(app, argc, argv);
-  SetLogFormat(*ParseLogFormat(log_format));
-  options.scheduler_period = std::chrono::milliseconds(scheduler_period_ms);
-  options.audit.max_file_bytes = audit_file_size;
-  options.audit.sampling.interval = std::chrono::seconds(sample_interval_s);
-  if (options.audit.max_file_bytes < 4096) {
-    std::cerr << "coffre-vault: --audit-file-size must be at least 4KiB\n";
-    return 2;
-  }
-  if (passphrase_file.empty() && pin_file.empty()) {
-    std::cerr << "coffre-vault: give --passphrase-file or --pkcs11-pin-file\n";
-    return 2;
-  }
+  VaultFlags flags;
+  if (std::optional<int> exit_code = ParseVaultFlags(argc, argv, flags)) return *exit_code;
+  vault::VaultServiceOptions& options = flags.options;
+  const std::string& passphrase_file = flags.passphrase_file;
+  const std::string& pin_file = flags.pin_file;
+  vault::Pkcs11MasterKeyOptions& pkcs11 = flags.pkcs11;
 
-  Result<HostPort> endpoint = ParseListenAddress(listen, "--listen");  // port 0: any free one
-  if (!endpoint.has_value()) {
-    std::cerr << "coffre-vault: " << endpoint.error().message() << " (got '" << listen << "')\n";
-    return 2;
-  }
-  options.listen_address = endpoint->host;
-  options.port = endpoint->port;
-
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // Before any thread starts, so that only WaitForStop receives them.
+  sigset_t signals = config::BlockDaemonSignals();
 
   if (Status s = crypto::InitSecureHeap(); !s.ok()) {
     std::cerr << "coffre-vault: " << s << "\n";
@@ -159,8 +65,10 @@ int main(int argc, char** argv) {
              "listening on " + (*service)->public_url() + " (pid " + std::to_string(::getpid()) +
                  ")" + ((*service)->initialised_now() ? ", new vault" : "") +
                  (options.test_clock ? ", TEST CLOCK (for tests only)" : ""));
-  int sig = 0;
-  sigwait(&stop, &sig);
+  config::WaitForStop(signals, [&service]() -> Result<std::string> {
+    COFFRE_RETURN_IF_ERROR((*service)->ReloadCertificates());
+    return (*service)->certificate_subject();
+  });
   DaemonLine("coffre-vault", LogLevel::kInfo, "stopping");
   (*service)->Stop();
   return 0;

@@ -44,6 +44,11 @@ Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std:
   return static_cast<int>(pid);
 }
 
+std::vector<std::string> StackConfigHeader(const std::string& daemon) {
+  return {daemon + "'s settings in the local stack, written by `coffre up` at each start (edits",
+          "here are replaced at the next one). Every field: docs/CONFIGURATION.md."};
+}
+
 bool ProcessAlive(int pid) {
   if (pid <= 0) return false;
   // Reap it if it is our exited child, so it does not linger as a zombie that kill(0) accepts.

@@ -20,6 +20,9 @@ std::filesystem::path OwnBinaryDir();
 Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std::string>& args,
                         const std::filesystem::path& log_file);
 
+// The first lines of the configuration file the local stack writes for `daemon` at each start.
+std::vector<std::string> StackConfigHeader(const std::string& daemon);
+
 bool ProcessAlive(int pid);
 
 // SIGTERM to each, then SIGKILL to those still alive after `grace`; returns once all are gone.

@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "common/unique_fd.h"
+#include "config/settings_file.h"
 
 namespace coffre::cli {
 namespace {
@@ -45,8 +46,12 @@ Status EnsureHub(StackState& state) {
         "--key-events-secret-file", (hub_dir / "key-events-secret").string(),
         "--service-key-file", (hub_dir / "service.key").string(),
         "--bootstrap-device", kDemoDevice};
-    args.insert(args.end(), state.hub_args.begin(), state.hub_args.end());
-    COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-hub", args,
+    // The settings go to the hub's configuration file; --hub-arg flags override it.
+    std::filesystem::path config_file = hub_dir / "hub.toml";
+    COFFRE_RETURN_IF_ERROR(config::WriteSettingsFile(config_file, StackConfigHeader("coffre-hub"), args));
+    std::vector<std::string> command = {"--config", config_file.string()};
+    command.insert(command.end(), state.hub_args.begin(), state.hub_args.end());
+    COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-hub", command,
                                                  hub_dir / "hub.log"));
     state.pids["hub"] = pid;
     auto ready = [&]() -> Status {

@@ -4,6 +4,7 @@
 #include "common/encoding.h"
 #include "common/files.h"
 #include "common/strings.h"
+#include "config/settings_file.h"
 #include "crypto/random.h"
 #include "keys/vault_http_client.h"
 
@@ -40,7 +41,11 @@ Status StartVault(StackState& state, const std::filesystem::path& vault_dir) {
     if (!p11.module.empty()) args.insert(args.end(), {"--pkcs11-module", p11.module});
     if (!p11.key_label.empty()) args.insert(args.end(), {"--pkcs11-key-label", p11.key_label});
   }
-  COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-vault", args,
+  std::filesystem::path config_file = vault_dir / "vault.toml";
+  COFFRE_RETURN_IF_ERROR(
+      config::WriteSettingsFile(config_file, StackConfigHeader("coffre-vault"), args));
+  COFFRE_ASSIGN_OR_RETURN(int pid, SpawnDaemon(OwnBinaryDir() / "coffre-vault",
+                                               {"--config", config_file.string()},
                                                vault_dir / "vault.log"));
   state.pids["vault"] = pid;
   auto ready = [&]() -> Status {

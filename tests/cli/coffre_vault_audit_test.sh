@@ -125,6 +125,7 @@ must_fail 1 'coffre vault audit verify: .*FAILED verification at entry 2: MAC mi
 vdir="$dir/v2"
 p2=$(free_port)
 head -c 32 /dev/urandom | base64 >"$dir/v2-pass"
+chmod 600 "$dir/v2-pass"  # a secret file others can read is refused
 start_vault2() {
   "$(dirname "$coffre")/coffre-vault" --dir "$vdir" --listen "127.0.0.1:$p2" \
     --tls-cert "$dir/s/tls/server.pem" --tls-key "$dir/s/tls/server-key.pem" \

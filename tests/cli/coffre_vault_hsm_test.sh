@@ -54,6 +54,7 @@ grep -Eq '^UNSEALED +unknown \(no vault given' <<<"$out" || fail "seal-status --
 
 # The wrong method: a passphrase for a token-sealed vault.
 printf 'a passphrase of some length\n' >"$dir/passphrase"
+chmod 600 "$dir/passphrase"
 rc=0
 err=$("$bin/coffre-vault" --dir "$dir/s/vault/data" --listen 127.0.0.1:0 \
   --tls-cert "$dir/s/tls/server.pem" --tls-key "$dir/s/tls/server-key.pem" \

@@ -24,14 +24,4 @@ conn() { sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$dir
 conn_pid() { sed -n "s/^    \"$1\": \([0-9]*\),\{0,1\}$/\1/p" "$dir/s/connection.json"; }
 # json_count: the number of items in a list body on stdin.
 json_count() { node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).value.length)'; }
-# A base for `coffre up --ports-from`: below Linux's ephemeral ports (32768 on), which clients'
-# source ports take between a port's probe and its daemon's bind.
-stack_port_base() { echo $((20000 + RANDOM % 12000)); }
-# free_port: a port in the same range that nothing listens on now (checked by binding it).
-free_port() {
-  node -e 'const net = require("net");
-    const tryPort = (left) => { const p = 20000 + Math.floor(Math.random() * 12000);
-      const s = net.createServer().once("error", () => left > 0 ? tryPort(left - 1) : process.exit(1))
-        .listen(p, "127.0.0.1", () => { console.log(p); s.close(); }); };
-    tryPort(50);'
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"  # stack_port_base, free_port
