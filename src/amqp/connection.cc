@@ -43,11 +43,13 @@ int64_t SteadyMillis() {
 }  // namespace
 
 Connection::Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared,
-                       std::string source)
+                       std::string source, hub::Protocol protocol)
     : transport_(std::move(transport)),
       shared_(shared),
       source_(std::move(source)),
       peer_(transport_->remote_address()),
+      traffic_(shared.hub.metrics != nullptr ? &shared.hub.metrics->protocol(protocol) : nullptr),
+      open_(traffic_ != nullptr ? &traffic_->open() : nullptr),
       driver_("coffre"),
       tick_timer_(transport_->executor()),
       deadline_timer_(transport_->executor()),
@@ -238,6 +240,7 @@ void Connection::Pump() {
   if (admitted_ && claims_.size() > 0) {  // authenticated: no longer counted as unproven
     admitted_ = false;
     shared_.admission.Release(source_);
+    if (traffic_ != nullptr) authenticated_.Reset(&traffic_->authenticated());
   }
   Write();
   ArmTick();
@@ -333,6 +336,8 @@ void Connection::Shutdown() {
   deadline_timer_.cancel();
   claims_timer_.cancel();
   transport_->Close();
+  open_.Reset();
+  authenticated_.Reset();
   if (admitted_) {
     admitted_ = false;
     shared_.admission.Release(source_);

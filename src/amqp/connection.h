@@ -33,6 +33,7 @@
 #include "amqp/link_node.h"
 #include "amqp/router.h"
 #include "amqp/sasl.h"
+#include "common/metrics/gauge_hold.h"
 #include "net/admission.h"
 #include "net/transport.h"
 
@@ -89,7 +90,9 @@ class Connection final : public proton::messaging_handler,
                          public LinkContext,
                          public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared, std::string source);
+  // `protocol`: amqp or amqp-ws, for the metrics.
+  Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared, std::string source,
+             hub::Protocol protocol = hub::Protocol::kAmqp);
   ~Connection() override;
   void Start();
   // Closes the connection with amqp:connection:forced (the hub became Inaccessible). Any thread.
@@ -112,6 +115,7 @@ class Connection final : public proton::messaging_handler,
   }
   SSL* tls() override { return transport_->tls(); }
   const std::string& peer() const override { return peer_; }
+  hub::ProtocolMetrics* traffic() override { return traffic_; }
 
   // proton::messaging_handler
   void on_connection_open(proton::connection& c) override;
@@ -160,6 +164,8 @@ class Connection final : public proton::messaging_handler,
   std::unique_ptr<net::Transport> transport_;
   ServerShared& shared_;
   std::string source_, peer_;
+  hub::ProtocolMetrics* traffic_ = nullptr;  // null: not counted
+  metrics::GaugeHold open_, authenticated_;   // from the accept, from the first claim, to the end
   SaslState sasl_;  // outlives driver_ (declared before it)
   proton::io::connection_driver driver_;
   boost::asio::steady_timer tick_timer_, deadline_timer_, claims_timer_;

@@ -168,6 +168,7 @@ class TelemetryReceiver final : public LinkNode {
     HubParts& hub = ctx_.hub();
     Result<hub::TelemetryMessage> message = TelemetryFromAmqp(m);
     if (!message.has_value()) return Reject(d, ConditionFor(message.error()), message.error().message());
+    if (hub::ProtocolMetrics* traffic = ctx_.traffic()) traffic->Received(message->body.size());
     if (Status size = hub::CheckMessageSize(message->body.size(), message->properties); !size.ok()) {
       return Reject(d, "amqp:link:message-size-exceeded", size.message());
     }
@@ -282,6 +283,7 @@ class C2dSender final : public LinkNode {
     proton::message m = C2dToAmqp(*next, address_.device_id);
     in_flight_[next->lock_token] = next->lock_token;
     sender_.send(m, proton::binary(next->lock_token));
+    if (hub::ProtocolMetrics* traffic = ctx_.traffic()) traffic->SentC2d(next->message.body.size());
   }
 
   LinkContext& ctx_;

@@ -297,9 +297,11 @@ class PartitionReceiver final : public LinkNode {
                          "The partition cannot be read now; try again later.");
       }
       if (batch->empty()) return Wait();
+      hub::ProtocolMetrics* traffic = ctx_.traffic();
       for (const hub::StoredMessage& stored : *batch) {
         sender_.send(EventMessage(stored));
         next_ = stored.sequence + 1;
+        if (traffic != nullptr) traffic->SentEvents(1, stored.message.body.size());
       }
     }
   }

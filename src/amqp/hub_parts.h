@@ -18,6 +18,7 @@ class AccessPolicies;
 class C2dQueues;
 class DeviceConnections;
 class DeviceFeatures;
+class HubMetrics;
 class Quotas;
 class ConsumerGroups;
 class DeviceAuthenticator;
@@ -52,6 +53,8 @@ struct HubParts {
   hub::Quotas* quotas = nullptr;  // nullable: no device-to-cloud quota
   // One connection per identity across protocols (nullable: not enforced).
   hub::DeviceConnections* connections = nullptr;
+  // Traffic and connections, as protocols amqp and amqp-ws (nullable: not counted).
+  hub::HubMetrics* metrics = nullptr;
   // Filled in by AmqpServer: the AMQPS port it listens on, its token verifier and the Event Hubs
   // receivers of every connection (epochs, per-partition counts).
   uint16_t amqp_port = 0;

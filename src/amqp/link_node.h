@@ -50,6 +50,7 @@
 #include <string>
 
 #include "amqp/claims.h"
+#include "hub/hub_metrics.h"
 
 namespace coffre::amqp {
 
@@ -116,6 +117,8 @@ class LinkContext {
   // The TLS connection (client certificate), nullptr if none; the peer, for logs.
   virtual SSL* tls() = 0;
   virtual const std::string& peer() const = 0;
+  // This connection's protocol's traffic counts (amqp or amqp-ws), nullptr if not counted.
+  virtual hub::ProtocolMetrics* traffic() = 0;
 };
 
 class LinkNode {

@@ -63,7 +63,7 @@ void AmqpServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
   std::make_shared<Connection>(
       net::MakeWebSocketTransport(std::move(upgrade), impl_->options.max_websocket_message_bytes,
                                   std::string(kWebSocketSubprotocol)),
-      impl_->shared, std::move(source))
+      impl_->shared, std::move(source), hub::Protocol::kAmqpWs)
       ->Start();
 }
 

@@ -12,6 +12,11 @@ WorkQueue::WorkQueue(std::string name, size_t max_queued)
 
 WorkQueue::~WorkQueue() { Stop(); }
 
+size_t WorkQueue::queued() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return tasks_.size();
+}
+
 bool WorkQueue::Post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> guard(mu_);

@@ -25,6 +25,7 @@ class WorkQueue {
 
   // False (and `task` dropped unrun) when the queue is full or stopped.
   bool Post(std::function<void()> task);
+  size_t queued() const;  // tasks waiting, the running one not included
   void Stop();
 
  private:
@@ -32,7 +33,7 @@ class WorkQueue {
 
   const std::string name_;
   const size_t max_queued_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> tasks_;  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_

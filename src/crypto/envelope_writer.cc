@@ -66,6 +66,7 @@ Status EnvelopeWriter::SealLocked(AesGcm& aead, EnvelopeHeader header, ByteSpan 
   PutU64(header.nonce.data() + 4, next_counter_);  // bytes 0-3 stay zero
   COFFRE_RETURN_IF_ERROR(SealEnvelope(aead, header, aad, plaintext, out));
   ++next_counter_;
+  if (total_) total_->fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 // (crypto/device_key.h), with the same nonce counter, so nonces stay unique under every key.
 // Seal from one thread at a time; Forget and ForgetDevice from any.
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,10 @@ class EnvelopeWriter {
   void ForgetDevice(uint64_t number);
   size_t device_subkeys() const;
 
+  // Every seal from now on also adds one to `*total` (the hub's count of seals, for its
+  // metrics), which the writer keeps alive. Before the first seal.
+  void CountSealsIn(std::shared_ptr<std::atomic<uint64_t>> total) { total_ = std::move(total); }
+
   DataKeyId key_id() const { return id_; }
   uint64_t seals() const { return next_counter_; }
   bool exhausted() const;
@@ -70,6 +75,7 @@ class EnvelopeWriter {
   std::map<uint64_t, std::unique_ptr<AesGcm>> device_aeads_;
   uint64_t max_seals_;
   uint64_t next_counter_ = 0;
+  std::shared_ptr<std::atomic<uint64_t>> total_;  // null: not counted
 };
 
 }  // namespace coffre::crypto

@@ -92,25 +92,50 @@ bool AccessPolicies::AcceptedHost(std::string_view host) const {
 
 Result<AccessPolicy> AccessPolicies::Authorize(std::string_view authorization, uint32_t required,
                                                const SasResource& resource) {
+  AuthRefusal why = AuthRefusal::kSignature;
+  Result<AccessPolicy> policy = Check(authorization, required, resource, &why);
+  StatusCode code = policy.has_value() ? StatusCode::kOk : policy.error().code();
+  if (metrics_ != nullptr &&
+      (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied)) {
+    metrics_->Refused(Caller::kService, why);
+  }
+  return policy;
+}
+
+Result<AccessPolicy> AccessPolicies::Check(std::string_view authorization, uint32_t required,
+                                           const SasResource& resource, AuthRefusal* why) {
+  auto refuse = [why](AuthRefusal reason, Status status) {
+    *why = reason;
+    return status;
+  };
   Result<SasToken> token = ParseSasToken(authorization);
-  if (!token.has_value() || !token->key_name) return InvalidServiceSignature();
+  if (!token.has_value() || !token->key_name) {
+    return refuse(AuthRefusal::kMalformed, InvalidServiceSignature());
+  }
   Result<SasScope> scope = ParseSasScope(token->resource);
-  if (!scope.has_value() || !AcceptedHost(scope->host)) return InvalidServiceSignature();
+  if (!scope.has_value()) return refuse(AuthRefusal::kMalformed, InvalidServiceSignature());
+  if (!AcceptedHost(scope->host)) return refuse(AuthRefusal::kHost, InvalidServiceSignature());
   Result<AccessPolicy> policy = Get(*token->key_name);
   if (!policy.has_value()) {
-    if (policy.error().code() == StatusCode::kNotFound) return InvalidServiceSignature();
+    if (policy.error().code() == StatusCode::kNotFound) {
+      return refuse(AuthRefusal::kUnknownIdentity, InvalidServiceSignature());
+    }
     return policy.error();
   }
-  if (!VerifySasTokenWithKeyPair(*token, policy->primary_key, policy->secondary_key, clock_.NowSeconds()).ok()) {
-    return InvalidServiceSignature();
+  Status verified = VerifySasTokenWithKeyPair(*token, policy->primary_key, policy->secondary_key,
+                                              clock_.NowSeconds());
+  if (!verified.ok()) {
+    return refuse(IsSasExpiry(verified) ? AuthRefusal::kExpired : AuthRefusal::kSignature,
+                  InvalidServiceSignature());
   }
   // Checked after the signature, so that an unsigned sr learns nothing about the hub's routes.
   if (!ScopeCovers(*scope, resource)) {
-    return Unauthenticated("The shared access signature's resource (sr) does not cover this request.");
+    return refuse(AuthRefusal::kScope, Unauthenticated("The shared access signature's resource (sr) does not cover this request."));
   }
   if ((policy->rights & required) != required) {
-    return PermissionDenied("The policy '" + policy->name + "' lacks " +
-                            RightsText(required & ~policy->rights) + ".");
+    return refuse(AuthRefusal::kPermission,
+                  PermissionDenied("The policy '" + policy->name + "' lacks " +
+                                   RightsText(required & ~policy->rights) + "."));
   }
   return policy;
 }

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "hub/hub_keys.h"
+#include "hub/hub_metrics.h"
 #include "hub/sas_token.h"
 #include "hub/sealed_rows.h"
 #include "storage/kv_store.h"
@@ -51,8 +52,17 @@ class AccessPolicies {
   // which only sr=host covers) and it holds every right in `required`. UNAUTHENTICATED for a
   // bad, expired, unknown or out-of-scope token; PERMISSION_DENIED for a valid one without the
   // right.
+  // A refusal is counted as a service caller's (CountRefusalsIn).
   Result<AccessPolicy> Authorize(std::string_view authorization, uint32_t required,
                                  const SasResource& resource = {});
+  // Authorize, not counted, with why a refusal was made in `why` (for DeviceAuthenticator, whose
+  // gateways' policy tokens count as devices').
+  Result<AccessPolicy> Check(std::string_view authorization, uint32_t required,
+                             const SasResource& resource, AuthRefusal* why);
+
+  // Counts refusals in coffre_hub_auth_refusals_total (null: none); `metrics` must outlive the
+  // policies. Set before the first call.
+  void CountRefusalsIn(HubMetrics* metrics) { metrics_ = metrics; }
 
  private:
   AccessPolicies(storage::KvStore& kv, HubKeys& keys, std::vector<std::string> hosts,
@@ -64,6 +74,7 @@ class AccessPolicies {
   SealedRows rows_;
   std::vector<std::string> hosts_;
   const Clock& clock_;
+  HubMetrics* metrics_ = nullptr;
 };
 
 }  // namespace coffre::hub

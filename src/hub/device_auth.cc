@@ -26,11 +26,10 @@ void AddPeerCertificate(const x509_st* cert, DeviceCredentials& c) {
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) c.certificate_not_after = timegm(&tm);
 }
-namespace {
-
-Status NotAuthorized() { return Unauthenticated("Not authorized"); }
-
-}  // namespace
+Status DeviceAuthenticator::Refuse(AuthRefusal why) const {
+  if (metrics_ != nullptr) metrics_->Refused(Caller::kDevice, why);
+  return Unauthenticated("Not authorized");
+}
 
 Result<MqttUsername> ParseMqttUsername(std::string_view username) {
   size_t q = username.find("/?");
@@ -64,10 +63,10 @@ Result<DeviceAuthenticator::IdentityCredentials> DeviceAuthenticator::LoadIdenti
     std::string_view device_id, std::optional<std::string_view> module_id) {
   Result<DeviceIdentity> device = registry_.Get(std::string(device_id));
   if (!device.has_value()) {
-    if (device.error().code() == StatusCode::kNotFound) return NotAuthorized();
+    if (device.error().code() == StatusCode::kNotFound) return Refuse(AuthRefusal::kUnknownIdentity);
     return device.error();  // the hub itself is failing: not the device's fault
   }
-  if (device->status != DeviceStatus::kEnabled) return NotAuthorized();
+  if (device->status != DeviceStatus::kEnabled) return Refuse(AuthRefusal::kDisabled);
   if (!module_id) {
     return IdentityCredentials{device->auth_type,          device->primary_key,
                                device->secondary_key,      device->primary_thumbprint,
@@ -76,7 +75,7 @@ Result<DeviceAuthenticator::IdentityCredentials> DeviceAuthenticator::LoadIdenti
   // A module opens with its own credentials only: never the device's.
   Result<ModuleIdentity> module = registry_.GetModule(std::string(device_id), std::string(*module_id));
   if (!module.has_value()) {
-    if (module.error().code() == StatusCode::kNotFound) return NotAuthorized();
+    if (module.error().code() == StatusCode::kNotFound) return Refuse(AuthRefusal::kUnknownIdentity);
     return module.error();
   }
   return IdentityCredentials{module->auth_type,          module->primary_key,
@@ -89,7 +88,7 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const D
   std::optional<std::string_view> module;
   if (user.module_id) module = *user.module_id;
   COFFRE_ASSIGN_OR_RETURN(IdentityCredentials id, LoadIdentity(user.device_id, module));
-  if (id.auth_type != AuthType::kSelfSigned) return NotAuthorized();
+  if (id.auth_type != AuthType::kSelfSigned) return Refuse(AuthRefusal::kAuthType);
   auto same = [](const std::string& a, const std::optional<std::string>& b) {
     return b && !a.empty() && a.size() == b->size() &&
            ::strncasecmp(a.data(), b->data(), a.size()) == 0;
@@ -98,7 +97,9 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const D
   for (const std::string* t : {&id.primary_thumbprint, &id.secondary_thumbprint}) {
     match = match || same(*t, c.certificate_sha1) || same(*t, c.certificate_sha256);
   }
-  if (!match || c.certificate_not_after < clock_.NowSeconds()) return NotAuthorized();
+  if (!match || c.certificate_not_after < clock_.NowSeconds()) {
+    return Refuse(AuthRefusal::kCertificate);
+  }
   AuthenticatedDevice who{user.device_id, user.module_id, c.certificate_not_after};
   who.auth_type = "x509Certificate";
   who.generation_id = id.generation_id;
@@ -106,16 +107,25 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateCertificate(const D
 }
 
 Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCredentials& c) {
-  COFFRE_ASSIGN_OR_RETURN(MqttUsername user, ParseMqttUsername(c.username));
+  Result<MqttUsername> parsed = ParseMqttUsername(c.username);
+  if (!parsed.has_value()) {
+    (void)Refuse(AuthRefusal::kMalformed);
+    return parsed.error();
+  }
+  const MqttUsername& user = *parsed;
   std::string expected_client = user.device_id + (user.module_id ? "/" + *user.module_id : "");
   if (c.client_id != expected_client) {
+    (void)Refuse(AuthRefusal::kClientId);
     return FailedPrecondition("the client id does not match the user name");
   }
-  if (!AcceptedHost(user.host)) return NotAuthorized();
+  if (!AcceptedHost(user.host)) return Refuse(AuthRefusal::kHost);
   if (!c.password && (c.certificate_sha1 || c.certificate_sha256)) {
     return AuthenticateCertificate(c, user);
   }
-  if (!c.password) return InvalidArgument("no password (SAS token) was given");
+  if (!c.password) {
+    (void)Refuse(AuthRefusal::kMalformed);
+    return InvalidArgument("no password (SAS token) was given");
+  }
   std::optional<std::string_view> module;
   if (user.module_id) module = *user.module_id;
   return AuthenticateToken(user.device_id, module, *c.password);
@@ -124,18 +134,21 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateMqtt(const DeviceCr
 Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateToken(
     std::string_view device_id, std::optional<std::string_view> module_id, std::string_view password) {
   Result<SasToken> token = ParseSasToken(password);
-  if (!token.has_value()) return NotAuthorized();
+  if (!token.has_value()) return Refuse(AuthRefusal::kMalformed);
   if (token->key_name) return AuthenticatePolicyToken(device_id, module_id, password, token->expiry);
   // A device's (or module's) own key: the token names exactly that identity.
   Result<SasAudience> audience = ParseSasAudience(token->resource);
-  if (!audience.has_value() || !AcceptedHost(audience->host) ||
-      audience->device_id != device_id || audience->module_id != module_id) {
-    return NotAuthorized();
+  if (!audience.has_value()) return Refuse(AuthRefusal::kMalformed);
+  if (!AcceptedHost(audience->host)) return Refuse(AuthRefusal::kHost);
+  if (audience->device_id != device_id || audience->module_id != module_id) {
+    return Refuse(AuthRefusal::kSignature);  // a token for another identity
   }
   COFFRE_ASSIGN_OR_RETURN(IdentityCredentials id, LoadIdentity(device_id, module_id));
-  if (id.auth_type != AuthType::kSas) return NotAuthorized();
-  if (!VerifySasTokenWithKeyPair(*token, id.primary_key, id.secondary_key, clock_.NowSeconds()).ok()) {
-    return NotAuthorized();
+  if (id.auth_type != AuthType::kSas) return Refuse(AuthRefusal::kAuthType);
+  Status verified =
+      VerifySasTokenWithKeyPair(*token, id.primary_key, id.secondary_key, clock_.NowSeconds());
+  if (!verified.ok()) {
+    return Refuse(IsSasExpiry(verified) ? AuthRefusal::kExpired : AuthRefusal::kSignature);
   }
   std::optional<std::string> module;
   if (module_id) module = std::string(*module_id);
@@ -149,13 +162,14 @@ Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticateToken(
 Result<AuthenticatedDevice> DeviceAuthenticator::AuthenticatePolicyToken(
     std::string_view device_id, std::optional<std::string_view> module_id, std::string_view password,
     int64_t expiry) {
-  if (policies_ == nullptr) return NotAuthorized();
+  if (policies_ == nullptr) return Refuse(AuthRefusal::kUnknownIdentity);
+  AuthRefusal why = AuthRefusal::kSignature;
   Result<AccessPolicy> policy =
-      policies_->Authorize(password, kDeviceConnect, DeviceResource(device_id, module_id));
+      policies_->Check(password, kDeviceConnect, DeviceResource(device_id, module_id), &why);
   if (!policy.has_value()) {
     StatusCode code = policy.error().code();
     if (code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied) {
-      return NotAuthorized();
+      return Refuse(why);
     }
     return policy.error();
   }

@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "hub/access_policies.h"
+#include "hub/hub_metrics.h"
 #include "hub/registry.h"
 
 struct x509_st;
@@ -85,7 +86,13 @@ class DeviceAuthenticator {
                                                 std::optional<std::string_view> module_id,
                                                 std::string_view token);
 
+  // Counts each refusal, by reason, in coffre_hub_auth_refusals_total (null: none); set before
+  // the first call. `metrics` must outlive the authenticator.
+  void CountRefusalsIn(HubMetrics* metrics) { metrics_ = metrics; }
+
  private:
+  // UNAUTHENTICATED "Not authorized", whatever the reason (the client learns none), counted.
+  Status Refuse(AuthRefusal why) const;
   bool AcceptedHost(std::string_view host) const;
   Result<AuthenticatedDevice> AuthenticateCertificate(const DeviceCredentials& c,
                                                       const MqttUsername& user);
@@ -104,6 +111,7 @@ class DeviceAuthenticator {
 
   Registry& registry_;
   AccessPolicies* policies_ = nullptr;  // nullable: no policy tokens
+  HubMetrics* metrics_ = nullptr;       // nullable: refusals not counted
   std::vector<std::string> hosts_;
   const Clock& clock_;
 };

@@ -62,6 +62,7 @@ Result<std::shared_ptr<crypto::EnvelopeWriter>> HubKeys::StartWriter(uint32_t sc
   COFFRE_RETURN_IF_ERROR(CheckUnlocked());
   COFFRE_ASSIGN_OR_RETURN(std::unique_ptr<crypto::EnvelopeWriter> writer,
                           crypto::EnvelopeWriter::Start(scope, *root_, *data_keys_, max_seals));
+  writer->CountSealsIn(seals_);
   std::shared_ptr<crypto::EnvelopeWriter> shared = std::move(writer);
   std::lock_guard<std::mutex> guard(writers_mu_);
   std::erase_if(writers_, [](const auto& w) { return w.expired(); });
@@ -72,7 +73,9 @@ Result<std::shared_ptr<crypto::EnvelopeWriter>> HubKeys::StartWriter(uint32_t sc
 Result<Bytes> HubKeys::Open(ByteSpan envelope, ByteSpan aad) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   COFFRE_RETURN_IF_ERROR(CheckUnlocked());
-  return reader_->Open(envelope, aad);
+  Result<Bytes> plain = reader_->Open(envelope, aad);
+  (plain.has_value() ? opens_ : failed_opens_).fetch_add(1, std::memory_order_relaxed);
+  return plain;
 }
 
 Result<Bytes> HubKeys::Hmac(std::string_view label, std::string_view data) {

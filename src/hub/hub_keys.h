@@ -15,6 +15,7 @@
 // Lock() runs holds its reference to the root key until its vault call returns, then drops it.)
 // Thread-safe.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -82,6 +83,13 @@ class HubKeys {
   // writes through them, so they live beside the keys those rows are sealed under.
   RowDigests& row_digests() { return *row_digests_; }
 
+  // Records sealed by this hub's writers, and envelopes opened (or refused: damaged, forged, a
+  // destroyed device key) since the process started; for the hub's metrics. Opens refused
+  // because the keys are locked are not counted.
+  uint64_t seals() const { return seals_->load(std::memory_order_relaxed); }
+  uint64_t opens() const { return opens_.load(std::memory_order_relaxed); }
+  uint64_t failed_opens() const { return failed_opens_.load(std::memory_order_relaxed); }
+
   void Lock();
   // Unwraps the stored root key through `provider`; OK at once if not locked.
   Status Unlock(crypto::KeyProvider& provider);
@@ -116,6 +124,9 @@ class HubKeys {
   mutable std::mutex device_mu_;  // under mu_ (shared) too
   // Device keys in use, by device id, at most kMaxRememberedDeviceKeys; guarded by device_mu_.
   std::unordered_map<std::string, std::shared_ptr<const crypto::DeviceKey>> device_keys_;
+  // Shared with every writer (which may outlive a failed start's keys).
+  std::shared_ptr<std::atomic<uint64_t>> seals_ = std::make_shared<std::atomic<uint64_t>>(0);
+  std::atomic<uint64_t> opens_{0}, failed_opens_{0};
 };
 
 }  // namespace coffre::hub

@@ -170,6 +170,7 @@ KeyMonitor::Verdict KeyMonitor::Probe() {
 
 void KeyMonitor::CheckNow() {
   std::lock_guard<std::mutex> one_at_a_time(check_mu_);
+  auto started = std::chrono::steady_clock::now();
   Verdict v;
   try {
     v = Probe();
@@ -190,6 +191,7 @@ void KeyMonitor::CheckNow() {
       v.detail = "re-wrapping the root key under the new key version: " + s.message();
     }
   }
+  if (options_.metrics != nullptr) options_.metrics->KeyChecked(v.reason, started);
   Apply(v);
 }
 

@@ -26,6 +26,7 @@
 #include "common/clock.h"
 #include "crypto/key_provider.h"
 #include "hub/hub_keys.h"
+#include "hub/hub_metrics.h"
 
 namespace coffre::hub {
 
@@ -39,6 +40,7 @@ struct KeyMonitorOptions {
   std::chrono::milliseconds grace{std::chrono::seconds(60)};  // for an unreachable vault
   bool expired_is_inaccessible = true;  // false: Key Vault's own semantics ("continue")
   const Clock* clock = &SystemClock();  // wall time; must outlive the monitor
+  HubMetrics* metrics = nullptr;  // each check's result and time (null: none); must outlive it
 };
 
 struct EncryptionStatus {

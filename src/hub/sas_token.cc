@@ -17,6 +17,7 @@ constexpr std::string_view kPrefix = "SharedAccessSignature ";
 constexpr size_t kMaxTokenLength = 4096;
 
 Status Invalid() { return Unauthenticated("the shared access signature is not valid"); }
+constexpr std::string_view kExpired = "the shared access signature has expired";
 
 bool NameIs(std::string_view name, std::string_view want) {
   return name.size() == want.size() && ::strncasecmp(name.data(), want.data(), want.size()) == 0;
@@ -91,7 +92,7 @@ Status VerifySasToken(const SasToken& token, const crypto::SecretBytes& key, int
                CRYPTO_memcmp(expected.data(), token.signature.data(), expected.size()) == 0;
   if (!match) return Invalid();
   if (token.expiry + kSasClockSkewSeconds < now) {
-    return Unauthenticated("the shared access signature has expired");
+    return Unauthenticated(std::string(kExpired));
   }
   return Status::Ok();
 }
@@ -109,6 +110,10 @@ Status VerifySasTokenWithKeyPair(const SasToken& token, const std::string& prima
     if (last.ok()) return last;
   }
   return last;
+}
+
+bool IsSasExpiry(const Status& refusal) {
+  return refusal.code() == StatusCode::kUnauthenticated && refusal.message() == kExpired;
 }
 
 Result<std::string> MakeSasToken(std::string_view resource, const crypto::SecretBytes& key,

@@ -44,6 +44,9 @@ Status VerifySasToken(const SasToken& token, const crypto::SecretBytes& key, int
 // primary and secondary key); UNAUTHENTICATED otherwise.
 Status VerifySasTokenWithKeyPair(const SasToken& token, const std::string& primary_b64,
                                  const std::string& secondary_b64, int64_t now);
+// Whether a refusal of the two above was for a token signed right but expired (for the
+// refusal counts of hub/hub_metrics.h; the caller is told the same either way).
+bool IsSasExpiry(const Status& refusal);
 
 // A token as the SDKs make it: a device token for `resource` ("host/devices/id"), which is
 // percent-encoded the SDKs' way, or a policy token when `key_name` is set (resource raw, as the

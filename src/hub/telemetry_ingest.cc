@@ -5,6 +5,21 @@
 #include "common/log.h"
 
 namespace coffre::hub {
+namespace {
+
+// A partition's batch, once its completions ran: its size, and each message's wait.
+void Count(HubMetrics& metrics, const Status& status,
+           const std::vector<std::chrono::steady_clock::time_point>& submitted) {
+  if (!status.ok()) return metrics.messages_not_stored.Inc(submitted.size());
+  metrics.group_commit_messages.Observe(static_cast<double>(submitted.size()));
+  metrics.messages_stored.Inc(submitted.size());
+  auto now = std::chrono::steady_clock::now();
+  for (auto at : submitted) {
+    metrics.ack_latency.Observe(std::chrono::duration<double>(now - at).count());
+  }
+}
+
+}  // namespace
 
 TelemetryIngest::TelemetryIngest(TelemetryStore& store, IngestOptions options)
     : store_(store), options_(options) {
@@ -37,7 +52,8 @@ Status TelemetryIngest::Submit(TelemetryMessage message, Completion done) {
   if (q.items.size() >= options_.max_queued_messages) {
     return ResourceExhausted("too many telemetry messages are waiting to be stored");
   }
-  q.items.push_back({partition, std::move(message), std::move(done)});
+  q.items.push_back(
+      {partition, std::move(message), std::move(done), std::chrono::steady_clock::now()});
   q.ready.notify_one();
   return Status::Ok();
 }
@@ -45,6 +61,15 @@ Status TelemetryIngest::Submit(TelemetryMessage message, Completion done) {
 IngestStats TelemetryIngest::stats() const {
   std::lock_guard<std::mutex> guard(stats_mu_);
   return stats_;
+}
+
+size_t TelemetryIngest::queued() const {
+  size_t n = 0;
+  for (const auto& q : queues_) {
+    std::lock_guard<std::mutex> guard(q->mu);
+    n += q->items.size();
+  }
+  return n;
 }
 
 // On the writer thread, which is the only one that may delete its partitions' segments.
@@ -68,6 +93,9 @@ void TelemetryIngest::Run(int writer) {
   for (int p = writer; p < store_.partitions(); p += static_cast<int>(queues_.size())) mine.push_back(p);
   std::vector<std::vector<TelemetryMessage>> messages(mine.size());
   std::vector<std::vector<Completion>> completions(mine.size());
+  // When each message was submitted (for the acknowledgement latency), with metrics only.
+  std::vector<std::vector<std::chrono::steady_clock::time_point>> submitted(mine.size());
+  HubMetrics* metrics = options_.metrics;
   auto slot = [&](int partition) { return static_cast<size_t>(partition / static_cast<int>(queues_.size())); };
   auto next_check = std::chrono::steady_clock::now();
   std::vector<bool> failing(mine.size(), false);  // logged once per streak of failed batches
@@ -91,6 +119,7 @@ void TelemetryIngest::Run(int writer) {
         Pending& item = q.items.front();
         messages[slot(item.partition)].push_back(std::move(item.message));
         completions[slot(item.partition)].push_back(std::move(item.done));
+        if (metrics != nullptr) submitted[slot(item.partition)].push_back(item.submitted);
         q.items.pop_front();
         ++taken;
       }
@@ -99,7 +128,11 @@ void TelemetryIngest::Run(int writer) {
     for (size_t i = 0; i < mine.size(); ++i) {
       if (messages[i].empty()) continue;
       Status status = store_.Append(mine[i], messages[i]).status();
-      if (status.ok()) status = store_.Commit(mine[i]);
+      if (status.ok()) {
+        auto started = std::chrono::steady_clock::now();
+        status = store_.Commit(mine[i]);
+        if (metrics != nullptr) metrics->commit_duration.ObserveSince(started);
+      }
       ++commits;
       if (status.ok() != !failing[i]) {
         failing[i] = !status.ok();
@@ -112,8 +145,10 @@ void TelemetryIngest::Run(int writer) {
       for (const Completion& done : completions[i]) {
         if (done) done(status);
       }
+      if (metrics != nullptr) Count(*metrics, status, submitted[i]);
       messages[i].clear();
       completions[i].clear();
+      submitted[i].clear();
     }
     std::lock_guard<std::mutex> guard(stats_mu_);
     stats_.messages += taken;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "hub/hub_metrics.h"
 #include "hub/telemetry_store.h"
 
 namespace coffre::hub {
@@ -35,6 +36,9 @@ struct IngestOptions {
   std::chrono::milliseconds retention{std::chrono::hours(24)};  // Azure: 1 to 7 days
   std::chrono::milliseconds retention_check_every{std::chrono::minutes(1)};
   const Clock* clock = &SystemClock();  // wall time, for retention; must outlive the ingest
+  // Acknowledgement latency, commit sizes and times, messages stored (null: none counted); must
+  // outlive the ingest.
+  HubMetrics* metrics = nullptr;
 };
 
 struct IngestStats {
@@ -59,15 +63,17 @@ class TelemetryIngest {
   Status Submit(TelemetryMessage message, Completion done);
 
   IngestStats stats() const;
+  size_t queued() const;  // messages submitted and not yet taken by a writer
 
  private:
   struct Pending {
     int partition;
     TelemetryMessage message;
     Completion done;
+    std::chrono::steady_clock::time_point submitted;
   };
   struct Queue {  // one per writer
-    std::mutex mu;
+    mutable std::mutex mu;
     std::condition_variable ready;
     std::deque<Pending> items;
     bool stopping = false;

@@ -238,6 +238,10 @@ uint64_t TelemetryStore::begin_sequence(int partition) const {
   return partitions_[static_cast<size_t>(partition)]->log->first_sequence();
 }
 
+uint64_t TelemetryStore::disk_bytes(int partition) const {
+  return partitions_[static_cast<size_t>(partition)]->log->disk_bytes();
+}
+
 Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t from,
                                                         size_t max_messages, size_t max_bytes) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");

@@ -93,6 +93,7 @@ class TelemetryStore {
   // before time_ms (never the active one). Same thread as Append. Returns how many went.
   Result<size_t> ExpireBefore(int partition, int64_t time_ms);
   uint64_t begin_sequence(int partition) const;  // the oldest message still retained
+  uint64_t disk_bytes(int partition) const;      // its segment files' allocated bytes
 
   // For backups (hub/hub_backups.h): while a hold lives, ExpireBefore removes nothing (an
   // expiry already running finishes before the hold is taken), so the records a snapshot's

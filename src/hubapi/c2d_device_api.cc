@@ -93,6 +93,7 @@ HttpResponse C2dDeviceApi::Receive(const std::string& device_id) {
   HttpResponse r;
   r.status = 200;
   r.body = m.message.body;
+  if (traffic_ != nullptr) traffic_->SentC2d(r.body.size());
   r.content_type = sys.content_type.value_or("application/octet-stream");
   // Properties were checked when the message was sent; a header that could still break the
   // response (a control character) is left out rather than sent.

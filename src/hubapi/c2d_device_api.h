@@ -12,6 +12,7 @@
 #include "hub/c2d_queues.h"
 #include "hub/device_auth.h"
 #include "hub/registry.h"
+#include "hub/hub_metrics.h"
 #include "net/http_types.h"
 
 namespace coffre::hubapi {
@@ -26,6 +27,8 @@ class C2dDeviceApi {
   static bool Matches(const net::HttpRequest& request);
   // nullopt: not for this API.
   std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
+  // Counts the messages delivered (null: none); `traffic` must outlive the API.
+  void CountIn(hub::ProtocolMetrics* traffic) { traffic_ = traffic; }
 
  private:
   net::HttpResponse Receive(const std::string& device_id);
@@ -33,6 +36,7 @@ class C2dDeviceApi {
   hub::DeviceAuthenticator& auth_;
   hub::Registry& registry_;
   hub::C2dQueues& queues_;
+  hub::ProtocolMetrics* traffic_ = nullptr;
 };
 
 }  // namespace coffre::hubapi

@@ -122,6 +122,9 @@ std::optional<HttpResponse> DeviceApi::Submit(const HttpRequest& request,
     message.body.assign(body.begin(), body.end());
     messages.push_back(std::move(message));
   }
+  if (traffic_ != nullptr) {
+    for (const hub::TelemetryMessage& m : messages) traffic_->Received(m.body.size());
+  }
   if (quotas_ != nullptr) {
     std::chrono::milliseconds wait =
         quotas_->TakeD2c(std::chrono::steady_clock::now(), static_cast<double>(messages.size()));

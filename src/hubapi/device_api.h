@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "hub/device_auth.h"
+#include "hub/hub_metrics.h"
 #include "hub/quotas.h"
 #include "hub/telemetry_ingest.h"
 #include "net/http_types.h"
@@ -29,6 +30,8 @@ class DeviceApi {
   // False if the request is not for this API; else it is answered through `respond`: at once
   // if refused, else once every message is durable (or failed to be stored).
   bool Handle(const net::HttpRequest& request, const net::HttpResponder& respond);
+  // Counts the messages received (null: none); `traffic` must outlive the API.
+  void CountIn(hub::ProtocolMetrics* traffic) { traffic_ = traffic; }
 
  private:
   std::optional<net::HttpResponse> Submit(const net::HttpRequest& request,
@@ -37,6 +40,7 @@ class DeviceApi {
   hub::DeviceAuthenticator& auth_;
   hub::TelemetryIngest& ingest_;
   hub::Quotas* quotas_;
+  hub::ProtocolMetrics* traffic_ = nullptr;
 };
 
 }  // namespace coffre::hubapi

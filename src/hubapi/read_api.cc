@@ -179,10 +179,13 @@ HttpResponse ReadApi::Page(int partition, uint64_t start, size_t max) {
   HttpResponse r;
   r.body = "{\"partition\":\"" + std::to_string(partition) + "\",\"messages\":[";
   r.body.reserve(messages->size() * 640);
+  size_t bytes = 0;
   for (size_t i = 0; i < messages->size(); ++i) {
     if (i > 0) r.body += ',';
     AppendMessageJson(r.body, partition, (*messages)[i]);
+    bytes += (*messages)[i].message.body.size();
   }
+  if (traffic_ != nullptr) traffic_->SentEvents(messages->size(), bytes);
   r.body += "],\"nextOffset\":\"" + std::to_string(next) + "\"}";
   return r;
 }

@@ -17,6 +17,7 @@
 
 #include "hub/access_policies.h"
 #include "hub/consumer_groups.h"
+#include "hub/hub_metrics.h"
 #include "hub/telemetry_store.h"
 #include "net/http_types.h"
 #include "net/https_server.h"
@@ -38,6 +39,8 @@ class ReadApi {
   // False if the request is not for this API; else it is answered through `respond`, now or,
   // for a long poll, later.
   bool Handle(const net::HttpRequest& request, const net::HttpResponder& respond);
+  // Counts the messages served (null: none); `traffic` must outlive the API.
+  void CountIn(hub::ProtocolMetrics* traffic) { traffic_ = traffic; }
 
  private:
   std::optional<net::HttpResponse> Route(const std::vector<std::string>& seg,
@@ -57,6 +60,7 @@ class ReadApi {
   hub::ConsumerGroups& groups_;
   hub::AccessPolicies& policies_;
   Refusal refusal_;
+  hub::ProtocolMetrics* traffic_ = nullptr;
 };
 
 }  // namespace coffre::hubapi

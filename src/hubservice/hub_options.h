@@ -60,6 +60,9 @@ struct HubOptions {
   // address, port, threads and deadlines; cert, key, errors and upgrades are set by HubService.
   net::HttpsServerOptions https;
   hubapi::HttpThrottleOptions throttling;
+  // GET /metrics on the HTTPS port without credentials (for a Prometheus scraper on a network
+  // the operator trusts; hubapi/metrics_api.h). False: a ServiceConnect policy's SAS token.
+  bool metrics_open = false;
 };
 
 }  // namespace coffre::hubservice

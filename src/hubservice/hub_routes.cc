@@ -6,7 +6,7 @@
 
 namespace coffre::hubservice {
 HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
-                     const Clock& clock)
+                     const Clock& clock, bool metrics_open)
     : parts_(parts),
       throttle_(throttling),
       service_api_(parts.registry, parts.policies),
@@ -23,9 +23,21 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       storage_api_(parts.store, parts.keys.row_digests(), parts.metadata_store, parts.disk,
                    parts.policies),
       erase_api_(parts.registry, parts.twin_store, parts.c2d, parts.device_keys, parts.policies),
-      backup_api_(parts.backups, parts.policies) {
+      backup_api_(parts.backups, parts.policies),
+      metrics_api_(parts.metrics.registry(), parts.policies, metrics_open,
+                   [this] { return encryption_api_.RefuseIfInaccessible(); }) {
   service_api_.set_throttle(&throttle_);
   service_api_.set_c2d_queues(&parts.c2d);
+  hub::ProtocolMetrics* https = &parts.metrics.protocol(hub::Protocol::kHttps);
+  device_api_.CountIn(https);
+  read_api_.CountIn(https);
+  c2d_device_api_.CountIn(https);
+}
+
+std::vector<std::pair<std::string, size_t>> HubRoutes::QueuedWork() const {
+  return {{"key_changes", key_changes_.queued()},
+          {"verifications", verifications_.queued()},
+          {"store_writes", store_writes_.queued()}};
 }
 
 HubRoutes::~HubRoutes() { Stop(); }
@@ -46,6 +58,8 @@ net::HttpResponse HubRoutes::ServerError(unsigned status, std::string_view messa
 }
 
 std::optional<net::HttpResponse> HubRoutes::SyncRoutes(const net::HttpRequest& r) {
+  // Metrics ask the key's state themselves: open ones are served while Inaccessible too.
+  if (auto response = metrics_api_.Handle(r)) return response;
   if (auto response = encryption_api_.Handle(r)) return response;
   if (auto response = key_events_api_.Handle(r)) return response;  // also while Inaccessible
   if (auto refusal = encryption_api_.RefuseIfInaccessible()) return refusal;

@@ -29,6 +29,7 @@
 #include "hubapi/encryption_api.h"
 #include "hubapi/http_throttle.h"
 #include "hubapi/key_events_api.h"
+#include "hubapi/metrics_api.h"
 #include "hubapi/query_api.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
@@ -59,13 +60,15 @@ struct HubParts {
   hub::DeviceKeys& device_keys;
   hub::HubBackups& backups;
   storage::RocksKvStore& metadata_store;
+  hub::HubMetrics& metrics;
 };
 
 class HubRoutes {
  public:
-  // clock: the key events API's.
-  HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling,
-            const Clock& clock);
+  // clock: the key events API's. metrics_open: GET /metrics without credentials
+  // (hubapi/metrics_api.h).
+  HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttling, const Clock& clock,
+            bool metrics_open = false);
   ~HubRoutes();  // Stop()
 
   // HttpsServer's asynchronous handler.
@@ -76,6 +79,9 @@ class HubRoutes {
 
   // HttpsServerOptions::error_response: the server's own refusals, in IoT Hub's error form.
   static net::HttpResponse ServerError(unsigned status, std::string_view message);
+
+  // Tasks waiting in each work queue, by the queue's name: for the metrics.
+  std::vector<std::pair<std::string, size_t>> QueuedWork() const;
 
  private:
   std::optional<net::HttpResponse> SyncRoutes(const net::HttpRequest& r);
@@ -98,6 +104,7 @@ class HubRoutes {
   hubapi::StorageApi storage_api_;
   hubapi::EraseApi erase_api_;
   hubapi::BackupApi backup_api_;
+  hubapi::MetricsApi metrics_api_;
   // Changing the customer key makes vault round trips and synced writes, and registry and
   // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes_{"https"};

@@ -132,15 +132,19 @@ Status HubService::OpenData() {
   telemetry.log.reserve = disk_reserve_.get();
   COFFRE_ASSIGN_OR_RETURN(store_,
                           hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, *kv_, telemetry));
-  ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, o.ingest);
+  hub::IngestOptions ingest = o.ingest;
+  ingest.metrics = &metrics_;
+  ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, ingest);
   backups_ = std::make_unique<hub::HubBackups>(
       *kv_, *keys_, *store_, o.host_names.front(), o.dir / "backups", disk_reserve_.get(),
       SystemClock(), [kv = kv_.get()] { return kv->DestroyDeletedData(); });
   COFFRE_ASSIGN_OR_RETURN(policies_,
                           hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, SystemClock()));
+  policies_->CountRefusalsIn(&metrics_);
   // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
   auth_ =
       std::make_unique<hub::DeviceAuthenticator>(*registry_, *policies_, o.host_names, SystemClock());
+  auth_->CountRefusalsIn(&metrics_);
   COFFRE_ASSIGN_OR_RETURN(groups_,
                           hub::ConsumerGroups::Open(*kv_, *keys_, telemetry.partitions, SystemClock()));
   // The local stack's connection strings need the keys; a locked start keeps the last ones.
@@ -163,6 +167,7 @@ Status HubService::StartServers() {
   monitor_options.interval = std::chrono::milliseconds(settings.key_check_interval_ms);
   monitor_options.grace = std::chrono::seconds(settings.vault_grace_s);
   monitor_options.expired_is_inaccessible = settings.expired_is_inaccessible;
+  monitor_options.metrics = &metrics_;
   monitor_ =
       std::make_unique<hub::KeyMonitor>(*keys_, custody_->checker(), monitor_options,
                                         [this](const hub::EncryptionStatus& s) { OnKeyStatus(s); });
@@ -184,6 +189,7 @@ Status HubService::StartServers() {
   mqtt_options.connections = connections_.get();
   mqtt_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "mqtt");
   mqtt_options.ticket_keys = mqtt_tickets_.get();
+  mqtt_options.metrics = &metrics_;
   COFFRE_ASSIGN_OR_RETURN(
       mqtt_, mqtt::MqttServer::Start(mqtt_options, *auth_, *ingest_, *registry_, quotas_.get()));
 
@@ -201,6 +207,7 @@ Status HubService::StartServers() {
   amqp_parts.features = features_.get();
   amqp_parts.quotas = quotas_.get();
   amqp_parts.connections = connections_.get();
+  amqp_parts.metrics = &metrics_;
   COFFRE_ASSIGN_OR_RETURN(amqp_, amqp::AmqpServer::Start(amqp_options, std::move(amqp_parts)));
   // Hub-to-device traffic goes to the device's MQTT session or AMQP links, whichever it has.
   method_sink_ = std::make_unique<FrontEndMethods>(*mqtt_, amqp_->device_links());
@@ -224,8 +231,8 @@ Status HubService::StartServers() {
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_,
-               *twin_store_, *device_keys_, *backups_, *kv_},
-      o.throttling, SystemClock());
+               *twin_store_, *device_keys_, *backups_, *kv_, metrics_},
+      o.throttling, SystemClock(), o.metrics_open);
   net::HttpsServerOptions https_options = o.https;
   https_options.certificates = certificates_;
   https_options.error_response = &HubRoutes::ServerError;
@@ -248,6 +255,7 @@ Status HubService::StartServers() {
                                         routes_->Handle(std::move(r), std::move(respond));
                                       }));
 
+  AddScrapeMetrics();
   monitor_->CheckNow();  // the status is right from the first request on
   if (o.key_monitor_thread) monitor_->Start();
   return Status::Ok();

@@ -28,6 +28,7 @@
 #include <string>
 
 #include "amqp/server.h"
+#include "common/metrics/registry.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "crypto/secret_bytes.h"
@@ -41,6 +42,7 @@
 #include "hub/encryption_settings.h"
 #include "hub/hub_backups.h"
 #include "hub/hub_keys.h"
+#include "hub/hub_metrics.h"
 #include "hub/key_custody.h"
 #include "hub/key_monitor.h"
 #include "hub/quotas.h"
@@ -99,6 +101,9 @@ class HubService {
   // server calls for each request, for in-process callers such as the routes fuzzer. `respond`
   // may be called later, from another thread.
   void HandleHttps(net::HttpRequest request, net::HttpResponder respond);
+  // The hub's metrics (docs/METRICS.md), as GET /metrics renders them; render only while the hub
+  // runs (the scrape-time ones read its parts).
+  const metrics::Registry& metrics() const { return metrics_registry_; }
 
  private:
   explicit HubService(HubOptions options);
@@ -106,9 +111,13 @@ class HubService {
   Status StartServers();
   Status CheckMetadata();  // the keys unlocked
   void OnKeyStatus(const hub::EncryptionStatus& status);
+  // The metrics read at scrape time from the parts (hub_service_metrics.cc), once they exist.
+  void AddScrapeMetrics();
 
   // Declared in start order: destroyed in the reverse one, after Stop().
   HubOptions options_;
+  metrics::Registry metrics_registry_;
+  hub::HubMetrics metrics_{metrics_registry_};
   UniqueFd dir_lock_;  // flock of DIR/.lock: one hub per data directory
   crypto::SecretBytes service_key_;
   std::unique_ptr<storage::DiskReserve> disk_reserve_;  // outlives kv_ and the store

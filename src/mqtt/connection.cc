@@ -52,12 +52,14 @@ hub::DeviceCredentials Connection::HeldCredentials::View() const {
 }
 
 Connection::Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared,
-                       std::string source)
+                       std::string source, hub::Protocol protocol)
     : transport_(std::move(transport)),
       shared_(shared),
       timer_(transport_->executor()),
       session_(*this, shared.limits),
       source_(std::move(source)),
+      traffic_(shared.metrics != nullptr ? &shared.metrics->protocol(protocol) : nullptr),
+      open_(traffic_ != nullptr ? &traffic_->open() : nullptr),
       peer_(transport_->remote_address()),
       deadline_(SteadyClock::now() + shared.deadline) {}
 
@@ -124,6 +126,7 @@ Result<hub::AuthenticatedDevice> Connection::Authenticate(const hub::DeviceCrede
 }
 
 void Connection::SubmitTelemetry(hub::TelemetryMessage message, uint16_t packet_id) {
+  if (traffic_ != nullptr) traffic_->Received(message.body.size());
   // Over the quota, messages wait in order: once one waits, every later one queues behind it.
   if (shared_.quotas != nullptr) {
     auto now = SteadyClock::now();
@@ -279,6 +282,7 @@ void Connection::Deliver(std::optional<hub::QueuedC2d> message) {
   }
   std::string topic = CloudToDeviceTopic(session_.device_id(), FormatPropertyBag(properties));
   Apply(session_.SendC2d(topic, AsBytes(message->message.body), message->lock_token));
+  if (traffic_ != nullptr) traffic_->SentC2d(message->message.body.size());
 }
 
 void Connection::SubmitTwinRequest(const IotHubRequest& request, std::string body) {
@@ -374,6 +378,7 @@ void Connection::AddPeerCertificate(hub::DeviceCredentials& c) {
 // this one authenticated may have missed it (it was not in the table yet): re-check then.
 void Connection::Register() {
   ReleaseAdmission();
+  if (traffic_ != nullptr) authenticated_.Reset(&traffic_->authenticated());
   std::shared_ptr<Connection> older;
   {
     std::lock_guard<std::mutex> guard(shared_.mu);
@@ -485,6 +490,8 @@ void Connection::Shutdown() {
   if (shaping_timer_) shaping_timer_->cancel();
   shaped_.clear();
   ReleaseAdmission();
+  open_.Reset();
+  authenticated_.Reset();
   if (session_.connected() || !session_.device_id().empty()) Unregister();
   methods_subscribed_ = false;
   // C2D messages delivered but not acknowledged go back to the queue now, not at lock expiry.

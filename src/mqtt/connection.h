@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/metrics/gauge_hold.h"
 #include "common/rate_limiter.h"
 #include "hub/device_auth.h"
 #include "hub/quotas.h"
@@ -41,7 +42,7 @@ struct ServerShared {
       : auth(a), ingest(i), registry(r), quotas(q), limits(o.limits), deadline(o.connect.deadline),
         admission(o.connect.max_unauthenticated, o.connect.max_unauthenticated_per_source),
         failed_auth(o.connect.failed_auth_per_source), d2c_max_delay(o.d2c_max_delay),
-        features(o.features), connections(o.connections) {}
+        features(o.features), connections(o.connections), metrics(o.metrics) {}
 
   hub::DeviceAuthenticator& auth;
   hub::TelemetryIngest& ingest;
@@ -55,6 +56,7 @@ struct ServerShared {
   DeviceFeatures* const features;  // nullable: telemetry only
   // The hub's identity -> connection table across protocols (nullable: MQTT's own only).
   hub::DeviceConnections* const connections;
+  hub::HubMetrics* const metrics;  // nullable: not counted
   // Counts identity changes: a connection that authenticated while one happened re-checks.
   std::atomic<uint64_t> identity_changes{0};
   std::mutex mu;
@@ -65,8 +67,9 @@ struct ServerShared {
 class Connection : public std::enable_shared_from_this<Connection>, public SessionHost {
  public:
   // `source` (the peer's address) already holds an Admission slot, which the connection gives
-  // back when it authenticates or closes.
-  Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared, std::string source);
+  // back when it authenticates or closes. `protocol`: mqtt or mqtt-ws, for the metrics.
+  Connection(std::unique_ptr<net::Transport> transport, ServerShared& shared, std::string source,
+             hub::Protocol protocol);
   ~Connection() override;
 
   void Start();    // opens the transport, then reads
@@ -132,6 +135,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
   boost::asio::steady_timer timer_;
   Session session_;
   std::string source_;  // the peer's address: the key of per-source limits
+  hub::ProtocolMetrics* traffic_ = nullptr;  // null: not counted
+  metrics::GaugeHold open_, authenticated_;   // counted from the accept, from CONNECT, to the end
   std::string peer_;    // for the log
   std::chrono::steady_clock::time_point deadline_;  // for an accepted CONNECT
   bool admitted_ = true;  // holds an Admission slot

@@ -70,7 +70,7 @@ void MqttServer::AcceptWebSocket(std::unique_ptr<net::HttpUpgrade> upgrade) {
   size_t max_message = impl_->options.limits.max_packet_bytes * 2;
   std::make_shared<Connection>(
       net::MakeWebSocketTransport(std::move(upgrade), max_message, std::string(kSubprotocol)),
-      impl_->shared, std::move(source))
+      impl_->shared, std::move(source), hub::Protocol::kMqttWs)
       ->Start();
 }
 
@@ -142,7 +142,7 @@ Result<std::unique_ptr<MqttServer>> MqttServer::Start(MqttServerOptions options,
   Impl* raw = impl.get();
   impl->listener->Run([raw](tcp::socket socket, std::string source) {
     std::make_shared<Connection>(net::MakeTlsTransport(std::move(socket), raw->listener->tls()),
-                                 raw->shared, std::move(source))
+                                 raw->shared, std::move(source), hub::Protocol::kMqtt)
         ->Start();
   });
   return std::unique_ptr<MqttServer>(new MqttServer(std::move(impl)));

@@ -24,6 +24,7 @@
 #include "common/result.h"
 #include "hub/device_auth.h"
 #include "hub/device_connections.h"
+#include "hub/hub_metrics.h"
 #include "hub/method_calls.h"
 #include "mqtt/device_features.h"
 #include "hub/quotas.h"
@@ -65,6 +66,9 @@ struct MqttServerOptions {
   hub::DeviceConnections* connections = nullptr;
   // Where the TLS ticket keys outlive the process (nullptr: in memory only); must outlive it.
   net::TicketKeyStore* ticket_keys = nullptr;
+  // Traffic and connections, as protocols mqtt and mqtt-ws (nullptr: not counted); must outlive
+  // the server.
+  hub::HubMetrics* metrics = nullptr;
 };
 
 class MqttServer : public hub::MethodSink {

@@ -1,6 +1,7 @@
 #include "storage/segment_log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -281,6 +282,18 @@ uint64_t SegmentLog::first_sequence() const {
 size_t SegmentLog::segment_count() const {
   std::lock_guard<std::mutex> guard(mu_);
   return segments_.size();
+}
+
+uint64_t SegmentLog::disk_bytes() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  uint64_t bytes = 0;
+  for (const auto& segment : segments_) {
+    struct stat st {};
+    if (segment->fd && ::fstat(segment->fd.get(), &st) == 0) {
+      bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  return bytes;
 }
 
 Status SegmentLog::ResumeAt(uint64_t sequence) {

@@ -96,6 +96,8 @@ class SegmentLog {
   uint64_t FirstSequenceAfterExpiry(int64_t time_ms) const;
 
   size_t segment_count() const;
+  // Disk space the segment files take now (allocated blocks: segments are preallocated).
+  uint64_t disk_bytes() const;
 
   // Records missing between the segments found at open, or skipped by ResumeAt: [from, to).
   struct Gap {

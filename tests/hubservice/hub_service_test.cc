@@ -403,5 +403,85 @@ TEST_F(HubServiceTest, HealthProbesAnswerWithoutCredentialsAndReadinessFollowsTh
   EXPECT_EQ(probe("GET", "/readyz").status, 200u);
 }
 
+// GET /metrics (docs/METRICS.md): a ServiceConnect token by default, refused like any service
+// call while Inaccessible; counters that follow a device's telemetry and refused tokens; and no
+// key, token or device id in the text.
+TEST_F(HubServiceTest, MetricsNeedAServiceTokenAndFollowTheTraffic) {
+  auto hub = std::move(HubService::Start(CustomerManaged()).value());
+  std::string key = DeviceKey(*hub);
+  auto owner = hub->policies().Get("iothubowner").value();
+  auto owner_key = crypto::SecretBytes::CopyOf(*Base64Decode(owner.primary_key)).value();
+  std::string sas = *hub::MakeSasToken("localhost", owner_key, Now() + 3600, "iothubowner");
+  auto read = hub->policies().Get("registryRead").value();
+  auto read_key = crypto::SecretBytes::CopyOf(*Base64Decode(read.primary_key)).value();
+  std::string no_right = *hub::MakeSasToken("localhost", read_key, Now() + 3600, "registryRead");
+  auto device_key = crypto::SecretBytes::CopyOf(*Base64Decode(key)).value();
+  std::string device_sas = *hub::MakeSasToken("localhost/devices/dev-01", device_key, Now() + 3600);
+  auto get = [&](const std::string& authorization) {
+    return coffre::testing::HandleNow(*hub, "GET", "/metrics", authorization);
+  };
+
+  EXPECT_EQ(get("").status, 401u);
+  EXPECT_EQ(get(no_right).status, 401u);  // registryRead lacks ServiceConnect
+  mqtt::Client device(hub->mqtt_port(), certs_.ca_file);
+  ASSERT_TRUE(Connect(key, device));
+  net::HttpResponse sent = coffre::testing::HandleNow(
+      *hub, "POST", "/devices/dev-01/messages/events?api-version=2021-04-12", device_sas, "hello");
+  ASSERT_EQ(sent.status, 204u) << sent.body;
+  net::HttpResponse scrape = get(sas);
+  ASSERT_EQ(scrape.status, 200u) << scrape.body;
+  EXPECT_EQ(scrape.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& text = scrape.body;
+  for (const char* line :
+       {"coffre_hub_messages_received_total{protocol=\"https\"} 1\n",
+        "coffre_hub_received_bytes_total{protocol=\"https\"} 5\n",
+        "coffre_hub_messages_received_total{protocol=\"mqtt\"} 0\n",
+        "coffre_hub_messages_stored_total 1\n", "coffre_hub_ack_latency_seconds_count 1\n",
+        "coffre_hub_group_commit_messages_bucket{le=\"1\"} 1\n",
+        "coffre_hub_authenticated_connections{protocol=\"mqtt\"} 1\n",
+        "coffre_hub_connections{protocol=\"mqtt\"} 1\n",
+        "coffre_hub_auth_refusals_total{caller=\"service\",reason=\"malformed\"} 1\n",
+        "coffre_hub_auth_refusals_total{caller=\"service\",reason=\"permission\"} 1\n",
+        "coffre_hub_customer_key_accessible{mode=\"customer-managed\",reason=\"\"} 1\n",
+        "coffre_hub_customer_key_checks_total{result=\"ok\"} 1\n",
+        "coffre_hub_ingest_queued_messages 0\n",
+        "coffre_hub_work_queue_tasks{queue=\"store_writes\"} 0\n",
+        "coffre_hub_disk_full 0\n", "coffre_hub_metadata_writable 1\n",
+        "coffre_hub_partition_retained_messages{partition=\"1\"} "}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " not in:\n" << text;
+  }
+  for (const std::string& secret : {key, owner.primary_key, read.primary_key, sas, device_sas,
+                                    std::string("dev-01")}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << "found " << secret;
+  }
+  EXPECT_EQ(coffre::testing::HandleNow(*hub, "POST", "/metrics", sas).status, 405u);
+
+  // Inaccessible: the policies are sealed too, so a token cannot be checked: refused.
+  vault_.set_state(crypto::KeyState::kDisabled);
+  hub->monitor().CheckNow();
+  net::HttpResponse refused = get(sas);
+  EXPECT_EQ(refused.status, 403u);
+  EXPECT_NE(refused.body.find("CustomerManagedKeyInaccessible"), std::string::npos);
+}
+
+// HubOptions::metrics_open: no token asked, and the scrape answers while Inaccessible, with why.
+TEST_F(HubServiceTest, OpenMetricsAnswerWithoutATokenAndShowTheKeyState) {
+  HubOptions o = CustomerManaged();
+  o.metrics_open = true;
+  auto hub = std::move(HubService::Start(std::move(o)).value());
+  EXPECT_EQ(coffre::testing::HandleNow(*hub, "GET", "/metrics").status, 200u);
+  vault_.set_state(crypto::KeyState::kDisabled);
+  hub->monitor().CheckNow();
+  net::HttpResponse scrape = coffre::testing::HandleNow(*hub, "GET", "/metrics");
+  ASSERT_EQ(scrape.status, 200u);
+  for (const char* line :
+       {"coffre_hub_customer_key_accessible{mode=\"customer-managed\",reason=\"KeyDisabled\"} 0\n",
+        "coffre_hub_customer_key_checks_total{result=\"KeyDisabled\"} 1\n",
+        "coffre_hub_customer_key_check_duration_seconds_count 2\n"}) {
+    EXPECT_NE(scrape.body.find(line), std::string::npos) << line << " not in:\n" << scrape.body;
+  }
+  EXPECT_EQ(coffre::testing::HandleNow(*hub, "HEAD", "/metrics").body, "");
+}
+
 }  // namespace
 }  // namespace coffre::hubservice

@@ -9,6 +9,7 @@
 #include "vault/audit/audit_log.h"
 #include "vault/api/audit_request.h"
 #include "vault/api/rest_api.h"
+#include "api_request.h"
 #include "vault_fixture.h"
 
 namespace coffre::vault {
@@ -17,17 +18,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using nlohmann::json;
-
-net::HttpRequest Request(std::string method, std::string target, std::string token = "",
-                         std::string body = "") {
-  net::HttpRequest r;
-  r.method = std::move(method);
-  r.target = std::move(target);
-  if (!token.empty()) r.headers.emplace_back("Authorization", "Bearer " + token);
-  r.body = std::move(body);
-  r.remote_address = "192.0.2.7";
-  return r;
-}
 
 net::HttpResponse Reply(unsigned status, std::string body) {
   net::HttpResponse r;

@@ -19,6 +19,9 @@ struct Named {
 // The route table's name for the request (routes.h), whatever the vault has configured; a
 // path it does not know keeps its method and path as the op.
 Named Classify(std::string_view method, const std::vector<std::string_view>& segments) {
+  if ((method == "GET" || method == "HEAD") && segments.size() == 1 && segments[0] == "metrics") {
+    return {"getMetrics", {}, {}};
+  }
   RouteMatch match = MatchRoute(VaultRoutes(), method, segments);
   if (match.path_route == nullptr) return {};
   std::string_view key = match.params.has_key ? match.params.key : match.params.principal;
@@ -47,15 +50,29 @@ std::string ErrorCode(const std::string& body) {
   return error["code"].is_string() ? error["code"].get<std::string>() : std::string();
 }
 
+
+std::string_view RequestPath(const net::HttpRequest& request) {
+  std::string_view path = request.target;
+  return path.substr(0, path.find('?'));
+}
+
+Named Classify(const net::HttpRequest& request) {
+  std::string_view path = RequestPath(request);
+  std::vector<std::string_view> segments =
+      Split(path.empty() || path[0] != '/' ? path : path.substr(1), '/');
+  return Classify(request.method, segments);
+}
+
 }  // namespace
+
+std::string_view OperationOf(const net::HttpRequest& request) { return Classify(request).op; }
+
+bool IsMetricsPath(const net::HttpRequest& request) { return RequestPath(request) == "/metrics"; }
 
 AuditEntry DescribeRequest(const net::HttpRequest& request, std::string_view principal,
                            const net::HttpResponse& response) {
-  std::string_view path = request.target;
-  path = path.substr(0, path.find('?'));
-  std::vector<std::string_view> segments =
-      Split(path.empty() || path[0] != '/' ? path : path.substr(1), '/');
-  Named named = Classify(request.method, segments);
+  std::string_view path = RequestPath(request);
+  Named named = Classify(request);
 
   AuditEntry entry;
   entry.principal = principal;

@@ -16,4 +16,11 @@ namespace coffre::vault {
 AuditEntry DescribeRequest(const net::HttpRequest& request, std::string_view principal,
                            const net::HttpResponse& response);
 
+// The operation the route table (or GET or HEAD /metrics: "getMetrics") names the request by; "" for a
+// path or method it does not know. A small fixed set: the vault's metrics label.
+std::string_view OperationOf(const net::HttpRequest& request);
+
+// The path /metrics (RestApi serves the metrics there), whatever the query.
+bool IsMetricsPath(const net::HttpRequest& request);
+
 }  // namespace coffre::vault

@@ -111,11 +111,52 @@ HttpResponse RestApi::Challenge(const HttpRequest& request, std::string_view mes
   return r;
 }
 
+std::variant<Principal, HttpResponse> RestApi::Authenticate(const HttpRequest& request) {
+  std::string_view auth = request.Header("Authorization");
+  if (auth.size() < 7 || !IEquals(auth.substr(0, 7), "Bearer ")) {
+    return Challenge(request, "Request is missing a Bearer or PoP token.");
+  }
+  Result<Principal> caller = access_.Authenticate(auth.substr(7));
+  if (!caller.has_value()) {
+    if (caller.error().code() == StatusCode::kUnauthenticated) {
+      return Challenge(request, caller.error().message() == "invalid token"
+                                    ? "The bearer token is not valid."
+                                    : caller.error().message());
+    }
+    return KeyVaultError(caller.error());
+  }
+  return std::move(*caller);
+}
+
+HttpResponse RestApi::ServeMetrics(const HttpRequest& request, std::string& principal) {
+  if (request.method != "GET" && request.method != "HEAD") {
+    HttpResponse r = MethodNotAllowed();
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  if (!options_.metrics_open) {
+    std::variant<Principal, HttpResponse> authenticated = Authenticate(request);
+    if (auto* refused = std::get_if<HttpResponse>(&authenticated)) return std::move(*refused);
+    principal = std::get<Principal>(authenticated).name;
+  }
+  HttpResponse r;
+  r.content_type = std::string(metrics::kTextContentType);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  if (request.method == "GET") r.body = options_.metrics->registry().Render();
+  return r;
+}
+
 HttpResponse RestApi::Handle(const HttpRequest& request) {
   // Probes carry no token and are not audited: a load balancer asks every few seconds.
   if (auto probe = net::HealthProbe(request, options_.not_ready)) return std::move(*probe);
+  auto started = std::chrono::steady_clock::now();
   std::string principal;
-  HttpResponse response = Serve(request, principal);
+  HttpResponse response = options_.metrics != nullptr && IsMetricsPath(request)
+                              ? ServeMetrics(request, principal)
+                              : Serve(request, principal);
+  if (options_.metrics != nullptr) {
+    options_.metrics->Request(OperationOf(request), response.status, started);
+  }
   if (audit_ != nullptr) {
     AuditEntry entry = DescribeRequest(request, principal, response);
     if (principal.empty()) {
@@ -141,19 +182,9 @@ HttpResponse RestApi::Serve(const HttpRequest& request, std::string& principal) 
     }
   }
   // Authentication comes first: the SDK's first request has no token and no body.
-  std::string_view auth = request.Header("Authorization");
-  if (auth.size() < 7 || !IEquals(auth.substr(0, 7), "Bearer ")) {
-    return Challenge(request, "Request is missing a Bearer or PoP token.");
-  }
-  Result<Principal> caller = access_.Authenticate(auth.substr(7));
-  if (!caller.has_value()) {
-    if (caller.error().code() == StatusCode::kUnauthenticated) {
-      return Challenge(request, caller.error().message() == "invalid token"
-                                    ? "The bearer token is not valid."
-                                    : caller.error().message());
-    }
-    return KeyVaultError(caller.error());
-  }
+  std::variant<Principal, HttpResponse> authenticated = Authenticate(request);
+  if (auto* refused = std::get_if<HttpResponse>(&authenticated)) return std::move(*refused);
+  Principal* caller = &std::get<Principal>(authenticated);
   principal = caller->name;
   auto version = query.find("api-version");
   if (version == query.end()) {

@@ -11,6 +11,7 @@
 // Thread-safe.
 
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "net/http_types.h"
@@ -44,6 +45,11 @@ class RestApi {
  private:
   // Sets `principal` once the caller authenticates.
   net::HttpResponse Serve(const net::HttpRequest& request, std::string& principal);
+  // GET /metrics: the metrics in the Prometheus text format; a valid token unless metrics_open.
+  net::HttpResponse ServeMetrics(const net::HttpRequest& request, std::string& principal);
+  // The caller of a request with a bearer token, or the answer to a request without a valid
+  // one (401 with the challenge, 429 past the failed-authentication limit).
+  std::variant<Principal, net::HttpResponse> Authenticate(const net::HttpRequest& request);
   // Chooses the route (routes.h), checks the caller may take it, and runs its handler.
   net::HttpResponse Dispatch(RouteContext& context, const std::vector<std::string>& segments);
   net::HttpResponse Challenge(const net::HttpRequest& request, std::string_view message) const;

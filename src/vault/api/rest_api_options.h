@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/rate_limiter.h"
+#include "vault/api/vault_metrics.h"
 #include "vault/events/event_subscriptions.h"
 #include "vault/rotation/vault_clock.h"
 
@@ -34,6 +35,12 @@ struct RestApiOptions {
   // Why the vault should get no traffic now (GET /readyz, net/health_probe.h); null or empty:
   // ready.
   std::function<std::vector<std::string>()> not_ready = nullptr;
+  // Requests counted, and GET /metrics served from its registry (docs/METRICS.md); null: neither
+  // (/metrics is an unknown path). Must outlive the API.
+  VaultMetrics* metrics = nullptr;
+  // GET /metrics without a token (for a scraper on a network the operator trusts); false: any
+  // valid bearer token (a principal needs no permission for it).
+  bool metrics_open = false;
 };
 
 }  // namespace coffre::vault

@@ -71,12 +71,16 @@ Status AuditLog::RotateLocked() {
   return Status::Ok();
 }
 
+uint64_t AuditLog::OlderFilesBytesLocked() const {
+  uint64_t total = 0;
+  for (size_t i = 0; i + 1 < head_.files.size(); ++i) total += SizeOrZero(PathOf(head_.files[i].file));
+  return total;
+}
+
 void AuditLog::ApplyRetentionLocked() {
   // The current file counts at its full size: the bound holds until the next rotation too.
   auto kept_bytes = [&] {
-    uint64_t total = std::max(head_.end.offset, options_.max_file_bytes);
-    for (size_t i = 0; i + 1 < head_.files.size(); ++i) total += SizeOrZero(PathOf(head_.files[i].file));
-    return total;
+    return std::max(head_.end.offset, options_.max_file_bytes) + OlderFilesBytesLocked();
   };
   while (head_.files.size() > 1 &&
          (head_.files.size() > options_.keep_files ||
@@ -195,6 +199,11 @@ uint64_t AuditLog::count() const {
 uint64_t AuditLog::files() const {
   std::lock_guard<std::mutex> guard(mu_);
   return head_.files.size();
+}
+
+uint64_t AuditLog::bytes() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return head_.end.offset + OlderFilesBytesLocked();
 }
 
 Status AuditLog::Sync() {

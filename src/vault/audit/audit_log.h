@@ -78,6 +78,7 @@ class AuditLog {
 
   uint64_t count() const;  // entries in the chain (dropped ones included)
   uint64_t files() const;  // files kept
+  uint64_t bytes() const;  // their size, as far as written
   // What Open found wrong ("" if nothing): the damage entry's code.
   const std::string& damage_at_open() const { return damage_at_open_; }
 
@@ -98,6 +99,7 @@ class AuditLog {
   Status AppendLocked(std::string_view fields);  // mu_ held
   Status RotateLocked();                          // mu_ held
   void ApplyRetentionLocked();                    // mu_ held
+  uint64_t OlderFilesBytesLocked() const;         // mu_ held: the kept files but the current
   void FlushSamples(bool all);
   void SyncLoop();
   std::filesystem::path PathOf(uint64_t file) const { return AuditFilePath(base_, file); }

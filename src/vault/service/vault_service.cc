@@ -7,6 +7,8 @@
 #include <set>
 
 #include "common/files.h"
+#include "common/metrics/build_info.h"
+#include "common/metrics/registry.h"
 #include "common/strings.h"
 #include "common/work_queue.h"
 #include "net/https_server.h"
@@ -22,6 +24,7 @@
 #include "vault/seal/master_key_file.h"
 #include "vault/seal/master_lineage.h"
 #include "vault/api/rest_api.h"
+#include "vault/api/vault_metrics.h"
 #include "vault/rotation/rotation_scheduler.h"
 #include "vault/seal/sealed_store.h"
 #include "vault/rotation/vault_clock.h"
@@ -76,9 +79,25 @@ bool GeneratesKeyOrWrites(const net::HttpRequest& r) {
   return !kComputeOnly.contains(last);
 }
 
+// What the vault keeps anyway, read when GET /metrics asks.
+void AddScrapeMetrics(metrics::Registry& registry, const AuditLog& audit) {
+  metrics::AddBuildInfo(registry, "coffre_vault");
+  registry.AddCallback("coffre_vault_audit_log_bytes",
+                       "Size of the audit log's kept files, as far as written.",
+                       metrics::MetricType::kGauge,
+                       [&audit] { return static_cast<double>(audit.bytes()); });
+  registry.AddCallback("coffre_vault_audit_entries_total",
+                       "Entries chained into the audit log (dropped ones included).",
+                       metrics::MetricType::kCounter,
+                       [&audit] { return static_cast<double>(audit.count()); });
+}
+
 }  // namespace
 
 struct VaultService::Impl {
+  // The vault's metrics (docs/METRICS.md); outlive everything they read.
+  metrics::Registry metrics_registry;
+  VaultMetrics metrics{metrics_registry};
   // Free space kept on the vault's disk (16 MiB): key writes are refused before the store could
   // meet a full disk (storage/disk_reserve.h). Outlives kv.
   std::unique_ptr<storage::DiskReserve> reserve;
@@ -196,9 +215,13 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
     return RestApi::Error(status, code, message);
   };
   AuditLog* audit = impl->audit.get();
-  server_options.on_refused = [audit](const net::HttpRequest& r, const net::HttpResponse& out) {
+  VaultMetrics* counted = &impl->metrics;
+  server_options.on_refused = [audit, counted](const net::HttpRequest& r,
+                                               const net::HttpResponse& out) {
     audit->AppendUnauthenticated(DescribeRequest(r, "", out));
+    counted->Request(OperationOf(r), out.status, std::chrono::steady_clock::now());
   };
+  AddScrapeMetrics(impl->metrics_registry, *audit);
   // The API needs the public URL, which needs the bound port: the handler finds the API once
   // it is published, and answers 503 in the instant before.
   auto handler = [impl_ptr = impl.get()](net::HttpRequest r, net::HttpResponder respond) {
@@ -228,6 +251,8 @@ Result<std::unique_ptr<VaultService>> VaultService::Start(const VaultServiceOpti
   api_options.seal_status = std::move(seal_status);
   api_options.event_subscriptions = impl->subscriptions.get();
   api_options.auth_failures = impl->auth_failures.get();
+  api_options.metrics = &impl->metrics;
+  api_options.metrics_open = options.metrics_open;
   api_options.not_ready = [kv = impl->kv.get(), reserve = impl->reserve.get()] {
     std::vector<std::string> reasons;
     if (!reserve->Check(0).ok()) reasons.push_back("the disk is full: key changes are refused");

@@ -42,6 +42,9 @@ struct VaultServiceOptions {
   AuditLogOptions audit;
   // Failed authentications per client address before 429 (per_second <= 0: no limit).
   RateLimit auth_failure_limit{20, 200};
+  // GET /metrics without a token (for a Prometheus scraper on a network the operator trusts);
+  // false: any valid bearer token (docs/METRICS.md).
+  bool metrics_open = false;
 };
 
 class VaultService {
