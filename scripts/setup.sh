@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 part="${1:-all}"
 
 # Build tools, libraries, servers the tests start (mosquitto: the reference broker of the
-# benchmarks), and the fuzzing toolchain: docs/ARCHITECTURE.md.
+# benchmarks), the fuzzing toolchain, what packaging uses (dpkg-dev, file: CPack's Depends) and
+# promtool (prometheus: the coffre_metrics test checks both daemons' /metrics):
+# docs/ARCHITECTURE.md.
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl iproute2
   libssl-dev libboost1.81-dev librocksdb-dev zlib1g-dev libargon2-dev
@@ -17,6 +19,7 @@ packages=(
   libqpid-proton-cpp12-dev libqpid-proton11-dev
   softhsm2 libsofthsm2-dev libp11-kit-dev mosquitto
   dpkg-dev file
+  prometheus
 )
 
 as_root() {

@@ -188,6 +188,9 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   AddRate(app, "--throttle-registry-ops", o.throttling.registry_operations, 1e6, 1e6,
           "registry operations per second for the whole hub (then 429; 0: no limit; default 100)",
           "registry operations the hub takes at once (default 200)");
+  app.add_flag("--metrics-open", o.metrics_open,
+               "serve GET /metrics without a SAS token (a Prometheus scraper on a trusted "
+               "network; docs/METRICS.md)");
   std::string log_format = "text";
   app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
       ->envname("COFFRE_LOG_FORMAT")

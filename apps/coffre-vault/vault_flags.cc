@@ -100,6 +100,9 @@ std::optional<int> ParseVaultFlags(int argc, char** argv, VaultFlags& flags) {
   app.add_flag("--test-clock", options.test_clock,
                "TESTS ONLY: let the owner advance the vault's clock (POST /coffre/clock)")
       ->configurable(false);
+  app.add_flag("--metrics-open", options.metrics_open,
+               "serve GET /metrics without a bearer token (a Prometheus scraper on a trusted "
+               "network; docs/METRICS.md)");
   std::string log_format = "text";
   app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
       ->envname("COFFRE_LOG_FORMAT")
