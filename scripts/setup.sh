@@ -8,7 +8,8 @@ part="${1:-all}"
 
 # Build tools, libraries, servers the tests start (mosquitto: the reference broker of the
 # benchmarks), the fuzzing toolchain, what packaging uses (dpkg-dev, file: CPack's Depends) and
-# promtool (prometheus: the coffre_metrics test checks both daemons' /metrics):
+# promtool (prometheus: the coffre_metrics test checks both daemons' /metrics) and chromium (the
+# status page's test drives it headless):
 # docs/ARCHITECTURE.md.
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl iproute2
@@ -19,7 +20,7 @@ packages=(
   libqpid-proton-cpp12-dev libqpid-proton11-dev
   softhsm2 libsofthsm2-dev libp11-kit-dev mosquitto
   dpkg-dev file
-  prometheus
+  prometheus chromium
 )
 
 as_root() {

@@ -25,7 +25,9 @@ HubRoutes::HubRoutes(const HubParts& parts, hubapi::HttpThrottleOptions throttli
       erase_api_(parts.registry, parts.twin_store, parts.c2d, parts.device_keys, parts.policies),
       backup_api_(parts.backups, parts.policies),
       metrics_api_(parts.metrics.registry(), parts.policies, metrics_open,
-                   [this] { return encryption_api_.RefuseIfInaccessible(); }) {
+                   [this] { return encryption_api_.RefuseIfInaccessible(); }),
+      status_page_api_(parts.policies, [board = &parts.status_board] { return board->Data(); },
+                       [board = &parts.status_board] { return board->Inaccessible(); }) {
   service_api_.set_throttle(&throttle_);
   service_api_.set_c2d_queues(&parts.c2d);
   hub::ProtocolMetrics* https = &parts.metrics.protocol(hub::Protocol::kHttps);
@@ -60,6 +62,7 @@ net::HttpResponse HubRoutes::ServerError(unsigned status, std::string_view messa
 std::optional<net::HttpResponse> HubRoutes::SyncRoutes(const net::HttpRequest& r) {
   // Metrics ask the key's state themselves: open ones are served while Inaccessible too.
   if (auto response = metrics_api_.Handle(r)) return response;
+  if (auto response = status_page_api_.Handle(r)) return response;
   if (auto response = encryption_api_.Handle(r)) return response;
   if (auto response = key_events_api_.Handle(r)) return response;  // also while Inaccessible
   if (auto refusal = encryption_api_.RefuseIfInaccessible()) return refusal;

@@ -30,6 +30,8 @@
 #include "hubapi/http_throttle.h"
 #include "hubapi/key_events_api.h"
 #include "hubapi/metrics_api.h"
+#include "hubapi/status_page_api.h"
+#include "hubservice/status_board.h"
 #include "hubapi/query_api.h"
 #include "hubapi/read_api.h"
 #include "hubapi/service_api.h"
@@ -61,6 +63,7 @@ struct HubParts {
   hub::HubBackups& backups;
   storage::RocksKvStore& metadata_store;
   hub::HubMetrics& metrics;
+  StatusBoard& status_board;
 };
 
 class HubRoutes {
@@ -105,6 +108,7 @@ class HubRoutes {
   hubapi::EraseApi erase_api_;
   hubapi::BackupApi backup_api_;
   hubapi::MetricsApi metrics_api_;
+  hubapi::StatusPageApi status_page_api_;
   // Changing the customer key makes vault round trips and synced writes, and registry and
   // checkpoint changes (PUT, DELETE) make synced writes: each on a worker, off the io threads.
   WorkQueue key_changes_{"https"};

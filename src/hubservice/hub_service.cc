@@ -228,10 +228,13 @@ Status HubService::StartServers() {
         *policies_, host, amqp_->port(), host.substr(0, host.find('.')), o.dir / "bootstrap"));
   }
 
+  status_board_ = std::make_unique<StatusBoard>(StatusSources{
+      *monitor_, *config_, metrics_, *store_, host,
+      [this] { return https_ ? https_->connections() : size_t{0}; }});
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_,
-               *twin_store_, *device_keys_, *backups_, *kv_, metrics_},
+               *twin_store_, *device_keys_, *backups_, *kv_, metrics_, *status_board_},
       o.throttling, SystemClock(), o.metrics_open);
   net::HttpsServerOptions https_options = o.https;
   https_options.certificates = certificates_;
@@ -258,6 +261,7 @@ Status HubService::StartServers() {
   AddScrapeMetrics();
   monitor_->CheckNow();  // the status is right from the first request on
   if (o.key_monitor_thread) monitor_->Start();
+  if (o.key_monitor_thread) status_board_->Start();  // with the monitor: tests drive both
   return Status::Ok();
 }
 
@@ -273,6 +277,7 @@ Status HubService::CheckMetadata() {
 }
 
 void HubService::OnKeyStatus(const hub::EncryptionStatus& s) {
+  if (status_board_) status_board_->KeyChanged(s);
   std::string key = config_->Get().key_uri;
   if (s.accessible) {
     LogLine("keys", "the customer-managed key " + key + " is usable again: serving");
@@ -297,6 +302,7 @@ void HubService::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (monitor_) monitor_->Stop();
+  if (status_board_) status_board_->Stop();
   if (https_) https_->Stop();
   if (routes_) routes_->Stop();
   if (backups_) backups_->Stop();  // a backup in progress fails; its file goes

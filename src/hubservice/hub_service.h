@@ -60,6 +60,7 @@ namespace coffre::hubservice {
 
 class HubDeviceFeatures;
 class HubRoutes;
+class StatusBoard;
 
 class HubService {
  public:
@@ -149,6 +150,7 @@ class HubService {
   std::unique_ptr<amqp::AmqpServer> amqp_;
   class FrontEndMethods;
   std::unique_ptr<FrontEndMethods> method_sink_;  // MethodCalls' sink: MQTT, then AMQP
+  std::unique_ptr<StatusBoard> status_board_;  // the status page's samples
   std::unique_ptr<HubRoutes> routes_;
   std::unique_ptr<net::HttpsServer> https_;
   bool stopped_ = false;

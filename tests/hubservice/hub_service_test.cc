@@ -406,6 +406,58 @@ TEST_F(HubServiceTest, HealthProbesAnswerWithoutCredentialsAndReadinessFollowsTh
 // GET /metrics (docs/METRICS.md): a ServiceConnect token by default, refused like any service
 // call while Inaccessible; counters that follow a device's telemetry and refused tokens; and no
 // key, token or device id in the text.
+TEST_F(HubServiceTest, TheStatusPageIsPublicItsDataNeedsAServiceTokenAndOutagesShow) {
+  auto hub = std::move(HubService::Start(CustomerManaged()).value());
+  auto owner = hub->policies().Get("iothubowner").value();
+  auto owner_key = crypto::SecretBytes::CopyOf(*Base64Decode(owner.primary_key)).value();
+  std::string sas = *hub::MakeSasToken("localhost", owner_key, Now() + 3600, "iothubowner");
+  auto read = hub->policies().Get("registryRead").value();
+  auto read_key = crypto::SecretBytes::CopyOf(*Base64Decode(read.primary_key)).value();
+  std::string no_right = *hub::MakeSasToken("localhost", read_key, Now() + 3600, "registryRead");
+  using coffre::testing::HandleNow;
+
+  net::HttpResponse page = HandleNow(*hub, "GET", "/$coffre/status");
+  ASSERT_EQ(page.status, 200u);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("status/app.js"), std::string::npos);
+  bool strict = false;
+  for (const auto& [name, value] : page.headers) {
+    strict = strict || (name == "Content-Security-Policy" &&
+                        value.find("default-src 'none'") != std::string::npos);
+  }
+  EXPECT_TRUE(strict) << "the page allows no outside asset";
+  EXPECT_EQ(HandleNow(*hub, "GET", "/%24coffre/status/app.js").status, 200u);
+  EXPECT_EQ(HandleNow(*hub, "GET", "/$coffre/status/style.css").content_type, "text/css; charset=utf-8");
+  EXPECT_EQ(HandleNow(*hub, "POST", "/$coffre/status").status, 405u);
+  EXPECT_EQ(HandleNow(*hub, "DELETE", "/$coffre/status/data", sas).status, 405u);
+  EXPECT_EQ(HandleNow(*hub, "GET", "/$coffre/status/none").status, 404u);
+
+  EXPECT_EQ(HandleNow(*hub, "GET", "/$coffre/status/data").status, 401u);
+  EXPECT_EQ(HandleNow(*hub, "GET", "/$coffre/status/data", no_right).status, 401u);
+  EXPECT_EQ(HandleNow(*hub, "GET", "/$coffre/status/data", "SharedAccessSignature sr=x").status, 401u);
+  net::HttpResponse data = HandleNow(*hub, "GET", "/$coffre/status/data?x=1", sas);
+  ASSERT_EQ(data.status, 200u) << data.body;
+  auto json = nlohmann::json::parse(data.body);
+  EXPECT_EQ(json["hub"], "localhost");
+  EXPECT_EQ(json["key"]["state"], "Accessible");
+  EXPECT_EQ(json["partitions"].size(), 2u);
+  EXPECT_TRUE(json["connections"].contains("mqtt"));
+  EXPECT_EQ(data.body.find(owner.primary_key), std::string::npos);
+
+  // The key disabled: nobody can be authenticated, the data says only the key's state.
+  vault_.set_state(crypto::KeyState::kDisabled);
+  hub->monitor().CheckNow();
+  net::HttpResponse outage = HandleNow(*hub, "GET", "/$coffre/status/data", sas);
+  ASSERT_EQ(outage.status, 403u) << outage.body;
+  auto refused = nlohmann::json::parse(outage.body);
+  EXPECT_EQ(refused["ErrorCode"], "CustomerManagedKeyInaccessible");
+  EXPECT_EQ(refused["key"]["state"], "Inaccessible");
+  EXPECT_EQ(refused["key"]["reason"], "KeyDisabled");
+  EXPECT_EQ(refused["key"].size(), 3u) << "state, reason, since: nothing more";
+  EXPECT_EQ(HandleNow(*hub, "GET", "/$coffre/status/data").status, 403u);
+  EXPECT_EQ(HandleNow(*hub, "GET", "/$coffre/status").status, 200u) << "the page itself stays";
+}
+
 TEST_F(HubServiceTest, MetricsNeedAServiceTokenAndFollowTheTraffic) {
   auto hub = std::move(HubService::Start(CustomerManaged()).value());
   std::string key = DeviceKey(*hub);
