@@ -25,6 +25,9 @@ struct HttpRequest {
   HttpHeaders headers;
   std::string body;
   std::string remote_address;
+  // The server's id for this request, in its log lines and the answer's x-ms-request-id header
+  // (HttpsServer sets it), so a client's error and the server's log meet.
+  std::string request_id;
 
   std::string_view Header(std::string_view name) const { return FindHeader(headers, name); }
   std::optional<std::string> Query(std::string_view name) const {

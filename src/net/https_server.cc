@@ -13,9 +13,11 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <shared_mutex>
+#include <random>
 #include <thread>
 #include <typeinfo>
 #include <unordered_map>
@@ -33,6 +35,22 @@ using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;  // not coffre::Clock: deadlines only
 
 namespace {
+
+// Request ids: a random prefix per process, then a counter ("3f9a01c2-1a"): unique across the
+// process's life and its restarts, short enough for a log line.
+std::string NextRequestId() {
+  static const std::string prefix = [] {
+    std::random_device random;
+    char text[16];
+    std::snprintf(text, sizeof text, "%08x", static_cast<unsigned>(random()));
+    return std::string(text);
+  }();
+  static std::atomic<uint64_t> counter{0};
+  char text[40];
+  std::snprintf(text, sizeof text, "%s-%llx", prefix.c_str(),
+                static_cast<unsigned long long>(++counter));
+  return text;
+}
 
 constexpr uint64_t kMaxDrainBytes = 64 << 20;  // beyond this, a client just gets reset
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
@@ -318,7 +336,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // it does, the response timer keeps this session alive (and bounds the wait).
   void Dispatch(HttpRequest req, bool keep_alive) {
     keep_alive_ = keep_alive;
-    std::string what = req.method + " " + LogSafe(req.target.substr(0, req.target.find('?')));
+    request_id_ = NextRequestId();
+    req.request_id = request_id_;
+    std::string what = "request " + request_id_ + " " + req.method + " " +
+                       LogSafe(req.target.substr(0, req.target.find('?')));
+    what_ = what;
     auto state = std::make_shared<HttpResponder::State>();
     std::weak_ptr<Session> weak = shared_from_this();
     state->post = [weak, gate = shared_.gate, what](std::function<HttpResponse()> build) {
@@ -338,7 +360,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec || id != self->requests_) return;
       auto pending = self->current_.lock();
       if (!pending || pending->answered.exchange(true)) return;
-      LogLine(self->options_.log_name, self->remote_ + ": no answer within the response timeout");
+      LogLine(self->options_.log_name,
+              self->remote_ + ": " + self->what_ + ": no answer within the response timeout");
       self->Answer(self->ErrorResponse(503, "the request was not answered in time"));
     });
     HttpResponder respond(std::move(state));
@@ -387,6 +410,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void Answer(HttpResponse r) {
     response_timer_.cancel();
     current_.reset();
+    r.headers.emplace_back("x-ms-request-id", request_id_);
+    // A server-side failure is worth a line an operator can find by the id the client got.
+    if (r.status >= 500) {
+      LogLine(options_.log_name, remote_ + ": " + what_ + " answered " + std::to_string(r.status));
+    }
     Reply(std::move(r), keep_alive_ ? After::kKeepAlive : After::kClose);
   }
 
@@ -497,6 +525,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   bool keep_alive_ = false;
   uint64_t requests_ = 0;  // requests dispatched on this connection
+  std::string request_id_;  // of the request being answered
+  std::string what_;        // "request ID METHOD PATH", for its log lines
   bool proven_ = false;
   bool counted_ = true;
   std::vector<char> scratch_;  // for dropping bytes; allocated only when a refusal needs it

@@ -42,14 +42,14 @@ class C2dApiTest : public ::testing::Test {
                            const std::string& body = "") {
     auto p = policies_->Get("service").value();
     auto key = crypto::SecretBytes::CopyOf(*Base64Decode(p.primary_key)).value();
-    net::HttpRequest r{method, target + "?api-version=2021-04-12", {}, body, "127.0.0.1"};
+    net::HttpRequest r{method, target + "?api-version=2021-04-12", {}, body, "127.0.0.1", ""};
     r.headers.emplace_back("Authorization",
                            *hub::MakeSasToken("localhost", key, clock_.NowSeconds() + 3600, "service"));
     return r;
   }
   net::HttpRequest Device(const std::string& device, const std::string& method, const std::string& target) {
     auto key = crypto::SecretBytes::CopyOf(*Base64Decode(keys_by_device_[device])).value();
-    net::HttpRequest r{method, target, {}, "", "127.0.0.1"};
+    net::HttpRequest r{method, target, {}, "", "127.0.0.1", ""};
     r.headers.emplace_back("Authorization", *hub::MakeSasToken("localhost/devices/" + device, key,
                                                                clock_.NowSeconds() + 3600));
     return r;

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "net/certificates.h"
@@ -90,11 +91,32 @@ TEST_F(HttpsServerTest, AHandlerThatThrowsGetsA500AndTheServerCarriesOn) {
   EXPECT_EQ(Client()->Call("GET", "/fine").body(), "ok") << "and so do new ones";
   std::string log = ::testing::internal::GetCapturedStderr();
   std::fprintf(stderr, "%s", log.c_str());
-  EXPECT_THAT(log, HasSubstr("https: 127.0.0.1: POST /throw failed: the handler threw std::runtime_error"));
+  // Each line names the request by the id its answer carried (x-ms-request-id).
+  std::string id(res["x-ms-request-id"]);
+  ASSERT_FALSE(id.empty());
+  EXPECT_THAT(log, HasSubstr("https: 127.0.0.1: request " + id +
+                             " POST /throw failed: the handler threw std::runtime_error"));
+  EXPECT_THAT(log, HasSubstr("https: 127.0.0.1: request " + id + " POST /throw answered 500"));
   EXPECT_THAT(log, HasSubstr("GET /throw-int failed: the handler threw an exception of unknown type"));
   for (const char* secret : {"BODY-SECRET", "TOKEN-SECRET", "QUERY-SECRET", "echo of"}) {
     EXPECT_THAT(log, Not(HasSubstr(secret)));
   }
+}
+
+TEST_F(HttpsServerTest, EveryAnswerCarriesTheRequestIdItsHandlerSaw) {
+  Start([](const HttpRequest& r) -> HttpResponse { return Text(r.request_id); });
+  auto c = Client();
+  auto first = c->Call("GET", "/a");
+  auto second = c->Call("GET", "/b");
+  auto other = Client()->Call("GET", "/c");
+  std::set<std::string> ids;
+  for (auto* res : {&first, &second, &other}) {
+    std::string id((*res)["x-ms-request-id"]);
+    EXPECT_THAT(id, ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]+"));
+    EXPECT_EQ(res->body(), id) << "the handler saw the id the client gets";
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 3u) << "one per request";
 }
 
 TEST_F(HttpsServerTest, AnAsynchronousAnswerComesLaterWithoutHoldingTheIoThread) {
