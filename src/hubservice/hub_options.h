@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "hub/quotas.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
+#include "hubservice/service_key.h"
 #include "hubapi/http_throttle.h"
 #include "mqtt/server.h"
 #include "net/https_server.h"
@@ -25,6 +27,9 @@ struct HubOptions {
   // acknowledged) until space returns (storage/disk_reserve.h). 0: none.
   uint64_t disk_reserve_bytes = uint64_t{64} << 20;
   std::filesystem::path service_key_file;               // created if missing
+  // Set: the service key in that file is sealed by a key on this PKCS#11 token
+  // (hubservice/service_key.h).
+  std::optional<ServiceKeyToken> service_key_token;
   std::filesystem::path tls_cert, tls_key;              // PEM, for MQTT and HTTPS alike
   // How often the TLS files are looked at: a changed pair is reloaded (0: only on
   // HubService::ReloadCertificates, coffre-hub's SIGHUP).

@@ -1,4 +1,5 @@
 #include "hubservice/hub_service.h"
+#include "hubservice/service_key.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -18,6 +19,7 @@
 #include "hubservice/hub_device_features.h"
 #include "hubservice/hub_restore.h"
 #include "hubservice/hub_routes.h"
+#include "hubservice/service_key.h"
 #include "mqtt/websocket_path.h"
 #include "net/http_upgrade.h"
 #include "storage/file_cipher.h"
@@ -69,10 +71,7 @@ Result<std::unique_ptr<HubService>> HubService::Start(HubOptions options) {
 // Steps 1 to 3 of the start order: the data, with no socket open.
 Status HubService::OpenData() {
   const HubOptions& o = options_;
-  if (!std::filesystem::exists(o.service_key_file)) {
-    COFFRE_RETURN_IF_ERROR(storage::CreateServiceKeyFile(o.service_key_file));
-  }
-  COFFRE_ASSIGN_OR_RETURN(service_key_, storage::LoadServiceKeyFile(o.service_key_file));
+  COFFRE_ASSIGN_OR_RETURN(service_key_, OpenServiceKey(o.service_key_file, o.service_key_token));
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(o.dir));
   // One hub per directory for the life of the process: a second one (a restore started beside a
   // running hub) would replace data the first still writes.

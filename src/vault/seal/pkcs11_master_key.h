@@ -1,8 +1,8 @@
 #pragma once
 // The vault master key sealed by a key on a PKCS#11 token (an HSM, or SoftHSM2) instead of a
-// passphrase. The token holds a non-extractable AES-256 key object (keys/pkcs11_aes_key.h),
-// generated there when the vault is initialised unless one with the label exists, and seals the
-// master key with CKM_AES_GCM; master.json (master_key_file.h) then holds
+// passphrase (keys/pkcs11_sealed_secret.h: a non-extractable AES-256 key object on the token,
+// generated there when the vault is initialised unless one with the label exists, seals the
+// master key with CKM_AES_GCM); master.json (master_key_file.h) then holds
 //   {"version":1, "kdf":"pkcs11", "token_label":"...", "key_label":"...",
 //    "mechanism":"CKM_AES_GCM", "iv":"<b64url, 12 B>", "sealed":"<b64url, 32 B + 16 B tag>",
 //    "lineage":"..."}                                    (GCM AAD: "coffre-vault-master-v1")
@@ -14,18 +14,16 @@
 
 #include "common/result.h"
 #include "crypto/secret_bytes.h"
+#include "keys/pkcs11_sealed_secret.h"
 
 namespace coffre::vault {
 
-inline constexpr const char* kDefaultPkcs11Module = "/usr/lib/softhsm/libsofthsm2.so";
+using keys::kDefaultPkcs11Module;
 inline constexpr const char* kDefaultPkcs11KeyLabel = "coffre-vault-master";
 
-struct Pkcs11MasterKeyOptions {
-  std::filesystem::path module = kDefaultPkcs11Module;
-  std::string token_label;  // empty on unseal: the token master.json names
-  std::string key_label;    // empty: master.json's, or kDefaultPkcs11KeyLabel for a new vault
-  crypto::SecretBytes pin;
-};
+// token_label: empty on unseal, the token master.json names; key_label: empty, master.json's,
+// or kDefaultPkcs11KeyLabel for a new vault.
+using Pkcs11MasterKeyOptions = keys::Pkcs11Sealing;
 
 // Makes a new master key, sealed by the token's key (generated if absent), and writes
 // master.json. ALREADY_EXISTS if present; the token errors of Unseal below.
