@@ -16,6 +16,7 @@
 #include "cli/hub_monitor.h"
 #include "cli/hub_monitor_amqp.h"
 #include "cli/hub_twin_commands.h"
+#include "cli/progress.h"
 #include "common/time_format.h"
 #include "cli/table.h"
 #include "common/encoding.h"
@@ -367,10 +368,14 @@ void AddVerifyCommand(CLI::App& hub, std::vector<Command>& commands, Options& o)
       "moved or reordered",
       [&o](Context& c) -> Status {
         std::string query = o.partition ? "partition=" + std::to_string(*o.partition) : "";
+        // The hub answers once it has read everything, and reports no progress meanwhile.
+        Spinner spinner("verify", std::cerr, StderrIsTerminal());
         COFFRE_ASSIGN_OR_RETURN(json report, c.hub.Call("POST", "/$coffre/verify", nullptr, query));
-        COFFRE_RETURN_IF_ERROR(Print(c, report, VerifyDetails));
         const json& ok = Member(report, "ok");
-        if (ok.is_boolean() && ok.get<bool>()) return Status::Ok();
+        bool verified = ok.is_boolean() && ok.get<bool>();
+        spinner.Finish(verified ? "no break" : "breaks found");
+        COFFRE_RETURN_IF_ERROR(Print(c, report, VerifyDetails));
+        if (verified) return Status::Ok();
         return DataLoss("the stored telemetry did not verify (see the breaks above)");
       });
   verify->add_option("--partition", o.partition, "only this partition")->check(CLI::Range(0, 31));
