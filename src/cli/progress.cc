@@ -24,7 +24,7 @@ size_t TerminalColumns() {
 bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
 
 std::string Seconds(std::chrono::steady_clock::duration elapsed) {
-  auto tenths = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() / 100;
+  auto tenths = (std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() + 50) / 100;
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
 }
 

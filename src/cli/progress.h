@@ -57,7 +57,7 @@ class ProgressLine {
   bool line_open_ = false;  // a terminal line without its newline yet
 };
 
-// Elapsed seconds as "3.2 s".
+// Elapsed seconds as "3.2 s" (to the nearest tenth).
 std::string Seconds(std::chrono::steady_clock::duration elapsed);
 
 // "LABEL | 3.2 s" turning every 100 ms on a terminal while it lives; Finish(outcome) ends it with

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Issue "Operators", the CLI's comforts, black-box against a local stack: `coffre hub device
+# simulate` (a device over MQTT/TLS at a rate, its summary, refusals and usage errors),
+# `coffre completion bash` (completing as bash would), and `--output tsv` on the vault commands.
+set -euo pipefail
+coffre="$1"
+source "$(dirname "$0")/lib.sh"
+# `coffre hub ARGS` against the stack, as iothubowner.
+h() { "$coffre" hub "$@" --dir "$dir/s"; }
+# field NAME: the value on the "NAME  value" line of a details table on stdin.
+field() { sed -n "s/^$1   *//p"; }
+
+"$coffre" up --dir "$dir/s" --ports-from "$(stack_port_base)" >/dev/null
+
+# 20 messages a second for 2 s, each acknowledged; progress and a final line on stderr.
+h device simulate demo-device --rate 20 --duration 2 --props site=paris --props 'note=a b&c=d' \
+  --content-type application/json --message '{"n": {n}}' >"$dir/out" 2>"$dir/err" ||
+  fail "simulate: $(cat "$dir/out" "$dir/err")"
+[ "$(field SENT <"$dir/out")" = 40 ] || fail "not 40 sent: $(cat "$dir/out")"
+[ "$(field ACKNOWLEDGED <"$dir/out")" = 40 ] || fail "not 40 acknowledged: $(cat "$dir/out")"
+[ "$(field 'NOT ACKNOWLEDGED' <"$dir/out")" = 0 ] || fail "unacknowledged: $(cat "$dir/out")"
+grep -Eq '^LATENCY P99 MS +[0-9.]+$' "$dir/out" || fail "no p99: $(cat "$dir/out")"
+grep -q '^demo-device: 40 sent, all acknowledged' "$dir/err" || fail "no final line: $(cat "$dir/err")"
+grep -q $'\r' "$dir/err" && fail "a terminal's carriage returns on a non-terminal: $(od -c "$dir/err")"
+
+# They arrived as sent: 40 bodies numbered 1..40, with the properties and the content type.
+h monitor-events --device-id demo-device --from-start --timeout 5 --output json >"$dir/events"
+node -e '
+  const lines = require("fs").readFileSync(0, "utf8").split("\n").filter((l) => l !== "");
+  if (lines.length !== 40) throw new Error(`${lines.length} messages, wanted 40`);
+  const numbers = new Set();
+  for (const l of lines) {
+    const e = JSON.parse(l);
+    if (e.properties.site !== "paris" || e.properties.note !== "a b&c=d") throw new Error(l);
+    if (e.systemProperties.contentType !== "application/json") throw new Error(l);
+    if (e.systemProperties.contentEncoding !== "utf-8") throw new Error(l);
+    numbers.add(JSON.parse(e.body).n);
+  }
+  for (let n = 1; n <= 40; n++) if (!numbers.has(n)) throw new Error(`message ${n} missing`);
+' <"$dir/events" || fail "monitor-events: $(head -c 2000 "$dir/events")"
+
+# The summary as JSON and as tab-separated rows (another device: demo-device's count stays 40).
+h device create sim2 >/dev/null
+h device simulate sim2 --rate 10 --duration 1 --output json >"$dir/summary.json" 2>/dev/null ||
+  fail "simulate --output json: $(cat "$dir/summary.json")"
+node -e '
+  const s = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  if (s.deviceId !== "sim2" || s.sent !== 10 || s.acknowledged !== 10 || s.notAcknowledged !== 0)
+    throw new Error(JSON.stringify(s));
+  if (!(s.p50Ms <= s.p99Ms && s.p99Ms <= s.maxMs) || typeof s.seconds !== "number")
+    throw new Error(JSON.stringify(s));
+' <"$dir/summary.json" || fail "summary: $(cat "$dir/summary.json")"
+h device simulate sim2 --rate 5 --duration 1 --output tsv 2>/dev/null >"$dir/summary.tsv"
+grep -q $'^SENT\t5$' "$dir/summary.tsv" || fail "tsv summary: $(cat "$dir/summary.tsv")"
+
+# Refused: a device the hub does not know, a disabled one; bad bounds are usage errors.
+must_fail 1 'DeviceNotFound' hub device simulate nobody --duration 1 --dir "$dir/s"
+h device create off --disabled >/dev/null
+must_fail 1 'refused the connection: not authorized' hub device simulate off --duration 1 --dir "$dir/s"
+must_fail 2 'rate' hub device simulate demo-device --rate 0 --dir "$dir/s"
+must_fail 2 'rate' hub device simulate demo-device --rate 10001 --dir "$dir/s"
+must_fail 2 'duration' hub device simulate demo-device --duration 0 --dir "$dir/s"
+must_fail 2 'duration' hub device simulate demo-device --duration 86401 --dir "$dir/s"
+must_fail 1 'name=value' hub device simulate demo-device --props novalue --dir "$dir/s"
+
+# The customer key disabled mid-run: the hub drops the device, and the run says so (exit 1).
+key=$(conn key_name)
+rc=0
+h device simulate sim2 --rate 10 --duration 60 >"$dir/out" 2>"$dir/err" &
+sim=$!
+for _ in $(seq 100); do grep -q 'sent,' "$dir/err" && break; sleep 0.2; done
+grep -q 'sent,' "$dir/err" || fail "no progress line after 20 s: $(cat "$dir/err")"
+"$coffre" vault key disable "$key" --dir "$dir/s" >/dev/null
+wait "$sim" || rc=$?
+"$coffre" vault key enable "$key" --dir "$dir/s" >/dev/null
+[ "$rc" = 1 ] || fail "simulate through a disabled key: exit $rc: $(cat "$dir/err")"
+grep -q 'the hub closed the connection' "$dir/err" || fail "no reason: $(cat "$dir/err")"
+[ "$(field SENT <"$dir/out")" -lt 600 ] || fail "it sent everything: $(cat "$dir/out")"
+
+echo "coffre cli comforts: device simulate, completion, vault tsv"
