@@ -10,6 +10,39 @@ h() { "$coffre" hub "$@" --dir "$dir/s"; }
 # field NAME: the value on the "NAME  value" line of a details table on stdin.
 field() { sed -n "s/^$1   *//p"; }
 
+# completes WORD...: what bash offers for the last word of `WORD...` (sorted, one line), through
+# the sourced script's function, as bash calls it on TAB.
+completes() {
+  bash -c '
+    source <("$1" completion bash) || exit 1
+    fn=$(complete -p coffre | sed -n "s/.* -F \([^ ]*\) coffre$/\1/p")
+    [ -n "$fn" ] || exit 1
+    shift
+    COMP_WORDS=("$@")
+    COMP_CWORD=$(($# - 1))
+    COMP_LINE="$*"
+    COMP_POINT=${#COMP_LINE}
+    "$fn" coffre "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+    printf "%s\n" "${COMPREPLY[@]}" | sort | paste -sd " "' _ "$coffre" "$@"
+}
+# expect_completion "WANTED" WORD...
+expect_completion() {
+  local want=$1 got
+  shift
+  got=$(completes "$@") || fail "completing '$*': the script failed"
+  [ "$got" = "$want" ] || fail "completing '$*': '$got', wanted '$want'"
+}
+expect_completion "device" coffre hub dev
+expect_completion "send show simulate" coffre hub device s
+expect_completion "hub" coffre h
+expect_completion "--rate" coffre hub device simulate demo-device --dir "$dir/s" --ra
+expect_completion "json table tsv" coffre vault key list --output ''
+expect_completion "table tsv" coffre hub device simulate x --output = t
+expect_completion "rotate" coffre vault key --output json rot
+expect_completion "bash" coffre completion ''
+expect_completion "set show" coffre vault key policy s
+must_fail 2 'zsh' completion zsh
+
 "$coffre" up --dir "$dir/s" --ports-from "$(stack_port_base)" >/dev/null
 
 # 20 messages a second for 2 s, each acknowledged; progress and a final line on stderr.
