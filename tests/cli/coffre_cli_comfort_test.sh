@@ -96,8 +96,22 @@ must_fail 2 'duration' hub device simulate demo-device --duration 0 --dir "$dir/
 must_fail 2 'duration' hub device simulate demo-device --duration 86401 --dir "$dir/s"
 must_fail 1 'name=value' hub device simulate demo-device --props novalue --dir "$dir/s"
 
-# The customer key disabled mid-run: the hub drops the device, and the run says so (exit 1).
+# The vault commands' --output tsv: tab-separated rows, no header, no padding.
 key=$(conn key_name)
+"$coffre" vault key list --output tsv --dir "$dir/s" >"$dir/keys.tsv"
+grep -Eq "^$key"$'\t[0-9a-f]+\tRSA\t2048\ttrue\t' "$dir/keys.tsv" || fail "key list tsv: $(cat -A "$dir/keys.tsv")"
+grep -q 'NAME' "$dir/keys.tsv" && fail "key list tsv has a header: $(cat "$dir/keys.tsv")"
+"$coffre" vault key show "$key" --output tsv --dir "$dir/s" >"$dir/key.tsv"
+grep -q $'^KTY\tRSA$' "$dir/key.tsv" || fail "key show tsv: $(cat -A "$dir/key.tsv")"
+"$coffre" vault access list --output tsv --dir "$dir/s" >"$dir/access.tsv"
+grep -q $'^owner\ttrue\t' "$dir/access.tsv" || fail "access list tsv: $(cat -A "$dir/access.tsv")"
+"$coffre" vault audit show --top 3 --output tsv --dir "$dir/s" >"$dir/audit.tsv"
+[ "$(awk -F'\t' 'NF == 9' "$dir/audit.tsv" | wc -l)" = 3 ] || fail "audit tsv: $(cat -A "$dir/audit.tsv")"
+"$coffre" vault seal-status --output tsv --dir "$dir/s" >"$dir/seal.tsv"
+grep -q $'^UNSEALED\ttrue' "$dir/seal.tsv" || fail "seal-status tsv: $(cat -A "$dir/seal.tsv")"
+must_fail 2 'output' vault key list --output csv --dir "$dir/s"
+
+# The customer key disabled mid-run: the hub drops the device, and the run says so (exit 1).
 rc=0
 h device simulate sim2 --rate 10 --duration 60 >"$dir/out" 2>"$dir/err" &
 sim=$!
