@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue "Operators", the CLI's comforts, black-box against a local stack: `coffre hub device
-# simulate` (a device over MQTT/TLS at a rate, its summary, refusals and usage errors),
-# `coffre completion bash` (completing as bash would), and `--output tsv` on the vault commands.
+# simulate` (a device over MQTT/TLS at a rate, its summary, refusals and usage errors), progress
+# lines (on a terminal through script(1), and not), `coffre completion bash` (completing as bash
+# would), and `--output tsv` on the vault commands.
 set -euo pipefail
 coffre="$1"
 source "$(dirname "$0")/lib.sh"
@@ -86,6 +87,27 @@ node -e '
 h device simulate sim2 --rate 5 --duration 1 --output tsv 2>/dev/null >"$dir/summary.tsv"
 grep -q $'^SENT\t5$' "$dir/summary.tsv" || fail "tsv summary: $(cat "$dir/summary.tsv")"
 
+# On a terminal (script(1) gives it one) progress is one line rewritten in place, then the final
+# line takes its place.
+script -qec "'$coffre' hub device simulate sim2 --rate 5 --duration 2 --dir '$dir/s' >/dev/null" \
+  /dev/null >"$dir/tty" || fail "simulate on a terminal: $(cat -A "$dir/tty")"
+grep -q $'\r''sim2: [0-9]* of 10 sent, ' "$dir/tty" || fail "no updating line: $(cat -A "$dir/tty")"
+grep -q $'\r''sim2: 10 sent, all acknowledged, .*'$'\033''\[K' "$dir/tty" ||
+  fail "no final line on the terminal: $(cat -A "$dir/tty")"
+
+# verify, backup and restore end with a line saying so (verify spins on a terminal meanwhile).
+h verify 2>"$dir/err" >/dev/null || fail "verify: $(cat "$dir/err")"
+grep -q '^verify: no break (' "$dir/err" || fail "verify's final line: $(cat "$dir/err")"
+script -qec "'$coffre' hub verify --dir '$dir/s' >/dev/null" /dev/null >"$dir/tty" ||
+  fail "verify on a terminal: $(cat -A "$dir/tty")"
+grep -q $'\r''verify: no break (' "$dir/tty" || fail "verify on a terminal: $(cat -A "$dir/tty")"
+h backup --file "$dir/hub.cbak" 2>"$dir/err" >/dev/null || fail "backup: $(cat "$dir/err")"
+grep -q "written to $dir/hub.cbak in " "$dir/err" || fail "backup's final line: $(cat "$dir/err")"
+"$coffre" hub restore --file "$dir/hub.cbak" --dir "$dir/s" 2>"$dir/err" >/dev/null ||
+  fail "restore: $(cat "$dir/err")"
+grep -q 'restore: .* records restored, all of the backup' "$dir/err" || fail "restore: $(cat "$dir/err")"
+grep -q '^restore: done in ' "$dir/err" || fail "restore's final line: $(cat "$dir/err")"
+
 # Refused: a device the hub does not know, a disabled one; bad bounds are usage errors.
 must_fail 1 'DeviceNotFound' hub device simulate nobody --duration 1 --dir "$dir/s"
 h device create off --disabled >/dev/null
@@ -124,4 +146,4 @@ wait "$sim" || rc=$?
 grep -q 'the hub closed the connection' "$dir/err" || fail "no reason: $(cat "$dir/err")"
 [ "$(field SENT <"$dir/out")" -lt 600 ] || fail "it sent everything: $(cat "$dir/out")"
 
-echo "coffre cli comforts: device simulate, completion, vault tsv"
+echo "coffre cli comforts: device simulate, progress, completion, vault tsv"
