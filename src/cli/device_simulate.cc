@@ -275,6 +275,10 @@ Status SimulateDevice(Context& c, const SimulateOptions& o, const std::string& s
     device->Disconnect();
     progress.Print(o.device_id + ": " + std::to_string(t.sent) + " sent, all acknowledged, " +
                    Seconds(ended - t.began));
+  } else {
+    // Ends the terminal's line before the summary and the error.
+    progress.Print(o.device_id + ": stopped: " + std::to_string(t.sent) + " sent, " +
+                   std::to_string(t.acknowledged) + " acknowledged, " + Seconds(ended - t.began));
   }
   json summary = Summary(o.device_id, t, ended);
   COFFRE_RETURN_IF_ERROR(Print(c, summary, SummaryTable));

@@ -139,8 +139,11 @@ CLI::App* AddRestoreCommand(CLI::App& hub, RestoreOptions& o) {
 }
 
 int RunRestore(const RestoreOptions& o) {
-  ProgressLine progress(std::cerr, StderrIsTerminal());
-  Status restored = StackRestore(o, progress);
+  Status restored = [&o] {
+    // Ended before the error or the result below is printed.
+    ProgressLine progress(std::cerr, StderrIsTerminal());
+    return StackRestore(o, progress);
+  }();
   if (!restored.ok()) {
     std::cerr << "coffre hub restore: " << restored.message() << "\n";
     return restored.code() == StatusCode::kInvalidArgument ? 2 : 1;
