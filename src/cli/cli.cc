@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/completion.h"
 #include "cli/hub_commands.h"
 #include "cli/verify_at_rest.h"
 #include "cli/local_stack.h"
@@ -109,6 +110,12 @@ int RunCli(int argc, char** argv) {
   verify_cmd->add_option("--find", at_rest.find, "a text that must appear nowhere (repeatable)");
 
   app.add_subcommand("version", "print the version");
+  std::string shell;
+  CLI::App* completion_cmd = app.add_subcommand(
+      "completion", "print a shell completion script: source <(coffre completion bash)");
+  completion_cmd->add_option("shell", shell, "the shell (bash)")
+      ->required()
+      ->check(CLI::IsMember({"bash"}));
   VaultCommands vault(app);
   HubCommands hub(app);
 
@@ -122,6 +129,10 @@ int RunCli(int argc, char** argv) {
   if (Status s = crypto::InitSecureHeap(); !s.ok()) {
     std::cerr << "coffre: " << s << "\n";
     return 1;
+  }
+  if (completion_cmd->parsed()) {
+    std::cout << BashCompletion(app, "coffre");
+    return 0;
   }
   if (vault.Selected()) return vault.Run();
   if (hub.Selected()) return hub.Run();

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/progress.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
 
@@ -17,7 +18,6 @@ namespace {
 using nlohmann::json;
 
 constexpr auto kPollInterval = std::chrono::milliseconds(250);
-constexpr auto kShowEvery = std::chrono::seconds(1);
 
 std::string Mib(uint64_t bytes) {
   return std::to_string(bytes >> 20) + "." + std::to_string(((bytes & 0xFFFFF) * 10) >> 20) + " MiB";
@@ -28,37 +28,32 @@ uint64_t Number(const json& j, const char* name) {
   return v.is_number_unsigned() ? v.get<uint64_t>() : 0;
 }
 
-std::string ProgressLine(const json& b) {
+std::string ProgressText(const json& b) {
   return "backup " + Cell(b, "id") + ": " + std::to_string(Number(b, "rows")) + " rows, " +
          std::to_string(Number(b, "records")) + " of " + std::to_string(Number(b, "recordsTotal")) +
          " records, " + Mib(Number(b, "bytes"));
 }
 
-// Waits until the hub has made backup `path`'s file, showing progress on stderr.
-Result<json> AwaitBackup(HubClient& hub, const std::string& path) {
-  auto shown = std::chrono::steady_clock::now();
+// Waits until the hub has made backup `path`'s file, showing its progress.
+Result<json> AwaitBackup(HubClient& hub, const std::string& path, ProgressLine& progress) {
   while (true) {
     COFFRE_ASSIGN_OR_RETURN(json b, hub.Call("GET", path));
     std::string state = Cell(b, "state");
     if (state == "succeeded") return b;
     if (state != "running") return Internal("the hub's backup failed: " + Cell(b, "error"));
-    if (std::chrono::steady_clock::now() - shown >= kShowEvery) {
-      std::cerr << ProgressLine(b) << "\n";
-      shown = std::chrono::steady_clock::now();
-    }
+    if (progress.Due()) progress.Show(ProgressText(b));
     std::this_thread::sleep_for(kPollInterval);
   }
 }
 
 // Downloads the file piece by piece into `file` (through file.partial, renamed when whole).
 Status Download(HubClient& hub, const std::string& path, uint64_t size,
-                const std::filesystem::path& file) {
+                const std::filesystem::path& file, ProgressLine& progress) {
   std::filesystem::path partial = file;
   partial += ".partial";
   UniqueFd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return ErrnoStatus("creating " + partial.string(), errno);
   uint64_t offset = 0;
-  auto shown = std::chrono::steady_clock::now();
   while (true) {
     COFFRE_ASSIGN_OR_RETURN(net::HttpResponse piece,
                             hub.CallRaw("GET", path + "/content", "",
@@ -66,10 +61,7 @@ Status Download(HubClient& hub, const std::string& path, uint64_t size,
     if (piece.body.empty()) break;
     COFFRE_RETURN_IF_ERROR(WriteAll(fd.get(), AsBytes(piece.body), partial.string()));
     offset += piece.body.size();
-    if (std::chrono::steady_clock::now() - shown >= kShowEvery) {
-      std::cerr << "downloaded " << Mib(offset) << " of " << Mib(size) << "\n";
-      shown = std::chrono::steady_clock::now();
-    }
+    if (progress.Due()) progress.Show("downloaded " + Mib(offset) + " of " + Mib(size));
   }
   if (offset != size) {
     return DataLoss("downloaded " + std::to_string(offset) + " bytes of a " +
@@ -108,10 +100,16 @@ void AddBackupCommand(CLI::App& hub, std::vector<Command>& commands, BackupComma
         }
         COFFRE_ASSIGN_OR_RETURN(json started, c.hub.Call("POST", "/$coffre/backups"));
         std::string path = "/$coffre/backups/" + Cell(started, "id");
-        Result<json> made = AwaitBackup(c.hub, path);
+        ProgressLine progress(std::cerr, StderrIsTerminal());
+        auto began = std::chrono::steady_clock::now();
+        Result<json> made = AwaitBackup(c.hub, path, progress);
         Status downloaded = made.has_value()
-                                ? Download(c.hub, path, Number(*made, "bytes"), file)
+                                ? Download(c.hub, path, Number(*made, "bytes"), file, progress)
                                 : made.error();
+        if (downloaded.ok()) {
+          progress.Print(ProgressText(*made) + ", written to " + file.string() + " in " +
+                         Seconds(std::chrono::steady_clock::now() - began));
+        }
         // The hub keeps no copy once it is here (nor of a failed one).
         Result<json> deleted = c.hub.Call("DELETE", path);
         COFFRE_RETURN_IF_ERROR(downloaded);
@@ -141,7 +139,11 @@ CLI::App* AddRestoreCommand(CLI::App& hub, RestoreOptions& o) {
 }
 
 int RunRestore(const RestoreOptions& o) {
-  Status restored = StackRestore(o, std::cerr);
+  Status restored = [&o] {
+    // Ended before the error or the result below is printed.
+    ProgressLine progress(std::cerr, StderrIsTerminal());
+    return StackRestore(o, progress);
+  }();
   if (!restored.ok()) {
     std::cerr << "coffre hub restore: " << restored.message() << "\n";
     return restored.code() == StatusCode::kInvalidArgument ? 2 : 1;

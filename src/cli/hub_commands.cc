@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/device_simulate.h"
 #include "cli/hub_backup_commands.h"
 #include "cli/hub_command.h"
 #include "cli/hub_connection.h"
@@ -16,6 +17,7 @@
 #include "cli/hub_monitor.h"
 #include "cli/hub_monitor_amqp.h"
 #include "cli/hub_twin_commands.h"
+#include "cli/progress.h"
 #include "common/time_format.h"
 #include "cli/table.h"
 #include "common/encoding.h"
@@ -53,6 +55,7 @@ struct Options : CommonOptions {
   std::vector<std::string> message_properties;  // "name=value"
   std::string content_type;
   int count = 1;
+  SimulateOptions simulate;  // device simulate (its properties from message_properties)
 };
 
 std::string AuthType(const json& device) { return Cell(Member(device, "authentication"), "type"); }
@@ -188,21 +191,13 @@ Status GenerateSasToken(Context& c, const std::string& device_id, int64_t durati
 // message's number (1..count).
 Status SendMessages(Context& c, const Options& o) {
   net::HttpHeaders headers;
-  for (const std::string& p : o.message_properties) {
-    size_t eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return InvalidArgument("--props takes name=value, not '" + p + "'");
-    }
-    headers.emplace_back("iothub-app-" + p.substr(0, eq), p.substr(eq + 1));
-  }
+  COFFRE_ASSIGN_OR_RETURN(auto properties, ParseProperties(o.message_properties));
+  for (auto& [name, value] : properties) headers.emplace_back("iothub-app-" + name, value);
   if (!o.content_type.empty()) headers.emplace_back("iothub-contenttype", o.content_type);
   COFFRE_ASSIGN_OR_RETURN(std::string token, DeviceToken(c, o.device_id, UnixNow() + 3600));
   std::string path = "/devices/" + PercentEncode(o.device_id) + "/messages/events";
   for (int n = 1; n <= o.count; ++n) {
-    std::string body = o.message;
-    for (size_t at = body.find("{n}"); at != std::string::npos; at = body.find("{n}", at)) {
-      body.replace(at, 3, std::to_string(n));
-    }
+    std::string body = NumberedMessage(o.message, n);
     Result<net::HttpResponse> sent = c.hub.CallRawAs(token, "POST", path, body, headers);
     if (!sent.has_value()) {
       return sent.error().WithContext("message " + std::to_string(n) + " of " +
@@ -258,6 +253,37 @@ void AddDeviceCommands(CLI::App& hub, std::vector<Command>& commands, Options& o
                    "an application property name=value (repeatable)");
   send->add_option("--content-type", o.content_type, "the message's content type");
   send->add_option("--count", o.count, "how many (default 1)")->check(CLI::Range(1, 100000));
+
+  SimulateOptions& sim = o.simulate;
+  CLI::App* simulate = named(
+      "simulate",
+      "be the device over MQTT (TLS, its own key) for a while: R messages a second for S "
+      "seconds, QoS 1, with progress and a summary of acknowledgements and their latency; exit "
+      "1 unless every message was acknowledged",
+      [&o](Context& c) -> Status {
+        o.simulate.device_id = o.device_id;
+        COFFRE_ASSIGN_OR_RETURN(o.simulate.properties, ParseProperties(o.message_properties));
+        // Valid for the whole run and an hour more (the hub checks it when the device connects).
+        int64_t expiry = UnixNow() + o.simulate.duration_s + 3600;
+        COFFRE_ASSIGN_OR_RETURN(std::string token, DeviceToken(c, o.device_id, expiry));
+        Status s = SimulateDevice(c, o.simulate, token);
+        crypto::Cleanse(token);
+        return s;
+      });
+  simulate->add_option("--rate", sim.rate, "messages per second (default 1)")
+      ->check(CLI::Range(1, kMaxSimulateRate));
+  simulate->add_option("--duration", sim.duration_s, "seconds to send for (default 10)")
+      ->check(CLI::Range(1, kMaxSimulateDuration));
+  simulate->add_option("--message", sim.message,
+                       "the body; {n} becomes the message's number (default: "
+                       "'simulated message {n}')");
+  simulate->add_option("--props", o.message_properties,
+                       "an application property name=value (repeatable)");
+  simulate->add_option("--content-type", sim.content_type,
+                       "the messages' content type (sent with content encoding utf-8)");
+  simulate
+      ->add_option("--mqtt-port", sim.mqtt_port, "the hub's MQTT port (default: DIR's, else 8883)")
+      ->check(CLI::Range(1, 65535));
 }
 
 std::string GroupPath(const std::string& name) {
@@ -367,10 +393,14 @@ void AddVerifyCommand(CLI::App& hub, std::vector<Command>& commands, Options& o)
       "moved or reordered",
       [&o](Context& c) -> Status {
         std::string query = o.partition ? "partition=" + std::to_string(*o.partition) : "";
+        // The hub answers once it has read everything, and reports no progress meanwhile.
+        Spinner spinner("verify", std::cerr, StderrIsTerminal());
         COFFRE_ASSIGN_OR_RETURN(json report, c.hub.Call("POST", "/$coffre/verify", nullptr, query));
-        COFFRE_RETURN_IF_ERROR(Print(c, report, VerifyDetails));
         const json& ok = Member(report, "ok");
-        if (ok.is_boolean() && ok.get<bool>()) return Status::Ok();
+        bool verified = ok.is_boolean() && ok.get<bool>();
+        spinner.Finish(verified ? "no break" : "breaks found");
+        COFFRE_RETURN_IF_ERROR(Print(c, report, VerifyDetails));
+        if (verified) return Status::Ok();
         return DataLoss("the stored telemetry did not verify (see the breaks above)");
       });
   verify->add_option("--partition", o.partition, "only this partition")->check(CLI::Range(0, 31));

@@ -28,7 +28,7 @@ Status StopHub(StackState& state) {
 // Shows the hub log's restore lines written from now on, until destroyed.
 class RestoreLines {
  public:
-  RestoreLines(fs::path log, std::ostream& out) : log_(std::move(log)), out_(out) {
+  RestoreLines(fs::path log, ProgressLine& out) : log_(std::move(log)), out_(out) {
     std::error_code ec;
     offset_ = fs::exists(log_, ec) ? fs::file_size(log_, ec) : 0;
     thread_ = std::thread([this] {
@@ -53,12 +53,19 @@ class RestoreLines {
     while (std::getline(in, line)) {
       if (in.eof()) break;  // a line still being written: next time
       offset_ += line.size() + 1;
-      if (line.find(" restore: ") != std::string::npos) out_ << line << "\n" << std::flush;
+      if (line.find(" restore: ") == std::string::npos) continue;
+      // "N of M records restored" is progress; the others (what was restored, erasures carried
+      // over, warnings) stay.
+      if (line.find(" of ") != std::string::npos && line.ends_with(" records restored")) {
+        out_.Show(line);
+      } else {
+        out_.Print(line);
+      }
     }
   }
 
   fs::path log_;
-  std::ostream& out_;
+  ProgressLine& out_;
   uint64_t offset_ = 0;
   std::atomic<bool> done_{false};
   std::thread thread_;
@@ -76,7 +83,8 @@ Status Reason(const Status& failed) {
 
 }  // namespace
 
-Status StackRestore(const RestoreOptions& options, std::ostream& progress) {
+Status StackRestore(const RestoreOptions& options, ProgressLine& progress) {
+  auto began = std::chrono::steady_clock::now();
   if (options.dir.empty()) return InvalidArgument("--dir is required");
   fs::path dir = fs::absolute(options.dir);
   fs::path file = fs::absolute(options.file);
@@ -98,12 +106,15 @@ Status StackRestore(const RestoreOptions& options, std::ostream& progress) {
     RestoreLines lines(dir / "hub" / "hub.log", progress);
     return StackUp(up);
   }();
-  if (restored.has_value()) return Status::Ok();
+  if (restored.has_value()) {
+    progress.Print("restore: done in " + Seconds(std::chrono::steady_clock::now() - began));
+    return Status::Ok();
+  }
   Status why = Reason(restored.error());
   // A restore past its time may still run: stopped before the hub starts again. What the hub
   // then serves is its data as it was, unless the restore had reached its swap (its log says).
   if (Result<StackState> now = ReadStackFile(dir); now.has_value()) (void)StopHub(*now);
-  progress << "the restore failed; starting the hub again\n";
+  progress.Print("the restore failed; starting the hub again");
   UpOptions again;
   again.dir = dir;
   Result<StackState> back = StackUp(again);

@@ -2,12 +2,14 @@
 // `coffre hub restore --file F --dir DIR`: restores a hub backup (`coffre hub backup`) into the
 // local stack in DIR. The stack's hub is stopped, then started again with the backup to restore
 // first (coffre-hub --restore-from; hubservice/hub_restore.h), while its progress lines are
-// shown; the vault keeps running, since the restore unwraps the backup's key through it. If the
-// restore fails, the hub starts again on its data as it was, and the error is returned.
+// shown (its "N of M records restored" counts as one updating line on a terminal, the others as
+// lines that stay, then a final line); the vault keeps running, since the restore unwraps the
+// backup's key through it. If the restore fails, the hub starts again on its data as it was, and
+// the error is returned.
 
 #include <filesystem>
-#include <ostream>
 
+#include "cli/progress.h"
 #include "common/result.h"
 
 namespace coffre::cli {
@@ -18,6 +20,6 @@ struct RestoreOptions {
   bool discard_current_data = false;  // coffre-hub --discard-current-data
 };
 
-Status StackRestore(const RestoreOptions& options, std::ostream& progress);
+Status StackRestore(const RestoreOptions& options, ProgressLine& progress);
 
 }  // namespace coffre::cli

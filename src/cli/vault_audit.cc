@@ -41,14 +41,16 @@ Table AuditTable(const json& items) {
   return t;
 }
 
-Status ShowAuditLog(keys::VaultHttpClient& vault, bool json_output, std::ostream& out, int top) {
+Status ShowAuditLog(keys::VaultHttpClient& vault, bool json_output, bool tsv_output,
+                    std::ostream& out, int top) {
   COFFRE_ASSIGN_OR_RETURN(json body,
                           CallVault(vault, "GET", "/coffre/audit", nullptr,
                                     "top=" + std::to_string(top)));
   if (json_output) {
     out << body.dump(2) << "\n";
   } else {
-    out << AuditTable(body.is_object() ? body["value"] : json()).Render();
+    Table table = AuditTable(body.is_object() ? body["value"] : json());
+    out << (tsv_output ? table.RenderTsv() : table.Render());
   }
   return Status::Ok();
 }

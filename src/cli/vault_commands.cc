@@ -27,6 +27,7 @@ struct Context {
   keys::VaultHttpClient& vault;
   bool json_output;
   std::ostream& out;
+  bool tsv_output = false;  // --output tsv: tables as tab-separated rows, no headers
 };
 
 using Handler = std::function<Status(Context&)>;
@@ -59,7 +60,7 @@ struct EventsOptions {
 // Every option of every vault command: only the selected command's are set.
 struct Options {
   ConnectionOptions connection;
-  std::string output = "table";
+  std::string output = "table";  // table, json or tsv
   std::string name;  // the key or principal
   std::string version;
   CreateOptions create;
@@ -72,12 +73,17 @@ struct Options {
   EventsOptions events;
 };
 
+// The table as --output says: aligned columns, or tab-separated rows.
+void PrintTable(Context& c, const Table& table) {
+  c.out << (c.tsv_output ? table.RenderTsv() : table.Render());
+}
+
 // The vault's body as JSON (nothing for an empty body), or the table `view` makes of it.
 Status Print(Context& c, const json& body, const std::function<Table(const json&)>& view) {
   if (c.json_output) {
     if (!body.is_null()) c.out << body.dump(2) << "\n";
   } else {
-    c.out << view(body).Render();
+    PrintTable(c, view(body));
   }
   return Status::Ok();
 }
@@ -136,7 +142,7 @@ Status ListKeys(Context& c) {
     COFFRE_ASSIGN_OR_RETURN(json row, LatestOrItem(c, item));
     AddKeyRow(table, row);
   }
-  c.out << table.Render();
+  PrintTable(c, table);
   return Status::Ok();
 }
 
@@ -293,8 +299,9 @@ void AddConnectionOptions(CLI::App& cmd, Options& o) {
   cmd.add_option("--ca-file", o.connection.ca_file, "the vault's CA (default: the system's)");
   cmd.add_option("--token-file", o.connection.token_file,
                  "file holding the vault token (default: DIR's, else $COFFRE_VAULT_TOKEN)");
-  cmd.add_option("--output", o.output, "table (default) or json: the vault's reply")
-      ->check(CLI::IsMember({"table", "json"}));
+  cmd.add_option("--output", o.output,
+                 "table (default), json (the vault's reply), or tsv (tab-separated rows)")
+      ->check(CLI::IsMember({"table", "json", "tsv"}));
 }
 
 // Registers one command of `group` ("key", "access" or "events") with the connection options.
@@ -412,7 +419,9 @@ void AddAuditCommands(CLI::App& vault, std::vector<Command>& commands, Options& 
   audit->require_subcommand(1);
   CLI::App* show =
       AddCommand(*audit, commands, o, "show", "the newest entries, oldest first",
-                 [&o](Context& c) { return ShowAuditLog(c.vault, c.json_output, c.out, o.top); });
+                 [&o](Context& c) {
+                   return ShowAuditLog(c.vault, c.json_output, c.tsv_output, c.out, o.top);
+                 });
   show->add_option("--top", o.top, "how many entries (1-1000, default 20)")
       ->check(CLI::Range(1, 1000));
   AddCommand(*audit, commands, o, "verify", "have the vault check the log's HMAC chain",
@@ -441,9 +450,9 @@ void AddEventCommands(CLI::App& vault, std::vector<Command>& commands, Options& 
       ->required();
 }
 
-Status Execute(const Command& cmd, const VaultConnection& connection, bool json_output) {
+Status Execute(const Command& cmd, const VaultConnection& connection, const std::string& output) {
   COFFRE_ASSIGN_OR_RETURN(auto vault, OpenVault(connection));
-  Context c{*vault, json_output, std::cout};
+  Context c{*vault, output == "json", std::cout, output == "tsv"};
   return cmd.run(c);
 }
 
@@ -479,7 +488,8 @@ int VaultCommands::Run() {
   const Options& o = state_->options;
   const char* env = std::getenv("COFFRE_VAULT_TOKEN");
   if (state_->seal_status->parsed()) {
-    SealStatusOptions seal{o.connection, state_->vault_dir, o.output == "json"};
+    SealStatusOptions seal{o.connection, state_->vault_dir, o.output == "json",
+                           o.output == "tsv"};
     Status s = ShowSealStatus(seal, env == nullptr ? "" : env, std::cout);
     if (s.ok()) return 0;
     std::cerr << "coffre vault seal-status: " << s << "\n";
@@ -492,7 +502,7 @@ int VaultCommands::Run() {
       std::cerr << cmd.label << ": " << connection.error() << "\n";
       return connection.error().code() == StatusCode::kInvalidArgument ? 2 : 1;
     }
-    if (Status s = Execute(cmd, *connection, o.output == "json"); !s.ok()) {
+    if (Status s = Execute(cmd, *connection, o.output); !s.ok()) {
       std::cerr << cmd.label << ": " << s << "\n";
       return 1;
     }

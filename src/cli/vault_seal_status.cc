@@ -124,7 +124,8 @@ Status ShowSealStatus(const SealStatusOptions& options, std::string_view env_tok
   if (options.json_output) {
     out << status.dump(2) << "\n";
   } else {
-    out << View(status).Render();
+    Table view = View(status);
+    out << (options.tsv_output ? view.RenderTsv() : view.Render());
   }
   return Status::Ok();
 }

@@ -18,6 +18,7 @@ struct SealStatusOptions {
   ConnectionOptions connection;
   std::string vault_dir;  // coffre-vault's --dir; with --dir STACK only: STACK/vault/data
   bool json_output = false;
+  bool tsv_output = false;  // the "FIELD  value" rows tab-separated
 };
 
 // INVALID_ARGUMENT when the options name neither a vault directory nor a vault.
