@@ -98,8 +98,8 @@ int RunCli(int argc, char** argv) {
   CLI::App* status_cmd = app.add_subcommand(
       "status", "the local stack in DIR: each daemon's state and readiness, its ports, the key");
   status_cmd->add_option("--dir", status_dir, "stack directory")->required();
-  status_cmd->add_option("--output", status_output, "table (default) or json")
-      ->check(CLI::IsMember({"table", "json"}));
+  status_cmd->add_option("--output", status_output, "table (default), json or tsv")
+      ->check(CLI::IsMember({"table", "json", "tsv"}));
 
   VerifyAtRestOptions at_rest;
   CLI::App* verify_cmd = app.add_subcommand(
@@ -163,7 +163,7 @@ int RunCli(int argc, char** argv) {
     if (status_output == "json") {
       std::cout << status->dump(2) << "\n";
     } else {
-      PrintStackStatus(*status, std::cout);
+      PrintStackStatus(*status, std::cout, status_output == "tsv");
     }
     return StackReady(*status) ? 0 : 1;
   }

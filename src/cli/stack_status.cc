@@ -101,7 +101,7 @@ bool StackReady(const json& status) {
   return true;
 }
 
-void PrintStackStatus(const json& status, std::ostream& out) {
+void PrintStackStatus(const json& status, std::ostream& out, bool tsv) {
   Table t({"COMPONENT", "STATE", "PID", "LISTENS", "DETAIL"});
   auto reasons = [](const json& d) {
     std::string text;
@@ -129,6 +129,10 @@ void PrintStackStatus(const json& status, std::ostream& out) {
     if (!shown.is_object()) continue;
     t.AddRow({std::string(name) + " TLS", "", "", "",
               Cell(shown, "subject") + ", valid until " + Cell(shown, "notAfter")});
+  }
+  if (tsv) {
+    out << t.RenderTsv();
+    return;
   }
   out << t.Render();
   out << "coffre " << Cell(status, "version") << ", stack in " << Cell(status, "dir") << "\n";

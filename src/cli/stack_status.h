@@ -16,8 +16,8 @@ namespace coffre::cli {
 // {"version", "vault": {"pid", "running", "ready", "reasons", "url"},
 //  "hub": {... , "mqttPort", "httpsPort", "amqpPort", "customerKey": {...}}}
 Result<nlohmann::json> StackStatus(const std::filesystem::path& dir);
-// The table `coffre status` prints.
-void PrintStackStatus(const nlohmann::json& status, std::ostream& out);
+// The table `coffre status` prints; `tsv`: its rows tab-separated, without header or footer.
+void PrintStackStatus(const nlohmann::json& status, std::ostream& out, bool tsv = false);
 // Both daemons running and ready.
 bool StackReady(const nlohmann::json& status);
 

@@ -84,6 +84,14 @@ wait_subject() {
   done
   fail "port $1 never showed '$2' (shows: $(subject "$1"))"
 }
+# wait_log FILE TEXT: polls (at most 15 s) until the log has the line.
+wait_log() {
+  for _ in $(seq 150); do
+    grep -qF "$2" "$1" && return 0
+    sleep 0.1
+  done
+  fail "no '$2' in $1: $(tail -5 "$1")"
+}
 https=$(conn https_port)
 mqtt=$(conn mqtt_port)
 vault=$(conn vault_url | sed 's/.*://')
@@ -92,22 +100,22 @@ cp "$dir/new.pem" "$s/tls/server.pem"
 cp "$dir/new-key.pem" "$s/tls/server-key.pem"
 # Without SIGHUP the hub keeps its pair (its watch is off); the vault's watch takes the new one.
 wait_subject "$vault" "CN = renewed"
-grep -q "tls: certificate reloaded from $s/tls/server.pem" "$s/vault/vault.log" || fail "vault log"
+# The line is written just after the new pair is in use: wait for it as for the pair.
+wait_log "$s/vault/vault.log" "tls: certificate reloaded from $s/tls/server.pem"
 grep -q "Coffre local stack" <<<"$(subject "$https")" || fail "the hub reloaded without SIGHUP"
 kill -HUP "$(conn_pid hub)"
 wait_subject "$https" "CN = renewed"
 wait_subject "$mqtt" "CN = renewed"
-grep -q "tls: SIGHUP: certificate reloaded (/CN=renewed)" "$s/hub/hub.log" || fail "hub log"
+wait_log "$s/hub/hub.log" "tls: SIGHUP: certificate reloaded (/CN=renewed)"
 "$coffre" status --dir "$s" | grep -q "^hub TLS .*/CN=renewed, valid until " ||
   fail "status: $("$coffre" status --dir "$s")"
+"$coffre" status --dir "$s" --output tsv | grep -q $'^hub\tready\t' ||
+  fail "status tsv: $("$coffre" status --dir "$s" --output tsv)"
 
 # A bad pair (the new certificate with another key): refused, the renewed one stays.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$s/tls/server-key.pem" 2>/dev/null
 kill -HUP "$(conn_pid hub)"
-for _ in $(seq 150); do
-  grep -q "SIGHUP: certificate not reloaded" "$s/hub/hub.log" && break
-  sleep 0.1
-done
+wait_log "$s/hub/hub.log" "SIGHUP: certificate not reloaded"
 grep -q "tls: SIGHUP: certificate not reloaded, the one in use stays: .*is not the key of" \
   "$s/hub/hub.log" || fail "bad pair: $(tail -3 "$s/hub/hub.log")"
 grep -q "CN = renewed" <<<"$(subject "$https")" || fail "the bad pair replaced the good one"

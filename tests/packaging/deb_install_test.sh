@@ -156,8 +156,9 @@ hub_pid=$!
 pids+=("$hub_pid")
 bootstrap="$root/var/lib/coffre/hub/data/bootstrap"
 wait_for 60 "the hub's bootstrap files" test -s "$bootstrap/eventhub.connection-string"
-grep -q "customer key https://localhost:$vault_port/keys/hub-cmk/" "$dir/hub.log" ||
-  fail "the hub is not under the vault's key: $(cat "$dir/hub.log")"
+# The start line comes after the bootstrap files: wait for it too (reading it once raced).
+wait_for 30 "the hub's start line naming the vault's key" \
+  grep -q "customer key https://localhost:$vault_port/keys/hub-cmk/" "$dir/hub.log"
 
 # --- An SDK device sends through them -------------------------------------------------------
 device_cs="$(cat "$bootstrap/packaged-device.connection-string");GatewayHostName=localhost:$mqtt_port"
