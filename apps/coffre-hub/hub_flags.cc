@@ -116,19 +116,20 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_option("--service-key-file", o.service_key_file,
                  "the service key (infrastructure encryption); created if missing")
       ->required();
-  // The service key sealed by a PKCS#11 token's key instead of kept in the clear.
+  // The hub's secrets sealed by a PKCS#11 token's key instead of kept in the clear.
   hubservice::ServiceKeyToken token;
   auto* pin_option = app.add_option(
-      "--service-key-pkcs11-pin-file", token.pin_file,
-      "seal the service key by a key on a PKCS#11 token: file holding the token's user PIN");
-  app.add_option("--service-key-pkcs11-token-label", token.token_label,
+      "--pkcs11-pin-file", token.pin_file,
+      "a PKCS#11 token's user PIN: the service key is sealed by the token's key, and a vault "
+      "token file sealed by `coffre hub seal-vault-token` opens with it");
+  app.add_option("--pkcs11-token-label", token.token_label,
                  "the token's label (required when the service key is made)")
       ->needs(pin_option);
-  app.add_option("--service-key-pkcs11-key-label", token.key_label,
+  app.add_option("--pkcs11-key-label", token.key_label,
                  std::string("the token's AES key (default: the file's, else ") +
                      hubservice::kServiceKeyTokenKeyLabel + ")")
       ->needs(pin_option);
-  app.add_option("--service-key-pkcs11-module", token.module, "PKCS#11 library")
+  app.add_option("--pkcs11-module", token.module, "PKCS#11 library")
       ->capture_default_str()
       ->needs(pin_option);
   app.add_option("--partitions", o.telemetry.partitions,
@@ -231,7 +232,7 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   o.mqtt.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
   o.certificate_check_period = std::chrono::seconds(tls_watch_seconds);
   if (!token.pin_file.empty()) {
-    auto pin = config::SecretFile(token.pin_file.string(), "the service key's PKCS#11 PIN file");
+    auto pin = config::SecretFile(token.pin_file.string(), "the PKCS#11 PIN file");
     if (!pin.has_value()) {
       std::cerr << "coffre-hub: " << pin.error().message() << "\n";
       return 2;

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   ::umask(077);  // every file and directory the hub creates is its own: 0600 / 0700
   hubservice::HubOptions options;
   if (std::optional<int> exit_code = ParseHubFlags(argc, argv, options)) return *exit_code;
-  options.customer_keys = VaultKeyProviders();  // the vault client: apps/, not hub
+  // The vault client: apps/, not hub.
+  options.customer_keys = VaultKeyProviders(options.service_key_token);
 
   // Before any thread starts, so that only WaitForStop receives them.
   sigset_t signals = config::BlockDaemonSignals();

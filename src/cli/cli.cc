@@ -6,6 +6,7 @@
 
 #include "cli/completion.h"
 #include "cli/hub_commands.h"
+#include "cli/seal_vault_token.h"
 #include "cli/verify_at_rest.h"
 #include "cli/local_stack.h"
 #include "cli/stack_status.h"
@@ -109,6 +110,18 @@ int RunCli(int argc, char** argv) {
                          "coffre-hub's --service-key-file")->required();
   verify_cmd->add_option("--find", at_rest.find, "a text that must appear nowhere (repeatable)");
 
+  SealVaultTokenOptions seal;
+  CLI::App* seal_cmd = app.add_subcommand(
+      "seal-vault-token",
+      "seal the hub's vault token by a key on the hub's PKCS#11 token (coffre-hub --pkcs11-*)");
+  seal_cmd->add_option("--in", seal.in, "the token as the vault issued it")->required();
+  seal_cmd->add_option("--out", seal.out, "the sealed file to write (vault_token_file)")->required();
+  seal_cmd->add_option("--pkcs11-pin-file", seal.pin_file, "the token's user PIN")->required();
+  seal_cmd->add_option("--pkcs11-token-label", seal.token_label, "the token's label")->required();
+  seal_cmd->add_option("--pkcs11-key-label", seal.key_label,
+                       "the token's AES key (default coffre-hub-service; made if missing)");
+  seal_cmd->add_option("--pkcs11-module", seal.module, "PKCS#11 library (default SoftHSM2's)");
+
   app.add_subcommand("version", "print the version");
   std::string shell;
   CLI::App* completion_cmd = app.add_subcommand(
@@ -143,6 +156,14 @@ int RunCli(int argc, char** argv) {
       return 1;
     }
     PrintHowToConnect(*state);
+    return 0;
+  }
+  if (seal_cmd->parsed()) {
+    if (Status s = SealVaultToken(seal); !s.ok()) {
+      std::cerr << "coffre seal-vault-token: " << s << "\n";
+      return 1;
+    }
+    std::cout << "sealed the vault token into " << seal.out.string() << "\n";
     return 0;
   }
   if (verify_cmd->parsed()) {

@@ -16,8 +16,10 @@
 
 namespace coffre::hubservice {
 
-inline constexpr const char* kServiceKeyTokenKeyLabel = "coffre-hub-service";
+inline constexpr const char* kServiceKeyTokenKeyLabel = keys::kHubPkcs11KeyLabel;
 
+// The hub's PKCS#11 token (--pkcs11-*): it seals the service key, and opens a vault token file
+// sealed by `coffre hub seal-vault-token`.
 struct ServiceKeyToken {
   std::filesystem::path module = keys::kDefaultPkcs11Module;
   std::string token_label;  // required for a new key; else the file's (another is refused)
@@ -27,6 +29,9 @@ struct ServiceKeyToken {
 
 // The key in `file`, made there first if missing. A plain key file with a token given, or a
 // token-sealed one without, is refused (FAILED_PRECONDITION) with what to do.
+// The token's sealing settings, its PIN read from pin_file.
+Result<keys::Pkcs11Sealing> TokenSealing(const ServiceKeyToken& token);
+
 Result<crypto::SecretBytes> OpenServiceKey(const std::filesystem::path& file,
                                            const std::optional<ServiceKeyToken>& token);
 

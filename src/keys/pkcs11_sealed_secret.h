@@ -20,6 +20,17 @@
 namespace coffre::keys {
 
 inline constexpr const char* kDefaultPkcs11Module = "/usr/lib/softhsm/libsofthsm2.so";
+// coffre-hub's secrets on a token: its AES key's default label, and the AAD of its vault token
+// (the service key's is hubservice's).
+inline constexpr const char* kHubPkcs11KeyLabel = "coffre-hub-service";
+inline constexpr std::string_view kHubVaultTokenAad = "coffre-hub-vault-token-v1";
+
+// A token's user PIN from its file, without the line end, in secure memory.
+Result<crypto::SecretBytes> ReadPinFile(const std::filesystem::path& path);
+
+// A file of a sealed secret: {"version":1, "kdf":"pkcs11", <SealSecret's fields>}.
+bool IsSealedSecretFile(const nlohmann::json& file);
+Status WriteSealedSecretFile(const std::filesystem::path& path, nlohmann::json fields);
 
 struct Pkcs11Sealing {
   std::filesystem::path module = kDefaultPkcs11Module;
@@ -33,6 +44,11 @@ struct SealedSecret {
   nlohmann::json fields;  // to keep beside it
 };
 
+// `secret` (any length up to 4 KiB: a vault token, say) sealed by `sealing`'s token key, as
+// SealNewSecret does; the fields to keep.
+Result<nlohmann::json> SealSecret(const Pkcs11Sealing& sealing, std::string_view default_key_label,
+                                  std::string_view aad, ByteSpan secret);
+
 // A new random secret, sealed by `sealing`'s token key (`key_label`, else `default_key_label`;
 // generated if absent) and opened once to check the token gives it back.
 Result<SealedSecret> SealNewSecret(const Pkcs11Sealing& sealing, std::string_view default_key_label,
@@ -42,8 +58,9 @@ Result<SealedSecret> SealNewSecret(const Pkcs11Sealing& sealing, std::string_vie
 // FAILED_PRECONDITION: the module cannot be loaded, or `sealing` names another token or key
 // than the fields; NOT_FOUND: no such token, or the key is missing; PERMISSION_DENIED: wrong
 // PIN, or the key does not open it; DATA_LOSS: the fields are not a sealed secret.
+// `size`: the secret's length (0: any).
 Result<crypto::SecretBytes> OpenSealedSecret(const nlohmann::json& fields,
                                              const Pkcs11Sealing& sealing, std::string_view aad,
-                                             const std::string& what);
+                                             const std::string& what, size_t size = 32);
 
 }  // namespace coffre::keys

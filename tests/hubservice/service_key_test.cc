@@ -52,7 +52,7 @@ TEST_F(ServiceKeyTest, ASealedKeyIsMadeOnceAndOpensAgainOnlyWithTheToken) {
               StatusIs(StatusCode::kFailedPrecondition, ::testing::HasSubstr("coffre-test")));
   EXPECT_THAT(OpenServiceKey(file(), std::nullopt).status(),
               StatusIs(StatusCode::kFailedPrecondition,
-                       ::testing::HasSubstr("--service-key-pkcs11-pin-file")));
+                       ::testing::HasSubstr("--pkcs11-pin-file")));
 }
 
 TEST_F(ServiceKeyTest, APlainKeyIsNotTakenForASealedOneNorADamagedFileForAKey) {
