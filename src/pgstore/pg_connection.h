@@ -1,0 +1,52 @@
+#pragma once
+// PgConnection: one libpq connection to PostgreSQL, for the cluster store. Statements run with
+// text parameters (never spliced into SQL); a result's rows come back as text, bytea decoded.
+// Errors are Statuses: a lost connection or a server going away is UNAVAILABLE (the caller
+// retries, on another host if the connection string names several), a statement's error
+// INTERNAL with the server's SQLSTATE. Not thread-safe: one per thread or per caller.
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/result.h"
+
+namespace coffre::pgstore {
+
+// One statement's parameter: text, or bytes sent as binary (bytea).
+struct PgParam {
+  std::string text;
+  bool binary = false;
+  static PgParam Text(std::string value) { return {std::move(value), false}; }
+  static PgParam Int(int64_t value) { return {std::to_string(value), false}; }
+  static PgParam Bytes(ByteSpan value) {
+    return {std::string(reinterpret_cast<const char*>(value.data()), value.size()), true};
+  }
+};
+
+// A result's rows, each value in PostgreSQL's text form.
+struct PgRows {
+  size_t size() const { return rows.size(); }
+  const std::string& Value(size_t row, size_t column) const { return rows[row][column]; }
+  std::vector<std::vector<std::string>> rows;
+};
+
+class PgConnection {
+ public:
+  // `conninfo`: libpq's form, e.g. "host=127.0.0.1 port=5432 dbname=coffre user=coffre
+  // target_session_attrs=read-write", several hosts allowed.
+  static Result<std::unique_ptr<PgConnection>> Connect(const std::string& conninfo);
+  ~PgConnection();
+
+  Result<PgRows> Exec(const std::string& sql, const std::vector<PgParam>& params = {});
+
+ private:
+  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  PGconn* conn_;
+};
+
+}  // namespace coffre::pgstore
