@@ -1,6 +1,5 @@
 #include "hub_flags.h"
 
-#include "common/log.h"
 
 #include <iostream>
 
@@ -37,27 +36,13 @@ bool Listen(const std::string& text, const char* flag, std::string& host, uint16
 // The paths of the secret files, `credential:NAME` resolved (systemd's LoadCredential), and
 // refused if others could read them.
 bool SecretFiles(hubservice::HubOptions& o) {
-  auto resolve = [](auto& path, std::string_view what, bool may_be_missing) {  // path or string
-    if (path.empty()) return true;
-    auto resolved = config::SecretFile(std::filesystem::path(path).string(), what, may_be_missing);
-    if (!resolved.has_value()) {
-      std::cerr << "coffre-hub: " << resolved.error().message() << "\n";
-      return false;
-    }
-    path = resolved->string();
-    return true;
-  };
-  auto certificate = config::SecretPath(o.tls_cert.string());  // public, but may be a credential
-  if (!certificate.has_value()) {
-    std::cerr << "coffre-hub: " << certificate.error().message() << "\n";
-    return false;
-  }
-  o.tls_cert = *certificate;
+  constexpr std::string_view kDaemon = "coffre-hub";
   hub::EncryptionSettings& e = o.encryption;
-  return resolve(o.tls_key, "the TLS key", false) &&
-         resolve(e.vault_token_file, "the vault token file", false) &&
-         resolve(e.key_events_secret_file, "the key events secret file", false) &&
-         resolve(o.service_key_file, "the service key file", true);
+  return config::ResolveTlsSettings(kDaemon, o.tls_cert, o.tls_key) &&
+         config::ResolveSecretSetting(kDaemon, e.vault_token_file, "the vault token file") &&
+         config::ResolveSecretSetting(kDaemon, e.key_events_secret_file,
+                                      "the key events secret file") &&
+         config::ResolveSecretSetting(kDaemon, o.service_key_file, "the service key file", true);
 }
 
 // --check-config: every file the settings name.
@@ -121,7 +106,7 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   auto* pin_option = app.add_option(
       "--pkcs11-pin-file", token.pin_file,
       "a PKCS#11 token's user PIN: the service key is sealed by the token's key, and a vault "
-      "token file sealed by `coffre hub seal-vault-token` opens with it");
+      "token file sealed by `coffre seal-vault-token` opens with it");
   app.add_option("--pkcs11-token-label", token.token_label,
                  "the token's label (required when the service key is made)")
       ->needs(pin_option);
@@ -207,16 +192,11 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   app.add_flag("--metrics-open", o.metrics_open,
                "serve GET /metrics without a SAS token (a Prometheus scraper on a trusted "
                "network; docs/METRICS.md)");
-  std::string log_format = "text";
-  app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
-      ->envname("COFFRE_LOG_FORMAT")
-      ->check(CLI::IsMember({"text", "json"}));
   config::DaemonConfig daemon;
   config::AddDaemonConfig(app, "hub", daemon);
   if (auto exit_code = config::ParseDaemonCommandLine(app, argc, argv, "coffre-hub")) {
     return exit_code;
   }
-  SetLogFormat(*ParseLogFormat(log_format));
   if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
       !Listen(https_listen, "--https-listen", o.https.address, o.https.port) ||
       !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port) || !SecretFiles(o)) {
@@ -232,12 +212,9 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   o.mqtt.d2c_max_delay = std::chrono::milliseconds(d2c_max_delay_ms);
   o.certificate_check_period = std::chrono::seconds(tls_watch_seconds);
   if (!token.pin_file.empty()) {
-    auto pin = config::SecretFile(token.pin_file.string(), "the PKCS#11 PIN file");
-    if (!pin.has_value()) {
-      std::cerr << "coffre-hub: " << pin.error().message() << "\n";
+    if (!config::ResolveSecretSetting("coffre-hub", token.pin_file, "the PKCS#11 PIN file")) {
       return 2;
     }
-    token.pin_file = *pin;
     o.service_key_token = token;
   }
   if (daemon.check_only) return CheckFiles(o).Print("coffre-hub", daemon.file);

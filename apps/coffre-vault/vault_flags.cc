@@ -4,29 +4,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "common/log.h"
 #include "common/numbers.h"
 #include "config/config_check.h"
 #include "config/daemon_config.h"
 #include "config/secret_files.h"
 
 namespace coffre {
-namespace {
-
-// `credential:NAME` resolved (systemd's LoadCredential), and refused if others could read it.
-bool Resolve(std::string& path, std::string_view what) {
-  if (path.empty()) return true;
-  auto resolved = config::SecretFile(path, what);
-  if (!resolved.has_value()) {
-    std::cerr << "coffre-vault: " << resolved.error().message() << "\n";
-    return false;
-  }
-  path = resolved->string();
-  return true;
-}
-
-}  // namespace
-
 std::optional<int> ParseVaultFlags(int argc, char** argv, VaultFlags& flags) {
   vault::VaultServiceOptions& options = flags.options;
   std::string& passphrase_file = flags.passphrase_file;
@@ -103,16 +86,11 @@ std::optional<int> ParseVaultFlags(int argc, char** argv, VaultFlags& flags) {
   app.add_flag("--metrics-open", options.metrics_open,
                "serve GET /metrics without a bearer token (a Prometheus scraper on a trusted "
                "network; docs/METRICS.md)");
-  std::string log_format = "text";
-  app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
-      ->envname("COFFRE_LOG_FORMAT")
-      ->check(CLI::IsMember({"text", "json"}));
   config::DaemonConfig daemon;
   config::AddDaemonConfig(app, "vault", daemon);
   if (auto exit_code = config::ParseDaemonCommandLine(app, argc, argv, "coffre-vault")) {
     return exit_code;
   }
-  SetLogFormat(*ParseLogFormat(log_format));
   options.scheduler_period = std::chrono::milliseconds(scheduler_period_ms);
   options.certificate_check_period = std::chrono::seconds(tls_watch_seconds);
   options.audit.max_file_bytes = audit_file_size;
@@ -134,18 +112,12 @@ std::optional<int> ParseVaultFlags(int argc, char** argv, VaultFlags& flags) {
   options.listen_address = endpoint->host;
   options.port = endpoint->port;
 
-  std::string key = options.tls_key.string();
-  auto certificate = config::SecretPath(options.tls_cert.string());
-  if (!certificate.has_value()) {
-    std::cerr << "coffre-vault: " << certificate.error().message() << "\n";
+  constexpr std::string_view kDaemon = "coffre-vault";
+  if (!config::ResolveTlsSettings(kDaemon, options.tls_cert, options.tls_key) ||
+      !config::ResolveSecretSetting(kDaemon, passphrase_file, "the passphrase file") ||
+      !config::ResolveSecretSetting(kDaemon, pin_file, "the PKCS#11 PIN file")) {
     return 2;
   }
-  options.tls_cert = *certificate;
-  if (!Resolve(key, "the TLS key") || !Resolve(passphrase_file, "the passphrase file") ||
-      !Resolve(pin_file, "the PKCS#11 PIN file")) {
-    return 2;
-  }
-  options.tls_key = key;
   if (daemon.check_only) {
     config::ConfigCheck check;
     check.DataDirectory(options.dir);

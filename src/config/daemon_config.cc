@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/log.h"
 #include "config/toml_flags.h"
 
 namespace coffre::config {
@@ -17,6 +18,13 @@ std::string FlagEnvironmentName(const std::string& daemon, const std::string& fl
 }
 
 void AddDaemonConfig(CLI::App& app, const std::string& daemon, DaemonConfig& config) {
+  // Applied as it is parsed: before the daemon starts any thread that logs.
+  app.add_option_function<std::string>(
+         "--log-format",
+         [](const std::string& name) { SetLogFormat(*ParseLogFormat(name)); },
+         "text (default) or json: one JSON object per line")
+      ->envname("COFFRE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
   app.config_formatter(std::make_shared<TomlFlags>(app));
   app.set_config("--config", "",
                  "TOML file of settings (docs/CONFIGURATION.md); a flag or its " +

@@ -1,8 +1,8 @@
 #pragma once
 // The settings every daemon shares around its own flags: `--config FILE` (TomlFlags), an
-// environment variable per flag (COFFRE_<DAEMON>_<FLAG>, e.g. COFFRE_HUB_MQTT_LISTEN; the log
-// format keeps COFFRE_LOG_FORMAT), and `--check-config`. Call AddDaemonConfig after the
-// daemon's own options, before parsing.
+// environment variable per flag (COFFRE_<DAEMON>_<FLAG>, e.g. COFFRE_HUB_MQTT_LISTEN),
+// `--log-format` (COFFRE_LOG_FORMAT for both, set as it is parsed), and `--check-config`. Call
+// AddDaemonConfig after the daemon's own options, before parsing.
 
 #include <filesystem>
 #include <optional>

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 
 namespace coffre::config {
 namespace {
@@ -66,6 +67,37 @@ Result<std::filesystem::path> SecretFile(std::string_view setting, std::string_v
   if (checked.code() == StatusCode::kNotFound && may_be_missing) return path;
   COFFRE_RETURN_IF_ERROR(checked);
   return path;
+}
+
+bool ResolveSecretSetting(std::string_view daemon, std::filesystem::path& path,
+                          std::string_view what, bool may_be_missing) {
+  if (path.empty()) return true;
+  Result<std::filesystem::path> resolved = SecretFile(path.string(), what, may_be_missing);
+  if (!resolved.has_value()) {
+    std::cerr << daemon << ": " << resolved.error().message() << "\n";
+    return false;
+  }
+  path = *resolved;
+  return true;
+}
+
+bool ResolveSecretSetting(std::string_view daemon, std::string& path, std::string_view what,
+                          bool may_be_missing) {
+  std::filesystem::path as_path = path;
+  if (!ResolveSecretSetting(daemon, as_path, what, may_be_missing)) return false;
+  path = as_path.string();
+  return true;
+}
+
+bool ResolveTlsSettings(std::string_view daemon, std::filesystem::path& cert,
+                        std::filesystem::path& key) {
+  Result<std::filesystem::path> certificate = SecretPath(cert.string());
+  if (!certificate.has_value()) {
+    std::cerr << daemon << ": " << certificate.error().message() << "\n";
+    return false;
+  }
+  cert = *certificate;
+  return ResolveSecretSetting(daemon, key, "the TLS key");
 }
 
 }  // namespace coffre::config

@@ -25,4 +25,16 @@ Status CheckSecretFile(const std::filesystem::path& path, std::string_view what)
 Result<std::filesystem::path> SecretFile(std::string_view setting, std::string_view what,
                                          bool may_be_missing = false);
 
+// For a daemon's flags: the setting `path` replaced by the file it names (SecretFile); on a
+// problem, "<daemon>: <why>" on stderr and false. An empty setting is left alone.
+bool ResolveSecretSetting(std::string_view daemon, std::filesystem::path& path,
+                          std::string_view what, bool may_be_missing = false);
+bool ResolveSecretSetting(std::string_view daemon, std::string& path, std::string_view what,
+                          bool may_be_missing = false);
+
+// The TLS pair's settings the same way: the certificate is public but may be a credential, the
+// key is a secret file.
+bool ResolveTlsSettings(std::string_view daemon, std::filesystem::path& cert,
+                        std::filesystem::path& key);
+
 }  // namespace coffre::config
