@@ -53,6 +53,12 @@ class HubServiceTest : public ::testing::Test {
     };
     return o;
   }
+  // A SAS token of the hub's shared access policy `policy`, valid for an hour.
+  static std::string PolicySas(HubService& hub, const std::string& policy) {
+    auto key = crypto::SecretBytes::CopyOf(*Base64Decode(hub.policies().Get(policy).value().primary_key))
+                   .value();
+    return *hub::MakeSasToken("localhost", key, Now() + 3600, policy);
+  }
   // dev-01's key, read while the hub's keys are usable.
   static std::string DeviceKey(HubService& hub) {
     return hub.registry().Get("dev-01").value().primary_key;
@@ -214,11 +220,7 @@ TEST_F(HubServiceTest, AStopWithADeviceConnectedLeavesNothingOpen) {
 // the device and in its twin, over HTTPS as a service reads them.
 TEST_F(HubServiceTest, TheDeviceAndItsTwinCountTheQueuedC2dMessages) {
   auto hub = std::move(HubService::Start(Options()).value());
-  auto key = crypto::SecretBytes::CopyOf(
-                 *Base64Decode(hub->policies().Get("iothubowner").value().primary_key))
-                 .value();
-  std::string auth = "Authorization: " +
-                     *hub::MakeSasToken("localhost", key, Now() + 3600, "iothubowner") + "\r\n";
+  std::string auth = "Authorization: " + PolicySas(*hub, "iothubowner") + "\r\n";
   coffre::testing::TlsClient https(hub->https_port(), certs_.ca_file);
   const std::string v = "?api-version=2021-04-12";
   auto count = [&](const std::string& path) {
@@ -274,13 +276,9 @@ TEST_F(HubServiceTest, ARegistryRowPutBackWhileStoppedIsReportedByVerify) {
   }
   auto hub = std::move(HubService::Start(options).value());
   EXPECT_EQ(hub->registry().Get("dev-01")->status, hub::DeviceStatus::kEnabled);  // it opens
-  auto key = crypto::SecretBytes::CopyOf(
-                 *Base64Decode(hub->policies().Get("iothubowner").value().primary_key))
-                 .value();
   coffre::testing::TlsClient https(hub->https_port(), certs_.ca_file);
   auto r = https.Call("POST", "/$coffre/verify?api-version=2021-04-12", "",
-                      "Authorization: " + *hub::MakeSasToken("localhost", key, Now() + 3600, "iothubowner") +
-                          "\r\n");
+                      "Authorization: " + PolicySas(*hub, "iothubowner") + "\r\n");
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   nlohmann::json report = nlohmann::json::parse(r.body());
   EXPECT_FALSE(report["ok"].get<bool>());
@@ -294,10 +292,7 @@ TEST_F(HubServiceTest, OnlyRegistryWriteErasesADevice) {
   auto hub = std::move(HubService::Start(Options()).value());
   coffre::testing::TlsClient https(hub->https_port(), certs_.ca_file);
   auto token = [&](const std::string& policy) {
-    auto key = crypto::SecretBytes::CopyOf(
-                   *Base64Decode(hub->policies().Get(policy).value().primary_key))
-                   .value();
-    return "Authorization: " + *hub::MakeSasToken("localhost", key, Now() + 3600, policy) + "\r\n";
+    return "Authorization: " + PolicySas(*hub, policy) + "\r\n";
   };
   auto device_key = crypto::SecretBytes::CopyOf(*Base64Decode(DeviceKey(*hub))).value();
   std::string device_token =
@@ -409,11 +404,8 @@ TEST_F(HubServiceTest, HealthProbesAnswerWithoutCredentialsAndReadinessFollowsTh
 TEST_F(HubServiceTest, TheStatusPageIsPublicItsDataNeedsAServiceTokenAndOutagesShow) {
   auto hub = std::move(HubService::Start(CustomerManaged()).value());
   auto owner = hub->policies().Get("iothubowner").value();
-  auto owner_key = crypto::SecretBytes::CopyOf(*Base64Decode(owner.primary_key)).value();
-  std::string sas = *hub::MakeSasToken("localhost", owner_key, Now() + 3600, "iothubowner");
-  auto read = hub->policies().Get("registryRead").value();
-  auto read_key = crypto::SecretBytes::CopyOf(*Base64Decode(read.primary_key)).value();
-  std::string no_right = *hub::MakeSasToken("localhost", read_key, Now() + 3600, "registryRead");
+  std::string sas = PolicySas(*hub, "iothubowner");
+  std::string no_right = PolicySas(*hub, "registryRead");
   using coffre::testing::HandleNow;
 
   net::HttpResponse page = HandleNow(*hub, "GET", "/$coffre/status");
@@ -462,11 +454,9 @@ TEST_F(HubServiceTest, MetricsNeedAServiceTokenAndFollowTheTraffic) {
   auto hub = std::move(HubService::Start(CustomerManaged()).value());
   std::string key = DeviceKey(*hub);
   auto owner = hub->policies().Get("iothubowner").value();
-  auto owner_key = crypto::SecretBytes::CopyOf(*Base64Decode(owner.primary_key)).value();
-  std::string sas = *hub::MakeSasToken("localhost", owner_key, Now() + 3600, "iothubowner");
   auto read = hub->policies().Get("registryRead").value();
-  auto read_key = crypto::SecretBytes::CopyOf(*Base64Decode(read.primary_key)).value();
-  std::string no_right = *hub::MakeSasToken("localhost", read_key, Now() + 3600, "registryRead");
+  std::string sas = PolicySas(*hub, "iothubowner");
+  std::string no_right = PolicySas(*hub, "registryRead");
   auto device_key = crypto::SecretBytes::CopyOf(*Base64Decode(key)).value();
   std::string device_sas = *hub::MakeSasToken("localhost/devices/dev-01", device_key, Now() + 3600);
   auto get = [&](const std::string& authorization) {
