@@ -19,7 +19,7 @@ namespace coffre::hubservice {
 inline constexpr const char* kServiceKeyTokenKeyLabel = keys::kHubPkcs11KeyLabel;
 
 // The hub's PKCS#11 token (--pkcs11-*): it seals the service key, and opens a vault token file
-// sealed by `coffre hub seal-vault-token`.
+// sealed by `coffre seal-vault-token`.
 struct ServiceKeyToken {
   std::filesystem::path module = keys::kDefaultPkcs11Module;
   std::string token_label;  // required for a new key; else the file's (another is refused)

@@ -411,8 +411,10 @@ class Session : public std::enable_shared_from_this<Session> {
     response_timer_.cancel();
     current_.reset();
     r.headers.emplace_back("x-ms-request-id", request_id_);
-    // A server-side failure is worth a line an operator can find by the id the client got.
-    if (r.status >= 500) {
+    // A server-side failure is worth a line an operator can find by the id the client got. A
+    // 503 is the daemon saying it is busy or full, which it logs once itself: one line per such
+    // request would flood the log exactly when the disk is full.
+    if (r.status >= 500 && r.status != 503) {
       LogLine(options_.log_name, remote_ + ": " + what_ + " answered " + std::to_string(r.status));
     }
     Reply(std::move(r), keep_alive_ ? After::kKeepAlive : After::kClose);
