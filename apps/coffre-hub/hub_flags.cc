@@ -189,6 +189,15 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   AddRate(app, "--throttle-registry-ops", o.throttling.registry_operations, 1e6, 1e6,
           "registry operations per second for the whole hub (then 429; 0: no limit; default 100)",
           "registry operations the hub takes at once (default 200)");
+  app.add_option("--postgres-conninfo", o.postgres_conninfo,
+                 "cluster mode: keep the hub's data in PostgreSQL at this libpq connection "
+                 "string (several hosts with target_session_attrs=read-write; a password only "
+                 "through passfile=; docs/CLUSTER.md)");
+  std::string durability = "quorum";
+  app.add_option("--postgres-durability", durability,
+                 "quorum (default): refuse a server that does not commit to a synchronous "
+                 "standby; local: accept one (a single server; a loud warning)")
+      ->check(CLI::IsMember({"quorum", "local"}));
   app.add_flag("--metrics-open", o.metrics_open,
                "serve GET /metrics without a SAS token (a Prometheus scraper on a trusted "
                "network; docs/METRICS.md)");
@@ -202,6 +211,13 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
       !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port) || !SecretFiles(o)) {
     return 2;
   }
+  if (o.postgres_conninfo.find("password") != std::string::npos) {
+    std::cerr << "coffre-hub: --postgres-conninfo: no password in the connection string (it "
+                 "would show in the process list and the settings): use passfile=FILE (mode "
+                 "0600)\n";
+    return 2;
+  }
+  o.postgres_relaxed_durability = durability == "local";
   e.expired_is_inaccessible = expired_key == "inaccessible";
   o.telemetry.data_key_max_age = std::chrono::hours(data_key_hours);
   o.ingest.retention = retention_minutes > 0 ? std::chrono::minutes(retention_minutes)

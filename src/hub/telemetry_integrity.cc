@@ -147,7 +147,7 @@ Result<std::vector<IntegrityBreak>> TelemetryStore::Breaks(int partition) {
     std::lock_guard<std::mutex> guard(part.check_mu);
     breaks = part.found;
   }
-  for (const storage::SegmentLog::Gap& gap : part.log->gaps()) {
+  for (const storage::PartitionLog::Gap& gap : part.log->gaps()) {
     bool known = std::any_of(breaks.begin(), breaks.end(), [&](const IntegrityBreak& b) {
       return b.from <= gap.from && gap.to <= b.to;
     });

@@ -39,8 +39,12 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
   std::unique_ptr<TelemetryStore> store(new TelemetryStore(keys, kv, options));
   for (int p = 0; p < options.partitions; ++p) {
     auto part = std::make_unique<Partition>();
-    COFFRE_ASSIGN_OR_RETURN(part->log,
-                            storage::SegmentLog::Open(dir / std::to_string(p), options.log));
+    if (options.open_log) {
+      COFFRE_ASSIGN_OR_RETURN(part->log, options.open_log(p));
+    } else {
+      COFFRE_ASSIGN_OR_RETURN(part->log,
+                              storage::SegmentLog::Open(dir / std::to_string(p), options.log));
+    }
     // A fresh data key per partition and incarnation (nonce discipline, docs/FORMAT.md).
     // Started on the first append: a hub may open while its keys are inaccessible.
     part->last_enqueued_ms = part->log->last_time_ms();
@@ -223,8 +227,8 @@ Result<std::vector<storage::StoredRecord>> TelemetryStore::ReadSealed(int partit
                                                                       size_t max_records,
                                                                       size_t max_bytes) const {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
-  const storage::SegmentLog& log = *partitions_[static_cast<size_t>(partition)]->log;
-  for (const storage::SegmentLog::Gap& g : log.gaps()) {
+  const storage::PartitionLog& log = *partitions_[static_cast<size_t>(partition)]->log;
+  for (const storage::PartitionLog::Gap& g : log.gaps()) {
     if (from >= g.from && from < g.to) from = g.to;
   }
   return log.Read(from, max_records, max_bytes);

@@ -3,9 +3,10 @@
 // "0".."3") by a stable hash of the device id, so one device's messages keep their order.
 // Each message is sealed by the customer layer under its partition's current data key, with AAD
 // binding hub, partition, sequence number and the chain link of the records before it (and,
-// through the envelope header, the data key), then appended to the partition's SegmentLog
-// (infrastructure layer below). A batch is durable when Commit returns: that is when the front
-// end may acknowledge it; Commit also advances the partition's sealed head (TelemetryHeads).
+// through the envelope header, the data key), then appended to the partition's log: a
+// SegmentLog, or a log in PostgreSQL in cluster mode (infrastructure layer below, either way).
+// A batch is durable when Commit returns: that is when the front end may acknowledge it;
+// Commit also advances the partition's sealed head (TelemetryHeads).
 // Integrity: before a partition first writes or serves, its log is compared with its head; what
 // is missing or replaced is an IntegrityBreak, refused to readers and reported, while the rest
 // of the partition, and every other one, keeps serving. Verify() checks every record.
@@ -29,6 +30,7 @@
 #include "hub/sequence_waiters.h"
 #include "hub/telemetry_heads.h"
 #include "hub/telemetry_record.h"
+#include "storage/partition_log.h"
 #include "storage/segment_log.h"
 
 namespace coffre::hub {
@@ -41,6 +43,9 @@ struct TelemetryStoreOptions {
   uint64_t data_key_max_records = uint64_t{1} << 30;
   std::chrono::milliseconds data_key_max_age{std::chrono::hours(24)};
   storage::SegmentLogOptions log;
+  // Where a partition's records are kept: null, a SegmentLog in the store's directory
+  // (embedded mode); else this, e.g. PostgreSQL (cluster mode, pgstore/pg_telemetry_log.h).
+  std::function<Result<std::unique_ptr<storage::PartitionLog>>(int partition)> open_log;
   // Each device's records sealed under its own key, for erasure (hub/device_keys.h); must
   // outlive the store. Null: under the partition's data key alone (as records written before
   // device keys, which stay readable either way).

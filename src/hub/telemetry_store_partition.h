@@ -49,7 +49,7 @@ inline std::string Where(int partition, const IntegrityBreak& b) {
 }
 
 struct TelemetryStore::Partition {
-  std::unique_ptr<storage::SegmentLog> log;
+  std::unique_ptr<storage::PartitionLog> log;
   std::shared_ptr<crypto::EnvelopeWriter> writer;  // this incarnation's data key
   Bytes plain;                                     // reused encode buffer
   std::string aad;                                 // reused AAD buffer

@@ -18,7 +18,7 @@
 #include "hub/telemetry_store.h"
 #include "net/http_types.h"
 #include "storage/disk_reserve.h"
-#include "storage/rocks_kv_store.h"
+#include "storage/kv_store.h"
 
 namespace coffre::hubapi {
 
@@ -26,7 +26,7 @@ class StorageApi {
  public:
   // Everything must outlive the API.
   StorageApi(hub::TelemetryStore& store, hub::RowDigests& metadata,
-             storage::RocksKvStore& metadata_store, storage::DiskReserve& disk,
+             storage::KvStore& metadata_store, storage::DiskReserve& disk,
              hub::AccessPolicies& policies)
       : store_(store), metadata_(metadata), metadata_store_(metadata_store), disk_(disk),
         policies_(policies) {}
@@ -37,7 +37,7 @@ class StorageApi {
  private:
   hub::TelemetryStore& store_;
   hub::RowDigests& metadata_;
-  storage::RocksKvStore& metadata_store_;
+  storage::KvStore& metadata_store_;
   storage::DiskReserve& disk_;
   hub::AccessPolicies& policies_;
 };

@@ -40,6 +40,12 @@ struct HubOptions {
   // replaced (else the restore is refused: its erasures could not be carried over).
   std::filesystem::path restore_from;
   bool restore_discard_current = false;
+  // Cluster mode: the metadata and telemetry in PostgreSQL at this libpq connection string
+  // (several hosts: the one that takes writes; hubservice/hub_data_store.h). Empty: embedded,
+  // in `dir`. The server must commit to a synchronous standby, unless
+  // `postgres_relaxed_durability` (a single server: trials and tests; logged as a warning).
+  std::string postgres_conninfo;
+  bool postgres_relaxed_durability = false;
   // Devices created if missing; their connection strings go to DIR/bootstrap/ (mode 0600).
   std::vector<std::string> bootstrap_devices;
 

@@ -61,7 +61,7 @@ struct HubParts {
   hub::TwinStore& twin_store;
   hub::DeviceKeys& device_keys;
   hub::HubBackups& backups;
-  storage::RocksKvStore& metadata_store;
+  storage::KvStore& metadata_store;
   hub::HubMetrics& metrics;
   StatusBoard& status_board;
 };

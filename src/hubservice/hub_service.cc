@@ -90,11 +90,13 @@ Status HubService::OpenData() {
                                          CustomerKeysOrRefusal(o.customer_keys))
                                .WithContext("restoring " + o.restore_from.string()));
   }
-  COFFRE_ASSIGN_OR_RETURN(
-      kv_, storage::RocksKvStore::Open(o.dir / "meta", {nullptr, &service_key_, disk_reserve_.get()}));
+  COFFRE_ASSIGN_OR_RETURN(data_, HubDataStore::Open({o.dir, &service_key_, disk_reserve_.get(),
+                                                      o.postgres_conninfo,
+                                                      o.postgres_relaxed_durability,
+                                                      o.telemetry.partitions}));
 
   // Stored settings (coffre hub encryption set) win over the options, which seed a new hub.
-  COFFRE_ASSIGN_OR_RETURN(config_, hub::EncryptionConfig::Load(*kv_, o.encryption));
+  COFFRE_ASSIGN_OR_RETURN(config_, hub::EncryptionConfig::Load(kv(), o.encryption));
   hub::EncryptionSettings settings = config_->Get();
   if (settings.key_events_secret_file.empty() && !o.encryption.key_events_secret_file.empty()) {
     // A hub made before it subscribed to key events takes the option's secret file.
@@ -109,7 +111,7 @@ Status HubService::OpenData() {
   custody_ = std::make_unique<hub::KeyCustody>(*config_, service_key_, o.dir,
                                                CustomerKeysOrRefusal(o.customer_keys));
   Status locked_because;
-  auto keys = custody_->Open(*kv_, &locked_because);
+  auto keys = custody_->Open(kv(), &locked_because);
   if (!keys.has_value()) return keys.error().WithContext("unwrapping the hub root key");
   keys_ = std::move(*keys);
   if (keys_->locked()) {
@@ -119,33 +121,34 @@ Status HubService::OpenData() {
                         " cannot be used (" + locked_because.message() + ")");
   }
 
-  registry_ = std::make_unique<hub::Registry>(*kv_, *keys_, SystemClock());
-  rows_ = std::make_unique<hub::SealedRows>(*kv_, *keys_);
+  registry_ = std::make_unique<hub::Registry>(kv(), *keys_, SystemClock());
+  rows_ = std::make_unique<hub::SealedRows>(kv(), *keys_);
   device_keys_ = std::make_unique<hub::DeviceKeys>(*keys_, *rows_, SystemClock(),
-                                                   [kv = kv_.get()] { return kv->DestroyDeletedData(); });
+                                                   [data = data_.get()] { return data->DestroyDeletedData(); });
   if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(CheckMetadata());
   hub::TelemetryStoreOptions telemetry = o.telemetry;
   telemetry.device_keys = device_keys_.get();
   telemetry.hub_name = o.host_names.front();
   telemetry.log.service_key = &service_key_;
   telemetry.log.reserve = disk_reserve_.get();
+  data_->ConfigureTelemetry(telemetry);
   COFFRE_ASSIGN_OR_RETURN(store_,
-                          hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, *kv_, telemetry));
+                          hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, kv(), telemetry));
   hub::IngestOptions ingest = o.ingest;
   ingest.metrics = &metrics_;
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, ingest);
   backups_ = std::make_unique<hub::HubBackups>(
-      *kv_, *keys_, *store_, o.host_names.front(), o.dir / "backups", disk_reserve_.get(),
-      SystemClock(), [kv = kv_.get()] { return kv->DestroyDeletedData(); });
+      kv(), *keys_, *store_, o.host_names.front(), o.dir / "backups", disk_reserve_.get(),
+      SystemClock(), [data = data_.get()] { return data->DestroyDeletedData(); });
   COFFRE_ASSIGN_OR_RETURN(policies_,
-                          hub::AccessPolicies::Open(*kv_, *keys_, o.host_names, SystemClock()));
+                          hub::AccessPolicies::Open(kv(), *keys_, o.host_names, SystemClock()));
   policies_->CountRefusalsIn(&metrics_);
   // Devices and modules with their own keys, or DeviceConnect policy tokens (gateways).
   auth_ =
       std::make_unique<hub::DeviceAuthenticator>(*registry_, *policies_, o.host_names, SystemClock());
   auth_->CountRefusalsIn(&metrics_);
   COFFRE_ASSIGN_OR_RETURN(groups_,
-                          hub::ConsumerGroups::Open(*kv_, *keys_, telemetry.partitions, SystemClock()));
+                          hub::ConsumerGroups::Open(kv(), *keys_, telemetry.partitions, SystemClock()));
   // The local stack's connection strings need the keys; a locked start keeps the last ones.
   if (!keys_->locked()) {
     const std::string& host = o.host_names.front();
@@ -186,7 +189,7 @@ Status HubService::StartServers() {
   mqtt_options.features = features_.get();
   connections_ = std::make_unique<hub::DeviceConnections>();
   mqtt_options.connections = connections_.get();
-  mqtt_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "mqtt");
+  mqtt_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "mqtt");
   mqtt_options.ticket_keys = mqtt_tickets_.get();
   mqtt_options.metrics = &metrics_;
   COFFRE_ASSIGN_OR_RETURN(
@@ -195,7 +198,7 @@ Status HubService::StartServers() {
   amqp::AmqpServerOptions amqp_options = o.amqp;
   amqp_options.certificates = certificates_;
   amqp_options.accessible = [this] { return monitor_->accessible(); };
-  amqp_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "amqp");
+  amqp_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "amqp");
   amqp_options.ticket_keys = amqp_tickets_.get();
   Result<hub::ConsumerGroup> default_group = groups_->Get(std::string(hub::kDefaultConsumerGroup));
   const std::string& host = o.host_names.front();
@@ -233,12 +236,12 @@ Status HubService::StartServers() {
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_,
-               *twin_store_, *device_keys_, *backups_, *kv_, metrics_, *status_board_},
+               *twin_store_, *device_keys_, *backups_, kv(), metrics_, *status_board_},
       o.throttling, SystemClock(), o.metrics_open);
   net::HttpsServerOptions https_options = o.https;
   https_options.certificates = certificates_;
   https_options.error_response = &HubRoutes::ServerError;
-  https_tickets_ = std::make_unique<TicketKeyRows>(*kv_, *keys_, "https");
+  https_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "https");
   https_options.ticket_keys = https_tickets_.get();
   // WebSocket upgrades: /$iothub/websocket carries MQTT or AMQP, chosen by the subprotocol the
   // client offers; /$servicebus/websocket carries AMQP (the Event Hubs SDK).

@@ -7,7 +7,8 @@
 // in-process on port 0.
 //
 // Start order (each part needs only those before it; no socket is open until the data is):
-//   1. service key, data directory, metadata store (RocksDB under the service key)
+//   1. service key, data directory, metadata store (RocksDB under the service key, or
+//      PostgreSQL in cluster mode: hubservice/hub_data_store.h)
 //   2. encryption settings, key custody, the hub's keys (opened locked if the vault refuses)
 //   3. registry, telemetry store, ingest, access policies, authenticator, consumer groups,
 //      the local stack's connection strings
@@ -49,12 +50,12 @@
 #include "hub/registry.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
+#include "hubservice/hub_data_store.h"
 #include "hubservice/hub_options.h"
 #include "hubservice/ticket_key_rows.h"
 #include "mqtt/server.h"
 #include "net/https_server.h"
 #include "net/server_certificates.h"
-#include "storage/rocks_kv_store.h"
 
 namespace coffre::hubservice {
 
@@ -91,7 +92,7 @@ class HubService {
   hub::HubKeys& keys() { return *keys_; }
   hub::HubBackups& backups() { return *backups_; }
   hub::DeviceKeys& device_keys() { return *device_keys_; }
-  storage::KvStore& kv() { return *kv_; }  // the metadata store
+  storage::KvStore& kv() { return data_->kv(); }  // the metadata store
   hub::AccessPolicies& policies() { return *policies_; }
   hub::EncryptionConfig& config() { return *config_; }
   hub::KeyCustody& custody() { return *custody_; }
@@ -121,8 +122,8 @@ class HubService {
   hub::HubMetrics metrics_{metrics_registry_};
   UniqueFd dir_lock_;  // flock of DIR/.lock: one hub per data directory
   crypto::SecretBytes service_key_;
-  std::unique_ptr<storage::DiskReserve> disk_reserve_;  // outlives kv_ and the store
-  std::unique_ptr<storage::RocksKvStore> kv_;
+  std::unique_ptr<storage::DiskReserve> disk_reserve_;  // outlives data_ and the store
+  std::unique_ptr<HubDataStore> data_;                  // the metadata store, telemetry's home
   std::unique_ptr<hub::EncryptionConfig> config_;
   std::unique_ptr<hub::KeyCustody> custody_;
   std::unique_ptr<hub::HubKeys> keys_;

@@ -127,7 +127,7 @@ void HubService::AddScrapeMetrics() {
                 MetricType::kGauge, [this] { return disk_reserve_->full() ? 1.0 : 0.0; });
   r.AddCallback("coffre_hub_metadata_writable",
                 "0 once the metadata store failed a write: writes are refused until a restart.",
-                MetricType::kGauge, [this] { return kv_->write_error() ? 0.0 : 1.0; });
+                MetricType::kGauge, [this] { return data_->kv().write_error() ? 0.0 : 1.0; });
 }
 
 }  // namespace coffre::hubservice

@@ -19,6 +19,8 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& c
     PQfinish(conn);
     return Unavailable("PostgreSQL: cannot connect: " + why);
   }
+  // Notices ("relation already exists, skipping") are not errors: not on stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<PgConnection>(new PgConnection(conn));
 }
 
@@ -60,6 +62,20 @@ Result<PgRows> PgConnection::Exec(const std::string& sql, const std::vector<PgPa
     }
   }
   return rows;
+}
+
+Status PgConnection::Transaction(const std::function<Status()>& body) {
+  COFFRE_RETURN_IF_ERROR(Exec("BEGIN").status());
+  Status done = body();
+  if (!done.ok()) {
+    (void)Exec("ROLLBACK");
+    return done;
+  }
+  return Exec("COMMIT").status();
+}
+
+bool PgConnection::idle() const {
+  return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
 }  // namespace coffre::pgstore

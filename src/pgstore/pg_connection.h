@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,11 @@ class PgConnection {
   ~PgConnection();
 
   Result<PgRows> Exec(const std::string& sql, const std::vector<PgParam>& params = {});
+  // BEGIN, body, COMMIT; ROLLBACK if body fails. A COMMIT whose answer is lost is UNAVAILABLE
+  // with an unknown outcome: the caller's retry must be idempotent.
+  Status Transaction(const std::function<Status()>& body);
+  // Whether no transaction is open or aborted on the connection (it can be lent again).
+  bool idle() const;
 
  private:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}

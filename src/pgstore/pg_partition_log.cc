@@ -16,24 +16,31 @@ Result<uint64_t> Number(const std::string& text) {
   return static_cast<uint64_t>(v);
 }
 
+PgParam Seq(uint64_t sequence) { return PgParam::Int(static_cast<int64_t>(sequence)); }
+
 }  // namespace
 
 Status PgPartitionLog::Create(PgConnection& db, int partitions) {
   // One statement per Exec: libpq's parameterised form takes no more.
   for (const char* table :
        {"CREATE TABLE IF NOT EXISTS coffre_partitions ("
-        " partition int PRIMARY KEY, next_sequence bigint NOT NULL)",
+        " partition int PRIMARY KEY, next_sequence bigint NOT NULL,"
+        " first_sequence bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0)",
         "CREATE TABLE IF NOT EXISTS coffre_records ("
-        " partition int NOT NULL, sequence bigint NOT NULL, record bytea NOT NULL,"
-        " PRIMARY KEY (partition, sequence))",
+        " partition int NOT NULL, sequence bigint NOT NULL, time_ms bigint NOT NULL DEFAULT 0,"
+        " record bytea NOT NULL, PRIMARY KEY (partition, sequence))",
+        "CREATE INDEX IF NOT EXISTS coffre_records_by_time ON coffre_records (partition, time_ms)",
         "CREATE TABLE IF NOT EXISTS coffre_batches ("
         " batch_id text PRIMARY KEY, partition int NOT NULL, first_sequence bigint NOT NULL,"
-        " records int NOT NULL)"}) {
+        " records int NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS coffre_gaps ("
+        " partition int NOT NULL, from_sequence bigint NOT NULL, to_sequence bigint NOT NULL,"
+        " PRIMARY KEY (partition, from_sequence))"}) {
     COFFRE_RETURN_IF_ERROR(db.Exec(table).status());
   }
   for (int p = 0; p < partitions; ++p) {
-    COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_partitions VALUES ($1, 0) "
-                                   "ON CONFLICT (partition) DO NOTHING",
+    COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_partitions (partition, next_sequence) "
+                                   "VALUES ($1, 0) ON CONFLICT (partition) DO NOTHING",
                                    {PgParam::Int(p)}).status());
   }
   return Status::Ok();
@@ -41,75 +48,191 @@ Status PgPartitionLog::Create(PgConnection& db, int partitions) {
 
 Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_id,
                                         const std::vector<Bytes>& records) {
+  std::vector<PgRecord> with_times;
+  for (const Bytes& r : records) with_times.push_back({0, 0, r});
+  return Append(partition, batch_id, with_times);
+}
+
+Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_id,
+                                        std::span<const PgRecord> records,
+                                        std::optional<uint64_t> expect_first) {
   if (records.empty()) return InvalidArgument("an empty batch");
-  COFFRE_RETURN_IF_ERROR(db_.Exec("BEGIN").status());
-  auto body = [&]() -> Result<uint64_t> {
-    // The partition row's lock first: batches of one partition take turns from here to
-    // COMMIT, which is what makes the sequence order the commit order.
-    COFFRE_ASSIGN_OR_RETURN(PgRows next, db_.Exec("SELECT next_sequence FROM coffre_partitions "
-                                                  "WHERE partition = $1 FOR UPDATE",
-                                                  {PgParam::Int(partition)}));
-    if (next.size() != 1) return NotFound("no partition " + std::to_string(partition));
-    COFFRE_ASSIGN_OR_RETURN(PgRows done, db_.Exec("SELECT partition, first_sequence, records "
-                                                  "FROM coffre_batches WHERE batch_id = $1",
-                                                  {PgParam::Text(batch_id)}));
-    if (done.size() == 1) {  // a retry: the batch committed before
-      if (done.Value(0, 0) != std::to_string(partition) ||
-          done.Value(0, 2) != std::to_string(records.size())) {
-        return InvalidArgument("batch " + batch_id + " was another batch");
-      }
-      return Number(done.Value(0, 1));
-    }
-    COFFRE_ASSIGN_OR_RETURN(uint64_t first, Number(next.Value(0, 0)));
-    uint64_t sequence = first;
-    for (const Bytes& record : records) {
-      COFFRE_RETURN_IF_ERROR(db_.Exec("INSERT INTO coffre_records VALUES ($1, $2, $3)",
-                                      {PgParam::Int(partition),
-                                       PgParam::Int(static_cast<int64_t>(sequence++)),
-                                       PgParam::Bytes(record)}).status());
-    }
-    COFFRE_RETURN_IF_ERROR(db_.Exec("UPDATE coffre_partitions SET next_sequence = $2 "
-                                    "WHERE partition = $1",
-                                    {PgParam::Int(partition),
-                                     PgParam::Int(static_cast<int64_t>(sequence))}).status());
-    COFFRE_RETURN_IF_ERROR(db_.Exec("INSERT INTO coffre_batches VALUES ($1, $2, $3, $4)",
-                                    {PgParam::Text(batch_id), PgParam::Int(partition),
-                                     PgParam::Int(static_cast<int64_t>(first)),
-                                     PgParam::Int(static_cast<int64_t>(records.size()))}).status());
-    return first;
-  };
-  Result<uint64_t> first = body();
-  if (!first.has_value()) {
-    (void)db_.Exec("ROLLBACK");
-    return first.error();
-  }
-  COFFRE_RETURN_IF_ERROR(db_.Exec("COMMIT").status());
+  uint64_t first = 0;
+  Status ran = db_.Transaction([&]() -> Status {
+    COFFRE_ASSIGN_OR_RETURN(first,
+                            AppendInTransaction(partition, batch_id, records, expect_first));
+    return Status::Ok();
+  });
+  COFFRE_RETURN_IF_ERROR(ran);
   return first;
 }
 
-Result<std::vector<PgRecord>> PgPartitionLog::Read(int partition, uint64_t from, size_t max) {
+Result<uint64_t> PgPartitionLog::AppendInTransaction(int partition, const std::string& batch_id,
+                                                     std::span<const PgRecord> records,
+                                                     std::optional<uint64_t> expect_first) {
+  // The partition row's lock first: batches of one partition take turns from here to COMMIT,
+  // which is what makes the sequence order the commit order.
+  COFFRE_ASSIGN_OR_RETURN(PgRows next, db_.Exec("SELECT next_sequence FROM coffre_partitions "
+                                                "WHERE partition = $1 FOR UPDATE",
+                                                {PgParam::Int(partition)}));
+  if (next.size() != 1) return NotFound("no partition " + std::to_string(partition));
+  COFFRE_ASSIGN_OR_RETURN(PgRows done, db_.Exec("SELECT partition, first_sequence, records "
+                                                "FROM coffre_batches WHERE batch_id = $1",
+                                                {PgParam::Text(batch_id)}));
+  if (done.size() == 1) {  // a retry: the batch committed before
+    if (done.Value(0, 0) != std::to_string(partition) ||
+        done.Value(0, 2) != std::to_string(records.size())) {
+      return InvalidArgument("batch " + batch_id + " was another batch");
+    }
+    return Number(done.Value(0, 1));
+  }
+  COFFRE_ASSIGN_OR_RETURN(uint64_t first, Number(next.Value(0, 0)));
+  if (expect_first.has_value() && *expect_first != first) {
+    return FailedPrecondition("telemetry partition " + std::to_string(partition) +
+                              " was written by another writer: it continues at " +
+                              std::to_string(first) + ", not " + std::to_string(*expect_first));
+  }
+  // The whole batch in one statement: arrays of times and hex records, numbered in order.
+  std::string times = "{", hex = "{";
+  uint64_t bytes = 0;
+  for (const PgRecord& r : records) {
+    if (times.size() > 1) times += ',', hex += ',';
+    times += std::to_string(r.time_ms);
+    hex += HexEncode(r.record);
+    bytes += r.record.size();
+  }
+  times += '}', hex += '}';
+  COFFRE_RETURN_IF_ERROR(
+      db_.Exec("INSERT INTO coffre_records (partition, sequence, time_ms, record) "
+               "SELECT $1, $2 + n - 1, t, decode(r, 'hex') "
+               "FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS u(t, r, n)",
+               {PgParam::Int(partition), Seq(first), PgParam::Text(times), PgParam::Text(hex)})
+          .status());
+  COFFRE_RETURN_IF_ERROR(db_.Exec("UPDATE coffre_partitions SET next_sequence = $2, "
+                                  "bytes = bytes + $3 WHERE partition = $1",
+                                  {PgParam::Int(partition), Seq(first + records.size()),
+                                   Seq(bytes)}).status());
+  COFFRE_RETURN_IF_ERROR(db_.Exec("INSERT INTO coffre_batches VALUES ($1, $2, $3, $4)",
+                                  {PgParam::Text(batch_id), PgParam::Int(partition), Seq(first),
+                                   PgParam::Int(static_cast<int64_t>(records.size()))}).status());
+  return first;
+}
+
+Result<std::vector<PgRecord>> PgPartitionLog::Read(int partition, uint64_t from, size_t max,
+                                                   size_t max_bytes) {
+  max = std::min<size_t>(max, 100'000);
   COFFRE_ASSIGN_OR_RETURN(
       PgRows rows,
-      db_.Exec("SELECT sequence, encode(record, 'hex') FROM coffre_records "
+      db_.Exec("SELECT sequence, time_ms, encode(record, 'hex') FROM coffre_records "
                "WHERE partition = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3",
-               {PgParam::Int(partition), PgParam::Int(static_cast<int64_t>(from)),
-                PgParam::Int(static_cast<int64_t>(max))}));
+               {PgParam::Int(partition), Seq(from), PgParam::Int(static_cast<int64_t>(max))}));
   std::vector<PgRecord> out;
+  size_t bytes = 0;
   for (size_t r = 0; r < rows.size(); ++r) {
     PgRecord record;
     COFFRE_ASSIGN_OR_RETURN(record.sequence, Number(rows.Value(r, 0)));
-    COFFRE_ASSIGN_OR_RETURN(record.record, HexDecode(rows.Value(r, 1)));
+    COFFRE_ASSIGN_OR_RETURN(uint64_t time, Number(rows.Value(r, 1)));
+    record.time_ms = static_cast<int64_t>(time);
+    COFFRE_ASSIGN_OR_RETURN(record.record, HexDecode(rows.Value(r, 2)));
+    bytes += record.record.size();
+    if (!out.empty() && bytes > max_bytes) break;
     out.push_back(std::move(record));
   }
   return out;
 }
 
 Result<uint64_t> PgPartitionLog::End(int partition) {
-  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db_.Exec("SELECT next_sequence FROM coffre_partitions "
-                                                "WHERE partition = $1",
+  COFFRE_ASSIGN_OR_RETURN(PgPartitionState state, State(partition));
+  return state.next;
+}
+
+Result<PgPartitionState> PgPartitionLog::State(int partition) {
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db_.Exec("SELECT first_sequence, next_sequence, bytes "
+                                                "FROM coffre_partitions WHERE partition = $1",
                                                 {PgParam::Int(partition)}));
   if (rows.size() != 1) return NotFound("no partition " + std::to_string(partition));
-  return Number(rows.Value(0, 0));
+  PgPartitionState state;
+  COFFRE_ASSIGN_OR_RETURN(state.first, Number(rows.Value(0, 0)));
+  COFFRE_ASSIGN_OR_RETURN(state.next, Number(rows.Value(0, 1)));
+  COFFRE_ASSIGN_OR_RETURN(state.bytes, Number(rows.Value(0, 2)));
+  return state;
+}
+
+Result<int64_t> PgPartitionLog::LastTime(int partition) {
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db_.Exec("SELECT time_ms FROM coffre_records "
+                                                "WHERE partition = $1 "
+                                                "ORDER BY sequence DESC LIMIT 1",
+                                                {PgParam::Int(partition)}));
+  if (rows.size() == 0) return int64_t{0};
+  COFFRE_ASSIGN_OR_RETURN(uint64_t time, Number(rows.Value(0, 0)));
+  return static_cast<int64_t>(time);
+}
+
+Result<std::optional<uint64_t>> PgPartitionLog::FirstAtOrAfter(int partition, int64_t time_ms) {
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db_.Exec("SELECT min(sequence) FROM coffre_records "
+                                                "WHERE partition = $1 AND time_ms >= $2",
+                                                {PgParam::Int(partition), PgParam::Int(time_ms)}));
+  if (rows.size() == 0 || rows.Value(0, 0).empty()) return std::optional<uint64_t>();
+  COFFRE_ASSIGN_OR_RETURN(uint64_t first, Number(rows.Value(0, 0)));
+  return std::optional<uint64_t>(first);
+}
+
+Status PgPartitionLog::SkipTo(int partition, uint64_t expect_end, uint64_t sequence) {
+  return db_.Transaction([&]() -> Status {
+    COFFRE_ASSIGN_OR_RETURN(PgRows next, db_.Exec("SELECT next_sequence FROM coffre_partitions "
+                                                  "WHERE partition = $1 FOR UPDATE",
+                                                  {PgParam::Int(partition)}));
+    if (next.size() != 1) return NotFound("no partition " + std::to_string(partition));
+    if (next.Value(0, 0) != std::to_string(expect_end)) {
+      return FailedPrecondition("telemetry partition " + std::to_string(partition) +
+                                " was written by another writer");
+    }
+    if (sequence <= expect_end) return Status::Ok();
+    COFFRE_RETURN_IF_ERROR(db_.Exec("INSERT INTO coffre_gaps VALUES ($1, $2, $3)",
+                                    {PgParam::Int(partition), Seq(expect_end), Seq(sequence)})
+                               .status());
+    return db_.Exec("UPDATE coffre_partitions SET next_sequence = $2 WHERE partition = $1",
+                    {PgParam::Int(partition), Seq(sequence)}).status();
+  });
+}
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> PgPartitionLog::Gaps(int partition) {
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db_.Exec("SELECT from_sequence, to_sequence FROM "
+                                                "coffre_gaps WHERE partition = $1 "
+                                                "ORDER BY from_sequence",
+                                                {PgParam::Int(partition)}));
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    COFFRE_ASSIGN_OR_RETURN(uint64_t from, Number(rows.Value(r, 0)));
+    COFFRE_ASSIGN_OR_RETURN(uint64_t to, Number(rows.Value(r, 1)));
+    out.emplace_back(from, to);
+  }
+  return out;
+}
+
+Result<PgDeleted> PgPartitionLog::DeleteBefore(int partition, uint64_t sequence) {
+  PgDeleted deleted;
+  Status ran = db_.Transaction([&]() -> Status {
+    COFFRE_ASSIGN_OR_RETURN(
+        PgRows gone, db_.Exec("WITH gone AS (DELETE FROM coffre_records WHERE partition = $1 "
+                              "AND sequence < $2 RETURNING octet_length(record) AS n) "
+                              "SELECT count(*), coalesce(sum(n), 0) FROM gone",
+                              {PgParam::Int(partition), Seq(sequence)}));
+    COFFRE_ASSIGN_OR_RETURN(deleted.records, Number(gone.Value(0, 0)));
+    COFFRE_ASSIGN_OR_RETURN(deleted.bytes, Number(gone.Value(0, 1)));
+    COFFRE_RETURN_IF_ERROR(db_.Exec("UPDATE coffre_partitions SET first_sequence = "
+                                    "greatest(first_sequence, $2), bytes = greatest(bytes - $3, 0) "
+                                    "WHERE partition = $1",
+                                    {PgParam::Int(partition), Seq(sequence), Seq(deleted.bytes)})
+                               .status());
+    COFFRE_RETURN_IF_ERROR(db_.Exec("DELETE FROM coffre_batches WHERE partition = $1 AND "
+                                    "first_sequence + records <= $2",
+                                    {PgParam::Int(partition), Seq(sequence)}).status());
+    return db_.Exec("DELETE FROM coffre_gaps WHERE partition = $1 AND to_sequence <= $2",
+                    {PgParam::Int(partition), Seq(sequence)}).status();
+  });
+  COFFRE_RETURN_IF_ERROR(ran);
+  return deleted;
 }
 
 }  // namespace coffre::pgstore

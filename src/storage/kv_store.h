@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,8 @@ class KvStore {
   virtual Result<std::unique_ptr<KvStore>> Snapshot() {
     return Unimplemented("this store takes no snapshots");
   }
+  // Why the store refuses every write until it is opened again (a failed disk), or nullopt.
+  virtual std::optional<std::string> write_error() const { return std::nullopt; }
 };
 
 }  // namespace coffre::storage

@@ -60,7 +60,7 @@ class RocksKvStore : public KvStore {
 
   Status DestroyDeletedData();
   // Why writes are refused (the first failed write's error), or nullopt.
-  std::optional<std::string> write_error() const;
+  std::optional<std::string> write_error() const override;
 
  private:
   RocksKvStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db);

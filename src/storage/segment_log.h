@@ -24,25 +24,11 @@
 #include "common/unique_fd.h"
 #include "crypto/secret_bytes.h"
 #include "storage/disk_reserve.h"
+#include "storage/partition_log.h"
 #include "storage/record_chain.h"
 #include "storage/segment_files.h"
 
 namespace coffre::storage {
-
-struct LogRecord {
-  uint64_t sequence = 0;
-  int64_t time_ms = 0;  // enqueued time, milliseconds since the epoch
-  ByteSpan payload;
-  ChainLink link{};     // of the records before this one
-};
-
-struct StoredRecord {
-  uint64_t sequence = 0;
-  int64_t time_ms = 0;
-  Bytes payload;
-  ChainLink link{};
-  bool linked = false;  // false for a record of a segment written before links existed
-};
 
 struct SegmentLogOptions {
   uint64_t segment_bytes = uint64_t{64} << 20;  // preallocated size of each segment
@@ -56,55 +42,52 @@ struct SegmentLogOptions {
   DiskReserve* reserve = nullptr;
 };
 
-class SegmentLog {
+class SegmentLog : public PartitionLog {
  public:
   static Result<std::unique_ptr<SegmentLog>> Open(const std::filesystem::path& dir,
                                                   SegmentLogOptions options = {});
   ~SegmentLog();
 
   // The sequence the next appended record must carry (the customer layer seals with it).
-  uint64_t next_sequence() const { return next_sequence_; }
+  uint64_t next_sequence() const override { return next_sequence_; }
   // Records below this are durable (and readable).
-  uint64_t durable_sequence() const;
-  uint64_t first_sequence() const;  // the oldest record still kept
+  uint64_t durable_sequence() const override;
+  uint64_t first_sequence() const override;  // the oldest record still kept
 
   // Before the first append: continue at `sequence` (at least next_sequence()). At the end of
   // the records, the crash tail is wiped; later (the caller knows records up to `sequence` were
   // acknowledged, so they are missing), a new segment starts there and the gap is reported.
   // Append calls ResumeAt(next_sequence()) itself if nobody did.
-  Status ResumeAt(uint64_t sequence);
+  Status ResumeAt(uint64_t sequence) override;
   // For a log that never held a record: its first record will be `sequence` (a restored
   // partition, whose older records retention had removed). Instead of ResumeAt.
   Status BeginAt(uint64_t sequence);
   // Appends records whose sequences continue next_sequence(), in order.
-  Status Append(std::span<const LogRecord> records);
-  Status Sync();
+  Status Append(std::span<const LogRecord> records) override;
+  Status Sync() override;
 
   // Up to `max_records` durable records from `from` on, at most `max_bytes` of payload (at least
   // one record if any). INVALID_ARGUMENT if `from` has expired or lies beyond the durable end.
-  Result<std::vector<StoredRecord>> Read(uint64_t from, size_t max_records, size_t max_bytes) const;
+  Result<std::vector<StoredRecord>> Read(uint64_t from, size_t max_records,
+                                         size_t max_bytes) const override;
 
   // The first durable record enqueued at or after `time_ms`, or durable_sequence() if none is.
   // Assumes times never decrease along the log (TelemetryStore makes them so).
-  Result<uint64_t> SeekTime(int64_t time_ms) const;
-  int64_t last_time_ms() const;  // of the last appended record; 0 for an empty log
+  Result<uint64_t> SeekTime(int64_t time_ms) const override;
+  int64_t last_time_ms() const override;  // of the last appended record; 0 for an empty log
 
   // Deletes whole segments all of whose records are older than `time_ms` (never the one being
   // written). Returns how many segments went.
-  Result<size_t> ExpireBefore(int64_t time_ms);
+  Result<size_t> ExpireBefore(int64_t time_ms) override;
   // What first_sequence() would be after ExpireBefore(time_ms).
-  uint64_t FirstSequenceAfterExpiry(int64_t time_ms) const;
+  uint64_t FirstSequenceAfterExpiry(int64_t time_ms) const override;
 
   size_t segment_count() const;
   // Disk space the segment files take now (allocated blocks: segments are preallocated).
-  uint64_t disk_bytes() const;
+  uint64_t disk_bytes() const override;
 
   // Records missing between the segments found at open, or skipped by ResumeAt: [from, to).
-  struct Gap {
-    uint64_t from = 0;
-    uint64_t to = 0;
-  };
-  std::vector<Gap> gaps() const;
+  std::vector<Gap> gaps() const override;
 
  private:
   struct Segment;

@@ -115,7 +115,7 @@ TEST_F(PgPartitionLogTest, ARetriedBatchIdReturnsItsRangeAndWritesNothingAgain) 
   EXPECT_FALSE(log.Append(1, "batch-a", {Record(9, 9, 9)}).has_value());
   EXPECT_FALSE(log.Append(0, "batch-a", batch).has_value());
   EXPECT_FALSE(log.Append(7, "batch-c", batch).has_value()) << "no partition 7";
-  EXPECT_FALSE(log.Append(1, "batch-d", {}).has_value());
+  EXPECT_FALSE(log.Append(1, "batch-d", std::vector<Bytes>{}).has_value());
   auto records = log.Read(1, 0, 10).value();
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(records[1].record, batch[1]);

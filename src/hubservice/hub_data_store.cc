@@ -1,0 +1,52 @@
+#include "hubservice/hub_data_store.h"
+
+#include "common/log.h"
+#include "pgstore/pg_durability.h"
+#include "pgstore/pg_kv_store.h"
+#include "pgstore/pg_partition_log.h"
+#include "pgstore/pg_pool.h"
+#include "pgstore/pg_row_cipher.h"
+#include "pgstore/pg_telemetry_log.h"
+#include "storage/rocks_kv_store.h"
+
+namespace coffre::hubservice {
+
+HubDataStore::~HubDataStore() = default;
+
+Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptions& o) {
+  std::unique_ptr<HubDataStore> store(new HubDataStore());
+  if (o.postgres_conninfo.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(store->rocks_,
+                            storage::RocksKvStore::Open(o.dir / "meta", {nullptr, o.service_key,
+                                                                         o.reserve}));
+    store->kv_ = store->rocks_.get();
+    return store;
+  }
+  auto connected = pgstore::PgPool::Connect({o.postgres_conninfo});
+  if (!connected.has_value()) return connected.error().WithContext("the cluster store");
+  store->pool_ = std::move(*connected);
+  Status checked = store->pool_->Run([&](pgstore::PgConnection& db) -> Status {
+    COFFRE_RETURN_IF_ERROR(pgstore::CheckDurability(db, o.postgres_relaxed_durability));
+    return pgstore::PgPartitionLog::Create(db, o.partitions);
+  });
+  COFFRE_RETURN_IF_ERROR(checked);
+  COFFRE_ASSIGN_OR_RETURN(store->cipher_, pgstore::PgRowCipher::Create(*o.service_key));
+  COFFRE_ASSIGN_OR_RETURN(store->pg_kv_, pgstore::PgKvStore::Open(*store->pool_, *store->cipher_));
+  store->kv_ = store->pg_kv_.get();
+  LogLine("store", "cluster mode: metadata and telemetry in PostgreSQL");
+  return store;
+}
+
+void HubDataStore::ConfigureTelemetry(hub::TelemetryStoreOptions& telemetry) {
+  if (!clustered()) return;
+  telemetry.open_log = [this](int partition) -> Result<std::unique_ptr<storage::PartitionLog>> {
+    COFFRE_ASSIGN_OR_RETURN(auto log, pgstore::PgTelemetryLog::Open(*pool_, *cipher_, partition));
+    return std::unique_ptr<storage::PartitionLog>(std::move(log));
+  };
+}
+
+Status HubDataStore::DestroyDeletedData() {
+  return clustered() ? pg_kv_->DestroyDeletedData() : rocks_->DestroyDeletedData();
+}
+
+}  // namespace coffre::hubservice

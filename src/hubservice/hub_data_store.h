@@ -1,0 +1,63 @@
+#pragma once
+// HubDataStore: where a hub keeps its data, chosen once at start. Embedded (the default): the
+// metadata in RocksDB under DIR/meta and telemetry in segment files under DIR/telemetry, both
+// under the file cipher. Cluster mode (HubOptions::postgres_conninfo): both in PostgreSQL
+// (pgstore), every row sealed by the infrastructure layer before it leaves the hub, after a
+// check that the server commits to a synchronous standby (pgstore/pg_durability.h).
+// Either way the service key is the infrastructure layer's, and the customer layer is above.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "crypto/secret_bytes.h"
+#include "hub/telemetry_store.h"
+#include "storage/disk_reserve.h"
+#include "storage/kv_store.h"
+
+namespace coffre::pgstore {
+class PgPool;
+class PgRowCipher;
+class PgKvStore;
+}  // namespace coffre::pgstore
+
+namespace coffre::storage {
+class RocksKvStore;
+}
+
+namespace coffre::hubservice {
+
+struct HubDataStoreOptions {
+  std::filesystem::path dir;  // the hub's data directory (embedded mode's files)
+  const crypto::SecretBytes* service_key = nullptr;  // must outlive the store
+  storage::DiskReserve* reserve = nullptr;           // embedded mode; may be null
+  std::string postgres_conninfo;  // empty: embedded
+  bool postgres_relaxed_durability = false;
+  int partitions = 4;  // the telemetry partitions' rows made in a new cluster store
+};
+
+class HubDataStore {
+ public:
+  static Result<std::unique_ptr<HubDataStore>> Open(const HubDataStoreOptions& options);
+  ~HubDataStore();
+
+  storage::KvStore& kv() { return *kv_; }
+  // Where the telemetry store keeps its partitions (its `open_log`; unset for embedded mode).
+  void ConfigureTelemetry(hub::TelemetryStoreOptions& telemetry);
+  // Erasure: deleted values physically gone from the store's files (RocksDB: compaction;
+  // PostgreSQL: VACUUM).
+  Status DestroyDeletedData();
+  bool clustered() const { return pool_ != nullptr; }
+
+ private:
+  HubDataStore() = default;
+  std::unique_ptr<pgstore::PgPool> pool_;
+  std::unique_ptr<pgstore::PgRowCipher> cipher_;
+  std::unique_ptr<storage::RocksKvStore> rocks_;
+  std::unique_ptr<pgstore::PgKvStore> pg_kv_;
+  storage::KvStore* kv_ = nullptr;  // one of the two
+};
+
+}  // namespace coffre::hubservice

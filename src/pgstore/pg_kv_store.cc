@@ -1,0 +1,118 @@
+#include "pgstore/pg_kv_store.h"
+
+#include "common/encoding.h"
+
+namespace coffre::pgstore {
+namespace {
+
+constexpr size_t kScanPage = 1000;
+
+std::string Where(std::string_view key) { return "kv/" + std::string(key); }
+
+// The smallest key greater than every key starting with `prefix`; empty if there is none.
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(PgPool& pool, PgRowCipher& cipher) {
+  Status ran = pool.Run([](PgConnection& db) {
+    return db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv (key bytea PRIMARY KEY, "
+                   "value bytea NOT NULL)").status();
+  });
+  COFFRE_RETURN_IF_ERROR(ran);
+  return std::unique_ptr<PgKvStore>(new PgKvStore(pool, cipher));
+}
+
+Result<Bytes> PgKvStore::SealFor(std::string_view key, ByteSpan value) {
+  return cipher_.Seal(Where(key), value);
+}
+
+Result<Bytes> PgKvStore::Get(std::string_view key) {
+  PgRows rows;
+  Status ran = pool_.Run([&](PgConnection& db) -> Status {
+    COFFRE_ASSIGN_OR_RETURN(rows, db.Exec("SELECT encode(value, 'hex') FROM coffre_kv "
+                                          "WHERE key = $1", {PgParam::Bytes(AsBytes(key))}));
+    return Status::Ok();
+  });
+  COFFRE_RETURN_IF_ERROR(ran);
+  if (rows.size() == 0) return NotFound("no such key");
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, HexDecode(rows.Value(0, 0)));
+  return cipher_.Open(Where(key), sealed);
+}
+
+Status PgKvStore::Put(std::string_view key, ByteSpan value, bool sync) {
+  return Write({{std::string(key), Bytes(value.begin(), value.end()), false}}, sync);
+}
+
+Status PgKvStore::Delete(std::string_view key, bool sync) {
+  return Write({{std::string(key), {}, true}}, sync);
+}
+
+Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool /*sync*/) {
+  std::vector<Bytes> sealed(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!batch[i].erase) {
+      COFFRE_ASSIGN_OR_RETURN(sealed[i], SealFor(batch[i].key, batch[i].value));
+    }
+  }
+  // Upserts and deletes are idempotent: a retry after an unknown outcome writes the same rows.
+  return pool_.Run([&](PgConnection& db) {
+    return db.Transaction([&]() -> Status {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        PgParam key = PgParam::Bytes(AsBytes(batch[i].key));
+        if (batch[i].erase) {
+          COFFRE_RETURN_IF_ERROR(db.Exec("DELETE FROM coffre_kv WHERE key = $1", {key}).status());
+        } else {
+          COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_kv VALUES ($1, $2) ON CONFLICT (key) "
+                                         "DO UPDATE SET value = excluded.value",
+                                         {key, PgParam::Bytes(sealed[i])}).status());
+        }
+      }
+      return Status::Ok();
+    });
+  });
+}
+
+Status PgKvStore::Scan(std::string_view prefix,
+                       const std::function<bool(std::string_view key, ByteSpan value)>& fn) {
+  const std::string end = PrefixEnd(prefix);
+  std::string after;  // the last key seen; pages continue past it
+  bool first_page = true;
+  for (;;) {
+    PgRows rows;
+    // A page at a time, the connection returned before `fn` runs (it may use the store).
+    Status ran = pool_.Run([&](PgConnection& db) -> Status {
+      std::string sql = "SELECT encode(key, 'hex'), encode(value, 'hex') FROM coffre_kv WHERE ";
+      sql += first_page ? "key >= $1" : "key > $1";
+      std::vector<PgParam> params = {PgParam::Bytes(AsBytes(first_page ? std::string(prefix) : after))};
+      if (!end.empty()) {
+        sql += " AND key < $2";
+        params.push_back(PgParam::Bytes(AsBytes(end)));
+      }
+      sql += " ORDER BY key LIMIT " + std::to_string(kScanPage);
+      COFFRE_ASSIGN_OR_RETURN(rows, db.Exec(sql, params));
+      return Status::Ok();
+    });
+    COFFRE_RETURN_IF_ERROR(ran);
+    first_page = false;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      COFFRE_ASSIGN_OR_RETURN(Bytes key, HexDecode(rows.Value(r, 0)));
+      COFFRE_ASSIGN_OR_RETURN(Bytes sealed, HexDecode(rows.Value(r, 1)));
+      after.assign(reinterpret_cast<const char*>(key.data()), key.size());
+      COFFRE_ASSIGN_OR_RETURN(Bytes value, cipher_.Open(Where(after), sealed));
+      if (!fn(after, value)) return Status::Ok();
+    }
+    if (rows.size() < kScanPage) return Status::Ok();
+  }
+}
+
+Status PgKvStore::DestroyDeletedData() {
+  return pool_.Run([](PgConnection& db) { return db.Exec("VACUUM coffre_kv").status(); });
+}
+
+}  // namespace coffre::pgstore

@@ -1,0 +1,44 @@
+#pragma once
+// PgKvStore: the hub's metadata store (registry, twins, C2D, checkpoints, key state) as a
+// storage::KvStore in PostgreSQL, for cluster mode. One table, coffre_kv (key bytea PRIMARY
+// KEY, value bytea), ordered bytewise as RocksDB orders keys. Every value is sealed by the
+// infrastructure layer (PgRowCipher, AAD: its key) before it leaves the hub; keys are stored as
+// given (the hub names device rows by keyed digests of their ids: hub/sealed_rows.h). Each write is
+// its own transaction, committed when it returns (synchronous replication decides what
+// "durable" means: pgstore/pg_durability.h), so `sync` changes nothing. Thread-safe.
+// No Snapshot() yet (backups of a cluster-mode hub are not supported: UNIMPLEMENTED).
+
+#include <memory>
+
+#include "pgstore/pg_pool.h"
+#include "pgstore/pg_row_cipher.h"
+#include "storage/kv_store.h"
+
+namespace coffre::pgstore {
+
+class PgKvStore : public storage::KvStore {
+ public:
+  // Makes the table if missing. pool and cipher must outlive the store.
+  static Result<std::unique_ptr<PgKvStore>> Open(PgPool& pool, PgRowCipher& cipher);
+
+  Result<Bytes> Get(std::string_view key) override;
+  Status Put(std::string_view key, ByteSpan value, bool sync) override;
+  Status Delete(std::string_view key, bool sync) override;
+  Status Write(const std::vector<storage::KvWrite>& batch, bool sync) override;
+  Status Sync() override { return Status::Ok(); }
+  Status Scan(std::string_view prefix,
+              const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
+
+  // Erasure: VACUUM, so deleted values leave the table's pages (they stay in WAL files until
+  // PostgreSQL recycles them; docs/CLUSTER.md).
+  Status DestroyDeletedData();
+
+ private:
+  PgKvStore(PgPool& pool, PgRowCipher& cipher) : pool_(pool), cipher_(cipher) {}
+  Result<Bytes> SealFor(std::string_view key, ByteSpan value);
+
+  PgPool& pool_;
+  PgRowCipher& cipher_;
+};
+
+}  // namespace coffre::pgstore

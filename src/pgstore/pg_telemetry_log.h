@@ -1,0 +1,69 @@
+#pragma once
+// PgTelemetryLog: one telemetry partition of the hub kept in PostgreSQL (cluster mode), as the
+// storage::PartitionLog the hub's TelemetryStore writes and reads. Append stages the batch,
+// each record sealed by the infrastructure layer (PgRowCipher, AAD: partition and sequence)
+// with its chain link inside; Sync commits the batch as one transaction (PgPartitionLog) with
+// an id of its own, retried through failovers by the pool with the same id, so an unknown
+// commit outcome never writes it twice. The batch must start where this log left off: a
+// second writer of the partition is refused (FAILED_PRECONDITION), never interleaved.
+// PostgreSQL sees per record: partition, sequence, enqueued time, size, ciphertext.
+// Retention deletes the records older than the cut-off.
+// Thread-safety: as storage::PartitionLog (one writer; reads on any thread).
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pgstore/pg_partition_log.h"
+#include "pgstore/pg_pool.h"
+#include "pgstore/pg_row_cipher.h"
+#include "storage/partition_log.h"
+
+namespace coffre::pgstore {
+
+class PgTelemetryLog : public storage::PartitionLog {
+ public:
+  // pool and cipher must outlive the log. The partition's row must exist (PgPartitionLog::Create).
+  static Result<std::unique_ptr<PgTelemetryLog>> Open(PgPool& pool, PgRowCipher& cipher,
+                                                      int partition);
+
+  uint64_t next_sequence() const override { return next_; }
+  uint64_t durable_sequence() const override { return durable_; }
+  uint64_t first_sequence() const override { return first_; }
+  Status ResumeAt(uint64_t sequence) override;
+  Status Append(std::span<const storage::LogRecord> records) override;
+  Status Sync() override;
+  Result<std::vector<storage::StoredRecord>> Read(uint64_t from, size_t max_records,
+                                                  size_t max_bytes) const override;
+  Result<uint64_t> SeekTime(int64_t time_ms) const override;
+  int64_t last_time_ms() const override { return last_time_ms_; }
+  Result<size_t> ExpireBefore(int64_t time_ms) override;
+  uint64_t FirstSequenceAfterExpiry(int64_t time_ms) const override;
+  uint64_t disk_bytes() const override { return bytes_; }
+  std::vector<Gap> gaps() const override;
+
+ private:
+  PgTelemetryLog(PgPool& pool, PgRowCipher& cipher, int partition)
+      : pool_(pool), cipher_(cipher), partition_(partition) {}
+  std::string Where(uint64_t sequence) const;
+
+  PgPool& pool_;
+  PgRowCipher& cipher_;
+  const int partition_;
+  std::atomic<uint64_t> durable_{0};
+  std::atomic<uint64_t> first_{0};
+  std::atomic<uint64_t> bytes_{0};
+  mutable std::mutex gaps_mu_;
+  std::vector<Gap> gaps_;  // guarded by gaps_mu_
+
+  // Writer thread only.
+  uint64_t next_ = 0;
+  int64_t last_time_ms_ = 0;
+  bool resumed_ = false;
+  std::vector<PgRecord> staged_;  // appended, not committed
+  std::string batch_id_;          // the staged batch's, kept through retries
+};
+
+}  // namespace coffre::pgstore

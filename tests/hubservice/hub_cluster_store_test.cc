@@ -1,0 +1,113 @@
+// A whole hub in cluster mode, in-process, on a PostgreSQL 15 server of the test's own: a
+// device's message acknowledged over MQTT is in PostgreSQL (as ciphertext only), and another
+// hub node, with its own data directory and the same service key, serves the same registry and
+// telemetry. A server that does not commit to a standby is refused unless told otherwise.
+#include <gtest/gtest.h>
+
+#include "common/encoding.h"
+#include "hub/sas_token.h"
+#include "hubservice/hub_service.h"
+#include "hubservice/test_hub_options.h"
+#include "mqtt/server_fixture.h"
+#include "net/certificates.h"
+#include "pg_server.h"
+#include "pgstore/pg_connection.h"
+#include "test_util.h"
+
+namespace coffre::hubservice {
+namespace {
+
+class HubClusterStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!server_.available()) GTEST_SKIP() << server_.why_not();
+    certs_ = std::move(net::EnsureStackCertificates(dir_.path() / "tls", {}).value());
+  }
+  HubOptions Node(const std::string& name) {
+    HubOptions o = coffre::testing::TestHubOptions(dir_.path() / name, certs_);
+    o.service_key_file = dir_.path() / "service-key";  // the nodes share it
+    o.telemetry.partitions = 2;
+    o.postgres_conninfo = server_.conninfo();
+    o.postgres_relaxed_durability = true;  // one server: no standby to wait for
+    return o;
+  }
+  // Every row of the hub's tables as PostgreSQL stores them, as text.
+  std::string EverythingStored() {
+    auto db = pgstore::PgConnection::Connect(server_.conninfo()).value();
+    std::string all;
+    for (const char* sql : {"SELECT encode(record, 'escape') FROM coffre_records",
+                            "SELECT encode(key, 'escape') || encode(value, 'escape') FROM coffre_kv"}) {
+      pgstore::PgRows rows = db->Exec(sql).value();
+      for (auto& row : rows.rows) all += row[0];
+    }
+    return all;
+  }
+  static bool Publish(HubService& hub, const net::StackCertificates& certs, const std::string& body) {
+    auto key = crypto::SecretBytes::CopyOf(
+                   *Base64Decode(hub.registry().Get("dev-01").value().primary_key)).value();
+    int64_t expiry = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count() + 3600;
+    std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, expiry);
+    std::string username = "localhost/dev-01/?api-version=2021-04-12";
+    mqtt::Connect c;
+    c.keep_alive = 60;
+    c.client_id = "dev-01";
+    c.username = username;
+    c.password = AsBytes(token);
+    Bytes connect;
+    mqtt::EncodeConnect(connect, c);
+    mqtt::Client device(hub.mqtt_port(), certs.ca_file);
+    device.Send(connect);
+    auto connack = device.Receive();
+    if (!connack || std::get<mqtt::ConnAck>(*connack).code != mqtt::ConnectCode::kAccepted) {
+      return false;
+    }
+    device.Send(mqtt::Publish1(9, body));
+    auto ack = device.Receive();
+    return ack.has_value() && std::get<mqtt::PacketIdOnly>(*ack).packet_id == 9;
+  }
+
+  testing::PgServer server_;
+  coffre::testing::TempDir dir_;
+  net::StackCertificates certs_;
+};
+
+TEST_F(HubClusterStoreTest, AnAcknowledgedMessageIsInPostgresAndAnotherNodeServesIt) {
+  const std::string body = "acknowledged-then-stored-in-postgres";
+  {
+    auto a = std::move(HubService::Start(Node("node-a")).value());
+    ASSERT_TRUE(Publish(*a, certs_, body));
+    a->Stop();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "node-a/meta"));  // nothing embedded
+  std::string stored = EverythingStored();
+  EXPECT_FALSE(stored.empty());
+  EXPECT_EQ(stored.find(body), std::string::npos);  // sealed twice before it left the hub
+
+  auto b = std::move(HubService::Start(Node("node-b")).value());
+  hub::TelemetryStore& store = b->store();
+  auto read = store.Read(store.PartitionOf("dev-01"), 0, 10, SIZE_MAX).value();
+  ASSERT_EQ(read.size(), 1u);
+  EXPECT_EQ(AsChars(read[0].message.body), body);
+  // And it goes on from there: the chain and the sealed head continue across nodes.
+  ASSERT_TRUE(Publish(*b, certs_, "second"));
+  read = store.Read(store.PartitionOf("dev-01"), 0, 10, SIZE_MAX).value();
+  ASSERT_EQ(read.size(), 2u);
+  EXPECT_EQ(AsChars(read[1].message.body), "second");
+  auto verified = store.Verify(store.PartitionOf("dev-01")).value();
+  EXPECT_EQ(verified.records_checked, 2u);
+  EXPECT_TRUE(verified.breaks.empty());
+}
+
+TEST_F(HubClusterStoreTest, AServerThatDoesNotWaitForAStandbyIsRefusedByDefault) {
+  HubOptions o = Node("node-a");
+  o.postgres_relaxed_durability = false;
+  auto started = HubService::Start(o);
+  ASSERT_FALSE(started.has_value());
+  EXPECT_EQ(started.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(started.error().message().find("synchronous_standby_names"), std::string::npos)
+      << started.error().message();
+}
+
+}  // namespace
+}  // namespace coffre::hubservice
