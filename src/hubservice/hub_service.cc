@@ -85,6 +85,10 @@ Status HubService::OpenData() {
   }
   disk_reserve_ = std::make_unique<storage::DiskReserve>(o.dir, o.disk_reserve_bytes);
   COFFRE_RETURN_IF_ERROR(FinishRestore(o.dir));
+  if (!o.restore_from.empty() && !o.postgres_conninfo.empty()) {
+    return FailedPrecondition("a backup restores into an embedded hub (no --postgres-conninfo); "
+                              "restoring into a cluster store is not supported yet");
+  }
   if (!o.restore_from.empty()) {
     COFFRE_RETURN_IF_ERROR(RestoreBackup(o, service_key_, disk_reserve_.get(),
                                          CustomerKeysOrRefusal(o.customer_keys))

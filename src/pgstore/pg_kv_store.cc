@@ -28,13 +28,31 @@ Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(PgPool& pool, PgRowCipher& ci
   return std::unique_ptr<PgKvStore>(new PgKvStore(pool, cipher));
 }
 
+Status PgKvStore::Run(const std::function<Status(PgConnection&)>& fn) {
+  if (!snapshot_) return pool_.Run(fn);
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return fn(*snapshot_);  // no retry: on another connection it would be another moment
+}
+
+Result<std::unique_ptr<storage::KvStore>> PgKvStore::Snapshot() {
+  if (snapshot_) return FailedPrecondition("a snapshot of a snapshot");
+  COFFRE_ASSIGN_OR_RETURN(auto connection, pool_.Connect());
+  COFFRE_RETURN_IF_ERROR(
+      connection->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
+  // The transaction's snapshot is taken by its first statement: now, not at the first read.
+  COFFRE_RETURN_IF_ERROR(connection->Exec("SELECT 1 FROM coffre_kv LIMIT 1").status());
+  std::unique_ptr<PgKvStore> snapshot(new PgKvStore(pool_, cipher_));
+  snapshot->snapshot_ = std::move(connection);
+  return std::unique_ptr<storage::KvStore>(std::move(snapshot));
+}
+
 Result<Bytes> PgKvStore::SealFor(std::string_view key, ByteSpan value) {
   return cipher_.Seal(Where(key), value);
 }
 
 Result<Bytes> PgKvStore::Get(std::string_view key) {
   PgRows rows;
-  Status ran = pool_.Run([&](PgConnection& db) -> Status {
+  Status ran = Run([&](PgConnection& db) -> Status {
     COFFRE_ASSIGN_OR_RETURN(rows, db.Exec("SELECT encode(value, 'hex') FROM coffre_kv "
                                           "WHERE key = $1", {PgParam::Bytes(AsBytes(key))}));
     return Status::Ok();
@@ -54,6 +72,7 @@ Status PgKvStore::Delete(std::string_view key, bool sync) {
 }
 
 Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool /*sync*/) {
+  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
   std::vector<Bytes> sealed(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!batch[i].erase) {
@@ -86,7 +105,7 @@ Status PgKvStore::Scan(std::string_view prefix,
   for (;;) {
     PgRows rows;
     // A page at a time, the connection returned before `fn` runs (it may use the store).
-    Status ran = pool_.Run([&](PgConnection& db) -> Status {
+    Status ran = Run([&](PgConnection& db) -> Status {
       std::string sql = "SELECT encode(key, 'hex'), encode(value, 'hex') FROM coffre_kv WHERE ";
       sql += first_page ? "key >= $1" : "key > $1";
       std::vector<PgParam> params = {PgParam::Bytes(AsBytes(first_page ? std::string(prefix) : after))};

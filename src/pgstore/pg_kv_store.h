@@ -6,9 +6,11 @@
 // given (the hub names device rows by keyed digests of their ids: hub/sealed_rows.h). Each write is
 // its own transaction, committed when it returns (synchronous replication decides what
 // "durable" means: pgstore/pg_durability.h), so `sync` changes nothing. Thread-safe.
-// No Snapshot() yet (backups of a cluster-mode hub are not supported: UNIMPLEMENTED).
+// Snapshot() is a read-only REPEATABLE READ transaction on a connection of its own: a backup
+// reads every row as of one moment while writes go on.
 
 #include <memory>
+#include <mutex>
 
 #include "pgstore/pg_pool.h"
 #include "pgstore/pg_row_cipher.h"
@@ -28,6 +30,7 @@ class PgKvStore : public storage::KvStore {
   Status Sync() override { return Status::Ok(); }
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
+  Result<std::unique_ptr<storage::KvStore>> Snapshot() override;
 
   // Erasure: VACUUM, so deleted values leave the table's pages (they stay in WAL files until
   // PostgreSQL recycles them; docs/CLUSTER.md).
@@ -36,9 +39,13 @@ class PgKvStore : public storage::KvStore {
  private:
   PgKvStore(PgPool& pool, PgRowCipher& cipher) : pool_(pool), cipher_(cipher) {}
   Result<Bytes> SealFor(std::string_view key, ByteSpan value);
+  // fn on a pooled connection, or on the snapshot's own.
+  Status Run(const std::function<Status(PgConnection&)>& fn);
 
   PgPool& pool_;
   PgRowCipher& cipher_;
+  std::unique_ptr<PgConnection> snapshot_;  // set: a snapshot, read-only
+  std::mutex snapshot_mu_;                  // one statement at a time on it
 };
 
 }  // namespace coffre::pgstore

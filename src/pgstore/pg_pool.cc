@@ -68,6 +68,10 @@ Status PgPool::Run(const std::function<Status(PgConnection&)>& fn) {
   }
 }
 
+Result<std::unique_ptr<PgConnection>> PgPool::Connect() const {
+  return PgConnection::Connect(options_.conninfo);
+}
+
 uint64_t PgPool::reconnects() const {
   std::lock_guard<std::mutex> lock(mu_);
   return reconnects_;

@@ -35,6 +35,9 @@ class PgPool {
 
   Status Run(const std::function<Status(PgConnection&)>& fn);
 
+  // A connection of the caller's own, outside the pool (a long read-only transaction).
+  Result<std::unique_ptr<PgConnection>> Connect() const;
+
   uint64_t reconnects() const;  // connections dropped after a failure, since start
 
  private:

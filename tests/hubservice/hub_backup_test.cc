@@ -23,6 +23,7 @@
 #include "hubservice/ingest_send.h"
 #include "hubservice/test_hub_options.h"
 #include "net/certificates.h"
+#include "pg_server.h"
 #include "test_util.h"
 
 namespace coffre::hubservice {
@@ -165,6 +166,34 @@ class HubBackupTest : public ::testing::Test {
   std::mutex asked_mu_;
   std::vector<std::string> asked_key_uris_;  // each customer key the hub asked a provider for
 };
+
+// A cluster-mode hub (PostgreSQL) backs up as an embedded one does: the snapshot is a
+// REPEATABLE READ transaction. Its backup restores into an embedded hub (the way out of cluster
+// mode); a restore into a cluster store is refused.
+TEST_F(HubBackupTest, ABackupOfAClusterModeHubRestoresIntoAnEmbeddedHub) {
+  coffre::testing::PgServer server;
+  if (!server.available()) GTEST_SKIP() << server.why_not();
+  fs::path file = dir_.path() / "cluster.cbak";
+  HubOptions a = Options("a");
+  a.postgres_conninfo = server.conninfo();
+  a.postgres_relaxed_durability = true;
+  {
+    auto hub = std::move(HubService::Start(a).value());
+    Send(*hub, "dev-01", 0, 120);
+    Backup(*hub, file);
+    Send(*hub, "dev-01", 120, 130);  // after the backup: not in it
+  }
+  HubOptions refused = a;
+  refused.restore_from = file;
+  auto into_cluster = HubService::Start(refused);
+  ASSERT_FALSE(into_cluster.has_value());
+  EXPECT_EQ(into_cluster.error().code(), StatusCode::kFailedPrecondition);
+  HubOptions b = Options("b");
+  b.restore_from = file;
+  auto hub = std::move(HubService::Start(b).value());
+  EXPECT_EQ(Numbers(*hub, "dev-01"), Range(0, 120));
+  ExpectVerifies(*hub);
+}
 
 TEST_F(HubBackupTest, ABackupRestoresTheHubAsOfItsMomentOnAnotherDirectoryAndServiceKey) {
   fs::path file = dir_.path() / "hub.cbak";

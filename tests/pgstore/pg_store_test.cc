@@ -103,6 +103,21 @@ TEST_F(PgStoreTest, TheKvStoreKeepsOrderedRowsAndPostgresSeesOnlyCiphertext) {
   EXPECT_THAT(kv->Get("twin/a").status(), StatusIs(StatusCode::kDataLoss));
 }
 
+TEST_F(PgStoreTest, ASnapshotReadsOneMomentWhileWritesGoOn) {
+  auto kv = PgKvStore::Open(*pool_, *cipher_).value();
+  COFFRE_ASSERT_OK(kv->Put("row/a", AsBytes("before"), true));
+  auto snapshot = kv->Snapshot().value();
+  COFFRE_ASSERT_OK(kv->Put("row/a", AsBytes("after"), true));
+  COFFRE_ASSERT_OK(kv->Put("row/b", AsBytes("new"), true));
+  EXPECT_EQ(Text(snapshot->Get("row/a").value()), "before");
+  EXPECT_THAT(snapshot->Get("row/b").status(), StatusIs(StatusCode::kNotFound));
+  int rows = 0;
+  COFFRE_ASSERT_OK(snapshot->Scan("row/", [&](std::string_view, ByteSpan) { return ++rows > 0; }));
+  EXPECT_EQ(rows, 1);
+  EXPECT_THAT(snapshot->Put("row/c", AsBytes("x"), true), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Text(kv->Get("row/a").value()), "after");
+}
+
 TEST_F(PgStoreTest, ATelemetryPartitionCommitsBatchesKeepsItsStateAndRefusesASecondWriter) {
   COFFRE_ASSERT_OK(pool_->Run([](PgConnection& db) { return PgPartitionLog::Create(db, 2); }));
   auto log = PgTelemetryLog::Open(*pool_, *cipher_, 1).value();
