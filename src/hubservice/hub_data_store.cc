@@ -7,6 +7,7 @@
 #include "pgstore/pg_pool.h"
 #include "pgstore/pg_row_cipher.h"
 #include "pgstore/pg_telemetry_log.h"
+#include "pgstore/pg_writer_lock.h"
 #include "storage/rocks_kv_store.h"
 
 namespace coffre::hubservice {
@@ -25,6 +26,7 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   auto connected = pgstore::PgPool::Connect({o.postgres_conninfo});
   if (!connected.has_value()) return connected.error().WithContext("the cluster store");
   store->pool_ = std::move(*connected);
+  COFFRE_ASSIGN_OR_RETURN(store->writer_lock_, pgstore::PgWriterLock::Acquire(*store->pool_));
   Status checked = store->pool_->Run([&](pgstore::PgConnection& db) -> Status {
     COFFRE_RETURN_IF_ERROR(pgstore::CheckDurability(db, o.postgres_relaxed_durability));
     return pgstore::PgPartitionLog::Create(db, o.partitions);

@@ -3,7 +3,8 @@
 // metadata in RocksDB under DIR/meta and telemetry in segment files under DIR/telemetry, both
 // under the file cipher. Cluster mode (HubOptions::postgres_conninfo): both in PostgreSQL
 // (pgstore), every row sealed by the infrastructure layer before it leaves the hub, after a
-// check that the server commits to a synchronous standby (pgstore/pg_durability.h).
+// check that the server commits to a synchronous standby (pgstore/pg_durability.h) and that no
+// other hub node uses the store (pgstore/pg_writer_lock.h).
 // Either way the service key is the infrastructure layer's, and the customer layer is above.
 
 #include <filesystem>
@@ -21,6 +22,7 @@ namespace coffre::pgstore {
 class PgPool;
 class PgRowCipher;
 class PgKvStore;
+class PgWriterLock;
 }  // namespace coffre::pgstore
 
 namespace coffre::storage {
@@ -54,6 +56,7 @@ class HubDataStore {
  private:
   HubDataStore() = default;
   std::unique_ptr<pgstore::PgPool> pool_;
+  std::unique_ptr<pgstore::PgWriterLock> writer_lock_;  // one hub node per store, for now
   std::unique_ptr<pgstore::PgRowCipher> cipher_;
   std::unique_ptr<storage::RocksKvStore> rocks_;
   std::unique_ptr<pgstore::PgKvStore> pg_kv_;

@@ -13,9 +13,15 @@ Result<std::unique_ptr<PgPool>> PgPool::Connect(PgPoolOptions options) {
   return pool;
 }
 
+void PgPool::Fence(std::string why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fenced_ = std::move(why);
+}
+
 Result<std::unique_ptr<PgConnection>> PgPool::Borrow() {
   {
     std::unique_lock<std::mutex> lock(mu_);
+    if (!fenced_.empty()) return FailedPrecondition(fenced_);
     returned_.wait(lock, [&] { return !idle_.empty() || lent_ < options_.max_connections; });
     ++lent_;
     if (!idle_.empty()) {

@@ -35,6 +35,9 @@ class PgPool {
 
   Status Run(const std::function<Status(PgConnection&)>& fn);
 
+  // From now on every Run fails FAILED_PRECONDITION with `why` (another node took the store).
+  void Fence(std::string why);
+
   // A connection of the caller's own, outside the pool (a long read-only transaction).
   Result<std::unique_ptr<PgConnection>> Connect() const;
 
@@ -51,6 +54,7 @@ class PgPool {
   std::vector<std::unique_ptr<PgConnection>> idle_;  // guarded by mu_
   size_t lent_ = 0;                                  // guarded by mu_
   uint64_t reconnects_ = 0;                          // guarded by mu_
+  std::string fenced_;                               // guarded by mu_: why, once fenced
 };
 
 }  // namespace coffre::pgstore

@@ -99,6 +99,16 @@ TEST_F(HubClusterStoreTest, AnAcknowledgedMessageIsInPostgresAndAnotherNodeServe
   EXPECT_TRUE(verified.breaks.empty());
 }
 
+TEST_F(HubClusterStoreTest, ASecondNodeOnTheSameStoreIsRefusedWhileTheFirstRuns) {
+  auto a = std::move(HubService::Start(Node("node-a")).value());
+  auto b = HubService::Start(Node("node-b"));
+  ASSERT_FALSE(b.has_value());
+  EXPECT_EQ(b.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(b.error().message().find("another coffre-hub holds this cluster store"),
+            std::string::npos) << b.error().message();
+  EXPECT_TRUE(Publish(*a, certs_, "still served"));
+}
+
 TEST_F(HubClusterStoreTest, AServerThatDoesNotWaitForAStandbyIsRefusedByDefault) {
   HubOptions o = Node("node-a");
   o.postgres_relaxed_durability = false;

@@ -11,6 +11,7 @@
 #include "pgstore/pg_partition_log.h"
 #include "pgstore/pg_row_cipher.h"
 #include "pgstore/pg_telemetry_log.h"
+#include "pgstore/pg_writer_lock.h"
 #include "test_util.h"
 
 namespace coffre::pgstore {
@@ -186,6 +187,21 @@ TEST_F(PgStoreTest, ASingleServerIsNotQuorumDurableAndIsRefusedUnlessRelaxed) {
     EXPECT_THAT(CheckDurability(db, false), StatusIs(StatusCode::kFailedPrecondition));
     return CheckDurability(db, true);
   }));
+}
+
+TEST_F(PgStoreTest, OneWriterLockPerStoreAndItGoesWithItsHolder) {
+  auto first = PgWriterLock::Acquire(*pool_);
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  auto other_pool = PgPool::Connect({server_.conninfo(), 2, std::chrono::milliseconds(500)}).value();
+  auto second = PgWriterLock::Acquire(*other_pool);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code(), StatusCode::kFailedPrecondition);
+  first->reset();  // its connection closes: the lock is free
+  EXPECT_TRUE(PgWriterLock::Acquire(*other_pool).has_value());
+  // A fenced pool refuses every statement.
+  other_pool->Fence("taken");
+  EXPECT_THAT(other_pool->Run([](PgConnection&) { return Status::Ok(); }),
+              StatusIs(StatusCode::kFailedPrecondition));
 }
 
 TEST_F(PgStoreTest, AWrongConnectionStringFailsAtOnceWithoutTheSecret) {
