@@ -87,7 +87,8 @@ const CONNECTION_FIELDS = ['ca_file', 'vault_url', 'vault_token', 'key_name', 'h
 // fails with "Address already in use" and is retried from another base, a few times.
 const UP_ATTEMPTS = 3;
 
-async function startStack() {
+// `coffre up` with `upArgs` added (e.g. ['--cluster']).
+async function startStack(upArgs = []) {
   const bin = binDir();
   const tmp = makeTempDir('coffre-compat-');
   const dir = path.join(tmp, 'stack');
@@ -95,7 +96,8 @@ async function startStack() {
     for (let attempt = 1; ; attempt++) {
       const base = 20000 + crypto.randomInt(12000);  // below Linux's ephemeral ports (32768 on)
       try {
-        await run(path.join(bin, 'coffre'), ['up', '--dir', dir, '--ports-from', String(base)], UP_TIMEOUT_MS);
+        await run(path.join(bin, 'coffre'), ['up', '--dir', dir, '--ports-from', String(base), ...upArgs],
+          UP_TIMEOUT_MS);
         break;
       } catch (err) {
         if (attempt === UP_ATTEMPTS || !/Address already in use/.test(err.message)) throw err;
