@@ -1,6 +1,7 @@
 #include "cli/stack_cluster_store.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
@@ -68,8 +69,24 @@ Status PickPorts(StackCluster& cluster, uint16_t from) {
   return Status::Ok();
 }
 
+// PostgreSQL's user must cross every directory above DIR: a clear error here rather than
+// Patroni's "permission denied" in three logs.
+Status CheckReachable(const std::filesystem::path& stack_dir, const DaemonUser& user) {
+  for (std::filesystem::path p = stack_dir.parent_path();; p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return ErrnoStatus("stat " + p.string(), errno);
+    mode_t x = st.st_uid == user.uid ? S_IXUSR : st.st_gid == user.gid ? S_IXGRP : S_IXOTH;
+    if ((st.st_mode & x) == 0) {
+      return FailedPrecondition("PostgreSQL runs as postgres, which cannot cross " + p.string() +
+                                ": choose a --dir it can reach (e.g. under /var/tmp or /srv)");
+    }
+    if (p == p.root_path()) return Status::Ok();
+  }
+}
+
 // DIR and DIR/cluster: crossable by PostgreSQL's group when it runs as another user.
 Status PrepareDirectories(const std::filesystem::path& stack_dir, const DaemonUser& user) {
+  if (user.set) COFFRE_RETURN_IF_ERROR(CheckReachable(stack_dir, user));
   const std::filesystem::path cluster_dir = ClusterDir(stack_dir);
   COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(cluster_dir, StackDirMode(true)));
   if (!user.set) return Status::Ok();
@@ -87,8 +104,10 @@ std::string PatroniLogs(const std::filesystem::path& stack_dir) {
 }
 
 // Until a leader and a synchronous standby run; a Patroni that exits fails it at once.
-Status WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_dir,
-                                   const StackCluster& cluster, std::chrono::milliseconds timeout) {
+// Returns the leader's PostgreSQL port.
+Result<uint16_t> WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_dir,
+                                             const StackCluster& cluster,
+                                             std::chrono::milliseconds timeout) {
   std::vector<uint16_t> ports;
   for (const PostgresMember& m : cluster.postgres) ports.push_back(m.patroni_port);
   const auto deadline = Clock::now() + timeout;
@@ -106,7 +125,11 @@ Status WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_dir,
     Result<std::vector<PatroniMember>> members =
         PatroniClusterMembers(ports, std::chrono::milliseconds(1000));
     if (members.has_value()) {
-      if (HasLeaderAndSyncStandby(*members)) return Status::Ok();
+      if (HasLeaderAndSyncStandby(*members)) {
+        for (const PatroniMember& m : *members) {
+          if (m.name == LeaderName(*members)) return m.port;
+        }
+      }
       last = DescribeMembers(*members);
     } else {
       last = members.error().message();
@@ -123,9 +146,13 @@ Status WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_dir,
 
 // The application role (its password set from DIR's, as a SCRAM verifier) and its database.
 // Run at every start: idempotent, and it heals a role whose password fell out of step.
+// On the leader Patroni names, not the first read-write host: a node whose Patroni was killed
+// keeps a PostgreSQL that takes connections as a primary until its Patroni is back to demote
+// it, and a commit there would wait forever for a standby that follows another leader.
 Status EnsureApplicationRole(const std::filesystem::path& stack_dir, const StackCluster& cluster,
-                             const ClusterSecrets& secrets) {
-  std::string superuser = Hosts(cluster) + " dbname=postgres user=" + kPgSuperuser +
+                             const ClusterSecrets& secrets, uint16_t leader_port) {
+  std::string superuser = "host=127.0.0.1 port=" + std::to_string(leader_port) +
+                          " dbname=postgres user=" + kPgSuperuser +
                           " password=" + ConninfoValue(secrets.superuser) +
                           " target_session_attrs=read-write connect_timeout=2";
   COFFRE_ASSIGN_OR_RETURN(auto db, pgstore::PgConnection::Connect(superuser));
@@ -219,8 +246,9 @@ Status EnsureClusterStore(const std::filesystem::path& stack_dir, StackCluster& 
   COFFRE_ASSIGN_OR_RETURN(ClusterSecrets secrets, EnsureClusterSecrets(ClusterDir(stack_dir)));
   COFFRE_RETURN_IF_ERROR(EnsureEtcd(stack_dir, cluster.etcd, kEtcdTimeout));
   COFFRE_RETURN_IF_ERROR(StartPatroniNodes(stack_dir, cluster, secrets, user));
-  COFFRE_RETURN_IF_ERROR(WaitForLeaderAndSyncStandby(stack_dir, cluster, timeout));
-  COFFRE_RETURN_IF_ERROR(EnsureApplicationRole(stack_dir, cluster, secrets)
+  COFFRE_ASSIGN_OR_RETURN(uint16_t leader_port,
+                          WaitForLeaderAndSyncStandby(stack_dir, cluster, timeout));
+  COFFRE_RETURN_IF_ERROR(EnsureApplicationRole(stack_dir, cluster, secrets, leader_port)
                              .WithContext("the cluster store (read " + PatroniLogs(stack_dir) + ")"));
   cluster.postgres_conninfo = ApplicationConninfo(stack_dir, cluster);
   return Status::Ok();
