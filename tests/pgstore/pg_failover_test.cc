@@ -98,7 +98,7 @@ class PgFailoverTest : public ::testing::Test {
     ASSERT_TRUE(EnsurePrivateDirectory(dir_).ok());
     // Ports from a random base: tests of other binaries may run beside this one.
     std::random_device random;
-    uint16_t from = static_cast<uint16_t>(20000 + random() % 20000);
+    uint16_t from = static_cast<uint16_t>(20000 + random() % 12000);  // below the ephemeral ports
     auto begun = Clock::now();
     Status up = cli::EnsureClusterStore(dir_, cluster_, from, kStartTimeout);
     ASSERT_TRUE(up.ok()) << up;
