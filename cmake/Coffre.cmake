@@ -180,11 +180,13 @@ function(coffre_write_layers file)
   file(GENERATE OUTPUT ${file} CONTENT "{\"source_root\": \"${PROJECT_SOURCE_DIR}\", \"targets\": [\n${body}\n]}\n")
 endfunction()
 
-# coffre_test(NAME [COST SECONDS] SRCS ... DEPS ...): a GoogleTest binary whose tests ctest lists
-# one by one. COST (every test of the binary): for a binary of one long test, so that a fresh
-# clone's first `ctest -j` starts it early rather than last (tests/CMakeLists.txt, "Scheduling").
+# coffre_test(NAME [COST SECONDS] SRCS ... DEPS ... [PROPERTIES KEY VALUE...]): a GoogleTest
+# binary whose tests ctest lists one by one. COST (every test of the binary): for a binary of one
+# long test, so that a fresh clone's first `ctest -j` starts it early rather than last
+# (tests/CMakeLists.txt, "Scheduling"). PROPERTIES: more ctest properties of every test of the
+# binary (LABELS, RUN_SERIAL, TIMEOUT).
 function(coffre_test name)
-  cmake_parse_arguments(ARG "" "COST" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "COST" "SRCS;DEPS;PROPERTIES" ${ARGN})
   set(cost "")
   if(ARG_COST)
     set(cost COST ${ARG_COST})
@@ -196,5 +198,6 @@ function(coffre_test name)
       COFFRE_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
   coffre_apply_flags(${name})
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-      PROPERTIES ENVIRONMENT "COFFRE_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/tests/data" ${cost})
+      PROPERTIES ENVIRONMENT "COFFRE_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/tests/data" ${cost}
+                 ${ARG_PROPERTIES})
 endfunction()

@@ -10,7 +10,8 @@ part="${1:-all}"
 # benchmarks), the fuzzing toolchain, what packaging uses (dpkg-dev, file: CPack's Depends) and
 # promtool (prometheus: the coffre_metrics test checks both daemons' /metrics) and chromium (the
 # status page's test drives it headless), PostgreSQL 15 and libpq (cluster mode's store; its tests
-# start their own server):
+# start their own server), Patroni and etcd (`coffre up --cluster` replicates that store:
+# docs/CLUSTER.md):
 # docs/ARCHITECTURE.md.
 packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates openssl iproute2
@@ -22,7 +23,7 @@ packages=(
   softhsm2 libsofthsm2-dev libp11-kit-dev mosquitto
   dpkg-dev file
   prometheus chromium
-  postgresql-15 libpq-dev
+  postgresql-15 libpq-dev patroni etcd-server
 )
 
 as_root() {

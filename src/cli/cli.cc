@@ -26,6 +26,18 @@ void PrintHowToConnect(const StackState& s) {
   for (const auto& [name, pid] : s.pids) {
     std::cout << "  running:          " << name << " (pid " << pid << ")\n";
   }
+  if (s.cluster.enabled) {
+    std::cout << "  cluster store:    PostgreSQL 15 on ports";
+    for (const PostgresMember& m : s.cluster.postgres) std::cout << " " << m.port;
+    std::cout << " (Patroni";
+    for (const PostgresMember& m : s.cluster.postgres) std::cout << " " << m.patroni_port;
+    std::cout << "; etcd";
+    for (const EtcdMember& m : s.cluster.etcd) std::cout << " " << m.port;
+    std::cout << ")\n"
+              << "  cluster leader:   curl -s http://127.0.0.1:"
+              << (s.cluster.postgres.empty() ? 0 : s.cluster.postgres[0].patroni_port)
+              << "/cluster   (postgres_conninfo in connection.json; docs/CLUSTER.md)\n";
+  }
   if (!s.vault_url.empty()) {
     std::cout << "  vault:            " << s.vault_url << " (customer key '" << s.key_name
               << "', owner token in connection.json)\n"
@@ -69,6 +81,9 @@ int RunCli(int argc, char** argv) {
       ->required();
   up_cmd->add_option("--ports-from", up.ports_from, "pick free ports from N upward");
   up_cmd->add_option("--hub-host", up.hub_host, "host name devices use for the hub");
+  up_cmd->add_flag("--cluster", up.cluster,
+                   "also run cluster mode's replicated PostgreSQL store (3 etcd, 3 Patroni + "
+                   "PostgreSQL 15; docs/CLUSTER.md); kept by later starts of DIR");
   up_cmd->add_option("--hub-arg", up.hub_args,
                      "pass this flag on to coffre-hub when it starts (repeatable; e.g. "
                      "--hub-arg=--throttle-registry-ops-per-second=5); not recorded")

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,13 +21,22 @@ std::filesystem::path OwnBinaryDir() {
 }
 
 Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                        const std::filesystem::path& log_file) {
+                        const std::filesystem::path& log_file, const DaemonUser& user) {
   if (::access(exe.c_str(), X_OK) != 0) return NotFound(exe.string() + " is not an executable");
   std::vector<std::string> argv_storage = {exe.string()};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // Made before fork: the child of a threaded process may only make async-signal-safe calls.
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!user.set || std::string_view(*e).rfind("HOME=", 0) != 0) env_storage.emplace_back(*e);
+  }
+  if (user.set) env_storage.push_back("HOME=" + user.home);
+  std::vector<char*> envp;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) {
@@ -38,7 +48,13 @@ Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std:
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
     ::close_range(3, ~0U, 0);
-    ::execv(argv[0], argv.data());
+    if (user.set) {
+      if (::setgroups(1, &user.gid) != 0 || ::setgid(user.gid) != 0 || ::setuid(user.uid) != 0 ||
+          ::chdir(user.home.c_str()) != 0) {
+        ::_exit(126);
+      }
+    }
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   return static_cast<int>(pid);

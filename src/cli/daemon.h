@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "common/result.h"
 
 namespace coffre::cli {
@@ -15,10 +17,19 @@ namespace coffre::cli {
 // The directory holding this executable: the stack's other binaries sit beside it.
 std::filesystem::path OwnBinaryDir();
 
+// Who a daemon runs as: this process's user unless `uid` is set (root starting PostgreSQL's
+// Patroni as `postgres`, since PostgreSQL refuses to run as root).
+struct DaemonUser {
+  bool set = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home;  // its HOME, and the daemon's working directory
+};
+
 // Starts `exe args...` in its own session (it outlives this process), stdin from /dev/null,
-// stdout and stderr appended to `log_file`. Returns its pid.
+// stdout and stderr appended to `log_file` (opened before the switch to `user`). Returns its pid.
 Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                        const std::filesystem::path& log_file);
+                        const std::filesystem::path& log_file, const DaemonUser& user = {});
 
 // The first lines of the configuration file the local stack writes for `daemon` at each start.
 std::vector<std::string> StackConfigHeader(const std::string& daemon);

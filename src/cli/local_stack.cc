@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/daemon.h"
+#include "cli/stack_cluster_store.h"
 #include "cli/stack_hub.h"
 #include "cli/stack_key_events.h"
 #include "cli/stack_vault.h"
@@ -40,16 +41,20 @@ bool PortIsFree(uint16_t port) {
 
 }  // namespace
 
-Result<StackPorts> PickFreePorts(uint16_t from) {
-  StackPorts ports;
-  uint16_t* slots[] = {&ports.vault, &ports.mqtt, &ports.https, &ports.amqp};
+Result<std::vector<uint16_t>> PickFreePortList(uint16_t from, size_t count) {
+  std::vector<uint16_t> ports;
   uint32_t next = from;
-  for (uint16_t* slot : slots) {
+  while (ports.size() < count) {
     while (next <= 65535 && !PortIsFree(static_cast<uint16_t>(next))) ++next;
     if (next > 65535) return ResourceExhausted("no free port from " + std::to_string(from));
-    *slot = static_cast<uint16_t>(next++);
+    ports.push_back(static_cast<uint16_t>(next++));
   }
   return ports;
+}
+
+Result<StackPorts> PickFreePorts(uint16_t from) {
+  COFFRE_ASSIGN_OR_RETURN(std::vector<uint16_t> free, PickFreePortList(from, 4));
+  return StackPorts{free[0], free[1], free[2], free[3]};
 }
 
 std::string ConnectionJson(const StackState& s) {
@@ -72,6 +77,7 @@ std::string ConnectionJson(const StackState& s) {
       j["eventhub_name"] = s.eventhub_name;
     }
   }
+  if (s.cluster.enabled) j["cluster"] = ClusterRecord(s.cluster);
   return j.dump(2) + "\n";
 }
 
@@ -99,6 +105,7 @@ Result<StackState> ReadStackFile(const std::filesystem::path& dir) {
       if (pid.is_number_integer()) s.pids[name] = pid.get<int>();
     }
   }
+  if (j.contains("cluster")) s.cluster = ReadClusterRecord(j["cluster"]);
   return s;
 }
 
@@ -113,11 +120,24 @@ Status WriteStackFile(const StackState& s) {
                    {"key_label", s.pkcs11.key_label},
                    {"pin_file", s.pkcs11.pin_file}};
   }
+  if (s.cluster.enabled) j["cluster"] = ClusterRecord(s.cluster);
   std::string text = j.dump(2) + "\n";
   return WriteFileDurably(s.dir / "stack.json", AsBytes(text), 0600);
 }
 
 namespace {
+
+// How long a start may take to get the cluster store a leader and a synchronous standby: the
+// first start runs initdb and two base backups.
+constexpr auto kClusterStartTimeout = std::chrono::seconds(90);
+
+// Where the cluster store's ports are picked from: after the stack's own when those were
+// picked, else kClusterPortsFrom.
+uint16_t ClusterPortsFrom(const UpOptions& options, const StackPorts& ports) {
+  if (options.ports_from == 0) return kClusterPortsFrom;
+  uint32_t last = std::max({ports.vault, ports.mqtt, ports.https, ports.amqp});
+  return static_cast<uint16_t>(std::min<uint32_t>(last + 1, 65535));
+}
 
 // One start; `fresh`: the directory held no stack before (its ports were picked now).
 Result<StackState> StartStack(const UpOptions& options, const std::filesystem::path& dir,
@@ -156,8 +176,16 @@ Result<StackState> StartStack(const UpOptions& options, const std::filesystem::p
                           net::EnsureStackCertificates(dir / "tls", identity));
   state.ca_file = certs.ca_file;
 
+  if (options.cluster) state.cluster.enabled = true;
+
   if (options.start_vault) {
-    Status started = EnsureVault(state);
+    // The store first: the hub will keep its data there.
+    Status started = Status::Ok();
+    if (state.cluster.enabled) {
+      started = EnsureClusterStore(dir, state.cluster, ClusterPortsFrom(options, state.ports),
+                                   kClusterStartTimeout);
+    }
+    if (started.ok()) started = EnsureVault(state);
     // Options the vault refused (another method, a wrong token) are not kept for next time.
     if (!started.ok()) state.pkcs11 = recorded_pkcs11;
     if (started.ok()) started = EnsureKeyEvents(state);
@@ -188,7 +216,9 @@ std::set<std::filesystem::path> Entries(const std::filesystem::path& dir) {
 Result<StackState> StackUp(const UpOptions& options) {
   if (options.dir.empty()) return InvalidArgument("--dir is required");
   std::filesystem::path dir = std::filesystem::absolute(options.dir);
-  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  // A cluster's DIR stays crossable by PostgreSQL's user across starts (stack_cluster_store.h).
+  COFFRE_RETURN_IF_ERROR(EnsurePrivateDirectory(
+      dir, StackDirMode(options.cluster || std::filesystem::exists(ClusterDir(dir)))));
   const std::set<std::filesystem::path> before = Entries(dir);
   for (int attempt = 1;; ++attempt) {
     bool fresh = false;
@@ -213,6 +243,10 @@ Status StackDown(const std::filesystem::path& dir, int grace_ms) {
   for (const auto& [name, pid] : state.pids) pids.push_back(pid);
   StopProcesses(pids, std::chrono::milliseconds(grace_ms));
   state.pids.clear();
+  // The store after the hub and vault, which may be its clients.
+  if (state.cluster.enabled) {
+    StopClusterStore(state.dir, state.cluster, std::chrono::milliseconds(grace_ms));
+  }
   COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
   std::string connection = ConnectionJson(state);
   return WriteFileDurably(state.dir / "connection.json", AsBytes(connection), 0600);

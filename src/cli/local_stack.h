@@ -3,7 +3,9 @@
 // 0700), its TLS files (a CA and a server certificate for localhost, reused on the next start),
 // the ports (recorded in DIR/stack.json and reused), starts what is built, and writes
 // DIR/connection.json. `coffre down --dir DIR` stops the recorded processes by pid.
-// For development and tests: DIR holds every secret of the stack.
+// For development and tests: DIR holds every secret of the stack. With --cluster, the stack
+// also runs cluster mode's replicated PostgreSQL store (stack_cluster_store.h,
+// docs/CLUSTER.md), recorded in both files' "cluster" object; a DIR started so stays so.
 
 #include <chrono>
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/stack_cluster_state.h"
 #include "common/result.h"
 
 namespace coffre::cli {
@@ -44,6 +47,7 @@ struct UpOptions {
   int key_size = 3072;  // bits of the customer key's RSA modulus, when this start creates it
   // How long coffre-hub may take to serve (a restore before it takes longer).
   std::chrono::seconds hub_start_timeout{60};
+  bool cluster = false;  // also the replicated PostgreSQL store (kept once DIR has one)
 };
 
 struct StackState {
@@ -67,6 +71,7 @@ struct StackState {
   // "service" policy), and the name.
   std::string eventhub_connection_string;
   std::string eventhub_name;
+  StackCluster cluster;  // not enabled: a single-node stack
 };
 
 Result<StackState> StackUp(const UpOptions& options);
@@ -83,5 +88,6 @@ std::string ConnectionJson(const StackState& state);
 
 // Free TCP ports on 127.0.0.1 from `from` upward.
 Result<StackPorts> PickFreePorts(uint16_t from);
+Result<std::vector<uint16_t>> PickFreePortList(uint16_t from, size_t count);
 
 }  // namespace coffre::cli

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "cli/daemon.h"
+#include "cli/stack_cluster_store.h"
 #include "cli/stack_vault.h"
 #include "common/files.h"
 #include "common/strings.h"
@@ -46,6 +47,9 @@ Status EnsureHub(StackState& state) {
         "--key-events-secret-file", (hub_dir / "key-events-secret").string(),
         "--service-key-file", (hub_dir / "service.key").string(),
         "--bootstrap-device", kDemoDevice};
+    // Cluster mode's store, when the stack has one: ClusterHubArgs is the one place.
+    std::vector<std::string> store = ClusterHubArgs(state.cluster);
+    args.insert(args.end(), store.begin(), store.end());
     // The settings go to the hub's configuration file; --hub-arg flags override it.
     std::filesystem::path config_file = hub_dir / "hub.toml";
     COFFRE_RETURN_IF_ERROR(config::WriteSettingsFile(config_file, StackConfigHeader("coffre-hub"), args));

@@ -92,6 +92,8 @@ async function startStack(upArgs = []) {
   const bin = binDir();
   const tmp = makeTempDir('coffre-compat-');
   const dir = path.join(tmp, 'stack');
+  // PostgreSQL's user must cross to a cluster's DIR (coffre up --cluster makes DIR 0710).
+  if (upArgs.includes('--cluster')) fs.chmodSync(tmp, 0o711);
   try {
     for (let attempt = 1; ; attempt++) {
       const base = 20000 + crypto.randomInt(12000);  // below Linux's ephemeral ports (32768 on)
