@@ -1,5 +1,10 @@
 #include "pgstore/pg_connection.h"
 
+#include <poll.h>
+
+#include <cerrno>
+
+
 namespace coffre::pgstore {
 namespace {
 
@@ -11,7 +16,8 @@ std::string Message(PGconn* conn) {
 
 }  // namespace
 
-Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo) {
+Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo,
+                                                             std::chrono::milliseconds answer_within) {
   PGconn* conn = PQconnectdb(conninfo.c_str());
   if (conn == nullptr) return Unavailable("PostgreSQL: out of memory for a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -21,10 +27,33 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& c
   }
   // Notices ("relation already exists, skipping") are not errors: not on stderr.
   PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<PgConnection>(new PgConnection(conn));
+  return std::unique_ptr<PgConnection>(new PgConnection(conn, answer_within));
 }
 
 PgConnection::~PgConnection() { PQfinish(conn_); }
+
+Status PgConnection::AwaitAnswer() {
+  const auto deadline = std::chrono::steady_clock::now() + answer_within_;
+  while (PQisBusy(conn_) != 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      // Never a cancel: a COMMIT whose wait for the synchronous standby is cancelled reports
+      // success with only a warning. The connection goes; the caller retries by batch id.
+      broken_ = true;
+      return Unavailable("PostgreSQL: no answer within " +
+                         std::to_string(answer_within_.count()) +
+                         " ms (a primary that can no longer commit?); the connection is dropped");
+    }
+    pollfd ready{PQsocket(conn_), POLLIN, 0};
+    int polled = ::poll(&ready, 1, static_cast<int>(left.count()));
+    if (polled < 0 && errno != EINTR) return ErrnoStatus("waiting for PostgreSQL", errno);
+    if (polled > 0 && PQconsumeInput(conn_) == 0) {
+      return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
+    }
+  }
+  return Status::Ok();
+}
 
 Result<PgRows> PgConnection::Exec(const std::string& sql, const std::vector<PgParam>& params) {
   std::vector<const char*> values;
@@ -34,10 +63,15 @@ Result<PgRows> PgConnection::Exec(const std::string& sql, const std::vector<PgPa
     lengths.push_back(static_cast<int>(p.text.size()));
     formats.push_back(p.binary ? 1 : 0);
   }
-  std::unique_ptr<PGresult, void (*)(PGresult*)> result(
-      PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                   lengths.data(), formats.data(), 0),
-      PQclear);
+  if (broken_) return Unavailable("PostgreSQL: the connection was dropped after a timeout");
+  if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                        values.data(), lengths.data(), formats.data(), 0) == 0) {
+    return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
+  }
+  COFFRE_RETURN_IF_ERROR(AwaitAnswer());
+  // The last result is the statement's (libpq's PQexec keeps the last one too).
+  std::unique_ptr<PGresult, void (*)(PGresult*)> result(nullptr, PQclear);
+  while (PGresult* next = PQgetResult(conn_)) result.reset(next);
   if (PQstatus(conn_) != CONNECTION_OK) {
     return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
   }
@@ -75,7 +109,7 @@ Status PgConnection::Transaction(const std::function<Status()>& body) {
 }
 
 bool PgConnection::idle() const {
-  return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+  return !broken_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
 }  // namespace coffre::pgstore

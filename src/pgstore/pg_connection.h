@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -40,7 +41,11 @@ class PgConnection {
  public:
   // `conninfo`: libpq's form, e.g. "host=127.0.0.1 port=5432 dbname=coffre user=coffre
   // target_session_attrs=read-write", several hosts allowed.
-  static Result<std::unique_ptr<PgConnection>> Connect(const std::string& conninfo);
+  // A statement with no answer within `answer_within` drops the connection (UNAVAILABLE): a
+  // primary cut off from its synchronous standby holds a COMMIT forever.
+  static Result<std::unique_ptr<PgConnection>> Connect(
+      const std::string& conninfo,
+      std::chrono::milliseconds answer_within = std::chrono::seconds(10));
   ~PgConnection();
 
   Result<PgRows> Exec(const std::string& sql, const std::vector<PgParam>& params = {});
@@ -51,8 +56,13 @@ class PgConnection {
   bool idle() const;
 
  private:
-  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  PgConnection(PGconn* conn, std::chrono::milliseconds answer_within)
+      : conn_(conn), answer_within_(answer_within) {}
+  Status AwaitAnswer();  // until the statement's results are in, or the deadline
+
   PGconn* conn_;
+  const std::chrono::milliseconds answer_within_;
+  bool broken_ = false;  // dropped after a timeout: every later statement fails
 };
 
 }  // namespace coffre::pgstore

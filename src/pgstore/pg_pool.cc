@@ -8,7 +8,8 @@ namespace coffre::pgstore {
 Result<std::unique_ptr<PgPool>> PgPool::Connect(PgPoolOptions options) {
   if (options.max_connections == 0) return InvalidArgument("a pool needs a connection");
   std::unique_ptr<PgPool> pool(new PgPool(std::move(options)));
-  COFFRE_ASSIGN_OR_RETURN(auto first, PgConnection::Connect(pool->options_.conninfo));
+  COFFRE_ASSIGN_OR_RETURN(auto first, PgConnection::Connect(pool->options_.conninfo,
+                                                            pool->options_.answer_within));
   pool->idle_.push_back(std::move(first));
   return pool;
 }
@@ -30,7 +31,8 @@ Result<std::unique_ptr<PgConnection>> PgPool::Borrow() {
       return connection;
     }
   }
-  Result<std::unique_ptr<PgConnection>> made = PgConnection::Connect(options_.conninfo);
+  Result<std::unique_ptr<PgConnection>> made =
+      PgConnection::Connect(options_.conninfo, options_.answer_within);
   if (!made.has_value()) {
     std::lock_guard<std::mutex> lock(mu_);
     --lent_;
@@ -75,7 +77,7 @@ Status PgPool::Run(const std::function<Status(PgConnection&)>& fn) {
 }
 
 Result<std::unique_ptr<PgConnection>> PgPool::Connect() const {
-  return PgConnection::Connect(options_.conninfo);
+  return PgConnection::Connect(options_.conninfo, options_.answer_within);
 }
 
 uint64_t PgPool::reconnects() const {

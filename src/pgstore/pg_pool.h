@@ -25,6 +25,8 @@ struct PgPoolOptions {
   std::string conninfo;
   size_t max_connections = 8;
   std::chrono::milliseconds retry_for{30000};
+  // A statement unanswered this long drops its connection (and is retried): PgConnection.
+  std::chrono::milliseconds answer_within{10000};
 };
 
 class PgPool {

@@ -204,6 +204,24 @@ TEST_F(PgStoreTest, OneWriterLockPerStoreAndItGoesWithItsHolder) {
               StatusIs(StatusCode::kFailedPrecondition));
 }
 
+TEST_F(PgStoreTest, AStatementWithoutAnAnswerDropsItsConnectionInsteadOfHanging) {
+  auto db = PgConnection::Connect(server_.conninfo(), std::chrono::milliseconds(200)).value();
+  // Answered, it would be OK: UNAVAILABLE is the deadline.
+  EXPECT_THAT(db->Exec("SELECT pg_sleep(3)").status(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_FALSE(db->idle());
+  EXPECT_THAT(db->Exec("SELECT 1").status(), StatusIs(StatusCode::kUnavailable));
+  // A pool drops such a connection and goes on with a new one.
+  auto pool = PgPool::Connect({server_.conninfo(), 1, std::chrono::milliseconds(100),
+                               std::chrono::milliseconds(200)}).value();
+  int tries = 0;
+  EXPECT_THAT(pool->Run([&](PgConnection& c) {
+    ++tries;
+    return c.Exec("SELECT pg_sleep(1)").status();
+  }), StatusIs(StatusCode::kUnavailable));
+  EXPECT_GE(tries, 1);
+  COFFRE_EXPECT_OK(pool->Run([](PgConnection& c) { return c.Exec("SELECT 1").status(); }));
+}
+
 TEST_F(PgStoreTest, AWrongConnectionStringFailsAtOnceWithoutTheSecret) {
   auto pool = PgPool::Connect({server_.conninfo() + " password=hunter2 dbname=nosuchdb", 1,
                                std::chrono::milliseconds(100)});
