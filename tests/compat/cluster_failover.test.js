@@ -6,13 +6,14 @@
 // synchronous standby; the hub's statements retry on the new primary with the same batch ids.
 // Every message the SDK saw acknowledged, before, during or after the failover, reads back
 // exactly once, and the write pause (from the kill to the first acknowledgement after it) is
-// printed.
+// printed. Then the hub itself is killed mid-stream and restarted on the same store.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const http = require('node:http');
+const { execFileSync } = require('node:child_process');
 
 const s = require('./lib/stack.js');
 const { openDevice } = require('./lib/device.js');
@@ -48,7 +49,20 @@ async function primary(stack) {
   throw new Error('no member reports a leader');
 }
 
-describe('cluster mode: the PostgreSQL primary killed with SIGKILL mid-stream', () => {
+// Every acknowledged number under `prefix` stored, none twice.
+function expectStoredOnce(messages, acked, prefix) {
+  const counts = new Map();
+  for (const m of messages) {
+    const id = m.systemProperties.messageId;
+    if (id && id.startsWith(`${prefix}-`)) counts.set(id, (counts.get(id) || 0) + 1);
+  }
+  const lost = acked.filter((n) => !counts.has(`${prefix}-${n}`));
+  assert.deepEqual(lost, [], 'acknowledged and gone');
+  const twice = [...counts].filter(([, c]) => c > 1).map(([id]) => id);
+  assert.deepEqual(twice, [], 'stored more than once');
+}
+
+describe('cluster mode: the PostgreSQL primary, then the hub, killed with SIGKILL mid-stream', () => {
   let stack;
   before(async () => { stack = await s.startStack(['--cluster']); }, { timeout: 180_000 });
   after(async () => { if (stack) await s.stopStack(stack); }, { timeout: 90_000 });
@@ -99,12 +113,48 @@ describe('cluster mode: the PostgreSQL primary killed with SIGKILL mid-stream', 
     console.log(`# write pause after kill -9 of the primary: ${resumedAt - killedAt} ms ` +
                 `(${old.name} -> ${now.name}); ${acked.length} acknowledged`);
 
-    const stored = (await s.readBack(stack, 'demo-device')).map((m) => m.systemProperties.messageId);
-    const counts = new Map();
-    for (const id of stored) counts.set(id, (counts.get(id) || 0) + 1);
-    const lost = acked.filter((n) => !counts.has(`failover-${n}`));
-    assert.deepEqual(lost, [], 'acknowledged and gone');
-    const twice = [...counts].filter(([, c]) => c > 1).map(([id]) => id);
-    assert.deepEqual(twice, [], 'stored more than once');
+    expectStoredOnce(await s.readBack(stack, 'demo-device'), acked, 'failover');
+  });
+
+  // The hub killed instead: what it acknowledged is committed in PostgreSQL; `coffre up`
+  // starts a new hub on the same store (the dead one's writer lock went with its connections).
+  it('a hub killed with SIGKILL loses nothing it acknowledged', { timeout: 150_000 }, async () => {
+    const pid = () => JSON.parse(fs.readFileSync(path.join(stack.dir, 'connection.json'), 'utf8')).pids.hub;
+    const hubPid = pid();
+    const client = await openDevice(stack);
+    const acked = [];
+    let next = 0;
+    let killed = false;
+    async function lane() {
+      while (!killed) {
+        const n = next++;
+        const m = new Message(JSON.stringify({ n }));
+        m.messageId = `hubkill-${n}`;
+        try {
+          await client.sendEvent(m);
+        } catch {
+          return;
+        }
+        acked.push(n);
+        if (acked.length >= KILL_AFTER && !killed) {
+          killed = true;
+          process.kill(hubPid, 'SIGKILL');  // with sends still in flight on the other lanes
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: LANES }, lane));
+    await client.close().catch(() => {});
+    execFileSync(path.join(process.env.COFFRE_BIN_DIR, 'coffre'), ['up', '--dir', stack.dir],
+      { stdio: 'pipe', timeout: 120_000 });
+    assert.notEqual(pid(), hubPid, 'coffre up started a new hub');
+    const again = await openDevice(stack);
+    for (let i = 0; i < 50; i++) {
+      const m = new Message(JSON.stringify({ n: next }));
+      m.messageId = `hubkill-${next}`;
+      await again.sendEvent(m);
+      acked.push(next++);
+    }
+    await again.close();
+    expectStoredOnce(await s.readBack(stack, 'demo-device'), acked, 'hubkill');
   });
 });
