@@ -139,6 +139,9 @@ Status HubService::OpenData() {
   COFFRE_ASSIGN_OR_RETURN(store_,
                           hub::TelemetryStore::Open(o.dir / "telemetry", *keys_, kv(), telemetry));
   hub::IngestOptions ingest = o.ingest;
+  // A commit to PostgreSQL waits on the network and a standby, not on this machine's cores: a
+  // writer per partition keeps every partition's group commit going at once.
+  if (data_->clustered() && ingest.writers == 0) ingest.writers = telemetry.partitions;
   ingest.metrics = &metrics_;
   ingest_ = std::make_unique<hub::TelemetryIngest>(*store_, ingest);
   backups_ = std::make_unique<hub::HubBackups>(

@@ -59,7 +59,7 @@ Result<PgRows> PgConnection::Exec(const std::string& sql, const std::vector<PgPa
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
   for (const PgParam& p : params) {
-    values.push_back(p.text.data());
+    values.push_back(p.null ? nullptr : p.text.data());
     lengths.push_back(static_cast<int>(p.text.size()));
     formats.push_back(p.binary ? 1 : 0);
   }

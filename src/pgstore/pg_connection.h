@@ -19,14 +19,16 @@
 
 namespace coffre::pgstore {
 
-// One statement's parameter: text, or bytes sent as binary (bytea).
+// One statement's parameter: text, or bytes sent as binary (bytea), or SQL NULL.
 struct PgParam {
   std::string text;
   bool binary = false;
-  static PgParam Text(std::string value) { return {std::move(value), false}; }
-  static PgParam Int(int64_t value) { return {std::to_string(value), false}; }
+  bool null = false;
+  static PgParam Null() { return {std::string(), false, true}; }
+  static PgParam Text(std::string value) { return {std::move(value), false, false}; }
+  static PgParam Int(int64_t value) { return {std::to_string(value), false, false}; }
   static PgParam Bytes(ByteSpan value) {
-    return {std::string(reinterpret_cast<const char*>(value.data()), value.size()), true};
+    return {std::string(reinterpret_cast<const char*>(value.data()), value.size()), true, false};
   }
 };
 

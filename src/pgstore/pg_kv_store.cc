@@ -20,9 +20,14 @@ std::string PrefixEnd(std::string_view prefix) {
 }  // namespace
 
 Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(PgPool& pool, PgRowCipher& cipher) {
-  Status ran = pool.Run([](PgConnection& db) {
-    return db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv (key bytea PRIMARY KEY, "
-                   "value bytea NOT NULL)").status();
+  Status ran = pool.Run([](PgConnection& db) -> Status {
+    COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv (key bytea PRIMARY KEY, "
+                                   "value bytea NOT NULL)").status());
+    // One row, written by Sync() (below).
+    COFFRE_RETURN_IF_ERROR(
+        db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv_sync (one int PRIMARY KEY, syncs bigint)")
+            .status());
+    return db.Exec("INSERT INTO coffre_kv_sync VALUES (1, 0) ON CONFLICT DO NOTHING").status();
   });
   COFFRE_RETURN_IF_ERROR(ran);
   return std::unique_ptr<PgKvStore>(new PgKvStore(pool, cipher));
@@ -71,7 +76,7 @@ Status PgKvStore::Delete(std::string_view key, bool sync) {
   return Write({{std::string(key), {}, true}}, sync);
 }
 
-Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool /*sync*/) {
+Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool sync) {
   if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
   std::vector<Bytes> sealed(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -82,6 +87,9 @@ Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool /*sync*
   // Upserts and deletes are idempotent: a retry after an unknown outcome writes the same rows.
   return pool_.Run([&](PgConnection& db) {
     return db.Transaction([&]() -> Status {
+      // An unsynced write (a telemetry head, rewritten at every commit) need not wait for the
+      // standby: as with RocksDB, a later synced write or Sync() makes it durable.
+      if (!sync) COFFRE_RETURN_IF_ERROR(db.Exec("SET LOCAL synchronous_commit TO off").status());
       for (size_t i = 0; i < batch.size(); ++i) {
         PgParam key = PgParam::Bytes(AsBytes(batch[i].key));
         if (batch[i].erase) {
@@ -94,6 +102,14 @@ Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool /*sync*
       }
       return Status::Ok();
     });
+  });
+}
+
+Status PgKvStore::Sync() {
+  // A synchronous commit waits for the WAL up to itself, so for every commit before it: a
+  // one-row write makes one (an empty transaction would commit nothing, and wait for nothing).
+  return pool_.Run([](PgConnection& db) {
+    return db.Exec("UPDATE coffre_kv_sync SET syncs = syncs + 1").status();
   });
 }
 

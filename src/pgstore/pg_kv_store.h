@@ -3,9 +3,11 @@
 // storage::KvStore in PostgreSQL, for cluster mode. One table, coffre_kv (key bytea PRIMARY
 // KEY, value bytea), ordered bytewise as RocksDB orders keys. Every value is sealed by the
 // infrastructure layer (PgRowCipher, AAD: its key) before it leaves the hub; keys are stored as
-// given (the hub names device rows by keyed digests of their ids: hub/sealed_rows.h). Each write is
-// its own transaction, committed when it returns (synchronous replication decides what
-// "durable" means: pgstore/pg_durability.h), so `sync` changes nothing. Thread-safe.
+// given (the hub names device rows by keyed digests of their ids: hub/sealed_rows.h). Each write
+// is its own transaction. A `sync` write returns once durable as the server commits
+// (synchronous replication: pgstore/pg_durability.h); an unsynced one does not wait for that
+// (synchronous_commit off for its transaction), and Sync() waits for every earlier one.
+// Thread-safe.
 // Snapshot() is a read-only REPEATABLE READ transaction on a connection of its own: a backup
 // reads every row as of one moment while writes go on.
 
@@ -27,7 +29,7 @@ class PgKvStore : public storage::KvStore {
   Status Put(std::string_view key, ByteSpan value, bool sync) override;
   Status Delete(std::string_view key, bool sync) override;
   Status Write(const std::vector<storage::KvWrite>& batch, bool sync) override;
-  Status Sync() override { return Status::Ok(); }
+  Status Sync() override;
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
   Result<std::unique_ptr<storage::KvStore>> Snapshot() override;

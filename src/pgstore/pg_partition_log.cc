@@ -18,6 +18,40 @@ Result<uint64_t> Number(const std::string& text) {
 
 PgParam Seq(uint64_t sequence) { return PgParam::Int(static_cast<int64_t>(sequence)); }
 
+// A batch in one round trip and one implicit transaction: the partition row's lock first (so
+// the sequence order is the commit order), then the batch id (a retry returns the first
+// commit's range), then the expected start, then the rows. Its plans are cached by the server.
+// Outcomes: 'ok' (and the first sequence), 'done' (committed before), 'other' (the id was
+// another batch), 'moved' (another writer got there first; the first sequence is where it
+// continues), 'none' (no such partition).
+constexpr const char* kAppendFunction = R"(
+CREATE OR REPLACE FUNCTION coffre_append(p int, batch text, expect bigint, times bigint[],
+                                         records text[], OUT outcome text, OUT first bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  n int := cardinality(records);
+  seen record;
+BEGIN
+  SELECT next_sequence INTO first FROM coffre_partitions WHERE partition = p FOR UPDATE;
+  IF NOT FOUND THEN outcome := 'none'; RETURN; END IF;
+  SELECT b.partition, b.first_sequence, b.records INTO seen FROM coffre_batches b
+    WHERE b.batch_id = batch;
+  IF FOUND THEN
+    outcome := CASE WHEN seen.partition = p AND seen.records = n THEN 'done' ELSE 'other' END;
+    first := seen.first_sequence;
+    RETURN;
+  END IF;
+  IF expect IS NOT NULL AND expect <> first THEN outcome := 'moved'; RETURN; END IF;
+  INSERT INTO coffre_records (partition, sequence, time_ms, record)
+    SELECT p, first + o - 1, t, decode(r, 'hex')
+    FROM unnest(times, records) WITH ORDINALITY AS u(t, r, o);
+  UPDATE coffre_partitions SET next_sequence = first + n,
+    bytes = bytes + (SELECT coalesce(sum(length(r)), 0) / 2 FROM unnest(records) AS r)
+    WHERE partition = p;
+  INSERT INTO coffre_batches VALUES (batch, p, first, n);
+  outcome := 'ok';
+END $$)";
+
 }  // namespace
 
 Status PgPartitionLog::Create(PgConnection& db, int partitions) {
@@ -35,7 +69,8 @@ Status PgPartitionLog::Create(PgConnection& db, int partitions) {
         " records int NOT NULL)",
         "CREATE TABLE IF NOT EXISTS coffre_gaps ("
         " partition int NOT NULL, from_sequence bigint NOT NULL, to_sequence bigint NOT NULL,"
-        " PRIMARY KEY (partition, from_sequence))"}) {
+        " PRIMARY KEY (partition, from_sequence))",
+        kAppendFunction}) {
     COFFRE_RETURN_IF_ERROR(db.Exec(table).status());
   }
   for (int p = 0; p < partitions; ++p) {
@@ -57,64 +92,30 @@ Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_
                                         std::span<const PgRecord> records,
                                         std::optional<uint64_t> expect_first) {
   if (records.empty()) return InvalidArgument("an empty batch");
-  uint64_t first = 0;
-  Status ran = db_.Transaction([&]() -> Status {
-    COFFRE_ASSIGN_OR_RETURN(first,
-                            AppendInTransaction(partition, batch_id, records, expect_first));
-    return Status::Ok();
-  });
-  COFFRE_RETURN_IF_ERROR(ran);
-  return first;
-}
-
-Result<uint64_t> PgPartitionLog::AppendInTransaction(int partition, const std::string& batch_id,
-                                                     std::span<const PgRecord> records,
-                                                     std::optional<uint64_t> expect_first) {
-  // The partition row's lock first: batches of one partition take turns from here to COMMIT,
-  // which is what makes the sequence order the commit order.
-  COFFRE_ASSIGN_OR_RETURN(PgRows next, db_.Exec("SELECT next_sequence FROM coffre_partitions "
-                                                "WHERE partition = $1 FOR UPDATE",
-                                                {PgParam::Int(partition)}));
-  if (next.size() != 1) return NotFound("no partition " + std::to_string(partition));
-  COFFRE_ASSIGN_OR_RETURN(PgRows done, db_.Exec("SELECT partition, first_sequence, records "
-                                                "FROM coffre_batches WHERE batch_id = $1",
-                                                {PgParam::Text(batch_id)}));
-  if (done.size() == 1) {  // a retry: the batch committed before
-    if (done.Value(0, 0) != std::to_string(partition) ||
-        done.Value(0, 2) != std::to_string(records.size())) {
-      return InvalidArgument("batch " + batch_id + " was another batch");
-    }
-    return Number(done.Value(0, 1));
-  }
-  COFFRE_ASSIGN_OR_RETURN(uint64_t first, Number(next.Value(0, 0)));
-  if (expect_first.has_value() && *expect_first != first) {
-    return FailedPrecondition("telemetry partition " + std::to_string(partition) +
-                              " was written by another writer: it continues at " +
-                              std::to_string(first) + ", not " + std::to_string(*expect_first));
-  }
-  // The whole batch in one statement: arrays of times and hex records, numbered in order.
+  // The whole batch as two array literals: times, and records in hex.
   std::string times = "{", hex = "{";
-  uint64_t bytes = 0;
   for (const PgRecord& r : records) {
     if (times.size() > 1) times += ',', hex += ',';
     times += std::to_string(r.time_ms);
     hex += HexEncode(r.record);
-    bytes += r.record.size();
   }
   times += '}', hex += '}';
-  COFFRE_RETURN_IF_ERROR(
-      db_.Exec("INSERT INTO coffre_records (partition, sequence, time_ms, record) "
-               "SELECT $1, $2 + n - 1, t, decode(r, 'hex') "
-               "FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS u(t, r, n)",
-               {PgParam::Int(partition), Seq(first), PgParam::Text(times), PgParam::Text(hex)})
-          .status());
-  COFFRE_RETURN_IF_ERROR(db_.Exec("UPDATE coffre_partitions SET next_sequence = $2, "
-                                  "bytes = bytes + $3 WHERE partition = $1",
-                                  {PgParam::Int(partition), Seq(first + records.size()),
-                                   Seq(bytes)}).status());
-  COFFRE_RETURN_IF_ERROR(db_.Exec("INSERT INTO coffre_batches VALUES ($1, $2, $3, $4)",
-                                  {PgParam::Text(batch_id), PgParam::Int(partition), Seq(first),
-                                   PgParam::Int(static_cast<int64_t>(records.size()))}).status());
+  PgParam expect = expect_first.has_value() ? Seq(*expect_first) : PgParam::Null();
+  COFFRE_ASSIGN_OR_RETURN(PgRows out, db_.Exec("SELECT outcome, first FROM coffre_append("
+                                                "$1, $2, $3, $4::bigint[], $5::text[])",
+                                                {PgParam::Int(partition), PgParam::Text(batch_id),
+                                                 expect, PgParam::Text(times), PgParam::Text(hex)}));
+  if (out.size() != 1) return Internal("coffre_append answered no row");
+  const std::string& outcome = out.Value(0, 0);
+  if (outcome == "none") return NotFound("no partition " + std::to_string(partition));
+  if (outcome == "other") return InvalidArgument("batch " + batch_id + " was another batch");
+  COFFRE_ASSIGN_OR_RETURN(uint64_t first, Number(out.Value(0, 1)));
+  if (outcome == "moved") {
+    return FailedPrecondition("telemetry partition " + std::to_string(partition) +
+                              " was written by another writer: it continues at " +
+                              std::to_string(first) + ", not " + std::to_string(*expect_first));
+  }
+  if (outcome != "ok" && outcome != "done") return Internal("coffre_append: " + outcome);
   return first;
 }
 

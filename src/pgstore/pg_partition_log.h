@@ -1,6 +1,7 @@
 #pragma once
 // PgPartitionLog: telemetry partitions in PostgreSQL, the SQL of cluster mode's log. A batch
-// (one group commit) is one transaction that reserves its sequence range under the partition
+// (one group commit) is one transaction (one call of the function coffre_append, made by
+// Create: one round trip) that reserves its sequence range under the partition
 // row's lock, so sequence numbers are dense and in commit order: a reader tailing by sequence
 // never meets a gap that a later commit fills. A batch carries an id; appending an id already
 // committed returns its range and writes nothing, so a retry after an unknown commit outcome
@@ -84,9 +85,6 @@ class PgPartitionLog {
   Result<PgDeleted> DeleteBefore(int partition, uint64_t sequence);
 
  private:
-  Result<uint64_t> AppendInTransaction(int partition, const std::string& batch_id,
-                                       std::span<const PgRecord> records,
-                                       std::optional<uint64_t> expect_first);
   PgConnection& db_;
 };
 

@@ -91,6 +91,9 @@ TEST_F(PgStoreTest, TheKvStoreKeepsOrderedRowsAndPostgresSeesOnlyCiphertext) {
     return keys.size() < 2;  // stops when asked
   }));
   EXPECT_EQ(keys, (std::vector<std::string>{"device/a", "device/b"}));
+  COFFRE_ASSERT_OK(kv->Put("head/0", AsBytes("unsynced"), false));  // no wait for the WAL
+  COFFRE_ASSERT_OK(kv->Sync());                                     // ...until now
+  EXPECT_EQ(Text(kv->Get("head/0").value()), "unsynced");
   COFFRE_ASSERT_OK(kv->Delete("device/b", true));
   EXPECT_THAT(kv->Get("device/b").status(), StatusIs(StatusCode::kNotFound));
   COFFRE_ASSERT_OK(kv->DestroyDeletedData());
