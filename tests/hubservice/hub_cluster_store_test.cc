@@ -6,6 +6,7 @@
 
 #include "common/encoding.h"
 #include "hub/sas_token.h"
+#include "hubservice/dev01_connect.h"
 #include "hubservice/hub_service.h"
 #include "hubservice/test_hub_options.h"
 #include "mqtt/server_fixture.h"
@@ -43,19 +44,8 @@ class HubClusterStoreTest : public ::testing::Test {
     return all;
   }
   static bool Publish(HubService& hub, const net::StackCertificates& certs, const std::string& body) {
-    auto key = crypto::SecretBytes::CopyOf(
-                   *Base64Decode(hub.registry().Get("dev-01").value().primary_key)).value();
-    int64_t expiry = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count() + 3600;
-    std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, expiry);
-    std::string username = "localhost/dev-01/?api-version=2021-04-12";
-    mqtt::Connect c;
-    c.keep_alive = 60;
-    c.client_id = "dev-01";
-    c.username = username;
-    c.password = AsBytes(token);
-    Bytes connect;
-    mqtt::EncodeConnect(connect, c);
+    Bytes connect =
+        coffre::testing::Dev01ConnectPacket(hub.registry().Get("dev-01").value().primary_key);
     mqtt::Client device(hub.mqtt_port(), certs.ca_file);
     device.Send(connect);
     auto connack = device.Receive();

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "hubservice/dev01_connect.h"
 #include "hubservice/handle_now.h"
 #include "hubservice/test_hub_options.h"
 
@@ -65,17 +66,7 @@ class HubServiceTest : public ::testing::Test {
   }
   // dev-01's CONNECT, with a SAS token from `device_key` valid for an hour.
   static Bytes ConnectPacket(const std::string& device_key) {
-    auto key = crypto::SecretBytes::CopyOf(*Base64Decode(device_key)).value();
-    std::string token = *hub::MakeSasToken("localhost/devices/dev-01", key, Now() + 3600);
-    std::string username = "localhost/dev-01/?api-version=2021-04-12";
-    mqtt::Connect c;
-    c.keep_alive = 180;
-    c.client_id = "dev-01";
-    c.username = username;
-    c.password = AsBytes(token);
-    Bytes out;
-    mqtt::EncodeConnect(out, c);
-    return out;
+    return coffre::testing::Dev01ConnectPacket(device_key);
   }
   // dev-01 connects over MQTT/TLS with `device_key`; true once CONNACK accepted it.
   bool Connect(const std::string& device_key, mqtt::Client& client) {
