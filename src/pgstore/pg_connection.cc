@@ -8,9 +8,18 @@
 namespace coffre::pgstore {
 namespace {
 
+// libpq's message on one line: its hint lines ("\n\tIs the server running...") joined.
 std::string Message(PGconn* conn) {
-  std::string text = PQerrorMessage(conn);
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  std::string text;
+  for (const char* c = PQerrorMessage(conn); *c != '\0'; ++c) {
+    if (*c == '\t') continue;
+    if (*c == '\n') {
+      if (c[1] != '\0') text += "; ";
+      continue;
+    }
+    text += *c;
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
   return text;
 }
 
