@@ -5,6 +5,7 @@
 #include "cli/hub_connection.h"
 #include "cli/json_member.h"
 #include "cli/local_stack.h"
+#include "cli/patroni_api.h"
 #include "cli/table.h"
 #include "common/time_format.h"
 #include "net/https_client.h"
@@ -55,6 +56,35 @@ json Daemon(const StackState& state, const std::string& name, const std::string&
   return d;
 }
 
+// The cluster store of a `coffre up --cluster` stack: each Patroni node's role and state as
+// Patroni reports them, and each etcd member's process.
+json ClusterStore(const StackState& state) {
+  json members = json::array();
+  std::vector<uint16_t> patroni_ports;
+  for (const PostgresMember& m : state.cluster.postgres) patroni_ports.push_back(m.patroni_port);
+  Result<std::vector<PatroniMember>> seen = PatroniClusterMembers(patroni_ports, kProbeTimeout);
+  for (const PostgresMember& m : state.cluster.postgres) {
+    json member = {{"name", m.name}, {"port", m.port}, {"patroniPort", m.patroni_port},
+                   {"pid", m.pid}, {"running", m.pid > 0 && ProcessAlive(m.pid)},
+                   {"role", "unknown"}, {"state", "unknown"}};
+    if (seen.has_value()) {
+      for (const PatroniMember& p : *seen) {
+        if (p.name == m.name) member["role"] = p.role, member["state"] = p.state;
+      }
+    }
+    members.push_back(member);
+  }
+  json etcd = json::array();
+  for (const EtcdMember& e : state.cluster.etcd) {
+    etcd.push_back({{"name", e.name}, {"port", e.port}, {"pid", e.pid},
+                    {"running", e.pid > 0 && ProcessAlive(e.pid)}});
+  }
+  json out = {{"postgres", members}, {"etcd", etcd},
+              {"synchronous", seen.has_value() && HasLeaderAndSyncStandby(*seen)}};
+  if (!seen.has_value()) out["error"] = "no Patroni node answers: " + seen.error().message();
+  return out;
+}
+
 std::string Readiness(const json& d) {
   if (!Member(d, "running").is_boolean() || !d["running"].get<bool>()) return "stopped";
   return d["ready"].get<bool>() ? "ready" : "NOT READY";
@@ -90,6 +120,7 @@ Result<json> StackStatus(const std::filesystem::path& dir) {
                              : json{{"error", encryption.error().message()}};
   }
   out["hub"] = hub;
+  if (state.cluster.enabled) out["cluster"] = ClusterStore(state);
   return out;
 }
 
@@ -98,7 +129,9 @@ bool StackReady(const json& status) {
     const json& d = Member(status, name);
     if (Readiness(d) != "ready") return false;
   }
-  return true;
+  // A cluster store without a leader and a synchronous standby acknowledges nothing.
+  const json& cluster = Member(status, "cluster");
+  return !cluster.is_object() || Member(cluster, "synchronous") == true;
 }
 
 void PrintStackStatus(const json& status, std::ostream& out, bool tsv) {
@@ -123,6 +156,25 @@ void PrintStackStatus(const json& status, std::ostream& out, bool tsv) {
                                                : Cell(key, "state") + " " + Cell(key, "keyId");
     if (!Cell(key, "reason").empty() && Cell(key, "reason") != "-") detail += " (" + Cell(key, "reason") + ")";
     t.AddRow({"customer key", "", "", "", detail});
+  }
+  const json& cluster = Member(status, "cluster");
+  if (cluster.is_object()) {
+    for (const json& m : Member(cluster, "postgres")) {
+      bool running = Member(m, "running") == true;
+      t.AddRow({"postgres " + Cell(m, "name"), running ? Cell(m, "role") : "stopped",
+                Cell(m, "pid"), "postgres " + Cell(m, "port") + ", patroni " + Cell(m, "patroniPort"),
+                Cell(m, "state")});
+    }
+    for (const json& e : Member(cluster, "etcd")) {
+      bool running = Member(e, "running") == true;
+      t.AddRow({"etcd " + Cell(e, "name"), running ? "running" : "stopped", Cell(e, "pid"),
+                "client " + Cell(e, "port"), "-"});
+    }
+    t.AddRow({"cluster store", Member(cluster, "synchronous") == true ? "ready" : "NOT READY", "",
+              "", Member(cluster, "synchronous") == true
+                      ? "a leader and a synchronous standby: commits are on two nodes"
+                      : (cluster.contains("error") ? Cell(cluster, "error")
+                                                   : "no leader with a synchronous standby")});
   }
   for (const char* name : {"vault", "hub"}) {  // the certificate each showed
     const json& shown = Member(Member(status, name), "certificate");

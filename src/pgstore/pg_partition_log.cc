@@ -18,21 +18,37 @@ Result<uint64_t> Number(const std::string& text) {
 
 PgParam Seq(uint64_t sequence) { return PgParam::Int(static_cast<int64_t>(sequence)); }
 
+// A block of a partition's records: a table of its own, so that retention drops whole tables
+// (no dead rows, no vacuum). Made when the first record that falls in it is appended.
+constexpr const char* kBlockFunction = R"(
+CREATE OR REPLACE FUNCTION coffre_block(p int, b bigint, size bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  name text := format('coffre_records_p%s_b%s', p, b);
+BEGIN
+  IF to_regclass(name) IS NULL THEN
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%s) TO (%s)', name,
+                   format('coffre_records_p%s', p), b * size, (b + 1) * size);
+  END IF;
+END $$)";
+
 // A batch in one round trip and one implicit transaction: the partition row's lock first (so
 // the sequence order is the commit order), then the batch id (a retry returns the first
-// commit's range), then the expected start, then the rows. Its plans are cached by the server.
-// Outcomes: 'ok' (and the first sequence), 'done' (committed before), 'other' (the id was
-// another batch), 'moved' (another writer got there first; the first sequence is where it
-// continues), 'none' (no such partition).
+// commit's range), then the expected start, then the blocks the rows need, then the rows. Its
+// plans are cached by the server. Outcomes: 'ok' (and the first sequence), 'done' (committed
+// before), 'other' (the id was another batch), 'moved' (another writer got there first; the
+// first sequence is where it continues), 'none' (no such partition).
 constexpr const char* kAppendFunction = R"(
 CREATE OR REPLACE FUNCTION coffre_append(p int, batch text, expect bigint, times bigint[],
                                          records text[], OUT outcome text, OUT first bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
   n int := cardinality(records);
+  size bigint;
   seen record;
 BEGIN
-  SELECT next_sequence INTO first FROM coffre_partitions WHERE partition = p FOR UPDATE;
+  SELECT next_sequence, block_records INTO first, size FROM coffre_partitions
+    WHERE partition = p FOR UPDATE;
   IF NOT FOUND THEN outcome := 'none'; RETURN; END IF;
   SELECT b.partition, b.first_sequence, b.records INTO seen FROM coffre_batches b
     WHERE b.batch_id = batch;
@@ -42,6 +58,9 @@ BEGIN
     RETURN;
   END IF;
   IF expect IS NOT NULL AND expect <> first THEN outcome := 'moved'; RETURN; END IF;
+  FOR b IN first / size .. (first + n - 1) / size LOOP
+    PERFORM coffre_block(p, b, size);
+  END LOOP;
   INSERT INTO coffre_records (partition, sequence, time_ms, record)
     SELECT p, first + o - 1, t, decode(r, 'hex')
     FROM unnest(times, records) WITH ORDINALITY AS u(t, r, o);
@@ -54,15 +73,18 @@ END $$)";
 
 }  // namespace
 
-Status PgPartitionLog::Create(PgConnection& db, int partitions) {
+Status PgPartitionLog::Create(PgConnection& db, int partitions, uint64_t block_records) {
+  if (block_records == 0) return InvalidArgument("a block holds at least one record");
   // One statement per Exec: libpq's parameterised form takes no more.
   for (const char* table :
        {"CREATE TABLE IF NOT EXISTS coffre_partitions ("
         " partition int PRIMARY KEY, next_sequence bigint NOT NULL,"
-        " first_sequence bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0)",
+        " first_sequence bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0,"
+        " block_records bigint NOT NULL)",
+        // Records by partition, then by blocks of sequence numbers (coffre_block).
         "CREATE TABLE IF NOT EXISTS coffre_records ("
         " partition int NOT NULL, sequence bigint NOT NULL, time_ms bigint NOT NULL DEFAULT 0,"
-        " record bytea NOT NULL, PRIMARY KEY (partition, sequence))",
+        " record bytea NOT NULL, PRIMARY KEY (partition, sequence)) PARTITION BY LIST (partition)",
         "CREATE INDEX IF NOT EXISTS coffre_records_by_time ON coffre_records (partition, time_ms)",
         "CREATE TABLE IF NOT EXISTS coffre_batches ("
         " batch_id text PRIMARY KEY, partition int NOT NULL, first_sequence bigint NOT NULL,"
@@ -70,13 +92,19 @@ Status PgPartitionLog::Create(PgConnection& db, int partitions) {
         "CREATE TABLE IF NOT EXISTS coffre_gaps ("
         " partition int NOT NULL, from_sequence bigint NOT NULL, to_sequence bigint NOT NULL,"
         " PRIMARY KEY (partition, from_sequence))",
-        kAppendFunction}) {
+        kBlockFunction, kAppendFunction}) {
     COFFRE_RETURN_IF_ERROR(db.Exec(table).status());
   }
   for (int p = 0; p < partitions; ++p) {
-    COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_partitions (partition, next_sequence) "
-                                   "VALUES ($1, 0) ON CONFLICT (partition) DO NOTHING",
-                                   {PgParam::Int(p)}).status());
+    // A number, not a caller's string: safe to put into the statement.
+    std::string list = "coffre_records_p" + std::to_string(p);
+    COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS " + list + " PARTITION OF "
+                                   "coffre_records FOR VALUES IN (" + std::to_string(p) +
+                                   ") PARTITION BY RANGE (sequence)").status());
+    COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_partitions (partition, next_sequence, "
+                                   "block_records) VALUES ($1, 0, $2) "
+                                   "ON CONFLICT (partition) DO NOTHING",
+                                   {PgParam::Int(p), Seq(block_records)}).status());
   }
   return Status::Ok();
 }
@@ -148,14 +176,16 @@ Result<uint64_t> PgPartitionLog::End(int partition) {
 }
 
 Result<PgPartitionState> PgPartitionLog::State(int partition) {
-  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db_.Exec("SELECT first_sequence, next_sequence, bytes "
-                                                "FROM coffre_partitions WHERE partition = $1",
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db_.Exec("SELECT first_sequence, next_sequence, bytes, "
+                                                "block_records FROM coffre_partitions "
+                                                "WHERE partition = $1",
                                                 {PgParam::Int(partition)}));
   if (rows.size() != 1) return NotFound("no partition " + std::to_string(partition));
   PgPartitionState state;
   COFFRE_ASSIGN_OR_RETURN(state.first, Number(rows.Value(0, 0)));
   COFFRE_ASSIGN_OR_RETURN(state.next, Number(rows.Value(0, 1)));
   COFFRE_ASSIGN_OR_RETURN(state.bytes, Number(rows.Value(0, 2)));
+  COFFRE_ASSIGN_OR_RETURN(state.block_records, Number(rows.Value(0, 3)));
   return state;
 }
 
@@ -211,20 +241,36 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> PgPartitionLog::Gaps(int part
   return out;
 }
 
-Result<PgDeleted> PgPartitionLog::DeleteBefore(int partition, uint64_t sequence) {
-  PgDeleted deleted;
+Result<PgDeleted> PgPartitionLog::DropBlocksBefore(int partition, uint64_t sequence) {
+  PgDeleted dropped;
   Status ran = db_.Transaction([&]() -> Status {
-    COFFRE_ASSIGN_OR_RETURN(
-        PgRows gone, db_.Exec("WITH gone AS (DELETE FROM coffre_records WHERE partition = $1 "
-                              "AND sequence < $2 RETURNING octet_length(record) AS n) "
-                              "SELECT count(*), coalesce(sum(n), 0) FROM gone",
-                              {PgParam::Int(partition), Seq(sequence)}));
-    COFFRE_ASSIGN_OR_RETURN(deleted.records, Number(gone.Value(0, 0)));
-    COFFRE_ASSIGN_OR_RETURN(deleted.bytes, Number(gone.Value(0, 1)));
+    COFFRE_ASSIGN_OR_RETURN(PgRows row, db_.Exec("SELECT first_sequence, block_records FROM "
+                                                 "coffre_partitions WHERE partition = $1 "
+                                                 "FOR UPDATE",
+                                                 {PgParam::Int(partition)}));
+    if (row.size() != 1) return NotFound("no partition " + std::to_string(partition));
+    COFFRE_ASSIGN_OR_RETURN(uint64_t first, Number(row.Value(0, 0)));
+    COFFRE_ASSIGN_OR_RETURN(uint64_t size, Number(row.Value(0, 1)));
+    if (sequence % size != 0) return InvalidArgument("retention drops whole blocks");
+    for (uint64_t b = first / size; b < sequence / size; ++b) {
+      // Numbers only: safe to put into the statements.
+      std::string block = "coffre_records_p" + std::to_string(partition) + "_b" + std::to_string(b);
+      COFFRE_ASSIGN_OR_RETURN(PgRows exists, db_.Exec("SELECT to_regclass($1) IS NOT NULL",
+                                                      {PgParam::Text(block)}));
+      if (exists.Value(0, 0) != "t") continue;  // a block no record fell in (a gap)
+      COFFRE_ASSIGN_OR_RETURN(PgRows size_of, db_.Exec("SELECT count(*), coalesce(sum("
+                                                       "octet_length(record)), 0) FROM " + block));
+      COFFRE_ASSIGN_OR_RETURN(uint64_t records, Number(size_of.Value(0, 0)));
+      COFFRE_ASSIGN_OR_RETURN(uint64_t bytes, Number(size_of.Value(0, 1)));
+      COFFRE_RETURN_IF_ERROR(db_.Exec("DROP TABLE " + block).status());
+      dropped.records += records;
+      dropped.bytes += bytes;
+      ++dropped.blocks;
+    }
     COFFRE_RETURN_IF_ERROR(db_.Exec("UPDATE coffre_partitions SET first_sequence = "
                                     "greatest(first_sequence, $2), bytes = greatest(bytes - $3, 0) "
                                     "WHERE partition = $1",
-                                    {PgParam::Int(partition), Seq(sequence), Seq(deleted.bytes)})
+                                    {PgParam::Int(partition), Seq(sequence), Seq(dropped.bytes)})
                                .status());
     COFFRE_RETURN_IF_ERROR(db_.Exec("DELETE FROM coffre_batches WHERE partition = $1 AND "
                                     "first_sequence + records <= $2",
@@ -233,7 +279,7 @@ Result<PgDeleted> PgPartitionLog::DeleteBefore(int partition, uint64_t sequence)
                     {PgParam::Int(partition), Seq(sequence)}).status();
   });
   COFFRE_RETURN_IF_ERROR(ran);
-  return deleted;
+  return dropped;
 }
 
 }  // namespace coffre::pgstore

@@ -12,9 +12,12 @@
 //
 // Tables (made by Create, idempotent):
 //   coffre_partitions (partition int PRIMARY KEY, next_sequence bigint, first_sequence bigint,
-//                      bytes bigint)
+//                      bytes bigint, block_records bigint)
 //   coffre_records    (partition int, sequence bigint, time_ms bigint, record bytea,
-//                      PRIMARY KEY (partition, sequence)), indexed by (partition, time_ms)
+//                      PRIMARY KEY (partition, sequence)), indexed by (partition, time_ms);
+//                      partitioned by partition, then into blocks of block_records sequence
+//                      numbers (tables coffre_records_pP_bB, made as records reach them), so
+//                      that retention drops whole tables
 //   coffre_batches    (batch_id text PRIMARY KEY, partition int, first_sequence bigint, records int)
 //   coffre_gaps       (partition int, from_sequence bigint, to_sequence bigint): records known
 //                      to be missing (acknowledged once, not found later)
@@ -43,17 +46,21 @@ struct PgPartitionState {
   uint64_t first = 0;
   uint64_t next = 0;
   uint64_t bytes = 0;
+  uint64_t block_records = 0;  // records per block (fixed when the partition is made)
 };
 
 struct PgDeleted {
+  uint64_t blocks = 0;
   uint64_t records = 0;
   uint64_t bytes = 0;
 };
 
 class PgPartitionLog {
  public:
-  // The tables and `partitions` partition rows (existing ones are kept).
-  static Status Create(PgConnection& db, int partitions);
+  // The tables and `partitions` partition rows (existing ones are kept, with their blocks).
+  static constexpr uint64_t kDefaultBlockRecords = uint64_t{1} << 20;
+  static Status Create(PgConnection& db, int partitions,
+                       uint64_t block_records = kDefaultBlockRecords);
   explicit PgPartitionLog(PgConnection& db) : db_(db) {}
 
   // The first sequence number of `records`, committed when this returns. Retried with the
@@ -81,8 +88,9 @@ class PgPartitionLog {
   Status SkipTo(int partition, uint64_t expect_end, uint64_t sequence);
   // The records missing: [from, to) pairs.
   Result<std::vector<std::pair<uint64_t, uint64_t>>> Gaps(int partition);
-  // Deletes the records before `sequence` (and the batches and gaps they end).
-  Result<PgDeleted> DeleteBefore(int partition, uint64_t sequence);
+  // Drops the blocks before `sequence` (a block's first sequence), with the batches and gaps
+  // they end: retention in whole tables.
+  Result<PgDeleted> DropBlocksBefore(int partition, uint64_t sequence);
 
  private:
   PgConnection& db_;

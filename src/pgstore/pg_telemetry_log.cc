@@ -26,6 +26,7 @@ Result<std::unique_ptr<PgTelemetryLog>> PgTelemetryLog::Open(PgPool& pool, PgRow
   log->durable_ = state.next;
   log->next_ = state.next;
   log->bytes_ = state.bytes;
+  log->block_records_ = state.block_records;
   log->last_time_ms_ = last_time;
   for (const auto& [from, to] : gaps) log->gaps_.push_back({from, to});
   return log;
@@ -141,28 +142,30 @@ Result<uint64_t> PgTelemetryLog::SeekTime(int64_t time_ms) const {
 }
 
 uint64_t PgTelemetryLog::FirstSequenceAfterExpiry(int64_t time_ms) const {
-  // The newest record is always kept, as SegmentLog keeps its active segment.
+  // Whole blocks, and never the one holding the newest record (as SegmentLog keeps its active
+  // segment).
   const uint64_t end = durable_;
   if (end == 0) return first_;
   Result<uint64_t> cut = SeekTime(time_ms);
   if (!cut.has_value()) return first_;
-  return std::max<uint64_t>(first_, std::min(*cut, end - 1));
+  uint64_t kept = std::min(*cut, end - 1);
+  return std::max<uint64_t>(first_, kept / block_records_ * block_records_);
 }
 
 Result<size_t> PgTelemetryLog::ExpireBefore(int64_t time_ms) {
   uint64_t cut = FirstSequenceAfterExpiry(time_ms);
-  if (cut <= first_) return size_t{0};
-  PgDeleted deleted;
+  if (cut <= first_ || cut % block_records_ != 0) return size_t{0};
+  PgDeleted dropped;
   Status ran = pool_.Run([&](PgConnection& db) -> Status {
-    COFFRE_ASSIGN_OR_RETURN(deleted, PgPartitionLog(db).DeleteBefore(partition_, cut));
+    COFFRE_ASSIGN_OR_RETURN(dropped, PgPartitionLog(db).DropBlocksBefore(partition_, cut));
     return Status::Ok();
   });
   COFFRE_RETURN_IF_ERROR(ran);
   first_ = cut;
-  bytes_ -= std::min<uint64_t>(bytes_, deleted.bytes);
+  bytes_ -= std::min<uint64_t>(bytes_, dropped.bytes);
   std::lock_guard<std::mutex> lock(gaps_mu_);
   std::erase_if(gaps_, [cut](const Gap& g) { return g.to <= cut; });
-  return static_cast<size_t>(deleted.records);
+  return static_cast<size_t>(dropped.blocks);
 }
 
 std::vector<storage::PartitionLog::Gap> PgTelemetryLog::gaps() const {

@@ -7,7 +7,8 @@
 // commit outcome never writes it twice. The batch must start where this log left off: a
 // second writer of the partition is refused (FAILED_PRECONDITION), never interleaved.
 // PostgreSQL sees per record: partition, sequence, enqueued time, size, ciphertext.
-// Retention deletes the records older than the cut-off.
+// Retention drops whole blocks of records (tables: pgstore/pg_partition_log.h) older than the
+// cut-off.
 // Thread-safety: as storage::PartitionLog (one writer; reads on any thread).
 
 #include <atomic>
@@ -52,6 +53,7 @@ class PgTelemetryLog : public storage::PartitionLog {
   PgPool& pool_;
   PgRowCipher& cipher_;
   const int partition_;
+  uint64_t block_records_ = 1;  // set at Open
   std::atomic<uint64_t> durable_{0};
   std::atomic<uint64_t> first_{0};
   std::atomic<uint64_t> bytes_{0};

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Black-box check of `coffre up --cluster`: the replicated PostgreSQL store comes up beside the
 # vault and hub, connection.json gets its cluster object (the other fields as without it), the
-# hub's conninfo reaches the primary as the application role, a second start reuses ports and
+# hub's conninfo reaches the primary as the application role, coffre status shows the store, a second start reuses ports and
 # data, and `coffre down` leaves no etcd, Patroni or PostgreSQL behind. Exits 77 (skipped) where
 # Patroni or etcd are not installed.
 set -euo pipefail
@@ -51,6 +51,14 @@ psql "$conninfo" -qc "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)"
 leader_port=$(curl -s "http://127.0.0.1:$(jq '.cluster.postgres[0].patroni_port' "$c")/cluster" |
   jq '[.members[] | select(.role == "leader")][0].port')
 [ -n "$leader_port" ] && [ "$leader_port" != null ] || fail "Patroni names no leader"
+
+# coffre status: the hub ready on the store, a leader and a synchronous standby, 3 etcd.
+status=$("$coffre" status --dir "$dir/s" --output json)
+[ "$(jq -r '.cluster.synchronous' <<<"$status")" = true ] || fail "status: $status"
+[ "$(jq '[.cluster.postgres[] | select(.role == "leader")] | length' <<<"$status")" = 1 ] ||
+  fail "status names no single leader: $status"
+[ "$(jq '[.cluster.etcd[] | select(.running)] | length' <<<"$status")" = 3 ] || fail "status: $status"
+"$coffre" status --dir "$dir/s" | grep -q "^cluster store *ready" || fail "no cluster store row"
 
 # A second start: the same ports, the same data, running processes kept.
 before=$(jq -c '.cluster' "$c")

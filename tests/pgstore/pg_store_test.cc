@@ -123,7 +123,8 @@ TEST_F(PgStoreTest, ASnapshotReadsOneMomentWhileWritesGoOn) {
 }
 
 TEST_F(PgStoreTest, ATelemetryPartitionCommitsBatchesKeepsItsStateAndRefusesASecondWriter) {
-  COFFRE_ASSERT_OK(pool_->Run([](PgConnection& db) { return PgPartitionLog::Create(db, 2); }));
+  // Blocks of 2 records, so that retention has whole blocks to drop.
+  COFFRE_ASSERT_OK(pool_->Run([](PgConnection& db) { return PgPartitionLog::Create(db, 2, 2); }));
   auto log = PgTelemetryLog::Open(*pool_, *cipher_, 1).value();
   EXPECT_EQ(log->next_sequence(), 0u);
   std::string body = "plaintext-telemetry";
@@ -160,26 +161,48 @@ TEST_F(PgStoreTest, ATelemetryPartitionCommitsBatchesKeepsItsStateAndRefusesASec
   EXPECT_EQ(again->last_time_ms(), 3000);
   batch.resize(1);
   batch[0].sequence = 3;
+  batch[0].time_ms = 4000;
   COFFRE_ASSERT_OK(again->Append(batch));
   COFFRE_ASSERT_OK(again->Sync());
   batch[0].time_ms = 5000;
   COFFRE_ASSERT_OK(log->Append(batch));
   EXPECT_THAT(log->Sync(), StatusIs(StatusCode::kFailedPrecondition));
-  EXPECT_EQ(again->Read(3, 10, SIZE_MAX).value().front().time_ms, 1000);
+  EXPECT_EQ(again->Read(3, 10, SIZE_MAX).value().front().time_ms, 4000);
 
-  // Records acknowledged once but missing are a gap, kept across a restart; retention deletes
-  // the old records and never the newest.
+  // Records acknowledged once but missing are a gap, kept across a restart.
   COFFRE_ASSERT_OK(again->ResumeAt(again->next_sequence()));
   auto other = PgTelemetryLog::Open(*pool_, *cipher_, 0).value();
   COFFRE_ASSERT_OK(other->ResumeAt(5));
   EXPECT_EQ(PgTelemetryLog::Open(*pool_, *cipher_, 0).value()->gaps().size(), 1u);
-  EXPECT_EQ(again->FirstSequenceAfterExpiry(2500), 2u);
-  EXPECT_EQ(again->ExpireBefore(2500).value(), 2u);
+
+  // Retention drops whole blocks (tables), never the one holding the newest record.
+  auto block_exists = [&](const std::string& name) {
+    bool exists = false;
+    COFFRE_EXPECT_OK(pool_->Run([&](PgConnection& db) -> Status {
+      auto rows = db.Exec("SELECT to_regclass($1) IS NOT NULL", {PgParam::Text(name)});
+      if (!rows.has_value()) return rows.error();
+      exists = rows->Value(0, 0) == "t";
+      return Status::Ok();
+    }));
+    return exists;
+  };
+  EXPECT_EQ(again->FirstSequenceAfterExpiry(2500), 2u);  // records 0 and 1: block 0
+  EXPECT_EQ(again->ExpireBefore(2500).value(), 1u);
   EXPECT_EQ(again->first_sequence(), 2u);
-  EXPECT_EQ(again->ExpireBefore(999999).value(), 1u);  // record 3 stays
-  EXPECT_EQ(again->first_sequence(), 3u);
-  EXPECT_EQ(again->Read(3, 10, SIZE_MAX).value().size(), 1u);
-  EXPECT_EQ(PgTelemetryLog::Open(*pool_, *cipher_, 1).value()->first_sequence(), 3u);
+  EXPECT_FALSE(block_exists("coffre_records_p1_b0"));
+  EXPECT_EQ(again->ExpireBefore(999999).value(), 0u);  // block 1 holds record 3, the newest
+  EXPECT_EQ(again->first_sequence(), 2u);
+  batch[0].sequence = 4;
+  batch[0].time_ms = 6000;
+  COFFRE_ASSERT_OK(again->Append(batch));
+  COFFRE_ASSERT_OK(again->Sync());
+  EXPECT_EQ(again->ExpireBefore(999999).value(), 1u);  // now block 1 goes, block 2 stays
+  EXPECT_EQ(again->first_sequence(), 4u);
+  EXPECT_FALSE(block_exists("coffre_records_p1_b1"));
+  EXPECT_TRUE(block_exists("coffre_records_p1_b2"));
+  EXPECT_EQ(again->Read(4, 10, SIZE_MAX).value().size(), 1u);
+  EXPECT_THAT(again->Read(3, 10, SIZE_MAX).status(), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(PgTelemetryLog::Open(*pool_, *cipher_, 1).value()->first_sequence(), 4u);
 }
 
 TEST_F(PgStoreTest, ASingleServerIsNotQuorumDurableAndIsRefusedUnlessRelaxed) {
