@@ -142,10 +142,11 @@ void TelemetryIngest::Run(int writer) {
                                                 "them (devices send them again): " +
                                                     status.message()));
       }
+      // Counted before anyone is answered: a scrape after an acknowledgement counts it.
+      if (metrics != nullptr) Count(*metrics, status, submitted[i]);
       for (const Completion& done : completions[i]) {
         if (done) done(status);
       }
-      if (metrics != nullptr) Count(*metrics, status, submitted[i]);
       messages[i].clear();
       completions[i].clear();
       submitted[i].clear();

@@ -47,6 +47,8 @@ void HubDataStore::ConfigureTelemetry(hub::TelemetryStoreOptions& telemetry) {
   };
 }
 
+uint64_t HubDataStore::reconnects() const { return pool_ ? pool_->reconnects() : 0; }
+
 Status HubDataStore::DestroyDeletedData() {
   return clustered() ? pg_kv_->DestroyDeletedData() : rocks_->DestroyDeletedData();
 }

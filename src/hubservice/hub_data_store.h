@@ -52,6 +52,8 @@ class HubDataStore {
   // PostgreSQL: VACUUM).
   Status DestroyDeletedData();
   bool clustered() const { return pool_ != nullptr; }
+  // Cluster mode: connections dropped after a failure since start (0 in embedded mode).
+  uint64_t reconnects() const;
 
  private:
   HubDataStore() = default;

@@ -128,6 +128,11 @@ void HubService::AddScrapeMetrics() {
   r.AddCallback("coffre_hub_metadata_writable",
                 "0 once the metadata store failed a write: writes are refused until a restart.",
                 MetricType::kGauge, [this] { return data_->kv().write_error() ? 0.0 : 1.0; });
+  r.AddCallback("coffre_hub_store_reconnects_total",
+                "Connections to the cluster store dropped after a failure (a failover, a lost or "
+                "unanswering server); 0 in embedded mode.",
+                MetricType::kCounter,
+                [this] { return static_cast<double>(data_->reconnects()); });
 }
 
 }  // namespace coffre::hubservice

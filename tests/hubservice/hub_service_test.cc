@@ -480,6 +480,7 @@ TEST_F(HubServiceTest, MetricsNeedAServiceTokenAndFollowTheTraffic) {
         "coffre_hub_ingest_queued_messages 0\n",
         "coffre_hub_work_queue_tasks{queue=\"store_writes\"} 0\n",
         "coffre_hub_disk_full 0\n", "coffre_hub_metadata_writable 1\n",
+        "coffre_hub_store_reconnects_total 0\n",
         "coffre_hub_partition_retained_messages{partition=\"1\"} "}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << " not in:\n" << text;
   }
