@@ -6,7 +6,9 @@
 // synchronous standby; the hub's statements retry on the new primary with the same batch ids.
 // Every message the SDK saw acknowledged, before, during or after the failover, reads back
 // exactly once, and the write pause (from the kill to the first acknowledgement after it) is
-// printed. Then the hub itself is killed mid-stream and restarted on the same store.
+// printed. Then the hub itself is killed mid-stream and restarted on the same store; the
+// customer key is disabled and enabled; and the primary's whole node is frozen past its leader
+// lock, then let go.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -47,6 +49,12 @@ async function primary(stack) {
     return { name: leader.name, pid: Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]) };
   }
   throw new Error('no member reports a leader');
+}
+
+// The pids of a PostgreSQL server: its postmaster and every process it started.
+function serverPids(postmaster) {
+  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' });
+  return [postmaster, ...out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0)];
 }
 
 // Every acknowledged number under `prefix` stored, none twice.
@@ -188,5 +196,75 @@ describe('cluster mode: the PostgreSQL primary, then the hub, killed with SIGKIL
     assert.ok(stored.some((x) => x.systemProperties.messageId === 'key-back'));
     assert.ok(stored.some((x) => x.systemProperties.messageId === 'failover-0'),
       'what was stored before opens again');
+  });
+  // The primary's whole node frozen (its Patroni and every PostgreSQL process stopped with
+  // SIGSTOP: it answers no one, as a node cut off), long enough for its leader lock to expire;
+  // then let go. A standby is promoted, writes resume there, and the old primary, woken up,
+  // finds another leader and rejoins as its standby on the same timeline: no divergent history.
+  it('the primary node frozen past its lock, then let go', { timeout: 180_000 }, async () => {
+    const old = await primary(stack);
+    const index = stack.cluster.postgres.findIndex((m) => m.name === old.name);
+    const frozen = [stack.cluster.postgres[index].pid, ...serverPids(old.pid)];
+    const client = await openDevice(stack);
+    const acked = [];
+    let next = 0;
+    let frozenAt = 0;
+    let resumed = 0;
+    let resumedAt = 0;
+    let failure = null;
+    const started = Date.now();
+    async function lane() {
+      while (!failure && !(resumed >= AFTER_KILL) && Date.now() - started < STREAM_LIMIT_MS) {
+        const n = next++;
+        const m = new Message(JSON.stringify({ n }));
+        m.messageId = `freeze-${n}`;
+        const sent = Date.now();
+        try {
+          await client.sendEvent(m);
+        } catch (err) {
+          failure = err;
+          return;
+        }
+        acked.push(n);
+        if (frozenAt && sent >= frozenAt) {
+          if (!resumedAt) resumedAt = Date.now();
+          resumed++;
+        }
+        if (!frozenAt && acked.length >= KILL_AFTER) {
+          frozenAt = Date.now();
+          for (const pid of frozen) {
+            try { process.kill(pid, 'SIGSTOP'); } catch { /* a backend that just ended */ }
+          }
+        }
+      }
+    }
+    try {
+      await Promise.all(Array.from({ length: LANES }, lane));
+    } finally {
+      for (const pid of frozen) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }
+    }
+    await client.close().catch(() => {});
+    assert.equal(failure, null, `a send failed: ${failure}`);
+    assert.ok(resumed >= AFTER_KILL, `writes resumed on another node: ${resumed} acknowledged`);
+    console.log(`# primary node frozen: writes paused ${resumedAt - frozenAt} ms ` +
+                `(${acked.length} acknowledged)`);
+    // Nothing acknowledged lost, even after the old primary woke up.
+    await new Promise((r) => setTimeout(r, 15_000));
+    expectStoredOnce(await s.readBack(stack, 'demo-device'), acked, 'freeze');
+    // The old primary rejoins, following the new leader on its timeline.
+    let view = null;
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      view = await getJson(stack.cluster.postgres[(index + 1) % 3].patroni_port, '/cluster')
+        .catch(() => null);
+      const leader = view && view.members.find((m) => m.role === 'leader');
+      const back = view && view.members.find((m) => m.name === old.name);
+      // Patroni 3.0 says "running" for a replica that replays; lag is a number once it streams.
+      if (leader && back && leader.name !== old.name && back.role !== 'leader' &&
+          back.state === 'running' && back.timeline === leader.timeline &&
+          typeof back.lag === 'number') break;
+      assert.ok(Date.now() < deadline, `the old primary did not rejoin: ${JSON.stringify(view)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   });
 });
