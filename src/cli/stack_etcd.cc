@@ -25,7 +25,9 @@ Result<int> StartMember(const std::filesystem::path& cluster_dir, const EtcdMemb
                       "--listen-peer-urls", PeerUrl(m), "--initial-advertise-peer-urls", PeerUrl(m),
                       "--initial-cluster", initial_cluster, "--initial-cluster-state", "new",
                       "--initial-cluster-token", "coffre-cluster-store",
-                      "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h"},
+                      "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
+                      // Patroni's DCS is etcd's v2 API (stack_patroni.cc says why).
+                      "--enable-v2=true"},
                      cluster_dir / ("etcd-" + std::to_string(index) + ".log"));
 }
 

@@ -56,7 +56,12 @@ std::string PatroniConfig(const std::filesystem::path& stack_dir, const StackClu
   // restart, reinitialize) need this.
   y += "  authentication:\n    username: " + Quote(kPatroniRestUser) + "\n    password: " +
        Quote(secrets.restapi) + "\n";
-  y += "etcd3:\n  hosts: " + Quote(EtcdHosts(cluster.etcd)) + "\n";
+  // etcd's v2 API, not etcd3: Debian's Patroni 3.0.2 renews an expired leader key under etcd3
+  // with an unconditional put, so a leader paused past its ttl (a VM stall, SIGSTOP) takes the
+  // key back from the standby promoted meanwhile, which is then rewound: commits acknowledged
+  // there are lost (seen here; fixed upstream in Patroni 3.0.3). Under v2 the renewal is a
+  // compare-and-swap on its own name, which fails, and the paused leader demotes itself.
+  y += "etcd:\n  hosts: " + Quote(EtcdHosts(cluster.etcd)) + "\n";
   y += "bootstrap:\n  dcs:\n";
   y += "    ttl: " + std::to_string(timing.ttl) + "\n";
   y += "    loop_wait: " + std::to_string(timing.loop_wait) + "\n";

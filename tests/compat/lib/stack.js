@@ -58,8 +58,14 @@ function makeTempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+// COFFRE_COMPAT_KEEP=1 keeps each test's directory (logs, data) for a post-mortem.
 function removeDir(dir) {
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  if (!dir) return;
+  if (process.env.COFFRE_COMPAT_KEEP) {
+    console.log(`# kept ${dir}`);
+    return;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 // Runs a binary to completion; rejects (with its output, for diagnosis) unless it exits 0
