@@ -12,36 +12,15 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
 const s = require('./lib/stack.js');
-const { openDevice } = require('./lib/device.js');
-const { Message } = require('azure-iot-device');
+const { openDevice, streamMessages } = require('./lib/device.js');
 
 const LANES = 16;          // sends in flight at once
 const KILL_AFTER = 400;    // acknowledged messages before the kill
 const AFTER_RESTART = 200; // acknowledged messages the new client must add
 
-// Sends numbered messages on LANES lanes until `stop()` says so or a send fails; returns the
-// numbers acknowledged. `onAck` runs after each acknowledgement.
-async function stream(client, first, stop, onAck) {
-  const acked = [];
-  let next = first;
-  let failed = false;
-  async function lane() {
-    while (!failed && !stop()) {
-      const n = next++;
-      const m = new Message(JSON.stringify({ n }));
-      m.messageId = `kill-${n}`;
-      try {
-        await client.sendEvent(m);
-      } catch {
-        failed = true;
-        return;
-      }
-      acked.push(n);
-      onAck(acked.length);
-    }
-  }
-  await Promise.all(Array.from({ length: LANES }, lane));
-  return { acked, next };
+// Numbered messages `kill-N` on LANES lanes (lib/device.js).
+function stream(client, first, stop, onAck) {
+  return streamMessages(client, { prefix: 'kill', lanes: LANES, first, stop, onAck });
 }
 
 describe('coffre-hub killed with SIGKILL mid-stream', () => {

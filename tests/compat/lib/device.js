@@ -6,7 +6,7 @@
 
 const fs = require('node:fs');
 const assert = require('node:assert/strict');
-const { Client } = require('azure-iot-device');
+const { Client, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { NoRetry } = require('azure-iot-common');
 const s = require('./stack.js');
@@ -28,4 +28,32 @@ async function encryption(stack) {
   return res.json;
 }
 
-module.exports = { openDevice, encryption };
+// Sends messages {n}, with message id `${prefix}-${n}` (n from `first` on), `lanes` at a time,
+// until `stop()` says so or a send fails. `onAck(count, sentAt)` runs after each
+// acknowledgement (the number so far, and when that message was sent). Returns the numbers
+// acknowledged, the next number, and the first failure (null if none).
+async function streamMessages(client, { prefix, lanes, stop, onAck = () => {}, first = 0 }) {
+  const acked = [];
+  let next = first;
+  let failure = null;
+  async function lane() {
+    while (!failure && !stop()) {
+      const n = next++;
+      const m = new Message(JSON.stringify({ n }));
+      m.messageId = `${prefix}-${n}`;
+      const sent = Date.now();
+      try {
+        await client.sendEvent(m);
+      } catch (err) {
+        failure = err;
+        return;
+      }
+      acked.push(n);
+      onAck(acked.length, sent);
+    }
+  }
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return { acked, next, failure };
+}
+
+module.exports = { openDevice, encryption, streamMessages };
