@@ -1,19 +1,15 @@
 #include "pgstore/pg_partition_log.h"
 
-#include <cstdlib>
-
 #include "common/encoding.h"
+#include "common/numbers.h"
 
 namespace coffre::pgstore {
 namespace {
 
 Result<uint64_t> Number(const std::string& text) {
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || end == nullptr || *end != '\0') {
-    return Internal("PostgreSQL returned '" + text + "' for a number");
-  }
-  return static_cast<uint64_t>(v);
+  std::optional<uint64_t> v = ParseUnsigned(text);
+  if (!v) return Internal("PostgreSQL returned '" + text + "' for a number");
+  return *v;
 }
 
 PgParam Seq(uint64_t sequence) { return PgParam::Int(static_cast<int64_t>(sequence)); }

@@ -13,7 +13,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/result.h"
@@ -36,6 +38,18 @@ class PgPool {
   static Result<std::unique_ptr<PgPool>> Connect(PgPoolOptions options);
 
   Status Run(const std::function<Status(PgConnection&)>& fn);
+  // Run for a statement with an answer: `fn` returns a Result<T>, and so does Query (the last
+  // attempt's).
+  template <typename Fn>
+  auto Query(Fn&& fn) -> std::invoke_result_t<Fn&, PgConnection&> {
+    std::optional<std::invoke_result_t<Fn&, PgConnection&>> answer;
+    Status ran = Run([&](PgConnection& db) -> Status {
+      answer.emplace(fn(db));
+      return answer->has_value() ? Status::Ok() : answer->error();
+    });
+    if (!ran.ok()) return ran;
+    return std::move(*answer);
+  }
 
   // From now on every Run fails FAILED_PRECONDITION with `why` (another node took the store).
   void Fence(std::string why);

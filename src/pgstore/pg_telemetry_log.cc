@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "crypto/random.h"
-#include "crypto/secret_bytes.h"
+#include "crypto/secret_bytes.h"  // Cleanse
 
 namespace coffre::pgstore {
 
@@ -56,13 +56,12 @@ Status PgTelemetryLog::Append(std::span<const storage::LogRecord> records) {
   if (!resumed_) COFFRE_RETURN_IF_ERROR(ResumeAt(next_));
   for (const storage::LogRecord& r : records) {
     if (r.sequence != next_) return InvalidArgument("records must continue the log in order");
-    // The chain link goes inside the sealed value: PostgreSQL sees neither.
-    crypto::SecretBytes plain;
-    COFFRE_ASSIGN_OR_RETURN(plain, crypto::SecretBytes::Allocate(r.link.size() + r.payload.size()));
-    MutableByteSpan out = plain.RevealMutable();
-    std::memcpy(out.data(), r.link.data(), r.link.size());
-    if (!r.payload.empty()) std::memcpy(out.data() + r.link.size(), r.payload.data(), r.payload.size());
-    COFFRE_ASSIGN_OR_RETURN(Bytes sealed, cipher_.Seal(Where(r.sequence), plain.Reveal()));
+    // The chain link goes inside the sealed value: PostgreSQL sees neither. Both are sealed
+    // already (the record by the customer layer; the link is a digest), so a reused buffer
+    // does, not locked memory.
+    row_.assign(r.link.begin(), r.link.end());
+    row_.insert(row_.end(), r.payload.begin(), r.payload.end());
+    COFFRE_ASSIGN_OR_RETURN(Bytes sealed, cipher_.Seal(Where(r.sequence), row_));
     staged_.push_back({r.sequence, r.time_ms, std::move(sealed)});
     ++next_;
     last_time_ms_ = r.time_ms;
@@ -76,13 +75,9 @@ Status PgTelemetryLog::Sync() {
     COFFRE_ASSIGN_OR_RETURN(batch_id_, crypto::RandomUuid());
   }
   const uint64_t expected = durable_;
-  uint64_t first = 0;
-  Status ran = pool_.Run([&](PgConnection& db) -> Status {
-    COFFRE_ASSIGN_OR_RETURN(first,
-                            PgPartitionLog(db).Append(partition_, batch_id_, staged_, expected));
-    return Status::Ok();
-  });
-  COFFRE_RETURN_IF_ERROR(ran);
+  COFFRE_ASSIGN_OR_RETURN(uint64_t first, pool_.Query([&](PgConnection& db) {
+    return PgPartitionLog(db).Append(partition_, batch_id_, staged_, expected);
+  }));
   if (first != expected) {
     return Internal("telemetry partition " + std::to_string(partition_) + ": batch " + batch_id_ +
                     " committed at " + std::to_string(first) + ", not " +
@@ -106,19 +101,18 @@ Result<std::vector<storage::StoredRecord>> PgTelemetryLog::Read(uint64_t from, s
                            std::to_string(end) + ", not " + std::to_string(from));
   }
   if (from == end || max_records == 0) return std::vector<storage::StoredRecord>();
-  std::vector<PgRecord> rows;
   size_t want = static_cast<size_t>(std::min<uint64_t>(max_records, end - from));
-  Status ran = pool_.Run([&](PgConnection& db) -> Status {
-    COFFRE_ASSIGN_OR_RETURN(rows, PgPartitionLog(db).Read(partition_, from, want, max_bytes));
-    return Status::Ok();
-  });
-  COFFRE_RETURN_IF_ERROR(ran);
+  COFFRE_ASSIGN_OR_RETURN(std::vector<PgRecord> rows, pool_.Query([&](PgConnection& db) {
+    return PgPartitionLog(db).Read(partition_, from, want, max_bytes);
+  }));
   std::vector<storage::StoredRecord> out;
   for (const PgRecord& row : rows) {
     if (row.sequence >= end) break;
     COFFRE_ASSIGN_OR_RETURN(Bytes plain, cipher_.Open(Where(row.sequence), row.record));
     storage::StoredRecord r;
-    if (plain.size() < r.link.size()) return DataLoss("a telemetry row too short: " + Where(row.sequence));
+    if (plain.size() < r.link.size()) {
+      return DataLoss("a telemetry row too short: " + Where(row.sequence));
+    }
     r.sequence = row.sequence;
     r.time_ms = row.time_ms;
     std::memcpy(r.link.data(), plain.data(), r.link.size());
@@ -131,12 +125,9 @@ Result<std::vector<storage::StoredRecord>> PgTelemetryLog::Read(uint64_t from, s
 }
 
 Result<uint64_t> PgTelemetryLog::SeekTime(int64_t time_ms) const {
-  std::optional<uint64_t> first;
-  Status ran = pool_.Run([&](PgConnection& db) -> Status {
-    COFFRE_ASSIGN_OR_RETURN(first, PgPartitionLog(db).FirstAtOrAfter(partition_, time_ms));
-    return Status::Ok();
-  });
-  COFFRE_RETURN_IF_ERROR(ran);
+  COFFRE_ASSIGN_OR_RETURN(std::optional<uint64_t> first, pool_.Query([&](PgConnection& db) {
+    return PgPartitionLog(db).FirstAtOrAfter(partition_, time_ms);
+  }));
   const uint64_t end = durable_;
   return first.has_value() ? std::min(*first, end) : end;
 }
@@ -155,12 +146,9 @@ uint64_t PgTelemetryLog::FirstSequenceAfterExpiry(int64_t time_ms) const {
 Result<size_t> PgTelemetryLog::ExpireBefore(int64_t time_ms) {
   uint64_t cut = FirstSequenceAfterExpiry(time_ms);
   if (cut <= first_ || cut % block_records_ != 0) return size_t{0};
-  PgDeleted dropped;
-  Status ran = pool_.Run([&](PgConnection& db) -> Status {
-    COFFRE_ASSIGN_OR_RETURN(dropped, PgPartitionLog(db).DropBlocksBefore(partition_, cut));
-    return Status::Ok();
-  });
-  COFFRE_RETURN_IF_ERROR(ran);
+  COFFRE_ASSIGN_OR_RETURN(PgDeleted dropped, pool_.Query([&](PgConnection& db) {
+    return PgPartitionLog(db).DropBlocksBefore(partition_, cut);
+  }));
   first_ = cut;
   bytes_ -= std::min<uint64_t>(bytes_, dropped.bytes);
   std::lock_guard<std::mutex> lock(gaps_mu_);

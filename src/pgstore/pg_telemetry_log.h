@@ -65,6 +65,7 @@ class PgTelemetryLog : public storage::PartitionLog {
   int64_t last_time_ms_ = 0;
   bool resumed_ = false;
   std::vector<PgRecord> staged_;  // appended, not committed
+  Bytes row_;                     // reused: a record's link and bytes, before the row cipher
   std::string batch_id_;          // the staged batch's, kept through retries
 };
 
