@@ -40,17 +40,20 @@ Result<std::unique_ptr<HubKeys>> HubKeys::OpenLocked(storage::KvStore& kv) {
 Result<std::unique_ptr<HubKeys>> HubKeys::Open(storage::KvStore& kv,
                                                crypto::KeyProvider& provider) {
   Result<Bytes> stored = kv.Get(kRootKeyRow);
-  if (stored.has_value()) {
-    COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, crypto::ParseWrappedKey(AsChars(*stored)));
-    COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Unwrap(provider, wrapped));
-    return std::unique_ptr<HubKeys>(new HubKeys(kv, std::move(root), std::move(wrapped)));
+  if (!stored.has_value() && stored.error().code() == StatusCode::kNotFound) {
+    // A new hub: the wrapped root key is durable before anything is sealed under it. Stored
+    // only if absent: of two hub nodes starting on a new store, both use the first one's.
+    COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Generate());
+    COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, root->WrapWith(provider));
+    std::string record = crypto::SerializeWrappedKey(wrapped);
+    Status put = kv.PutIfAbsent(kRootKeyRow, AsBytes(record), /*sync=*/true);
+    if (put.ok()) return std::unique_ptr<HubKeys>(new HubKeys(kv, std::move(root), std::move(wrapped)));
+    if (put.code() != StatusCode::kAlreadyExists) return put;
+    stored = kv.Get(kRootKeyRow);
   }
-  if (stored.error().code() != StatusCode::kNotFound) return stored.error();
-  // A new hub: the wrapped root key is durable before anything is sealed under it.
-  COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Generate());
-  COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, root->WrapWith(provider));
-  std::string record = crypto::SerializeWrappedKey(wrapped);
-  COFFRE_RETURN_IF_ERROR(kv.Put(kRootKeyRow, AsBytes(record), /*sync=*/true));
+  if (!stored.has_value()) return stored.error();
+  COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, crypto::ParseWrappedKey(AsChars(*stored)));
+  COFFRE_ASSIGN_OR_RETURN(auto root, crypto::RootKey::Unwrap(provider, wrapped));
   return std::unique_ptr<HubKeys>(new HubKeys(kv, std::move(root), std::move(wrapped)));
 }
 

@@ -1,6 +1,7 @@
 #include "hubservice/hub_data_store.h"
 
 #include "common/log.h"
+#include "hubservice/cluster_identity.h"
 #include "pgstore/pg_durability.h"
 #include "pgstore/pg_kv_store.h"
 #include "pgstore/pg_partition_log.h"
@@ -35,6 +36,7 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   COFFRE_ASSIGN_OR_RETURN(store->cipher_, pgstore::PgRowCipher::Create(*o.service_key));
   COFFRE_ASSIGN_OR_RETURN(store->pg_kv_, pgstore::PgKvStore::Open(*store->pool_, *store->cipher_));
   store->kv_ = store->pg_kv_.get();
+  COFFRE_RETURN_IF_ERROR(CheckClusterIdentity(*store->kv_, {o.hub_name, o.partitions}));
   LogLine("store", "cluster mode: metadata and telemetry in PostgreSQL");
   return store;
 }

@@ -38,6 +38,7 @@ struct HubDataStoreOptions {
   std::string postgres_conninfo;  // empty: embedded
   bool postgres_relaxed_durability = false;
   int partitions = 4;  // the telemetry partitions' rows made in a new cluster store
+  std::string hub_name;  // cluster mode: must be the store's (cluster_identity.h)
 };
 
 class HubDataStore {

@@ -97,7 +97,8 @@ Status HubService::OpenData() {
   COFFRE_ASSIGN_OR_RETURN(data_, HubDataStore::Open({o.dir, &service_key_, disk_reserve_.get(),
                                                       o.postgres_conninfo,
                                                       o.postgres_relaxed_durability,
-                                                      o.telemetry.partitions}));
+                                                      o.telemetry.partitions,
+                                                      o.host_names.front()}));
 
   // Stored settings (coffre hub encryption set) win over the options, which seed a new hub.
   COFFRE_ASSIGN_OR_RETURN(config_, hub::EncryptionConfig::Load(kv(), o.encryption));

@@ -1,6 +1,12 @@
 #include "pgstore/pg_kv_store.h"
 
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <optional>
+
 #include "common/encoding.h"
+#include "pgstore/pg_schema_lock.h"
 
 namespace coffre::pgstore {
 namespace {
@@ -8,6 +14,17 @@ namespace {
 constexpr size_t kScanPage = 1000;
 
 std::string Where(std::string_view key) { return "kv/" + std::string(key); }
+
+// The advisory lock that stands for a row in Transact: the first 8 bytes of a digest of its
+// key. A clash with another (pgstore/pg_writer_lock.cc's fixed number, or another key's) is as
+// unlikely as a digest collision, and would only make two unrelated callers wait in turn.
+int64_t LockId(std::string_view key) {
+  const std::string named = "coffre kv lock " + std::string(key);
+  std::byte digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(named.data()), named.size(),
+         reinterpret_cast<unsigned char*>(digest));
+  return static_cast<int64_t>(GetU64(digest));
+}
 
 // The smallest key greater than every key starting with `prefix`; empty if there is none.
 std::string PrefixEnd(std::string_view prefix) {
@@ -20,14 +37,16 @@ std::string PrefixEnd(std::string_view prefix) {
 }  // namespace
 
 Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(PgPool& pool, PgRowCipher& cipher) {
-  Status ran = pool.Run([](PgConnection& db) -> Status {
-    COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv (key bytea PRIMARY KEY, "
-                                   "value bytea NOT NULL)").status());
-    // One row, written by Sync() (below).
-    COFFRE_RETURN_IF_ERROR(
-        db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv_sync (one int PRIMARY KEY, syncs bigint)")
-            .status());
-    return db.Exec("INSERT INTO coffre_kv_sync VALUES (1, 0) ON CONFLICT DO NOTHING").status();
+  Status ran = pool.Run([](PgConnection& db) {
+    return WithSchemaLock(db, [&]() -> Status {
+      COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv (key bytea PRIMARY "
+                                     "KEY, value bytea NOT NULL)").status());
+      // One row, written by Sync() (below).
+      COFFRE_RETURN_IF_ERROR(
+          db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv_sync (one int PRIMARY KEY, syncs bigint)")
+              .status());
+      return db.Exec("INSERT INTO coffre_kv_sync VALUES (1, 0) ON CONFLICT DO NOTHING").status();
+    });
   });
   COFFRE_RETURN_IF_ERROR(ran);
   return std::unique_ptr<PgKvStore>(new PgKvStore(pool, cipher));
@@ -55,17 +74,25 @@ Result<Bytes> PgKvStore::SealFor(std::string_view key, ByteSpan value) {
   return cipher_.Seal(Where(key), value);
 }
 
-Result<Bytes> PgKvStore::Get(std::string_view key) {
-  PgRows rows;
-  Status ran = Run([&](PgConnection& db) -> Status {
-    COFFRE_ASSIGN_OR_RETURN(rows, db.Exec("SELECT encode(value, 'hex') FROM coffre_kv "
-                                          "WHERE key = $1", {PgParam::Bytes(AsBytes(key))}));
-    return Status::Ok();
-  });
-  COFFRE_RETURN_IF_ERROR(ran);
+Result<Bytes> PgKvStore::GetOn(PgConnection& db, std::string_view key) {
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db.Exec("SELECT encode(value, 'hex') FROM coffre_kv "
+                                               "WHERE key = $1", {PgParam::Bytes(AsBytes(key))}));
   if (rows.size() == 0) return NotFound("no such key");
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed, HexDecode(rows.Value(0, 0)));
   return cipher_.Open(Where(key), sealed);
+}
+
+Result<Bytes> PgKvStore::Get(std::string_view key) {
+  std::optional<Result<Bytes>> value;
+  Status ran = Run([&](PgConnection& db) -> Status {
+    value = GetOn(db, key);
+    // A row that does not open is the answer, not a reason to ask again.
+    return value->has_value() ? Status::Ok() : (value->error().code() == StatusCode::kUnavailable
+                                                    ? value->error()
+                                                    : Status::Ok());
+  });
+  COFFRE_RETURN_IF_ERROR(ran);
+  return std::move(*value);
 }
 
 Status PgKvStore::Put(std::string_view key, ByteSpan value, bool sync) {
@@ -76,33 +103,99 @@ Status PgKvStore::Delete(std::string_view key, bool sync) {
   return Write({{std::string(key), {}, true}}, sync);
 }
 
-Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool sync) {
-  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
+Result<std::vector<Bytes>> PgKvStore::SealAll(const std::vector<storage::KvWrite>& batch) {
   std::vector<Bytes> sealed(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!batch[i].erase) {
       COFFRE_ASSIGN_OR_RETURN(sealed[i], SealFor(batch[i].key, batch[i].value));
     }
   }
+  return sealed;
+}
+
+Status PgKvStore::WriteOn(PgConnection& db, const std::vector<storage::KvWrite>& batch,
+                          const std::vector<Bytes>& sealed, bool sync) {
+  // An unsynced write (a telemetry head, rewritten at every commit) need not wait for the
+  // standby: as with RocksDB, a later synced write or Sync() makes it durable.
+  if (!sync) COFFRE_RETURN_IF_ERROR(db.Exec("SET LOCAL synchronous_commit TO off").status());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PgParam key = PgParam::Bytes(AsBytes(batch[i].key));
+    if (batch[i].erase) {
+      COFFRE_RETURN_IF_ERROR(db.Exec("DELETE FROM coffre_kv WHERE key = $1", {key}).status());
+    } else {
+      COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_kv VALUES ($1, $2) ON CONFLICT (key) "
+                                     "DO UPDATE SET value = excluded.value",
+                                     {key, PgParam::Bytes(sealed[i])}).status());
+    }
+  }
+  return Status::Ok();
+}
+
+Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool sync) {
+  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
+  COFFRE_ASSIGN_OR_RETURN(std::vector<Bytes> sealed, SealAll(batch));
   // Upserts and deletes are idempotent: a retry after an unknown outcome writes the same rows.
   return pool_.Run([&](PgConnection& db) {
+    return db.Transaction([&]() { return WriteOn(db, batch, sealed, sync); });
+  });
+}
+
+Status PgKvStore::Transact(const std::vector<std::string>& lock_keys,
+                           const std::function<Status(storage::KvTxn&)>& fn, bool sync) {
+  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
+  std::vector<int64_t> locks;
+  for (const std::string& key : lock_keys) locks.push_back(LockId(key));
+  std::sort(locks.begin(), locks.end());
+  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+  Status declined;  // fn's own error: returned as is, never retried
+  Status ran = pool_.Run([&](PgConnection& db) {
     return db.Transaction([&]() -> Status {
-      // An unsynced write (a telemetry head, rewritten at every commit) need not wait for the
-      // standby: as with RocksDB, a later synced write or Sync() makes it durable.
-      if (!sync) COFFRE_RETURN_IF_ERROR(db.Exec("SET LOCAL synchronous_commit TO off").status());
-      for (size_t i = 0; i < batch.size(); ++i) {
-        PgParam key = PgParam::Bytes(AsBytes(batch[i].key));
-        if (batch[i].erase) {
-          COFFRE_RETURN_IF_ERROR(db.Exec("DELETE FROM coffre_kv WHERE key = $1", {key}).status());
-        } else {
-          COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_kv VALUES ($1, $2) ON CONFLICT (key) "
-                                         "DO UPDATE SET value = excluded.value",
-                                         {key, PgParam::Bytes(sealed[i])}).status());
-        }
+      for (int64_t lock : locks) {
+        COFFRE_RETURN_IF_ERROR(
+            db.Exec("SELECT pg_advisory_xact_lock($1)", {PgParam::Int(lock)}).status());
       }
+      Status store_error;  // a failed read of the store, retried if the connection was lost
+      storage::KvTxn txn([&](std::string_view key) {
+        Result<Bytes> value = GetOn(db, key);
+        if (!value.has_value() && value.error().code() == StatusCode::kUnavailable &&
+            store_error.ok()) {
+          store_error = value.error();
+        }
+        return value;
+      });
+      declined = fn(txn);
+      if (!store_error.ok()) return store_error;
+      if (!declined.ok()) return FailedPrecondition("declined");  // ROLLBACK, no retry
+      if (txn.writes().empty()) return Status::Ok();
+      COFFRE_ASSIGN_OR_RETURN(std::vector<Bytes> sealed, SealAll(txn.writes()));
+      return WriteOn(db, txn.writes(), sealed, sync);
+    });
+  });
+  return declined.ok() ? ran : declined;
+}
+
+Status PgKvStore::PutIfAbsent(std::string_view key, ByteSpan value, bool sync) {
+  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, SealFor(key, value));
+  const PgParam row = PgParam::Bytes(AsBytes(key));
+  bool ours = false;
+  Status ran = pool_.Run([&](PgConnection& db) {
+    return db.Transaction([&]() -> Status {
+      if (!sync) COFFRE_RETURN_IF_ERROR(db.Exec("SET LOCAL synchronous_commit TO off").status());
+      COFFRE_RETURN_IF_ERROR(
+          db.Exec("SELECT pg_advisory_xact_lock($1)", {PgParam::Int(LockId(key))}).status());
+      // Inserted now, or by this call's earlier try whose answer was lost: the same bytes.
+      COFFRE_ASSIGN_OR_RETURN(
+          PgRows rows, db.Exec("INSERT INTO coffre_kv VALUES ($1, $2) ON CONFLICT (key) DO "
+                               "UPDATE SET value = excluded.value WHERE coffre_kv.value = "
+                               "excluded.value RETURNING 1",
+                               {row, PgParam::Bytes(sealed)}));
+      ours = rows.size() == 1;
       return Status::Ok();
     });
   });
+  COFFRE_RETURN_IF_ERROR(ran);
+  return ours ? Status::Ok() : AlreadyExists("the row already has a value");
 }
 
 Status PgKvStore::Sync() {

@@ -33,6 +33,13 @@ class PgKvStore : public storage::KvStore {
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
   Result<std::unique_ptr<storage::KvStore>> Snapshot() override;
+  // One transaction on one connection, after PostgreSQL's transaction-scoped advisory lock on
+  // each lock key (hashed; in one order, so no deadlock): the lock holds every hub node on the
+  // store out until the commit, synchronous replication included.
+  Status Transact(const std::vector<std::string>& lock_keys,
+                  const std::function<Status(storage::KvTxn&)>& fn, bool sync) override;
+  // A retry after a lost answer that finds its own value (the sealed bytes are unique) is OK.
+  Status PutIfAbsent(std::string_view key, ByteSpan value, bool sync) override;
 
   // Erasure: VACUUM, so deleted values leave the table's pages (they stay in WAL files until
   // PostgreSQL recycles them; docs/CLUSTER.md).
@@ -41,6 +48,12 @@ class PgKvStore : public storage::KvStore {
  private:
   PgKvStore(PgPool& pool, PgRowCipher& cipher) : pool_(pool), cipher_(cipher) {}
   Result<Bytes> SealFor(std::string_view key, ByteSpan value);
+  // The row's value, opened, read on `db`.
+  Result<Bytes> GetOn(PgConnection& db, std::string_view key);
+  // The writes as upserts and deletes on `db`, inside its open transaction.
+  static Status WriteOn(PgConnection& db, const std::vector<storage::KvWrite>& batch,
+                        const std::vector<Bytes>& sealed, bool sync);
+  Result<std::vector<Bytes>> SealAll(const std::vector<storage::KvWrite>& batch);
   // fn on a pooled connection, or on the snapshot's own.
   Status Run(const std::function<Status(PgConnection&)>& fn);
 

@@ -1,5 +1,7 @@
 #include "pgstore/pg_partition_log.h"
 
+#include "pgstore/pg_schema_lock.h"
+
 #include "common/encoding.h"
 #include "common/numbers.h"
 
@@ -71,38 +73,40 @@ END $$)";
 
 Status PgPartitionLog::Create(PgConnection& db, int partitions, uint64_t block_records) {
   if (block_records == 0) return InvalidArgument("a block holds at least one record");
-  // One statement per Exec: libpq's parameterised form takes no more.
-  for (const char* table :
-       {"CREATE TABLE IF NOT EXISTS coffre_partitions ("
-        " partition int PRIMARY KEY, next_sequence bigint NOT NULL,"
-        " first_sequence bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0,"
-        " block_records bigint NOT NULL)",
-        // Records by partition, then by blocks of sequence numbers (coffre_block).
-        "CREATE TABLE IF NOT EXISTS coffre_records ("
-        " partition int NOT NULL, sequence bigint NOT NULL, time_ms bigint NOT NULL DEFAULT 0,"
-        " record bytea NOT NULL, PRIMARY KEY (partition, sequence)) PARTITION BY LIST (partition)",
-        "CREATE INDEX IF NOT EXISTS coffre_records_by_time ON coffre_records (partition, time_ms)",
-        "CREATE TABLE IF NOT EXISTS coffre_batches ("
-        " batch_id text PRIMARY KEY, partition int NOT NULL, first_sequence bigint NOT NULL,"
-        " records int NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS coffre_gaps ("
-        " partition int NOT NULL, from_sequence bigint NOT NULL, to_sequence bigint NOT NULL,"
-        " PRIMARY KEY (partition, from_sequence))",
-        kBlockFunction, kAppendFunction}) {
-    COFFRE_RETURN_IF_ERROR(db.Exec(table).status());
-  }
-  for (int p = 0; p < partitions; ++p) {
-    // A number, not a caller's string: safe to put into the statement.
-    std::string list = "coffre_records_p" + std::to_string(p);
-    COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS " + list + " PARTITION OF "
-                                   "coffre_records FOR VALUES IN (" + std::to_string(p) +
-                                   ") PARTITION BY RANGE (sequence)").status());
-    COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_partitions (partition, next_sequence, "
-                                   "block_records) VALUES ($1, 0, $2) "
-                                   "ON CONFLICT (partition) DO NOTHING",
-                                   {PgParam::Int(p), Seq(block_records)}).status());
-  }
-  return Status::Ok();
+  return WithSchemaLock(db, [&]() -> Status {
+    // One statement per Exec: libpq's parameterised form takes no more.
+    for (const char* table :
+         {"CREATE TABLE IF NOT EXISTS coffre_partitions ("
+          " partition int PRIMARY KEY, next_sequence bigint NOT NULL,"
+          " first_sequence bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0,"
+          " block_records bigint NOT NULL)",
+          // Records by partition, then by blocks of sequence numbers (coffre_block).
+          "CREATE TABLE IF NOT EXISTS coffre_records ("
+          " partition int NOT NULL, sequence bigint NOT NULL, time_ms bigint NOT NULL DEFAULT 0,"
+          " record bytea NOT NULL, PRIMARY KEY (partition, sequence)) PARTITION BY LIST (partition)",
+          "CREATE INDEX IF NOT EXISTS coffre_records_by_time ON coffre_records (partition, time_ms)",
+          "CREATE TABLE IF NOT EXISTS coffre_batches ("
+          " batch_id text PRIMARY KEY, partition int NOT NULL, first_sequence bigint NOT NULL,"
+          " records int NOT NULL)",
+          "CREATE TABLE IF NOT EXISTS coffre_gaps ("
+          " partition int NOT NULL, from_sequence bigint NOT NULL, to_sequence bigint NOT NULL,"
+          " PRIMARY KEY (partition, from_sequence))",
+          kBlockFunction, kAppendFunction}) {
+      COFFRE_RETURN_IF_ERROR(db.Exec(table).status());
+    }
+    for (int p = 0; p < partitions; ++p) {
+      // A number, not a caller's string: safe to put into the statement.
+      std::string list = "coffre_records_p" + std::to_string(p);
+      COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS " + list + " PARTITION OF "
+                                     "coffre_records FOR VALUES IN (" + std::to_string(p) +
+                                     ") PARTITION BY RANGE (sequence)").status());
+      COFFRE_RETURN_IF_ERROR(db.Exec("INSERT INTO coffre_partitions (partition, next_sequence, "
+                                     "block_records) VALUES ($1, 0, $2) "
+                                     "ON CONFLICT (partition) DO NOTHING",
+                                     {PgParam::Int(p), Seq(block_records)}).status());
+    }
+    return Status::Ok();
+  });
 }
 
 Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_id,

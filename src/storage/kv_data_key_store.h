@@ -1,9 +1,8 @@
 #pragma once
 // KvDataKeyStore: a crypto::DataKeyStore inside a KvStore (keys "dek/epoch/<scope>" and
-// "dek/key/<scope>/<epoch>"), with synced writes. Thread-safe within one process; a KvStore
-// like RocksDB is opened by one process at a time.
-
-#include <mutex>
+// "dek/key/<scope>/<epoch>"), with synced writes. Epochs are reserved in a KvStore
+// transaction and keys stored only if absent, so the promises hold between the hub nodes
+// sharing one store too. Thread-safe.
 
 #include "crypto/data_key_store.h"
 #include "storage/kv_store.h"
@@ -22,7 +21,6 @@ class KvDataKeyStore : public crypto::DataKeyStore {
 
  private:
   KvStore& kv_;
-  std::mutex mu_;
 };
 
 }  // namespace coffre::storage

@@ -12,14 +12,11 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
+#include "storage/key_locks.h"
+#include "storage/kv_txn.h"
+#include "storage/kv_write.h"
 
 namespace coffre::storage {
-
-struct KvWrite {
-  std::string key;
-  Bytes value;
-  bool erase = false;
-};
 
 class KvStore {
  public:
@@ -33,6 +30,18 @@ class KvStore {
   virtual Status Write(const std::vector<KvWrite>& batch, bool sync) = 0;
   // Makes every write made so far durable (as a synced write would).
   virtual Status Sync() = 0;
+  // Read-modify-write made atomic, also between processes sharing the store (hub nodes on one
+  // PostgreSQL): `fn` reads with txn.Get and stages writes, committed together if it returns
+  // OK (nothing is written if it fails, and its error is returned). Transact calls whose
+  // `lock_keys` share a key run one after the other, so every writer of a row that others
+  // read-modify-write must go through Transact (or PutIfAbsent) naming it. `fn` may run more
+  // than once (again after a lost connection): it must decide from what it reads.
+  // The default is for a store one process opens (RocksDB): a lock per key in this process.
+  virtual Status Transact(const std::vector<std::string>& lock_keys,
+                          const std::function<Status(KvTxn&)>& fn, bool sync);
+  // Stores `value` under `key` unless the key has one: ALREADY_EXISTS then. Atomic as
+  // Transact on `key` is.
+  virtual Status PutIfAbsent(std::string_view key, ByteSpan value, bool sync);
   // Calls `fn` for each key starting with `prefix`, in key order, until it returns false.
   virtual Status Scan(std::string_view prefix,
                       const std::function<bool(std::string_view key, ByteSpan value)>& fn) = 0;
@@ -44,6 +53,9 @@ class KvStore {
   }
   // Why the store refuses every write until it is opened again (a failed disk), or nullopt.
   virtual std::optional<std::string> write_error() const { return std::nullopt; }
+
+ private:
+  KeyLocks local_locks_;  // the default Transact's
 };
 
 }  // namespace coffre::storage

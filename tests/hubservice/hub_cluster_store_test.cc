@@ -99,6 +99,24 @@ TEST_F(HubClusterStoreTest, ASecondNodeOnTheSameStoreIsRefusedWhileTheFirstRuns)
   EXPECT_TRUE(Publish(*a, certs_, "still served"));
 }
 
+TEST_F(HubClusterStoreTest, ANodeWithAnotherHubNameOrPartitionCountIsRefusedWithBoth) {
+  { auto a = std::move(HubService::Start(Node("node-a")).value()); }
+  HubOptions renamed = Node("node-b");
+  renamed.host_names.insert(renamed.host_names.begin(), "other-hub.example");
+  auto b = HubService::Start(renamed);
+  ASSERT_FALSE(b.has_value());
+  EXPECT_EQ(b.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(b.error().message().find("started as 'other-hub.example'"), std::string::npos)
+      << b.error().message();
+  HubOptions more = Node("node-b");
+  more.telemetry.partitions = 3;
+  b = HubService::Start(more);
+  ASSERT_FALSE(b.has_value());
+  EXPECT_NE(b.error().message().find("has 2 telemetry partitions; this node was started with 3"),
+            std::string::npos) << b.error().message();
+  COFFRE_EXPECT_OK(HubService::Start(Node("node-b")).status());  // the same: served
+}
+
 TEST_F(HubClusterStoreTest, AServerThatDoesNotWaitForAStandbyIsRefusedByDefault) {
   HubOptions o = Node("node-a");
   o.postgres_relaxed_durability = false;

@@ -1,0 +1,35 @@
+#pragma once
+// KvTxn: the reads and writes of one KvStore::Transact. Reads see the transaction's own
+// writes; the writes are staged and take effect together when the transaction commits.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "storage/kv_write.h"
+
+namespace coffre::storage {
+
+class KvTxn {
+ public:
+  // `read_stored`: a committed row (NOT_FOUND if absent), read inside the transaction.
+  explicit KvTxn(std::function<Result<Bytes>(std::string_view)> read_stored)
+      : read_stored_(std::move(read_stored)) {}
+
+  // NOT_FOUND if absent (also after this transaction's Delete).
+  Result<Bytes> Get(std::string_view key);
+  void Put(std::string_view key, ByteSpan value);
+  void Delete(std::string_view key);
+
+  // In the order made; a later write of a key replaces an earlier one when applied in order.
+  const std::vector<KvWrite>& writes() const { return writes_; }
+
+ private:
+  std::function<Result<Bytes>(std::string_view)> read_stored_;
+  std::vector<KvWrite> writes_;
+};
+
+}  // namespace coffre::storage
