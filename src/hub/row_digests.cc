@@ -1,5 +1,7 @@
 #include "hub/row_digests.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "hub/hub_keys.h"
 
@@ -34,12 +36,12 @@ Result<Bytes> RowDigests::Mac(std::string_view row, ByteSpan sealed) {
   return keys_.Hmac("row-digest", data);
 }
 
-Result<RowDigests::Digests> RowDigests::Compute() {
+Result<RowDigests::Digests> RowDigests::Compute(storage::KvStore& kv) {
   Digests out;
   for (std::string_view table : Tables()) {
     TableDigest& d = out[std::string(table)];
     Status failed;
-    COFFRE_RETURN_IF_ERROR(kv_.Scan(std::string(table) + "/", [&](std::string_view key, ByteSpan value) {
+    COFFRE_RETURN_IF_ERROR(kv.Scan(std::string(table) + "/", [&](std::string_view key, ByteSpan value) {
       Result<Bytes> mac = Mac(key, value);
       if (!mac.has_value()) {
         failed = mac.error();
@@ -96,83 +98,114 @@ Result<std::map<std::string, TableDigest, std::less<>>> DecodeDigests(ByteSpan i
   return out;
 }
 
-Result<storage::KvWrite> RowDigests::DigestRowLocked(const Digests& digests) {
+void RowDigests::UseShard(const std::string& node_id) {
+  shard_row_ = std::string(kDigestRow) + "/" + node_id;
+}
+
+Result<RowDigests::Digests> RowDigests::OpenShard(std::string_view row, ByteSpan sealed) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.Open(sealed, AsBytes(row)));
+  COFFRE_ASSIGN_OR_RETURN(Digests digests, DecodeDigests(plain));
+  for (std::string_view table : Tables()) digests[std::string(table)];  // a new table: empty
+  return digests;
+}
+
+Result<std::shared_ptr<crypto::EnvelopeWriter>> RowDigests::Writer() {
+  std::lock_guard<std::mutex> guard(mu_);
   if (!writer_ || writer_->exhausted()) {
     COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
   }
-  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, writer_->Seal(AsBytes(kDigestRow), EncodeDigests(digests)));
-  return storage::KvWrite{std::string(kDigestRow), std::move(sealed), false};
+  return writer_;
 }
 
-Status RowDigests::LoadLocked() {
-  if (loaded_) return Status::Ok();
-  Result<Bytes> stored = kv_.Get(kDigestRow);
-  if (!stored.has_value()) {
-    if (stored.error().code() != StatusCode::kNotFound) return stored.error();
-    // A hub made before the digests, or the row deleted: take the rows as they are.
-    COFFRE_ASSIGN_OR_RETURN(digests_, Compute());
-    COFFRE_ASSIGN_OR_RETURN(storage::KvWrite row, DigestRowLocked(digests_));
-    COFFRE_RETURN_IF_ERROR(kv_.Put(row.key, row.value, /*sync=*/true));
-    uint64_t rows = 0;
-    for (const auto& [name, d] : digests_) rows += d.rows;
-    if (rows > 0) {
-      LogLine("integrity", "metadata digests made from the " + std::to_string(rows) +
-                               " rows as they are (none was stored: a hub from before them, or "
-                               "the digest row was removed)");
-      reanchored_ = true;
-    }
-    loaded_ = true;
-    return Status::Ok();
+Status RowDigests::AnchorOnce() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (anchored_) return Status::Ok();
   }
-  COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.Open(*stored, AsBytes(kDigestRow)));
-  COFFRE_ASSIGN_OR_RETURN(Digests loaded, DecodeDigests(plain));
-  for (std::string_view table : Tables()) loaded[std::string(table)];  // a new table: empty
-  digests_ = std::move(loaded);
-  loaded_ = true;
+  bool any = false;
+  COFFRE_RETURN_IF_ERROR(kv_.Scan(kDigestRow, [&](std::string_view, ByteSpan) {
+    any = true;
+    return false;
+  }));
+  uint64_t rows = 0;
+  if (!any) {
+    // A hub made before the digests, or every digest row deleted: take the rows as they are.
+    // Into the base row, only if still absent: of two nodes doing this at once, one does.
+    COFFRE_ASSIGN_OR_RETURN(Digests digests, Compute(kv_));
+    for (const auto& [name, d] : digests) rows += d.rows;
+    COFFRE_ASSIGN_OR_RETURN(auto writer, Writer());
+    COFFRE_ASSIGN_OR_RETURN(Bytes sealed, writer->Seal(AsBytes(kDigestRow), EncodeDigests(digests)));
+    Status put = kv_.PutIfAbsent(kDigestRow, sealed, /*sync=*/true);
+    if (!put.ok() && put.code() != StatusCode::kAlreadyExists) return put;
+    if (!put.ok()) rows = 0;
+  }
+  std::lock_guard<std::mutex> guard(mu_);
+  if (rows > 0) {
+    LogLine("integrity", "metadata digests made from the " + std::to_string(rows) +
+                             " rows as they are (none was stored: a hub from before them, or "
+                             "the digest rows were removed)");
+    reanchored_ = true;
+  }
+  anchored_ = true;
   return Status::Ok();
 }
 
 Status RowDigests::Write(std::vector<storage::KvWrite> batch, bool sync) {
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_RETURN_IF_ERROR(LoadLocked());
-    auto next = digests_;
-    std::map<std::string, std::optional<Bytes>, std::less<>> pending;  // earlier in this batch
+  COFFRE_RETURN_IF_ERROR(AnchorOnce());
+  const std::string shard_row = shard_row_.empty() ? std::string(kDigestRow) : shard_row_;
+  std::vector<std::string> locks = {shard_row};
+  for (const storage::KvWrite& w : batch) {
+    if (std::find(Tables().begin(), Tables().end(), TableOf(w.key)) == Tables().end()) {
+      return InvalidArgument("row " + w.key + " is not in a digested table");
+    }
+    locks.push_back(w.key);
+  }
+  COFFRE_RETURN_IF_ERROR(WriteWithShard(batch, shard_row, locks));
+  // After the transaction: writers that wrote meanwhile share this fsync (or synchronous commit).
+  return sync ? kv_.Sync() : Status::Ok();
+}
+
+Status RowDigests::WriteWithShard(const std::vector<storage::KvWrite>& batch,
+                                  const std::string& shard_row,
+                                  const std::vector<std::string>& locks) {
+  // One write of this node at a time, its shard locked from the first read to the commit. The
+  // lock is taken before the store's connection: in cluster mode a transaction holds one of a
+  // bounded pool's, and opening a shard may need another (a data key not yet loaded).
+  std::lock_guard<std::mutex> one_at_a_time(write_mu_);
+  COFFRE_ASSIGN_OR_RETURN(auto writer, Writer());  // started outside: it writes to the store
+  return kv_.Transact(locks, [&](storage::KvTxn& txn) -> Status {
+    Digests shard;
+    Result<Bytes> stored = txn.Get(shard_row);
+    if (stored.has_value()) {
+      COFFRE_ASSIGN_OR_RETURN(shard, OpenShard(shard_row, *stored));
+    } else if (stored.error().code() != StatusCode::kNotFound) {
+      return stored.error();
+    } else {
+      for (std::string_view table : Tables()) shard[std::string(table)];
+    }
     for (const storage::KvWrite& w : batch) {
-      auto d = next.find(TableOf(w.key));
-      if (d == next.end()) {
-        return InvalidArgument("row " + w.key + " is not in a digested table");
-      }
-      std::optional<Bytes> old;
-      if (auto p = pending.find(w.key); p != pending.end()) {
-        old = p->second;
-      } else {
-        Result<Bytes> stored = kv_.Get(w.key);
-        if (stored.has_value()) {
-          old = std::move(*stored);
-        } else if (stored.error().code() != StatusCode::kNotFound) {
-          return stored.error();
-        }
-      }
-      if (old) {
+      TableDigest& d = shard[std::string(TableOf(w.key))];
+      Result<Bytes> old = txn.Get(w.key);  // an earlier write of this batch included
+      if (old.has_value()) {
         COFFRE_ASSIGN_OR_RETURN(Bytes mac, Mac(w.key, *old));
-        XorInto(d->second.digest, mac);
-        --d->second.rows;
+        XorInto(d.digest, mac);
+        --d.rows;  // a shard's count is a difference: it may wrap below zero
+      } else if (old.error().code() != StatusCode::kNotFound) {
+        return old.error();
       }
       if (!w.erase) {
         COFFRE_ASSIGN_OR_RETURN(Bytes mac, Mac(w.key, w.value));
-        XorInto(d->second.digest, mac);
-        ++d->second.rows;
+        XorInto(d.digest, mac);
+        ++d.rows;
+        txn.Put(w.key, w.value);
+      } else {
+        txn.Delete(w.key);
       }
-      pending[w.key] = w.erase ? std::nullopt : std::optional<Bytes>(w.value);
     }
-    COFFRE_ASSIGN_OR_RETURN(storage::KvWrite row, DigestRowLocked(next));
-    batch.push_back(std::move(row));
-    COFFRE_RETURN_IF_ERROR(kv_.Write(batch, /*sync=*/false));
-    digests_ = std::move(next);  // only once written: a failed write changes nothing
-  }
-  // After the lock: writers that wrote meanwhile share this fsync.
-  return sync ? kv_.Sync() : Status::Ok();
+    COFFRE_ASSIGN_OR_RETURN(Bytes sealed, writer->Seal(AsBytes(shard_row), EncodeDigests(shard)));
+    txn.Put(shard_row, sealed);
+    return Status::Ok();
+  }, /*sync=*/false);
 }
 
 Result<std::vector<MetadataBreak>> RowDigests::Check() {
@@ -184,24 +217,51 @@ Result<std::vector<MetadataBreak>> RowDigests::Check() {
 }
 
 Result<std::vector<MetadataBreak>> RowDigests::Recheck() {
-  std::lock_guard<std::mutex> guard(mu_);
-  Status loaded = LoadLocked();
+  Status anchored = AnchorOnce();
+  if (anchored.code() == StatusCode::kUnavailable) return anchored;  // locked
   std::vector<MetadataBreak> found;
-  if (!loaded.ok()) {
-    if (loaded.code() == StatusCode::kUnavailable) return loaded;  // locked
-    found.push_back({std::string(kDigestRow), "the digest row does not open: " + loaded.message()});
-  } else {
-    COFFRE_ASSIGN_OR_RETURN(auto actual, Compute());
+  Result<std::unique_ptr<storage::KvStore>> snapshot = kv_.Snapshot();
+  if (!snapshot.has_value() && snapshot.error().code() != StatusCode::kUnimplemented) {
+    return snapshot.error();
+  }
+  // Rows and digests as of one moment: other writers (other nodes too) go on meanwhile.
+  storage::KvStore& kv = snapshot.has_value() ? **snapshot : kv_;
+  Digests expected;
+  for (std::string_view table : Tables()) expected[std::string(table)];
+  Status failed;
+  COFFRE_RETURN_IF_ERROR(kv.Scan(kDigestRow, [&](std::string_view row, ByteSpan sealed) {
+    Result<Digests> shard = OpenShard(row, sealed);
+    if (!shard.has_value()) {
+      if (shard.error().code() == StatusCode::kUnavailable) {
+        failed = shard.error();  // locked meanwhile
+        return false;
+      }
+      found.push_back({std::string(row), "the digest row does not open: " + shard.error().message()});
+      return true;
+    }
+    for (const auto& [table, d] : *shard) {
+      TableDigest& sum = expected[table];
+      XorInto(sum.digest, d.digest);
+      sum.rows += d.rows;
+    }
+    return true;
+  }));
+  COFFRE_RETURN_IF_ERROR(failed);
+  if (found.empty()) {
+    COFFRE_ASSIGN_OR_RETURN(auto actual, Compute(kv));
     for (const auto& [table, d] : actual) {
-      const TableDigest& expected = digests_[table];
-      if (d.digest == expected.digest && d.rows == expected.rows) continue;
+      const TableDigest& want = expected[table];
+      if (d.digest == want.digest && d.rows == want.rows) continue;
       std::string what = "rows put back from an older copy, replaced, removed or added outside "
                          "the hub (" + std::to_string(d.rows) + " rows; the digest counts " +
-                         std::to_string(expected.rows) + ")";
+                         std::to_string(want.rows) + ")";
       found.push_back({table, what});
-      LogLine(LogLevel::kError, "integrity", "INTEGRITY BREAK metadata table " + table + ": " + what);
     }
   }
+  for (const MetadataBreak& b : found) {
+    LogLine(LogLevel::kError, "integrity", "INTEGRITY BREAK metadata table " + b.table + ": " + b.what);
+  }
+  std::lock_guard<std::mutex> guard(mu_);
   breaks_ = found;
   checked_ = true;
   return found;

@@ -11,10 +11,17 @@
 //
 // The MAC is keyed (an attacker cannot compute terms to cancel each other out, as with a plain
 // XOR of hashes). What it cannot see: the whole metadata store put back from one older copy
-// (consistent with itself), and the digest row deleted (the next start takes the rows as they
+// (consistent with itself), and every digest row deleted (the next start takes the rows as they
 // are, says so in the log, and marks the digests re-anchored).
-// Writes are serialized (one lock around read-old, compute, write); the fsync of a synced write
-// is taken after the lock, so concurrent writers still share it. Thread-safe.
+//
+// Hub nodes sharing a cluster store each keep a shard of their own, "row-digests/<node id>",
+// holding what their writes changed (XOR terms, and the row count as a difference): a table's
+// digest is the XOR of every shard and its count their sum, so a node never rewrites another's.
+// A write reads the rows' old values and its shard inside one KvStore transaction locking them
+// (storage/kv_store.h), so a row written by two nodes at once is counted once. The embedded
+// hub's shard is the single row "row-digests". Check reads every table and shard in one snapshot.
+// Writes of one node are serialized (the shard's lock); the fsync of a synced write is taken
+// after it, so concurrent writers still share it. Thread-safe.
 
 #include <cstdint>
 #include <map>
@@ -51,29 +58,39 @@ class RowDigests {
   // The tables whose rows are digested: row keys "<table>/...".
   static const std::vector<std::string_view>& Tables();
 
+  // A cluster-mode node's shard (its node id) instead of the embedded hub's single row. Before
+  // the first Write or Check.
+  void UseShard(const std::string& node_id);
+
   // Writes `batch` (rows of the tables above: sealed values, or erasures) with the new digests,
-  // in one atomic write; durable on return if `sync`.
+  // in one transaction; durable on return if `sync`.
   Status Write(std::vector<storage::KvWrite> batch, bool sync);
 
   // Reads every table and compares it with its digest; remembers and returns what differs.
   // Once per start (later calls return what the first found; Recheck reads again).
   Result<std::vector<MetadataBreak>> Check();
   Result<std::vector<MetadataBreak>> Recheck();
-  bool reanchored() const;  // the digest row was missing at the check and was made again
+  bool reanchored() const;  // no digest row was found and the rows were taken as they are
 
  private:
   using Digests = std::map<std::string, TableDigest, std::less<>>;
-  Status LoadLocked();  // requires mu_
-  Result<Digests> Compute();
+  Status WriteWithShard(const std::vector<storage::KvWrite>& batch, const std::string& shard_row,
+                        const std::vector<std::string>& locks);
+  // Once: with no digest row at all, the rows as they are become the digests.
+  Status AnchorOnce();
+  Result<Digests> Compute(storage::KvStore& kv);
   Result<Bytes> Mac(std::string_view row, ByteSpan sealed);
-  // The sealed digest row holding `digests` (seals with writer_: requires mu_).
-  Result<storage::KvWrite> DigestRowLocked(const Digests& digests);
+  // A digest row opened and decoded; every table present.
+  Result<Digests> OpenShard(std::string_view row, ByteSpan sealed);
+  // The writer that seals digest rows, started (a store write) if there is none or it is spent.
+  Result<std::shared_ptr<crypto::EnvelopeWriter>> Writer();
 
   storage::KvStore& kv_;
   HubKeys& keys_;
+  std::string shard_row_;                                // this node's digest row
+  std::mutex write_mu_;                                  // one Write at a time
   mutable std::mutex mu_;
-  bool loaded_ = false;                                  // guarded by mu_
-  Digests digests_;                                      // guarded by mu_
+  bool anchored_ = false;                                // guarded by mu_
   std::shared_ptr<crypto::EnvelopeWriter> writer_;       // guarded by mu_
   bool checked_ = false;                                 // guarded by mu_
   bool reanchored_ = false;                              // guarded by mu_

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "hubservice/cluster_identity.h"
+#include "hubservice/node_id.h"
 #include "pgstore/pg_durability.h"
 #include "pgstore/pg_kv_store.h"
 #include "pgstore/pg_partition_log.h"
@@ -24,6 +25,7 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
     store->kv_ = store->rocks_.get();
     return store;
   }
+  COFFRE_ASSIGN_OR_RETURN(store->node_id_, LoadOrMakeNodeId(o.dir));
   auto connected = pgstore::PgPool::Connect({o.postgres_conninfo});
   if (!connected.has_value()) return connected.error().WithContext("the cluster store");
   store->pool_ = std::move(*connected);
@@ -37,7 +39,8 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   COFFRE_ASSIGN_OR_RETURN(store->pg_kv_, pgstore::PgKvStore::Open(*store->pool_, *store->cipher_));
   store->kv_ = store->pg_kv_.get();
   COFFRE_RETURN_IF_ERROR(CheckClusterIdentity(*store->kv_, {o.hub_name, o.partitions}));
-  LogLine("store", "cluster mode: metadata and telemetry in PostgreSQL");
+  LogLine("store", "cluster mode: metadata and telemetry in PostgreSQL; this is node " +
+                       store->node_id_);
   return store;
 }
 

@@ -53,6 +53,8 @@ class HubDataStore {
   // PostgreSQL: VACUUM).
   Status DestroyDeletedData();
   bool clustered() const { return pool_ != nullptr; }
+  // Cluster mode: this node's id (node_id.h); empty in embedded mode.
+  const std::string& node_id() const { return node_id_; }
   // Cluster mode: connections dropped after a failure since start (0 in embedded mode).
   uint64_t reconnects() const;
 
@@ -64,6 +66,7 @@ class HubDataStore {
   std::unique_ptr<storage::RocksKvStore> rocks_;
   std::unique_ptr<pgstore::PgKvStore> pg_kv_;
   storage::KvStore* kv_ = nullptr;  // one of the two
+  std::string node_id_;
 };
 
 }  // namespace coffre::hubservice

@@ -119,6 +119,8 @@ Status HubService::OpenData() {
   auto keys = custody_->Open(kv(), &locked_because);
   if (!keys.has_value()) return keys.error().WithContext("unwrapping the hub root key");
   keys_ = std::move(*keys);
+  // Cluster mode: this node's writes go to its own shard of the metadata digests.
+  if (data_->clustered()) keys_->row_digests().UseShard(data_->node_id());
   if (keys_->locked()) {
     // An existing hub whose vault cannot be reached, or refuses, starts Inaccessible and
     // recovers by itself once the key can be used.

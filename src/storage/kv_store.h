@@ -35,7 +35,9 @@ class KvStore {
   // OK (nothing is written if it fails, and its error is returned). Transact calls whose
   // `lock_keys` share a key run one after the other, so every writer of a row that others
   // read-modify-write must go through Transact (or PutIfAbsent) naming it. `fn` may run more
-  // than once (again after a lost connection): it must decide from what it reads.
+  // than once (again after a lost connection): it must decide from what it reads. It must not
+  // wait for other callers of the store (in cluster mode it holds a connection of a bounded
+  // pool, and row locks).
   // The default is for a store one process opens (RocksDB): a lock per key in this process.
   virtual Status Transact(const std::vector<std::string>& lock_keys,
                           const std::function<Status(KvTxn&)>& fn, bool sync);
