@@ -34,7 +34,8 @@ void PrintHowToConnect(const StackState& s) {
     std::cout << "; etcd";
     for (const EtcdMember& m : s.cluster.etcd) std::cout << " " << m.port;
     std::cout << ")\n"
-              << "  cluster leader:   curl -s http://127.0.0.1:"
+              << "  cluster leader:   curl -s http://"
+              << (s.cluster.postgres.empty() ? kLoopbackHost : s.cluster.postgres[0].host) << ":"
               << (s.cluster.postgres.empty() ? 0 : s.cluster.postgres[0].patroni_port)
               << "/cluster   (postgres_conninfo in connection.json; docs/CLUSTER.md)\n";
   }
@@ -84,6 +85,20 @@ int RunCli(int argc, char** argv) {
   up_cmd->add_flag("--cluster", up.cluster,
                    "also run cluster mode's replicated PostgreSQL store (3 etcd, 3 Patroni + "
                    "PostgreSQL 15; docs/CLUSTER.md); kept by later starts of DIR");
+  // A layout of three machines on one host, for the network-partition test: each node (etcd N,
+  // Patroni N and its PostgreSQL) binds its own address inside its own network namespace.
+  up_cmd
+      ->add_option("--cluster-node-hosts", up.cluster_nodes.hosts,
+                   "IPv4 address of each cluster node, comma-separated (default: all on "
+                   "127.0.0.1); set when the cluster is made")
+      ->delimiter(',')
+      ->needs("--cluster");
+  up_cmd
+      ->add_option("--cluster-node-netns", up.cluster_nodes.netns,
+                   "network namespace (ip netns add) each cluster node runs in, comma-separated; "
+                   "needs --cluster-node-hosts")
+      ->delimiter(',')
+      ->needs("--cluster-node-hosts");
   up_cmd->add_option("--hub-arg", up.hub_args,
                      "pass this flag on to coffre-hub when it starts (repeatable; e.g. "
                      "--hub-arg=--throttle-registry-ops-per-second=5); not recorded")

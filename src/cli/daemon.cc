@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,8 +22,17 @@ std::filesystem::path OwnBinaryDir() {
 }
 
 Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                        const std::filesystem::path& log_file, const DaemonUser& user) {
+                        const std::filesystem::path& log_file, const DaemonUser& user,
+                        const std::string& netns) {
   if (::access(exe.c_str(), X_OK) != 0) return NotFound(exe.string() + " is not an executable");
+  int netns_fd = -1;
+  if (!netns.empty()) {
+    const std::string netns_path = "/run/netns/" + netns;
+    netns_fd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0) {
+      return ErrnoStatus("open " + netns_path + " (ip netns add " + netns + ")", errno);
+    }
+  }
   std::vector<std::string> argv_storage = {exe.string()};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -38,9 +48,14 @@ Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std:
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t pid = ::fork();
-  if (pid < 0) return ErrnoStatus("fork", errno);
+  if (pid < 0) {
+    int error = errno;
+    if (netns_fd >= 0) ::close(netns_fd);
+    return ErrnoStatus("fork", error);
+  }
   if (pid == 0) {
     ::setsid();
+    if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) ::_exit(125);
     int null_fd = ::open("/dev/null", O_RDONLY);
     int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (null_fd < 0 || log_fd < 0) ::_exit(127);
@@ -57,6 +72,7 @@ Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std:
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
+  if (netns_fd >= 0) ::close(netns_fd);
   return static_cast<int>(pid);
 }
 

@@ -28,8 +28,11 @@ struct DaemonUser {
 
 // Starts `exe args...` in its own session (it outlives this process), stdin from /dev/null,
 // stdout and stderr appended to `log_file` (opened before the switch to `user`). Returns its pid.
+// `netns`: a network namespace's name under /run/netns (`ip netns add`) that it runs in, entered
+// before the switch to `user`, which could not; "" for this process's.
 Result<int> SpawnDaemon(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                        const std::filesystem::path& log_file, const DaemonUser& user = {});
+                        const std::filesystem::path& log_file, const DaemonUser& user = {},
+                        const std::string& netns = "");
 
 // The first lines of the configuration file the local stack writes for `daemon` at each start.
 std::vector<std::string> StackConfigHeader(const std::string& daemon);

@@ -183,7 +183,7 @@ Result<StackState> StartStack(const UpOptions& options, const std::filesystem::p
     Status started = Status::Ok();
     if (state.cluster.enabled) {
       started = EnsureClusterStore(dir, state.cluster, ClusterPortsFrom(options, state.ports),
-                                   kClusterStartTimeout);
+                                   kClusterStartTimeout, options.cluster_nodes);
     }
     if (started.ok()) started = EnsureVault(state);
     // Options the vault refused (another method, a wrong token) are not kept for next time.

@@ -48,6 +48,7 @@ struct UpOptions {
   // How long coffre-hub may take to serve (a restore before it takes longer).
   std::chrono::seconds hub_start_timeout{60};
   bool cluster = false;  // also the replicated PostgreSQL store (kept once DIR has one)
+  ClusterNodes cluster_nodes = {};  // where its nodes run, when a new cluster is made
 };
 
 struct StackState {

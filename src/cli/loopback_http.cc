@@ -35,14 +35,21 @@ bool WaitFor(int fd, short events, Clock::time_point deadline) {
 
 Result<LoopbackReply> LoopbackGet(uint16_t port, const std::string& path,
                                   std::chrono::milliseconds timeout) {
+  return LoopbackGet("127.0.0.1", port, path, timeout);
+}
+
+Result<LoopbackReply> LoopbackGet(const std::string& host, uint16_t port, const std::string& path,
+                                  std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
-  const std::string where = "127.0.0.1:" + std::to_string(port) + path;
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return ErrnoStatus("socket", errno);
+  const std::string where = host + ":" + std::to_string(port) + path;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    return InvalidArgument(host + " is not an IPv4 address");
+  }
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return ErrnoStatus("socket", errno);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     if (errno != EINPROGRESS) return Unavailable(where + ": connect failed");
     int error = 0;
@@ -52,7 +59,8 @@ Result<LoopbackReply> LoopbackGet(uint16_t port, const std::string& path,
       return Unavailable(where + ": connect failed");
     }
   }
-  std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string request =
+      "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
   for (size_t sent = 0; sent < request.size();) {
     if (!WaitFor(fd.get(), POLLOUT, deadline)) return Unavailable(where + ": send timed out");
     ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);

@@ -20,7 +20,7 @@ Result<std::vector<PatroniMember>> Parse(const std::string& body) {
   for (const json& m : j["members"]) {
     if (!m.is_object()) continue;
     members.push_back({m.value("name", ""), m.value("role", ""), m.value("state", ""),
-                       m.value("port", uint16_t{0})});
+                       m.value("host", ""), m.value("port", uint16_t{0})});
   }
   return members;
 }
@@ -29,15 +29,22 @@ Result<std::vector<PatroniMember>> Parse(const std::string& body) {
 
 Result<std::vector<PatroniMember>> PatroniClusterMembers(const std::vector<uint16_t>& patroni_ports,
                                                          std::chrono::milliseconds timeout) {
+  std::vector<PatroniApi> apis;
+  for (uint16_t port : patroni_ports) apis.push_back({"127.0.0.1", port});
+  return PatroniClusterMembers(apis, timeout);
+}
+
+Result<std::vector<PatroniMember>> PatroniClusterMembers(const std::vector<PatroniApi>& apis,
+                                                         std::chrono::milliseconds timeout) {
   Status last = Unavailable("no Patroni node to ask");
-  for (uint16_t port : patroni_ports) {
-    Result<LoopbackReply> reply = LoopbackGet(port, "/cluster", timeout);
+  for (const PatroniApi& api : apis) {
+    Result<LoopbackReply> reply = LoopbackGet(api.host, api.port, "/cluster", timeout);
     if (!reply.has_value()) {
       last = reply.error();
       continue;
     }
     if (reply->status != 200) {
-      last = Unavailable("Patroni on port " + std::to_string(port) + " answered " +
+      last = Unavailable("Patroni on " + api.host + ":" + std::to_string(api.port) + " answered " +
                          std::to_string(reply->status));
       continue;
     }

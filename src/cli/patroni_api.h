@@ -16,10 +16,20 @@ struct PatroniMember {
   std::string name;   // "pg0"
   std::string role;   // "leader", "sync_standby", "replica"
   std::string state;  // "running", "streaming", "starting", "stopped", ...
+  std::string host;   // PostgreSQL's
   uint16_t port = 0;  // PostgreSQL's
 };
 
-// The members as the first of `patroni_ports` that answers sees them.
+// Where one Patroni node's REST API listens.
+struct PatroniApi {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// The members as the first of `apis` that answers sees them.
+Result<std::vector<PatroniMember>> PatroniClusterMembers(const std::vector<PatroniApi>& apis,
+                                                         std::chrono::milliseconds timeout);
+// The same for APIs on 127.0.0.1.
 Result<std::vector<PatroniMember>> PatroniClusterMembers(const std::vector<uint16_t>& patroni_ports,
                                                          std::chrono::milliseconds timeout);
 

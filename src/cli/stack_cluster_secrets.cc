@@ -54,7 +54,8 @@ Result<std::string> ScramVerifier(const std::string& password) {
          Base64Encode(stored) + ":" + Base64Encode(server_key);
 }
 
-Result<ClusterSecrets> EnsureClusterSecrets(const std::filesystem::path& cluster_dir) {
+Result<ClusterSecrets> EnsureClusterSecrets(const std::filesystem::path& cluster_dir,
+                                            const std::vector<std::string>& hosts) {
   const std::filesystem::path file = cluster_dir / "secrets.json";
   ClusterSecrets s;
   if (std::filesystem::exists(file)) {
@@ -77,9 +78,14 @@ Result<ClusterSecrets> EnsureClusterSecrets(const std::filesystem::path& cluster
     std::string text = j.dump(2) + "\n";
     COFFRE_RETURN_IF_ERROR(WriteFileDurably(file, AsBytes(text), 0600));
   }
-  // host:port:database:user:password, the hosts being the loopback PostgreSQL nodes.
-  std::string pgpass = std::string("127.0.0.1:*:") + kPgDatabase + ":" + kPgApplicationRole + ":" +
-                       s.application + "\n";
+  // host:port:database:user:password, for each host of the PostgreSQL nodes (one line when
+  // they share 127.0.0.1).
+  std::string pgpass;
+  for (const std::string& host : hosts) {
+    std::string line =
+        host + ":*:" + kPgDatabase + ":" + kPgApplicationRole + ":" + s.application + "\n";
+    if (pgpass.find(line) == std::string::npos) pgpass += line;
+  }
   COFFRE_RETURN_IF_ERROR(WriteFileDurably(cluster_dir / "pgpass", AsBytes(pgpass), 0600));
   return s;
 }

@@ -27,8 +27,10 @@ struct ClusterSecrets {
   std::string restapi;
 };
 
-// Reads DIR/cluster/secrets.json, making it first if missing; also (re)writes DIR/cluster/pgpass.
-Result<ClusterSecrets> EnsureClusterSecrets(const std::filesystem::path& cluster_dir);
+// Reads DIR/cluster/secrets.json, making it first if missing; also (re)writes DIR/cluster/pgpass
+// with a line for each of `hosts`, the PostgreSQL nodes' addresses.
+Result<ClusterSecrets> EnsureClusterSecrets(const std::filesystem::path& cluster_dir,
+                                            const std::vector<std::string>& hosts);
 
 // PostgreSQL's SCRAM-SHA-256 verifier of `password` ("SCRAM-SHA-256$4096:salt$stored:server"),
 // what CREATE ROLE ... PASSWORD stores: the server (and its log, should the statement fail)

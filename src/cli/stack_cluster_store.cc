@@ -39,7 +39,7 @@ std::string ConninfoValue(const std::string& value) {
 std::string Hosts(const StackCluster& cluster) {
   std::string hosts, ports;
   for (const PostgresMember& m : cluster.postgres) {
-    hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1");
+    hosts += (hosts.empty() ? "" : ",") + m.host;
     ports += (ports.empty() ? "" : ",") + std::to_string(m.port);
   }
   return "host=" + hosts + " port=" + ports;
@@ -55,13 +55,15 @@ Status PickPorts(StackCluster& cluster, uint16_t from) {
   COFFRE_ASSIGN_OR_RETURN(std::vector<uint16_t> ports, PickFreePortList(from, 4 * kClusterMembers));
   size_t next = 0;
   for (int i = 0; i < kClusterMembers; ++i) {
-    EtcdMember e{"etcd" + std::to_string(i)};
+    EtcdMember e;
+    e.name = "etcd" + std::to_string(i);
     e.port = ports[next++];
     e.peer_port = ports[next++];
     cluster.etcd.push_back(e);
   }
   for (int i = 0; i < kClusterMembers; ++i) {
-    PostgresMember p{"pg" + std::to_string(i)};
+    PostgresMember p;
+    p.name = "pg" + std::to_string(i);
     p.port = ports[next++];
     p.patroni_port = ports[next++];
     cluster.postgres.push_back(p);
@@ -104,12 +106,10 @@ std::string PatroniLogs(const std::filesystem::path& stack_dir) {
 }
 
 // Until a leader and a synchronous standby run; a Patroni that exits fails it at once.
-// Returns the leader's PostgreSQL port.
-Result<uint16_t> WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_dir,
-                                             const StackCluster& cluster,
-                                             std::chrono::milliseconds timeout) {
-  std::vector<uint16_t> ports;
-  for (const PostgresMember& m : cluster.postgres) ports.push_back(m.patroni_port);
+// Returns the leader.
+Result<PostgresMember> WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_dir,
+                                                   const StackCluster& cluster,
+                                                   std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::string last = "no Patroni node answered";
   for (;;) {
@@ -123,11 +123,11 @@ Result<uint16_t> WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_
                          " ends with:\n" + tail);
     }
     Result<std::vector<PatroniMember>> members =
-        PatroniClusterMembers(ports, std::chrono::milliseconds(1000));
+        PatroniClusterMembers(PatroniApis(cluster), std::chrono::milliseconds(1000));
     if (members.has_value()) {
       if (HasLeaderAndSyncStandby(*members)) {
-        for (const PatroniMember& m : *members) {
-          if (m.name == LeaderName(*members)) return m.port;
+        for (const PostgresMember& m : cluster.postgres) {
+          if (m.name == LeaderName(*members)) return m;
         }
       }
       last = DescribeMembers(*members);
@@ -150,8 +150,8 @@ Result<uint16_t> WaitForLeaderAndSyncStandby(const std::filesystem::path& stack_
 // keeps a PostgreSQL that takes connections as a primary until its Patroni is back to demote
 // it, and a commit there would wait forever for a standby that follows another leader.
 Status EnsureApplicationRole(const std::filesystem::path& stack_dir, const StackCluster& cluster,
-                             const ClusterSecrets& secrets, uint16_t leader_port) {
-  std::string superuser = "host=127.0.0.1 port=" + std::to_string(leader_port) +
+                             const ClusterSecrets& secrets, const PostgresMember& leader) {
+  std::string superuser = "host=" + leader.host + " port=" + std::to_string(leader.port) +
                           " dbname=postgres user=" + kPgSuperuser +
                           " password=" + ConninfoValue(secrets.superuser) +
                           " target_session_attrs=read-write connect_timeout=2";
@@ -231,25 +231,33 @@ void StopLeftoverPostgres(const std::filesystem::path& cluster_dir) {
 mode_t StackDirMode(bool cluster) { return cluster && ::geteuid() == 0 ? 0710 : 0700; }
 
 Status EnsureClusterStore(const std::filesystem::path& stack_dir, StackCluster& cluster,
-                          uint16_t ports_from, std::chrono::milliseconds timeout) {
+                          uint16_t ports_from, std::chrono::milliseconds timeout,
+                          const ClusterNodes& nodes) {
   cluster.enabled = true;
   COFFRE_ASSIGN_OR_RETURN(DaemonUser user, PostgresUser());
   COFFRE_RETURN_IF_ERROR(PrepareDirectories(stack_dir, user));
-  if (cluster.etcd.size() != kClusterMembers || cluster.postgres.size() != kClusterMembers) {
+  const bool new_cluster =
+      cluster.etcd.size() != kClusterMembers || cluster.postgres.size() != kClusterMembers;
+  if (new_cluster) {
     cluster.etcd.clear();
     cluster.postgres.clear();
     COFFRE_RETURN_IF_ERROR(PickPorts(cluster, ports_from));
   }
+  COFFRE_RETURN_IF_ERROR(ApplyClusterNodes(cluster, nodes, new_cluster));
   // Forget processes that are gone (a crash, a reboot).
   for (EtcdMember& m : cluster.etcd) m.pid = ProcessAlive(m.pid) ? m.pid : 0;
   for (PostgresMember& m : cluster.postgres) m.pid = ProcessAlive(m.pid) ? m.pid : 0;
-  COFFRE_ASSIGN_OR_RETURN(ClusterSecrets secrets, EnsureClusterSecrets(ClusterDir(stack_dir)));
+  std::vector<std::string> hosts;
+  for (const PostgresMember& m : cluster.postgres) hosts.push_back(m.host);
+  COFFRE_ASSIGN_OR_RETURN(ClusterSecrets secrets,
+                          EnsureClusterSecrets(ClusterDir(stack_dir), hosts));
   COFFRE_RETURN_IF_ERROR(EnsureEtcd(stack_dir, cluster.etcd, kEtcdTimeout));
   COFFRE_RETURN_IF_ERROR(StartPatroniNodes(stack_dir, cluster, secrets, user));
-  COFFRE_ASSIGN_OR_RETURN(uint16_t leader_port,
+  COFFRE_ASSIGN_OR_RETURN(PostgresMember leader,
                           WaitForLeaderAndSyncStandby(stack_dir, cluster, timeout));
-  COFFRE_RETURN_IF_ERROR(EnsureApplicationRole(stack_dir, cluster, secrets, leader_port)
-                             .WithContext("the cluster store (read " + PatroniLogs(stack_dir) + ")"));
+  COFFRE_RETURN_IF_ERROR(
+      EnsureApplicationRole(stack_dir, cluster, secrets, leader)
+          .WithContext("the cluster store (read " + PatroniLogs(stack_dir) + ")"));
   cluster.postgres_conninfo = ApplicationConninfo(stack_dir, cluster);
   return Status::Ok();
 }
@@ -260,10 +268,8 @@ void StopClusterStore(const std::filesystem::path& stack_dir, StackCluster& clus
   // standbys before the leader: a leader stopped with them looks for a member to hand over to
   // through their half-stopped REST APIs (measured: 10 s, then SIGKILL), and one stopped
   // before them hands over, so that a standby promotes itself just to be stopped.
-  std::vector<uint16_t> ports;
-  for (const PostgresMember& m : cluster.postgres) ports.push_back(m.patroni_port);
   Result<std::vector<PatroniMember>> members =
-      PatroniClusterMembers(ports, std::chrono::milliseconds(1000));
+      PatroniClusterMembers(PatroniApis(cluster), std::chrono::milliseconds(1000));
   const std::string leader = members.has_value() ? LeaderName(*members) : "";
   std::vector<int> standbys, leaders, etcd;
   for (const PostgresMember& m : cluster.postgres) {
@@ -276,6 +282,12 @@ void StopClusterStore(const std::filesystem::path& stack_dir, StackCluster& clus
   StopProcesses(etcd, grace);
   for (PostgresMember& m : cluster.postgres) m.pid = 0;
   for (EtcdMember& m : cluster.etcd) m.pid = 0;
+}
+
+std::vector<PatroniApi> PatroniApis(const StackCluster& cluster) {
+  std::vector<PatroniApi> apis;
+  for (const PostgresMember& m : cluster.postgres) apis.push_back({m.host, m.patroni_port});
+  return apis;
 }
 
 std::vector<std::string> ClusterHubArgs(const StackCluster& cluster) {

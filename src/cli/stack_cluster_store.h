@@ -1,7 +1,8 @@
 #pragma once
 // Cluster mode's replicated PostgreSQL store, as `coffre up --cluster --dir DIR` starts it
 // (docs/CLUSTER.md): 3 etcd members (stack_etcd.h) and 3 Patroni nodes each managing a
-// PostgreSQL 15 (stack_patroni.h), all on 127.0.0.1, with a synchronous standby; the roles'
+// PostgreSQL 15 (stack_patroni.h), all on 127.0.0.1 unless told otherwise (ClusterNodes), with
+// a synchronous standby; the roles'
 // passwords in DIR (stack_cluster_secrets.h); an application role and database `coffre`, which
 // the hub reaches through StackCluster::postgres_conninfo. Ports are picked at the first start
 // and reused, as the data is.
@@ -14,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include "cli/patroni_api.h"
 #include "cli/stack_cluster_state.h"
 #include "common/result.h"
 
@@ -25,14 +27,19 @@ inline constexpr uint16_t kClusterPortsFrom = 25432;
 // Starts what is not running and waits (up to `timeout`) until the cluster has a running
 // leader and a running synchronous standby, then makes sure the application role and its
 // database exist and answer through the conninfo. Records ports (picked free from
-// `ports_from` if none are recorded yet) and pids in `cluster` as it goes, also on failure.
+// `ports_from` if none are recorded yet), `nodes` (ApplyClusterNodes) and pids in `cluster` as
+// it goes, also on failure.
 Status EnsureClusterStore(const std::filesystem::path& stack_dir, StackCluster& cluster,
-                          uint16_t ports_from, std::chrono::milliseconds timeout);
+                          uint16_t ports_from, std::chrono::milliseconds timeout,
+                          const ClusterNodes& nodes = {});
 
 // Stops the Patroni nodes (each stops its PostgreSQL), then any PostgreSQL process left in
 // DIR/cluster (one whose Patroni was killed), then etcd; clears the pids.
 void StopClusterStore(const std::filesystem::path& stack_dir, StackCluster& cluster,
                       std::chrono::milliseconds grace);
+
+// Every Patroni node's REST API, where this process reaches it.
+std::vector<PatroniApi> PatroniApis(const StackCluster& cluster);
 
 // The coffre-hub flags that put a hub of this stack on the cluster store: the one place cluster
 // mode adds to the hub's command line.

@@ -9,8 +9,12 @@
 namespace coffre::cli {
 namespace {
 
-std::string PeerUrl(const EtcdMember& m) { return "http://127.0.0.1:" + std::to_string(m.peer_port); }
-std::string ClientUrl(const EtcdMember& m) { return "http://127.0.0.1:" + std::to_string(m.port); }
+std::string PeerUrl(const EtcdMember& m) {
+  return "http://" + m.host + ":" + std::to_string(m.peer_port);
+}
+std::string ClientUrl(const EtcdMember& m) {
+  return "http://" + m.host + ":" + std::to_string(m.port);
+}
 
 Result<int> StartMember(const std::filesystem::path& cluster_dir, const EtcdMember& m,
                         size_t index, const std::string& initial_cluster) {
@@ -28,7 +32,8 @@ Result<int> StartMember(const std::filesystem::path& cluster_dir, const EtcdMemb
                       "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
                       // Patroni's DCS is etcd's v2 API (stack_patroni.cc says why).
                       "--enable-v2=true"},
-                     cluster_dir / ("etcd-" + std::to_string(index) + ".log"));
+                     cluster_dir / ("etcd-" + std::to_string(index) + ".log"), DaemonUser{},
+                     m.netns);
 }
 
 }  // namespace
@@ -36,7 +41,7 @@ Result<int> StartMember(const std::filesystem::path& cluster_dir, const EtcdMemb
 std::string EtcdHosts(const std::vector<EtcdMember>& members) {
   std::string hosts;
   for (const EtcdMember& m : members) {
-    hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(m.port);
+    hosts += (hosts.empty() ? "" : ",") + m.host + ":" + std::to_string(m.port);
   }
   return hosts;
 }
@@ -60,8 +65,9 @@ Status EnsureEtcd(const std::filesystem::path& stack_dir, std::vector<EtcdMember
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (size_t i = 0; i < members.size(); ++i) {
     auto healthy = [&]() -> Status {
-      COFFRE_ASSIGN_OR_RETURN(LoopbackReply reply, LoopbackGet(members[i].port, "/health",
-                                                               std::chrono::milliseconds(1000)));
+      COFFRE_ASSIGN_OR_RETURN(LoopbackReply reply,
+                              LoopbackGet(members[i].host, members[i].port, "/health",
+                                          std::chrono::milliseconds(1000)));
       if (reply.status == 200 && reply.body.find("\"true\"") != std::string::npos) {
         return Status::Ok();
       }

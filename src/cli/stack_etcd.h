@@ -22,7 +22,8 @@ inline constexpr const char* kEtcdBinary = "/usr/bin/etcd";
 Status EnsureEtcd(const std::filesystem::path& stack_dir, std::vector<EtcdMember>& members,
                   std::chrono::milliseconds timeout);
 
-// "127.0.0.1:P0,127.0.0.1:P1,127.0.0.1:P2": the client endpoints, as Patroni takes them.
+// "127.0.0.1:P0,127.0.0.1:P1,127.0.0.1:P2" (each member's host): the client endpoints, as
+// Patroni takes them.
 std::string EtcdHosts(const std::vector<EtcdMember>& members);
 
 }  // namespace coffre::cli

@@ -16,7 +16,15 @@ std::string Quote(const std::string& text) {
   return out + "'";
 }
 
-std::string Address(uint16_t port) { return Quote("127.0.0.1:" + std::to_string(port)); }
+std::string Address(const std::string& host, uint16_t port) {
+  return Quote(host + ":" + std::to_string(port));
+}
+
+// Who may connect: on loopback, loopback only; a node on its own address (a network namespace
+// per node) takes the other nodes and the hub on its subnet.
+std::string ClientsOf(const PostgresMember& m) {
+  return m.host == kLoopbackHost ? "127.0.0.1/32" : "samenet";
+}
 
 std::filesystem::path NodeDir(const std::filesystem::path& stack_dir, size_t index) {
   return ClusterDir(stack_dir) / ("pg-" + std::to_string(index));
@@ -50,8 +58,8 @@ std::string PatroniConfig(const std::filesystem::path& stack_dir, const StackClu
   y += "# Written by `coffre up --cluster` at each start (edits here are replaced). The bootstrap\n"
        "# section applies only to the cluster's first start. docs/CLUSTER.md explains it.\n";
   y += "scope: coffre\nnamespace: /coffre/\nname: " + Quote(m.name) + "\n";
-  y += "restapi:\n  listen: " + Address(m.patroni_port) + "\n  connect_address: " +
-       Address(m.patroni_port) + "\n";
+  y += "restapi:\n  listen: " + Address(m.host, m.patroni_port) +
+       "\n  connect_address: " + Address(m.host, m.patroni_port) + "\n";
   // GET endpoints stay open on loopback (the stack reads /cluster); POST ones (switchover,
   // restart, reinitialize) need this.
   y += "  authentication:\n    username: " + Quote(kPatroniRestUser) + "\n    password: " +
@@ -83,7 +91,8 @@ std::string PatroniConfig(const std::filesystem::path& stack_dir, const StackClu
   // PostgreSQL's 5 s default was most of the measured write pause.
   y += "        wal_retrieve_retry_interval: 500ms\n";
   y += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
-  y += "postgresql:\n  listen: " + Address(m.port) + "\n  connect_address: " + Address(m.port) + "\n";
+  y += "postgresql:\n  listen: " + Address(m.host, m.port) +
+       "\n  connect_address: " + Address(m.host, m.port) + "\n";
   y += "  data_dir: " + Quote((node / "data").string()) + "\n";
   y += "  bin_dir: " + Quote(kPostgresBinDir) + "\n";
   y += "  pgpass: " + Quote((node / "patroni.pgpass").string()) + "\n";
@@ -92,11 +101,12 @@ std::string PatroniConfig(const std::filesystem::path& stack_dir, const StackClu
        Quote(secrets.superuser) + "\n";
   y += "    replication:\n      username: " + Quote(kPgReplicationUser) + "\n      password: " +
        Quote(secrets.replication) + "\n";
-  // TCP on loopback only: no Unix socket (its path would be too long under a deep DIR).
+  // TCP only: no Unix socket (its path would be too long under a deep DIR).
   y += "  parameters:\n    unix_socket_directories: ''\n";
   y += "  pg_hba:\n";
-  y += "  - host replication " + std::string(kPgReplicationUser) + " 127.0.0.1/32 scram-sha-256\n";
-  y += "  - host all all 127.0.0.1/32 scram-sha-256\n";
+  y += "  - host replication " + std::string(kPgReplicationUser) + " " + ClientsOf(m) +
+       " scram-sha-256\n";
+  y += "  - host all all " + ClientsOf(m) + " scram-sha-256\n";
   return y;
 }
 
@@ -116,7 +126,8 @@ Status StartPatroniNodes(const std::filesystem::path& stack_dir, StackCluster& c
     COFFRE_RETURN_IF_ERROR(GiveTo(config, user));
     if (ProcessAlive(cluster.postgres[i].pid)) continue;  // it rereads its file on SIGHUP only
     COFFRE_ASSIGN_OR_RETURN(cluster.postgres[i].pid,
-                            SpawnDaemon(kPatroniBinary, {config.string()}, node / "patroni.log", user));
+                            SpawnDaemon(kPatroniBinary, {config.string()}, node / "patroni.log",
+                                        user, cluster.postgres[i].netns));
   }
   return Status::Ok();
 }

@@ -6,6 +6,7 @@
 #include "cli/json_member.h"
 #include "cli/local_stack.h"
 #include "cli/patroni_api.h"
+#include "cli/stack_cluster_store.h"
 #include "cli/table.h"
 #include "common/time_format.h"
 #include "net/https_client.h"
@@ -60,9 +61,8 @@ json Daemon(const StackState& state, const std::string& name, const std::string&
 // Patroni reports them, and each etcd member's process.
 json ClusterStore(const StackState& state) {
   json members = json::array();
-  std::vector<uint16_t> patroni_ports;
-  for (const PostgresMember& m : state.cluster.postgres) patroni_ports.push_back(m.patroni_port);
-  Result<std::vector<PatroniMember>> seen = PatroniClusterMembers(patroni_ports, kProbeTimeout);
+  Result<std::vector<PatroniMember>> seen =
+      PatroniClusterMembers(PatroniApis(state.cluster), kProbeTimeout);
   for (const PostgresMember& m : state.cluster.postgres) {
     json member = {{"name", m.name}, {"port", m.port}, {"patroniPort", m.patroni_port},
                    {"pid", m.pid}, {"running", m.pid > 0 && ProcessAlive(m.pid)},

@@ -14,10 +14,10 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const http = require('node:http');
 const { execFileSync } = require('node:child_process');
 
 const s = require('./lib/stack.js');
+const { clusterView, primary, expectStoredOnce } = require('./lib/cluster.js');
 const { openDevice, encryption, streamMessages } = require('./lib/device.js');
 const { Message } = require('azure-iot-device');
 
@@ -27,48 +27,10 @@ const AFTER_KILL = 300;     // acknowledged messages after the first one that fo
 const STREAM_LIMIT_MS = 90_000;
 const FREEZE_LIMIT_MS = 60_000;  // a frozen node is let go after this, whatever happened
 
-function getJson(port, p) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => { body += c; });
-      res.on('end', () => { try { resolve(JSON.parse(body)); } catch (e) { reject(e); } });
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-  });
-}
-
-// The leader's member entry and the pid of its postmaster (from its data directory).
-async function primary(stack) {
-  for (const member of stack.cluster.postgres) {
-    const view = await getJson(member.patroni_port, '/cluster').catch(() => null);
-    const leader = view && view.members.find((m) => m.role === 'leader');
-    if (!leader) continue;
-    const index = stack.cluster.postgres.findIndex((m) => m.name === leader.name);
-    const pidFile = path.join(stack.dir, 'cluster', `pg-${index}`, 'data', 'postmaster.pid');
-    return { name: leader.name, pid: Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]) };
-  }
-  throw new Error('no member reports a leader');
-}
-
 // The pids of a PostgreSQL server: its postmaster and every process it started.
 function serverPids(postmaster) {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' });
   return [postmaster, ...out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0)];
-}
-
-// Every acknowledged number under `prefix` stored, none twice.
-function expectStoredOnce(messages, acked, prefix) {
-  const counts = new Map();
-  for (const m of messages) {
-    const id = m.systemProperties.messageId;
-    if (id && id.startsWith(`${prefix}-`)) counts.set(id, (counts.get(id) || 0) + 1);
-  }
-  const lost = acked.filter((n) => !counts.has(`${prefix}-${n}`));
-  assert.deepEqual(lost, [], 'acknowledged and gone');
-  const twice = [...counts].filter(([, c]) => c > 1).map(([id]) => id);
-  assert.deepEqual(twice, [], 'stored more than once');
 }
 
 describe('cluster mode: the PostgreSQL primary, then the hub, killed with SIGKILL mid-stream', () => {
@@ -245,8 +207,7 @@ describe('cluster mode: the PostgreSQL primary, then the hub, killed with SIGKIL
     let view = null;
     const deadline = Date.now() + 90_000;
     for (;;) {
-      view = await getJson(stack.cluster.postgres[(index + 1) % 3].patroni_port, '/cluster')
-        .catch(() => null);
+      view = await clusterView(stack, [(index + 1) % 3]);
       const leader = view && view.members.find((m) => m.role === 'leader');
       const back = view && view.members.find((m) => m.name === old.name);
       // Patroni 3.0 says "running" for a replica that replays; lag is a number once it streams.
