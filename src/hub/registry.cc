@@ -101,10 +101,6 @@ Result<DeviceIdentity> Registry::Load(const std::string& row) {
   return FromJson(j);
 }
 
-Status Registry::Store(const std::string& row, const DeviceIdentity& device, bool sync) {
-  return rows_.Store(row, ToJson(device), sync);
-}
-
 Result<std::string> Registry::NewEtag() { return identity::NewEtag(); }
 
 Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
@@ -123,19 +119,25 @@ Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
   }
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.primary_thumbprint));
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.secondary_thumbprint));
-  std::lock_guard<std::mutex> guard(mu_);
-  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
-  Result<json> existing = rows_.Load(row);
-  if (existing.has_value()) {
-    return AlreadyExists("A device with ID '" + d.device_id + "' is already registered.");
+  std::string row;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    COFFRE_ASSIGN_OR_RETURN(row, RowKey(d.device_id));
   }
-  if (existing.error().code() != StatusCode::kNotFound) return existing.error();
-  int64_t now = clock_.NowMillis();
-  COFFRE_ASSIGN_OR_RETURN(d.generation_id, identity::NewGenerationId(now));
   COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
-  d.status_updated_ms = now;
-  d.connected = false;
-  COFFRE_RETURN_IF_ERROR(Store(row, d));
+  // Checked and written in one transaction: of two creates (on two hub nodes), one wins.
+  Status created = rows_.Update(row, [&](Result<json> existing) -> Result<std::optional<json>> {
+    if (existing.has_value()) {
+      return AlreadyExists("A device with ID '" + d.device_id + "' is already registered.");
+    }
+    if (existing.error().code() != StatusCode::kNotFound) return existing.error();
+    int64_t now = clock_.NowMillis();
+    COFFRE_ASSIGN_OR_RETURN(d.generation_id, identity::NewGenerationId(now));
+    d.status_updated_ms = now;
+    d.connected = false;
+    return std::optional<json>(ToJson(d));
+  });
+  COFFRE_RETURN_IF_ERROR(created);
   return d;
 }
 
@@ -180,47 +182,61 @@ void Registry::NotifyChanged(const std::string& device_id,
 }
 
 Result<DeviceIdentity> Registry::UpdateStored(DeviceIdentity d, const std::string& if_match) {
-  std::lock_guard<std::mutex> guard(mu_);
-  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
-  Result<DeviceIdentity> current = Load(row);
-  if (!current.has_value()) {
-    if (current.error().code() == StatusCode::kNotFound) return DeviceNotFound(d.device_id);
-    return current.error();
-  }
-  COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current->etag, /*absent_matches=*/false));
-  // Keys left empty in an update keep their current values.
-  if (d.auth_type == AuthType::kSas) {
-    if (d.primary_key.empty()) d.primary_key = current->primary_key;
-    if (d.secondary_key.empty()) d.secondary_key = current->secondary_key;
-    COFFRE_RETURN_IF_ERROR(CheckKey("primary key", d.primary_key));
-    COFFRE_RETURN_IF_ERROR(CheckKey("secondary key", d.secondary_key));
+  std::string row;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    COFFRE_ASSIGN_OR_RETURN(row, RowKey(d.device_id));
   }
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.primary_thumbprint));
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.secondary_thumbprint));
-  d.generation_id = current->generation_id;
-  d.connected = current->connected;
-  d.connection_state_updated_ms = current->connection_state_updated_ms;
-  d.last_activity_ms = current->last_activity_ms;
-  d.status_updated_ms = d.status != current->status ? clock_.NowMillis() : current->status_updated_ms;
-  COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
-  COFFRE_RETURN_IF_ERROR(Store(row, d));
+  COFFRE_ASSIGN_OR_RETURN(std::string etag, NewEtag());
+  const DeviceIdentity asked = d;
+  // The etag checked against the row as it is when written, on every hub node.
+  Status updated = rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {
+    if (!stored.has_value()) {
+      if (stored.error().code() == StatusCode::kNotFound) return DeviceNotFound(asked.device_id);
+      return stored.error();
+    }
+    COFFRE_ASSIGN_OR_RETURN(DeviceIdentity current, FromJson(*stored));
+    COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current.etag, /*absent_matches=*/false));
+    d = asked;
+    // Keys left empty in an update keep their current values.
+    if (d.auth_type == AuthType::kSas) {
+      if (d.primary_key.empty()) d.primary_key = current.primary_key;
+      if (d.secondary_key.empty()) d.secondary_key = current.secondary_key;
+      COFFRE_RETURN_IF_ERROR(CheckKey("primary key", d.primary_key));
+      COFFRE_RETURN_IF_ERROR(CheckKey("secondary key", d.secondary_key));
+    }
+    d.generation_id = current.generation_id;
+    d.connected = current.connected;
+    d.connection_state_updated_ms = current.connection_state_updated_ms;
+    d.last_activity_ms = current.last_activity_ms;
+    d.status_updated_ms = d.status != current.status ? clock_.NowMillis() : current.status_updated_ms;
+    d.etag = etag;
+    return std::optional<json>(ToJson(d));
+  });
+  COFFRE_RETURN_IF_ERROR(updated);
   return d;
 }
 
 Status Registry::DeleteStored(const std::string& device_id, const std::string& if_match) {
-  std::lock_guard<std::mutex> guard(mu_);
-  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
-  Result<DeviceIdentity> current = Load(row);
-  if (!current.has_value()) {
-    if (current.error().code() == StatusCode::kNotFound) return DeviceNotFound(device_id);
-    return current.error();
+  std::string row;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    COFFRE_ASSIGN_OR_RETURN(row, RowKey(device_id));
   }
-  COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current->etag, /*absent_matches=*/true));
   // Its modules go with it, in the same write.
   COFFRE_ASSIGN_OR_RETURN(std::string modules, ModuleRowPrefix(device_id));
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> gone, rows_.Rows(modules));
-  gone.push_back(row);
-  return rows_.EraseAll(gone);
+  return rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {
+    if (!stored.has_value()) {
+      if (stored.error().code() == StatusCode::kNotFound) return DeviceNotFound(device_id);
+      return stored.error();
+    }
+    COFFRE_ASSIGN_OR_RETURN(DeviceIdentity current, FromJson(*stored));
+    COFFRE_RETURN_IF_ERROR(CheckEtag(if_match, current.etag, /*absent_matches=*/true));
+    return std::optional<json>();
+  }, /*sync=*/true, gone);
 }
 
 Result<DevicePage> Registry::List(size_t max_devices, const std::string& continuation) {
@@ -240,14 +256,22 @@ Result<DevicePage> Registry::List(size_t max_devices, const std::string& continu
 }
 
 Status Registry::SetConnected(const std::string& device_id, bool connected) {
-  std::lock_guard<std::mutex> guard(mu_);
-  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
-  COFFRE_ASSIGN_OR_RETURN(DeviceIdentity d, Load(row));
-  int64_t now = clock_.NowMillis();
-  d.connected = connected;
-  d.connection_state_updated_ms = now;
-  d.last_activity_ms = now;
-  return Store(row, d, /*sync=*/false);
+  std::string row;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    COFFRE_ASSIGN_OR_RETURN(row, RowKey(device_id));
+  }
+  // A read-modify-write of the row as it is now: a change made meanwhile (on another hub
+  // node too: a device disabled, deleted, its keys rolled) is kept, never written over.
+  return rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {
+    if (!stored.has_value()) return stored.error();
+    COFFRE_ASSIGN_OR_RETURN(DeviceIdentity d, FromJson(*stored));
+    int64_t now = clock_.NowMillis();
+    d.connected = connected;
+    d.connection_state_updated_ms = now;
+    d.last_activity_ms = now;
+    return std::optional<json>(ToJson(d));
+  }, /*sync=*/false);
 }
 
 }  // namespace coffre::hub

@@ -116,7 +116,6 @@ class Registry {
   void NotifyChanged(const std::string& device_id, const std::optional<std::string>& module_id);
   Result<std::string> RowKey(const std::string& device_id);
   Result<DeviceIdentity> Load(const std::string& row);
-  Status Store(const std::string& row, const DeviceIdentity& device, bool sync = true);
   Result<std::string> NewEtag();
   Result<std::string> ModuleRowPrefix(const std::string& device_id);
   Result<std::string> ModuleRow(const std::string& device_id, const std::string& module_id);

@@ -151,29 +151,43 @@ Status RowDigests::AnchorOnce() {
 }
 
 Status RowDigests::Write(std::vector<storage::KvWrite> batch, bool sync) {
-  COFFRE_RETURN_IF_ERROR(AnchorOnce());
-  const std::string shard_row = shard_row_.empty() ? std::string(kDigestRow) : shard_row_;
-  std::vector<std::string> locks = {shard_row};
-  for (const storage::KvWrite& w : batch) {
-    if (std::find(Tables().begin(), Tables().end(), TableOf(w.key)) == Tables().end()) {
-      return InvalidArgument("row " + w.key + " is not in a digested table");
+  std::vector<std::string> rows;
+  for (const storage::KvWrite& w : batch) rows.push_back(w.key);
+  return Update(rows, [&](storage::KvTxn&) -> Result<std::vector<storage::KvWrite>> {
+    return batch;
+  }, sync);
+}
+
+Status RowDigests::Update(const std::vector<std::string>& lock_rows, const BuildBatch& build,
+                          bool sync) {
+  for (const std::string& row : lock_rows) {
+    if (std::find(Tables().begin(), Tables().end(), TableOf(row)) == Tables().end()) {
+      return InvalidArgument("row " + row + " is not in a digested table");
     }
-    locks.push_back(w.key);
   }
-  COFFRE_RETURN_IF_ERROR(WriteWithShard(batch, shard_row, locks));
+  COFFRE_RETURN_IF_ERROR(AnchorOnce());
+  COFFRE_RETURN_IF_ERROR(UpdateWithShard(lock_rows, build));
   // After the transaction: writers that wrote meanwhile share this fsync (or synchronous commit).
   return sync ? kv_.Sync() : Status::Ok();
 }
 
-Status RowDigests::WriteWithShard(const std::vector<storage::KvWrite>& batch,
-                                  const std::string& shard_row,
-                                  const std::vector<std::string>& locks) {
+Status RowDigests::UpdateWithShard(const std::vector<std::string>& lock_rows,
+                                   const BuildBatch& build) {
+  const std::string shard_row = shard_row_.empty() ? std::string(kDigestRow) : shard_row_;
+  std::vector<std::string> locks = lock_rows;
+  locks.push_back(shard_row);
   // One write of this node at a time, its shard locked from the first read to the commit. The
   // lock is taken before the store's connection: in cluster mode a transaction holds one of a
-  // bounded pool's, and opening a shard may need another (a data key not yet loaded).
+  // bounded pool's, and opening a row may need another (a data key not yet loaded).
   std::lock_guard<std::mutex> one_at_a_time(write_mu_);
   COFFRE_ASSIGN_OR_RETURN(auto writer, Writer());  // started outside: it writes to the store
   return kv_.Transact(locks, [&](storage::KvTxn& txn) -> Status {
+    COFFRE_ASSIGN_OR_RETURN(std::vector<storage::KvWrite> batch, build(txn));
+    for (const storage::KvWrite& w : batch) {
+      if (std::find(lock_rows.begin(), lock_rows.end(), w.key) == lock_rows.end()) {
+        return Internal("row " + w.key + " written without its lock");
+      }
+    }
     Digests shard;
     Result<Bytes> stored = txn.Get(shard_row);
     if (stored.has_value()) {

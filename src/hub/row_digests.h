@@ -24,6 +24,7 @@
 // after it, so concurrent writers still share it. Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -65,6 +66,12 @@ class RowDigests {
   // Writes `batch` (rows of the tables above: sealed values, or erasures) with the new digests,
   // in one transaction; durable on return if `sync`.
   Status Write(std::vector<storage::KvWrite> batch, bool sync);
+  // Read-modify-write: `build` reads rows through the transaction (the `lock_rows` locked from
+  // the first read to the commit, on every hub node) and returns the batch to write, as Write.
+  // Its error writes nothing and is returned. It may run more than once, and must not write to
+  // the store itself.
+  using BuildBatch = std::function<Result<std::vector<storage::KvWrite>>(storage::KvTxn&)>;
+  Status Update(const std::vector<std::string>& lock_rows, const BuildBatch& build, bool sync);
 
   // Reads every table and compares it with its digest; remembers and returns what differs.
   // Once per start (later calls return what the first found; Recheck reads again).
@@ -74,8 +81,7 @@ class RowDigests {
 
  private:
   using Digests = std::map<std::string, TableDigest, std::less<>>;
-  Status WriteWithShard(const std::vector<storage::KvWrite>& batch, const std::string& shard_row,
-                        const std::vector<std::string>& locks);
+  Status UpdateWithShard(const std::vector<std::string>& lock_rows, const BuildBatch& build);
   // Once: with no digest row at all, the rows as they are become the digests.
   Status AnchorOnce();
   Result<Digests> Compute(storage::KvStore& kv);

@@ -14,8 +14,7 @@ Result<std::string> SealedRows::HashedRow(std::string_view prefix, std::string_v
   return std::string(prefix) + HexEncode(ByteSpan(mac).first(16));
 }
 
-Result<json> SealedRows::Load(const std::string& row) {
-  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, kv_.Get(row));
+Result<json> SealedRows::Open(const std::string& row, ByteSpan sealed) {
   COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.Open(sealed, AsBytes(row)));
   json j = json::parse(AsChars(plain), nullptr, false);
   crypto::Cleanse(plain);
@@ -23,20 +22,54 @@ Result<json> SealedRows::Load(const std::string& row) {
   return j;
 }
 
-Status SealedRows::Store(const std::string& row, const json& record, bool sync) {
+Result<json> SealedRows::Load(const std::string& row) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, kv_.Get(row));
+  return Open(row, sealed);
+}
+
+Result<std::shared_ptr<crypto::EnvelopeWriter>> SealedRows::Writer() {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (!writer_ || writer_->exhausted()) {
+    COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
+  }
+  return writer_;
+}
+
+Result<Bytes> SealedRows::Seal(const std::string& row, const json& record) {
+  COFFRE_ASSIGN_OR_RETURN(auto writer, Writer());
   std::string text = record.dump(-1, ' ', false, json::error_handler_t::replace);
-  Result<Bytes> sealed = [&]() -> Result<Bytes> {
-    std::lock_guard<std::mutex> guard(mu_);
-    if (!writer_ || writer_->exhausted()) {
-      COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
-    }
-    return writer_->Seal(AsBytes(row), AsBytes(text));
-  }();
+  Result<Bytes> sealed = writer->Seal(AsBytes(row), AsBytes(text));
   crypto::Cleanse(text);
-  if (!sealed.has_value()) return sealed.error();
+  return sealed;
+}
+
+Status SealedRows::Store(const std::string& row, const json& record, bool sync) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, Seal(row, record));
   std::vector<storage::KvWrite> batch;
-  batch.push_back({row, std::move(*sealed), false});
+  batch.push_back({row, std::move(sealed), false});
   return keys_.row_digests().Write(std::move(batch), sync);
+}
+
+Status SealedRows::Update(const std::string& row, const Change& change, bool sync,
+                          const std::vector<std::string>& also_erase) {
+  // The writer is made ready outside the transaction (starting one writes to the store).
+  COFFRE_RETURN_IF_ERROR(Writer().status());
+  std::vector<std::string> rows = also_erase;
+  rows.push_back(row);
+  auto build = [&](storage::KvTxn& txn) -> Result<std::vector<storage::KvWrite>> {
+    Result<Bytes> stored = txn.Get(row);
+    Result<json> current = stored.has_value() ? Open(row, *stored) : Result<json>(stored.error());
+    COFFRE_ASSIGN_OR_RETURN(std::optional<json> next, change(std::move(current)));
+    std::vector<storage::KvWrite> batch;
+    if (next) {
+      COFFRE_ASSIGN_OR_RETURN(Bytes sealed, Seal(row, *next));
+      batch.push_back({row, std::move(sealed), false});
+    } else {
+      for (const std::string& gone : rows) batch.push_back({gone, {}, /*erase=*/true});
+    }
+    return batch;
+  };
+  return keys_.row_digests().Update(rows, build, sync);
 }
 
 Status SealedRows::Erase(const std::string& row) { return EraseAll({row}); }

@@ -6,8 +6,10 @@
 // names. Every write goes through the hub's RowDigests (hub/row_digests.h), which detect a
 // row put back from an older copy. Thread-safe.
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +35,14 @@ class SealedRows {
   Result<nlohmann::json> Load(const std::string& row);  // NOT_FOUND if absent
   // Durable on return unless `sync` is false (soft state: written, not waited for).
   Status Store(const std::string& row, const nlohmann::json& record, bool sync = true);
+  // Read-modify-write of `row`, atomic across every hub node on the store (the row is locked
+  // from the read to the commit): `change` gets its record (NOT_FOUND if absent) and returns
+  // the record to store, or nullopt to erase it, with the rows of `also_erase` in the same
+  // write. An error from `change` leaves everything as it was and is returned. `change` may run
+  // more than once (after a lost connection) and must not use the store.
+  using Change = std::function<Result<std::optional<nlohmann::json>>(Result<nlohmann::json>)>;
+  Status Update(const std::string& row, const Change& change, bool sync = true,
+                const std::vector<std::string>& also_erase = {});
   Status Erase(const std::string& row);                                // durable on return
   Status EraseAll(const std::vector<std::string>& rows);  // in one write, durable on return
   // Row keys under prefix, in key order, at most `max` (0: all), after `after` if not empty.
@@ -40,6 +50,11 @@ class SealedRows {
                                         std::string_view after = {});
 
  private:
+  Result<nlohmann::json> Open(const std::string& row, ByteSpan sealed);
+  Result<Bytes> Seal(const std::string& row, const nlohmann::json& record);
+  // The writer of sealed rows, started (a store write) if there is none or it is spent.
+  Result<std::shared_ptr<crypto::EnvelopeWriter>> Writer();
+
   storage::KvStore& kv_;
   HubKeys& keys_;
   std::mutex mu_;

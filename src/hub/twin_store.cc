@@ -29,7 +29,10 @@ std::mutex& TwinStore::Stripe(const TwinId& id) {
 }
 
 Result<TwinDocument> TwinStore::Load(const std::string& row, const std::string& generation_id) {
-  Result<json> record = rows_.Load(row);
+  return FromRecord(rows_.Load(row), generation_id);
+}
+
+Result<TwinDocument> TwinStore::FromRecord(Result<json> record, const std::string& generation_id) {
   if (!record.has_value()) {
     if (record.error().code() == StatusCode::kNotFound) return TwinDocument(clock_.Now());
     return record.error();
@@ -54,13 +57,21 @@ Result<TwinDocument> TwinStore::Update(const TwinId& id, const std::string& gene
                                        const std::string& if_match, const Change& change) {
   COFFRE_ASSIGN_OR_RETURN(std::string row, Row(id));
   std::lock_guard lock(Stripe(id));
-  COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, Load(row, generation_id));
-  if (!if_match.empty()) {
-    COFFRE_RETURN_IF_ERROR(identity::CheckEtag(if_match, twin.Etag(), true, "twin"));
-  }
-  COFFRE_RETURN_IF_ERROR(change(twin));
-  COFFRE_RETURN_IF_ERROR(rows_.Store(row, json{{"generation", generation_id}, {"twin", twin.ToStored()}}));
-  return twin;
+  std::optional<TwinDocument> updated;
+  // Read, checked, changed and written in one transaction: a desired patch on one hub node and
+  // a reported one on another both land, with versions that never repeat.
+  Status done = rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {
+    COFFRE_ASSIGN_OR_RETURN(TwinDocument twin, FromRecord(std::move(stored), generation_id));
+    if (!if_match.empty()) {
+      COFFRE_RETURN_IF_ERROR(identity::CheckEtag(if_match, twin.Etag(), true, "twin"));
+    }
+    COFFRE_RETURN_IF_ERROR(change(twin));
+    json record{{"generation", generation_id}, {"twin", twin.ToStored()}};
+    updated = std::move(twin);
+    return std::optional<json>(std::move(record));
+  });
+  COFFRE_RETURN_IF_ERROR(done);
+  return std::move(*updated);
 }
 
 Status TwinStore::Erase(const TwinId& id) {

@@ -33,7 +33,8 @@ class TwinStore {
 
   // Applies `change` to the current twin and stores the result. `if_match`: empty or "*" for
   // any, else the twin's etag, quoted or not (FAILED_PRECONDITION otherwise, as Azure's 412). A
-  // change that fails leaves the stored twin as it was.
+  // change that fails leaves the stored twin as it was. Atomic across the hub nodes sharing a
+  // store (hub/sealed_rows.h, Update): `change` may run more than once, and must not use it.
   using Change = std::function<Status(TwinDocument&)>;
   Result<TwinDocument> Update(const TwinId& id, const std::string& generation_id,
                               const std::string& if_match, const Change& change);
@@ -45,6 +46,8 @@ class TwinStore {
   Result<std::string> DevicePrefix(const std::string& device_id);
   Result<std::string> Row(const TwinId& id);
   Result<TwinDocument> Load(const std::string& row, const std::string& generation_id);
+  // The twin in a stored record (a new twin if there is none, or it is an earlier device's).
+  Result<TwinDocument> FromRecord(Result<nlohmann::json> record, const std::string& generation_id);
   std::mutex& Stripe(const TwinId& id);
 
   SealedRows& rows_;

@@ -9,7 +9,9 @@
 
 #include "fakes/fake_key_provider.h"
 #include "hub/hub_keys.h"
+#include "hub/registry.h"
 #include "hub/sealed_rows.h"
+#include "hub/twin_store.h"
 #include "pg_server.h"
 #include "pgstore/pg_kv_store.h"
 #include "pgstore/pg_row_cipher.h"
@@ -32,12 +34,16 @@ struct Node {
     keys = std::move(opened.value());
     keys->row_digests().UseShard(node_id);
     rows = std::make_unique<SealedRows>(*kv, *keys);
+    registry = std::make_unique<Registry>(*kv, *keys, SystemClock());
+    twins = std::make_unique<TwinStore>(*rows, SystemClock());
   }
   std::unique_ptr<pgstore::PgPool> pool;
   std::unique_ptr<pgstore::PgRowCipher> cipher;
   std::unique_ptr<pgstore::PgKvStore> kv;
   std::unique_ptr<HubKeys> keys;
   std::unique_ptr<SealedRows> rows;
+  std::unique_ptr<Registry> registry;
+  std::unique_ptr<TwinStore> twins;
 };
 
 class TwoNodesMetadataTest : public ::testing::Test {
@@ -94,6 +100,59 @@ TEST_F(TwoNodesMetadataTest, NodesStartingAtOnceShareOneRootKeyAndKeepExactDiges
   ASSERT_TRUE(breaks.has_value());
   ASSERT_EQ(breaks->size(), 1u);
   EXPECT_EQ(breaks->front().table, "dev");
+}
+
+// A device's connection state written on one node while the other disables it, and twin
+// patches from both sides: nothing written over, nothing repeated.
+TEST_F(TwoNodesMetadataTest, RegistryAndTwinChangesOnBothNodesAreAllKept) {
+  auto a = Start("00000000000000aa");
+  auto b = Start("00000000000000bb");
+  DeviceIdentity d;
+  d.device_id = "dev-1";
+  const DeviceIdentity created = a->registry->Create(d).value();
+  EXPECT_THAT(b->registry->Create(d).status(), testing::StatusIs(StatusCode::kAlreadyExists));
+
+  constexpr int kRounds = 30;
+  std::thread connecting([&] {
+    for (int i = 0; i < kRounds; ++i) COFFRE_EXPECT_OK(b->registry->SetConnected("dev-1", i % 2 == 0));
+  });
+  for (int i = 0; i < kRounds; ++i) {
+    DeviceIdentity change = a->registry->Get("dev-1").value();
+    change.status = i % 2 == 0 ? DeviceStatus::kDisabled : DeviceStatus::kEnabled;
+    change.status_reason = "round " + std::to_string(i);
+    COFFRE_EXPECT_OK(a->registry->Update(change, change.etag).status());
+  }
+  connecting.join();
+  DeviceIdentity now = b->registry->Get("dev-1").value();
+  EXPECT_EQ(now.status_reason, "round " + std::to_string(kRounds - 1));  // the last update
+  EXPECT_EQ(now.status, DeviceStatus::kEnabled);
+  EXPECT_EQ(now.primary_key, created.primary_key);
+  // An update with an etag another node has replaced meanwhile is refused.
+  DeviceIdentity stale = now;
+  COFFRE_ASSERT_OK(b->registry->Update(now, now.etag).status());
+  EXPECT_THAT(a->registry->Update(stale, stale.etag).status(),
+              testing::StatusIs(StatusCode::kFailedPrecondition));
+
+  const TwinId twin{"dev-1", std::nullopt};
+  std::vector<std::thread> patching;
+  for (Node* node : {a.get(), b.get()}) {
+    patching.emplace_back([&, node] {
+      TwinSection section = node == a.get() ? TwinSection::kDesired : TwinSection::kReported;
+      for (int i = 0; i < kRounds; ++i) {
+        json patch{{"p" + std::to_string(i), i}};
+        COFFRE_EXPECT_OK(node->twins->Update(twin, created.generation_id, "", [&](TwinDocument& t) {
+          return t.PatchProperties(section, patch, SystemClock().Now());
+        }).status());
+      }
+    });
+  }
+  for (auto& t : patching) t.join();
+  TwinDocument stored = a->twins->Get(twin, created.generation_id).value();
+  EXPECT_EQ(stored.SectionVersion(TwinSection::kDesired), kRounds + 1);
+  EXPECT_EQ(stored.SectionVersion(TwinSection::kReported), kRounds + 1);
+  // Every property, with $metadata and $version.
+  EXPECT_EQ(stored.PropertiesView(TwinSection::kDesired).size(), kRounds + 2u);
+  EXPECT_EQ(stored.PropertiesView(TwinSection::kReported).size(), kRounds + 2u);
 }
 
 }  // namespace
