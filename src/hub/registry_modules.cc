@@ -122,19 +122,22 @@ Result<ModuleIdentity> Registry::CreateModule(ModuleIdentity m) {
   COFFRE_ASSIGN_OR_RETURN(std::string device_row, RowKey(m.device_id));
   COFFRE_RETURN_IF_ERROR(DeviceExists(device_row, m.device_id));
   COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(m.device_id, m.module_id));
-  Result<json> existing = rows_.Load(row);
-  if (existing.has_value()) {
-    return AlreadyExists("A module with ID '" + m.module_id + "' is already registered on device '" +
-                         m.device_id + "'.")
-        .WithDetail("ModuleAlreadyExistsOnDevice");
-  }
-  if (existing.error().code() != StatusCode::kNotFound) return existing.error();
-  COFFRE_ASSIGN_OR_RETURN(m.generation_id, identity::NewGenerationId(clock_.NowMillis()));
   COFFRE_ASSIGN_OR_RETURN(m.etag, NewEtag());
-  m.connected = false;
-  m.connection_state_updated_ms = 0;
-  m.last_activity_ms = 0;
-  COFFRE_RETURN_IF_ERROR(rows_.Store(row, ToJson(m)));
+  // Checked and written in one transaction: of two creates (on two hub nodes), one wins.
+  Status created = rows_.Update(row, [&](Result<json> existing) -> Result<std::optional<json>> {
+    if (existing.has_value()) {
+      return AlreadyExists("A module with ID '" + m.module_id +
+                           "' is already registered on device '" + m.device_id + "'.")
+          .WithDetail("ModuleAlreadyExistsOnDevice");
+    }
+    if (existing.error().code() != StatusCode::kNotFound) return existing.error();
+    COFFRE_ASSIGN_OR_RETURN(m.generation_id, identity::NewGenerationId(clock_.NowMillis()));
+    m.connected = false;
+    m.connection_state_updated_ms = 0;
+    m.last_activity_ms = 0;
+    return std::optional<json>(ToJson(m));
+  });
+  COFFRE_RETURN_IF_ERROR(created);
   return m;
 }
 
@@ -171,35 +174,54 @@ Status Registry::DeleteModule(const std::string& device_id, const std::string& m
 }
 
 Result<ModuleIdentity> Registry::UpdateModuleStored(ModuleIdentity m, const std::string& if_match) {
-  std::lock_guard<std::mutex> guard(mu_);
-  COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(m.device_id, m.module_id));
-  Result<ModuleIdentity> current = LoadModule(row);
-  if (!current.has_value()) {
-    if (current.error().code() == StatusCode::kNotFound) return ModuleNotFound(m.device_id, m.module_id);
-    return current.error();
+  std::string row;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    COFFRE_ASSIGN_OR_RETURN(row, ModuleRow(m.device_id, m.module_id));
   }
-  COFFRE_RETURN_IF_ERROR(identity::CheckEtag(if_match, current->etag, /*absent_matches=*/false, "module"));
-  COFFRE_RETURN_IF_ERROR(FillKeys(m, &*current));
-  m.generation_id = current->generation_id;
-  m.connected = current->connected;
-  m.connection_state_updated_ms = current->connection_state_updated_ms;
-  m.last_activity_ms = current->last_activity_ms;
-  COFFRE_ASSIGN_OR_RETURN(m.etag, NewEtag());
-  COFFRE_RETURN_IF_ERROR(rows_.Store(row, ToJson(m)));
+  COFFRE_ASSIGN_OR_RETURN(std::string etag, NewEtag());
+  const ModuleIdentity asked = m;
+  // The etag checked against the row as it is when written, on every hub node.
+  Status updated = rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {
+    if (!stored.has_value()) {
+      if (stored.error().code() == StatusCode::kNotFound) {
+        return ModuleNotFound(asked.device_id, asked.module_id);
+      }
+      return stored.error();
+    }
+    COFFRE_ASSIGN_OR_RETURN(ModuleIdentity current, ModuleFromJson(*stored));
+    COFFRE_RETURN_IF_ERROR(
+        identity::CheckEtag(if_match, current.etag, /*absent_matches=*/false, "module"));
+    m = asked;
+    COFFRE_RETURN_IF_ERROR(FillKeys(m, &current));
+    m.generation_id = current.generation_id;
+    m.connected = current.connected;
+    m.connection_state_updated_ms = current.connection_state_updated_ms;
+    m.last_activity_ms = current.last_activity_ms;
+    m.etag = etag;
+    return std::optional<json>(ToJson(m));
+  });
+  COFFRE_RETURN_IF_ERROR(updated);
   return m;
 }
 
 Status Registry::DeleteModuleStored(const std::string& device_id, const std::string& module_id,
                                     const std::string& if_match) {
-  std::lock_guard<std::mutex> guard(mu_);
-  COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(device_id, module_id));
-  Result<ModuleIdentity> current = LoadModule(row);
-  if (!current.has_value()) {
-    if (current.error().code() == StatusCode::kNotFound) return ModuleNotFound(device_id, module_id);
-    return current.error();
+  std::string row;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    COFFRE_ASSIGN_OR_RETURN(row, ModuleRow(device_id, module_id));
   }
-  COFFRE_RETURN_IF_ERROR(identity::CheckEtag(if_match, current->etag, /*absent_matches=*/true, "module"));
-  return rows_.Erase(row);
+  return rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {
+    if (!stored.has_value()) {
+      if (stored.error().code() == StatusCode::kNotFound) return ModuleNotFound(device_id, module_id);
+      return stored.error();
+    }
+    COFFRE_ASSIGN_OR_RETURN(ModuleIdentity current, ModuleFromJson(*stored));
+    COFFRE_RETURN_IF_ERROR(
+        identity::CheckEtag(if_match, current.etag, /*absent_matches=*/true, "module"));
+    return std::optional<json>();
+  });
 }
 
 Result<std::vector<ModuleIdentity>> Registry::ListModules(const std::string& device_id) {
