@@ -117,6 +117,34 @@ Status PgConnection::Transaction(const std::function<Status()>& body) {
   return Exec("COMMIT").status();
 }
 
+Result<std::vector<PgNotification>> PgConnection::AwaitNotifications(
+    std::chrono::milliseconds wait) {
+  if (broken_) return Unavailable("PostgreSQL: the connection was dropped after a timeout");
+  std::vector<PgNotification> received;
+  auto take = [&] {
+    while (PGnotify* n = PQnotifies(conn_)) {
+      received.push_back({n->relname, n->extra});
+      PQfreemem(n);
+    }
+  };
+  take();  // some may have come with a statement's answer
+  if (received.empty()) {
+    pollfd ready{PQsocket(conn_), POLLIN, 0};
+    int polled = ::poll(&ready, 1, static_cast<int>(wait.count()));
+    if (polled < 0 && errno != EINTR) return ErrnoStatus("waiting for PostgreSQL", errno);
+    if (polled > 0 && PQconsumeInput(conn_) == 0) {
+      return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
+    }
+    take();
+  }
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
+  }
+  return received;
+}
+
+int PgConnection::backend_pid() const { return PQbackendPID(conn_); }
+
 bool PgConnection::idle() const {
   return !broken_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }

@@ -39,6 +39,12 @@ struct PgRows {
   std::vector<std::vector<std::string>> rows;
 };
 
+// A NOTIFY received on a connection that LISTENs.
+struct PgNotification {
+  std::string channel;
+  std::string payload;
+};
+
 class PgConnection {
  public:
   // `conninfo`: libpq's form, e.g. "host=127.0.0.1 port=5432 dbname=coffre user=coffre
@@ -56,6 +62,11 @@ class PgConnection {
   Status Transaction(const std::function<Status()>& body);
   // Whether no transaction is open or aborted on the connection (it can be lent again).
   bool idle() const;
+  // Notifications received for this connection's LISTENs, waiting up to `wait` for the first
+  // (none: an empty list). UNAVAILABLE once the connection is lost.
+  Result<std::vector<PgNotification>> AwaitNotifications(std::chrono::milliseconds wait);
+  // The server process serving this connection (pg_stat_activity.pid).
+  int backend_pid() const;
 
  private:
   PgConnection(PGconn* conn, std::chrono::milliseconds answer_within)
