@@ -91,21 +91,43 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
   } else if (stored.error().code() != StatusCode::kNotFound) {
     return stored.error();
   }
-  // A random number (below 2^53, so that JSON readers keep it exact): one synced write instead
-  // of a reserved counter's two. Both writes are durable before the first record is sealed (a
-  // key no row names would escape the device's erasure): the row goes first, unsynced, and the
-  // key's synced write makes it durable too (the metadata store's log is in order). A crash
-  // between them leaves a row naming no key, which the next call replaces.
+  // A random number (below 2^53, so that JSON readers keep it exact) instead of a reserved
+  // counter. The key is stored first, then the row naming it, created only if the row is as
+  // read above (absent, or naming a key that is gone): of two hub nodes making the first key of
+  // one device, one row wins, and the other node drops its key, sealed nothing under it, and
+  // uses the winner's. Nothing is sealed under a key before its row names it, so a device's
+  // erasure (which destroys the key its row names) reaches every record. A crash between the
+  // two writes leaves a key no row names and nothing sealed under it.
+  const std::optional<uint64_t> replaced =
+      stored.has_value() ? std::optional<uint64_t>(ParseKeyRow(*stored)->number) : std::nullopt;
   for (int attempt = 0; attempt < kMaxNumberAttempts; ++attempt) {
     uint64_t number = 0;
     COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(
         MutableByteSpan(reinterpret_cast<std::byte*>(&number), sizeof number)));
     number &= kMaxKeyNumber;
     if (number == 0) continue;
-    COFFRE_RETURN_IF_ERROR(rows_.Store(
-        row, json{{"number", number}, {"generation", std::string(generation)}}, /*sync=*/false));
-    auto key = keys_.NewDeviceKey(device_id, number);
-    if (key.has_value() || key.error().code() != StatusCode::kAlreadyExists) return key;
+    auto key = keys_.NewDeviceKey(number);
+    if (!key.has_value() && key.error().code() == StatusCode::kAlreadyExists) continue;  // taken
+    if (!key.has_value()) return key.error();
+    std::optional<uint64_t> winner;
+    Status named = rows_.Update(row, [&](Result<json> now) -> Result<std::optional<json>> {
+      winner.reset();
+      if (now.has_value()) {
+        COFFRE_ASSIGN_OR_RETURN(KeyRowRecord other, ParseKeyRow(*now));
+        if (!replaced || other.number != *replaced) {
+          winner = other.number;
+          return AlreadyExists("another node named this device's key first");
+        }
+      } else if (now.error().code() != StatusCode::kNotFound) {
+        return now.error();
+      }
+      return std::optional<json>(json{{"number", number}, {"generation", std::string(generation)}});
+    }, /*sync=*/true);  // durable before a record sealed under the key can be acknowledged
+    if (named.ok()) return keys_.UseDeviceKey(device_id, std::move(*key));
+    // Nothing was sealed under the key just made: it goes, before the error or the winner.
+    COFFRE_RETURN_IF_ERROR(keys_.DestroyDeviceKey(number));
+    if (!winner) return named;
+    return keys_.LoadDeviceKey(device_id, *winner);
   }
   return Internal("no free device key number after several random draws");
 }

@@ -109,8 +109,7 @@ Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::RememberedDeviceKey(
   return it->second;
 }
 
-Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::NewDeviceKey(
-    std::string_view device_id, uint64_t number) {
+Result<std::shared_ptr<crypto::DeviceKey>> HubKeys::NewDeviceKey(uint64_t number) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   COFFRE_RETURN_IF_ERROR(CheckUnlocked());
   auto key = std::make_shared<crypto::DeviceKey>();
@@ -119,6 +118,11 @@ Result<std::shared_ptr<const crypto::DeviceKey>> HubKeys::NewDeviceKey(
   crypto::DataKeyId id{crypto::kDeviceKeyScope, number};
   COFFRE_ASSIGN_OR_RETURN(Bytes wrapped, root_->WrapDataKey(id, key->key));
   COFFRE_RETURN_IF_ERROR(data_keys_->PutWrapped(id, wrapped));  // ALREADY_EXISTS: taken
+  return key;
+}
+
+std::shared_ptr<const crypto::DeviceKey> HubKeys::UseDeviceKey(
+    std::string_view device_id, std::shared_ptr<crypto::DeviceKey> key) {
   return Remember(device_id, std::move(key));
 }
 

@@ -64,10 +64,12 @@ class HubKeys {
   // are remembered here, so that Lock() and DestroyDeviceKey() reach every copy.
   // The remembered key of `device_id`, or null.
   Result<std::shared_ptr<const crypto::DeviceKey>> RememberedDeviceKey(std::string_view device_id);
-  // A new key `number` for `device_id`, its wrapped copy stored durably. ALREADY_EXISTS if the
-  // number is taken.
-  Result<std::shared_ptr<const crypto::DeviceKey>> NewDeviceKey(std::string_view device_id,
-                                                                uint64_t number);
+  // A new key `number`, its wrapped copy stored durably, no device's yet (UseDeviceKey).
+  // ALREADY_EXISTS if the number is taken.
+  Result<std::shared_ptr<crypto::DeviceKey>> NewDeviceKey(uint64_t number);
+  // A key from NewDeviceKey, remembered as `device_id`'s.
+  std::shared_ptr<const crypto::DeviceKey> UseDeviceKey(std::string_view device_id,
+                                                        std::shared_ptr<crypto::DeviceKey> key);
   // The stored key `number` of `device_id`. NOT_FOUND if it is not stored (destroyed).
   Result<std::shared_ptr<const crypto::DeviceKey>> LoadDeviceKey(std::string_view device_id,
                                                                  uint64_t number);

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "fakes/fake_key_provider.h"
+#include "hub/device_keys.h"
 #include "hub/hub_keys.h"
 #include "hub/registry.h"
 #include "hub/sealed_rows.h"
@@ -36,6 +38,7 @@ struct Node {
     rows = std::make_unique<SealedRows>(*kv, *keys);
     registry = std::make_unique<Registry>(*kv, *keys, SystemClock());
     twins = std::make_unique<TwinStore>(*rows, SystemClock());
+    device_keys = std::make_unique<DeviceKeys>(*keys, *rows, SystemClock(), nullptr);
   }
   std::unique_ptr<pgstore::PgPool> pool;
   std::unique_ptr<pgstore::PgRowCipher> cipher;
@@ -44,6 +47,7 @@ struct Node {
   std::unique_ptr<SealedRows> rows;
   std::unique_ptr<Registry> registry;
   std::unique_ptr<TwinStore> twins;
+  std::unique_ptr<DeviceKeys> device_keys;
 };
 
 class TwoNodesMetadataTest : public ::testing::Test {
@@ -153,6 +157,38 @@ TEST_F(TwoNodesMetadataTest, RegistryAndTwinChangesOnBothNodesAreAllKept) {
   // Every property, with $metadata and $version.
   EXPECT_EQ(stored.PropertiesView(TwinSection::kDesired).size(), kRounds + 2u);
   EXPECT_EQ(stored.PropertiesView(TwinSection::kReported).size(), kRounds + 2u);
+}
+
+// A device's first messages arriving on both nodes at once: one key, the one its row names, so
+// that erasing the device destroys every key its records were sealed under.
+TEST_F(TwoNodesMetadataTest, ADevicesFirstKeyMadeOnTwoNodesAtOnceIsOneKey) {
+  auto a = Start("00000000000000aa");
+  auto b = Start("00000000000000bb");
+  for (int round = 0; round < 5; ++round) {
+    const std::string device = "dev-" + std::to_string(round);
+    std::mutex mu;
+    std::set<uint64_t> numbers;
+    std::vector<std::thread> threads;
+    for (Node* node : {a.get(), b.get()}) {
+      for (int t = 0; t < 3; ++t) {
+        threads.emplace_back([&, node] {
+          auto key = node->device_keys->For(device, "gen-1");
+          ASSERT_TRUE(key.has_value()) << key.error().message();
+          std::lock_guard<std::mutex> lock(mu);
+          numbers.insert((*key)->number);
+        });
+      }
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(numbers.size(), 1u) << device;
+    COFFRE_ASSERT_OK_AND_ASSIGN(DeviceErasure erased, a->device_keys->Erase(device, "test", 0));
+    EXPECT_EQ(erased.key_number, *numbers.begin());
+  }
+  // Every key made by a losing node is gone: no device key is stored any more.
+  int stored = 0;
+  COFFRE_ASSERT_OK(a->kv->Scan("dek/key/" + std::to_string(crypto::kDeviceKeyScope) + "/",
+                               [&](std::string_view, ByteSpan) { return ++stored > 0; }));
+  EXPECT_EQ(stored, 0);
 }
 
 }  // namespace
