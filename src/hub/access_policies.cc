@@ -49,16 +49,37 @@ Result<std::unique_ptr<AccessPolicies>> AccessPolicies::Open(storage::KvStore& k
     AccessPolicy policy{name, "", "", rights};
     COFFRE_ASSIGN_OR_RETURN(policy.primary_key, identity::RandomKey());
     COFFRE_ASSIGN_OR_RETURN(policy.secondary_key, identity::RandomKey());
-    COFFRE_RETURN_IF_ERROR(p->Store(policy));
+    COFFRE_RETURN_IF_ERROR(p->StoreIfAbsent(policy));
   }
   return p;
 }
 
+namespace {
+
+json PolicyRecord(const AccessPolicy& policy) {
+  return json{{"name", policy.name},
+              {"primaryKey", policy.primary_key},
+              {"secondaryKey", policy.secondary_key},
+              {"rights", policy.rights}};
+}
+
+}  // namespace
+
 Status AccessPolicies::Store(const AccessPolicy& policy) {
-  return rows_.Store(std::string(kPolicyPrefix) + policy.name, json{{"name", policy.name},
-                                                             {"primaryKey", policy.primary_key},
-                                                             {"secondaryKey", policy.secondary_key},
-                                                             {"rights", policy.rights}});
+  return rows_.Store(std::string(kPolicyPrefix) + policy.name, PolicyRecord(policy));
+}
+
+Status AccessPolicies::StoreIfAbsent(const AccessPolicy& policy) {
+  // Of two hub nodes starting on a new store, the first one's keys stay.
+  Status made = rows_.Update(std::string(kPolicyPrefix) + policy.name,
+                             [&](Result<json> stored) -> Result<std::optional<json>> {
+                               if (stored.has_value()) return AlreadyExists("made already");
+                               if (stored.error().code() != StatusCode::kNotFound) {
+                                 return stored.error();
+                               }
+                               return std::optional<json>(PolicyRecord(policy));
+                             });
+  return made.code() == StatusCode::kAlreadyExists ? Status::Ok() : made;
 }
 
 Result<AccessPolicy> AccessPolicies::Get(const std::string& name) {

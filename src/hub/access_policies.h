@@ -69,6 +69,7 @@ class AccessPolicies {
                  const Clock& clock)
       : rows_(kv, keys), hosts_(std::move(hosts)), clock_(clock) {}
   Status Store(const AccessPolicy& policy);
+  Status StoreIfAbsent(const AccessPolicy& policy);  // a default, made by the first node
   bool AcceptedHost(std::string_view host) const;
 
   SealedRows rows_;

@@ -12,6 +12,8 @@ namespace {
 
 constexpr std::string_view kGroupPrefix = "cg/";
 constexpr std::string_view kCheckpointPrefix = "ckpt/";
+// Locked, never written, by every create and delete (the 20-group limit).
+constexpr std::string_view kTableLock = "cg/";
 constexpr std::string_view kRowLabel = "consumer-group-row-names";
 
 bool Alnum(char c) {
@@ -40,7 +42,9 @@ Result<std::unique_ptr<ConsumerGroups>> ConsumerGroups::Open(storage::KvStore& k
   // A hub opened while its keys are inaccessible created $Default when it first started.
   if (existing.error().code() == StatusCode::kUnavailable) return groups;
   if (existing.error().code() != StatusCode::kNotFound) return existing.error();
-  COFFRE_RETURN_IF_ERROR(groups->Create(std::string(kDefaultConsumerGroup)).status());
+  Status created = groups->Create(std::string(kDefaultConsumerGroup)).status();
+  // Another hub node starting on the same new store made it first.
+  if (!created.ok() && created.code() != StatusCode::kAlreadyExists) return created;
   return groups;
 }
 
@@ -67,18 +71,21 @@ Result<ConsumerGroup> ConsumerGroups::Create(const std::string& name) {
     return InvalidArgument("A consumer group name has 1-50 letters, digits, '.', '-' and '_', "
                            "and starts and ends with a letter or digit.");
   }
-  std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, GroupRow(name));
-  Result<json> existing = rows_.Load(row);
-  if (existing.has_value()) return AlreadyExists("The consumer group '" + name + "' already exists.");
-  if (existing.error().code() != StatusCode::kNotFound) return existing.error();
-  COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> all, rows_.Rows(kGroupPrefix));
-  if (all.size() >= kMaxConsumerGroups) {
-    return ResourceExhausted("A hub has at most " + std::to_string(kMaxConsumerGroups) +
-                             " consumer groups.");
-  }
   ConsumerGroup group{name, clock_.NowMillis()};
-  COFFRE_RETURN_IF_ERROR(rows_.Store(row, json{{"name", name}, {"created", group.created_ms}}));
+  // Creates and deletes lock the table's lock row too: the count is exact across hub nodes.
+  Status created = rows_.Transact({std::string(kTableLock), row}, [&](SealedTxn& txn) -> Status {
+    Result<json> existing = txn.Load(row);
+    if (existing.has_value()) return AlreadyExists("The consumer group '" + name + "' already exists.");
+    if (existing.error().code() != StatusCode::kNotFound) return existing.error();
+    COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> all, rows_.Rows(kGroupPrefix));
+    if (all.size() >= kMaxConsumerGroups) {
+      return ResourceExhausted("A hub has at most " + std::to_string(kMaxConsumerGroups) +
+                               " consumer groups.");
+    }
+    return txn.Store(row, json{{"name", name}, {"created", group.created_ms}});
+  });
+  COFFRE_RETURN_IF_ERROR(created);
   return group;
 }
 
@@ -107,17 +114,24 @@ Status ConsumerGroups::Delete(const std::string& name) {
   if (name == kDefaultConsumerGroup) {
     return FailedPrecondition("The $Default consumer group cannot be deleted.");
   }
-  std::lock_guard<std::mutex> guard(mu_);
   COFFRE_ASSIGN_OR_RETURN(std::string row, GroupRow(name));
-  Result<json> existing = rows_.Load(row);
-  if (!existing.has_value()) {
-    return existing.error().code() == StatusCode::kNotFound ? GroupNotFound(name) : existing.error();
-  }
+  std::vector<std::string> rows = {std::string(kTableLock), row};
   for (int p = 0; p < partitions_; ++p) {
     COFFRE_ASSIGN_OR_RETURN(std::string checkpoint, CheckpointRow(name, p));
-    COFFRE_RETURN_IF_ERROR(rows_.Erase(checkpoint));
+    rows.push_back(checkpoint);
   }
-  return rows_.Erase(row);
+  // The group and its checkpoints in one write, under the group's lock: a checkpoint set on
+  // another hub node meanwhile is not left behind for a group made again under the name.
+  return rows_.Transact(rows, [&](SealedTxn& txn) -> Status {
+    Result<json> existing = txn.Load(row);
+    if (!existing.has_value()) {
+      return existing.error().code() == StatusCode::kNotFound ? GroupNotFound(name) : existing.error();
+    }
+    for (const std::string& gone : rows) {
+      if (gone != kTableLock) txn.Erase(gone);
+    }
+    return Status::Ok();
+  });
 }
 
 Result<std::optional<Checkpoint>> ConsumerGroups::GetCheckpoint(const std::string& group,
@@ -136,10 +150,16 @@ Result<std::optional<Checkpoint>> ConsumerGroups::GetCheckpoint(const std::strin
 
 Status ConsumerGroups::SetCheckpoint(const std::string& group, int partition, uint64_t offset) {
   COFFRE_RETURN_IF_ERROR(CheckPartition(partition));
-  std::lock_guard<std::mutex> guard(mu_);  // a deleted group gets no new checkpoint
-  COFFRE_RETURN_IF_ERROR(Get(group).status());
+  COFFRE_ASSIGN_OR_RETURN(std::string group_row, GroupRow(group));
   COFFRE_ASSIGN_OR_RETURN(std::string row, CheckpointRow(group, partition));
-  return rows_.Store(row, json{{"offset", offset}, {"updated", clock_.NowMillis()}});
+  // Under the group's lock: a deleted group gets no new checkpoint, on any hub node.
+  return rows_.Transact({group_row, row}, [&](SealedTxn& txn) -> Status {
+    Result<json> exists = txn.Load(group_row);
+    if (!exists.has_value()) {
+      return exists.error().code() == StatusCode::kNotFound ? GroupNotFound(group) : exists.error();
+    }
+    return txn.Store(row, json{{"offset", offset}, {"updated", clock_.NowMillis()}});
+  });
 }
 
 }  // namespace coffre::hub

@@ -62,7 +62,6 @@ class ConsumerGroups {
   SealedRows rows_;
   int partitions_;
   const Clock& clock_;
-  std::mutex mu_;  // orders create/delete against each other and against checkpoints
 };
 
 }  // namespace coffre::hub

@@ -72,9 +72,13 @@ Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Load(storage::KvStor
     return std::unique_ptr<EncryptionConfig>(new EncryptionConfig(kv, std::move(s)));
   }
   if (stored.error().code() != StatusCode::kNotFound) return stored.error();
-  std::unique_ptr<EncryptionConfig> config(new EncryptionConfig(kv, initial));
-  COFFRE_RETURN_IF_ERROR(config->Set(initial));
-  return config;
+  // A new hub's settings, only if absent: of two hub nodes starting on a new store, the first
+  // one's stay, and the other takes them.
+  std::string text = initial.ToJson().dump();
+  Status put = kv.PutIfAbsent(kEncryptionSettingsRow, AsBytes(text), /*sync=*/true);
+  if (put.code() == StatusCode::kAlreadyExists) return Load(kv, initial);
+  COFFRE_RETURN_IF_ERROR(put);
+  return std::unique_ptr<EncryptionConfig>(new EncryptionConfig(kv, initial));
 }
 
 EncryptionSettings EncryptionConfig::Get() const {

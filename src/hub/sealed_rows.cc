@@ -50,26 +50,46 @@ Status SealedRows::Store(const std::string& row, const json& record, bool sync) 
   return keys_.row_digests().Write(std::move(batch), sync);
 }
 
-Status SealedRows::Update(const std::string& row, const Change& change, bool sync,
-                          const std::vector<std::string>& also_erase) {
+Result<json> SealedTxn::Load(const std::string& row) {
+  for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
+    if (it->key != row) continue;
+    if (it->erase) return NotFound("no such row");
+    return rows_.Open(row, it->value);
+  }
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, txn_.Get(row));
+  return rows_.Open(row, sealed);
+}
+
+Status SealedTxn::Store(const std::string& row, const json& record) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, rows_.Seal(row, record));
+  writes_.push_back({row, std::move(sealed), false});
+  return Status::Ok();
+}
+
+void SealedTxn::Erase(const std::string& row) { writes_.push_back({row, {}, /*erase=*/true}); }
+
+Status SealedRows::Transact(const std::vector<std::string>& rows,
+                            const std::function<Status(SealedTxn&)>& fn, bool sync) {
   // The writer is made ready outside the transaction (starting one writes to the store).
   COFFRE_RETURN_IF_ERROR(Writer().status());
-  std::vector<std::string> rows = also_erase;
-  rows.push_back(row);
   auto build = [&](storage::KvTxn& txn) -> Result<std::vector<storage::KvWrite>> {
-    Result<Bytes> stored = txn.Get(row);
-    Result<json> current = stored.has_value() ? Open(row, *stored) : Result<json>(stored.error());
-    COFFRE_ASSIGN_OR_RETURN(std::optional<json> next, change(std::move(current)));
-    std::vector<storage::KvWrite> batch;
-    if (next) {
-      COFFRE_ASSIGN_OR_RETURN(Bytes sealed, Seal(row, *next));
-      batch.push_back({row, std::move(sealed), false});
-    } else {
-      for (const std::string& gone : rows) batch.push_back({gone, {}, /*erase=*/true});
-    }
-    return batch;
+    SealedTxn sealed(*this, txn);
+    COFFRE_RETURN_IF_ERROR(fn(sealed));
+    return std::move(sealed.writes_);
   };
   return keys_.row_digests().Update(rows, build, sync);
+}
+
+Status SealedRows::Update(const std::string& row, const Change& change, bool sync,
+                          const std::vector<std::string>& also_erase) {
+  std::vector<std::string> rows = also_erase;
+  rows.push_back(row);
+  return Transact(rows, [&](SealedTxn& txn) -> Status {
+    COFFRE_ASSIGN_OR_RETURN(std::optional<json> next, change(txn.Load(row)));
+    if (next) return txn.Store(row, *next);
+    for (const std::string& gone : rows) txn.Erase(gone);
+    return Status::Ok();
+  }, sync);
 }
 
 Status SealedRows::Erase(const std::string& row) { return EraseAll({row}); }

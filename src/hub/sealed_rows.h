@@ -22,6 +22,24 @@
 
 namespace coffre::hub {
 
+class SealedRows;
+
+// The rows of one SealedRows::Transact: records read as they are now (their rows locked), and
+// the records to write when it commits. Reads see this transaction's own writes.
+class SealedTxn {
+ public:
+  Result<nlohmann::json> Load(const std::string& row);  // NOT_FOUND if absent
+  Status Store(const std::string& row, const nlohmann::json& record);
+  void Erase(const std::string& row);
+
+ private:
+  friend class SealedRows;
+  SealedTxn(SealedRows& rows, storage::KvTxn& txn) : rows_(rows), txn_(txn) {}
+  SealedRows& rows_;
+  storage::KvTxn& txn_;
+  std::vector<storage::KvWrite> writes_;
+};
+
 class SealedRows {
  public:
   // kv and keys must outlive the rows.
@@ -43,6 +61,11 @@ class SealedRows {
   using Change = std::function<Result<std::optional<nlohmann::json>>(Result<nlohmann::json>)>;
   Status Update(const std::string& row, const Change& change, bool sync = true,
                 const std::vector<std::string>& also_erase = {});
+  // Read-modify-write of several rows, as Update: `fn` reads and writes through the SealedTxn
+  // rows among `rows` (all locked from the first read to the commit; a row may be locked and
+  // never written, as a lock for a whole table's rule).
+  Status Transact(const std::vector<std::string>& rows, const std::function<Status(SealedTxn&)>& fn,
+                  bool sync = true);
   Status Erase(const std::string& row);                                // durable on return
   Status EraseAll(const std::vector<std::string>& rows);  // in one write, durable on return
   // Row keys under prefix, in key order, at most `max` (0: all), after `after` if not empty.
@@ -50,6 +73,7 @@ class SealedRows {
                                         std::string_view after = {});
 
  private:
+  friend class SealedTxn;
   Result<nlohmann::json> Open(const std::string& row, ByteSpan sealed);
   Result<Bytes> Seal(const std::string& row, const nlohmann::json& record);
   // The writer of sealed rows, started (a store write) if there is none or it is spent.

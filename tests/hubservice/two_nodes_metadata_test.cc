@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <set>
 #include <thread>
 
 #include "fakes/fake_key_provider.h"
+#include "hub/consumer_groups.h"
 #include "hub/device_keys.h"
 #include "hub/hub_keys.h"
 #include "hub/registry.h"
@@ -189,6 +191,49 @@ TEST_F(TwoNodesMetadataTest, ADevicesFirstKeyMadeOnTwoNodesAtOnceIsOneKey) {
   COFFRE_ASSERT_OK(a->kv->Scan("dek/key/" + std::to_string(crypto::kDeviceKeyScope) + "/",
                                [&](std::string_view, ByteSpan) { return ++stored > 0; }));
   EXPECT_EQ(stored, 0);
+}
+
+// Consumer groups made on both nodes at once stay within the hub's limit; a group deleted on
+// one node while the other checkpoints it leaves no checkpoint for a group made again.
+TEST_F(TwoNodesMetadataTest, ConsumerGroupRulesHoldAcrossNodes) {
+  auto a = Start("00000000000000aa");
+  auto b = Start("00000000000000bb");
+  auto groups_a = std::move(ConsumerGroups::Open(*a->kv, *a->keys, 2, SystemClock()).value());
+  auto groups_b = std::move(ConsumerGroups::Open(*b->kv, *b->keys, 2, SystemClock()).value());
+  std::atomic<int> made{0};
+  std::vector<std::thread> threads;
+  for (ConsumerGroups* groups : {groups_a.get(), groups_b.get()}) {
+    threads.emplace_back([&, groups] {
+      for (int i = 0; i < 15; ++i) {
+        std::string name = (groups == groups_a.get() ? "a" : "b") + std::to_string(i);
+        auto created = groups->Create(name);
+        if (created.has_value()) {
+          ++made;
+        } else {
+          EXPECT_EQ(created.error().code(), StatusCode::kResourceExhausted) << created.error().message();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(made.load() + 1, static_cast<int>(kMaxConsumerGroups));  // and $Default
+  EXPECT_EQ(groups_b->List().value().size(), kMaxConsumerGroups);
+
+  std::atomic<bool> deleted{false};
+  std::thread checkpointing([&] {
+    for (int i = 0; i < 200 && !deleted; ++i) {
+      Status set = groups_b->SetCheckpoint("a0", i % 2, 100 + i);
+      if (!set.ok()) {
+        EXPECT_EQ(set.code(), StatusCode::kNotFound) << set.message();
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  COFFRE_EXPECT_OK(groups_a->Delete("a0"));
+  deleted = true;
+  checkpointing.join();
+  COFFRE_ASSERT_OK(groups_a->Create("a0").status());
+  for (int p = 0; p < 2; ++p) EXPECT_FALSE(groups_b->GetCheckpoint("a0", p).value().has_value());
 }
 
 }  // namespace
