@@ -41,11 +41,9 @@ Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(PgPool& pool, PgRowCipher& ci
     return WithSchemaLock(db, [&]() -> Status {
       COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv (key bytea PRIMARY "
                                      "KEY, value bytea NOT NULL)").status());
-      // One row, written by Sync() (below).
-      COFFRE_RETURN_IF_ERROR(
-          db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv_sync (one int PRIMARY KEY, syncs bigint)")
-              .status());
-      return db.Exec("INSERT INTO coffre_kv_sync VALUES (1, 0) ON CONFLICT DO NOTHING").status();
+      // Rows written by Sync() (below), one per server process.
+      return db.Exec("CREATE TABLE IF NOT EXISTS coffre_kv_sync (one int PRIMARY KEY, syncs bigint)")
+          .status();
     });
   });
   COFFRE_RETURN_IF_ERROR(ran);
@@ -199,10 +197,13 @@ Status PgKvStore::PutIfAbsent(std::string_view key, ByteSpan value, bool sync) {
 }
 
 Status PgKvStore::Sync() {
-  // A synchronous commit waits for the WAL up to itself, so for every commit before it: a
-  // one-row write makes one (an empty transaction would commit nothing, and wait for nothing).
+  // A synchronous commit waits for the WAL up to itself, so for every commit before it; but
+  // only one that wrote something waits (an empty transaction, or one that only took a
+  // transaction id, commits without waiting). So a row is written: the connection's own (its
+  // server process id), so that the syncs of every hub node never queue on one row's lock.
   return pool_.Run([](PgConnection& db) {
-    return db.Exec("UPDATE coffre_kv_sync SET syncs = syncs + 1").status();
+    return db.Exec("INSERT INTO coffre_kv_sync VALUES (pg_backend_pid(), 1) ON CONFLICT (one) "
+                   "DO UPDATE SET syncs = coffre_kv_sync.syncs + 1").status();
   });
 }
 

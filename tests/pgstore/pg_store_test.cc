@@ -205,6 +205,23 @@ TEST_F(PgStoreTest, ATelemetryPartitionCommitsBatchesKeepsItsStateAndRefusesASec
   EXPECT_EQ(PgTelemetryLog::Open(*pool_, *cipher_, 1).value()->first_sequence(), 4u);
 }
 
+// Sync() and synced writes wait for the synchronous standby; unsynced writes do not. A standby
+// named that never comes makes every synchronous commit wait: Sync() runs into its deadline.
+TEST_F(PgStoreTest, SyncWaitsForTheStandbyAndAnUnsyncedWriteDoesNot) {
+  auto kv = PgKvStore::Open(*pool_, *cipher_).value();
+  COFFRE_ASSERT_OK(pool_->Run([](PgConnection& db) -> Status {
+    COFFRE_RETURN_IF_ERROR(db.Exec("ALTER SYSTEM SET synchronous_standby_names = 'ghost'").status());
+    return db.Exec("SELECT pg_reload_conf()").status();
+  }));
+  auto waiting = PgPool::Connect({server_.conninfo(), 2, std::chrono::milliseconds(300),
+                                  std::chrono::milliseconds(400)}).value();
+  auto waiting_kv = PgKvStore::Open(*waiting, *cipher_).value();
+  COFFRE_ASSERT_OK(waiting_kv->Put("soft", AsBytes("not waited for"), /*sync=*/false));
+  EXPECT_THAT(waiting_kv->Sync(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(waiting_kv->Put("hard", AsBytes("waits"), /*sync=*/true),
+              StatusIs(StatusCode::kUnavailable));
+}
+
 TEST_F(PgStoreTest, ASingleServerIsNotQuorumDurableAndIsRefusedUnlessRelaxed) {
   COFFRE_ASSERT_OK(pool_->Run([](PgConnection& db) -> Status {
     auto shortfall = DurabilityShortfall(db);
