@@ -231,8 +231,7 @@ Result<std::vector<MetadataBreak>> RowDigests::Check() {
 }
 
 Result<std::vector<MetadataBreak>> RowDigests::Recheck() {
-  Status anchored = AnchorOnce();
-  if (anchored.code() == StatusCode::kUnavailable) return anchored;  // locked
+  COFFRE_RETURN_IF_ERROR(AnchorOnce());  // UNAVAILABLE while the keys are locked
   std::vector<MetadataBreak> found;
   Result<std::unique_ptr<storage::KvStore>> snapshot = kv_.Snapshot();
   if (!snapshot.has_value() && snapshot.error().code() != StatusCode::kUnimplemented) {
