@@ -37,8 +37,13 @@ Result<std::shared_ptr<crypto::EnvelopeWriter>> SealedRows::Writer() {
 
 Result<Bytes> SealedRows::Seal(const std::string& row, const json& record) {
   COFFRE_ASSIGN_OR_RETURN(auto writer, Writer());
+  return SealWith(*writer, row, record);
+}
+
+Result<Bytes> SealedRows::SealWith(crypto::EnvelopeWriter& writer, const std::string& row,
+                                   const json& record) {
   std::string text = record.dump(-1, ' ', false, json::error_handler_t::replace);
-  Result<Bytes> sealed = writer->Seal(AsBytes(row), AsBytes(text));
+  Result<Bytes> sealed = writer.Seal(AsBytes(row), AsBytes(text));
   crypto::Cleanse(text);
   return sealed;
 }
@@ -61,7 +66,7 @@ Result<json> SealedTxn::Load(const std::string& row) {
 }
 
 Status SealedTxn::Store(const std::string& row, const json& record) {
-  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, rows_.Seal(row, record));
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, SealedRows::SealWith(writer_, row, record));
   writes_.push_back({row, std::move(sealed), false});
   return Status::Ok();
 }
@@ -70,10 +75,10 @@ void SealedTxn::Erase(const std::string& row) { writes_.push_back({row, {}, /*er
 
 Status SealedRows::Transact(const std::vector<std::string>& rows,
                             const std::function<Status(SealedTxn&)>& fn, bool sync) {
-  // The writer is made ready outside the transaction (starting one writes to the store).
-  COFFRE_RETURN_IF_ERROR(Writer().status());
+  // The writer is started outside the transaction (starting one writes to the store).
+  COFFRE_ASSIGN_OR_RETURN(std::shared_ptr<crypto::EnvelopeWriter> writer, Writer());
   auto build = [&](storage::KvTxn& txn) -> Result<std::vector<storage::KvWrite>> {
-    SealedTxn sealed(*this, txn);
+    SealedTxn sealed(*this, txn, *writer);
     COFFRE_RETURN_IF_ERROR(fn(sealed));
     return std::move(sealed.writes_);
   };

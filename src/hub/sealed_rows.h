@@ -34,9 +34,11 @@ class SealedTxn {
 
  private:
   friend class SealedRows;
-  SealedTxn(SealedRows& rows, storage::KvTxn& txn) : rows_(rows), txn_(txn) {}
+  SealedTxn(SealedRows& rows, storage::KvTxn& txn, crypto::EnvelopeWriter& writer)
+      : rows_(rows), txn_(txn), writer_(writer) {}
   SealedRows& rows_;
   storage::KvTxn& txn_;
+  crypto::EnvelopeWriter& writer_;  // started before the transaction (that writes the store)
   std::vector<storage::KvWrite> writes_;
 };
 
@@ -76,6 +78,8 @@ class SealedRows {
   friend class SealedTxn;
   Result<nlohmann::json> Open(const std::string& row, ByteSpan sealed);
   Result<Bytes> Seal(const std::string& row, const nlohmann::json& record);
+  static Result<Bytes> SealWith(crypto::EnvelopeWriter& writer, const std::string& row,
+                                const nlohmann::json& record);
   // The writer of sealed rows, started (a store write) if there is none or it is spent.
   Result<std::shared_ptr<crypto::EnvelopeWriter>> Writer();
 
