@@ -64,7 +64,7 @@ json ClusterStore(const StackState& state) {
   Result<std::vector<PatroniMember>> seen =
       PatroniClusterMembers(PatroniApis(state.cluster), kProbeTimeout);
   for (const PostgresMember& m : state.cluster.postgres) {
-    json member = {{"name", m.name}, {"port", m.port}, {"patroniPort", m.patroni_port},
+    json member = {{"name", m.name}, {"host", m.host}, {"port", m.port}, {"patroniPort", m.patroni_port},
                    {"pid", m.pid}, {"running", m.pid > 0 && ProcessAlive(m.pid)},
                    {"role", "unknown"}, {"state", "unknown"}};
     if (seen.has_value()) {
@@ -76,7 +76,7 @@ json ClusterStore(const StackState& state) {
   }
   json etcd = json::array();
   for (const EtcdMember& e : state.cluster.etcd) {
-    etcd.push_back({{"name", e.name}, {"port", e.port}, {"pid", e.pid},
+    etcd.push_back({{"name", e.name}, {"host", e.host}, {"port", e.port}, {"pid", e.pid},
                     {"running", e.pid > 0 && ProcessAlive(e.pid)}});
   }
   json out = {{"postgres", members}, {"etcd", etcd},
@@ -162,13 +162,14 @@ void PrintStackStatus(const json& status, std::ostream& out, bool tsv) {
     for (const json& m : Member(cluster, "postgres")) {
       bool running = Member(m, "running") == true;
       t.AddRow({"postgres " + Cell(m, "name"), running ? Cell(m, "role") : "stopped",
-                Cell(m, "pid"), "postgres " + Cell(m, "port") + ", patroni " + Cell(m, "patroniPort"),
+                Cell(m, "pid"),
+                Cell(m, "host") + ": postgres " + Cell(m, "port") + ", patroni " + Cell(m, "patroniPort"),
                 Cell(m, "state")});
     }
     for (const json& e : Member(cluster, "etcd")) {
       bool running = Member(e, "running") == true;
       t.AddRow({"etcd " + Cell(e, "name"), running ? "running" : "stopped", Cell(e, "pid"),
-                "client " + Cell(e, "port"), "-"});
+                Cell(e, "host") + ": client " + Cell(e, "port"), "-"});
     }
     t.AddRow({"cluster store", Member(cluster, "synchronous") == true ? "ready" : "NOT READY", "",
               "", Member(cluster, "synchronous") == true
