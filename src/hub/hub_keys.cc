@@ -1,5 +1,7 @@
 #include "hub/hub_keys.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <mutex>
 
@@ -11,6 +13,10 @@ namespace {
 // 8192 keys of 32 bytes: a quarter of the secure heap. Past that the map starts over: a key
 // not remembered is loaded again from its wrapped copy.
 constexpr size_t kMaxRememberedDeviceKeys = 8192;
+
+bool SameFingerprint(const Bytes& a, const Bytes& b) {
+  return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 Status Inaccessible() {
   return Unavailable("the hub's keys are inaccessible (its customer-managed key cannot be used)");
@@ -25,7 +31,14 @@ HubKeys::HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root,
       row_digests_(std::make_unique<RowDigests>(kv, *this)),
       root_(std::move(root)),
       reader_(root_ ? std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_) : nullptr),
-      wrapped_(std::move(wrapped)) {}
+      wrapped_(std::move(wrapped)),
+      root_fingerprint_(root_ ? Fingerprint(*root_) : Bytes()) {}
+
+Bytes HubKeys::Fingerprint(const crypto::RootKey& root) {
+  Result<crypto::SecretBytes> key = root.DeriveKey("root-fingerprint");
+  if (!key.has_value()) return {};
+  return crypto::HmacSha256(*key, AsBytes(std::string_view("coffre root key"))).value_or(Bytes());
+}
 
 Result<crypto::WrappedKey> HubKeys::StoredRoot(storage::KvStore& kv) {
   COFFRE_ASSIGN_OR_RETURN(Bytes stored, kv.Get(kRootKeyRow));
@@ -204,17 +217,35 @@ void HubKeys::Lock() {
 Status HubKeys::Unlock(crypto::KeyProvider& provider) {
   std::lock_guard<std::mutex> one_change(change_mu_);
   crypto::WrappedKey wrapped;
+  Bytes fingerprint;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     if (root_) return Status::Ok();
     wrapped = wrapped_;  // stable: only Rewrap changes it, and change_mu_ keeps it out
+    fingerprint = root_fingerprint_;
   }
-  COFFRE_ASSIGN_OR_RETURN(std::shared_ptr<crypto::RootKey> root,
-                          crypto::RootKey::Unwrap(provider, wrapped));
+  std::shared_ptr<crypto::RootKey> root;
+  Result<crypto::WrappedKey> stored = StoredRoot(kv_);
+  if (stored.has_value() &&
+      crypto::SerializeWrappedKey(*stored) != crypto::SerializeWrappedKey(wrapped)) {
+    Result<std::unique_ptr<crypto::RootKey>> opened = crypto::RootKey::Unwrap(provider, *stored);
+    // A store that lies can keep this node locked, never give it another root key.
+    if (opened.has_value() &&
+        (fingerprint.empty() || SameFingerprint(Fingerprint(**opened), fingerprint))) {
+      root = std::move(*opened);
+      wrapped = std::move(*stored);
+    }
+  }
+  if (!root) {
+    COFFRE_ASSIGN_OR_RETURN(root, crypto::RootKey::Unwrap(provider, wrapped));
+  }
+  Bytes unwrapped_fingerprint = Fingerprint(*root);
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (root_) return Status::Ok();
   root_ = std::move(root);
   reader_ = std::make_unique<crypto::EnvelopeReader>(*root_, *data_keys_);
+  wrapped_ = std::move(wrapped);
+  if (root_fingerprint_.empty()) root_fingerprint_ = std::move(unwrapped_fingerprint);
   return Status::Ok();
 }
 

@@ -93,7 +93,10 @@ class HubKeys {
   uint64_t failed_opens() const { return failed_opens_.load(std::memory_order_relaxed); }
 
   void Lock();
-  // Unwraps the stored root key through `provider`; OK at once if not locked.
+  // Unwraps the root key through `provider`; OK at once if not locked. The copy in the store
+  // first (another hub node on the store may have rewrapped it since: a new key version, or
+  // another key), taken only if it wraps the same root key as before; else the copy this
+  // node read last.
   Status Unlock(crypto::KeyProvider& provider);
   bool locked() const;
   // Wraps the root key with `provider`'s current key version and replaces the stored copy in
@@ -104,6 +107,8 @@ class HubKeys {
  private:
   HubKeys(storage::KvStore& kv, std::unique_ptr<crypto::RootKey> root, crypto::WrappedKey wrapped);
   static Result<crypto::WrappedKey> StoredRoot(storage::KvStore& kv);
+  // A MAC under a key derived from the root: tells which root a copy wraps, without the root.
+  static Bytes Fingerprint(const crypto::RootKey& root);
   Status CheckUnlocked() const;  // requires mu_ (shared)
   // Keeps `key` as device_id's (device_mu_ taken here); returns it.
   std::shared_ptr<const crypto::DeviceKey> Remember(std::string_view device_id,
@@ -119,6 +124,7 @@ class HubKeys {
   std::shared_ptr<crypto::RootKey> root_;            // null while locked
   std::unique_ptr<crypto::EnvelopeReader> reader_;   // null while locked
   crypto::WrappedKey wrapped_;
+  Bytes root_fingerprint_;  // empty until the root was first unwrapped; kept while locked
   std::mutex derived_mu_;  // under mu_ (shared) too
   std::map<std::string, crypto::SecretBytes, std::less<>> derived_;  // by label
   std::mutex writers_mu_;  // under mu_ (shared) too

@@ -67,6 +67,30 @@ TEST_F(HubKeysTest, RewrapReplacesTheStoredCopyAndTheHubReopensWithIt) {
   EXPECT_THAT(keys_->Rewrap(provider_), StatusIs(StatusCode::kUnavailable));
 }
 
+// Two hub nodes on one store: A moves the root key to another customer key (rewrapped copy in
+// the store); B, locked, unlocks with that key through the stored copy, which it never read.
+// A stored copy of some other root key (a store that lies) is never taken: B keeps its own.
+TEST_F(HubKeysTest, ALockedNodeUnlocksWithTheCopyAnotherNodeRewrappedButNeverAnotherRoot) {
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto b, HubKeys::Open(*kv_, provider_));
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto writer, keys_->StartWriter(7));
+  COFFRE_ASSERT_OK_AND_ASSIGN(Bytes sealed, writer->Seal(AsBytes("aad"), AsBytes("record")));
+  FakeKeyProvider other_key;
+  COFFRE_ASSERT_OK(keys_->Rewrap(other_key));
+  b->Lock();
+  COFFRE_ASSERT_OK(b->Unlock(other_key));  // only the stored copy opens with other_key
+  EXPECT_EQ(b->wrapped_root(), keys_->wrapped_root());
+  EXPECT_EQ(AsChars(b->Open(sealed, AsBytes("aad")).value()), "record");
+
+  // Another hub's root key, wrapped under the same customer key, put in the row.
+  ::coffre::testing::TempDir elsewhere;
+  auto other_kv = std::move(storage::RocksKvStore::Open(elsewhere.path() / "meta").value());
+  COFFRE_ASSERT_OK(HubKeys::Open(*other_kv, other_key).status());
+  COFFRE_ASSERT_OK(kv_->Put(kRootKeyRow, other_kv->Get(kRootKeyRow).value(), true));
+  b->Lock();
+  COFFRE_ASSERT_OK(b->Unlock(other_key));
+  EXPECT_EQ(AsChars(b->Open(sealed, AsBytes("aad")).value()), "record");  // its own root still
+}
+
 // The vault round trips and the synced write of a rotation or an unlock happen outside the lock
 // key users share: sealing, opening and Lock() itself go on meanwhile. Each vault call is held
 // (5 s at most, against a 1 s bound) until those checks are done.
