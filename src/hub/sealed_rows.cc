@@ -56,22 +56,17 @@ Status SealedRows::Store(const std::string& row, const json& record, bool sync) 
 }
 
 Result<json> SealedTxn::Load(const std::string& row) {
-  for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
-    if (it->key != row) continue;
-    if (it->erase) return NotFound("no such row");
-    return rows_.Open(row, it->value);
-  }
-  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, txn_.Get(row));
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, staged_.Get(row));
   return rows_.Open(row, sealed);
 }
 
 Status SealedTxn::Store(const std::string& row, const json& record) {
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed, SealedRows::SealWith(writer_, row, record));
-  writes_.push_back({row, std::move(sealed), false});
+  staged_.Put(row, sealed);
   return Status::Ok();
 }
 
-void SealedTxn::Erase(const std::string& row) { writes_.push_back({row, {}, /*erase=*/true}); }
+void SealedTxn::Erase(const std::string& row) { staged_.Delete(row); }
 
 Status SealedRows::Transact(const std::vector<std::string>& rows,
                             const std::function<Status(SealedTxn&)>& fn, bool sync) {
@@ -80,7 +75,7 @@ Status SealedRows::Transact(const std::vector<std::string>& rows,
   auto build = [&](storage::KvTxn& txn) -> Result<std::vector<storage::KvWrite>> {
     SealedTxn sealed(*this, txn, *writer);
     COFFRE_RETURN_IF_ERROR(fn(sealed));
-    return std::move(sealed.writes_);
+    return sealed.staged_.writes();
   };
   return keys_.row_digests().Update(rows, build, sync);
 }

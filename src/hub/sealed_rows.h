@@ -25,7 +25,9 @@ namespace coffre::hub {
 class SealedRows;
 
 // The rows of one SealedRows::Transact: records read as they are now (their rows locked), and
-// the records to write when it commits. Reads see this transaction's own writes.
+// the records to write when it commits. Reads see this transaction's own writes. They are
+// staged apart from the store's transaction, whose reads must still give the old values (the
+// digests take them out).
 class SealedTxn {
  public:
   Result<nlohmann::json> Load(const std::string& row);  // NOT_FOUND if absent
@@ -35,11 +37,11 @@ class SealedTxn {
  private:
   friend class SealedRows;
   SealedTxn(SealedRows& rows, storage::KvTxn& txn, crypto::EnvelopeWriter& writer)
-      : rows_(rows), txn_(txn), writer_(writer) {}
+      : rows_(rows), staged_([&txn](std::string_view row) { return txn.Get(row); }),
+        writer_(writer) {}
   SealedRows& rows_;
-  storage::KvTxn& txn_;
+  storage::KvTxn staged_;            // this transaction's sealed writes, over the store's reads
   crypto::EnvelopeWriter& writer_;  // started before the transaction (that writes the store)
-  std::vector<storage::KvWrite> writes_;
 };
 
 class SealedRows {

@@ -8,7 +8,12 @@ Result<Bytes> KvTxn::Get(std::string_view key) {
     if (it->erase) return NotFound("no such key");
     return it->value;
   }
-  return read_stored_(key);
+  if (auto it = stored_.find(key); it != stored_.end()) return it->second;
+  Result<Bytes> stored = read_stored_(key);
+  if (stored.has_value() || stored.error().code() == StatusCode::kNotFound) {
+    stored_.emplace(std::string(key), stored);
+  }
+  return stored;
 }
 
 void KvTxn::Put(std::string_view key, ByteSpan value) {

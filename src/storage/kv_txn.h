@@ -1,8 +1,10 @@
 #pragma once
 // KvTxn: the reads and writes of one KvStore::Transact. Reads see the transaction's own
-// writes; the writes are staged and take effect together when the transaction commits.
+// writes; the writes are staged and take effect together when the transaction commits. A row
+// read from the store is read once: its rows are locked, so a second read would say the same.
 
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +31,7 @@ class KvTxn {
 
  private:
   std::function<Result<Bytes>(std::string_view)> read_stored_;
+  std::map<std::string, Result<Bytes>, std::less<>> stored_;  // values and NOT_FOUNDs read
   std::vector<KvWrite> writes_;
 };
 
