@@ -98,6 +98,10 @@ Result<std::map<std::string, TableDigest, std::less<>>> DecodeDigests(ByteSpan i
   return out;
 }
 
+void RowDigests::AddMissingTables(Digests& digests) {
+  for (std::string_view table : Tables()) digests[std::string(table)];  // a new table: empty
+}
+
 void RowDigests::UseShard(const std::string& node_id) {
   shard_row_ = std::string(kDigestRow) + "/" + node_id;
 }
@@ -105,7 +109,7 @@ void RowDigests::UseShard(const std::string& node_id) {
 Result<RowDigests::Digests> RowDigests::OpenShard(std::string_view row, ByteSpan sealed) {
   COFFRE_ASSIGN_OR_RETURN(Bytes plain, keys_.Open(sealed, AsBytes(row)));
   COFFRE_ASSIGN_OR_RETURN(Digests digests, DecodeDigests(plain));
-  for (std::string_view table : Tables()) digests[std::string(table)];  // a new table: empty
+  AddMissingTables(digests);
   return digests;
 }
 
@@ -194,9 +198,8 @@ Status RowDigests::UpdateWithShard(const std::vector<std::string>& lock_rows,
       COFFRE_ASSIGN_OR_RETURN(shard, OpenShard(shard_row, *stored));
     } else if (stored.error().code() != StatusCode::kNotFound) {
       return stored.error();
-    } else {
-      for (std::string_view table : Tables()) shard[std::string(table)];
     }
+    AddMissingTables(shard);
     for (const storage::KvWrite& w : batch) {
       TableDigest& d = shard[std::string(TableOf(w.key))];
       Result<Bytes> old = txn.Get(w.key);  // an earlier write of this batch included
@@ -240,7 +243,7 @@ Result<std::vector<MetadataBreak>> RowDigests::Recheck() {
   // Rows and digests as of one moment: other writers (other nodes too) go on meanwhile.
   storage::KvStore& kv = snapshot.has_value() ? **snapshot : kv_;
   Digests expected;
-  for (std::string_view table : Tables()) expected[std::string(table)];
+  AddMissingTables(expected);
   Status failed;
   COFFRE_RETURN_IF_ERROR(kv.Scan(kDigestRow, [&](std::string_view row, ByteSpan sealed) {
     Result<Digests> shard = OpenShard(row, sealed);

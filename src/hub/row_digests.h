@@ -86,6 +86,8 @@ class RowDigests {
   Status AnchorOnce();
   Result<Digests> Compute(storage::KvStore& kv);
   Result<Bytes> Mac(std::string_view row, ByteSpan sealed);
+  // Every digested table in `digests`, those it lacked empty.
+  static void AddMissingTables(Digests& digests);
   // A digest row opened and decoded; every table present.
   Result<Digests> OpenShard(std::string_view row, ByteSpan sealed);
   // The writer that seals digest rows, started (a store write) if there is none or it is spent.
