@@ -54,12 +54,17 @@ Status PgConnection::AwaitAnswer() {
                          std::to_string(answer_within_.count()) +
                          " ms (a primary that can no longer commit?); the connection is dropped");
     }
-    pollfd ready{PQsocket(conn_), POLLIN, 0};
-    int polled = ::poll(&ready, 1, static_cast<int>(left.count()));
-    if (polled < 0 && errno != EINTR) return ErrnoStatus("waiting for PostgreSQL", errno);
-    if (polled > 0 && PQconsumeInput(conn_) == 0) {
-      return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
-    }
+    COFFRE_RETURN_IF_ERROR(ReadInput(left));
+  }
+  return Status::Ok();
+}
+
+Status PgConnection::ReadInput(std::chrono::milliseconds wait) {
+  pollfd ready{PQsocket(conn_), POLLIN, 0};
+  int polled = ::poll(&ready, 1, static_cast<int>(wait.count()));
+  if (polled < 0 && errno != EINTR) return ErrnoStatus("waiting for PostgreSQL", errno);
+  if (polled > 0 && PQconsumeInput(conn_) == 0) {
+    return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
   }
   return Status::Ok();
 }
@@ -129,12 +134,7 @@ Result<std::vector<PgNotification>> PgConnection::AwaitNotifications(
   };
   take();  // some may have come with a statement's answer
   if (received.empty()) {
-    pollfd ready{PQsocket(conn_), POLLIN, 0};
-    int polled = ::poll(&ready, 1, static_cast<int>(wait.count()));
-    if (polled < 0 && errno != EINTR) return ErrnoStatus("waiting for PostgreSQL", errno);
-    if (polled > 0 && PQconsumeInput(conn_) == 0) {
-      return Unavailable("PostgreSQL: the connection was lost: " + Message(conn_));
-    }
+    COFFRE_RETURN_IF_ERROR(ReadInput(wait));
     take();
   }
   if (PQstatus(conn_) != CONNECTION_OK) {

@@ -72,6 +72,7 @@ class PgConnection {
   PgConnection(PGconn* conn, std::chrono::milliseconds answer_within)
       : conn_(conn), answer_within_(answer_within) {}
   Status AwaitAnswer();  // until the statement's results are in, or the deadline
+  Status ReadInput(std::chrono::milliseconds wait);  // what arrives within `wait`, if anything
 
   PGconn* conn_;
   const std::chrono::milliseconds answer_within_;

@@ -26,6 +26,17 @@ int64_t LockId(std::string_view key) {
   return static_cast<int64_t>(GetU64(digest));
 }
 
+// Takes the rows' advisory locks until the end of `db`'s transaction, in one order (sorted,
+// once each): two transactions locking the same rows never wait for each other in a circle.
+Status LockRows(PgConnection& db, std::vector<int64_t> locks) {
+  std::sort(locks.begin(), locks.end());
+  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+  for (int64_t lock : locks) {
+    COFFRE_RETURN_IF_ERROR(db.Exec("SELECT pg_advisory_xact_lock($1)", {PgParam::Int(lock)}).status());
+  }
+  return Status::Ok();
+}
+
 // The smallest key greater than every key starting with `prefix`; empty if there is none.
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);
@@ -66,6 +77,11 @@ Result<std::unique_ptr<storage::KvStore>> PgKvStore::Snapshot() {
   std::unique_ptr<PgKvStore> snapshot(new PgKvStore(pool_, cipher_));
   snapshot->snapshot_ = std::move(connection);
   return std::unique_ptr<storage::KvStore>(std::move(snapshot));
+}
+
+Status PgKvStore::Writable() const {
+  return snapshot_ ? FailedPrecondition("a snapshot of the metadata store is read-only")
+                   : Status::Ok();
 }
 
 Result<Bytes> PgKvStore::SealFor(std::string_view key, ByteSpan value) {
@@ -130,7 +146,7 @@ Status PgKvStore::WriteOn(PgConnection& db, const std::vector<storage::KvWrite>&
 }
 
 Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool sync) {
-  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
+  COFFRE_RETURN_IF_ERROR(Writable());
   COFFRE_ASSIGN_OR_RETURN(std::vector<Bytes> sealed, SealAll(batch));
   // Upserts and deletes are idempotent: a retry after an unknown outcome writes the same rows.
   return pool_.Run([&](PgConnection& db) {
@@ -140,18 +156,13 @@ Status PgKvStore::Write(const std::vector<storage::KvWrite>& batch, bool sync) {
 
 Status PgKvStore::Transact(const std::vector<std::string>& lock_keys,
                            const std::function<Status(storage::KvTxn&)>& fn, bool sync) {
-  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
+  COFFRE_RETURN_IF_ERROR(Writable());
   std::vector<int64_t> locks;
   for (const std::string& key : lock_keys) locks.push_back(LockId(key));
-  std::sort(locks.begin(), locks.end());
-  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
   Status declined;  // fn's own error: returned as is, never retried
   Status ran = pool_.Run([&](PgConnection& db) {
     return db.Transaction([&]() -> Status {
-      for (int64_t lock : locks) {
-        COFFRE_RETURN_IF_ERROR(
-            db.Exec("SELECT pg_advisory_xact_lock($1)", {PgParam::Int(lock)}).status());
-      }
+      COFFRE_RETURN_IF_ERROR(LockRows(db, locks));
       Status store_error;  // a failed read of the store, retried if the connection was lost
       storage::KvTxn txn([&](std::string_view key) {
         Result<Bytes> value = GetOn(db, key);
@@ -173,15 +184,14 @@ Status PgKvStore::Transact(const std::vector<std::string>& lock_keys,
 }
 
 Status PgKvStore::PutIfAbsent(std::string_view key, ByteSpan value, bool sync) {
-  if (snapshot_) return FailedPrecondition("a snapshot of the metadata store is read-only");
+  COFFRE_RETURN_IF_ERROR(Writable());
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed, SealFor(key, value));
   const PgParam row = PgParam::Bytes(AsBytes(key));
   bool ours = false;
   Status ran = pool_.Run([&](PgConnection& db) {
     return db.Transaction([&]() -> Status {
       if (!sync) COFFRE_RETURN_IF_ERROR(db.Exec("SET LOCAL synchronous_commit TO off").status());
-      COFFRE_RETURN_IF_ERROR(
-          db.Exec("SELECT pg_advisory_xact_lock($1)", {PgParam::Int(LockId(key))}).status());
+      COFFRE_RETURN_IF_ERROR(LockRows(db, {LockId(key)}));
       // Inserted now, or by this call's earlier try whose answer was lost: the same bytes.
       COFFRE_ASSIGN_OR_RETURN(
           PgRows rows, db.Exec("INSERT INTO coffre_kv VALUES ($1, $2) ON CONFLICT (key) DO "

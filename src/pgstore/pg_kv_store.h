@@ -47,6 +47,7 @@ class PgKvStore : public storage::KvStore {
 
  private:
   PgKvStore(PgPool& pool, PgRowCipher& cipher) : pool_(pool), cipher_(cipher) {}
+  Status Writable() const;  // FAILED_PRECONDITION for a snapshot
   Result<Bytes> SealFor(std::string_view key, ByteSpan value);
   // The row's value, opened, read on `db`.
   Result<Bytes> GetOn(PgConnection& db, std::string_view key);
