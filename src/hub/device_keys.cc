@@ -67,10 +67,13 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
   COFFRE_ASSIGN_OR_RETURN(remembered, keys_.RememberedDeviceKey(device_id));
   if (remembered) return remembered;
   COFFRE_ASSIGN_OR_RETURN(std::string row, KeyRow(device_id));
+  // The number the row names now, if any: a new key replaces it only if the row still does.
+  std::optional<uint64_t> replaced;
   Result<json> stored = rows_.Load(row);
   if (stored.has_value()) {
     COFFRE_ASSIGN_OR_RETURN(KeyRowRecord key_row, ParseKeyRow(*stored));
     const uint64_t number = key_row.number;
+    replaced = number;
     const std::string& made_for = key_row.generation;
     auto loaded = keys_.LoadDeviceKey(device_id, number);
     if (loaded.has_value() || loaded.error().code() != StatusCode::kNotFound) return loaded;
@@ -98,8 +101,6 @@ Result<std::shared_ptr<const crypto::DeviceKey>> DeviceKeys::For(std::string_vie
   // uses the winner's. Nothing is sealed under a key before its row names it, so a device's
   // erasure (which destroys the key its row names) reaches every record. A crash between the
   // two writes leaves a key no row names and nothing sealed under it.
-  const std::optional<uint64_t> replaced =
-      stored.has_value() ? std::optional<uint64_t>(ParseKeyRow(*stored)->number) : std::nullopt;
   for (int attempt = 0; attempt < kMaxNumberAttempts; ++attempt) {
     uint64_t number = 0;
     COFFRE_RETURN_IF_ERROR(crypto::RandomBytes(

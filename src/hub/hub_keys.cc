@@ -226,8 +226,7 @@ Status HubKeys::Unlock(crypto::KeyProvider& provider) {
   }
   std::shared_ptr<crypto::RootKey> root;
   Result<crypto::WrappedKey> stored = StoredRoot(kv_);
-  if (stored.has_value() &&
-      crypto::SerializeWrappedKey(*stored) != crypto::SerializeWrappedKey(wrapped)) {
+  if (stored.has_value() && *stored != wrapped) {
     Result<std::unique_ptr<crypto::RootKey>> opened = crypto::RootKey::Unwrap(provider, *stored);
     // A store that lies can keep this node locked, never give it another root key.
     if (opened.has_value() &&
