@@ -119,11 +119,7 @@ Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
   }
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.primary_thumbprint));
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.secondary_thumbprint));
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, RowKey(d.device_id));
-  }
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
   COFFRE_ASSIGN_OR_RETURN(d.etag, NewEtag());
   // Checked and written in one transaction: of two creates (on two hub nodes), one wins.
   Status created = rows_.Update(row, [&](Result<json> existing) -> Result<std::optional<json>> {
@@ -142,11 +138,7 @@ Result<DeviceIdentity> Registry::Create(DeviceIdentity d) {
 }
 
 Result<DeviceIdentity> Registry::Get(const std::string& device_id) {
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, RowKey(device_id));
-  }
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
   Result<DeviceIdentity> d = Load(row);
   if (!d.has_value() && d.error().code() == StatusCode::kNotFound) return DeviceNotFound(device_id);
   return d;
@@ -182,11 +174,7 @@ void Registry::NotifyChanged(const std::string& device_id,
 }
 
 Result<DeviceIdentity> Registry::UpdateStored(DeviceIdentity d, const std::string& if_match) {
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, RowKey(d.device_id));
-  }
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(d.device_id));
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.primary_thumbprint));
   COFFRE_RETURN_IF_ERROR(CheckThumbprint(d.secondary_thumbprint));
   COFFRE_ASSIGN_OR_RETURN(std::string etag, NewEtag());
@@ -220,11 +208,8 @@ Result<DeviceIdentity> Registry::UpdateStored(DeviceIdentity d, const std::strin
 }
 
 Status Registry::DeleteStored(const std::string& device_id, const std::string& if_match) {
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, RowKey(device_id));
-  }
+  std::lock_guard<std::mutex> guard(mu_);  // no module created meanwhile (CreateModule)
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
   // Its modules go with it, in the same write.
   COFFRE_ASSIGN_OR_RETURN(std::string modules, ModuleRowPrefix(device_id));
   COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> gone, rows_.Rows(modules));
@@ -256,11 +241,7 @@ Result<DevicePage> Registry::List(size_t max_devices, const std::string& continu
 }
 
 Status Registry::SetConnected(const std::string& device_id, bool connected) {
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, RowKey(device_id));
-  }
+  COFFRE_ASSIGN_OR_RETURN(std::string row, RowKey(device_id));
   // A read-modify-write of the row as it is now: a change made meanwhile (on another hub
   // node too: a device disabled, deleted, its keys rolled) is kept, never written over.
   return rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {

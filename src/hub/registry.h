@@ -124,7 +124,9 @@ class Registry {
 
   SealedRows rows_;
   const Clock& clock_;
-  std::mutex mu_;  // orders read-modify-write
+  // Orders a device's delete against its modules' creation in this process. Each row's own
+  // read-modify-write is a transaction of the store (SealedRows::Update), across hub nodes too.
+  std::mutex mu_;
   std::mutex listeners_mu_;  // held while listeners are told: never with mu_
   std::vector<IdentityListener*> listeners_;  // guarded by listeners_mu_
 };

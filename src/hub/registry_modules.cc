@@ -142,11 +142,7 @@ Result<ModuleIdentity> Registry::CreateModule(ModuleIdentity m) {
 }
 
 Result<ModuleIdentity> Registry::GetModule(const std::string& device_id, const std::string& module_id) {
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, ModuleRow(device_id, module_id));
-  }
+  COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(device_id, module_id));
   Result<ModuleIdentity> m = LoadModule(row);
   if (!m.has_value() && m.error().code() == StatusCode::kNotFound) {
     return ModuleNotFound(device_id, module_id);
@@ -174,11 +170,7 @@ Status Registry::DeleteModule(const std::string& device_id, const std::string& m
 }
 
 Result<ModuleIdentity> Registry::UpdateModuleStored(ModuleIdentity m, const std::string& if_match) {
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, ModuleRow(m.device_id, m.module_id));
-  }
+  COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(m.device_id, m.module_id));
   COFFRE_ASSIGN_OR_RETURN(std::string etag, NewEtag());
   const ModuleIdentity asked = m;
   // The etag checked against the row as it is when written, on every hub node.
@@ -207,11 +199,7 @@ Result<ModuleIdentity> Registry::UpdateModuleStored(ModuleIdentity m, const std:
 
 Status Registry::DeleteModuleStored(const std::string& device_id, const std::string& module_id,
                                     const std::string& if_match) {
-  std::string row;
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    COFFRE_ASSIGN_OR_RETURN(row, ModuleRow(device_id, module_id));
-  }
+  COFFRE_ASSIGN_OR_RETURN(std::string row, ModuleRow(device_id, module_id));
   return rows_.Update(row, [&](Result<json> stored) -> Result<std::optional<json>> {
     if (!stored.has_value()) {
       if (stored.error().code() == StatusCode::kNotFound) return ModuleNotFound(device_id, module_id);
