@@ -17,8 +17,7 @@
 #include "hub/sealed_rows.h"
 #include "hub/twin_store.h"
 #include "pg_server.h"
-#include "pgstore/pg_kv_store.h"
-#include "pgstore/pg_row_cipher.h"
+#include "pg_store_node.h"
 #include "test_util.h"
 
 namespace coffre::hub {
@@ -26,13 +25,12 @@ namespace {
 
 using nlohmann::json;
 
-// One node's view of the store: pool, infrastructure layer, metadata store, keys, rows.
-struct Node {
+// One node's view of the store (pool, infrastructure layer, metadata store), with its keys
+// and the hub's tables over them.
+struct Node : testing::PgStoreNode {
   Node(const std::string& conninfo, const crypto::SecretBytes& service_key,
        crypto::KeyProvider& provider, const std::string& node_id)
-      : pool(std::move(pgstore::PgPool::Connect({conninfo, 4}).value())),
-        cipher(std::move(pgstore::PgRowCipher::Create(service_key).value())),
-        kv(std::move(pgstore::PgKvStore::Open(*pool, *cipher).value())) {
+      : PgStoreNode(conninfo, service_key) {
     auto opened = HubKeys::Open(*kv, provider);
     EXPECT_TRUE(opened.has_value()) << opened.error().message();
     keys = std::move(opened.value());
@@ -42,9 +40,6 @@ struct Node {
     twins = std::make_unique<TwinStore>(*rows, SystemClock());
     device_keys = std::make_unique<DeviceKeys>(*keys, *rows, SystemClock(), nullptr);
   }
-  std::unique_ptr<pgstore::PgPool> pool;
-  std::unique_ptr<pgstore::PgRowCipher> cipher;
-  std::unique_ptr<pgstore::PgKvStore> kv;
   std::unique_ptr<HubKeys> keys;
   std::unique_ptr<SealedRows> rows;
   std::unique_ptr<Registry> registry;

@@ -9,6 +9,7 @@
 
 #include "crypto/secret_bytes.h"
 #include "pg_server.h"
+#include "pg_store_node.h"
 #include "pgstore/pg_kv_store.h"
 #include "pgstore/pg_partition_log.h"
 #include "pgstore/pg_row_cipher.h"
@@ -22,16 +23,7 @@ using coffre::testing::StatusIs;
 
 constexpr int kThreadsPerNode = 4;
 
-// One node's view of the store.
-struct Node {
-  Node(const std::string& conninfo, const crypto::SecretBytes& service_key)
-      : pool(std::move(PgPool::Connect({conninfo, kThreadsPerNode}).value())),
-        cipher(std::move(PgRowCipher::Create(service_key).value())),
-        kv(std::move(PgKvStore::Open(*pool, *cipher).value())) {}
-  std::unique_ptr<PgPool> pool;
-  std::unique_ptr<PgRowCipher> cipher;
-  std::unique_ptr<PgKvStore> kv;
-};
+using Node = testing::PgStoreNode;  // a pool of 4 connections: one per thread
 
 class PgTwoNodesTest : public ::testing::Test {
  protected:
