@@ -17,8 +17,8 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
 const s = require('./lib/stack.js');
-const { clusterView, primary, expectStoredOnce } = require('./lib/cluster.js');
-const { openDevice, encryption, streamMessages } = require('./lib/device.js');
+const { primary, expectStoredOnce, awaitRejoined } = require('./lib/cluster.js');
+const { openDevice, encryption, streamMessages, streamThroughFault } = require('./lib/device.js');
 const { Message } = require('azure-iot-device');
 
 const LANES = 16;           // sends in flight at once
@@ -158,42 +158,20 @@ describe('cluster mode: the PostgreSQL primary, then the hub, killed with SIGKIL
     const index = stack.cluster.postgres.findIndex((m) => m.name === old.name);
     const frozen = [stack.cluster.postgres[index].pid, ...serverPids(old.pid)];
     const client = await openDevice(stack);
-    let frozenAt = 0;
-    let resumed = 0;
-    let resumedAt = 0;
-    let letGo = null;
-    let thawedAt = 0;
-    const unfreeze = () => {
-      if (thawedAt) return;
-      thawedAt = Date.now();
-      for (const pid of frozen) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }
+    const signal = (name) => () => {
+      for (const pid of frozen) { try { process.kill(pid, name); } catch { /* a backend that ended */ } }
     };
-    const started = Date.now();
-    let streamed;
-    try {
-      streamed = await streamMessages(client, {
-        prefix: 'freeze',
-        lanes: LANES,
-        stop: () => resumed >= AFTER_KILL || Date.now() - started >= STREAM_LIMIT_MS,
-        onAck: (count, sent) => {
-          if (frozenAt && sent >= frozenAt) {
-            if (!resumedAt) resumedAt = Date.now();
-            resumed++;
-          }
-          if (!frozenAt && count >= KILL_AFTER) {
-            frozenAt = Date.now();
-            for (const pid of frozen) {
-              try { process.kill(pid, 'SIGSTOP'); } catch { /* a backend that just ended */ }
-            }
-            letGo = setTimeout(unfreeze, FREEZE_LIMIT_MS);
-          }
-        },
-      });
-    } finally {
-      clearTimeout(letGo);
-      unfreeze();
-    }
-    const { acked, failure } = streamed;
+    const streamed = await streamThroughFault(client, {
+      prefix: 'freeze',
+      lanes: LANES,
+      faultAfter: KILL_AFTER,
+      afterFault: AFTER_KILL,
+      streamLimitMs: STREAM_LIMIT_MS,
+      undoAfterMs: FREEZE_LIMIT_MS,
+      fault: signal('SIGSTOP'),
+      undo: signal('SIGCONT'),
+    });
+    const { acked, failure, faultAt: frozenAt, resumed, resumedAt, undoneAt: thawedAt } = streamed;
     await client.close().catch(() => {});
     assert.equal(failure, null, `a send failed: ${failure}`);
     assert.ok(resumed >= AFTER_KILL, `writes resumed on another node: ${resumed} acknowledged`);
@@ -204,18 +182,6 @@ describe('cluster mode: the PostgreSQL primary, then the hub, killed with SIGKIL
     await new Promise((r) => setTimeout(r, 15_000));
     expectStoredOnce(await s.readBack(stack, 'demo-device'), acked, 'freeze');
     // The old primary rejoins, following the new leader on its timeline.
-    let view = null;
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      view = await clusterView(stack, [(index + 1) % 3]);
-      const leader = view && view.members.find((m) => m.role === 'leader');
-      const back = view && view.members.find((m) => m.name === old.name);
-      // Patroni 3.0 says "running" for a replica that replays; lag is a number once it streams.
-      if (leader && back && leader.name !== old.name && back.role !== 'leader' &&
-          back.state === 'running' && back.timeline === leader.timeline &&
-          typeof back.lag === 'number') break;
-      assert.ok(Date.now() < deadline, `the old primary did not rejoin: ${JSON.stringify(view)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await awaitRejoined(stack, old.name, [(index + 1) % 3], 90_000);
   });
 });

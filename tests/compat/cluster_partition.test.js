@@ -26,8 +26,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const s = require('./lib/stack.js');
-const { clusterView, primary, sql, expectStoredOnce } = require('./lib/cluster.js');
-const { openDevice, streamMessages } = require('./lib/device.js');
+const { primary, sql, expectStoredOnce, awaitRejoined } = require('./lib/cluster.js');
+const { openDevice, streamThroughFault } = require('./lib/device.js');
 const { whyNoPrivateNetwork, makeNodeNetwork } = require('./lib/netns.js');
 
 const LANES = 16;             // sends in flight at once
@@ -73,40 +73,17 @@ describe('cluster mode: the PostgreSQL primary cut off by a network partition', 
         'each node on its own address');
       const old = await primary(stack);
       const client = await openDevice(stack);
-      let cutAt = 0;
-      let healedAt = 0;
-      let resumed = 0;
-      let resumedAt = 0;
-      let healTimer = null;
-      const heal = () => {
-        if (healedAt) return;
-        healedAt = Date.now();
-        net.heal(old.index);
-      };
-      const started = Date.now();
-      let streamed;
-      try {
-        streamed = await streamMessages(client, {
-          prefix: 'partition',
-          lanes: LANES,
-          stop: () => resumed >= AFTER_CUT || Date.now() - started >= STREAM_LIMIT_MS,
-          onAck: (count, sent) => {
-            if (cutAt && sent >= cutAt) {
-              if (!resumedAt) resumedAt = Date.now();
-              resumed++;
-            }
-            if (!cutAt && count >= CUT_AFTER) {
-              cutAt = Date.now();
-              net.cut(old.index);  // with sends still in flight on the other lanes
-              healTimer = setTimeout(heal, CUT_LIMIT_MS);
-            }
-          },
-        });
-      } finally {
-        clearTimeout(healTimer);
-        heal();
-      }
-      const { acked, failure } = streamed;
+      const streamed = await streamThroughFault(client, {
+        prefix: 'partition',
+        lanes: LANES,
+        faultAfter: CUT_AFTER,
+        afterFault: AFTER_CUT,
+        streamLimitMs: STREAM_LIMIT_MS,
+        undoAfterMs: CUT_LIMIT_MS,
+        fault: () => net.cut(old.index),
+        undo: () => net.heal(old.index),
+      });
+      const { acked, failure, faultAt: cutAt, resumed, resumedAt, undoneAt: healedAt } = streamed;
       await client.close().catch(() => {});
       assert.equal(failure, null, `a send failed: ${failure}`);
       assert.ok(cutAt > 0, 'the primary was cut off');
@@ -117,20 +94,8 @@ describe('cluster mode: the PostgreSQL primary cut off by a network partition', 
                   `(${acked.length} acknowledged)`);
 
       // The old primary rejoins: a standby of the new leader, on its timeline, streaming.
-      let view = null;
-      let leader = null;
-      const deadline = Date.now() + REJOIN_LIMIT_MS;
-      for (;;) {
-        view = await clusterView(stack, [0, 1, 2].filter((i) => i !== old.index));
-        leader = view && view.members.find((m) => m.role === 'leader');
-        const back = view && view.members.find((m) => m.name === old.name);
-        // Patroni 3.0 says "running" for a replica that replays; lag is a number once it streams.
-        if (leader && back && leader.name !== old.name && back.role !== 'leader' &&
-            back.state === 'running' && back.timeline === leader.timeline &&
-            typeof back.lag === 'number') break;
-        assert.ok(Date.now() < deadline, `the old primary did not rejoin: ${JSON.stringify(view)}`);
-        await sleep(250);
-      }
+      const leader = await awaitRejoined(stack, old.name,
+        [0, 1, 2].filter((i) => i !== old.index), REJOIN_LIMIT_MS);
       assert.ok(leader.timeline > old.timeline,
         `a new timeline (${old.timeline} -> ${leader.timeline}): a standby was promoted`);
       console.log(`# ${old.name} rejoined ${Date.now() - healedAt} ms after the link came back, ` +

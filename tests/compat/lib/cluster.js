@@ -77,4 +77,22 @@ function expectStoredOnce(messages, acked, prefix) {
   assert.deepEqual(twice, [], 'stored more than once');
 }
 
-module.exports = { getJson, clusterView, primary, sql, expectStoredOnce };
+// Waits (at most `limitMs`) until the node named `name` is back as a standby of another
+// leader, on the leader's timeline and streaming, asking the nodes at `indexes`; returns the
+// leader as Patroni describes it.
+async function awaitRejoined(stack, name, indexes, limitMs) {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const view = await clusterView(stack, indexes);
+    const leader = view && view.members.find((m) => m.role === 'leader');
+    const back = view && view.members.find((m) => m.name === name);
+    // Patroni 3.0 says "running" for a replica that replays; lag is a number once it streams.
+    if (leader && back && leader.name !== name && back.role !== 'leader' &&
+        back.state === 'running' && back.timeline === leader.timeline &&
+        typeof back.lag === 'number') return leader;
+    assert.ok(Date.now() < deadline, `the old primary did not rejoin: ${JSON.stringify(view)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+module.exports = { getJson, clusterView, primary, sql, expectStoredOnce, awaitRejoined };

@@ -56,4 +56,48 @@ async function streamMessages(client, { prefix, lanes, stop, onAck = () => {}, f
   return { acked, next, failure };
 }
 
-module.exports = { openDevice, encryption, streamMessages };
+// streamMessages through a fault: once `faultAfter` messages are acknowledged (sends still in
+// flight on the other lanes) it calls `fault()`, and `undo()` after `undoAfterMs` whatever
+// happens, or at the end. It stops once `afterFault` messages sent after the fault are
+// acknowledged, or after `streamLimitMs`. Returns streamMessages' answer with the time of the
+// fault, of the first acknowledgement of a message sent after it and of the undo, and how many
+// such messages were acknowledged.
+async function streamThroughFault(client, { prefix, lanes, faultAfter, afterFault, streamLimitMs,
+  undoAfterMs, fault, undo }) {
+  let faultAt = 0;
+  let resumed = 0;
+  let resumedAt = 0;
+  let undoneAt = 0;
+  let undoTimer = null;
+  const undoOnce = () => {
+    if (undoneAt) return;
+    undoneAt = Date.now();
+    undo();
+  };
+  const started = Date.now();
+  let streamed;
+  try {
+    streamed = await streamMessages(client, {
+      prefix,
+      lanes,
+      stop: () => resumed >= afterFault || Date.now() - started >= streamLimitMs,
+      onAck: (count, sent) => {
+        if (faultAt && sent >= faultAt) {
+          if (!resumedAt) resumedAt = Date.now();
+          resumed++;
+        }
+        if (!faultAt && count >= faultAfter) {
+          faultAt = Date.now();
+          fault();
+          undoTimer = setTimeout(undoOnce, undoAfterMs);
+        }
+      },
+    });
+  } finally {
+    clearTimeout(undoTimer);
+    undoOnce();
+  }
+  return { ...streamed, faultAt, resumed, resumedAt, undoneAt };
+}
+
+module.exports = { openDevice, encryption, streamMessages, streamThroughFault };
