@@ -1,5 +1,6 @@
 #include "hub/telemetry_heads.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "crypto/envelope.h"
@@ -30,8 +31,13 @@ Result<std::optional<TelemetryHead>> TelemetryHeads::Load(int partition) {
     if (sealed.error().code() == StatusCode::kNotFound) return std::optional<TelemetryHead>();
     return sealed.error();
   }
+  COFFRE_ASSIGN_OR_RETURN(TelemetryHead head, Open(partition, *sealed));
+  return std::optional<TelemetryHead>(std::move(head));
+}
+
+Result<TelemetryHead> TelemetryHeads::Open(int partition, ByteSpan sealed) {
   const std::string name = "the sealed head of telemetry partition " + std::to_string(partition);
-  Result<Bytes> plain = keys_.Open(*sealed, AsBytes(Aad(partition)));
+  Result<Bytes> plain = keys_.Open(sealed, AsBytes(Aad(partition)));
   if (!plain.has_value()) {
     // Only a seal that does not open is damage; anything else (locked keys, a store that
     // could not read a data key) is tried again later.
@@ -62,10 +68,24 @@ Result<std::optional<TelemetryHead>> TelemetryHeads::Load(int partition) {
       head.breaks.push_back(std::move(b));
     }
   }
-  return std::optional<TelemetryHead>(std::move(head));
+  return head;
 }
 
-Status TelemetryHeads::Store(int partition, const TelemetryHead& head, bool sync) {
+Result<std::shared_ptr<crypto::EnvelopeWriter>> TelemetryHeads::Writer() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (writer_ && !writer_->exhausted()) return writer_;
+  }
+  // Started without mu_ held: starting one writes to the store, which may wait for a
+  // connection that a Merge holding it waits to seal with.
+  COFFRE_ASSIGN_OR_RETURN(auto started, keys_.StartWriter(kRegistryScope));
+  std::lock_guard<std::mutex> guard(mu_);
+  if (!writer_ || writer_->exhausted()) writer_ = std::move(started);
+  return writer_;
+}
+
+Result<Bytes> TelemetryHeads::Seal(int partition, const TelemetryHead& head,
+                                   crypto::EnvelopeWriter& writer) {
   Bytes plain(kFixedBytes + 1);
   plain[0] = kFormat;
   PutU64(plain.data() + 1, head.first);
@@ -85,14 +105,59 @@ Status TelemetryHeads::Store(int partition, const TelemetryHead& head, bool sync
     std::memcpy(plain.data() + at + 18, b.what.data(), length);
   }
   Bytes sealed(crypto::SealedEnvelopeSize(plain.size()));
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    if (!writer_ || writer_->exhausted()) {
-      COFFRE_ASSIGN_OR_RETURN(writer_, keys_.StartWriter(kRegistryScope));
-    }
-    COFFRE_RETURN_IF_ERROR(writer_->Seal(AsBytes(Aad(partition)), plain, sealed));
-  }
+  std::lock_guard<std::mutex> guard(mu_);  // one Seal at a time per writer
+  COFFRE_RETURN_IF_ERROR(writer.Seal(AsBytes(Aad(partition)), plain, sealed));
+  return sealed;
+}
+
+Status TelemetryHeads::Store(int partition, const TelemetryHead& head, bool sync) {
+  COFFRE_ASSIGN_OR_RETURN(auto writer, Writer());
+  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, Seal(partition, head, *writer));
   return kv_.Put(Row(partition), sealed, sync);
+}
+
+TelemetryHead MergeHeads(const TelemetryHead& stored, const TelemetryHead& head) {
+  TelemetryHead merged = head.end >= stored.end ? head : stored;
+  merged.first = std::max(stored.first, head.first);
+  merged.breaks.clear();
+  for (const TelemetryHead* h : {&stored, &head}) {
+    for (const IntegrityBreak& b : h->breaks) {
+      if (b.to > merged.first &&
+          std::find(merged.breaks.begin(), merged.breaks.end(), b) == merged.breaks.end()) {
+        merged.breaks.push_back(b);
+      }
+    }
+  }
+  std::sort(merged.breaks.begin(), merged.breaks.end(),
+            [](const IntegrityBreak& a, const IntegrityBreak& b) { return a.from < b.from; });
+  if (merged.breaks.size() > kMaxHeadBreaks) merged.breaks.resize(kMaxHeadBreaks);
+  return merged;
+}
+
+Result<TelemetryHead> TelemetryHeads::Merge(int partition, const TelemetryHead& head, bool sync) {
+  COFFRE_ASSIGN_OR_RETURN(auto writer, Writer());  // outside the transaction: it writes
+  const std::string row = Row(partition);
+  TelemetryHead merged;
+  Status stored = kv_.Transact({row}, [&](storage::KvTxn& txn) -> Status {
+    merged = head;
+    Result<Bytes> old = txn.Get(row);
+    if (old.has_value()) {
+      // A head that does not open was reported by the check that read it: replaced by this one.
+      Result<TelemetryHead> opened = Open(partition, *old);
+      if (opened.has_value()) {
+        merged = MergeHeads(*opened, head);
+      } else if (opened.error().code() != StatusCode::kDataLoss) {
+        return opened.error();
+      }
+    } else if (old.error().code() != StatusCode::kNotFound) {
+      return old.error();
+    }
+    COFFRE_ASSIGN_OR_RETURN(Bytes sealed, Seal(partition, merged, *writer));
+    txn.Put(row, sealed);
+    return Status::Ok();
+  }, sync);
+  COFFRE_RETURN_IF_ERROR(stored);
+  return merged;
 }
 
 }  // namespace coffre::hub

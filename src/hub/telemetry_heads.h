@@ -39,6 +39,10 @@ struct TelemetryHead {
 
 inline constexpr size_t kMaxHeadBreaks = 16;
 
+// Two heads of one partition as one: the later end with its link, the later start, and the
+// breaks of both that the start has not passed (at most kMaxHeadBreaks, the first ones).
+TelemetryHead MergeHeads(const TelemetryHead& stored, const TelemetryHead& head);
+
 class TelemetryHeads {
  public:
   // kv and keys must outlive the heads; hub_name is bound into each head's AAD.
@@ -51,15 +55,23 @@ class TelemetryHeads {
   // `sync`: durable on return; else at the store's next sync (a process crash keeps it, a power
   // loss may take it: the head then lags, never leads).
   Status Store(int partition, const TelemetryHead& head, bool sync);
+  // Several writers of a partition (hub nodes on one store), each storing heads as it commits:
+  // `head` merged into the stored one under the row's lock (MergeHeads), stored and returned,
+  // so that no node's head takes back what another's advanced.
+  Result<TelemetryHead> Merge(int partition, const TelemetryHead& head, bool sync);
 
  private:
   std::string Row(int partition) const;
   std::string Aad(int partition) const;
+  Result<TelemetryHead> Open(int partition, ByteSpan sealed);
+  Result<Bytes> Seal(int partition, const TelemetryHead& head, crypto::EnvelopeWriter& writer);
+  // The heads' writer, started if there is none or it is spent.
+  Result<std::shared_ptr<crypto::EnvelopeWriter>> Writer();
 
   storage::KvStore& kv_;
   HubKeys& keys_;
   std::string hub_name_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards writer_, and each Seal with it
   // The heads' own data key (registry scope), not a partition's: a head is no record.
   std::shared_ptr<crypto::EnvelopeWriter> writer_;  // guarded by mu_
 };

@@ -26,6 +26,7 @@ Status TelemetryStore::Check(int partition) {
   Result<std::optional<TelemetryHead>> loaded = heads_.Load(partition);
   if (!loaded.has_value() && loaded.error().code() != StatusCode::kDataLoss) return loaded.error();
   std::optional<TelemetryHead> head = loaded.has_value() ? *loaded : std::nullopt;
+  COFFRE_RETURN_IF_ERROR(part.log->Refresh());  // other writers' records, after their heads
   const uint64_t first = part.log->first_sequence();
   const uint64_t end = part.log->durable_sequence();  // after the head: the head never leads
   std::vector<IntegrityBreak> found;
@@ -134,6 +135,10 @@ Status TelemetryStore::PrepareToWrite(int partition) {
 
 Status TelemetryStore::StoreHead(Partition& part, int partition, const TelemetryHead& head,
                                  bool sync) {
+  if (part.log->shared_writers()) {
+    COFFRE_ASSIGN_OR_RETURN(part.head, heads_.Merge(partition, head, sync));
+    return Status::Ok();
+  }
   COFFRE_RETURN_IF_ERROR(heads_.Store(partition, head, sync));
   part.head = head;
   return Status::Ok();
@@ -208,6 +213,7 @@ Result<PartitionVerification> TelemetryStore::Verify(int partition,
   if (!loaded.has_value() && loaded.error().code() != StatusCode::kDataLoss) return loaded.error();
   // A head that does not open is a break Check reported already (in v.breaks).
   std::optional<TelemetryHead> head = loaded.has_value() ? *loaded : std::nullopt;
+  COFFRE_RETURN_IF_ERROR(part.log->Refresh());  // other writers' records, after their heads
   v.first = part.log->first_sequence();
   v.end = part.log->durable_sequence();
   v.anchored = head.has_value();

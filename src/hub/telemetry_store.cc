@@ -21,7 +21,31 @@ constexpr bool kCustomerLayer = true;
 // How many devices' keys one Append remembers while it seals its batch.
 constexpr size_t kBatchDeviceKeys = 16;
 
-TelemetryStore::~TelemetryStore() = default;
+// How often a node reads the ends other hub nodes reached (cluster mode).
+constexpr auto kRefreshEvery = std::chrono::milliseconds(100);
+
+TelemetryStore::~TelemetryStore() {
+  {
+    std::lock_guard<std::mutex> guard(follow_mu_);
+    follow_stop_ = true;
+  }
+  follow_stop_cv_.notify_all();
+  if (follower_.joinable()) follower_.join();
+}
+
+void TelemetryStore::FollowOtherWriters() {
+  std::unique_lock<std::mutex> lock(follow_mu_);
+  while (!follow_stop_cv_.wait_for(lock, kRefreshEvery, [this] { return follow_stop_; })) {
+    lock.unlock();
+    for (int p = 0; p < partitions(); ++p) {
+      const uint64_t before = end_sequence(p);
+      // A failed read is tried again next time (the store may be failing over).
+      if (!partitions_[static_cast<size_t>(p)]->log->Refresh().ok()) continue;
+      if (end_sequence(p) > before) waiters_.Notify(p, end_sequence(p));
+    }
+    lock.lock();
+  }
+}
 
 TelemetryStore::TelemetryStore(HubKeys& keys, storage::KvStore& kv, TelemetryStoreOptions options)
     : keys_(keys), heads_(kv, keys, options.hub_name), options_(std::move(options)) {}
@@ -49,6 +73,9 @@ Result<std::unique_ptr<TelemetryStore>> TelemetryStore::Open(const std::filesyst
     // Started on the first append: a hub may open while its keys are inaccessible.
     part->last_enqueued_ms = part->log->last_time_ms();
     store->partitions_.push_back(std::move(part));
+  }
+  if (store->partitions_.front()->log->shared_writers()) {
+    store->follower_ = std::thread([s = store.get()] { s->FollowOtherWriters(); });
   }
   if (!keys.locked()) {
     // Report what is missing or replaced now; a locked hub does it once its keys are back.
@@ -86,14 +113,9 @@ void TelemetryStore::AppendAad(std::string& out, int partition, uint64_t sequenc
   out.append(digits, end);
 }
 
-Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
-                                                     std::span<const TelemetryMessage> messages) {
-  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
-  Partition& part = *partitions_[static_cast<size_t>(partition)];
-  COFFRE_RETURN_IF_ERROR(PrepareToWrite(partition));
-  uint64_t next = part.log->next_sequence();
-  storage::ChainLink link = part.link;
-  std::vector<uint64_t> sequences;
+Result<std::vector<storage::LogRecord>> TelemetryStore::SealRecords(
+    int partition, Partition& part, std::span<const TelemetryMessage> messages, uint64_t next,
+    storage::ChainLink& link, int64_t& last_enqueued_ms) {
   std::vector<storage::LogRecord> records;
   part.sealed.resize(messages.size());
   // Rotation by age is decided once per batch (one clock read), by volume per record.
@@ -113,8 +135,8 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
       too_old = false;
     }
     part.plain.clear();
-    int64_t enqueued_ms = std::max(messages[i].enqueued_ms, part.last_enqueued_ms);
-    part.last_enqueued_ms = enqueued_ms;
+    int64_t enqueued_ms = std::max(messages[i].enqueued_ms, last_enqueued_ms);
+    last_enqueued_ms = enqueued_ms;
     EncodeTelemetryRecord(messages[i], enqueued_ms, part.plain);
     Bytes& sealed = part.sealed[i];
     if constexpr (kCustomerLayer) {
@@ -146,15 +168,67 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
     }
     records.push_back({seq, enqueued_ms, sealed, link});
     link = storage::NextLink(link, seq, enqueued_ms, sealed);
-    sequences.push_back(seq);
   }
   crypto::Cleanse(part.plain);
+  return records;
+}
+
+Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
+                                                     std::span<const TelemetryMessage> messages) {
+  if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
+  Partition& part = *partitions_[static_cast<size_t>(partition)];
+  COFFRE_RETURN_IF_ERROR(PrepareToWrite(partition));
+  if (part.log->shared_writers()) return AppendShared(partition, part, messages);
+  uint64_t next = part.log->next_sequence();
+  storage::ChainLink link = part.link;
+  COFFRE_ASSIGN_OR_RETURN(std::vector<storage::LogRecord> records,
+                          SealRecords(partition, part, messages, next, link, part.last_enqueued_ms));
   Status appended = part.log->Append(records);
   // A batch that fails halfway (a new segment that cannot be made) keeps what was written: the
   // next record follows the last one written, whichever that is.
   size_t written = static_cast<size_t>(part.log->next_sequence() - next);
   part.link = written < records.size() ? records[written].link : link;
   COFFRE_RETURN_IF_ERROR(appended);
+  std::vector<uint64_t> sequences;
+  for (const storage::LogRecord& r : records) sequences.push_back(r.sequence);
+  return sequences;
+}
+
+// Sealed for the place the batch gets under the partition's lock, committed there: durable
+// (and readable) on return already.
+Result<std::vector<uint64_t>> TelemetryStore::AppendShared(int partition, Partition& part,
+                                                           std::span<const TelemetryMessage> messages) {
+  storage::ChainLink link_after{};
+  int64_t last_ms = 0;
+  std::vector<uint64_t> sequences;
+  auto seal = [&](const storage::AppendPosition& at) -> Result<std::vector<storage::LogRecord>> {
+    storage::ChainLink link{};
+    if (at.link) {
+      link = *at.link;
+    } else {
+      // No writer has continued since this node's check: the link it found (after the last
+      // record, or the head's past records found missing).
+      std::lock_guard<std::mutex> guard(part.check_mu);
+      if (at.next != part.resume_at) {
+        return FailedPrecondition("telemetry partition " + std::to_string(partition) +
+                                  ": the chain link after record " + std::to_string(at.next - 1) +
+                                  " is not known (its record is missing)");
+      }
+      link = part.resume_link;
+    }
+    int64_t floor = std::max(at.last_time_ms, part.last_enqueued_ms);
+    COFFRE_ASSIGN_OR_RETURN(std::vector<storage::LogRecord> records,
+                            SealRecords(partition, part, messages, at.next, link, floor));
+    link_after = link;
+    last_ms = floor;
+    sequences.clear();
+    for (const storage::LogRecord& r : records) sequences.push_back(r.sequence);
+    return records;
+  };
+  COFFRE_ASSIGN_OR_RETURN(uint64_t first, part.log->AppendShared(seal));
+  part.link = link_after;
+  part.last_enqueued_ms = last_ms;
+  part.written_end = first + messages.size();
   return sequences;
 }
 
@@ -163,10 +237,11 @@ Status TelemetryStore::Commit(int partition) {
   Partition& part = *partitions_[static_cast<size_t>(partition)];
   COFFRE_RETURN_IF_ERROR(part.log->Sync());
   // The head follows the records, never leads them: a crash between the two leaves durable
-  // records past the head, which the next start accepts.
-  uint64_t end = part.log->durable_sequence();
+  // records past the head, which the next start accepts. With other writers, this node's
+  // head ends after its own last batch (the link it knows).
+  uint64_t end = part.log->shared_writers() ? part.written_end : part.log->durable_sequence();
   Status headed;
-  if (kCustomerLayer && part.prepared && end != part.head.end) {
+  if (kCustomerLayer && part.prepared && end > part.head.end) {
     TelemetryHead next = part.head;
     next.end = end;
     next.link = part.link;
@@ -250,6 +325,8 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
                                                         size_t max_messages, size_t max_bytes) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
   const Partition& part = *partitions_[static_cast<size_t>(partition)];
+  // Past the end this node knows: other writers may have committed since.
+  if (from > part.log->durable_sequence()) COFFRE_RETURN_IF_ERROR(part.log->Refresh());
   std::vector<IntegrityBreak> breaks;
   if constexpr (kCustomerLayer) {
     COFFRE_ASSIGN_OR_RETURN(breaks, Breaks(partition));

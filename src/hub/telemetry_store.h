@@ -12,16 +12,23 @@
 // of the partition, and every other one, keeps serving. Verify() checks every record.
 // With device keys, each record is sealed under its device's subkey instead; a record whose
 // device was erased is served as a marker saying so, and still has to chain.
+// Cluster mode: hub nodes sharing the store all write every partition. A batch is then sealed
+// for the place it gets under the partition's lock and committed at once (Append returns with
+// it durable); heads are merged, never overwritten (TelemetryHeads::Merge); each node reads how
+// far the others reached every 100 ms, waking its long polls (and before refusing a read past
+// the end it knows).
 // Thread-safety: one writer per partition at a time (the caller's partition threads); reads run
 // concurrently.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "common/result.h"
@@ -82,7 +89,8 @@ class TelemetryStore {
   int PartitionOf(std::string_view device_id) const;
 
   // Seals and appends the messages (all of `partition`), returns their sequence numbers. They
-  // are durable, and readable, only after Commit(partition).
+  // are durable, and readable, only after Commit(partition) (in cluster mode already when
+  // Append returns; Commit then advances the head).
   Result<std::vector<uint64_t>> Append(int partition, std::span<const TelemetryMessage> messages);
   Status Commit(int partition);
 
@@ -141,6 +149,18 @@ class TelemetryStore {
   struct Partition;
   TelemetryStore(HubKeys& keys, storage::KvStore& kv, TelemetryStoreOptions options);
   Status PrepareToWrite(int partition);
+  // Seals `messages` as records `next`, `next` + 1, ... chained from `link` (left after the
+  // last), their times never before `last_enqueued_ms` (left at the last one's).
+  Result<std::vector<storage::LogRecord>> SealRecords(int partition, Partition& part,
+                                                      std::span<const TelemetryMessage> messages,
+                                                      uint64_t next, storage::ChainLink& link,
+                                                      int64_t& last_enqueued_ms);
+  // Append for a log other hub nodes write too (storage::PartitionLog::AppendShared).
+  Result<std::vector<uint64_t>> AppendShared(int partition, Partition& part,
+                                             std::span<const TelemetryMessage> messages);
+  // Several writers: reads how far the others' commits reached, every kRefreshEvery, and
+  // wakes the waits they answer.
+  void FollowOtherWriters();
   // Stores `head` as the partition's, and takes it as part.head once stored.
   Status StoreHead(Partition& part, int partition, const TelemetryHead& head, bool sync);
   // Why a record did not open, beyond its status.
@@ -162,6 +182,10 @@ class TelemetryStore {
   SequenceWaiters waiters_;
   std::mutex retention_mu_;   // held through each ExpireBefore
   int retention_holds_ = 0;   // guarded by retention_mu_
+  std::mutex follow_mu_;
+  std::condition_variable follow_stop_cv_;
+  bool follow_stop_ = false;  // guarded by follow_mu_
+  std::thread follower_;      // FollowOtherWriters, with a shared log
 };
 
 }  // namespace coffre::hub

@@ -61,6 +61,7 @@ struct TelemetryStore::Partition {
   bool prepared = false;       // the log resumed where Check said
   storage::ChainLink link{};   // the next record's
   TelemetryHead head;          // as last stored (with the breaks known)
+  uint64_t written_end = 0;    // several writers: one past this node's last batch
 
   // Check's findings, once.
   std::mutex check_mu;

@@ -62,11 +62,25 @@ BEGIN
   INSERT INTO coffre_records (partition, sequence, time_ms, record)
     SELECT p, first + o - 1, t, decode(r, 'hex')
     FROM unnest(times, records) WITH ORDINALITY AS u(t, r, o);
-  UPDATE coffre_partitions SET next_sequence = first + n,
+  UPDATE coffre_partitions SET next_sequence = first + n, link = NULL, last_time_ms = NULL,
     bytes = bytes + (SELECT coalesce(sum(length(r)), 0) / 2 FROM unnest(records) AS r)
     WHERE partition = p;
   INSERT INTO coffre_batches VALUES (batch, p, first, n);
   outcome := 'ok';
+END $$)";
+
+// coffre_append, then the partition's tail as its writer computed it (the chain link after
+// the batch, sealed, and the batch's last time), in the same statement.
+constexpr const char* kAppendTailFunction = R"(
+CREATE OR REPLACE FUNCTION coffre_append_tail(p int, batch text, expect bigint, times bigint[],
+                                              records text[], tail_time bigint, tail_link bytea,
+                                              OUT outcome text, OUT first bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT a.outcome, a.first INTO outcome, first FROM coffre_append(p, batch, expect, times, records) a;
+  IF outcome = 'ok' THEN
+    UPDATE coffre_partitions SET link = tail_link, last_time_ms = tail_time WHERE partition = p;
+  END IF;
 END $$)";
 
 }  // namespace
@@ -91,7 +105,10 @@ Status PgPartitionLog::Create(PgConnection& db, int partitions, uint64_t block_r
           "CREATE TABLE IF NOT EXISTS coffre_gaps ("
           " partition int NOT NULL, from_sequence bigint NOT NULL, to_sequence bigint NOT NULL,"
           " PRIMARY KEY (partition, from_sequence))",
-          kBlockFunction, kAppendFunction}) {
+          // The tail a shared writer seals from (null: not known, read from the last record).
+          "ALTER TABLE coffre_partitions ADD COLUMN IF NOT EXISTS link bytea",
+          "ALTER TABLE coffre_partitions ADD COLUMN IF NOT EXISTS last_time_ms bigint",
+          kBlockFunction, kAppendFunction, kAppendTailFunction}) {
       COFFRE_RETURN_IF_ERROR(db.Exec(table).status());
     }
     for (int p = 0; p < partitions; ++p) {
@@ -119,6 +136,19 @@ Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_
 Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_id,
                                         std::span<const PgRecord> records,
                                         std::optional<uint64_t> expect_first) {
+  return AppendWith(partition, batch_id, records, expect_first, nullptr);
+}
+
+Result<uint64_t> PgPartitionLog::AppendWithTail(int partition, const std::string& batch_id,
+                                                std::span<const PgRecord> records,
+                                                uint64_t expect_first, const PgTail& tail) {
+  return AppendWith(partition, batch_id, records, expect_first, &tail);
+}
+
+Result<uint64_t> PgPartitionLog::AppendWith(int partition, const std::string& batch_id,
+                                            std::span<const PgRecord> records,
+                                            std::optional<uint64_t> expect_first,
+                                            const PgTail* tail) {
   if (records.empty()) return InvalidArgument("an empty batch");
   // The whole batch as two array literals: times, and records in hex.
   std::string times = "{", hex = "{";
@@ -129,10 +159,16 @@ Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_
   }
   times += '}', hex += '}';
   PgParam expect = expect_first.has_value() ? Seq(*expect_first) : PgParam::Null();
-  COFFRE_ASSIGN_OR_RETURN(PgRows out, db_.Exec("SELECT outcome, first FROM coffre_append("
-                                                "$1, $2, $3, $4::bigint[], $5::text[])",
-                                                {PgParam::Int(partition), PgParam::Text(batch_id),
-                                                 expect, PgParam::Text(times), PgParam::Text(hex)}));
+  std::vector<PgParam> params = {PgParam::Int(partition), PgParam::Text(batch_id), expect,
+                                 PgParam::Text(times), PgParam::Text(hex)};
+  std::string call = "SELECT outcome, first FROM coffre_append($1, $2, $3, $4::bigint[], $5::text[])";
+  if (tail != nullptr) {
+    call = "SELECT outcome, first FROM coffre_append_tail($1, $2, $3, $4::bigint[], $5::text[], "
+           "$6, $7)";
+    params.push_back(PgParam::Int(tail->last_time_ms));
+    params.push_back(tail->link ? PgParam::Bytes(*tail->link) : PgParam::Null());
+  }
+  COFFRE_ASSIGN_OR_RETURN(PgRows out, db_.Exec(call, params));
   if (out.size() != 1) return Internal("coffre_append answered no row");
   const std::string& outcome = out.Value(0, 0);
   if (outcome == "none") return NotFound("no partition " + std::to_string(partition));
@@ -145,6 +181,32 @@ Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_
   }
   if (outcome != "ok" && outcome != "done") return Internal("coffre_append: " + outcome);
   return first;
+}
+
+Result<PgPartitionLog::LockedTail> PgPartitionLog::LockTail(int partition,
+                                                            const std::string& batch_id) {
+  COFFRE_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db_.Exec("SELECT next_sequence, coalesce(last_time_ms, (SELECT time_ms FROM coffre_records "
+               "r WHERE r.partition = p.partition ORDER BY sequence DESC LIMIT 1), 0), "
+               "encode(link, 'hex'), (SELECT first_sequence FROM coffre_batches "
+               "WHERE batch_id = $2 AND partition = p.partition) "
+               "FROM coffre_partitions p WHERE partition = $1 FOR UPDATE",
+               {PgParam::Int(partition), PgParam::Text(batch_id)}));
+  if (rows.size() != 1) return NotFound("no partition " + std::to_string(partition));
+  LockedTail out;
+  COFFRE_ASSIGN_OR_RETURN(out.next, Number(rows.Value(0, 0)));
+  COFFRE_ASSIGN_OR_RETURN(uint64_t time, Number(rows.Value(0, 1)));
+  out.tail.last_time_ms = static_cast<int64_t>(time);
+  if (!rows.Value(0, 2).empty()) {  // NULL reads as empty
+    COFFRE_ASSIGN_OR_RETURN(Bytes link, HexDecode(rows.Value(0, 2)));
+    out.tail.link = std::move(link);
+  }
+  if (!rows.Value(0, 3).empty()) {
+    COFFRE_ASSIGN_OR_RETURN(uint64_t first, Number(rows.Value(0, 3)));
+    out.committed_first = first;
+  }
+  return out;
 }
 
 Result<std::vector<PgRecord>> PgPartitionLog::Read(int partition, uint64_t from, size_t max,
@@ -222,7 +284,8 @@ Status PgPartitionLog::SkipTo(int partition, uint64_t expect_end, uint64_t seque
     COFFRE_RETURN_IF_ERROR(db_.Exec("INSERT INTO coffre_gaps VALUES ($1, $2, $3)",
                                     {PgParam::Int(partition), Seq(expect_end), Seq(sequence)})
                                .status());
-    return db_.Exec("UPDATE coffre_partitions SET next_sequence = $2 WHERE partition = $1",
+    return db_.Exec("UPDATE coffre_partitions SET next_sequence = $2, link = NULL "
+                    "WHERE partition = $1",
                     {PgParam::Int(partition), Seq(sequence)}).status();
   });
 }

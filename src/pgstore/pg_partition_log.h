@@ -12,7 +12,8 @@
 //
 // Tables (made by Create, idempotent):
 //   coffre_partitions (partition int PRIMARY KEY, next_sequence bigint, first_sequence bigint,
-//                      bytes bigint, block_records bigint)
+//                      bytes bigint, block_records bigint, link bytea, last_time_ms bigint:
+//                      the tail shared writers seal from, null where not known)
 //   coffre_records    (partition int, sequence bigint, time_ms bigint, record bytea,
 //                      PRIMARY KEY (partition, sequence)), indexed by (partition, time_ms);
 //                      partitioned by partition, then into blocks of block_records sequence
@@ -55,6 +56,13 @@ struct PgDeleted {
   uint64_t bytes = 0;
 };
 
+// A partition's tail as a shared writer (several hub nodes) left it: sealed by that writer
+// (PostgreSQL sees no link), and the time of its last record.
+struct PgTail {
+  int64_t last_time_ms = 0;
+  std::optional<Bytes> link;  // nullopt: unknown (written by Append without a tail, or a gap)
+};
+
 class PgPartitionLog {
  public:
   // The tables and `partitions` partition rows (existing ones are kept, with their blocks).
@@ -71,6 +79,20 @@ class PgPartitionLog {
                           std::optional<uint64_t> expect_first = std::nullopt);
   Result<uint64_t> Append(int partition, const std::string& batch_id,
                           const std::vector<Bytes>& records);
+
+  // Several writers: in the caller's transaction, the partition's row locked until it ends;
+  // where the next batch goes, and where `batch_id` went if it was committed already (a retry
+  // after an unknown outcome).
+  struct LockedTail {
+    uint64_t next = 0;
+    PgTail tail;
+    std::optional<uint64_t> committed_first;
+  };
+  Result<LockedTail> LockTail(int partition, const std::string& batch_id);
+  // Append at `expect_first`, leaving `tail` as the partition's.
+  Result<uint64_t> AppendWithTail(int partition, const std::string& batch_id,
+                                  std::span<const PgRecord> records, uint64_t expect_first,
+                                  const PgTail& tail);
   // Up to `max` committed records from `from` on, in sequence order, at most `max_bytes` of
   // them (at least one).
   Result<std::vector<PgRecord>> Read(int partition, uint64_t from, size_t max,
@@ -93,6 +115,10 @@ class PgPartitionLog {
   Result<PgDeleted> DropBlocksBefore(int partition, uint64_t sequence);
 
  private:
+  Result<uint64_t> AppendWith(int partition, const std::string& batch_id,
+                              std::span<const PgRecord> records,
+                              std::optional<uint64_t> expect_first, const PgTail* tail);
+
   PgConnection& db_;
 };
 

@@ -6,6 +6,10 @@
 // an id of its own, retried through failovers by the pool with the same id, so an unknown
 // commit outcome never writes it twice. The batch must start where this log left off: a
 // second writer of the partition is refused (FAILED_PRECONDITION), never interleaved.
+// Hub nodes sharing the store write through AppendShared (storage/partition_log.h): the
+// batch is sealed for the place it gets under the partition's row lock and committed in the
+// same transaction, with the partition's tail (the chain link after it, sealed by the row
+// cipher, and its last time) for the next writer. Refresh reads the end other nodes reached.
 // PostgreSQL sees per record: partition, sequence, enqueued time, size, ciphertext.
 // Retention drops whole blocks of records (tables: pgstore/pg_partition_log.h) older than the
 // cut-off.
@@ -44,19 +48,31 @@ class PgTelemetryLog : public storage::PartitionLog {
   uint64_t FirstSequenceAfterExpiry(int64_t time_ms) const override;
   uint64_t disk_bytes() const override { return bytes_; }
   std::vector<Gap> gaps() const override;
+  bool shared_writers() const override { return true; }
+  Result<uint64_t> AppendShared(const SealAt& seal) override;
+  Status Refresh() override { return RefreshFromStore(); }
 
  private:
   PgTelemetryLog(PgPool& pool, PgRowCipher& cipher, int partition)
       : pool_(pool), cipher_(cipher), partition_(partition) {}
   std::string Where(uint64_t sequence) const;
+  std::string TailWhere() const;  // the sealed link's AAD
+  // A record as stored in its row: the chain link, then its bytes, under the row cipher.
+  Result<Bytes> SealRow(const storage::LogRecord& r);
+  Result<storage::StoredRecord> OpenRow(const PgRecord& row) const;
+  // The link after the last record, read under the lock: nullopt if it is not at `next` - 1
+  // (a gap, or nothing stored yet past a start).
+  Result<std::optional<storage::ChainLink>> LinkFromLastRecord(PgPartitionLog& sql, uint64_t next);
+  Status RefreshFromStore() const;
 
   PgPool& pool_;
   PgRowCipher& cipher_;
   const int partition_;
   uint64_t block_records_ = 1;  // set at Open
-  std::atomic<uint64_t> durable_{0};
-  std::atomic<uint64_t> first_{0};
-  std::atomic<uint64_t> bytes_{0};
+  // Raised by this log's commits and retention, and by Refresh (other nodes').
+  mutable std::atomic<uint64_t> durable_{0};
+  mutable std::atomic<uint64_t> first_{0};
+  mutable std::atomic<uint64_t> bytes_{0};
   mutable std::mutex gaps_mu_;
   std::vector<Gap> gaps_;  // guarded by gaps_mu_
 

@@ -7,8 +7,15 @@
 // the partition's writer appends a batch, syncs once, then acknowledges the batch).
 // Thread-safety: one writer thread (ResumeAt, Append, Sync, ExpireBefore); the reads
 // may run on any thread and see records up to the last Sync.
+//
+// A log that several writers share (hub nodes on one cluster store: shared_writers()) cannot
+// let a writer seal for a place it only believes is next: AppendShared hands the writer the
+// place under the partition's lock and commits what it seals there in the same transaction.
+// Its reads see other writers' records after Refresh (or the log's own polling).
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -23,6 +30,13 @@ struct LogRecord {
   int64_t time_ms = 0;  // enqueued time, milliseconds since the epoch
   ByteSpan payload;
   ChainLink link{};     // of the records before this one
+};
+
+// Where a shared log's next batch goes, read under the partition's lock.
+struct AppendPosition {
+  uint64_t next = 0;                   // the first record's sequence
+  int64_t last_time_ms = 0;            // of the last record (0: none)
+  std::optional<ChainLink> link;       // after the last record; nullopt if the store has none
 };
 
 struct StoredRecord {
@@ -77,6 +91,20 @@ class PartitionLog {
     uint64_t to = 0;
   };
   virtual std::vector<Gap> gaps() const = 0;
+
+  // Several writers: see the top. `seal` gets the position and returns the batch's records
+  // (sequences from position.next, links chained from position.link); they are committed
+  // before AppendShared returns (the first sequence). `seal` may run again (after a lost
+  // connection, at a new position): only its last run's records are stored. Its own error is
+  // returned and nothing is written.
+  virtual bool shared_writers() const { return false; }
+  using SealAt = std::function<Result<std::vector<LogRecord>>(const AppendPosition&)>;
+  virtual Result<uint64_t> AppendShared(const SealAt& seal) {
+    (void)seal;
+    return Unimplemented("this log has one writer: Append and Sync");
+  }
+  // Reads the log's end and start from its store now (other writers' commits).
+  virtual Status Refresh() { return Status::Ok(); }
 };
 
 }  // namespace coffre::storage

@@ -477,5 +477,28 @@ TEST_F(TelemetryIntegrityTest, AMovedOrMissingHeadMakesThePartitionUnverifiable)
   EXPECT_EQ(v.breaks.size(), 1u);
 }
 
+// Heads of one partition written by two hub nodes: merged, neither takes back what the
+// other advanced (its end and link, its start), and both nodes' breaks are kept.
+TEST(MergeHeadsTest, KeepsTheLaterEndWithItsLinkTheLaterStartAndBothBreaks) {
+  TelemetryHead a, b;
+  a.first = 10;
+  a.end = 500;
+  a.link[0] = std::byte{0xaa};
+  a.breaks = {{5, 12, "a's, partly expired"}, {100, 101, "both"}};
+  b.first = 20;
+  b.end = 400;
+  b.link[0] = std::byte{0xbb};
+  b.breaks = {{100, 101, "both"}, {300, 310, "b's"}, {15, 18, "expired"}};
+  for (const auto& [stored, mine] : {std::pair{a, b}, std::pair{b, a}}) {
+    TelemetryHead merged = MergeHeads(stored, mine);
+    EXPECT_EQ(merged.end, 500u);
+    EXPECT_EQ(merged.link[0], std::byte{0xaa});
+    EXPECT_EQ(merged.first, 20u);
+    ASSERT_EQ(merged.breaks.size(), 2u);
+    EXPECT_EQ(merged.breaks[0].what, "both");
+    EXPECT_EQ(merged.breaks[1].what, "b's");
+  }
+}
+
 }  // namespace
 }  // namespace coffre::hub
