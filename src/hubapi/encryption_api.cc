@@ -45,6 +45,10 @@ net::HttpResponse EncryptionApi::Update(const net::HttpRequest& request) {
                              "Changing encryption settings needs iothubowner's rights: " +
                                  caller.error().message());
   }
+  if (Status alone = hub::RefuseWithOtherNodes(other_nodes_, "A change of the encryption settings");
+      !alone.ok()) {
+    return ServiceApi::Error(409, "OperationNotAllowedInCurrentState", alone.message());
+  }
   Result<json> parsed = ParseJsonObject(request.body, "The body");
   if (!parsed.has_value()) return ServiceApi::Error(400, "ArgumentInvalid", "The body must be a JSON object.");
   json& body = *parsed;

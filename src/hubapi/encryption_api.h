@@ -19,6 +19,7 @@
 #include "hub/hub_keys.h"
 #include "hub/key_custody.h"
 #include "hub/key_monitor.h"
+#include "hub/other_nodes.h"
 #include "net/http_types.h"
 
 namespace coffre::hubapi {
@@ -26,9 +27,13 @@ namespace coffre::hubapi {
 class EncryptionApi {
  public:
   // Everything must outlive the API.
+  // A PUT is refused (409) while `other_nodes` finds any: a change made here would not reach
+  // them yet.
   EncryptionApi(hub::KeyMonitor& monitor, hub::EncryptionConfig& config, hub::KeyCustody& custody,
-                hub::HubKeys& keys, hub::AccessPolicies& policies)
-      : monitor_(monitor), config_(config), custody_(custody), keys_(keys), policies_(policies) {}
+                hub::HubKeys& keys, hub::AccessPolicies& policies,
+                hub::OtherLiveNodes other_nodes = nullptr)
+      : monitor_(monitor), config_(config), custody_(custody), keys_(keys), policies_(policies),
+        other_nodes_(std::move(other_nodes)) {}
 
   std::optional<net::HttpResponse> Handle(const net::HttpRequest& request);
   // nullopt while the key is accessible; else the 403 CustomerManagedKeyInaccessible to answer
@@ -44,6 +49,7 @@ class EncryptionApi {
   hub::KeyCustody& custody_;
   hub::HubKeys& keys_;
   hub::AccessPolicies& policies_;
+  const hub::OtherLiveNodes other_nodes_;
   std::mutex update_mu_;  // one PUT at a time
 };
 

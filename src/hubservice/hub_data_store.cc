@@ -1,15 +1,17 @@
 #include "hubservice/hub_data_store.h"
 
+#include <unistd.h>
+
 #include "common/log.h"
 #include "hubservice/cluster_identity.h"
 #include "hubservice/node_id.h"
 #include "pgstore/pg_durability.h"
 #include "pgstore/pg_kv_store.h"
+#include "pgstore/pg_node_registry.h"
 #include "pgstore/pg_partition_log.h"
 #include "pgstore/pg_pool.h"
 #include "pgstore/pg_row_cipher.h"
 #include "pgstore/pg_telemetry_log.h"
-#include "pgstore/pg_writer_lock.h"
 #include "storage/rocks_kv_store.h"
 
 namespace coffre::hubservice {
@@ -29,7 +31,11 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   auto connected = pgstore::PgPool::Connect({o.postgres_conninfo});
   if (!connected.has_value()) return connected.error().WithContext("the cluster store");
   store->pool_ = std::move(*connected);
-  COFFRE_ASSIGN_OR_RETURN(store->writer_lock_, pgstore::PgWriterLock::Acquire(*store->pool_));
+  char host[256] = {};
+  (void)gethostname(host, sizeof host - 1);
+  COFFRE_ASSIGN_OR_RETURN(store->nodes_, pgstore::PgNodeRegistry::Register(
+                                             *store->pool_, store->node_id_,
+                                             "pid " + std::to_string(getpid()) + " on " + host));
   Status checked = store->pool_->Run([&](pgstore::PgConnection& db) -> Status {
     COFFRE_RETURN_IF_ERROR(pgstore::CheckDurability(db, o.postgres_relaxed_durability));
     return pgstore::PgPartitionLog::Create(db, o.partitions);
@@ -49,6 +55,18 @@ void HubDataStore::ConfigureTelemetry(hub::TelemetryStoreOptions& telemetry) {
   telemetry.open_log = [this](int partition) -> Result<std::unique_ptr<storage::PartitionLog>> {
     COFFRE_ASSIGN_OR_RETURN(auto log, pgstore::PgTelemetryLog::Open(*pool_, *cipher_, partition));
     return std::unique_ptr<storage::PartitionLog>(std::move(log));
+  };
+}
+
+hub::OtherLiveNodes HubDataStore::other_nodes() {
+  if (!clustered()) return nullptr;
+  return [this]() -> Result<std::vector<std::string>> {
+    COFFRE_ASSIGN_OR_RETURN(std::vector<pgstore::PgNode> live, nodes_->LiveNodes());
+    std::vector<std::string> others;
+    for (const pgstore::PgNode& n : live) {
+      if (n.node_id != node_id_) others.push_back(n.node_id + " (" + n.about + ")");
+    }
+    return others;
   };
 }
 

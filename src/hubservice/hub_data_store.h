@@ -3,8 +3,8 @@
 // metadata in RocksDB under DIR/meta and telemetry in segment files under DIR/telemetry, both
 // under the file cipher. Cluster mode (HubOptions::postgres_conninfo): both in PostgreSQL
 // (pgstore), every row sealed by the infrastructure layer before it leaves the hub, after a
-// check that the server commits to a synchronous standby (pgstore/pg_durability.h) and that no
-// other hub node uses the store (pgstore/pg_writer_lock.h).
+// check that the server commits to a synchronous standby (pgstore/pg_durability.h); the node
+// registers itself there (pgstore/pg_node_registry.h), beside the other hub nodes of the store.
 // Either way the service key is the infrastructure layer's, and the customer layer is above.
 
 #include <filesystem>
@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "crypto/secret_bytes.h"
+#include "hub/other_nodes.h"
 #include "hub/telemetry_store.h"
 #include "storage/disk_reserve.h"
 #include "storage/kv_store.h"
@@ -22,7 +23,7 @@ namespace coffre::pgstore {
 class PgPool;
 class PgRowCipher;
 class PgKvStore;
-class PgWriterLock;
+class PgNodeRegistry;
 }  // namespace coffre::pgstore
 
 namespace coffre::storage {
@@ -55,13 +56,16 @@ class HubDataStore {
   bool clustered() const { return pool_ != nullptr; }
   // Cluster mode: this node's id (node_id.h); empty in embedded mode.
   const std::string& node_id() const { return node_id_; }
+  // The other hub nodes alive on the store now, with what each says of itself (null in
+  // embedded mode: there are none).
+  hub::OtherLiveNodes other_nodes();
   // Cluster mode: connections dropped after a failure since start (0 in embedded mode).
   uint64_t reconnects() const;
 
  private:
   HubDataStore() = default;
   std::unique_ptr<pgstore::PgPool> pool_;
-  std::unique_ptr<pgstore::PgWriterLock> writer_lock_;  // one hub node per store, for now
+  std::unique_ptr<pgstore::PgNodeRegistry> nodes_;  // cluster mode
   std::unique_ptr<pgstore::PgRowCipher> cipher_;
   std::unique_ptr<storage::RocksKvStore> rocks_;
   std::unique_ptr<pgstore::PgKvStore> pg_kv_;

@@ -64,6 +64,7 @@ struct HubParts {
   storage::KvStore& metadata_store;
   hub::HubMetrics& metrics;
   StatusBoard& status_board;
+  hub::OtherLiveNodes other_nodes;  // cluster mode: the other live hub nodes; null: none
 };
 
 class HubRoutes {

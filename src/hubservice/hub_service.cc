@@ -246,7 +246,8 @@ Status HubService::StartServers() {
   routes_ = std::make_unique<HubRoutes>(
       HubParts{*registry_, *policies_, *store_, *groups_, *auth_, *ingest_, *quotas_, *monitor_,
                *config_, *custody_, *keys_, *twins_, *methods_, *c2d_, *disk_reserve_,
-               *twin_store_, *device_keys_, *backups_, kv(), metrics_, *status_board_},
+               *twin_store_, *device_keys_, *backups_, kv(), metrics_, *status_board_,
+               data_->other_nodes()},
       o.throttling, SystemClock(), o.metrics_open);
   net::HttpsServerOptions https_options = o.https;
   https_options.certificates = certificates_;

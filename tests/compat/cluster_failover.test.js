@@ -83,7 +83,7 @@ describe('cluster mode: the PostgreSQL primary, then the hub, killed with SIGKIL
   });
 
   // The hub killed instead: what it acknowledged is committed in PostgreSQL; `coffre up`
-  // starts a new hub on the same store (the dead one's writer lock went with its connections).
+  // starts a new hub on the same store (the dead one's registration went with its connections).
   it('a hub killed with SIGKILL loses nothing it acknowledged', { timeout: 150_000 }, async () => {
     const pid = () => JSON.parse(fs.readFileSync(path.join(stack.dir, 'connection.json'), 'utf8')).pids.hub;
     const hubPid = pid();

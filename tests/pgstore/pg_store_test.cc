@@ -11,7 +11,7 @@
 #include "pgstore/pg_partition_log.h"
 #include "pgstore/pg_row_cipher.h"
 #include "pgstore/pg_telemetry_log.h"
-#include "pgstore/pg_writer_lock.h"
+#include "pgstore/pg_node_registry.h"
 #include "test_util.h"
 
 namespace coffre::pgstore {
@@ -232,15 +232,29 @@ TEST_F(PgStoreTest, ASingleServerIsNotQuorumDurableAndIsRefusedUnlessRelaxed) {
   }));
 }
 
-TEST_F(PgStoreTest, OneWriterLockPerStoreAndItGoesWithItsHolder) {
-  auto first = PgWriterLock::Acquire(*pool_);
-  ASSERT_TRUE(first.has_value()) << first.error().message();
+// Hub nodes register on the store: each is live while its connection holds its lock, a
+// second process with the same node id is refused, and a node whose connection closes (it
+// died) is no longer listed.
+TEST_F(PgStoreTest, NodesAreLiveWhileTheirLockIsHeldAndOneIdRunsOnce) {
+  auto a = PgNodeRegistry::Register(*pool_, "00000000000000aa", "pid 1 on a");
+  ASSERT_TRUE(a.has_value()) << a.error().message();
   auto other_pool = PgPool::Connect({server_.conninfo(), 2, std::chrono::milliseconds(500)}).value();
-  auto second = PgWriterLock::Acquire(*other_pool);
-  ASSERT_FALSE(second.has_value());
-  EXPECT_EQ(second.error().code(), StatusCode::kFailedPrecondition);
-  first->reset();  // its connection closes: the lock is free
-  EXPECT_TRUE(PgWriterLock::Acquire(*other_pool).has_value());
+  auto b = PgNodeRegistry::Register(*other_pool, "00000000000000bb", "pid 2 on b").value();
+  auto live = (*a)->LiveNodes();
+  ASSERT_TRUE(live.has_value()) << live.error().message();
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ((*live)[0].node_id, "00000000000000aa");
+  EXPECT_EQ((*live)[1].about, "pid 2 on b");
+  auto twin = PgNodeRegistry::Register(*other_pool, "00000000000000aa", "pid 3 on a");
+  ASSERT_FALSE(twin.has_value());
+  EXPECT_EQ(twin.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(twin.error().message().find("already running"), std::string::npos);
+  a->reset();  // its connection closes: no longer live, and its id is free again
+  live = b->LiveNodes();
+  ASSERT_TRUE(live.has_value());
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ(live->front().node_id, "00000000000000bb");
+  EXPECT_TRUE(PgNodeRegistry::Register(*pool_, "00000000000000aa", "pid 4 on a").has_value());
   // A fenced pool refuses every statement.
   other_pool->Fence("taken");
   EXPECT_THAT(other_pool->Run([](PgConnection&) { return Status::Ok(); }),
