@@ -77,7 +77,25 @@ std::string ConnectionJson(const StackState& s) {
       j["eventhub_name"] = s.eventhub_name;
     }
   }
-  if (s.cluster.enabled) j["cluster"] = ClusterRecord(s.cluster);
+  if (s.cluster.enabled) {
+    j["cluster"] = ClusterRecord(s.cluster);
+    // Every hub node, node 0 (the top-level ports') first.
+    auto pid_of = [&](const std::string& name) {
+      auto it = s.pids.find(name);
+      return it == s.pids.end() ? 0 : it->second;
+    };
+    json nodes = json::array();
+    if (!s.device_id.empty()) {
+      nodes.push_back({{"mqtt_port", s.ports.mqtt}, {"https_port", s.ports.https},
+                       {"amqp_port", s.ports.amqp}, {"pid", pid_of("hub")}});
+    }
+    for (size_t i = 0; i < s.more_hub_nodes.size(); ++i) {
+      const HubNodePorts& n = s.more_hub_nodes[i];
+      nodes.push_back({{"mqtt_port", n.mqtt}, {"https_port", n.https}, {"amqp_port", n.amqp},
+                       {"pid", pid_of("hub-" + std::to_string(i + 1))}});
+    }
+    j["hub_nodes"] = nodes;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -106,6 +124,13 @@ Result<StackState> ReadStackFile(const std::filesystem::path& dir) {
     }
   }
   if (j.contains("cluster")) s.cluster = ReadClusterRecord(j["cluster"]);
+  if (j.contains("hub_nodes") && j["hub_nodes"].is_array()) {
+    for (const json& n : j["hub_nodes"]) {
+      if (!n.is_object()) continue;
+      s.more_hub_nodes.push_back({n.value("mqtt", uint16_t{0}), n.value("https", uint16_t{0}),
+                                  n.value("amqp", uint16_t{0})});
+    }
+  }
   return s;
 }
 
@@ -121,6 +146,13 @@ Status WriteStackFile(const StackState& s) {
                    {"pin_file", s.pkcs11.pin_file}};
   }
   if (s.cluster.enabled) j["cluster"] = ClusterRecord(s.cluster);
+  if (!s.more_hub_nodes.empty()) {
+    json nodes = json::array();
+    for (const HubNodePorts& n : s.more_hub_nodes) {
+      nodes.push_back({{"mqtt", n.mqtt}, {"https", n.https}, {"amqp", n.amqp}});
+    }
+    j["hub_nodes"] = nodes;
+  }
   std::string text = j.dump(2) + "\n";
   return WriteFileDurably(s.dir / "stack.json", AsBytes(text), 0600);
 }
@@ -190,6 +222,7 @@ Result<StackState> StartStack(const UpOptions& options, const std::filesystem::p
     if (!started.ok()) state.pkcs11 = recorded_pkcs11;
     if (started.ok()) started = EnsureKeyEvents(state);
     if (started.ok()) started = EnsureHub(state);
+    if (started.ok() && state.cluster.enabled) started = EnsureMoreHubNodes(state);
     // Record what was started even on failure, so `coffre down` can stop it.
     COFFRE_RETURN_IF_ERROR(WriteStackFile(state));
     COFFRE_RETURN_IF_ERROR(started);

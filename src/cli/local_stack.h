@@ -51,6 +51,17 @@ struct UpOptions {
   ClusterNodes cluster_nodes = {};  // where its nodes run, when a new cluster is made
 };
 
+// A cluster stack's further hub nodes (node 0 is the stack's own hub, on StackPorts): their
+// ports, and DIR/hub-N their directory.
+struct HubNodePorts {
+  uint16_t mqtt = 0;
+  uint16_t https = 0;
+  uint16_t amqp = 0;
+};
+
+// How many hub nodes `coffre up --cluster` runs over its store.
+inline constexpr size_t kClusterHubNodes = 2;
+
 struct StackState {
   std::filesystem::path dir;
   std::filesystem::path ca_file;
@@ -73,6 +84,8 @@ struct StackState {
   std::string eventhub_connection_string;
   std::string eventhub_name;
   StackCluster cluster;  // not enabled: a single-node stack
+  // Cluster mode: hub nodes 1, 2, ... (their pids: "hub-1", ...), beside the hub ("hub").
+  std::vector<HubNodePorts> more_hub_nodes;
 };
 
 Result<StackState> StackUp(const UpOptions& options);

@@ -30,6 +30,13 @@ for key in ca_file hub_host pids vault_url vault_token key_name hub_principal mq
   jq -e "has(\"$key\")" "$c" >/dev/null || fail "connection.json lacks $key"
 done
 [ "$(jq '.cluster.etcd | length' "$c")" = 3 ] || fail "not 3 etcd members"
+# Two hub nodes: node 0 the top-level hub, node 1 on ports of its own, both running.
+[ "$(jq '.hub_nodes | length' "$c")" = 2 ] || fail "not 2 hub nodes: $(jq -c .hub_nodes "$c")"
+[ "$(jq '.hub_nodes[0].mqtt_port == .mqtt_port and .hub_nodes[0].pid == .pids.hub' "$c")" = true ] ||
+  fail "hub node 0 is not the top-level hub: $(jq -c .hub_nodes "$c")"
+[ "$(jq '.hub_nodes[1].pid == .pids["hub-1"] and .hub_nodes[1].https_port != .https_port' "$c")" = true ] ||
+  fail "hub node 1: $(jq -c .hub_nodes "$c")"
+for pid in $(jq -r '.hub_nodes[].pid' "$c"); do kill -0 "$pid" || fail "hub node $pid is not running"; done
 [ "$(jq '.cluster.postgres | length' "$c")" = 3 ] || fail "not 3 PostgreSQL nodes"
 conninfo=$(jq -r .cluster.postgres_conninfo "$c")
 grep -q "target_session_attrs=read-write" <<<"$conninfo" || fail "conninfo: $conninfo"
@@ -62,10 +69,12 @@ status=$("$coffre" status --dir "$dir/s" --output json)
 
 # A second start: the same ports, the same data, running processes kept.
 before=$(jq -c '.cluster' "$c")
+before_nodes=$(jq -c '.hub_nodes' "$c")
 "$coffre" up --cluster --dir "$dir/s" >/dev/null
 [ "$(jq -c '.cluster' "$c")" = "$before" ] || fail "a second up changed the cluster: $(jq -c .cluster "$c")"
+[ "$(jq -c '.hub_nodes' "$c")" = "$before_nodes" ] || fail "a second up changed the hub nodes: $(jq -c .hub_nodes "$c")"
 
-pids=$(jq -r '.cluster.etcd[].pid, .cluster.postgres[].pid' "$c")
+pids=$(jq -r '.cluster.etcd[].pid, .cluster.postgres[].pid, .hub_nodes[].pid' "$c")
 "$coffre" down --dir "$dir/s" >/dev/null
 for pid in $pids; do
   # A zombie (Zs: a daemon leads its session) is gone; in a container PID 1 may not reap it.
