@@ -13,16 +13,34 @@ uint64_t DeviceConnections::Take(const std::string& key, Kick kick) {
     h = Holder{token, std::move(kick)};
   }
   if (older) older();
+  if (observer_.taken) observer_.taken(key, token);
   return token;
+}
+
+bool DeviceConnections::KickIf(const std::string& key, uint64_t token) {
+  Kick kick;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = holders_.find(key);
+    if (it == holders_.end() || it->second.token != token) return false;
+    kick = std::move(it->second.kick);
+    holders_.erase(it);
+  }
+  if (kick) kick();
+  if (observer_.released) observer_.released(key, token);
+  return true;
 }
 
 void DeviceConnections::Release(const std::string& key, uint64_t token) {
   Kick gone;  // destroyed outside the lock
-  std::lock_guard<std::mutex> guard(mu_);
-  auto it = holders_.find(key);
-  if (it == holders_.end() || it->second.token != token) return;
-  gone = std::move(it->second.kick);
-  holders_.erase(it);
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = holders_.find(key);
+    if (it == holders_.end() || it->second.token != token) return;
+    gone = std::move(it->second.kick);
+    holders_.erase(it);
+  }
+  if (observer_.released) observer_.released(key, token);
 }
 
 size_t DeviceConnections::size() const {

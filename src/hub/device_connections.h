@@ -23,6 +23,18 @@ class DeviceConnections {
   void Release(const std::string& key, uint64_t token);
   size_t size() const;
 
+  // Cluster mode: told of each Take and each Release that gave a key up (key, token), after
+  // it and outside the lock, so that a node's sessions can be claimed across nodes
+  // (hubservice/cluster_sessions.h). Set before use.
+  struct Observer {
+    std::function<void(const std::string& key, uint64_t token)> taken;
+    std::function<void(const std::string& key, uint64_t token)> released;
+  };
+  void SetObserver(Observer observer) { observer_ = std::move(observer); }
+  // Kicks and forgets the holder of `key` if it is still `token` (a connection of the same
+  // identity on another node replaced it); whether it was.
+  bool KickIf(const std::string& key, uint64_t token);
+
  private:
   struct Holder {
     uint64_t token = 0;
@@ -31,6 +43,7 @@ class DeviceConnections {
   mutable std::mutex mu_;
   uint64_t next_ = 1;                      // guarded by mu_
   std::map<std::string, Holder> holders_;  // guarded by mu_
+  Observer observer_;                      // set before use
 };
 
 }  // namespace coffre::hub

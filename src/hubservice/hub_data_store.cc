@@ -31,6 +31,7 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   auto connected = pgstore::PgPool::Connect({o.postgres_conninfo});
   if (!connected.has_value()) return connected.error().WithContext("the cluster store");
   store->pool_ = std::move(*connected);
+  store->conninfo_ = o.postgres_conninfo;
   char host[256] = {};
   (void)gethostname(host, sizeof host - 1);
   COFFRE_ASSIGN_OR_RETURN(store->nodes_, pgstore::PgNodeRegistry::Register(

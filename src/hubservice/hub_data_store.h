@@ -54,6 +54,9 @@ class HubDataStore {
   // PostgreSQL: VACUUM).
   Status DestroyDeletedData();
   bool clustered() const { return pool_ != nullptr; }
+  // Cluster mode: the store's pool and connection string (null and empty in embedded mode).
+  pgstore::PgPool* pool() { return pool_.get(); }
+  const std::string& conninfo() const { return conninfo_; }
   // Cluster mode: this node's id (node_id.h); empty in embedded mode.
   const std::string& node_id() const { return node_id_; }
   // The other hub nodes alive on the store now, with what each says of itself (null in
@@ -71,6 +74,7 @@ class HubDataStore {
   std::unique_ptr<pgstore::PgKvStore> pg_kv_;
   storage::KvStore* kv_ = nullptr;  // one of the two
   std::string node_id_;
+  std::string conninfo_;
 };
 
 }  // namespace coffre::hubservice

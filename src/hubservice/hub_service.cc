@@ -1,4 +1,6 @@
 #include "hubservice/hub_service.h"
+
+#include "hubservice/cluster_sessions.h"
 #include "hubservice/service_key.h"
 
 #include <fcntl.h>
@@ -198,6 +200,11 @@ Status HubService::StartServers() {
   mqtt_options.certificates = certificates_;
   mqtt_options.features = features_.get();
   connections_ = std::make_unique<hub::DeviceConnections>();
+  if (data_->clustered()) {
+    COFFRE_ASSIGN_OR_RETURN(sessions_, ClusterSessions::Start(*data_->pool(), data_->conninfo(),
+                                                              data_->node_id(), *keys_,
+                                                              *connections_));
+  }
   mqtt_options.connections = connections_.get();
   mqtt_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "mqtt");
   mqtt_options.ticket_keys = mqtt_tickets_.get();
@@ -322,6 +329,7 @@ void HubService::Stop() {
   // Calls still waiting end (503) before the sessions that would answer them go.
   if (methods_) methods_->Stop();
   if (features_) features_->Stop();
+  sessions_.reset();  // no kick from another node once the servers stop
   if (mqtt_) mqtt_->Stop();
   if (amqp_) amqp_->Stop();
   if (ingest_) ingest_->Stop();

@@ -59,6 +59,7 @@
 
 namespace coffre::hubservice {
 
+class ClusterSessions;
 class HubDeviceFeatures;
 class HubRoutes;
 class StatusBoard;
@@ -94,6 +95,8 @@ class HubService {
   hub::DeviceKeys& device_keys() { return *device_keys_; }
   storage::KvStore& kv() { return data_->kv(); }  // the metadata store
   hub::AccessPolicies& policies() { return *policies_; }
+  // Cluster mode: connections across hub nodes (null in embedded mode).
+  const ClusterSessions* cluster_sessions() const { return sessions_.get(); }
   hub::EncryptionConfig& config() { return *config_; }
   hub::KeyCustody& custody() { return *custody_; }
   hub::KeyMonitor& monitor() { return *monitor_; }
@@ -144,6 +147,7 @@ class HubService {
   std::unique_ptr<hub::MethodCalls> methods_;
   std::unique_ptr<HubDeviceFeatures> features_;
   std::unique_ptr<hub::DeviceConnections> connections_;  // one per identity, MQTT and AMQP
+  std::unique_ptr<ClusterSessions> sessions_;  // cluster mode: one per identity across nodes
   std::shared_ptr<net::ServerCertificates> certificates_;  // of the three TLS ports
   // The TLS ticket keys of the MQTT, AMQP and HTTPS listeners, sealed in the metadata store.
   std::unique_ptr<TicketKeyRows> mqtt_tickets_, amqp_tickets_, https_tickets_;

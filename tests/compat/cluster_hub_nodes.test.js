@@ -3,7 +3,9 @@
 // --cluster` runs hub nodes 0 and 1 (connection.json's `hub_nodes`) on the Patroni-managed
 // PostgreSQL. A device on each node streams at once, and each node reads back what the other
 // acknowledged. The customer key disabled on the vault turns both nodes Inaccessible within a
-// second (each polls the vault itself); enabled again, both serve. Then node 1 is killed with
+// second (each polls the vault itself); enabled again, both serve. A device connecting through
+// node 1 while connected through node 0 has its older connection closed within a second (as
+// Azure IoT Hub closes the older of two). Then node 1 is killed with
 // SIGKILL mid-stream: its device reconnects to node 0 and goes on, every message acknowledged
 // by either node reads back once, and `coffre up` starts node 1 again.
 
@@ -17,6 +19,7 @@ const { execFileSync } = require('node:child_process');
 const s = require('./lib/stack.js');
 const { expectStoredOnce } = require('./lib/cluster.js');
 const { openDevice, streamMessages } = require('./lib/device.js');
+const { Message } = require('azure-iot-device');
 
 const LANES = 8;            // sends in flight at once, per device
 const PER_DEVICE = 300;     // acknowledged messages per device in the first case
@@ -111,6 +114,25 @@ describe('cluster mode: two hub nodes over one store', () => {
     for (const [what, ms] of [['node 0 off', ms0], ['node 1 off', ms1], ['node 0 on', back0], ['node 1 on', back1]]) {
       assert.ok(ms <= LIMIT_MS, `${what} took ${ms} ms`);
     }
+  });
+
+  it('the device connecting through node 1 closes its connection through node 0 within a second', { timeout: 60_000 }, async () => {
+    const onNode0 = await openDevice(stack, through(stack, 0, second.id, second.key));
+    let closedAt = 0;
+    onNode0.on('disconnect', () => { if (!closedAt) closedAt = Date.now(); });
+    // Timed from the start of the new connection (TLS, CONNECT and the takeover): an upper bound.
+    const startedAt = Date.now();
+    const onNode1 = await openDevice(stack, through(stack, 1, second.id, second.key));
+    while (!closedAt && Date.now() - startedAt < 10_000) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(closedAt > 0, 'node 0 closed the older connection');
+    const ms = closedAt - startedAt;
+    console.log(`# takeover: node 0 closed the older connection ${ms} ms after the new one began`);
+    assert.ok(ms <= LIMIT_MS, `the older connection closed after ${ms} ms`);
+    const m = new Message('after the takeover');
+    m.messageId = 'takeover-0';
+    await onNode1.sendEvent(m);  // the new connection serves
+    await onNode1.close();
+    await onNode0.close().catch(() => {});
   });
 
   it('node 1 killed with SIGKILL: its device goes on through node 0, nothing acknowledged lost', { timeout: 150_000 }, async () => {

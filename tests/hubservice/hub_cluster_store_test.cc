@@ -4,10 +4,13 @@
 // telemetry. A server that does not commit to a standby is refused unless told otherwise.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "common/encoding.h"
 #include "common/files.h"
 #include "hub/sas_token.h"
 #include "hubservice/dev01_connect.h"
+#include "hubservice/cluster_sessions.h"
 #include "hubservice/hub_service.h"
 #include "hubservice/test_hub_options.h"
 #include "mqtt/server_fixture.h"
@@ -126,6 +129,34 @@ TEST_F(HubClusterStoreTest, TwoNodesServeOneStoreAndRefuseWhatWouldNotReachTheOt
 
   b->reset();  // node b stops: its registration goes with its connection
   EXPECT_EQ(https.Call("PUT", "/$coffre/encryption", tunables, auth).result_int(), 200u);
+}
+
+// A device that connects to another node while its connection to the first lives: the first
+// node closes the older connection, as Azure IoT Hub does, and the new one serves.
+TEST_F(HubClusterStoreTest, ADevicesConnectionOnAnotherNodeClosesItsOlderOne) {
+  auto a = std::move(HubService::Start(Node("node-a")).value());
+  auto b = std::move(HubService::Start(Node("node-b")).value());
+  Bytes connect =
+      coffre::testing::Dev01ConnectPacket(a->registry().Get("dev-01").value().primary_key);
+  mqtt::Client first(a->mqtt_port(), certs_.ca_file);
+  first.Send(connect);
+  auto connack = first.Receive();
+  ASSERT_TRUE(connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted);
+  mqtt::Client second(b->mqtt_port(), certs_.ca_file);
+  second.Send(connect);
+  connack = second.Receive();
+  ASSERT_TRUE(connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted);
+  EXPECT_FALSE(first.Receive(std::chrono::seconds(20)).has_value());
+  // Closed by the takeover (counted once the close is posted: waited for, not raced).
+  for (int i = 0; i < 500 && a->cluster_sessions()->taken_over() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(a->cluster_sessions()->taken_over(), 1u);
+  second.Send(mqtt::Publish1(9, "through b"));
+  auto ack = second.Receive();
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(std::get<mqtt::PacketIdOnly>(*ack).packet_id, 9);
+  EXPECT_EQ(b->cluster_sessions()->taken_over(), 0u);
 }
 
 TEST_F(HubClusterStoreTest, ANodeWithAnotherHubNameOrPartitionCountIsRefusedWithBoth) {

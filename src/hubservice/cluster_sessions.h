@@ -1,0 +1,77 @@
+#pragma once
+// ClusterSessions: one connection per device identity across the hub nodes of a cluster store,
+// as DeviceConnections keeps one within a node. When a node's connection takes an identity,
+// the node tells every node (NOTIFY on channel coffre_sessions: the identity's keyed digest,
+// when the connection took it by the node's clock in microseconds, the node's id); a node
+// holding the identity since earlier closes its connection, as Azure IoT Hub closes the older
+// of a device's two connections (equal times: the lower node id's closes). The nodes' clocks
+// must agree (NTP): two connections of one device on two nodes closer together than the
+// clocks' skew may close the newer one, which the device's retry mends. Notifications are
+// hints: on every (re)connection of its listener a node announces its connections again, so
+// one lost in a failover is made up for. Identities reach PostgreSQL only as digests keyed by
+// the hub's root key (HubKeys::Hmac); while the keys are locked no connection is accepted.
+// Thread-safe; announcements are sent from a thread of its own, never a connection's.
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "common/result.h"
+#include "hub/device_connections.h"
+#include "hub/hub_keys.h"
+#include "pgstore/pg_listener.h"
+#include "pgstore/pg_pool.h"
+
+namespace coffre::hubservice {
+
+class ClusterSessions {
+ public:
+  // Everything must outlive the sessions; Start sets itself as `connections`' observer.
+  static Result<std::unique_ptr<ClusterSessions>> Start(pgstore::PgPool& pool,
+                                                        const std::string& conninfo,
+                                                        std::string node_id, hub::HubKeys& keys,
+                                                        hub::DeviceConnections& connections);
+  ~ClusterSessions();  // stops the thread and the listener
+
+  // Connections of this node closed because another node's took their identity, so far.
+  uint64_t taken_over() const;
+
+ private:
+  ClusterSessions(pgstore::PgPool& pool, std::string node_id, hub::HubKeys& keys,
+                  hub::DeviceConnections& connections)
+      : pool_(pool), node_id_(std::move(node_id)), keys_(keys), connections_(connections) {}
+  void Taken(const std::string& key, uint64_t token);
+  void Released(const std::string& key, uint64_t token);
+  void Notified(const pgstore::PgNotification& n);
+  void Resync();
+  void Run();
+  Status Announce(const std::string& digest, int64_t since_us);
+
+  struct Held {
+    std::string digest;
+    uint64_t token = 0;
+    int64_t since_us = 0;  // when the connection took the identity, by this node's clock
+  };
+  pgstore::PgPool& pool_;
+  const std::string node_id_;
+  hub::HubKeys& keys_;
+  hub::DeviceConnections& connections_;
+  std::unique_ptr<pgstore::PgListener> listener_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::map<std::string, Held> held_;                 // by identity key; guarded by mu_
+  std::map<std::string, std::string> by_digest_;     // digest -> identity key; guarded by mu_
+  std::deque<std::pair<std::string, int64_t>> to_announce_;  // guarded by mu_
+  bool resync_ = false;                              // guarded by mu_
+  bool stopping_ = false;                            // guarded by mu_
+  uint64_t taken_over_ = 0;                          // guarded by mu_
+  std::thread worker_;
+};
+
+}  // namespace coffre::hubservice
