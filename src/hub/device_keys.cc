@@ -161,6 +161,7 @@ Result<DeviceErasure> DeviceKeys::Erase(std::string_view device_id, std::string_
   // The row stays, naming the destroyed key: messages of this incarnation still in flight are
   // erased on arrival (For).
   if (e.key_number != 0) COFFRE_RETURN_IF_ERROR(keys_.DestroyDeviceKey(e.key_number));
+  if (e.key_number != 0 && erased_) erased_(e.key_number);
   if (destroy_deleted_) COFFRE_RETURN_IF_ERROR(destroy_deleted_());
   LogLine("erasure", "device " + e.device_id + ": " +
                          (e.key_number != 0 ? "key " + std::to_string(e.key_number) + " destroyed"
@@ -184,6 +185,14 @@ Result<std::vector<DeviceErasure>> DeviceKeys::Erasures() {
     out.push_back(std::move(e));
   }
   return out;
+}
+
+Status DeviceKeys::ForgetErased() {
+  COFFRE_ASSIGN_OR_RETURN(std::vector<DeviceErasure> all, Erasures());
+  for (const DeviceErasure& e : all) {
+    if (e.key_number != 0) keys_.ForgetDeviceKey(e.key_number);
+  }
+  return Status::Ok();
 }
 
 Status DeviceKeys::FinishErasures() {

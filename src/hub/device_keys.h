@@ -62,6 +62,14 @@ class DeviceKeys {
   // Destroys the keys of erasures recorded before a crash let them finish.
   Status FinishErasures();
 
+  // Cluster mode: told the number of each key Erase destroyed (after it is), so that the other
+  // hub nodes forget their copies; and ForgetErased, for a node that may have missed some,
+  // forgets the key of every erasure recorded. Set before use.
+  void SetErasedListener(std::function<void(uint64_t number)> listener) {
+    erased_ = std::move(listener);
+  }
+  Status ForgetErased();
+
  private:
   Result<std::string> KeyRow(std::string_view device_id);
 
@@ -69,6 +77,7 @@ class DeviceKeys {
   SealedRows& rows_;
   Clock& clock_;
   std::function<Status()> destroy_deleted_;
+  std::function<void(uint64_t number)> erased_;  // set before use
   std::mutex change_mu_;  // one key made or erased at a time
 };
 

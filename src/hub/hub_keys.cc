@@ -160,8 +160,16 @@ std::shared_ptr<const crypto::DeviceKey> HubKeys::Remember(std::string_view devi
 }
 
 Status HubKeys::DestroyDeviceKey(uint64_t number) {
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    COFFRE_RETURN_IF_ERROR(data_keys_->DeleteWrapped({crypto::kDeviceKeyScope, number}));
+  }
+  ForgetDeviceKey(number);
+  return Status::Ok();
+}
+
+void HubKeys::ForgetDeviceKey(uint64_t number) {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  COFFRE_RETURN_IF_ERROR(data_keys_->DeleteWrapped({crypto::kDeviceKeyScope, number}));
   {
     std::lock_guard<std::mutex> guard(device_mu_);
     std::erase_if(device_keys_, [number](const auto& e) { return e.second->number == number; });
@@ -173,7 +181,6 @@ Status HubKeys::DestroyDeviceKey(uint64_t number) {
     }
   }
   if (reader_) reader_->ForgetDevice(number);
-  return Status::Ok();
 }
 
 Result<bool> HubKeys::DeviceKeyStored(uint64_t number) {

@@ -77,6 +77,9 @@ class HubKeys {
   // remembered one, and the subkeys of the reader and of every writer. Works while locked too
   // (the wrapped copy needs no key to be deleted).
   Status DestroyDeviceKey(uint64_t number);
+  // DestroyDeviceKey's second half alone: every copy of key `number` in this process
+  // forgotten (another hub node destroyed the key in the store).
+  void ForgetDeviceKey(uint64_t number);
   Result<bool> DeviceKeyStored(uint64_t number);
   size_t remembered_device_keys() const;
   size_t cached_read_keys() const;  // data keys and device subkeys the reader holds

@@ -1,8 +1,8 @@
 #pragma once
 // The other hub nodes alive on this hub's cluster store now, by node id (none in embedded
 // mode). What does not yet reach other nodes (a change of the customer-managed key or of the
-// encryption settings, a device's erasure: each node keeps its own copy in memory) is refused
-// while there are any, rather than done on one node only.
+// encryption settings: each node keeps its own copy in memory) is refused while there are any,
+// rather than done on one node only.
 
 #include <functional>
 #include <string>

@@ -52,9 +52,6 @@ net::HttpResponse EraseApi::Erase(const net::HttpRequest& request, const std::st
   if (!hub::ValidDeviceId(*id)) {
     return ServiceApi::Error(400, "ArgumentInvalid", "deviceId is not a valid device id.");
   }
-  if (Status alone = hub::RefuseWithOtherNodes(other_nodes_, "A device's erasure"); !alone.ok()) {
-    return ServiceApi::Error(409, "OperationNotAllowedInCurrentState", alone.message());
-  }
   Result<hub::ErasedDevice> erased =
       hub::EraseDevice(registry_, twins_, c2d_, device_keys_, *id, caller);
   if (!erased.has_value()) return ErrorFor(erased.error());

@@ -17,7 +17,6 @@
 #include "hub/access_policies.h"
 #include "hub/c2d_queues.h"
 #include "hub/device_keys.h"
-#include "hub/other_nodes.h"
 #include "hub/registry.h"
 #include "hub/twin_store.h"
 #include "net/http_types.h"
@@ -27,13 +26,10 @@ namespace coffre::hubapi {
 class EraseApi {
  public:
   // Everything must outlive the API.
-  // An erasure is refused (409) while `other_nodes` finds any: they keep the device's key in
-  // memory, which an erasure here would not reach yet.
   EraseApi(hub::Registry& registry, hub::TwinStore& twins, hub::C2dQueues& c2d,
-           hub::DeviceKeys& device_keys, hub::AccessPolicies& policies,
-           hub::OtherLiveNodes other_nodes = nullptr)
+           hub::DeviceKeys& device_keys, hub::AccessPolicies& policies)
       : registry_(registry), twins_(twins), c2d_(c2d), device_keys_(device_keys),
-        policies_(policies), other_nodes_(std::move(other_nodes)) {}
+        policies_(policies) {}
 
   // Whether the request changes data (POST on the route): queue it with the registry writes.
   static bool Writes(const net::HttpRequest& request);
@@ -48,7 +44,6 @@ class EraseApi {
   hub::C2dQueues& c2d_;
   hub::DeviceKeys& device_keys_;
   hub::AccessPolicies& policies_;
-  const hub::OtherLiveNodes other_nodes_;
 };
 
 }  // namespace coffre::hubapi

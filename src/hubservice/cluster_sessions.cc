@@ -9,7 +9,8 @@
 namespace coffre::hubservice {
 namespace {
 
-constexpr const char* kChannel = "coffre_sessions";
+constexpr const char* kSessionsChannel = "coffre_sessions";
+constexpr const char* kC2dChannel = "coffre_c2d";
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -29,7 +30,7 @@ Result<std::unique_ptr<ClusterSessions>> ClusterSessions::Start(pgstore::PgPool&
   ClusterSessions* s = sessions.get();
   pgstore::PgListenerOptions listen;
   listen.conninfo = conninfo;
-  listen.channels = {kChannel};
+  listen.channels = {kSessionsChannel, kC2dChannel};
   listen.on_notify = [s](const pgstore::PgNotification& n) { s->Notified(n); };
   listen.on_resync = [s] { s->Resync(); };
   COFFRE_ASSIGN_OR_RETURN(sessions->listener_, pgstore::PgListener::Start(std::move(listen)));
@@ -55,18 +56,39 @@ uint64_t ClusterSessions::taken_over() const {
   return taken_over_;
 }
 
-void ClusterSessions::Taken(const std::string& key, uint64_t token) {
-  const int64_t since = NowMicros();
-  Result<Bytes> mac = keys_.Hmac("session-names", key);
-  if (!mac.has_value()) return;  // keys locked: the connection is refused anyway
-  std::string digest = HexEncode(ByteSpan(*mac).first(16));
+Result<std::string> ClusterSessions::Digest(const std::string& key) {
+  COFFRE_ASSIGN_OR_RETURN(Bytes mac, keys_.Hmac("session-names", key));
+  return HexEncode(ByteSpan(mac).first(16));
+}
+
+void ClusterSessions::Send(std::string channel, std::string payload) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    held_[key] = Held{digest, token, since};
-    by_digest_[digest] = key;
-    to_announce_.emplace_back(std::move(digest), since);
+    to_send_.emplace_back(std::move(channel), std::move(payload));
   }
   work_cv_.notify_one();
+}
+
+void ClusterSessions::Taken(const std::string& key, uint64_t token) {
+  const int64_t since = NowMicros();
+  Result<std::string> digest = Digest(key);
+  if (!digest.has_value()) return;  // keys locked: the connection is refused anyway
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_[key] = Held{*digest, token, since};
+    by_digest_[*digest] = key;
+  }
+  Send(kSessionsChannel, *digest + " " + std::to_string(since) + " " + node_id_);
+}
+
+void ClusterSessions::SetC2dWaiting(std::function<void(const std::string& device_id)> wake) {
+  std::lock_guard<std::mutex> lock(mu_);
+  c2d_waiting_ = std::move(wake);
+}
+
+void ClusterSessions::C2dQueued(const std::string& device_id) {
+  Result<std::string> digest = Digest(device_id);
+  if (digest.has_value()) Send(kC2dChannel, *digest);
 }
 
 void ClusterSessions::Released(const std::string& key, uint64_t token) {
@@ -77,9 +99,22 @@ void ClusterSessions::Released(const std::string& key, uint64_t token) {
   held_.erase(it);
 }
 
-// "DIGEST SINCE_US NODE"
+// coffre_sessions: "DIGEST SINCE_US NODE"; coffre_c2d: "DIGEST".
 void ClusterSessions::Notified(const pgstore::PgNotification& n) {
   std::string_view p = n.payload;
+  if (n.channel == kC2dChannel) {
+    std::string device_id;
+    std::function<void(const std::string&)> wake;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto d = by_digest_.find(std::string(p));
+      if (d == by_digest_.end()) return;
+      device_id = d->second;
+      wake = c2d_waiting_;
+    }
+    if (wake) wake(device_id);
+    return;
+  }
   size_t a = p.find(' ');
   size_t b = a == p.npos ? p.npos : p.find(' ', a + 1);
   if (b == p.npos) return;
@@ -116,30 +151,27 @@ void ClusterSessions::Resync() {
   work_cv_.notify_one();
 }
 
-Status ClusterSessions::Announce(const std::string& digest, int64_t since_us) {
-  return pgstore::PgNotify(pool_, kChannel,
-                           digest + " " + std::to_string(since_us) + " " + node_id_);
-}
-
 void ClusterSessions::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stopping_ || resync_ || !to_announce_.empty(); });
+    work_cv_.wait(lock, [&] { return stopping_ || resync_ || !to_send_.empty(); });
     if (stopping_) return;
-    std::vector<std::pair<std::string, int64_t>> batch;
-    if (resync_) {  // every connection held, again
+    std::vector<std::pair<std::string, std::string>> batch;
+    if (resync_) {  // every connection held, announced again (queued announcements included)
       resync_ = false;
-      to_announce_.clear();
-      for (const auto& [key, h] : held_) batch.emplace_back(h.digest, h.since_us);
+      std::erase_if(to_send_, [](const auto& m) { return m.first == kSessionsChannel; });
+      for (const auto& [key, h] : held_) {
+        batch.emplace_back(kSessionsChannel, h.digest + " " + std::to_string(h.since_us) + " " + node_id_);
+      }
     } else {
-      batch.push_back(std::move(to_announce_.front()));
-      to_announce_.pop_front();
+      batch.push_back(std::move(to_send_.front()));
+      to_send_.pop_front();
     }
     lock.unlock();
-    for (const auto& [digest, since] : batch) {
-      if (Status sent = Announce(digest, since); !sent.ok()) {
-        LogLine(LogLevel::kWarning, "sessions", "a connection could not be announced to the "
-                                                "other hub nodes: " + sent.message());
+    for (const auto& [channel, payload] : batch) {
+      if (Status sent = pgstore::PgNotify(pool_, channel, payload); !sent.ok()) {
+        LogLine(LogLevel::kWarning, "sessions", "the other hub nodes could not be told (" +
+                                                    channel + "): " + sent.message());
       }
     }
     lock.lock();

@@ -10,10 +10,14 @@
 // hints: on every (re)connection of its listener a node announces its connections again, so
 // one lost in a failover is made up for. Identities reach PostgreSQL only as digests keyed by
 // the hub's root key (HubKeys::Hmac); while the keys are locked no connection is accepted.
-// Thread-safe; announcements are sent from a thread of its own, never a connection's.
+// The same way a C2D message queued on one node wakes the device's connection on whichever node
+// holds it (channel coffre_c2d: the identity's digest), which then takes the message from the
+// store; a wake-up lost leaves the message queued until the device's next receive.
+// Thread-safe; notifications are sent from a thread of its own, never a connection's.
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +45,11 @@ class ClusterSessions {
   // Connections of this node closed because another node's took their identity, so far.
   uint64_t taken_over() const;
 
+  // A C2D message for `device_id` was queued here: the node holding the device wakes it with
+  // `wake` (SetC2dWaiting; this node's own connections are woken by the caller).
+  void C2dQueued(const std::string& device_id);
+  void SetC2dWaiting(std::function<void(const std::string& device_id)> wake);
+
  private:
   ClusterSessions(pgstore::PgPool& pool, std::string node_id, hub::HubKeys& keys,
                   hub::DeviceConnections& connections)
@@ -50,7 +59,8 @@ class ClusterSessions {
   void Notified(const pgstore::PgNotification& n);
   void Resync();
   void Run();
-  Status Announce(const std::string& digest, int64_t since_us);
+  void Send(std::string channel, std::string payload);  // queued for the worker
+  Result<std::string> Digest(const std::string& key);
 
   struct Held {
     std::string digest;
@@ -67,10 +77,11 @@ class ClusterSessions {
   std::condition_variable work_cv_;
   std::map<std::string, Held> held_;                 // by identity key; guarded by mu_
   std::map<std::string, std::string> by_digest_;     // digest -> identity key; guarded by mu_
-  std::deque<std::pair<std::string, int64_t>> to_announce_;  // guarded by mu_
+  std::deque<std::pair<std::string, std::string>> to_send_;  // (channel, payload); guarded by mu_
   bool resync_ = false;                              // guarded by mu_
   bool stopping_ = false;                            // guarded by mu_
   uint64_t taken_over_ = 0;                          // guarded by mu_
+  std::function<void(const std::string& device_id)> c2d_waiting_;  // guarded by mu_
   std::thread worker_;
 };
 

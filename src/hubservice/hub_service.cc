@@ -1,5 +1,6 @@
 #include "hubservice/hub_service.h"
 
+#include "hubservice/cluster_erasures.h"
 #include "hubservice/cluster_sessions.h"
 #include "hubservice/service_key.h"
 
@@ -134,6 +135,10 @@ Status HubService::OpenData() {
   rows_ = std::make_unique<hub::SealedRows>(kv(), *keys_);
   device_keys_ = std::make_unique<hub::DeviceKeys>(*keys_, *rows_, SystemClock(),
                                                    [data = data_.get()] { return data->DestroyDeletedData(); });
+  if (data_->clustered()) {
+    COFFRE_ASSIGN_OR_RETURN(erasures_, ClusterErasures::Start(*data_->pool(), data_->conninfo(),
+                                                              *keys_, *device_keys_));
+  }
   if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(CheckMetadata());
   hub::TelemetryStoreOptions telemetry = o.telemetry;
   telemetry.device_keys = device_keys_.get();
@@ -238,9 +243,14 @@ Status HubService::StartServers() {
     mqtt_->SendDesired(id, text, version);
     amqp_->device_links().SendDesired(id, text);
   });
-  c2d_->SetArrivalListener([this](const std::string& device_id) {
+  auto c2d_waiting = [this](const std::string& device_id) {
     mqtt_->C2dWaiting(device_id);
     amqp_->device_links().C2dWaiting(device_id);
+  };
+  if (sessions_) sessions_->SetC2dWaiting(c2d_waiting);  // queued on another node
+  c2d_->SetArrivalListener([this, c2d_waiting](const std::string& device_id) {
+    c2d_waiting(device_id);
+    if (sessions_) sessions_->C2dQueued(device_id);
   });
   if (!keys_->locked()) {
     COFFRE_RETURN_IF_ERROR(WriteEventHubConnectionString(
@@ -329,9 +339,9 @@ void HubService::Stop() {
   // Calls still waiting end (503) before the sessions that would answer them go.
   if (methods_) methods_->Stop();
   if (features_) features_->Stop();
-  sessions_.reset();  // no kick from another node once the servers stop
   if (mqtt_) mqtt_->Stop();
   if (amqp_) amqp_->Stop();
+  sessions_.reset();  // once no connection takes an identity any more (its observer goes)
   if (ingest_) ingest_->Stop();
 }
 

@@ -59,6 +59,7 @@
 
 namespace coffre::hubservice {
 
+class ClusterErasures;
 class ClusterSessions;
 class HubDeviceFeatures;
 class HubRoutes;
@@ -141,6 +142,7 @@ class HubService {
   std::unique_ptr<hub::Quotas> quotas_;
   std::unique_ptr<hub::SealedRows> rows_;  // twins, C2D queues, device keys
   std::unique_ptr<hub::DeviceKeys> device_keys_;
+  std::unique_ptr<ClusterErasures> erasures_;  // cluster mode: erasures reach every node
   std::unique_ptr<hub::TwinStore> twin_store_;
   std::unique_ptr<hub::Twins> twins_;
   std::unique_ptr<hub::C2dQueues> c2d_;
