@@ -67,7 +67,10 @@ class SealedRows {
                 const std::vector<std::string>& also_erase = {});
   // Read-modify-write of several rows, as Update: `fn` reads and writes through the SealedTxn
   // rows among `rows` (all locked from the first read to the commit; a row may be locked and
-  // never written, as a lock for a whole table's rule).
+  // never written, as a lock for a whole table's rule). A row ending in '/' is a prefix lock:
+  // `fn` may write every row under it, so every writer of a row under that prefix must lock
+  // the prefix itself (RowDigests::Update refuses a row written under no lock, but cannot tell
+  // whether another writer skipped the prefix).
   Status Transact(const std::vector<std::string>& rows, const std::function<Status(SealedTxn&)>& fn,
                   bool sync = true);
   Status Erase(const std::string& row);                                // durable on return

@@ -184,5 +184,18 @@ TEST_F(RowDigestsTest, ARowOutsideTheDigestedTablesIsRefused) {
   EXPECT_EQ(rows_->Store("no-such-table/x", json{{"a", 1}}).code(), StatusCode::kInvalidArgument);
 }
 
+// A lock row ending in '/' covers the rows under it, and only those.
+TEST_F(RowDigestsTest, APrefixLockCoversTheRowsUnderIt) {
+  auto write = [&](const std::string& lock, const std::string& row) {
+    return rows_->Transact({lock}, [&](SealedTxn& txn) { return txn.Store(row, json{{"a", 1}}); });
+  };
+  COFFRE_EXPECT_OK(write("twin/q/", "twin/q/1"));
+  COFFRE_EXPECT_OK(write("twin/q/", "twin/q/1/2"));
+  EXPECT_EQ(write("twin/q/", "twin/q").code(), StatusCode::kInternal);
+  EXPECT_EQ(write("twin/q/", "twin/qq/1").code(), StatusCode::kInternal);
+  EXPECT_EQ(write("twin/q", "twin/q/1").code(), StatusCode::kInternal);  // not a prefix lock
+  EXPECT_TRUE(Open().empty());
+}
+
 }  // namespace
 }  // namespace coffre::hub
