@@ -28,8 +28,8 @@ bool Locked(const std::vector<std::string>& lock_rows, std::string_view row) {
 const std::vector<std::string_view>& RowDigests::Tables() {
   // Every table SealedRows writes (a row of another is refused: add its table here).
   static const std::vector<std::string_view> tables = {
-      "dev", "mod", "twin", "c2d", "c2dfeedback", "policy", "cg", "ckpt", "device-key",
-      "device-erasure"};
+      "dev", "mod", "twin", "c2d", "c2dfeedback", "c2dfeedback-state", "policy", "cg", "ckpt",
+      "device-key", "device-erasure"};
   return tables;
 }
 
