@@ -95,15 +95,22 @@ json QueuedC2d::ToJson() const {
   }
   json app = json::array();
   for (const auto& [k, v] : message.properties.application) app.push_back({k, v});
-  return {{"seq", sequence},
-          {"system", std::move(system)},
-          {"app", std::move(app)},
-          {"body", Base64Encode(AsBytes(message.body))},
-          {"ack", C2dAckName(message.ack)},
-          {"expiry", message.expiry ? ToMillis(*message.expiry) : 0},
-          {"generation", device_generation_id},
-          {"enqueued", ToMillis(enqueued_time)},
-          {"deliveries", delivery_count}};
+  json j = {{"seq", sequence},
+            {"system", std::move(system)},
+            {"app", std::move(app)},
+            {"body", Base64Encode(AsBytes(message.body))},
+            {"ack", C2dAckName(message.ack)},
+            {"expiry", message.expiry ? ToMillis(*message.expiry) : 0},
+            {"generation", device_generation_id},
+            {"enqueued", ToMillis(enqueued_time)},
+            {"deliveries", delivery_count}};
+  if (!lock_token.empty()) {
+    j["lock"] = {{"token", lock_token},
+                 {"until", ToMillis(locked_until)},
+                 {"node", locked_by.node},
+                 {"run", locked_by.run}};
+  }
+  return j;
 }
 
 Result<QueuedC2d> QueuedC2d::FromJson(const json& j) {
@@ -137,6 +144,14 @@ Result<QueuedC2d> QueuedC2d::FromJson(const json& j) {
     COFFRE_ASSIGN_OR_RETURN(int64_t enqueued, fields->Required<int64_t>("enqueued"));
     q.enqueued_time = FromMillis(enqueued);
     COFFRE_ASSIGN_OR_RETURN(q.delivery_count, fields->Required<uint32_t>("deliveries"));
+    // Absent (a message never delivered, or a row from before locks were stored): not locked.
+    COFFRE_ASSIGN_OR_RETURN(std::optional<JsonFields> lock, fields->Optional<JsonFields>("lock"));
+    if (!lock) return Status::Ok();
+    COFFRE_ASSIGN_OR_RETURN(q.lock_token, lock->Required<std::string>("token"));
+    COFFRE_ASSIGN_OR_RETURN(int64_t until, lock->Required<int64_t>("until"));
+    q.locked_until = FromMillis(until);
+    COFFRE_ASSIGN_OR_RETURN(q.locked_by.node, lock->Required<std::string>("node"));
+    COFFRE_ASSIGN_OR_RETURN(q.locked_by.run, lock->Required<std::string>("run"));
     return Status::Ok();
   };
   if (Status s = read(); !s.ok()) return DataLossFrom(s);

@@ -47,10 +47,21 @@ struct C2dFeedback {
   static Result<C2dFeedback> FromJson(const nlohmann::json& j);  // DATA_LOSS if not ours
 };
 
+// Who made a delivery: a hub node (its id; empty for the embedded hub) in one of its runs
+// (random, made at each start).
+struct C2dLockHolder {
+  std::string node;
+  std::string run;
+};
+
 // A queued message with its delivery state (the stored record).
 struct QueuedC2d {
   uint64_t sequence = 0;  // per device, in enqueue order
+  // The delivery's lock; meaningless without a token. Its end is wall time, so that every hub
+  // node judges it alike.
   std::string lock_token;  // empty: not locked
+  Clock::WallTime locked_until{};
+  C2dLockHolder locked_by;
   C2dMessage message;
   std::string device_generation_id;
   Clock::WallTime enqueued_time;

@@ -4,15 +4,23 @@
 // the next waiting one for the lock duration (60 s) and counts a delivery; complete removes it,
 // reject dead-letters it, abandon or an expired lock puts it back. A message that expires or is
 // delivered more than 10 times is dead-lettered. Each outcome the sender asked for (ack mode)
-// becomes a feedback record the service reads. Messages and feedback are sealed rows (AAD = the
-// row key, which names the device by HMAC), durable before enqueue, complete, reject and purge
-// return; locks are in memory (after a restart every message is waiting again, as with Azure a
-// delivered but uncompleted message comes back). Thread-safe.
+// becomes a feedback record the service reads (C2dFeedbackLog). Messages and feedback are
+// sealed rows (AAD = the row key, which names the device by HMAC), durable before enqueue,
+// complete, reject and purge return.
+//
+// Nothing is cached: every operation on a device's queue is one transaction that locks the
+// queue's prefix and reads its rows (C2dQueueTxn), so hub nodes sharing a store see one queue,
+// one depth limit and one numbering, and any node settles a delivery another made. A message's
+// lock (its token, its end in wall time so that every node judges it alike, its delivery count)
+// is in its row, written when the delivery starts without waiting for the disk: a crash can
+// forget a delivery, never a message. A lock names the node and the run (start) of the node
+// that made it: one left by an earlier run of this node is void (after a restart every message
+// is waiting again, as with Azure a delivered but uncompleted message comes back); another
+// node's holds until it expires. Thread-safe.
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -20,10 +28,13 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "hub/c2d_feedback_log.h"
 #include "hub/c2d_message.h"
 #include "hub/sealed_rows.h"
 
 namespace coffre::hub {
+
+class C2dQueueTxn;
 
 struct C2dLimits {
   size_t max_depth = 50;
@@ -39,9 +50,11 @@ struct C2dLimits {
 
 class C2dQueues {
  public:
-  // rows and clock must outlive the queues.
-  C2dQueues(SealedRows& rows, Clock& clock, C2dLimits limits = {})
-      : rows_(rows), clock_(clock), limits_(limits) {}
+  // rows and clock must outlive the queues. `node_id`: this hub node's in cluster mode (empty
+  // for the embedded hub).
+  C2dQueues(SealedRows& rows, Clock& clock, C2dLimits limits = {}, std::string node_id = {})
+      : rows_(rows), clock_(clock), limits_(limits), node_id_(std::move(node_id)),
+        feedback_(rows, clock, limits.feedback_ttl, limits.max_feedback) {}
 
   // RESOURCE_EXHAUSTED with detail "DeviceMaximumQueueDepthExceeded" when the device has
   // max_depth messages waiting or locked, or "MessageTooLarge" over 64 KiB. Messages left from
@@ -55,74 +68,56 @@ class C2dQueues {
                                            const std::string& generation_id = "");
 
   // Called with the device id after each enqueue (outside the lock), e.g. to wake its session.
+  // Only on this node: a device connected to another node learns of the message at its next
+  // receive.
   void SetArrivalListener(std::function<void(const std::string&)> listener);
 
-  // By the lock token Receive gave. FAILED_PRECONDITION with detail "DeviceMessageLockLost" if
-  // the message is gone or its lock expired.
+  // By the lock token Receive gave (on any node). FAILED_PRECONDITION with detail
+  // "DeviceMessageLockLost" if the message is gone or its lock expired.
   Status Complete(const std::string& device_id, const std::string& lock_token);
   Status Reject(const std::string& device_id, const std::string& lock_token);
   Status Abandon(const std::string& device_id, const std::string& lock_token);
 
   // Removes every message of the device (feedback "Purged" where asked for); how many.
   Result<size_t> Purge(const std::string& device_id);
-  // Messages waiting or locked (expired ones are dead-lettered first): the device's
-  // cloudToDeviceMessageCount. With a generation id, an earlier device's messages are dropped
-  // first, as Receive does.
+  // Messages waiting or locked, not expired: the device's cloudToDeviceMessageCount. With a
+  // generation id, an earlier device's messages are not counted. Reads only: what is stale is
+  // dropped by the next operation that writes.
   Result<size_t> Depth(const std::string& device_id, const std::string& generation_id = "");
 
   // Feedback records in the order they were made (expired ones dropped first), with their row
   // names for Acknowledge.
-  struct FeedbackBatch {
-    std::vector<C2dFeedback> records;
-    std::vector<std::string> rows;
-  };
+  using FeedbackBatch = C2dFeedbackLog::Batch;
   Result<FeedbackBatch> PeekFeedback(size_t max);
   Status AcknowledgeFeedback(const std::vector<std::string>& rows);
   // Acknowledges every record up to and including the one numbered `last` (a batch's token is
   // the number of its last record: FeedbackNumber of its last row). FAILED_PRECONDITION if
-  // `last` is beyond every batch PeekFeedback handed out since this object was made: records
-  // nobody has read are never acknowledged.
+  // `last` is beyond every batch PeekFeedback handed out, on any node: records nobody has read
+  // are never acknowledged.
   Status AcknowledgeFeedbackThrough(uint64_t last);
   static std::optional<uint64_t> FeedbackNumber(std::string_view row);
 
  private:
-  struct Entry {
-    uint64_t sequence = 0;
-    std::string row;
-    std::string lock_token;  // empty: waiting
-    Clock::SteadyTime locked_until;
-    Clock::WallTime expiry;
-    uint32_t delivery_count = 0;
-    std::string generation_id;
-  };
-  struct DeviceQueue {
-    std::string prefix;  // "c2d/<hmac of the device id>/"
-    uint64_t next_sequence = 1;
-    std::vector<Entry> entries;  // in sequence order
-  };
-
-  Result<DeviceQueue*> Queue(const std::string& device_id);  // loads on first use; mu_ held
-  // What every look at a queue does first: DropExpired, then DropOtherGenerations.
-  Status DropStale(const std::string& device_id, DeviceQueue& q, const std::string& generation_id);
-  Status DropExpired(const std::string& device_id, DeviceQueue& q);
-  // Erases the messages queued for an earlier device of the same id (no feedback).
-  Status DropOtherGenerations(DeviceQueue& q, const std::string& generation_id);
-  Status DeadLetter(const std::string& device_id, DeviceQueue& q, size_t index, C2dOutcome outcome);
-  Result<size_t> Locked(DeviceQueue& q, const std::string& lock_token);
-  Status AddFeedback(const std::string& device_id, const QueuedC2d& m, C2dOutcome outcome);
-  Status LoadFeedbackSequence();  // next_feedback_sequence_ from the rows, once; mu_ held
-  Result<uint64_t> NextFeedbackSequence();
-  // Drops the oldest records while they are expired or older than the newest max_feedback
-  // (`newest`: the last number given out); mu_ held.
-  Status TrimFeedback(uint64_t newest);
+  Result<std::string> QueuePrefix(const std::string& device_id);  // "c2d/<h(device id)>/"
+  // This run of this node, its run id made at the first call.
+  Result<C2dLockHolder> Self();
+  // Runs `op` on the device's queue, in one transaction locking its prefix (durable on return
+  // if `sync`). The first try locks the queue alone (most operations add no feedback); one that
+  // must add feedback runs again holding the feedback log too, synced. The records it added are
+  // trimmed after, in transactions of their own. `op` may run more than once.
+  Status OnQueue(const std::string& device_id, bool sync,
+                 const std::function<Status(C2dQueueTxn&)>& op);
+  // Complete, reject (an outcome) or abandon (none) the delivery holding `lock_token`.
+  Status Settle(const std::string& device_id, const std::string& lock_token,
+                std::optional<C2dOutcome> outcome);
 
   SealedRows& rows_;
   Clock& clock_;
   const C2dLimits limits_;
-  std::mutex mu_;
-  std::map<std::string, DeviceQueue> queues_;      // by device id; guarded by mu_
-  std::optional<uint64_t> next_feedback_sequence_;  // guarded by mu_
-  uint64_t feedback_handed_out_ = 0;  // the last record number PeekFeedback gave; guarded by mu_
+  const std::string node_id_;
+  C2dFeedbackLog feedback_;
+  std::mutex run_mu_;
+  std::string run_;  // guarded by run_mu_
   std::function<void(const std::string&)> arrival_;  // set before use
 };
 

@@ -16,13 +16,20 @@ void XorInto(Bytes& digest, ByteSpan mac) {
   for (size_t i = 0; i < digest.size() && i < mac.size(); ++i) digest[i] ^= mac[i];
 }
 
+// Whether `row` is one of the lock rows or under one ending in '/' (a prefix lock).
+bool Locked(const std::vector<std::string>& lock_rows, std::string_view row) {
+  return std::any_of(lock_rows.begin(), lock_rows.end(), [&](const std::string& lock) {
+    return lock == row || (lock.ends_with('/') && row.starts_with(lock));
+  });
+}
+
 }  // namespace
 
 const std::vector<std::string_view>& RowDigests::Tables() {
   // Every table SealedRows writes (a row of another is refused: add its table here).
   static const std::vector<std::string_view> tables = {
-      "dev", "mod", "twin", "c2d", "c2dfeedback", "policy", "cg", "ckpt", "device-key",
-      "device-erasure"};
+      "dev", "mod", "twin", "c2d", "c2dfeedback", "c2dfeedback-state", "policy", "cg", "ckpt",
+      "device-key", "device-erasure"};
   return tables;
 }
 
@@ -170,13 +177,14 @@ Status RowDigests::Update(const std::vector<std::string>& lock_rows, const Build
     }
   }
   COFFRE_RETURN_IF_ERROR(AnchorOnce());
-  COFFRE_RETURN_IF_ERROR(UpdateWithShard(lock_rows, build));
+  bool wrote = false;
+  COFFRE_RETURN_IF_ERROR(UpdateWithShard(lock_rows, build, wrote));
   // After the transaction: writers that wrote meanwhile share this fsync (or synchronous commit).
-  return sync ? kv_.Sync() : Status::Ok();
+  return sync && wrote ? kv_.Sync() : Status::Ok();
 }
 
 Status RowDigests::UpdateWithShard(const std::vector<std::string>& lock_rows,
-                                   const BuildBatch& build) {
+                                   const BuildBatch& build, bool& wrote) {
   const std::string shard_row = shard_row_.empty() ? std::string(kDigestRow) : shard_row_;
   std::vector<std::string> locks = lock_rows;
   locks.push_back(shard_row);
@@ -188,10 +196,11 @@ Status RowDigests::UpdateWithShard(const std::vector<std::string>& lock_rows,
   return kv_.Transact(locks, [&](storage::KvTxn& txn) -> Status {
     COFFRE_ASSIGN_OR_RETURN(std::vector<storage::KvWrite> batch, build(txn));
     for (const storage::KvWrite& w : batch) {
-      if (std::find(lock_rows.begin(), lock_rows.end(), w.key) == lock_rows.end()) {
-        return Internal("row " + w.key + " written without its lock");
-      }
+      if (!Locked(lock_rows, w.key)) return Internal("row " + w.key + " written without its lock");
     }
+    // A transaction that only read (a C2D receive from an empty queue) leaves the shard alone.
+    wrote = !batch.empty();
+    if (!wrote) return Status::Ok();
     Digests shard;
     Result<Bytes> stored = txn.Get(shard_row);
     if (stored.has_value()) {

@@ -69,7 +69,9 @@ class RowDigests {
   // Read-modify-write: `build` reads rows through the transaction (the `lock_rows` locked from
   // the first read to the commit, on every hub node) and returns the batch to write, as Write.
   // Its error writes nothing and is returned. It may run more than once, and must not write to
-  // the store itself.
+  // the store itself. Every row it writes must be one of `lock_rows` or under one ending in '/'
+  // (a prefix lock, e.g. a device's C2D queue "c2d/<h>/"): a prefix lock covers the rows under
+  // it only if every writer of those rows locks that prefix.
   using BuildBatch = std::function<Result<std::vector<storage::KvWrite>>(storage::KvTxn&)>;
   Status Update(const std::vector<std::string>& lock_rows, const BuildBatch& build, bool sync);
 
@@ -81,7 +83,9 @@ class RowDigests {
 
  private:
   using Digests = std::map<std::string, TableDigest, std::less<>>;
-  Status UpdateWithShard(const std::vector<std::string>& lock_rows, const BuildBatch& build);
+  // `wrote`: whether the batch built had rows (else nothing was written).
+  Status UpdateWithShard(const std::vector<std::string>& lock_rows, const BuildBatch& build,
+                         bool& wrote);
   // Once: with no digest row at all, the rows as they are become the digests.
   Status AnchorOnce();
   Result<Digests> Compute(storage::KvStore& kv);

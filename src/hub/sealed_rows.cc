@@ -55,6 +55,23 @@ Status SealedRows::Store(const std::string& row, const json& record, bool sync) 
   return keys_.row_digests().Write(std::move(batch), sync);
 }
 
+SealedTxn::SealedTxn(SealedRows& rows, storage::KvTxn& txn, crypto::EnvelopeWriter& writer)
+    : rows_(rows),
+      staged_([&txn](std::string_view row) { return txn.Get(row); },
+              [&txn](std::string_view prefix, const auto& row) -> Status {
+                COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> keys, txn.Keys(prefix));
+                for (const std::string& key : keys) {
+                  COFFRE_ASSIGN_OR_RETURN(Bytes sealed, txn.Get(key));  // read with the keys
+                  row(key, sealed);
+                }
+                return Status::Ok();
+              }),
+      writer_(writer) {}
+
+Result<std::vector<std::string>> SealedTxn::Rows(std::string_view prefix) {
+  return staged_.Keys(prefix);
+}
+
 Result<json> SealedTxn::Load(const std::string& row) {
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed, staged_.Get(row));
   return rows_.Open(row, sealed);

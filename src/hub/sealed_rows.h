@@ -31,14 +31,15 @@ class SealedRows;
 class SealedTxn {
  public:
   Result<nlohmann::json> Load(const std::string& row);  // NOT_FOUND if absent
+  // The rows under `prefix` as this transaction sees them, in key order; Load reads them
+  // without asking the store again. Lock the prefix (a lock row ending in '/').
+  Result<std::vector<std::string>> Rows(std::string_view prefix);
   Status Store(const std::string& row, const nlohmann::json& record);
   void Erase(const std::string& row);
 
  private:
   friend class SealedRows;
-  SealedTxn(SealedRows& rows, storage::KvTxn& txn, crypto::EnvelopeWriter& writer)
-      : rows_(rows), staged_([&txn](std::string_view row) { return txn.Get(row); }),
-        writer_(writer) {}
+  SealedTxn(SealedRows& rows, storage::KvTxn& txn, crypto::EnvelopeWriter& writer);
   SealedRows& rows_;
   storage::KvTxn staged_;            // this transaction's sealed writes, over the store's reads
   crypto::EnvelopeWriter& writer_;  // started before the transaction (that writes the store)
@@ -67,7 +68,10 @@ class SealedRows {
                 const std::vector<std::string>& also_erase = {});
   // Read-modify-write of several rows, as Update: `fn` reads and writes through the SealedTxn
   // rows among `rows` (all locked from the first read to the commit; a row may be locked and
-  // never written, as a lock for a whole table's rule).
+  // never written, as a lock for a whole table's rule). A row ending in '/' is a prefix lock:
+  // `fn` may list (SealedTxn::Rows) and write every row under it, so every writer of a row
+  // under that prefix must lock the prefix itself (RowDigests::Update refuses a row written under no lock, but cannot tell
+  // whether another writer skipped the prefix).
   Status Transact(const std::vector<std::string>& rows, const std::function<Status(SealedTxn&)>& fn,
                   bool sync = true);
   Status Erase(const std::string& row);                                // durable on return

@@ -194,7 +194,7 @@ Status HubService::StartServers() {
   quotas_ = std::make_unique<hub::Quotas>(o.quotas);
   twin_store_ = std::make_unique<hub::TwinStore>(*rows_, SystemClock());
   twins_ = std::make_unique<hub::Twins>(*registry_, *twin_store_, SystemClock());
-  c2d_ = std::make_unique<hub::C2dQueues>(*rows_, SystemClock());
+  c2d_ = std::make_unique<hub::C2dQueues>(*rows_, SystemClock(), hub::C2dLimits{}, data_->node_id());
   twins_->CountC2dIn(*c2d_);
   methods_ = std::make_unique<hub::MethodCalls>();
   features_ = std::make_unique<HubDeviceFeatures>(*registry_, *twins_, *methods_, *c2d_);

@@ -45,6 +45,22 @@ std::string PrefixEnd(std::string_view prefix) {
   return end;
 }
 
+// The rows (key and value in hex) starting with `prefix`, in key order, in one statement:
+// those after `after` if set, at most `limit` (0: all).
+Result<PgRows> SelectUnder(PgConnection& db, std::string_view prefix,
+                           const std::optional<std::string>& after, size_t limit) {
+  std::string sql = "SELECT encode(key, 'hex'), encode(value, 'hex') FROM coffre_kv WHERE ";
+  sql += after ? "key > $1" : "key >= $1";
+  std::vector<PgParam> params = {PgParam::Bytes(AsBytes(after ? *after : std::string(prefix)))};
+  if (const std::string end = PrefixEnd(prefix); !end.empty()) {
+    sql += " AND key < $2";
+    params.push_back(PgParam::Bytes(AsBytes(end)));
+  }
+  sql += " ORDER BY key";
+  if (limit > 0) sql += " LIMIT " + std::to_string(limit);
+  return db.Exec(sql, params);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(PgPool& pool, PgRowCipher& cipher) {
@@ -94,6 +110,16 @@ Result<Bytes> PgKvStore::GetOn(PgConnection& db, std::string_view key) {
   if (rows.size() == 0) return NotFound("no such key");
   COFFRE_ASSIGN_OR_RETURN(Bytes sealed, HexDecode(rows.Value(0, 0)));
   return cipher_.Open(Where(key), sealed);
+}
+
+Status PgKvStore::ScanOn(PgConnection& db, std::string_view prefix,
+                         const std::function<void(std::string_view, ByteSpan)>& row) {
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, SelectUnder(db, prefix, std::nullopt, 0));
+  std::string last;
+  return OpenEach(rows, [&](std::string_view key, ByteSpan value) {
+    row(key, value);
+    return true;
+  }, last).status();
 }
 
 Result<Bytes> PgKvStore::Get(std::string_view key) {
@@ -164,14 +190,20 @@ Status PgKvStore::Transact(const std::vector<std::string>& lock_keys,
     return db.Transaction([&]() -> Status {
       COFFRE_RETURN_IF_ERROR(LockRows(db, locks));
       Status store_error;  // a failed read of the store, retried if the connection was lost
-      storage::KvTxn txn([&](std::string_view key) {
-        Result<Bytes> value = GetOn(db, key);
-        if (!value.has_value() && value.error().code() == StatusCode::kUnavailable &&
-            store_error.ok()) {
-          store_error = value.error();
-        }
-        return value;
-      });
+      auto noted = [&](const Status& read) {
+        if (read.code() == StatusCode::kUnavailable && store_error.ok()) store_error = read;
+      };
+      storage::KvTxn txn(
+          [&](std::string_view key) {
+            Result<Bytes> value = GetOn(db, key);
+            if (!value.has_value()) noted(value.error());
+            return value;
+          },
+          [&](std::string_view prefix, const auto& row) {
+            Status scanned = ScanOn(db, prefix, row);
+            noted(scanned);
+            return scanned;
+          });
       declined = fn(txn);
       if (!store_error.ok()) return store_error;
       if (!declined.ok()) return FailedPrecondition("declined");  // ROLLBACK, no retry
@@ -217,36 +249,31 @@ Status PgKvStore::Sync() {
   });
 }
 
-Status PgKvStore::Scan(std::string_view prefix,
-                       const std::function<bool(std::string_view key, ByteSpan value)>& fn) {
-  const std::string end = PrefixEnd(prefix);
-  std::string after;  // the last key seen; pages continue past it
-  bool first_page = true;
+Result<bool> PgKvStore::OpenEach(const PgRows& rows, const ScanFn& fn, std::string& last) {
+  for (size_t r = 0; r < rows.size(); ++r) {
+    COFFRE_ASSIGN_OR_RETURN(Bytes key, HexDecode(rows.Value(r, 0)));
+    COFFRE_ASSIGN_OR_RETURN(Bytes sealed, HexDecode(rows.Value(r, 1)));
+    last.assign(reinterpret_cast<const char*>(key.data()), key.size());
+    COFFRE_ASSIGN_OR_RETURN(Bytes value, cipher_.Open(Where(last), sealed));
+    if (!fn(last, value)) return false;
+  }
+  return true;
+}
+
+Status PgKvStore::Scan(std::string_view prefix, const ScanFn& fn) {
+  std::optional<std::string> after;  // the last key seen; pages continue past it
   for (;;) {
     PgRows rows;
     // A page at a time, the connection returned before `fn` runs (it may use the store).
     Status ran = Run([&](PgConnection& db) -> Status {
-      std::string sql = "SELECT encode(key, 'hex'), encode(value, 'hex') FROM coffre_kv WHERE ";
-      sql += first_page ? "key >= $1" : "key > $1";
-      std::vector<PgParam> params = {PgParam::Bytes(AsBytes(first_page ? std::string(prefix) : after))};
-      if (!end.empty()) {
-        sql += " AND key < $2";
-        params.push_back(PgParam::Bytes(AsBytes(end)));
-      }
-      sql += " ORDER BY key LIMIT " + std::to_string(kScanPage);
-      COFFRE_ASSIGN_OR_RETURN(rows, db.Exec(sql, params));
+      COFFRE_ASSIGN_OR_RETURN(rows, SelectUnder(db, prefix, after, kScanPage));
       return Status::Ok();
     });
     COFFRE_RETURN_IF_ERROR(ran);
-    first_page = false;
-    for (size_t r = 0; r < rows.size(); ++r) {
-      COFFRE_ASSIGN_OR_RETURN(Bytes key, HexDecode(rows.Value(r, 0)));
-      COFFRE_ASSIGN_OR_RETURN(Bytes sealed, HexDecode(rows.Value(r, 1)));
-      after.assign(reinterpret_cast<const char*>(key.data()), key.size());
-      COFFRE_ASSIGN_OR_RETURN(Bytes value, cipher_.Open(Where(after), sealed));
-      if (!fn(after, value)) return Status::Ok();
-    }
-    if (rows.size() < kScanPage) return Status::Ok();
+    std::string last;
+    COFFRE_ASSIGN_OR_RETURN(bool went_on, OpenEach(rows, fn, last));
+    if (!went_on || rows.size() < kScanPage) return Status::Ok();
+    after = std::move(last);
   }
 }
 

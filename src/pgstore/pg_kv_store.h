@@ -30,12 +30,13 @@ class PgKvStore : public storage::KvStore {
   Status Delete(std::string_view key, bool sync) override;
   Status Write(const std::vector<storage::KvWrite>& batch, bool sync) override;
   Status Sync() override;
-  Status Scan(std::string_view prefix,
-              const std::function<bool(std::string_view key, ByteSpan value)>& fn) override;
+  using ScanFn = std::function<bool(std::string_view key, ByteSpan value)>;
+  Status Scan(std::string_view prefix, const ScanFn& fn) override;
   Result<std::unique_ptr<storage::KvStore>> Snapshot() override;
   // One transaction on one connection, after PostgreSQL's transaction-scoped advisory lock on
   // each lock key (hashed; in one order, so no deadlock): the lock holds every hub node on the
-  // store out until the commit, synchronous replication included.
+  // store out until the commit, synchronous replication included. The transaction's reads and
+  // listings (one statement each) are made on that connection.
   Status Transact(const std::vector<std::string>& lock_keys,
                   const std::function<Status(storage::KvTxn&)>& fn, bool sync) override;
   // A retry after a lost answer that finds its own value (the sealed bytes are unique) is OK.
@@ -51,6 +52,12 @@ class PgKvStore : public storage::KvStore {
   Result<Bytes> SealFor(std::string_view key, ByteSpan value);
   // The row's value, opened, read on `db`.
   Result<Bytes> GetOn(PgConnection& db, std::string_view key);
+  // Every row under `prefix`, opened, read on `db` in one statement (inside a transaction).
+  Status ScanOn(PgConnection& db, std::string_view prefix,
+                const std::function<void(std::string_view key, ByteSpan value)>& row);
+  // The rows SelectUnder gave, opened, to `fn` until it returns false (then false); `last`:
+  // the last key given.
+  Result<bool> OpenEach(const PgRows& rows, const ScanFn& fn, std::string& last);
   // The writes as upserts and deletes on `db`, inside its open transaction.
   static Status WriteOn(PgConnection& db, const std::vector<storage::KvWrite>& batch,
                         const std::vector<Bytes>& sealed, bool sync);

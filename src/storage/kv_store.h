@@ -31,13 +31,14 @@ class KvStore {
   // Makes every write made so far durable (as a synced write would).
   virtual Status Sync() = 0;
   // Read-modify-write made atomic, also between processes sharing the store (hub nodes on one
-  // PostgreSQL): `fn` reads with txn.Get and stages writes, committed together if it returns
-  // OK (nothing is written if it fails, and its error is returned). Transact calls whose
-  // `lock_keys` share a key run one after the other, so every writer of a row that others
-  // read-modify-write must go through Transact (or PutIfAbsent) naming it. `fn` may run more
-  // than once (again after a lost connection): it must decide from what it reads. It must not
-  // wait for other callers of the store (in cluster mode it holds a connection of a bounded
-  // pool, and row locks).
+  // PostgreSQL): `fn` reads with txn.Get (and lists with txn.Keys) and stages writes, committed
+  // together if it returns OK (nothing is written if it fails, and its error is returned).
+  // Transact calls whose `lock_keys` share a key run one after the other, so every writer of a
+  // row that others read-modify-write must go through Transact (or PutIfAbsent) naming it (a
+  // lock key is only a name: one standing for every row under a prefix is the callers' rule).
+  // `fn` may run more than once (again after a lost connection): it must decide from what it
+  // reads. It must not wait for other callers of the store (in cluster mode it holds a
+  // connection of a bounded pool, and row locks).
   // The default is for a store one process opens (RocksDB): a lock per key in this process.
   virtual Status Transact(const std::vector<std::string>& lock_keys,
                           const std::function<Status(KvTxn&)>& fn, bool sync);

@@ -1,5 +1,7 @@
 #include "storage/kv_txn.h"
 
+#include <set>
+
 namespace coffre::storage {
 
 Result<Bytes> KvTxn::Get(std::string_view key) {
@@ -14,6 +16,23 @@ Result<Bytes> KvTxn::Get(std::string_view key) {
     stored_.emplace(std::string(key), stored);
   }
   return stored;
+}
+
+Result<std::vector<std::string>> KvTxn::Keys(std::string_view prefix) {
+  std::set<std::string, std::less<>> keys;
+  COFFRE_RETURN_IF_ERROR(scan_stored_(prefix, [&](std::string_view key, ByteSpan value) {
+    stored_.emplace(std::string(key), Bytes(value.begin(), value.end()));
+    keys.emplace(key);
+  }));
+  for (const KvWrite& w : writes_) {
+    if (!w.key.starts_with(prefix)) continue;
+    if (w.erase) {
+      keys.erase(w.key);
+    } else {
+      keys.insert(w.key);
+    }
+  }
+  return std::vector<std::string>(keys.begin(), keys.end());
 }
 
 void KvTxn::Put(std::string_view key, ByteSpan value) {

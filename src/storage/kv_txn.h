@@ -17,12 +17,21 @@ namespace coffre::storage {
 
 class KvTxn {
  public:
-  // `read_stored`: a committed row (NOT_FOUND if absent), read inside the transaction.
-  explicit KvTxn(std::function<Result<Bytes>(std::string_view)> read_stored)
-      : read_stored_(std::move(read_stored)) {}
+  // A committed row (NOT_FOUND if absent), read inside the transaction.
+  using ReadStored = std::function<Result<Bytes>(std::string_view key)>;
+  // Calls `row` for each committed row under `prefix`, in key order, read inside the
+  // transaction.
+  using ScanStored = std::function<Status(
+      std::string_view prefix, const std::function<void(std::string_view key, ByteSpan value)>& row)>;
+  KvTxn(ReadStored read_stored, ScanStored scan_stored)
+      : read_stored_(std::move(read_stored)), scan_stored_(std::move(scan_stored)) {}
 
   // NOT_FOUND if absent (also after this transaction's Delete).
   Result<Bytes> Get(std::string_view key);
+  // The keys starting with `prefix` as this transaction sees them (its own writes included),
+  // in key order. The stored values are read with them: a Get of one reads the store no more.
+  // Only as stable as the locks make it: the caller locks what covers the prefix.
+  Result<std::vector<std::string>> Keys(std::string_view prefix);
   void Put(std::string_view key, ByteSpan value);
   void Delete(std::string_view key);
 
@@ -30,7 +39,8 @@ class KvTxn {
   const std::vector<KvWrite>& writes() const { return writes_; }
 
  private:
-  std::function<Result<Bytes>(std::string_view)> read_stored_;
+  ReadStored read_stored_;
+  ScanStored scan_stored_;
   std::map<std::string, Result<Bytes>, std::less<>> stored_;  // values and NOT_FOUNDs read
   std::vector<KvWrite> writes_;
 };

@@ -195,6 +195,25 @@ TEST_F(C2dQueuesTest, AcknowledgingABatchNeverHandedOutIsRefused) {
   EXPECT_EQ(Feedback(), std::vector<std::string>{"c:Success"});
 }
 
+// A hub made before the feedback state row (records numbered by each process from the last
+// one) numbers on from its last record.
+TEST_F(C2dQueuesTest, FeedbackOfAHubFromBeforeTheStateRowIsNumberedOnFromItsLastRecord) {
+  C2dFeedback old;
+  old.original_message_id = "old";
+  old.device_id = "d1";
+  old.enqueued_time = clock_.Now();
+  ASSERT_TRUE(rows_->Store("c2dfeedback/0000000000000005", old.ToJson()).ok());
+  ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("new", "x", C2dAck::kFull)).ok());
+  ASSERT_TRUE(queues_->Complete("d1", Receive("d1").lock_token).ok());
+  auto batch = queues_->PeekFeedback(10);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->rows.size(), 2u);
+  EXPECT_EQ(C2dQueues::FeedbackNumber(batch->rows[1]), 6u);
+  EXPECT_EQ(batch->records[1].original_message_id, "new");
+  ASSERT_TRUE(queues_->AcknowledgeFeedbackThrough(6).ok());
+  EXPECT_TRUE(Feedback().empty());
+}
+
 TEST_F(C2dQueuesTest, TheEleventhDeliveryDeadLettersInstead) {
   ASSERT_TRUE(queues_->Enqueue("d1", "g1", Message("flaky", "x", C2dAck::kNegative)).ok());
   for (int i = 1; i <= 10; ++i) {
@@ -213,8 +232,12 @@ TEST_F(C2dQueuesTest, MessagesSurviveARestartAndALockedOneIsDeliveredAgain) {
   QueuedC2d second = Receive("d1");
   ASSERT_TRUE(queues_->Complete("d1", second.lock_token).ok());
   Open();
+  // The lock is in the row, but an earlier run's (this node's) is void: delivered again at once.
+  EXPECT_THAT(queues_->Complete("d1", first.lock_token),
+              StatusWithDetail(StatusCode::kFailedPrecondition, "DeviceMessageLockLost"));
   QueuedC2d again = Receive("d1");
   EXPECT_EQ(again.message.body, "kept");
+  EXPECT_EQ(again.delivery_count, 2u);
   EXPECT_EQ(again.message.properties.application,
             (std::vector<std::pair<std::string, std::string>>{{"kind", "cmd"}}));
   EXPECT_TRUE(Empty("d1"));  // the completed one never comes back

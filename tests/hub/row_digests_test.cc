@@ -184,5 +184,28 @@ TEST_F(RowDigestsTest, ARowOutsideTheDigestedTablesIsRefused) {
   EXPECT_EQ(rows_->Store("no-such-table/x", json{{"a", 1}}).code(), StatusCode::kInvalidArgument);
 }
 
+// A lock row ending in '/' covers the rows under it, and only those.
+TEST_F(RowDigestsTest, APrefixLockCoversTheRowsUnderIt) {
+  auto write = [&](const std::string& lock, const std::string& row) {
+    return rows_->Transact({lock}, [&](SealedTxn& txn) { return txn.Store(row, json{{"a", 1}}); });
+  };
+  COFFRE_EXPECT_OK(write("twin/q/", "twin/q/1"));
+  COFFRE_EXPECT_OK(write("twin/q/", "twin/q/1/2"));
+  EXPECT_EQ(write("twin/q/", "twin/q").code(), StatusCode::kInternal);
+  EXPECT_EQ(write("twin/q/", "twin/qq/1").code(), StatusCode::kInternal);
+  EXPECT_EQ(write("twin/q", "twin/q/1").code(), StatusCode::kInternal);  // not a prefix lock
+  // The rows under it as the transaction sees them, read with the listing.
+  COFFRE_EXPECT_OK(rows_->Transact({"twin/q/"}, [&](SealedTxn& txn) -> Status {
+    txn.Erase("twin/q/1");
+    COFFRE_RETURN_IF_ERROR(txn.Store("twin/q/3", json{{"a", 3}}));
+    COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, txn.Rows("twin/q/"));
+    EXPECT_EQ(rows, (std::vector<std::string>{"twin/q/1/2", "twin/q/3"}));
+    EXPECT_EQ(txn.Load("twin/q/3").value()["a"], 3);
+    EXPECT_EQ(txn.Load("twin/q/1/2").value()["a"], 1);
+    return Status::Ok();
+  }));
+  EXPECT_TRUE(Open().empty());
+}
+
 }  // namespace
 }  // namespace coffre::hub

@@ -16,8 +16,8 @@
 #include "hub/registry.h"
 #include "hub/sealed_rows.h"
 #include "hub/twin_store.h"
+#include "hub_store_node.h"
 #include "pg_server.h"
-#include "pg_store_node.h"
 #include "test_util.h"
 
 namespace coffre::hub {
@@ -27,21 +27,14 @@ using nlohmann::json;
 
 // One node's view of the store (pool, infrastructure layer, metadata store), with its keys
 // and the hub's tables over them.
-struct Node : testing::PgStoreNode {
+struct Node : testing::HubStoreNode {
   Node(const std::string& conninfo, const crypto::SecretBytes& service_key,
        crypto::KeyProvider& provider, const std::string& node_id)
-      : PgStoreNode(conninfo, service_key) {
-    auto opened = HubKeys::Open(*kv, provider);
-    EXPECT_TRUE(opened.has_value()) << opened.error().message();
-    keys = std::move(opened.value());
-    keys->row_digests().UseShard(node_id);
-    rows = std::make_unique<SealedRows>(*kv, *keys);
+      : HubStoreNode(conninfo, service_key, provider, node_id) {
     registry = std::make_unique<Registry>(*kv, *keys, SystemClock());
     twins = std::make_unique<TwinStore>(*rows, SystemClock());
     device_keys = std::make_unique<DeviceKeys>(*keys, *rows, SystemClock(), nullptr);
   }
-  std::unique_ptr<HubKeys> keys;
-  std::unique_ptr<SealedRows> rows;
   std::unique_ptr<Registry> registry;
   std::unique_ptr<TwinStore> twins;
   std::unique_ptr<DeviceKeys> device_keys;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "crypto/secret_bytes.h"
+#include "kv_keys_check.h"
 #include "pg_server.h"
 #include "pgstore/pg_durability.h"
 #include "pgstore/pg_kv_store.h"
@@ -105,6 +106,12 @@ TEST_F(PgStoreTest, TheKvStoreKeepsOrderedRowsAndPostgresSeesOnlyCiphertext) {
                    "'device/a'::bytea) WHERE key = 'twin/a'::bytea").status();
   }));
   EXPECT_THAT(kv->Get("twin/a").status(), StatusIs(StatusCode::kDataLoss));
+}
+
+// Keys in a transaction lists a prefix with one statement on its connection, the values opened
+// with it (a row removed on another connection after the listing still reads as listed).
+TEST_F(PgStoreTest, KeysInATransactionListAPrefixWithItsOwnWrites) {
+  coffre::testing::ExpectKeysListAPrefix(*PgKvStore::Open(*pool_, *cipher_).value());
 }
 
 TEST_F(PgStoreTest, ASnapshotReadsOneMomentWhileWritesGoOn) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <set>
 #include <thread>
 
@@ -76,6 +77,31 @@ TEST_F(PgTwoNodesTest, ReadModifyWriteInATransactionLosesNoUpdate) {
   }, true), StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(GetU64(a_->kv->Get("counter")->data()), 2u * kThreadsPerNode * kRounds);
+}
+
+// Rows numbered inside a transaction that locks their prefix and lists it (the next number is
+// the last listed + 1, as a device's C2D queue numbers its messages): each number once.
+TEST_F(PgTwoNodesTest, RowsNumberedFromAListingUnderAPrefixLockAreNeverNumberedTwice) {
+  constexpr int kRounds = 10;
+  OnBothNodes([&](Node& node, int) {
+    for (int i = 0; i < kRounds; ++i) {
+      COFFRE_EXPECT_OK(node.kv->Transact({"q/"}, [&](storage::KvTxn& txn) -> Status {
+        COFFRE_ASSIGN_OR_RETURN(std::vector<std::string> rows, txn.Keys("q/"));
+        uint64_t next = rows.empty() ? 1 : std::stoull(rows.back().substr(2)) + 1;
+        char name[32];
+        std::snprintf(name, sizeof name, "q/%08llu", static_cast<unsigned long long>(next));
+        txn.Put(name, AsBytes(&node == a_.get() ? "a" : "b"));
+        return Status::Ok();
+      }, false));
+    }
+  });
+  std::vector<std::string> rows;
+  COFFRE_ASSERT_OK(b_->kv->Scan("q/", [&](std::string_view key, ByteSpan) {
+    rows.emplace_back(key);
+    return true;
+  }));
+  ASSERT_EQ(rows.size(), 2u * kThreadsPerNode * kRounds);
+  EXPECT_EQ(rows.back(), "q/00000080");
 }
 
 TEST_F(PgTwoNodesTest, PutIfAbsentHasExactlyOneWinnerPerRow) {

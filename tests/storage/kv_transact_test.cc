@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "kv_keys_check.h"
 #include "storage/rocks_kv_store.h"
 #include "test_util.h"
 
@@ -46,6 +47,12 @@ TEST(KvTransactTest, ConcurrentReadModifyWritesOfOneKeyLoseNothing) {
     return InvalidArgument("declined");
   }, true), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_EQ(GetU64(kv->Get("x")->data()), 800u);
+}
+
+TEST(KvTransactTest, KeysListAPrefixWithTheTransactionsOwnWrites) {
+  coffre::testing::TempDir dir;
+  auto kv = std::move(RocksKvStore::Open(dir.path() / "meta").value());
+  coffre::testing::ExpectKeysListAPrefix(*kv);
 }
 
 TEST(KvTransactTest, PutIfAbsentHasOneWinner) {
