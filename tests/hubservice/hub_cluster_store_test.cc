@@ -48,6 +48,15 @@ class HubClusterStoreTest : public ::testing::Test {
     }
     return all;
   }
+  // An Authorization header line with iothubowner's SAS token, valid for an hour.
+  static std::string OwnerAuthorization(HubService& hub) {
+    auto key = crypto::SecretBytes::CopyOf(
+                   *Base64Decode(hub.policies().Get("iothubowner").value().primary_key)).value();
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    return "Authorization: " + *hub::MakeSasToken("localhost", key, now + 3600, "iothubowner") +
+           "\r\n";
+  }
   static bool Publish(HubService& hub, const net::StackCertificates& certs, const std::string& body) {
     Bytes connect =
         coffre::testing::Dev01ConnectPacket(hub.registry().Get("dev-01").value().primary_key);
@@ -112,12 +121,7 @@ TEST_F(HubClusterStoreTest, TwoNodesServeOneStoreEraseOnBothAndRefuseAKeyChangeW
   EXPECT_EQ(AsChars(read->front().message.body), "through a");
   EXPECT_FALSE(read->front().erased.has_value());
 
-  auto key = crypto::SecretBytes::CopyOf(
-                 *Base64Decode(a->policies().Get("iothubowner").value().primary_key)).value();
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
-  std::string auth =
-      "Authorization: " + *hub::MakeSasToken("localhost", key, now + 3600, "iothubowner") + "\r\n";
+  const std::string auth = OwnerAuthorization(*a);
   coffre::testing::TlsClient https(a->https_port(), certs_.ca_file);
   const std::string tunables = R"({"keyCheckIntervalMs": 400})";
   auto refused = https.Call("PUT", "/$coffre/encryption", tunables, auth);
@@ -190,12 +194,7 @@ TEST_F(HubClusterStoreTest, AC2dMessageSentThroughOneNodeReachesTheDeviceOnTheOt
   auto suback = device.Receive();
   ASSERT_TRUE(suback && std::holds_alternative<mqtt::SubAck>(*suback));
 
-  auto key = crypto::SecretBytes::CopyOf(
-                 *Base64Decode(a->policies().Get("iothubowner").value().primary_key)).value();
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
-  std::string auth =
-      "Authorization: " + *hub::MakeSasToken("localhost", key, now + 3600, "iothubowner") + "\r\n";
+  const std::string auth = OwnerAuthorization(*a);
   coffre::testing::TlsClient https(a->https_port(), certs_.ca_file);
   auto sent = https.Call("POST", "/devices/dev-01/messages/devicebound?api-version=2021-04-12",
                          "from the service, through a", auth);
