@@ -120,6 +120,19 @@ Result<json> StackStatus(const std::filesystem::path& dir) {
                              : json{{"error", encryption.error().message()}};
   }
   out["hub"] = hub;
+  // Cluster mode's further hub nodes (node 0 is "hub"), each probed as the hub is.
+  json nodes = json::array();
+  for (size_t i = 0; i < state.more_hub_nodes.size(); ++i) {
+    const HubNodePorts& ports = state.more_hub_nodes[i];
+    json node = Daemon(state, "hub-" + std::to_string(i + 1),
+                       "https://" + state.hub_host + ":" + std::to_string(ports.https));
+    node["node"] = i + 1;
+    node["mqttPort"] = ports.mqtt;
+    node["httpsPort"] = ports.https;
+    node["amqpPort"] = ports.amqp;
+    nodes.push_back(node);
+  }
+  if (!nodes.empty()) out["hubNodes"] = nodes;
   if (state.cluster.enabled) out["cluster"] = ClusterStore(state);
   return out;
 }
@@ -128,6 +141,9 @@ bool StackReady(const json& status) {
   for (const char* name : {"vault", "hub"}) {
     const json& d = Member(status, name);
     if (Readiness(d) != "ready") return false;
+  }
+  for (const json& node : Member(status, "hubNodes")) {
+    if (Readiness(node) != "ready") return false;
   }
   // A cluster store without a leader and a synchronous standby acknowledges nothing.
   const json& cluster = Member(status, "cluster");
@@ -147,9 +163,15 @@ void PrintStackStatus(const json& status, std::ostream& out, bool tsv) {
   const json& vault = Member(status, "vault");
   t.AddRow({"vault", Readiness(vault), Cell(vault, "pid"), Cell(vault, "url"), reasons(vault)});
   const json& hub = Member(status, "hub");
-  std::string listens = "mqtts " + Cell(hub, "mqttPort") + ", https " + Cell(hub, "httpsPort") +
-                        ", amqps " + Cell(hub, "amqpPort");
-  t.AddRow({"hub", Readiness(hub), Cell(hub, "pid"), listens, reasons(hub)});
+  auto listens = [](const json& h) {
+    return "mqtts " + Cell(h, "mqttPort") + ", https " + Cell(h, "httpsPort") + ", amqps " +
+           Cell(h, "amqpPort");
+  };
+  t.AddRow({"hub", Readiness(hub), Cell(hub, "pid"), listens(hub), reasons(hub)});
+  for (const json& node : Member(status, "hubNodes")) {
+    t.AddRow({"hub node " + Cell(node, "node"), Readiness(node), Cell(node, "pid"), listens(node),
+              reasons(node)});
+  }
   const json& key = Member(hub, "customerKey");
   if (key.is_object()) {
     std::string detail = key.contains("error") ? "unknown: " + Cell(key, "error")

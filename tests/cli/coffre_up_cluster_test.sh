@@ -66,6 +66,8 @@ status=$("$coffre" status --dir "$dir/s" --output json)
   fail "status names no single leader: $status"
 [ "$(jq '[.cluster.etcd[] | select(.running)] | length' <<<"$status")" = 3 ] || fail "status: $status"
 "$coffre" status --dir "$dir/s" | grep -q "^cluster store *ready" || fail "no cluster store row"
+[ "$(jq -r '.hubNodes[0].ready' <<<"$status")" = true ] || fail "hub node 1 not ready: $status"
+"$coffre" status --dir "$dir/s" | grep -q "^hub node 1 *ready" || fail "no hub node 1 row"
 
 # A second start: the same ports, the same data, running processes kept.
 before=$(jq -c '.cluster' "$c")
