@@ -11,6 +11,27 @@ namespace {
 
 constexpr const char* kSessionsChannel = "coffre_sessions";
 constexpr const char* kC2dChannel = "coffre_c2d";
+// Notifications waiting together go as one NOTIFY per channel, their lines joined by '\n', each
+// payload under PostgreSQL's limit of 8000 bytes: a connect storm, or a node announcing every
+// connection again, sends a few notifications, not one per device.
+constexpr size_t kMaxPayload = 7000;
+
+}  // namespace
+
+std::vector<std::string> ClusterSessions::Pack(const std::vector<std::string>& lines) {
+  std::vector<std::string> payloads;
+  for (const std::string& line : lines) {
+    if (payloads.empty() || payloads.back().size() + 1 + line.size() > kMaxPayload) {
+      payloads.push_back(line);
+    } else {
+      payloads.back() += '\n';
+      payloads.back() += line;
+    }
+  }
+  return payloads;
+}
+
+namespace {
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -99,10 +120,18 @@ void ClusterSessions::Released(const std::string& key, uint64_t token) {
   held_.erase(it);
 }
 
-// coffre_sessions: "DIGEST SINCE_US NODE"; coffre_c2d: "DIGEST".
 void ClusterSessions::Notified(const pgstore::PgNotification& n) {
-  std::string_view p = n.payload;
-  if (n.channel == kC2dChannel) {
+  std::string_view payload = n.payload;
+  while (!payload.empty()) {
+    size_t end = payload.find('\n');
+    NotifiedLine(n.channel, payload.substr(0, end));
+    payload = end == payload.npos ? std::string_view() : payload.substr(end + 1);
+  }
+}
+
+// coffre_sessions: "DIGEST SINCE_US NODE"; coffre_c2d: "DIGEST".
+void ClusterSessions::NotifiedLine(std::string_view channel, std::string_view p) {
+  if (channel == kC2dChannel) {
     std::string device_id;
     std::function<void(const std::string&)> wake;
     {
@@ -156,22 +185,24 @@ void ClusterSessions::Run() {
   for (;;) {
     work_cv_.wait(lock, [&] { return stopping_ || resync_ || !to_send_.empty(); });
     if (stopping_) return;
-    std::vector<std::pair<std::string, std::string>> batch;
+    std::map<std::string, std::vector<std::string>> lines;  // by channel
     if (resync_) {  // every connection held, announced again (queued announcements included)
       resync_ = false;
       std::erase_if(to_send_, [](const auto& m) { return m.first == kSessionsChannel; });
       for (const auto& [key, h] : held_) {
-        batch.emplace_back(kSessionsChannel, h.digest + " " + std::to_string(h.since_us) + " " + node_id_);
+        lines[kSessionsChannel].push_back(h.digest + " " + std::to_string(h.since_us) + " " +
+                                          node_id_);
       }
-    } else {
-      batch.push_back(std::move(to_send_.front()));
-      to_send_.pop_front();
     }
+    for (auto& [channel, line] : to_send_) lines[channel].push_back(std::move(line));
+    to_send_.clear();
     lock.unlock();
-    for (const auto& [channel, payload] : batch) {
-      if (Status sent = pgstore::PgNotify(pool_, channel, payload); !sent.ok()) {
-        LogLine(LogLevel::kWarning, "sessions", "the other hub nodes could not be told (" +
-                                                    channel + "): " + sent.message());
+    for (const auto& [channel, each] : lines) {
+      for (const std::string& payload : Pack(each)) {
+        if (Status sent = pgstore::PgNotify(pool_, channel, payload); !sent.ok()) {
+          LogLine(LogLevel::kWarning, "sessions", "the other hub nodes could not be told (" +
+                                                      channel + "): " + sent.message());
+        }
       }
     }
     lock.lock();

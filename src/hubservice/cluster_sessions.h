@@ -13,7 +13,8 @@
 // The same way a C2D message queued on one node wakes the device's connection on whichever node
 // holds it (channel coffre_c2d: the identity's digest), which then takes the message from the
 // store; a wake-up lost leaves the message queued until the device's next receive.
-// Thread-safe; notifications are sent from a thread of its own, never a connection's.
+// Thread-safe; notifications are sent from a thread of its own, never a connection's, those
+// waiting together in one NOTIFY per channel (lines joined by '\n').
 
 #include <condition_variable>
 #include <deque>
@@ -22,8 +23,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "common/result.h"
 #include "hub/device_connections.h"
@@ -50,6 +53,10 @@ class ClusterSessions {
   void C2dQueued(const std::string& device_id);
   void SetC2dWaiting(std::function<void(const std::string& device_id)> wake);
 
+  // Lines joined by '\n' into as few NOTIFY payloads as fit PostgreSQL's limit (under 8000
+  // bytes each; a line is never split), in order.
+  static std::vector<std::string> Pack(const std::vector<std::string>& lines);
+
  private:
   ClusterSessions(pgstore::PgPool& pool, std::string node_id, hub::HubKeys& keys,
                   hub::DeviceConnections& connections)
@@ -57,6 +64,7 @@ class ClusterSessions {
   void Taken(const std::string& key, uint64_t token);
   void Released(const std::string& key, uint64_t token);
   void Notified(const pgstore::PgNotification& n);
+  void NotifiedLine(std::string_view channel, std::string_view line);
   void Resync();
   void Run();
   void Send(std::string channel, std::string payload);  // queued for the worker

@@ -207,6 +207,28 @@ TEST_F(HubClusterStoreTest, AC2dMessageSentThroughOneNodeReachesTheDeviceOnTheOt
   EXPECT_EQ(AsChars(std::get<mqtt::Publish>(*delivered).payload), "from the service, through a");
 }
 
+// Announcements waiting together go as few notifications, each under PostgreSQL's payload
+// limit, lines whole and in order.
+TEST(ClusterSessionsPackTest, LinesGoInAsFewPayloadsAsFitTheLimit) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 500; ++i) {
+    lines.push_back(std::string(32, 'a' + static_cast<char>(i % 26)) + " " + std::to_string(i) +
+                    " 00000000000000aa");
+  }
+  std::vector<std::string> payloads = ClusterSessions::Pack(lines);
+  EXPECT_GT(payloads.size(), 1u);
+  EXPECT_LT(payloads.size(), 10u);
+  std::string joined;
+  for (const std::string& p : payloads) {
+    EXPECT_LT(p.size(), 8000u);
+    joined += (joined.empty() ? "" : "\n") + p;
+  }
+  std::string expected;
+  for (const std::string& l : lines) expected += (expected.empty() ? "" : "\n") + l;
+  EXPECT_EQ(joined, expected);
+  EXPECT_TRUE(ClusterSessions::Pack({}).empty());
+}
+
 TEST_F(HubClusterStoreTest, ANodeWithAnotherHubNameOrPartitionCountIsRefusedWithBoth) {
   { auto a = std::move(HubService::Start(Node("node-a")).value()); }
   HubOptions renamed = Node("node-b");
