@@ -17,30 +17,29 @@ uint64_t DeviceConnections::Take(const std::string& key, Kick kick) {
   return token;
 }
 
-bool DeviceConnections::KickIf(const std::string& key, uint64_t token) {
-  Kick kick;
+std::optional<DeviceConnections::Kick> DeviceConnections::Forget(const std::string& key,
+                                                                 uint64_t token) {
+  std::optional<Kick> kick;
   {
     std::lock_guard<std::mutex> guard(mu_);
     auto it = holders_.find(key);
-    if (it == holders_.end() || it->second.token != token) return false;
+    if (it == holders_.end() || it->second.token != token) return std::nullopt;
     kick = std::move(it->second.kick);
     holders_.erase(it);
   }
-  if (kick) kick();
   if (observer_.released) observer_.released(key, token);
+  return kick;
+}
+
+bool DeviceConnections::KickIf(const std::string& key, uint64_t token) {
+  std::optional<Kick> kick = Forget(key, token);
+  if (!kick) return false;
+  if (*kick) (*kick)();
   return true;
 }
 
 void DeviceConnections::Release(const std::string& key, uint64_t token) {
-  Kick gone;  // destroyed outside the lock
-  {
-    std::lock_guard<std::mutex> guard(mu_);
-    auto it = holders_.find(key);
-    if (it == holders_.end() || it->second.token != token) return;
-    gone = std::move(it->second.kick);
-    holders_.erase(it);
-  }
-  if (observer_.released) observer_.released(key, token);
+  (void)Forget(key, token);  // its kick destroyed outside the lock
 }
 
 size_t DeviceConnections::size() const {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace coffre::hub {
@@ -36,6 +37,10 @@ class DeviceConnections {
   bool KickIf(const std::string& key, uint64_t token);
 
  private:
+  // Removes the holder of `key` if it is still `token` (telling the observer), and returns its
+  // kick; nullopt if another holds the key.
+  std::optional<Kick> Forget(const std::string& key, uint64_t token);
+
   struct Holder {
     uint64_t token = 0;
     Kick kick;

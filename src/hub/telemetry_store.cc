@@ -21,6 +21,17 @@ constexpr bool kCustomerLayer = true;
 // How many devices' keys one Append remembers while it seals its batch.
 constexpr size_t kBatchDeviceKeys = 16;
 
+namespace {
+
+// The sequence numbers of a batch of `count` records from `first`.
+std::vector<uint64_t> Consecutive(uint64_t first, size_t count) {
+  std::vector<uint64_t> sequences(count);
+  for (size_t i = 0; i < count; ++i) sequences[i] = first + i;
+  return sequences;
+}
+
+}  // namespace
+
 // How often a node reads the ends other hub nodes reached (cluster mode).
 constexpr auto kRefreshEvery = std::chrono::milliseconds(100);
 
@@ -189,9 +200,7 @@ Result<std::vector<uint64_t>> TelemetryStore::Append(int partition,
   size_t written = static_cast<size_t>(part.log->next_sequence() - next);
   part.link = written < records.size() ? records[written].link : link;
   COFFRE_RETURN_IF_ERROR(appended);
-  std::vector<uint64_t> sequences;
-  for (const storage::LogRecord& r : records) sequences.push_back(r.sequence);
-  return sequences;
+  return Consecutive(next, records.size());
 }
 
 // Sealed for the place the batch gets under the partition's lock, committed there: durable
@@ -200,7 +209,6 @@ Result<std::vector<uint64_t>> TelemetryStore::AppendShared(int partition, Partit
                                                            std::span<const TelemetryMessage> messages) {
   storage::ChainLink link_after{};
   int64_t last_ms = 0;
-  std::vector<uint64_t> sequences;
   auto seal = [&](const storage::AppendPosition& at) -> Result<std::vector<storage::LogRecord>> {
     storage::ChainLink link{};
     if (at.link) {
@@ -221,15 +229,13 @@ Result<std::vector<uint64_t>> TelemetryStore::AppendShared(int partition, Partit
                             SealRecords(partition, part, messages, at.next, link, floor));
     link_after = link;
     last_ms = floor;
-    sequences.clear();
-    for (const storage::LogRecord& r : records) sequences.push_back(r.sequence);
     return records;
   };
   COFFRE_ASSIGN_OR_RETURN(uint64_t first, part.log->AppendShared(seal));
   part.link = link_after;
   part.last_enqueued_ms = last_ms;
   part.written_end = first + messages.size();
-  return sequences;
+  return Consecutive(first, messages.size());
 }
 
 Status TelemetryStore::Commit(int partition) {
