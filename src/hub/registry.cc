@@ -169,8 +169,16 @@ void Registry::RemoveListener(IdentityListener& listener) {
 
 void Registry::NotifyChanged(const std::string& device_id,
                              const std::optional<std::string>& module_id) {
+  ChangedElsewhere(device_id, module_id, nullptr);
+}
+
+void Registry::ChangedElsewhere(const std::string& device_id,
+                                const std::optional<std::string>& module_id,
+                                const IdentityListener* except) {
   std::lock_guard<std::mutex> guard(listeners_mu_);
-  for (IdentityListener* l : listeners_) l->IdentityChanged(device_id, module_id);
+  for (IdentityListener* l : listeners_) {
+    if (l != except) l->IdentityChanged(device_id, module_id);
+  }
 }
 
 Result<DeviceIdentity> Registry::UpdateStored(DeviceIdentity d, const std::string& if_match) {

@@ -106,6 +106,10 @@ class Registry {
   // listener must be removed before it is destroyed; RemoveListener waits for a call in progress.
   void AddListener(IdentityListener& listener);
   void RemoveListener(IdentityListener& listener);
+  // Another hub node changed the identity (cluster mode): every listener is told as of a change
+  // made here, except `except` (the one that heard it from the other node).
+  void ChangedElsewhere(const std::string& device_id, const std::optional<std::string>& module_id,
+                        const IdentityListener* except);
 
  private:
   Result<DeviceIdentity> UpdateStored(DeviceIdentity device, const std::string& if_match);

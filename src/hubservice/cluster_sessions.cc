@@ -11,6 +11,14 @@ namespace {
 
 constexpr const char* kSessionsChannel = "coffre_sessions";
 constexpr const char* kC2dChannel = "coffre_c2d";
+constexpr const char* kIdentitiesChannel = "coffre_identities";
+
+// An identity key ("device" or "device/module", DeviceConnections') as its two ids.
+std::pair<std::string, std::optional<std::string>> SplitKey(const std::string& key) {
+  size_t slash = key.find('/');
+  if (slash == std::string::npos) return {key, std::nullopt};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
 // Notifications waiting together go as one NOTIFY per channel, their lines joined by '\n', each
 // payload under PostgreSQL's limit of 8000 bytes: a connect storm, or a node announcing every
 // connection again, sends a few notifications, not one per device.
@@ -45,23 +53,26 @@ Result<std::unique_ptr<ClusterSessions>> ClusterSessions::Start(pgstore::PgPool&
                                                                 const std::string& conninfo,
                                                                 std::string node_id,
                                                                 hub::HubKeys& keys,
-                                                                hub::DeviceConnections& connections) {
+                                                                hub::DeviceConnections& connections,
+                                                                hub::Registry& registry) {
   std::unique_ptr<ClusterSessions> sessions(
-      new ClusterSessions(pool, std::move(node_id), keys, connections));
+      new ClusterSessions(pool, std::move(node_id), keys, connections, registry));
   ClusterSessions* s = sessions.get();
   pgstore::PgListenerOptions listen;
   listen.conninfo = conninfo;
-  listen.channels = {kSessionsChannel, kC2dChannel};
+  listen.channels = {kSessionsChannel, kC2dChannel, kIdentitiesChannel};
   listen.on_notify = [s](const pgstore::PgNotification& n) { s->Notified(n); };
   listen.on_resync = [s] { s->Resync(); };
   COFFRE_ASSIGN_OR_RETURN(sessions->listener_, pgstore::PgListener::Start(std::move(listen)));
   sessions->worker_ = std::thread([s] { s->Run(); });
   connections.SetObserver({[s](const std::string& key, uint64_t token) { s->Taken(key, token); },
                            [s](const std::string& key, uint64_t token) { s->Released(key, token); }});
+  registry.AddListener(*s);
   return sessions;
 }
 
 ClusterSessions::~ClusterSessions() {
+  registry_.RemoveListener(*this);
   connections_.SetObserver({});
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -93,11 +104,14 @@ void ClusterSessions::Send(std::string channel, std::string payload) {
 void ClusterSessions::Taken(const std::string& key, uint64_t token) {
   const int64_t since = NowMicros();
   Result<std::string> digest = Digest(key);
-  if (!digest.has_value()) return;  // keys locked: the connection is refused anyway
+  Result<std::string> device_digest = Digest(SplitKey(key).first);
+  // Keys locked: the connection is refused anyway.
+  if (!digest.has_value() || !device_digest.has_value()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    held_[key] = Held{*digest, token, since};
+    held_[key] = Held{*digest, *device_digest, token, since};
     by_digest_[*digest] = key;
+    by_device_digest_[*device_digest].insert(key);
   }
   Send(kSessionsChannel, *digest + " " + std::to_string(since) + " " + node_id_);
 }
@@ -117,7 +131,53 @@ void ClusterSessions::Released(const std::string& key, uint64_t token) {
   auto it = held_.find(key);
   if (it == held_.end() || it->second.token != token) return;
   by_digest_.erase(it->second.digest);
+  auto device = by_device_digest_.find(it->second.device_digest);
+  if (device != by_device_digest_.end()) {
+    device->second.erase(key);
+    if (device->second.empty()) by_device_digest_.erase(device);
+  }
   held_.erase(it);
+}
+
+// "DEVICE_DIGEST" for a device's change, "DEVICE_DIGEST MODULE_DIGEST" for a module's.
+void ClusterSessions::IdentityChanged(const std::string& device_id,
+                                      const std::optional<std::string>& module_id) {
+  Result<std::string> device = Digest(device_id);
+  if (!device.has_value()) return;  // keys locked: no connection is open
+  std::string line = *device;
+  if (module_id) {
+    Result<std::string> module = Digest(device_id + "/" + *module_id);
+    if (!module.has_value()) return;
+    line += " " + *module;
+  }
+  Send(kIdentitiesChannel, std::move(line));
+}
+
+void ClusterSessions::IdentityChangedElsewhere(std::string_view line) {
+  size_t space = line.find(' ');
+  std::optional<std::pair<std::string, std::optional<std::string>>> changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (space == line.npos) {  // the device (its modules too): if any of them is held here
+      auto d = by_device_digest_.find(std::string(line));
+      if (d == by_device_digest_.end() || d->second.empty()) return;
+      changed.emplace(SplitKey(*d->second.begin()).first, std::nullopt);
+    } else {
+      auto m = by_digest_.find(std::string(line.substr(space + 1)));
+      if (m == by_digest_.end()) return;
+      changed = SplitKey(m->second);
+    }
+  }
+  registry_.ChangedElsewhere(changed->first, changed->second, this);
+}
+
+void ClusterSessions::RecheckAll() {
+  std::set<std::string> devices;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, h] : held_) devices.insert(SplitKey(key).first);
+  }
+  for (const std::string& device : devices) registry_.ChangedElsewhere(device, std::nullopt, this);
 }
 
 void ClusterSessions::Notified(const pgstore::PgNotification& n) {
@@ -131,6 +191,7 @@ void ClusterSessions::Notified(const pgstore::PgNotification& n) {
 
 // coffre_sessions: "DIGEST SINCE_US NODE"; coffre_c2d: "DIGEST".
 void ClusterSessions::NotifiedLine(std::string_view channel, std::string_view p) {
+  if (channel == kIdentitiesChannel) return IdentityChangedElsewhere(p);
   if (channel == kC2dChannel) {
     std::string device_id;
     std::function<void(const std::string&)> wake;
@@ -186,6 +247,7 @@ void ClusterSessions::Run() {
     work_cv_.wait(lock, [&] { return stopping_ || resync_ || !to_send_.empty(); });
     if (stopping_) return;
     std::map<std::string, std::vector<std::string>> lines;  // by channel
+    const bool resync = resync_;
     if (resync_) {  // every connection held, announced again (queued announcements included)
       resync_ = false;
       std::erase_if(to_send_, [](const auto& m) { return m.first == kSessionsChannel; });
@@ -197,6 +259,7 @@ void ClusterSessions::Run() {
     for (auto& [channel, line] : to_send_) lines[channel].push_back(std::move(line));
     to_send_.clear();
     lock.unlock();
+    if (resync) RecheckAll();  // identity changes this node may have missed
     for (const auto& [channel, each] : lines) {
       for (const std::string& payload : Pack(each)) {
         if (Status sent = pgstore::PgNotify(pool_, channel, payload); !sent.ok()) {

@@ -13,6 +13,11 @@
 // The same way a C2D message queued on one node wakes the device's connection on whichever node
 // holds it (channel coffre_c2d: the identity's digest), which then takes the message from the
 // store; a wake-up lost leaves the message queued until the device's next receive.
+// And an identity changed on one node (updated, disabled, keys replaced, deleted: what the
+// registry tells its listeners) has its sessions re-checked on every node that holds a
+// connection of it (channel coffre_identities: the device's digest, and the module identity's
+// if a module's), so a revoked device loses its connections on every node; after a lost
+// notification (a listener reconnecting) a node re-checks every connection it holds.
 // Thread-safe; notifications are sent from a thread of its own, never a connection's, those
 // waiting together in one NOTIFY per channel (lines joined by '\n').
 
@@ -22,6 +27,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -31,19 +38,27 @@
 #include "common/result.h"
 #include "hub/device_connections.h"
 #include "hub/hub_keys.h"
+#include "hub/identity_listener.h"
+#include "hub/registry.h"
 #include "pgstore/pg_listener.h"
 #include "pgstore/pg_pool.h"
 
 namespace coffre::hubservice {
 
-class ClusterSessions {
+class ClusterSessions : public hub::IdentityListener {
  public:
-  // Everything must outlive the sessions; Start sets itself as `connections`' observer.
+  // Everything must outlive the sessions; Start sets itself as `connections`' observer and adds
+  // itself to `registry`'s listeners.
   static Result<std::unique_ptr<ClusterSessions>> Start(pgstore::PgPool& pool,
                                                         const std::string& conninfo,
                                                         std::string node_id, hub::HubKeys& keys,
-                                                        hub::DeviceConnections& connections);
-  ~ClusterSessions();  // stops the thread and the listener
+                                                        hub::DeviceConnections& connections,
+                                                        hub::Registry& registry);
+  ~ClusterSessions() override;  // stops the thread and the listener
+
+  // hub::IdentityListener: a change made on this node, told to the others.
+  void IdentityChanged(const std::string& device_id,
+                       const std::optional<std::string>& module_id) override;
 
   // Connections of this node closed because another node's took their identity, so far.
   uint64_t taken_over() const;
@@ -59,8 +74,9 @@ class ClusterSessions {
 
  private:
   ClusterSessions(pgstore::PgPool& pool, std::string node_id, hub::HubKeys& keys,
-                  hub::DeviceConnections& connections)
-      : pool_(pool), node_id_(std::move(node_id)), keys_(keys), connections_(connections) {}
+                  hub::DeviceConnections& connections, hub::Registry& registry)
+      : pool_(pool), node_id_(std::move(node_id)), keys_(keys), connections_(connections),
+        registry_(registry) {}
   void Taken(const std::string& key, uint64_t token);
   void Released(const std::string& key, uint64_t token);
   void Notified(const pgstore::PgNotification& n);
@@ -70,8 +86,15 @@ class ClusterSessions {
   void Send(std::string channel, std::string payload);  // queued for the worker
   Result<std::string> Digest(const std::string& key);
 
+  // Tells this node's other listeners that the identities of `line` (a coffre_identities
+  // line) changed, for those it holds.
+  void IdentityChangedElsewhere(std::string_view line);
+  // Every device this node holds a connection of, re-checked (after a lost notification).
+  void RecheckAll();
+
   struct Held {
     std::string digest;
+    std::string device_digest;  // of the device id alone (a module's connection's device)
     uint64_t token = 0;
     int64_t since_us = 0;  // when the connection took the identity, by this node's clock
   };
@@ -79,12 +102,15 @@ class ClusterSessions {
   const std::string node_id_;
   hub::HubKeys& keys_;
   hub::DeviceConnections& connections_;
+  hub::Registry& registry_;
   std::unique_ptr<pgstore::PgListener> listener_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::map<std::string, Held> held_;                 // by identity key; guarded by mu_
   std::map<std::string, std::string> by_digest_;     // digest -> identity key; guarded by mu_
+  // A device's digest -> the keys held of it (the device's and its modules'); guarded by mu_.
+  std::map<std::string, std::set<std::string>> by_device_digest_;
   std::deque<std::pair<std::string, std::string>> to_send_;  // (channel, payload); guarded by mu_
   bool resync_ = false;                              // guarded by mu_
   bool stopping_ = false;                            // guarded by mu_

@@ -208,7 +208,7 @@ Status HubService::StartServers() {
   if (data_->clustered()) {
     COFFRE_ASSIGN_OR_RETURN(sessions_, ClusterSessions::Start(*data_->pool(), data_->conninfo(),
                                                               data_->node_id(), *keys_,
-                                                              *connections_));
+                                                              *connections_, *registry_));
   }
   mqtt_options.connections = connections_.get();
   mqtt_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "mqtt");

@@ -207,6 +207,29 @@ TEST_F(HubClusterStoreTest, AC2dMessageSentThroughOneNodeReachesTheDeviceOnTheOt
   EXPECT_EQ(AsChars(std::get<mqtt::Publish>(*delivered).payload), "from the service, through a");
 }
 
+// A device disabled through one node loses its connection on the other: the change is told to
+// every node, which re-checks the sessions it holds of that device.
+TEST_F(HubClusterStoreTest, ADeviceDisabledOnOneNodeLosesItsConnectionOnTheOther) {
+  auto a = std::move(HubService::Start(Node("node-a")).value());
+  auto b = std::move(HubService::Start(Node("node-b")).value());
+  mqtt::Client device(b->mqtt_port(), certs_.ca_file);
+  device.Send(coffre::testing::Dev01ConnectPacket(b->registry().Get("dev-01").value().primary_key));
+  auto connack = device.Receive();
+  ASSERT_TRUE(connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted);
+  hub::DeviceIdentity disabled = a->registry().Get("dev-01").value();
+  disabled.status = hub::DeviceStatus::kDisabled;
+  COFFRE_ASSERT_OK(a->registry().Update(disabled, "*").status());
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(device.Receive(std::chrono::seconds(20)).has_value());
+  // Closed by the change, long before the wait would have run out.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
+  mqtt::Client again(b->mqtt_port(), certs_.ca_file);
+  again.Send(coffre::testing::Dev01ConnectPacket(b->registry().Get("dev-01").value().primary_key));
+  connack = again.Receive();
+  ASSERT_TRUE(connack.has_value());
+  EXPECT_NE(std::get<mqtt::ConnAck>(*connack).code, mqtt::ConnectCode::kAccepted);
+}
+
 // Announcements waiting together go as few notifications, each under PostgreSQL's payload
 // limit, lines whole and in order.
 TEST(ClusterSessionsPackTest, LinesGoInAsFewPayloadsAsFitTheLimit) {
