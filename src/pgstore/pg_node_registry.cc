@@ -58,6 +58,12 @@ PgNodeRegistry::~PgNodeRegistry() {
   }
   stop_cv_.notify_all();
   watcher_.join();
+  // Released now, not when the server notices the closed connection: a node that stopped is
+  // gone from LiveNodes() as soon as its stop returns.
+  if (held_) {
+    (void)held_->Exec(std::string("SELECT pg_advisory_unlock(") + kNodeLockClass + ", hashtext($1))",
+                      {PgParam::Text(node_id_)});
+  }
 }
 
 Result<std::vector<PgNode>> PgNodeRegistry::LiveNodes() {

@@ -36,7 +36,7 @@ class PgNodeRegistry {
   static Result<std::unique_ptr<PgNodeRegistry>> Register(
       PgPool& pool, const std::string& node_id, const std::string& about,
       std::chrono::milliseconds check_every = std::chrono::seconds(1));
-  ~PgNodeRegistry();
+  ~PgNodeRegistry();  // releases the node's lock: no longer live
   PgNodeRegistry(const PgNodeRegistry&) = delete;
   PgNodeRegistry& operator=(const PgNodeRegistry&) = delete;
 
