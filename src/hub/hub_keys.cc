@@ -263,21 +263,42 @@ bool HubKeys::locked() const {
 Status HubKeys::Rewrap(crypto::KeyProvider& provider) {
   std::lock_guard<std::mutex> one_change(change_mu_);
   std::shared_ptr<crypto::RootKey> root;
+  crypto::WrappedKey held;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     COFFRE_RETURN_IF_ERROR(CheckUnlocked());
     root = root_;
+    held = wrapped_;
   }
-  // The vault round trips and the synced write happen here, with no lock a key user needs.
-  Result<crypto::WrappedKey> wrapped = root->WrapWith(provider);
+  const Bytes fingerprint = Fingerprint(*root);
+  // The vault round trips and the synced write happen here, with no lock a key user needs; the
+  // stored copy's row is locked from its read to the write, so hub nodes sharing the store
+  // follow a rotation one at a time: a node that finds a copy stored since its own, opening
+  // under the key to this same root, takes that copy instead of writing another.
+  crypto::WrappedKey now;
+  Status done = kv_.Transact({kRootKeyRow}, [&](storage::KvTxn& txn) -> Status {
+    Result<Bytes> stored = txn.Get(kRootKeyRow);
+    if (stored.has_value()) {
+      Result<crypto::WrappedKey> parsed = crypto::ParseWrappedKey(AsChars(*stored));
+      if (parsed.has_value() && *parsed != held) {
+        Result<std::unique_ptr<crypto::RootKey>> opened = crypto::RootKey::Unwrap(provider, *parsed);
+        if (opened.has_value() && SameFingerprint(Fingerprint(**opened), fingerprint)) {
+          now = std::move(*parsed);
+          return Status::Ok();
+        }
+      }
+    }
+    COFFRE_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, root->WrapWith(provider));
+    // Prove the new copy opens before it replaces the old one.
+    COFFRE_RETURN_IF_ERROR(crypto::RootKey::Unwrap(provider, wrapped).status());
+    txn.Put(kRootKeyRow, AsBytes(crypto::SerializeWrappedKey(wrapped)));
+    now = std::move(wrapped);
+    return Status::Ok();
+  }, /*sync=*/true);
   root.reset();  // if Lock() ran meanwhile, the root key goes now
-  if (!wrapped.has_value()) return wrapped.error();
-  // Prove the new copy opens before it replaces the old one.
-  COFFRE_RETURN_IF_ERROR(crypto::RootKey::Unwrap(provider, *wrapped).status());
-  std::string record = crypto::SerializeWrappedKey(*wrapped);
-  COFFRE_RETURN_IF_ERROR(kv_.Put(kRootKeyRow, AsBytes(record), /*sync=*/true));
+  COFFRE_RETURN_IF_ERROR(done);
   std::unique_lock<std::shared_mutex> lock(mu_);
-  wrapped_ = std::move(*wrapped);
+  wrapped_ = std::move(now);
   return Status::Ok();
 }
 

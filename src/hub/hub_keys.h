@@ -104,6 +104,11 @@ class HubKeys {
   bool locked() const;
   // Wraps the root key with `provider`'s current key version and replaces the stored copy in
   // one synced write (at every moment the old or the new copy is durable). Not while locked.
+  // The stored copy's row is locked from its read to the write (KvStore::Transact), so hub
+  // nodes sharing a store follow a rotation one at a time: one that finds a copy stored since
+  // its own, opening with `provider` to this same root key, takes it instead of writing.
+  // (A rollback of the row to an older copy is taken too, and the next rotation check, seeing
+  // an old version, rewraps again.)
   Status Rewrap(crypto::KeyProvider& provider);
   crypto::WrappedKey wrapped_root() const;
 

@@ -91,6 +91,42 @@ TEST_F(HubKeysTest, ALockedNodeUnlocksWithTheCopyAnotherNodeRewrappedButNeverAno
   EXPECT_EQ(AsChars(b->Open(sealed, AsBytes("aad")).value()), "record");  // its own root still
 }
 
+// Hub nodes sharing a store follow a rotation one at a time: the first stores a copy under the
+// new key; the others, finding a copy stored since theirs that opens to the same root, take it
+// (one vault call, no write), so every node holds the stored copy. Racing, the same.
+TEST_F(HubKeysTest, NodesFollowingOneRotationStoreOneCopyAndAllHoldIt) {
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto b, HubKeys::Open(*kv_, provider_));
+  COFFRE_ASSERT_OK_AND_ASSIGN(auto c, HubKeys::Open(*kv_, provider_));
+  FakeKeyProvider rotated;  // the customer key after a rotation (a new version: a new KEK)
+  COFFRE_ASSERT_OK(keys_->Rewrap(rotated));
+  const Bytes stored = kv_->Get(kRootKeyRow).value();
+  const int calls = rotated.calls();
+  COFFRE_ASSERT_OK(b->Rewrap(rotated));
+  EXPECT_EQ(rotated.calls() - calls, 1) << "b took the stored copy: one unwrap, no wrap";
+  EXPECT_EQ(kv_->Get(kRootKeyRow).value(), stored) << "b wrote nothing";
+  EXPECT_EQ(b->wrapped_root(), keys_->wrapped_root());
+
+  FakeKeyProvider again;
+  Status ra, rb, rc;
+  std::thread ta([&] { ra = keys_->Rewrap(again); });
+  std::thread tb([&] { rb = b->Rewrap(again); });
+  std::thread tc([&] { rc = c->Rewrap(again); });
+  ta.join();
+  tb.join();
+  tc.join();
+  COFFRE_ASSERT_OK(ra);
+  COFFRE_ASSERT_OK(rb);
+  COFFRE_ASSERT_OK(rc);
+  const crypto::WrappedKey now =
+      crypto::ParseWrappedKey(AsChars(kv_->Get(kRootKeyRow).value())).value();
+  EXPECT_EQ(keys_->wrapped_root(), now);
+  EXPECT_EQ(b->wrapped_root(), now);
+  EXPECT_EQ(c->wrapped_root(), now);
+  c->Lock();
+  COFFRE_ASSERT_OK(c->Unlock(again));
+  EXPECT_EQ(keys_->Hmac("rows", "x").value(), c->Hmac("rows", "x").value()) << "one root";
+}
+
 // The vault round trips and the synced write of a rotation or an unlock happen outside the lock
 // key users share: sealing, opening and Lock() itself go on meanwhile. Each vault call is held
 // (5 s at most, against a 1 s bound) until those checks are done.
