@@ -59,8 +59,19 @@ size_t MethodCalls::pending() const {
   return calls_.size();
 }
 
-bool MethodCalls::Deliver(const std::string& rid, const MethodRequest& request) {
-  return sink_ != nullptr && sink_->DeliverMethod(request.target, request.name, rid, request.payload);
+MethodCalls::Delivery MethodCalls::Deliver(const std::string& rid, const MethodRequest& request) {
+  if (sink_ == nullptr) return Delivery::kNone;
+  if (sink_->DeliverMethod(request.target, request.name, rid, request.payload)) {
+    return Delivery::kHere;
+  }
+  if (!request.handed_over && sink_->HandOverMethod(rid, request)) return Delivery::kHandedOver;
+  return Delivery::kNone;
+}
+
+MethodCalls::SteadyClock::duration MethodCalls::DeliveredWait(const MethodRequest& request,
+                                                              bool handed) {
+  if (!handed) return request.response_timeout;
+  return request.connect_timeout + request.response_timeout + kHandOverMargin;
 }
 
 void MethodCalls::Invoke(MethodRequest request, Callback done) {
@@ -83,15 +94,16 @@ void MethodCalls::Invoke(MethodRequest request, Callback done) {
     calls_.emplace(rid, std::move(call));
   }
   // Registered before delivery, so an answer that comes back at once finds its call.
-  bool delivered = Deliver(rid, request);
+  Delivery delivery = Deliver(rid, request);
   Callback end;
   {
     std::lock_guard lock(mu_);
     auto it = calls_.find(rid);
     if (it == calls_.end()) return;  // answered already
-    if (delivered) {
+    if (delivery != Delivery::kNone) {
       it->second.delivered = true;
-      it->second.deadline = SteadyClock::now() + request.response_timeout;
+      it->second.deadline =
+          SteadyClock::now() + DeliveredWait(request, delivery == Delivery::kHandedOver);
     } else if (request.connect_timeout.count() == 0) {
       end = std::move(it->second.done);
       calls_.erase(it);
@@ -129,14 +141,29 @@ void MethodCalls::Subscribed(const TwinId& target) {
     }
   }
   for (const auto& [rid, request] : waiting) {
-    if (!Deliver(rid, request)) continue;
+    Delivery delivery = Deliver(rid, request);
+    if (delivery == Delivery::kNone) continue;
     std::lock_guard lock(mu_);
     auto it = calls_.find(rid);
     if (it == calls_.end() || it->second.delivered) continue;
     it->second.delivered = true;
-    it->second.deadline = SteadyClock::now() + request.response_timeout;
+    it->second.deadline =
+        SteadyClock::now() + DeliveredWait(request, delivery == Delivery::kHandedOver);
   }
   changed_.notify_all();
+}
+
+void MethodCalls::End(const std::string& rid, Result<MethodResponse> result) {
+  Callback done;
+  {
+    std::lock_guard lock(mu_);
+    auto it = calls_.find(rid);
+    // Not yet marked delivered if the answer came back before HandOverMethod returned.
+    if (it == calls_.end()) return;
+    done = std::move(it->second.done);
+    calls_.erase(it);
+  }
+  done(std::move(result));
 }
 
 void MethodCalls::Run() {

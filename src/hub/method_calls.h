@@ -3,7 +3,10 @@
 // goes to a session of the device (or module) subscribed to methods through a MethodSink (the
 // MQTT front end); if none is, it waits up to its connect timeout for one to subscribe, else
 // ends as DeviceNotOnline (404). Once delivered it waits up to its response timeout for the
-// device's answer (Respond), else ends as GatewayTimeout (504). Each invocation's callback is
+// device's answer (Respond), else ends as GatewayTimeout (504). In cluster mode a call for an
+// identity that another hub node holds is handed to that node (MethodSink::HandOverMethod),
+// which calls it there and sends back how it ended (End); this node only bounds the wait.
+// Each invocation's callback is
 // called exactly once, outside the lock, on the thread that ends it (the responder, the sink's
 // caller, or the deadline thread): it must be short. Nothing of a call is stored. Thread-safe.
 
@@ -38,6 +41,8 @@ struct MethodRequest {
   std::string payload;  // JSON text ("null" for none)
   std::chrono::seconds response_timeout{30};
   std::chrono::seconds connect_timeout{0};
+  // Handed over by another hub node: delivered here or not at all (never handed on).
+  bool handed_over = false;
 };
 
 struct MethodResponse {
@@ -51,7 +56,18 @@ class MethodSink {
   virtual ~MethodSink() = default;
   virtual bool DeliverMethod(const TwinId& target, std::string_view name, std::string_view rid,
                              std::string_view payload) = 0;
+  // Cluster mode: hands call `rid` to the hub node holding its target, which ends it through
+  // MethodCalls::End; false if no other node holds the target now.
+  virtual bool HandOverMethod(const std::string& rid, const MethodRequest& request) {
+    (void)rid;
+    (void)request;
+    return false;
+  }
 };
+
+// How long a call handed to another node may take before this node ends it (GatewayTimeout):
+// the other node's own wait for the device, then for its answer, and a margin for the trip back.
+inline constexpr std::chrono::seconds kHandOverMargin{5};
 
 class MethodCalls {
  public:
@@ -75,8 +91,11 @@ class MethodCalls {
   // A device's answer to request `rid`; ignored unless it comes from the identity the request
   // went to and is still awaited.
   void Respond(const TwinId& from, const std::string& rid, MethodResponse response);
-  // A session of `target` subscribed to methods: calls waiting for it are delivered now.
+  // A session of `target` subscribed to methods, here or (cluster mode) on another node: calls
+  // waiting for it are delivered now.
   void Subscribed(const TwinId& target);
+  // How call `rid`, handed over to another node, ended there; ignored unless still awaited.
+  void End(const std::string& rid, Result<MethodResponse> result);
 
   size_t pending() const;
 
@@ -88,8 +107,12 @@ class MethodCalls {
     SteadyClock::time_point deadline;
   };
   void Run();
+  // How long a call waits once delivered: its response timeout, or for a call handed to another
+  // node, that node's whole wait.
+  static SteadyClock::duration DeliveredWait(const MethodRequest& request, bool handed);
+  enum class Delivery { kNone, kHere, kHandedOver };
   // Delivers `call` if the sink takes it; mu_ not held (the sink may take its own locks).
-  bool Deliver(const std::string& rid, const MethodRequest& request);
+  Delivery Deliver(const std::string& rid, const MethodRequest& request);
 
   MethodSink* sink_ = nullptr;
   mutable std::mutex mu_;

@@ -23,6 +23,11 @@ struct TwinId {
   std::optional<std::string> module_id;
 };
 
+// "device" or "device/module": how DeviceConnections names the identity's connection.
+inline std::string IdentityKeyOf(const TwinId& id) {
+  return id.module_id ? id.device_id + "/" + *id.module_id : id.device_id;
+}
+
 class TwinStore {
  public:
   // rows and clock must outlive the store.

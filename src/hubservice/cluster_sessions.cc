@@ -54,9 +54,10 @@ Result<std::unique_ptr<ClusterSessions>> ClusterSessions::Start(pgstore::PgPool&
                                                                 std::string node_id,
                                                                 hub::HubKeys& keys,
                                                                 hub::DeviceConnections& connections,
-                                                                hub::Registry& registry) {
-  std::unique_ptr<ClusterSessions> sessions(
-      new ClusterSessions(pool, std::move(node_id), keys, connections, registry));
+                                                                hub::Registry& registry,
+                                                                LiveNodes live_nodes) {
+  std::unique_ptr<ClusterSessions> sessions(new ClusterSessions(
+      pool, std::move(node_id), keys, connections, registry, std::move(live_nodes)));
   ClusterSessions* s = sessions.get();
   pgstore::PgListenerOptions listen;
   listen.conninfo = conninfo;
@@ -88,7 +89,7 @@ uint64_t ClusterSessions::taken_over() const {
   return taken_over_;
 }
 
-Result<std::string> ClusterSessions::Digest(const std::string& key) {
+Result<std::string> ClusterSessions::Digest(const std::string& key) const {
   COFFRE_ASSIGN_OR_RETURN(Bytes mac, keys_.Hmac("session-names", key));
   return HexEncode(ByteSpan(mac).first(16));
 }
@@ -127,9 +128,11 @@ void ClusterSessions::C2dQueued(const std::string& device_id) {
 }
 
 void ClusterSessions::Released(const std::string& key, uint64_t token) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   auto it = held_.find(key);
   if (it == held_.end() || it->second.token != token) return;
+  to_send_.emplace_back(kSessionsChannel, it->second.digest + " - " + node_id_);
+  work_cv_.notify_one();
   by_digest_.erase(it->second.digest);
   auto device = by_device_digest_.find(it->second.device_digest);
   if (device != by_device_digest_.end()) {
@@ -189,7 +192,56 @@ void ClusterSessions::Notified(const pgstore::PgNotification& n) {
   }
 }
 
-// coffre_sessions: "DIGEST SINCE_US NODE"; coffre_c2d: "DIGEST".
+std::optional<std::string> ClusterSessions::HolderOf(const std::string& key) const {
+  Result<std::string> digest = Digest(key);
+  if (!digest.has_value()) return std::nullopt;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto h = elsewhere_.find(*digest);
+  if (h == elsewhere_.end() || !live_.contains(h->second.node)) return std::nullopt;
+  return h->second.node;
+}
+
+void ClusterSessions::SetTakenElsewhere(std::function<void(const std::string& digest)> taken) {
+  std::lock_guard<std::mutex> lock(mu_);
+  taken_elsewhere_ = std::move(taken);
+}
+
+void ClusterSessions::HeldElsewhere(const std::string& digest, std::string_view node,
+                                    int64_t since_us) {
+  std::function<void(const std::string&)> taken;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_[std::string(node)] = std::chrono::steady_clock::now();
+    Holder& h = elsewhere_[digest];
+    if (h.node.empty() || since_us >= h.since_us) h = Holder{std::string(node), since_us};
+    taken = taken_elsewhere_;
+  }
+  if (taken) taken(digest);
+}
+
+void ClusterSessions::EndedElsewhere(const std::string& digest, std::string_view node) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto h = elsewhere_.find(digest);
+  if (h != elsewhere_.end() && h->second.node == node) elsewhere_.erase(h);
+}
+
+// Nodes confirmed before the list was read and missing from it have stopped; those announcing
+// since are kept (they registered before they announced).
+void ClusterSessions::RefreshLiveNodes() {
+  const auto asked = std::chrono::steady_clock::now();
+  Result<std::vector<std::string>> running = live_nodes_();
+  if (!running.has_value()) return;  // the store unreachable: keep what is known
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& node : *running) {
+    auto& seen = live_[node];
+    seen = std::max(seen, asked);
+  }
+  std::erase_if(live_, [&](const auto& node) { return node.second < asked; });
+  std::erase_if(elsewhere_, [&](const auto& h) { return !live_.contains(h.second.node); });
+}
+
+// coffre_sessions: "DIGEST SINCE_US NODE" (taken), "DIGEST - NODE" (ended), "? NODE" (announce
+// again); coffre_c2d: "DIGEST".
 void ClusterSessions::NotifiedLine(std::string_view channel, std::string_view p) {
   if (channel == kIdentitiesChannel) return IdentityChangedElsewhere(p);
   if (channel == kC2dChannel) {
@@ -205,16 +257,27 @@ void ClusterSessions::NotifiedLine(std::string_view channel, std::string_view p)
     if (wake) wake(device_id);
     return;
   }
+  if (p.starts_with("? ")) {
+    if (p.substr(2) == node_id_) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      announce_all_ = true;
+    }
+    work_cv_.notify_one();
+    return;
+  }
   size_t a = p.find(' ');
   size_t b = a == p.npos ? p.npos : p.find(' ', a + 1);
   if (b == p.npos) return;
   std::string_view node = p.substr(b + 1);
   if (node == node_id_) return;
+  if (p.substr(a + 1, b - a - 1) == "-") return EndedElsewhere(std::string(p.substr(0, a)), node);
   int64_t since = 0;
   std::string_view number = p.substr(a + 1, b - a - 1);
   if (std::from_chars(number.data(), number.data() + number.size(), since).ec != std::errc()) {
     return;
   }
+  HeldElsewhere(std::string(p.substr(0, a)), node, since);
   std::string key;
   uint64_t token = 0;
   {
@@ -241,21 +304,38 @@ void ClusterSessions::Resync() {
   work_cv_.notify_one();
 }
 
+namespace {
+// How often a node reads which nodes run, to forget the holders on a stopped one.
+constexpr std::chrono::seconds kLiveNodesEvery{3};
+}  // namespace
+
 void ClusterSessions::Run() {
   std::unique_lock<std::mutex> lock(mu_);
+  auto next_refresh = std::chrono::steady_clock::now();
   for (;;) {
-    work_cv_.wait(lock, [&] { return stopping_ || resync_ || !to_send_.empty(); });
+    work_cv_.wait_until(lock, next_refresh, [&] {
+      return stopping_ || resync_ || announce_all_ || !to_send_.empty();
+    });
     if (stopping_) return;
+    if (std::chrono::steady_clock::now() >= next_refresh) {
+      lock.unlock();
+      RefreshLiveNodes();
+      lock.lock();
+      next_refresh = std::chrono::steady_clock::now() + kLiveNodesEvery;
+      continue;
+    }
     std::map<std::string, std::vector<std::string>> lines;  // by channel
     const bool resync = resync_;
-    if (resync_) {  // every connection held, announced again (queued announcements included)
-      resync_ = false;
-      std::erase_if(to_send_, [](const auto& m) { return m.first == kSessionsChannel; });
+    // This node's listener (re)connected: it asks the others for what they hold, which it may
+    // have missed, and announces its own again, as it does when another node asks.
+    if (resync_) lines[kSessionsChannel].push_back("? " + node_id_);
+    if (resync_ || announce_all_) {
       for (const auto& [key, h] : held_) {
         lines[kSessionsChannel].push_back(h.digest + " " + std::to_string(h.since_us) + " " +
                                           node_id_);
       }
     }
+    resync_ = announce_all_ = false;
     for (auto& [channel, line] : to_send_) lines[channel].push_back(std::move(line));
     to_send_.clear();
     lock.unlock();

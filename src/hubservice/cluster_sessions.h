@@ -18,9 +18,15 @@
 // connection of it (channel coffre_identities: the device's digest, and the module identity's
 // if a module's), so a revoked device loses its connections on every node; after a lost
 // notification (a listener reconnecting) a node re-checks every connection it holds.
+// Every node also keeps which other node holds each identity (the same announcements, and one
+// when a connection ends: "DIGEST - NODE"), so that a direct method or a desired-property
+// notification goes to that node (cluster_forwarding.h). A node that (re)connects its listener
+// asks the others to announce what they hold ("? NODE"); holders on a node that no longer runs
+// (its registration lock gone, read every few seconds) are forgotten.
 // Thread-safe; notifications are sent from a thread of its own, never a connection's, those
 // waiting together in one NOTIFY per channel (lines joined by '\n').
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -49,11 +55,14 @@ class ClusterSessions : public hub::IdentityListener {
  public:
   // Everything must outlive the sessions; Start sets itself as `connections`' observer and adds
   // itself to `registry`'s listeners.
+  // `live_nodes` lists the ids of the nodes running on the store (this one's included).
+  using LiveNodes = std::function<Result<std::vector<std::string>>()>;
   static Result<std::unique_ptr<ClusterSessions>> Start(pgstore::PgPool& pool,
                                                         const std::string& conninfo,
                                                         std::string node_id, hub::HubKeys& keys,
                                                         hub::DeviceConnections& connections,
-                                                        hub::Registry& registry);
+                                                        hub::Registry& registry,
+                                                        LiveNodes live_nodes);
   ~ClusterSessions() override;  // stops the thread and the listener
 
   // hub::IdentityListener: a change made on this node, told to the others.
@@ -68,15 +77,25 @@ class ClusterSessions : public hub::IdentityListener {
   void C2dQueued(const std::string& device_id);
   void SetC2dWaiting(std::function<void(const std::string& device_id)> wake);
 
+  // The other node holding identity `key` ("device" or "device/module") as last announced, if
+  // one that runs does.
+  std::optional<std::string> HolderOf(const std::string& key) const;
+  // Told, with the identity's digest (Digest), when another node announces it took one.
+  void SetTakenElsewhere(std::function<void(const std::string& digest)> taken);
+  // The identity's keyed digest, as the nodes announce it (keys locked: an error).
+  Result<std::string> Digest(const std::string& key) const;
+  const std::string& node_id() const { return node_id_; }
+
   // Lines joined by '\n' into as few NOTIFY payloads as fit PostgreSQL's limit (under 8000
   // bytes each; a line is never split), in order.
   static std::vector<std::string> Pack(const std::vector<std::string>& lines);
 
  private:
   ClusterSessions(pgstore::PgPool& pool, std::string node_id, hub::HubKeys& keys,
-                  hub::DeviceConnections& connections, hub::Registry& registry)
+                  hub::DeviceConnections& connections, hub::Registry& registry,
+                  LiveNodes live_nodes)
       : pool_(pool), node_id_(std::move(node_id)), keys_(keys), connections_(connections),
-        registry_(registry) {}
+        registry_(registry), live_nodes_(std::move(live_nodes)) {}
   void Taken(const std::string& key, uint64_t token);
   void Released(const std::string& key, uint64_t token);
   void Notified(const pgstore::PgNotification& n);
@@ -84,7 +103,11 @@ class ClusterSessions : public hub::IdentityListener {
   void Resync();
   void Run();
   void Send(std::string channel, std::string payload);  // queued for the worker
-  Result<std::string> Digest(const std::string& key);
+  // An announcement of another node: its connection took the identity, or ended.
+  void HeldElsewhere(const std::string& digest, std::string_view node, int64_t since_us);
+  void EndedElsewhere(const std::string& digest, std::string_view node);
+  // Reads which nodes run, and forgets the holders on the others (worker thread).
+  void RefreshLiveNodes();
 
   // Tells this node's other listeners that the identities of `line` (a coffre_identities
   // line) changed, for those it holds.
@@ -112,7 +135,17 @@ class ClusterSessions : public hub::IdentityListener {
   // A device's digest -> the keys held of it (the device's and its modules'); guarded by mu_.
   std::map<std::string, std::set<std::string>> by_device_digest_;
   std::deque<std::pair<std::string, std::string>> to_send_;  // (channel, payload); guarded by mu_
+  struct Holder {
+    std::string node;
+    int64_t since_us = 0;
+  };
+  std::map<std::string, Holder> elsewhere_;  // digest -> the other node holding it; guarded by mu_
+  // Nodes known to run, with when that was last confirmed; guarded by mu_.
+  std::map<std::string, std::chrono::steady_clock::time_point> live_;
+  std::function<void(const std::string& digest)> taken_elsewhere_;  // guarded by mu_
+  const LiveNodes live_nodes_;
   bool resync_ = false;                              // guarded by mu_
+  bool announce_all_ = false;                        // another node asked; guarded by mu_
   bool stopping_ = false;                            // guarded by mu_
   uint64_t taken_over_ = 0;                          // guarded by mu_
   std::function<void(const std::string& device_id)> c2d_waiting_;  // guarded by mu_

@@ -71,6 +71,14 @@ hub::OtherLiveNodes HubDataStore::other_nodes() {
   };
 }
 
+Result<std::vector<std::string>> HubDataStore::live_node_ids() {
+  if (!clustered()) return std::vector<std::string>{};
+  COFFRE_ASSIGN_OR_RETURN(std::vector<pgstore::PgNode> live, nodes_->LiveNodes());
+  std::vector<std::string> ids;
+  for (const pgstore::PgNode& n : live) ids.push_back(n.node_id);
+  return ids;
+}
+
 uint64_t HubDataStore::reconnects() const { return pool_ ? pool_->reconnects() : 0; }
 
 Status HubDataStore::DestroyDeletedData() {

@@ -62,6 +62,8 @@ class HubDataStore {
   // The other hub nodes alive on the store now, with what each says of itself (null in
   // embedded mode: there are none).
   hub::OtherLiveNodes other_nodes();
+  // Cluster mode: the ids of the nodes running on the store now, this one's included.
+  Result<std::vector<std::string>> live_node_ids();
   // Cluster mode: connections dropped after a failure since start (0 in embedded mode).
   uint64_t reconnects() const;
 

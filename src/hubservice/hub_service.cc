@@ -1,6 +1,7 @@
 #include "hubservice/hub_service.h"
 
 #include "hubservice/cluster_erasures.h"
+#include "hubservice/cluster_forwarding.h"
 #include "hubservice/cluster_sessions.h"
 #include "hubservice/service_key.h"
 
@@ -8,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include <chrono>
@@ -42,7 +44,7 @@ hub::KeyCustody::ProviderFactory CustomerKeysOrRefusal(hub::KeyCustody::Provider
 }  // namespace
 
 // A direct method goes to the identity's MQTT session if it has one subscribed, else to its AMQP
-// methods link.
+// methods link; in cluster mode, failing both, to the node holding the identity.
 class HubService::FrontEndMethods final : public hub::MethodSink {
  public:
   FrontEndMethods(mqtt::MqttServer& mqtt, amqp::DeviceLinks& amqp) : mqtt_(mqtt), amqp_(amqp) {}
@@ -51,10 +53,16 @@ class HubService::FrontEndMethods final : public hub::MethodSink {
     return mqtt_.DeliverMethod(target, name, rid, payload) ||
            amqp_.DeliverMethod(target, name, rid, payload);
   }
+  bool HandOverMethod(const std::string& rid, const hub::MethodRequest& request) override {
+    ClusterForwarding* forwarding = forwarding_.load();
+    return forwarding != nullptr && forwarding->HandOverMethod(rid, request);
+  }
+  void SetForwarding(ClusterForwarding* forwarding) { forwarding_ = forwarding; }
 
  private:
   mqtt::MqttServer& mqtt_;
   amqp::DeviceLinks& amqp_;
+  std::atomic<ClusterForwarding*> forwarding_{nullptr};  // cluster mode; cleared before it goes
 };
 
 HubService::HubService(HubOptions options) : options_(std::move(options)) {}
@@ -208,7 +216,10 @@ Status HubService::StartServers() {
   if (data_->clustered()) {
     COFFRE_ASSIGN_OR_RETURN(sessions_, ClusterSessions::Start(*data_->pool(), data_->conninfo(),
                                                               data_->node_id(), *keys_,
-                                                              *connections_, *registry_));
+                                                              *connections_, *registry_,
+                                                              [data = data_.get()] {
+                                                                return data->live_node_ids();
+                                                              }));
   }
   mqtt_options.connections = connections_.get();
   mqtt_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "mqtt");
@@ -236,12 +247,24 @@ Status HubService::StartServers() {
   // Hub-to-device traffic goes to the device's MQTT session or AMQP links, whichever it has.
   method_sink_ = std::make_unique<FrontEndMethods>(*mqtt_, amqp_->device_links());
   methods_->SetSink(*method_sink_);
-  twins_->SetDesiredListener([this](const hub::TwinId& id, const nlohmann::json& patch, int64_t version) {
+  auto send_desired_here = [this](const hub::TwinId& id, const std::string& text, int64_t version) {
+    mqtt_->SendDesired(id, text, version);
+    amqp_->device_links().SendDesired(id, text);
+  };
+  if (sessions_) {
+    COFFRE_ASSIGN_OR_RETURN(forwarding_,
+                            ClusterForwarding::Start({*data_->pool(), data_->conninfo(),
+                                                      data_->node_id(), kv(), *keys_, *sessions_,
+                                                      *methods_, send_desired_here}));
+    method_sink_->SetForwarding(forwarding_.get());
+  }
+  twins_->SetDesiredListener([this, send_desired_here](const hub::TwinId& id,
+                                                       const nlohmann::json& patch, int64_t version) {
     nlohmann::json told = patch;
     told["$version"] = version;
     std::string text = told.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    mqtt_->SendDesired(id, text, version);
-    amqp_->device_links().SendDesired(id, text);
+    send_desired_here(id, text, version);
+    if (forwarding_) forwarding_->DesiredChanged(id, text, version);
   });
   auto c2d_waiting = [this](const std::string& device_id) {
     mqtt_->C2dWaiting(device_id);
@@ -338,6 +361,8 @@ void HubService::Stop() {
   if (backups_) backups_->Stop();  // a backup in progress fails; its file goes
   // Calls still waiting end (503) before the sessions that would answer them go.
   if (methods_) methods_->Stop();
+  if (method_sink_) method_sink_->SetForwarding(nullptr);
+  forwarding_.reset();  // its hand-offs still arriving are dropped; calls handed here end there
   if (features_) features_->Stop();
   if (mqtt_) mqtt_->Stop();
   if (amqp_) amqp_->Stop();

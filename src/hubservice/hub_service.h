@@ -60,6 +60,7 @@
 namespace coffre::hubservice {
 
 class ClusterErasures;
+class ClusterForwarding;
 class ClusterSessions;
 class HubDeviceFeatures;
 class HubRoutes;
@@ -98,6 +99,7 @@ class HubService {
   hub::AccessPolicies& policies() { return *policies_; }
   // Cluster mode: connections across hub nodes (null in embedded mode).
   const ClusterSessions* cluster_sessions() const { return sessions_.get(); }
+  const ClusterForwarding* cluster_forwarding() const { return forwarding_.get(); }
   hub::EncryptionConfig& config() { return *config_; }
   hub::KeyCustody& custody() { return *custody_; }
   hub::KeyMonitor& monitor() { return *monitor_; }
@@ -157,6 +159,8 @@ class HubService {
   std::unique_ptr<amqp::AmqpServer> amqp_;
   class FrontEndMethods;
   std::unique_ptr<FrontEndMethods> method_sink_;  // MethodCalls' sink: MQTT, then AMQP
+  // Cluster mode: methods and desired-property notifications to the node holding the device.
+  std::unique_ptr<ClusterForwarding> forwarding_;
   std::unique_ptr<StatusBoard> status_board_;  // the status page's samples
   std::unique_ptr<HubRoutes> routes_;
   std::unique_ptr<net::HttpsServer> https_;

@@ -78,14 +78,6 @@ net::UpgradeHandler MqttServer::WebSocketHandler() {
   return [this](std::unique_ptr<net::HttpUpgrade> upgrade) { AcceptWebSocket(std::move(upgrade)); };
 }
 
-namespace {
-
-std::string IdentityKeyOf(const hub::TwinId& id) {
-  return id.module_id ? id.device_id + "/" + *id.module_id : id.device_id;
-}
-
-}  // namespace
-
 static std::shared_ptr<Connection> Find(ServerShared& shared, const std::string& key) {
   std::lock_guard<std::mutex> guard(shared.mu);
   auto it = shared.by_identity.find(key);
@@ -94,12 +86,12 @@ static std::shared_ptr<Connection> Find(ServerShared& shared, const std::string&
 
 bool MqttServer::DeliverMethod(const hub::TwinId& target, std::string_view name,
                                std::string_view rid, std::string_view payload) {
-  std::shared_ptr<Connection> c = Find(impl_->shared, IdentityKeyOf(target));
+  std::shared_ptr<Connection> c = Find(impl_->shared, hub::IdentityKeyOf(target));
   return c && c->DeliverMethod(name, rid, payload);
 }
 
 void MqttServer::SendDesired(const hub::TwinId& target, const std::string& patch, int64_t version) {
-  if (std::shared_ptr<Connection> c = Find(impl_->shared, IdentityKeyOf(target))) {
+  if (std::shared_ptr<Connection> c = Find(impl_->shared, hub::IdentityKeyOf(target))) {
     c->SendDesired(patch, version);
   }
 }

@@ -5,7 +5,8 @@
 // acknowledged. The customer key disabled on the vault turns both nodes Inaccessible within a
 // second (each polls the vault itself); enabled again, both serve. A device connecting through
 // node 1 while connected through node 0 has its older connection closed within a second (as
-// Azure IoT Hub closes the older of two). Then node 1 is killed with
+// Azure IoT Hub closes the older of two). A direct method (100 kB each way) and a desired-property
+// patch sent through node 0 reach the device's session on node 1. Then node 1 is killed with
 // SIGKILL mid-stream: its device reconnects to node 0 and goes on, every message acknowledged
 // by either node reads back once, and `coffre up` starts node 1 again.
 
@@ -18,6 +19,7 @@ const { execFileSync } = require('node:child_process');
 
 const s = require('./lib/stack.js');
 const { expectStoredOnce } = require('./lib/cluster.js');
+const { onDesired, waitFor } = require('./lib/iothub.js');
 const { openDevice, streamMessages } = require('./lib/device.js');
 const { Message } = require('azure-iot-device');
 
@@ -133,6 +135,36 @@ describe('cluster mode: two hub nodes over one store', () => {
     await onNode1.sendEvent(m);  // the new connection serves
     await onNode1.close();
     await onNode0.close().catch(() => {});
+  });
+
+  it('a direct method and a desired patch through node 0 reach the device on node 1', { timeout: 60_000 }, async () => {
+    const device = await openDevice(stack, through(stack, 1, second.id, second.key));
+    device.onDeviceMethod('reboot', (req, res) =>
+      res.send(201, { asked: req.payload.blob.length, echo: 'y'.repeat(100_000) }));
+    const twin = await device.getTwin();
+    const deltas = [];
+    await onDesired(twin, (delta) => deltas.push(delta));
+    const call = (method, path, body) => s.rawRequest({
+      url: `https://localhost:${stack.hub_nodes[0].https_port}`, method, caFile: stack.ca_file,
+      path: `${path}?api-version=2021-04-12`, body: JSON.stringify(body),
+      headers: { authorization: s.serviceToken(stack.service_connection_string),
+                 'content-type': 'application/json' } });
+    const t0 = Date.now();
+    // The connect timeout covers the SDK's method subscription, made in the background.
+    const res = await call('POST', `/twins/${second.id}/methods`, { methodName: 'reboot',
+      payload: { blob: 'x'.repeat(100_000) }, responseTimeoutInSeconds: 20, connectTimeoutInSeconds: 10 });
+    const methodMs = Date.now() - t0;
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.status, 201);
+    assert.equal(res.json.payload.asked, 100_000);
+    assert.equal(res.json.payload.echo.length, 100_000);
+    const t1 = Date.now();
+    const patched = await call('PATCH', `/twins/${second.id}`, { properties: { desired: { interval: 42 } } });
+    assert.equal(patched.status, 200, patched.text);
+    await waitFor(() => deltas.some((d) => d.interval === 42), 10_000, 'the desired patch on node 1');
+    console.log(`# through node 0 to the device on node 1: method answered in ${methodMs} ms, ` +
+      `desired patch told in ${Date.now() - t1} ms`);
+    await device.close();
   });
 
   it('node 1 killed with SIGKILL: its device goes on through node 0, nothing acknowledged lost', { timeout: 150_000 }, async () => {
