@@ -211,17 +211,7 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   if (auto exit_code = config::ParseDaemonCommandLine(app, argc, argv, "coffre-hub")) {
     return exit_code;
   }
-  if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
-      !Listen(https_listen, "--https-listen", o.https.address, o.https.port) ||
-      !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port) || !SecretFiles(o)) {
-    return 2;
-  }
-  if (o.postgres_conninfo.find("password") != std::string::npos) {
-    std::cerr << "coffre-hub: --postgres-conninfo: no password in the connection string (it "
-                 "would show in the process list and the settings): use passfile=FILE (mode "
-                 "0600)\n";
-    return 2;
-  }
+  // The map first: it needs no file, and names its bad entry.
   for (size_t i = 0; i < partition_clusters.size(); ++i) {
     Result<hubservice::PartitionCluster> entry =
         hubservice::ParsePartitionCluster(partition_clusters[i]);
@@ -236,6 +226,17 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
                                                       !o.postgres_conninfo.empty());
       !map.ok()) {
     std::cerr << "coffre-hub: " << map.message() << "\n";
+    return 2;
+  }
+  if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
+      !Listen(https_listen, "--https-listen", o.https.address, o.https.port) ||
+      !Listen(amqp_listen, "--amqp-listen", o.amqp.address, o.amqp.port) || !SecretFiles(o)) {
+    return 2;
+  }
+  if (o.postgres_conninfo.find("password") != std::string::npos) {
+    std::cerr << "coffre-hub: --postgres-conninfo: no password in the connection string (it "
+                 "would show in the process list and the settings): use passfile=FILE (mode "
+                 "0600)\n";
     return 2;
   }
   o.postgres_relaxed_durability = durability == "local";
