@@ -193,6 +193,11 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
                  "cluster mode: keep the hub's data in PostgreSQL at this libpq connection "
                  "string (several hosts with target_session_attrs=read-write; a password only "
                  "through passfile=; docs/CLUSTER.md)");
+  std::vector<std::string> partition_clusters;
+  app.add_option("--postgres-partition-cluster", partition_clusters,
+                 "cluster mode: keep these telemetry partitions in another PostgreSQL cluster: "
+                 "PARTITIONS=CONNINFO, e.g. \"2,3=host=db-b ...\" or \"4-7=...\" (repeat for "
+                 "each cluster; the rest stay in --postgres-conninfo; docs/CLUSTER.md)");
   std::string durability = "quorum";
   app.add_option("--postgres-durability", durability,
                  "quorum (default): refuse a server that does not commit to a synchronous "
@@ -205,6 +210,23 @@ std::optional<int> ParseHubFlags(int argc, char** argv, hubservice::HubOptions& 
   config::AddDaemonConfig(app, "hub", daemon);
   if (auto exit_code = config::ParseDaemonCommandLine(app, argc, argv, "coffre-hub")) {
     return exit_code;
+  }
+  // The map first: it needs no file, and names its bad entry.
+  for (size_t i = 0; i < partition_clusters.size(); ++i) {
+    Result<hubservice::PartitionCluster> entry =
+        hubservice::ParsePartitionCluster(partition_clusters[i]);
+    if (!entry.has_value()) {
+      std::cerr << "coffre-hub: --postgres-partition-cluster entry " << i + 1 << ": "
+                << entry.error().message() << "\n";
+      return 2;
+    }
+    o.partition_clusters.push_back(std::move(*entry));
+  }
+  if (Status map = hubservice::CheckPartitionClusters(o.partition_clusters, o.telemetry.partitions,
+                                                      !o.postgres_conninfo.empty());
+      !map.ok()) {
+    std::cerr << "coffre-hub: " << map.message() << "\n";
+    return 2;
   }
   if (!Listen(mqtt_listen, "--mqtt-listen", o.mqtt.address, o.mqtt.port) ||
       !Listen(https_listen, "--https-listen", o.https.address, o.https.port) ||

@@ -9,6 +9,7 @@
 #include "cli/seal_vault_token.h"
 #include "cli/verify_at_rest.h"
 #include "cli/local_stack.h"
+#include "cli/move_partition.h"
 #include "cli/stack_status.h"
 #include "cli/vault_commands.h"
 #include "crypto/secure_heap.h"
@@ -152,6 +153,16 @@ int RunCli(int argc, char** argv) {
                        "the token's AES key (default coffre-hub-service; made if missing)");
   seal_cmd->add_option("--pkcs11-module", seal.module, "PKCS#11 library (default SoftHSM2's)");
 
+  MovePartitionOptions move;
+  CLI::App* move_cmd = app.add_subcommand(
+      "move-partition",
+      "cluster mode, every hub node stopped: move a telemetry partition's records from one "
+      "PostgreSQL cluster to another (docs/CLUSTER.md, \"Adding a cluster\")");
+  move_cmd->add_option("--from", move.from, "the cluster holding it (libpq connection string)")
+      ->required();
+  move_cmd->add_option("--to", move.to, "the cluster to hold it")->required();
+  move_cmd->add_option("--partition", move.partition, "its number")->required();
+
   app.add_subcommand("version", "print the version");
   std::string shell;
   CLI::App* completion_cmd = app.add_subcommand(
@@ -186,6 +197,15 @@ int RunCli(int argc, char** argv) {
       return 1;
     }
     PrintHowToConnect(*state);
+    return 0;
+  }
+  if (move_cmd->parsed()) {
+    Result<std::string> moved = MovePartitionCommand(move);
+    if (!moved.has_value()) {
+      std::cerr << "coffre move-partition: " << moved.error() << "\n";
+      return 1;
+    }
+    std::cout << *moved << "\n";
     return 0;
   }
   if (seal_cmd->parsed()) {

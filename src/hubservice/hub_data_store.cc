@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "hubservice/cluster_identity.h"
 #include "hubservice/node_id.h"
+#include "hubservice/partition_map_check.h"
 #include "pgstore/pg_durability.h"
 #include "pgstore/pg_kv_store.h"
 #include "pgstore/pg_node_registry.h"
@@ -20,6 +23,8 @@ HubDataStore::~HubDataStore() = default;
 
 Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptions& o) {
   std::unique_ptr<HubDataStore> store(new HubDataStore());
+  COFFRE_RETURN_IF_ERROR(
+      CheckPartitionClusters(o.partition_clusters, o.partitions, !o.postgres_conninfo.empty()));
   if (o.postgres_conninfo.empty()) {
     COFFRE_ASSIGN_OR_RETURN(store->rocks_,
                             storage::RocksKvStore::Open(o.dir / "meta", {nullptr, o.service_key,
@@ -38,23 +43,73 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
                                              *store->pool_, store->node_id_,
                                              "pid " + std::to_string(getpid()) + " on " + host));
   Status checked = store->pool_->Run([&](pgstore::PgConnection& db) -> Status {
-    COFFRE_RETURN_IF_ERROR(pgstore::CheckDurability(db, o.postgres_relaxed_durability));
-    return pgstore::PgPartitionLog::Create(db, o.partitions);
+    return pgstore::CheckDurability(db, o.postgres_relaxed_durability);
   });
   COFFRE_RETURN_IF_ERROR(checked);
   COFFRE_ASSIGN_OR_RETURN(store->cipher_, pgstore::PgRowCipher::Create(*o.service_key));
   COFFRE_ASSIGN_OR_RETURN(store->pg_kv_, pgstore::PgKvStore::Open(*store->pool_, *store->cipher_));
   store->kv_ = store->pg_kv_.get();
   COFFRE_RETURN_IF_ERROR(CheckClusterIdentity(*store->kv_, {o.hub_name, o.partitions}));
-  LogLine("store", "cluster mode: metadata and telemetry in PostgreSQL; this is node " +
-                       store->node_id_);
+  COFFRE_RETURN_IF_ERROR(store->OpenPartitionClusters(o));
+  LogLine("store", "cluster mode: metadata and telemetry in PostgreSQL" +
+                       std::string(o.partition_clusters.empty()
+                                       ? ""
+                                       : " (" + std::to_string(o.partition_clusters.size()) +
+                                             " more clusters hold some partitions)") +
+                       "; this is node " + store->node_id_);
   return store;
+}
+
+Status HubDataStore::OpenPartitionClusters(const HubDataStoreOptions& o) {
+  pool_of_partition_.assign(static_cast<size_t>(o.partitions), pool_.get());
+  PartitionMapInput map{kv_, pool_.get(), {}, o.partitions, o.hub_name, {}};
+  for (size_t i = 0; i < o.partition_clusters.size(); ++i) {
+    const PartitionCluster& entry = o.partition_clusters[i];
+    std::vector<int> held = entry.partitions;
+    std::sort(held.begin(), held.end());
+    const std::string name = "--postgres-partition-cluster entry " + std::to_string(i + 1) +
+                             " (partitions " + PartitionList(held) + ")";
+    auto connected = pgstore::PgPool::Connect({entry.conninfo});
+    if (!connected.has_value()) return connected.error().WithContext(name);
+    Status durable = (*connected)->Run([&](pgstore::PgConnection& db) {
+      return pgstore::CheckDurability(db, o.postgres_relaxed_durability);
+    });
+    if (!durable.ok()) return durable.WithContext(name);
+    map.clusters.push_back({name, held, connected->get()});
+    for (int p : held) pool_of_partition_[static_cast<size_t>(p)] = connected->get();
+    partition_pools_.push_back(std::move(*connected));
+  }
+  COFFRE_ASSIGN_OR_RETURN(std::vector<pgstore::PgNode> live, nodes_->LiveNodes());
+  for (const pgstore::PgNode& n : live) {
+    if (n.node_id != node_id_) map.other_live_nodes.push_back(n.node_id + " (" + n.about + ")");
+  }
+  COFFRE_RETURN_IF_ERROR(CheckPartitionMap(map));
+  // Each cluster's tables and partition rows, for the partitions it holds.
+  std::vector<int> main_partitions;
+  for (int p = 0; p < o.partitions; ++p) {
+    if (pool_of_partition_[static_cast<size_t>(p)] == pool_.get()) main_partitions.push_back(p);
+  }
+  COFFRE_RETURN_IF_ERROR(pool_->Run([&](pgstore::PgConnection& db) {
+    return pgstore::PgPartitionLog::Create(db, main_partitions);
+  }));
+  for (const PartitionPlace& place : map.clusters) {
+    Status made = place.pool->Run([&](pgstore::PgConnection& db) {
+      return pgstore::PgPartitionLog::Create(db, place.partitions);
+    });
+    if (!made.ok()) return made.WithContext(place.name);
+  }
+  return Status::Ok();
 }
 
 void HubDataStore::ConfigureTelemetry(hub::TelemetryStoreOptions& telemetry) {
   if (!clustered()) return;
   telemetry.open_log = [this](int partition) -> Result<std::unique_ptr<storage::PartitionLog>> {
-    COFFRE_ASSIGN_OR_RETURN(auto log, pgstore::PgTelemetryLog::Open(*pool_, *cipher_, partition));
+    if (partition < 0 || static_cast<size_t>(partition) >= pool_of_partition_.size()) {
+      return InvalidArgument("no telemetry partition " + std::to_string(partition));
+    }
+    COFFRE_ASSIGN_OR_RETURN(auto log, pgstore::PgTelemetryLog::Open(
+                                          *pool_of_partition_[static_cast<size_t>(partition)],
+                                          *cipher_, partition));
     return std::unique_ptr<storage::PartitionLog>(std::move(log));
   };
 }

@@ -6,6 +6,9 @@
 // check that the server commits to a synchronous standby (pgstore/pg_durability.h); the node
 // registers itself there (pgstore/pg_node_registry.h), beside the other hub nodes of the store.
 // Either way the service key is the infrastructure layer's, and the customer layer is above.
+// Cluster mode may keep some telemetry partitions in PostgreSQL clusters of their own
+// (partition_clusters.h): a pool each, the same row cipher, checked at start against the map
+// the store recorded (partition_map_check.h).
 
 #include <filesystem>
 #include <memory>
@@ -16,6 +19,7 @@
 #include "crypto/secret_bytes.h"
 #include "hub/other_nodes.h"
 #include "hub/telemetry_store.h"
+#include "hubservice/partition_clusters.h"
 #include "storage/disk_reserve.h"
 #include "storage/kv_store.h"
 
@@ -40,6 +44,8 @@ struct HubDataStoreOptions {
   bool postgres_relaxed_durability = false;
   int partitions = 4;  // the telemetry partitions' rows made in a new cluster store
   std::string hub_name;  // cluster mode: must be the store's (cluster_identity.h)
+  // Cluster mode: partitions kept in other PostgreSQL clusters (the rest in the main store).
+  std::vector<PartitionCluster> partition_clusters;
 };
 
 class HubDataStore {
@@ -69,6 +75,9 @@ class HubDataStore {
 
  private:
   HubDataStore() = default;
+  // The partition clusters' pools, checked and made ready for their partitions.
+  Status OpenPartitionClusters(const HubDataStoreOptions& o);
+
   std::unique_ptr<pgstore::PgPool> pool_;
   std::unique_ptr<pgstore::PgNodeRegistry> nodes_;  // cluster mode
   std::unique_ptr<pgstore::PgRowCipher> cipher_;
@@ -77,6 +86,8 @@ class HubDataStore {
   storage::KvStore* kv_ = nullptr;  // one of the two
   std::string node_id_;
   std::string conninfo_;
+  std::vector<std::unique_ptr<pgstore::PgPool>> partition_pools_;  // one per partition cluster
+  std::vector<pgstore::PgPool*> pool_of_partition_;  // by partition: pool_ or a partition pool
 };
 
 }  // namespace coffre::hubservice

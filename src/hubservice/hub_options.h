@@ -14,6 +14,7 @@
 #include "hub/quotas.h"
 #include "hub/telemetry_ingest.h"
 #include "hub/telemetry_store.h"
+#include "hubservice/partition_clusters.h"
 #include "hubservice/service_key.h"
 #include "hubapi/http_throttle.h"
 #include "mqtt/server.h"
@@ -46,6 +47,10 @@ struct HubOptions {
   // `postgres_relaxed_durability` (a single server: trials and tests; logged as a warning).
   std::string postgres_conninfo;
   bool postgres_relaxed_durability = false;
+  // Cluster mode: telemetry partitions kept in PostgreSQL clusters of their own (the rest, and
+  // all metadata, in the main store above); checked at start against the store's recorded map
+  // (hubservice/partition_clusters.h, docs/CLUSTER.md).
+  std::vector<PartitionCluster> partition_clusters;
   // Devices created if missing; their connection strings go to DIR/bootstrap/ (mode 0600).
   std::vector<std::string> bootstrap_devices;
 

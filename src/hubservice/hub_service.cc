@@ -109,7 +109,8 @@ Status HubService::OpenData() {
                                                       o.postgres_conninfo,
                                                       o.postgres_relaxed_durability,
                                                       o.telemetry.partitions,
-                                                      o.host_names.front()}));
+                                                      o.host_names.front(),
+                                                      o.partition_clusters}));
 
   // Stored settings (coffre hub encryption set) win over the options, which seed a new hub.
   COFFRE_ASSIGN_OR_RETURN(config_, hub::EncryptionConfig::Load(kv(), o.encryption));

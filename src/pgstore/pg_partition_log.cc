@@ -86,6 +86,13 @@ END $$)";
 }  // namespace
 
 Status PgPartitionLog::Create(PgConnection& db, int partitions, uint64_t block_records) {
+  std::vector<int> all;
+  for (int p = 0; p < partitions; ++p) all.push_back(p);
+  return Create(db, all, block_records);
+}
+
+Status PgPartitionLog::Create(PgConnection& db, std::span<const int> partitions,
+                              uint64_t block_records) {
   if (block_records == 0) return InvalidArgument("a block holds at least one record");
   return WithSchemaLock(db, [&]() -> Status {
     // One statement per Exec: libpq's parameterised form takes no more.
@@ -111,7 +118,7 @@ Status PgPartitionLog::Create(PgConnection& db, int partitions, uint64_t block_r
           kBlockFunction, kAppendFunction, kAppendTailFunction}) {
       COFFRE_RETURN_IF_ERROR(db.Exec(table).status());
     }
-    for (int p = 0; p < partitions; ++p) {
+    for (int p : partitions) {
       // A number, not a caller's string: safe to put into the statement.
       std::string list = "coffre_records_p" + std::to_string(p);
       COFFRE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS " + list + " PARTITION OF "
@@ -124,6 +131,19 @@ Status PgPartitionLog::Create(PgConnection& db, int partitions, uint64_t block_r
     }
     return Status::Ok();
   });
+}
+
+Result<std::vector<int>> PgPartitionLog::Written(PgConnection& db) {
+  COFFRE_ASSIGN_OR_RETURN(PgRows made, db.Exec("SELECT to_regclass('coffre_partitions') IS NOT NULL"));
+  std::vector<int> written;
+  if (made.Value(0, 0) != "t") return written;
+  COFFRE_ASSIGN_OR_RETURN(PgRows rows, db.Exec("SELECT partition FROM coffre_partitions "
+                                               "WHERE next_sequence > 0 ORDER BY partition"));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    COFFRE_ASSIGN_OR_RETURN(uint64_t p, Number(rows.Value(i, 0)));
+    written.push_back(static_cast<int>(p));
+  }
+  return written;
 }
 
 Result<uint64_t> PgPartitionLog::Append(int partition, const std::string& batch_id,

@@ -69,6 +69,12 @@ class PgPartitionLog {
   static constexpr uint64_t kDefaultBlockRecords = uint64_t{1} << 20;
   static Status Create(PgConnection& db, int partitions,
                        uint64_t block_records = kDefaultBlockRecords);
+  // The same for the listed partitions only (a cluster holding some of a hub's partitions).
+  static Status Create(PgConnection& db, std::span<const int> partitions,
+                       uint64_t block_records = kDefaultBlockRecords);
+  // The partitions whose row says records were ever appended (next sequence past 0), in order;
+  // none where the tables are not made yet.
+  static Result<std::vector<int>> Written(PgConnection& db);
   explicit PgPartitionLog(PgConnection& db) : db_(db) {}
 
   // The first sequence number of `records`, committed when this returns. Retried with the
