@@ -13,6 +13,7 @@
 #include "hubservice/cluster_sessions.h"
 #include "hubservice/hub_cluster_fixture.h"
 #include "hubservice/hub_service.h"
+#include "hubservice/ingest_send.h"
 #include "hubservice/test_hub_options.h"
 #include "mqtt/server_fixture.h"
 #include "net/certificates.h"
@@ -200,6 +201,65 @@ TEST(ClusterSessionsPackTest, LinesGoInAsFewPayloadsAsFitTheLimit) {
   for (const std::string& l : lines) expected += (expected.empty() ? "" : "\n") + l;
   EXPECT_EQ(joined, expected);
   EXPECT_TRUE(ClusterSessions::Pack({}).empty());
+}
+
+// A whole hub whose partition 1 lives in a PostgreSQL cluster of its own (a second server):
+// each device's messages land in the cluster its partition's place names, as ciphertext, and
+// the hub and a second node read every one back in order; the main store holds none of
+// partition 1's.
+TEST_F(HubClusterStoreTest, TelemetryOfAPartitionInAClusterOfItsOwnLandsThereAndReadsBack) {
+  testing::PgServer other;
+  if (!other.available()) GTEST_SKIP() << other.why_not();
+  auto with_map = [&](const std::string& name) {
+    HubOptions o = Node(name);
+    o.partition_clusters = {{{1}, other.conninfo()}};
+    return o;
+  };
+  auto a = std::move(HubService::Start(with_map("node-a")).value());
+  const std::string in_main = coffre::testing::DeviceInPartition(a->store(), 0);
+  const std::string in_other = coffre::testing::DeviceInPartition(a->store(), 1);
+  std::vector<hub::TelemetryMessage> messages;
+  for (int n = 0; n < 20; ++n) {
+    for (const std::string& device : {in_main, in_other}) {
+      hub::TelemetryMessage m;
+      m.device_id = device;
+      m.enqueued_ms = 1'000 + n;
+      const std::string body = "secret-body-" + device + "-" + std::to_string(n);
+      ByteSpan bytes = AsBytes(body);
+      m.body = Bytes(bytes.begin(), bytes.end());
+      messages.push_back(std::move(m));
+    }
+  }
+  COFFRE_ASSERT_OK(coffre::testing::StoreThroughIngest(a->ingest(), std::move(messages)));
+  auto b = std::move(HubService::Start(with_map("node-b")).value());
+  for (HubService* node : {a.get(), b.get()}) {
+    for (int p : {0, 1}) {
+      for (int i = 0; i < 500 && node->store().end_sequence(p) < 20; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // b follows a's commits
+      }
+      auto read = node->store().Read(p, 0, 100, 1 << 20);
+      ASSERT_TRUE(read.has_value()) << read.error();
+      ASSERT_EQ(read->size(), 20u) << "partition " << p;
+      const std::string& device = p == 0 ? in_main : in_other;
+      for (size_t n = 0; n < read->size(); ++n) {
+        EXPECT_EQ((*read)[n].sequence, n);
+        EXPECT_EQ(AsChars((*read)[n].message.body), "secret-body-" + device + "-" + std::to_string(n));
+      }
+    }
+  }
+  auto count = [](const std::string& conninfo, int partition) {
+    auto db = pgstore::PgConnection::Connect(conninfo).value();
+    return db->Exec("SELECT count(*) FROM coffre_records WHERE partition = " +
+                    std::to_string(partition)).value().rows.at(0).at(0);
+  };
+  EXPECT_EQ(count(server_.conninfo(), 0), "20");
+  EXPECT_EQ(count(server_.conninfo(), 1), "0");
+  EXPECT_EQ(count(other.conninfo(), 1), "20");
+  auto db = pgstore::PgConnection::Connect(other.conninfo()).value();
+  std::string stored;
+  pgstore::PgRows records = db->Exec("SELECT encode(record, 'escape') FROM coffre_records").value();
+  for (auto& row : records.rows) stored += row[0];
+  EXPECT_EQ(stored.find("secret-body"), std::string::npos) << "ciphertext only";
 }
 
 TEST_F(HubClusterStoreTest, ANodeWithAnotherHubNameOrPartitionCountIsRefusedWithBoth) {
