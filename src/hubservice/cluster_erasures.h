@@ -24,6 +24,7 @@ class ClusterErasures {
   // Everything must outlive it; Start sets itself as `device_keys`' erased listener.
   static Result<std::unique_ptr<ClusterErasures>> Start(pgstore::PgPool& pool,
                                                         const std::string& conninfo,
+                                                        const pgstore::PgNotifyKey& notify_key,
                                                         hub::HubKeys& keys,
                                                         hub::DeviceKeys& device_keys);
   ~ClusterErasures();  // stops the listener

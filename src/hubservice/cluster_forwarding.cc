@@ -32,7 +32,7 @@ Result<std::unique_ptr<ClusterForwarding>> ClusterForwarding::Start(Parts parts)
   ClusterForwarding* self = f.get();
   COFFRE_ASSIGN_OR_RETURN(
       f->handoff_,
-      ClusterHandoff::Start(f->parts_.pool, f->parts_.conninfo, f->parts_.node_id, f->parts_.kv,
+      ClusterHandoff::Start(f->parts_.pool, f->parts_.conninfo, f->parts_.notify_key, f->parts_.node_id, f->parts_.kv,
                             f->parts_.keys,
                             [self](const nlohmann::json& record) { self->Received(record); }));
   f->parts_.sessions.SetTakenElsewhere(

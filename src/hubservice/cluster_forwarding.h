@@ -34,6 +34,7 @@ class ClusterForwarding {
   struct Parts {
     pgstore::PgPool& pool;
     std::string conninfo;
+    const pgstore::PgNotifyKey& notify_key;
     std::string node_id;
     storage::KvStore& kv;
     hub::HubKeys& keys;

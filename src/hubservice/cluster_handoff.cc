@@ -15,12 +15,13 @@ constexpr const char* kHandoffChannel = "coffre_handoff";
 
 Result<std::unique_ptr<ClusterHandoff>> ClusterHandoff::Start(pgstore::PgPool& pool,
                                                               const std::string& conninfo,
+                                                              const pgstore::PgNotifyKey& notify_key,
                                                               std::string node_id,
                                                               storage::KvStore& kv,
                                                               hub::HubKeys& keys,
                                                               Receiver receive) {
   std::unique_ptr<ClusterHandoff> handoff(
-      new ClusterHandoff(std::move(node_id), kv, keys, std::move(receive), pool));
+      new ClusterHandoff(std::move(node_id), kv, keys, std::move(receive), pool, notify_key));
   ClusterHandoff* h = handoff.get();
   // What was sent to this node while it was not running ended long ago.
   std::vector<std::string> left;
@@ -31,6 +32,7 @@ Result<std::unique_ptr<ClusterHandoff>> ClusterHandoff::Start(pgstore::PgPool& p
   for (const std::string& row : left) COFFRE_RETURN_IF_ERROR(kv.Delete(row, /*sync=*/false));
   pgstore::PgListenerOptions listen;
   listen.conninfo = conninfo;
+  listen.key = &notify_key;
   listen.channels = {kHandoffChannel};
   listen.on_notify = [h](const pgstore::PgNotification& n) {
     // "TO_NODE ID": only this node's, and only an id (hex) goes into a row name.
@@ -110,7 +112,7 @@ Status ClusterHandoff::Write(const Outgoing& out) {
   std::string text = sealed_part.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   COFFRE_ASSIGN_OR_RETURN(Bytes envelope, writer_->Seal(AsBytes(row), AsBytes(text)));
   COFFRE_RETURN_IF_ERROR(kv_.Put(row, envelope, /*sync=*/false));
-  return pgstore::PgNotify(pool_, kHandoffChannel, out.to + " " + id);
+  return pgstore::PgNotify(pool_, notify_key_, kHandoffChannel, out.to + " " + id);
 }
 
 void ClusterHandoff::Take(const std::string& row) {

@@ -39,6 +39,7 @@ class ClusterHandoff {
   // hand-off thread.
   static Result<std::unique_ptr<ClusterHandoff>> Start(pgstore::PgPool& pool,
                                                        const std::string& conninfo,
+                                                       const pgstore::PgNotifyKey& notify_key,
                                                        std::string node_id, storage::KvStore& kv,
                                                        hub::HubKeys& keys, Receiver receive);
   ~ClusterHandoff();  // stops the thread and the listener; records not sent yet fail
@@ -54,9 +55,9 @@ class ClusterHandoff {
 
  private:
   ClusterHandoff(std::string node_id, storage::KvStore& kv, hub::HubKeys& keys, Receiver receive,
-                 pgstore::PgPool& pool)
+                 pgstore::PgPool& pool, const pgstore::PgNotifyKey& notify_key)
       : node_id_(std::move(node_id)), kv_(kv), keys_(keys), receive_(std::move(receive)),
-        pool_(pool) {}
+        pool_(pool), notify_key_(notify_key) {}
   struct Outgoing {
     std::string to;
     nlohmann::json record;
@@ -74,6 +75,7 @@ class ClusterHandoff {
   hub::HubKeys& keys_;
   const Receiver receive_;
   pgstore::PgPool& pool_;
+  const pgstore::PgNotifyKey& notify_key_;
   std::unique_ptr<pgstore::PgListener> listener_;
   std::shared_ptr<crypto::EnvelopeWriter> writer_;  // the hand-off thread's
 

@@ -51,16 +51,18 @@ int64_t NowMicros() {
 
 Result<std::unique_ptr<ClusterSessions>> ClusterSessions::Start(pgstore::PgPool& pool,
                                                                 const std::string& conninfo,
+                                                                const pgstore::PgNotifyKey& notify_key,
                                                                 std::string node_id,
                                                                 hub::HubKeys& keys,
                                                                 hub::DeviceConnections& connections,
                                                                 hub::Registry& registry,
                                                                 LiveNodes live_nodes) {
   std::unique_ptr<ClusterSessions> sessions(new ClusterSessions(
-      pool, std::move(node_id), keys, connections, registry, std::move(live_nodes)));
+      pool, notify_key, std::move(node_id), keys, connections, registry, std::move(live_nodes)));
   ClusterSessions* s = sessions.get();
   pgstore::PgListenerOptions listen;
   listen.conninfo = conninfo;
+  listen.key = &notify_key;
   listen.channels = {kSessionsChannel, kC2dChannel, kIdentitiesChannel};
   listen.on_notify = [s](const pgstore::PgNotification& n) { s->Notified(n); };
   listen.on_resync = [s] { s->Resync(); };
@@ -342,7 +344,7 @@ void ClusterSessions::Run() {
     if (resync) RecheckAll();  // identity changes this node may have missed
     for (const auto& [channel, each] : lines) {
       for (const std::string& payload : Pack(each)) {
-        if (Status sent = pgstore::PgNotify(pool_, channel, payload); !sent.ok()) {
+        if (Status sent = pgstore::PgNotify(pool_, notify_key_, channel, payload); !sent.ok()) {
           LogLine(LogLevel::kWarning, "sessions", "the other hub nodes could not be told (" +
                                                       channel + "): " + sent.message());
         }

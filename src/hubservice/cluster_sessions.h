@@ -59,6 +59,7 @@ class ClusterSessions : public hub::IdentityListener {
   using LiveNodes = std::function<Result<std::vector<std::string>>()>;
   static Result<std::unique_ptr<ClusterSessions>> Start(pgstore::PgPool& pool,
                                                         const std::string& conninfo,
+                                                        const pgstore::PgNotifyKey& notify_key,
                                                         std::string node_id, hub::HubKeys& keys,
                                                         hub::DeviceConnections& connections,
                                                         hub::Registry& registry,
@@ -91,10 +92,11 @@ class ClusterSessions : public hub::IdentityListener {
   static std::vector<std::string> Pack(const std::vector<std::string>& lines);
 
  private:
-  ClusterSessions(pgstore::PgPool& pool, std::string node_id, hub::HubKeys& keys,
+  ClusterSessions(pgstore::PgPool& pool, const pgstore::PgNotifyKey& notify_key,
+                  std::string node_id, hub::HubKeys& keys,
                   hub::DeviceConnections& connections, hub::Registry& registry,
                   LiveNodes live_nodes)
-      : pool_(pool), node_id_(std::move(node_id)), keys_(keys), connections_(connections),
+      : pool_(pool), notify_key_(notify_key), node_id_(std::move(node_id)), keys_(keys), connections_(connections),
         registry_(registry), live_nodes_(std::move(live_nodes)) {}
   void Taken(const std::string& key, uint64_t token);
   void Released(const std::string& key, uint64_t token);
@@ -122,6 +124,7 @@ class ClusterSessions : public hub::IdentityListener {
     int64_t since_us = 0;  // when the connection took the identity, by this node's clock
   };
   pgstore::PgPool& pool_;
+  const pgstore::PgNotifyKey& notify_key_;
   const std::string node_id_;
   hub::HubKeys& keys_;
   hub::DeviceConnections& connections_;

@@ -11,6 +11,7 @@
 #include "pgstore/pg_durability.h"
 #include "pgstore/pg_kv_store.h"
 #include "pgstore/pg_node_registry.h"
+#include "pgstore/pg_notify_key.h"
 #include "pgstore/pg_partition_log.h"
 #include "pgstore/pg_pool.h"
 #include "pgstore/pg_row_cipher.h"
@@ -47,6 +48,7 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   });
   COFFRE_RETURN_IF_ERROR(checked);
   COFFRE_ASSIGN_OR_RETURN(store->cipher_, pgstore::PgRowCipher::Create(*o.service_key));
+  COFFRE_ASSIGN_OR_RETURN(store->notify_key_, pgstore::PgNotifyKey::Create(*o.service_key));
   COFFRE_ASSIGN_OR_RETURN(store->pg_kv_, pgstore::PgKvStore::Open(*store->pool_, *store->cipher_));
   store->kv_ = store->pg_kv_.get();
   COFFRE_RETURN_IF_ERROR(CheckClusterIdentity(*store->kv_, {o.hub_name, o.partitions}));

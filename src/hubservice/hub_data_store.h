@@ -28,6 +28,7 @@ class PgPool;
 class PgRowCipher;
 class PgKvStore;
 class PgNodeRegistry;
+class PgNotifyKey;
 }  // namespace coffre::pgstore
 
 namespace coffre::storage {
@@ -63,6 +64,8 @@ class HubDataStore {
   // Cluster mode: the store's pool and connection string (null and empty in embedded mode).
   pgstore::PgPool* pool() { return pool_.get(); }
   const std::string& conninfo() const { return conninfo_; }
+  // Cluster mode: the key the nodes' notifications are signed with (pgstore/pg_notify_key.h).
+  const pgstore::PgNotifyKey& notify_key() const { return *notify_key_; }
   // Cluster mode: this node's id (node_id.h); empty in embedded mode.
   const std::string& node_id() const { return node_id_; }
   // The other hub nodes alive on the store now, with what each says of itself (null in
@@ -81,6 +84,7 @@ class HubDataStore {
   std::unique_ptr<pgstore::PgPool> pool_;
   std::unique_ptr<pgstore::PgNodeRegistry> nodes_;  // cluster mode
   std::unique_ptr<pgstore::PgRowCipher> cipher_;
+  std::unique_ptr<pgstore::PgNotifyKey> notify_key_;  // cluster mode
   std::unique_ptr<storage::RocksKvStore> rocks_;
   std::unique_ptr<pgstore::PgKvStore> pg_kv_;
   storage::KvStore* kv_ = nullptr;  // one of the two

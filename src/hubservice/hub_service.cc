@@ -145,7 +145,7 @@ Status HubService::OpenData() {
   device_keys_ = std::make_unique<hub::DeviceKeys>(*keys_, *rows_, SystemClock(),
                                                    [data = data_.get()] { return data->DestroyDeletedData(); });
   if (data_->clustered()) {
-    COFFRE_ASSIGN_OR_RETURN(erasures_, ClusterErasures::Start(*data_->pool(), data_->conninfo(),
+    COFFRE_ASSIGN_OR_RETURN(erasures_, ClusterErasures::Start(*data_->pool(), data_->conninfo(), data_->notify_key(),
                                                               *keys_, *device_keys_));
   }
   if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(CheckMetadata());
@@ -215,7 +215,7 @@ Status HubService::StartServers() {
   mqtt_options.features = features_.get();
   connections_ = std::make_unique<hub::DeviceConnections>();
   if (data_->clustered()) {
-    COFFRE_ASSIGN_OR_RETURN(sessions_, ClusterSessions::Start(*data_->pool(), data_->conninfo(),
+    COFFRE_ASSIGN_OR_RETURN(sessions_, ClusterSessions::Start(*data_->pool(), data_->conninfo(), data_->notify_key(),
                                                               data_->node_id(), *keys_,
                                                               *connections_, *registry_,
                                                               [data = data_.get()] {
@@ -254,7 +254,7 @@ Status HubService::StartServers() {
   };
   if (sessions_) {
     COFFRE_ASSIGN_OR_RETURN(forwarding_,
-                            ClusterForwarding::Start({*data_->pool(), data_->conninfo(),
+                            ClusterForwarding::Start({*data_->pool(), data_->conninfo(), data_->notify_key(),
                                                       data_->node_id(), kv(), *keys_, *sessions_,
                                                       *methods_, send_desired_here}));
     method_sink_->SetForwarding(forwarding_.get());

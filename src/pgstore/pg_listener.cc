@@ -1,5 +1,6 @@
 #include "pgstore/pg_listener.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 namespace coffre::pgstore {
@@ -20,6 +21,7 @@ Result<std::unique_ptr<PgListener>> PgListener::Start(PgListenerOptions options)
   for (const std::string& channel : options.channels) {
     if (!ValidChannel(channel)) return InvalidArgument("not a notification channel name: " + channel);
   }
+  if (options.key == nullptr) return InvalidArgument("a listener needs the notifications' key");
   std::unique_ptr<PgListener> listener(new PgListener(std::move(options)));
   listener->thread_ = std::thread([l = listener.get()] { l->Run(); });
   return listener;
@@ -54,6 +56,7 @@ Status PgListener::Listen() {
   }
   backend_pid_ = db->backend_pid();
   ++connections_;
+  rejected_said_ = rejected_.load();
   // Listening before the resync: what changes while it reads is notified, not missed.
   if (options_.on_resync) options_.on_resync();
   auto quiet_since = std::chrono::steady_clock::now();
@@ -61,7 +64,19 @@ Status PgListener::Listen() {
     COFFRE_ASSIGN_OR_RETURN(std::vector<PgNotification> received, db->AwaitNotifications(kSlice));
     auto now = std::chrono::steady_clock::now();
     if (!received.empty()) quiet_since = now;
-    for (const PgNotification& n : received) {
+    for (PgNotification& n : received) {
+      std::optional<std::string_view> body =
+          options_.key->Verify(n.channel, n.payload, SystemClock().NowMillis());
+      if (!body) {
+        // Counted; said once per connection, not once per line an attacker sends.
+        if (rejected_++ == rejected_said_) {
+          LogLine(LogLevel::kWarning, "store", "a notification on " + n.channel +
+                                                   " did not verify (forged, altered or late): "
+                                                   "dropped");
+        }
+        continue;
+      }
+      n.payload = std::string(*body);
       if (options_.on_notify) options_.on_notify(n);
     }
     if (now - quiet_since >= options_.check_every) {
@@ -72,10 +87,14 @@ Status PgListener::Listen() {
   return Status::Ok();
 }
 
-Status PgNotify(PgPool& pool, std::string_view channel, std::string_view payload) {
+Status PgNotify(PgPool& pool, const PgNotifyKey& key, std::string_view channel,
+                std::string_view payload) {
   if (!ValidChannel(channel)) return InvalidArgument("not a notification channel name");
-  if (payload.size() >= 8000) return InvalidArgument("a notification's payload is under 8000 bytes");
-  const std::string c(channel), p(payload);
+  if (payload.size() + kNotifyOverhead >= 8000) {
+    return InvalidArgument("a notification's payload is under 8000 bytes, with its signature");
+  }
+  const std::string c(channel);
+  COFFRE_ASSIGN_OR_RETURN(const std::string p, key.Sign(channel, payload, SystemClock().NowMillis()));
   return pool.Run([&](PgConnection& db) {
     return db.Transaction([&]() -> Status {
       COFFRE_RETURN_IF_ERROR(db.Exec("SET LOCAL synchronous_commit TO off").status());

@@ -8,6 +8,8 @@
 // subscriber reads again from the store what it may have missed. A connection silent for
 // `check_every` is checked with a statement (a cut network never closes a socket), and one
 // that failed is made again every `retry_every`.
+// Payloads are authenticated (pg_notify_key.h): PgNotify signs them and the listener hands on
+// only those that verify, without the signature; others are counted and dropped.
 // Send with PgNotify, never inside a transaction that commits data: NOTIFY takes a
 // database-wide lock held until the end of its transaction, through the wait for the
 // synchronous standby, which would put every commit of the cluster in one line.
@@ -23,12 +25,14 @@
 
 #include "common/result.h"
 #include "pgstore/pg_connection.h"
+#include "pgstore/pg_notify_key.h"
 #include "pgstore/pg_pool.h"
 
 namespace coffre::pgstore {
 
 struct PgListenerOptions {
   std::string conninfo;
+  const PgNotifyKey* key = nullptr;  // required; must outlive the listener
   std::vector<std::string> channels;  // lowercase letters, digits and '_'
   std::function<void(const PgNotification&)> on_notify;
   std::function<void()> on_resync;  // after each (re)connection, before its notifications
@@ -46,6 +50,8 @@ class PgListener {
   // Connections made so far (the first included), and the current one's server process (0
   // while none).
   uint64_t connections() const { return connections_.load(); }
+  // Notifications dropped because they did not verify (forged, altered, replayed late).
+  uint64_t rejected() const { return rejected_.load(); }
   int backend_pid() const { return backend_pid_.load(); }
 
  private:
@@ -57,12 +63,16 @@ class PgListener {
   const PgListenerOptions options_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> rejected_{0};
+  uint64_t rejected_said_ = 0;  // rejected_ when the current connection began (its thread only)
   std::atomic<int> backend_pid_{0};
   std::thread thread_;
 };
 
-// pg_notify(channel, payload) in a transaction of its own, not waiting for the standby (a hint
-// lost in a failover is made up for by the listeners' resync). Payload under 8000 bytes.
-Status PgNotify(PgPool& pool, std::string_view channel, std::string_view payload);
+// pg_notify(channel, payload signed by `key`) in a transaction of its own, not waiting for the
+// standby (a hint lost in a failover is made up for by the listeners' resync). Payload under
+// 8000 bytes with its signature (kNotifyOverhead).
+Status PgNotify(PgPool& pool, const PgNotifyKey& key, std::string_view channel,
+                std::string_view payload);
 
 }  // namespace coffre::pgstore
