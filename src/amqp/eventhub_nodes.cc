@@ -438,33 +438,87 @@ proton::message EventMessage(const hub::StoredMessage& stored) {
   return m;
 }
 
+namespace {
+
+LinkError RefusedByHigherEpoch(int64_t epoch, int64_t highest) {
+  return LinkError{"amqp:link:stolen", "Receiver with epoch " + std::to_string(epoch) +
+                                           " was refused: a receiver with a higher epoch '" +
+                                           std::to_string(highest) + "' holds the partition."};
+}
+
+std::optional<int64_t> HighestEpoch(const std::vector<EventHubReceivers::Holder>& holders) {
+  std::optional<int64_t> highest;
+  for (const EventHubReceivers::Holder& h : holders) {
+    if (h.epoch && (!highest || *h.epoch > *highest)) highest = h.epoch;
+  }
+  return highest;
+}
+
+LinkError RefusedWithoutEpoch(int64_t highest) {
+  return LinkError{"amqp:link:stolen",
+                   "A receiver with epoch '" + std::to_string(highest) +
+                       "' holds the partition; receivers without an epoch are refused."};
+}
+
+}  // namespace
+
+std::optional<LinkError> EventHubReceivers::CheckElsewhere(const std::string& key,
+                                                           std::optional<int64_t> epoch) {
+  if (elsewhere_ == nullptr) return std::nullopt;
+  Result<std::optional<int64_t>> held =
+      epoch ? elsewhere_->Claim(key, *epoch) : elsewhere_->HeldElsewhere(key);
+  if (!held.has_value()) {
+    return LinkError{"com.microsoft:server-busy",
+                     "The partition's receivers on the other hub nodes cannot be checked now."};
+  }
+  if (!*held) return std::nullopt;
+  return epoch ? RefusedByHigherEpoch(*epoch, **held) : RefusedWithoutEpoch(**held);
+}
+
+void EventHubReceivers::TakenElsewhere(const std::string& key, int64_t epoch) {
+  std::vector<std::function<void()>> stolen;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = holders_.find(key);
+    if (it == holders_.end()) return;
+    std::erase_if(it->second, [&](Holder& h) {
+      if (h.epoch && *h.epoch > epoch) return false;
+      stolen.push_back(std::move(h.steal));
+      return true;
+    });
+    if (it->second.empty()) holders_.erase(it);
+  }
+  for (auto& fn : stolen) {
+    if (fn) fn();
+  }
+}
+
 std::optional<LinkError> EventHubReceivers::Join(const std::string& key, uint64_t id,
                                                  std::optional<int64_t> epoch,
                                                  std::function<void()> steal) {
+  // This node's receivers refuse first (no store round trip for what they decide), then the
+  // other nodes' (outside the lock); then this node's again, as they may have changed.
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = holders_.find(key);
+    std::optional<int64_t> highest =
+        it == holders_.end() ? std::nullopt : HighestEpoch(it->second);
+    if (epoch && highest && *highest > *epoch) return RefusedByHigherEpoch(*epoch, *highest);
+    if (!epoch && highest) return RefusedWithoutEpoch(*highest);
+  }
+  if (std::optional<LinkError> refused = CheckElsewhere(key, epoch)) return refused;
   std::vector<std::function<void()>> stolen;
   {
     std::lock_guard<std::mutex> guard(mu_);
     std::vector<Holder>& list = holders_[key];
-    std::optional<int64_t> highest;
-    for (const Holder& h : list) {
-      if (h.epoch && (!highest || *h.epoch > *highest)) highest = h.epoch;
-    }
+    std::optional<int64_t> highest = HighestEpoch(list);
     if (epoch) {
-      if (highest && *highest > *epoch) {
-        return LinkError{"amqp:link:stolen",
-                         "Receiver with epoch " + std::to_string(*epoch) +
-                             " was refused: a receiver with a higher epoch '" +
-                             std::to_string(*highest) + "' holds the partition."};
-      }
+      if (highest && *highest > *epoch) return RefusedByHigherEpoch(*epoch, *highest);
       // Everyone else goes: lower or equal epochs and receivers without one.
       for (Holder& h : list) stolen.push_back(std::move(h.steal));
       list.clear();
     } else {
-      if (highest) {
-        return LinkError{"amqp:link:stolen",
-                         "A receiver with epoch '" + std::to_string(*highest) +
-                             "' holds the partition; receivers without an epoch are refused."};
-      }
+      if (highest) return RefusedWithoutEpoch(*highest);
       if (list.size() >= kMaxWithoutEpoch) {
         return LinkError{"amqp:resource-limit-exceeded",
                          "Exceeded the maximum number of allowed receivers per partition in a "
@@ -480,11 +534,22 @@ std::optional<LinkError> EventHubReceivers::Join(const std::string& key, uint64_
 }
 
 void EventHubReceivers::Leave(const std::string& key, uint64_t id) {
-  std::lock_guard<std::mutex> guard(mu_);
-  auto it = holders_.find(key);
-  if (it == holders_.end()) return;
-  std::erase_if(it->second, [id](const Holder& h) { return h.id == id; });
-  if (it->second.empty()) holders_.erase(it);
+  bool last_epoch_left = false;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = holders_.find(key);
+    if (it == holders_.end()) return;
+    bool had_epoch = false;
+    std::erase_if(it->second, [&](const Holder& h) {
+      if (h.id != id) return false;
+      had_epoch = h.epoch.has_value();
+      return true;
+    });
+    last_epoch_left = had_epoch && std::none_of(it->second.begin(), it->second.end(),
+                                                [](const Holder& h) { return h.epoch.has_value(); });
+    if (it->second.empty()) holders_.erase(it);
+  }
+  if (last_epoch_left && elsewhere_ != nullptr) elsewhere_->Released(key);
 }
 
 uint64_t EventHubReceivers::NextId() {

@@ -34,6 +34,23 @@ void AddEventHubNodes(Router& router, const HubParts& parts);
 // The AMQP message of a stored telemetry message.
 proton::message EventMessage(const hub::StoredMessage& stored);
 
+// Cluster mode: the epoch receivers of the other hub nodes sharing the store
+// (hubservice/cluster_receivers.h). Keys as EventHubReceivers' ("group/partition", the group
+// lower-cased). Called on connection threads, outside EventHubReceivers' lock.
+class EpochsElsewhere {
+ public:
+  virtual ~EpochsElsewhere() = default;
+  // An epoch receiver joins here: the higher epoch a receiver on another node holds (it is
+  // refused), or nullopt: the key is this node's at `epoch` now, and the other nodes'
+  // receivers of it with a lower or equal epoch, or none, are told to go. An error (the store
+  // unreachable) refuses the receiver.
+  virtual Result<std::optional<int64_t>> Claim(const std::string& key, int64_t epoch) = 0;
+  // A receiver without an epoch joins here: the epoch a receiver on another node holds, if any.
+  virtual Result<std::optional<int64_t>> HeldElsewhere(const std::string& key) = 0;
+  // This node's last epoch receiver of `key` left.
+  virtual void Released(const std::string& key) = 0;
+};
+
 // Every partition receiver of the server, per (group lower-cased, partition): who holds which
 // epoch. Thread-safe; a receiver is told it lost the partition through its `steal` callback
 // (which must post to its own connection).
@@ -52,7 +69,17 @@ class EventHubReceivers {
   void Leave(const std::string& key, uint64_t id);
   uint64_t NextId();
 
+  // Cluster mode: set once, before the first Join; must outlive the receivers' use of it.
+  void SetEpochsElsewhere(EpochsElsewhere* elsewhere) { elsewhere_ = elsewhere; }
+  // Another node's receiver took `key` at `epoch`: this node's receivers of it with a lower or
+  // equal epoch, or none, are told to go.
+  void TakenElsewhere(const std::string& key, int64_t epoch);
+
  private:
+  // The refusal of a receiver by what another node holds (cluster mode), or nullopt.
+  std::optional<LinkError> CheckElsewhere(const std::string& key, std::optional<int64_t> epoch);
+
+  EpochsElsewhere* elsewhere_ = nullptr;
   std::mutex mu_;
   uint64_t next_id_ = 1;
   std::map<std::string, std::vector<Holder>> holders_;

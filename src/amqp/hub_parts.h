@@ -31,6 +31,7 @@ namespace coffre::amqp {
 
 class TokenVerifier;
 class EventHubReceivers;
+class EpochsElsewhere;
 class DeviceLinks;
 
 struct HubParts {
@@ -55,6 +56,8 @@ struct HubParts {
   hub::DeviceConnections* connections = nullptr;
   // Traffic and connections, as protocols amqp and amqp-ws (nullable: not counted).
   hub::HubMetrics* metrics = nullptr;
+  // Cluster mode: the Event Hubs epoch receivers of the other hub nodes (nullable: one node).
+  EpochsElsewhere* epochs_elsewhere = nullptr;
   // Filled in by AmqpServer: the AMQPS port it listens on, its token verifier and the Event Hubs
   // receivers of every connection (epochs, per-partition counts).
   uint16_t amqp_port = 0;

@@ -26,6 +26,7 @@ struct AmqpServer::Impl {
         shared(ConnectionLimits{}, parts) {
     parts.tokens = &tokens;
     parts.receivers = &receivers;
+    receivers.SetEpochsElsewhere(parts.epochs_elsewhere);
     parts.device_links = &device_links;
     device_links.SetConnections(parts.connections);
     parts.work = &work;
@@ -76,6 +77,8 @@ void AmqpServer::Accept(std::unique_ptr<net::Transport> transport, std::string s
 }
 
 DeviceLinks& AmqpServer::device_links() { return impl_->device_links; }
+
+EventHubReceivers& AmqpServer::event_hub_receivers() { return impl_->receivers; }
 
 void AmqpServer::CloseAll(const std::string& why) {
   std::vector<std::shared_ptr<Connection>> all;

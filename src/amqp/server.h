@@ -27,6 +27,7 @@ namespace coffre::amqp {
 
 struct ConnectionLimits;
 class DeviceLinks;
+class EventHubReceivers;
 
 struct AmqpServerOptions {
   std::string address = "127.0.0.1";
@@ -68,6 +69,8 @@ class AmqpServer {
   size_t peak_unsent_bytes() const;
   // The device links of every connection: C2D wake-ups, methods, desired patches. Thread-safe.
   DeviceLinks& device_links();
+  // The Event Hubs partition receivers of every connection.
+  EventHubReceivers& event_hub_receivers();
   // Closes every connection with amqp:connection:forced. Thread-safe.
   void CloseAll(const std::string& why);
   void Stop();

@@ -331,8 +331,12 @@ Result<std::vector<StoredMessage>> TelemetryStore::Read(int partition, uint64_t 
                                                         size_t max_messages, size_t max_bytes) {
   if (partition < 0 || partition >= partitions()) return InvalidArgument("no such partition");
   const Partition& part = *partitions_[static_cast<size_t>(partition)];
-  // Past the end this node knows: other writers may have committed since.
-  if (from > part.log->durable_sequence()) COFFRE_RETURN_IF_ERROR(part.log->Refresh());
+  // At or past the end this node knows: other writers may have committed since (a reader
+  // tailing the partition asks from the end, and must see what another node acknowledged
+  // before its next poll).
+  if (part.log->shared_writers() && from >= part.log->durable_sequence()) {
+    COFFRE_RETURN_IF_ERROR(part.log->Refresh());
+  }
   std::vector<IntegrityBreak> breaks;
   if constexpr (kCustomerLayer) {
     COFFRE_ASSIGN_OR_RETURN(breaks, Breaks(partition));

@@ -11,11 +11,9 @@ constexpr const char* kErasuresChannel = "coffre_erasures";
 
 }  // namespace
 
-Result<std::unique_ptr<ClusterErasures>> ClusterErasures::Start(pgstore::PgPool& pool,
-                                                                const std::string& conninfo,
-                                                                const pgstore::PgNotifyKey& notify_key,
-                                                                hub::HubKeys& keys,
-                                                                hub::DeviceKeys& device_keys) {
+Result<std::unique_ptr<ClusterErasures>> ClusterErasures::Start(
+    pgstore::PgPool& pool, const std::string& conninfo, const pgstore::PgNotifyKey& notify_key,
+    hub::HubKeys& keys, hub::DeviceKeys& device_keys) {
   std::unique_ptr<ClusterErasures> erasures(new ClusterErasures(keys, device_keys));
   ClusterErasures* e = erasures.get();
   pgstore::PgListenerOptions listen;
@@ -40,7 +38,8 @@ Result<std::unique_ptr<ClusterErasures>> ClusterErasures::Start(pgstore::PgPool&
   };
   COFFRE_ASSIGN_OR_RETURN(erasures->listener_, pgstore::PgListener::Start(std::move(listen)));
   device_keys.SetErasedListener([&pool, &notify_key](uint64_t number) {
-    if (Status sent = pgstore::PgNotify(pool, notify_key, kErasuresChannel, std::to_string(number)); !sent.ok()) {
+    Status sent = pgstore::PgNotify(pool, notify_key, kErasuresChannel, std::to_string(number));
+    if (!sent.ok()) {
       LogLine(LogLevel::kWarning, "erasure", "the other hub nodes could not be told of key " +
                                                  std::to_string(number) + "'s erasure (they "
                                                  "forget it when their listener reconnects): " +

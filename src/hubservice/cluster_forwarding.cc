@@ -32,8 +32,8 @@ Result<std::unique_ptr<ClusterForwarding>> ClusterForwarding::Start(Parts parts)
   ClusterForwarding* self = f.get();
   COFFRE_ASSIGN_OR_RETURN(
       f->handoff_,
-      ClusterHandoff::Start(f->parts_.pool, f->parts_.conninfo, f->parts_.notify_key, f->parts_.node_id, f->parts_.kv,
-                            f->parts_.keys,
+      ClusterHandoff::Start(f->parts_.pool, f->parts_.conninfo, f->parts_.notify_key,
+                            f->parts_.node_id, f->parts_.kv, f->parts_.keys,
                             [self](const nlohmann::json& record) { self->Received(record); }));
   f->parts_.sessions.SetTakenElsewhere(
       [self](const std::string& digest) { self->TakenElsewhere(digest); });
@@ -74,7 +74,8 @@ bool ClusterForwarding::HandOverMethod(const std::string& rid, const hub::Method
   handoff_->Send(*holder, std::move(record), MillisFromNow(whole_wait),
                  [this, rid](const Status& failed) {
                    parts_.methods.End(rid, Unavailable("the hub node holding the device could "
-                                                       "not be reached: " + failed.message()));
+                                                       "not be reached: " +
+                                                       failed.message()));
                  });
   return true;
 }
@@ -91,7 +92,8 @@ void ClusterForwarding::DesiredChanged(const hub::TwinId& id, const std::string&
                  [](const Status& failed) {
                    LogLine(LogLevel::kWarning, "cluster",
                            "a desired-property notification for another node's device was not "
-                           "sent (the device reads it at its next twin GET): " + failed.message());
+                           "sent (the device reads it at its next twin GET): " +
+                               failed.message());
                  });
 }
 
@@ -111,14 +113,14 @@ void ClusterForwarding::Received(const nlohmann::json& record) {
   Result<JsonFields> f = JsonFields::Of(record);
   if (!f.has_value()) return;
   Result<std::string> kind = f->Required<std::string>("kind");
-  Status done = !kind.has_value()          ? kind.error()
-                : *kind == "method"        ? CallHere(record)
-                : *kind == "method-end"    ? EndHere(record)
-                : *kind == "desired"       ? DesiredHere(record)
-                                           : InvalidArgument("unknown kind " + *kind);
+  Status done = !kind.has_value()       ? kind.error()
+                : *kind == "method"     ? CallHere(record)
+                : *kind == "method-end" ? EndHere(record)
+                : *kind == "desired"    ? DesiredHere(record)
+                                        : InvalidArgument("unknown kind " + *kind);
   if (!done.ok()) {
-    LogLine(LogLevel::kWarning, "cluster", "a hand-off from another node was not used: " +
-                                               done.message());
+    LogLine(LogLevel::kWarning, "cluster",
+            "a hand-off from another node was not used: " + done.message());
   }
 }
 
@@ -139,24 +141,26 @@ Status ClusterForwarding::CallHere(const nlohmann::json& record) {
   request.response_timeout = std::chrono::seconds(response_s);
   request.connect_timeout = std::chrono::seconds(connect_s);
   request.handed_over = true;
-  const int64_t until = MillisFromNow(request.connect_timeout + request.response_timeout +
-                                      hub::kHandOverMargin);
-  parts_.methods.Invoke(std::move(request), [this, from, rid, until](Result<hub::MethodResponse> r) {
-    nlohmann::json end = {{"kind", "method-end"}, {"rid", rid}};
-    if (r.has_value()) {
-      end["status"] = r->status;
-      end["payload"] = r->payload;
-    } else {
-      end["code"] = static_cast<int>(r.error().code());
-      end["message"] = r.error().message();
-      end["detail"] = r.error().detail();
-    }
-    handoff_->Send(from, std::move(end), until, [](const Status& failed) {
-      LogLine(LogLevel::kWarning, "cluster", "a method's answer could not go back to the node "
-                                             "that called it (it times out there): " +
-                                                 failed.message());
-    });
-  });
+  const int64_t until =
+      MillisFromNow(request.connect_timeout + request.response_timeout + hub::kHandOverMargin);
+  parts_.methods.Invoke(std::move(request),
+                        [this, from, rid, until](Result<hub::MethodResponse> r) {
+                          nlohmann::json end = {{"kind", "method-end"}, {"rid", rid}};
+                          if (r.has_value()) {
+                            end["status"] = r->status;
+                            end["payload"] = r->payload;
+                          } else {
+                            end["code"] = static_cast<int>(r.error().code());
+                            end["message"] = r.error().message();
+                            end["detail"] = r.error().detail();
+                          }
+                          handoff_->Send(from, std::move(end), until, [](const Status& failed) {
+                            LogLine(LogLevel::kWarning, "cluster",
+                                    "a method's answer could not go back to the node "
+                                    "that called it (it times out there): " +
+                                        failed.message());
+                          });
+                        });
   return Status::Ok();
 }
 
@@ -172,7 +176,8 @@ Status ClusterForwarding::EndHere(const nlohmann::json& record) {
   COFFRE_ASSIGN_OR_RETURN(int code, f.Required<int>("code"));
   COFFRE_ASSIGN_OR_RETURN(std::string message, f.Required<std::string>("message"));
   COFFRE_ASSIGN_OR_RETURN(std::string detail, f.Or<std::string>("detail", ""));
-  if (code <= static_cast<int>(StatusCode::kOk) || code > static_cast<int>(StatusCode::kUnimplemented)) {
+  if (code <= static_cast<int>(StatusCode::kOk) ||
+      code > static_cast<int>(StatusCode::kUnimplemented)) {
     return InvalidArgument("a method call's end with an unknown code");
   }
   Status ended(static_cast<StatusCode>(code), std::move(message));

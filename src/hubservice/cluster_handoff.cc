@@ -13,13 +13,9 @@ constexpr const char* kHandoffChannel = "coffre_handoff";
 
 }  // namespace
 
-Result<std::unique_ptr<ClusterHandoff>> ClusterHandoff::Start(pgstore::PgPool& pool,
-                                                              const std::string& conninfo,
-                                                              const pgstore::PgNotifyKey& notify_key,
-                                                              std::string node_id,
-                                                              storage::KvStore& kv,
-                                                              hub::HubKeys& keys,
-                                                              Receiver receive) {
+Result<std::unique_ptr<ClusterHandoff>> ClusterHandoff::Start(
+    pgstore::PgPool& pool, const std::string& conninfo, const pgstore::PgNotifyKey& notify_key,
+    std::string node_id, storage::KvStore& kv, hub::HubKeys& keys, Receiver receive) {
   std::unique_ptr<ClusterHandoff> handoff(
       new ClusterHandoff(std::move(node_id), kv, keys, std::move(receive), pool, notify_key));
   ClusterHandoff* h = handoff.get();
@@ -126,11 +122,13 @@ void ClusterHandoff::Take(const std::string& row) {
   }
   Result<nlohmann::json> parsed = ParseJsonObject(AsChars(*plain), "a hand-off");
   Result<JsonFields> fields = parsed.has_value() ? JsonFields::Of(*parsed) : parsed.error();
-  Result<int64_t> until = fields.has_value() ? fields->Required<int64_t>("until_ms") : fields.error();
-  Result<JsonFields> record = until.has_value() ? fields->Required<JsonFields>("record") : until.error();
+  Result<int64_t> until =
+      fields.has_value() ? fields->Required<int64_t>("until_ms") : fields.error();
+  Result<JsonFields> record =
+      until.has_value() ? fields->Required<JsonFields>("record") : until.error();
   if (!record.has_value()) {
-    LogLine(LogLevel::kWarning, "cluster", "a hand-off from another node was not read: " +
-                                               record.error().message());
+    LogLine(LogLevel::kWarning, "cluster",
+            "a hand-off from another node was not read: " + record.error().message());
     return;
   }
   const bool late = *until < SystemClock().NowMillis();
@@ -154,7 +152,8 @@ void ClusterHandoff::ReadInbox() {
 void ClusterHandoff::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || read_inbox_ || !arrived_.empty() || !outgoing_.empty(); });
+    cv_.wait(lock,
+             [&] { return stopping_ || read_inbox_ || !arrived_.empty() || !outgoing_.empty(); });
     if (stopping_) return;
     if (read_inbox_) {
       read_inbox_ = false;

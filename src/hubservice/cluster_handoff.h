@@ -56,8 +56,12 @@ class ClusterHandoff {
  private:
   ClusterHandoff(std::string node_id, storage::KvStore& kv, hub::HubKeys& keys, Receiver receive,
                  pgstore::PgPool& pool, const pgstore::PgNotifyKey& notify_key)
-      : node_id_(std::move(node_id)), kv_(kv), keys_(keys), receive_(std::move(receive)),
-        pool_(pool), notify_key_(notify_key) {}
+      : node_id_(std::move(node_id)),
+        kv_(kv),
+        keys_(keys),
+        receive_(std::move(receive)),
+        pool_(pool),
+        notify_key_(notify_key) {}
   struct Outgoing {
     std::string to;
     nlohmann::json record;
@@ -81,7 +85,7 @@ class ClusterHandoff {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Outgoing> outgoing_;   // guarded by mu_
+  std::deque<Outgoing> outgoing_;    // guarded by mu_
   std::deque<std::string> arrived_;  // inbox rows notified; guarded by mu_
   bool read_inbox_ = false;          // guarded by mu_
   bool stopping_ = false;            // guarded by mu_

@@ -49,14 +49,10 @@ int64_t NowMicros() {
 
 }  // namespace
 
-Result<std::unique_ptr<ClusterSessions>> ClusterSessions::Start(pgstore::PgPool& pool,
-                                                                const std::string& conninfo,
-                                                                const pgstore::PgNotifyKey& notify_key,
-                                                                std::string node_id,
-                                                                hub::HubKeys& keys,
-                                                                hub::DeviceConnections& connections,
-                                                                hub::Registry& registry,
-                                                                LiveNodes live_nodes) {
+Result<std::unique_ptr<ClusterSessions>> ClusterSessions::Start(
+    pgstore::PgPool& pool, const std::string& conninfo, const pgstore::PgNotifyKey& notify_key,
+    std::string node_id, hub::HubKeys& keys, hub::DeviceConnections& connections,
+    hub::Registry& registry, LiveNodes live_nodes) {
   std::unique_ptr<ClusterSessions> sessions(new ClusterSessions(
       pool, notify_key, std::move(node_id), keys, connections, registry, std::move(live_nodes)));
   ClusterSessions* s = sessions.get();

@@ -2,6 +2,7 @@
 
 #include "hubservice/cluster_erasures.h"
 #include "hubservice/cluster_forwarding.h"
+#include "hubservice/cluster_receivers.h"
 #include "hubservice/cluster_sessions.h"
 #include "hubservice/service_key.h"
 
@@ -145,8 +146,9 @@ Status HubService::OpenData() {
   device_keys_ = std::make_unique<hub::DeviceKeys>(*keys_, *rows_, SystemClock(),
                                                    [data = data_.get()] { return data->DestroyDeletedData(); });
   if (data_->clustered()) {
-    COFFRE_ASSIGN_OR_RETURN(erasures_, ClusterErasures::Start(*data_->pool(), data_->conninfo(), data_->notify_key(),
-                                                              *keys_, *device_keys_));
+    COFFRE_ASSIGN_OR_RETURN(erasures_,
+                            ClusterErasures::Start(*data_->pool(), data_->conninfo(),
+                                                   data_->notify_key(), *keys_, *device_keys_));
   }
   if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(CheckMetadata());
   hub::TelemetryStoreOptions telemetry = o.telemetry;
@@ -215,12 +217,13 @@ Status HubService::StartServers() {
   mqtt_options.features = features_.get();
   connections_ = std::make_unique<hub::DeviceConnections>();
   if (data_->clustered()) {
-    COFFRE_ASSIGN_OR_RETURN(sessions_, ClusterSessions::Start(*data_->pool(), data_->conninfo(), data_->notify_key(),
-                                                              data_->node_id(), *keys_,
-                                                              *connections_, *registry_,
-                                                              [data = data_.get()] {
-                                                                return data->live_node_ids();
-                                                              }));
+    COFFRE_ASSIGN_OR_RETURN(sessions_,
+                            ClusterSessions::Start(*data_->pool(), data_->conninfo(),
+                                                   data_->notify_key(), data_->node_id(), *keys_,
+                                                   *connections_, *registry_,
+                                                   [data = data_.get()] {
+                                                     return data->live_node_ids();
+                                                   }));
   }
   mqtt_options.connections = connections_.get();
   mqtt_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "mqtt");
@@ -244,7 +247,17 @@ Status HubService::StartServers() {
   amqp_parts.quotas = quotas_.get();
   amqp_parts.connections = connections_.get();
   amqp_parts.metrics = &metrics_;
+  if (data_->clustered()) {
+    COFFRE_ASSIGN_OR_RETURN(eh_receivers_,
+                            ClusterReceivers::Start({*data_->pool(), data_->conninfo(),
+                                                     data_->notify_key(), data_->node_id(), kv(),
+                                                     *keys_, [data = data_.get()] {
+                                                       return data->live_node_ids();
+                                                     }}));
+    amqp_parts.epochs_elsewhere = eh_receivers_.get();
+  }
   COFFRE_ASSIGN_OR_RETURN(amqp_, amqp::AmqpServer::Start(amqp_options, std::move(amqp_parts)));
+  if (eh_receivers_) eh_receivers_->SetReceivers(&amqp_->event_hub_receivers());
   // Hub-to-device traffic goes to the device's MQTT session or AMQP links, whichever it has.
   method_sink_ = std::make_unique<FrontEndMethods>(*mqtt_, amqp_->device_links());
   methods_->SetSink(*method_sink_);
@@ -254,9 +267,10 @@ Status HubService::StartServers() {
   };
   if (sessions_) {
     COFFRE_ASSIGN_OR_RETURN(forwarding_,
-                            ClusterForwarding::Start({*data_->pool(), data_->conninfo(), data_->notify_key(),
-                                                      data_->node_id(), kv(), *keys_, *sessions_,
-                                                      *methods_, send_desired_here}));
+                            ClusterForwarding::Start({*data_->pool(), data_->conninfo(),
+                                                      data_->notify_key(), data_->node_id(), kv(),
+                                                      *keys_, *sessions_, *methods_,
+                                                      send_desired_here}));
     method_sink_->SetForwarding(forwarding_.get());
   }
   twins_->SetDesiredListener([this, send_desired_here](const hub::TwinId& id,
@@ -366,7 +380,9 @@ void HubService::Stop() {
   forwarding_.reset();  // its hand-offs still arriving are dropped; calls handed here end there
   if (features_) features_->Stop();
   if (mqtt_) mqtt_->Stop();
+  if (eh_receivers_) eh_receivers_->SetReceivers(nullptr);
   if (amqp_) amqp_->Stop();
+  eh_receivers_.reset();
   sessions_.reset();  // once no connection takes an identity any more (its observer goes)
   if (ingest_) ingest_->Stop();
 }

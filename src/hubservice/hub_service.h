@@ -61,6 +61,7 @@ namespace coffre::hubservice {
 
 class ClusterErasures;
 class ClusterForwarding;
+class ClusterReceivers;
 class ClusterSessions;
 class HubDeviceFeatures;
 class HubRoutes;
@@ -161,6 +162,8 @@ class HubService {
   std::unique_ptr<FrontEndMethods> method_sink_;  // MethodCalls' sink: MQTT, then AMQP
   // Cluster mode: methods and desired-property notifications to the node holding the device.
   std::unique_ptr<ClusterForwarding> forwarding_;
+  // Cluster mode: Event Hubs epoch receivers across nodes (the AMQP server uses it).
+  std::unique_ptr<ClusterReceivers> eh_receivers_;
   std::unique_ptr<StatusBoard> status_board_;  // the status page's samples
   std::unique_ptr<HubRoutes> routes_;
   std::unique_ptr<net::HttpsServer> https_;

@@ -6,7 +6,9 @@
 // second (each polls the vault itself); enabled again, both serve. A device connecting through
 // node 1 while connected through node 0 has its older connection closed within a second (as
 // Azure IoT Hub closes the older of two). A direct method (100 kB each way) and a desired-property
-// patch sent through node 0 reach the device's session on node 1. Then node 1 is killed with
+// patch sent through node 0 reach the device's session on node 1. An Event Hubs receiver with a
+// higher epoch (the SDK's ownerLevel) through node 1 takes the partition from one through node
+// 0. Then node 1 is killed with
 // SIGKILL mid-stream: its device reconnects to node 0 and goes on, every message acknowledged
 // by either node reads back once, and `coffre up` starts node 1 again.
 
@@ -17,11 +19,13 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 
+const { trustCa } = require('./lib/eventhubs.js');  // before the SDKs: it wraps tls.connect
 const s = require('./lib/stack.js');
 const { expectStoredOnce } = require('./lib/cluster.js');
 const { onDesired, waitFor } = require('./lib/iothub.js');
 const { openDevice, streamMessages } = require('./lib/device.js');
 const { Message } = require('azure-iot-device');
+const { EventHubConsumerClient, earliestEventPosition } = require('@azure/event-hubs');
 
 const LANES = 8;            // sends in flight at once, per device
 const PER_DEVICE = 300;     // acknowledged messages per device in the first case
@@ -165,6 +169,34 @@ describe('cluster mode: two hub nodes over one store', () => {
     console.log(`# through node 0 to the device on node 1: method answered in ${methodMs} ms, ` +
       `desired patch told in ${Date.now() - t1} ms`);
     await device.close();
+  });
+
+  it('an epoch receiver through node 1 takes the partition from one through node 0', { timeout: 60_000 }, async () => {
+    trustCa(fs.readFileSync(stack.ca_file, 'utf8'));  // the Event Hubs SDK's TLS (rhea)
+    const port0 = `:${stack.hub_nodes[0].amqp_port}/`;
+    assert.ok(stack.eventhub_connection_string.includes(port0), stack.eventhub_connection_string);
+    const through1 = stack.eventhub_connection_string.replace(port0, `:${stack.hub_nodes[1].amqp_port}/`);
+    const subscribe = (cs, ownerLevel, errors) => {
+      const client = new EventHubConsumerClient('$Default', cs, { retryOptions: { maxRetries: 0 } });
+      const sub = client.subscribe('0', { processEvents: async () => {},
+        processError: async (e) => { errors.push(e); } }, { startPosition: earliestEventPosition, ownerLevel });
+      return { client, sub };
+    };
+    const lost = [];
+    const first = subscribe(stack.eventhub_connection_string, 1, lost);
+    await new Promise((r) => setTimeout(r, 1500));  // its link attached (were it not: refused below)
+    const kept = [];
+    const t0 = Date.now();
+    const second = subscribe(through1, 2, kept);
+    await waitFor(() => lost.length > 0, 10_000, 'the receiver through node 0 told it lost the partition');
+    console.log(`# epoch 2 through node 1: the epoch-1 receiver through node 0 lost the partition ${Date.now() - t0} ms later`);
+    assert.equal(lost[0].code, 'ReceiverDisconnectedError', String(lost[0]));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(kept.map(String), [], 'the epoch-2 receiver keeps reading');
+    for (const { client, sub } of [first, second]) {
+      await sub.close();
+      await client.close();
+    }
   });
 
   it('node 1 killed with SIGKILL: its device goes on through node 0, nothing acknowledged lost', { timeout: 150_000 }, async () => {

@@ -30,7 +30,8 @@ class ClusterForwardingTest : public HubClusterFixture {
   }
   // dev-01 connected to node b; true once node a knows b holds it.
   bool ConnectToB(mqtt::Client& device) {
-    device.Send(coffre::testing::Dev01ConnectPacket(b_->registry().Get("dev-01").value().primary_key));
+    device.Send(
+        coffre::testing::Dev01ConnectPacket(b_->registry().Get("dev-01").value().primary_key));
     auto connack = device.Receive();
     return connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted;
   }
@@ -60,7 +61,8 @@ class ClusterForwardingTest : public HubClusterFixture {
     }
   }
   // The service's call through node a, on a thread of its own (it waits for the device).
-  std::future<coffre::testing::test_http::response<coffre::testing::test_http::string_body>> CallThroughA(const std::string& body) {
+  std::future<coffre::testing::test_http::response<coffre::testing::test_http::string_body>>
+  CallThroughA(const std::string& body) {
     const std::string auth = OwnerAuthorization(*a_);
     const uint16_t port = a_->https_port();
     const std::string ca = certs_.ca_file.string();
@@ -81,9 +83,9 @@ TEST_F(ClusterForwardingTest, AMethodCalledThroughOneNodeIsAnsweredByTheDeviceOn
   ASSERT_TRUE(AKnowsBHoldsDev01());
   const std::string asked(120 * 1024, 'q');
   const std::string answer = nlohmann::json{{"echo", std::string(120 * 1024, 'r')}}.dump();
-  auto call = CallThroughA(nlohmann::json{{"methodName", "reboot"},
-                                          {"payload", {{"blob", asked}}},
-                                          {"responseTimeoutInSeconds", 30}}.dump());
+  auto call = CallThroughA(nlohmann::json{
+      {"methodName", "reboot"}, {"payload", {{"blob", asked}}}, {"responseTimeoutInSeconds", 30}}
+                               .dump());
   std::optional<mqtt::Publish> request = NextPublish(device);
   ASSERT_TRUE(request.has_value()) << "the device on node b got no method request";
   const std::string topic(request->topic);
@@ -91,8 +93,8 @@ TEST_F(ClusterForwardingTest, AMethodCalledThroughOneNodeIsAnsweredByTheDeviceOn
   EXPECT_EQ(nlohmann::json::parse(AsChars(request->payload))["blob"], asked);
   const std::string rid = topic.substr(topic.find("$rid=") + 5);
   Bytes out;
-  mqtt::EncodePublish(out, {false, 0, false, "$iothub/methods/res/201/?$rid=" + rid, 0,
-                            AsBytes(answer)});
+  mqtt::EncodePublish(
+      out, {false, 0, false, "$iothub/methods/res/201/?$rid=" + rid, 0, AsBytes(answer)});
   device.Send(out);
   auto response = call.get();
   ASSERT_EQ(response.result_int(), 200u) << response.body();
@@ -111,7 +113,8 @@ TEST_F(ClusterForwardingTest, TheDevicesNodeDecidesNotOnlineAndTimeout) {
   ASSERT_TRUE(AKnowsBHoldsDev01());
   auto not_listening = CallThroughA(R"({"methodName":"m","responseTimeoutInSeconds":5})").get();
   EXPECT_EQ(not_listening.result_int(), 404u) << not_listening.body();
-  EXPECT_NE(not_listening.body().find("DeviceNotOnline"), std::string::npos) << not_listening.body();
+  EXPECT_NE(not_listening.body().find("DeviceNotOnline"), std::string::npos)
+      << not_listening.body();
   EXPECT_EQ(b_->cluster_forwarding()->handoff().received(), 1u);  // asked b, which said so
 
   ASSERT_TRUE(Subscribe(device, "$iothub/methods/POST/#"));
@@ -122,7 +125,8 @@ TEST_F(ClusterForwardingTest, TheDevicesNodeDecidesNotOnlineAndTimeout) {
   EXPECT_EQ(timed_out.result_int(), 504u) << timed_out.body();
   EXPECT_NE(timed_out.body().find("GatewayTimeout"), std::string::npos) << timed_out.body();
   // Ended by b's response timeout, not by a's longer bound (connect + response + margin).
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5) + hub::kHandOverMargin);
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            std::chrono::seconds(5) + hub::kHandOverMargin);
 }
 
 // A device connected to no node is not online at once, as on one node; with a connect timeout
@@ -143,9 +147,10 @@ TEST_F(ClusterForwardingTest, ACallWaitingForItsDeviceIsHandedOverWhenItConnects
   const std::string topic(request->topic);
   EXPECT_EQ(AsChars(request->payload), "7");
   Bytes out;
-  mqtt::EncodePublish(out, {false, 0, false,
-                            "$iothub/methods/res/200/?$rid=" + topic.substr(topic.find("$rid=") + 5),
-                            0, AsBytes(R"("done")")});
+  mqtt::EncodePublish(
+      out,
+      {false, 0, false, "$iothub/methods/res/200/?$rid=" + topic.substr(topic.find("$rid=") + 5), 0,
+       AsBytes(R"("done")")});
   device.Send(out);
   auto response = call.get();
   ASSERT_EQ(response.result_int(), 200u) << response.body();
@@ -165,7 +170,8 @@ TEST_F(ClusterForwardingTest, ADesiredPropertyPatchedThroughOneNodeReachesTheDev
   std::optional<mqtt::Publish> told = NextPublish(device);
   ASSERT_TRUE(told.has_value()) << "the device on node b was not told of the patch";
   EXPECT_EQ(std::string(told->topic).rfind("$iothub/twin/PATCH/properties/desired/?$version=", 0),
-            0u) << told->topic;
+            0u)
+      << told->topic;
   nlohmann::json patch = nlohmann::json::parse(AsChars(told->payload));
   EXPECT_EQ(patch["colour"], "green");
   EXPECT_TRUE(patch.contains("$version"));
