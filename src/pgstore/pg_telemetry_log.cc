@@ -207,8 +207,9 @@ Status PgTelemetryLog::Sync() {
 
 Result<std::vector<storage::StoredRecord>> PgTelemetryLog::Read(uint64_t from, size_t max_records,
                                                                 size_t max_bytes) const {
-  // Past the end this node knows: other nodes may have committed since.
-  if (from > durable_) COFFRE_RETURN_IF_ERROR(RefreshFromStore());
+  // At or past the end this node knows: other nodes may have committed since (a backup reads
+  // up to the end its snapshot's head counts, which may be past this node's last poll).
+  if (from >= durable_) COFFRE_RETURN_IF_ERROR(RefreshFromStore());
   const uint64_t end = durable_;
   if (from < first_ || from > end) {
     return InvalidArgument("telemetry partition " + std::to_string(partition_) +

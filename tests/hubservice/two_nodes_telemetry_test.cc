@@ -184,6 +184,21 @@ TEST_F(TwoNodesTelemetryTest, ANodeSeesTheOthersRecordsInItsLongPollsAndReads) {
   EXPECT_EQ(Body(read->front()), "from a");
 }
 
+// What a backup reads (the sealed records, up to the end its snapshot's head counts): from the
+// end b knows, a's newer records at once, not an empty batch taken for a break.
+TEST_F(TwoNodesTelemetryTest, SealedRecordsFromTheEndANodeKnowsReachTheOthersNewerOnes) {
+  auto a = Start("00000000000000aa");
+  auto b = Start("00000000000000bb");
+  const uint64_t known = b->store->end_sequence(0);
+  std::vector<TelemetryMessage> batch = {Message("dev", "newer", 1000)};
+  COFFRE_ASSERT_OK(a->store->Append(0, batch).status());
+  COFFRE_ASSERT_OK(a->store->Commit(0));
+  auto sealed = b->store->ReadSealed(0, known, 10, SIZE_MAX);
+  ASSERT_TRUE(sealed.has_value()) << sealed.error().message();
+  ASSERT_EQ(sealed->size(), 1u);
+  EXPECT_EQ(sealed->front().sequence, known);
+}
+
 TEST_F(TwoNodesTelemetryTest, ANodeStartingWhileTheOtherWritesFindsNothingMissing) {
   auto a = Start("00000000000000aa");
   std::atomic<bool> stop{false};
