@@ -3,9 +3,14 @@
 // shared by every protocol front end (MQTT, MQTT over WebSocket, the HTTPS device API): one
 // token bucket per operation class. What a front end does when a budget is spent is its own,
 // protocol-appropriate call (MQTT delays, then disconnects; HTTPS answers 429
-// ThrottlingException with Retry-After). Generous by default. Thread-safe.
+// ThrottlingException with Retry-After). Generous by default. In cluster mode each of N
+// running hub nodes takes 1/N of every budget (ShareAmong), so the nodes together allow what
+// one would; devices spread unevenly over the nodes may meet their node's share before the
+// hub's whole budget is spent. Thread-safe.
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 
 #include "common/rate_limiter.h"
 
@@ -29,9 +34,15 @@ class Quotas {
 
   const QuotaOptions& options() const { return options_; }
 
+  // This node's share of the budgets: 1/nodes of each (nodes >= 1; the default is 1). A
+  // change starts this node's buckets full at the new size.
+  void ShareAmong(size_t nodes);
+  size_t sharing_nodes() const { return sharing_.load(); }
+
  private:
   const QuotaOptions options_;
-  RateLimiter d2c_;  // one key: the hub
+  std::atomic<size_t> sharing_{1};
+  std::atomic<std::shared_ptr<RateLimiter>> d2c_;  // one key: the hub
 };
 
 }  // namespace coffre::hub

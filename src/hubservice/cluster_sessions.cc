@@ -204,6 +204,15 @@ void ClusterSessions::SetTakenElsewhere(std::function<void(const std::string& di
   taken_elsewhere_ = std::move(taken);
 }
 
+void ClusterSessions::SetLiveNodesCounted(std::function<void(size_t nodes)> counted) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_nodes_counted_ = std::move(counted);
+    next_refresh_ = std::chrono::steady_clock::now();  // told at once, not at the next reading
+  }
+  work_cv_.notify_one();
+}
+
 void ClusterSessions::HeldElsewhere(const std::string& digest, std::string_view node,
                                     int64_t since_us) {
   std::function<void(const std::string&)> taken;
@@ -229,13 +238,20 @@ void ClusterSessions::RefreshLiveNodes() {
   const auto asked = std::chrono::steady_clock::now();
   Result<std::vector<std::string>> running = live_nodes_();
   if (!running.has_value()) return;  // the store unreachable: keep what is known
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const std::string& node : *running) {
-    auto& seen = live_[node];
-    seen = std::max(seen, asked);
+  std::function<void(size_t)> counted;
+  size_t nodes = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& node : *running) {
+      auto& seen = live_[node];
+      seen = std::max(seen, asked);
+    }
+    std::erase_if(live_, [&](const auto& node) { return node.second < asked; });
+    std::erase_if(elsewhere_, [&](const auto& h) { return !live_.contains(h.second.node); });
+    counted = live_nodes_counted_;
+    nodes = std::max<size_t>(1, running->size());
   }
-  std::erase_if(live_, [&](const auto& node) { return node.second < asked; });
-  std::erase_if(elsewhere_, [&](const auto& h) { return !live_.contains(h.second.node); });
+  if (counted) counted(nodes);
 }
 
 // coffre_sessions: "DIGEST SINCE_US NODE" (taken), "DIGEST - NODE" (ended), "? NODE" (announce
@@ -309,17 +325,18 @@ constexpr std::chrono::seconds kLiveNodesEvery{3};
 
 void ClusterSessions::Run() {
   std::unique_lock<std::mutex> lock(mu_);
-  auto next_refresh = std::chrono::steady_clock::now();
+  next_refresh_ = std::chrono::steady_clock::now();
   for (;;) {
-    work_cv_.wait_until(lock, next_refresh, [&] {
-      return stopping_ || resync_ || announce_all_ || !to_send_.empty();
+    work_cv_.wait_until(lock, next_refresh_, [&] {
+      return stopping_ || resync_ || announce_all_ || !to_send_.empty() ||
+             std::chrono::steady_clock::now() >= next_refresh_;
     });
     if (stopping_) return;
-    if (std::chrono::steady_clock::now() >= next_refresh) {
+    if (std::chrono::steady_clock::now() >= next_refresh_) {
       lock.unlock();
       RefreshLiveNodes();
       lock.lock();
-      next_refresh = std::chrono::steady_clock::now() + kLiveNodesEvery;
+      next_refresh_ = std::chrono::steady_clock::now() + kLiveNodesEvery;
       continue;
     }
     std::map<std::string, std::vector<std::string>> lines;  // by channel

@@ -83,6 +83,9 @@ class ClusterSessions : public hub::IdentityListener {
   std::optional<std::string> HolderOf(const std::string& key) const;
   // Told, with the identity's digest (Digest), when another node announces it took one.
   void SetTakenElsewhere(std::function<void(const std::string& digest)> taken);
+  // Told how many nodes run (this one included) after each reading of them (every few seconds),
+  // on the sessions' thread.
+  void SetLiveNodesCounted(std::function<void(size_t nodes)> counted);
   // The identity's keyed digest, as the nodes announce it (keys locked: an error).
   Result<std::string> Digest(const std::string& key) const;
   const std::string& node_id() const { return node_id_; }
@@ -146,6 +149,8 @@ class ClusterSessions : public hub::IdentityListener {
   // Nodes known to run, with when that was last confirmed; guarded by mu_.
   std::map<std::string, std::chrono::steady_clock::time_point> live_;
   std::function<void(const std::string& digest)> taken_elsewhere_;  // guarded by mu_
+  std::function<void(size_t nodes)> live_nodes_counted_;             // guarded by mu_
+  std::chrono::steady_clock::time_point next_refresh_;  // of live_; guarded by mu_
   const LiveNodes live_nodes_;
   bool resync_ = false;                              // guarded by mu_
   bool announce_all_ = false;                        // another node asked; guarded by mu_

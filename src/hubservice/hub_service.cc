@@ -285,7 +285,13 @@ Status HubService::StartServers() {
     mqtt_->C2dWaiting(device_id);
     amqp_->device_links().C2dWaiting(device_id);
   };
-  if (sessions_) sessions_->SetC2dWaiting(c2d_waiting);  // queued on another node
+  if (sessions_) {
+    sessions_->SetC2dWaiting(c2d_waiting);  // queued on another node
+    // The nodes together allow the hub's budgets, not each node all of them.
+    sessions_->SetLiveNodesCounted([quotas = quotas_.get()](size_t nodes) {
+      quotas->ShareAmong(nodes);
+    });
+  }
   c2d_->SetArrivalListener([this, c2d_waiting](const std::string& device_id) {
     c2d_waiting(device_id);
     if (sessions_) sessions_->C2dQueued(device_id);

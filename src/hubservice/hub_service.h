@@ -98,6 +98,7 @@ class HubService {
   hub::DeviceKeys& device_keys() { return *device_keys_; }
   storage::KvStore& kv() { return data_->kv(); }  // the metadata store
   hub::AccessPolicies& policies() { return *policies_; }
+  hub::Quotas& quotas() { return *quotas_; }
   // Cluster mode: connections across hub nodes (null in embedded mode).
   const ClusterSessions* cluster_sessions() const { return sessions_.get(); }
   const ClusterForwarding* cluster_forwarding() const { return forwarding_.get(); }

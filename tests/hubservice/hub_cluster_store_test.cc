@@ -262,6 +262,25 @@ TEST_F(HubClusterStoreTest, TelemetryOfAPartitionInAClusterOfItsOwnLandsThereAnd
   EXPECT_EQ(stored.find("secret-body"), std::string::npos) << "ciphertext only";
 }
 
+// The nodes together allow the hub's device-to-cloud budget: each takes its share of the
+// nodes that run, and the whole of it again once it runs alone.
+TEST_F(HubClusterStoreTest, RunningNodesShareTheHubsBudgets) {
+  // The share `hub` takes once it has counted `nodes` (it reads them every 3 s; 10 s at most).
+  auto until = [](HubService& hub, size_t nodes) {
+    for (int i = 0; i < 1000 && hub.quotas().sharing_nodes() != nodes; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return hub.quotas().sharing_nodes();
+  };
+  auto a = std::move(HubService::Start(Node("node-a")).value());
+  EXPECT_EQ(until(*a, 1), 1u);
+  auto b = std::move(HubService::Start(Node("node-b")).value());
+  EXPECT_EQ(until(*a, 2), 2u);
+  EXPECT_EQ(until(*b, 2), 2u);
+  b.reset();
+  EXPECT_EQ(until(*a, 1), 1u);
+}
+
 TEST_F(HubClusterStoreTest, ANodeWithAnotherHubNameOrPartitionCountIsRefusedWithBoth) {
   { auto a = std::move(HubService::Start(Node("node-a")).value()); }
   HubOptions renamed = Node("node-b");
