@@ -12,14 +12,10 @@ constexpr const char* kErasuresChannel = "coffre_erasures";
 }  // namespace
 
 Result<std::unique_ptr<ClusterErasures>> ClusterErasures::Start(
-    pgstore::PgPool& pool, const std::string& conninfo, const pgstore::PgNotifyKey& notify_key,
-    hub::HubKeys& keys, hub::DeviceKeys& device_keys) {
+    const ClusterLink& link, hub::HubKeys& keys, hub::DeviceKeys& device_keys) {
   std::unique_ptr<ClusterErasures> erasures(new ClusterErasures(keys, device_keys));
   ClusterErasures* e = erasures.get();
-  pgstore::PgListenerOptions listen;
-  listen.conninfo = conninfo;
-  listen.key = &notify_key;
-  listen.channels = {kErasuresChannel};
+  pgstore::PgListenerOptions listen = link.Listen({kErasuresChannel});
   listen.on_notify = [e](const pgstore::PgNotification& n) {
     uint64_t number = 0;
     const std::string& p = n.payload;
@@ -37,8 +33,8 @@ Result<std::unique_ptr<ClusterErasures>> ClusterErasures::Start(
     }
   };
   COFFRE_ASSIGN_OR_RETURN(erasures->listener_, pgstore::PgListener::Start(std::move(listen)));
-  device_keys.SetErasedListener([&pool, &notify_key](uint64_t number) {
-    Status sent = pgstore::PgNotify(pool, notify_key, kErasuresChannel, std::to_string(number));
+  device_keys.SetErasedListener([&link](uint64_t number) {
+    Status sent = link.Notify(kErasuresChannel, std::to_string(number));
     if (!sent.ok()) {
       LogLine(LogLevel::kWarning, "erasure", "the other hub nodes could not be told of key " +
                                                  std::to_string(number) + "'s erasure (they "

@@ -14,17 +14,15 @@
 #include "common/result.h"
 #include "hub/device_keys.h"
 #include "hub/hub_keys.h"
+#include "hubservice/cluster_link.h"
 #include "pgstore/pg_listener.h"
-#include "pgstore/pg_pool.h"
 
 namespace coffre::hubservice {
 
 class ClusterErasures {
  public:
   // Everything must outlive it; Start sets itself as `device_keys`' erased listener.
-  static Result<std::unique_ptr<ClusterErasures>> Start(pgstore::PgPool& pool,
-                                                        const std::string& conninfo,
-                                                        const pgstore::PgNotifyKey& notify_key,
+  static Result<std::unique_ptr<ClusterErasures>> Start(const ClusterLink& link,
                                                         hub::HubKeys& keys,
                                                         hub::DeviceKeys& device_keys);
   ~ClusterErasures();  // stops the listener

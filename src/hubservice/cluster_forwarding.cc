@@ -32,8 +32,7 @@ Result<std::unique_ptr<ClusterForwarding>> ClusterForwarding::Start(Parts parts)
   ClusterForwarding* self = f.get();
   COFFRE_ASSIGN_OR_RETURN(
       f->handoff_,
-      ClusterHandoff::Start(f->parts_.pool, f->parts_.conninfo, f->parts_.notify_key,
-                            f->parts_.node_id, f->parts_.kv, f->parts_.keys,
+      ClusterHandoff::Start(f->parts_.link, f->parts_.kv, f->parts_.keys,
                             [self](const nlohmann::json& record) { self->Received(record); }));
   f->parts_.sessions.SetTakenElsewhere(
       [self](const std::string& digest) { self->TakenElsewhere(digest); });
@@ -64,7 +63,7 @@ bool ClusterForwarding::HandOverMethod(const std::string& rid, const hub::Method
   }
   nlohmann::json record = IdentityFields(request.target);
   record["kind"] = "method";
-  record["from"] = parts_.node_id;
+  record["from"] = parts_.link.node_id;
   record["rid"] = rid;
   record["name"] = request.name;
   record["payload"] = request.payload;

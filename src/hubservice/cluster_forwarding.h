@@ -32,10 +32,7 @@ class ClusterForwarding {
   using SendDesiredHere =
       std::function<void(const hub::TwinId& id, const std::string& text, int64_t version)>;
   struct Parts {
-    pgstore::PgPool& pool;
-    std::string conninfo;
-    const pgstore::PgNotifyKey& notify_key;
-    std::string node_id;
+    const ClusterLink& link;
     storage::KvStore& kv;
     hub::HubKeys& keys;
     ClusterSessions& sessions;

@@ -14,10 +14,8 @@ constexpr const char* kHandoffChannel = "coffre_handoff";
 }  // namespace
 
 Result<std::unique_ptr<ClusterHandoff>> ClusterHandoff::Start(
-    pgstore::PgPool& pool, const std::string& conninfo, const pgstore::PgNotifyKey& notify_key,
-    std::string node_id, storage::KvStore& kv, hub::HubKeys& keys, Receiver receive) {
-  std::unique_ptr<ClusterHandoff> handoff(
-      new ClusterHandoff(std::move(node_id), kv, keys, std::move(receive), pool, notify_key));
+    const ClusterLink& link, storage::KvStore& kv, hub::HubKeys& keys, Receiver receive) {
+  std::unique_ptr<ClusterHandoff> handoff(new ClusterHandoff(link, kv, keys, std::move(receive)));
   ClusterHandoff* h = handoff.get();
   // What was sent to this node while it was not running ended long ago.
   std::vector<std::string> left;
@@ -26,10 +24,7 @@ Result<std::unique_ptr<ClusterHandoff>> ClusterHandoff::Start(
     return true;
   }));
   for (const std::string& row : left) COFFRE_RETURN_IF_ERROR(kv.Delete(row, /*sync=*/false));
-  pgstore::PgListenerOptions listen;
-  listen.conninfo = conninfo;
-  listen.key = &notify_key;
-  listen.channels = {kHandoffChannel};
+  pgstore::PgListenerOptions listen = link.Listen({kHandoffChannel});
   listen.on_notify = [h](const pgstore::PgNotification& n) {
     // "TO_NODE ID": only this node's, and only an id (hex) goes into a row name.
     std::string_view p = n.payload;
@@ -108,7 +103,7 @@ Status ClusterHandoff::Write(const Outgoing& out) {
   std::string text = sealed_part.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   COFFRE_ASSIGN_OR_RETURN(Bytes envelope, writer_->Seal(AsBytes(row), AsBytes(text)));
   COFFRE_RETURN_IF_ERROR(kv_.Put(row, envelope, /*sync=*/false));
-  return pgstore::PgNotify(pool_, notify_key_, kHandoffChannel, out.to + " " + id);
+  return link_.Notify(kHandoffChannel, out.to + " " + id);
 }
 
 void ClusterHandoff::Take(const std::string& row) {

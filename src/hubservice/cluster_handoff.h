@@ -26,8 +26,8 @@
 #include "common/result.h"
 #include "crypto/envelope_writer.h"
 #include "hub/hub_keys.h"
+#include "hubservice/cluster_link.h"
 #include "pgstore/pg_listener.h"
-#include "pgstore/pg_pool.h"
 #include "storage/kv_store.h"
 
 namespace coffre::hubservice {
@@ -37,11 +37,9 @@ class ClusterHandoff {
   using Receiver = std::function<void(const nlohmann::json& record)>;
   // Everything must outlive it. `receive` gets each record sent to this node, in time, on the
   // hand-off thread.
-  static Result<std::unique_ptr<ClusterHandoff>> Start(pgstore::PgPool& pool,
-                                                       const std::string& conninfo,
-                                                       const pgstore::PgNotifyKey& notify_key,
-                                                       std::string node_id, storage::KvStore& kv,
-                                                       hub::HubKeys& keys, Receiver receive);
+  static Result<std::unique_ptr<ClusterHandoff>> Start(const ClusterLink& link,
+                                                       storage::KvStore& kv, hub::HubKeys& keys,
+                                                       Receiver receive);
   ~ClusterHandoff();  // stops the thread and the listener; records not sent yet fail
 
   // Sends `record` to node `to`; it matters until `until_ms` (wall clock). `failed` is called
@@ -54,14 +52,9 @@ class ClusterHandoff {
   uint64_t dropped_late() const;
 
  private:
-  ClusterHandoff(std::string node_id, storage::KvStore& kv, hub::HubKeys& keys, Receiver receive,
-                 pgstore::PgPool& pool, const pgstore::PgNotifyKey& notify_key)
-      : node_id_(std::move(node_id)),
-        kv_(kv),
-        keys_(keys),
-        receive_(std::move(receive)),
-        pool_(pool),
-        notify_key_(notify_key) {}
+  ClusterHandoff(const ClusterLink& link, storage::KvStore& kv, hub::HubKeys& keys,
+                 Receiver receive)
+      : link_(link), node_id_(link.node_id), kv_(kv), keys_(keys), receive_(std::move(receive)) {}
   struct Outgoing {
     std::string to;
     nlohmann::json record;
@@ -74,12 +67,11 @@ class ClusterHandoff {
   void ReadInbox();                   // every row of the inbox (after a lost notification)
   std::string Inbox() const { return "cluster-handoff/" + node_id_ + "/"; }
 
-  const std::string node_id_;
+  const ClusterLink& link_;
+  const std::string& node_id_;  // link_'s
   storage::KvStore& kv_;
   hub::HubKeys& keys_;
   const Receiver receive_;
-  pgstore::PgPool& pool_;
-  const pgstore::PgNotifyKey& notify_key_;
   std::unique_ptr<pgstore::PgListener> listener_;
   std::shared_ptr<crypto::EnvelopeWriter> writer_;  // the hand-off thread's
 

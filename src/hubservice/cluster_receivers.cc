@@ -16,13 +16,12 @@ constexpr const char* kReceiversChannel = "coffre_eh_receivers";
 
 }  // namespace
 
-Result<std::unique_ptr<ClusterReceivers>> ClusterReceivers::Start(Parts parts) {
-  std::unique_ptr<ClusterReceivers> r(new ClusterReceivers(std::move(parts)));
+Result<std::unique_ptr<ClusterReceivers>> ClusterReceivers::Start(const ClusterLink& link,
+                                                                  storage::KvStore& kv,
+                                                                  hub::HubKeys& keys) {
+  std::unique_ptr<ClusterReceivers> r(new ClusterReceivers(link, kv, keys));
   ClusterReceivers* self = r.get();
-  pgstore::PgListenerOptions listen;
-  listen.conninfo = self->parts_.conninfo;
-  listen.key = &self->parts_.notify_key;
-  listen.channels = {kReceiversChannel};
+  pgstore::PgListenerOptions listen = link.Listen({kReceiversChannel});
   listen.on_notify = [self](const pgstore::PgNotification& n) { self->Notified(n.payload); };
   listen.on_resync = [self] {
     {
@@ -52,7 +51,7 @@ void ClusterReceivers::SetReceivers(amqp::EventHubReceivers* receivers) {
 }
 
 Result<std::string> ClusterReceivers::RowOf(const std::string& key) {
-  COFFRE_ASSIGN_OR_RETURN(Bytes mac, parts_.keys.Hmac("eh-receiver-names", key));
+  COFFRE_ASSIGN_OR_RETURN(Bytes mac, keys_.Hmac("eh-receiver-names", key));
   std::string digest = HexEncode(ByteSpan(mac).first(16));
   std::lock_guard<std::mutex> lock(mu_);
   keys_by_digest_[digest] = key;  // a group and partition this node serves: few
@@ -74,16 +73,16 @@ Result<std::optional<ClusterReceivers::Held>> ClusterReceivers::Parse(const Resu
 
 bool ClusterReceivers::HeldByAnotherLiveNode(const std::optional<Held>& held,
                                              const std::vector<std::string>& live) const {
-  return held && held->node != parts_.node_id &&
+  return held && held->node != link_.node_id &&
          std::find(live.begin(), live.end(), held->node) != live.end();
 }
 
 Result<std::optional<int64_t>> ClusterReceivers::Claim(const std::string& key, int64_t epoch) {
   COFFRE_ASSIGN_OR_RETURN(const std::string row, RowOf(key));
   // Read before the transaction, which must not wait for the store's other connections.
-  COFFRE_ASSIGN_OR_RETURN(const std::vector<std::string> live, parts_.live_nodes());
+  COFFRE_ASSIGN_OR_RETURN(const std::vector<std::string> live, link_.live_nodes());
   std::optional<int64_t> refused;
-  Status claimed = parts_.kv.Transact(
+  Status claimed = kv_.Transact(
       {row},
       [&](storage::KvTxn& txn) -> Status {
         refused.reset();
@@ -92,15 +91,14 @@ Result<std::optional<int64_t>> ClusterReceivers::Claim(const std::string& key, i
           refused = held->epoch;
           return Status::Ok();
         }
-        txn.Put(row, AsBytes(nlohmann::json{{"epoch", epoch}, {"node", parts_.node_id}}.dump()));
+        txn.Put(row, AsBytes(nlohmann::json{{"epoch", epoch}, {"node", link_.node_id}}.dump()));
         return Status::Ok();
       },
       /*sync=*/false);
   COFFRE_RETURN_IF_ERROR(claimed);
   if (refused) return refused;
   const std::string digest = row.substr(row.find('/') + 1);
-  Status told = pgstore::PgNotify(parts_.pool, parts_.notify_key, kReceiversChannel,
-                                  digest + " " + std::to_string(epoch) + " " + parts_.node_id);
+  Status told = link_.Notify(kReceiversChannel, digest + " " + std::to_string(epoch) + " " + link_.node_id);
   if (!told.ok()) {
     // The others find out at their listener's next resync; until then two may read.
     LogLine(LogLevel::kWarning, "amqp",
@@ -113,9 +111,9 @@ Result<std::optional<int64_t>> ClusterReceivers::Claim(const std::string& key, i
 
 Result<std::optional<int64_t>> ClusterReceivers::HeldElsewhere(const std::string& key) {
   COFFRE_ASSIGN_OR_RETURN(const std::string row, RowOf(key));
-  COFFRE_ASSIGN_OR_RETURN(std::optional<Held> held, Parse(parts_.kv.Get(row)));
+  COFFRE_ASSIGN_OR_RETURN(std::optional<Held> held, Parse(kv_.Get(row)));
   if (!held) return std::optional<int64_t>();
-  COFFRE_ASSIGN_OR_RETURN(const std::vector<std::string> live, parts_.live_nodes());
+  COFFRE_ASSIGN_OR_RETURN(const std::vector<std::string> live, link_.live_nodes());
   if (!HeldByAnotherLiveNode(held, live)) return std::optional<int64_t>();
   return std::optional<int64_t>(held->epoch);
 }
@@ -132,7 +130,7 @@ void ClusterReceivers::Released(const std::string& key) {
 void ClusterReceivers::Notified(std::string_view p) {
   size_t a = p.find(' ');
   size_t b = a == p.npos ? p.npos : p.find(' ', a + 1);
-  if (b == p.npos || p.substr(b + 1) == parts_.node_id) return;
+  if (b == p.npos || p.substr(b + 1) == link_.node_id) return;
   int64_t epoch = 0;
   std::string_view number = p.substr(a + 1, b - a - 1);
   if (std::from_chars(number.data(), number.data() + number.size(), epoch).ec != std::errc()) {
@@ -161,10 +159,10 @@ void ClusterReceivers::Resync() {
     receivers = receivers_;
   }
   if (receivers == nullptr || keys.empty()) return;
-  Result<std::vector<std::string>> live = parts_.live_nodes();
+  Result<std::vector<std::string>> live = link_.live_nodes();
   if (!live.has_value()) return;  // the store unreachable: the next reconnection reads again
   for (const auto& [digest, key] : keys) {
-    Result<std::optional<Held>> held = Parse(parts_.kv.Get("eh-epochs/" + digest));
+    Result<std::optional<Held>> held = Parse(kv_.Get("eh-epochs/" + digest));
     if (!held.has_value()) return;
     if (HeldByAnotherLiveNode(*held, *live)) receivers->TakenElsewhere(key, (*held)->epoch);
   }
@@ -188,12 +186,12 @@ void ClusterReceivers::Run() {
     // The row is cleared if this node still holds it (another may have taken it since).
     Result<std::string> row = RowOf(key);
     Status cleared = !row.has_value() ? row.error()
-                                      : parts_.kv.Transact(
+                                      : kv_.Transact(
                                             {*row},
                                             [&](storage::KvTxn& txn) -> Status {
                                               COFFRE_ASSIGN_OR_RETURN(std::optional<Held> held,
                                                                       Parse(txn.Get(*row)));
-                                              if (held && held->node == parts_.node_id)
+                                              if (held && held->node == link_.node_id)
                                                 txn.Delete(*row);
                                               return Status::Ok();
                                             },

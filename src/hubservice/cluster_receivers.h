@@ -25,26 +25,17 @@
 #include "amqp/eventhub_nodes.h"
 #include "common/result.h"
 #include "hub/hub_keys.h"
+#include "hubservice/cluster_link.h"
 #include "pgstore/pg_listener.h"
-#include "pgstore/pg_pool.h"
 #include "storage/kv_store.h"
 
 namespace coffre::hubservice {
 
 class ClusterReceivers final : public amqp::EpochsElsewhere {
  public:
-  using LiveNodes = std::function<Result<std::vector<std::string>>()>;
-  struct Parts {
-    pgstore::PgPool& pool;
-    std::string conninfo;
-    const pgstore::PgNotifyKey& notify_key;
-    std::string node_id;
-    storage::KvStore& kv;
-    hub::HubKeys& keys;
-    LiveNodes live_nodes;  // the ids of the nodes running on the store
-  };
-  // Everything in `parts` must outlive it.
-  static Result<std::unique_ptr<ClusterReceivers>> Start(Parts parts);
+  // Everything must outlive it.
+  static Result<std::unique_ptr<ClusterReceivers>> Start(const ClusterLink& link,
+                                                         storage::KvStore& kv, hub::HubKeys& keys);
   ~ClusterReceivers() override;  // stops the thread and the listener
 
   // This node's receivers, told when another node's take theirs; set once the AMQP server
@@ -57,7 +48,8 @@ class ClusterReceivers final : public amqp::EpochsElsewhere {
   void Released(const std::string& key) override;
 
  private:
-  explicit ClusterReceivers(Parts parts) : parts_(std::move(parts)) {}
+  ClusterReceivers(const ClusterLink& link, storage::KvStore& kv, hub::HubKeys& keys)
+      : link_(link), kv_(kv), keys_(keys) {}
   struct Held {
     int64_t epoch = 0;
     std::string node;
@@ -71,7 +63,9 @@ class ClusterReceivers final : public amqp::EpochsElsewhere {
   void Resync();
   void Run();  // clears released rows, resyncs
 
-  Parts parts_;
+  const ClusterLink& link_;
+  storage::KvStore& kv_;
+  hub::HubKeys& keys_;
   std::unique_ptr<pgstore::PgListener> listener_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -50,16 +50,13 @@ int64_t NowMicros() {
 }  // namespace
 
 Result<std::unique_ptr<ClusterSessions>> ClusterSessions::Start(
-    pgstore::PgPool& pool, const std::string& conninfo, const pgstore::PgNotifyKey& notify_key,
-    std::string node_id, hub::HubKeys& keys, hub::DeviceConnections& connections,
-    hub::Registry& registry, LiveNodes live_nodes) {
-  std::unique_ptr<ClusterSessions> sessions(new ClusterSessions(
-      pool, notify_key, std::move(node_id), keys, connections, registry, std::move(live_nodes)));
+    const ClusterLink& link, hub::HubKeys& keys, hub::DeviceConnections& connections,
+    hub::Registry& registry) {
+  std::unique_ptr<ClusterSessions> sessions(
+      new ClusterSessions(link, keys, connections, registry));
   ClusterSessions* s = sessions.get();
-  pgstore::PgListenerOptions listen;
-  listen.conninfo = conninfo;
-  listen.key = &notify_key;
-  listen.channels = {kSessionsChannel, kC2dChannel, kIdentitiesChannel};
+  pgstore::PgListenerOptions listen =
+      link.Listen({kSessionsChannel, kC2dChannel, kIdentitiesChannel});
   listen.on_notify = [s](const pgstore::PgNotification& n) { s->Notified(n); };
   listen.on_resync = [s] { s->Resync(); };
   COFFRE_ASSIGN_OR_RETURN(sessions->listener_, pgstore::PgListener::Start(std::move(listen)));
@@ -236,7 +233,7 @@ void ClusterSessions::EndedElsewhere(const std::string& digest, std::string_view
 // since are kept (they registered before they announced).
 void ClusterSessions::RefreshLiveNodes() {
   const auto asked = std::chrono::steady_clock::now();
-  Result<std::vector<std::string>> running = live_nodes_();
+  Result<std::vector<std::string>> running = link_.live_nodes();
   if (!running.has_value()) return;  // the store unreachable: keep what is known
   std::function<void(size_t)> counted;
   size_t nodes = 0;
@@ -357,7 +354,7 @@ void ClusterSessions::Run() {
     if (resync) RecheckAll();  // identity changes this node may have missed
     for (const auto& [channel, each] : lines) {
       for (const std::string& payload : Pack(each)) {
-        if (Status sent = pgstore::PgNotify(pool_, notify_key_, channel, payload); !sent.ok()) {
+        if (Status sent = link_.Notify(channel, payload); !sent.ok()) {
           LogLine(LogLevel::kWarning, "sessions", "the other hub nodes could not be told (" +
                                                       channel + "): " + sent.message());
         }

@@ -47,7 +47,7 @@
 #include "hub/identity_listener.h"
 #include "hub/registry.h"
 #include "pgstore/pg_listener.h"
-#include "pgstore/pg_pool.h"
+#include "hubservice/cluster_link.h"
 
 namespace coffre::hubservice {
 
@@ -55,15 +55,10 @@ class ClusterSessions : public hub::IdentityListener {
  public:
   // Everything must outlive the sessions; Start sets itself as `connections`' observer and adds
   // itself to `registry`'s listeners.
-  // `live_nodes` lists the ids of the nodes running on the store (this one's included).
-  using LiveNodes = std::function<Result<std::vector<std::string>>()>;
-  static Result<std::unique_ptr<ClusterSessions>> Start(pgstore::PgPool& pool,
-                                                        const std::string& conninfo,
-                                                        const pgstore::PgNotifyKey& notify_key,
-                                                        std::string node_id, hub::HubKeys& keys,
+  static Result<std::unique_ptr<ClusterSessions>> Start(const ClusterLink& link,
+                                                        hub::HubKeys& keys,
                                                         hub::DeviceConnections& connections,
-                                                        hub::Registry& registry,
-                                                        LiveNodes live_nodes);
+                                                        hub::Registry& registry);
   ~ClusterSessions() override;  // stops the thread and the listener
 
   // hub::IdentityListener: a change made on this node, told to the others.
@@ -88,19 +83,17 @@ class ClusterSessions : public hub::IdentityListener {
   void SetLiveNodesCounted(std::function<void(size_t nodes)> counted);
   // The identity's keyed digest, as the nodes announce it (keys locked: an error).
   Result<std::string> Digest(const std::string& key) const;
-  const std::string& node_id() const { return node_id_; }
+  const std::string& node_id() const { return link_.node_id; }
 
   // Lines joined by '\n' into as few NOTIFY payloads as fit PostgreSQL's limit (under 8000
   // bytes each; a line is never split), in order.
   static std::vector<std::string> Pack(const std::vector<std::string>& lines);
 
  private:
-  ClusterSessions(pgstore::PgPool& pool, const pgstore::PgNotifyKey& notify_key,
-                  std::string node_id, hub::HubKeys& keys,
-                  hub::DeviceConnections& connections, hub::Registry& registry,
-                  LiveNodes live_nodes)
-      : pool_(pool), notify_key_(notify_key), node_id_(std::move(node_id)), keys_(keys), connections_(connections),
-        registry_(registry), live_nodes_(std::move(live_nodes)) {}
+  ClusterSessions(const ClusterLink& link, hub::HubKeys& keys,
+                  hub::DeviceConnections& connections, hub::Registry& registry)
+      : link_(link), node_id_(link.node_id), keys_(keys), connections_(connections),
+        registry_(registry) {}
   void Taken(const std::string& key, uint64_t token);
   void Released(const std::string& key, uint64_t token);
   void Notified(const pgstore::PgNotification& n);
@@ -126,9 +119,8 @@ class ClusterSessions : public hub::IdentityListener {
     uint64_t token = 0;
     int64_t since_us = 0;  // when the connection took the identity, by this node's clock
   };
-  pgstore::PgPool& pool_;
-  const pgstore::PgNotifyKey& notify_key_;
-  const std::string node_id_;
+  const ClusterLink& link_;
+  const std::string& node_id_;  // link_'s
   hub::HubKeys& keys_;
   hub::DeviceConnections& connections_;
   hub::Registry& registry_;
@@ -151,7 +143,6 @@ class ClusterSessions : public hub::IdentityListener {
   std::function<void(const std::string& digest)> taken_elsewhere_;  // guarded by mu_
   std::function<void(size_t nodes)> live_nodes_counted_;             // guarded by mu_
   std::chrono::steady_clock::time_point next_refresh_;  // of live_; guarded by mu_
-  const LiveNodes live_nodes_;
   bool resync_ = false;                              // guarded by mu_
   bool announce_all_ = false;                        // another node asked; guarded by mu_
   bool stopping_ = false;                            // guarded by mu_

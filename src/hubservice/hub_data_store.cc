@@ -37,7 +37,6 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   auto connected = pgstore::PgPool::Connect({o.postgres_conninfo});
   if (!connected.has_value()) return connected.error().WithContext("the cluster store");
   store->pool_ = std::move(*connected);
-  store->conninfo_ = o.postgres_conninfo;
   char host[256] = {};
   (void)gethostname(host, sizeof host - 1);
   COFFRE_ASSIGN_OR_RETURN(store->nodes_, pgstore::PgNodeRegistry::Register(
@@ -49,6 +48,15 @@ Result<std::unique_ptr<HubDataStore>> HubDataStore::Open(const HubDataStoreOptio
   COFFRE_RETURN_IF_ERROR(checked);
   COFFRE_ASSIGN_OR_RETURN(store->cipher_, pgstore::PgRowCipher::Create(*o.service_key));
   COFFRE_ASSIGN_OR_RETURN(store->notify_key_, pgstore::PgNotifyKey::Create(*o.service_key));
+  HubDataStore* self = store.get();
+  store->link_ = std::make_unique<ClusterLink>(ClusterLink{
+      *store->pool_, o.postgres_conninfo, *store->notify_key_, store->node_id_,
+      [self]() -> Result<std::vector<std::string>> {
+        COFFRE_ASSIGN_OR_RETURN(std::vector<pgstore::PgNode> live, self->nodes_->LiveNodes());
+        std::vector<std::string> ids;
+        for (const pgstore::PgNode& n : live) ids.push_back(n.node_id);
+        return ids;
+      }});
   COFFRE_ASSIGN_OR_RETURN(store->pg_kv_, pgstore::PgKvStore::Open(*store->pool_, *store->cipher_));
   store->kv_ = store->pg_kv_.get();
   COFFRE_RETURN_IF_ERROR(CheckClusterIdentity(*store->kv_, {o.hub_name, o.partitions}));
@@ -126,14 +134,6 @@ hub::OtherLiveNodes HubDataStore::other_nodes() {
     }
     return others;
   };
-}
-
-Result<std::vector<std::string>> HubDataStore::live_node_ids() {
-  if (!clustered()) return std::vector<std::string>{};
-  COFFRE_ASSIGN_OR_RETURN(std::vector<pgstore::PgNode> live, nodes_->LiveNodes());
-  std::vector<std::string> ids;
-  for (const pgstore::PgNode& n : live) ids.push_back(n.node_id);
-  return ids;
 }
 
 uint64_t HubDataStore::reconnects() const { return pool_ ? pool_->reconnects() : 0; }

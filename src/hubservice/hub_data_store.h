@@ -19,6 +19,7 @@
 #include "crypto/secret_bytes.h"
 #include "hub/other_nodes.h"
 #include "hub/telemetry_store.h"
+#include "hubservice/cluster_link.h"
 #include "hubservice/partition_clusters.h"
 #include "storage/disk_reserve.h"
 #include "storage/kv_store.h"
@@ -61,18 +62,13 @@ class HubDataStore {
   // PostgreSQL: VACUUM).
   Status DestroyDeletedData();
   bool clustered() const { return pool_ != nullptr; }
-  // Cluster mode: the store's pool and connection string (null and empty in embedded mode).
-  pgstore::PgPool* pool() { return pool_.get(); }
-  const std::string& conninfo() const { return conninfo_; }
-  // Cluster mode: the key the nodes' notifications are signed with (pgstore/pg_notify_key.h).
-  const pgstore::PgNotifyKey& notify_key() const { return *notify_key_; }
+  // Cluster mode only: how this node reaches the others (cluster_link.h).
+  const ClusterLink& link() const { return *link_; }
   // Cluster mode: this node's id (node_id.h); empty in embedded mode.
   const std::string& node_id() const { return node_id_; }
   // The other hub nodes alive on the store now, with what each says of itself (null in
   // embedded mode: there are none).
   hub::OtherLiveNodes other_nodes();
-  // Cluster mode: the ids of the nodes running on the store now, this one's included.
-  Result<std::vector<std::string>> live_node_ids();
   // Cluster mode: connections dropped after a failure since start (0 in embedded mode).
   uint64_t reconnects() const;
 
@@ -85,11 +81,11 @@ class HubDataStore {
   std::unique_ptr<pgstore::PgNodeRegistry> nodes_;  // cluster mode
   std::unique_ptr<pgstore::PgRowCipher> cipher_;
   std::unique_ptr<pgstore::PgNotifyKey> notify_key_;  // cluster mode
+  std::unique_ptr<ClusterLink> link_;                 // cluster mode
   std::unique_ptr<storage::RocksKvStore> rocks_;
   std::unique_ptr<pgstore::PgKvStore> pg_kv_;
   storage::KvStore* kv_ = nullptr;  // one of the two
   std::string node_id_;
-  std::string conninfo_;
   std::vector<std::unique_ptr<pgstore::PgPool>> partition_pools_;  // one per partition cluster
   std::vector<pgstore::PgPool*> pool_of_partition_;  // by partition: pool_ or a partition pool
 };

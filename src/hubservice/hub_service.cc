@@ -147,8 +147,7 @@ Status HubService::OpenData() {
                                                    [data = data_.get()] { return data->DestroyDeletedData(); });
   if (data_->clustered()) {
     COFFRE_ASSIGN_OR_RETURN(erasures_,
-                            ClusterErasures::Start(*data_->pool(), data_->conninfo(),
-                                                   data_->notify_key(), *keys_, *device_keys_));
+                            ClusterErasures::Start(data_->link(), *keys_, *device_keys_));
   }
   if (!keys_->locked()) COFFRE_RETURN_IF_ERROR(CheckMetadata());
   hub::TelemetryStoreOptions telemetry = o.telemetry;
@@ -218,12 +217,8 @@ Status HubService::StartServers() {
   connections_ = std::make_unique<hub::DeviceConnections>();
   if (data_->clustered()) {
     COFFRE_ASSIGN_OR_RETURN(sessions_,
-                            ClusterSessions::Start(*data_->pool(), data_->conninfo(),
-                                                   data_->notify_key(), data_->node_id(), *keys_,
-                                                   *connections_, *registry_,
-                                                   [data = data_.get()] {
-                                                     return data->live_node_ids();
-                                                   }));
+                            ClusterSessions::Start(data_->link(), *keys_, *connections_,
+                                                   *registry_));
   }
   mqtt_options.connections = connections_.get();
   mqtt_tickets_ = std::make_unique<TicketKeyRows>(kv(), *keys_, "mqtt");
@@ -249,11 +244,7 @@ Status HubService::StartServers() {
   amqp_parts.metrics = &metrics_;
   if (data_->clustered()) {
     COFFRE_ASSIGN_OR_RETURN(eh_receivers_,
-                            ClusterReceivers::Start({*data_->pool(), data_->conninfo(),
-                                                     data_->notify_key(), data_->node_id(), kv(),
-                                                     *keys_, [data = data_.get()] {
-                                                       return data->live_node_ids();
-                                                     }}));
+                            ClusterReceivers::Start(data_->link(), kv(), *keys_));
     amqp_parts.epochs_elsewhere = eh_receivers_.get();
   }
   COFFRE_ASSIGN_OR_RETURN(amqp_, amqp::AmqpServer::Start(amqp_options, std::move(amqp_parts)));
@@ -267,10 +258,8 @@ Status HubService::StartServers() {
   };
   if (sessions_) {
     COFFRE_ASSIGN_OR_RETURN(forwarding_,
-                            ClusterForwarding::Start({*data_->pool(), data_->conninfo(),
-                                                      data_->notify_key(), data_->node_id(), kv(),
-                                                      *keys_, *sessions_, *methods_,
-                                                      send_desired_here}));
+                            ClusterForwarding::Start({data_->link(), kv(), *keys_, *sessions_,
+                                                      *methods_, send_desired_here}));
     method_sink_->SetForwarding(forwarding_.get());
   }
   twins_->SetDesiredListener([this, send_desired_here](const hub::TwinId& id,

@@ -20,21 +20,11 @@
 namespace coffre::hubservice {
 namespace {
 
-class ClusterForwardingTest : public HubClusterFixture {
+class ClusterForwardingTest : public TwoHubNodesFixture {
  protected:
-  void SetUp() override {
-    HubClusterFixture::SetUp();
-    if (IsSkipped()) return;
-    a_ = std::move(HubService::Start(Node("node-a")).value());
-    b_ = std::move(HubService::Start(Node("node-b")).value());
-  }
-  // dev-01 connected to node b; true once node a knows b holds it.
-  bool ConnectToB(mqtt::Client& device) {
-    device.Send(
-        coffre::testing::Dev01ConnectPacket(b_->registry().Get("dev-01").value().primary_key));
-    auto connack = device.Receive();
-    return connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted;
-  }
+  // dev-01 connected to node b.
+  bool ConnectToB(mqtt::Client& device) { return ConnectDev01(*b_, device); }
+  // True once node a knows b holds dev-01.
   bool AKnowsBHoldsDev01() {
     const std::string b = b_->cluster_sessions()->node_id();
     for (int i = 0; i < 1000; ++i) {
@@ -72,8 +62,6 @@ class ClusterForwardingTest : public HubClusterFixture {
                         auth + "Content-Type: application/json\r\n");
     });
   }
-
-  std::unique_ptr<HubService> a_, b_;
 };
 
 TEST_F(ClusterForwardingTest, AMethodCalledThroughOneNodeIsAnsweredByTheDeviceOnTheOther) {

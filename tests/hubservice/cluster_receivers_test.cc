@@ -19,14 +19,8 @@ namespace {
 
 using coffre::testing::AmqpTestClient;
 
-class ClusterReceiversTest : public HubClusterFixture {
+class ClusterReceiversTest : public TwoHubNodesFixture {
  protected:
-  void SetUp() override {
-    HubClusterFixture::SetUp();
-    if (IsSkipped()) return;
-    a_ = std::move(HubService::Start(Node("node-a")).value());
-    b_ = std::move(HubService::Start(Node("node-b")).value());
-  }
   // A service client of `hub`'s AMQP port, its token put.
   std::unique_ptr<AmqpTestClient> Client(HubService& hub) {
     auto c = std::make_unique<AmqpTestClient>(hub.amqp_port(), certs_.ca_file);
@@ -72,8 +66,6 @@ class ClusterReceiversTest : public HubClusterFixture {
     if (!c.Until([&] { return AmqpTestClient::RemoteClosed(l); })) return "(still attached)";
     return AmqpTestClient::ConditionOf(pn_link_remote_condition(l));
   }
-
-  std::unique_ptr<HubService> a_, b_;
 };
 
 TEST_F(ClusterReceiversTest, AHigherEpochOnOneNodeTakesThePartitionFromTheOther) {

@@ -54,15 +54,15 @@ class HubClusterFixture : public ::testing::Test {
     return "Authorization: " + *hub::MakeSasToken("localhost", key, now + 3600, "iothubowner") +
            "\r\n";
   }
-  static bool Publish(HubService& hub, const net::StackCertificates& certs, const std::string& body) {
-    Bytes connect =
-        coffre::testing::Dev01ConnectPacket(hub.registry().Get("dev-01").value().primary_key);
-    mqtt::Client device(hub.mqtt_port(), certs.ca_file);
-    device.Send(connect);
+  // dev-01's CONNECT through `hub` on `device`: accepted?
+  static bool ConnectDev01(HubService& hub, mqtt::Client& device) {
+    device.Send(coffre::testing::Dev01ConnectPacket(hub.registry().Get("dev-01").value().primary_key));
     auto connack = device.Receive();
-    if (!connack || std::get<mqtt::ConnAck>(*connack).code != mqtt::ConnectCode::kAccepted) {
-      return false;
-    }
+    return connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted;
+  }
+  static bool Publish(HubService& hub, const net::StackCertificates& certs, const std::string& body) {
+    mqtt::Client device(hub.mqtt_port(), certs.ca_file);
+    if (!ConnectDev01(hub, device)) return false;
     device.Send(mqtt::Publish1(9, body));
     auto ack = device.Receive();
     return ack.has_value() && std::get<mqtt::PacketIdOnly>(*ack).packet_id == 9;
@@ -71,6 +71,18 @@ class HubClusterFixture : public ::testing::Test {
   testing::PgServer server_;
   coffre::testing::TempDir dir_;
   net::StackCertificates certs_;
+};
+
+// Two nodes, a_ and b_, running over the fixture's store from the start of each test.
+class TwoHubNodesFixture : public HubClusterFixture {
+ protected:
+  void SetUp() override {
+    HubClusterFixture::SetUp();
+    if (IsSkipped()) return;
+    a_ = std::move(HubService::Start(Node("node-a")).value());
+    b_ = std::move(HubService::Start(Node("node-b")).value());
+  }
+  std::unique_ptr<HubService> a_, b_;
 };
 
 }  // namespace coffre::hubservice

@@ -133,9 +133,7 @@ TEST_F(HubClusterStoreTest, AC2dMessageSentThroughOneNodeReachesTheDeviceOnTheOt
   auto a = std::move(HubService::Start(Node("node-a")).value());
   auto b = std::move(HubService::Start(Node("node-b")).value());
   mqtt::Client device(b->mqtt_port(), certs_.ca_file);
-  device.Send(coffre::testing::Dev01ConnectPacket(b->registry().Get("dev-01").value().primary_key));
-  auto connack = device.Receive();
-  ASSERT_TRUE(connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted);
+  ASSERT_TRUE(ConnectDev01(*b, device));
   mqtt::Subscribe subscribe;
   subscribe.packet_id = 1;
   subscribe.filters = {{"devices/dev-01/messages/devicebound/#", 1}};
@@ -164,9 +162,7 @@ TEST_F(HubClusterStoreTest, ADeviceDisabledOnOneNodeLosesItsConnectionOnTheOther
   auto a = std::move(HubService::Start(Node("node-a")).value());
   auto b = std::move(HubService::Start(Node("node-b")).value());
   mqtt::Client device(b->mqtt_port(), certs_.ca_file);
-  device.Send(coffre::testing::Dev01ConnectPacket(b->registry().Get("dev-01").value().primary_key));
-  auto connack = device.Receive();
-  ASSERT_TRUE(connack && std::get<mqtt::ConnAck>(*connack).code == mqtt::ConnectCode::kAccepted);
+  ASSERT_TRUE(ConnectDev01(*b, device));
   hub::DeviceIdentity disabled = a->registry().Get("dev-01").value();
   disabled.status = hub::DeviceStatus::kDisabled;
   COFFRE_ASSERT_OK(a->registry().Update(disabled, "*").status());
@@ -176,7 +172,7 @@ TEST_F(HubClusterStoreTest, ADeviceDisabledOnOneNodeLosesItsConnectionOnTheOther
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
   mqtt::Client again(b->mqtt_port(), certs_.ca_file);
   again.Send(coffre::testing::Dev01ConnectPacket(b->registry().Get("dev-01").value().primary_key));
-  connack = again.Receive();
+  auto connack = again.Receive();
   ASSERT_TRUE(connack.has_value());
   EXPECT_NE(std::get<mqtt::ConnAck>(*connack).code, mqtt::ConnectCode::kAccepted);
 }
